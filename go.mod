@@ -1,0 +1,3 @@
+module gvs
+
+go 1.26
