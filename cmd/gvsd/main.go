@@ -1,0 +1,98 @@
+// Command gvsd is the gvs virtual switch daemon: one process that serves
+// its configuration database to ovs-vsctl and other OVSDB clients and runs
+// the switch that database describes.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"gvs/internal/ovsdb"
+	"gvs/internal/vswitchd"
+)
+
+// version is gvs's own version.
+const version = "0.1.0"
+
+type options struct {
+	rundir  string
+	dbPath  string
+	remotes []string
+}
+
+func main() {
+	opts := parseFlags()
+	if err := run(opts); err != nil {
+		fmt.Fprintln(os.Stderr, "gvsd:", err)
+		os.Exit(1)
+	}
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+func parseFlags() options {
+	var o options
+	var remotes listFlag
+	flag.StringVar(&o.rundir, "rundir", envOr("OVS_RUNDIR", "/var/run/openvswitch"), "directory for db.sock, the pidfile and control sockets")
+	flag.StringVar(&o.dbPath, "db", filepath.Join(envOr("OVS_DBDIR", "/var/lib/gvs"), "conf.db"), "database file (created if missing)")
+	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable)")
+	showVersion := flag.Bool("version", false, "print the version and exit")
+	flag.Parse()
+	if *showVersion {
+		fmt.Printf("gvsd (gvs) %s, Open vSwitch %s compatible\n", version, vswitchd.Version)
+		os.Exit(0)
+	}
+	o.remotes = remotes
+	return o
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run(o options) error {
+	if err := os.MkdirAll(o.rundir, 0o755); err != nil {
+		return err
+	}
+	schema, err := ovsdb.ParseSchema(vswitchd.SchemaJSON)
+	if err != nil {
+		return err
+	}
+	db, err := ovsdb.OpenDB(o.dbPath, schema)
+	if err != nil {
+		return err
+	}
+	sw := vswitchd.New(db)
+	if err := sw.Init(nil); err != nil {
+		return err
+	}
+	srv, err := ovsdb.NewServer(db)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	for _, spec := range append([]string{"punix:" + filepath.Join(o.rundir, "db.sock")}, o.remotes...) {
+		if _, err := srv.Listen(spec); err != nil {
+			return fmt.Errorf("listen %s: %w", spec, err)
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	slog.Info("gvsd started", "version", version, "db", o.dbPath, "rundir", o.rundir)
+	sw.Run(ctx)
+	slog.Info("gvsd exiting")
+	return nil
+}

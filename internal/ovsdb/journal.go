@@ -1,0 +1,395 @@
+package ovsdb
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+)
+
+// The journal file: a header line, then records. Each record is a line
+// "<length> <crc32c in hex>\n" followed by <length> bytes of JSON and "\n".
+// The first record holds the schema; the others each hold one committed
+// transaction, as the full new contents of every row it changed (null for
+// a deleted row). A crash can only tear the last record, which the length
+// and checksum detect; it is then cut off.
+const journalHeader = "GVS-OVSDB-JOURNAL 1\n"
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// Journal is the durable log of a database.
+type Journal struct {
+	path string
+	file *os.File
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	written  uint64 // records appended
+	synced   uint64 // records known to be on disk
+	syncing  bool
+	appended int64 // bytes appended since the last compaction
+	base     int64 // size of the file right after the last compaction
+
+	// CompactAfter is the number of appended bytes that triggers a
+	// compaction, when they also exceed twice the compacted size.
+	CompactAfter int64
+}
+
+type journalRecord struct {
+	Schema json.RawMessage                       `json:"schema,omitempty"`
+	Txn    string                                `json:"txn,omitempty"`
+	Tables map[string]map[string]json.RawMessage `json:"tables,omitempty"`
+}
+
+// OpenDB opens the database file at path, creating it with schema s if it
+// does not exist, and returns the database with its contents.
+func OpenDB(path string, s *Schema) (*DB, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return createDB(path, s)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	j := newJournal(path, f)
+	db := NewDB(s, j)
+	if err := j.load(db); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func newJournal(path string, f *os.File) *Journal {
+	j := &Journal{path: path, file: f, CompactAfter: 16 << 20}
+	j.cond = sync.NewCond(&j.mu)
+	return j
+}
+
+func createDB(path string, s *Schema) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	db := NewDB(s, nil)
+	if err := writeSnapshot(path, db); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("database %s: %w", path, err)
+	}
+	db.journal = newJournal(path, f)
+	db.journal.base, _ = f.Seek(0, io.SeekEnd)
+	return db, nil
+}
+
+// load reads every record into db, cutting off a torn last record.
+func (j *Journal) load(db *DB) error {
+	r := bufio.NewReader(j.file)
+	header := make([]byte, len(journalHeader))
+	if _, err := io.ReadFull(r, header); err != nil || string(header) != journalHeader {
+		return unknownFormat(header)
+	}
+	offset := int64(len(journalHeader))
+	for n := 0; ; n++ {
+		rec, size, err := readRecord(r)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			slog.Warn("database: dropping torn or corrupt record at end of journal", "file", j.path, "offset", offset, "error", err)
+			if terr := j.file.Truncate(offset); terr != nil {
+				return fmt.Errorf("cannot cut off torn record: %w", terr)
+			}
+			break
+		}
+		if n == 0 && rec.Schema == nil {
+			return fmt.Errorf("first record holds no schema")
+		}
+		db.replay(rec)
+		offset += size
+	}
+	db.rebuildRefs()
+	if _, err := j.file.Seek(offset, io.SeekStart); err != nil {
+		return err
+	}
+	j.base = offset
+	return nil
+}
+
+func unknownFormat(header []byte) error {
+	if bytes.HasPrefix(header, []byte("OVSDB ")) || bytes.HasPrefix(header, []byte("CLUSTER")) {
+		return fmt.Errorf("this is an Open vSwitch ovsdb-server database file, not a gvs database; gvs keeps its own format and will neither use nor overwrite it (move it away or pass another --db path)")
+	}
+	return fmt.Errorf("not a gvs database (unknown file format); refusing to use or overwrite it")
+}
+
+// readRecord reads one record; it returns io.EOF only at a clean end.
+func readRecord(r *bufio.Reader) (*journalRecord, int64, error) {
+	line, err := r.ReadString('\n')
+	if err == io.EOF && line == "" {
+		return nil, 0, io.EOF
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("truncated record header")
+	}
+	var length int
+	var sum uint32
+	if _, err := fmt.Sscanf(line, "%d %08x\n", &length, &sum); err != nil || length < 0 || length > 1<<30 {
+		return nil, 0, fmt.Errorf("bad record header %q", line)
+	}
+	body := make([]byte, length+1)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, 0, fmt.Errorf("truncated record")
+	}
+	if body[length] != '\n' || crc32.Checksum(body[:length], crcTable) != sum {
+		return nil, 0, fmt.Errorf("record checksum mismatch")
+	}
+	var rec journalRecord
+	if err := json.Unmarshal(body[:length], &rec); err != nil {
+		return nil, 0, fmt.Errorf("record is not valid JSON: %w", err)
+	}
+	return &rec, int64(len(line) + length + 1), nil
+}
+
+func encodeRecord(rec *journalRecord) []byte {
+	body, _ := json.Marshal(rec)
+	var b bytes.Buffer
+	b.WriteString(strconv.Itoa(len(body)))
+	b.WriteByte(' ')
+	fmt.Fprintf(&b, "%08x\n", crc32.Checksum(body, crcTable))
+	b.Write(body)
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// replay applies one transaction record without integrity checks: the
+// records were checked when they were committed. Columns that the current
+// schema lacks are ignored; values that no longer fit their column's type
+// fall back to the default.
+func (db *DB) replay(rec *journalRecord) {
+	for table, rows := range rec.Tables {
+		td, ok := db.tables[table]
+		if !ok {
+			continue
+		}
+		for id, raw := range rows {
+			u, err := ParseUUID(id)
+			if err != nil {
+				continue
+			}
+			if string(raw) == "null" {
+				delete(td.rows, u)
+				continue
+			}
+			td.rows[u] = decodeStoredRow(td.schema, u, raw)
+		}
+	}
+	if rec.Txn != "" {
+		db.lastTxn, _ = ParseUUID(rec.Txn)
+	}
+}
+
+func decodeStoredRow(t *Table, u UUID, raw json.RawMessage) *Row {
+	r := newRow(t, u)
+	v, err := decodeJSON(raw)
+	obj, ok := v.(map[string]any)
+	if err != nil || !ok {
+		return r
+	}
+	for name, val := range obj {
+		c, ok := t.ByName[name]
+		if !ok || name == colUUID {
+			continue
+		}
+		if d, err := parseDatum(val, &c.Type, nil); err == nil {
+			r.Cols[c.index] = d
+		}
+	}
+	return r
+}
+
+// rebuildRefs recomputes reference counts and indexes after loading.
+func (db *DB) rebuildRefs() {
+	for _, td := range db.tables {
+		clear(td.refs)
+		for i := range td.indexes {
+			clear(td.indexes[i])
+		}
+	}
+	for _, td := range db.tables {
+		for u, r := range td.rows {
+			strongRefs(td.schema, r, func(t string, target UUID) {
+				if tt := db.tables[t]; tt != nil {
+					tt.refs[target]++
+				}
+			})
+			for i, cols := range td.schema.Indexes {
+				td.indexes[i][indexKey(r, cols)] = u
+			}
+		}
+	}
+}
+
+// storedRowJSON encodes the durable columns of a row.
+func storedRowJSON(t *Table, r *Row) json.RawMessage {
+	m := make(map[string]any, len(t.Columns))
+	for _, c := range t.Columns {
+		if c.Ephemeral || c.Name == colUUID {
+			continue
+		}
+		d := r.Cols[c.index]
+		if c.Name != colVersion && d.Equal(defaultDatum(&c.Type)) {
+			continue
+		}
+		m[c.Name] = datumJSON(d, &c.Type)
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func commitRecord(cm *Commit) *journalRecord {
+	rec := &journalRecord{Txn: cm.TxnID.String(), Tables: map[string]map[string]json.RawMessage{}}
+	for _, c := range cm.Changes {
+		rows := rec.Tables[c.Table.Name]
+		if rows == nil {
+			rows = map[string]json.RawMessage{}
+			rec.Tables[c.Table.Name] = rows
+		}
+		if c.New == nil {
+			rows[c.UUID.String()] = json.RawMessage("null")
+		} else {
+			rows[c.UUID.String()] = storedRowJSON(c.Table, c.New)
+		}
+	}
+	return rec
+}
+
+// append writes a commit's record (called with the database locked, so
+// records are in commit order) and returns its sequence number for
+// waitSynced.
+func (j *Journal) append(s *Schema, cm *Commit) uint64 {
+	data := encodeRecord(commitRecord(cm))
+	if _, err := j.file.Write(data); err != nil {
+		// The commit is in memory but not on disk: the process cannot keep
+		// its promise of durability, so it must not go on pretending.
+		slog.Error("database: journal write failed", "file", j.path, "error", err)
+		panic(fmt.Sprintf("database %s: journal write failed: %v", j.path, err))
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.written++
+	j.appended += int64(len(data))
+	return j.written
+}
+
+// waitSynced returns once record seq is on disk. Concurrent callers share
+// fsync calls (group commit).
+func (j *Journal) waitSynced(seq uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for j.synced < seq {
+		if j.syncing {
+			j.cond.Wait()
+			continue
+		}
+		j.syncing = true
+		target := j.written
+		j.mu.Unlock()
+		err := j.file.Sync()
+		j.mu.Lock()
+		j.syncing = false
+		if err != nil {
+			slog.Error("database: journal fsync failed", "file", j.path, "error", err)
+			panic(fmt.Sprintf("database %s: fsync failed: %v", j.path, err))
+		}
+		j.synced = max(j.synced, target)
+		j.cond.Broadcast()
+	}
+}
+
+func (j *Journal) wantsCompaction() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.appended > j.CompactAfter && j.appended > 2*j.base
+}
+
+// compact rewrites the journal as one snapshot record.
+func (db *DB) compact() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	j := db.journal
+	if err := writeSnapshot(j.path, db); err != nil {
+		slog.Warn("database: compaction failed; keeping the journal as it is", "error", err)
+		return
+	}
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		panic(fmt.Sprintf("database %s: cannot reopen after compaction: %v", j.path, err))
+	}
+	old := j.file
+	j.mu.Lock()
+	j.file = f
+	j.base, _ = f.Seek(0, io.SeekEnd)
+	j.appended = 0
+	j.synced = j.written // the snapshot holds every record, synced
+	j.cond.Broadcast()
+	j.mu.Unlock()
+	old.Close()
+}
+
+// writeSnapshot writes the whole database to a new file that replaces path
+// atomically, synced to disk.
+func writeSnapshot(path string, db *DB) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	w := bufio.NewWriter(f)
+	w.WriteString(journalHeader)
+	w.Write(encodeRecord(&journalRecord{Schema: db.schema.JSON}))
+	cm := &Commit{TxnID: db.lastTxn}
+	for _, td := range db.tables {
+		for u, r := range td.rows {
+			cm.Changes = append(cm.Changes, Change{Table: td.schema, UUID: u, New: r})
+		}
+	}
+	rec := commitRecord(cm)
+	if len(cm.Changes) > 0 {
+		w.Write(encodeRecord(rec))
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close closes the journal file.
+func (j *Journal) Close() error { return j.file.Close() }

@@ -1,0 +1,330 @@
+package ovsdb
+
+// monitor is one client's subscription to changes in a database, created by
+// monitor (version 1, "update" notifications), monitor_cond (version 2,
+// "update2") or monitor_cond_since (version 3, "update3").
+type monitor struct {
+	session *session
+	db      *DB
+	id      any
+	version int
+	tables  map[string]*monTable
+}
+
+// monTable is what a monitor watches in one table. Several requests for a
+// table are merged: the union of their columns and selections.
+type monTable struct {
+	t       *Table
+	cols    []*Column
+	initial bool
+	insert  bool
+	delete  bool
+	modify  bool
+	where   conditions // a disjunction; nil matches every row
+}
+
+// parseMonitorRequests parses {table: request-or-array-of-requests}.
+func parseMonitorRequests(db *DB, raw any, version int) (map[string]*monTable, *Error) {
+	obj, ok := raw.(map[string]any)
+	if !ok {
+		return nil, errorf("syntax error", "monitor requests must be a JSON object")
+	}
+	out := map[string]*monTable{}
+	for name, v := range obj {
+		td, err := db.table(name)
+		if err != nil {
+			return nil, err
+		}
+		reqs, isArray := v.([]any)
+		if !isArray {
+			reqs = []any{v}
+		}
+		mt := &monTable{t: td.schema}
+		for _, r := range reqs {
+			if err := mt.addRequest(r, version); err != nil {
+				return nil, err.withContext("monitor request for table %s", name)
+			}
+		}
+		if mt.cols == nil {
+			mt.cols = userColumns(td.schema)
+		}
+		out[name] = mt
+	}
+	return out, nil
+}
+
+func userColumns(t *Table) []*Column {
+	var cols []*Column
+	for _, c := range t.Columns {
+		if c.Name != colUUID && c.Name != colVersion {
+			cols = append(cols, c)
+		}
+	}
+	return cols
+}
+
+func (mt *monTable) addRequest(raw any, version int) *Error {
+	req, ok := raw.(map[string]any)
+	if !ok {
+		return errorf("syntax error", "request must be a JSON object")
+	}
+	if raw, ok := req["columns"]; ok {
+		cols, err := selectColumns(mt.t, raw)
+		if err != nil {
+			return err
+		}
+		mt.addColumns(cols)
+	} else {
+		mt.addColumns(userColumns(mt.t))
+	}
+	sel := map[string]bool{"initial": true, "insert": true, "delete": true, "modify": true}
+	if s, ok := req["select"]; ok {
+		obj, ok := s.(map[string]any)
+		if !ok {
+			return errorf("syntax error", "\"select\" must be an object")
+		}
+		for k, v := range obj {
+			b, ok := v.(bool)
+			if _, known := sel[k]; !known || !ok {
+				return errorf("syntax error", "bad \"select\" member %q", k)
+			}
+			sel[k] = b
+		}
+	}
+	mt.initial = mt.initial || sel["initial"]
+	mt.insert = mt.insert || sel["insert"]
+	mt.delete = mt.delete || sel["delete"]
+	mt.modify = mt.modify || sel["modify"]
+	if w, ok := req["where"]; ok && version >= 2 {
+		return mt.setWhere(w)
+	}
+	return nil
+}
+
+func (mt *monTable) addColumns(cols []*Column) {
+	for _, c := range cols {
+		dup := false
+		for _, have := range mt.cols {
+			dup = dup || have == c
+		}
+		if !dup {
+			mt.cols = append(mt.cols, c)
+		}
+	}
+}
+
+func (mt *monTable) setWhere(raw any) *Error {
+	arr, ok := raw.([]any)
+	if !ok {
+		return errorf("syntax error", "\"where\" must be an array")
+	}
+	if len(arr) == 0 {
+		mt.where = nil
+		return nil
+	}
+	conds, err := parseConditions(mt.t, arr, nil)
+	if err != nil {
+		return err
+	}
+	mt.where = conds
+	return nil
+}
+
+// visible reports whether r passes the table's conditions (any of them).
+func (mt *monTable) visible(r *Row) bool {
+	if r == nil {
+		return false
+	}
+	if mt.where == nil {
+		return true
+	}
+	for i := range mt.where {
+		if mt.where[i].match(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// initialUpdates returns the current contents as table-updates (called
+// with the database locked).
+func (m *monitor) initialUpdates() map[string]any {
+	out := map[string]any{}
+	for name, mt := range m.tables {
+		if !mt.initial {
+			continue
+		}
+		rows := map[string]any{}
+		for u, r := range m.db.tables[name].rows {
+			if mt.visible(r) {
+				rows[u.String()] = m.rowUpdate(mt, "initial", nil, r)
+			}
+		}
+		if len(rows) > 0 {
+			out[name] = rows
+		}
+	}
+	return out
+}
+
+// commitUpdates returns what a commit changed for this monitor, or nil.
+func (m *monitor) commitUpdates(cm *Commit) map[string]any {
+	var out map[string]any
+	for _, c := range cm.Changes {
+		mt, ok := m.tables[c.Table.Name]
+		if !ok {
+			continue
+		}
+		u := m.changeUpdate(mt, c.Old, c.New)
+		if u == nil {
+			continue
+		}
+		if out == nil {
+			out = map[string]any{}
+		}
+		rows, _ := out[c.Table.Name].(map[string]any)
+		if rows == nil {
+			rows = map[string]any{}
+			out[c.Table.Name] = rows
+		}
+		rows[c.UUID.String()] = u
+	}
+	return out
+}
+
+// changeUpdate encodes one row's change as the monitor sees it: a row that
+// starts or stops matching the conditions is an insert or a delete.
+func (m *monitor) changeUpdate(mt *monTable, old, new *Row) any {
+	before, after := mt.visible(old), mt.visible(new)
+	switch {
+	case !before && after && mt.insert:
+		return m.rowUpdate(mt, "insert", nil, new)
+	case before && !after && mt.delete:
+		return m.rowUpdate(mt, "delete", old, nil)
+	case before && after && mt.modify:
+		return m.rowUpdate(mt, "modify", old, new)
+	}
+	return nil
+}
+
+// rowUpdate encodes a row update in the monitor's version.
+func (m *monitor) rowUpdate(mt *monTable, kind string, old, new *Row) any {
+	if m.version == 1 {
+		return rowUpdate1(mt, kind, old, new)
+	}
+	switch kind {
+	case "delete":
+		return map[string]any{"delete": nil}
+	case "modify":
+		diff := map[string]any{}
+		for _, c := range mt.cols {
+			o, n := old.Cols[c.index], new.Cols[c.index]
+			if o.Equal(n) {
+				continue
+			}
+			if c.Type.IsScalar() {
+				diff[c.Name] = datumJSON(n, &c.Type)
+			} else {
+				diff[c.Name] = datumJSON(o.diff(n), &c.Type)
+			}
+		}
+		if len(diff) == 0 {
+			return nil
+		}
+		return map[string]any{"modify": diff}
+	}
+	row := map[string]any{}
+	for _, c := range mt.cols {
+		if d := new.Cols[c.index]; !d.Equal(defaultDatum(&c.Type)) {
+			row[c.Name] = datumJSON(d, &c.Type)
+		}
+	}
+	return map[string]any{kind: row}
+}
+
+// rowUpdate1 is the "old"/"new" encoding of RFC 7047 monitors.
+func rowUpdate1(mt *monTable, kind string, old, new *Row) any {
+	switch kind {
+	case "delete":
+		return map[string]any{"old": rowJSON(mt.t, old, mt.cols)}
+	case "modify":
+		changed := map[string]any{}
+		for _, c := range mt.cols {
+			if !old.Cols[c.index].Equal(new.Cols[c.index]) {
+				changed[c.Name] = datumJSON(old.Cols[c.index], &c.Type)
+			}
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		return map[string]any{"old": changed, "new": rowJSON(mt.t, new, mt.cols)}
+	}
+	return map[string]any{"new": rowJSON(mt.t, new, mt.cols)}
+}
+
+// notifyMonitors queues every monitor's notification for a commit (called
+// with the database locked, so notifications go out in commit order).
+func (db *DB) notifyMonitors(cm *Commit) {
+	for m := range db.mons {
+		updates := m.commitUpdates(cm)
+		if updates == nil {
+			continue
+		}
+		m.send(updates, cm.TxnID)
+	}
+}
+
+func (m *monitor) send(updates map[string]any, txn UUID) {
+	switch m.version {
+	case 1:
+		m.session.notify("update", []any{m.id, updates})
+	case 2:
+		m.session.notify("update2", []any{m.id, updates})
+	default:
+		m.session.notify("update3", []any{m.id, txn.String(), updates})
+	}
+}
+
+// addMonitor registers m and returns its initial contents.
+func (db *DB) addMonitor(m *monitor) (map[string]any, UUID) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.mons[m] = struct{}{}
+	return m.initialUpdates(), db.lastTxn
+}
+
+func (db *DB) removeMonitor(m *monitor) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	delete(db.mons, m)
+}
+
+// changeConditions replaces the conditions of some of m's tables and sends
+// the rows that enter or leave the monitor's view.
+func (db *DB) changeConditions(m *monitor, newWhere map[string]conditions) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	updates := map[string]any{}
+	for name, where := range newWhere {
+		mt := m.tables[name]
+		next := *mt
+		next.where = where
+		rows := map[string]any{}
+		for u, r := range db.tables[name].rows {
+			was, is := mt.visible(r), next.visible(r)
+			switch {
+			case !was && is && mt.insert:
+				rows[u.String()] = m.rowUpdate(mt, "insert", nil, r)
+			case was && !is && mt.delete:
+				rows[u.String()] = m.rowUpdate(mt, "delete", r, nil)
+			}
+		}
+		mt.where = where
+		if len(rows) > 0 {
+			updates[name] = rows
+		}
+	}
+	if len(updates) > 0 {
+		m.send(updates, db.lastTxn)
+	}
+}

@@ -1,0 +1,548 @@
+package ovsdb
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+)
+
+// Server serves databases over JSON-RPC (RFC 7047 and the extensions that
+// Open vSwitch clients use) on any number of listeners.
+type Server struct {
+	// MaxMessage is the largest request accepted, in bytes.
+	MaxMessage int
+	// SendQueue is how many messages may wait to be sent to one client;
+	// a client that falls further behind is disconnected, so a slow or
+	// vanished client never holds up the others.
+	SendQueue int
+
+	mu        sync.Mutex
+	dbs       map[string]*DB
+	serverDB  *DB
+	serverID  UUID
+	locks     *lockTable
+	listeners []net.Listener
+	sessions  map[*session]struct{}
+	closed    bool
+}
+
+// NewServer returns a server for the given databases; it adds the _Server
+// database that tells clients about them.
+func NewServer(dbs ...*DB) (*Server, error) {
+	s := &Server{MaxMessage: 64 << 20, SendQueue: 10000, dbs: map[string]*DB{},
+		serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
+	for _, db := range dbs {
+		s.dbs[db.Name()] = db
+	}
+	sdb, err := newServerDB(dbs)
+	if err != nil {
+		return nil, err
+	}
+	s.serverDB = sdb
+	s.dbs[sdb.Name()] = sdb
+	return s, nil
+}
+
+// Listen starts accepting clients on a listener described as OVS does:
+// "punix:PATH" (or a bare path) or "ptcp:PORT[:IP]".
+func (s *Server) Listen(spec string) (net.Addr, error) {
+	l, err := listen(spec)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		l.Close()
+		return nil, errors.New("server closed")
+	}
+	s.listeners = append(s.listeners, l)
+	s.mu.Unlock()
+	go s.accept(l)
+	return l.Addr(), nil
+}
+
+func listen(spec string) (net.Listener, error) {
+	switch {
+	case strings.HasPrefix(spec, "ptcp:"):
+		parts := strings.SplitN(strings.TrimPrefix(spec, "ptcp:"), ":", 2)
+		host := ""
+		if len(parts) == 2 {
+			host = parts[1]
+		}
+		return net.Listen("tcp", net.JoinHostPort(host, parts[0]))
+	case strings.HasPrefix(spec, "punix:"):
+		spec = strings.TrimPrefix(spec, "punix:")
+	case strings.Contains(spec, ":") && !strings.HasPrefix(spec, "/"):
+		return nil, fmt.Errorf("%s: unsupported listener (use punix:PATH or ptcp:PORT[:IP])", spec)
+	}
+	if err := os.Remove(spec); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s: %w", spec, err)
+	}
+	l, err := net.Listen("unix", spec)
+	if err != nil {
+		return nil, err
+	}
+	_ = os.Chmod(spec, 0o770)
+	return l, nil
+}
+
+func (s *Server) accept(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		ss := newSession(s, c)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.sessions[ss] = struct{}{}
+		s.mu.Unlock()
+		go ss.run()
+	}
+}
+
+// Close stops the listeners and disconnects every client.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	ls, sessions := s.listeners, s.sessions
+	s.listeners, s.sessions = nil, map[*session]struct{}{}
+	s.mu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for ss := range sessions {
+		ss.close()
+	}
+}
+
+func (s *Server) forget(ss *session) {
+	s.mu.Lock()
+	delete(s.sessions, ss)
+	s.mu.Unlock()
+}
+
+// session is one client connection.
+type session struct {
+	server   *Server
+	conn     net.Conn
+	out      chan []byte
+	done     chan struct{}
+	once     sync.Once
+	mu       sync.Mutex
+	monitors map[string]*monitor // by the JSON text of the monitor id
+}
+
+func newSession(s *Server, c net.Conn) *session {
+	return &session{server: s, conn: c, out: make(chan []byte, s.SendQueue),
+		done: make(chan struct{}), monitors: map[string]*monitor{}}
+}
+
+func (ss *session) run() {
+	go ss.writer()
+	defer ss.close()
+	mr := newMessageReader(ss.conn, ss.server.MaxMessage)
+	for {
+		msg, err := mr.next()
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				ss.sendJSON(map[string]any{"id": nil, "result": nil,
+					"error": errorf("resources exhausted", "request exceeds %d bytes", ss.server.MaxMessage).JSON()})
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				ss.sendJSON(map[string]any{"id": nil, "result": nil, "error": errorf("syntax error", "%v", err).JSON()})
+			}
+			ss.flushAndClose()
+			return
+		}
+		ss.handle(msg)
+	}
+}
+
+// flushAndClose lets queued replies go out before the connection closes.
+func (ss *session) flushAndClose() {
+	close(ss.out)
+	<-ss.done
+}
+
+func (ss *session) writer() {
+	defer close(ss.done)
+	for msg := range ss.out {
+		if _, err := ss.conn.Write(msg); err != nil {
+			ss.conn.Close()
+			for range ss.out {
+			}
+			return
+		}
+	}
+}
+
+func (ss *session) close() {
+	ss.once.Do(func() {
+		ss.conn.Close()
+		ss.mu.Lock()
+		mons := ss.monitors
+		ss.monitors = map[string]*monitor{}
+		ss.mu.Unlock()
+		for _, m := range mons {
+			m.db.removeMonitor(m)
+		}
+		for _, db := range ss.server.dbs {
+			db.dropSession(ss)
+		}
+		ss.server.locks.releaseAll(ss)
+		ss.server.forget(ss)
+	})
+}
+
+// sendJSON queues a message without blocking; a client whose queue is full
+// is disconnected.
+func (ss *session) sendJSON(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		slog.Error("ovsdb: cannot encode message", "error", err)
+		return
+	}
+	defer func() {
+		// Sending on the queue after the session closed it: drop.
+		_ = recover()
+	}()
+	select {
+	case ss.out <- data:
+	default:
+		slog.Warn("ovsdb: client too slow, disconnecting", "remote", ss.conn.RemoteAddr())
+		go ss.close()
+		ss.conn.Close()
+	}
+}
+
+func (ss *session) notify(method string, params any) {
+	ss.sendJSON(map[string]any{"id": nil, "method": method, "params": params})
+}
+
+func (ss *session) reply(id, result any) {
+	ss.sendJSON(map[string]any{"id": id, "result": result, "error": nil})
+}
+
+func (ss *session) replyError(id any, err *Error) {
+	ss.sendJSON(map[string]any{"id": id, "result": nil, "error": err.JSON()})
+}
+
+// request is a decoded JSON-RPC message.
+type request struct {
+	Method string
+	Params []any
+	ID     any
+	IsResp bool
+}
+
+func decodeRequest(msg []byte) (*request, *Error) {
+	v, err := decodeJSON(msg)
+	if err != nil {
+		return nil, errorf("syntax error", "invalid JSON: %v", err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf("syntax error", "JSON-RPC message must be an object")
+	}
+	if _, ok := obj["result"]; ok {
+		return &request{IsResp: true, ID: obj["id"]}, nil
+	}
+	method, ok := obj["method"].(string)
+	if !ok {
+		return nil, errorf("syntax error", "JSON-RPC request lacks a \"method\" string")
+	}
+	params, ok := obj["params"].([]any)
+	if !ok {
+		return nil, errorf("syntax error", "JSON-RPC request %q lacks a \"params\" array", method)
+	}
+	return &request{Method: method, Params: params, ID: obj["id"]}, nil
+}
+
+func (ss *session) handle(msg []byte) {
+	req, err := decodeRequest(msg)
+	if err != nil {
+		ss.replyError(nil, err)
+		return
+	}
+	if req.IsResp {
+		return // a reply to our echo, or to nothing: nothing to do
+	}
+	h, ok := methods[req.Method]
+	if !ok {
+		ss.replyError(req.ID, errorf("unknown method", "%q is not a method of this server", req.Method))
+		return
+	}
+	h(ss, req)
+}
+
+var methods map[string]func(*session, *request)
+
+func init() {
+	methods = map[string]func(*session, *request){
+		"list_dbs":            (*session).listDBs,
+		"get_schema":          (*session).getSchema,
+		"transact":            (*session).transact,
+		"cancel":              (*session).cancelTxn,
+		"monitor":             func(ss *session, r *request) { ss.monitor(r, 1) },
+		"monitor_cond":        func(ss *session, r *request) { ss.monitor(r, 2) },
+		"monitor_cond_since":  func(ss *session, r *request) { ss.monitor(r, 3) },
+		"monitor_cond_change": (*session).monitorCondChange,
+		"monitor_cancel":      (*session).monitorCancel,
+		"echo":                func(ss *session, r *request) { ss.reply(r.ID, r.Params) },
+		"lock":                func(ss *session, r *request) { ss.lock(r, false) },
+		"steal":               func(ss *session, r *request) { ss.lock(r, true) },
+		"unlock":              (*session).unlock,
+		"set_db_change_aware": func(ss *session, r *request) { ss.reply(r.ID, map[string]any{}) },
+		"get_server_id":       func(ss *session, r *request) { ss.reply(r.ID, ss.server.serverID.String()) },
+	}
+}
+
+func (ss *session) listDBs(r *request) {
+	names := make([]any, 0, len(ss.server.dbs))
+	for name := range ss.server.dbs {
+		names = append(names, name)
+	}
+	ss.reply(r.ID, names)
+}
+
+// dbParam resolves params[0] as a database name.
+func (ss *session) dbParam(r *request) (*DB, *Error) {
+	if len(r.Params) == 0 {
+		return nil, errorf("syntax error", "%s: missing database name", r.Method)
+	}
+	name, ok := r.Params[0].(string)
+	if !ok {
+		return nil, errorf("syntax error", "%s: database name must be a string", r.Method)
+	}
+	db, ok := ss.server.dbs[name]
+	if !ok {
+		return nil, errorf("unknown database", "%s is not a valid database name", name)
+	}
+	return db, nil
+}
+
+func (ss *session) getSchema(r *request) {
+	db, err := ss.dbParam(r)
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
+	ss.reply(r.ID, db.schema.JSON)
+}
+
+func (ss *session) transact(r *request) {
+	db, err := ss.dbParam(r)
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
+	ops := r.Params[1:]
+	if db == ss.server.serverDB && !readOnly(ops) {
+		ss.replyError(r.ID, errorf("not allowed", "the _Server database is read-only"))
+		return
+	}
+	id := r.ID
+	results, parked := db.transact(ops, ss, id, func(res []any) { ss.reply(id, res) })
+	if !parked {
+		ss.reply(id, results)
+	}
+}
+
+func readOnly(ops []any) bool {
+	for _, raw := range ops {
+		op, _ := raw.(map[string]any)
+		switch op["op"] {
+		case "select", "wait", "comment", "abort", "assert", "commit":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (ss *session) cancelTxn(r *request) {
+	if len(r.Params) != 1 {
+		return
+	}
+	for _, db := range ss.server.dbs {
+		if db.cancel(ss, r.Params[0]) {
+			return
+		}
+	}
+}
+
+func (ss *session) monitor(r *request, version int) {
+	db, err := ss.dbParam(r)
+	if err == nil && (len(r.Params) < 3 || (version == 3 && len(r.Params) < 4)) {
+		err = errorf("syntax error", "%s: wrong number of parameters", r.Method)
+	}
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
+	key := string(mustJSON(r.Params[1]))
+	tables, err := parseMonitorRequests(db, r.Params[2], version)
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
+	m := &monitor{session: ss, db: db, id: r.Params[1], version: version, tables: tables}
+	ss.mu.Lock()
+	if _, dup := ss.monitors[key]; dup {
+		ss.mu.Unlock()
+		ss.replyError(r.ID, errorf("duplicate monitor ID", "monitor %s already exists", key))
+		return
+	}
+	ss.monitors[key] = m
+	ss.mu.Unlock()
+	ss.startMonitor(r, m, db)
+}
+
+// startMonitor registers m and replies with the initial contents. The
+// reply is queued with the database locked, so no update for a later
+// commit can overtake it.
+func (ss *session) startMonitor(r *request, m *monitor, db *DB) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.mons[m] = struct{}{}
+	initial := m.initialUpdates()
+	if m.version < 3 {
+		ss.reply(r.ID, initial)
+		return
+	}
+	last, _ := r.Params[3].(string)
+	if u, err := ParseUUID(last); err == nil && u == db.lastTxn && u != (UUID{}) {
+		ss.reply(r.ID, []any{true, last, map[string]any{}})
+		return
+	}
+	ss.reply(r.ID, []any{false, db.lastTxn.String(), initial})
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func (ss *session) monitorCondChange(r *request) {
+	if len(r.Params) != 3 {
+		ss.replyError(r.ID, errorf("syntax error", "monitor_cond_change: wrong number of parameters"))
+		return
+	}
+	key := string(mustJSON(r.Params[0]))
+	ss.mu.Lock()
+	m, ok := ss.monitors[key]
+	ss.mu.Unlock()
+	if !ok || m.version < 2 {
+		ss.replyError(r.ID, errorf("unknown monitor session", "no monitor_cond session %s", key))
+		return
+	}
+	reqs, ok := r.Params[2].(map[string]any)
+	if !ok {
+		ss.replyError(r.ID, errorf("syntax error", "monitor_cond_change: requests must be an object"))
+		return
+	}
+	newWhere, err := parseWhereChanges(m, reqs)
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
+	newKey := string(mustJSON(r.Params[1]))
+	ss.mu.Lock()
+	delete(ss.monitors, key)
+	m.id = r.Params[1]
+	ss.monitors[newKey] = m
+	ss.mu.Unlock()
+	m.db.changeConditions(m, newWhere)
+	ss.reply(r.ID, map[string]any{})
+}
+
+func parseWhereChanges(m *monitor, reqs map[string]any) (map[string]conditions, *Error) {
+	out := map[string]conditions{}
+	for name, v := range reqs {
+		mt, ok := m.tables[name]
+		if !ok {
+			return nil, errorf("syntax error", "monitor_cond_change: table %s is not monitored", name)
+		}
+		arr, isArr := v.([]any)
+		if !isArr {
+			arr = []any{v}
+		}
+		var where conditions
+		for _, req := range arr {
+			obj, ok := req.(map[string]any)
+			if !ok {
+				return nil, errorf("syntax error", "monitor_cond_change: request must be an object")
+			}
+			tmp := &monTable{t: mt.t}
+			if w, ok := obj["where"]; ok {
+				if err := tmp.setWhere(w); err != nil {
+					return nil, err
+				}
+			}
+			if tmp.where == nil {
+				where = nil
+				break
+			}
+			where = append(where, tmp.where...)
+		}
+		out[name] = where
+	}
+	return out, nil
+}
+
+func (ss *session) monitorCancel(r *request) {
+	if len(r.Params) != 1 {
+		ss.replyError(r.ID, errorf("syntax error", "monitor_cancel takes one parameter"))
+		return
+	}
+	key := string(mustJSON(r.Params[0]))
+	ss.mu.Lock()
+	m, ok := ss.monitors[key]
+	delete(ss.monitors, key)
+	ss.mu.Unlock()
+	if !ok {
+		ss.replyError(r.ID, errorf("unknown monitor", "no monitor %s", key))
+		return
+	}
+	m.db.removeMonitor(m)
+	ss.reply(r.ID, map[string]any{})
+}
+
+func (ss *session) lock(r *request, steal bool) {
+	name, ok := lockName(r)
+	if !ok {
+		ss.replyError(r.ID, errorf("syntax error", "%s takes one lock name", r.Method))
+		return
+	}
+	locked := ss.server.locks.acquire(name, ss, steal)
+	ss.reply(r.ID, map[string]any{"locked": locked})
+}
+
+func (ss *session) unlock(r *request) {
+	name, ok := lockName(r)
+	if !ok {
+		ss.replyError(r.ID, errorf("syntax error", "unlock takes one lock name"))
+		return
+	}
+	ss.server.locks.release(name, ss)
+	ss.reply(r.ID, map[string]any{})
+}
+
+func lockName(r *request) (string, bool) {
+	if len(r.Params) != 1 {
+		return "", false
+	}
+	name, ok := r.Params[0].(string)
+	return name, ok && name != ""
+}

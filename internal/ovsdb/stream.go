@@ -1,0 +1,71 @@
+package ovsdb
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// errTooLarge is returned for a message over the size limit.
+var errTooLarge = errors.New("message exceeds the size limit")
+
+// messageReader splits a byte stream into top-level JSON texts (objects or
+// arrays) without decoding them, so that the size limit applies before any
+// allocation proportional to the message, and so that a syntax error in
+// one message is reported without desynchronising the stream framing.
+type messageReader struct {
+	r     *bufio.Reader
+	limit int
+	buf   []byte
+}
+
+func newMessageReader(r io.Reader, limit int) *messageReader {
+	return &messageReader{r: bufio.NewReaderSize(r, 64<<10), limit: limit}
+}
+
+// next returns the next message. The slice is valid until the next call.
+func (m *messageReader) next() ([]byte, error) {
+	m.buf = m.buf[:0]
+	depth, inString, escaped := 0, false, false
+	for {
+		b, err := m.r.ReadByte()
+		if err != nil {
+			if err == io.EOF && len(m.buf) > 0 {
+				return nil, io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		if depth == 0 && !inString {
+			switch b {
+			case ' ', '\t', '\r', '\n':
+				continue
+			case '{', '[':
+			default:
+				return nil, fmt.Errorf("syntax error: unexpected %q outside a JSON object", b)
+			}
+		}
+		if len(m.buf) >= m.limit {
+			return nil, errTooLarge
+		}
+		m.buf = append(m.buf, b)
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && b == '\\':
+			escaped = true
+		case inString && b == '"':
+			inString = false
+		case inString:
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			depth++
+		case b == '}' || b == ']':
+			depth--
+			if depth == 0 {
+				return m.buf, nil
+			}
+		}
+	}
+}

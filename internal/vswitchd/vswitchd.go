@@ -1,0 +1,123 @@
+package vswitchd
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"gvs/internal/ovsdb"
+)
+
+// Version is what gvsd reports as the Open vSwitch version it stands in
+// for; OVS clients compare it to decide which features to use.
+const Version = "3.1.0"
+
+// Switch watches the Open_vSwitch database and applies each committed
+// configuration, then acknowledges it by raising cur_cfg to next_cfg so
+// that ovs-vsctl (without --no-wait) returns once the change is in effect.
+type Switch struct {
+	db      *ovsdb.DB
+	changed chan struct{}
+	// Apply is called with a consistent snapshot for every new
+	// configuration; it returns once the datapath reflects it.
+	Apply func(*ovsdb.Snapshot)
+}
+
+// New returns a switch for db, which must have the Open_vSwitch schema.
+func New(db *ovsdb.DB) *Switch {
+	sw := &Switch{db: db, changed: make(chan struct{}, 1)}
+	db.OnCommit(func(*ovsdb.Commit) { sw.poke() })
+	return sw
+}
+
+func (sw *Switch) poke() {
+	select {
+	case sw.changed <- struct{}{}:
+	default:
+	}
+}
+
+// Init makes sure the root Open_vSwitch row exists and describes this
+// daemon, as ovs-vswitchd does when it starts.
+func (sw *Switch) Init(iftypes []string) error {
+	rows := sw.db.Rows("Open_vSwitch")
+	ops := []any{}
+	row := map[string]any{
+		"ovs_version":    Version,
+		"db_version":     sw.db.Schema().Version,
+		"datapath_types": set("netdev", "system"),
+		"iface_types":    set(iftypes...),
+	}
+	if len(rows) == 0 {
+		ops = append(ops, map[string]any{"op": "insert", "table": "Open_vSwitch", "row": row})
+	} else {
+		ops = append(ops, map[string]any{"op": "update", "table": "Open_vSwitch", "where": []any{}, "row": row})
+	}
+	return checkResults(sw.db.Transact(ops))
+}
+
+func set(items ...string) []any {
+	elems := make([]any, len(items))
+	for i, s := range items {
+		elems[i] = s
+	}
+	return []any{"set", elems}
+}
+
+// checkResults turns a failed transaction's result array into an error.
+func checkResults(results []any) error {
+	for _, r := range results {
+		if m, ok := r.(map[string]any); ok && m["error"] != nil {
+			return fmt.Errorf("database: %v: %v", m["error"], m["details"])
+		}
+	}
+	return nil
+}
+
+// Run applies configurations until ctx ends.
+func (sw *Switch) Run(ctx context.Context) {
+	sw.poke()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sw.changed:
+			sw.reconcile()
+		}
+	}
+}
+
+func (sw *Switch) reconcile() {
+	snap := sw.db.Snapshot()
+	if sw.Apply != nil {
+		sw.Apply(snap)
+	}
+	sw.acknowledge(snap)
+}
+
+// acknowledge raises cur_cfg to the next_cfg that the applied snapshot
+// asked for.
+func (sw *Switch) acknowledge(snap *ovsdb.Snapshot) {
+	if ops := ofportOps(snap); len(ops) > 0 {
+		if err := checkResults(sw.db.Transact(ops)); err != nil {
+			slog.Error("cannot write back OpenFlow port numbers", "error", err)
+		}
+	}
+	for u := range snap.Tables["Open_vSwitch"] {
+		next, _ := snap.Get("Open_vSwitch", u, "next_cfg")
+		cur, _ := snap.Get("Open_vSwitch", u, "cur_cfg")
+		n, _ := next.Int()
+		c, _ := cur.Int()
+		if n == c {
+			continue
+		}
+		err := checkResults(sw.db.Transact([]any{map[string]any{
+			"op": "update", "table": "Open_vSwitch",
+			"where": []any{[]any{"_uuid", "==", []any{"uuid", u.String()}}},
+			"row":   map[string]any{"cur_cfg": n},
+		}}))
+		if err != nil {
+			slog.Error("cannot acknowledge configuration", "next_cfg", n, "error", err)
+		}
+	}
+}

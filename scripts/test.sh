@@ -1,0 +1,24 @@
+#!/bin/bash
+# Runs the whole gvs test suite: unit tests, and end-to-end tests that
+# drive gvsd with the real Open vSwitch clients and real packets in network
+# namespaces. Needs root (namespaces, TAP devices) and installs the Debian
+# packages the tests use when they are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg_cmd in openvswitch-common:ovs-vsctl openvswitch-switch:ovsdb-server \
+	iproute2:ip iputils-ping:ping tcpdump:tcpdump netcat-openbsd:nc iperf3:iperf3; do
+	command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+	echo "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q >/dev/null
+	apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+export PATH="$PATH:/usr/local/go/bin"
+go vet ./...
+# -p 1: end-to-end tests share the machine's network stack and its 2 cores.
+exec go test -p 1 -count=1 -timeout 40m "$@" ./...
