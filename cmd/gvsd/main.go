@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"gvs/internal/ovsdb"
+	"gvs/internal/unixctl"
 	"gvs/internal/vswitchd"
 )
 
@@ -67,6 +68,13 @@ func run(o options) error {
 	if err := os.MkdirAll(o.rundir, 0o755); err != nil {
 		return err
 	}
+	// The pidfile comes first: a second gvsd on the same run directory
+	// stops here, before it touches the first one's sockets.
+	pid, err := unixctl.CreatePidfile(filepath.Join(o.rundir, "ovs-vswitchd.pid"))
+	if err != nil {
+		return err
+	}
+	defer pid.Remove()
 	schema, err := ovsdb.ParseSchema(vswitchd.SchemaJSON)
 	if err != nil {
 		return err
@@ -76,7 +84,7 @@ func run(o options) error {
 		return err
 	}
 	sw := vswitchd.New(db)
-	if err := sw.Init(nil); err != nil {
+	if err := sw.Init(); err != nil {
 		return err
 	}
 	srv, err := ovsdb.NewServer(db)
@@ -91,8 +99,31 @@ func run(o options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	ctl, err := startControl(o.rundir, sw, stop)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
 	slog.Info("gvsd started", "version", version, "db", o.dbPath, "rundir", o.rundir)
 	sw.Run(ctx)
 	slog.Info("gvsd exiting")
 	return nil
+}
+
+// startControl opens <rundir>/ovs-vswitchd.<pid>.ctl, which ovs-appctl
+// finds through the pidfile, with the switch's commands.
+func startControl(rundir string, sw *vswitchd.Switch, stop func()) (*unixctl.Server, error) {
+	srv, err := unixctl.NewServer(unixctl.ControlPath(rundir, "ovs-vswitchd"),
+		unixctl.WithVersion(unixctl.VersionText("ovs-vswitchd", version)))
+	if err != nil {
+		return nil, err
+	}
+	sw.RegisterCommands(srv)
+	srv.RegisterExit(func(bool) { stop() })
+	go func() {
+		if err := srv.Serve(); err != nil {
+			slog.Error("control socket stopped", "error", err)
+		}
+	}()
+	return srv, nil
 }

@@ -43,6 +43,12 @@ type Info struct {
 	MTU     int              // mtu
 	LinkUp  bool             // link_state
 	AdminUp bool             // admin_state
+
+	// Stale is set when the driver could not read the device's current
+	// state because it left gvsd's network namespace (an internal port
+	// moved with `ip link set dev p1 netns ns1` keeps working) or was
+	// removed; the other fields then hold the last values seen.
+	Stale bool
 }
 
 // Netdev is an open port.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"time"
 
+	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 )
 
@@ -18,14 +21,12 @@ const Version = "3.1.0"
 type Switch struct {
 	db      *ovsdb.DB
 	changed chan struct{}
-	// Apply is called with a consistent snapshot for every new
-	// configuration; it returns once the datapath reflects it.
-	Apply func(*ovsdb.Snapshot)
+	state   *datapathState
 }
 
 // New returns a switch for db, which must have the Open_vSwitch schema.
 func New(db *ovsdb.DB) *Switch {
-	sw := &Switch{db: db, changed: make(chan struct{}, 1)}
+	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState()}
 	db.OnCommit(func(*ovsdb.Commit) { sw.poke() })
 	return sw
 }
@@ -39,7 +40,8 @@ func (sw *Switch) poke() {
 
 // Init makes sure the root Open_vSwitch row exists and describes this
 // daemon, as ovs-vswitchd does when it starts.
-func (sw *Switch) Init(iftypes []string) error {
+func (sw *Switch) Init() error {
+	iftypes := append(netdev.Types(), "patch")
 	rows := sw.db.Rows("Open_vSwitch")
 	ops := []any{}
 	row := map[string]any{
@@ -74,33 +76,70 @@ func checkResults(results []any) error {
 	return nil
 }
 
-// Run applies configurations until ctx ends.
+// Run applies configurations, and refreshes statistics, until ctx ends.
 func (sw *Switch) Run(ctx context.Context) {
 	sw.poke()
+	interval := defaultStatsInterval
+	stats := time.NewTimer(interval)
+	defer stats.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			sw.state.close()
 			return
 		case <-sw.changed:
 			sw.reconcile()
+			if i := sw.statsInterval(); i != interval {
+				interval = i
+				stats.Reset(interval)
+			}
+		case <-stats.C:
+			sw.refreshStats()
+			stats.Reset(interval)
+		}
+	}
+}
+
+// defaultStatsInterval is OVS's default other_config:stats-update-interval.
+const defaultStatsInterval = 5 * time.Second
+
+// minStatsInterval is the shortest refresh gvs accepts. OVS refuses less
+// than 5 s; gvs allows 1 s so that operators (and tests) see counters move
+// sooner. See docs/COMPATIBILITY.md.
+const minStatsInterval = time.Second
+
+// statsInterval reads other_config:stats-update-interval (milliseconds).
+func (sw *Switch) statsInterval() time.Duration {
+	for _, r := range sw.db.Rows("Open_vSwitch") {
+		oc := r.Column(sw.db.Schema().Tables["Open_vSwitch"], "other_config").StringMap()
+		if ms, err := strconv.Atoi(oc["stats-update-interval"]); err == nil {
+			return max(time.Duration(ms)*time.Millisecond, minStatsInterval)
+		}
+	}
+	return defaultStatsInterval
+}
+
+func (sw *Switch) refreshStats() {
+	snap := sw.db.Snapshot()
+	if ops := sw.state.statsOps(snap); len(ops) > 0 {
+		if err := checkResults(sw.db.Transact(ops)); err != nil {
+			slog.Warn("cannot write interface statistics", "error", err)
 		}
 	}
 }
 
 func (sw *Switch) reconcile() {
 	snap := sw.db.Snapshot()
-	if sw.Apply != nil {
-		sw.Apply(snap)
-	}
+	sw.state.apply(snap)
 	sw.acknowledge(snap)
 }
 
 // acknowledge raises cur_cfg to the next_cfg that the applied snapshot
 // asked for.
 func (sw *Switch) acknowledge(snap *ovsdb.Snapshot) {
-	if ops := ofportOps(snap); len(ops) > 0 {
+	if ops := sw.state.statusOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
-			slog.Error("cannot write back OpenFlow port numbers", "error", err)
+			slog.Error("cannot write back interface status", "error", err)
 		}
 	}
 	for u := range snap.Tables["Open_vSwitch"] {

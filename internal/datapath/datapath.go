@@ -1,0 +1,115 @@
+// Package datapath moves packets: one receive thread per port reads frames
+// in batches, parses each once into a flow key, asks the port's bridge
+// (a Translator, implemented by ofproto) what to do with it, and executes
+// the answer (VLAN edits and outputs), sending in batches per output port.
+//
+// gvs has one datapath for all bridges, as OVS's userspace datapath does;
+// ports are numbered in it independently of their OpenFlow numbers. The
+// configuration (which ports exist and which bridge each belongs to) is an
+// immutable value swapped through one atomic pointer, so the packet path
+// takes no lock to read it.
+package datapath
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
+)
+
+// BatchSize is how many frames a port thread reads per system call.
+const BatchSize = 32
+
+// Translator decides the fate of a packet; a bridge implements it.
+type Translator interface {
+	// Translate appends to acts what to do with pkt, which arrived on
+	// datapath port pkt.InPort. It must not keep pkt or acts.
+	Translate(pkt *Packet, acts *Actions)
+}
+
+// Packet is a received frame with its parsed key.
+type Packet struct {
+	Frame  []byte // the Ethernet frame
+	InPort uint32 // datapath port it arrived on
+	Key    packet.Key
+	Off    packet.Offsets
+}
+
+// Output sends the packet out of a datapath port with the given VLAN
+// encoding: untagged, or with an 802.1Q tag carrying VID and PCP.
+type Output struct {
+	Port   uint32
+	Tagged bool
+	VID    uint16
+	PCP    uint8
+}
+
+// Actions is what a Translator decided for one packet.
+type Actions struct {
+	Outputs []Output
+}
+
+// Reset empties acts for the next packet, keeping its storage.
+func (a *Actions) Reset() { a.Outputs = a.Outputs[:0] }
+
+// Port is a datapath port: an open netdev and the bridge it belongs to.
+type Port struct {
+	No         uint32
+	Name       string
+	Dev        netdev.Netdev
+	Translator Translator
+
+	txMu sync.Mutex // serialises WriteBatch from several receive threads
+}
+
+// Config is one immutable configuration of the datapath.
+type Config struct {
+	Ports map[uint32]*Port
+}
+
+// Datapath runs the port threads of the current configuration.
+type Datapath struct {
+	cfg     atomic.Pointer[Config]
+	mu      sync.Mutex
+	threads map[*Port]*portThread
+}
+
+// New returns an empty datapath.
+func New() *Datapath {
+	dp := &Datapath{threads: map[*Port]*portThread{}}
+	dp.cfg.Store(&Config{Ports: map[uint32]*Port{}})
+	return dp
+}
+
+// Config returns the current configuration.
+func (dp *Datapath) Config() *Config { return dp.cfg.Load() }
+
+// SetConfig installs cfg: threads start for new ports and stop for ports
+// that are gone (the caller closes their netdevs). A port whose *Port value
+// is the same in both configurations keeps its thread undisturbed.
+func (dp *Datapath) SetConfig(cfg *Config) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	dp.cfg.Store(cfg)
+	live := map[*Port]bool{}
+	for _, p := range cfg.Ports {
+		live[p] = true
+		if _, ok := dp.threads[p]; !ok {
+			t := newPortThread(dp, p)
+			dp.threads[p] = t
+			go t.run()
+		}
+	}
+	for p, t := range dp.threads {
+		if !live[p] {
+			t.stop()
+			delete(dp.threads, p)
+		}
+	}
+}
+
+// Close stops every port thread.
+func (dp *Datapath) Close() {
+	dp.SetConfig(&Config{Ports: map[uint32]*Port{}})
+}

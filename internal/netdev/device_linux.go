@@ -1,0 +1,110 @@
+//go:build linux
+
+package netdev
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"syscall"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/sys/unix"
+)
+
+// openError is how a kernel-backed port reports that it could not be
+// opened, worded like OVS so operators see a familiar Interface.error:
+// "could not open network device p1 (No such device)".
+type openError struct {
+	name string
+	err  error
+}
+
+func (e *openError) Error() string {
+	return fmt.Sprintf("could not open network device %s (%s)", e.name, reason(e.err))
+}
+
+func (e *openError) Unwrap() error { return e.err }
+
+// reason gives an errno's C library text ("No such device"); Go spells the
+// same strings in lower case.
+func reason(err error) string {
+	var errno syscall.Errno
+	if !errors.As(err, &errno) {
+		return err.Error()
+	}
+	s := errno.Error()
+	r, size := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[size:]
+}
+
+func openFailed(name string, err error) error { return &openError{name: name, err: err} }
+
+// validDeviceName applies the kernel's rules for interface names.
+func validDeviceName(name string) error {
+	if name == "" || len(name) >= unix.IFNAMSIZ || name == "." || name == ".." {
+		return unix.EINVAL
+	}
+	for _, c := range name {
+		if c == '/' || c == ':' || unicode.IsSpace(c) {
+			return unix.EINVAL
+		}
+	}
+	return nil
+}
+
+// setMTU applies Interface.mtu_request to a kernel device.
+func setMTU(name string, mtu int) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("set mtu of %s: %w", name, err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		return fmt.Errorf("set mtu of %s: %w", name, err)
+	}
+	ifr.SetUint32(uint32(mtu))
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr); err != nil {
+		return fmt.Errorf("set mtu of %s to %d: %w", name, mtu, err)
+	}
+	return nil
+}
+
+// infoFrom converts what the kernel says about a device into an Info.
+func infoFrom(ifi *net.Interface) Info {
+	return Info{
+		MAC:     append(net.HardwareAddr(nil), ifi.HardwareAddr...),
+		Ifindex: ifi.Index,
+		MTU:     ifi.MTU,
+		LinkUp:  ifi.Flags&net.FlagRunning != 0,
+		AdminUp: ifi.Flags&net.FlagUp != 0,
+	}
+}
+
+// lastInfo remembers the latest Info a port could read, so that a device
+// that has left gvsd's network namespace (or vanished) is still described,
+// marked Stale, instead of failing.
+type lastInfo struct {
+	mu   sync.Mutex
+	info Info
+}
+
+func (l *lastInfo) update(info Info) Info {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.info = info
+	info.MAC = append(net.HardwareAddr(nil), info.MAC...) // the cache keeps its own
+	return info
+}
+
+func (l *lastInfo) stale() Info {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	info := l.info
+	info.MAC = append(net.HardwareAddr(nil), info.MAC...)
+	info.Stale = true
+	return info
+}

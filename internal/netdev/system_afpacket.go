@@ -1,0 +1,303 @@
+//go:build linux
+
+package netdev
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The "system" port type attaches an existing Linux interface (a veth end,
+// a NIC, a VM's TAP) through an AF_PACKET socket bound to its ifindex:
+// promiscuous, blind to its own transmissions (PACKET_IGNORE_OUTGOING),
+// and batched with recvmmsg/sendmmsg.
+//
+// Why recvmmsg rather than a TPACKET_V3 ring: the Netdev interface reads
+// into buffers the caller owns, so a ring would cost the kernel's copy
+// into the ring plus ours out of it, while recvmmsg has the kernel copy
+// each frame straight into the caller's buffer (one copy, no allocation,
+// one system call per batch). A V3 ring also hands frames over a block at
+// a time, when the block fills or its retire timer fires, which adds
+// latency at low rates; and 64 KiB GSO super-frames would need large ring
+// slots, where recvmmsg scatters them into a per-slot overflow area.
+//
+// Offloads: a veth peer (or GRO on a NIC) hands us frames whose L4
+// checksum is only partial and, with TSO/GRO, super-frames of up to 64 KiB,
+// possibly tunnelled in UDP (a VXLAN device behind the veth). We leave the
+// interface's offload settings alone: PACKET_VNET_HDR puts a
+// virtio_net_hdr in front of each frame saying what is unfinished, and we
+// finish partial checksums in software and cut super-frames into
+// MTU-size segments ourselves (gso.go). The kernel also strips VLAN tags
+// into metadata on receive; PACKET_AUXDATA returns the tag and we put it
+// back in the frame.
+//
+// Limits: GSO types the kernel cannot express in a virtio header (GRE
+// tunnels, for one) make it drop the frame inside recvmmsg; we count those
+// as RxErrors. Super-frames beyond 64 KiB (BIG TCP) are truncated and
+// counted as RxDropped.
+
+func init() { Register("system", openAFPacket) }
+
+// Socket buffers large enough to hold a burst of 64 KiB super-frames;
+// the default 208 KiB receive buffer holds three.
+const afpacketSocketBuffer = 4 << 20
+
+type afpacketPort struct {
+	name    string
+	ifindex int
+	file    *os.File
+	conn    syscall.RawConn
+	stats   counters
+	last    lastInfo
+	closed  atomic.Bool
+
+	rd afpacketReader // used only by the ReadBatch goroutine
+	wr afpacketWriter // used only by the WriteBatch caller
+}
+
+func openAFPacket(cfg Config) (Netdev, error) {
+	if validDeviceName(cfg.Name) != nil {
+		return nil, openFailed(cfg.Name, unix.ENODEV)
+	}
+	ifi, err := net.InterfaceByName(cfg.Name)
+	if err != nil {
+		return nil, openFailed(cfg.Name, unix.ENODEV)
+	}
+	// Frames from a device without Ethernet addresses (WireGuard, an L3
+	// TUN) carry no Ethernet header; a switch cannot forward them as is.
+	if len(ifi.HardwareAddr) != 6 {
+		return nil, openFailed(cfg.Name, errors.New("not an Ethernet device"))
+	}
+	// Protocol 0 receives nothing until bind, so no frame from another
+	// interface slips in while the socket is being set up.
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, openFailed(cfg.Name, err)
+	}
+	if err := setupPacketSocket(fd, ifi.Index); err != nil {
+		unix.Close(fd)
+		return nil, openFailed(cfg.Name, err)
+	}
+	if cfg.MTU > 0 {
+		if err := setMTU(cfg.Name, cfg.MTU); err != nil {
+			unix.Close(fd)
+			return nil, openFailed(cfg.Name, err)
+		}
+	}
+	file := os.NewFile(uintptr(fd), "afpacket:"+cfg.Name)
+	conn, err := file.SyscallConn()
+	if err != nil {
+		file.Close()
+		return nil, openFailed(cfg.Name, err)
+	}
+	p := &afpacketPort{name: cfg.Name, ifindex: ifi.Index, file: file, conn: conn}
+	p.rd.init(&p.stats)
+	p.wr.init()
+	p.last.update(infoFrom(ifi))
+	return p, nil
+}
+
+// setupPacketSocket sets the options that must be in place before the
+// first frame arrives, then binds to the interface.
+func setupPacketSocket(fd, ifindex int) error {
+	for _, opt := range []struct {
+		name       string
+		level, opt int
+	}{
+		{"PACKET_VNET_HDR", unix.SOL_PACKET, unix.PACKET_VNET_HDR},
+		{"PACKET_AUXDATA", unix.SOL_PACKET, unix.PACKET_AUXDATA},
+		{"PACKET_IGNORE_OUTGOING", unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING},
+	} {
+		if err := unix.SetsockoptInt(fd, opt.level, opt.opt, 1); err != nil {
+			return fmt.Errorf("%s: %w", opt.name, err)
+		}
+	}
+	// Larger buffers are an optimisation: keep the defaults if refused.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, afpacketSocketBuffer)
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, afpacketSocketBuffer)
+	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
+	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
+		return fmt.Errorf("promiscuous mode: %w", err)
+	}
+	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
+	if err := unix.Bind(fd, &sa); err != nil {
+		return fmt.Errorf("bind: %w", err)
+	}
+	return nil
+}
+
+func htons(v uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], v)
+	return binary.NativeEndian.Uint16(b[:])
+}
+
+func (p *afpacketPort) Name() string { return p.name }
+func (p *afpacketPort) Type() string { return "system" }
+func (p *afpacketPort) Stats() Stats { return p.stats.snapshot() }
+
+// Info reads the interface by the ifindex it was opened with; if it has
+// gone (deleted, or moved to another namespace) it returns the last state
+// seen, marked Stale.
+func (p *afpacketPort) Info() Info {
+	if p.closed.Load() {
+		return p.last.stale()
+	}
+	ifi, err := net.InterfaceByIndex(p.ifindex)
+	if err != nil {
+		return p.last.stale()
+	}
+	return p.last.update(infoFrom(ifi))
+}
+
+// ReadBatch returns frames received by the interface, complete and
+// wire-size: partial checksums finished, super-frames segmented (their
+// segments may continue into the next call), VLAN tags restored.
+func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
+	if p.closed.Load() {
+		return 0, ErrClosed
+	}
+	n, err := batchSize(p.name, bufs, sizes)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	r := &p.rd
+	defer r.publish()
+	if r.pending() {
+		return r.drain(bufs[:n], sizes[:n]), nil
+	}
+	for {
+		r.arm(bufs[:min(n, afpacketBatch)])
+		err := p.conn.Read(r.recvFn)
+		if p.closed.Load() {
+			return 0, ErrClosed
+		}
+		if err != nil {
+			return 0, fmt.Errorf("port %s: read: %w", p.name, err)
+		}
+		if r.err != nil {
+			return 0, fmt.Errorf("port %s: read: %w", p.name, r.err)
+		}
+		if out := r.deliver(bufs[:n], sizes[:n]); out > 0 {
+			return out, nil
+		}
+	}
+}
+
+// WriteBatch sends the frames with sendmmsg, each behind a zeroed virtio
+// header (checksums complete, no GSO). It never waits for buffer space:
+// what the kernel refuses is counted as dropped.
+func (p *afpacketPort) WriteBatch(frames [][]byte) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	w := &p.wr
+	w.frames = frames
+	err := p.conn.Write(w.sendFn)
+	p.stats.addTx(w.count)
+	w.frames, w.count = nil, batchCount{}
+	if err != nil {
+		if p.closed.Load() {
+			return ErrClosed
+		}
+		return fmt.Errorf("port %s: write: %w", p.name, err)
+	}
+	return nil
+}
+
+// Close closes the socket, which also drops its promiscuous membership,
+// and wakes a blocked ReadBatch.
+func (p *afpacketPort) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := p.file.Close(); err != nil {
+		return fmt.Errorf("port %s: close: %w", p.name, err)
+	}
+	return nil
+}
+
+// afpacketWriter is the transmit state: one mmsghdr and two iovecs (the
+// shared zero header, then the frame) per frame of a sendmmsg call.
+type afpacketWriter struct {
+	hdr    [vnetHdrLen]byte
+	msgs   []unix.Mmsghdr
+	iovs   [][2]unix.Iovec
+	sizes  []int
+	sendFn func(fd uintptr) bool
+	frames [][]byte
+	count  batchCount
+}
+
+func (w *afpacketWriter) init() {
+	w.msgs = make([]unix.Mmsghdr, afpacketBatch)
+	w.iovs = make([][2]unix.Iovec, afpacketBatch)
+	w.sizes = make([]int, afpacketBatch)
+	for i := range w.msgs {
+		w.iovs[i][0].Base = &w.hdr[0]
+		w.iovs[i][0].SetLen(vnetHdrLen)
+		w.msgs[i].Hdr.Iov = &w.iovs[i][0]
+		w.msgs[i].Hdr.SetIovlen(len(w.iovs[i]))
+	}
+	w.sendFn = w.sendAll
+}
+
+func (w *afpacketWriter) sendAll(fd uintptr) bool {
+	for frames := w.frames; len(frames) > 0; {
+		chunk := frames[:min(len(frames), afpacketBatch)]
+		frames = frames[len(chunk):]
+		w.sendChunk(fd, w.stage(chunk))
+	}
+	for i := range w.iovs {
+		w.iovs[i][1] = unix.Iovec{}
+	}
+	return true
+}
+
+// stage points the mmsghdrs at the chunk's frames and returns how many.
+func (w *afpacketWriter) stage(chunk [][]byte) int {
+	k := 0
+	for _, f := range chunk {
+		if len(f) == 0 {
+			w.count.errors++
+			continue
+		}
+		w.iovs[k][1].Base = &f[0]
+		w.iovs[k][1].SetLen(len(f))
+		w.sizes[k] = len(f)
+		k++
+	}
+	return k
+}
+
+// sendChunk sends staged frames [0,k). sendmmsg stops at the first frame
+// it cannot send and reports that frame's error on the next call, so a
+// refused frame is counted and skipped and the rest retried.
+func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
+	for i := 0; i < k; {
+		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+		case errno != 0:
+			w.count.add(w.sizes[i], errno)
+			i++
+		case sent == 0: // cannot happen for a non-empty vector; never loop on it
+			w.count.dropped++
+			i++
+		default:
+			for _, size := range w.sizes[i : i+int(sent)] {
+				w.count.add(size, 0)
+			}
+			i += int(sent)
+		}
+	}
+}

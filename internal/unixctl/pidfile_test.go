@@ -1,0 +1,176 @@
+package unixctl
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func helperCommand(mode, path string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, helperEnv+"_PATH="+path)
+	return cmd
+}
+
+// probe runs a second process that tries to take the pidfile.
+func probe(t *testing.T, path string) string {
+	t.Helper()
+	cmd := helperCommand("probe", path)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("probe process: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// readPidfile reads the file's contents through p's own descriptor:
+// opening the file again in this process would drop the lock.
+func readPidfile(t *testing.T, p *Pidfile) string {
+	t.Helper()
+	buf := make([]byte, 64)
+	n, err := p.f.ReadAt(buf, 0)
+	if err != nil && n == 0 {
+		t.Fatalf("reading pidfile: %v", err)
+	}
+	return string(buf[:n])
+}
+
+func TestPidfileConflictsAcrossProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gvsd.pid")
+	holder := helperCommand("hold", path)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		holder.Process.Kill()
+		holder.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("holder said %q, %v", line, err)
+	}
+
+	_, err = CreatePidfile(path)
+	want := fmt.Sprintf("another gvsd is already running, pid %d", holder.Process.Pid)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("CreatePidfile while held elsewhere: %v, want %q", err, want)
+	}
+
+	stdin.Close()
+	done := make(chan error, 1)
+	go func() { done <- holder.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("holder exited with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("holder did not exit")
+	}
+	pf, err := CreatePidfile(path)
+	if err != nil {
+		t.Fatalf("CreatePidfile after the holder exited: %v", err)
+	}
+	defer pf.Remove()
+	if got := readPidfile(t, pf); got != fmt.Sprintf("%d\n", os.Getpid()) {
+		t.Fatalf("pidfile holds %q", got)
+	}
+}
+
+func TestPidfileConflictsWithinProcess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gvsd.pid")
+	first, err := CreatePidfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = CreatePidfile(path)
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another gvsd is already running, pid %d", os.Getpid())) {
+		t.Fatalf("second CreatePidfile in one process: %v", err)
+	}
+	// The refused attempt must not have dropped the first lock.
+	want := fmt.Sprintf("refused: pidfile %q: another gvsd is already running, pid %d", path, os.Getpid())
+	if got := probe(t, path); got != want {
+		t.Fatalf("other process saw %q, want %q", got, want)
+	}
+	if err := first.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("pidfile still there after Remove: %v", err)
+	}
+	if err := first.Remove(); err != nil {
+		t.Fatalf("second Remove: %v", err)
+	}
+	if got := probe(t, path); got != "acquired" {
+		t.Fatalf("other process after Remove: %q", got)
+	}
+	again, err := CreatePidfile(path)
+	if err != nil {
+		t.Fatalf("CreatePidfile after Remove: %v", err)
+	}
+	again.Remove()
+}
+
+func TestPidfileReplacesStaleFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gvsd.pid")
+	if err := os.WriteFile(path, []byte("99999999\nleftover text that is longer\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pf, err := CreatePidfile(path)
+	if err != nil {
+		t.Fatalf("CreatePidfile over a stale file: %v", err)
+	}
+	defer pf.Remove()
+	if got := readPidfile(t, pf); got != fmt.Sprintf("%d\n", os.Getpid()) {
+		t.Fatalf("pidfile holds %q", got)
+	}
+	if pf.Path() != path {
+		t.Fatalf("Path() = %q", pf.Path())
+	}
+}
+
+func TestPidfileRemoveLeavesASuccessorsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gvsd.pid")
+	pf, err := CreatePidfile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone replaced the file (a new daemon after ours was declared
+	// dead): Remove must not delete theirs.
+	if err := os.Rename(path, path+".old"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := pf.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(data, []byte("1\n")) {
+		t.Fatalf("successor's pidfile: %q, %v", data, err)
+	}
+}
+
+func TestPidfileInMissingDirectory(t *testing.T) {
+	_, err := CreatePidfile(filepath.Join(t.TempDir(), "no", "such", "gvsd.pid"))
+	if err == nil || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,121 @@
+package vswitchd
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+
+	"gvs/internal/ofproto"
+)
+
+// Registrar is where the switch registers its runtime commands (the
+// unixctl server, reached with ovs-appctl).
+type Registrar interface {
+	Register(name, usage string, minArgs, maxArgs int, handler func(args []string) (string, error))
+}
+
+// RegisterCommands adds the switch's ovs-appctl commands.
+func (sw *Switch) RegisterCommands(r Registrar) {
+	r.Register("fdb/show", "bridge", 1, 1, sw.fdbShow)
+	r.Register("fdb/flush", "[bridge]", 0, 1, sw.fdbFlush)
+	r.Register("dpif/show", "", 0, 0, sw.dpifShow)
+}
+
+// bridge finds a bridge by name for a command.
+func (st *datapathState) bridge(name string) (*ofproto.Bridge, error) {
+	b, ok := st.bridges[name]
+	if !ok {
+		return nil, fmt.Errorf("no such bridge")
+	}
+	return b, nil
+}
+
+func (sw *Switch) fdbShow(args []string) (string, error) {
+	st := sw.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b, err := st.bridge(args[0])
+	if err != nil {
+		return "", err
+	}
+	ofports := map[uint32]string{}
+	for _, p := range b.Config().Ports {
+		ofports[p.DPPort] = ofportName(p.OFPort)
+	}
+	var sb strings.Builder
+	sb.WriteString(" port  VLAN  MAC                Age\n")
+	entries := b.MACs.Entries()
+	for _, e := range entries {
+		port, ok := ofports[e.Port]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(&sb, "%5s  %4d  %s  %3d\n", port, e.VLAN, net.HardwareAddr(e.MAC[:]), e.Age)
+	}
+	return sb.String(), nil
+}
+
+func ofportName(n uint32) string {
+	if n == ofproto.LocalPort {
+		return "LOCAL"
+	}
+	return fmt.Sprint(n)
+}
+
+func (sw *Switch) fdbFlush(args []string) (string, error) {
+	st := sw.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(args) == 1 {
+		b, err := st.bridge(args[0])
+		if err != nil {
+			return "", err
+		}
+		b.MACs.Flush()
+	} else {
+		for _, b := range st.bridges {
+			b.MACs.Flush()
+		}
+	}
+	return "table successfully flushed\n", nil
+}
+
+func (sw *Switch) dpifShow(args []string) (string, error) {
+	st := sw.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var sb strings.Builder
+	sb.WriteString("netdev@ovs-netdev:\n")
+	names := make([]string, 0, len(st.bridges))
+	for n := range st.bridges {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(&sb, "  %s:\n", name)
+		ports := make([]*ofproto.Port, 0)
+		for _, p := range st.bridges[name].Config().Ports {
+			ports = append(ports, p)
+		}
+		sort.Slice(ports, func(i, j int) bool { return ports[i].OFPort < ports[j].OFPort })
+		for _, p := range ports {
+			fmt.Fprintf(&sb, "    %s %d/%d: (%s)\n", p.Name, p.OFPort, p.DPPort, st.ifaceType(p.Name))
+		}
+	}
+	return sb.String(), nil
+}
+
+func (st *datapathState) ifaceType(name string) string {
+	ifc := st.ifaces[name]
+	if ifc == nil {
+		return "?"
+	}
+	switch ifc.want.typ {
+	case "", "system":
+		return "system"
+	case "internal":
+		return "tap"
+	}
+	return ifc.want.typ
+}

@@ -1,0 +1,269 @@
+package vswitchd
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"gvs/internal/datapath"
+	"gvs/internal/netdev"
+	"gvs/internal/ofproto"
+	"gvs/internal/ovsdb"
+)
+
+// iface is an interface that the switch has set up (or tried to).
+type iface struct {
+	want   *wantPort
+	key    string
+	dev    netdev.Netdev // nil for patch ports and for failures
+	dpPort *datapath.Port
+	dpNo   uint32
+	ofport int64 // -1 when the interface could not be set up
+	err    string
+}
+
+// datapathState is what the reconciler has built from the database.
+type datapathState struct {
+	mu      sync.Mutex // held while applying, and by runtime commands
+	dp      *datapath.Datapath
+	bridges map[string]*ofproto.Bridge
+	ifaces  map[string]*iface // by interface (device) name
+	nextDP  uint32
+}
+
+func newDatapathState() *datapathState {
+	return &datapathState{dp: datapath.New(), bridges: map[string]*ofproto.Bridge{},
+		ifaces: map[string]*iface{}, nextDP: 1}
+}
+
+// apply makes the datapath match the snapshot, touching only what changed:
+// an interface whose bridge, type and options are unchanged keeps its
+// device and its port thread.
+func (st *datapathState) apply(snap *ovsdb.Snapshot) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	bridges := desiredBridges(snap)
+	wanted := st.wantedIfaces(bridges)
+	st.closeUnwanted(wanted)
+	st.openWanted(wanted)
+	st.syncBridges(bridges)
+	st.assignOfports(bridges)
+	st.configureBridges(bridges)
+	st.configureDatapath()
+}
+
+// wantedIfaces maps interface names to their desired state. A name used by
+// two ports keeps the first and reports an error on the other.
+func (st *datapathState) wantedIfaces(bridges []*wantBridge) map[string]*wantPort {
+	out := map[string]*wantPort{}
+	for _, b := range bridges {
+		for _, p := range b.ports {
+			if _, dup := out[p.name]; dup {
+				p.vlanErr = fmt.Sprintf("could not add network device %s: an interface with this name is already on a bridge", p.name)
+				continue
+			}
+			out[p.name] = p
+		}
+	}
+	return out
+}
+
+func (st *datapathState) closeUnwanted(wanted map[string]*wantPort) {
+	for name, ifc := range st.ifaces {
+		w, ok := wanted[name]
+		if ok && w.key() == ifc.key && ifc.err == "" {
+			continue
+		}
+		if ifc.dev != nil {
+			if err := ifc.dev.Close(); err != nil {
+				slog.Warn("closing interface", "interface", name, "error", err)
+			}
+		}
+		if b := st.bridges[ifc.want.bridge]; b != nil {
+			b.MACs.FlushPort(ifc.dpNo)
+		}
+		delete(st.ifaces, name)
+	}
+}
+
+func (st *datapathState) openWanted(wanted map[string]*wantPort) {
+	names := make([]string, 0, len(wanted))
+	for n := range wanted {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		w := wanted[name]
+		if ifc, ok := st.ifaces[name]; ok {
+			ifc.want = w
+			continue
+		}
+		ifc := &iface{want: w, key: w.key(), dpNo: st.nextDP}
+		st.nextDP++
+		ifc.err = st.open(ifc)
+		st.ifaces[name] = ifc
+	}
+}
+
+// open sets up the interface's device, returning the Interface.error text.
+func (st *datapathState) open(ifc *iface) string {
+	w := ifc.want
+	if w.bondExtra {
+		return fmt.Sprintf("%s: bonds are not supported: only the first interface of a port is used", w.name)
+	}
+	if w.typ == "patch" {
+		if w.options["peer"] == "" {
+			return fmt.Sprintf("%s: patch port requires options:peer", w.name)
+		}
+		return ""
+	}
+	dev, err := netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq)})
+	if err != nil {
+		slog.Warn("cannot open interface", "bridge", w.bridge, "interface", w.name, "error", err)
+		return err.Error()
+	}
+	ifc.dev = dev
+	return ""
+}
+
+// syncBridges creates and deletes ofproto bridges.
+func (st *datapathState) syncBridges(bridges []*wantBridge) {
+	live := map[string]bool{}
+	for _, b := range bridges {
+		live[b.name] = true
+		br, ok := st.bridges[b.name]
+		if !ok {
+			br = ofproto.NewBridge(b.name, b.macTableMax, b.macAging)
+			st.bridges[b.name] = br
+		}
+		br.MACs.SetAging(b.macAging)
+	}
+	for name := range st.bridges {
+		if !live[name] {
+			delete(st.bridges, name)
+		}
+	}
+}
+
+// assignOfports gives each working interface an OpenFlow port number:
+// the one it has, the requested one, 65534 for the bridge's own port, or
+// the lowest free number. Interfaces that failed get -1.
+func (st *datapathState) assignOfports(bridges []*wantBridge) {
+	for _, b := range bridges {
+		used := map[int64]bool{}
+		var pending []*iface
+		for _, p := range b.ports {
+			ifc := st.ifaces[p.name]
+			if ifc == nil || ifc.want != p {
+				continue
+			}
+			if ifc.err != "" {
+				ifc.ofport = -1
+				continue
+			}
+			if ifc.ofport > 0 && !used[ifc.ofport] && (p.ofportReq <= 0 || p.ofportReq == ifc.ofport) {
+				used[ifc.ofport] = true
+				continue
+			}
+			ifc.ofport = 0
+			pending = append(pending, ifc)
+		}
+		st.numberPending(b, pending, used)
+	}
+}
+
+func (st *datapathState) numberPending(b *wantBridge, pending []*iface, used map[int64]bool) {
+	// Requests and previous numbers first, so that they win over the
+	// lowest-free choice of others.
+	for _, ifc := range pending {
+		w := ifc.want
+		switch {
+		case w.name == b.name:
+			ifc.ofport = ofproto.LocalPort
+		case w.ofportReq > 0 && !used[w.ofportReq]:
+			ifc.ofport = w.ofportReq
+		case w.ofportReq <= 0 && w.ofport > 0 && !used[w.ofport]:
+			ifc.ofport = w.ofport
+		default:
+			continue
+		}
+		used[ifc.ofport] = true
+	}
+	next := int64(1)
+	for _, ifc := range pending {
+		if ifc.ofport != 0 {
+			continue
+		}
+		for used[next] {
+			next++
+		}
+		ifc.ofport = next
+		used[next] = true
+	}
+}
+
+// configureBridges builds each bridge's translation config, patch peers
+// included.
+func (st *datapathState) configureBridges(bridges []*wantBridge) {
+	for _, b := range bridges {
+		br := st.bridges[b.name]
+		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}
+		for _, v := range b.floodVLANs {
+			cfg.FloodVLANs.Add(uint16(v))
+		}
+		for _, p := range b.ports {
+			ifc := st.ifaces[p.name]
+			if ifc == nil || ifc.want != p || ifc.err != "" {
+				continue
+			}
+			port := &ofproto.Port{Name: p.name, OFPort: uint32(ifc.ofport), DPPort: ifc.dpNo, VLAN: p.vlan}
+			if p.typ == "patch" {
+				st.linkPatch(port, p)
+			}
+			cfg.Ports[ifc.dpNo] = port
+			cfg.Flood = append(cfg.Flood, port)
+		}
+		sort.Slice(cfg.Flood, func(i, j int) bool { return cfg.Flood[i].OFPort < cfg.Flood[j].OFPort })
+		br.SetConfig(cfg)
+	}
+}
+
+// linkPatch points a patch port at its peer, if the peer exists and is a
+// patch port pointing back.
+func (st *datapathState) linkPatch(port *ofproto.Port, p *wantPort) {
+	peer := st.ifaces[p.options["peer"]]
+	if peer == nil || peer.want.typ != "patch" || peer.want.options["peer"] != p.name {
+		return
+	}
+	port.PeerBridge = st.bridges[peer.want.bridge]
+	port.PeerDPPort = peer.dpNo
+}
+
+// configureDatapath installs the ports that have devices.
+func (st *datapathState) configureDatapath() {
+	cfg := &datapath.Config{Ports: map[uint32]*datapath.Port{}}
+	for name, ifc := range st.ifaces {
+		if ifc.dev == nil {
+			continue
+		}
+		br := st.bridges[ifc.want.bridge]
+		if ifc.dpPort == nil || ifc.dpPort.Translator != br {
+			ifc.dpPort = &datapath.Port{No: ifc.dpNo, Name: name, Dev: ifc.dev, Translator: br}
+		}
+		cfg.Ports[ifc.dpNo] = ifc.dpPort
+	}
+	st.dp.SetConfig(cfg)
+}
+
+// close shuts every device down (at exit).
+func (st *datapathState) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.dp.Close()
+	for _, ifc := range st.ifaces {
+		if ifc.dev != nil {
+			ifc.dev.Close()
+		}
+	}
+}
