@@ -38,16 +38,32 @@ type Packet struct {
 
 // Output sends the packet out of a datapath port with the given VLAN
 // encoding: untagged, or with an 802.1Q tag carrying VID and PCP.
+//
+// An output with Copy set is a mirror copy: it is truncated to Snaplen
+// bytes (0: whole), and it goes through the destination's copy queue, so
+// that a destination that cannot keep up loses copies (counted in Copy)
+// and never slows the original traffic.
 type Output struct {
-	Port   uint32
-	Tagged bool
-	VID    uint16
-	PCP    uint8
+	Port    uint32
+	Tagged  bool
+	VID     uint16
+	PCP     uint8
+	Snaplen uint32
+	Copy    *CopyStats
+}
+
+// CopyStats counts what happened to a mirror's copies in the datapath.
+type CopyStats struct {
+	Dropped   atomic.Uint64 // the destination's queue was full
+	Truncated atomic.Uint64 // cut to the mirror's snaplen
 }
 
 // Actions is what a Translator decided for one packet.
 type Actions struct {
 	Outputs []Output
+	// Ctx is the translator's own per-thread scratch space: the datapath
+	// keeps it with the thread and never looks inside.
+	Ctx any
 }
 
 // Reset empties acts for the next packet, keeping its storage.
@@ -60,7 +76,9 @@ type Port struct {
 	Dev        netdev.Netdev
 	Translator Translator
 
-	txMu sync.Mutex // serialises WriteBatch from several receive threads
+	txMu   sync.Mutex // serialises WriteBatch from several receive threads
+	copyMu sync.Mutex
+	copies atomic.Pointer[copyQueue] // created on the first mirror copy to this port
 }
 
 // Config is one immutable configuration of the datapath.
@@ -104,6 +122,7 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	for p, t := range dp.threads {
 		if !live[p] {
 			t.stop()
+			p.stopCopies()
 			delete(dp.threads, p)
 		}
 	}

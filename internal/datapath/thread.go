@@ -119,6 +119,10 @@ func (t *portThread) execute(cfg *Config, buf []byte, pkt *Packet, acts *Actions
 		if frame == nil {
 			continue
 		}
+		if o.Copy != nil {
+			t.sendCopy(p, frame, o)
+			continue
+		}
 		q := t.pending[o.Port]
 		if q == nil {
 			q = &outQueue{frames: make([][]byte, 0, BatchSize)}
@@ -179,4 +183,17 @@ func (t *portThread) flush() {
 	}
 	clear(t.touched)
 	t.touched = t.touched[:0]
+}
+
+// sendCopy hands a mirror copy to its destination's queue, truncated to
+// the mirror's snaplen.
+func (t *portThread) sendCopy(p *Port, frame []byte, o Output) {
+	orig := len(frame)
+	if o.Snaplen > 0 && int(o.Snaplen) < len(frame) {
+		frame = frame[:o.Snaplen]
+		o.Copy.Truncated.Add(1)
+	}
+	if !p.copyQueueFor().push(frame, orig) {
+		o.Copy.Dropped.Add(1)
+	}
 }

@@ -1,7 +1,8 @@
 // Package ofproto is a bridge: its ports and their VLAN configuration, its
-// MAC learning table, and the translation of a received packet into the
-// outputs that NORMAL switching calls for (and, as they arrive, OpenFlow
-// tables and mirrors). It decides; the datapath package executes.
+// MAC learning table, its mirrors, and the translation of a received
+// packet into the outputs that NORMAL switching and mirroring call for
+// (and, as they arrive, OpenFlow tables). It decides; the datapath package
+// executes.
 package ofproto
 
 import (
@@ -25,6 +26,10 @@ type Port struct {
 	DPPort uint32 // datapath port number
 	VLAN   PortVLAN
 
+	// MirrorOut marks a mirror's output port: it takes no part in normal
+	// switching (nothing is sent to it, what it receives is dropped).
+	MirrorOut bool
+
 	// For a patch port: the bridge and datapath port of its peer.
 	PeerBridge *Bridge
 	PeerDPPort uint32
@@ -38,6 +43,7 @@ type Config struct {
 	Ports      map[uint32]*Port // by datapath port
 	Flood      []*Port          // every port, in OpenFlow port order
 	FloodVLANs VLANSet          // VLANs on which nothing is learned
+	Mirrors    []*Mirror
 }
 
 // Bridge is one bridge. Its configuration is swapped atomically; its MAC
@@ -61,55 +67,96 @@ func (b *Bridge) SetConfig(c *Config) { b.cfg.Store(c) }
 // Config returns the current configuration.
 func (b *Bridge) Config() *Config { return b.cfg.Load() }
 
-// Translate implements datapath.Translator with NORMAL switching.
+// xlate is a port thread's translation scratch space, kept in
+// datapath.Actions.Ctx so that translating allocates nothing once warm.
+type xlate struct {
+	key    *packet.Key
+	acts   *datapath.Actions
+	outs   []*Port  // output ports of the bridges being translated, stacked
+	copied []uint32 // datapath ports that already got a mirror copy
+}
+
+// frame is what translation knows of a packet inside one bridge.
+type frame struct {
+	src, dst [6]byte
+	tci      uint16              // outer tag in key form, 0 if untagged
+	copy     *datapath.CopyStats // non-nil when this is a mirror copy
+	snaplen  uint32
+}
+
+// Translate implements datapath.Translator with NORMAL switching and
+// mirroring.
 func (b *Bridge) Translate(pkt *datapath.Packet, acts *datapath.Actions) {
 	cfg := b.cfg.Load()
 	in, ok := cfg.Ports[pkt.InPort]
 	if !ok {
 		return
 	}
+	x, _ := acts.Ctx.(*xlate)
+	if x == nil {
+		x = &xlate{}
+		acts.Ctx = x
+	}
+	x.key, x.acts = &pkt.Key, acts
+	x.outs, x.copied = x.outs[:0], x.copied[:0]
 	k := &pkt.Key
-	b.normal(cfg, in, k.DlSrc, k.DlDst, k.VLANTCI, acts, 0)
+	b.normal(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, tci: k.VLANTCI}, len(pkt.Frame), 0)
 }
 
-// normal switches a frame that entered on port in with the given addresses
-// and outer tag (in key form: VLANPresent set when tagged).
-func (b *Bridge) normal(cfg *Config, in *Port, src, dst [6]byte, tci uint16, acts *datapath.Actions, depth int) {
-	if src[0]&1 != 0 {
-		return // a multicast source address is invalid: drop
+// normal switches a frame that entered on port in.
+func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, size, depth int) {
+	if in.MirrorOut || f.src[0]&1 != 0 {
+		return // mirror output ports receive nothing; multicast sources are invalid
 	}
-	vlan, ok := in.VLAN.InputVLAN(tci)
+	vlan, ok := in.VLAN.InputVLAN(f.tci)
 	if !ok {
 		return
 	}
 	pcp := uint8(0)
-	if tci&packet.VLANPresent != 0 {
-		pcp = uint8(packet.WireTCI(tci) >> packet.VLANPCPShift)
+	if f.tci&packet.VLANPresent != 0 {
+		pcp = uint8(packet.WireTCI(f.tci) >> packet.VLANPCPShift)
 	}
 	if !cfg.FloodVLANs.Has(vlan) {
-		b.MACs.Learn(src, vlan, in.DPPort)
+		b.MACs.Learn(f.src, vlan, in.DPPort)
 	}
+	base := len(x.outs)
+	b.chooseOutputs(x, cfg, in, f.dst, vlan)
+	outs := x.outs[base:]
+	for _, out := range outs {
+		b.output(x, out, f, vlan, pcp, size, depth)
+	}
+	if len(cfg.Mirrors) > 0 {
+		b.mirror(x, cfg, in, outs, f, vlan, pcp, size, depth)
+	}
+	x.outs = x.outs[:base]
+}
+
+// chooseOutputs appends to x.outs the ports NORMAL sends the frame to:
+// the learned port of a known unicast destination, or every port of the
+// VLAN but the input.
+func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, dst [6]byte, vlan uint16) {
 	if dst[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
 		if port, ok := b.MACs.Lookup(dst, vlan); ok {
-			if out := cfg.Ports[port]; out != nil && out != in && out.VLAN.Carries(vlan) {
-				b.output(out, src, dst, vlan, pcp, acts, depth)
+			if out := cfg.Ports[port]; out != nil && out != in && !out.MirrorOut && out.VLAN.Carries(vlan) {
+				x.outs = append(x.outs, out)
 			}
 			return
 		}
 	}
 	for _, out := range cfg.Flood {
-		if out != in && out.VLAN.Carries(vlan) {
-			b.output(out, src, dst, vlan, pcp, acts, depth)
+		if out != in && !out.MirrorOut && out.VLAN.Carries(vlan) {
+			x.outs = append(x.outs, out)
 		}
 	}
 }
 
-// output sends the frame out of port out, or across it into the peer
-// bridge when out is a patch port.
-func (b *Bridge) output(out *Port, src, dst [6]byte, vlan uint16, pcp uint8, acts *datapath.Actions, depth int) {
+// output sends the frame out of port out on vlan, or across it into the
+// peer bridge when out is a patch port.
+func (b *Bridge) output(x *xlate, out *Port, f frame, vlan uint16, pcp uint8, size, depth int) {
 	tagged := out.VLAN.OutputTagged(vlan)
 	if !out.IsPatch() {
-		acts.Outputs = append(acts.Outputs, datapath.Output{Port: out.DPPort, Tagged: tagged, VID: vlan, PCP: pcp})
+		x.acts.Outputs = append(x.acts.Outputs, datapath.Output{Port: out.DPPort, Tagged: tagged, VID: vlan, PCP: pcp,
+			Copy: f.copy, Snaplen: f.snaplen})
 		return
 	}
 	if depth >= maxPatchDepth {
@@ -121,9 +168,47 @@ func (b *Bridge) output(out *Port, src, dst [6]byte, vlan uint16, pcp uint8, act
 	if !ok {
 		return
 	}
-	tci := uint16(0)
+	f.tci = 0
 	if tagged {
-		tci = packet.KeyTCI(uint16(pcp)<<packet.VLANPCPShift | vlan)
+		f.tci = packet.KeyTCI(uint16(pcp)<<packet.VLANPCPShift | vlan)
 	}
-	peer.normal(pcfg, pin, src, dst, tci, acts, depth+1)
+	peer.normal(x, pcfg, pin, f, size, depth+1)
+}
+
+// mirror sends the copies that the bridge's mirrors ask for, each
+// destination at most once per packet.
+func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, vlan uint16, pcp uint8, size, depth int) {
+	for _, m := range cfg.Mirrors {
+		if !m.selects(in, outs, vlan, x.key) {
+			continue
+		}
+		m.Stats.Packets.Add(1)
+		m.Stats.Bytes.Add(uint64(size))
+		c := f
+		c.copy, c.snaplen = &m.Stats.Copy, m.Snaplen
+		if m.OutPort != nil {
+			b.copyTo(x, m.OutPort, c, vlan, pcp, size, depth)
+			continue
+		}
+		if m.OutVLAN < 0 || uint16(m.OutVLAN) == vlan || isReservedMulticast(f.dst) {
+			continue
+		}
+		ov := uint16(m.OutVLAN)
+		for _, out := range cfg.Flood {
+			if out != in && !out.MirrorOut && out.VLAN.Carries(ov) {
+				b.copyTo(x, out, c, ov, pcp, size, depth)
+			}
+		}
+	}
+}
+
+// copyTo sends one mirror copy to out unless out already got one.
+func (b *Bridge) copyTo(x *xlate, out *Port, c frame, vlan uint16, pcp uint8, size, depth int) {
+	for _, p := range x.copied {
+		if p == out.DPPort {
+			return
+		}
+	}
+	x.copied = append(x.copied, out.DPPort)
+	b.output(x, out, c, vlan, pcp, size, depth)
 }

@@ -17,6 +17,7 @@ type wantBridge struct {
 	macAging    int
 	macTableMax int
 	ports       []*wantPort
+	mirrors     []*wantMirror
 }
 
 // wantPort is a port and its (first) interface as the database describes
@@ -81,6 +82,7 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 		}
 	}
 	sort.Slice(b.ports, func(i, j int) bool { return b.ports[i].name < b.ports[j].name })
+	b.mirrors = readMirrors(snap, bu)
 	return b
 }
 

@@ -30,11 +30,14 @@ type datapathState struct {
 	bridges map[string]*ofproto.Bridge
 	ifaces  map[string]*iface // by interface (device) name
 	nextDP  uint32
+
+	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
+	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
 }
 
 func newDatapathState() *datapathState {
 	return &datapathState{dp: datapath.New(), bridges: map[string]*ofproto.Bridge{},
-		ifaces: map[string]*iface{}, nextDP: 1}
+		ifaces: map[string]*iface{}, nextDP: 1, mirrorStat: map[ovsdb.UUID]*ofproto.MirrorStats{}}
 }
 
 // apply makes the datapath match the snapshot, touching only what changed:
@@ -49,8 +52,14 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.openWanted(wanted)
 	st.syncBridges(bridges)
 	st.assignOfports(bridges)
+	st.liveMirrors = map[ovsdb.UUID]bool{}
 	st.configureBridges(bridges)
 	st.configureDatapath()
+	for u := range st.mirrorStat {
+		if !st.liveMirrors[u] {
+			delete(st.mirrorStat, u)
+		}
+	}
 }
 
 // wantedIfaces maps interface names to their desired state. A name used by
@@ -209,6 +218,7 @@ func (st *datapathState) configureBridges(bridges []*wantBridge) {
 	for _, b := range bridges {
 		br := st.bridges[b.name]
 		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}
+		byPortRow := map[ovsdb.UUID]*ofproto.Port{}
 		for _, v := range b.floodVLANs {
 			cfg.FloodVLANs.Add(uint16(v))
 		}
@@ -223,8 +233,10 @@ func (st *datapathState) configureBridges(bridges []*wantBridge) {
 			}
 			cfg.Ports[ifc.dpNo] = port
 			cfg.Flood = append(cfg.Flood, port)
+			byPortRow[p.portUUID] = port
 		}
 		sort.Slice(cfg.Flood, func(i, j int) bool { return cfg.Flood[i].OFPort < cfg.Flood[j].OFPort })
+		cfg.Mirrors = st.buildMirrors(b, byPortRow)
 		br.SetConfig(cfg)
 	}
 }

@@ -114,13 +114,9 @@ func (st *datapathState) statsOps(snap *ovsdb.Snapshot) []any {
 		if sameStats(have, stats) {
 			continue
 		}
-		pairs := make([]any, 0, len(stats))
-		for k, v := range stats {
-			pairs = append(pairs, []any{k, int64(v)})
-		}
-		ops = append(ops, updateRow("Interface", u, map[string]any{"statistics": []any{"map", pairs}}))
+		ops = append(ops, updateRow("Interface", u, map[string]any{"statistics": statsMap(stats)}))
 	}
-	return ops
+	return append(ops, st.mirrorStatsOps(snap)...)
 }
 
 func sameStats(have ovsdb.Datum, want map[string]uint64) bool {

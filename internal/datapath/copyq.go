@@ -1,0 +1,139 @@
+package datapath
+
+import (
+	"log/slog"
+	"sync"
+
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
+)
+
+// copyQueueDepth is how many mirror copies may wait for one destination.
+const copyQueueDepth = 256
+
+// copyQueue holds mirror copies for one destination port and sends them
+// from its own goroutine. Receive threads only copy a frame into a free
+// slot (or count a drop when there is none), so a slow or blocked
+// destination costs the original traffic nothing but that memcpy.
+//
+// Slots [head, head+n) (mod depth) are full. Producers fill the slot after
+// them under mu; the sender works on the oldest slots without the lock,
+// since producers never touch full slots.
+type copyQueue struct {
+	port *Port
+	mu   sync.Mutex
+	bufs [][]byte
+	lens []int
+	orig []int
+	head int
+	n    int
+	wake chan struct{}
+	quit chan struct{}
+
+	batch     [][]byte // reused by the sender
+	batchOrig []int
+}
+
+func newCopyQueue(p *Port) *copyQueue {
+	q := &copyQueue{port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
+		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth),
+		batch: make([][]byte, 0, BatchSize), batchOrig: make([]int, 0, BatchSize)}
+	for range copyQueueDepth {
+		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
+	}
+	go q.run()
+	return q
+}
+
+// copyQueueFor returns p's copy queue, creating it on first use.
+func (p *Port) copyQueueFor() *copyQueue {
+	if q := p.copies.Load(); q != nil {
+		return q
+	}
+	p.copyMu.Lock()
+	defer p.copyMu.Unlock()
+	if q := p.copies.Load(); q != nil {
+		return q
+	}
+	q := newCopyQueue(p)
+	p.copies.Store(q)
+	return q
+}
+
+func (p *Port) stopCopies() {
+	p.copyMu.Lock()
+	defer p.copyMu.Unlock()
+	if q := p.copies.Swap(nil); q != nil {
+		close(q.quit)
+	}
+}
+
+// push queues a copy of frame, whose original length was orig. It reports
+// false when the queue is full.
+func (q *copyQueue) push(frame []byte, orig int) bool {
+	q.mu.Lock()
+	if q.n == copyQueueDepth {
+		q.mu.Unlock()
+		return false
+	}
+	i := (q.head + q.n) % copyQueueDepth
+	q.lens[i] = copy(q.bufs[i], frame)
+	q.orig[i] = orig
+	q.n++
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (q *copyQueue) run() {
+	for {
+		select {
+		case <-q.quit:
+			return
+		case <-q.wake:
+		}
+		for q.sendSome() {
+		}
+	}
+}
+
+// sendSome sends up to a batch of the oldest copies; it reports whether
+// it sent anything.
+func (q *copyQueue) sendSome() bool {
+	q.mu.Lock()
+	k := min(q.n, BatchSize)
+	head := q.head
+	q.mu.Unlock()
+	if k == 0 {
+		return false
+	}
+	q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0]
+	for j := range k {
+		i := (head + j) % copyQueueDepth
+		q.batch = append(q.batch, q.bufs[i][:q.lens[i]])
+		q.batchOrig = append(q.batchOrig, q.orig[i])
+	}
+	q.write()
+	q.mu.Lock()
+	q.head = (q.head + k) % copyQueueDepth
+	q.n -= k
+	q.mu.Unlock()
+	return true
+}
+
+func (q *copyQueue) write() {
+	var err error
+	q.port.txMu.Lock()
+	if w, ok := q.port.Dev.(netdev.OrigLenWriter); ok {
+		err = w.WriteBatchOrig(q.batch, q.batchOrig)
+	} else {
+		err = q.port.Dev.WriteBatch(q.batch)
+	}
+	q.port.txMu.Unlock()
+	if err != nil {
+		slog.Debug("datapath: mirror copies not sent", "port", q.port.Name, "error", err)
+	}
+}

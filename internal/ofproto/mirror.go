@@ -1,0 +1,49 @@
+package ofproto
+
+import (
+	"sync/atomic"
+
+	"gvs/internal/datapath"
+	"gvs/internal/packet"
+)
+
+// Mirror is one Mirror row as translation uses it.
+type Mirror struct {
+	Name     string
+	All      bool                   // select_all
+	Src, Dst map[uint32]bool        // select_src_port, select_dst_port, by datapath port
+	VLANs    *VLANSet               // select_vlan; nil selects every VLAN
+	Filter   func(*packet.Key) bool // the filter column; nil selects everything
+	OutPort  *Port                  // output_port, or nil
+	OutVLAN  int                    // output_vlan, or -1
+	Snaplen  uint32                 // 0: whole frames
+	Stats    *MirrorStats           // lives as long as the Mirror row
+}
+
+// MirrorStats are a mirror's counters, kept across reconfigurations.
+type MirrorStats struct {
+	Packets atomic.Uint64 // packets the mirror selected and copied
+	Bytes   atomic.Uint64 // their bytes as received
+	Copy    datapath.CopyStats
+}
+
+// selects reports whether the mirror picks a packet that entered on in,
+// on vlan, and leaves through the ports in outs.
+func (m *Mirror) selects(in *Port, outs []*Port, vlan uint16, key *packet.Key) bool {
+	if m.VLANs != nil && !m.VLANs.Has(vlan) {
+		return false
+	}
+	picked := m.All || m.Src[in.DPPort]
+	for i := 0; !picked && i < len(outs); i++ {
+		picked = m.Dst[outs[i].DPPort]
+	}
+	return picked && (m.Filter == nil || m.Filter(key))
+}
+
+// isReservedMulticast reports whether dst is an IEEE 802.1D reserved
+// address (01:80:c2:00:00:0x), which output_vlan mirrors never copy: they
+// are link-local control frames (STP, LACP, LLDP) that must not be
+// forwarded onto a VLAN.
+func isReservedMulticast(dst [6]byte) bool {
+	return dst[0] == 0x01 && dst[1] == 0x80 && dst[2] == 0xc2 && dst[3] == 0 && dst[4] == 0 && dst[5]&0xf0 == 0
+}

@@ -1,0 +1,144 @@
+package vswitchd
+
+import (
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"gvs/internal/ofproto"
+	"gvs/internal/ovsdb"
+	"gvs/internal/packet"
+)
+
+// wantMirror is a Mirror row as the database describes it. Ports are
+// named by Port row UUID.
+type wantMirror struct {
+	uuid     ovsdb.UUID
+	name     string
+	all      bool
+	src, dst []ovsdb.UUID
+	vlans    []int64
+	outPort  *ovsdb.UUID
+	outVLAN  int64
+	snaplen  int64
+	filter   string
+}
+
+// readMirrors reads the mirrors of a bridge.
+func readMirrors(snap *ovsdb.Snapshot, bu ovsdb.UUID) []*wantMirror {
+	var out []*wantMirror
+	for _, mu := range get(snap, "Bridge", bu, "mirrors").UUIDs() {
+		m := &wantMirror{uuid: mu, outVLAN: -1}
+		m.name, _ = get(snap, "Mirror", mu, "name").Str()
+		m.all, _ = get(snap, "Mirror", mu, "select_all").Bool()
+		m.src = get(snap, "Mirror", mu, "select_src_port").UUIDs()
+		m.dst = get(snap, "Mirror", mu, "select_dst_port").UUIDs()
+		m.vlans = get(snap, "Mirror", mu, "select_vlan").Ints()
+		if ports := get(snap, "Mirror", mu, "output_port").UUIDs(); len(ports) == 1 {
+			m.outPort = &ports[0]
+		}
+		if v, ok := get(snap, "Mirror", mu, "output_vlan").Int(); ok {
+			m.outVLAN = v
+		}
+		m.snaplen, _ = get(snap, "Mirror", mu, "snaplen").Int()
+		m.filter, _ = get(snap, "Mirror", mu, "filter").Str()
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// buildMirrors turns a bridge's mirror rows into translation mirrors,
+// marking output ports as reserved. byPortRow maps Port row UUIDs to the
+// bridge's translation ports. Stats carry over from the previous
+// configuration, by Mirror row.
+func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*ofproto.Port) []*ofproto.Mirror {
+	var out []*ofproto.Mirror
+	for _, w := range b.mirrors {
+		m := &ofproto.Mirror{Name: w.name, All: w.all, OutVLAN: int(w.outVLAN), Snaplen: uint32(w.snaplen),
+			Src: portSet(w.src, byPortRow), Dst: portSet(w.dst, byPortRow), Stats: st.mirrorStats(w.uuid)}
+		if len(w.vlans) > 0 {
+			m.VLANs = &ofproto.VLANSet{}
+			for _, v := range w.vlans {
+				m.VLANs.Add(uint16(v))
+			}
+		}
+		if w.outPort != nil {
+			m.OutPort = byPortRow[*w.outPort]
+		}
+		filter, err := compileFilter(w.filter)
+		if err != nil {
+			// Filters are checked when the transaction commits, so this
+			// only happens to a database written by something else.
+			slog.Warn("mirror disabled: bad filter", "bridge", b.name, "mirror", w.name, "error", err)
+			continue
+		}
+		m.Filter = filter
+		if m.OutPort == nil && m.OutVLAN < 0 {
+			continue // copies nowhere
+		}
+		if m.OutPort != nil {
+			m.OutPort.MirrorOut = true
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func portSet(rows []ovsdb.UUID, byPortRow map[ovsdb.UUID]*ofproto.Port) map[uint32]bool {
+	set := map[uint32]bool{}
+	for _, u := range rows {
+		if p := byPortRow[u]; p != nil {
+			set[p.DPPort] = true
+		}
+	}
+	return set
+}
+
+// mirrorStats returns the counters of a mirror row, creating them the
+// first time.
+func (st *datapathState) mirrorStats(u ovsdb.UUID) *ofproto.MirrorStats {
+	s, ok := st.mirrorStat[u]
+	if !ok {
+		s = &ofproto.MirrorStats{}
+		st.mirrorStat[u] = s
+	}
+	st.liveMirrors[u] = true
+	return s
+}
+
+// mirrorStatsOps writes Mirror.statistics for every live mirror.
+func (st *datapathState) mirrorStatsOps(snap *ovsdb.Snapshot) []any {
+	var ops []any
+	for u, s := range st.mirrorStat {
+		if _, ok := snap.Tables["Mirror"][u]; !ok {
+			continue
+		}
+		stats := map[string]uint64{
+			"tx_packets": s.Packets.Load(), "tx_bytes": s.Bytes.Load(),
+			"tx_dropped": s.Copy.Dropped.Load(), "tx_truncated": s.Copy.Truncated.Load(),
+		}
+		if sameStats(get(snap, "Mirror", u, "statistics"), stats) {
+			continue
+		}
+		ops = append(ops, updateRow("Mirror", u, map[string]any{"statistics": statsMap(stats)}))
+	}
+	return ops
+}
+
+func statsMap(stats map[string]uint64) []any {
+	pairs := make([]any, 0, len(stats))
+	for k, v := range stats {
+		pairs = append(pairs, []any{k, int64(v)})
+	}
+	return []any{"map", pairs}
+}
+
+// compileFilter turns a Mirror.filter into a predicate. An empty filter
+// selects everything.
+func compileFilter(s string) (func(*packet.Key) bool, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return nil, fmt.Errorf("mirror filters are not supported yet")
+}
