@@ -17,8 +17,9 @@ import (
 	"time"
 )
 
-// gvsdBin is the gvsd binary built once for the whole package.
-var gvsdBin string
+// gvsdBin and gvsBin are the daemon and the CLI, built once for the
+// whole package.
+var gvsdBin, gvsBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "gvs-e2e-bin-")
@@ -26,8 +27,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	gvsdBin = filepath.Join(dir, "gvsd")
-	build := exec.Command("go", "build", "-o", gvsdBin, "gvs/cmd/gvsd")
+	gvsdBin, gvsBin = filepath.Join(dir, "gvsd"), filepath.Join(dir, "gvs")
+	build := exec.Command("go", "build", "-o", dir, "gvs/cmd/gvsd", "gvs/cmd/gvs")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building gvsd:", err)
