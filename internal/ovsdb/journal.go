@@ -303,8 +303,9 @@ func (j *Journal) waitSynced(seq uint64) {
 		}
 		j.syncing = true
 		target := j.written
+		f := j.file // compaction swaps the file, but not while syncing
 		j.mu.Unlock()
-		err := j.file.Sync()
+		err := f.Sync()
 		j.mu.Lock()
 		j.syncing = false
 		if err != nil {
@@ -337,6 +338,11 @@ func (db *DB) compact() {
 	}
 	old := j.file
 	j.mu.Lock()
+	for j.syncing {
+		// An fsync of the old file is in flight: let it finish before
+		// closing that file under it.
+		j.cond.Wait()
+	}
 	j.file = f
 	j.base, _ = f.Seek(0, io.SeekEnd)
 	j.appended = 0

@@ -37,6 +37,11 @@ func (lt *lockTable) acquire(name string, s *session, steal bool) bool {
 		l.owner = s
 		return true
 	}
+	for _, w := range l.waiters {
+		if w == s {
+			return false // already waiting; one unlock must end the wait
+		}
+	}
 	l.waiters = append(l.waiters, s)
 	return false
 }

@@ -20,7 +20,8 @@ type monTable struct {
 	insert  bool
 	delete  bool
 	modify  bool
-	where   conditions // a disjunction; nil matches every row
+	where   conditions // a disjunction
+	all     bool       // a request without conditions: every row
 }
 
 // parseMonitorRequests parses {table: request-or-array-of-requests}.
@@ -95,10 +96,16 @@ func (mt *monTable) addRequest(raw any, version int) *Error {
 	mt.insert = mt.insert || sel["insert"]
 	mt.delete = mt.delete || sel["delete"]
 	mt.modify = mt.modify || sel["modify"]
-	if w, ok := req["where"]; ok && version >= 2 {
-		return mt.setWhere(w)
+	if version < 2 {
+		mt.all = true
+		return nil
 	}
-	return nil
+	w, ok := req["where"]
+	if !ok {
+		mt.all = true
+		return nil
+	}
+	return mt.orWhere(w)
 }
 
 func (mt *monTable) addColumns(cols []*Column) {
@@ -114,19 +121,26 @@ func (mt *monTable) addColumns(cols []*Column) {
 }
 
 func (mt *monTable) setWhere(raw any) *Error {
+	mt.where, mt.all = nil, false
+	return mt.orWhere(raw)
+}
+
+// orWhere widens the table's view by the clauses of one request: several
+// requests, like the clauses of one, are OR'ed.
+func (mt *monTable) orWhere(raw any) *Error {
 	arr, ok := raw.([]any)
 	if !ok {
 		return errorf("syntax error", "\"where\" must be an array")
 	}
 	if len(arr) == 0 {
-		mt.where = nil
+		mt.all = true
 		return nil
 	}
 	conds, err := parseConditions(mt.t, arr, nil)
 	if err != nil {
 		return err
 	}
-	mt.where = conds
+	mt.where = append(mt.where, conds...)
 	return nil
 }
 
@@ -135,7 +149,7 @@ func (mt *monTable) visible(r *Row) bool {
 	if r == nil {
 		return false
 	}
-	if mt.where == nil {
+	if mt.all {
 		return true
 	}
 	for i := range mt.where {
@@ -308,7 +322,7 @@ func (db *DB) changeConditions(m *monitor, newWhere map[string]conditions) {
 	for name, where := range newWhere {
 		mt := m.tables[name]
 		next := *mt
-		next.where = where
+		next.where, next.all = where, where == nil
 		rows := map[string]any{}
 		for u, r := range db.tables[name].rows {
 			was, is := mt.visible(r), next.visible(r)
@@ -319,7 +333,7 @@ func (db *DB) changeConditions(m *monitor, newWhere map[string]conditions) {
 				rows[u.String()] = m.rowUpdate(mt, "delete", r, nil)
 			}
 		}
-		mt.where = where
+		mt.where, mt.all = where, where == nil
 		if len(rows) > 0 {
 			updates[name] = rows
 		}

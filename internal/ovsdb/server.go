@@ -258,13 +258,15 @@ func decodeRequest(msg []byte) (*request, *Error) {
 	if _, ok := obj["result"]; ok {
 		return &request{IsResp: true, ID: obj["id"]}, nil
 	}
+	// A malformed request still returns its id, so that the error reply
+	// reaches the caller waiting for it.
 	method, ok := obj["method"].(string)
 	if !ok {
-		return nil, errorf("syntax error", "JSON-RPC request lacks a \"method\" string")
+		return &request{ID: obj["id"]}, errorf("syntax error", "JSON-RPC request lacks a \"method\" string")
 	}
 	params, ok := obj["params"].([]any)
 	if !ok {
-		return nil, errorf("syntax error", "JSON-RPC request %q lacks a \"params\" array", method)
+		return &request{ID: obj["id"]}, errorf("syntax error", "JSON-RPC request %q lacks a \"params\" array", method)
 	}
 	return &request{Method: method, Params: params, ID: obj["id"]}, nil
 }
@@ -272,7 +274,11 @@ func decodeRequest(msg []byte) (*request, *Error) {
 func (ss *session) handle(msg []byte) {
 	req, err := decodeRequest(msg)
 	if err != nil {
-		ss.replyError(nil, err)
+		var id any
+		if req != nil {
+			id = req.ID
+		}
+		ss.replyError(id, err)
 		return
 	}
 	if req.IsResp {
@@ -460,9 +466,12 @@ func (ss *session) monitorCondChange(r *request) {
 	newKey := string(mustJSON(r.Params[1]))
 	ss.mu.Lock()
 	delete(ss.monitors, key)
-	m.id = r.Params[1]
 	ss.monitors[newKey] = m
 	ss.mu.Unlock()
+	// Commits read m.id with the database locked, to send updates.
+	m.db.mu.Lock()
+	m.id = r.Params[1]
+	m.db.mu.Unlock()
 	m.db.changeConditions(m, newWhere)
 	ss.reply(r.ID, map[string]any{})
 }
@@ -484,15 +493,18 @@ func parseWhereChanges(m *monitor, reqs map[string]any) (map[string]conditions, 
 			if !ok {
 				return nil, errorf("syntax error", "monitor_cond_change: request must be an object")
 			}
-			tmp := &monTable{t: mt.t}
+			tmp := &monTable{t: mt.t, all: true}
 			if w, ok := obj["where"]; ok {
 				if err := tmp.setWhere(w); err != nil {
 					return nil, err
 				}
 			}
-			if tmp.where == nil {
-				where = nil
+			if tmp.all {
+				where = nil // every row
 				break
+			}
+			if where == nil {
+				where = conditions{}
 			}
 			where = append(where, tmp.where...)
 		}

@@ -82,7 +82,7 @@ func isWouldBlock(v any) bool {
 
 // waitTimeout returns a wait operation's timeout in ms, -1 for none.
 func waitTimeout(op map[string]any) int64 {
-	n, ok := op["timeout"].(json.Number)
+	n, ok := nativeNumber(op["timeout"]).(json.Number)
 	if !ok {
 		return -1
 	}
@@ -183,7 +183,8 @@ func (db *DB) cancel(s *session, id any) bool {
 	for _, p := range db.waiting {
 		if p.session == s && jsonEqual(p.id, id) {
 			db.unpark(p)
-			p.reply([]any{errorf("canceled", "Transaction canceled by request.").JSON()})
+			// RFC 7047 4.1.4: the request gets an error reply, not results.
+			s.sendJSON(map[string]any{"id": p.id, "result": nil, "error": "canceled"})
 			return true
 		}
 	}

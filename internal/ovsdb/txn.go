@@ -81,11 +81,13 @@ func (tx *txn) put(td *tableData, u UUID, r *Row) {
 // execute runs the operations. It returns the per-operation results and
 // whether the transaction must be committed (no operation failed).
 func (tx *txn) execute(ops []any) ([]any, bool) {
-	if err := tx.declareNames(ops); err != nil {
-		return []any{err.JSON()}, false
-	}
+	badName, nameErr := tx.declareNames(ops)
 	results := make([]any, 0, len(ops))
 	for i, raw := range ops {
+		if i == badName {
+			// The bad uuid-name is the error of the insert that carries it.
+			return append(results, nameErr.JSON()), false
+		}
 		op, ok := raw.(map[string]any)
 		if !ok {
 			return append(results, errorf("syntax error", "operation %d is not a JSON object", i).JSON()), false
@@ -100,9 +102,11 @@ func (tx *txn) execute(ops []any) ([]any, bool) {
 }
 
 // declareNames assigns the UUIDs of all inserts first, so that a
-// named-uuid may be used before the insert that defines it.
-func (tx *txn) declareNames(ops []any) *Error {
-	for _, raw := range ops {
+// named-uuid may be used before the insert that defines it. It returns the
+// index of the first insert with an invalid or repeated uuid-name (-1 if
+// none) and its error.
+func (tx *txn) declareNames(ops []any) (int, *Error) {
+	for i, raw := range ops {
 		op, ok := raw.(map[string]any)
 		if !ok || op["op"] != "insert" {
 			continue
@@ -112,10 +116,10 @@ func (tx *txn) declareNames(ops []any) *Error {
 			continue
 		}
 		if !idPattern.MatchString(name) {
-			return errorf("syntax error", "%q is not a valid uuid-name", name)
+			return i, errorf("syntax error", "%q is not a valid uuid-name", name)
 		}
 		if _, dup := tx.names[name]; dup {
-			return errorf("duplicate uuid-name", "This \"uuid-name\" appeared on an earlier \"insert\" operation: %s", name)
+			return i, errorf("duplicate uuid-name", "This \"uuid-name\" appeared on an earlier \"insert\" operation: %s", name)
 		}
 		u := NewUUID()
 		if s, ok := op["uuid"].(string); ok {
@@ -125,7 +129,7 @@ func (tx *txn) declareNames(ops []any) *Error {
 		}
 		tx.names[name] = u
 	}
-	return nil
+	return -1, nil
 }
 
 func (tx *txn) executeOp(op map[string]any) (any, *Error) {
@@ -406,7 +410,7 @@ func (tx *txn) opWait(op map[string]any) (any, *Error) {
 		return nil, err
 	}
 	if t, ok := op["timeout"]; ok {
-		if n, ok := t.(json.Number); !ok || n.String() == "" {
+		if n, ok := nativeNumber(t).(json.Number); !ok || n.String() == "" {
 			return nil, errorf("syntax error", "\"timeout\" must be a number")
 		}
 	}
@@ -629,7 +633,9 @@ func (m *mutation) apply(d Datum) (Datum, *Error) {
 				return d, err
 			}
 			if err := t.Key.check(v); err != nil {
-				return d, &Error{Tag: "range error", Details: asError(err).Details}
+				// Outside the column's range is a constraint violation;
+				// "range error" is only for 64-bit overflow (RFC 7047 5.2.4).
+				return d, asError(err)
 			}
 			keys[i] = v
 		}
