@@ -33,7 +33,26 @@ func (tx *txn) prepare() *Error {
 	if err := tx.checkMaxRows(); err != nil {
 		return err
 	}
+	if err := tx.runChecks(); err != nil {
+		return err
+	}
 	return tx.checkIndexes()
+}
+
+// runChecks runs the registered RowChecks on every row written.
+func (tx *txn) runChecks() *Error {
+	for _, u := range tx.order {
+		c := tx.changes[u]
+		if c.new == nil {
+			continue
+		}
+		for _, check := range tx.db.checks[c.td.schema.Name] {
+			if err := check(c.td.schema, c.old, c.new); err != nil {
+				return errorf("constraint violation", "%s row %s: %v", c.td.schema.Name, u, err)
+			}
+		}
+	}
+	return nil
 }
 
 // strongRefDelta counts how the transaction changes the strong references

@@ -57,6 +57,7 @@ type DB struct {
 	lastTxn UUID
 	journal *Journal
 	hooks   []func(*Commit)
+	checks  map[string][]RowCheck // by table name
 	mons    map[*monitor]struct{}
 	waiting []*pendingTxn // transactions blocked in a "wait" operation
 }
@@ -88,6 +89,22 @@ func (db *DB) OnCommit(fn func(*Commit)) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	db.hooks = append(db.hooks, fn)
+}
+
+// RowCheck validates a row that a transaction inserts or modifies, beyond
+// what the schema can say; an error fails the transaction with a
+// "constraint violation" whose details are the error's text. It runs with
+// the database locked and must not call back into it.
+type RowCheck func(t *Table, old, new *Row) error
+
+// AddCheck registers a RowCheck for the rows of table.
+func (db *DB) AddCheck(table string, check RowCheck) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.checks == nil {
+		db.checks = map[string][]RowCheck{}
+	}
+	db.checks[table] = append(db.checks[table], check)
 }
 
 // Rows returns a snapshot of the rows of a table, sorted by UUID.

@@ -142,3 +142,18 @@ func compileFilter(s string) (func(*packet.Key) bool, error) {
 	}
 	return nil, fmt.Errorf("mirror filters are not supported yet")
 }
+
+// checkMirror refuses a Mirror row whose filter does not parse, so that
+// the client that wrote it gets the error (OVS only logs it).
+func checkMirror(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	filter, _ := new.Column(t, "filter").Str()
+	if old != nil {
+		if was, _ := old.Column(t, "filter").Str(); was == filter {
+			return nil
+		}
+	}
+	if _, err := compileFilter(filter); err != nil {
+		return fmt.Errorf("invalid filter %q: %v", filter, err)
+	}
+	return nil
+}

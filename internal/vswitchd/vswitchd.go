@@ -28,6 +28,7 @@ type Switch struct {
 func New(db *ovsdb.DB) *Switch {
 	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState()}
 	db.OnCommit(func(*ovsdb.Commit) { sw.poke() })
+	db.AddCheck("Mirror", checkMirror)
 	return sw
 }
 
