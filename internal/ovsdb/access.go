@@ -80,13 +80,23 @@ type Snapshot struct {
 	Tables map[string]map[UUID]*Row
 }
 
-// Snapshot returns the current contents. Rows are immutable, so the view
-// stays consistent while later transactions commit.
-func (db *DB) Snapshot() *Snapshot {
+// Snapshot returns the current contents of the named tables (all tables
+// if none are named). Rows are immutable, so the view stays consistent
+// while later transactions commit.
+func (db *DB) Snapshot(tables ...string) *Snapshot {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	s := &Snapshot{Schema: db.schema, Tables: make(map[string]map[UUID]*Row, len(db.tables))}
-	for name, td := range db.tables {
+	if len(tables) == 0 {
+		for name := range db.tables {
+			tables = append(tables, name)
+		}
+	}
+	s := &Snapshot{Schema: db.schema, Tables: make(map[string]map[UUID]*Row, len(tables))}
+	for _, name := range tables {
+		td, ok := db.tables[name]
+		if !ok {
+			continue
+		}
 		rows := make(map[UUID]*Row, len(td.rows))
 		for u, r := range td.rows {
 			rows[u] = r

@@ -27,9 +27,29 @@ type Switch struct {
 // New returns a switch for db, which must have the Open_vSwitch schema.
 func New(db *ovsdb.DB) *Switch {
 	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState()}
-	db.OnCommit(func(*ovsdb.Commit) { sw.poke() })
+	db.OnCommit(func(c *ovsdb.Commit) {
+		if touchesConfig(c) {
+			sw.poke()
+		}
+	})
 	db.AddCheck("Mirror", checkMirror)
 	return sw
+}
+
+// configTables are the tables the switch reads its configuration from.
+var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror"}
+
+// touchesConfig reports whether a commit changed a table the switch reads,
+// so that unrelated writes (Manager, QoS, ...) cost it nothing.
+func touchesConfig(c *ovsdb.Commit) bool {
+	for _, ch := range c.Changes {
+		for _, t := range configTables {
+			if ch.Table.Name == t {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (sw *Switch) poke() {
@@ -121,7 +141,7 @@ func (sw *Switch) statsInterval() time.Duration {
 }
 
 func (sw *Switch) refreshStats() {
-	snap := sw.db.Snapshot()
+	snap := sw.db.Snapshot(configTables...)
 	if ops := sw.state.statsOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
 			slog.Warn("cannot write interface statistics", "error", err)
@@ -130,7 +150,7 @@ func (sw *Switch) refreshStats() {
 }
 
 func (sw *Switch) reconcile() {
-	snap := sw.db.Snapshot()
+	snap := sw.db.Snapshot(configTables...)
 	sw.state.apply(snap)
 	sw.acknowledge(snap)
 }
