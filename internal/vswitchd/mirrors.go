@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 
+	"gvs/internal/flow"
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
 	"gvs/internal/packet"
@@ -54,6 +55,10 @@ func readMirrors(snap *ovsdb.Snapshot, bu ovsdb.UUID) []*wantMirror {
 // configuration, by Mirror row.
 func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*ofproto.Port) []*ofproto.Mirror {
 	var out []*ofproto.Mirror
+	byName := map[string]*ofproto.Port{}
+	for _, p := range byPortRow {
+		byName[p.Name] = p
+	}
 	for _, w := range b.mirrors {
 		m := &ofproto.Mirror{Name: w.name, All: w.all, OutVLAN: int(w.outVLAN), Snaplen: uint32(w.snaplen),
 			Src: portSet(w.src, byPortRow), Dst: portSet(w.dst, byPortRow), Stats: st.mirrorStats(w.uuid)}
@@ -66,7 +71,7 @@ func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*o
 		if w.outPort != nil {
 			m.OutPort = byPortRow[*w.outPort]
 		}
-		filter, err := compileFilter(w.filter)
+		filter, err := compileFilter(w.filter, byName)
 		if err != nil {
 			// Filters are checked when the transaction commits, so this
 			// only happens to a database written by something else.
@@ -135,12 +140,49 @@ func statsMap(stats map[string]uint64) []any {
 }
 
 // compileFilter turns a Mirror.filter into a predicate. An empty filter
-// selects everything.
-func compileFilter(s string) (func(*packet.Key) bool, error) {
+// selects everything. Port names in in_port are resolved with ports
+// (name → OpenFlow and datapath numbers); with ports nil any name is
+// accepted, which is what the commit-time check needs.
+func compileFilter(s string, ports map[string]*ofproto.Port) (func(*packet.Key) bool, error) {
 	if s == "" {
 		return nil, nil
 	}
-	return nil, fmt.Errorf("mirror filters are not supported yet")
+	byName := func(string) (uint32, bool) { return 0, true }
+	if ports != nil {
+		byName = func(name string) (uint32, bool) {
+			p, ok := ports[name]
+			if !ok {
+				return 0, false
+			}
+			return p.OFPort, true
+		}
+	}
+	m, err := flow.ParseMatchWith(s, flow.ParseOptions{PortByName: byName, LenientCtState: true})
+	if err != nil {
+		return nil, err
+	}
+	m, err = toDatapathPorts(m, ports)
+	if err != nil {
+		return nil, err
+	}
+	return m.Matches, nil
+}
+
+// toDatapathPorts rewrites an in_port match from the OpenFlow number the
+// user wrote to the datapath number that packet keys carry.
+func toDatapathPorts(m *flow.Match, ports map[string]*ofproto.Port) (*flow.Match, error) {
+	mask := m.Mask()
+	if mask.InPort == 0 || ports == nil {
+		return m, nil
+	}
+	value := m.Value()
+	for _, p := range ports {
+		if p.OFPort == value.InPort {
+			value.InPort = p.DPPort
+			return flow.NewMatch(value, mask), nil
+		}
+	}
+	return nil, fmt.Errorf("in_port=%d: no such port on the bridge", value.InPort)
 }
 
 // checkMirror refuses a Mirror row whose filter does not parse, so that
@@ -152,7 +194,7 @@ func checkMirror(t *ovsdb.Table, old, new *ovsdb.Row) error {
 			return nil
 		}
 	}
-	if _, err := compileFilter(filter); err != nil {
+	if _, err := compileFilter(filter, nil); err != nil {
 		return fmt.Errorf("invalid filter %q: %v", filter, err)
 	}
 	return nil
