@@ -16,6 +16,7 @@ func usage() {
 	fmt.Fprintf(os.Stderr, `usage: gvs [--db unix:PATH] COMMAND
 commands:
   show       bridges, ports, VLANs and mirrors, with errors highlighted
+  capture    BRIDGE --port PORT [-w FILE|-]: a port's traffic as pcapng (gvs capture -h)
   version    the versions of gvs and of the running gvsd
 `)
 }
@@ -34,6 +35,8 @@ func main() {
 	switch args[0] {
 	case "show":
 		err = show(os.Stdout, remote, isTerminal(os.Stdout))
+	case "capture":
+		err = capture(remote, args[1:])
 	case "version", "--version":
 		err = printVersion(os.Stdout, remote)
 	case "help", "-h", "--help":

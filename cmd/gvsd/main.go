@@ -119,7 +119,10 @@ func startControl(rundir string, sw *vswitchd.Switch, stop func()) (*unixctl.Ser
 		return nil, err
 	}
 	sw.RegisterCommands(srv)
-	srv.RegisterExit(func(bool) { stop() })
+	srv.RegisterExit(func(cleanup bool) {
+		sw.SetExitCleanup(cleanup)
+		stop()
+	})
 	go func() {
 		if err := srv.Serve(); err != nil {
 			slog.Error("control socket stopped", "error", err)

@@ -18,7 +18,10 @@ import (
 // interface's name, like an OVS internal port: the host (or, after
 // `ip link set dev p1 netns ns1`, another namespace) sees a NIC whose
 // other end is the switch. The device is created administratively down,
-// as OVS does; the operator brings it up. Closing the port deletes it.
+// as OVS does; the operator brings it up. The device is persistent: it
+// survives a crash of gvsd, which re-attaches to it on restart, wherever
+// it has been moved (tap_reattach_linux.go). Closing the port deletes it;
+// detaching leaves it.
 //
 // Offloads: the device is opened with IFF_VNET_HDR but TUNSETOFFLOAD(0),
 // so it advertises neither checksum offload nor TSO and the kernel hands us
@@ -28,6 +31,8 @@ import (
 // dropped and counted.
 
 func init() { Register("internal", openTap) }
+
+var _ Detacher = (*tapPort)(nil)
 
 type tapPort struct {
 	name  string
@@ -52,21 +57,12 @@ func openTap(cfg Config) (Netdev, error) {
 	if err := validDeviceName(cfg.Name); err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	home, err := threadNetns()
 	if err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
-	if err := createTap(fd, cfg.Name); err != nil {
-		unix.Close(fd)
-		return nil, openFailed(cfg.Name, err)
-	}
-	// From here on, closing fd deletes the device.
-	home, err := deviceNetns(fd)
-	if err == nil && cfg.MTU > 0 {
-		err = setMTU(cfg.Name, cfg.MTU)
-	}
+	fd, found, err := openTapDevice(cfg, home)
 	if err != nil {
-		unix.Close(fd)
 		return nil, openFailed(cfg.Name, err)
 	}
 	// A non-blocking fd makes os.NewFile register it with Go's netpoller,
@@ -74,34 +70,21 @@ func openTap(cfg Config) (Netdev, error) {
 	file := os.NewFile(uintptr(fd), "tap:"+cfg.Name)
 	conn, err := file.SyscallConn()
 	if err != nil {
+		// Only a nil file fails here; still, leave nothing behind.
+		if found == nil {
+			unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 0)
+		}
 		file.Close()
 		return nil, openFailed(cfg.Name, err)
 	}
 	p := &tapPort{name: cfg.Name, file: file, conn: conn, home: home, done: make(chan struct{})}
 	p.rd.init(&p.stats)
 	p.wr.init()
+	if found != nil {
+		p.last.update(found.info()) // what Info reports if it is elsewhere
+	}
 	p.Info()
 	return p, nil
-}
-
-// createTap attaches fd to a new TAP device. IFF_TUN_EXCL refuses an
-// existing device of that name instead of silently attaching to it.
-func createTap(fd int, name string) error {
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return err
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI | unix.IFF_VNET_HDR | unix.IFF_TUN_EXCL)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		if errors.Is(err, unix.EBUSY) {
-			return unix.EEXIST
-		}
-		return err
-	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0); err != nil {
-		return fmt.Errorf("disable offloads: %w", err)
-	}
-	return nil
 }
 
 // deviceNetns asks the TAP fd which namespace its device is in now.
@@ -216,15 +199,33 @@ func (p *tapPort) WriteBatch(frames [][]byte) error {
 	return nil
 }
 
-// Close destroys the device: it is not persistent, so the kernel removes
-// it when its last fd is closed, in whatever namespace it is.
-func (p *tapPort) Close() error {
+// Close destroys the device, in whatever namespace it is: it stops being
+// persistent, so the kernel removes it as its last fd closes.
+func (p *tapPort) Close() error { return p.release(true) }
+
+// Detach closes the port but leaves the device, persistent, for the next
+// gvsd to re-attach to (see Detacher).
+func (p *tapPort) Detach() error { return p.release(false) }
+
+func (p *tapPort) release(destroy bool) error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
 	close(p.done)
+	var unpersistErr error
+	if destroy {
+		p.conn.Control(func(fd uintptr) {
+			unpersistErr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, 0)
+		})
+		if errors.Is(unpersistErr, unix.EBADFD) {
+			unpersistErr = nil // the device is gone already
+		}
+	}
 	if err := p.file.Close(); err != nil {
 		return fmt.Errorf("port %s: close: %w", p.name, err)
+	}
+	if unpersistErr != nil {
+		return fmt.Errorf("port %s: close: device left in place: %w", p.name, unpersistErr)
 	}
 	return nil
 }

@@ -268,13 +268,16 @@ func (st *datapathState) configureDatapath() {
 	st.dp.SetConfig(cfg)
 }
 
-// close shuts every device down (at exit).
-func (st *datapathState) close() {
+// close shuts every device down at exit. Without cleanup, devices that
+// can outlive gvsd (internal ports) are detached, not deleted.
+func (st *datapathState) close(cleanup bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.dp.Close()
 	for _, ifc := range st.ifaces {
-		if ifc.dev != nil {
+		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
+			d.Detach()
+		} else if ifc.dev != nil {
 			ifc.dev.Close()
 		}
 	}

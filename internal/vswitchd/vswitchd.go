@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"gvs/internal/netdev"
@@ -22,6 +23,8 @@ type Switch struct {
 	db      *ovsdb.DB
 	changed chan struct{}
 	state   *datapathState
+
+	exitCleanup atomic.Bool // see SetExitCleanup
 }
 
 // New returns a switch for db, which must have the Open_vSwitch schema.
@@ -97,6 +100,12 @@ func checkResults(results []any) error {
 	return nil
 }
 
+// SetExitCleanup says what the coming exit does to internal ports: with
+// cleanup (`ovs-appctl exit --cleanup`) they are deleted; without (SIGTERM,
+// `ovs-appctl exit`) they stay, with their namespace and addresses, for
+// the next gvsd to re-attach, as OVS leaves them.
+func (sw *Switch) SetExitCleanup(cleanup bool) { sw.exitCleanup.Store(cleanup) }
+
 // Run applies configurations, and refreshes statistics, until ctx ends.
 func (sw *Switch) Run(ctx context.Context) {
 	sw.poke()
@@ -106,7 +115,7 @@ func (sw *Switch) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			sw.state.close()
+			sw.state.close(sw.exitCleanup.Load())
 			return
 		case <-sw.changed:
 			sw.reconcile()

@@ -57,6 +57,9 @@ type Gvsd struct {
 	DBPath string
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
+	// cleanedUp is set when the daemon last ended with exit --cleanup,
+	// which deletes its internal ports; any other end leaves them.
+	cleanedUp bool
 }
 
 // StartGvsd runs gvsd in a fresh directory and waits until its database
@@ -68,8 +71,17 @@ func StartGvsd(t *testing.T) *Gvsd {
 	g.Start()
 	t.Cleanup(func() {
 		g.Stop()
+		log := g.log.String()
+		if !g.cleanedUp {
+			// The test ended the daemon itself (kill -9, exit,
+			// SIGTERM), which leaves its internal ports: persistent
+			// TAP devices. One more start re-attaches them, and a
+			// cleanup exit deletes them.
+			g.Start()
+			g.Stop()
+		}
 		if t.Failed() {
-			t.Logf("gvsd log:\n%s", g.log.String())
+			t.Logf("gvsd log:\n%s", log)
 		}
 	})
 	return g
@@ -78,6 +90,7 @@ func StartGvsd(t *testing.T) *Gvsd {
 // Start starts (or restarts) the daemon on the same database.
 func (g *Gvsd) Start() {
 	g.t.Helper()
+	g.cleanedUp = false
 	g.log = &bytes.Buffer{}
 	g.cmd = exec.Command(gvsdBin, "-rundir", g.Rundir, "-db", g.DBPath)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
@@ -106,16 +119,22 @@ func (g *Gvsd) Kill9() {
 	}
 }
 
-// Stop ends the daemon with SIGTERM (SIGKILL after 5 s).
+// Stop ends the daemon as a test that is done with it wants:
+// `ovs-appctl exit --cleanup`, which also deletes its internal ports, then
+// SIGTERM if that fails, and SIGKILL if it still runs 5 s later.
 func (g *Gvsd) Stop() {
 	if g.cmd == nil || g.cmd.Process == nil {
 		return
 	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = g.cmd.Wait(); close(done) }()
+	_, _, err := g.Run("ovs-appctl", "--timeout=5", "exit", "--cleanup")
+	if err != nil {
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	select {
 	case <-done:
+		g.cleanedUp = err == nil
 	case <-time.After(5 * time.Second):
 		_ = g.cmd.Process.Kill()
 		<-done
