@@ -333,6 +333,7 @@ type captureSession struct {
 	remote     string
 	c          *ovsdb.Client
 	names      captureNames
+	bridge     string
 	dir        string   // temporary directory holding the FIFO
 	fifo       *os.File // our end of the FIFO, read and write
 	target     captureTarget
@@ -350,12 +351,10 @@ func (s *captureSession) makeFIFO() error {
 		return err
 	}
 	s.dir = dir
-	// gvsd may run as another user: let it reach the FIFO.
-	if err := os.Chmod(dir, 0o711); err != nil {
-		return err
-	}
+	// Only our user (and root, as gvsd usually runs) may open the FIFO:
+	// nobody else can read the capture or write into it.
 	path := filepath.Join(dir, "capture.pcapng")
-	if err := unix.Mkfifo(path, 0o622); err != nil {
+	if err := unix.Mkfifo(path, 0o600); err != nil {
 		return fmt.Errorf("mkfifo %s: %w", path, err)
 	}
 	s.fifo, err = os.OpenFile(path, os.O_RDWR, 0)
@@ -411,7 +410,7 @@ func (s *captureSession) end(stderr io.Writer) {
 	if s.mirrorUUID != "" {
 		if err := s.removeRows(); err != nil {
 			fmt.Fprintf(stderr, "gvs capture: could not remove mirror %s and port %s: %v\n", s.names.mirror, s.names.iface, err)
-			fmt.Fprintf(stderr, "  remove them with: ovs-vsctl -- --id=@m get Mirror %s -- remove Bridge %s mirrors @m -- del-port %s\n", s.names.mirror, s.target.bridgeUUID, s.names.iface)
+			fmt.Fprintf(stderr, "  remove them with: ovs-vsctl -- --id=@m get Mirror %s -- remove Bridge %s mirrors @m -- del-port %s %s\n", s.names.mirror, s.bridge, s.bridge, s.names.iface)
 		}
 	}
 	if s.dir != "" {
@@ -456,7 +455,7 @@ func capture(remote string, args []string) error {
 		return err
 	}
 	defer c.Close()
-	s := &captureSession{remote: remote, c: c, names: namesForPID(os.Getpid())}
+	s := &captureSession{remote: remote, c: c, names: namesForPID(os.Getpid()), bridge: o.bridge}
 	if s.target, err = lookupTarget(c, o.bridge, o.port); err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}

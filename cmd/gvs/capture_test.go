@@ -473,16 +473,20 @@ func (s *e2eSwitch) startCapture(args ...string) *captureProc {
 	}
 	p.names = namesForPID(p.cmd.Process.Pid)
 	go func() { p.cmd.Wait(); close(p.exited) }()
-	s.t.Cleanup(func() {
-		p.cmd.Process.Signal(syscall.SIGINT)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-	})
+	s.t.Cleanup(p.stop)
 	return p
+}
+
+// stop ends the capture the way a user does, so that it cleans up even
+// when its test failed; SIGKILL only if that does not work.
+func (p *captureProc) stop() {
+	p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.exited:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+	}
 }
 
 // wait waits for the capture to end by itself and returns its exit code.
@@ -846,7 +850,7 @@ func captureToTcpdump(t *testing.T, s *e2eSwitch, l *capLab) {
 	w.Close()
 	p.names = namesForPID(p.cmd.Process.Pid)
 	go func() { p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.exited })
+	t.Cleanup(p.stop)
 	s.waitRunning(p)
 
 	// One ping is one request and one reply: tcpdump -c 2 ends right
