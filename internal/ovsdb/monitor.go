@@ -299,14 +299,6 @@ func (m *monitor) send(updates map[string]any, txn UUID) {
 	}
 }
 
-// addMonitor registers m and returns its initial contents.
-func (db *DB) addMonitor(m *monitor) (map[string]any, UUID) {
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	db.mons[m] = struct{}{}
-	return m.initialUpdates(), db.lastTxn
-}
-
 func (db *DB) removeMonitor(m *monitor) {
 	db.mu.Lock()
 	defer db.mu.Unlock()

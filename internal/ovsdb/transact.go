@@ -8,13 +8,12 @@ import (
 // pendingTxn is a transaction blocked in a "wait" operation with a
 // timeout, retried after every commit until it can proceed or times out.
 type pendingTxn struct {
-	ops      []any
-	session  *session
-	id       any // the request id, for "cancel"
-	deadline time.Time
-	reply    func(results []any)
-	timer    *time.Timer
-	done     bool
+	ops     []any
+	session *session
+	id      any // the request id, for "cancel"
+	reply   func(results []any)
+	timer   *time.Timer
+	done    bool
 }
 
 // Transact executes a transaction's operations (the "params" of a transact
