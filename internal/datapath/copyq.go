@@ -20,15 +20,16 @@ const copyQueueDepth = 256
 // them under mu; the sender works on the oldest slots without the lock,
 // since producers never touch full slots.
 type copyQueue struct {
-	port *Port
-	mu   sync.Mutex
-	bufs [][]byte
-	lens []int
-	orig []int
-	head int
-	n    int
-	wake chan struct{}
-	quit chan struct{}
+	port  *Port
+	mu    sync.Mutex
+	bufs  [][]byte
+	lens  []int
+	orig  []int
+	stats []*CopyStats // the mirror each copy is charged to
+	head  int
+	n     int
+	wake  chan struct{}
+	quit  chan struct{}
 
 	batch     [][]byte // reused by the sender
 	batchOrig []int
@@ -36,7 +37,7 @@ type copyQueue struct {
 
 func newCopyQueue(p *Port) *copyQueue {
 	q := &copyQueue{port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
-		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth),
+		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
 		batch: make([][]byte, 0, BatchSize), batchOrig: make([]int, 0, BatchSize)}
 	for range copyQueueDepth {
 		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
@@ -70,7 +71,7 @@ func (p *Port) stopCopies() {
 
 // push queues a copy of frame, whose original length was orig. It reports
 // false when the queue is full.
-func (q *copyQueue) push(frame []byte, orig int) bool {
+func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 	q.mu.Lock()
 	if q.n == copyQueueDepth {
 		q.mu.Unlock()
@@ -79,11 +80,17 @@ func (q *copyQueue) push(frame []byte, orig int) bool {
 	i := (q.head + q.n) % copyQueueDepth
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
+	q.stats[i] = stats
 	q.n++
+	wasEmpty := q.n == 1
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	// The sender drains the queue before it sleeps again, so it needs a
+	// wake-up only when the queue goes from empty to not empty.
+	if wasEmpty {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
@@ -116,7 +123,7 @@ func (q *copyQueue) sendSome() bool {
 		q.batch = append(q.batch, q.bufs[i][:q.lens[i]])
 		q.batchOrig = append(q.batchOrig, q.orig[i])
 	}
-	q.write()
+	q.write(q.stats[head%copyQueueDepth])
 	q.mu.Lock()
 	q.head = (q.head + k) % copyQueueDepth
 	q.n -= k
@@ -124,16 +131,30 @@ func (q *copyQueue) sendSome() bool {
 	return true
 }
 
-func (q *copyQueue) write() {
+// write sends the batch. Copies that the device refuses (a full device
+// queue: the kernel answers ENOBUFS) are lost for the same reason as
+// copies the queue had no room for, so they are charged to the mirror's
+// dropped count too.
+func (q *copyQueue) write(charge *CopyStats) {
 	var err error
 	q.port.txMu.Lock()
+	before := deviceDrops(q.port.Dev)
 	if w, ok := q.port.Dev.(netdev.OrigLenWriter); ok {
 		err = w.WriteBatchOrig(q.batch, q.batchOrig)
 	} else {
 		err = q.port.Dev.WriteBatch(q.batch)
 	}
+	lost := deviceDrops(q.port.Dev) - before
 	q.port.txMu.Unlock()
+	if lost > 0 && charge != nil {
+		charge.Dropped.Add(lost)
+	}
 	if err != nil {
 		slog.Debug("datapath: mirror copies not sent", "port", q.port.Name, "error", err)
 	}
+}
+
+func deviceDrops(d netdev.Netdev) uint64 {
+	s := d.Stats()
+	return s.TxDropped + s.TxErrors
 }

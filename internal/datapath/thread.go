@@ -193,7 +193,7 @@ func (t *portThread) sendCopy(p *Port, frame []byte, o Output) {
 		frame = frame[:o.Snaplen]
 		o.Copy.Truncated.Add(1)
 	}
-	if !p.copyQueueFor().push(frame, orig) {
+	if !p.copyQueueFor().push(frame, orig, o.Copy) {
 		o.Copy.Dropped.Add(1)
 	}
 }

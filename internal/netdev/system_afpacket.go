@@ -280,13 +280,19 @@ func (w *afpacketWriter) stage(chunk [][]byte) int {
 
 // sendChunk sends staged frames [0,k). sendmmsg stops at the first frame
 // it cannot send and reports that frame's error on the next call, so a
-// refused frame is counted and skipped and the rest retried.
+// refused frame is counted and skipped and the rest retried, unless the
+// device is full, in which case the rest is dropped at once.
 func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
 	for i := 0; i < k; {
 		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EINTR:
+		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
+			// The device's queue is full: the rest of the batch would
+			// be refused too, one system call each. Drop it now.
+			w.count.dropped += uint64(k - i)
+			return
 		case errno != 0:
 			w.count.add(w.sizes[i], errno)
 			i++

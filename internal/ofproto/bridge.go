@@ -44,6 +44,10 @@ type Config struct {
 	Flood      []*Port          // every port, in OpenFlow port order
 	FloodVLANs VLANSet          // VLANs on which nothing is learned
 	Mirrors    []*Mirror
+	// ForwardBPDU is other_config:forward-bpdu: whether NORMAL forwards
+	// frames to the reserved 01:80:c2:00:00:0x addresses (STP, LACP,
+	// LLDP). Off by default, as in OVS; mirrors copy them either way.
+	ForwardBPDU bool
 }
 
 // Bridge is one bridge. Its configuration is swapped atomically; its MAC
@@ -105,8 +109,8 @@ func (b *Bridge) Translate(pkt *datapath.Packet, acts *datapath.Actions) {
 
 // normal switches a frame that entered on port in.
 func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, size, depth int) {
-	if in.MirrorOut || f.src[0]&1 != 0 {
-		return // mirror output ports receive nothing; multicast sources are invalid
+	if in.MirrorOut {
+		return // mirror output ports receive nothing
 	}
 	vlan, ok := in.VLAN.InputVLAN(f.tci)
 	if !ok {
@@ -116,11 +120,15 @@ func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, size, depth in
 	if f.tci&packet.VLANPresent != 0 {
 		pcp = uint8(packet.WireTCI(f.tci) >> packet.VLANPCPShift)
 	}
-	if !cfg.FloodVLANs.Has(vlan) {
+	// A multicast source address is never learned, but the frame is
+	// still switched, as OVS does.
+	if f.src[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
 		b.MACs.Learn(f.src, vlan, in.DPPort)
 	}
 	base := len(x.outs)
-	b.chooseOutputs(x, cfg, in, f.dst, vlan)
+	if cfg.ForwardBPDU || !isReservedMulticast(f.dst) {
+		b.chooseOutputs(x, cfg, in, f.dst, vlan)
+	}
 	outs := x.outs[base:]
 	for _, out := range outs {
 		b.output(x, out, f, vlan, pcp, size, depth)
@@ -193,9 +201,11 @@ func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, 
 		if m.OutVLAN < 0 || uint16(m.OutVLAN) == vlan || isReservedMulticast(f.dst) {
 			continue
 		}
+		// Like OVS, the flood includes the input port: a trunk gets its
+		// own frames back on the output VLAN.
 		ov := uint16(m.OutVLAN)
 		for _, out := range cfg.Flood {
-			if out != in && !out.MirrorOut && out.VLAN.Carries(ov) {
+			if !out.MirrorOut && out.VLAN.Carries(ov) {
 				b.copyTo(x, out, c, ov, pcp, size, depth)
 			}
 		}

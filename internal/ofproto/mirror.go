@@ -28,14 +28,16 @@ type MirrorStats struct {
 }
 
 // selects reports whether the mirror picks a packet that entered on in,
-// on vlan, and leaves through the ports in outs.
+// on vlan, and leaves through the ports in outs. Patch ports never count
+// as selected ports, even for select_all, as in OVS: a packet crossing a
+// patch is mirrored by the ports it enters or leaves the bridges through.
 func (m *Mirror) selects(in *Port, outs []*Port, vlan uint16, key *packet.Key) bool {
 	if m.VLANs != nil && !m.VLANs.Has(vlan) {
 		return false
 	}
-	picked := m.All || m.Src[in.DPPort]
+	picked := !in.IsPatch() && (m.All || m.Src[in.DPPort])
 	for i := 0; !picked && i < len(outs); i++ {
-		picked = m.Dst[outs[i].DPPort]
+		picked = !outs[i].IsPatch() && (m.All || m.Dst[outs[i].DPPort])
 	}
 	return picked && (m.Filter == nil || m.Filter(key))
 }

@@ -16,6 +16,7 @@ type wantBridge struct {
 	floodVLANs  []int64
 	macAging    int
 	macTableMax int
+	forwardBPDU bool
 	ports       []*wantPort
 	mirrors     []*wantMirror
 }
@@ -73,7 +74,8 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 	}
 	oc := get(snap, "Bridge", bu, "other_config").StringMap()
 	b := &wantBridge{uuid: bu, name: name, floodVLANs: get(snap, "Bridge", bu, "flood_vlans").Ints(),
-		macAging: atoiOr(oc["mac-aging-time"], 300), macTableMax: atoiOr(oc["mac-table-size"], 8192)}
+		macAging: atoiOr(oc["mac-aging-time"], 300), macTableMax: atoiOr(oc["mac-table-size"], 8192),
+		forwardBPDU: oc["forward-bpdu"] == "true"}
 	for _, pu := range get(snap, "Bridge", bu, "ports").UUIDs() {
 		for i, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
 			w := readPort(snap, name, pu, iu)
