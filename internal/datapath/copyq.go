@@ -3,6 +3,7 @@ package datapath
 import (
 	"log/slog"
 	"sync"
+	"time"
 
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
@@ -11,7 +12,8 @@ import (
 // copyQueueDepth is how many mirror copies may wait for one destination.
 const copyQueueDepth = 256
 
-// copyQueue holds mirror copies for one destination port and sends them
+// copyQueue holds mirror copies for one destination port that may block
+// (see Port.copiesInline) and sends them
 // from its own goroutine. Receive threads only copy a frame into a free
 // slot (or count a drop when there is none), so a slow or blocked
 // destination costs the original traffic nothing but that memcpy.
@@ -45,6 +47,38 @@ func newCopyQueue(p *Port) *copyQueue {
 	go q.run()
 	return q
 }
+
+// copiesInline reports whether mirror copies to p are sent by the
+// receiving thread itself, in its batch for p: true when p's device never
+// waits (netdev.NonBlocking), since a full device then costs the sender
+// one refused system call and nothing more.
+func (p *Port) copiesInline() bool {
+	_, ok := p.Dev.(netdev.NonBlocking)
+	return ok
+}
+
+// copyPause is how long inline copies to a port are dropped at once after
+// its device refused some: a destination that cannot keep up then costs
+// the receiving threads one failed system call per pause, not one per
+// batch. A destination that is fast but overflowed for an instant loses
+// at most this long of copies.
+var copyPause = 100 * time.Microsecond // a variable for tests
+
+// pauseCopies stops inline copies to p for copyPause from now.
+func (p *Port) pauseCopies(now int64) {
+	p.copyPauseUntil.Store(now + int64(copyPause))
+}
+
+// copiesPaused reports whether inline copies to p are being dropped.
+func (p *Port) copiesPaused(now int64) bool {
+	return now < p.copyPauseUntil.Load()
+}
+
+// epoch anchors monotime.
+var epoch = time.Now()
+
+// monotime is a monotonic clock in nanoseconds.
+func monotime() int64 { return int64(time.Since(epoch)) }
 
 // copyQueueFor returns p's copy queue, creating it on first use.
 func (p *Port) copyQueueFor() *copyQueue {

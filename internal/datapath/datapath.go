@@ -40,9 +40,13 @@ type Packet struct {
 // encoding: untagged, or with an 802.1Q tag carrying VID and PCP.
 //
 // An output with Copy set is a mirror copy: it is truncated to Snaplen
-// bytes (0: whole), and it goes through the destination's copy queue, so
-// that a destination that cannot keep up loses copies (counted in Copy)
-// and never slows the original traffic.
+// bytes (0: whole), and a destination that cannot keep up loses copies
+// (counted in Copy) and never slows the original traffic. A destination
+// whose device never waits (netdev.NonBlocking: a kernel interface, a
+// TAP) gets its copies in the receiving thread's batch, and the device's
+// own bounded queue (socket buffer, qdisc) is the copy queue; any other
+// destination (a pcap file) gets them through a copy queue of ours, with
+// a sender of its own.
 type Output struct {
 	Port    uint32
 	Tagged  bool
@@ -54,7 +58,7 @@ type Output struct {
 
 // CopyStats counts what happened to a mirror's copies in the datapath.
 type CopyStats struct {
-	Dropped   atomic.Uint64 // the destination's queue was full
+	Dropped   atomic.Uint64 // the destination's queue (ours or the device's) was full
 	Truncated atomic.Uint64 // cut to the mirror's snaplen
 }
 
@@ -79,6 +83,9 @@ type Port struct {
 	txMu   sync.Mutex // serialises WriteBatch from several receive threads
 	copyMu sync.Mutex
 	copies atomic.Pointer[copyQueue] // created on the first mirror copy to this port
+	// copyPauseUntil (monotonic ns, see monotime) is when inline mirror
+	// copies to this port are tried again after its device refused some.
+	copyPauseUntil atomic.Int64
 }
 
 // Config is one immutable configuration of the datapath.

@@ -1,6 +1,10 @@
 package datapath
 
-import "gvs/internal/packet"
+import (
+	"time"
+
+	"gvs/internal/packet"
+)
 
 // TestThread is a port thread driven by a test instead of a netdev read.
 type TestThread struct {
@@ -25,3 +29,11 @@ func (tt *TestThread) Process(frames [][]byte) {
 
 // SetConfigForTest installs cfg without starting port threads.
 func (dp *Datapath) SetConfigForTest(cfg *Config) { dp.cfg.Store(cfg) }
+
+// SetCopyPauseForTest changes how long inline mirror copies to a device
+// that refused some are dropped, until the test ends.
+func SetCopyPauseForTest(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := copyPause
+	copyPause = d
+	t.Cleanup(func() { copyPause = old })
+}

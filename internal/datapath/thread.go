@@ -27,6 +27,7 @@ type portThread struct {
 	// removed), BatchSize*maxVariants of them, reused every batch.
 	scratch [][]byte
 	nextScr int
+	now     int64 // monotime, read at most once per batch; 0: not yet
 
 	// pending holds the frames queued for each output port in this batch.
 	pending map[uint32]*outQueue
@@ -39,6 +40,10 @@ const maxVariants = 4
 type outQueue struct {
 	port   *Port
 	frames [][]byte
+	// copies counts the mirror copies among frames; charge is the mirror
+	// that device refusals of this batch are charged to.
+	copies int
+	charge *CopyStats
 }
 
 func newPortThread(dp *Datapath, p *Port) *portThread {
@@ -90,6 +95,7 @@ func (t *portThread) processBatch(frames [][]byte) {
 	cfg := t.dp.cfg.Load()
 	tr := t.port.Translator
 	t.nextScr = 0
+	t.now = 0
 	for i, f := range frames {
 		t.pkt.Frame = f[:t.sizes[i]]
 		t.pkt.InPort = t.port.No
@@ -120,22 +126,38 @@ func (t *portThread) execute(cfg *Config, buf []byte, pkt *Packet, acts *Actions
 			continue
 		}
 		if o.Copy != nil {
-			t.sendCopy(p, frame, o)
-			continue
+			orig := len(frame)
+			frame = t.truncate(frame, o)
+			if !p.copiesInline() {
+				t.queueCopy(p, frame, orig, o.Copy)
+				continue
+			}
+			if p.copiesPaused(t.clock()) {
+				o.Copy.Dropped.Add(1)
+				continue
+			}
 		}
-		q := t.pending[o.Port]
-		if q == nil {
-			q = &outQueue{frames: make([][]byte, 0, BatchSize)}
-			t.pending[o.Port] = q
-		}
-		if q.port != p {
-			q.port = p
-		}
-		if len(q.frames) == 0 {
-			t.touched = append(t.touched, q)
-		}
+		q := t.outQueue(o.Port, p)
 		q.frames = append(q.frames, frame)
+		if o.Copy != nil {
+			q.copies++
+			q.charge = o.Copy
+		}
 	}
+}
+
+// outQueue returns this batch's queue of frames for port p, numbered no.
+func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
+	q := t.pending[no]
+	if q == nil {
+		q = &outQueue{frames: make([][]byte, 0, BatchSize)}
+		t.pending[no] = q
+	}
+	q.port = p
+	if len(q.frames) == 0 {
+		t.touched = append(t.touched, q)
+	}
+	return q
 }
 
 // encode returns the frame with the VLAN header that o asks for.
@@ -172,28 +194,54 @@ func outerTPID(frame []byte) uint16 {
 	return uint16(frame[12])<<8 | uint16(frame[13])
 }
 
-// flush sends every queued frame, one WriteBatch per output port.
+// flush sends every queued frame, one WriteBatch per output port. Mirror
+// copies that the device refuses (its queue is full) are charged to the
+// mirror as drops; when originals and copies share a batch, the copies
+// are assumed lost first.
 func (t *portThread) flush() {
 	for _, q := range t.touched {
 		q.port.txMu.Lock()
-		_ = q.port.Dev.WriteBatch(q.frames)
+		if q.copies == 0 {
+			_ = q.port.Dev.WriteBatch(q.frames)
+		} else {
+			before := deviceDrops(q.port.Dev)
+			_ = q.port.Dev.WriteBatch(q.frames)
+			if lost := deviceDrops(q.port.Dev) - before; lost > 0 {
+				q.charge.Dropped.Add(min(lost, uint64(q.copies)))
+				q.port.pauseCopies(t.clock())
+			}
+		}
 		q.port.txMu.Unlock()
 		clear(q.frames)
 		q.frames = q.frames[:0]
+		q.copies, q.charge = 0, nil
 	}
 	clear(t.touched)
 	t.touched = t.touched[:0]
 }
 
-// sendCopy hands a mirror copy to its destination's queue, truncated to
-// the mirror's snaplen.
-func (t *portThread) sendCopy(p *Port, frame []byte, o Output) {
-	orig := len(frame)
-	if o.Snaplen > 0 && int(o.Snaplen) < len(frame) {
-		frame = frame[:o.Snaplen]
-		o.Copy.Truncated.Add(1)
+// clock returns monotime, read once per batch: that is precise enough
+// for copy pauses.
+func (t *portThread) clock() int64 {
+	if t.now == 0 {
+		t.now = monotime()
 	}
-	if !p.copyQueueFor().push(frame, orig, o.Copy) {
-		o.Copy.Dropped.Add(1)
+	return t.now
+}
+
+// truncate cuts a mirror copy to the mirror's snaplen.
+func (t *portThread) truncate(frame []byte, o Output) []byte {
+	if o.Snaplen > 0 && int(o.Snaplen) < len(frame) {
+		o.Copy.Truncated.Add(1)
+		return frame[:o.Snaplen]
+	}
+	return frame
+}
+
+// queueCopy hands a mirror copy, whose original length was orig, to its
+// destination's queue.
+func (t *portThread) queueCopy(p *Port, frame []byte, orig int, charge *CopyStats) {
+	if !p.copyQueueFor().push(frame, orig, charge) {
+		charge.Dropped.Add(1)
 	}
 }

@@ -335,3 +335,6 @@ func (w *tapWriter) writeAll(fd uintptr) bool {
 	w.iov[1] = unix.Iovec{}
 	return true
 }
+
+// NonBlocking marks the port: the TAP is written without waiting.
+func (p *tapPort) NonBlocking() {}

@@ -77,6 +77,19 @@ type Netdev interface {
 	Close() error
 }
 
+// NonBlocking is implemented by a Netdev whose WriteBatch never waits for
+// the device: what it cannot take at once is dropped and counted (a
+// kernel device written with MSG_DONTWAIT, a TAP). The datapath sends
+// mirror copies to such a port from the receiving thread, in the same
+// batch as the rest of its output; copies to other ports (a pcap file,
+// which may wait for a disk or for a FIFO's reader) go through a queue
+// with a sender of its own, so that they can never hold up the traffic
+// they copy.
+type NonBlocking interface {
+	Netdev
+	NonBlocking()
+}
+
 // ErrClosed is returned by ReadBatch once the port has been closed.
 var ErrClosed = errors.New("netdev: port closed")
 

@@ -307,3 +307,6 @@ func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
 		}
 	}
 }
+
+// NonBlocking marks the port: sendmmsg runs with MSG_DONTWAIT.
+func (p *afpacketPort) NonBlocking() {}

@@ -1,0 +1,122 @@
+package datapath_test
+
+import (
+	"testing"
+	"time"
+
+	"gvs/internal/datapath"
+	"gvs/internal/netdev"
+	"gvs/internal/ofproto"
+)
+
+// nonBlockingMemory is a memory port that declares, as a kernel device
+// does, that its WriteBatch never waits.
+type nonBlockingMemory struct{ *netdev.Memory }
+
+func (nonBlockingMemory) NonBlocking() {}
+
+// mirrorSwitch is a bridge with access ports 1 and 2 (VLAN 10) and port 3,
+// the output of a select_all mirror that keeps snaplen bytes.
+func mirrorSwitch(t *testing.T, dest netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats, map[uint32]*netdev.Memory) {
+	t.Helper()
+	dp, br := datapath.New(), ofproto.NewBridge("br", 1024, 300)
+	mems := map[uint32]*netdev.Memory{1: netdev.NewMemory("mc1", 64), 2: netdev.NewMemory("mc2", 64)}
+	devs := map[uint32]netdev.Netdev{1: mems[1], 2: mems[2], 3: dest}
+	bcfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}
+	dcfg := &datapath.Config{Ports: map[uint32]*datapath.Port{}}
+	for no := uint32(1); no <= 3; no++ {
+		p := &ofproto.Port{Name: devs[no].Name(), OFPort: no, DPPort: no, VLAN: access(10), MirrorOut: no == 3}
+		bcfg.Ports[no] = p
+		bcfg.Flood = append(bcfg.Flood, p)
+		dcfg.Ports[no] = &datapath.Port{No: no, Name: p.Name, Dev: devs[no], Translator: br}
+	}
+	stats := &ofproto.MirrorStats{}
+	bcfg.Mirrors = []*ofproto.Mirror{{Name: "m0", All: true, OutPort: bcfg.Ports[3], OutVLAN: -1, Snaplen: snaplen, Stats: stats}}
+	br.SetConfig(bcfg)
+	dp.SetConfigForTest(dcfg)
+	t.Cleanup(func() {
+		for _, d := range devs {
+			d.Close()
+		}
+	})
+	return dp, stats, mems
+}
+
+// burst is n broadcasts of 100 bytes from A.
+func burst(n int) [][]byte {
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = frame(bcast, macA, -1, 86)
+	}
+	return frames
+}
+
+// A destination that never waits gets its copies in the receiving
+// thread's own batch: they are there when Process returns, and what the
+// device refuses is charged to the mirror, never to the originals.
+func TestMirrorCopiesInlineToNonBlockingDevice(t *testing.T) {
+	datapath.SetCopyPauseForTest(t, 50*time.Millisecond) // longer than the checks below take
+	dest := netdev.NewMemory("mc3", 4)                   // room for 4 copies only
+	dp, stats, mems := mirrorSwitch(t, nonBlockingMemory{dest}, 60)
+	th := dp.NewTestThread(1)
+	th.Process(burst(10))
+
+	if got := len(drain(mems[2])); got != 10 {
+		t.Fatalf("port 2 got %d originals, want 10", got)
+	}
+	copies := drain(dest)
+	if len(copies) != 4 {
+		t.Fatalf("mirror output got %d copies, want the 4 it has room for", len(copies))
+	}
+	for _, c := range copies {
+		if len(c) != 60 {
+			t.Fatalf("copy of %d bytes, want 60 (snaplen)", len(c))
+		}
+	}
+	if d, tr := stats.Copy.Dropped.Load(), stats.Copy.Truncated.Load(); d != 6 || tr != 10 {
+		t.Fatalf("mirror counted %d dropped, %d truncated; want 6 and 10", d, tr)
+	}
+	if p := stats.Packets.Load(); p != 10 {
+		t.Fatalf("mirror counted %d packets, want 10", p)
+	}
+
+	// The refusal pauses copies to that device for a moment: a batch
+	// right after it loses its copies without trying the device, which
+	// has room again, and the originals still go.
+	th.Process(burst(2))
+	if got, d := len(drain(dest)), stats.Copy.Dropped.Load(); got != 0 || d != 8 {
+		t.Fatalf("during the pause: %d copies sent, %d dropped in all; want 0 and 8", got, d)
+	}
+	if got := len(drain(mems[2])); got != 2 {
+		t.Fatalf("port 2 got %d originals during the pause, want 2", got)
+	}
+	time.Sleep(60 * time.Millisecond)
+	th.Process(burst(2))
+	if got := len(drain(dest)); got != 2 {
+		t.Fatalf("after the pause the mirror output got %d copies, want 2", got)
+	}
+}
+
+// A destination that may block (a pcap file) gets its copies through a
+// copy queue with a sender of its own.
+func TestMirrorCopiesQueuedToBlockingDevice(t *testing.T) {
+	dest := netdev.NewMemory("mc3", 64)
+	dp, stats, mems := mirrorSwitch(t, dest, 0)
+	dp.NewTestThread(1).Process(burst(10))
+
+	if got := len(drain(mems[2])); got != 10 {
+		t.Fatalf("port 2 got %d originals, want 10", got)
+	}
+	for i := range 10 {
+		c, ok := dest.Next(5 * time.Second)
+		if !ok {
+			t.Fatalf("copy %d never reached the mirror output", i)
+		}
+		if len(c) != 100 {
+			t.Fatalf("copy of %d bytes, want the whole 100-byte frame", len(c))
+		}
+	}
+	if d := stats.Copy.Dropped.Load(); d != 0 {
+		t.Fatalf("mirror counted %d drops with room for every copy", d)
+	}
+}
