@@ -34,6 +34,9 @@ type Packet struct {
 	InPort uint32 // datapath port it arrived on
 	Key    packet.Key
 	Off    packet.Offsets
+	// Offload is set for a GSO super-frame that an OffloadPort handed
+	// over whole (see netdev.OffloadPort).
+	Offload netdev.Offload
 }
 
 // Output sends the packet out of a datapath port with the given VLAN

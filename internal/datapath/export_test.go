@@ -3,6 +3,7 @@ package datapath
 import (
 	"time"
 
+	"gvs/internal/netdev"
 	"gvs/internal/packet"
 )
 
@@ -25,6 +26,13 @@ func (tt *TestThread) Process(frames [][]byte) {
 		tt.t.sizes[i] = copy(tt.views[i], f)
 	}
 	tt.t.processBatch(tt.views[:len(frames)])
+}
+
+// ProcessOffload is Process for frames with offloads, on the thread of a
+// port whose device is a netdev.OffloadPort.
+func (tt *TestThread) ProcessOffload(frames [][]byte, offs []netdev.Offload) {
+	copy(tt.t.offloads, offs)
+	tt.Process(frames)
 }
 
 // SetConfigForTest installs cfg without starting port threads.

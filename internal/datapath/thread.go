@@ -32,14 +32,24 @@ type portThread struct {
 	// pending holds the frames queued for each output port in this batch.
 	pending map[uint32]*outQueue
 	touched []*outQueue
+
+	// For a port that hands over super-frames whole (netdev.OffloadPort):
+	// what each received frame leaves to do, and buffers for cutting a
+	// super-frame for outputs that cannot take it whole.
+	offloads []netdev.Offload
+	segBufs  [][]byte
+	seg      netdev.Segmenter
 }
 
 // maxVariants bounds the re-encoded copies of one frame per batch.
 const maxVariants = 4
 
 type outQueue struct {
-	port   *Port
-	frames [][]byte
+	port    *Port
+	frames  [][]byte
+	offs    []netdev.Offload // per frame
+	supers  int              // super-frames among frames
+	touched bool             // in portThread.touched
 	// copies counts the mirror copies among frames; charge is the mirror
 	// that device refusals of this batch are charged to.
 	copies int
@@ -49,8 +59,16 @@ type outQueue struct {
 func newPortThread(dp *Datapath, p *Port) *portThread {
 	t := &portThread{dp: dp, port: p, quit: make(chan struct{}), done: make(chan struct{}),
 		sizes: make([]int, BatchSize), pending: map[uint32]*outQueue{}}
+	frameSize := netdev.MaxFrame
+	if _, ok := p.Dev.(netdev.OffloadPort); ok {
+		frameSize = netdev.MaxSuperFrame
+		t.offloads = make([]netdev.Offload, BatchSize)
+		for range BatchSize {
+			t.segBufs = append(t.segBufs, make([]byte, packet.Headroom+netdev.MaxFrame))
+		}
+	}
 	for range BatchSize {
-		t.bufs = append(t.bufs, make([]byte, packet.Headroom+netdev.MaxFrame))
+		t.bufs = append(t.bufs, make([]byte, packet.Headroom+frameSize))
 	}
 	for range BatchSize * maxVariants {
 		t.scratch = append(t.scratch, make([]byte, packet.Headroom+netdev.MaxFrame))
@@ -72,7 +90,7 @@ func (t *portThread) run() {
 		rx[i] = t.bufs[i][packet.Headroom:]
 	}
 	for {
-		n, err := t.port.Dev.ReadBatch(rx, t.sizes)
+		n, err := t.read(rx)
 		select {
 		case <-t.quit:
 			return
@@ -90,6 +108,14 @@ func (t *portThread) run() {
 	}
 }
 
+// read receives a batch, with super-frames whole from an OffloadPort.
+func (t *portThread) read(rx [][]byte) (int, error) {
+	if op, ok := t.port.Dev.(netdev.OffloadPort); ok {
+		return op.ReadBatchOffload(rx, t.sizes, t.offloads)
+	}
+	return t.port.Dev.ReadBatch(rx, t.sizes)
+}
+
 // processBatch translates and executes each frame, then flushes outputs.
 func (t *portThread) processBatch(frames [][]byte) {
 	cfg := t.dp.cfg.Load()
@@ -99,6 +125,10 @@ func (t *portThread) processBatch(frames [][]byte) {
 	for i, f := range frames {
 		t.pkt.Frame = f[:t.sizes[i]]
 		t.pkt.InPort = t.port.No
+		t.pkt.Offload = netdev.Offload{}
+		if t.offloads != nil {
+			t.pkt.Offload = t.offloads[i]
+		}
 		if len(t.pkt.Frame) < packet.EthernetLen {
 			continue // not even an Ethernet header: nothing to switch on
 		}
@@ -107,42 +137,91 @@ func (t *portThread) processBatch(frames [][]byte) {
 		_ = packet.Parse(t.pkt.Frame, t.port.No, &t.pkt.Key, &t.pkt.Off)
 		t.acts.Reset()
 		tr.Translate(&t.pkt, &t.acts)
-		t.execute(cfg, t.bufs[i], &t.pkt, &t.acts)
+		t.execute(cfg, &t.pkt, &t.acts)
 	}
 	t.flush()
 }
 
 // execute queues the packet on each output port in the encoding the port
 // needs; frames already in that encoding are queued without copying.
-func (t *portThread) execute(cfg *Config, buf []byte, pkt *Packet, acts *Actions) {
-	_ = buf
+func (t *portThread) execute(cfg *Config, pkt *Packet, acts *Actions) {
 	for _, o := range acts.Outputs {
 		p, ok := cfg.Ports[o.Port]
 		if !ok {
 			continue
 		}
-		frame := t.encode(pkt, o)
-		if frame == nil {
+		if pkt.Offload.IsSuper() && !takesWhole(p, pkt, o) {
+			t.sendSegments(p, pkt, o)
 			continue
 		}
-		if o.Copy != nil {
-			orig := len(frame)
-			frame = t.truncate(frame, o)
-			if !p.copiesInline() {
-				t.queueCopy(p, frame, orig, o.Copy)
-				continue
+		if frame := t.encode(pkt, o); frame != nil {
+			t.output(p, o, frame, pkt.Offload)
+		}
+	}
+}
+
+// output queues frame for port p; a mirror copy is truncated first, and
+// goes through p's copy queue when p may block.
+func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload) {
+	if o.Copy != nil {
+		orig := len(frame)
+		frame = t.truncate(frame, o)
+		if !p.copiesInline() {
+			t.queueCopy(p, frame, orig, o.Copy)
+			return
+		}
+		if p.copiesPaused(t.clock()) {
+			o.Copy.Dropped.Add(1)
+			return
+		}
+	}
+	q := t.outQueue(o.Port, p)
+	q.frames = append(q.frames, frame)
+	q.offs = append(q.offs, off)
+	if off.IsSuper() {
+		q.supers++
+	}
+	if o.Copy != nil {
+		q.copies++
+		q.charge = o.Copy
+	}
+}
+
+// takesWhole reports whether the super-frame in pkt can go to p as it is:
+// p passes super-frames through, and o neither re-encodes its VLAN nor
+// truncates it.
+func takesWhole(p *Port, pkt *Packet, o Output) bool {
+	if _, ok := p.Dev.(netdev.OffloadPort); !ok || needsEncoding(pkt, o) {
+		return false
+	}
+	return o.Copy == nil || (p.copiesInline() && (o.Snaplen == 0 || int(o.Snaplen) >= len(pkt.Frame)))
+}
+
+// sendSegments sends a super-frame to an output that cannot take it
+// whole, cut into wire-size frames. They go out at once, a chunk at a
+// time, after what is already queued for p, so that p's order is kept.
+func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
+	q := t.outQueue(o.Port, p)
+	t.flushQueue(q)
+	if !t.seg.Start(pkt.Frame, pkt.Offload) {
+		return
+	}
+	encode := needsEncoding(pkt, o)
+	for more := true; more; {
+		for _, buf := range t.segBufs {
+			size := t.seg.Next(buf[packet.Headroom:])
+			if more = size > 0; !more {
+				break
 			}
-			if p.copiesPaused(t.clock()) {
-				o.Copy.Dropped.Add(1)
-				continue
+			frame := buf[packet.Headroom : packet.Headroom+size]
+			if encode {
+				frame = reencode(buf, frame, isTagged(pkt), o)
+			}
+			if frame != nil {
+				t.output(p, o, frame, netdev.Offload{})
 			}
 		}
-		q := t.outQueue(o.Port, p)
-		q.frames = append(q.frames, frame)
-		if o.Copy != nil {
-			q.copies++
-			q.charge = o.Copy
-		}
+		t.flushQueue(q)
 	}
 }
 
@@ -150,11 +229,12 @@ func (t *portThread) execute(cfg *Config, buf []byte, pkt *Packet, acts *Actions
 func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 	q := t.pending[no]
 	if q == nil {
-		q = &outQueue{frames: make([][]byte, 0, BatchSize)}
+		q = &outQueue{frames: make([][]byte, 0, BatchSize), offs: make([]netdev.Offload, 0, BatchSize)}
 		t.pending[no] = q
 	}
 	q.port = p
-	if len(q.frames) == 0 {
+	if !q.touched {
+		q.touched = true
 		t.touched = append(t.touched, q)
 	}
 	return q
@@ -162,28 +242,45 @@ func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 
 // encode returns the frame with the VLAN header that o asks for.
 func (t *portThread) encode(pkt *Packet, o Output) []byte {
-	inTagged := pkt.Key.VLANTCI&packet.VLANPresent != 0 && pkt.Off.VLAN != 0
-	wantTCI := uint16(o.PCP)<<packet.VLANPCPShift | o.VID
-	if !o.Tagged && !inTagged {
+	if !needsEncoding(pkt, o) {
 		return pkt.Frame
 	}
-	if o.Tagged && inTagged && packet.WireTCI(pkt.Key.VLANTCI) == wantTCI && outerTPID(pkt.Frame) == packet.EtherTypeVLAN {
-		return pkt.Frame
-	}
-	if t.nextScr >= len(t.scratch) {
+	if t.nextScr >= len(t.scratch) || len(pkt.Frame) > netdev.MaxFrame {
 		return nil // more re-encodings than budgeted in this batch: drop
 	}
 	dst := t.scratch[t.nextScr]
 	t.nextScr++
 	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
 	copy(body, pkt.Frame)
+	return reencode(dst, body, isTagged(pkt), o)
+}
+
+// isTagged reports whether pkt arrived with a VLAN tag in its frame.
+func isTagged(pkt *Packet) bool {
+	return pkt.Key.VLANTCI&packet.VLANPresent != 0 && pkt.Off.VLAN != 0
+}
+
+// needsEncoding reports whether o needs pkt's frame with another VLAN
+// header than the one it has.
+func needsEncoding(pkt *Packet, o Output) bool {
+	inTagged := isTagged(pkt)
+	if !o.Tagged && !inTagged {
+		return false
+	}
+	wantTCI := uint16(o.PCP)<<packet.VLANPCPShift | o.VID
+	return !(o.Tagged && inTagged && packet.WireTCI(pkt.Key.VLANTCI) == wantTCI && outerTPID(pkt.Frame) == packet.EtherTypeVLAN)
+}
+
+// reencode gives frame, which lies in buf with headroom in front, the VLAN
+// header that o asks for, in place; nil if there is no room.
+func reencode(buf, frame []byte, inTagged bool, o Output) []byte {
 	if inTagged {
-		body = packet.PopVLAN(body)
+		frame = packet.PopVLAN(frame)
 	}
 	if !o.Tagged {
-		return body
+		return frame
 	}
-	out, err := packet.PushVLAN(dst, body, packet.EtherTypeVLAN, wantTCI)
+	out, err := packet.PushVLAN(buf, frame, packet.EtherTypeVLAN, uint16(o.PCP)<<packet.VLANPCPShift|o.VID)
 	if err != nil {
 		return nil
 	}
@@ -194,30 +291,43 @@ func outerTPID(frame []byte) uint16 {
 	return uint16(frame[12])<<8 | uint16(frame[13])
 }
 
-// flush sends every queued frame, one WriteBatch per output port. Mirror
-// copies that the device refuses (its queue is full) are charged to the
-// mirror as drops; when originals and copies share a batch, the copies
-// are assumed lost first.
+// flush sends every queued frame, one WriteBatch per output port.
 func (t *portThread) flush() {
 	for _, q := range t.touched {
-		q.port.txMu.Lock()
-		if q.copies == 0 {
-			_ = q.port.Dev.WriteBatch(q.frames)
-		} else {
-			before := deviceDrops(q.port.Dev)
-			_ = q.port.Dev.WriteBatch(q.frames)
-			if lost := deviceDrops(q.port.Dev) - before; lost > 0 {
-				q.charge.Dropped.Add(min(lost, uint64(q.copies)))
-				q.port.pauseCopies(t.clock())
-			}
-		}
-		q.port.txMu.Unlock()
-		clear(q.frames)
-		q.frames = q.frames[:0]
-		q.copies, q.charge = 0, nil
+		t.flushQueue(q)
+		q.touched = false
 	}
 	clear(t.touched)
 	t.touched = t.touched[:0]
+}
+
+// flushQueue sends q's frames. Mirror copies that the device refuses (its
+// queue is full) are charged to the mirror as drops; when originals and
+// copies share a batch, the copies are assumed lost first.
+func (t *portThread) flushQueue(q *outQueue) {
+	if len(q.frames) == 0 {
+		return
+	}
+	q.port.txMu.Lock()
+	var before uint64
+	if q.copies > 0 {
+		before = deviceDrops(q.port.Dev)
+	}
+	if op, ok := q.port.Dev.(netdev.OffloadPort); ok && q.supers > 0 {
+		_ = op.WriteBatchOffload(q.frames, q.offs)
+	} else {
+		_ = q.port.Dev.WriteBatch(q.frames)
+	}
+	if q.copies > 0 {
+		if lost := deviceDrops(q.port.Dev) - before; lost > 0 {
+			q.charge.Dropped.Add(min(lost, uint64(q.copies)))
+			q.port.pauseCopies(t.clock())
+		}
+	}
+	q.port.txMu.Unlock()
+	clear(q.frames)
+	q.frames, q.offs = q.frames[:0], q.offs[:0]
+	q.copies, q.charge, q.supers = 0, nil, 0
 }
 
 // clock returns monotime, read once per batch: that is precise enough

@@ -48,13 +48,15 @@ type afpacketReader struct {
 	err    error
 	count  batchCount
 
+	whole      bool  // the last arm was for ReadBatchOffload
 	backlog    []int // slot indexes still to hand out, in order
 	backlogPos int
 	seg        segmenter
 
 	// For tests and debugging: offload work done.
 	checksumsFinished atomic.Uint64
-	superFrames       atomic.Uint64
+	superFrames       atomic.Uint64 // segmented
+	superFramesWhole  atomic.Uint64 // passed through by ReadBatchOffload
 }
 
 func (r *afpacketReader) init(stats *counters) {
@@ -86,11 +88,19 @@ func (r *afpacketReader) pending() bool {
 }
 
 // arm points the slots at the caller's buffers for the next recvmmsg.
-func (r *afpacketReader) arm(bufs [][]byte) {
+// With whole, the buffers are large enough for super-frames, and the
+// overflow areas are not used.
+func (r *afpacketReader) arm(bufs [][]byte, whole bool) {
+	r.whole = whole
 	for i, b := range bufs {
 		s := &r.slots[i]
 		s.iov[1].Base = &b[:MaxFrame][0]
 		s.iov[1].SetLen(MaxFrame)
+		s.iov[2].SetLen(superFrameMax - MaxFrame)
+		if whole {
+			s.iov[1].SetLen(superFrameMax)
+			s.iov[2].SetLen(0)
+		}
 		r.msgs[i].Hdr.SetControllen(ctrlWords * 8)
 		r.msgs[i].Hdr.Flags = 0
 		r.msgs[i].Len = 0
@@ -194,10 +204,20 @@ func insertVLAN(buf []byte, size int, tpid, tci uint16) int {
 // deliver turns the slots filled by recvmmsg into output frames, mostly in
 // place, and returns how many. Dropped frames leave gaps that later frames
 // are moved down to fill.
-func (r *afpacketReader) deliver(bufs [][]byte, sizes []int) int {
+func (r *afpacketReader) deliver(bufs [][]byte, sizes []int, offs []Offload) int {
 	out := 0
 	for i := 0; i < r.got; i++ {
 		size, h, tpid, tci, tagged, v := r.slotFrame(i)
+		if v == frameOK && r.whole && h.isGSO() && passThrough(bufs[i][:size], h, tagged) {
+			r.tally(frameOK, size)
+			if out != i {
+				copy(bufs[out][:size], bufs[i][:size])
+			}
+			sizes[out], offs[out] = size, Offload{h: h, ecn: r.slots[i].hdr[1]&vnetGSOECN != 0}
+			r.superFramesWhole.Add(1)
+			out++
+			continue
+		}
 		if v == frameOK && (h.isGSO() || size > MaxFrame) {
 			r.stash(i, bufs)
 			return out + r.drain(bufs[out:], sizes[out:])
@@ -256,8 +276,12 @@ func (r *afpacketReader) stash(first int, bufs [][]byte) {
 	r.backlog, r.backlogPos = r.backlog[:0], 0
 	for i := first; i < r.got; i++ {
 		size := int(r.msgs[i].Len) - vnetHdrLen
+		head := MaxFrame // the part of the frame in the caller's buffer
+		if r.whole {
+			head = superFrameMax
+		}
 		if size > 0 {
-			copy(r.slots[i].big[:min(size, MaxFrame)], bufs[i][:MaxFrame])
+			copy(r.slots[i].big[:min(size, head)], bufs[i][:min(size, head)])
 		}
 		r.backlog = append(r.backlog, i)
 	}

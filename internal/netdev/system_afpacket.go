@@ -35,7 +35,11 @@ import (
 // interface's offload settings alone: PACKET_VNET_HDR puts a
 // virtio_net_hdr in front of each frame saying what is unfinished, and we
 // finish partial checksums in software and cut super-frames into
-// MTU-size segments ourselves (gso.go). The kernel also strips VLAN tags
+// MTU-size segments ourselves (gso.go). A caller that reads with
+// ReadBatchOffload (the datapath) gets plain TCP super-frames whole
+// instead, and writes them whole with WriteBatchOffload, their virtio
+// header passed back to the kernel, which segments them if the device
+// needs it (see offload.go). The kernel also strips VLAN tags
 // into metadata on receive; PACKET_AUXDATA returns the tag and we put it
 // back in the frame.
 //
@@ -162,6 +166,22 @@ func (p *afpacketPort) Info() Info {
 // wire-size: partial checksums finished, super-frames segmented (their
 // segments may continue into the next call), VLAN tags restored.
 func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
+	return p.readBatch(bufs, sizes, nil)
+}
+
+// ReadBatchOffload is ReadBatch with TCP super-frames passed through whole
+// (see OffloadPort).
+func (p *afpacketPort) ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
+	for i := range min(len(bufs), len(sizes), len(offs)) {
+		if cap(bufs[i]) < MaxSuperFrame {
+			return 0, fmt.Errorf("port %s: read buffer %d holds %d bytes, need %d", p.name, i, cap(bufs[i]), MaxSuperFrame)
+		}
+	}
+	return p.readBatch(bufs[:min(len(bufs), len(offs))], sizes, offs)
+}
+
+// readBatch reads with super-frames passed through when offs is not nil.
+func (p *afpacketPort) readBatch(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	if p.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -169,13 +189,16 @@ func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 	if err != nil || n == 0 {
 		return 0, err
 	}
+	if offs != nil {
+		clear(offs[:n])
+	}
 	r := &p.rd
 	defer r.publish()
 	if r.pending() {
 		return r.drain(bufs[:n], sizes[:n]), nil
 	}
 	for {
-		r.arm(bufs[:min(n, afpacketBatch)])
+		r.arm(bufs[:min(n, afpacketBatch)], offs != nil)
 		err := p.conn.Read(r.recvFn)
 		if p.closed.Load() {
 			return 0, ErrClosed
@@ -186,7 +209,7 @@ func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 		if r.err != nil {
 			return 0, fmt.Errorf("port %s: read: %w", p.name, r.err)
 		}
-		if out := r.deliver(bufs[:n], sizes[:n]); out > 0 {
+		if out := r.deliver(bufs[:n], sizes[:n], offs); out > 0 {
 			return out, nil
 		}
 	}
@@ -196,14 +219,24 @@ func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 // header (checksums complete, no GSO). It never waits for buffer space:
 // what the kernel refuses is counted as dropped.
 func (p *afpacketPort) WriteBatch(frames [][]byte) error {
+	return p.writeBatch(frames, nil)
+}
+
+// WriteBatchOffload is WriteBatch with each frame behind the virtio header
+// that offs[i] describes, so that the kernel segments super-frames.
+func (p *afpacketPort) WriteBatchOffload(frames [][]byte, offs []Offload) error {
+	return p.writeBatch(frames[:min(len(frames), len(offs))], offs)
+}
+
+func (p *afpacketPort) writeBatch(frames [][]byte, offs []Offload) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
 	w := &p.wr
-	w.frames = frames
+	w.frames, w.offs = frames, offs
 	err := p.conn.Write(w.sendFn)
 	p.stats.addTx(w.count)
-	w.frames, w.count = nil, batchCount{}
+	w.frames, w.offs, w.count = nil, nil, batchCount{}
 	if err != nil {
 		if p.closed.Load() {
 			return ErrClosed
@@ -225,10 +258,13 @@ func (p *afpacketPort) Close() error {
 	return nil
 }
 
-// afpacketWriter is the transmit state: one mmsghdr and two iovecs (the
-// shared zero header, then the frame) per frame of a sendmmsg call.
+// afpacketWriter is the transmit state: one mmsghdr and two iovecs (a
+// virtio header, then the frame) per frame of a sendmmsg call. The header
+// is the shared zero one, or the frame's own from offs.
 type afpacketWriter struct {
 	hdr    [vnetHdrLen]byte
+	hdrs   [][vnetHdrLen]byte // per frame, when offs is set
+	offs   []Offload
 	msgs   []unix.Mmsghdr
 	iovs   [][2]unix.Iovec
 	sizes  []int
@@ -241,6 +277,7 @@ func (w *afpacketWriter) init() {
 	w.msgs = make([]unix.Mmsghdr, afpacketBatch)
 	w.iovs = make([][2]unix.Iovec, afpacketBatch)
 	w.sizes = make([]int, afpacketBatch)
+	w.hdrs = make([][vnetHdrLen]byte, afpacketBatch)
 	for i := range w.msgs {
 		w.iovs[i][0].Base = &w.hdr[0]
 		w.iovs[i][0].SetLen(vnetHdrLen)
@@ -251,10 +288,10 @@ func (w *afpacketWriter) init() {
 }
 
 func (w *afpacketWriter) sendAll(fd uintptr) bool {
-	for frames := w.frames; len(frames) > 0; {
-		chunk := frames[:min(len(frames), afpacketBatch)]
-		frames = frames[len(chunk):]
-		w.sendChunk(fd, w.stage(chunk))
+	for start := 0; start < len(w.frames); {
+		chunk := w.frames[start:min(len(w.frames), start+afpacketBatch)]
+		w.sendChunk(fd, w.stage(chunk, start))
+		start += len(chunk)
 	}
 	for i := range w.iovs {
 		w.iovs[i][1] = unix.Iovec{}
@@ -262,13 +299,19 @@ func (w *afpacketWriter) sendAll(fd uintptr) bool {
 	return true
 }
 
-// stage points the mmsghdrs at the chunk's frames and returns how many.
-func (w *afpacketWriter) stage(chunk [][]byte) int {
+// stage points the mmsghdrs at the chunk's frames, which start at index
+// first of w.frames, and returns how many.
+func (w *afpacketWriter) stage(chunk [][]byte, first int) int {
 	k := 0
-	for _, f := range chunk {
+	for i, f := range chunk {
 		if len(f) == 0 {
 			w.count.errors++
 			continue
+		}
+		w.iovs[k][0].Base = &w.hdr[0]
+		if w.offs != nil && w.offs[first+i].IsSuper() {
+			w.offs[first+i].encode(w.hdrs[k][:])
+			w.iovs[k][0].Base = &w.hdrs[k][0]
 		}
 		w.iovs[k][1].Base = &f[0]
 		w.iovs[k][1].SetLen(len(f))

@@ -204,13 +204,13 @@ func forward(from, to Netdev, done chan<- struct{}) {
 	}
 }
 
-// A bulk TCP transfer between two namespaces through two system ports
-// joined by the test: TSO on the sending veth produces super-frames that
-// the port must segment, with checksums the receiver accepts, or the
-// transfer stalls or arrives corrupted.
-func TestSystemTCPTransferThroughTwoPorts(t *testing.T) {
+// newTwoPorts makes namespaces ns1 (198.51.100.1) and ns2 (198.51.100.2),
+// each joined by a veth to a switch namespace where a system port is
+// opened on its end.
+func newTwoPorts(t *testing.T) (ns1, ns2 string, p1, p2 *afpacketPort) {
 	needRoot(t)
-	sw, ns1, ns2 := newSwitchNetns(t), newNetns(t), newNetns(t)
+	sw := newSwitchNetns(t)
+	ns1, ns2 = newNetns(t), newNetns(t)
 	h1, _ := newVeth(t, sw, ns1, "198.51.100.1/24")
 	h2, _ := newVeth(t, sw, ns2, "198.51.100.2/24")
 	d1, err1 := openIn(t, sw, Config{Name: h1})
@@ -218,7 +218,16 @@ func TestSystemTCPTransferThroughTwoPorts(t *testing.T) {
 	if err := errors.Join(err1, err2); err != nil {
 		t.Fatal(err)
 	}
-	p1, p2 := d1.(*afpacketPort), d2.(*afpacketPort)
+	p1, p2 = d1.(*afpacketPort), d2.(*afpacketPort)
+	return ns1, ns2, p1, p2
+}
+
+// A bulk TCP transfer between two namespaces through two system ports
+// joined by the test: TSO on the sending veth produces super-frames that
+// the port must segment, with checksums the receiver accepts, or the
+// transfer stalls or arrives corrupted.
+func TestSystemTCPTransferThroughTwoPorts(t *testing.T) {
+	ns1, ns2, p1, p2 := newTwoPorts(t)
 	done1, done2 := make(chan struct{}), make(chan struct{})
 	go forward(p1, p2, done1)
 	go forward(p2, p1, done2)
@@ -295,5 +304,76 @@ func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) {
 		cmd.Process.Kill()
 		<-done
 		t.Fatalf("%v did not finish within %v", cmd.Args, timeout)
+	}
+}
+
+// forwardOffload is forward for ports read with ReadBatchOffload: super-
+// frames go to the other port whole, or, with cut, cut by a Segmenter
+// into frames written with plain WriteBatch (what the datapath does for
+// an output that cannot take them).
+func forwardOffload(from *afpacketPort, to *afpacketPort, cut bool, done chan<- struct{}) {
+	defer close(done)
+	bufs, sizes, offs := make([][]byte, 32), make([]int, 32), make([]Offload, 32)
+	for i := range bufs {
+		bufs[i] = make([]byte, MaxSuperFrame)
+	}
+	segs, frames := makeBufsN(32), make([][]byte, 32)
+	var seg Segmenter
+	for {
+		n, err := from.ReadBatchOffload(bufs, sizes, offs)
+		if err != nil {
+			return
+		}
+		for i := range n {
+			frames[i] = bufs[i][:sizes[i]]
+		}
+		if !cut {
+			to.WriteBatchOffload(frames[:n], offs[:n])
+			continue
+		}
+		for i := range n {
+			if !offs[i].IsSuper() {
+				to.WriteBatch(frames[i : i+1])
+				continue
+			}
+			if !seg.Start(frames[i], offs[i]) {
+				continue
+			}
+			k := 0
+			for size := seg.Next(segs[0]); size > 0; size = seg.Next(segs[k%32]) {
+				to.WriteBatch([][]byte{segs[k%32][:size]})
+				k++
+			}
+		}
+	}
+}
+
+func makeBufsN(n int) [][]byte {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, MaxFrame)
+	}
+	return bufs
+}
+
+// With ReadBatchOffload, TSO super-frames come whole and go out whole
+// through WriteBatchOffload (the kernel segments them), or are cut by a
+// Segmenter; either way the transfer arrives intact.
+func TestSystemSuperFramesPassedWhole(t *testing.T) {
+	for _, cut := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whole", true: "segmented"}[cut], func(t *testing.T) {
+			ns1, ns2, p1, p2 := newTwoPorts(t)
+			done1, done2 := make(chan struct{}), make(chan struct{})
+			go forwardOffload(p1, p2, cut, done1)
+			go forwardOffload(p2, p1, cut, done2)
+			t.Cleanup(func() { p1.Close(); p2.Close(); <-done1; <-done2 })
+
+			elapsed := transferTCP(t, ns1, ns2, "198.51.100.2", 16<<20)
+			t.Logf("16 MiB in %v; p1 %+v; p2 %+v; super-frames whole %d, segmented on receive %d",
+				elapsed, p1.Stats(), p2.Stats(), p1.rd.superFramesWhole.Load(), p1.rd.superFrames.Load())
+			if p1.rd.superFramesWhole.Load() == 0 {
+				t.Error("no super-frame was handed over whole")
+			}
+		})
 	}
 }

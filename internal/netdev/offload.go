@@ -1,0 +1,112 @@
+package netdev
+
+import "encoding/binary"
+
+// Passing GSO super-frames through.
+//
+// A system port that receives a TCP super-frame (up to 64 KiB, from a
+// sender with TSO or a NIC with GRO) would otherwise cut it into about 44
+// wire-size frames, each then switched, copied to mirrors and sent as its
+// own packet. A caller that implements the OffloadPort side of the
+// contract gets the super-frame whole instead, with an Offload saying what
+// is left to do, and hands it whole to outputs that are OffloadPorts too:
+// the kernel (or the NIC) segments it, as it would for the Linux bridge.
+// For any other output the caller cuts it with a Segmenter.
+
+// MaxSuperFrame is the largest frame ReadBatchOffload returns: a 64 KiB
+// GSO packet plus link headers. Its buffers need that much room.
+const MaxSuperFrame = superFrameMax
+
+// Offload is the unfinished work of a GSO super-frame, as the kernel
+// described it. The zero value means a complete wire-size frame.
+type Offload struct {
+	h   vnetHdr
+	ecn bool // the sender set CWR: segments follow RFC 3168
+}
+
+// encode writes o as a virtio_net_hdr. hdr_len is left 0: the kernel
+// works it out from the checksum offsets.
+func (o Offload) encode(b []byte) {
+	_ = b[vnetHdrLen-1]
+	b[0], b[1] = o.h.flags, o.h.gsoType
+	if o.ecn {
+		b[1] |= vnetGSOECN
+	}
+	binary.NativeEndian.PutUint16(b[2:], 0)
+	binary.NativeEndian.PutUint16(b[4:], o.h.gsoSize)
+	binary.NativeEndian.PutUint16(b[6:], o.h.csumStart)
+	binary.NativeEndian.PutUint16(b[8:], o.h.csumOffset)
+}
+
+// IsSuper reports whether the frame is a super-frame to be segmented.
+func (o Offload) IsSuper() bool { return o.h.isGSO() }
+
+// OffloadPort is a Netdev that can pass super-frames through.
+type OffloadPort interface {
+	Netdev
+	// ReadBatchOffload is ReadBatch, except that a super-frame that the
+	// port could send out again as it is comes whole, with offs[i] set;
+	// every other frame is complete, with a zero offs[i]. Each bufs[i]
+	// has capacity >= MaxSuperFrame.
+	ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error)
+	// WriteBatchOffload is WriteBatch for frames with offs[i] describing
+	// what is left to do on frames[i].
+	WriteBatchOffload(frames [][]byte, offs []Offload) error
+}
+
+// Segmenter cuts super-frames into wire-size frames for outputs that
+// cannot take them whole.
+type Segmenter struct{ s segmenter }
+
+// Start prepares frame, a super-frame described by o; false means it
+// cannot be cut (it is then dropped).
+func (g *Segmenter) Start(frame []byte, o Offload) bool { return g.s.start(frame, o.h, 0) }
+
+// Next writes the next segment into dst (capacity >= MaxFrame) and returns
+// its length, or 0 once the super-frame is done.
+func (g *Segmenter) Next(dst []byte) int {
+	if !g.s.active() {
+		return 0
+	}
+	return g.s.emit(dst)
+}
+
+// passThrough reports whether a super-frame received with header h can be
+// sent out again as it is: plain TCP over IPv4 or IPv6 in an untagged
+// Ethernet frame, with the checksum where the header says. Anything else
+// (a tunnelled super-frame, whose virtio header can only describe the
+// inner packet; a VLAN tag the kernel stripped; UDP GSO, which not every
+// device takes) is segmented on receive as before.
+func passThrough(frame []byte, h vnetHdr, tagged bool) bool {
+	if tagged || !h.needsCsum() || (h.gsoType != vnetGSOTCPv4 && h.gsoType != vnetGSOTCPv6) {
+		return false
+	}
+	l3, etherType, ok := l3Offset(frame)
+	if !ok || l3 != ethHeaderLen {
+		return false
+	}
+	ip, ok := parseIP(frame, l3, etherType)
+	return ok && ip.proto == ipProtoTCP && ip.l4 == int(h.csumStart) && gsoMatchesIP(h.gsoType, ip.v4)
+}
+
+// NewTCPOffload describes frame, an untagged Ethernet frame holding one
+// TCP packet over IPv4 or IPv6 with a partial checksum, as a super-frame
+// to be cut into segments of mss payload bytes: what a port that builds
+// super-frames itself (a test's) hands over. False if frame is not such
+// a packet.
+func NewTCPOffload(frame []byte, mss uint16) (Offload, bool) {
+	l3, etherType, ok := l3Offset(frame)
+	if !ok || mss == 0 {
+		return Offload{}, false
+	}
+	ip, ok := parseIP(frame, l3, etherType)
+	if !ok || ip.proto != ipProtoTCP || ip.l4 < 0 {
+		return Offload{}, false
+	}
+	h := vnetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv6, gsoSize: mss,
+		csumStart: uint16(ip.l4), csumOffset: 16} // TCP's checksum field
+	if ip.v4 {
+		h.gsoType = vnetGSOTCPv4
+	}
+	return Offload{h: h}, passThrough(frame, h, false)
+}
