@@ -3,7 +3,9 @@ package ovsdb
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"testing"
 )
@@ -156,6 +158,12 @@ func FuzzDecodeRequest(f *testing.F) {
 		client, server := net.Pipe()
 		defer client.Close()
 		ss := newSession(srv, server)
+		checked := make(chan struct{})
+		go func() {
+			defer close(checked)
+			checkReplies(t, client)
+		}()
+		go ss.writer()
 		mr := newMessageReader(bytes.NewReader(data), 1<<16)
 		for i := 0; i < 50; i++ {
 			msg, err := mr.next()
@@ -167,10 +175,10 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 			decodeRequest(msg)
 			ss.handle(msg)
-			drainReplies(t, ss)
 		}
+		ss.flushAndClose()
 		ss.close()
-		drainReplies(t, ss)
+		<-checked
 		db.mu.Lock()
 		err := invariantError(db)
 		db.mu.Unlock()
@@ -180,20 +188,21 @@ func FuzzDecodeRequest(f *testing.F) {
 	})
 }
 
-// drainReplies checks every queued outgoing message is a JSON-RPC object.
-func drainReplies(t *testing.T, ss *session) {
+// checkReplies checks that every message the server sends, queued or
+// written directly, is a JSON-RPC object, until the connection closes.
+func checkReplies(t *testing.T, conn net.Conn) {
+	dec := json.NewDecoder(conn)
 	for {
-		select {
-		case out := <-ss.out:
-			var m map[string]any
-			if err := json.Unmarshal(out, &m); err != nil {
-				t.Fatalf("server sent invalid JSON %q: %v", out, err)
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrClosedPipe) {
+				t.Errorf("server sent invalid JSON: %v", err)
+				_, _ = io.Copy(io.Discard, conn) // so that the server never blocks
 			}
-			if _, ok := m["id"]; !ok {
-				t.Fatalf("server message without id: %s", out)
-			}
-		default:
 			return
+		}
+		if _, ok := m["id"]; !ok {
+			t.Errorf("server message without id: %v", m)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -171,6 +172,17 @@ func TestJournalRefusesOtherFormats(t *testing.T) {
 	}
 }
 
+// recordBytes is the size of a journal file without its preallocated
+// space (zero bytes at the end).
+func recordBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int64(len(bytes.TrimRight(data, "\x00")))
+}
+
 func TestJournalCompaction(t *testing.T) {
 	path := tempDBPath(t)
 	db := openTestDB(t, path)
@@ -183,11 +195,7 @@ func TestJournalCompaction(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		mustTx(t, db, ops(t, fmt.Sprintf(`[{"op":"update","table":"Root","where":[["name","==","big"]],"row":{"n":%d,"opts":["map",[["p",%q]]]}}]`, i, payload)))
 		written += 400 // at least this much per record
-		fi, err := os.Stat(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		maxSize = max(maxSize, fi.Size())
+		maxSize = max(maxSize, recordBytes(t, path))
 	}
 	if maxSize > 16*1024 {
 		t.Fatalf("journal grew to %d bytes with CompactAfter 4096; never compacted?", maxSize)
@@ -246,4 +254,148 @@ func TestJournalConcurrentCommitsAndCompaction(t *testing.T) {
 	if n := db2.RowCount("Root"); n != workers*each {
 		t.Fatalf("%d rows after reopen, want %d", n, workers*each)
 	}
+}
+
+// crashCopy copies the journal of a database that is still open, as a
+// crash (kill -9) would leave it: with its preallocated space.
+func crashCopy(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := tempDBPath(t)
+	if err := os.WriteFile(cp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+// TestJournalPreallocation checks that small commits overwrite zeroed
+// space instead of growing the file, and that a journal left with that
+// space by a crash reopens with every commit.
+func TestJournalPreallocation(t *testing.T) {
+	path := tempDBPath(t)
+	db := openTestDB(t, path)
+	insertRoot(t, db, "a", "")
+	before, _ := os.Stat(path)
+	insertRoot(t, db, "b", "")
+	insertRoot(t, db, "c", "")
+	after, _ := os.Stat(path)
+	if after.Size() != before.Size() || after.Size() < preallocChunk {
+		t.Fatalf("file went from %d to %d bytes: not preallocated", before.Size(), after.Size())
+	}
+	cp := crashCopy(t, path)
+	db2 := openTestDB(t, cp)
+	if got := rootNames(t, db2); got != "a,b,c" {
+		t.Fatalf("rows %q after a crash, want a,b,c", got)
+	}
+	insertRoot(t, db2, "d", "")
+	db3 := reopen(t, db2, cp)
+	if got := rootNames(t, db3); got != "a,b,c,d" {
+		t.Fatalf("rows %q after insert and reopen, want a,b,c,d", got)
+	}
+	// A clean close leaves no preallocated space.
+	db3.journal.Close()
+	if fi, _ := os.Stat(cp); fi.Size() != recordBytes(t, cp) {
+		t.Fatalf("closed journal is %d bytes, its records %d", fi.Size(), recordBytes(t, cp))
+	}
+}
+
+// TestJournalTornInPreallocatedSpace writes what a crash may leave of a
+// record in preallocated space: it must be cut off, and later commits kept.
+func TestJournalTornInPreallocatedSpace(t *testing.T) {
+	path := tempDBPath(t)
+	db := openTestDB(t, path)
+	for _, n := range []string{"a", "b"} {
+		insertRoot(t, db, n, "")
+	}
+	good := recordBytes(t, path)
+	for _, torn := range []struct {
+		at   int64
+		data string
+	}{
+		{0, "1"},
+		{0, "12 deadbeef\n{\"tab"},
+		{1000, "\"rest of a record whose first page never reached the disk\"}\n"},
+	} {
+		cp := crashCopy(t, path)
+		f, err := os.OpenFile(cp, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte(torn.data), good+torn.at)
+		f.Close()
+		db2 := openTestDB(t, cp)
+		if got := rootNames(t, db2); got != "a,b" {
+			t.Fatalf("torn %q: rows %q, want a,b", torn.data, got)
+		}
+		if got := recordBytes(t, cp); got != good {
+			t.Fatalf("torn %q: %d bytes of records after open, want %d", torn.data, got, good)
+		}
+		insertRoot(t, db2, "c", "")
+		cp2 := crashCopy(t, cp)
+		if got := rootNames(t, openTestDB(t, cp2)); got != "a,b,c" {
+			t.Fatalf("torn %q, then insert and crash: rows %q, want a,b,c", torn.data, got)
+		}
+	}
+}
+
+// TestCommitJSON compares the journal's direct encoding of commits with
+// the map-based one it replaced (json.Marshal of the rows' non-default
+// durable columns), on inserts, updates and deletes of every column kind.
+func TestCommitJSON(t *testing.T) {
+	db := newTestDB(t)
+	var commits []*Commit
+	db.OnCommit(func(cm *Commit) { commits = append(commits, cm) })
+	mustTx(t, db, ops(t, `[
+		{"op":"insert","table":"Root","uuid-name":"r","row":{"name":"r<&>\"","n":3,"ratio":1.5,"opts":["map",[["a","b"]]],
+		 "status":["map",[["eph","emeral"]]],"kids":["named-uuid","c"],"watch":["named-uuid","r2"]}},
+		{"op":"insert","table":"Root","uuid-name":"r2","row":{"name":"r2","serial":9,"nums":["set",[1,2,3]]}},
+		{"op":"insert","table":"Child","uuid-name":"c","row":{"label":"c","leaves":["named-uuid","l"]}},
+		{"op":"insert","table":"Leaf","uuid-name":"l","row":{"v":42}},
+		{"op":"insert","table":"Anchor","row":{"target":["named-uuid","r"],"pin":["named-uuid","r2"]}}]`))
+	mustTx(t, db, ops(t, `[{"op":"update","table":"Root","where":[["name","==","r<&>\""]],"row":{"ratio":0.0,"n":0}}]`))
+	mustTx(t, db, ops(t, `[{"op":"insert","table":"Root","row":{"name":"gone"}}]`))
+	mustTx(t, db, ops(t, `[{"op":"delete","table":"Root","where":[["name","==","gone"]]}]`))
+	if len(commits) != 4 {
+		t.Fatalf("%d commits, want 4", len(commits))
+	}
+	for i, cm := range commits {
+		var got, want any
+		if err := json.Unmarshal(commitJSON(cm), &got); err != nil {
+			t.Fatalf("commit %d: invalid JSON %s: %v", i, commitJSON(cm), err)
+		}
+		if err := json.Unmarshal(referenceCommitJSON(cm), &want); err != nil {
+			t.Fatal(err)
+		}
+		if g, w := mustJSON(got), mustJSON(want); string(g) != string(w) {
+			t.Errorf("commit %d:\n got %s\nwant %s", i, g, w)
+		}
+	}
+}
+
+func referenceCommitJSON(cm *Commit) []byte {
+	tables := map[string]map[string]any{}
+	for _, c := range cm.Changes {
+		rows := tables[c.Table.Name]
+		if rows == nil {
+			rows = map[string]any{}
+			tables[c.Table.Name] = rows
+		}
+		if c.New == nil {
+			rows[c.UUID.String()] = nil
+			continue
+		}
+		m := map[string]any{}
+		for _, col := range c.Table.Columns {
+			d := c.New.Cols[col.index]
+			if col.Ephemeral || col.Name == colUUID || (col.Name != colVersion && d.Equal(defaultDatum(&col.Type))) {
+				continue
+			}
+			m[col.Name] = datumJSON(d, &col.Type)
+		}
+		rows[c.UUID.String()] = m
+	}
+	return mustJSON(map[string]any{"txn": cm.TxnID.String(), "tables": tables})
 }

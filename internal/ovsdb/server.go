@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Server serves databases over JSON-RPC (RFC 7047 and the extensions that
@@ -133,11 +134,16 @@ func (s *Server) forget(ss *session) {
 	s.mu.Unlock()
 }
 
-// session is one client connection.
+// session is one client connection. Messages reach the client in the
+// order they were sent, either through the out queue, which the writer
+// goroutine drains, or, for a reply from the session's own goroutine when
+// nothing is queued, written directly (see replyDirect).
 type session struct {
 	server   *Server
 	conn     net.Conn
 	out      chan []byte
+	queued   atomic.Int64 // messages put in out and not yet written
+	wmu      sync.Mutex   // held while writing to conn
 	done     chan struct{}
 	once     sync.Once
 	mu       sync.Mutex
@@ -178,9 +184,14 @@ func (ss *session) flushAndClose() {
 func (ss *session) writer() {
 	defer close(ss.done)
 	for msg := range ss.out {
-		if _, err := ss.conn.Write(msg); err != nil {
+		ss.wmu.Lock()
+		_, err := ss.conn.Write(msg)
+		ss.queued.Add(-1)
+		ss.wmu.Unlock()
+		if err != nil {
 			ss.conn.Close()
 			for range ss.out {
+				ss.queued.Add(-1)
 			}
 			return
 		}
@@ -213,15 +224,47 @@ func (ss *session) sendJSON(v any) {
 		slog.Error("ovsdb: cannot encode message", "error", err)
 		return
 	}
+	ss.enqueue(data)
+}
+
+func (ss *session) enqueue(data []byte) {
+	ss.queued.Add(1)
 	defer func() {
 		// Sending on the queue after the session closed it: drop.
-		_ = recover()
+		if recover() != nil {
+			ss.queued.Add(-1)
+		}
 	}()
 	select {
 	case ss.out <- data:
 	default:
+		ss.queued.Add(-1)
 		slog.Warn("ovsdb: client too slow, disconnecting", "remote", ss.conn.RemoteAddr())
 		go ss.close()
+		ss.conn.Close()
+	}
+}
+
+// replyDirect sends a reply from the session's own goroutine, holding no
+// lock of a database. When nothing is queued before it, it writes the
+// reply itself rather than waking the writer goroutine: one goroutine
+// hand-off less on every transaction. It may block while the client does
+// not read, which only holds up this client's own requests.
+func (ss *session) replyDirect(id, result any) {
+	data, err := encodeReply(id, result)
+	if err != nil {
+		slog.Error("ovsdb: cannot encode message", "error", err)
+		return
+	}
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if ss.queued.Load() > 0 {
+		// Earlier messages (this transaction's own monitor updates,
+		// say) are still queued: the reply must follow them.
+		ss.enqueue(data)
+		return
+	}
+	if _, err := ss.conn.Write(data); err != nil {
 		ss.conn.Close()
 	}
 }
@@ -231,7 +274,31 @@ func (ss *session) notify(method string, params any) {
 }
 
 func (ss *session) reply(id, result any) {
-	ss.sendJSON(map[string]any{"id": id, "result": result, "error": nil})
+	data, err := encodeReply(id, result)
+	if err != nil {
+		slog.Error("ovsdb: cannot encode message", "error", err)
+		return
+	}
+	ss.enqueue(data)
+}
+
+// encodeReply is the JSON-RPC reply {"id":id,"result":result,"error":null},
+// written without building and sorting a map for it.
+func encodeReply(id, result any) ([]byte, error) {
+	idJSON, err := json.Marshal(id)
+	if err != nil {
+		return nil, err
+	}
+	resJSON, err := json.Marshal(result)
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, len(idJSON)+len(resJSON)+32)
+	b = append(b, `{"id":`...)
+	b = append(b, idJSON...)
+	b = append(b, `,"result":`...)
+	b = append(b, resJSON...)
+	return append(b, `,"error":null}`...), nil
 }
 
 func (ss *session) replyError(id any, err *Error) {
@@ -361,7 +428,7 @@ func (ss *session) transact(r *request) {
 	id := r.ID
 	results, parked := db.transact(ops, ss, id, func(res []any) { ss.reply(id, res) })
 	if !parked {
-		ss.reply(id, results)
+		ss.replyDirect(id, results)
 	}
 }
 
