@@ -137,6 +137,9 @@ func (j *Journal) load(db *DB) error {
 			break
 		}
 		if err != nil {
+			if n, serr := j.intactRecordsAfter(offset); serr != nil || n > 0 {
+				return damagedJournal(offset, n, err, serr)
+			}
 			slog.Warn("database: dropping torn or corrupt record at end of journal", "file", j.path, "offset", offset, "error", err)
 			if terr := j.file.Truncate(offset); terr != nil {
 				return fmt.Errorf("cannot cut off torn record: %w", terr)
@@ -151,6 +154,67 @@ func (j *Journal) load(db *DB) error {
 	}
 	db.rebuildRefs()
 	return j.startAt(offset)
+}
+
+// damagedJournal is the error for a bad record at offset that intact
+// records follow (n of them, or serr if the rest could not be read).
+// That is no torn write of a crash, which only ever hits the last record,
+// but damage to the file: cutting it off would silently drop committed
+// transactions, so the database is not opened and the file is left alone.
+func damagedJournal(offset int64, n int, err, serr error) error {
+	if serr != nil {
+		return fmt.Errorf("damaged record at offset %d (%v), and the rest of the file cannot be read to tell whether committed transactions follow it (%v); the file is left as it is", offset, err, serr)
+	}
+	return fmt.Errorf("damaged record at offset %d (%v), followed by %d intact records: this is damage to the file, not a torn write, and cutting it off would lose committed transactions; gvsd leaves the file as it is: restore it from a backup, or move it away to start with an empty database", offset, err, n)
+}
+
+// intactRecordsAfter counts the records with a valid checksum that start
+// after the first line break following offset. Each record ends with a
+// line break and JSON has no raw ones, so every record after a damaged
+// one starts right after some line break.
+func (j *Journal) intactRecordsAfter(offset int64) (int, error) {
+	fi, err := j.file.Stat()
+	if err != nil {
+		return 0, err
+	}
+	rest := make([]byte, max(fi.Size()-offset, 0))
+	if _, err := j.file.ReadAt(rest, offset); err != nil && err != io.EOF {
+		return 0, err
+	}
+	n := 0
+	for i := bytes.IndexByte(rest, '\n'); i >= 0 && i+1 < len(rest); {
+		start := i + 1
+		if size, ok := intactRecordAt(rest[start:]); ok {
+			n++
+			i = start + size - 1
+			continue
+		}
+		next := bytes.IndexByte(rest[start:], '\n')
+		if next < 0 {
+			break
+		}
+		i = start + next
+	}
+	return n, nil
+}
+
+// intactRecordAt reports whether b starts with a whole record whose
+// checksum matches, and its size.
+func intactRecordAt(b []byte) (int, bool) {
+	line, _, ok := bytes.Cut(b, []byte{'\n'})
+	var length int
+	var sum uint32
+	if !ok || len(line) > 32 {
+		return 0, false
+	}
+	if _, err := fmt.Sscanf(string(line), "%d %08x", &length, &sum); err != nil || length < 0 {
+		return 0, false
+	}
+	body := b[len(line)+1:]
+	if length >= len(body) || body[length] != '\n' || crc32.Checksum(body[:length], crcTable) != sum {
+		return 0, false
+	}
+	return len(line) + 1 + length + 1, true
 }
 
 // startAt sets where the next record goes, after loading or compaction;

@@ -399,3 +399,44 @@ func referenceCommitJSON(cm *Commit) []byte {
 	}
 	return mustJSON(map[string]any{"txn": cm.TxnID.String(), "tables": tables})
 }
+
+// Damage in the middle of the journal is not a torn write: the database
+// is refused, with the reason, and the file is left exactly as it was,
+// for whatever damage is done to a record (a flipped byte in its body, a
+// wrong length, a broken header).
+func TestJournalDamageInTheMiddleIsRefused(t *testing.T) {
+	for _, damage := range []struct{ name, old, new string }{
+		{"body", `"name":"b"`, `"name":"x"`},
+		{"length", "", ""}, // the header of b's record gets a longer length
+		{"header", "", "junk"},
+	} {
+		t.Run(damage.name, func(t *testing.T) {
+			path := threeCommits(t)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := bytes.Index(data, []byte(`"name":"b"`))
+			lineStart := bytes.LastIndexByte(data[:b], '\n') + 1 // start of b's record body
+			headerStart := bytes.LastIndexByte(data[:lineStart-1], '\n') + 1
+			switch damage.name {
+			case "body":
+				data = bytes.Replace(data, []byte(damage.old), []byte(damage.new), 1)
+			case "length":
+				data[headerStart] = '9'
+			case "header":
+				data = append(data[:headerStart:headerStart], append([]byte("junk"), data[headerStart:]...)...)
+			}
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = OpenDB(path, testSchema(t))
+			if err == nil || !strings.Contains(err.Error(), "followed by 1 intact records") {
+				t.Fatalf("OpenDB with a damaged middle record: %v, want a refusal naming the intact record after it", err)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+				t.Fatalf("the damaged file was changed (%d bytes, was %d)", len(after), len(data))
+			}
+		})
+	}
+}
