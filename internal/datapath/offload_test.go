@@ -14,7 +14,8 @@ import (
 // system port does, and records them.
 type offloadMemory struct {
 	*netdev.Memory
-	whole [][]byte
+	whole    [][]byte
+	noRecord bool // for allocation tests
 }
 
 func (m *offloadMemory) ReadBatchOffload(bufs [][]byte, sizes []int, offs []netdev.Offload) (int, error) {
@@ -24,7 +25,7 @@ func (m *offloadMemory) ReadBatchOffload(bufs [][]byte, sizes []int, offs []netd
 
 func (m *offloadMemory) WriteBatchOffload(frames [][]byte, offs []netdev.Offload) error {
 	for i, f := range frames {
-		if offs[i].IsSuper() {
+		if offs[i].IsSuper() && !m.noRecord {
 			m.whole = append(m.whole, bytes.Clone(f))
 		}
 	}
@@ -54,14 +55,21 @@ func tcpSuperFrame(payload int) []byte {
 	return f
 }
 
-// A super-frame goes whole to an output that takes it whole, and in
-// wire-size segments, encoded as each output needs, everywhere else:
-// a trunk (a tag to push) and a mirror output that is a plain port.
-func TestSuperFrameWholeOrSegmented(t *testing.T) {
+// offloadSwitch is a bridge with an offload input port 1 and an offload
+// port 2 (access VLAN 10), a trunk 3 and port 4, the output of a
+// select_all mirror that keeps snaplen bytes.
+type offloadSwitch struct {
+	dp               *datapath.Datapath
+	in, whole        *offloadMemory
+	trunk, mirrorOut *netdev.Memory
+	stats            *ofproto.MirrorStats
+}
+
+func newOffloadSwitch(t *testing.T, snaplen uint32) *offloadSwitch {
 	in := &offloadMemory{Memory: netdev.NewMemory("so1", 64)}
 	whole := &offloadMemory{Memory: netdev.NewMemory("so2", 64)}
-	trunkPort := netdev.NewMemory("so3", 64)
-	mirrorOut := netdev.NewMemory("so4", 64)
+	trunkPort := netdev.NewMemory("so3", 256)
+	mirrorOut := netdev.NewMemory("so4", 256)
 	devs := map[uint32]netdev.Netdev{1: in, 2: whole, 3: trunkPort, 4: nonBlockingMemory{mirrorOut}}
 	vlans := map[uint32]ofproto.PortVLAN{1: access(10), 2: access(10), 3: trunk(), 4: access(10)}
 
@@ -76,9 +84,19 @@ func TestSuperFrameWholeOrSegmented(t *testing.T) {
 		t.Cleanup(func() { devs[no].Close() })
 	}
 	stats := &ofproto.MirrorStats{}
-	bcfg.Mirrors = []*ofproto.Mirror{{Name: "m0", All: true, OutPort: bcfg.Ports[4], OutVLAN: -1, Stats: stats}}
+	bcfg.Mirrors = []*ofproto.Mirror{{Name: "m0", All: true, OutPort: bcfg.Ports[4], OutVLAN: -1, Snaplen: snaplen, Stats: stats}}
 	br.SetConfig(bcfg)
 	dp.SetConfigForTest(dcfg)
+
+	return &offloadSwitch{dp: dp, in: in, whole: whole, trunk: trunkPort, mirrorOut: mirrorOut, stats: stats}
+}
+
+// A super-frame goes whole to an output that takes it whole, and in
+// wire-size segments, encoded as each output needs, everywhere else:
+// a trunk (a tag to push) and a mirror output that is a plain port.
+func TestSuperFrameWholeOrSegmented(t *testing.T) {
+	ts := newOffloadSwitch(t, 0)
+	whole, trunkPort, mirrorOut, stats := ts.whole, ts.trunk, ts.mirrorOut, ts.stats
 
 	const payload, mss = 4000, 1000
 	super := tcpSuperFrame(payload)
@@ -86,7 +104,7 @@ func TestSuperFrameWholeOrSegmented(t *testing.T) {
 	if !ok {
 		t.Fatal("NewTCPOffload refused the test's super-frame")
 	}
-	dp.NewTestThread(1).ProcessOffload([][]byte{super}, []netdev.Offload{off})
+	ts.dp.NewTestThread(1).ProcessOffload([][]byte{super}, []netdev.Offload{off})
 
 	if len(whole.whole) != 1 || !bytes.Equal(whole.whole[0], super) {
 		t.Fatalf("the offload port got %d super-frames, want the one sent, unchanged", len(whole.whole))
@@ -118,5 +136,58 @@ func TestSuperFrameWholeOrSegmented(t *testing.T) {
 	}
 	if d := stats.Copy.Dropped.Load(); d != 0 {
 		t.Errorf("mirror counted %d drops", d)
+	}
+}
+
+// A super-frame cut into more segments than a batch holds still arrives
+// whole in order, and a mirror with a snaplen counts the packet once as
+// truncated, as it counts it once as mirrored.
+func TestSuperFrameManySegmentsCountedOnce(t *testing.T) {
+	ts := newOffloadSwitch(t, 60)
+	const payload, mss = 100 * 500, 500 // 100 segments: more than BatchSize
+	super := tcpSuperFrame(payload)
+	off, ok := netdev.NewTCPOffload(super, mss)
+	if !ok {
+		t.Fatal("NewTCPOffload refused the test's super-frame")
+	}
+	ts.dp.NewTestThread(1).ProcessOffload([][]byte{super}, []netdev.Offload{off})
+
+	segs := drain(ts.trunk)
+	if len(segs) != payload/mss {
+		t.Fatalf("the trunk got %d frames, want %d segments", len(segs), payload/mss)
+	}
+	for i, s := range segs {
+		if got, want := binary.BigEndian.Uint32(s[18+20+4:]), uint32(i*mss); got != want {
+			t.Fatalf("segment %d carries sequence number %d, want %d: out of order", i, got, want)
+		}
+	}
+	copies := drain(ts.mirrorOut)
+	if len(copies) != payload/mss {
+		t.Fatalf("the mirror output got %d copies, want %d", len(copies), payload/mss)
+	}
+	for _, c := range copies {
+		if len(c) != 60 {
+			t.Fatalf("a copy of %d bytes, want 60 (snaplen)", len(c))
+		}
+	}
+	st := ts.stats
+	if p, tr, d := st.Packets.Load(), st.Copy.Truncated.Load(), st.Copy.Dropped.Load(); p != 1 || tr != 1 || d != 0 {
+		t.Fatalf("mirror counted %d packets, %d truncated, %d dropped; want 1, 1, 0", p, tr, d)
+	}
+}
+
+// Cutting super-frames for other outputs and mirrors does not allocate.
+func TestSuperFrameSegmentingDoesNotAllocate(t *testing.T) {
+	ts := newOffloadSwitch(t, 60)
+	super := tcpSuperFrame(8000)
+	off, _ := netdev.NewTCPOffload(super, 1000)
+	th := ts.dp.NewTestThread(1)
+	frames, offs := [][]byte{super}, []netdev.Offload{off}
+	ts.whole.noRecord = true
+	th.ProcessOffload(frames, offs) // learn, create queues
+	// The memory ports' queues fill up and then drop: that costs nothing.
+	allocs := testing.AllocsPerRun(50, func() { th.ProcessOffload(frames, offs) })
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per super-frame", allocs)
 	}
 }

@@ -155,24 +155,40 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts *Actions) {
 			continue
 		}
 		if frame := t.encode(pkt, o); frame != nil {
-			t.output(p, o, frame, pkt.Offload)
+			countCopy(o.Copy, t.output(p, o, frame, pkt.Offload))
 		}
 	}
 }
 
+// copyFate is what became of a mirror copy on its way to a port.
+type copyFate struct{ dropped, truncated bool }
+
+// countCopy charges what became of one packet's copy to its mirror.
+func countCopy(c *CopyStats, f copyFate) {
+	if f.dropped {
+		c.Dropped.Add(1)
+	}
+	if f.truncated {
+		c.Truncated.Add(1)
+	}
+}
+
 // output queues frame for port p; a mirror copy is truncated first, and
-// goes through p's copy queue when p may block.
-func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload) {
+// goes through p's copy queue when p may block. It reports what became of
+// a copy; device refusals come later, when the queue is flushed.
+func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload) (fate copyFate) {
 	if o.Copy != nil {
 		orig := len(frame)
-		frame = t.truncate(frame, o)
+		if o.Snaplen > 0 && int(o.Snaplen) < len(frame) {
+			frame, fate.truncated = frame[:o.Snaplen], true
+		}
 		if !p.copiesInline() {
-			t.queueCopy(p, frame, orig, o.Copy)
-			return
+			fate.dropped = !p.copyQueueFor().push(frame, orig, o.Copy)
+			return fate
 		}
 		if p.copiesPaused(t.clock()) {
-			o.Copy.Dropped.Add(1)
-			return
+			fate.dropped = true
+			return fate
 		}
 	}
 	q := t.outQueue(o.Port, p)
@@ -185,6 +201,7 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 		q.copies++
 		q.charge = o.Copy
 	}
+	return fate
 }
 
 // takesWhole reports whether the super-frame in pkt can go to p as it is:
@@ -207,6 +224,7 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 		return
 	}
 	encode := needsEncoding(pkt, o)
+	var fate copyFate // of the packet's copy: counted once, as the packet is
 	for more := true; more; {
 		for _, buf := range t.segBufs {
 			size := t.seg.Next(buf[packet.Headroom:])
@@ -218,10 +236,14 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 				frame = reencode(buf, frame, isTagged(pkt), o)
 			}
 			if frame != nil {
-				t.output(p, o, frame, netdev.Offload{})
+				f := t.output(p, o, frame, netdev.Offload{})
+				fate.dropped, fate.truncated = fate.dropped || f.dropped, fate.truncated || f.truncated
 			}
 		}
 		t.flushQueue(q)
+	}
+	if o.Copy != nil {
+		countCopy(o.Copy, fate)
 	}
 }
 
@@ -321,7 +343,7 @@ func (t *portThread) flushQueue(q *outQueue) {
 	if q.copies > 0 {
 		if lost := deviceDrops(q.port.Dev) - before; lost > 0 {
 			q.charge.Dropped.Add(min(lost, uint64(q.copies)))
-			q.port.pauseCopies(t.clock())
+			q.port.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long
 		}
 	}
 	q.port.txMu.Unlock()
@@ -337,21 +359,4 @@ func (t *portThread) clock() int64 {
 		t.now = monotime()
 	}
 	return t.now
-}
-
-// truncate cuts a mirror copy to the mirror's snaplen.
-func (t *portThread) truncate(frame []byte, o Output) []byte {
-	if o.Snaplen > 0 && int(o.Snaplen) < len(frame) {
-		o.Copy.Truncated.Add(1)
-		return frame[:o.Snaplen]
-	}
-	return frame
-}
-
-// queueCopy hands a mirror copy, whose original length was orig, to its
-// destination's queue.
-func (t *portThread) queueCopy(p *Port, frame []byte, orig int, charge *CopyStats) {
-	if !p.copyQueueFor().push(frame, orig, charge) {
-		charge.Dropped.Add(1)
-	}
 }

@@ -247,7 +247,7 @@ func (r *afpacketReader) finish(buf []byte, size int, h vnetHdr, tpid, tci uint1
 		r.checksumsFinished.Add(1)
 	}
 	if tagged {
-		if size+vlanTagLen > cap(buf) {
+		if size+vlanTagLen > MaxFrame {
 			return 0, frameDropped
 		}
 		size = insertVLAN(buf[:cap(buf)], size, tpid, tci)

@@ -86,7 +86,14 @@ func passThrough(frame []byte, h vnetHdr, tagged bool) bool {
 		return false
 	}
 	ip, ok := parseIP(frame, l3, etherType)
-	return ok && ip.proto == ipProtoTCP && ip.l4 == int(h.csumStart) && gsoMatchesIP(h.gsoType, ip.v4)
+	if !ok || ip.proto != ipProtoTCP || ip.l4 != int(h.csumStart) || !gsoMatchesIP(h.gsoType, ip.v4) ||
+		ip.l4+minTCPHeader > len(frame) {
+		return false
+	}
+	// Outputs that cannot take it whole get it cut, so its segments must
+	// fit in a frame.
+	tcpHeader := int(frame[ip.l4+12]>>4) * 4
+	return ip.l4+tcpHeader+int(h.gsoSize) <= MaxFrame
 }
 
 // NewTCPOffload describes frame, an untagged Ethernet frame holding one

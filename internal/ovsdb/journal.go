@@ -137,10 +137,12 @@ func (j *Journal) load(db *DB) error {
 			break
 		}
 		if err != nil {
-			if n, serr := j.intactRecordsAfter(offset); serr != nil || n > 0 {
+			n, unwritten, serr := j.intactRecordsAfter(offset)
+			if serr != nil || (n > 0 && !unwritten) {
 				return damagedJournal(offset, n, err, serr)
 			}
-			slog.Warn("database: dropping torn or corrupt record at end of journal", "file", j.path, "offset", offset, "error", err)
+			slog.Warn("database: dropping torn or corrupt record at end of journal, and the unacknowledged records after it",
+				"file", j.path, "offset", offset, "error", err, "records_dropped_after_it", n)
 			if terr := j.file.Truncate(offset); terr != nil {
 				return fmt.Errorf("cannot cut off torn record: %w", terr)
 			}
@@ -172,19 +174,30 @@ func damagedJournal(offset int64, n int, err, serr error) error {
 // after the first line break following offset. Each record ends with a
 // line break and JSON has no raw ones, so every record after a damaged
 // one starts right after some line break.
-func (j *Journal) intactRecordsAfter(offset int64) (int, error) {
+//
+// unwritten reports a zero byte between offset and the first intact
+// record: a record never holds one, but space preallocated and never
+// written does. That is a torn group commit, not damage: records written
+// together and synced by one fdatasync can reach the disk out of order
+// when the power fails, so a later one may be whole while an earlier one
+// is still zeros; none of them was acknowledged, since the sync they were
+// waiting for covered them all.
+func (j *Journal) intactRecordsAfter(offset int64) (n int, unwritten bool, err error) {
 	fi, err := j.file.Stat()
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	rest := make([]byte, max(fi.Size()-offset, 0))
 	if _, err := j.file.ReadAt(rest, offset); err != nil && err != io.EOF {
-		return 0, err
+		return 0, false, err
 	}
-	n := 0
+	firstIntact := -1
 	for i := bytes.IndexByte(rest, '\n'); i >= 0 && i+1 < len(rest); {
 		start := i + 1
 		if size, ok := intactRecordAt(rest[start:]); ok {
+			if n == 0 {
+				firstIntact = start
+			}
 			n++
 			i = start + size - 1
 			continue
@@ -195,7 +208,10 @@ func (j *Journal) intactRecordsAfter(offset int64) (int, error) {
 		}
 		i = start + next
 	}
-	return n, nil
+	if n > 0 {
+		unwritten = bytes.IndexByte(rest[:firstIntact], 0) >= 0
+	}
+	return n, unwritten, nil
 }
 
 // intactRecordAt reports whether b starts with a whole record whose

@@ -440,3 +440,30 @@ func TestJournalDamageInTheMiddleIsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A power failure during a group commit can leave an earlier record of
+// the group unwritten (zeros, from the preallocated space) while a later
+// one reached the disk. None of them was acknowledged: the database opens
+// with both cut off, not refused as damaged.
+func TestJournalTornGroupCommitIsCut(t *testing.T) {
+	path := threeCommits(t)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bytes.Index(data, []byte(`"name":"b"`))
+	headerStart := bytes.LastIndexByte(data[:bytes.LastIndexByte(data[:b], '\n')], '\n') + 1
+	clear(data[headerStart : headerStart+20])
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db := openTestDB(t, path)
+	if got := rootNames(t, db); got != "a" {
+		t.Fatalf("rows %q after a torn group commit, want a", got)
+	}
+	insertRoot(t, db, "d", "")
+	db = reopen(t, db, path)
+	if got := rootNames(t, db); got != "a,d" {
+		t.Fatalf("rows %q after a new commit and reopen, want a,d", got)
+	}
+}
