@@ -35,6 +35,29 @@ type copyQueue struct {
 
 	batch     [][]byte // reused by the sender
 	batchOrig []int
+
+	// A super-frame takes one slot, whose entry in supers says where the
+	// frame is: in one of the big buffers, used in ring order like the
+	// slots. The sender cuts it into segments, each truncated to snaplen.
+	supers  []superCopy // by slot
+	bigBufs [][]byte    // created with the first super-frame
+	bigHead int
+	bigN    int
+	seg     netdev.Segmenter
+	segBufs [][]byte
+}
+
+// superCopiesDepth is how many super-frames may wait for one destination:
+// two receive batches of them (4 MiB of buffers, made only for a
+// destination that gets super-frames).
+const superCopiesDepth = 2 * BatchSize
+
+// superCopy is a queued super-frame; big < 0 marks an ordinary slot.
+type superCopy struct {
+	big     int
+	size    int
+	off     netdev.Offload
+	snaplen uint32
 }
 
 func newCopyQueue(p *Port) *copyQueue {
@@ -43,6 +66,10 @@ func newCopyQueue(p *Port) *copyQueue {
 		batch: make([][]byte, 0, BatchSize), batchOrig: make([]int, 0, BatchSize)}
 	for range copyQueueDepth {
 		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
+	}
+	q.supers = make([]superCopy, copyQueueDepth)
+	for i := range q.supers {
+		q.supers[i].big = -1
 	}
 	go q.run()
 	return q
@@ -115,7 +142,42 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
 	q.stats[i] = stats
+	q.supers[i].big = -1
 	q.n++
+	q.wakeIfFirst()
+	return true
+}
+
+// pushSuper queues a super-frame, to be cut by the sender into segments
+// of at most snaplen bytes (0: whole). It reports false when the queue is
+// full. The big buffers are made on the first super-frame, an allocation
+// that happens once per destination.
+func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats) bool {
+	q.mu.Lock()
+	if q.n == copyQueueDepth || q.bigN == superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
+		q.mu.Unlock()
+		return false
+	}
+	if q.bigBufs == nil {
+		for range superCopiesDepth {
+			q.bigBufs = append(q.bigBufs, make([]byte, netdev.MaxSuperFrame))
+		}
+		for range BatchSize {
+			q.segBufs = append(q.segBufs, make([]byte, netdev.MaxFrame))
+		}
+	}
+	i := (q.head + q.n) % copyQueueDepth
+	big := (q.bigHead + q.bigN) % superCopiesDepth
+	q.supers[i] = superCopy{big: big, size: copy(q.bigBufs[big], frame), off: off, snaplen: snaplen}
+	q.stats[i] = stats
+	q.n++
+	q.bigN++
+	q.wakeIfFirst()
+	return true
+}
+
+// wakeIfFirst unlocks q and wakes the sender if the queue was empty.
+func (q *copyQueue) wakeIfFirst() {
 	wasEmpty := q.n == 1
 	q.mu.Unlock()
 	// The sender drains the queue before it sleeps again, so it needs a
@@ -126,7 +188,6 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 		default:
 		}
 	}
-	return true
 }
 
 func (q *copyQueue) run() {
@@ -152,8 +213,15 @@ func (q *copyQueue) sendSome() bool {
 		return false
 	}
 	q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0]
+	supers := 0
 	for j := range k {
 		i := (head + j) % copyQueueDepth
+		if q.supers[i].big >= 0 {
+			q.write(q.stats[head%copyQueueDepth])
+			q.sendSuper(q.supers[i], q.stats[i])
+			supers++
+			continue
+		}
 		q.batch = append(q.batch, q.bufs[i][:q.lens[i]])
 		q.batchOrig = append(q.batchOrig, q.orig[i])
 	}
@@ -161,8 +229,32 @@ func (q *copyQueue) sendSome() bool {
 	q.mu.Lock()
 	q.head = (q.head + k) % copyQueueDepth
 	q.n -= k
+	q.bigHead = (q.bigHead + supers) % superCopiesDepth
+	q.bigN -= supers
 	q.mu.Unlock()
 	return true
+}
+
+// sendSuper cuts a queued super-frame into segments and sends them.
+func (q *copyQueue) sendSuper(c superCopy, charge *CopyStats) {
+	if !q.seg.Start(q.bigBufs[c.big][:c.size], c.off) {
+		return
+	}
+	for more := true; more; {
+		for _, buf := range q.segBufs {
+			size := q.seg.Next(buf)
+			if more = size > 0; !more {
+				break
+			}
+			seg := buf[:size]
+			if c.snaplen > 0 && int(c.snaplen) < size {
+				seg = seg[:c.snaplen]
+			}
+			q.batch = append(q.batch, seg)
+			q.batchOrig = append(q.batchOrig, size)
+		}
+		q.write(charge)
+	}
 }
 
 // write sends the batch. Copies that the device refuses (a full device
@@ -170,6 +262,10 @@ func (q *copyQueue) sendSome() bool {
 // copies the queue had no room for, so they are charged to the mirror's
 // dropped count too.
 func (q *copyQueue) write(charge *CopyStats) {
+	if len(q.batch) == 0 {
+		return
+	}
+	defer func() { q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0] }()
 	var err error
 	q.port.txMu.Lock()
 	before := deviceDrops(q.port.Dev)

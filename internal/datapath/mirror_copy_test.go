@@ -15,31 +15,35 @@ type nonBlockingMemory struct{ *netdev.Memory }
 
 func (nonBlockingMemory) NonBlocking() {}
 
-// mirrorSwitch is a bridge with access ports 1 and 2 (VLAN 10) and port 3,
-// the output of a select_all mirror that keeps snaplen bytes.
+// mirrorSwitch is a bridge with access ports 1 and 2 (VLAN 10), memory
+// ports, and port 3, the output of a select_all mirror that keeps snaplen
+// bytes.
 func mirrorSwitch(t *testing.T, dest netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats, map[uint32]*netdev.Memory) {
 	t.Helper()
-	dp, br := datapath.New(), ofproto.NewBridge("br", 1024, 300)
 	mems := map[uint32]*netdev.Memory{1: netdev.NewMemory("mc1", 64), 2: netdev.NewMemory("mc2", 64)}
-	devs := map[uint32]netdev.Netdev{1: mems[1], 2: mems[2], 3: dest}
+	dp, stats := mirrorSwitchOf(t, [3]netdev.Netdev{mems[1], mems[2], dest}, snaplen)
+	return dp, stats, mems
+}
+
+// mirrorSwitchOf is mirrorSwitch with the ports' devices given.
+func mirrorSwitchOf(t *testing.T, ports [3]netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats) {
+	t.Helper()
+	dp, br := datapath.New(), ofproto.NewBridge("br", 1024, 300)
 	bcfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}
 	dcfg := &datapath.Config{Ports: map[uint32]*datapath.Port{}}
-	for no := uint32(1); no <= 3; no++ {
-		p := &ofproto.Port{Name: devs[no].Name(), OFPort: no, DPPort: no, VLAN: access(10), MirrorOut: no == 3}
+	for i, dev := range ports {
+		no := uint32(i + 1)
+		p := &ofproto.Port{Name: dev.Name(), OFPort: no, DPPort: no, VLAN: access(10), MirrorOut: no == 3}
 		bcfg.Ports[no] = p
 		bcfg.Flood = append(bcfg.Flood, p)
-		dcfg.Ports[no] = &datapath.Port{No: no, Name: p.Name, Dev: devs[no], Translator: br}
+		dcfg.Ports[no] = &datapath.Port{No: no, Name: p.Name, Dev: dev, Translator: br}
+		t.Cleanup(func() { dev.Close() })
 	}
 	stats := &ofproto.MirrorStats{}
 	bcfg.Mirrors = []*ofproto.Mirror{{Name: "m0", All: true, OutPort: bcfg.Ports[3], OutVLAN: -1, Snaplen: snaplen, Stats: stats}}
 	br.SetConfig(bcfg)
 	dp.SetConfigForTest(dcfg)
-	t.Cleanup(func() {
-		for _, d := range devs {
-			d.Close()
-		}
-	})
-	return dp, stats, mems
+	return dp, stats
 }
 
 // burst is n broadcasts of 100 bytes from A.

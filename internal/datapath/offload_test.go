@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"gvs/internal/datapath"
 	"gvs/internal/netdev"
@@ -189,5 +190,40 @@ func TestSuperFrameSegmentingDoesNotAllocate(t *testing.T) {
 	allocs := testing.AllocsPerRun(50, func() { th.ProcessOffload(frames, offs) })
 	if allocs > 0 {
 		t.Fatalf("%.1f allocations per super-frame", allocs)
+	}
+}
+
+// Copies of super-frames to a destination that may block (a pcap file)
+// are queued whole and cut by the queue's sender, so that a full batch of
+// them fits: every segment arrives, in order, truncated to the snaplen.
+func TestSuperFrameCopiesQueuedWhole(t *testing.T) {
+	in := &offloadMemory{Memory: netdev.NewMemory("sq1", 64)}
+	out := netdev.NewMemory("sq2", 64)
+	sink := netdev.NewMemory("sq3", 4096) // may block: gets the copy queue
+	dp, stats := mirrorSwitchOf(t, [3]netdev.Netdev{in, out, sink}, 100)
+
+	const payload, mss = 44 * 1000, 1000
+	frames, offs := make([][]byte, datapath.BatchSize), make([]netdev.Offload, datapath.BatchSize)
+	for i := range frames {
+		frames[i] = tcpSuperFrame(payload)
+		offs[i], _ = netdev.NewTCPOffload(frames[i], mss)
+	}
+	dp.NewTestThread(1).ProcessOffload(frames, offs)
+
+	want := datapath.BatchSize * payload / mss
+	for i := range want {
+		c, ok := sink.Next(5 * time.Second)
+		if !ok {
+			t.Fatalf("copy %d of %d never arrived (mirror dropped %d)", i, want, stats.Copy.Dropped.Load())
+		}
+		if len(c) != 100 {
+			t.Fatalf("copy %d: %d bytes, want 100 (snaplen)", i, len(c))
+		}
+		if seq, wantSeq := binary.BigEndian.Uint32(c[14+20+4:]), uint32(i%(payload/mss)*mss); seq != wantSeq {
+			t.Fatalf("copy %d has sequence number %d, want %d: out of order", i, seq, wantSeq)
+		}
+	}
+	if d, tr := stats.Copy.Dropped.Load(), stats.Copy.Truncated.Load(); d != 0 || tr != datapath.BatchSize {
+		t.Fatalf("mirror counted %d dropped and %d truncated, want 0 and %d (one per packet)", d, tr, datapath.BatchSize)
 	}
 }

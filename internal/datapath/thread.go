@@ -150,6 +150,10 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts *Actions) {
 		if !ok {
 			continue
 		}
+		if pkt.Offload.IsSuper() && o.Copy != nil && !p.copiesInline() && !needsEncoding(pkt, o) {
+			t.queueSuperCopy(p, pkt, o)
+			continue
+		}
 		if pkt.Offload.IsSuper() && !takesWhole(p, pkt, o) {
 			t.sendSegments(p, pkt, o)
 			continue
@@ -202,6 +206,15 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 		q.charge = o.Copy
 	}
 	return fate
+}
+
+// queueSuperCopy hands a mirror copy of a super-frame, whole, to the copy
+// queue of p, whose sender cuts it: a batch of super-frames cut here
+// would be far more copies than the queue has slots.
+func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
+	fate := copyFate{truncated: o.Snaplen > 0 && int(o.Snaplen) < netdev.FirstSegmentLen(pkt.Frame, pkt.Offload)}
+	fate.dropped = !p.copyQueueFor().pushSuper(pkt.Frame, pkt.Offload, o.Snaplen, o.Copy)
+	countCopy(o.Copy, fate)
 }
 
 // takesWhole reports whether the super-frame in pkt can go to p as it is:

@@ -117,3 +117,15 @@ func NewTCPOffload(frame []byte, mss uint16) (Offload, bool) {
 	}
 	return Offload{h: h}, passThrough(frame, h, false)
 }
+
+// FirstSegmentLen is the length of the first segment that frame, a
+// super-frame described by o, is cut into: its headers and gso_size bytes
+// of payload (or all of it, if less).
+func FirstSegmentLen(frame []byte, o Offload) int {
+	l4 := int(o.h.csumStart)
+	if l4+minTCPHeader > len(frame) {
+		return len(frame)
+	}
+	hdrs := l4 + int(frame[l4+12]>>4)*4
+	return min(len(frame), hdrs+int(o.h.gsoSize))
+}
