@@ -79,10 +79,7 @@ func newCopyQueue(p *Port) *copyQueue {
 // receiving thread itself, in its batch for p: true when p's device never
 // waits (netdev.NonBlocking), since a full device then costs the sender
 // one refused system call and nothing more.
-func (p *Port) copiesInline() bool {
-	_, ok := p.Dev.(netdev.NonBlocking)
-	return ok
-}
+func (p *Port) copiesInline() bool { return p.inline }
 
 // copyPause is how long inline copies to a port are dropped at once after
 // its device refused some: a destination that cannot keep up then costs
@@ -238,6 +235,7 @@ func (q *copyQueue) sendSome() bool {
 // sendSuper cuts a queued super-frame into segments and sends them.
 func (q *copyQueue) sendSuper(c superCopy, charge *CopyStats) {
 	if !q.seg.Start(q.bigBufs[c.big][:c.size], c.off) {
+		charge.Dropped.Add(1)
 		return
 	}
 	for more := true; more; {

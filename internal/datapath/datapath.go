@@ -89,6 +89,24 @@ type Port struct {
 	// copyPauseUntil (monotonic ns, see monotime) is when inline mirror
 	// copies to this port are tried again after its device refused some.
 	copyPauseUntil atomic.Int64
+
+	// What Dev can do, found once (see prepare) rather than by a type
+	// assertion per packet.
+	prepared bool
+	inline   bool               // Dev is netdev.NonBlocking: see copiesInline
+	offload  netdev.OffloadPort // Dev passes super-frames through, or nil
+}
+
+// prepare records what p's device can do. A port is prepared before the
+// first configuration that holds it is published, and its device never
+// changes, so the packet path reads these fields without synchronisation.
+func (p *Port) prepare() {
+	if p.prepared {
+		return
+	}
+	_, p.inline = p.Dev.(netdev.NonBlocking)
+	p.offload, _ = p.Dev.(netdev.OffloadPort)
+	p.prepared = true
 }
 
 // Config is one immutable configuration of the datapath.
@@ -119,6 +137,9 @@ func (dp *Datapath) Config() *Config { return dp.cfg.Load() }
 func (dp *Datapath) SetConfig(cfg *Config) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
+	for _, p := range cfg.Ports {
+		p.prepare()
+	}
 	dp.cfg.Store(cfg)
 	live := map[*Port]bool{}
 	for _, p := range cfg.Ports {

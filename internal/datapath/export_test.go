@@ -36,7 +36,12 @@ func (tt *TestThread) ProcessOffload(frames [][]byte, offs []netdev.Offload) {
 }
 
 // SetConfigForTest installs cfg without starting port threads.
-func (dp *Datapath) SetConfigForTest(cfg *Config) { dp.cfg.Store(cfg) }
+func (dp *Datapath) SetConfigForTest(cfg *Config) {
+	for _, p := range cfg.Ports {
+		p.prepare()
+	}
+	dp.cfg.Store(cfg)
+}
 
 // SetCopyPauseForTest changes how long inline mirror copies to a device
 // that refused some are dropped, until the test ends.

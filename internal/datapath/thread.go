@@ -60,7 +60,7 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	t := &portThread{dp: dp, port: p, quit: make(chan struct{}), done: make(chan struct{}),
 		sizes: make([]int, BatchSize), pending: map[uint32]*outQueue{}}
 	frameSize := netdev.MaxFrame
-	if _, ok := p.Dev.(netdev.OffloadPort); ok {
+	if p.offload != nil {
 		frameSize = netdev.MaxSuperFrame
 		t.offloads = make([]netdev.Offload, BatchSize)
 		for range BatchSize {
@@ -110,8 +110,8 @@ func (t *portThread) run() {
 
 // read receives a batch, with super-frames whole from an OffloadPort.
 func (t *portThread) read(rx [][]byte) (int, error) {
-	if op, ok := t.port.Dev.(netdev.OffloadPort); ok {
-		return op.ReadBatchOffload(rx, t.sizes, t.offloads)
+	if t.port.offload != nil {
+		return t.port.offload.ReadBatchOffload(rx, t.sizes, t.offloads)
 	}
 	return t.port.Dev.ReadBatch(rx, t.sizes)
 }
@@ -150,12 +150,8 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts *Actions) {
 		if !ok {
 			continue
 		}
-		if pkt.Offload.IsSuper() && o.Copy != nil && !p.copiesInline() && !needsEncoding(pkt, o) {
-			t.queueSuperCopy(p, pkt, o)
-			continue
-		}
 		if pkt.Offload.IsSuper() && !takesWhole(p, pkt, o) {
-			t.sendSegments(p, pkt, o)
+			t.cutSuper(p, pkt, o)
 			continue
 		}
 		if frame := t.encode(pkt, o); frame != nil {
@@ -208,9 +204,20 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 	return fate
 }
 
-// queueSuperCopy hands a mirror copy of a super-frame, whole, to the copy
-// queue of p, whose sender cuts it: a batch of super-frames cut here
-// would be far more copies than the queue has slots.
+// cutSuper sends a super-frame that p cannot take whole in wire-size
+// segments. A mirror copy for p's copy queue goes there whole, and the
+// queue's sender cuts it: a batch of super-frames cut here would be far
+// more copies than the queue has slots.
+func (t *portThread) cutSuper(p *Port, pkt *Packet, o Output) {
+	if o.Copy != nil && !p.copiesInline() && !needsEncoding(pkt, o) {
+		t.queueSuperCopy(p, pkt, o)
+		return
+	}
+	t.sendSegments(p, pkt, o)
+}
+
+// queueSuperCopy hands a mirror copy of a super-frame, whole, to p's copy
+// queue.
 func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
 	fate := copyFate{truncated: o.Snaplen > 0 && int(o.Snaplen) < netdev.FirstSegmentLen(pkt.Frame, pkt.Offload)}
 	fate.dropped = !p.copyQueueFor().pushSuper(pkt.Frame, pkt.Offload, o.Snaplen, o.Copy)
@@ -221,7 +228,7 @@ func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
 // p passes super-frames through, and o neither re-encodes its VLAN nor
 // truncates it.
 func takesWhole(p *Port, pkt *Packet, o Output) bool {
-	if _, ok := p.Dev.(netdev.OffloadPort); !ok || needsEncoding(pkt, o) {
+	if p.offload == nil || needsEncoding(pkt, o) {
 		return false
 	}
 	return o.Copy == nil || (p.copiesInline() && (o.Snaplen == 0 || int(o.Snaplen) >= len(pkt.Frame)))
@@ -234,6 +241,9 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 	q := t.outQueue(o.Port, p)
 	t.flushQueue(q)
 	if !t.seg.Start(pkt.Frame, pkt.Offload) {
+		// The receiving port only hands over super-frames it checked
+		// can be cut; a copy is counted as lost all the same.
+		countCopy(o.Copy, copyFate{dropped: o.Copy != nil})
 		return
 	}
 	encode := needsEncoding(pkt, o)
@@ -348,8 +358,8 @@ func (t *portThread) flushQueue(q *outQueue) {
 	if q.copies > 0 {
 		before = deviceDrops(q.port.Dev)
 	}
-	if op, ok := q.port.Dev.(netdev.OffloadPort); ok && q.supers > 0 {
-		_ = op.WriteBatchOffload(q.frames, q.offs)
+	if q.supers > 0 && q.port.offload != nil {
+		_ = q.port.offload.WriteBatchOffload(q.frames, q.offs)
 	} else {
 		_ = q.port.Dev.WriteBatch(q.frames)
 	}

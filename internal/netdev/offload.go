@@ -86,14 +86,21 @@ func passThrough(frame []byte, h vnetHdr, tagged bool) bool {
 		return false
 	}
 	ip, ok := parseIP(frame, l3, etherType)
-	if !ok || ip.proto != ipProtoTCP || ip.l4 != int(h.csumStart) || !gsoMatchesIP(h.gsoType, ip.v4) ||
-		ip.l4+minTCPHeader > len(frame) {
+	if !ok || ip.proto != ipProtoTCP || ip.l4 != int(h.csumStart) || !gsoMatchesIP(h.gsoType, ip.v4) {
 		return false
 	}
 	// Outputs that cannot take it whole get it cut, so its segments must
 	// fit in a frame.
-	tcpHeader := int(frame[ip.l4+12]>>4) * 4
-	return ip.l4+tcpHeader+int(h.gsoSize) <= MaxFrame
+	hdrs, ok := tcpHeadersEnd(frame, ip.l4)
+	return ok && hdrs+int(h.gsoSize) <= MaxFrame
+}
+
+// tcpHeadersEnd is where the payload of the TCP segment at l4 starts.
+func tcpHeadersEnd(frame []byte, l4 int) (int, bool) {
+	if l4+minTCPHeader > len(frame) {
+		return 0, false
+	}
+	return l4 + int(frame[l4+12]>>4)*4, true
 }
 
 // NewTCPOffload describes frame, an untagged Ethernet frame holding one
@@ -122,10 +129,9 @@ func NewTCPOffload(frame []byte, mss uint16) (Offload, bool) {
 // super-frame described by o, is cut into: its headers and gso_size bytes
 // of payload (or all of it, if less).
 func FirstSegmentLen(frame []byte, o Offload) int {
-	l4 := int(o.h.csumStart)
-	if l4+minTCPHeader > len(frame) {
+	hdrs, ok := tcpHeadersEnd(frame, int(o.h.csumStart))
+	if !ok {
 		return len(frame)
 	}
-	hdrs := l4 + int(frame[l4+12]>>4)*4
 	return min(len(frame), hdrs+int(o.h.gsoSize))
 }

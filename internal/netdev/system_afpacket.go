@@ -172,12 +172,11 @@ func (p *afpacketPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 // ReadBatchOffload is ReadBatch with TCP super-frames passed through whole
 // (see OffloadPort).
 func (p *afpacketPort) ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
-	for i := range min(len(bufs), len(sizes), len(offs)) {
-		if cap(bufs[i]) < MaxSuperFrame {
-			return 0, fmt.Errorf("port %s: read buffer %d holds %d bytes, need %d", p.name, i, cap(bufs[i]), MaxSuperFrame)
-		}
+	bufs = bufs[:min(len(bufs), len(offs))]
+	if _, err := batchSizeFor(p.name, bufs, sizes, MaxSuperFrame); err != nil {
+		return 0, err
 	}
-	return p.readBatch(bufs[:min(len(bufs), len(offs))], sizes, offs)
+	return p.readBatch(bufs, sizes, offs)
 }
 
 // readBatch reads with super-frames passed through when offs is not nil.

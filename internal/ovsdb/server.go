@@ -251,9 +251,8 @@ func (ss *session) enqueue(data []byte) {
 // hand-off less on every transaction. It may block while the client does
 // not read, which only holds up this client's own requests.
 func (ss *session) replyDirect(id, result any) {
-	data, err := encodeReply(id, result)
-	if err != nil {
-		slog.Error("ovsdb: cannot encode message", "error", err)
+	data, ok := ss.encodeReply(id, result)
+	if !ok {
 		return
 	}
 	ss.wmu.Lock()
@@ -274,12 +273,21 @@ func (ss *session) notify(method string, params any) {
 }
 
 func (ss *session) reply(id, result any) {
+	if data, ok := ss.encodeReply(id, result); ok {
+		ss.enqueue(data)
+	}
+}
+
+// encodeReply encodes a reply; when that fails, the client gets an error
+// reply saying so instead of waiting for an answer that never comes.
+func (ss *session) encodeReply(id, result any) ([]byte, bool) {
 	data, err := encodeReply(id, result)
 	if err != nil {
-		slog.Error("ovsdb: cannot encode message", "error", err)
-		return
+		slog.Error("ovsdb: cannot encode reply", "error", err)
+		ss.replyError(id, errorf("internal error", "cannot encode the reply: %v", err))
+		return nil, false
 	}
-	ss.enqueue(data)
+	return data, true
 }
 
 // encodeReply is the JSON-RPC reply {"id":id,"result":result,"error":null},

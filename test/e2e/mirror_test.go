@@ -238,6 +238,49 @@ func gvmiAwaitStats(t *testing.T, g *Gvsd, name string, base map[string]int64, w
 	return stats
 }
 
+// gvmiPingSpec is a ping: count echo requests from namespace ns to addr.
+type gvmiPingSpec struct {
+	ns, addr string
+	count    int
+}
+
+// gvmiMirroredPing runs ping while selected capture the frames mirror m0
+// should copy and output captures its output port. It waits until m0's
+// statistics count exactly the selected frames, then stops the captures
+// and returns what they saw, logged.
+func gvmiMirroredPing(t *testing.T, lab *netLab, g *Gvsd, ping gvmiPingSpec, selected []*tcpdumpCapture, output *tcpdumpCapture) (sel, copies []gvmiTdFrame) {
+	t.Helper()
+	base, err := gvmiMirrorStats(g, "m0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvmiPing(t, lab, ping.ns, ping.addr, ping.count)
+	soFar := func() (int64, int64) {
+		var frames []gvmiTdFrame
+		for _, c := range selected {
+			frames = append(frames, gvmiParseFrames(t, nonEmptyLines(c.out.String()))...)
+		}
+		return gvmiTotals(frames)
+	}
+	gvmiAwaitStats(t, g, "m0", base, soFar)
+	time.Sleep(300 * time.Millisecond) // the last copies reach the output
+	for _, c := range selected {
+		sel = append(sel, gvmiParseFrames(t, c.stop())...)
+	}
+	copies = gvmiParseFrames(t, output.stop())
+	t.Logf("frames the mirror selects (%s):\n%s", capturesNamed(selected), gvmiLines(sel))
+	t.Logf("frames %s received:\n%s", output.what, gvmiLines(copies))
+	return sel, copies
+}
+
+func capturesNamed(cs []*tcpdumpCapture) string {
+	var names []string
+	for _, c := range cs {
+		names = append(names, c.what)
+	}
+	return strings.Join(names, ", ")
+}
+
 // gvmiPing pings from ns as a host would, and requires every reply.
 func gvmiPing(t *testing.T, lab *netLab, ns, addr string, count int) {
 	t.Helper()
@@ -299,19 +342,8 @@ func TestS1SPAN(t *testing.T) {
 
 	p3 := gvmiCapture(t, "test3", "p3", "in")
 	p2 := gvmiCapture(t, "test2", "p2", "in")
-	base, err := gvmiMirrorStats(g, "m0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gvmiPing(t, lab, "test1", "192.168.10.12", 5)
-
-	left := func() []gvmiTdFrame { return gvmiParseFrames(t, nonEmptyLines(p2.out.String())) }
-	gvmiAwaitStats(t, g, "m0", base, func() (int64, int64) { return gvmiTotals(left()) })
-	time.Sleep(300 * time.Millisecond) // the last copies reach p3
-	leftP2 := gvmiParseFrames(t, p2.stop())
-	copies := gvmiParseFrames(t, p3.stop())
-	t.Logf("frames that left p2:\n%s", gvmiLines(leftP2))
-	t.Logf("frames p3 received:\n%s", gvmiLines(copies))
+	leftP2, copies := gvmiMirroredPing(t, lab, g, gvmiPingSpec{ns: "test1", addr: "192.168.10.12", count: 5},
+		[]*tcpdumpCapture{p2}, p3)
 
 	if n := len(gvmiOnly(leftP2, "ICMP echo request")); n != 5 {
 		t.Errorf("%d echo requests left p2, want 5", n)
@@ -397,21 +429,8 @@ func TestS2VLANMirror(t *testing.T) {
 	p3 := gvmiCapture(t, "test3", "p3", "in")
 	out1 := gvmiCapture(t, "test1", "p1", "out")
 	out2 := gvmiCapture(t, "test2", "p2", "out")
-	base, err := gvmiMirrorStats(g, "m0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gvmiPing(t, lab, "test1", "192.168.10.12", 5)
-
-	sent := func() []gvmiTdFrame {
-		return append(gvmiParseFrames(t, nonEmptyLines(out1.out.String())), gvmiParseFrames(t, nonEmptyLines(out2.out.String()))...)
-	}
-	gvmiAwaitStats(t, g, "m0", base, func() (int64, int64) { return gvmiTotals(sent()) })
-	time.Sleep(300 * time.Millisecond)
-	all := append(gvmiParseFrames(t, out1.stop()), gvmiParseFrames(t, out2.stop())...)
-	copies := gvmiParseFrames(t, p3.stop())
-	t.Logf("frames test1 and test2 sent:\n%s", gvmiLines(all))
-	t.Logf("frames p3 received:\n%s", gvmiLines(copies))
+	all, copies := gvmiMirroredPing(t, lab, g, gvmiPingSpec{ns: "test1", addr: "192.168.10.12", count: 5},
+		[]*tcpdumpCapture{out1, out2}, p3)
 
 	for _, what := range []string{"ICMP echo request", "ICMP echo reply"} {
 		if n := len(gvmiOnly(copies, what)); n != 5 {

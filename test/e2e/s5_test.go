@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 )
 
 // S5 of SCENARIOS.md mirrors both directions of a VM's port on br-int to
@@ -114,21 +113,8 @@ func gvs5CheckBothDirections(t *testing.T, lab *netLab, g *Gvsd) {
 	col := gvmiCapture(t, "gvs5-col", "gvs5colp", "in")
 	sent := gvmiCapture(t, "gvs5-vm", "gvs5vm", "out")
 	received := gvmiCapture(t, "gvs5-vm", "gvs5vm", "in")
-	base, err := gvmiMirrorStats(g, "m0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gvmiPing(t, lab, "gvs5-vm", "10.233.5.2", 5)
-
-	vmFrames := func() []gvmiTdFrame {
-		return append(gvmiParseFrames(t, nonEmptyLines(sent.out.String())), gvmiParseFrames(t, nonEmptyLines(received.out.String()))...)
-	}
-	gvmiAwaitStats(t, g, "m0", base, func() (int64, int64) { return gvmiTotals(vmFrames()) })
-	time.Sleep(300 * time.Millisecond) // the last copies reach the collector
-	both := append(gvmiParseFrames(t, sent.stop()), gvmiParseFrames(t, received.stop())...)
-	copies := gvmiParseFrames(t, col.stop())
-	t.Logf("frames the VM sent and received:\n%s", gvmiLines(both))
-	t.Logf("frames the collector received:\n%s", gvmiLines(copies))
+	both, copies := gvmiMirroredPing(t, lab, g, gvmiPingSpec{ns: "gvs5-vm", addr: "10.233.5.2", count: 5},
+		[]*tcpdumpCapture{sent, received}, col)
 
 	for _, what := range []string{"ICMP echo request", "ICMP echo reply"} {
 		if n := len(gvmiOnly(copies, what)); n != 5 {
