@@ -10,7 +10,10 @@
 // order-sensitive set comparison in wait, wrong deletion encoding).
 //
 // Data lives in memory as immutable rows; a transaction builds an overlay
-// of changed rows, checks integrity, then swaps them in under one lock and
-// appends one record to the journal, whose fsync is shared by concurrent
-// transactions (group commit) before any of them is answered.
+// of changed rows, checks integrity, appends one record to the journal and
+// only then swaps the rows in under one lock. The record's fsync is shared
+// by concurrent transactions (group commit) before any of them is
+// answered. A write that fails refuses the transaction; a sync that fails
+// rolls back every commit not on disk yet, unless a rewrite of the whole
+// file saves them (transact.go, syncFailed).
 package ovsdb
