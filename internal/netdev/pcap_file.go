@@ -323,3 +323,23 @@ func ignoreNotExist(err error) error {
 	}
 	return err
 }
+
+// RemoveCaptureFIFO removes the FIFO that options:file names in the
+// capture directory dir, as the pcap port would find it; anything that
+// is not a FIFO stays. gvsd uses it for the FIFO of a `gvs capture` that
+// was killed before it could remove it.
+func RemoveCaptureFIFO(port, dir, file string) error {
+	dirfd, name, err := openCaptureParent(port, dir, file)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	kind, err := captureFileKind(port, file, dir, dirfd, name)
+	if err != nil || kind != unix.S_IFIFO {
+		return err
+	}
+	if err := unix.Unlinkat(dirfd, name, 0); err != nil {
+		return fmt.Errorf("pcap port %s: remove FIFO %q: %w", port, file, err)
+	}
+	return nil
+}

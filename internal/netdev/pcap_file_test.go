@@ -277,3 +277,39 @@ func TestPcapRotationStaysInside(t *testing.T) {
 		t.Errorf("capture directory holds %q, want r.pcapng and 2 rotated files", names)
 	}
 }
+
+func TestRemoveCaptureFIFO(t *testing.T) {
+	c := newCaptureTest(t)
+	fifo := filepath.Join(c.dir, "f.pcapng")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, "reg.pcapng"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(c.victim, filepath.Join(c.dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveCaptureFIFO("cap0", c.dir, "f.pcapng"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(fifo); !os.IsNotExist(err) {
+		t.Errorf("FIFO still there: %v", err)
+	}
+	if err := RemoveCaptureFIFO("cap0", c.dir, "reg.pcapng"); err != nil {
+		t.Errorf("a regular file: %v, want no error and the file kept", err)
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "reg.pcapng")); err != nil {
+		t.Errorf("regular file removed: %v", err)
+	}
+	if err := RemoveCaptureFIFO("cap0", c.dir, "link"); err == nil {
+		t.Error("a symbolic link was accepted")
+	}
+	if err := RemoveCaptureFIFO("cap0", c.dir, c.victim); err == nil {
+		t.Error("a file outside the capture directory was accepted")
+	}
+	c.checkUntouched(t)
+	if _, err := os.Lstat(filepath.Join(c.dir, "link")); err != nil {
+		t.Errorf("symbolic link removed: %v", err)
+	}
+}

@@ -160,9 +160,11 @@ func (sw *Switch) statsInterval() time.Duration {
 
 func (sw *Switch) refreshStats() {
 	snap := sw.db.Snapshot(configTables...)
-	if ops := staleCaptureOps(snap); len(ops) > 0 {
+	if ops, fifos := staleCaptureOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
 			slog.Warn("cannot remove a stale capture mirror", "error", err)
+		} else {
+			sw.removeStaleFIFOs(fifos)
 		}
 	}
 	if ops := sw.state.statsOps(snap); len(ops) > 0 {
