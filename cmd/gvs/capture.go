@@ -38,7 +38,8 @@ Copies the traffic of PORT on BRIDGE as pcapng to FILE, or to stdout with
   --snaplen    keep only the first N bytes of each frame (14-65535)
   -c           stop after COUNT frames
 The mirror and port it adds are removed when it stops (Ctrl-C, -c, or the
-reader of stdout going away).
+reader of stdout going away). It runs as gvsd's user (root): gvsd reads its
+FIFO in its capture directory, <rundir>/capture (mode 0700).
 `
 
 // captureOptions is a parsed gvs capture command line.
