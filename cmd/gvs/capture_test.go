@@ -881,3 +881,15 @@ func captureToTcpdump(t *testing.T, s *e2eSwitch, l *capLab) {
 	}
 	s.checkNoCapture(l.bridge, 3)
 }
+
+// TestCaptureDir checks where gvs capture looks for gvsd's capture
+// directory: beside the database socket, else in $OVS_RUNDIR.
+func TestCaptureDir(t *testing.T) {
+	if got := captureDir("unix:/srv/ovs/db.sock"); got != "/srv/ovs/capture" {
+		t.Errorf("unix remote: %s, want /srv/ovs/capture", got)
+	}
+	t.Setenv("OVS_RUNDIR", "/run/gvs-test")
+	if got := captureDir("tcp:127.0.0.1:6640"); got != "/run/gvs-test/capture" {
+		t.Errorf("tcp remote: %s, want /run/gvs-test/capture", got)
+	}
+}
