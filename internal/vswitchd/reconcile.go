@@ -31,6 +31,9 @@ type datapathState struct {
 	ifaces  map[string]*iface // by interface (device) name
 	nextDP  uint32
 
+	// captureDir is where pcap ports may write (netdev.Config.CaptureDir).
+	captureDir string
+
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
 }
@@ -127,7 +130,7 @@ func (st *datapathState) open(ifc *iface) string {
 		}
 		return ""
 	}
-	dev, err := netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq)})
+	dev, err := netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq), CaptureDir: st.captureDir})
 	if err != nil {
 		slog.Warn("cannot open interface", "bridge", w.bridge, "interface", w.name, "error", err)
 		return err.Error()

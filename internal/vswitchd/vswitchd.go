@@ -100,6 +100,15 @@ func checkResults(results []any) error {
 	return nil
 }
 
+// SetCaptureDir sets gvsd's capture directory, the only place where pcap
+// ports may write (see netdev.PrepareCaptureDir). Call it before Run;
+// without it, pcap ports are refused.
+func (sw *Switch) SetCaptureDir(dir string) {
+	sw.state.mu.Lock()
+	sw.state.captureDir = dir
+	sw.state.mu.Unlock()
+}
+
 // SetExitCleanup says what the coming exit does to internal ports: with
 // cleanup (`ovs-appctl exit --cleanup`) they are deleted; without (SIGTERM,
 // `ovs-appctl exit`) they stay, with their namespace and addresses, for
@@ -151,9 +160,11 @@ func (sw *Switch) statsInterval() time.Duration {
 
 func (sw *Switch) refreshStats() {
 	snap := sw.db.Snapshot(configTables...)
-	if ops := staleCaptureOps(snap); len(ops) > 0 {
+	if ops, fifos := staleCaptureOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
 			slog.Warn("cannot remove a stale capture mirror", "error", err)
+		} else {
+			sw.removeStaleFIFOs(fifos)
 		}
 	}
 	if ops := sw.state.statsOps(snap); len(ops) > 0 {
