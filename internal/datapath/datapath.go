@@ -39,8 +39,8 @@ type Packet struct {
 	Offload netdev.Offload
 }
 
-// Output sends the packet out of a datapath port with the given VLAN
-// encoding: untagged, or with an 802.1Q tag carrying VID and PCP.
+// Output sends the packet out of a datapath port, with its VLAN headers
+// edited as VLAN says.
 //
 // An output with Copy set is a mirror copy: it is truncated to Snaplen
 // bytes (0: whole), and a destination that cannot keep up loses copies
@@ -52,12 +52,25 @@ type Packet struct {
 // a sender of its own.
 type Output struct {
 	Port    uint32
-	Tagged  bool
-	VID     uint16
-	PCP     uint8
+	VLAN    VLANEdit
 	Snaplen uint32
 	Copy    *CopyStats
 }
+
+// VLANEdit changes the VLAN headers of a received frame: Pop outer
+// headers come off, then Push[:NPush] go on, so that Push[0] ends up
+// outermost. The zero value leaves the frame as it is, which is how an
+// output that needs no change avoids a copy (the translator leaves out
+// the headers the frame already has, as OVS's commit of VLAN actions
+// does).
+type VLANEdit struct {
+	Pop   uint8
+	NPush uint8
+	Push  [packet.MaxVLANs]packet.VLANHeader
+}
+
+// Changes reports whether e edits the frame at all.
+func (e *VLANEdit) Changes() bool { return e.Pop > 0 || e.NPush > 0 }
 
 // CopyStats counts what happened to a mirror's copies in the datapath.
 type CopyStats struct {

@@ -209,7 +209,7 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 // queue's sender cuts it: a batch of super-frames cut here would be far
 // more copies than the queue has slots.
 func (t *portThread) cutSuper(p *Port, pkt *Packet, o Output) {
-	if o.Copy != nil && !p.copiesInline() && !needsEncoding(pkt, o) {
+	if o.Copy != nil && !p.copiesInline() && !o.VLAN.Changes() {
 		t.queueSuperCopy(p, pkt, o)
 		return
 	}
@@ -228,7 +228,7 @@ func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
 // p passes super-frames through, and o neither re-encodes its VLAN nor
 // truncates it.
 func takesWhole(p *Port, pkt *Packet, o Output) bool {
-	if p.offload == nil || needsEncoding(pkt, o) {
+	if p.offload == nil || o.VLAN.Changes() {
 		return false
 	}
 	return o.Copy == nil || (p.copiesInline() && (o.Snaplen == 0 || int(o.Snaplen) >= len(pkt.Frame)))
@@ -246,7 +246,7 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 		countCopy(o.Copy, copyFate{dropped: o.Copy != nil})
 		return
 	}
-	encode := needsEncoding(pkt, o)
+	encode := o.VLAN.Changes()
 	var fate copyFate // of the packet's copy: counted once, as the packet is
 	for more := true; more; {
 		for _, buf := range t.segBufs {
@@ -256,7 +256,7 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 			}
 			frame := buf[packet.Headroom : packet.Headroom+size]
 			if encode {
-				frame = reencode(buf, frame, isTagged(pkt), o)
+				frame = reencode(buf, frame, &o.VLAN)
 			}
 			if frame != nil {
 				f := t.output(p, o, frame, netdev.Offload{})
@@ -285,9 +285,9 @@ func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 	return q
 }
 
-// encode returns the frame with the VLAN header that o asks for.
+// encode returns the frame with the VLAN headers that o asks for.
 func (t *portThread) encode(pkt *Packet, o Output) []byte {
-	if !needsEncoding(pkt, o) {
+	if !o.VLAN.Changes() {
 		return pkt.Frame
 	}
 	if t.nextScr >= len(t.scratch) || len(pkt.Frame) > netdev.MaxFrame {
@@ -297,43 +297,24 @@ func (t *portThread) encode(pkt *Packet, o Output) []byte {
 	t.nextScr++
 	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
 	copy(body, pkt.Frame)
-	return reencode(dst, body, isTagged(pkt), o)
+	return reencode(dst, body, &o.VLAN)
 }
 
-// isTagged reports whether pkt arrived with a VLAN tag in its frame.
-func isTagged(pkt *Packet) bool {
-	return pkt.Key.VLANTCI&packet.VLANPresent != 0 && pkt.Off.VLAN != 0
-}
-
-// needsEncoding reports whether o needs pkt's frame with another VLAN
-// header than the one it has.
-func needsEncoding(pkt *Packet, o Output) bool {
-	inTagged := isTagged(pkt)
-	if !o.Tagged && !inTagged {
-		return false
-	}
-	wantTCI := uint16(o.PCP)<<packet.VLANPCPShift | o.VID
-	return !(o.Tagged && inTagged && packet.WireTCI(pkt.Key.VLANTCI) == wantTCI && outerTPID(pkt.Frame) == packet.EtherTypeVLAN)
-}
-
-// reencode gives frame, which lies in buf with headroom in front, the VLAN
-// header that o asks for, in place; nil if there is no room.
-func reencode(buf, frame []byte, inTagged bool, o Output) []byte {
-	if inTagged {
+// reencode applies e to frame, which lies in buf with headroom in front,
+// in place; nil if there is no room.
+func reencode(buf, frame []byte, e *VLANEdit) []byte {
+	for range e.Pop {
 		frame = packet.PopVLAN(frame)
 	}
-	if !o.Tagged {
-		return frame
+	for i := min(int(e.NPush), len(e.Push)) - 1; i >= 0; i-- {
+		h := e.Push[i]
+		out, err := packet.PushVLAN(buf, frame, h.TPID, h.TCI)
+		if err != nil {
+			return nil
+		}
+		frame = out
 	}
-	out, err := packet.PushVLAN(buf, frame, packet.EtherTypeVLAN, uint16(o.PCP)<<packet.VLANPCPShift|o.VID)
-	if err != nil {
-		return nil
-	}
-	return out
-}
-
-func outerTPID(frame []byte) uint16 {
-	return uint16(frame[12])<<8 | uint16(frame[13])
+	return frame
 }
 
 // flush sends every queued frame, one WriteBatch per output port.

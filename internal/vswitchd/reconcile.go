@@ -220,7 +220,7 @@ func (st *datapathState) numberPending(b *wantBridge, pending []*iface, used map
 func (st *datapathState) configureBridges(bridges []*wantBridge) {
 	for _, b := range bridges {
 		br := st.bridges[b.name]
-		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}, ForwardBPDU: b.forwardBPDU}
+		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}, ForwardBPDU: b.forwardBPDU, VLANLimit: b.vlanLimit}
 		byPortRow := map[ovsdb.UUID]*ofproto.Port{}
 		for _, v := range b.floodVLANs {
 			cfg.FloodVLANs.Add(uint16(v))
