@@ -5,11 +5,17 @@ import (
 	"net"
 	"strings"
 
+	"gvs/internal/coverage"
 	"gvs/internal/unixsock"
 	"gvs/internal/vlog"
 )
 
-var serverLog = vlog.New("ovsdb_server")
+var (
+	serverLog = vlog.New("ovsdb_server")
+	// sessionPanics counts client sessions closed by a bug (a panic)
+	// rather than by the client or a limit.
+	sessionPanics = coverage.New("ovsdb_session_panic")
+)
 
 // socketMode is the most a punix: socket allows, less the umask: the
 // owner's group may see it, only the owner (root) may connect, as OVS's

@@ -8,6 +8,8 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+
+	"gvs/internal/guard"
 )
 
 // Server serves databases over JSON-RPC (RFC 7047 and the extensions that
@@ -128,6 +130,7 @@ func newSession(s *Server, c net.Conn) *session {
 }
 
 func (ss *session) run() {
+	defer guard.Recover(serverLog, sessionPanics, "ovsdb session") // runs last: the session is closed by then
 	go ss.writer()
 	defer ss.close()
 	mr := newMessageReader(ss.conn, ss.server.MaxMessage)

@@ -8,8 +8,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/coverage"
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
+	"gvs/internal/vlog"
+)
+
+var (
+	log = vlog.New("bridge")
+	// panics counts reconfigurations, statistics refreshes and interface
+	// openings cut short by a bug; the switch goes on with the next one.
+	panics = coverage.New("bridge_panic")
 )
 
 // Version is what gvsd reports as the Open vSwitch version it stands in
@@ -118,13 +128,13 @@ func (sw *Switch) Run(ctx context.Context) {
 			sw.state.close(sw.exitCleanup.Load())
 			return
 		case <-sw.changed:
-			sw.reconcile()
+			guard.Call(log, panics, "reconfiguring", sw.reconcile)
 			if i := sw.statsInterval(); i != interval {
 				interval = i
 				stats.Reset(interval)
 			}
 		case <-stats.C:
-			sw.refreshStats()
+			guard.Call(log, panics, "refreshing statistics", sw.refreshStats)
 			stats.Reset(interval)
 		}
 	}
