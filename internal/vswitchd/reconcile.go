@@ -132,7 +132,7 @@ func (st *datapathState) open(ifc *iface) string {
 	var err error
 	// A driver bug fails this interface, with the reason in its row, not
 	// every reconfiguration after it.
-	if perr := guard.Call(log, panics, "interface "+w.name+": opening", func() {
+	if perr := guard.Call(vswitchdLog, bridgePanics, "interface "+w.name+": opening", func() {
 		dev, err = netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq)})
 	}); perr != nil {
 		return perr.Error()

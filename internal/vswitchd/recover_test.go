@@ -64,7 +64,7 @@ func TestReconcileSurvivesPanics(t *testing.T) {
 	go func() { sw.Run(ctx); close(stopped) }()
 	t.Cleanup(func() { cancel(); <-stopped })
 
-	before := panics.Total()
+	before := bridgePanics.Total()
 	infoPanics.Store(1)
 	ops := []any{}
 	var ports []any
@@ -85,7 +85,7 @@ func TestReconcileSurvivesPanics(t *testing.T) {
 	if err := checkResults(db.Transact(ops)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first panics to be counted", func() bool { return panics.Total()-before >= 2 })
+	rcWaitFor(t, "the first panics to be counted", func() bool { return bridgePanics.Total()-before >= 2 })
 
 	// The status round that panicked acknowledged nothing; the next
 	// configuration goes through.
@@ -93,7 +93,7 @@ func TestReconcileSurvivesPanics(t *testing.T) {
 		"where": []any{}, "row": map[string]any{"next_cfg": 2}}})); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "cur_cfg 2", func() bool {
+	rcWaitFor(t, "cur_cfg 2", func() bool {
 		n, _ := rcColumn(db, "Open_vSwitch", "", "cur_cfg").Int()
 		return n == 2
 	})
@@ -106,7 +106,7 @@ func TestReconcileSurvivesPanics(t *testing.T) {
 		}
 	}
 	// rcp0 is retried, and panics, at each reconfiguration.
-	if got := panics.Total() - before; got < 2 {
+	if got := bridgePanics.Total() - before; got < 2 {
 		t.Errorf("bridge_panic rose by %d, want at least 2", got)
 	}
 	select {
@@ -116,7 +116,7 @@ func TestReconcileSurvivesPanics(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func rcWaitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if cond() {

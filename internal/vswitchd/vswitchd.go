@@ -16,10 +16,10 @@ import (
 )
 
 var (
-	log = vlog.New("bridge")
-	// panics counts reconfigurations, statistics refreshes and interface
+	vswitchdLog = vlog.New("bridge")
+	// bridgePanics counts reconfigurations, statistics refreshes and interface
 	// openings cut short by a bug; the switch goes on with the next one.
-	panics = coverage.New("bridge_panic")
+	bridgePanics = coverage.New("bridge_panic")
 )
 
 // Version is what gvsd reports as the Open vSwitch version it stands in
@@ -128,13 +128,13 @@ func (sw *Switch) Run(ctx context.Context) {
 			sw.state.close(sw.exitCleanup.Load())
 			return
 		case <-sw.changed:
-			guard.Call(log, panics, "reconfiguring", sw.reconcile)
+			guard.Call(vswitchdLog, bridgePanics, "reconfiguring", sw.reconcile)
 			if i := sw.statsInterval(); i != interval {
 				interval = i
 				stats.Reset(interval)
 			}
 		case <-stats.C:
-			guard.Call(log, panics, "refreshing statistics", sw.refreshStats)
+			guard.Call(vswitchdLog, bridgePanics, "refreshing statistics", sw.refreshStats)
 			stats.Reset(interval)
 		}
 	}

@@ -28,7 +28,7 @@ func TestExtraPunixRemoteSparesLiveServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { other.Process.Kill(); other.Wait() })
-	waitSocket(t, sock)
+	waitSocketListening(t, sock)
 
 	rundir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -52,7 +52,7 @@ func TestExtraPunixRemoteSparesLiveServer(t *testing.T) {
 	}
 }
 
-func waitSocket(t *testing.T, path string) {
+func waitSocketListening(t *testing.T, path string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("unix", path); err == nil {
