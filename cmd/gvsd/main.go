@@ -47,7 +47,8 @@ func parseFlags() options {
 	var remotes listFlag
 	flag.StringVar(&o.rundir, "rundir", envOr("OVS_RUNDIR", "/var/run/openvswitch"), "directory for db.sock, the pidfile, control sockets and capture/ (the only place pcap ports write)")
 	flag.StringVar(&o.dbPath, "db", filepath.Join(envOr("OVS_DBDIR", "/var/lib/gvs"), "conf.db"), "database file (created if missing)")
-	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable)")
+	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable);\n"+
+		"ptcp:PORT without IP listens on every address of the host, IPv4 and IPv6")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {

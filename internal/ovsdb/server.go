@@ -3,14 +3,13 @@ package ovsdb
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
+
+	"gvs/internal/guard"
 )
 
 // Server serves databases over JSON-RPC (RFC 7047 and the extensions that
@@ -67,31 +66,6 @@ func (s *Server) Listen(spec string) (net.Addr, error) {
 	s.mu.Unlock()
 	go s.accept(l)
 	return l.Addr(), nil
-}
-
-func listen(spec string) (net.Listener, error) {
-	switch {
-	case strings.HasPrefix(spec, "ptcp:"):
-		parts := strings.SplitN(strings.TrimPrefix(spec, "ptcp:"), ":", 2)
-		host := ""
-		if len(parts) == 2 {
-			host = parts[1]
-		}
-		return net.Listen("tcp", net.JoinHostPort(host, parts[0]))
-	case strings.HasPrefix(spec, "punix:"):
-		spec = strings.TrimPrefix(spec, "punix:")
-	case strings.Contains(spec, ":") && !strings.HasPrefix(spec, "/"):
-		return nil, fmt.Errorf("%s: unsupported listener (use punix:PATH or ptcp:PORT[:IP])", spec)
-	}
-	if err := os.Remove(spec); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", spec, err)
-	}
-	l, err := net.Listen("unix", spec)
-	if err != nil {
-		return nil, err
-	}
-	_ = os.Chmod(spec, 0o770)
-	return l, nil
 }
 
 func (s *Server) accept(l net.Listener) {
@@ -156,6 +130,7 @@ func newSession(s *Server, c net.Conn) *session {
 }
 
 func (ss *session) run() {
+	defer guard.Recover(serverLog, sessionPanics, "ovsdb session") // runs last: the session is closed by then
 	go ss.writer()
 	defer ss.close()
 	mr := newMessageReader(ss.conn, ss.server.MaxMessage)

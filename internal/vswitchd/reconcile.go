@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"gvs/internal/datapath"
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
@@ -130,7 +131,15 @@ func (st *datapathState) open(ifc *iface) string {
 		}
 		return ""
 	}
-	dev, err := netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq), CaptureDir: st.captureDir})
+	var dev netdev.Netdev
+	var err error
+	// A driver bug fails this interface, with the reason in its row, not
+	// every reconfiguration after it.
+	if perr := guard.Call(vswitchdLog, bridgePanics, "interface "+w.name+": opening", func() {
+		dev, err = netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq), CaptureDir: st.captureDir})
+	}); perr != nil {
+		return perr.Error()
+	}
 	if err != nil {
 		slog.Warn("cannot open interface", "bridge", w.bridge, "interface", w.name, "error", err)
 		return err.Error()
@@ -273,10 +282,11 @@ func (st *datapathState) configureDatapath() {
 
 // close shuts every device down at exit. Without cleanup, devices that
 // can outlive gvsd (internal ports) are detached, not deleted.
+// The devices go first: that releases the port threads blocked reading
+// them, which the datapath's Close then waits for.
 func (st *datapathState) close(cleanup bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.dp.Close()
 	for _, ifc := range st.ifaces {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()
@@ -284,4 +294,5 @@ func (st *datapathState) close(cleanup bool) {
 			ifc.dev.Close()
 		}
 	}
+	st.dp.Close()
 }

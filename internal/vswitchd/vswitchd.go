@@ -8,8 +8,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/coverage"
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
+	"gvs/internal/vlog"
+)
+
+var (
+	vswitchdLog = vlog.New("bridge")
+	// bridgePanics counts reconfigurations, statistics refreshes and interface
+	// openings cut short by a bug; the switch goes on with the next one.
+	bridgePanics = coverage.New("bridge_panic")
 )
 
 // Version is what gvsd reports as the Open vSwitch version it stands in
@@ -127,13 +137,13 @@ func (sw *Switch) Run(ctx context.Context) {
 			sw.state.close(sw.exitCleanup.Load())
 			return
 		case <-sw.changed:
-			sw.reconcile()
+			guard.Call(vswitchdLog, bridgePanics, "reconfiguring", sw.reconcile)
 			if i := sw.statsInterval(); i != interval {
 				interval = i
 				stats.Reset(interval)
 			}
 		case <-stats.C:
-			sw.refreshStats()
+			guard.Call(vswitchdLog, bridgePanics, "refreshing statistics", sw.refreshStats)
 			stats.Reset(interval)
 		}
 	}
