@@ -18,14 +18,24 @@ type messageReader struct {
 	r     *bufio.Reader
 	limit int
 	buf   []byte
+	// large, if set, is called once per message when it grows past
+	// largeMessage bytes, before the buffer grows further.
+	large func()
 }
 
+// readBuffer is small: an idle client costs little, and a large message
+// is copied into buf anyway.
+const readBuffer = 4 << 10
+
 func newMessageReader(r io.Reader, limit int) *messageReader {
-	return &messageReader{r: bufio.NewReaderSize(r, 64<<10), limit: limit}
+	return &messageReader{r: bufio.NewReaderSize(r, readBuffer), limit: limit}
 }
 
 // next returns the next message. The slice is valid until the next call.
 func (m *messageReader) next() ([]byte, error) {
+	if cap(m.buf) > largeMessage {
+		m.buf = nil // a large message's buffer is not kept for an idle client
+	}
 	m.buf = m.buf[:0]
 	depth, inString, escaped := 0, false, false
 	for {
@@ -47,6 +57,9 @@ func (m *messageReader) next() ([]byte, error) {
 		}
 		if len(m.buf) >= m.limit {
 			return nil, errTooLarge
+		}
+		if len(m.buf) == largeMessage && m.large != nil {
+			m.large()
 		}
 		m.buf = append(m.buf, b)
 		switch {

@@ -31,9 +31,13 @@ func (db *DB) transact(ops []any, s *session, id any, reply func([]any)) (result
 	db.mu.Lock()
 	results, cm, blocked := db.run(ops, s)
 	if blocked != nil && reply != nil {
-		db.park(&pendingTxn{ops: ops, session: s, id: id, reply: reply}, blocked)
-		db.mu.Unlock()
-		return nil, true
+		if err := db.parkRefusal(s); err != nil {
+			results[len(results)-1] = err.JSON() // the wait that would park
+		} else {
+			db.park(&pendingTxn{ops: ops, session: s, id: id, reply: reply}, blocked)
+			db.mu.Unlock()
+			return nil, true
+		}
 	}
 	seq := db.record(cm)
 	var retried []func()
