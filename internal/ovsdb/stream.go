@@ -61,6 +61,9 @@ func (m *messageReader) next() ([]byte, error) {
 		if len(m.buf) == largeMessage && m.large != nil {
 			m.large()
 		}
+		if len(m.buf) == cap(m.buf) {
+			m.grow()
+		}
 		m.buf = append(m.buf, b)
 		switch {
 		case inString && escaped:
@@ -81,4 +84,15 @@ func (m *messageReader) next() ([]byte, error) {
 			}
 		}
 	}
+}
+
+// grow doubles the buffer (append grows large slices by a quarter, which
+// would allocate several times the limit on the way to it), never past
+// the limit.
+func (m *messageReader) grow() {
+	n := max(2*cap(m.buf), 512)
+	if n > m.limit {
+		n = m.limit
+	}
+	m.buf = append(make([]byte, 0, n), m.buf...)
 }
