@@ -238,10 +238,12 @@ func (ss *session) write(m outMsg) error {
 	return err
 }
 
-// enqueue queues a message without blocking. A client that has more than
+// enqueue queues a message without blocking. A client that already has
 // SendQueue messages or SendBudget bytes waiting is disconnected, so a
-// slow or vanished client never holds up the others nor grows the heap;
-// one message, however large, may always wait alone.
+// slow or vanished client never holds up the others nor grows the heap
+// past its budget and one more message; a message larger than the budget
+// (the initial contents of a big database) still goes to a client that
+// keeps up.
 func (ss *session) enqueue(m outMsg) {
 	if ss.dead.Load() {
 		return
@@ -253,7 +255,7 @@ func (ss *session) enqueue(m outMsg) {
 		return
 	}
 	n, bytes := len(ss.queue)+ss.inflight, ss.qbytes
-	if n >= srv.SendQueue || (bytes > 0 && bytes+m.size() > srv.SendBudget) {
+	if n >= srv.SendQueue || bytes >= srv.SendBudget {
 		ss.qmu.Unlock()
 		ss.kill(fmt.Sprintf("client too slow: %d messages (%d bytes) not read, limits SendQueue %d messages, SendBudget %d bytes",
 			n, bytes, srv.SendQueue, srv.SendBudget))
