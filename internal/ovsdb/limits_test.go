@@ -122,7 +122,9 @@ func TestServerOversizedMessageNotAllocated(t *testing.T) {
 	refused(t, "oversized request", m, "MaxMessage")
 	c.waitClosed()
 	runtime.ReadMemStats(&after)
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 3*DefaultMaxMessage {
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d MiB", grew>>20)
+	if grew > 3*DefaultMaxMessage {
 		t.Fatalf("the server allocated %d MiB for a request cut at %d MiB", grew>>20, DefaultMaxMessage>>20)
 	}
 }
@@ -158,7 +160,9 @@ func TestServerSlowMonitorsBoundedMemory(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	const bound = 64 << 20
-	if grew := int64(after.HeapAlloc) - int64(before.HeapAlloc); grew > bound {
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d KiB", grew>>10)
+	if grew > bound {
 		t.Fatalf("heap grew by %d MiB (bound %d MiB)", grew>>20, bound>>20)
 	}
 	waitFor(t, "the slow client to be dropped", func() bool {
@@ -195,7 +199,9 @@ func TestServerIdleSessionsAreSmall(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	used := int64(after.HeapAlloc+after.StackInuse) - int64(before.HeapAlloc+before.StackInuse)
 	const bound = 48 << 10
-	if per := used / n; per > bound {
+	per := used / n
+	t.Logf("an idle session costs %d bytes", per)
+	if per > bound {
 		t.Fatalf("an idle session costs %d KiB (bound %d KiB)", per>>10, bound>>10)
 	}
 }

@@ -148,7 +148,8 @@ func (s *Server) refuse(c net.Conn, e *Error) {
 }
 
 // Close stops the listeners, disconnects every client and waits until
-// their sessions are torn down.
+// their sessions are torn down, or for WriteTimeout and a second at most:
+// a request stuck elsewhere (a commit hook, say) must not hang the exit.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -161,7 +162,18 @@ func (s *Server) Close() {
 	for ss := range sessions {
 		ss.kill("")
 	}
-	s.readers.Wait()
+	done := make(chan struct{})
+	go func() {
+		s.readers.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(s.WriteTimeout + time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		slog.Warn("ovsdb: sessions still busy after close")
+	}
 }
 
 func (s *Server) forget(ss *session) {
