@@ -44,9 +44,13 @@ func (db *DB) transact(ops []any, s *session, id any, reply func([]any)) (result
 	db.mu.Lock()
 	own, blocked := db.run(ops, s)
 	if blocked != nil && reply != nil {
-		db.park(&pendingTxn{ops: ops, session: s, id: id, reply: reply, tables: waitTables(ops)}, blocked)
-		db.mu.Unlock()
-		return nil, true
+		if err := db.parkRefusal(s); err != nil {
+			own.results[len(own.results)-1] = err.JSON() // the wait that would park
+		} else {
+			db.park(&pendingTxn{ops: ops, session: s, id: id, reply: reply, tables: waitTables(ops)}, blocked)
+			db.mu.Unlock()
+			return nil, true
+		}
 	}
 	retried := db.retryWaiting(own.cm)
 	hooks := db.hooks
