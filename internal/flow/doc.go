@@ -24,8 +24,8 @@
 //     are refused here; OVS refuses them only when the flow is added.
 //   - ip_frag also takes value/mask numbers (nw_frag=0x2/0x3), so that
 //     every match prints as text that parses back.
-//   - Fields gvs's flow key does not carry (metadata, registers, NSH,
-//     tun_metadata) are refused as unsupported.
+//   - Fields gvs's flow key does not carry (NSH, tun_metadata, conj_id,
+//     packet_type...) are refused as unsupported.
 //
 // As in OVS, fields that share a key member in OpenFlow 1.0 are
 // interchangeable: tp_dst, tcp_dst, udp_dst and sctp_dst (and icmp_code)

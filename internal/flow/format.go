@@ -28,6 +28,7 @@ func (m *Match) Format(o FormatOptions) string {
 	w.metadata()
 	w.conntrack()
 	proto := w.protocol()
+	w.registers()
 	w.tunnel()
 	w.l2(proto)
 	w.l3(proto)
@@ -185,7 +186,16 @@ func (w *writer) tunnel() {
 	w.hexNum("tun_erspan_hwid")
 }
 
+// registers prints the registers one by one, as ovs-ofctl does even for
+// a match written with xreg or xxreg.
+func (w *writer) registers() {
+	for i := range packet.NumRegs {
+		w.hexNum("reg" + strconv.Itoa(i))
+	}
+}
+
 func (w *writer) l2(pr proto) {
+	w.hexNum("metadata")
 	if getUint(w.m, sInPort) != 0 {
 		w.put("in_port", FormatPort(uint32(getUint(w.v, sInPort)), w.opts.PortName))
 	}
