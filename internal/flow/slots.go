@@ -70,7 +70,7 @@ const (
 	sNdTarget
 	sNdSll
 	sNdTll
-	sReg0 // sReg0+i is register i, up to packet.NumRegs
+	sReg0    // sReg0+i is register i, up to packet.NumRegs
 	numSlots = sReg0 + packet.NumRegs
 )
 
