@@ -26,7 +26,7 @@ ovs-vswitchd unix:"$tmp/db.sock" --enable-dummy=override --disable-system \
 br=gvsgold0
 ovs-vsctl --db=unix:"$tmp/db.sock" add-br $br -- set bridge $br datapath_type=netdev
 n=1
-for p in veth_l0 veth_r0 p3 p4 p5; do
+for p in veth_l0 veth_r0 p3 p4 p5 p_6 p-7 p.8 P9 9x; do
 	ovs-vsctl --db=unix:"$tmp/db.sock" add-port $br $p -- set interface $p ofport_request=$n
 	n=$((n + 1))
 done
