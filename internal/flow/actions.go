@@ -277,9 +277,7 @@ func (a Note) format(b *strings.Builder, _ FormatOptions) {
 }
 
 func (a Clone) format(b *strings.Builder, o FormatOptions) {
-	b.WriteString("clone(")
-	formatList(b, a.Actions, o)
-	b.WriteByte(')')
+	b.WriteString("clone(" + FormatActions(a.Actions, o) + ")")
 }
 
 func (CTClear) format(b *strings.Builder, _ FormatOptions) { b.WriteString("ct_clear") }

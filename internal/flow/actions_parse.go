@@ -48,7 +48,7 @@ func (p *actionParser) parseList(s string) ([]Action, error) {
 			}
 			return acts, nil
 		}
-		if delim == '(' && !strings.HasSuffix(item, ")") {
+		if delim == delimBad {
 			return nil, &Error{Field: key, Value: val, Msg: "missing ')' or text after it"}
 		}
 		a, err := p.parseOne(key, val, delim)
@@ -171,6 +171,10 @@ func (p *actionParser) parseOutput(val string, delim byte) (Action, error) {
 	}
 	port, err := ParsePort(val, p.byName)
 	if err != nil {
+		// As in ovs-ofctl, a word that is no port may be a field (reg1).
+		if sf, err2 := ParseSubfield(val); err2 == nil {
+			return OutputReg{sf}, nil
+		}
 		return nil, err
 	}
 	return outputTo(port)
@@ -236,6 +240,9 @@ func (p *actionParser) parseResubmit(val string, delim byte) (Action, error) {
 			return nil, err
 		}
 		r.Table = t
+	}
+	if r.InPort == PortInPort && r.Table == TableNone {
+		return nil, errors.New("resubmit needs an in_port or a table other than the packet's own")
 	}
 	return r, nil
 }
@@ -461,9 +468,14 @@ func splitTopLevel(s string) []string {
 	return out
 }
 
+// delimBad is cutAction's delim for name(... whose ')' is missing or
+// followed by more text.
+const delimBad = 1
+
 // cutAction splits an item into its name and argument: name:arg,
 // name=arg, name(arg), or a bare name (delim 0). For name(arg) the
-// argument is what lies between the first '(' and the item's last ')'.
+// argument is what lies between the first '(' and its matching ')',
+// which must end the item.
 func cutAction(item string) (key, val string, delim byte) {
 	i := strings.IndexAny(item, ":=(")
 	if i < 0 {
@@ -473,9 +485,9 @@ func cutAction(item string) (key, val string, delim byte) {
 	if delim != '(' {
 		return key, item[i+1:], delim
 	}
-	end := strings.LastIndexByte(item, ')')
-	if end < i {
-		return key, item[i+1:], delim
+	end, ok := closingParen(item, i)
+	if !ok || end != len(item)-1 {
+		return key, item[i+1:], delimBad
 	}
 	return key, item[i+1 : end], delim
 }
@@ -483,5 +495,8 @@ func cutAction(item string) (key, val string, delim byte) {
 // cutKeyValue is cutAction for key=value and key(value) arguments.
 func cutKeyValue(item string) (key, val string, hasVal bool) {
 	key, val, delim := cutAction(item)
+	if delim == delimBad {
+		return item, "", false // matches no known argument
+	}
 	return key, val, delim != 0
 }

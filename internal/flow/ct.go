@@ -118,6 +118,9 @@ func (p *actionParser) parseCT(arg string) (Action, error) {
 			ct.NAT, err = parseNAT(val, hasVal)
 		case key == "exec" && hasVal:
 			ct.Exec, err = p.parseCTExec(val)
+			if len(ct.Exec) == 0 {
+				ct.Exec = nil // exec() does nothing, and prints as nothing
+			}
 		case key == "alg" && hasVal:
 			if val != "ftp" && val != "tftp" {
 				err = errors.New("unknown alg (known: ftp, tftp)")
@@ -134,6 +137,8 @@ func (p *actionParser) parseCT(arg string) (Action, error) {
 		return nil, errors.New("force requires commit")
 	}
 	if (len(ct.Exec) > 0 || (ct.NAT != nil && ct.NAT.Kind != "")) && !ct.Commit {
+		// As the OVS switch: only a bare nat (apply the connection's
+		// existing translation) may go without commit.
 		return nil, errors.New("exec(...) and nat with arguments require commit")
 	}
 	return ct, nil

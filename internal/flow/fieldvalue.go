@@ -151,13 +151,14 @@ func formatFieldValue(name string, fv FieldValue, portName func(uint32) (string,
 	case kPort:
 		return FormatPort(uint32(getUint64(fv.Value)), portName)
 	}
-	switch {
-	case !exact:
-		return hex128(fv.Value[:]) + "/" + hex128(fv.Mask[:])
-	case hexFields[name] || f.kind == kReg || width > 64:
-		return hex128(fv.Value[:])
+	value := strconv.FormatUint(getUint64(fv.Value), 10)
+	if hexFields[name] || f.kind == kReg || width > 64 {
+		value = hex128(fv.Value[:])
 	}
-	return strconv.FormatUint(getUint64(fv.Value), 10)
+	if !exact {
+		value += "/" + hex128(fv.Mask[:])
+	}
+	return value
 }
 
 func formatIPv4Masked(v [4]byte, m []byte) string {

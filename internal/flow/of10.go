@@ -1,10 +1,5 @@
 package flow
 
-import (
-	"encoding/binary"
-	"math/bits"
-)
-
 // OpenFlow10Actions rewrites actions into the form OpenFlow 1.0 with
 // Nicira extensions carries them, which is how ovs-ofctl dump-flows
 // prints them by default: set_field becomes mod_dl_src, mod_nw_dst,
@@ -68,53 +63,50 @@ func loadWhole(field string, v uint64) Load {
 }
 
 // of10SetField maps a set_field onto OpenFlow 1.0's own actions where one
-// exists, else onto loads of at most 64 bits (NXM's reg_load limit), the
-// low bits first.
+// exists (as OVS does, dropping any mask: the value is already masked),
+// else onto loads, one per run of mask bits, each at most 64 bits wide
+// (NXM's reg_load limit), the low bits first.
 func of10SetField(a SetField) []Action {
-	f := fields[a.Field]
-	exact := f != nil && a.Mask == allOnes(valueWidth(a.Field, f))
 	v := getUint64(a.Value)
-	if exact {
-		switch a.Field {
-		case "eth_src", "eth_dst":
-			return []Action{SetEthAddr{a.Field == "eth_dst", [6]byte(a.Value[10:])}}
-		case "ip_src", "ip_dst":
-			return []Action{SetIPv4Addr{a.Field == "ip_dst", [4]byte(a.Value[12:])}}
-		case "tcp_src", "tcp_dst", "udp_src", "udp_dst":
-			return []Action{SetL4Port{a.Field == "tcp_dst" || a.Field == "udp_dst", uint16(v)}}
-		case "nw_tos":
-			return []Action{SetIPTOS{uint8(v)}}
-		case "ip_dscp":
-			return []Action{SetIPTOS{uint8(v << 2)}}
-		case "vlan_pcp", "dl_vlan_pcp":
-			return []Action{SetVLANPCP{uint8(v)}}
-		case "vlan_vid", "dl_vlan":
-			return []Action{SetVLANVID{uint16(v & 0xfff)}}
-		}
+	switch a.Field {
+	case "eth_src", "eth_dst":
+		return []Action{SetEthAddr{a.Field == "eth_dst", [6]byte(a.Value[10:])}}
+	case "ip_src", "ip_dst":
+		return []Action{SetIPv4Addr{a.Field == "ip_dst", [4]byte(a.Value[12:])}}
+	case "tcp_src", "tcp_dst", "udp_src", "udp_dst":
+		return []Action{SetL4Port{a.Field == "tcp_dst" || a.Field == "udp_dst", uint16(v)}}
+	case "nw_tos":
+		return []Action{SetIPTOS{uint8(v)}}
+	case "ip_dscp":
+		return []Action{SetIPTOS{uint8(v << 2)}}
+	case "vlan_pcp", "dl_vlan_pcp":
+		return []Action{SetVLANPCP{uint8(v)}}
+	case "vlan_vid", "dl_vlan":
+		return []Action{SetVLANVID{uint16(v & 0xfff)}}
 	}
 	w, ok := fieldWidth(a.Field)
 	if !ok {
 		return []Action{a}
 	}
-	lo, hi := uint64FromBytes(a.Mask[8:]), uint64FromBytes(a.Mask[:8])
 	var out []Action
-	for half, m := range []uint64{lo, hi} {
-		if m == 0 {
+	for start := uint16(0); start < w; {
+		if !bitAt(a.Mask, start) {
+			start++
 			continue
 		}
-		start := bits.TrailingZeros64(m)
-		n := 64 - bits.LeadingZeros64(m) - start
-		if m>>start != (uint64(1)<<n)-1 {
-			return []Action{a} // not contiguous: only set_field can say it
+		n := uint16(0)
+		var val uint64
+		for start+n < w && n < 64 && bitAt(a.Mask, start+n) {
+			if bitAt(a.Value, start+n) {
+				val |= 1 << n
+			}
+			n++
 		}
-		val := uint64FromBytes(a.Value[8-8*half:]) >> start
-		sf := Subfield{Field: a.Field, Start: uint16(64*half + start), Bits: uint16(n)}
-		if sf.Start == 0 && sf.Bits > w {
-			sf.Bits = w
-		}
-		out = append(out, Load{Dst: sf, Value: putUint(val)})
+		out = append(out, Load{Dst: Subfield{Field: a.Field, Start: start, Bits: n}, Value: putUint(val)})
+		start += n
 	}
 	return out
 }
 
-func uint64FromBytes(b []byte) uint64 { return binary.BigEndian.Uint64(b[:8]) }
+// bitAt reports bit i (0 the least significant) of a right-aligned value.
+func bitAt(b [16]byte, i uint16) bool { return b[15-i/8]>>(i%8)&1 != 0 }
