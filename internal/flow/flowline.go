@@ -83,6 +83,9 @@ func ParseFlow(s string, opts ParseOptions) (*Flow, error) {
 	if f.Actions, err = ParseActions(acts, opts.PortByName); err != nil {
 		return nil, err
 	}
+	if err := checkActionPrereqs(f.Match, f.Actions); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 

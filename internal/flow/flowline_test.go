@@ -144,7 +144,7 @@ var extraFlows = []string{
 	"table=0, priority=50, ct_state=+trk,+new, tcp, in_port=veth_l0, actions=ct(commit),veth_r0",
 	"cookie=0x10/0xff, actions=drop",
 	"reset_counts no_packet_counts no_byte_counts priority=0 actions=NORMAL",
-	"actions=ct(commit,nat(src=[2001:db8::1]-[2001:db8::ff]),exec(set_field:0x1/0x1->ct_label,move:NXM_NX_REG0[]->NXM_NX_CT_MARK[]))",
+	"ipv6 actions=ct(commit,nat(src=[2001:db8::1]-[2001:db8::ff]),exec(set_field:0x1/0x1->ct_label,move:NXM_NX_REG0[]->NXM_NX_CT_MARK[]))",
 	"ip actions=clone(clone(dec_ttl(1,2),note:),set_field:10.0.0.0/8->ip_dst)",
 	"actions=set_field:0x123456789abcdef0123456789abcdef->xxreg1,set_field:5->xreg2,output:xreg0[0..15]",
 	"tcp actions=set_field:+oam->tun_flags,set_field:80/0xff->tcp_dst,set_field:3->in_port",
