@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -174,5 +175,29 @@ func TestFormatStats(t *testing.T) {
 	f.Match = &Match{}
 	if got := f.String(); got != "actions=drop" {
 		t.Errorf("catch-all flow prints as %q, want %q", got, "actions=drop")
+	}
+}
+
+// TestS7TutorialSpelling: the tutorial's ct_state=+trk,+new is the same
+// flow as ovs-ofctl's ct_state=+trk+new with LenientCtState (gvs's CLI),
+// and without it the error names ct_state and the right spelling.
+func TestS7TutorialSpelling(t *testing.T) {
+	const tutorial = "table=0, priority=50, ct_state=+trk,+new, tcp, in_port=veth_l0, actions=ct(commit),veth_r0"
+	const ofctl = "table=0, priority=50, ct_state=+trk+new, tcp, in_port=veth_l0, actions=ct(commit),veth_r0"
+	a, err := ParseFlow(tutorial, ParseOptions{PortByName: goldenByName, LenientCtState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseFlow(ofctl, ParseOptions{PortByName: goldenByName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() || a.String() != "priority=50,ct_state=+new+trk,tcp,in_port=1 actions=ct(commit),output:2" {
+		t.Errorf("tutorial spelling gives %q, ovs-ofctl's %q", a, b)
+	}
+	_, err = ParseFlow(tutorial, ParseOptions{PortByName: goldenByName})
+	var fe *Error
+	if !errors.As(err, &fe) || fe.Field != "ct_state" || !strings.Contains(err.Error(), "ct_state=+trk+new") {
+		t.Errorf("strict parse of the tutorial spelling: error %v, want one naming ct_state and ct_state=+trk+new", err)
 	}
 }
