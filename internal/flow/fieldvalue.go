@@ -35,6 +35,9 @@ var hexFields = map[string]bool{
 
 // valueWidth is the width of a field's value in bits.
 func valueWidth(name string, f *field) uint {
+	if f.kind == kVLANVID {
+		return 13 // the VID and OpenFlow 1.2's OFPVID_PRESENT bit
+	}
 	if w, ok := fieldWidth(name); ok {
 		return uint(w)
 	}

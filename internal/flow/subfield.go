@@ -81,7 +81,7 @@ var nxmFields = []nxmField{
 	{"NXM_NX_CT_TP_SRC", "ct_tp_src", 16},
 	{"NXM_NX_CT_TP_DST", "ct_tp_dst", 16},
 	{"OXM_OF_METADATA", "metadata", 64},
-	{"OXM_OF_VLAN_VID", "vlan_vid", 13},
+	{"OXM_OF_VLAN_VID", "vlan_vid", 12},
 	{"OXM_OF_VLAN_PCP", "vlan_pcp", 3},
 	{"OXM_OF_IP_DSCP", "ip_dscp", 6},
 	{"OXM_OF_IP_ECN", "nw_ecn", 2},
