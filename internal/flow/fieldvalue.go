@@ -150,6 +150,9 @@ func formatFieldValue(name string, fv FieldValue, portName func(uint32) (string,
 	case kMAC:
 		return formatMACMasked(fv.Value[10:], fv.Mask[10:])
 	case kTCPFlags, kCtState, kTunFlags:
+		if getUint64(fv.Mask) == 0 {
+			return "0/0" // the flag syntax has no word for "no flags looked at"
+		}
 		return flagSetOf(f.kind).format(getUint64(fv.Value), getUint64(fv.Mask))
 	case kPort:
 		return FormatPort(uint32(getUint64(fv.Value)), portName)
