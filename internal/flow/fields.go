@@ -1,6 +1,11 @@
 package flow
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+
+	"gvs/internal/packet"
+)
 
 // kind says how a field's value is written.
 type kind uint8
@@ -20,6 +25,7 @@ const (
 	kVLANVID              // vlan_vid: OpenFlow 1.2 VID with OFPVID_PRESENT
 	kDlVLAN               // dl_vlan: OpenFlow 1.0 VID, 0xffff for untagged
 	kVLANPCP              // dl_vlan_pcp, vlan_pcp
+	kReg                  // regN, xregN, xxregN: one or more 32-bit registers
 )
 
 // field is one name a match can mention, and where it writes in the key.
@@ -34,6 +40,8 @@ type field struct {
 	shift    uint
 	width    uint
 	maskable bool
+	// For kReg: the registers the field spans, most significant first.
+	regs []slot
 }
 
 func num(name string, s slot, width uint, maskable bool) *field {
@@ -70,6 +78,7 @@ func init() {
 		num("tun_erspan_idx", sTunErspanIdx, 20, true),
 		num("tun_erspan_dir", sTunErspanDir, 1, true),
 		num("tun_erspan_hwid", sTunErspanHWID, 6, true),
+		num("metadata", sMetadata, 64, true),
 		typed("in_port", sInPort, kPort),
 		num("recirc_id", sRecircID, 32, false),
 		num("dp_hash", sDpHash, 32, true),
@@ -127,10 +136,30 @@ func init() {
 	} {
 		fields[f.name] = f
 	}
+	addRegisters()
 	for alias, name := range aliases {
 		f := *fields[name]
 		f.name = alias
 		fields[alias] = &f
+	}
+}
+
+// addRegisters adds reg0-reg15 (32 bits), xreg0-xreg7 (64 bits: two
+// registers) and xxreg0-xxreg3 (128 bits: four), as ovs-fields(7) defines
+// them: the lower-numbered register holds the more significant bits.
+func addRegisters() {
+	for _, r := range []struct {
+		prefix string
+		n      int
+	}{{"reg", 1}, {"xreg", 2}, {"xxreg", 4}} {
+		for i := range packet.NumRegs / r.n {
+			f := &field{name: fmt.Sprintf("%s%d", r.prefix, i), kind: kReg, width: uint(32 * r.n), maskable: true}
+			for j := range r.n {
+				f.regs = append(f.regs, sReg0+slot(i*r.n+j))
+			}
+			f.slot = f.regs[0]
+			fields[f.name] = f
+		}
 	}
 }
 
@@ -223,12 +252,12 @@ var notMatchFields = map[string]bool{
 // key does not carry, so that the error says so rather than "unknown".
 func unsupportedField(name string) bool {
 	switch name {
-	case "metadata", "conj_id", "skb_priority", "actset_output", "packet_type",
+	case "conj_id", "skb_priority", "actset_output", "packet_type",
 		"nd_reserved", "nd_options_type", "tun_gtpu_flags", "tun_gtpu_msgtype",
 		"nsp", "nsi", "nshc1", "nshc2", "nshc3", "nshc4":
 		return true
 	}
-	for _, p := range []string{"reg", "xreg", "xxreg", "tun_metadata", "nsh_"} {
+	for _, p := range []string{"tun_metadata", "nsh_"} {
 		if strings.HasPrefix(name, p) {
 			return true
 		}

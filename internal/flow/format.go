@@ -28,6 +28,7 @@ func (m *Match) Format(o FormatOptions) string {
 	w.metadata()
 	w.conntrack()
 	proto := w.protocol()
+	w.registers()
 	w.tunnel()
 	w.l2(proto)
 	w.l3(proto)
@@ -185,7 +186,16 @@ func (w *writer) tunnel() {
 	w.hexNum("tun_erspan_hwid")
 }
 
+// registers prints the registers one by one, as ovs-ofctl does even for
+// a match written with xreg or xxreg.
+func (w *writer) registers() {
+	for i := range packet.NumRegs {
+		w.hexNum("reg" + strconv.Itoa(i))
+	}
+}
+
 func (w *writer) l2(pr proto) {
+	w.hexNum("metadata")
 	if getUint(w.m, sInPort) != 0 {
 		w.put("in_port", FormatPort(uint32(getUint(w.v, sInPort)), w.opts.PortName))
 	}
@@ -326,35 +336,15 @@ func hex128(b []byte) string {
 }
 
 func (w *writer) ipv4(name string, s slot) {
-	if isZero(w.m, s) {
-		return
+	if !isZero(w.m, s) {
+		w.put(name, formatIPv4Masked([4]byte(slotBytes(w.v, s)), slotBytes(w.m, s)))
 	}
-	v, m := [4]byte(slotBytes(w.v, s)), slotBytes(w.m, s)
-	text := netip.AddrFrom4(v).String()
-	switch n := prefixLen(m); {
-	case n == 32:
-	case n >= 0:
-		text += "/" + strconv.Itoa(n)
-	default:
-		text += "/" + netip.AddrFrom4([4]byte(m)).String()
-	}
-	w.put(name, text)
 }
 
 func (w *writer) ipv6(name string, s slot) {
-	if isZero(w.m, s) {
-		return
+	if !isZero(w.m, s) {
+		w.put(name, formatIPv6Masked([16]byte(slotBytes(w.v, s)), slotBytes(w.m, s)))
 	}
-	v, m := [16]byte(slotBytes(w.v, s)), slotBytes(w.m, s)
-	text := formatIPv6(v)
-	switch n := prefixLen(m); {
-	case n == 128:
-	case n >= 0:
-		text += "/" + strconv.Itoa(n)
-	default:
-		text += "/" + formatIPv6([16]byte(m))
-	}
-	w.put(name, text)
 }
 
 // formatIPv6 prints an address as inet_ntop does, which ovs-ofctl uses:
@@ -372,14 +362,9 @@ func formatIPv6(a [16]byte) string {
 }
 
 func (w *writer) mac(name string, s slot) {
-	if isZero(w.m, s) {
-		return
+	if !isZero(w.m, s) {
+		w.put(name, formatMACMasked(slotBytes(w.v, s), slotBytes(w.m, s)))
 	}
-	text := formatMAC(slotBytes(w.v, s))
-	if !isOnes(w.m, s) {
-		text += "/" + formatMAC(slotBytes(w.m, s))
-	}
-	w.put(name, text)
 }
 
 func formatMAC(b []byte) string {

@@ -115,6 +115,12 @@ var ofctlCases = []string{
 	"tun_flags=+oam", "tun_flags=oam", "tun_flags=-oam", "tun_flags=1", "tun_flags=0/1", "tun_flags=0",
 	"tun_gbp_id=5", "tun_gbp_id=5/0xff", "tun_gbp_id=0/0xff", "tun_gbp_flags=1", "tun_gbp_flags=0",
 	"tun_erspan_ver=1", "tun_erspan_ver=1/0xf",
+	"reg0=5", "reg3=5/0xff", "reg15=0xffffffff", "reg0=1/0", "reg0=*", "reg0=0", "reg7=010",
+	"xreg0=0x100000002", "xreg7=1/0xff", "xreg3=0xffffffffffffffff", "xreg1=0x100000000/0xffffffff00000000",
+	"xxreg0=5", "xxreg3=0x1234567890abcdef1234567890abcdef/0xffff0000000000000000000000000000",
+	"metadata=0x5", "metadata=5/0xff", "metadata=0xffffffffffffffff", "metadata=0/0",
+	"tcp,tp_dst=80,in_port=1,reg3=5/0xff,xreg0=0x100000002,metadata=0x5,pkt_mark=3,ct_state=+trk,tun_id=5," +
+		"recirc_id=1,dp_hash=3,xreg7=1/0xff,ct_mark=1",
 	"tcp tp_dst=80", "tcp, tp_dst=80", "tcp,,tp_dst=80", "tcp,tp_dst:80", "tcp,tp_dst(80)", " tcp",
 	"tcp,tp_dst=0X50", "tcp,tp_dst=010", "tcp,tp_dst=00", "ip,nw_tos=010", "tcp,tp_dst=0x0050",
 	"tcp,ip,ip", "tcp,udp", "ip,nw_proto=6,nw_proto=17", "tcp,dl_type=0x86dd", "ip,ipv6",
@@ -191,7 +197,8 @@ func TestRandomMatchesPrintLikeOvsOfctl(t *testing.T) {
 		"dl_dst=01:00:00:00:00:00/01:00:00:00:00:00", "in_port=5", "pkt_mark=3", "ct_state=+trk-inv",
 		"ct_zone=4", "ct_mark=1/1", "ct_label=0x5", "tun_id=0x9", "tun_src=3.3.3.3", "mpls_label=4",
 		"mpls_ttl=3", "nw_proto=99", "ct_nw_src=2.2.2.2", "ct_nw_proto=6", "ct_tp_dst=7", "recirc_id=3",
-		"dp_hash=1/1", "icmp_type=135", "nd_target=::1", "ct_state=+est+trk"}
+		"dp_hash=1/1", "icmp_type=135", "nd_target=::1", "ct_state=+est+trk",
+		"reg5=7", "xreg2=0x300000004/0xff000000ff", "metadata=0x10/0xf0"}
 	r := rand.New(rand.NewPCG(11, 12))
 	compared := 0
 	for range 600 {

@@ -1,6 +1,7 @@
 package flow
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
@@ -173,6 +174,13 @@ func (p *parser) wildcard(f *field) {
 		p.wildcardVLAN(f.kind == kVLANPCP)
 		return
 	}
+	if f.kind == kReg {
+		for _, r := range f.regs {
+			setUint(&p.value, r, 0)
+			setUint(&p.mask, r, 0)
+		}
+		return
+	}
 	if layouts[f.slot].isInt {
 		p.setSlot(f, 0, 0)
 		return
@@ -249,6 +257,8 @@ func (p *parser) setField(f *field, s string) error {
 		return p.setFrag(f, s)
 	case kPort:
 		return p.setPort(f, s)
+	case kReg:
+		return p.setReg(f, s)
 	}
 	return p.setVLAN(f, s)
 }
@@ -400,4 +410,47 @@ func (p *parser) setFrag(f *field, s string) error {
 		}
 	}
 	return fmt.Errorf("unknown fragment type (known: no, yes, first, later, not_later)")
+}
+
+// setReg writes a register field (reg3=5/0xff, xreg0=..., xxreg1=...)
+// into the 32-bit registers it spans, the most significant first.
+func (p *parser) setReg(f *field, s string) error {
+	vs, ms, hasMask, err := splitMask(s)
+	if err != nil {
+		return err
+	}
+	value, err := parseWide(vs, f.width)
+	if err != nil {
+		return err
+	}
+	mask := [16]byte(prefixMask(128, 16))
+	if hasMask {
+		if mask, err = parseWide(ms, f.width); err != nil {
+			return fmt.Errorf("mask: %w", err)
+		}
+	}
+	n := len(f.regs)
+	for j, r := range f.regs {
+		off := 16 - 4*(n-j)
+		v, m := binary.BigEndian.Uint32(value[off:]), binary.BigEndian.Uint32(mask[off:])
+		setUint(&p.value, r, uint64(v&m))
+		setUint(&p.mask, r, uint64(m))
+	}
+	return nil
+}
+
+// parseWide reads a number of up to width (32, 64 or 128) bits into 16
+// big-endian bytes.
+func parseWide(s string, width uint) ([16]byte, error) {
+	if width > 64 {
+		v, err := parseUint128(s)
+		return v, widthError128(err)
+	}
+	var out [16]byte
+	v, err := parseUint(s, width)
+	if err != nil {
+		return out, widthError(err, width)
+	}
+	binary.BigEndian.PutUint64(out[8:], v)
+	return out, nil
 }

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"fmt"
+	"strings"
 
 	"gvs/internal/packet"
 )
@@ -197,4 +198,61 @@ func (p *parser) checkICMP() error {
 		}
 	}
 	return nil
+}
+
+// checkActionPrereqs refuses actions that read or write a field the match
+// does not guarantee the packet has (set_field:80->tcp_dst in a flow that
+// does not say tcp), as OVS does with OFPBAC_MATCH_INCONSISTENT. The
+// OpenFlow 1.0 style mod_* actions are not checked, as in OVS: they do
+// nothing to a packet without the field. ct needs an IP match.
+func checkActionPrereqs(m *Match, acts []Action) error {
+	v := matchView{&m.value, &m.mask}
+	for _, a := range acts {
+		var read, written []string
+		switch a := a.(type) {
+		case SetField:
+			written = []string{a.Field}
+		case Load:
+			written = []string{a.Dst.Field}
+		case Move:
+			read, written = []string{a.Src.Field}, []string{a.Dst.Field}
+		case OutputReg:
+			read = []string{a.Src.Field}
+		case Learn:
+			for _, s := range a.Specs {
+				if s.Src.Field != "" {
+					read = append(read, s.Src.Field)
+				}
+			}
+		case Clone:
+			if err := checkActionPrereqs(m, a.Actions); err != nil {
+				return err
+			}
+		case CT:
+			if !v.isIP() {
+				return actionPrereqError(a, "ct", "IP packets", "ip")
+			}
+			if a.ZoneSrc.Field != "" {
+				read = []string{a.ZoneSrc.Field}
+			}
+		}
+		for _, name := range append(read, written...) {
+			f := fields[name]
+			if f == nil {
+				continue
+			}
+			if pr, ok := prereqs[f.slot]; ok && !pr.ok(v) {
+				return actionPrereqError(a, name, pr.need, pr.eg)
+			}
+		}
+	}
+	return nil
+}
+
+func actionPrereqError(a Action, field, need, eg string) error {
+	var b strings.Builder
+	a.format(&b, FormatOptions{})
+	key, val, _ := cutAction(b.String())
+	return &Error{Field: key, Value: val, Msg: fmt.Sprintf(
+		"prerequisites not met: %s applies only to %s; say which in the match (e.g. %s)", field, need, eg)}
 }

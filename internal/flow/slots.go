@@ -29,6 +29,7 @@ const (
 	sTunErspanIdx
 	sTunErspanDir
 	sTunErspanHWID
+	sMetadata
 	sInPort
 	sRecircID
 	sDpHash
@@ -69,7 +70,8 @@ const (
 	sNdTarget
 	sNdSll
 	sNdTll
-	numSlots
+	sReg0    // sReg0+i is register i, up to packet.NumRegs
+	numSlots = sReg0 + packet.NumRegs
 )
 
 // slotLayout says where a slot lives in packet.Key. Integer members are
@@ -86,7 +88,15 @@ var lk packet.Key // only for Offsetof
 func intSlot(off, size uintptr) slotLayout   { return slotLayout{off, size, true} }
 func bytesSlot(off, size uintptr) slotLayout { return slotLayout{off, size, false} }
 
-var layouts = [numSlots]slotLayout{
+var layouts = func() [numSlots]slotLayout {
+	l := fixedLayouts
+	for i := range packet.NumRegs {
+		l[sReg0+slot(i)] = intSlot(unsafe.Offsetof(lk.Regs)+uintptr(4*i), 4)
+	}
+	return l
+}()
+
+var fixedLayouts = [numSlots]slotLayout{
 	sTunID:         intSlot(unsafe.Offsetof(lk.TunID), 8),
 	sTunSrc:        bytesSlot(unsafe.Offsetof(lk.TunSrc), 4),
 	sTunDst:        bytesSlot(unsafe.Offsetof(lk.TunDst), 4),
@@ -101,6 +111,7 @@ var layouts = [numSlots]slotLayout{
 	sTunErspanIdx:  intSlot(unsafe.Offsetof(lk.TunErspanIdx), 4),
 	sTunErspanDir:  intSlot(unsafe.Offsetof(lk.TunErspanDir), 1),
 	sTunErspanHWID: intSlot(unsafe.Offsetof(lk.TunErspanHWID), 1),
+	sMetadata:      intSlot(unsafe.Offsetof(lk.Metadata), 8),
 	sInPort:        intSlot(unsafe.Offsetof(lk.InPort), 4),
 	sRecircID:      intSlot(unsafe.Offsetof(lk.RecircID), 4),
 	sDpHash:        intSlot(unsafe.Offsetof(lk.DpHash), 4),

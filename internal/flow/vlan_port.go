@@ -151,6 +151,14 @@ var reservedPorts = []struct {
 // maps onto it), a reserved name in any case (LOCAL, CONTROLLER, ...), or a
 // name byName resolves (byName may be nil).
 func ParsePort(s string, byName func(string) (uint32, bool)) (uint32, error) {
+	if name, ok := unquotePortName(s); ok {
+		if byName != nil {
+			if port, ok := byName(name); ok {
+				return port, nil
+			}
+		}
+		return 0, errors.New("unknown port name")
+	}
 	for _, r := range reservedPorts {
 		if strings.EqualFold(s, r.name) {
 			return r.port, nil
@@ -185,10 +193,53 @@ func FormatPort(port uint32, byName func(uint32) (string, bool)) string {
 	}
 	if byName != nil {
 		if name, ok := byName(port); ok {
-			return name
+			return quotePortName(name)
 		}
 	}
 	return strconv.FormatUint(uint64(port), 10)
+}
+
+// quotePortName quotes a name as ovs-ofctl --names does, unless it is a
+// letter followed by letters and digits: a name that could be mistaken
+// for a number, a reserved port, or that holds a delimiter needs quotes.
+func quotePortName(name string) string {
+	plain := name != "" && isLetter(name[0])
+	for i := 0; i < len(name) && plain; i++ {
+		plain = isLetter(name[i]) || (name[i] >= '0' && name[i] <= '9')
+	}
+	for _, r := range reservedPorts {
+		plain = plain && !strings.EqualFold(name, r.name)
+	}
+	if plain {
+		return name
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(name); i++ {
+		if name[i] == '"' || name[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(name[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func isLetter(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// unquotePortName undoes quotePortName for a "quoted" name.
+func unquotePortName(s string) (string, bool) {
+	if len(s) < 2 || s[0] != '"' || s[len(s)-1] != '"' {
+		return "", false
+	}
+	var b strings.Builder
+	for i := 1; i < len(s)-1; i++ {
+		if s[i] == '\\' && i+1 < len(s)-1 {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String(), true
 }
 
 func (p *parser) setPort(f *field, s string) error {

@@ -13,11 +13,14 @@ package packet
 // own fields too, rather than reusing the IPv4 ones as OpenFlow 1.0 does.
 //
 // Fields a frame does not have are zero. Parse fills InPort and the packet
-// fields; the metadata fields (recirculation, conntrack, tunnel, marks) are
-// left zero for the stages that own them.
+// fields; the metadata fields (recirculation, conntrack, tunnel, marks,
+// registers, metadata) are left zero for the stages that own them.
 type Key struct {
 	// TunID is the tunnel key (VNI, GRE key) the frame arrived with.
 	TunID uint64
+	// Metadata is OpenFlow's metadata register (write_metadata,
+	// set_field:...->metadata); it is zero when a frame enters the bridge.
+	Metadata uint64
 
 	RecircID uint32 // recirculation id, 0 on first pass
 	DpHash   uint32 // datapath hash, when a hash action computed one
@@ -26,6 +29,11 @@ type Key struct {
 	CtMark   uint32 // conntrack mark
 
 	TunErspanIdx uint32 // ERSPAN v1 session index
+
+	// Regs are the Nicira registers reg0 to reg15 (xregN is Regs[2N] as
+	// its high half and Regs[2N+1] as its low half); zero when a frame
+	// enters the bridge, set by the actions of the flows it meets.
+	Regs [NumRegs]uint32
 
 	// IPv6Label is the 20-bit flow label (IPv6 only).
 	IPv6Label uint32
@@ -88,6 +96,9 @@ type Key struct {
 	NdTarget             [16]byte // ICMPv6 ND target address
 	NdSll, NdTll         [6]byte  // ND source/target link-layer options
 }
+
+// NumRegs is how many 32-bit registers (reg0 to reg15) a flow key has.
+const NumRegs = 16
 
 // NwFrag bits, as OpenFlow's ip_frag field defines them.
 const (
