@@ -99,7 +99,12 @@ func DecodeInstructions(b []byte) ([]Instruction, error) {
 		}
 		typ := binary.BigEndian.Uint16(b)
 		n := int(binary.BigEndian.Uint16(b[2:]))
-		if n < 8 || n%8 != 0 || n > len(b) {
+		if n%8 != 0 {
+			// What OVS answers too: a length that is not a multiple
+			// of 8 is a request problem before an instruction one.
+			return nil, errorf(ErrBadLen, "instruction type %d has length %d, not a multiple of 8", typ, n)
+		}
+		if n < 8 || n > len(b) {
 			return nil, errorf(ErrInstBadLen, "instruction type %d has length %d (%d bytes left)", typ, n, len(b))
 		}
 		if seen[typ] {

@@ -88,7 +88,9 @@ func decodeField(b []byte) (Field, int, error) {
 		want *= 2
 	}
 	if len(p) != want {
-		return Field{}, 0, errorf(ErrMatchBadLen, "field %s has %d bytes, want %d", fi.Name, len(p), want)
+		// OVS calls a known field of the wrong size an unsupported
+		// field, not a length problem; so do we.
+		return Field{}, 0, errorf(ErrMatchBadField, "field %s has %d bytes, want %d", fi.Name, len(p), want)
 	}
 	f.Value = append([]byte(nil), p[:fi.Len]...)
 	if hasMask {
@@ -107,7 +109,9 @@ func (f *Field) validate(fi *FieldInfo) error {
 	if f.Mask == nil {
 		return nil
 	}
-	if !fi.Maskable {
+	if !fi.Maskable && !allOnes(f.Mask) {
+		// An all-ones mask is an exact match, which OVS accepts on
+		// any field.
 		return errorf(ErrMatchBadMask, "field %s does not take a mask", fi.Name)
 	}
 	for i := range f.Value {
@@ -116,6 +120,15 @@ func (f *Field) validate(fi *FieldInfo) error {
 		}
 	}
 	return nil
+}
+
+func allOnes(b []byte) bool {
+	for _, c := range b {
+		if c != 0xff {
+			return false
+		}
+	}
+	return true
 }
 
 func fieldName(f *Field) string {
@@ -183,7 +196,12 @@ func decodeOXMMatch(r *reader) ([]Field, error) {
 	}
 	typ := r.u16()
 	n := int(r.u16())
-	if typ != ofpmtOXM {
+	switch {
+	case typ == 0:
+		// OFPMT_STANDARD, OpenFlow 1.1's fixed match: OVS reports its
+		// (wrong) length first, as we do.
+		return nil, errorf(ErrMatchBadLen, "OpenFlow 1.1 standard match in an OpenFlow 1.3 message")
+	case typ != ofpmtOXM:
 		return nil, errorf(ErrMatchBadType, "match type %d is not OXM", typ)
 	}
 	if n < 4 || pad8(n)-4 > r.len() {
@@ -197,7 +215,7 @@ func decodeOXMMatch(r *reader) ([]Field, error) {
 // decodeNXMMatch reads an NXM match of n bytes followed by padding to 8.
 func decodeNXMMatch(r *reader, n int) ([]Field, error) {
 	if pad8(n) > r.len() {
-		return nil, errorf(ErrBadLen, "NXM match length %d with %d bytes left", n, r.len())
+		return nil, errorf(ErrMatchBadLen, "NXM match length %d with %d bytes left", n, r.len())
 	}
 	body := r.bytes(n)
 	r.skip(pad8(n) - n)
