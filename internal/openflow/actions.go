@@ -629,7 +629,7 @@ func decodeAction10(r *reader, b []byte, typ uint16) (Action, error) {
 func decodeAction13(r *reader, b []byte, typ uint16) (Action, error) {
 	size := actionLen13
 	if typ == 25 {
-		return decodeSetField(b[4:], "set_field")
+		return decodeSetField(b[4:], 4, "set_field")
 	}
 	n, ok := size[typ]
 	if !ok {
@@ -675,7 +675,7 @@ func decodeAction13(r *reader, b []byte, typ uint16) (Action, error) {
 }
 
 // decodeSetField reads one OXM entry and its padding.
-func decodeSetField(b []byte, what string) (Action, error) {
+func decodeSetField(b []byte, hdrLen int, what string) (Action, error) {
 	f, n, err := decodeField(b)
 	if err != nil {
 		e := AsError(err)
@@ -689,8 +689,8 @@ func decodeSetField(b []byte, what string) (Action, error) {
 	if f.Mask != nil && what == "set_field" {
 		return nil, errorf(ErrActBadSetMask, "%s with a mask", what)
 	}
-	if pad8(n+4)-4 != len(b) {
-		return nil, errorf(ErrActBadLen, "%s action has %d bytes for a %d-byte field", what, len(b)+4, n)
+	if pad8(hdrLen+n) != hdrLen+len(b) {
+		return nil, errorf(ErrActBadLen, "%s action has %d bytes for a %d-byte field", what, hdrLen+len(b), n)
 	}
 	return SetField{Field: f}, nil
 }
@@ -748,14 +748,8 @@ func decodeVendorAction(b []byte, v uint8, depth int) (Action, error) {
 		}
 	case nxastRegLoad2:
 		if err = versionOnly(v, Version10, sub); err == nil {
-			a, err = decodeSetField(b[10:], "NXAST_REG_LOAD2")
-			if err == nil && pad8(len(b)) != len(b) {
-				err = errorf(ErrActBadLen, "reg_load2 length")
-			}
-			if s, ok := a.(SetField); ok && s.Field.Mask != nil {
-				// Allowed: a masked load.
-				a = s
-			}
+			// Unlike 1.3's set_field, reg_load2 may carry a mask.
+			a, err = decodeSetField(b[10:], 10, "NXAST_REG_LOAD2")
 		}
 	case nxastPopQueue:
 		if err = fixed(16); err == nil {
