@@ -228,14 +228,6 @@ func (r *reader) fixedString(n int) string {
 
 func pad8(n int) int { return (n + 7) &^ 7 }
 
-// checkLen is an error for a length field that does not fit its message.
-func checkLen(code ErrCode, what string, n, min, avail int) error {
-	if n < min || n > avail {
-		return errorf(code, "%s length %d outside %d..%d", what, n, min, avail)
-	}
-	return nil
-}
-
 func versionName(v uint8) string {
 	switch v {
 	case Version10:
