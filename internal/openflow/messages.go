@@ -101,6 +101,8 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return decodePacketOut(r, v)
 		case t10FlowMod:
 			return decodeFlowMod10(r)
+		case t10PortMod:
+			return decodePortMod(r, v)
 		case t10StatsReq:
 			return decodeStatsRequest(r, v)
 		case t10StatsRep:
@@ -122,6 +124,14 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return decodePacketOut(r, v)
 		case t13FlowMod:
 			return decodeFlowMod13(r)
+		case t13PortMod:
+			return decodePortMod(r, v)
+		case t13RoleRequest:
+			role, gen, err := decodeRole(r)
+			return &RoleRequest{Role: role, GenerationID: gen}, err
+		case t13RoleReply:
+			role, gen, err := decodeRole(r)
+			return &RoleReply{Role: role, GenerationID: gen}, err
 		case t13MultipartReq:
 			return decodeStatsRequest(r, v)
 		case t13MultipartRep:
@@ -978,4 +988,99 @@ func decodeProps(r *reader) ([]Prop, error) {
 		r.skip(pad8(n) - n)
 	}
 	return out, nil
+}
+
+// PortMod changes a port's configuration bits (ovs-ofctl mod-port): the
+// bits Mask selects take their value from Config.
+type PortMod struct {
+	PortNo    uint32
+	HWAddr    [6]byte
+	Config    uint32
+	Mask      uint32
+	Advertise uint32
+}
+
+func (m *PortMod) encode(w *writer, v uint8) (uint8, error) {
+	if err := putPort(w, v, m.PortNo); err != nil {
+		return 0, err
+	}
+	if v != Version10 {
+		w.zeros(4)
+	}
+	w.bytes(m.HWAddr[:])
+	if v != Version10 {
+		w.zeros(2)
+	}
+	w.u32(m.Config)
+	w.u32(m.Mask)
+	w.u32(m.Advertise)
+	w.zeros(4)
+	return pick(v, t10PortMod, t13PortMod), nil
+}
+
+func decodePortMod(r *reader, v uint8) (Message, error) {
+	if r.len() != int(pick(v, 24, 32)) {
+		return nil, errorf(ErrBadLen, "port mod with a %d-byte body", r.len())
+	}
+	m := &PortMod{PortNo: getPort(r, v)}
+	if v != Version10 {
+		r.zeros(4)
+	}
+	copy(m.HWAddr[:], r.bytes(6))
+	if v != Version10 {
+		r.zeros(2)
+	}
+	m.Config, m.Mask, m.Advertise = r.u32(), r.u32(), r.u32()
+	r.zeros(4)
+	return m, nil
+}
+
+const (
+	t13RoleRequest = 24
+	t13RoleReply   = 25
+)
+
+// Controller roles (OFPCR_ROLE_*).
+const (
+	RoleNoChange = 0
+	RoleEqual    = 1
+	RoleMaster   = 2
+	RoleSlave    = 3
+)
+
+// RoleRequest and RoleReply (OpenFlow 1.3) set and report a controller
+// connection's role; GenerationID orders masters.
+type (
+	RoleRequest struct {
+		Role         uint32
+		GenerationID uint64
+	}
+	RoleReply RoleRequest
+)
+
+func encodeRole(w *writer, v uint8, role uint32, gen uint64, typ uint8) (uint8, error) {
+	if v == Version10 {
+		return 0, errorf(ErrBadType, "role messages are OpenFlow 1.2+")
+	}
+	w.u32(role)
+	w.zeros(4)
+	w.u64(gen)
+	return typ, nil
+}
+
+func (m *RoleRequest) encode(w *writer, v uint8) (uint8, error) {
+	return encodeRole(w, v, m.Role, m.GenerationID, t13RoleRequest)
+}
+
+func (m *RoleReply) encode(w *writer, v uint8) (uint8, error) {
+	return encodeRole(w, v, m.Role, m.GenerationID, t13RoleReply)
+}
+
+func decodeRole(r *reader) (uint32, uint64, error) {
+	if r.len() != 16 {
+		return 0, 0, errorf(ErrBadLen, "role message with a %d-byte body", r.len())
+	}
+	role := r.u32()
+	r.zeros(4)
+	return role, r.u64(), nil
 }

@@ -127,6 +127,7 @@ func messages(t *testing.T, v uint8) []Message {
 		&EchoRequest{Data: []byte("ping")}, &EchoReply{}, &FeaturesRequest{},
 		&GetConfigRequest{}, &GetConfigReply{Flags: 1, MissSendLen: 128}, &SetConfig{MissSendLen: 0xffff},
 		&BarrierRequest{}, &BarrierReply{},
+		&PortMod{PortNo: 2, HWAddr: [6]byte{1, 2, 3, 4, 5, 6}, Config: 0x10, Mask: 0x10, Advertise: 0},
 		&PortStatus{Reason: 2, Desc: port},
 		&PacketOut{BufferID: NoBuffer, InPort: PortLocal, Actions: acts[:3], Data: []byte{1, 2, 3}},
 		&PacketOut{BufferID: NoBuffer, InPort: PortController},
@@ -180,6 +181,7 @@ func messages(t *testing.T, v uint8) []Message {
 			&TableStatsReply{Tables: []TableStats{{TableID: 1, ActiveCount: 2, LookupCount: 3, MatchedCount: 4}}},
 			&ErrorMsg{Err: Error{Code: ErrFlowBadPriority}}, &ErrorMsg{Err: Error{Code: ErrInstBadTableID}},
 			&ErrorMsg{Err: Error{Code: ErrUnknown, Vendor: 0x1234, Type: 0xffff, RawCode: 5}},
+			&RoleRequest{Role: RoleMaster, GenerationID: 7}, &RoleReply{Role: RoleEqual},
 			&TableFeaturesRequest{}, &TableFeaturesRequest{Tables: []TableFeatures{tf}},
 			&TableFeaturesReply{Flags: ReplyMore, Tables: []TableFeatures{tf, {TableID: 4}}},
 		)
