@@ -674,17 +674,33 @@ func decodeAction13(r *reader, b []byte, typ uint16) (Action, error) {
 	return a, r.err
 }
 
-// decodeSetField reads one OXM entry and its padding.
+// decodeSetField reads one OXM entry and its padding. hdrLen is the size
+// of the action header before the entry. In an action, OVS reports an
+// unknown field as OFPBAC_BAD_SET_TYPE and a known one of the wrong size
+// as OFPBAC_BAD_SET_LEN; a truncated entry keeps its match error.
 func decodeSetField(b []byte, hdrLen int, what string) (Action, error) {
+	if len(b) >= 4 {
+		h := binary.BigEndian.Uint32(b)
+		class, field, n := uint16(h>>16), uint8(h>>9)&0x7f, int(h&0xff)
+		var exp uint32
+		if class == ClassExperimenter && len(b) >= 8 {
+			exp = binary.BigEndian.Uint32(b[4:])
+			n -= 4
+		}
+		if h&0x100 != 0 {
+			n /= 2
+		}
+		fi, ok := LookupField(class, field, exp)
+		switch {
+		case !ok:
+			return nil, errorf(ErrActBadSetType, "%s of unknown field with header 0x%08x", what, h)
+		case n != fi.Len:
+			return nil, errorf(ErrActBadSetLen, "%s of %s with %d bytes, want %d", what, fi.Name, n, fi.Len)
+		}
+	}
 	f, n, err := decodeField(b)
 	if err != nil {
-		e := AsError(err)
-		if e.Code == ErrMatchBadField {
-			e.Code = ErrActBadSetType
-		} else if e.Code == ErrMatchBadLen {
-			e.Code = ErrActBadSetLen
-		}
-		return nil, e
+		return nil, err
 	}
 	if f.Mask != nil && what == "set_field" {
 		return nil, errorf(ErrActBadSetMask, "%s with a mask", what)
@@ -693,6 +709,53 @@ func decodeSetField(b []byte, hdrLen int, what string) (Action, error) {
 		return nil, errorf(ErrActBadLen, "%s action has %d bytes for a %d-byte field", what, hdrLen+len(b), n)
 	}
 	return SetField{Field: f}, nil
+}
+
+// fieldByHeader finds the field of a 4-byte NXM header as reg_load,
+// reg_move and output_reg name it: class, field and length must all fit.
+func fieldByHeader(h uint32) (*FieldInfo, bool) {
+	fi, ok := LookupField(uint16(h>>16), uint8(h>>9)&0x7f, 0)
+	if !ok || h&0x100 != 0 || int(h&0xff) != fi.Len {
+		return nil, false
+	}
+	return fi, true
+}
+
+// checkBits checks that bits [ofs, ofs+n) lie inside the field of NXM
+// header h. unknown is the error for a header that names no field: OVS
+// says OFPBMC_BAD_FIELD for a move's fields and OFPBAC_BAD_SET_TYPE for
+// the others.
+func checkBits(h uint32, ofs, n int, unknown ErrCode, what string) error {
+	fi, ok := fieldByHeader(h)
+	if !ok {
+		return errorf(unknown, "%s: unknown field with header 0x%08x", what, h)
+	}
+	if n < 1 || ofs+n > fi.Len*8 {
+		return errorf(ErrActBadSetLen, "%s: bits %d..%d outside the %d bits of %s", what, ofs, ofs+n-1, fi.Len*8, fi.Name)
+	}
+	return nil
+}
+
+func (a RegLoad) check() error {
+	ofs, n := int(a.OfsNbits>>6), int(a.OfsNbits&0x3f)+1
+	if err := checkBits(a.Dst, ofs, n, ErrActBadSetType, "load"); err != nil {
+		return err
+	}
+	if n < 64 && a.Value>>n != 0 {
+		return errorf(ErrActBadArgument, "load: value 0x%x does not fit %d bits", a.Value, n)
+	}
+	return nil
+}
+
+func (a RegMove) check() error {
+	if err := checkBits(a.Src, int(a.SrcOfs), int(a.NBits), ErrMatchBadField, "move source"); err != nil {
+		return err
+	}
+	return checkBits(a.Dst, int(a.DstOfs), int(a.NBits), ErrMatchBadField, "move destination")
+}
+
+func (a OutputReg) check() error {
+	return checkBits(a.Src, int(a.OfsNbits>>6), int(a.OfsNbits&0x3f)+1, ErrActBadSetType, "output_reg")
 }
 
 func decodeVendorAction(b []byte, v uint8, depth int) (Action, error) {
@@ -765,17 +828,20 @@ func decodeVendorAction(b []byte, v uint8, depth int) (Action, error) {
 		}
 	case nxastRegMove:
 		if err = fixed(24); err == nil {
-			a = RegMove{NBits: r.u16(), SrcOfs: r.u16(), DstOfs: r.u16(), Src: r.u32(), Dst: r.u32()}
+			m := RegMove{NBits: r.u16(), SrcOfs: r.u16(), DstOfs: r.u16(), Src: r.u32(), Dst: r.u32()}
+			a, err = m, m.check()
 		}
 	case nxastRegLoad:
 		if err = fixed(24); err == nil {
-			a = RegLoad{OfsNbits: r.u16(), Dst: r.u32(), Value: r.u64()}
+			l := RegLoad{OfsNbits: r.u16(), Dst: r.u32(), Value: r.u64()}
+			a, err = l, l.check()
 		}
 	case nxastNote:
 		a = Note{Data: r.rest()}
 	case nxastOutputReg:
 		if err = fixed(24); err == nil {
-			a = OutputReg{OfsNbits: r.u16(), Src: r.u32(), MaxLen: r.u16()}
+			o := OutputReg{OfsNbits: r.u16(), Src: r.u32(), MaxLen: r.u16()}
+			a, err = o, o.check()
 		}
 	case nxastLearn:
 		if len(b) < 32 {
@@ -846,9 +912,8 @@ func decodeNAT(r *reader, b []byte) (Action, error) {
 	}
 	r.zeros(2)
 	a := NAT{Flags: r.u16(), RangePresent: r.u16()}
-	if a.RangePresent&^0x3f != 0 {
-		return nil, errorf(ErrActBadArgument, "nat range_present 0x%x has unknown bits", a.RangePresent)
-	}
+	// Unknown range_present bits carry no data; OVS ignores them, and
+	// they are kept so that the action re-encodes unchanged.
 	if a.RangePresent&NATRangeIPv4Min != 0 {
 		copy(a.IPv4Min[:], r.bytes(4))
 	}
