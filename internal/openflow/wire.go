@@ -216,6 +216,9 @@ func (w *writer) fixedString(s string, n int) {
 	w.zeros(n - len(s))
 }
 
+// fixedString reads an n-byte NUL-padded field. A field with no NUL
+// keeps its first n-1 bytes, as OVS reads it, so that every name fits
+// back with its terminator.
 func (r *reader) fixedString(n int) string {
 	b := r.bytes(n)
 	for i, c := range b {
@@ -223,7 +226,7 @@ func (r *reader) fixedString(n int) string {
 			return string(b[:i])
 		}
 	}
-	return string(b)
+	return string(b[:max(n-1, 0)])
 }
 
 func pad8(n int) int { return (n + 7) &^ 7 }
