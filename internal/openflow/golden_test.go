@@ -81,7 +81,8 @@ func TestGoldenCaptures(t *testing.T) {
 		"SetConfig", "EchoRequest", "EchoReply", "BarrierRequest", "BarrierReply", "SetFlowFormat", "FlowModTableID",
 		"FlowMod", "FlowStatsRequest", "FlowStatsReply", "AggregateStatsRequest", "AggregateStatsReply",
 		"TableStatsRequest", "TableStatsReply", "PortStatsRequest", "PortStatsReply", "PortDescRequest",
-		"PortDescReply", "TableFeaturesRequest", "TableFeaturesReply", "PacketOut", "SetPacketInFormat", "PacketIn2", "DescRequest", "DescReply", "PortMod"} {
+		"PortDescReply", "TableFeaturesRequest", "TableFeaturesReply", "PacketOut", "SetPacketInFormat", "PacketIn2", "DescRequest", "DescReply", "PortMod",
+		"PacketIn", "FlowRemoved", "PortStatus"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in the captures", k)
 		}

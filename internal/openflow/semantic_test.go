@@ -1,7 +1,9 @@
 package openflow
 
 import (
+	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -121,5 +123,52 @@ func TestDecodeOfctlCT(t *testing.T) {
 		if !reflect.DeepEqual(acts, want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", file, acts, want)
 		}
+	}
+}
+
+// TestDecodeOVSAsync checks the asynchronous messages ovs-vswitchd 3.1
+// sent on a connection with miss_send_len set (testdata/captures/async_*:
+// packet-out to CONTROLLER, delete-strict of a send_flow_rem flow with
+// cookie 0xc0ffee and priority 1234, and ovs-vsctl add-port ofwp3).
+func TestDecodeOVSAsync(t *testing.T) {
+	pkt := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 1, 8, 0}
+	seen := map[string]int{}
+	for _, c := range loadCaptures(t) {
+		if !strings.HasPrefix(c.file, "async_") || c.dir != "s2c" {
+			continue
+		}
+		_, m, err := Decode(c.msg)
+		if err != nil {
+			t.Fatalf("%s:%d: %v", c.file, c.line, err)
+		}
+		switch m := m.(type) {
+		case *PacketIn:
+			seen["packet-in"]++
+			inPort := m.InPort
+			if c.msg[0] == Version13 {
+				want := []Field{mustField(t, "OXM_OF_IN_PORT", []byte{0xff, 0xff, 0xff, 0xfe}, nil)}
+				if !equalFields(m.Match, want) {
+					t.Errorf("%s: packet-in match %+v", c.file, m.Match)
+				}
+				inPort = PortLocal
+			}
+			if inPort != PortLocal || m.Reason != 1 || m.BufferID != NoBuffer || int(m.TotalLen) != len(m.Data) ||
+				!bytes.HasPrefix(m.Data, pkt) {
+				t.Errorf("%s: packet-in %+v", c.file, m)
+			}
+		case *FlowRemoved:
+			seen["flow-removed"]++
+			if m.Cookie != 0xc0ffee || m.Priority != 1234 || m.Reason != 2 || m.NXM != strings.Contains(c.file, "nxmtrue") {
+				t.Errorf("%s: flow removed %+v", c.file, m)
+			}
+		case *PortStatus:
+			seen["port-status"]++
+			if m.Reason != 0 || m.Desc.Name != "ofwp3" || m.Desc.PortNo != 3 {
+				t.Errorf("%s: port status %+v", c.file, m)
+			}
+		}
+	}
+	if seen["packet-in"] != 3 || seen["flow-removed"] != 3 || seen["port-status"] != 2 {
+		t.Errorf("saw %v", seen)
 	}
 }
