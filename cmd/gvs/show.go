@@ -80,6 +80,7 @@ func show(w io.Writer, remote string, asJSON, color bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		if err := enc.Encode(st); err != nil {
 			return err
 		}

@@ -58,6 +58,7 @@ func printVersion(w io.Writer, remote string, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
 	fmt.Fprintf(w, "gvs %s\n", version)
