@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"gvs/internal/ovsdb"
@@ -350,7 +351,7 @@ func captureDir(remote string) string {
 	if sock, ok := strings.CutPrefix(remote, "unix:"); ok {
 		return filepath.Join(filepath.Dir(sock), "capture")
 	}
-	return filepath.Join(rundir(), "capture")
+	return filepath.Join(rundir(os.Getenv), "capture")
 }
 
 // makeFIFO creates the FIFO gvsd writes into, in gvsd's capture
@@ -448,20 +449,112 @@ func (s *captureSession) removeRows() error {
 	return err
 }
 
+func init() { register(newCaptureCmd) }
+
+// newCaptureCmd is gvs capture. It parses its own options
+// (parseCaptureArgs, Go's flag syntax: -port and --port alike), so cobra
+// passes it the arguments as they are.
+func newCaptureCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:                "capture BRIDGE --port PORT [-w FILE|-]",
+		Short:              "a port's traffic as pcapng (gvs capture -h)",
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			args, err := takeGlobalFlags(cmd, args)
+			if err != nil {
+				return err
+			}
+			return capture(a, args)
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+			return completeCapture(a, cmd, args, toComplete)
+		},
+	}
+	cmd.SetUsageTemplate(captureUsage)
+	cmd.SetHelpTemplate(captureUsage)
+	return cmd
+}
+
+// completeCapture completes capture's options, and bridge and port names
+// from the database when gvsd answers.
+func completeCapture(a *app, cmd *cobra.Command, args []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	nofiles := cobra.ShellCompDirectiveNoFileComp
+	if strings.HasPrefix(toComplete, "-") {
+		return []string{"--port", "--direction", "--vlan", "--filter", "--snaplen", "-w", "-c", "--db", "--color"}, nofiles
+	}
+	args, err := takeGlobalFlags(cmd, args)
+	if err != nil {
+		return nil, nofiles
+	}
+	prev := ""
+	if len(args) > 0 {
+		prev = strings.TrimLeft(args[len(args)-1], "-")
+	}
+	switch prev {
+	case "w":
+		return nil, cobra.ShellCompDirectiveDefault
+	case "direction":
+		return []string{"in", "out", "both"}, nofiles
+	case "port":
+		o, _ := parseCaptureArgs(args[:len(args)-1])
+		return databaseNames(a.remote, "Port", o.bridge), nofiles
+	case "vlan", "filter", "snaplen", "c":
+		return nil, nofiles
+	}
+	return databaseNames(a.remote, "Bridge", ""), nofiles
+}
+
+// databaseNames lists the names in a table, for completion; with bridge,
+// only the ports of that bridge. Errors give no names.
+func databaseNames(remote, table, bridge string) []string {
+	c, err := ovsdb.Dial(remote)
+	if err != nil {
+		return nil
+	}
+	defer c.Close()
+	rows, err := c.Select("Open_vSwitch", table)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	if bridge == "" {
+		for _, r := range rows {
+			names = append(names, str(r["name"]))
+		}
+		return names
+	}
+	bridges, err := c.Select("Open_vSwitch", "Bridge")
+	if err != nil {
+		return nil
+	}
+	ports := map[string]string{}
+	for _, r := range rows {
+		ports[uuidOf(r["_uuid"])] = str(r["name"])
+	}
+	for _, b := range bridges {
+		if str(b["name"]) == bridge {
+			for _, p := range elems(b["ports"]) {
+				names = append(names, ports[uuidOf(p)])
+			}
+		}
+	}
+	return names
+}
+
 // capture runs `gvs capture`.
-func capture(remote string, args []string) error {
+func capture(a *app, args []string) error {
+	remote := a.remote
 	o, err := parseCaptureArgs(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(os.Stdout, captureUsage)
+		fmt.Fprint(a.stdout, captureUsage)
 		return nil
 	}
 	if err != nil {
-		fmt.Fprint(os.Stderr, captureUsage)
-		return fmt.Errorf("capture: %w", err)
+		return usageError{err}
 	}
-	dest, err := resolveOutput(o, isTerminal(os.Stdout))
+	dest, err := resolveOutput(o, a.stdoutTTY)
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	c, err := ovsdb.Dial(remote)
 	if err != nil {
@@ -470,11 +563,11 @@ func capture(remote string, args []string) error {
 	defer c.Close()
 	s := &captureSession{remote: remote, c: c, names: namesForPID(os.Getpid()), bridge: o.bridge}
 	if s.target, err = lookupTarget(c, o.bridge, o.port); err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	out, closeOut, err := openCaptureOutput(dest)
 	if err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	defer closeOut()
 	// Signals are caught before anything is added, so that whatever
@@ -486,13 +579,13 @@ func capture(remote string, args []string) error {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	defer s.end(os.Stderr)
 	if err := s.makeFIFO(captureDir(remote)); err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	if err := s.insert(o); err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	if err := s.waitReady(5 * time.Second); err != nil {
-		return fmt.Errorf("capture: %w", err)
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "gvs capture: port %s of bridge %s (%s), to %s; stop with Ctrl-C\n", o.port, o.bridge, o.direction, outputName(dest))
 	return s.run(o, out, dest == "-", stop)

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/spf13/cobra"
 
 	"gvs/internal/ovsdb"
 )
@@ -45,86 +46,130 @@ func loadView(remote string) (*dbView, error) {
 	return v, nil
 }
 
-// show prints the switch in a form meant for people.
-func show(w io.Writer, remote string, color bool) error {
+func init() { register(newShowCmd) }
+
+func newShowCmd(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "show",
+		Short: "bridges, ports, VLANs and mirrors, with errors highlighted",
+		Long: `show prints every bridge with its ports (VLAN settings, interface type,
+OpenFlow port number, errors) and mirrors (what they select, where they
+copy to, how much they copied). With --json it prints the same as one JSON
+document (its shape is in the README). It exits with status 1 when it
+reports a problem: an interface with an error, or a mirror that copies
+nothing.`,
+		Args:              noArgs,
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return show(a.stdout, a.remote, asJSON, a.color())
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document instead of text")
+	return cmd
+}
+
+// show prints the switch, for people or (asJSON) for scripts, and
+// fails when it reports a problem.
+func show(w io.Writer, remote string, asJSON, color bool) error {
 	v, err := loadView(remote)
 	if err != nil {
 		return err
 	}
-	p := &printer{w: w, color: color}
-	for _, o := range v.ovs {
-		p.line(0, "gvs switch, Open vSwitch %s compatible", str(o["ovs_version"]))
-		bridges := sortedByName(v.bridges, elems(o["bridges"]))
-		if len(bridges) == 0 {
-			p.line(1, "no bridges (add one with: ovs-vsctl add-br NAME)")
+	st := buildState(v)
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(st); err != nil {
+			return err
 		}
-		for _, b := range bridges {
-			showBridge(p, v, b)
-		}
+	} else {
+		printState(&printer{w: w, color: color}, st)
+	}
+	if n := len(st.Problems); n > 0 {
+		return problemsFound{fmt.Sprintf("%d problem%s reported", n, plural(n))}
 	}
 	return nil
 }
 
-func showBridge(p *printer, v *dbView, b map[string]any) {
-	p.line(1, "bridge %s", str(b["name"]))
-	portNames := map[string]string{}
-	for _, port := range sortedByName(v.ports, elems(b["ports"])) {
-		portNames[uuidOf(port["_uuid"])] = str(port["name"])
-		showPort(p, v, port)
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	for _, m := range sortedByName(v.mirrors, elems(b["mirrors"])) {
-		showMirror(p, m, portNames)
+	return "s"
+}
+
+func printState(p *printer, st switchState) {
+	p.line(0, "gvs switch, Open vSwitch %s compatible", st.OVSVersion)
+	if len(st.Bridges) == 0 {
+		p.line(1, "no bridges (add one with: ovs-vsctl add-br NAME)")
+	}
+	for _, b := range st.Bridges {
+		printBridge(p, b)
 	}
 }
 
-func showPort(p *printer, v *dbView, port map[string]any) {
+// showBridge prints one bridge's rows.
+func showBridge(p *printer, v *dbView, b map[string]any) { printBridge(p, buildBridge(v, b)) }
+
+func printBridge(p *printer, b bridgeState) {
+	p.line(1, "bridge %s", b.Name)
+	for _, port := range b.Ports {
+		printPort(p, port)
+	}
+	for _, m := range b.Mirrors {
+		printMirror(p, m)
+	}
+}
+
+func printPort(p *printer, port portState) {
 	desc := []string{vlanText(port)}
-	for _, iu := range elems(port["interfaces"]) {
-		ifc := v.interfaces[uuidOf(iu)]
-		if ifc == nil {
-			continue
+	for _, ifc := range port.Interfaces {
+		desc = append(desc, ifc.Type)
+		if ifc.OFPort != nil {
+			desc = append(desc, fmt.Sprintf("ofport %d", *ifc.OFPort))
 		}
-		typ := str(ifc["type"])
-		if typ == "" {
-			typ = "system"
-		}
-		desc = append(desc, typ)
-		if ofp := str(ifc["ofport"]); ofp != "" {
-			desc = append(desc, "ofport "+ofp)
-		}
-		if peer := mapGet(ifc["options"], "peer"); peer != "" {
+		if peer := ifc.Options["peer"]; peer != "" {
 			desc = append(desc, "peer "+peer)
 		}
-		if rip := mapGet(ifc["options"], "remote_ip"); rip != "" {
+		if rip := ifc.Options["remote_ip"]; rip != "" {
 			desc = append(desc, "remote "+rip)
 		}
-		if e := str(ifc["error"]); e != "" {
-			p.line(2, "port %-16s %s", str(port["name"]), strings.Join(nonEmpty(desc), ", "))
-			p.errorLine(3, "error: %s", e)
-			return
+	}
+	p.line(2, "port %-16s %s", port.Name, strings.Join(nonEmpty(desc), ", "))
+	for _, ifc := range port.Interfaces {
+		if ifc.Error == nil {
+			continue
+		}
+		if len(port.Interfaces) > 1 {
+			p.errorLine(3, "error: interface %s: %s", ifc.Name, *ifc.Error)
+		} else {
+			p.errorLine(3, "error: %s", *ifc.Error)
 		}
 	}
-	p.line(2, "port %-16s %s", str(port["name"]), strings.Join(nonEmpty(desc), ", "))
 }
 
-func vlanText(port map[string]any) string {
-	tag, mode, trunks := str(port["tag"]), str(port["vlan_mode"]), elems(port["trunks"])
+func vlanText(port portState) string {
 	var t []string
-	for _, x := range trunks {
-		t = append(t, fmt.Sprint(x))
+	for _, x := range port.Trunks {
+		t = append(t, strconv.FormatInt(x, 10))
 	}
-	switch {
-	case mode == "" && tag != "":
-		return "access vlan " + tag
-	case mode == "" || mode == "trunk":
+	switch port.VLANMode {
+	case "access":
+		if port.Tag == nil {
+			return "access vlan 0"
+		}
+		return fmt.Sprintf("access vlan %d", *port.Tag)
+	case "trunk":
 		if len(t) == 0 {
 			return "trunk (all vlans)"
 		}
 		return "trunk vlans " + strings.Join(t, ",")
 	}
-	s := mode
-	if tag != "" {
-		s += " native vlan " + tag
+	s := port.VLANMode
+	if port.Tag != nil {
+		s += fmt.Sprintf(" native vlan %d", *port.Tag)
 	}
 	if len(t) > 0 {
 		s += ", trunks " + strings.Join(t, ",")
@@ -132,29 +177,33 @@ func vlanText(port map[string]any) string {
 	return s
 }
 
-func showMirror(p *printer, m map[string]any, portNames map[string]string) {
+func printMirror(p *printer, m mirrorState) {
 	var sel []string
-	if b, _ := m["select_all"].(bool); b {
+	if m.Select.All {
 		sel = append(sel, "all")
 	}
-	for _, col := range []string{"select_src_port", "select_dst_port"} {
-		for _, u := range elems(m[col]) {
-			sel = append(sel, strings.TrimPrefix(strings.TrimSuffix(col, "_port"), "select_")+" "+portNames[uuidOf(u)])
-		}
+	for _, name := range m.Select.SrcPorts {
+		sel = append(sel, "src "+name)
 	}
-	if vl := elems(m["select_vlan"]); len(vl) > 0 {
-		sel = append(sel, fmt.Sprintf("vlan %v", vl))
+	for _, name := range m.Select.DstPorts {
+		sel = append(sel, "dst "+name)
+	}
+	if len(m.Select.VLANs) > 0 {
+		sel = append(sel, fmt.Sprintf("vlan %v", m.Select.VLANs))
+	}
+	if m.Select.Filter != nil {
+		sel = append(sel, "filter "+*m.Select.Filter)
 	}
 	out := "nowhere"
-	if o := elems(m["output_port"]); len(o) > 0 {
-		out = "port " + portNames[uuidOf(o[0])]
-	} else if ov := str(m["output_vlan"]); ov != "" {
-		out = "vlan " + ov
+	if m.OutputPort != nil {
+		out = "port " + *m.OutputPort
+	} else if m.OutputVLAN != nil {
+		out = fmt.Sprintf("vlan %d", *m.OutputVLAN)
 	}
-	p.line(2, "mirror %s: %s -> %s  (%s packets, %s bytes)", str(m["name"]), strings.Join(sel, ", "), out,
-		orZero(mapGet(m["statistics"], "tx_packets")), orZero(mapGet(m["statistics"], "tx_bytes")))
-	if out == "nowhere" {
-		p.errorLine(3, "error: the mirror has no output_port or output_vlan, so it copies nothing")
+	p.line(2, "mirror %s: %s -> %s  (%d packets, %d bytes)", m.Name, strings.Join(sel, ", "), out,
+		m.Statistics["tx_packets"], m.Statistics["tx_bytes"])
+	if m.Error != nil {
+		p.errorLine(3, "error: %s", *m.Error)
 	}
 }
 
@@ -231,91 +280,4 @@ func needsEscape(s string) bool {
 		}
 	}
 	return false
-}
-
-// Helpers over OVSDB's JSON encoding of values.
-
-// elems returns the elements of a set value (a bare atom is a set of one).
-func elems(v any) []any {
-	if a, ok := v.([]any); ok && len(a) == 2 {
-		if a[0] == "set" {
-			s, _ := a[1].([]any)
-			return s
-		}
-		if a[0] == "map" {
-			return nil
-		}
-	}
-	if v == nil {
-		return nil
-	}
-	return []any{v}
-}
-
-// str formats a scalar or optional value; empty for an empty set.
-func str(v any) string {
-	e := elems(v)
-	if len(e) != 1 {
-		return ""
-	}
-	switch x := e[0].(type) {
-	case string:
-		return x
-	case json.Number:
-		return x.String()
-	case []any:
-		return uuidOf(x)
-	}
-	return fmt.Sprint(e[0])
-}
-
-func uuidOf(v any) string {
-	if a, ok := v.([]any); ok && len(a) == 2 && a[0] == "uuid" {
-		s, _ := a[1].(string)
-		return s
-	}
-	return ""
-}
-
-func mapGet(v any, key string) string {
-	a, ok := v.([]any)
-	if !ok || len(a) != 2 || a[0] != "map" {
-		return ""
-	}
-	pairs, _ := a[1].([]any)
-	for _, p := range pairs {
-		kv, _ := p.([]any)
-		if len(kv) == 2 && kv[0] == key {
-			return str(kv[1])
-		}
-	}
-	return ""
-}
-
-func sortedByName(rows map[string]map[string]any, refs []any) []map[string]any {
-	var out []map[string]any
-	for _, r := range refs {
-		if row := rows[uuidOf(r)]; row != nil {
-			out = append(out, row)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return str(out[i]["name"]) < str(out[j]["name"]) })
-	return out
-}
-
-func nonEmpty(ss []string) []string {
-	var out []string
-	for _, s := range ss {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func orZero(s string) string {
-	if s == "" {
-		return "0"
-	}
-	return s
 }
