@@ -3,7 +3,6 @@ package vswitchd
 import (
 	"fmt"
 	"sort"
-	"strconv"
 
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
@@ -74,7 +73,7 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 	}
 	oc := get(snap, "Bridge", bu, "other_config").StringMap()
 	b := &wantBridge{uuid: bu, name: name, floodVLANs: get(snap, "Bridge", bu, "flood_vlans").Ints(),
-		macAging: atoiOr(oc["mac-aging-time"], 300), macTableMax: atoiOr(oc["mac-table-size"], 8192),
+		macAging: macAgingTime(oc), macTableMax: macTableSize(oc),
 		forwardBPDU: oc["forward-bpdu"] == "true"}
 	for _, pu := range get(snap, "Bridge", bu, "ports").UUIDs() {
 		for i, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
@@ -123,13 +122,6 @@ func readVLAN(snap *ovsdb.Snapshot, pu ovsdb.UUID) (ofproto.PortVLAN, string) {
 		v.Mode = ofproto.ModeTrunk
 	}
 	return v, ""
-}
-
-func atoiOr(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
 
 func get(snap *ovsdb.Snapshot, table string, u ovsdb.UUID, column string) ovsdb.Datum {
