@@ -55,10 +55,10 @@ var (
 )
 
 // NewMemory makes a memory port with room for depth frames each way. It is
-// not registered: LookupMemory does not find it. Depth is clamped to 1 ..
-// MaxMemoryDepth.
+// not registered: LookupMemory does not find it. Unlike options:depth,
+// depth is not bounded here: it comes from the program, not a database.
 func NewMemory(name string, depth int) *Memory {
-	depth = min(max(depth, 1), MaxMemoryDepth)
+	depth = max(depth, 1)
 	m := &Memory{
 		name:   name,
 		rx:     make(chan []byte, depth),
