@@ -38,7 +38,8 @@ Copies the traffic of PORT on BRIDGE as pcapng to FILE, or to stdout with
   --snaplen    keep only the first N bytes of each frame (14-65535)
   -c           stop after COUNT frames
 The mirror and port it adds are removed when it stops (Ctrl-C, -c, or the
-reader of stdout going away).
+reader of stdout going away). It runs as gvsd's user (root): gvsd reads its
+FIFO in its capture directory, <rundir>/capture (mode 0700).
 `
 
 // captureOptions is a parsed gvs capture command line.
@@ -334,38 +335,50 @@ type captureSession struct {
 	c          *ovsdb.Client
 	names      captureNames
 	bridge     string
-	dir        string   // temporary directory holding the FIFO
+	fifoPath   string   // the FIFO, in gvsd's capture directory
 	fifo       *os.File // our end of the FIFO, read and write
 	target     captureTarget
 	portUUID   string // the rows added, once the insert committed
 	mirrorUUID string
 }
 
-// makeFIFO creates the FIFO gvsd writes into and opens it. Opening it
-// read-write never blocks and keeps the FIFO open for gvsd's
-// non-blocking open, whatever order things happen in; Close wakes a
-// pending Read.
-func (s *captureSession) makeFIFO() error {
-	dir, err := os.MkdirTemp("", "gvs-capture-")
-	if err != nil {
-		return err
+// captureDir is gvsd's capture directory, the only place where its pcap
+// ports write: <rundir>/capture, where rundir is the directory of the
+// database socket gvsd listens on (gvsd keeps db.sock in its rundir), or
+// $OVS_RUNDIR or /var/run/openvswitch for a remote that is no socket.
+func captureDir(remote string) string {
+	if sock, ok := strings.CutPrefix(remote, "unix:"); ok {
+		return filepath.Join(filepath.Dir(sock), "capture")
 	}
-	s.dir = dir
-	// Only our user (and root, as gvsd usually runs) may open the FIFO:
+	return filepath.Join(rundir(), "capture")
+}
+
+// makeFIFO creates the FIFO gvsd writes into, in gvsd's capture
+// directory, and opens it. Opening it read-write never blocks and keeps
+// the FIFO open for gvsd's non-blocking open, whatever order things
+// happen in; Close wakes a pending Read.
+func (s *captureSession) makeFIFO(dir string) error {
+	if st, err := os.Lstat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("gvsd's capture directory %s: not a directory (%v): is gvsd running, with this rundir?", dir, err)
+	}
+	// Only gvsd's user may open the FIFO (the directory is 0700 too):
 	// nobody else can read the capture or write into it.
-	path := filepath.Join(dir, "capture.pcapng")
+	path := filepath.Join(dir, s.names.iface+".pcapng")
 	if err := unix.Mkfifo(path, 0o600); err != nil {
 		return fmt.Errorf("mkfifo %s: %w", path, err)
 	}
-	s.fifo, err = os.OpenFile(path, os.O_RDWR, 0)
-	return err
+	s.fifoPath = path
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	s.fifo = f
+	return nil
 }
-
-func (s *captureSession) fifoPath() string { return filepath.Join(s.dir, "capture.pcapng") }
 
 // insert adds the capture's rows in one transaction.
 func (s *captureSession) insert(o captureOptions) error {
-	ops := captureInsertOps(o, s.target, s.names, s.fifoPath())
+	ops := captureInsertOps(o, s.target, s.names, s.fifoPath)
 	res, err := transact(s.c, ops)
 	if err != nil {
 		if strings.Contains(err.Error(), "timed out") {
@@ -413,8 +426,8 @@ func (s *captureSession) end(stderr io.Writer) {
 			fmt.Fprintf(stderr, "  remove them with: ovs-vsctl -- --id=@m get Mirror %s -- remove Bridge %s mirrors @m -- del-port %s %s\n", s.names.mirror, s.bridge, s.bridge, s.names.iface)
 		}
 	}
-	if s.dir != "" {
-		os.RemoveAll(s.dir)
+	if s.fifoPath != "" {
+		os.Remove(s.fifoPath)
 	}
 }
 
@@ -472,7 +485,7 @@ func capture(remote string, args []string) error {
 	// A write to a closed stdout pipe returns EPIPE instead of killing us.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	defer s.end(os.Stderr)
-	if err := s.makeFIFO(); err != nil {
+	if err := s.makeFIFO(captureDir(remote)); err != nil {
 		return fmt.Errorf("capture: %w", err)
 	}
 	if err := s.insert(o); err != nil {

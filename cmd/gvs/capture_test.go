@@ -212,7 +212,7 @@ func TestTransactResults(t *testing.T) {
 func writePcapng(t *testing.T, frames [][]byte, origs []int) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "in.pcapng")
-	dev, err := netdev.Open(netdev.Config{Name: "cap", Type: "pcap", Options: map[string]string{"file": path}})
+	dev, err := netdev.Open(netdev.Config{Name: "cap", Type: "pcap", Options: map[string]string{"file": path}, CaptureDir: filepath.Dir(path)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -574,14 +574,14 @@ func TestCaptureLifecycleE2E(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			p := s.startCapture("gvcpbr0", "--port", "gvcpi0", "--vlan", "5", "-w", filepath.Join(s.dir, "cap.pcapng"))
 			s.waitRunning(p)
-			fifoDir := s.checkCaptureRows(p, "gvcpbr0", "gvcpi0")
+			fifo := s.checkCaptureRows(p, "gvcpbr0", "gvcpi0")
 			p.cmd.Process.Signal(sig)
 			if code := p.wait(t, 10*time.Second); code != 0 {
 				t.Errorf("gvs capture ended by %v: exit %d, want 0; stderr:\n%s", sig, code, p.stderr.String())
 			}
 			s.checkNoCapture("gvcpbr0", 2)
-			if _, err := os.Stat(fifoDir); !os.IsNotExist(err) {
-				t.Errorf("FIFO directory %s left behind (%v)", fifoDir, err)
+			if _, err := os.Lstat(fifo); !os.IsNotExist(err) {
+				t.Errorf("FIFO %s left behind (%v)", fifo, err)
 			}
 			if _, err := os.Stat(filepath.Join(s.dir, "cap.pcapng")); err != nil {
 				t.Errorf("output file: %v", err)
@@ -591,7 +591,7 @@ func TestCaptureLifecycleE2E(t *testing.T) {
 }
 
 // checkCaptureRows checks the rows a running capture added and returns
-// the directory of its FIFO.
+// its FIFO, which must be in gvsd's capture directory.
 func (s *e2eSwitch) checkCaptureRows(p *captureProc, bridge, port string) string {
 	s.t.Helper()
 	br := s.rowNamed("Bridge", bridge)
@@ -620,10 +620,13 @@ func (s *e2eSwitch) checkCaptureRows(p *captureProc, bridge, port string) string
 	if str(ifc["type"]) != "pcap" || str(ifc["error"]) != "" {
 		s.t.Errorf("capture interface %v", ifc)
 	}
-	if st, err := os.Stat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
-		s.t.Errorf("options:file %q is not a FIFO (%v)", fifo, err)
+	if st, err := os.Lstat(fifo); err != nil || st.Mode()&os.ModeNamedPipe == 0 || st.Mode().Perm() != 0o600 {
+		s.t.Errorf("options:file %q is not a FIFO of mode 0600 (%v)", fifo, err)
 	}
-	return filepath.Dir(fifo)
+	if want := filepath.Join(s.dir, "capture"); filepath.Dir(fifo) != want {
+		s.t.Errorf("FIFO %s is not in gvsd's capture directory %s", fifo, want)
+	}
+	return fifo
 }
 
 func uuidsOf(v any) []string {
@@ -877,4 +880,16 @@ func captureToTcpdump(t *testing.T, s *e2eSwitch, l *capLab) {
 		t.Errorf("gvs capture after tcpdump left: exit %d; stderr:\n%s", code, p.stderr.String())
 	}
 	s.checkNoCapture(l.bridge, 3)
+}
+
+// TestCaptureDir checks where gvs capture looks for gvsd's capture
+// directory: beside the database socket, else in $OVS_RUNDIR.
+func TestCaptureDir(t *testing.T) {
+	if got := captureDir("unix:/srv/ovs/db.sock"); got != "/srv/ovs/capture" {
+		t.Errorf("unix remote: %s, want /srv/ovs/capture", got)
+	}
+	t.Setenv("OVS_RUNDIR", "/run/gvs-test")
+	if got := captureDir("tcp:127.0.0.1:6640"); got != "/run/gvs-test/capture" {
+		t.Errorf("tcp remote: %s, want /run/gvs-test/capture", got)
+	}
 }

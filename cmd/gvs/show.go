@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gvs/internal/ovsdb"
 )
@@ -161,16 +163,74 @@ type printer struct {
 	color bool
 }
 
+// line prints one line. Its arguments come from the database, which
+// anyone allowed to write it fills, so their control characters are
+// escaped: a port name must not clear the screen or forge lines.
 func (p *printer) line(indent int, format string, args ...any) {
-	fmt.Fprintf(p.w, "%s%s\n", strings.Repeat("  ", indent), fmt.Sprintf(format, args...))
+	p.write(indent, fmt.Sprintf(format, escapeArgs(args)...))
 }
 
 func (p *printer) errorLine(indent int, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
+	msg := fmt.Sprintf(format, escapeArgs(args)...)
 	if p.color {
 		msg = "\x1b[1;31m" + msg + "\x1b[0m"
 	}
-	p.line(indent, "%s", msg)
+	p.write(indent, msg)
+}
+
+func (p *printer) write(indent int, text string) {
+	fmt.Fprintf(p.w, "%s%s\n", strings.Repeat("  ", indent), text)
+}
+
+func escapeArgs(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			out[i] = escape(v)
+		case fmt.Stringer, error, []any:
+			out[i] = escape(fmt.Sprint(v))
+		default:
+			out[i] = a
+		}
+	}
+	return out
+}
+
+// escape returns s with what a terminal would act on, or what would not
+// show, written as Go escapes (\n, \x1b, \u202e): control characters,
+// invisible formatting characters and bytes that are not UTF-8. A
+// backslash is doubled, so an escape in the output is never ambiguous.
+func escape(s string) string {
+	if !needsEscape(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, "\\x%02x", s[i])
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == ' ' || strconv.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r) // '\n', '\x1b', '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func needsEscape(s string) bool {
+	for _, r := range s {
+		if r == '\\' || r == utf8.RuneError || (r != ' ' && !strconv.IsPrint(r)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Helpers over OVSDB's JSON encoding of values.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 	"gvs/internal/unixctl"
 	"gvs/internal/vswitchd"
@@ -44,9 +45,10 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 func parseFlags() options {
 	var o options
 	var remotes listFlag
-	flag.StringVar(&o.rundir, "rundir", envOr("OVS_RUNDIR", "/var/run/openvswitch"), "directory for db.sock, the pidfile and control sockets")
+	flag.StringVar(&o.rundir, "rundir", envOr("OVS_RUNDIR", "/var/run/openvswitch"), "directory for db.sock, the pidfile, control sockets and capture/ (the only place pcap ports write)")
 	flag.StringVar(&o.dbPath, "db", filepath.Join(envOr("OVS_DBDIR", "/var/lib/gvs"), "conf.db"), "database file (created if missing)")
-	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable)")
+	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable);\n"+
+		"ptcp:PORT without IP listens on every address of the host, IPv4 and IPv6")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -84,6 +86,11 @@ func run(o options) error {
 		return err
 	}
 	sw := vswitchd.New(db)
+	captureDir, err := netdev.PrepareCaptureDir(filepath.Join(o.rundir, "capture"))
+	if err != nil {
+		return err
+	}
+	sw.SetCaptureDir(captureDir)
 	if err := sw.Init(); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
 )
@@ -22,6 +23,7 @@ const copyQueueDepth = 256
 // them under mu; the sender works on the oldest slots without the lock,
 // since producers never touch full slots.
 type copyQueue struct {
+	dp    *Datapath
 	port  *Port
 	mu    sync.Mutex
 	bufs  [][]byte
@@ -60,8 +62,8 @@ type superCopy struct {
 	snaplen uint32
 }
 
-func newCopyQueue(p *Port) *copyQueue {
-	q := &copyQueue{port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
+func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
+	q := &copyQueue{dp: dp, port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
 		batch: make([][]byte, 0, BatchSize), batchOrig: make([]int, 0, BatchSize)}
 	for range copyQueueDepth {
@@ -71,6 +73,7 @@ func newCopyQueue(p *Port) *copyQueue {
 	for i := range q.supers {
 		q.supers[i].big = -1
 	}
+	dp.wg.Add(1)
 	go q.run()
 	return q
 }
@@ -104,24 +107,34 @@ var epoch = time.Now()
 // monotime is a monotonic clock in nanoseconds.
 func monotime() int64 { return int64(time.Since(epoch)) }
 
-// copyQueueFor returns p's copy queue, creating it on first use.
-func (p *Port) copyQueueFor() *copyQueue {
+// copyQueueFor returns p's copy queue, creating it on first use; nil
+// once p has left the datapath (a thread may still be finishing a batch
+// for it), so no sender is started that nobody would stop.
+func (p *Port) copyQueueFor(dp *Datapath) *copyQueue {
 	if q := p.copies.Load(); q != nil {
 		return q
 	}
 	p.copyMu.Lock()
 	defer p.copyMu.Unlock()
-	if q := p.copies.Load(); q != nil {
+	if q := p.copies.Load(); q != nil || p.copiesStopped {
 		return q
 	}
-	q := newCopyQueue(p)
+	q := newCopyQueue(dp, p)
 	p.copies.Store(q)
 	return q
+}
+
+// startCopies lets p have a copy queue again (p is in the datapath).
+func (p *Port) startCopies() {
+	p.copyMu.Lock()
+	defer p.copyMu.Unlock()
+	p.copiesStopped = false
 }
 
 func (p *Port) stopCopies() {
 	p.copyMu.Lock()
 	defer p.copyMu.Unlock()
+	p.copiesStopped = true
 	if q := p.copies.Swap(nil); q != nil {
 		close(q.quit)
 	}
@@ -187,16 +200,41 @@ func (q *copyQueue) wakeIfFirst() {
 	}
 }
 
+// run sends copies until the queue is stopped. After a panic (a driver
+// bug) it drops what was queued, charging the mirrors, and goes on.
 func (q *copyQueue) run() {
+	defer q.dp.wg.Done()
+	for !q.loop() {
+		q.dropAll()
+	}
+}
+
+// loop is the sender's loop; true when stopped, false after a panic.
+func (q *copyQueue) loop() (stopped bool) {
+	defer guard.Recover(dpLog, threadPanics, "port "+q.port.Name+": mirror copy sender")
 	for {
 		select {
 		case <-q.quit:
-			return
+			return true
 		case <-q.wake:
 		}
 		for q.sendSome() {
 		}
 	}
+}
+
+// dropAll empties the queue, counting every copy in it as dropped.
+func (q *copyQueue) dropAll() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for j := range q.n {
+		if c := q.stats[(q.head+j)%copyQueueDepth]; c != nil {
+			c.Dropped.Add(1)
+		}
+	}
+	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
+	q.bigHead, q.bigN = (q.bigHead+q.bigN)%superCopiesDepth, 0
+	q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0]
 }
 
 // sendSome sends up to a batch of the oldest copies; it reports whether
@@ -264,22 +302,28 @@ func (q *copyQueue) write(charge *CopyStats) {
 		return
 	}
 	defer func() { q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0] }()
-	var err error
-	q.port.txMu.Lock()
-	before := deviceDrops(q.port.Dev)
-	if w, ok := q.port.Dev.(netdev.OrigLenWriter); ok {
-		err = w.WriteBatchOrig(q.batch, q.batchOrig)
-	} else {
-		err = q.port.Dev.WriteBatch(q.batch)
-	}
-	lost := deviceDrops(q.port.Dev) - before
-	q.port.txMu.Unlock()
+	lost, err := q.writeLocked()
 	if lost > 0 && charge != nil {
 		charge.Dropped.Add(lost)
 	}
 	if err != nil {
 		slog.Debug("datapath: mirror copies not sent", "port", q.port.Name, "error", err)
 	}
+}
+
+// writeLocked writes the batch under the port's transmit lock, which a
+// panicking driver must not leave held, and returns what the device
+// refused.
+func (q *copyQueue) writeLocked() (lost uint64, err error) {
+	q.port.txMu.Lock()
+	defer q.port.txMu.Unlock()
+	before := deviceDrops(q.port.Dev)
+	if w, ok := q.port.Dev.(netdev.OrigLenWriter); ok {
+		err = w.WriteBatchOrig(q.batch, q.batchOrig)
+	} else {
+		err = q.port.Dev.WriteBatch(q.batch)
+	}
+	return deviceDrops(q.port.Dev) - before, err
 }
 
 func deviceDrops(d netdev.Netdev) uint64 {

@@ -13,9 +13,19 @@ package datapath
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"gvs/internal/coverage"
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
+	"gvs/internal/vlog"
+)
+
+var (
+	dpLog = vlog.New("datapath")
+	// threadPanics counts panics that restarted a port thread or a copy
+	// queue's sender.
+	threadPanics = coverage.New("datapath_thread_panic")
 )
 
 // BatchSize is how many frames a port thread reads per system call.
@@ -39,8 +49,8 @@ type Packet struct {
 	Offload netdev.Offload
 }
 
-// Output sends the packet out of a datapath port with the given VLAN
-// encoding: untagged, or with an 802.1Q tag carrying VID and PCP.
+// Output sends the packet out of a datapath port, with its VLAN headers
+// edited as VLAN says.
 //
 // An output with Copy set is a mirror copy: it is truncated to Snaplen
 // bytes (0: whole), and a destination that cannot keep up loses copies
@@ -52,12 +62,25 @@ type Packet struct {
 // a sender of its own.
 type Output struct {
 	Port    uint32
-	Tagged  bool
-	VID     uint16
-	PCP     uint8
+	VLAN    VLANEdit
 	Snaplen uint32
 	Copy    *CopyStats
 }
+
+// VLANEdit changes the VLAN headers of a received frame: Pop outer
+// headers come off, then Push[:NPush] go on, so that Push[0] ends up
+// outermost. The zero value leaves the frame as it is, which is how an
+// output that needs no change avoids a copy (the translator leaves out
+// the headers the frame already has, as OVS's commit of VLAN actions
+// does).
+type VLANEdit struct {
+	Pop   uint8
+	NPush uint8
+	Push  [packet.MaxVLANs]packet.VLANHeader
+}
+
+// Changes reports whether e edits the frame at all.
+func (e *VLANEdit) Changes() bool { return e.Pop > 0 || e.NPush > 0 }
 
 // CopyStats counts what happened to a mirror's copies in the datapath.
 type CopyStats struct {
@@ -83,9 +106,10 @@ type Port struct {
 	Dev        netdev.Netdev
 	Translator Translator
 
-	txMu   sync.Mutex // serialises WriteBatch from several receive threads
-	copyMu sync.Mutex
-	copies atomic.Pointer[copyQueue] // created on the first mirror copy to this port
+	txMu          sync.Mutex // serialises WriteBatch from several receive threads
+	copyMu        sync.Mutex
+	copiesStopped bool                      // guarded by copyMu: p left the datapath
+	copies        atomic.Pointer[copyQueue] // created on the first mirror copy to this port
 	// copyPauseUntil (monotonic ns, see monotime) is when inline mirror
 	// copies to this port are tried again after its device refused some.
 	copyPauseUntil atomic.Int64
@@ -119,6 +143,9 @@ type Datapath struct {
 	cfg     atomic.Pointer[Config]
 	mu      sync.Mutex
 	threads map[*Port]*portThread
+	// wg counts the goroutines started for ports: receive threads and
+	// copy-queue senders, including those of ports already removed.
+	wg sync.WaitGroup
 }
 
 // New returns an empty datapath.
@@ -145,8 +172,10 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	for _, p := range cfg.Ports {
 		live[p] = true
 		if _, ok := dp.threads[p]; !ok {
+			p.startCopies()
 			t := newPortThread(dp, p)
 			dp.threads[p] = t
+			dp.wg.Add(1)
 			go t.run()
 		}
 	}
@@ -159,7 +188,24 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	}
 }
 
-// Close stops every port thread.
+// Close stops every port thread and copy-queue sender and waits until
+// they have ended. A thread blocked in ReadBatch ends when its device is
+// closed, so the caller closes (or detaches) the devices first; a thread
+// that has not ended after closeWait is reported and left behind, so
+// that a stuck driver cannot hang the daemon's exit.
 func (dp *Datapath) Close() {
 	dp.SetConfig(&Config{Ports: map[uint32]*Port{}})
+	done := make(chan struct{})
+	go func() {
+		dp.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		dpLog.Err("port threads still running %v after close: a device did not release its reader", closeWait)
+	}
 }
+
+// closeWait bounds how long Close waits for threads.
+const closeWait = 5 * time.Second

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
 )
@@ -79,12 +80,40 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 
 func (t *portThread) stop() {
 	close(t.quit)
-	// The owner closes the netdev, which unblocks ReadBatch; don't wait
-	// here for the thread, since the close may come after SetConfig.
+	// The owner closes the netdev, which unblocks ReadBatch; Datapath.Close
+	// waits for the thread to see it.
 }
 
+// run receives and processes batches until the thread is stopped or its
+// port is closed. A panic (a driver or translation bug) restarts the
+// loop after a pause that grows while the panics repeat, so one bad port
+// or packet can neither take the switch down nor spin a core.
 func (t *portThread) run() {
+	defer t.dp.wg.Done()
 	defer close(t.done)
+	pause := restartPause
+	for !t.loop() {
+		t.discardPending()
+		select {
+		case <-t.quit:
+			return
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, maxRestartPause)
+	}
+}
+
+// restartPause and maxRestartPause bound how soon a port thread restarts
+// after a panic.
+const (
+	restartPause    = 10 * time.Millisecond
+	maxRestartPause = time.Second
+)
+
+// loop is the thread's receive loop; it returns true when the thread is
+// done, false after a panic.
+func (t *portThread) loop() (done bool) {
+	defer guard.Recover(dpLog, threadPanics, "port "+t.port.Name+": port thread")
 	rx := make([][]byte, BatchSize)
 	for i := range rx {
 		rx[i] = t.bufs[i][packet.Headroom:]
@@ -93,12 +122,12 @@ func (t *portThread) run() {
 		n, err := t.read(rx)
 		select {
 		case <-t.quit:
-			return
+			return true
 		default:
 		}
 		if err != nil {
 			if errors.Is(err, netdev.ErrClosed) {
-				return
+				return true
 			}
 			slog.Warn("datapath: receive failed", "port", t.port.Name, "error", err)
 			time.Sleep(10 * time.Millisecond)
@@ -106,6 +135,19 @@ func (t *portThread) run() {
 		}
 		t.processBatch(rx[:n])
 	}
+}
+
+// discardPending forgets the output queued by a batch that a panic cut
+// short.
+func (t *portThread) discardPending() {
+	for _, q := range t.touched {
+		clear(q.frames)
+		q.frames, q.offs = q.frames[:0], q.offs[:0]
+		q.copies, q.charge, q.supers = 0, nil, 0
+		q.touched = false
+	}
+	clear(t.touched)
+	t.touched = t.touched[:0]
 }
 
 // read receives a batch, with super-frames whole from an OffloadPort.
@@ -183,7 +225,8 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 			frame, fate.truncated = frame[:o.Snaplen], true
 		}
 		if !p.copiesInline() {
-			fate.dropped = !p.copyQueueFor().push(frame, orig, o.Copy)
+			q := p.copyQueueFor(t.dp)
+			fate.dropped = q == nil || !q.push(frame, orig, o.Copy)
 			return fate
 		}
 		if p.copiesPaused(t.clock()) {
@@ -209,7 +252,7 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 // queue's sender cuts it: a batch of super-frames cut here would be far
 // more copies than the queue has slots.
 func (t *portThread) cutSuper(p *Port, pkt *Packet, o Output) {
-	if o.Copy != nil && !p.copiesInline() && !needsEncoding(pkt, o) {
+	if o.Copy != nil && !p.copiesInline() && !o.VLAN.Changes() {
 		t.queueSuperCopy(p, pkt, o)
 		return
 	}
@@ -220,7 +263,8 @@ func (t *portThread) cutSuper(p *Port, pkt *Packet, o Output) {
 // queue.
 func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
 	fate := copyFate{truncated: o.Snaplen > 0 && int(o.Snaplen) < netdev.FirstSegmentLen(pkt.Frame, pkt.Offload)}
-	fate.dropped = !p.copyQueueFor().pushSuper(pkt.Frame, pkt.Offload, o.Snaplen, o.Copy)
+	q := p.copyQueueFor(t.dp)
+	fate.dropped = q == nil || !q.pushSuper(pkt.Frame, pkt.Offload, o.Snaplen, o.Copy)
 	countCopy(o.Copy, fate)
 }
 
@@ -228,7 +272,7 @@ func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
 // p passes super-frames through, and o neither re-encodes its VLAN nor
 // truncates it.
 func takesWhole(p *Port, pkt *Packet, o Output) bool {
-	if p.offload == nil || needsEncoding(pkt, o) {
+	if p.offload == nil || o.VLAN.Changes() {
 		return false
 	}
 	return o.Copy == nil || (p.copiesInline() && (o.Snaplen == 0 || int(o.Snaplen) >= len(pkt.Frame)))
@@ -246,7 +290,7 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 		countCopy(o.Copy, copyFate{dropped: o.Copy != nil})
 		return
 	}
-	encode := needsEncoding(pkt, o)
+	encode := o.VLAN.Changes()
 	var fate copyFate // of the packet's copy: counted once, as the packet is
 	for more := true; more; {
 		for _, buf := range t.segBufs {
@@ -256,7 +300,7 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 			}
 			frame := buf[packet.Headroom : packet.Headroom+size]
 			if encode {
-				frame = reencode(buf, frame, isTagged(pkt), o)
+				frame = reencode(buf, frame, &o.VLAN)
 			}
 			if frame != nil {
 				f := t.output(p, o, frame, netdev.Offload{})
@@ -285,9 +329,9 @@ func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 	return q
 }
 
-// encode returns the frame with the VLAN header that o asks for.
+// encode returns the frame with the VLAN headers that o asks for.
 func (t *portThread) encode(pkt *Packet, o Output) []byte {
-	if !needsEncoding(pkt, o) {
+	if !o.VLAN.Changes() {
 		return pkt.Frame
 	}
 	if t.nextScr >= len(t.scratch) || len(pkt.Frame) > netdev.MaxFrame {
@@ -297,43 +341,24 @@ func (t *portThread) encode(pkt *Packet, o Output) []byte {
 	t.nextScr++
 	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
 	copy(body, pkt.Frame)
-	return reencode(dst, body, isTagged(pkt), o)
+	return reencode(dst, body, &o.VLAN)
 }
 
-// isTagged reports whether pkt arrived with a VLAN tag in its frame.
-func isTagged(pkt *Packet) bool {
-	return pkt.Key.VLANTCI&packet.VLANPresent != 0 && pkt.Off.VLAN != 0
-}
-
-// needsEncoding reports whether o needs pkt's frame with another VLAN
-// header than the one it has.
-func needsEncoding(pkt *Packet, o Output) bool {
-	inTagged := isTagged(pkt)
-	if !o.Tagged && !inTagged {
-		return false
-	}
-	wantTCI := uint16(o.PCP)<<packet.VLANPCPShift | o.VID
-	return !(o.Tagged && inTagged && packet.WireTCI(pkt.Key.VLANTCI) == wantTCI && outerTPID(pkt.Frame) == packet.EtherTypeVLAN)
-}
-
-// reencode gives frame, which lies in buf with headroom in front, the VLAN
-// header that o asks for, in place; nil if there is no room.
-func reencode(buf, frame []byte, inTagged bool, o Output) []byte {
-	if inTagged {
+// reencode applies e to frame, which lies in buf with headroom in front,
+// in place; nil if there is no room.
+func reencode(buf, frame []byte, e *VLANEdit) []byte {
+	for range e.Pop {
 		frame = packet.PopVLAN(frame)
 	}
-	if !o.Tagged {
-		return frame
+	for i := min(int(e.NPush), len(e.Push)) - 1; i >= 0; i-- {
+		h := e.Push[i]
+		out, err := packet.PushVLAN(buf, frame, h.TPID, h.TCI)
+		if err != nil {
+			return nil
+		}
+		frame = out
 	}
-	out, err := packet.PushVLAN(buf, frame, packet.EtherTypeVLAN, uint16(o.PCP)<<packet.VLANPCPShift|o.VID)
-	if err != nil {
-		return nil
-	}
-	return out
-}
-
-func outerTPID(frame []byte) uint16 {
-	return uint16(frame[12])<<8 | uint16(frame[13])
+	return frame
 }
 
 // flush sends every queued frame, one WriteBatch per output port.
@@ -353,7 +378,17 @@ func (t *portThread) flushQueue(q *outQueue) {
 	if len(q.frames) == 0 {
 		return
 	}
+	t.writeQueue(q)
+	clear(q.frames)
+	q.frames, q.offs = q.frames[:0], q.offs[:0]
+	q.copies, q.charge, q.supers = 0, nil, 0
+}
+
+// writeQueue writes q's frames under the port's transmit lock, which a
+// panicking driver must not leave held.
+func (t *portThread) writeQueue(q *outQueue) {
 	q.port.txMu.Lock()
+	defer q.port.txMu.Unlock()
 	var before uint64
 	if q.copies > 0 {
 		before = deviceDrops(q.port.Dev)
@@ -369,10 +404,6 @@ func (t *portThread) flushQueue(q *outQueue) {
 			q.port.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long
 		}
 	}
-	q.port.txMu.Unlock()
-	clear(q.frames)
-	q.frames, q.offs = q.frames[:0], q.offs[:0]
-	q.copies, q.charge, q.supers = 0, nil, 0
 }
 
 // clock returns monotime, read once per batch: that is precise enough

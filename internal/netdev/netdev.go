@@ -28,6 +28,10 @@ type Config struct {
 	Options map[string]string // Interface.options
 	Bridge  string            // the bridge that owns the port
 	MTU     int               // Interface.mtu_request, 0 for the default
+
+	// CaptureDir is gvsd's capture directory (see PrepareCaptureDir): a
+	// pcap port writes only inside it, and "" refuses pcap ports.
+	CaptureDir string
 }
 
 // Stats are the counters a port reports into Interface.statistics.

@@ -22,12 +22,14 @@ import (
 //
 // Options:
 //
-//	file=PATH       required; a regular file (created, or truncated) or a
-//	                FIFO that a reader such as `gvs capture` holds open
+//	file=PATH       required; a regular file (created with mode 0600, or
+//	                truncated) or a FIFO that a reader such as `gvs capture`
+//	                holds open, inside gvsd's capture directory (see
+//	                pcap_file.go): a relative PATH is taken inside it
 //	max-size=BYTES  start a new file when the current one would grow past
-//	                this size (regular files only)
+//	                this size (regular files only; at most 1 TiB)
 //	max-files=N     how many full files to keep beside PATH, as PATH.1
-//	                (newest) to PATH.N (oldest); default 5
+//	                (newest) to PATH.N (oldest); default 5, at most 100
 //
 // Every file, and every new reader of a FIFO, gets its own Section Header
 // Block and Interface Description Block, so each one stands alone.
@@ -74,8 +76,11 @@ const (
 // for a write that a stalled FIFO reader blocks.
 type pcapPort struct {
 	name     string
-	path     string
-	maxSize  int64 // 0: no rotation
+	path     string // options:file, for messages
+	dir      string // gvsd's capture directory
+	dirfd    int    // the directory that holds the file, below dir; -1 once closed
+	base     string // the file's name in dirfd
+	maxSize  int64  // 0: no rotation
 	maxFiles int
 	fifo     bool
 	header   []byte // SHB and IDB, the start of every file
@@ -110,7 +115,11 @@ func openPcap(cfg Config) (Netdev, error) {
 	if err != nil {
 		return nil, err
 	}
+	if p.dirfd, p.base, err = openCaptureParent(p.name, p.dir, p.path); err != nil {
+		return nil, err
+	}
 	if err := p.start(); err != nil {
+		unix.Close(p.dirfd)
 		return nil, err
 	}
 	return p, nil
@@ -121,6 +130,8 @@ func newPcapPort(cfg Config) (*pcapPort, error) {
 	p := &pcapPort{
 		name:     cfg.Name,
 		path:     cfg.Options["file"],
+		dir:      cfg.CaptureDir,
+		dirfd:    -1,
 		maxFiles: pcapDefaultMaxFiles,
 		lock:     make(chan struct{}, 1),
 		w:        bufio.NewWriterSize(io.Discard, pcapBufSize),
@@ -129,17 +140,20 @@ func newPcapPort(cfg Config) (*pcapPort, error) {
 	if p.path == "" {
 		return nil, fmt.Errorf("pcap port %s: options:file is required (the pcapng file or FIFO to write)", cfg.Name)
 	}
+	if p.dir == "" {
+		return nil, fmt.Errorf("pcap port %s: gvsd has no capture directory for pcap files", cfg.Name)
+	}
 	if s, ok := cfg.Options["max-size"]; ok {
 		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("pcap port %s: options:max-size %q is not a positive number of bytes", cfg.Name, s)
+		if err != nil || n <= 0 || n > pcapMaxSizeLimit {
+			return nil, fmt.Errorf("pcap port %s: options:max-size %q is not a number of bytes from 1 to %d (1 TiB)", cfg.Name, s, int64(pcapMaxSizeLimit))
 		}
 		p.maxSize = n
 	}
 	if s, ok := cfg.Options["max-files"]; ok {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return nil, fmt.Errorf("pcap port %s: options:max-files %q is not a number >= 0", cfg.Name, s)
+		if err != nil || n < 0 || n > pcapMaxFilesLimit {
+			return nil, fmt.Errorf("pcap port %s: options:max-files %q is not a number from 0 to %d", cfg.Name, s, pcapMaxFilesLimit)
 		}
 		p.maxFiles = n
 	}
@@ -150,8 +164,11 @@ func newPcapPort(cfg Config) (*pcapPort, error) {
 // start opens the file, or for a FIFO without a reader yet, starts
 // waiting for one in the background.
 func (p *pcapPort) start() error {
-	st, err := os.Stat(p.path)
-	p.fifo = err == nil && st.Mode()&os.ModeNamedPipe != 0
+	kind, err := captureFileKind(p.name, p.path, p.dir, p.dirfd, p.base)
+	if err != nil {
+		return err
+	}
+	p.fifo = kind == unix.S_IFIFO
 	f, err := p.openTarget(true)
 	if p.fifo && errors.Is(err, unix.ENXIO) {
 		p.waiting = true
@@ -167,33 +184,16 @@ func (p *pcapPort) start() error {
 	return nil
 }
 
-// openTarget opens p.path for writing: a FIFO without blocking (ENXIO
+// openTarget opens the file for writing: a FIFO without blocking (ENXIO
 // means nobody reads it yet), a regular file created and either truncated
 // or, when a failed file is reopened, appended to (a pcapng file may hold
-// several sections, so what it had stays readable).
+// several sections, so what it had stays readable). The caller holds lock
+// (or is the only goroutine that knows p), which keeps dirfd open.
 func (p *pcapPort) openTarget(truncate bool) (*os.File, error) {
-	if !p.fifo {
-		mode := os.O_APPEND
-		if truncate {
-			mode = os.O_TRUNC
-		}
-		f, err := os.OpenFile(p.path, os.O_WRONLY|os.O_CREATE|mode, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("pcap port %s: %w", p.name, err)
-		}
-		return f, nil
+	if p.dirfd < 0 {
+		return nil, ErrClosed
 	}
-	fd, err := unix.Open(p.path, unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, fmt.Errorf("pcap port %s: open FIFO %s: %w", p.name, p.path, err)
-	}
-	// Blocking writes are never partial, so every record reaches the
-	// reader whole; the nonblocking flag was only for the open.
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, fmt.Errorf("pcap port %s: FIFO %s: %w", p.name, p.path, err)
-	}
-	return os.NewFile(uintptr(fd), p.path), nil
+	return openCaptureFile(p.name, p.path, p.dir, p.dirfd, p.base, p.fifo, truncate)
 }
 
 // waitForReader retries opening the FIFO until a reader appears or the
@@ -207,18 +207,23 @@ func (p *pcapPort) waitForReader() {
 			return
 		case <-tick.C:
 		}
-		f, err := p.openTarget(true)
-		if err != nil {
-			continue // still no reader, or the FIFO is not there (yet)
-		}
+		// The open happens under lock: Close closes dirfd under it.
 		select {
 		case p.lock <- struct{}{}:
 		case <-p.done:
-			f.Close()
 			return
 		}
+		if p.closed.Load() {
+			<-p.lock
+			return
+		}
+		f, err := p.openTarget(true)
+		if err != nil {
+			<-p.lock
+			continue // still no reader, or the FIFO is not there (yet)
+		}
 		p.waiting = false
-		if p.closed.Load() || p.f != nil {
+		if p.f != nil {
 			f.Close()
 		} else if err := p.install(f); err != nil {
 			slog.Warn("pcap port: cannot start the capture", "port", p.name, "file", p.path, "error", err)
@@ -452,7 +457,7 @@ func (p *pcapPort) rotate() error {
 		return err
 	}
 	p.dropFile()
-	if err := rotateNames(p.path, p.maxFiles); err != nil {
+	if err := rotateNames(p.dirfd, p.base, p.maxFiles); err != nil {
 		slog.Warn("pcap port: rotation", "port", p.name, "error", err)
 	}
 	f, err := p.openTarget(true)
@@ -460,32 +465,6 @@ func (p *pcapPort) rotate() error {
 		return err
 	}
 	return p.install(f)
-}
-
-// rotateNames renames path to path.1, path.1 to path.2 and so on, keeping
-// at most keep old files.
-func rotateNames(path string, keep int) error {
-	if keep == 0 {
-		return ignoreNotExist(os.Remove(path))
-	}
-	if err := ignoreNotExist(os.Remove(rotatedName(path, keep))); err != nil {
-		return err
-	}
-	for i := keep - 1; i >= 1; i-- {
-		if err := ignoreNotExist(os.Rename(rotatedName(path, i), rotatedName(path, i+1))); err != nil {
-			return err
-		}
-	}
-	return ignoreNotExist(os.Rename(path, rotatedName(path, 1)))
-}
-
-func rotatedName(path string, i int) string { return path + "." + strconv.Itoa(i) }
-
-func ignoreNotExist(err error) error {
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	return err
 }
 
 // Close flushes and closes the file. If a write is stuck on a FIFO whose
@@ -505,6 +484,7 @@ func (p *pcapPort) Close() error {
 			err = p.w.Flush()
 		}
 		p.dropFile()
+		p.closeDir()
 		<-p.lock
 		return err
 	case <-wait.C:
@@ -516,7 +496,23 @@ func (p *pcapPort) Close() error {
 		if f != nil {
 			f.Close()
 		}
+		// The stuck writer holds lock and may still use dirfd (to
+		// rotate): the directory is closed once it lets go.
+		go func() {
+			p.lock <- struct{}{}
+			p.dropFile()
+			p.closeDir()
+			<-p.lock
+		}()
 		return nil
+	}
+}
+
+// closeDir closes the file's directory; the caller holds lock.
+func (p *pcapPort) closeDir() {
+	if p.dirfd >= 0 {
+		unix.Close(p.dirfd)
+		p.dirfd = -1
 	}
 }
 

@@ -19,9 +19,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// openTestPcap opens a pcap port whose capture directory is the one of
+// its (absolute) options:file.
 func openTestPcap(t *testing.T, opts map[string]string) *pcapPort {
 	t.Helper()
-	dev, err := Open(Config{Name: "cap0", Type: "pcap", Options: opts})
+	dev, err := Open(Config{Name: "cap0", Type: "pcap", Options: opts, CaptureDir: filepath.Dir(opts["file"])})
 	if err != nil {
 		t.Fatalf("open pcap port: %v", err)
 	}
@@ -94,13 +96,17 @@ func TestPcapMissingOptions(t *testing.T) {
 	}{
 		{nil, "options:file is required"},
 		{map[string]string{"max-size": "100"}, "options:file is required"},
-		{map[string]string{"file": "/tmp/x.pcapng", "max-size": "-1"}, "max-size"},
-		{map[string]string{"file": "/tmp/x.pcapng", "max-size": "lots"}, "max-size"},
-		{map[string]string{"file": "/tmp/x.pcapng", "max-files": "-2"}, "max-files"},
-		{map[string]string{"file": "/nonexistent-dir-gvs/x.pcapng"}, "no such file or directory"},
+		{map[string]string{"file": "x.pcapng", "max-size": "-1"}, "max-size"},
+		{map[string]string{"file": "x.pcapng", "max-size": "lots"}, "max-size"},
+		{map[string]string{"file": "x.pcapng", "max-size": "1099511627777"}, "1 to 1099511627776 (1 TiB)"},
+		{map[string]string{"file": "x.pcapng", "max-files": "-2"}, "max-files"},
+		{map[string]string{"file": "x.pcapng", "max-files": "101"}, "from 0 to 100"},
+		{map[string]string{"file": "x.pcapng", "max-files": "2147483648"}, "from 0 to 100"},
+		{map[string]string{"file": "nonexistent-dir-gvs/x.pcapng"}, "no such file or directory"},
 	}
+	dir := t.TempDir()
 	for _, c := range cases {
-		_, err := Open(Config{Name: "cap0", Type: "pcap", Options: c.opts})
+		_, err := Open(Config{Name: "cap0", Type: "pcap", Options: c.opts, CaptureDir: dir})
 		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "cap0") {
 			t.Errorf("options %v: error %v, want one naming cap0 and saying %q", c.opts, err, c.want)
 		}
@@ -427,7 +433,7 @@ func TestPcapCloseStalledReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	dev, err := Open(Config{Name: "cap0", Type: "pcap", Options: map[string]string{"file": path}})
+	dev, err := Open(Config{Name: "cap0", Type: "pcap", Options: map[string]string{"file": path}, CaptureDir: filepath.Dir(path)})
 	if err != nil {
 		t.Fatal(err)
 	}

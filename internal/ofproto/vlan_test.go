@@ -6,12 +6,30 @@ import (
 	"gvs/internal/packet"
 )
 
-func tagged(vid uint16) uint16 { return packet.KeyTCI(vid) }
+// q is one 802.1Q header of VID vid, and qp one with a priority too.
+func q(vid uint16) packet.VLANHeader { return packet.VLANHeader{TPID: packet.EtherTypeVLAN, TCI: vid} }
+func qp(vid uint16, pcp uint16) packet.VLANHeader {
+	return packet.VLANHeader{TPID: packet.EtherTypeVLAN, TCI: pcp<<packet.VLANPCPShift | vid}
+}
+
+// ad is one 802.1ad header of VID vid.
+func ad(vid uint16) packet.VLANHeader { return packet.VLANHeader{TPID: packet.EtherTypeQinQ, TCI: vid} }
 
 func trunks(all bool, vids ...uint16) PortVLAN {
 	v := PortVLAN{Mode: ModeTrunk, AllTrunks: all}
 	for _, x := range vids {
 		v.Trunks.Add(x)
+	}
+	return v
+}
+
+func tunnel(tag uint16, cvlans ...uint16) PortVLAN {
+	v := PortVLAN{Mode: ModeDot1qTunnel, Tag: tag}
+	if len(cvlans) > 0 {
+		v.CVLANs = &VLANSet{}
+		for _, c := range cvlans {
+			v.CVLANs.Add(c)
+		}
 	}
 	return v
 }
@@ -22,26 +40,36 @@ func TestInputVLAN(t *testing.T) {
 	tests := []struct {
 		name   string
 		port   PortVLAN
-		tci    uint16
-		vlan   uint16
+		in     VLANs
+		want   VLANs
 		accept bool
 	}{
-		{"access untagged", PortVLAN{Mode: ModeAccess, Tag: 10}, 0, 10, true},
-		{"access priority-tagged", PortVLAN{Mode: ModeAccess, Tag: 10}, packet.KeyTCI(5 << 13), 10, true},
-		{"access tagged with its own vlan", PortVLAN{Mode: ModeAccess, Tag: 10}, tagged(10), 0, false},
-		{"trunk untagged is vlan 0", trunks(true), 0, 0, true},
-		{"trunk tagged", trunks(true), tagged(30), 30, true},
-		{"trunk not carrying", trunks(false, 10, 20), tagged(30), 30, false},
-		{"trunk carrying", trunks(false, 10, 20), tagged(20), 20, true},
-		{"native untagged goes native", nativeUntagged, 0, 10, true},
-		{"native tagged native vid", nativeUntagged, tagged(10), 10, true},
-		{"native trunked vid", nativeUntagged, tagged(20), 20, true},
-		{"native other vid", nativeUntagged, tagged(30), 30, false},
+		{"access untagged", PortVLAN{Mode: ModeAccess, Tag: 10}, VLANs{}, VLANs{q(10)}, true},
+		{"access priority-tagged", PortVLAN{Mode: ModeAccess, Tag: 10}, VLANs{qp(0, 5)}, VLANs{qp(10, 5)}, true},
+		{"access tagged with its own vlan", PortVLAN{Mode: ModeAccess, Tag: 10}, VLANs{q(10)}, VLANs{}, false},
+		{"trunk untagged is vlan 0", trunks(true), VLANs{}, VLANs{}, true},
+		{"trunk tagged", trunks(true), VLANs{q(30)}, VLANs{q(30)}, true},
+		{"trunk keeps an 802.1ad tag", trunks(true), VLANs{ad(30), q(5)}, VLANs{ad(30), q(5)}, true},
+		{"trunk not carrying", trunks(false, 10, 20), VLANs{q(30)}, VLANs{}, false},
+		{"trunk carrying", trunks(false, 10, 20), VLANs{q(20)}, VLANs{q(20)}, true},
+		{"native untagged goes native", nativeUntagged, VLANs{}, VLANs{q(10)}, true},
+		{"native tagged native vid", nativeUntagged, VLANs{q(10)}, VLANs{q(10)}, true},
+		{"native trunked vid", nativeUntagged, VLANs{q(20)}, VLANs{q(20)}, true},
+		{"native other vid", nativeUntagged, VLANs{q(30)}, VLANs{}, false},
+		{"tunnel untagged", tunnel(100), VLANs{}, VLANs{ad(100)}, true},
+		{"tunnel customer-tagged", tunnel(100), VLANs{qp(10, 5)}, VLANs{ad(100), qp(10, 5)}, true},
+		{"tunnel keeps two headers, losing the innermost", tunnel(100), VLANs{q(5), q(7)}, VLANs{ad(100), q(5)}, true},
+		{"tunnel 802.1q service tag", PortVLAN{Mode: ModeDot1qTunnel, Tag: 100, QinQTPID: packet.EtherTypeVLAN}, VLANs{q(10)}, VLANs{q(100), q(10)}, true},
+		{"tunnel cvlans admit", tunnel(100, 10, 20), VLANs{q(20)}, VLANs{ad(100), q(20)}, true},
+		{"tunnel cvlans refuse", tunnel(100, 10, 20), VLANs{q(30)}, VLANs{}, false},
+		{"tunnel cvlans refuse untagged", tunnel(100, 10, 20), VLANs{}, VLANs{}, false},
+		{"tunnel cvlans refuse priority-tagged", tunnel(100, 10), VLANs{qp(0, 3)}, VLANs{}, false},
+		{"tunnel cvlans with 0 admit untagged", tunnel(100, 0), VLANs{}, VLANs{ad(100)}, true},
 	}
 	for _, tt := range tests {
-		vlan, ok := tt.port.InputVLAN(tt.tci)
-		if ok != tt.accept || (ok && vlan != tt.vlan) {
-			t.Errorf("%s: InputVLAN(%#x) = %d, %v; want %d, %v", tt.name, tt.tci, vlan, ok, tt.vlan, tt.accept)
+		got, ok := tt.port.Input(tt.in)
+		if ok != tt.accept || (ok && got != tt.want) {
+			t.Errorf("%s: Input(%v) = %v, %v; want %v, %v", tt.name, tt.in, got, ok, tt.want, tt.accept)
 		}
 	}
 }
@@ -52,29 +80,37 @@ func TestOutputEncoding(t *testing.T) {
 	nt := nu
 	nt.Mode = ModeNativeTagged
 	tests := []struct {
-		name    string
-		port    PortVLAN
-		vlan    uint16
-		carries bool
-		tagged  bool
+		name     string
+		port     PortVLAN
+		vs       VLANs
+		includes bool
+		out      VLANs
 	}{
-		{"access own", PortVLAN{Mode: ModeAccess, Tag: 10}, 10, true, false},
-		{"access other", PortVLAN{Mode: ModeAccess, Tag: 10}, 20, false, false},
-		{"trunk vlan 0", trunks(true), 0, true, false},
-		{"trunk vlan 10", trunks(true), 10, true, true},
-		{"native-untagged native", nu, 10, true, false},
-		{"native-untagged trunked", nu, 20, true, true},
-		{"native-untagged other", nu, 30, false, true},
-		{"native-tagged native", nt, 10, true, true},
+		{"access own", PortVLAN{Mode: ModeAccess, Tag: 10}, VLANs{q(10)}, true, VLANs{}},
+		{"access other", PortVLAN{Mode: ModeAccess, Tag: 10}, VLANs{q(20)}, false, VLANs{}},
+		{"access own with customer tag", PortVLAN{Mode: ModeAccess, Tag: 100}, VLANs{ad(100), q(10)}, false, VLANs{}},
+		{"access own with priority customer tag", PortVLAN{Mode: ModeAccess, Tag: 100}, VLANs{ad(100), qp(0, 3)}, true, VLANs{}},
+		{"trunk vlan 0", trunks(true), VLANs{}, true, VLANs{}},
+		{"trunk vlan 10", trunks(true), VLANs{q(10)}, true, VLANs{q(10)}},
+		{"trunk service vlan", trunks(true), VLANs{ad(100), q(10)}, true, VLANs{ad(100), q(10)}},
+		{"native-untagged native", nu, VLANs{q(10)}, true, VLANs{}},
+		{"native-untagged native exposes inner tag", nu, VLANs{ad(10), q(5)}, true, VLANs{q(5)}},
+		{"native-untagged trunked", nu, VLANs{q(20)}, true, VLANs{q(20)}},
+		{"native-untagged other", nu, VLANs{q(30)}, false, VLANs{q(30)}},
+		{"native-tagged native", nt, VLANs{q(10)}, true, VLANs{q(10)}},
+		{"tunnel service vlan", tunnel(100), VLANs{ad(100), q(10)}, true, VLANs{q(10)}},
+		{"tunnel untagged customer", tunnel(100), VLANs{ad(100)}, true, VLANs{}},
+		{"tunnel other vlan", tunnel(100), VLANs{ad(200), q(10)}, false, VLANs{q(10)}},
+		{"tunnel cvlans include", tunnel(100, 10), VLANs{ad(100), q(10)}, true, VLANs{q(10)}},
+		{"tunnel cvlans exclude", tunnel(100, 10), VLANs{ad(100), q(11)}, false, VLANs{q(11)}},
+		{"tunnel cvlans exclude untagged", tunnel(100, 10), VLANs{ad(100)}, false, VLANs{}},
 	}
 	for _, tt := range tests {
-		if c := tt.port.Carries(tt.vlan); c != tt.carries {
-			t.Errorf("%s: Carries(%d) = %v", tt.name, tt.vlan, c)
+		if c := tt.port.Includes(tt.vs); c != tt.includes {
+			t.Errorf("%s: Includes(%v) = %v", tt.name, tt.vs, c)
 		}
-		if tt.carries {
-			if g := tt.port.OutputTagged(tt.vlan); g != tt.tagged {
-				t.Errorf("%s: OutputTagged(%d) = %v", tt.name, tt.vlan, g)
-			}
+		if got := tt.port.Output(tt.vs); got != tt.out {
+			t.Errorf("%s: Output(%v) = %v, want %v", tt.name, tt.vs, got, tt.out)
 		}
 	}
 }
@@ -85,6 +121,9 @@ func TestParseVLANMode(t *testing.T) {
 	}
 	if m, ok := ParseVLANMode("", false); !ok || m != ModeTrunk {
 		t.Errorf("empty mode without tag = %v", m)
+	}
+	if m, ok := ParseVLANMode("dot1q-tunnel", true); !ok || m != ModeDot1qTunnel {
+		t.Errorf("dot1q-tunnel = %v, %v", m, ok)
 	}
 	if _, ok := ParseVLANMode("bogus", false); ok {
 		t.Errorf("bogus mode accepted")

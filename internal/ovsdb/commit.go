@@ -358,46 +358,82 @@ func columnNames(cols []*Column) string {
 	return s
 }
 
-// apply makes the prepared changes the committed state and returns them.
-func (tx *txn) apply() *Commit {
+// commit lists the prepared changes, in order, as a Commit.
+func (tx *txn) commit() *Commit {
 	cm := &Commit{TxnID: NewUUID()}
-	delta := tx.strongRefDelta()
-	for k, d := range delta {
-		td := tx.db.tables[k.table]
-		if n := td.refs[k.u] + d; n > 0 {
-			td.refs[k.u] = n
-		} else {
-			delete(td.refs, k.u)
-		}
-	}
 	for _, u := range tx.order {
 		c := tx.changes[u]
 		if c.old == nil && c.new == nil {
 			continue
-		}
-		tx.reindex(c, u)
-		if c.new == nil {
-			delete(c.td.rows, u)
-		} else {
-			c.td.rows[u] = c.new
 		}
 		cm.Changes = append(cm.Changes, Change{Table: c.td.schema, UUID: u, Old: c.old, New: c.new})
 	}
 	return cm
 }
 
-func (tx *txn) reindex(c *change, u UUID) {
-	for i, cols := range c.td.schema.Indexes {
-		if c.old != nil {
-			key := indexKey(c.old, cols)
-			if c.td.indexes[i][key] == u {
-				delete(c.td.indexes[i], key)
+// apply makes the prepared changes the committed state.
+func (tx *txn) apply() {
+	delta := tx.strongRefDelta()
+	for k, d := range delta {
+		addRefs(tx.db.tables[k.table], k.u, d)
+	}
+	for _, u := range tx.order {
+		c := tx.changes[u]
+		if c.old == nil && c.new == nil {
+			continue
+		}
+		reindex(c.td, u, c.old, c.new)
+		if c.new == nil {
+			delete(c.td.rows, u)
+		} else {
+			c.td.rows[u] = c.new
+		}
+	}
+}
+
+// undo reverts a committed change that the journal could not keep: the
+// rows, their indexes and the strong references they hold. Commits are
+// undone newest first.
+func (db *DB) undo(cm *Commit) {
+	for i := len(cm.Changes) - 1; i >= 0; i-- {
+		c := cm.Changes[i]
+		td := db.tables[c.Table.Name]
+		if c.New != nil {
+			strongRefs(c.Table, c.New, func(t string, u UUID) { addRefs(db.tables[t], u, -1) })
+		}
+		if c.Old != nil {
+			strongRefs(c.Table, c.Old, func(t string, u UUID) { addRefs(db.tables[t], u, 1) })
+		}
+		reindex(td, c.UUID, c.New, c.Old)
+		if c.Old == nil {
+			delete(td.rows, c.UUID)
+		} else {
+			td.rows[c.UUID] = c.Old
+		}
+	}
+}
+
+func addRefs(td *tableData, u UUID, d int) {
+	if n := td.refs[u] + d; n > 0 {
+		td.refs[u] = n
+	} else {
+		delete(td.refs, u)
+	}
+}
+
+// reindex moves row u's index entries from its old to its new contents.
+func reindex(td *tableData, u UUID, old, new *Row) {
+	for i, cols := range td.schema.Indexes {
+		if old != nil {
+			key := indexKey(old, cols)
+			if td.indexes[i][key] == u {
+				delete(td.indexes[i], key)
 			}
 		}
 	}
-	for i, cols := range c.td.schema.Indexes {
-		if c.new != nil {
-			c.td.indexes[i][indexKey(c.new, cols)] = u
+	for i, cols := range td.schema.Indexes {
+		if new != nil {
+			td.indexes[i][indexKey(new, cols)] = u
 		}
 	}
 }

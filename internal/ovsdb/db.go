@@ -60,12 +60,19 @@ type DB struct {
 	checks  map[string][]RowCheck // by table name
 	mons    map[*monitor]struct{}
 	waiting []*pendingTxn // transactions blocked in a "wait" operation
+	reruns  uint64        // parked transactions run again, for tests
+	// unsynced are the commits whose journal records may not be on disk
+	// yet, oldest first, for a failed sync to roll back.
+	unsynced []unsyncedCommit
 }
 
 // NewDB makes an empty database with schema s. With a journal, every
 // committed transaction is written to it before Transact returns.
 func NewDB(s *Schema, j *Journal) *DB {
-	db := &DB{schema: s, tables: map[string]*tableData{}, journal: j, mons: map[*monitor]struct{}{}}
+	db := &DB{schema: s, tables: map[string]*tableData{}, mons: map[*monitor]struct{}{}}
+	if j != nil {
+		db.attachJournal(j)
+	}
 	for name, t := range s.Tables {
 		td := &tableData{schema: t, rows: map[UUID]*Row{}, refs: map[UUID]int{}}
 		for range t.Indexes {

@@ -10,7 +10,37 @@
 // order-sensitive set comparison in wait, wrong deletion encoding).
 //
 // Data lives in memory as immutable rows; a transaction builds an overlay
-// of changed rows, checks integrity, then swaps them in under one lock and
-// appends one record to the journal, whose fsync is shared by concurrent
-// transactions (group commit) before any of them is answered.
+// of changed rows, checks integrity, appends one record to the journal and
+// only then swaps the rows in under one lock. The record's fsync is shared
+// by concurrent transactions (group commit) before any of them is
+// answered. A write that fails refuses the transaction; a sync that fails
+// rolls back every commit not on disk yet, unless a rewrite of the whole
+// file saves them (transact.go, syncFailed).
+//
+// # Limits
+//
+// Whatever a client sends or fails to read is bounded, by exported fields
+// of Server set to the Default constants by NewServer:
+//
+//   - MaxMessage: a larger request gets a "resources exhausted" error and
+//     the connection is closed; the server reads no further into it.
+//     Requests over 64 KiB are read, decoded and run one at a time across
+//     the server (decoding takes many times a message's size) and must
+//     arrive within WriteTimeout.
+//   - SendQueue, SendBudget: a client with that many messages or bytes
+//     waiting to be sent is disconnected (logged), so a client that does
+//     not read cannot grow the heap. Monitors with the same requests share
+//     one encoding of each commit's update.
+//   - WriteTimeout: a write to a client blocked that long disconnects it.
+//   - MaxSessions: a client over it gets an error and is hung up on.
+//   - MaxMonitors, MaxLocks: per client; a monitor, lock or steal request
+//     over them gets a JSON-RPC error, and the connection stays usable.
+//   - MaxParked: "wait" transactions parked per client; over it, the wait
+//     fails with a "resources exhausted" error in the transaction's result.
+//
+// Every error text names the limit (as its Server field).
+//
+// A session is torn down only by the goroutine that reads its requests;
+// other goroutines that give up on a client mark it dead and close its
+// connection, and a dead session executes and registers nothing more.
 package ovsdb

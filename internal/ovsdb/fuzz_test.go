@@ -176,8 +176,7 @@ func FuzzDecodeRequest(f *testing.F) {
 			decodeRequest(msg)
 			ss.handle(msg)
 		}
-		ss.flushAndClose()
-		ss.close()
+		ss.teardown()
 		<-checked
 		db.mu.Lock()
 		err := invariantError(db)

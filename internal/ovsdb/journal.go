@@ -54,13 +54,31 @@ type Journal struct {
 	end       int64
 	allocated int64
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	written  uint64 // records appended
-	synced   uint64 // records known to be on disk
-	syncing  bool
-	appended int64 // bytes appended since the last compaction
-	base     int64 // size of the file right after the last compaction
+	mu        sync.Mutex
+	cond      *sync.Cond
+	written   uint64 // records appended
+	synced    uint64 // records known to be on disk (or given up as lost)
+	syncedEnd int64  // where the records known to be on disk end
+	syncing   bool
+	appended  int64 // bytes appended since the last compaction
+	base      int64 // size of the file right after the last compaction
+	// compactRetryAt holds compaction back after a failed one until
+	// appended reaches it, so a full disk is not retried on every commit.
+	compactRetryAt int64
+
+	// recovering is set while the database handles a failed fsync:
+	// nobody syncs meanwhile. losses are the records that failed syncs
+	// lost, so their waiters get the error. broken means the file may not
+	// match the committed state: commits are refused until a rewrite of
+	// the whole file works.
+	recovering bool
+	losses     []syncLoss
+	broken     bool
+
+	// sync makes the file's data durable; onSyncFailure is the database's
+	// handling of a failed sync of the records up to target.
+	sync          func(f *os.File) error
+	onSyncFailure func(target uint64, err error)
 
 	// CompactAfter is the number of appended bytes that triggers a
 	// compaction, when they also exceed twice the compacted size.
@@ -93,7 +111,7 @@ func OpenDB(path string, s *Schema) (*DB, error) {
 }
 
 func newJournal(path string, f *os.File) *Journal {
-	j := &Journal{path: path, file: f, CompactAfter: 16 << 20}
+	j := &Journal{path: path, file: f, CompactAfter: 16 << 20, sync: fdatasync}
 	j.cond = sync.NewCond(&j.mu)
 	return j
 }
@@ -103,7 +121,7 @@ func createDB(path string, s *Schema) (*DB, error) {
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
 	db := NewDB(s, nil)
-	if err := writeSnapshot(path, db); err != nil {
+	if err := writeSnapshot(path, db, fdatasync); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -119,8 +137,14 @@ func createDB(path string, s *Schema) (*DB, error) {
 		f.Close()
 		return nil, fmt.Errorf("database %s: %w", path, err)
 	}
-	db.journal = j
+	db.attachJournal(j)
 	return db, nil
+}
+
+// attachJournal makes j the database's journal.
+func (db *DB) attachJournal(j *Journal) {
+	db.journal = j
+	j.onSyncFailure = db.syncFailed
 }
 
 // load reads every record into db, cutting off a torn last record.
@@ -240,9 +264,11 @@ func (j *Journal) startAt(end int64) error {
 	if err != nil {
 		return err
 	}
-	j.base, j.end, j.allocated = end, end, fi.Size()
+	j.base, j.end, j.syncedEnd, j.allocated = end, end, end, fi.Size()
 	return nil
 }
+
+func fdatasync(f *os.File) error { return unix.Fdatasync(int(f.Fd())) }
 
 // atZeros reports whether the next byte of r is a zero byte, which starts
 // preallocated space rather than a record.
@@ -492,36 +518,43 @@ func isDefault(d Datum, t *Type) bool {
 
 // append writes a commit's record (called with the database locked, so
 // records are in commit order) and returns its sequence number for
-// waitSynced.
-func (j *Journal) append(s *Schema, cm *Commit) uint64 {
+// waitSynced. On an error nothing was added: the record's space is zeroed
+// again where it can be, and the next record goes to the same place.
+func (j *Journal) append(cm *Commit) (uint64, error) {
 	data := frameRecord(commitJSON(cm))
-	err := j.reserve(int64(len(data)))
-	if err == nil {
-		_, err = j.file.WriteAt(data, j.end)
+	if err := j.reserve(int64(len(data))); err != nil {
+		return 0, err
 	}
-	if err != nil {
-		// The commit is in memory but not on disk: the process cannot keep
-		// its promise of durability, so it must not go on pretending.
-		slog.Error("database: journal write failed", "file", j.path, "error", err)
-		panic(fmt.Sprintf("database %s: journal write failed: %v", j.path, err))
+	if n, err := j.file.WriteAt(data, j.end); err != nil {
+		if n > 0 {
+			_, _ = j.file.WriteAt(zeroBlock[:min(n, len(zeroBlock))], j.end)
+		}
+		return 0, err
 	}
-	j.end += int64(len(data))
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	j.end += int64(len(data))
 	j.written++
 	j.appended += int64(len(data))
-	return j.written
+	return j.written, nil
 }
 
 // reserve makes sure n bytes after the records are allocated, extending
-// the file with zeros by at least preallocChunk when they are not. The
-// zeros reach the disk with the next sync, as the record written over
-// them does.
+// the file with zeros when they are not: what the record needs first, then
+// up to preallocChunk more if the file system has room. The zeros reach the
+// disk with the next sync, as the record written over them does.
 func (j *Journal) reserve(n int64) error {
 	if j.end+n <= j.allocated {
 		return nil
 	}
-	target := j.end + n + preallocChunk
+	if err := j.extendTo(j.end + n); err != nil {
+		return err
+	}
+	_ = j.extendTo(j.end + n + preallocChunk) // room to spare is optional
+	return nil
+}
+
+func (j *Journal) extendTo(target int64) error {
 	for j.allocated < target {
 		chunk := zeroBlock[:min(int64(len(zeroBlock)), target-j.allocated)]
 		if _, err := j.file.WriteAt(chunk, j.allocated); err != nil {
@@ -532,52 +565,135 @@ func (j *Journal) reserve(n int64) error {
 	return nil
 }
 
-// waitSynced returns once record seq is on disk. Concurrent callers share
-// fsync calls (group commit).
-func (j *Journal) waitSynced(seq uint64) {
+// syncLoss is a run of records that a failed sync lost.
+type syncLoss struct {
+	from, to uint64 // records (from, to] were rolled back
+	err      error
+}
+
+// waitSynced returns once record seq is on disk, or an error when it never
+// will be: its sync failed and the commit was rolled back. Concurrent
+// callers share fsync calls (group commit).
+func (j *Journal) waitSynced(seq uint64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	for j.synced < seq {
-		if j.syncing {
+	for {
+		if err := j.lostErr(seq); err != nil {
+			return err
+		}
+		if j.synced >= seq {
+			return nil
+		}
+		if j.syncing || j.recovering {
 			j.cond.Wait()
 			continue
 		}
 		j.syncing = true
-		target := j.written
+		target, targetEnd := j.written, j.end
 		f := j.file // compaction swaps the file, but not while syncing
+		sync := j.sync
 		j.mu.Unlock()
 		// fdatasync: the file's data and size are what a reopen needs;
 		// its timestamps are not worth a second disk write.
-		err := unix.Fdatasync(int(f.Fd()))
+		err := sync(f)
 		j.mu.Lock()
 		j.syncing = false
-		if err != nil {
-			slog.Error("database: journal fsync failed", "file", j.path, "error", err)
-			panic(fmt.Sprintf("database %s: fsync failed: %v", j.path, err))
+		if err == nil {
+			j.synced = max(j.synced, target)
+			j.syncedEnd = max(j.syncedEnd, targetEnd)
+			j.cond.Broadcast()
+			continue
 		}
-		j.synced = max(j.synced, target)
+		// A failed fsync may have dropped the dirty pages, and a second
+		// one would then report success: nobody syncs again until the
+		// database has dealt with the failure.
+		j.recovering = true
+		j.mu.Unlock()
+		slog.Error("database: journal fsync failed", "file", j.path, "error", err)
+		if j.onSyncFailure != nil {
+			j.onSyncFailure(target, err)
+		}
+		j.mu.Lock()
+		j.recovering = false
 		j.cond.Broadcast()
 	}
+}
+
+// syncedSeq returns the last record known to be on disk.
+func (j *Journal) syncedSeq() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.synced
+}
+
+// cutBack truncates the file to the synced records, with j.mu held and no
+// sync running, and syncs that.
+func (j *Journal) cutBack() error {
+	if err := j.file.Truncate(j.end); err != nil {
+		return err
+	}
+	j.allocated = j.end
+	return j.sync(j.file)
+}
+
+// lostErr returns the error of the failed sync that lost record seq, if
+// one did.
+func (j *Journal) lostErr(seq uint64) error {
+	for _, l := range j.losses {
+		if seq > l.from && seq <= l.to {
+			return l.err
+		}
+	}
+	return nil
+}
+
+// recordLoss notes that records (synced, written] are gone, with j.mu
+// held. Only the last few losses are kept: their waiters are woken at once.
+func (j *Journal) recordLoss(err error) {
+	if j.written > j.synced {
+		j.losses = append(j.losses, syncLoss{from: j.synced, to: j.written, err: err})
+		if len(j.losses) > 16 {
+			j.losses = j.losses[1:]
+		}
+	}
+	j.synced = j.written
 }
 
 func (j *Journal) wantsCompaction() bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.appended > j.CompactAfter && j.appended > 2*j.base
+	return j.appended > j.CompactAfter && j.appended > 2*j.base && j.appended >= j.compactRetryAt
 }
 
-// compact rewrites the journal as one snapshot record.
+// compact rewrites the journal as one snapshot record. When that fails
+// (a full disk), the journal stays as it is and the next attempt waits
+// until as much again has been appended.
 func (db *DB) compact() {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	j := db.journal
-	if err := writeSnapshot(j.path, db); err != nil {
+	if err := db.rewriteJournal(); err != nil {
 		slog.Warn("database: compaction failed; keeping the journal as it is", "error", err)
-		return
+		j := db.journal
+		j.mu.Lock()
+		j.compactRetryAt = 2 * j.appended
+		j.mu.Unlock()
+	}
+}
+
+// rewriteJournal replaces the journal file with a snapshot of the
+// database's contents, synced, and appends to it from then on. Every
+// record appended so far is then on disk. Called with db.mu held.
+func (db *DB) rewriteJournal() error {
+	j := db.journal
+	if err := writeSnapshot(j.path, db, j.sync); err != nil {
+		return err
 	}
 	f, err := os.OpenFile(j.path, os.O_RDWR, 0)
 	if err != nil {
-		panic(fmt.Sprintf("database %s: cannot reopen after compaction: %v", j.path, err))
+		// The snapshot is on disk but appends would go to the old,
+		// unlinked file: refuse commits until a rewrite works.
+		j.broken = true
+		return fmt.Errorf("database %s: cannot reopen after rewriting: %w", j.path, err)
 	}
 	old := j.file
 	j.mu.Lock()
@@ -592,23 +708,44 @@ func (db *DB) compact() {
 		err = j.startAt(size)
 	}
 	if err != nil {
-		panic(fmt.Sprintf("database %s: cannot size after compaction: %v", j.path, err))
+		j.broken = true
+		j.mu.Unlock()
+		old.Close()
+		return fmt.Errorf("database %s: cannot size after rewriting: %w", j.path, err)
 	}
-	j.appended = 0
-	j.synced = j.written // the snapshot holds every record, synced
+	j.appended, j.compactRetryAt = 0, 0
+	j.synced, j.syncedEnd = j.written, j.end // the snapshot holds every record, synced
+	j.broken = false
 	j.cond.Broadcast()
 	j.mu.Unlock()
 	old.Close()
+	return nil
 }
 
 // writeSnapshot writes the whole database to a new file that replaces path
 // atomically, synced to disk.
-func writeSnapshot(path string, db *DB) error {
+func writeSnapshot(path string, db *DB, sync func(*os.File) error) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
+	if err := writeSnapshotTo(f, db, sync); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("database %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeSnapshotTo writes the journal header, the schema and one record
+// with every row to f, and syncs it.
+func writeSnapshotTo(f *os.File, db *DB, sync func(*os.File) error) error {
 	w := bufio.NewWriter(f)
 	w.WriteString(journalHeader)
 	w.Write(encodeRecord(&journalRecord{Schema: db.schema.JSON}))
@@ -622,18 +759,9 @@ func writeSnapshot(path string, db *DB) error {
 		w.Write(frameRecord(commitJSON(cm)))
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("database %s: %w", path, err)
+		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("database %s: %w", path, err)
-	}
-	f.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("database %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
+	return sync(f)
 }
 
 func syncDir(dir string) error {

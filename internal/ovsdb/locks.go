@@ -7,6 +7,9 @@ import "sync"
 type lockTable struct {
 	mu    sync.Mutex
 	locks map[string]*namedLock
+	// held is, for each session, the names it owns or waits for: for the
+	// per-session limit, and so that a leaving session lets go of all.
+	held map[*session]map[string]struct{}
 }
 
 type namedLock struct {
@@ -14,14 +17,29 @@ type namedLock struct {
 	waiters []*session
 }
 
-func newLockTable() *lockTable { return &lockTable{locks: map[string]*namedLock{}} }
+func newLockTable() *lockTable {
+	return &lockTable{locks: map[string]*namedLock{}, held: map[*session]map[string]struct{}{}}
+}
 
 // acquire takes the lock for s (stealing it from its owner if steal) and
 // reports whether s owns it now; otherwise s waits for a "locked"
-// notification.
-func (lt *lockTable) acquire(name string, s *session, steal bool) bool {
+// notification. A session at its limit of locks, or dead, gets an error
+// and is registered nowhere.
+func (lt *lockTable) acquire(name string, s *session, steal bool) (bool, *Error) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
+	if s.dead.Load() {
+		return false, errorf("canceled", "the client is disconnected")
+	}
+	names := lt.held[s]
+	if _, ok := names[name]; !ok && len(names) >= s.server.MaxLocks {
+		return false, errorf("resources exhausted", "too many locks: the limit is %d per client (MaxLocks)", s.server.MaxLocks)
+	}
+	if names == nil {
+		names = map[string]struct{}{}
+		lt.held[s] = names
+	}
+	names[name] = struct{}{}
 	l := lt.locks[name]
 	if l == nil {
 		l = &namedLock{}
@@ -30,20 +48,20 @@ func (lt *lockTable) acquire(name string, s *session, steal bool) bool {
 	switch {
 	case l.owner == nil || l.owner == s:
 		l.owner = s
-		return true
+		return true, nil
 	case steal:
 		l.owner.notify("stolen", []any{name})
 		l.waiters = append(l.waiters, l.owner)
 		l.owner = s
-		return true
+		return true, nil
 	}
 	for _, w := range l.waiters {
 		if w == s {
-			return false // already waiting; one unlock must end the wait
+			return false, nil // already waiting; one unlock must end the wait
 		}
 	}
 	l.waiters = append(l.waiters, s)
-	return false
+	return false, nil
 }
 
 func (lt *lockTable) owns(name string, s *session) bool {
@@ -57,6 +75,16 @@ func (lt *lockTable) owns(name string, s *session) bool {
 func (lt *lockTable) release(name string, s *session) {
 	lt.mu.Lock()
 	defer lt.mu.Unlock()
+	lt.releaseLocked(name, s)
+}
+
+func (lt *lockTable) releaseLocked(name string, s *session) {
+	if names := lt.held[s]; names != nil {
+		delete(names, name)
+		if len(names) == 0 {
+			delete(lt.held, s)
+		}
+	}
 	l := lt.locks[name]
 	if l == nil {
 		return
@@ -79,14 +107,12 @@ func (lt *lockTable) release(name string, s *session) {
 	}
 }
 
+// releaseAll lets go of every lock s owns or waits for, in one step, so
+// that no lock can be handed to s while it leaves.
 func (lt *lockTable) releaseAll(s *session) {
 	lt.mu.Lock()
-	var names []string
-	for name := range lt.locks {
-		names = append(names, name)
-	}
-	lt.mu.Unlock()
-	for _, n := range names {
-		lt.release(n, s)
+	defer lt.mu.Unlock()
+	for name := range lt.held[s] {
+		lt.releaseLocked(name, s)
 	}
 }

@@ -1,5 +1,11 @@
 package ovsdb
 
+import (
+	"encoding/json"
+	"log/slog"
+	"strconv"
+)
+
 // monitor is one client's subscription to changes in a database, created by
 // monitor (version 1, "update" notifications), monitor_cond (version 2,
 // "update2") or monitor_cond_since (version 3, "update3").
@@ -7,8 +13,23 @@ type monitor struct {
 	session *session
 	db      *DB
 	id      any
+	idJSON  []byte // id, encoded
 	version int
 	tables  map[string]*monTable
+	// sig is the same for monitors that see every commit alike (same
+	// version and requests), so a commit's update is encoded once for
+	// all of them; "" for a monitor encoded alone.
+	sig string
+}
+
+// monitorSignature identifies a monitor's view: its version and its
+// requests, as canonical JSON (object keys sorted).
+func monitorSignature(version int, db *DB, requests any) string {
+	b, err := json.Marshal(requests)
+	if err != nil {
+		return ""
+	}
+	return strconv.Itoa(version) + " " + db.Name() + " " + string(b)
 }
 
 // monTable is what a monitor watches in one table. Several requests for a
@@ -278,25 +299,69 @@ func rowUpdate1(mt *monTable, kind string, old, new *Row) any {
 
 // notifyMonitors queues every monitor's notification for a commit (called
 // with the database locked, so notifications go out in commit order).
+// Monitors with the same view share one encoded update: a hundred
+// identical monitors cost one copy of it, not a hundred.
 func (db *DB) notifyMonitors(cm *Commit) {
+	var shared map[string][]byte
 	for m := range db.mons {
-		updates := m.commitUpdates(cm)
-		if updates == nil {
-			continue
+		body, ok := shared[m.sig]
+		if !ok || m.sig == "" {
+			body = m.encodeUpdates(cm)
+			if m.sig != "" {
+				if shared == nil {
+					shared = map[string][]byte{}
+				}
+				shared[m.sig] = body
+			}
 		}
-		m.send(updates, cm.TxnID)
+		if body != nil {
+			m.sendEncoded(body, cm.TxnID)
+		}
 	}
 }
 
-func (m *monitor) send(updates map[string]any, txn UUID) {
-	switch m.version {
-	case 1:
-		m.session.notify("update", []any{m.id, updates})
-	case 2:
-		m.session.notify("update2", []any{m.id, updates})
-	default:
-		m.session.notify("update3", []any{m.id, txn.String(), updates})
+// encodeUpdates is the JSON of what a commit changed for m, or nil.
+func (m *monitor) encodeUpdates(cm *Commit) []byte {
+	updates := m.commitUpdates(cm)
+	if updates == nil {
+		return nil
 	}
+	body, err := json.Marshal(updates)
+	if err != nil {
+		slog.Error("ovsdb: cannot encode a monitor update", "monitor", string(m.idJSON), "error", err)
+		return nil
+	}
+	return body
+}
+
+// sendEncoded queues the notification carrying an encoded table-updates
+// body, which it shares and does not modify.
+func (m *monitor) sendEncoded(body []byte, txn UUID) {
+	method := [...]string{1: "update", 2: "update2", 3: "update3"}[m.version]
+	head := make([]byte, 0, 64+len(m.idJSON))
+	head = append(head, `{"id":null,"method":"`...)
+	head = append(head, method...)
+	head = append(head, `","params":[`...)
+	head = append(head, m.idJSON...)
+	head = append(head, ',')
+	if m.version == 3 {
+		head = append(head, '"')
+		head = append(head, txn.String()...)
+		head = append(head, `",`...)
+	}
+	m.session.enqueue(outMsg{head: head, body: body, tail: notifyTail})
+}
+
+var notifyTail = []byte("]}")
+
+// send queues a notification for updates of this monitor alone.
+func (m *monitor) send(updates map[string]any, txn UUID) {
+	body, err := json.Marshal(updates)
+	if err != nil {
+		slog.Error("ovsdb: cannot encode a monitor update", "monitor", string(m.idJSON), "error", err)
+		return
+	}
+	m.sendEncoded(body, txn)
 }
 
 func (db *DB) removeMonitor(m *monitor) {

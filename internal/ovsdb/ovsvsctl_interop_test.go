@@ -1,6 +1,7 @@
 package ovsdb_test
 
 import (
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,40 @@ func TestOVSToolsInterop(t *testing.T) {
 	}
 	if d := time.Since(start); d > 20*time.Second {
 		t.Errorf("ovs-vsctl commands took %v", d)
+	}
+}
+
+// TestOVSVsctlLargeTransaction: one ovs-vsctl command that adds a bridge
+// with thousands of ports sends a request far over the size from which
+// requests are read one at a time; it must work with the default limits.
+func TestOVSVsctlLargeTransaction(t *testing.T) {
+	vsctl, err := exec.LookPath("ovs-vsctl")
+	if err != nil {
+		t.Skip("ovs-vsctl not installed")
+	}
+	db, err := ovsdb.OpenDB(filepath.Join(t.TempDir(), "conf.db"), vsSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := ovsdb.NewServer(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	sock := filepath.Join(t.TempDir(), "db.sock")
+	if _, err := srv.Listen("punix:" + sock); err != nil {
+		t.Fatal(err)
+	}
+	const ports = 2000
+	args := []string{"--db=unix:" + sock, "--no-wait", "--timeout=60", "init", "--", "add-br", "br0"}
+	for i := 0; i < ports; i++ {
+		args = append(args, "--", "add-port", "br0", fmt.Sprintf("p%d", i),
+			"--", "set", "Interface", fmt.Sprintf("p%d", i), "type=internal", fmt.Sprintf("external_ids:n=%d", i))
+	}
+	if out, err := exec.Command(vsctl, args...).CombinedOutput(); err != nil {
+		t.Fatalf("ovs-vsctl with %d ports: %v\n%s", ports, err, out)
+	}
+	if n := db.RowCount("Port"); n != ports+1 {
+		t.Fatalf("%d ports, want %d", n, ports+1)
 	}
 }

@@ -3,25 +3,37 @@ package ovsdb
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
-	"strings"
 	"sync"
-	"sync/atomic"
+	"time"
 )
 
 // Server serves databases over JSON-RPC (RFC 7047 and the extensions that
 // Open vSwitch clients use) on any number of listeners.
+//
+// Every size and count a client controls has a limit, set to a Default
+// constant by NewServer and adjustable before Listen; see the package
+// documentation for what each limit does when it is reached.
 type Server struct {
 	// MaxMessage is the largest request accepted, in bytes.
 	MaxMessage int
-	// SendQueue is how many messages may wait to be sent to one client;
-	// a client that falls further behind is disconnected, so a slow or
-	// vanished client never holds up the others.
-	SendQueue int
+	// SendQueue and SendBudget bound what may wait to be sent to one
+	// client, in messages and in bytes; a client that falls further
+	// behind is disconnected, so a slow or vanished client never holds up
+	// the others nor grows the heap.
+	SendQueue  int
+	SendBudget int
+	// WriteTimeout bounds each write to a client.
+	WriteTimeout time.Duration
+	// MaxSessions bounds the clients connected at once.
+	MaxSessions int
+	// MaxMonitors, MaxLocks and MaxParked bound, per client, the
+	// monitors, the locks (owned or waited for) and the transactions
+	// parked in a "wait" operation.
+	MaxMonitors int
+	MaxLocks    int
+	MaxParked   int
 
 	mu        sync.Mutex
 	dbs       map[string]*DB
@@ -31,13 +43,17 @@ type Server struct {
 	listeners []net.Listener
 	sessions  map[*session]struct{}
 	closed    bool
+	readers   sync.WaitGroup // one per session's reading goroutine
+	largeMu   sync.Mutex     // held while a large request is decoded and run
 }
 
 // NewServer returns a server for the given databases; it adds the _Server
 // database that tells clients about them.
 func NewServer(dbs ...*DB) (*Server, error) {
-	s := &Server{MaxMessage: 64 << 20, SendQueue: 10000, dbs: map[string]*DB{},
-		serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
+	s := &Server{MaxMessage: DefaultMaxMessage, SendQueue: DefaultSendQueue, SendBudget: DefaultSendBudget,
+		WriteTimeout: DefaultWriteTimeout, MaxSessions: DefaultMaxSessions, MaxMonitors: DefaultMaxMonitors,
+		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked,
+		dbs: map[string]*DB{}, serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
 	for _, db := range dbs {
 		s.dbs[db.Name()] = db
 	}
@@ -69,31 +85,6 @@ func (s *Server) Listen(spec string) (net.Addr, error) {
 	return l.Addr(), nil
 }
 
-func listen(spec string) (net.Listener, error) {
-	switch {
-	case strings.HasPrefix(spec, "ptcp:"):
-		parts := strings.SplitN(strings.TrimPrefix(spec, "ptcp:"), ":", 2)
-		host := ""
-		if len(parts) == 2 {
-			host = parts[1]
-		}
-		return net.Listen("tcp", net.JoinHostPort(host, parts[0]))
-	case strings.HasPrefix(spec, "punix:"):
-		spec = strings.TrimPrefix(spec, "punix:")
-	case strings.Contains(spec, ":") && !strings.HasPrefix(spec, "/"):
-		return nil, fmt.Errorf("%s: unsupported listener (use punix:PATH or ptcp:PORT[:IP])", spec)
-	}
-	if err := os.Remove(spec); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", spec, err)
-	}
-	l, err := net.Listen("unix", spec)
-	if err != nil {
-		return nil, err
-	}
-	_ = os.Chmod(spec, 0o770)
-	return l, nil
-}
-
 func (s *Server) accept(l net.Listener) {
 	for {
 		c, err := l.Accept()
@@ -107,13 +98,30 @@ func (s *Server) accept(l net.Listener) {
 			c.Close()
 			return
 		}
+		if len(s.sessions) >= s.MaxSessions {
+			s.mu.Unlock()
+			go s.refuse(c, errorf("resources exhausted", "too many clients: the limit is %d sessions (MaxSessions)", s.MaxSessions))
+			continue
+		}
 		s.sessions[ss] = struct{}{}
+		s.readers.Add(1)
 		s.mu.Unlock()
 		go ss.run()
 	}
 }
 
-// Close stops the listeners and disconnects every client.
+// refuse tells a client why it is not served, and hangs up.
+func (s *Server) refuse(c net.Conn, e *Error) {
+	slog.Warn("ovsdb: refusing client", "remote", c.RemoteAddr(), "reason", e.Details)
+	data, _ := json.Marshal(map[string]any{"id": nil, "result": nil, "error": e.JSON()})
+	_ = c.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
+	_, _ = c.Write(data)
+	c.Close()
+}
+
+// Close stops the listeners, disconnects every client and waits until
+// their sessions are torn down, or for WriteTimeout and a second at most:
+// a request stuck elsewhere (a commit hook, say) must not hang the exit.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -124,7 +132,19 @@ func (s *Server) Close() {
 		l.Close()
 	}
 	for ss := range sessions {
-		ss.close()
+		ss.kill("")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.readers.Wait()
+		close(done)
+	}()
+	timer := time.NewTimer(s.WriteTimeout + time.Second)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		slog.Warn("ovsdb: sessions still busy after close")
 	}
 }
 
@@ -132,185 +152,6 @@ func (s *Server) forget(ss *session) {
 	s.mu.Lock()
 	delete(s.sessions, ss)
 	s.mu.Unlock()
-}
-
-// session is one client connection. Messages reach the client in the
-// order they were sent, either through the out queue, which the writer
-// goroutine drains, or, for a reply from the session's own goroutine when
-// nothing is queued, written directly (see replyDirect).
-type session struct {
-	server   *Server
-	conn     net.Conn
-	out      chan []byte
-	queued   atomic.Int64 // messages put in out and not yet written
-	wmu      sync.Mutex   // held while writing to conn
-	done     chan struct{}
-	once     sync.Once
-	mu       sync.Mutex
-	monitors map[string]*monitor // by the JSON text of the monitor id
-}
-
-func newSession(s *Server, c net.Conn) *session {
-	return &session{server: s, conn: c, out: make(chan []byte, s.SendQueue),
-		done: make(chan struct{}), monitors: map[string]*monitor{}}
-}
-
-func (ss *session) run() {
-	go ss.writer()
-	defer ss.close()
-	mr := newMessageReader(ss.conn, ss.server.MaxMessage)
-	for {
-		msg, err := mr.next()
-		if err != nil {
-			if errors.Is(err, errTooLarge) {
-				ss.sendJSON(map[string]any{"id": nil, "result": nil,
-					"error": errorf("resources exhausted", "request exceeds %d bytes", ss.server.MaxMessage).JSON()})
-			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				ss.sendJSON(map[string]any{"id": nil, "result": nil, "error": errorf("syntax error", "%v", err).JSON()})
-			}
-			ss.flushAndClose()
-			return
-		}
-		ss.handle(msg)
-	}
-}
-
-// flushAndClose lets queued replies go out before the connection closes.
-func (ss *session) flushAndClose() {
-	close(ss.out)
-	<-ss.done
-}
-
-func (ss *session) writer() {
-	defer close(ss.done)
-	for msg := range ss.out {
-		ss.wmu.Lock()
-		_, err := ss.conn.Write(msg)
-		ss.queued.Add(-1)
-		ss.wmu.Unlock()
-		if err != nil {
-			ss.conn.Close()
-			for range ss.out {
-				ss.queued.Add(-1)
-			}
-			return
-		}
-	}
-}
-
-func (ss *session) close() {
-	ss.once.Do(func() {
-		ss.conn.Close()
-		ss.mu.Lock()
-		mons := ss.monitors
-		ss.monitors = map[string]*monitor{}
-		ss.mu.Unlock()
-		for _, m := range mons {
-			m.db.removeMonitor(m)
-		}
-		for _, db := range ss.server.dbs {
-			db.dropSession(ss)
-		}
-		ss.server.locks.releaseAll(ss)
-		ss.server.forget(ss)
-	})
-}
-
-// sendJSON queues a message without blocking; a client whose queue is full
-// is disconnected.
-func (ss *session) sendJSON(v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		slog.Error("ovsdb: cannot encode message", "error", err)
-		return
-	}
-	ss.enqueue(data)
-}
-
-func (ss *session) enqueue(data []byte) {
-	ss.queued.Add(1)
-	defer func() {
-		// Sending on the queue after the session closed it: drop.
-		if recover() != nil {
-			ss.queued.Add(-1)
-		}
-	}()
-	select {
-	case ss.out <- data:
-	default:
-		ss.queued.Add(-1)
-		slog.Warn("ovsdb: client too slow, disconnecting", "remote", ss.conn.RemoteAddr())
-		go ss.close()
-		ss.conn.Close()
-	}
-}
-
-// replyDirect sends a reply from the session's own goroutine, holding no
-// lock of a database. When nothing is queued before it, it writes the
-// reply itself rather than waking the writer goroutine: one goroutine
-// hand-off less on every transaction. It may block while the client does
-// not read, which only holds up this client's own requests.
-func (ss *session) replyDirect(id, result any) {
-	data, ok := ss.encodeReply(id, result)
-	if !ok {
-		return
-	}
-	ss.wmu.Lock()
-	defer ss.wmu.Unlock()
-	if ss.queued.Load() > 0 {
-		// Earlier messages (this transaction's own monitor updates,
-		// say) are still queued: the reply must follow them.
-		ss.enqueue(data)
-		return
-	}
-	if _, err := ss.conn.Write(data); err != nil {
-		ss.conn.Close()
-	}
-}
-
-func (ss *session) notify(method string, params any) {
-	ss.sendJSON(map[string]any{"id": nil, "method": method, "params": params})
-}
-
-func (ss *session) reply(id, result any) {
-	if data, ok := ss.encodeReply(id, result); ok {
-		ss.enqueue(data)
-	}
-}
-
-// encodeReply encodes a reply; when that fails, the client gets an error
-// reply saying so instead of waiting for an answer that never comes.
-func (ss *session) encodeReply(id, result any) ([]byte, bool) {
-	data, err := encodeReply(id, result)
-	if err != nil {
-		slog.Error("ovsdb: cannot encode reply", "error", err)
-		ss.replyError(id, errorf("internal error", "cannot encode the reply: %v", err))
-		return nil, false
-	}
-	return data, true
-}
-
-// encodeReply is the JSON-RPC reply {"id":id,"result":result,"error":null},
-// written without building and sorting a map for it.
-func encodeReply(id, result any) ([]byte, error) {
-	idJSON, err := json.Marshal(id)
-	if err != nil {
-		return nil, err
-	}
-	resJSON, err := json.Marshal(result)
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, len(idJSON)+len(resJSON)+32)
-	b = append(b, `{"id":`...)
-	b = append(b, idJSON...)
-	b = append(b, `,"result":`...)
-	b = append(b, resJSON...)
-	return append(b, `,"error":null}`...), nil
-}
-
-func (ss *session) replyError(id any, err *Error) {
-	ss.sendJSON(map[string]any{"id": id, "result": nil, "error": err.JSON()})
 }
 
 // request is a decoded JSON-RPC message.
@@ -478,16 +319,31 @@ func (ss *session) monitor(r *request, version int) {
 		ss.replyError(r.ID, err)
 		return
 	}
-	m := &monitor{session: ss, db: db, id: r.Params[1], version: version, tables: tables}
+	m := &monitor{session: ss, db: db, id: r.Params[1], idJSON: []byte(key), version: version, tables: tables,
+		sig: monitorSignature(version, db, r.Params[2])}
 	ss.mu.Lock()
-	if _, dup := ss.monitors[key]; dup {
-		ss.mu.Unlock()
-		ss.replyError(r.ID, errorf("duplicate monitor ID", "monitor %s already exists", key))
+	err = ss.addMonitor(key, m)
+	ss.mu.Unlock()
+	if err != nil {
+		ss.replyError(r.ID, err)
 		return
 	}
-	ss.monitors[key] = m
-	ss.mu.Unlock()
 	ss.startMonitor(r, m, db)
+}
+
+// addMonitor registers m under key in the session (called with ss.mu
+// held), unless the session is leaving or at its limit of monitors.
+func (ss *session) addMonitor(key string, m *monitor) *Error {
+	switch _, dup := ss.monitors[key]; {
+	case ss.dead.Load() || ss.monitors == nil:
+		return errorf("canceled", "the client is disconnected")
+	case dup:
+		return errorf("duplicate monitor ID", "monitor %s already exists", key)
+	case len(ss.monitors) >= ss.server.MaxMonitors:
+		return errorf("resources exhausted", "too many monitors: the limit is %d per client (MaxMonitors)", ss.server.MaxMonitors)
+	}
+	ss.monitors[key] = m
+	return nil
 }
 
 // startMonitor registers m and replies with the initial contents. The
@@ -496,6 +352,9 @@ func (ss *session) monitor(r *request, version int) {
 func (ss *session) startMonitor(r *request, m *monitor, db *DB) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	if ss.dead.Load() {
+		return // the reader tears the session down next: register nothing
+	}
 	db.mons[m] = struct{}{}
 	initial := m.initialUpdates()
 	if m.version < 3 {
@@ -545,7 +404,8 @@ func (ss *session) monitorCondChange(r *request) {
 	ss.mu.Unlock()
 	// Commits read m.id with the database locked, to send updates.
 	m.db.mu.Lock()
-	m.id = r.Params[1]
+	m.id, m.idJSON = r.Params[1], []byte(newKey)
+	m.sig = "" // its conditions are its own now: encoded for it alone
 	m.db.mu.Unlock()
 	m.db.changeConditions(m, newWhere)
 	ss.reply(r.ID, map[string]any{})
@@ -612,7 +472,11 @@ func (ss *session) lock(r *request, steal bool) {
 		ss.replyError(r.ID, errorf("syntax error", "%s takes one lock name", r.Method))
 		return
 	}
-	locked := ss.server.locks.acquire(name, ss, steal)
+	locked, err := ss.server.locks.acquire(name, ss, steal)
+	if err != nil {
+		ss.replyError(r.ID, err.withContext("%s %q", r.Method, name))
+		return
+	}
 	ss.reply(r.ID, map[string]any{"locked": locked})
 }
 

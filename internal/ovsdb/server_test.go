@@ -424,10 +424,9 @@ func TestListenSpecs(t *testing.T) {
 	}
 	// A bare path is a unix socket; a stale socket file is replaced.
 	path := t.TempDir() + "/bare.sock"
-	for i := 0; i < 2; i++ {
-		if _, err := srv.Listen(path); err != nil {
-			t.Fatalf("listen %s (%d): %v", path, i, err)
-		}
+	staleSocket(t, path)
+	if _, err := srv.Listen(path); err != nil {
+		t.Fatalf("listen %s: %v", path, err)
 	}
 }
 
@@ -447,4 +446,71 @@ func TestServerLockTwiceThenUnlock(t *testing.T) {
 	txFails(t, r["result"].([]any), 0, "not owner")
 	// The lock is free again for anyone.
 	jsonIs(t, "a relock", a.result("lock", "L"), `{"locked":true}`)
+}
+
+// TestServerWaitReleasedCommitRunsHooks: a parked transaction that a later
+// commit releases commits too, and the commit hooks (the switch applying
+// the change) run for it, not only for the commit that released it.
+func TestServerWaitReleasedCommitRunsHooks(t *testing.T) {
+	db := newTestDB(t)
+	insertRoot(t, db, "x", `,"n":1`)
+	hooked := make(chan string, 10)
+	db.OnCommit(func(cm *Commit) {
+		for _, c := range cm.Changes {
+			if c.Old == nil && c.New != nil {
+				name, _ := c.New.Get(c.Table, "name")
+				hooked <- name.Keys[0].(string)
+			}
+		}
+	})
+	_, path := testServer(t, db, nil)
+	a, b := dial(t, path), dial(t, path)
+	id := a.transact(`[{"op":"wait","table":"Root","where":[["name","==","x"]],"columns":["n"],"until":"==",
+		"rows":[{"n":5}],"timeout":10000},{"op":"insert","table":"Root","row":{"name":"released"}}]`)
+	a.quiet(200 * time.Millisecond)
+	b.mustTransact(`[{"op":"update","table":"Root","where":[["name","==","x"]],"row":{"n":5}}]`)
+	if res := a.reply(id)["result"].([]any); errTag(res[1]) != "" {
+		t.Fatalf("released transaction: %s", mustJSONText(t, res))
+	}
+	select {
+	case name := <-hooked:
+		if name != "released" {
+			t.Fatalf("hook saw an insert of %q", name)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no commit hook ran for the released transaction")
+	}
+}
+
+// TestServerWaitRerunsOnlyOnItsTables: a parked transaction is run again
+// only after commits to a table it waits on.
+func TestServerWaitRerunsOnlyOnItsTables(t *testing.T) {
+	db := newTestDB(t)
+	_, path := testServer(t, db, nil)
+	a := dial(t, path)
+	a.transact(`[{"op":"wait","table":"Child","where":[],"columns":["label"],"until":"==","rows":[{"label":"never"}],"timeout":10000}]`)
+	a.quiet(200 * time.Millisecond)
+	for i := range 20 {
+		insertRoot(t, db, fmt.Sprint("r", i), "")
+	}
+	db.mu.Lock()
+	n := db.reruns
+	db.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("a transaction waiting on Child ran again %d times for commits to Root", n)
+	}
+}
+
+// TestServerWaitHugeTimeout: a timeout too large for a timer waits (as no
+// timeout does) instead of overflowing and expiring at once.
+func TestServerWaitHugeTimeout(t *testing.T) {
+	db := newTestDB(t)
+	_, path := testServer(t, db, nil)
+	a := dial(t, path)
+	for _, timeout := range []string{"9223372036854775807", "1e300", "99999999999999"} {
+		a.transact(`[{"op":"wait","table":"Root","where":[],"columns":["name"],"until":"==","rows":[{"name":"never"}],"timeout":` + timeout + `}]`)
+	}
+	if m, ok := a.next(300 * time.Millisecond); ok {
+		t.Fatalf("a wait with a huge timeout was answered at once: %s", mustJSONText(t, m))
+	}
 }

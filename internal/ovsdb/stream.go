@@ -18,14 +18,24 @@ type messageReader struct {
 	r     *bufio.Reader
 	limit int
 	buf   []byte
+	// large, if set, is called once per message when it grows past
+	// largeMessage bytes, before the buffer grows further.
+	large func()
 }
 
+// readBuffer is small: an idle client costs little, and a large message
+// is copied into buf anyway.
+const readBuffer = 4 << 10
+
 func newMessageReader(r io.Reader, limit int) *messageReader {
-	return &messageReader{r: bufio.NewReaderSize(r, 64<<10), limit: limit}
+	return &messageReader{r: bufio.NewReaderSize(r, readBuffer), limit: limit}
 }
 
 // next returns the next message. The slice is valid until the next call.
 func (m *messageReader) next() ([]byte, error) {
+	if cap(m.buf) > largeMessage {
+		m.buf = nil // a large message's buffer is not kept for an idle client
+	}
 	m.buf = m.buf[:0]
 	depth, inString, escaped := 0, false, false
 	for {
@@ -48,6 +58,12 @@ func (m *messageReader) next() ([]byte, error) {
 		if len(m.buf) >= m.limit {
 			return nil, errTooLarge
 		}
+		if len(m.buf) == largeMessage && m.large != nil {
+			m.large()
+		}
+		if len(m.buf) == cap(m.buf) {
+			m.grow()
+		}
 		m.buf = append(m.buf, b)
 		switch {
 		case inString && escaped:
@@ -68,4 +84,15 @@ func (m *messageReader) next() ([]byte, error) {
 			}
 		}
 	}
+}
+
+// grow doubles the buffer (append grows large slices by a quarter, which
+// would allocate several times the limit on the way to it), never past
+// the limit.
+func (m *messageReader) grow() {
+	n := max(2*cap(m.buf), 512)
+	if n > m.limit {
+		n = m.limit
+	}
+	m.buf = append(make([]byte, 0, n), m.buf...)
 }

@@ -102,3 +102,24 @@ func hasVLANTag(frame []byte) bool {
 	return len(frame) >= EthernetLen+VLANTagLen &&
 		IsVLANTPID(binary.BigEndian.Uint16(frame[2*MACLen:]))
 }
+
+// VLANHeader is the value of one VLAN header: its TPID (EtherTypeVLAN or
+// EtherTypeQinQ) and its wire TCI (see WireTCI).
+type VLANHeader struct {
+	TPID uint16
+	TCI  uint16
+}
+
+// VLANHeaders returns the first n VLAN headers that Parse found in frame
+// (n is capped at off.NumVLANs), outermost first, and how many it
+// returned. It reads nothing past the end of frame.
+func VLANHeaders(frame []byte, off *Offsets, n int) (hs [MaxVLANs]VLANHeader, got int) {
+	n = min(n, int(off.NumVLANs), MaxVLANs)
+	pos := int(off.VLAN)
+	for ; got < n && pos > 0 && pos+VLANTagLen <= len(frame); got++ {
+		tag := VLANTag(frame[pos:])
+		hs[got] = VLANHeader{TPID: tag.TPID(), TCI: tag.TCI()}
+		pos += VLANTagLen
+	}
+	return hs, got
+}

@@ -163,3 +163,23 @@ func TestVLANEditsDoNotAllocate(t *testing.T) {
 		t.Error("push then pop did not give the frame back")
 	}
 }
+
+func TestVLANHeaders(t *testing.T) {
+	f := []byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0x88, 0xa8, 0x00, 0x64, 0x81, 0x00, 0xa0, 0x0a, 0x88, 0xb5, 'x'}
+	var key Key
+	var off Offsets
+	if err := Parse(f, 1, &key, &off); err != nil {
+		t.Fatal(err)
+	}
+	hs, n := VLANHeaders(f, &off, 2)
+	if n != 2 || hs[0] != (VLANHeader{EtherTypeQinQ, 100}) || hs[1] != (VLANHeader{EtherTypeVLAN, 0xa00a}) {
+		t.Errorf("VLANHeaders(limit 2) = %v, %d", hs, n)
+	}
+	if hs, n := VLANHeaders(f, &off, 1); n != 1 || hs[1] != (VLANHeader{}) {
+		t.Errorf("VLANHeaders(limit 1) = %v, %d", hs, n)
+	}
+	// Offsets that do not fit the frame read nothing past its end.
+	if _, n := VLANHeaders(f[:15], &off, 2); n != 0 {
+		t.Errorf("VLANHeaders of a cut frame = %d headers", n)
+	}
+}

@@ -3,10 +3,10 @@ package unixctl
 import (
 	"fmt"
 	"net"
-	"runtime/debug"
 	"slices"
 	"strings"
 
+	"gvs/internal/guard"
 	"gvs/internal/vlog"
 )
 
@@ -92,7 +92,10 @@ func (s *Server) answer(conn net.Conn, req request) bool {
 		sent = s.send(conn, encodeReply(req.id, result, "", false))
 	}
 	if err == nil && cmd.afterReply != nil {
-		go cmd.afterReply(req.params)
+		go func() {
+			defer guard.Recover(s.log, s.panics, fmt.Sprintf("command %q after its reply", req.method))
+			cmd.afterReply(req.params)
+		}()
 	}
 	return sent
 }
@@ -110,13 +113,11 @@ func checkArgCount(name string, cmd command, n int) string {
 // run calls the handler, turning a panic into an error reply: a bug in one
 // command must not take the switch down with it.
 func (s *Server) run(name string, cmd command, args []string) (result string, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Err("command %q panicked: %v\n%s", name, p, debug.Stack())
-			err = fmt.Errorf("%q command failed: internal error: %v", name, p)
-		}
-	}()
-	return cmd.handler(slices.Clone(args))
+	what := fmt.Sprintf("command %q", name)
+	if perr := guard.Call(s.log, s.panics, what, func() { result, err = cmd.handler(slices.Clone(args)) }); perr != nil {
+		return "", perr
+	}
+	return result, err
 }
 
 // listCommands is the list-commands table, one "  name usage" per line.

@@ -15,41 +15,55 @@ import (
 	"time"
 
 	"gvs/internal/coverage"
+	"gvs/internal/guard"
+	"gvs/internal/unixsock"
 	"gvs/internal/vlog"
 )
 
 const (
 	// maxConns bounds simultaneous clients (each may buffer up to
-	// MaxRequestSize); more wait in the kernel's accept queue.
+	// MaxRequestSize). A client beyond it makes room by closing the one
+	// that has been idle longest, so idle clients can never lock out an
+	// operator's ovs-appctl.
 	maxConns = 256
 	// writeTimeout stops a client that never reads from holding a
 	// goroutine forever.
 	writeTimeout = 10 * time.Second
-	// maxSocketPath is the room in sockaddr_un.sun_path.
-	maxSocketPath = 107
 )
+
+// readTimeout is how long a client has to send a whole request after it
+// connects or after its last reply; ovs-appctl sends at once, so only an
+// idle or stalled client ever reaches it. A variable for tests.
+var readTimeout = 30 * time.Second
 
 // Server answers control requests on a unix socket. Handlers run on the
 // connection's goroutine, so handlers of different clients may run at the
 // same time and must be safe for concurrent use.
 type Server struct {
 	path     string
-	listener *net.UnixListener
+	listener *unixsock.Listener
 	logs     *vlog.Registry
 	cov      *coverage.Registry
 	log      *vlog.Module
 	received *coverage.Counter
 	replied  *coverage.Counter
+	evicted  *coverage.Counter
+	panics   *coverage.Counter
 
 	stopSampling func()
-	slots        chan struct{}
 	wg           sync.WaitGroup
 
 	mu       sync.Mutex // guards the fields below
 	version  string
 	commands map[string]command
-	conns    map[net.Conn]struct{}
+	conns    map[net.Conn]*client
 	closed   bool
+}
+
+// client is what the server knows about one connection.
+type client struct {
+	busy bool      // running a request, so not to be evicted
+	idle time.Time // since when it has been waiting for a request
 }
 
 // Option adjusts a Server made by NewServer.
@@ -74,8 +88,7 @@ func NewServer(path string, opts ...Option) (*Server, error) {
 		cov:      coverage.Default,
 		version:  VersionText("ovs-vswitchd", "devel"),
 		commands: make(map[string]command),
-		conns:    make(map[net.Conn]struct{}),
-		slots:    make(chan struct{}, maxConns),
+		conns:    make(map[net.Conn]*client),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -83,6 +96,8 @@ func NewServer(path string, opts ...Option) (*Server, error) {
 	s.log = s.logs.Module("unixctl")
 	s.received = s.cov.New("unixctl_received")
 	s.replied = s.cov.New("unixctl_replied")
+	s.evicted = s.cov.New("unixctl_evicted")
+	s.panics = s.cov.New("unixctl_panic")
 	ln, err := listen(path)
 	if err != nil {
 		return nil, err
@@ -103,59 +118,22 @@ func (s *Server) SetVersion(text string) {
 	s.version = text
 }
 
-func listen(path string) (*net.UnixListener, error) {
-	if len(path) > maxSocketPath {
-		return nil, fmt.Errorf("control socket %q: path longer than %d bytes", path, maxSocketPath)
-	}
-	if err := removeStaleSocket(path); err != nil {
-		return nil, err
-	}
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+// listen opens the control socket. It controls the whole switch: its
+// owner's group may look, only its owner may connect (as for OVS's sockets
+// under the usual umask).
+func listen(path string) (*unixsock.Listener, error) {
+	ln, err := unixsock.Listen(path, 0o750)
 	if err != nil {
-		return nil, fmt.Errorf("control socket %q: %w", path, err)
-	}
-	// The socket controls the whole switch: its owner's group may use it,
-	// nobody else (the same as OVS's sockets).
-	if err := os.Chmod(path, 0o750); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("control socket %q: %w", path, err)
+		return nil, fmt.Errorf("control %w", err)
 	}
 	return ln, nil
-}
-
-// removeStaleSocket deletes a socket file nobody answers on. A live socket
-// or a file that is not a socket is left alone and reported.
-func removeStaleSocket(path string) error {
-	fi, err := os.Lstat(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return fmt.Errorf("control socket %q: %w", path, err)
-	}
-	if fi.Mode().Type() != os.ModeSocket {
-		return fmt.Errorf("control socket %q: file exists and is not a socket", path)
-	}
-	conn, err := net.DialTimeout("unix", path, time.Second)
-	if err == nil {
-		conn.Close()
-		return fmt.Errorf("control socket %q: another process is listening on it", path)
-	}
-	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("control socket %q: probing old socket: %w", path, err)
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("control socket %q: removing stale socket: %w", path, err)
-	}
-	return nil
 }
 
 // Serve accepts and answers clients until Close, then returns nil.
 func (s *Server) Serve() error {
 	for {
-		s.slots <- struct{}{}
 		conn, err := s.listener.Accept()
 		if err != nil {
-			<-s.slots
 			if s.isClosed() {
 				return nil
 			}
@@ -167,7 +145,6 @@ func (s *Server) Serve() error {
 			continue
 		}
 		if !s.track(conn) {
-			<-s.slots
 			conn.Close()
 			return nil
 		}
@@ -181,16 +158,54 @@ func (s *Server) isClosed() bool {
 	return s.closed
 }
 
-// track records a live connection so Close can end it; false once closed.
+// track records a live connection so Close can end it, making room for
+// it if needed; false once closed.
 func (s *Server) track(conn net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
-	s.conns[conn] = struct{}{}
+	if len(s.conns) >= maxConns {
+		s.evictIdlestLocked()
+	}
+	s.conns[conn] = &client{idle: time.Now()}
 	s.wg.Add(1)
 	return true
+}
+
+// evictIdlestLocked disconnects the client that has waited longest for
+// its own next request. Clients running a request are left alone; if
+// every client is busy, the server goes over its limit for a while, since
+// those clients are doing work that ends.
+func (s *Server) evictIdlestLocked() {
+	var idlest net.Conn
+	var since time.Time
+	for conn, c := range s.conns {
+		if !c.busy && (idlest == nil || c.idle.Before(since)) {
+			idlest, since = conn, c.idle
+		}
+	}
+	if idlest == nil {
+		return
+	}
+	delete(s.conns, idlest) // its goroutine ends as its read fails
+	idlest.Close()
+	s.evicted.Inc()
+	s.log.Dbg("%s: too many clients, dropped one idle for %v", s.path, time.Since(since).Round(time.Millisecond))
+}
+
+// setBusy marks conn as running a request (or done with it); false if
+// conn was evicted meanwhile.
+func (s *Server) setBusy(conn net.Conn, busy bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.conns[conn]
+	if ok {
+		c.busy = busy
+		c.idle = time.Now()
+	}
+	return ok
 }
 
 func (s *Server) untrack(conn net.Conn) {
@@ -198,7 +213,6 @@ func (s *Server) untrack(conn net.Conn) {
 	delete(s.conns, conn)
 	s.mu.Unlock()
 	conn.Close()
-	<-s.slots
 	s.wg.Done()
 }
 
@@ -229,8 +243,11 @@ func (s *Server) Close() error {
 // sends something that is not a request.
 func (s *Server) serveConn(conn net.Conn) {
 	defer s.untrack(conn)
+	defer guard.Recover(s.log, s.panics, s.path+": client connection")
 	frames := newFrameReader(conn, MaxRequestSize)
 	for {
+		// The whole request must arrive in time, however it is split.
+		conn.SetReadDeadline(time.Now().Add(readTimeout))
 		frame, err := frames.next()
 		if err != nil {
 			s.dropConn(conn, err)
@@ -250,7 +267,7 @@ func (s *Server) serveConn(conn net.Conn) {
 			return
 		}
 		s.received.Inc()
-		if !s.answer(conn, req) {
+		if !s.setBusy(conn, true) || !s.answer(conn, req) || !s.setBusy(conn, false) {
 			return
 		}
 	}

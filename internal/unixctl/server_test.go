@@ -135,7 +135,7 @@ func TestHandlerPanicBecomesErrorReply(t *testing.T) {
 	if out := mustCall(t, ts, "version"); out == "" {
 		t.Fatal("server stopped answering after a panic")
 	}
-	if !strings.Contains(ts.console.String(), "|unixctl|ERR|command \"test/panic\" panicked: boom") {
+	if !strings.Contains(ts.console.String(), "|unixctl|ERR|command \"test/panic\": recovered from panic: boom") {
 		t.Errorf("panic not logged; console:\n%s", ts.console.String())
 	}
 }

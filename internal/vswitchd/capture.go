@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 )
 
@@ -16,9 +17,10 @@ const captureOwnerKey = "gvs-capture-pid"
 // staleCaptureOps removes the temporary mirrors (and their pcap output
 // ports) of `gvs capture` processes that are gone: a capture that was
 // killed with SIGKILL could not clean up after itself, and its mirror
-// would otherwise keep copying into a FIFO nobody reads.
-func staleCaptureOps(snap *ovsdb.Snapshot) []any {
-	var ops []any
+// would otherwise keep copying into a FIFO nobody reads. It also returns
+// the pcap interfaces of those ports, whose FIFOs to remove once the rows
+// are gone.
+func staleCaptureOps(snap *ovsdb.Snapshot) (ops []any, fifos []pcapFile) {
 	for bu := range snap.Tables["Bridge"] {
 		for _, mu := range get(snap, "Bridge", bu, "mirrors").UUIDs() {
 			pid, err := strconv.Atoi(get(snap, "Mirror", mu, "external_ids").StringMap()[captureOwnerKey])
@@ -30,10 +32,45 @@ func staleCaptureOps(snap *ovsdb.Snapshot) []any {
 			ops = append(ops, mutateRemove("Bridge", bu, "mirrors", mu))
 			for _, pu := range get(snap, "Mirror", mu, "output_port").UUIDs() {
 				ops = append(ops, mutateRemove("Bridge", bu, "ports", pu))
+				fifos = append(fifos, pcapFiles(snap, pu)...)
 			}
 		}
 	}
-	return ops
+	return ops, fifos
+}
+
+// pcapFile is a pcap interface and its options:file.
+type pcapFile struct{ iface, file string }
+
+// pcapFiles returns the pcap interfaces of a port.
+func pcapFiles(snap *ovsdb.Snapshot, port ovsdb.UUID) []pcapFile {
+	var out []pcapFile
+	for _, iu := range get(snap, "Port", port, "interfaces").UUIDs() {
+		if typ, _ := get(snap, "Interface", iu, "type").Str(); typ != "pcap" {
+			continue
+		}
+		name, _ := get(snap, "Interface", iu, "name").Str()
+		if f := get(snap, "Interface", iu, "options").StringMap()["file"]; f != "" {
+			out = append(out, pcapFile{name, f})
+		}
+	}
+	return out
+}
+
+// removeStaleFIFOs removes the FIFOs of captures whose rows are gone;
+// only FIFOs inside the capture directory are touched.
+func (sw *Switch) removeStaleFIFOs(fifos []pcapFile) {
+	sw.state.mu.Lock()
+	dir := sw.state.captureDir
+	sw.state.mu.Unlock()
+	if dir == "" {
+		return
+	}
+	for _, f := range fifos {
+		if err := netdev.RemoveCaptureFIFO(f.iface, dir, f.file); err != nil {
+			slog.Warn("cannot remove the FIFO of a capture whose process is gone", "interface", f.iface, "error", err)
+		}
+	}
 }
 
 // processAlive reports whether a process with that pid exists (in gvsd's

@@ -3,9 +3,11 @@ package vswitchd
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
+	"gvs/internal/packet"
 )
 
 // wantBridge is a bridge as the database describes it.
@@ -16,6 +18,7 @@ type wantBridge struct {
 	macAging    int
 	macTableMax int
 	forwardBPDU bool
+	vlanLimit   int // the Open_vSwitch table's vlan-limit, see readVLANLimit
 	ports       []*wantPort
 	mirrors     []*wantMirror
 }
@@ -56,8 +59,10 @@ func (w *wantPort) key() string {
 func desiredBridges(snap *ovsdb.Snapshot) []*wantBridge {
 	var out []*wantBridge
 	for ovs := range snap.Tables["Open_vSwitch"] {
+		vlanLimit := readVLANLimit(get(snap, "Open_vSwitch", ovs, "other_config").StringMap())
 		for _, bu := range get(snap, "Open_vSwitch", ovs, "bridges").UUIDs() {
 			if b := readBridge(snap, bu); b != nil {
+				b.vlanLimit = vlanLimit
 				out = append(out, b)
 			}
 		}
@@ -115,6 +120,11 @@ func readVLAN(snap *ovsdb.Snapshot, pu ovsdb.UUID) (ofproto.PortVLAN, string) {
 	if !ok {
 		return v, fmt.Sprintf("unknown vlan_mode %q", mode)
 	}
+	if m == ofproto.ModeDot1qTunnel {
+		if errText := readDot1qTunnel(snap, pu, &v); errText != "" {
+			return v, errText
+		}
+	}
 	v.Mode = m
 	if m != ofproto.ModeTrunk && !hasTag {
 		// Without a tag these modes have no VLAN to work on; OVS falls
@@ -122,6 +132,42 @@ func readVLAN(snap *ovsdb.Snapshot, pu ovsdb.UUID) (ofproto.PortVLAN, string) {
 		v.Mode = ofproto.ModeTrunk
 	}
 	return v, ""
+}
+
+// readVLANLimit reads other_config:vlan-limit as OVS does: absent or not
+// a number, 1 (the default); 0 or less, no limit but the datapath's; gvs,
+// like OVS's userspace datapath, sees at most two headers.
+func readVLANLimit(oc map[string]string) int {
+	n, err := strconv.Atoi(oc["vlan-limit"])
+	switch {
+	case err != nil:
+		return 1
+	case n <= 0:
+		return packet.MaxVLANs
+	}
+	return min(n, packet.MaxVLANs)
+}
+
+// readDot1qTunnel reads the columns only a dot1q-tunnel port uses: cvlans
+// and other_config:qinq-ethtype. An unknown qinq-ethtype is reported and
+// taken as 802.1ad, which is what OVS does with it (silently).
+func readDot1qTunnel(snap *ovsdb.Snapshot, pu ovsdb.UUID, v *ofproto.PortVLAN) string {
+	if cvlans := get(snap, "Port", pu, "cvlans").Ints(); len(cvlans) > 0 {
+		v.CVLANs = &ofproto.VLANSet{}
+		for _, c := range cvlans {
+			v.CVLANs.Add(uint16(c))
+		}
+	}
+	switch e := get(snap, "Port", pu, "other_config").StringMap()["qinq-ethtype"]; e {
+	case "", "802.1ad":
+		v.QinQTPID = packet.EtherTypeQinQ
+	case "802.1q":
+		v.QinQTPID = packet.EtherTypeVLAN
+	default:
+		v.QinQTPID = packet.EtherTypeQinQ
+		return fmt.Sprintf("unknown other_config:qinq-ethtype %q (802.1ad or 802.1q): using 802.1ad", e)
+	}
+	return ""
 }
 
 func get(snap *ovsdb.Snapshot, table string, u ovsdb.UUID, column string) ovsdb.Datum {

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"gvs/internal/datapath"
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
@@ -30,6 +31,9 @@ type datapathState struct {
 	bridges map[string]*ofproto.Bridge
 	ifaces  map[string]*iface // by interface (device) name
 	nextDP  uint32
+
+	// captureDir is where pcap ports may write (netdev.Config.CaptureDir).
+	captureDir string
 
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
@@ -127,7 +131,15 @@ func (st *datapathState) open(ifc *iface) string {
 		}
 		return ""
 	}
-	dev, err := netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq)})
+	var dev netdev.Netdev
+	var err error
+	// A driver bug fails this interface, with the reason in its row, not
+	// every reconfiguration after it.
+	if perr := guard.Call(vswitchdLog, bridgePanics, "interface "+w.name+": opening", func() {
+		dev, err = netdev.Open(netdev.Config{Name: w.name, Type: w.typ, Options: w.options, Bridge: w.bridge, MTU: int(w.mtuReq), CaptureDir: st.captureDir})
+	}); perr != nil {
+		return perr.Error()
+	}
 	if err != nil {
 		slog.Warn("cannot open interface", "bridge", w.bridge, "interface", w.name, "error", err)
 		return err.Error()
@@ -218,7 +230,7 @@ func (st *datapathState) numberPending(b *wantBridge, pending []*iface, used map
 func (st *datapathState) configureBridges(bridges []*wantBridge) {
 	for _, b := range bridges {
 		br := st.bridges[b.name]
-		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}, ForwardBPDU: b.forwardBPDU}
+		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}, ForwardBPDU: b.forwardBPDU, VLANLimit: b.vlanLimit}
 		byPortRow := map[ovsdb.UUID]*ofproto.Port{}
 		for _, v := range b.floodVLANs {
 			cfg.FloodVLANs.Add(uint16(v))
@@ -271,10 +283,11 @@ func (st *datapathState) configureDatapath() {
 
 // close shuts every device down at exit. Without cleanup, devices that
 // can outlive gvsd (internal ports) are detached, not deleted.
+// The devices go first: that releases the port threads blocked reading
+// them, which the datapath's Close then waits for.
 func (st *datapathState) close(cleanup bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.dp.Close()
 	for _, ifc := range st.ifaces {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()
@@ -282,4 +295,5 @@ func (st *datapathState) close(cleanup bool) {
 			ifc.dev.Close()
 		}
 	}
+	st.dp.Close()
 }

@@ -8,8 +8,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/coverage"
+	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
+	"gvs/internal/vlog"
+)
+
+var (
+	vswitchdLog = vlog.New("bridge")
+	// bridgePanics counts reconfigurations, statistics refreshes and interface
+	// openings cut short by a bug; the switch goes on with the next one.
+	bridgePanics = coverage.New("bridge_panic")
 )
 
 // Version is what gvsd reports as the Open vSwitch version it stands in
@@ -102,6 +112,15 @@ func checkResults(results []any) error {
 	return nil
 }
 
+// SetCaptureDir sets gvsd's capture directory, the only place where pcap
+// ports may write (see netdev.PrepareCaptureDir). Call it before Run;
+// without it, pcap ports are refused.
+func (sw *Switch) SetCaptureDir(dir string) {
+	sw.state.mu.Lock()
+	sw.state.captureDir = dir
+	sw.state.mu.Unlock()
+}
+
 // SetExitCleanup says what the coming exit does to internal ports: with
 // cleanup (`ovs-appctl exit --cleanup`) they are deleted; without (SIGTERM,
 // `ovs-appctl exit`) they stay, with their namespace and addresses, for
@@ -120,13 +139,13 @@ func (sw *Switch) Run(ctx context.Context) {
 			sw.state.close(sw.exitCleanup.Load())
 			return
 		case <-sw.changed:
-			sw.reconcile()
+			guard.Call(vswitchdLog, bridgePanics, "reconfiguring", sw.reconcile)
 			if i := sw.statsInterval(); i != interval {
 				interval = i
 				stats.Reset(interval)
 			}
 		case <-stats.C:
-			sw.refreshStats()
+			guard.Call(vswitchdLog, bridgePanics, "refreshing statistics", sw.refreshStats)
 			stats.Reset(interval)
 		}
 	}
@@ -158,9 +177,11 @@ func (sw *Switch) statsInterval() time.Duration {
 
 func (sw *Switch) refreshStats() {
 	snap := sw.db.Snapshot(configTables...)
-	if ops := staleCaptureOps(snap); len(ops) > 0 {
+	if ops, fifos := staleCaptureOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
 			slog.Warn("cannot remove a stale capture mirror", "error", err)
+		} else {
+			sw.removeStaleFIFOs(fifos)
 		}
 	}
 	if ops := sw.state.statsOps(snap); len(ops) > 0 {

@@ -67,7 +67,13 @@ type Gvsd struct {
 func StartGvsd(t *testing.T) *Gvsd {
 	t.Helper()
 	dir := t.TempDir()
-	g := &Gvsd{t: t, Rundir: dir, DBPath: filepath.Join(dir, "conf.db")}
+	return StartGvsdDB(t, filepath.Join(dir, "conf.db"))
+}
+
+// StartGvsdDB is StartGvsd with the database file at dbPath.
+func StartGvsdDB(t *testing.T, dbPath string) *Gvsd {
+	t.Helper()
+	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath}
 	g.Start()
 	t.Cleanup(func() {
 		g.Stop()

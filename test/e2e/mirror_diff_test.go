@@ -321,18 +321,18 @@ func gvmiWaitMirrorPackets(t *testing.T, vsctl func(...string) string, mirror st
 	return stats
 }
 
-// gvmiOVSPrepare returns the reference's step preparation: empty both MAC
-// tables, and make the switch apply the mirror change at once. OVS 3.1
+// gvmiOVSPrepare returns the reference's step preparation: empty the
+// bridges' MAC tables, and make the switch apply the mirror change at once. OVS 3.1
 // keeps using its cached datapath flows (with the old mirrors) for
 // seconds after a change; revalidator/purge deletes them, so the next
 // packets are translated again with the new configuration. Without that
 // command, waiting out the cache (11 s) does the same.
-func gvmiOVSPrepare(t *testing.T, o *gvsyOVS) func() {
+func gvmiOVSPrepare(t *testing.T, o *gvsyOVS, bridges ...string) func() {
 	t.Helper()
 	ctl := filepath.Join(o.dir, "ovs-vswitchd.ctl")
 	cmds := o.must("ovs-appctl", "-t", ctl, "list-commands")
 	flush := func() {
-		for _, br := range []string{gvmiBridgeA, gvmiBridgeB} {
+		for _, br := range bridges {
 			o.must("ovs-appctl", "-t", ctl, "fdb/flush", br)
 		}
 	}
@@ -423,7 +423,7 @@ func TestMirrorDifferential(t *testing.T) {
 		defer o.Stop()
 		gvmiConfigureDiff(t, o.MustVsctl)
 		gvmiWaitForwarding(t, raws)
-		return gvmiRunSteps(t, raws, steps, o.MustVsctl, gvmiOVSPrepare(t, o))
+		return gvmiRunSteps(t, raws, steps, o.MustVsctl, gvmiOVSPrepare(t, o, gvmiBridgeA, gvmiBridgeB))
 	}()
 	got := func() gvmiDiffRun {
 		g := StartGvsd(t)

@@ -1,0 +1,282 @@
+package ovsdb
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// refused checks that a JSON-RPC reply is an error naming the limit.
+func refused(t *testing.T, what string, r map[string]any, limit string) {
+	t.Helper()
+	if r["result"] != nil || errTag(r["error"]) != "resources exhausted" || !strings.Contains(errDetails(r["error"]), limit) {
+		t.Fatalf("%s: got %s, want a \"resources exhausted\" error naming %s", what, mustJSONText(t, r), limit)
+	}
+}
+
+func TestServerLimitMonitors(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, func(s *Server) { s.MaxMonitors = 3 })
+	c := dial(t, path)
+	req := map[string]any{"Root": []any{map[string]any{"columns": []any{"name"}}}}
+	for i := 0; i < 3; i++ {
+		c.result("monitor_cond", "Test", fmt.Sprintf("m%d", i), req)
+	}
+	refused(t, "fourth monitor", c.call("monitor_cond", "Test", "m3", req), "MaxMonitors")
+	if u := srv.usage(); u.Monitors != 3 {
+		t.Fatalf("%d monitors registered, want 3", u.Monitors)
+	}
+	// The connection is still usable, and a cancelled monitor frees a place.
+	jsonIs(t, "cancel", c.result("monitor_cancel", "m0"), `{}`)
+	c.result("monitor_cond", "Test", "m3", req)
+	insertRoot(t, db, "x", "")
+	for i := 1; i <= 3; i++ {
+		c.notification("update2")
+	}
+}
+
+func TestServerLimitLocks(t *testing.T) {
+	db := newTestDB(t)
+	_, path := testServer(t, db, func(s *Server) { s.MaxLocks = 2 })
+	a, b := dial(t, path), dial(t, path)
+	jsonIs(t, "L1", a.result("lock", "L1"), `{"locked":true}`)
+	jsonIs(t, "L2", b.result("lock", "L2"), `{"locked":true}`)
+	jsonIs(t, "L2 waited for", a.result("lock", "L2"), `{"locked":false}`)
+	refused(t, "a third lock", a.call("lock", "L3"), "MaxLocks")
+	refused(t, "a third steal", a.call("steal", "L3"), "MaxLocks")
+	// Asking again for a lock it has is no new lock.
+	jsonIs(t, "L1 again", a.result("lock", "L1"), `{"locked":true}`)
+	jsonIs(t, "unlock L2", a.result("unlock", "L2"), `{}`)
+	jsonIs(t, "L3 after an unlock", a.result("lock", "L3"), `{"locked":true}`)
+}
+
+func TestServerLimitParked(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, func(s *Server) { s.MaxParked = 2 })
+	c := dial(t, path)
+	const wait = `[{"op":"wait","table":"Root","where":[],"columns":["name"],"until":"==","rows":[{"name":"never"}],"timeout":60000}]`
+	c.transact(wait)
+	c.transact(wait)
+	r := c.reply(c.transact(wait))
+	if res, _ := r["result"].([]any); len(res) != 1 || errTag(res[0]) != "resources exhausted" || !strings.Contains(errDetails(res[0]), "MaxParked") {
+		t.Fatalf("third parked wait: got %s, want a \"resources exhausted\" error naming MaxParked", mustJSONText(t, r))
+	}
+	if u := srv.usage(); u.Parked != 2 {
+		t.Fatalf("%d transactions parked, want 2", u.Parked)
+	}
+	// A wait that does not block is not refused, and the client goes on.
+	c.mustTransact(`[{"op":"wait","table":"Root","where":[],"columns":["name"],"until":"==","rows":[],"timeout":60000}]`)
+	jsonIs(t, "echo", c.result("echo", "x"), `["x"]`)
+}
+
+func TestServerLimitSessions(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, func(s *Server) { s.MaxSessions = 2 })
+	a := dial(t, path)
+	a.result("echo")
+	b := dial(t, path)
+	b.result("echo")
+	c := dial(t, path)
+	m, ok := c.next(rpcWait)
+	if !ok {
+		t.Fatal("a client over the session limit was told nothing")
+	}
+	refused(t, "third session", m, "MaxSessions")
+	c.waitClosed()
+	a.conn.Close()
+	waitFor(t, "the closed session to go", func() bool { return srv.usage().Sessions == 1 })
+	dial(t, path).result("echo")
+}
+
+// TestServerOversizedMessageNotAllocated streams a request far over the
+// limit: the client gets an error and is disconnected, and the server
+// never allocates the whole request.
+func TestServerOversizedMessageNotAllocated(t *testing.T) {
+	db := newTestDB(t)
+	_, path := testServer(t, db, nil)
+	c := dial(t, path)
+	chunk := []byte(strings.Repeat("x", 64<<10))
+	const total = 80 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	go func() {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		if _, err := c.conn.Write([]byte(`{"id":1,"method":"echo","params":["`)); err != nil {
+			return
+		}
+		for n := 0; n < total; n += len(chunk) {
+			if _, err := c.conn.Write(chunk); err != nil {
+				return // the server hung up
+			}
+		}
+	}()
+	m, ok := c.next(rpcWait)
+	if !ok {
+		t.Fatal("no error for an oversized request")
+	}
+	refused(t, "oversized request", m, "MaxMessage")
+	c.waitClosed()
+	runtime.ReadMemStats(&after)
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d MiB", grew>>20)
+	if grew > 3*DefaultMaxMessage {
+		t.Fatalf("the server allocated %d MiB for a request cut at %d MiB", grew>>20, DefaultMaxMessage>>20)
+	}
+}
+
+// TestServerSlowMonitorsBoundedMemory: 100 monitors on one connection
+// that never reads, and commits of large rows. The heap stays bounded
+// (identical updates are encoded once, the send queue has a byte budget)
+// and the slow client is dropped.
+func TestServerSlowMonitorsBoundedMemory(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, nil)
+	slow, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	var b strings.Builder
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, `{"id":%d,"method":"monitor_cond","params":["Test","m%d",{"Root":[{"columns":["name","opts"]}]}]}`, i, i)
+	}
+	if _, err := slow.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "100 monitors", func() bool { return srv.usage().Monitors == 100 })
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	fast := dial(t, path)
+	payload := strings.Repeat("p", 256<<10)
+	for i := 0; i < 10; i++ {
+		fast.mustTransact(fmt.Sprintf(`[{"op":"insert","table":"Root","row":{"name":"r%d","opts":["map",[["p",%q]]]}}]`, i, payload))
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	const bound = 64 << 20
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap grew by %d KiB", grew>>10)
+	if grew > bound {
+		t.Fatalf("heap grew by %d MiB (bound %d MiB)", grew>>20, bound>>20)
+	}
+	waitFor(t, "the slow client to be dropped", func() bool {
+		u := srv.usage()
+		return u.Sessions == 1 && u.Monitors == 0
+	})
+}
+
+// TestServerIdleSessionsAreSmall: an idle connection costs little memory
+// (no send queue or large buffer allocated ahead of need).
+func TestServerIdleSessionsAreSmall(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, nil)
+	const n = 200
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	waitFor(t, "every session", func() bool { return srv.usage().Sessions == n })
+	time.Sleep(100 * time.Millisecond) // let the sessions start reading
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	used := int64(after.HeapAlloc+after.StackInuse) - int64(before.HeapAlloc+before.StackInuse)
+	const bound = 48 << 10
+	per := used / n
+	t.Logf("an idle session costs %d bytes", per)
+	if per > bound {
+		t.Fatalf("an idle session costs %d KiB (bound %d KiB)", per>>10, bound>>10)
+	}
+}
+
+// TestServerSharedMonitorUpdates: monitors with the same requests, in
+// different sessions, queue one shared encoding of a commit's update;
+// a monitor with other requests gets its own.
+func TestServerSharedMonitorUpdates(t *testing.T) {
+	db := newTestDB(t)
+	srv, err := NewServer(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := `{"Root":[{"columns":["name","n"]}]}`
+	var sessions []*session
+	for i, r := range []string{req, req, `{"Root":[{"columns":["name"]}]}`} {
+		client, server := net.Pipe()
+		defer client.Close()
+		ss := newSession(srv, server) // no writer: messages stay queued
+		sessions = append(sessions, ss)
+		params := ops(t, fmt.Sprintf(`["Test","m%d",%s]`, i, r))
+		ss.monitor(&request{Method: "monitor_cond", Params: params, ID: i}, 2)
+	}
+	insertRoot(t, db, "x", `,"n":1`)
+	last := func(ss *session) outMsg {
+		ss.qmu.Lock()
+		defer ss.qmu.Unlock()
+		if len(ss.queue) != 2 {
+			t.Fatalf("%d messages queued, want the monitor reply and one update", len(ss.queue))
+		}
+		return ss.queue[1]
+	}
+	a, b, c := last(sessions[0]), last(sessions[1]), last(sessions[2])
+	if &a.body[0] != &b.body[0] {
+		t.Error("identical monitors encoded the update twice")
+	}
+	if &a.body[0] == &c.body[0] || string(a.body) == string(c.body) {
+		t.Error("monitors with different columns share an update")
+	}
+	for i, m := range []outMsg{a, b, c} {
+		msg := string(m.head) + string(m.body) + string(m.tail)
+		if !strings.HasPrefix(msg, fmt.Sprintf(`{"id":null,"method":"update2","params":["m%d",{"Root":{`, i)) {
+			t.Errorf("update %d: %s", i, msg)
+		}
+		if _, err := decodeJSON([]byte(msg)); err != nil {
+			t.Errorf("update %d is not JSON: %v", i, err)
+		}
+	}
+}
+
+// TestServerNonReadingClientTornDown: a client that holds a lock, sends
+// requests whose replies it never reads and then closes its sending side
+// is torn down within the write timeout, and its lock goes to another.
+func TestServerNonReadingClientTornDown(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, func(s *Server) { s.WriteTimeout = 300 * time.Millisecond })
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	big := strings.Repeat("e", 64<<10)
+	var b strings.Builder
+	b.WriteString(`{"id":"l","method":"lock","params":["L"]}`)
+	for i := 0; i < 100; i++ {
+		fmt.Fprintf(&b, `{"id":%d,"method":"echo","params":[%q]}`, i, big)
+	}
+	go func() {
+		if _, err := conn.Write([]byte(b.String())); err == nil {
+			conn.(*net.UnixConn).CloseWrite()
+		}
+	}()
+	waitFor(t, "the non-reading client to be torn down", func() bool {
+		u := srv.usage()
+		return u.Sessions == 0 && u.Locks == 0
+	})
+	jsonIs(t, "lock after teardown", dial(t, path).result("lock", "L"), `{"locked":true}`)
+}
