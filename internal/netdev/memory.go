@@ -23,6 +23,10 @@ func init() { Register("memory", openMemory) }
 // opened without options:depth.
 const DefaultMemoryDepth = 64
 
+// MaxMemoryDepth bounds options:depth: each unit preallocates two MaxFrame
+// buffers (about 18 KiB), so this is about 19 MiB per port.
+const MaxMemoryDepth = 1024
+
 // ErrQueueFull is returned by Inject when the switch has not read the
 // frames injected before.
 var ErrQueueFull = errors.New("netdev: memory port queue full")
@@ -51,7 +55,8 @@ var (
 )
 
 // NewMemory makes a memory port with room for depth frames each way. It is
-// not registered: LookupMemory does not find it.
+// not registered: LookupMemory does not find it. Unlike options:depth,
+// depth is not bounded here: it comes from the program, not a database.
 func NewMemory(name string, depth int) *Memory {
 	depth = max(depth, 1)
 	m := &Memory{
@@ -72,13 +77,9 @@ func NewMemory(name string, depth int) *Memory {
 }
 
 func openMemory(cfg Config) (Netdev, error) {
-	depth := DefaultMemoryDepth
-	if s, ok := cfg.Options["depth"]; ok {
-		d, err := strconv.Atoi(s)
-		if err != nil || d < 1 {
-			return nil, fmt.Errorf("memory port %s: bad options:depth %q", cfg.Name, s)
-		}
-		depth = d
+	depth, err := MemoryDepth(cfg.Options)
+	if err != nil {
+		return nil, fmt.Errorf("memory port %s: %w", cfg.Name, err)
 	}
 	memoryMu.Lock()
 	defer memoryMu.Unlock()
@@ -95,6 +96,20 @@ func openMemory(cfg Config) (Netdev, error) {
 		}
 	}
 	return m, nil
+}
+
+// MemoryDepth reads a memory port's options:depth, DefaultMemoryDepth
+// when absent; it is an error outside 1 .. MaxMemoryDepth.
+func MemoryDepth(options map[string]string) (int, error) {
+	s, ok := options["depth"]
+	if !ok {
+		return DefaultMemoryDepth, nil
+	}
+	d, err := strconv.Atoi(s)
+	if err != nil || d < 1 || d > MaxMemoryDepth {
+		return 0, fmt.Errorf("options:depth %q is not an integer from 1 to %d", s, MaxMemoryDepth)
+	}
+	return d, nil
 }
 
 // LookupMemory finds an open memory port opened through netdev.Open.

@@ -3,6 +3,7 @@ package netdev
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -200,6 +201,18 @@ func BenchmarkMemoryWriteBatch(b *testing.B) {
 		m.WriteBatch(frames)
 		for range frames {
 			m.txFree <- (<-m.tx)
+		}
+	}
+}
+
+// TestMemoryDepthBounded checks that options:depth, which sizes the
+// port's preallocated buffers, is refused outside its range instead of
+// allocating without bound.
+func TestMemoryDepthBounded(t *testing.T) {
+	for _, depth := range []string{"0", "-1", "x", "1025", "1000000000", "99999999999999999999"} {
+		_, err := Open(Config{Name: "memdeep", Type: "memory", Options: map[string]string{"depth": depth}})
+		if err == nil || !strings.Contains(err.Error(), "from 1 to 1024") {
+			t.Errorf("depth %s: err = %v, want a range error", depth, err)
 		}
 	}
 }

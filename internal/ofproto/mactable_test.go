@@ -1,6 +1,7 @@
 package ofproto
 
 import (
+	"runtime"
 	"testing"
 	"time"
 )
@@ -51,6 +52,105 @@ func TestMACTableLimitAndAging(t *testing.T) {
 	tb.Learn(mac(1), 1, 2) // expired slots are reused despite the limit
 	if p, ok := tb.Lookup(mac(1), 1); !ok || p != 2 {
 		t.Fatalf("learning after expiry: %d, %v", p, ok)
+	}
+}
+
+// TestMACTableFlushPortForgets checks that the entries of a port that
+// went away are forgotten for every address, including those whose hash
+// has a zero top byte (the old 8-bit check matched a cleared value for
+// them, and sent their frames to port 0).
+func TestMACTableFlushPortForgets(t *testing.T) {
+	tb := NewMACTable(64, 300)
+	macs := collidingMACs(4)
+	for i, m := range macs {
+		tb.Learn(m, 1, uint32(10+i))
+	}
+	for i, m := range macs {
+		tb.FlushPort(uint32(10 + i))
+		if p, ok := tb.Lookup(m, 1); ok {
+			t.Fatalf("address %d still found on port %d after its port was flushed", i, p)
+		}
+	}
+}
+
+// TestMACTableGrowsOnDemand checks that a huge mac-table-size costs no
+// memory until addresses are learned, and that the table grows to hold
+// them.
+func TestMACTableGrowsOnDemand(t *testing.T) {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	tb := NewMACTable(1<<40, 300)
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<10 {
+		t.Fatalf("an empty table allocated %d bytes", grew)
+	}
+	if tb.Limit() != MaxMACTableSize {
+		t.Fatalf("limit %d, want it clamped to %d", tb.Limit(), MaxMACTableSize)
+	}
+	const n = 5000
+	for i := range n {
+		tb.Learn([6]byte{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, 1, uint32(i))
+	}
+	for i := range n {
+		if p, ok := tb.Lookup([6]byte{2, 0, 0, byte(i >> 16), byte(i >> 8), byte(i)}, 1); !ok || p != uint32(i) {
+			t.Fatalf("address %d: Lookup = %d, %v", i, p, ok)
+		}
+	}
+	if slots := len(tb.tab.Load().slots); slots > 4*n {
+		t.Fatalf("%d slots for %d entries", slots, n)
+	}
+}
+
+// TestMACTableSetLimitEvictsOldest checks that lowering mac-table-size on
+// a live table keeps the most recently seen entries, frees the rest, and
+// that raising it lets the table learn again.
+func TestMACTableSetLimitEvictsOldest(t *testing.T) {
+	tb := NewMACTable(1000, 300)
+	for i := range 100 {
+		tb.Learn(mac(byte(i)), 1, 1)
+	}
+	tb.epoch = tb.epoch.Add(-10 * time.Second) // all are 10 s old
+	for i := 90; i < 100; i++ {
+		tb.Learn(mac(byte(i)), 1, 2) // these were seen just now
+	}
+	tb.SetLimit(10)
+	e := tb.Entries()
+	if len(e) != 10 {
+		t.Fatalf("%d entries after SetLimit(10)", len(e))
+	}
+	for _, x := range e {
+		if x.Port != 2 {
+			t.Fatalf("kept %+v, an older entry", x)
+		}
+	}
+	if slots := len(tb.tab.Load().slots); slots != minSlots {
+		t.Fatalf("%d slots for 10 entries", slots)
+	}
+	tb.Learn(mac(200), 1, 3)
+	if _, ok := tb.Lookup(mac(200), 1); ok {
+		t.Fatal("learned beyond the new limit")
+	}
+	tb.SetLimit(20)
+	tb.Learn(mac(200), 1, 3)
+	if p, ok := tb.Lookup(mac(200), 1); !ok || p != 3 {
+		t.Fatalf("after raising the limit: %d, %v", p, ok)
+	}
+}
+
+// TestMACTableNoAllocations checks the packet path: a lookup, and the
+// learning of a known address, allocate nothing.
+func TestMACTableNoAllocations(t *testing.T) {
+	tb := NewMACTable(8192, 300)
+	for i := range 100 {
+		tb.Learn(mac(byte(i)), 1, uint32(i))
+	}
+	n := testing.AllocsPerRun(1000, func() {
+		tb.Learn(mac(7), 1, 7)
+		tb.Lookup(mac(8), 1)
+		tb.Lookup(mac(200), 1)
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per learn and lookup", n)
 	}
 }
 

@@ -78,7 +78,7 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 	}
 	oc := get(snap, "Bridge", bu, "other_config").StringMap()
 	b := &wantBridge{uuid: bu, name: name, floodVLANs: get(snap, "Bridge", bu, "flood_vlans").Ints(),
-		macAging: atoiOr(oc["mac-aging-time"], 300), macTableMax: atoiOr(oc["mac-table-size"], 8192),
+		macAging: macAgingTime(oc), macTableMax: macTableSize(oc),
 		forwardBPDU: oc["forward-bpdu"] == "true"}
 	for _, pu := range get(snap, "Bridge", bu, "ports").UUIDs() {
 		for i, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
@@ -168,13 +168,6 @@ func readDot1qTunnel(snap *ovsdb.Snapshot, pu ovsdb.UUID, v *ofproto.PortVLAN) s
 		return fmt.Sprintf("unknown other_config:qinq-ethtype %q (802.1ad or 802.1q): using 802.1ad", e)
 	}
 	return ""
-}
-
-func atoiOr(s string, def int) int {
-	if n, err := strconv.Atoi(s); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
 
 func get(snap *ovsdb.Snapshot, table string, u ovsdb.UUID, column string) ovsdb.Datum {

@@ -52,7 +52,11 @@ func readMirrors(snap *ovsdb.Snapshot, bu ovsdb.UUID) []*wantMirror {
 // buildMirrors turns a bridge's mirror rows into translation mirrors,
 // marking output ports as reserved. byPortRow maps Port row UUIDs to the
 // bridge's translation ports. Stats carry over from the previous
-// configuration, by Mirror row.
+// configuration, by Mirror row, while the mirror stays in effect. A
+// mirror that cannot copy anywhere (no output, or an output port that is
+// gone) is left out, as OVS 3.1 leaves it out: its counters are forgotten
+// and its statistics column is no longer written, so it keeps the last
+// counters (or none); if it copies again, it counts from zero.
 func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*ofproto.Port) []*ofproto.Mirror {
 	var out []*ofproto.Mirror
 	byName := map[string]*ofproto.Port{}
@@ -61,7 +65,7 @@ func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*o
 	}
 	for _, w := range b.mirrors {
 		m := &ofproto.Mirror{Name: w.name, All: w.all, OutVLAN: int(w.outVLAN), Snaplen: uint32(w.snaplen),
-			Src: portSet(w.src, byPortRow), Dst: portSet(w.dst, byPortRow), Stats: st.mirrorStats(w.uuid)}
+			Src: portSet(w.src, byPortRow), Dst: portSet(w.dst, byPortRow)}
 		if len(w.vlans) > 0 {
 			m.VLANs = &ofproto.VLANSet{}
 			for _, v := range w.vlans {
@@ -85,6 +89,7 @@ func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*o
 		if m.OutPort != nil {
 			m.OutPort.MirrorOut = true
 		}
+		m.Stats = st.mirrorStats(w.uuid)
 		out = append(out, m)
 	}
 	return out
@@ -112,7 +117,7 @@ func (st *datapathState) mirrorStats(u ovsdb.UUID) *ofproto.MirrorStats {
 	return s
 }
 
-// mirrorStatsOps writes Mirror.statistics for every live mirror.
+// mirrorStatsOps writes Mirror.statistics for every mirror in effect.
 func (st *datapathState) mirrorStatsOps(snap *ovsdb.Snapshot) []any {
 	var ops []any
 	for u, s := range st.mirrorStat {

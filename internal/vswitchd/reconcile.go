@@ -159,6 +159,7 @@ func (st *datapathState) syncBridges(bridges []*wantBridge) {
 			st.bridges[b.name] = br
 		}
 		br.MACs.SetAging(b.macAging)
+		br.MACs.SetLimit(b.macTableMax) // a live bridge takes a new size too
 	}
 	for name := range st.bridges {
 		if !live[name] {

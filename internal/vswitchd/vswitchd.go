@@ -46,6 +46,8 @@ func New(db *ovsdb.DB) *Switch {
 		}
 	})
 	db.AddCheck("Mirror", checkMirror)
+	db.AddCheck("Bridge", checkBridge)
+	db.AddCheck("Interface", checkInterface)
 	return sw
 }
 
@@ -157,12 +159,17 @@ const defaultStatsInterval = 5 * time.Second
 // sooner. See docs/COMPATIBILITY.md.
 const minStatsInterval = time.Second
 
+// maxStatsIntervalMs is the longest refresh: OVS reads the setting as a
+// C int of milliseconds (about 24 days).
+const maxStatsIntervalMs = 1<<31 - 1
+
 // statsInterval reads other_config:stats-update-interval (milliseconds).
 func (sw *Switch) statsInterval() time.Duration {
 	for _, r := range sw.db.Rows("Open_vSwitch") {
 		oc := r.Column(sw.db.Schema().Tables["Open_vSwitch"], "other_config").StringMap()
-		if ms, err := strconv.Atoi(oc["stats-update-interval"]); err == nil {
-			return max(time.Duration(ms)*time.Millisecond, minStatsInterval)
+		if ms, err := strconv.ParseInt(oc["stats-update-interval"], 10, 64); err == nil {
+			// Bounded before the conversion, which would overflow.
+			return time.Duration(min(max(ms, minStatsInterval.Milliseconds()), maxStatsIntervalMs)) * time.Millisecond
 		}
 	}
 	return defaultStatsInterval

@@ -1,0 +1,87 @@
+package vswitchd
+
+import (
+	"fmt"
+	"strconv"
+
+	"gvs/internal/netdev"
+	"gvs/internal/ofproto"
+	"gvs/internal/ovsdb"
+)
+
+// Numbers from the database that size memory are checked twice: when a
+// transaction writes them, so that the client is told (a constraint
+// violation naming the key and its range), and where they are used,
+// clamped, so that a database written before the check (or by another
+// program) still starts. A check runs only when the value changes, so an
+// old bad value does not block unrelated changes to its row.
+
+const (
+	// mac-table-size: the man page asks for at least 1; OVS then
+	// forces the value into 10 .. 1,000,000, and so does gvs.
+	defaultMACTableSize = 8192
+	minMACTableSize     = 10
+	// mac-aging-time: OVS forces it into 15 .. 3600 seconds.
+	defaultMACAging = 300
+	minMACAging     = 15
+	maxMACAging     = 3600
+)
+
+// macTableSize reads Bridge other_config:mac-table-size.
+func macTableSize(oc map[string]string) int {
+	return clampedInt(oc["mac-table-size"], defaultMACTableSize, minMACTableSize, ofproto.MaxMACTableSize)
+}
+
+// macAgingTime reads Bridge other_config:mac-aging-time.
+func macAgingTime(oc map[string]string) int {
+	return clampedInt(oc["mac-aging-time"], defaultMACAging, minMACAging, maxMACAging)
+}
+
+// clampedInt parses s as an integer forced into lo .. hi; def when s is
+// not a positive integer.
+func clampedInt(s string, def, lo, hi int) int {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return int(min(max(n, int64(lo)), int64(hi)))
+}
+
+// checkBridge refuses a Bridge row whose other_config:mac-table-size is
+// not an integer from 1 to ofproto.MaxMACTableSize.
+func checkBridge(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	return checkIntKey(t, old, new, "other_config", "mac-table-size", 1, ofproto.MaxMACTableSize)
+}
+
+// checkInterface refuses a memory Interface whose options:depth is out
+// of range.
+func checkInterface(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	typ, _ := new.Column(t, "type").Str()
+	if typ != "memory" {
+		return nil
+	}
+	if old != nil {
+		if was, _ := old.Column(t, "type").Str(); was != typ {
+			old = nil // the depth now sizes a port: check it even if unchanged
+		}
+	}
+	return checkIntKey(t, old, new, "options", "depth", 1, netdev.MaxMemoryDepth)
+}
+
+// checkIntKey refuses a new value of column:key that is not an integer
+// from lo to hi. An unchanged value, or an absent one, passes.
+func checkIntKey(t *ovsdb.Table, old, new *ovsdb.Row, column, key string, lo, hi int64) error {
+	s, ok := new.Column(t, column).StringMap()[key]
+	if !ok {
+		return nil
+	}
+	if old != nil {
+		if was, ok := old.Column(t, column).StringMap()[key]; ok && was == s {
+			return nil
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err != nil || n < lo || n > hi {
+		return fmt.Errorf("%s:%s=%q: must be an integer from %d to %d", column, key, s, lo, hi)
+	}
+	return nil
+}
