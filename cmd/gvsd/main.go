@@ -91,6 +91,7 @@ func run(o options) error {
 		return err
 	}
 	sw.SetCaptureDir(captureDir)
+	sw.SetRunDir(o.rundir)
 	if err := sw.Init(); err != nil {
 		return err
 	}

@@ -69,12 +69,15 @@ func (c *Config) vlanLimit() int {
 type Bridge struct {
 	Name string
 	MACs *MACTable
-	cfg  atomic.Pointer[Config]
+	// Tables are the bridge's OpenFlow tables, which live as long as
+	// the bridge; a new bridge has OVS's "priority=0 actions=NORMAL".
+	Tables *Tables
+	cfg    atomic.Pointer[Config]
 }
 
 // NewBridge returns a bridge with no ports.
 func NewBridge(name string, macTableSize, macAging int) *Bridge {
-	b := &Bridge{Name: name, MACs: NewMACTable(macTableSize, macAging)}
+	b := &Bridge{Name: name, MACs: NewMACTable(macTableSize, macAging), Tables: NewBridgeTables(TablesOptions{})}
 	b.cfg.Store(&Config{Ports: map[uint32]*Port{}})
 	return b
 }

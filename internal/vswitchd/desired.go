@@ -18,7 +18,9 @@ type wantBridge struct {
 	macAging    int
 	macTableMax int
 	forwardBPDU bool
-	vlanLimit   int // the Open_vSwitch table's vlan-limit, see readVLANLimit
+	vlanLimit   int      // the Open_vSwitch table's vlan-limit, see readVLANLimit
+	datapathID  string   // other_config:datapath-id
+	protocols   []string // Bridge.protocols; empty: OVS's default
 	ports       []*wantPort
 	mirrors     []*wantMirror
 }
@@ -79,7 +81,12 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 	oc := get(snap, "Bridge", bu, "other_config").StringMap()
 	b := &wantBridge{uuid: bu, name: name, floodVLANs: get(snap, "Bridge", bu, "flood_vlans").Ints(),
 		macAging: macAgingTime(oc), macTableMax: macTableSize(oc),
-		forwardBPDU: oc["forward-bpdu"] == "true"}
+		forwardBPDU: oc["forward-bpdu"] == "true", datapathID: oc["datapath-id"]}
+	for _, p := range get(snap, "Bridge", bu, "protocols").Keys {
+		if ps, ok := p.(string); ok {
+			b.protocols = append(b.protocols, ps)
+		}
+	}
 	for _, pu := range get(snap, "Bridge", bu, "ports").UUIDs() {
 		for i, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
 			w := readPort(snap, name, pu, iu)

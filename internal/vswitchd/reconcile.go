@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"gvs/internal/connmgr"
 	"gvs/internal/datapath"
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
@@ -35,6 +36,11 @@ type datapathState struct {
 	// captureDir is where pcap ports may write (netdev.Config.CaptureDir).
 	captureDir string
 
+	// rundir is where bridges' <name>.mgmt sockets go; channels are
+	// their OpenFlow channels, by bridge name.
+	rundir   string
+	channels map[string]*connmgr.Service
+
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
 }
@@ -59,6 +65,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.liveMirrors = map[ovsdb.UUID]bool{}
 	st.configureBridges(bridges)
 	st.configureDatapath()
+	st.syncChannels(bridges)
 	for u := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			delete(st.mirrorStat, u)
@@ -288,6 +295,7 @@ func (st *datapathState) configureDatapath() {
 func (st *datapathState) close(cleanup bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.closeChannels()
 	for _, ifc := range st.ifaces {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()

@@ -1,0 +1,16 @@
+// Package connmgr is a bridge's OpenFlow channel (OVS's connmgr and
+// ofconn): it listens on <rundir>/<bridge>.mgmt, where ovs-ofctl looks
+// with no flags, negotiates OpenFlow 1.0 (with the Nicira extensions
+// ovs-ofctl uses by default) or 1.3, and serves flow mods, flow,
+// aggregate, table and port statistics, port descriptions, features,
+// configuration, barriers, echo and packet-out against the bridge's
+// ofproto.Tables. It converts between the wire values of
+// internal/openflow and the flow model of internal/flow (conv.go), so
+// that neither of those packages knows the other.
+//
+// One goroutine serves each connection and recovers from a panic through
+// internal/guard; a bad message gets the OpenFlow error OVS would send
+// and the connection goes on. Connections per bridge are limited
+// (MaxConns); messages are limited by the codec (64 KiB), flows by the
+// tables' MaxFlows.
+package connmgr

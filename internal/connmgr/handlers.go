@@ -1,0 +1,361 @@
+package connmgr
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"gvs/internal/flow"
+	"gvs/internal/ofproto"
+	"gvs/internal/openflow"
+)
+
+// Features OVS 3.1 reports (ovs-ofctl show prints them).
+const (
+	capabilities10 = 0xc7  // FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP
+	capabilities13 = 0x4f  // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
+	actions10      = 0xfff // every OpenFlow 1.0 action
+	numTables      = 254
+)
+
+// OpenFlow port config and state bits.
+const (
+	portConfigDown = 1 << 0
+	portStateDown  = 1 << 0
+)
+
+func (c *conn) features() *openflow.FeaturesReply {
+	info := c.s.info.Load()
+	r := &openflow.FeaturesReply{DatapathID: info.DatapathID, NTables: numTables, Capabilities: capabilities13}
+	if c.version == openflow.Version10 {
+		r.Capabilities, r.Actions, r.Ports = capabilities10, actions10, c.portDescs()
+	}
+	return r
+}
+
+func (c *conn) portDescs() []openflow.PortDesc {
+	info := c.s.info.Load()
+	out := make([]openflow.PortDesc, 0, len(info.Ports))
+	for _, p := range info.Ports {
+		d := openflow.PortDesc{PortNo: toWirePort(p.OFPort), HWAddr: p.HWAddr, Name: p.Name}
+		if p.Dev != nil {
+			di := p.Dev.Info()
+			if !di.AdminUp {
+				d.Config |= portConfigDown
+			}
+			if !di.LinkUp {
+				d.State |= portStateDown
+			}
+		}
+		out = append(out, d)
+	}
+	// LOCAL last, as OVS lists it after the numbered ports in 1.0's show.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].PortNo < out[j].PortNo })
+	return out
+}
+
+// tableOf gives the table a flow mod names: without the table-id
+// extension, OpenFlow 1.0 adds to table 0 and modifies or deletes in all.
+func (c *conn) tableOf(m *openflow.FlowMod) uint8 {
+	if c.version == openflow.Version10 && !c.tableIDExt {
+		if m.Command == openflow.FlowAdd {
+			return 0
+		}
+		return ofproto.TableAll
+	}
+	return m.TableID
+}
+
+// decodeFlow converts a flow mod's match and actions to the model. The
+// whole flow is checked before anything changes, so a bad flow mod
+// leaves the tables as they were.
+func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
+	fields := m.Match
+	if c.version == openflow.Version10 && !m.NXM {
+		fields = m.Match10.Fields()
+	}
+	match, err := matchFromWire(fields)
+	if err != nil {
+		return nil, err
+	}
+	var acts []flow.Action
+	if c.version == openflow.Version10 {
+		acts, err = actionsFromWire(m.Actions, c.version)
+	} else {
+		acts, err = instructionsFromWire(m.Instructions)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f := &flow.Flow{Table: c.tableOf(m), Priority: m.Priority, Cookie: m.Cookie, CookieMask: m.CookieMask,
+		IdleTimeout: m.IdleTimeout, HardTimeout: m.HardTimeout, Match: match, Actions: acts,
+		Flags: flow.FlowFlags{SendFlowRem: m.Flags&openflow.FlagSendFlowRem != 0, CheckOverlap: m.Flags&openflow.FlagCheckOverlap != 0,
+			ResetCounts: m.Flags&openflow.FlagResetCounts != 0, NoPacketCounts: m.Flags&openflow.FlagNoPktCounts != 0,
+			NoByteCounts: m.Flags&openflow.FlagNoBytCounts != 0}}
+	return f, c.checkActions(f)
+}
+
+// checkActions refuses what OVS refuses when a flow is added: goto_table
+// or resubmit to a table that does not exist, outputs to ports OpenFlow
+// does not allow.
+func (c *conn) checkActions(f *flow.Flow) error {
+	for _, a := range f.Actions {
+		switch a := a.(type) {
+		case flow.GotoTable:
+			if a.Table <= f.Table && f.Table != ofproto.TableAll || a.Table >= ofproto.NumTables {
+				return &openflow.Error{Code: openflow.ErrInstBadTableID, Detail: fmt.Sprintf("goto_table:%d from table %d", a.Table, f.Table)}
+			}
+		case flow.Output:
+			if a.Port == flow.PortNone || a.Port == 0 {
+				return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("output to port %d", a.Port)}
+			}
+		}
+	}
+	return nil
+}
+
+func (c *conn) flowMod(m *openflow.FlowMod) error {
+	if m.BufferID != openflow.NoBuffer && m.Command <= openflow.FlowModifyStrict {
+		return &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
+	}
+	switch m.Command {
+	case openflow.FlowAdd, openflow.FlowModify, openflow.FlowModifyStrict, openflow.FlowDelete, openflow.FlowDeleteStrict:
+	default:
+		return &openflow.Error{Code: openflow.ErrFlowBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
+	}
+	f, err := c.decodeFlow(m)
+	if err != nil {
+		return err
+	}
+	if f.Table == ofproto.TableAll && (m.Command == openflow.FlowAdd || c.version != openflow.Version10 && m.Command != openflow.FlowDelete && m.Command != openflow.FlowDeleteStrict) {
+		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: "table 255 names every table, not one to add to"}
+	}
+	if f.Table != ofproto.TableAll && f.Table >= ofproto.NumTables {
+		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
+	}
+	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: f.Cookie, CookieMask: f.CookieMask,
+		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
+	if c.version == openflow.Version10 {
+		sel.CookieMask = 0 // 1.0 flow mods select by cookie only through NXM_NX_COOKIE
+	}
+	switch m.Command {
+	case openflow.FlowAdd:
+		return tableError(c.s.tables.Add(f))
+	case openflow.FlowModify, openflow.FlowModifyStrict:
+		mod := ofproto.Modify{Selector: sel, Actions: f.Actions, ResetCounts: f.Flags.ResetCounts}
+		if c.version == openflow.Version10 {
+			mod.SetCookie, mod.NewCookie = true, f.Cookie
+			add := *f
+			if add.Table == ofproto.TableAll {
+				add.Table = 0
+			}
+			mod.AddIfNone = &add
+		} else if f.CookieMask == 0 {
+			mod.SetCookie, mod.NewCookie = true, f.Cookie
+		}
+		_, err := c.s.tables.Modify(mod)
+		return tableError(err)
+	}
+	c.s.flowsRemoved(c.s.tables.Delete(sel))
+	return nil
+}
+
+func tableError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ofproto.ErrOverlap):
+		return &openflow.Error{Code: openflow.ErrFlowOverlap, Detail: err.Error()}
+	case errors.Is(err, ofproto.ErrTableFull):
+		return &openflow.Error{Code: openflow.ErrFlowTableFull, Detail: err.Error()}
+	case errors.Is(err, ofproto.ErrBadTable):
+		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: err.Error()}
+	}
+	return &openflow.Error{Code: openflow.ErrFlowUnknown, Detail: err.Error()}
+}
+
+// selector converts a flow or aggregate stats request.
+func (c *conn) selector(m *openflow.FlowStatsRequest) (ofproto.Selector, error) {
+	fields := m.Match
+	if c.version == openflow.Version10 && !m.NXM {
+		fields = m.Match10.Fields()
+	}
+	match, err := matchFromWire(fields)
+	if err != nil {
+		return ofproto.Selector{}, err
+	}
+	if m.TableID != ofproto.TableAll && m.TableID >= ofproto.NumTables {
+		return ofproto.Selector{}, &openflow.Error{Code: openflow.ErrBadTableID, Detail: fmt.Sprintf("table %d", m.TableID)}
+	}
+	return ofproto.Selector{Table: m.TableID, Match: match, Cookie: m.Cookie, CookieMask: m.CookieMask,
+		OutPort: toFlowPort(m.OutPort)}, nil
+}
+
+func (c *conn) flowStats(xid uint32, m *openflow.FlowStatsRequest) error {
+	sel, err := c.selector(m)
+	if err != nil {
+		return err
+	}
+	dump := c.s.tables.Dump(sel)
+	r := &openflow.FlowStatsReply{NXM: c.version == openflow.Version10 && m.NXM}
+	for _, d := range dump {
+		r.Flows = append(r.Flows, c.flowStatsEntry(d, r.NXM))
+	}
+	c.send(xid, r)
+	return nil
+}
+
+func (c *conn) flowStatsEntry(d ofproto.FlowStats, nxm bool) openflow.FlowStats {
+	f, st := d.Flow, d.Stats
+	// Durations in milliseconds, and NXST ages plus one (0: unknown),
+	// as OVS reports them, so that ovs-ofctl prints the same text.
+	dur := st.Duration.Truncate(time.Millisecond)
+	fs := openflow.FlowStats{TableID: f.Table, DurationSec: uint32(dur / time.Second),
+		DurationNsec: uint32(dur % time.Second), Priority: f.Priority, IdleTimeout: f.IdleTimeout,
+		HardTimeout: f.HardTimeout, IdleAge: uint16(min(st.IdleAge+1, 0xffff)), HardAge: uint16(min(st.HardAge+1, 0xffff)),
+		Cookie: f.Cookie, PacketCount: st.Packets, ByteCount: st.Bytes}
+	acts, gotoTable := actionsToWire(f.Actions, c.version)
+	switch {
+	case c.version != openflow.Version10:
+		fs.Match = matchToWire(f.Match, true)
+		fs.Flags = flowFlags(f.Flags)
+		if len(acts) > 0 {
+			fs.Instructions = append(fs.Instructions, openflow.ApplyActions{Actions: acts})
+		}
+		if gotoTable != nil {
+			fs.Instructions = append(fs.Instructions, openflow.GotoTable{Table: *gotoTable})
+		}
+	case nxm:
+		fs.Match, fs.Actions = matchToWire(f.Match, false), acts
+	default:
+		fs.Match10, _ = openflow.Match10FromFields(matchToWire(f.Match, false))
+		fs.Actions = acts
+	}
+	return fs
+}
+
+func flowFlags(f flow.FlowFlags) uint16 {
+	var v uint16
+	for _, b := range []struct {
+		on  bool
+		bit uint16
+	}{{f.SendFlowRem, openflow.FlagSendFlowRem}, {f.CheckOverlap, openflow.FlagCheckOverlap},
+		{f.ResetCounts, openflow.FlagResetCounts}, {f.NoPacketCounts, openflow.FlagNoPktCounts}, {f.NoByteCounts, openflow.FlagNoBytCounts}} {
+		if b.on {
+			v |= b.bit
+		}
+	}
+	return v
+}
+
+func (c *conn) aggregate(xid uint32, m *openflow.FlowStatsRequest) error {
+	sel, err := c.selector(m)
+	if err != nil {
+		return err
+	}
+	a := c.s.tables.Aggregate(sel)
+	c.send(xid, &openflow.AggregateStatsReply{NXM: c.version == openflow.Version10 && m.NXM,
+		PacketCount: a.Packets, ByteCount: a.Bytes, FlowCount: uint32(a.Flows)})
+	return nil
+}
+
+func (c *conn) tableStats() *openflow.TableStatsReply {
+	counts := make([]uint32, numTables)
+	for _, d := range c.s.tables.Dump(ofproto.Selector{Table: ofproto.TableAll}) {
+		if int(d.Flow.Table) < numTables {
+			counts[d.Flow.Table]++
+		}
+	}
+	r := &openflow.TableStatsReply{}
+	for i := range numTables {
+		r.Tables = append(r.Tables, openflow.TableStats{TableID: uint8(i), Wildcards: 0x3fffff,
+			MaxEntries: ofproto.DefaultMaxFlows, ActiveCount: counts[i]})
+	}
+	return r
+}
+
+func (c *conn) portStats(xid uint32, m *openflow.PortStatsRequest) error {
+	info := c.s.info.Load()
+	r := &openflow.PortStatsReply{}
+	d := time.Since(c.s.start)
+	for _, p := range info.Ports {
+		no := toWirePort(p.OFPort)
+		if m.PortNo != openflow.PortAny && m.PortNo != no {
+			continue
+		}
+		ps := openflow.PortStats{PortNo: no, DurationSec: uint32(d / time.Second), DurationNsec: uint32(d % time.Second)}
+		if p.Dev != nil {
+			s := p.Dev.Stats()
+			ps.RxPackets, ps.RxBytes, ps.RxDropped, ps.RxErrors = s.RxPackets, s.RxBytes, s.RxDropped, s.RxErrors
+			ps.TxPackets, ps.TxBytes, ps.TxDropped, ps.TxErrors = s.TxPackets, s.TxBytes, s.TxDropped, s.TxErrors
+		}
+		r.Ports = append(r.Ports, ps)
+	}
+	if m.PortNo != openflow.PortAny && len(r.Ports) == 0 {
+		return &openflow.Error{Code: openflow.ErrBadPort, Detail: fmt.Sprintf("no port %d", m.PortNo)}
+	}
+	// LOCAL first, then by number, as OVS lists them.
+	sort.Slice(r.Ports, func(i, j int) bool {
+		a, b := r.Ports[i].PortNo, r.Ports[j].PortNo
+		if (a >= openflow.PortMax) != (b >= openflow.PortMax) {
+			return a >= openflow.PortMax
+		}
+		return a < b
+	})
+	c.send(xid, r)
+	return nil
+}
+
+// packetOut sends a frame out of the ports its actions name, directly
+// through their devices. Actions that need the bridge's translation
+// (NORMAL, TABLE, anything but output) are refused with an error until
+// the datapath can execute an action list.
+func (c *conn) packetOut(m *openflow.PacketOut) error {
+	if m.BufferID != openflow.NoBuffer {
+		return &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
+	}
+	if len(m.Data) < 14 {
+		return &openflow.Error{Code: openflow.ErrBadPacket, Detail: "packet-out frame shorter than an Ethernet header"}
+	}
+	info := c.s.info.Load()
+	inPort := toFlowPort(m.InPort)
+	var outs []*Port
+	for _, a := range m.Actions {
+		fa, err := actionFromWire(a, c.version)
+		if err != nil {
+			return err
+		}
+		o, ok := fa.(flow.Output)
+		if !ok {
+			return &openflow.Error{Code: openflow.ErrActBadType, Detail: "packet-out executes only output actions in gvs for now"}
+		}
+		switch o.Port {
+		case flow.PortFlood, flow.PortAll:
+			for i := range info.Ports {
+				if info.Ports[i].OFPort != inPort || o.Port == flow.PortAll {
+					outs = append(outs, &info.Ports[i])
+				}
+			}
+		case flow.PortInPort:
+			if p := info.port(inPort); p != nil {
+				outs = append(outs, p)
+			}
+		case flow.PortNormal, flow.PortTable, flow.PortController:
+			return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: "packet-out through the flow tables or NORMAL is not supported by gvs yet"}
+		default:
+			p := info.port(o.Port)
+			if p == nil {
+				return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("no port %d", o.Port)}
+			}
+			outs = append(outs, p)
+		}
+	}
+	frame := append([]byte(nil), m.Data...)
+	for _, p := range outs {
+		if p.Dev != nil {
+			_ = p.Dev.WriteBatch([][]byte{frame})
+		}
+	}
+	return nil
+}
