@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"gvs/internal/coverage"
-	"gvs/internal/flow"
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
@@ -186,16 +185,6 @@ func (s *Service) flowsRemoved(rs []ofproto.Removed) {
 	}
 }
 
-// portByName resolves a port name for the flow parser.
-func (info *Info) portByName(name string) (uint32, bool) {
-	for _, p := range info.Ports {
-		if p.Name == name {
-			return p.OFPort, true
-		}
-	}
-	return 0, false
-}
-
 func (info *Info) port(no uint32) *Port {
 	for i := range info.Ports {
 		if info.Ports[i].OFPort == no {
@@ -205,4 +194,3 @@ func (info *Info) port(no uint32) *Port {
 	return nil
 }
 
-var _ = flow.PortNone
