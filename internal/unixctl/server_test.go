@@ -290,8 +290,8 @@ func TestExitRepliesThenCallsBack(t *testing.T) {
 	ts := startServer(t)
 	called := make(chan bool, 2)
 	ts.RegisterExit(func(cleanup bool) {
-		called <- cleanup
 		ts.Close() // allowed from the callback
+		called <- cleanup
 	})
 	_, err := ts.call(t, "exit", "--bogus")
 	if msg := remoteMessage(t, err); !strings.Contains(msg, "--bogus") {
