@@ -67,7 +67,9 @@ func TestPidfileConflictsAcrossProcesses(t *testing.T) {
 	}
 
 	_, err = CreatePidfile(path)
-	want := fmt.Sprintf("another gvsd is already running, pid %d", holder.Process.Pid)
+	// The holder is named by its command name, as ovsdb-server or
+	// ovs-vswitchd would be.
+	want := fmt.Sprintf("already held by unixctl.test (pid %d)", holder.Process.Pid)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("CreatePidfile while held elsewhere: %v, want %q", err, want)
 	}
@@ -100,11 +102,11 @@ func TestPidfileConflictsWithinProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = CreatePidfile(path)
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another gvsd is already running, pid %d", os.Getpid())) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("already held by unixctl.test (pid %d), this process", os.Getpid())) {
 		t.Fatalf("second CreatePidfile in one process: %v", err)
 	}
 	// The refused attempt must not have dropped the first lock.
-	want := fmt.Sprintf("refused: pidfile %q: another gvsd is already running, pid %d", path, os.Getpid())
+	want := fmt.Sprintf("refused: pidfile %q: already held by unixctl.test (pid %d)", path, os.Getpid())
 	if got := probe(t, path); got != want {
 		t.Fatalf("other process saw %q, want %q", got, want)
 	}
