@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -174,5 +175,34 @@ func TestPidfileInMissingDirectory(t *testing.T) {
 	_, err := CreatePidfile(filepath.Join(t.TempDir(), "no", "such", "gvsd.pid"))
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRemoveStaleControls(t *testing.T) {
+	dir := t.TempDir()
+	live, err := NewServer(filepath.Join(dir, "ovs-vswitchd.100.ctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// A socket whose server is gone, as a crash leaves it.
+	dead, err := net.Listen("unix", filepath.Join(dir, "ovs-vswitchd.200.ctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.(*net.UnixListener).SetUnlinkOnClose(false)
+	dead.Close()
+	other := filepath.Join(dir, "ovs-vswitchd.300.ctl")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed := RemoveStaleControls(dir, "ovs-vswitchd")
+	if len(removed) != 1 || removed[0] != filepath.Join(dir, "ovs-vswitchd.200.ctl") {
+		t.Fatalf("removed %q, want only the dead socket", removed)
+	}
+	for _, keep := range []string{live.Path(), other} {
+		if _, err := os.Lstat(keep); err != nil {
+			t.Errorf("%s removed: %v", keep, err)
+		}
 	}
 }
