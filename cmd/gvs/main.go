@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 )
 
-const version = "0.1.0"
-
 func usage() {
 	fmt.Fprintf(os.Stderr, `usage: gvs [--db unix:PATH] COMMAND
 commands:

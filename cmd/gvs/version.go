@@ -5,11 +5,12 @@ import (
 	"io"
 
 	"gvs/internal/ovsdb"
+	"gvs/internal/version"
 )
 
 // printVersion prints gvs's version and what the running gvsd reports.
 func printVersion(w io.Writer, remote string) error {
-	fmt.Fprintf(w, "gvs %s\n", version)
+	fmt.Fprintf(w, "gvs %s\n", version.String())
 	c, err := ovsdb.Dial(remote)
 	if err != nil {
 		fmt.Fprintf(w, "gvsd: not reachable (%v)\n", err)
