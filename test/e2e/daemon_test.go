@@ -329,3 +329,41 @@ func TestGvsdRefusesLiveOvsdbServer(t *testing.T) {
 		t.Fatalf("gvsd tcp:...: %v\n%s", err, out)
 	}
 }
+
+// TestDetachWithoutMonitor: --detach alone leaves one daemon process, in
+// its own session, ready when the command returns, on the control socket
+// --unixctl names.
+func TestDetachWithoutMonitor(t *testing.T) {
+	requireTool(t, "ovs-appctl")
+	dir := t.TempDir()
+	ctl := filepath.Join(dir, "custom.ctl")
+	g := &Gvsd{t: t, Rundir: dir, DBPath: filepath.Join(dir, "conf.db")}
+	cmd := exec.Command(gvsdBin, "-rundir", dir, "-db", g.DBPath, "--detach", "--unixctl=custom.ctl", "-vconsole:off")
+	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("gvsd --detach: %v\n%s", err, out)
+	}
+	pid := daemonPid(t, filepath.Join(dir, "ovs-vswitchd.pid"))
+	t.Cleanup(func() {
+		if alive(pid) {
+			syscall.Kill(pid, syscall.SIGTERM)
+			waitFor(5*time.Second, func() bool { return !alive(pid) })
+		}
+	})
+	if out, _, err := g.Run("ovs-appctl", "-t", ctl, "version"); err != nil || !strings.Contains(out, "gvs") {
+		t.Fatalf("ovs-appctl -t %s version: %v %q", ctl, err, out)
+	}
+	if sid, _ := syscall.Getpgid(pid); sid != pid {
+		t.Errorf("daemon %d is not a session leader (process group %d)", pid, sid)
+	}
+	if cwd, _ := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); cwd != "/" {
+		t.Errorf("detached daemon's directory is %q, want / (no --no-chdir)", cwd)
+	}
+	if _, _, err := g.Run("ovs-appctl", "-t", ctl, "exit"); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool { return !procAlive(pid) }) {
+		t.Fatal("exit did not end the daemon")
+	}
+}
