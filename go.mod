@@ -2,6 +2,8 @@ module gvs
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require (
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sys v0.49.0
