@@ -87,6 +87,5 @@ type ClientStats struct {
 // Clients counts the server's sessions, monitors, locks and parked
 // transactions.
 func (s *Server) Clients() ClientStats {
-	u := s.usage()
-	return ClientStats{Sessions: u.Sessions, Monitors: u.Monitors, Locks: u.Locks, Parked: u.Parked}
+	return ClientStats(s.usage())
 }
