@@ -27,6 +27,8 @@ type options struct {
 	rundir  string
 	dbPath  string
 	remotes []string
+	metrics string // --metrics: Prometheus listener address, "" for none
+	pprof   bool   // --pprof: profiler on the metrics listener
 }
 
 func main() {
@@ -49,6 +51,8 @@ func parseFlags() options {
 	flag.StringVar(&o.dbPath, "db", filepath.Join(envOr("OVS_DBDIR", "/var/lib/gvs"), "conf.db"), "database file (created if missing)")
 	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable);\n"+
 		"ptcp:PORT without IP listens on every address of the host, IPv4 and IPv6")
+	flag.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on ADDR (host:port, e.g. 127.0.0.1:9475) at /metrics; off by default")
+	flag.BoolVar(&o.pprof, "pprof", false, "with -metrics, also serve Go's profiler at /debug/pprof/ on the same listener")
 	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Parse()
 	if *showVersion {
@@ -112,6 +116,13 @@ func run(o options) error {
 		return err
 	}
 	defer ctl.Close()
+	mon, err := startMetrics(o.metrics, o.pprof, sw, db, srv)
+	if err != nil {
+		return err
+	}
+	if mon != nil {
+		defer mon.Close()
+	}
 	slog.Info("gvsd started", "version", version, "db", o.dbPath, "rundir", o.rundir)
 	sw.Run(ctx)
 	slog.Info("gvsd exiting")
