@@ -132,7 +132,7 @@ func run(o *options, proc *daemon.Process) error {
 	if err := unixsock.CheckStale(o.dbSock()); err != nil {
 		return err
 	}
-	sw, srv, err := openSwitch(o)
+	sw, db, srv, err := openSwitch(o)
 	if err != nil {
 		return err
 	}
@@ -145,6 +145,13 @@ func run(o *options, proc *daemon.Process) error {
 			return err
 		}
 		defer ctl.Close()
+	}
+	mon, err := startMetrics(o.metrics, o.pprof, sw, db, srv)
+	if err != nil {
+		return err
+	}
+	if mon != nil {
+		defer mon.Close()
 	}
 	go signalReady(ctx, sw, proc, hangups)
 	log.Info("gvsd %s started, database %s, run directory %s", version.String(), o.dbPath, o.rundir)
@@ -168,36 +175,36 @@ func withServer(err error, database string) error {
 
 // openSwitch opens the database, readies the switch and serves the
 // database on db.sock and the -remote listeners.
-func openSwitch(o *options) (*vswitchd.Switch, *ovsdb.Server, error) {
+func openSwitch(o *options) (*vswitchd.Switch, *ovsdb.DB, *ovsdb.Server, error) {
 	schema, err := ovsdb.ParseSchema(vswitchd.SchemaJSON)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	db, err := ovsdb.OpenDB(o.dbPath, schema)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	sw := vswitchd.New(db)
 	captureDir, err := netdev.PrepareCaptureDir(filepath.Join(o.rundir, "capture"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	sw.SetCaptureDir(captureDir)
 	sw.SetRunDir(o.rundir)
 	if err := sw.Init(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	srv, err := ovsdb.NewServer(db)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	for _, spec := range append([]string{"punix:" + o.dbSock()}, o.remotes...) {
 		if _, err := srv.Listen(spec); err != nil {
 			srv.Close()
-			return nil, nil, fmt.Errorf("listen %s: %w", spec, err)
+			return nil, nil, nil, fmt.Errorf("listen %s: %w", spec, err)
 		}
 	}
-	return sw, srv, nil
+	return sw, db, srv, nil
 }
 
 // signalReady tells the --detach parent, the monitor and systemd that

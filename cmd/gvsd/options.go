@@ -15,6 +15,8 @@ type options struct {
 	dbPath   string
 	remotes  []string
 	database string // DATABASE argument; "" when absent
+	metrics  string // --metrics: Prometheus listener address, "" for none
+	pprof    bool   // --pprof: profiler on the metrics listener
 
 	pidfile string // absolute; the default is <rundir>/ovs-vswitchd.pid
 	unixctl string // absolute, or "none"; "" for <rundir>/ovs-vswitchd.<pid>.ctl
@@ -69,6 +71,8 @@ var optionTable = []option{
 	{long: "rundir", kind: requiredArg, set: func(o *options, v string, _ bool) error { o.rundir = v; return nil }},
 	{long: "db", kind: requiredArg, set: func(o *options, v string, _ bool) error { o.dbPath = v; return nil }},
 	{long: "remote", kind: requiredArg, set: func(o *options, v string, _ bool) error { o.remotes = append(o.remotes, v); return nil }},
+	{long: "metrics", kind: requiredArg, set: func(o *options, v string, _ bool) error { o.metrics = v; return nil }},
+	{long: "pprof", kind: noArg, set: func(o *options, _ string, _ bool) error { o.pprof = true; return nil }},
 
 	// ovs-vswitchd's.
 	{long: "help", short: 'h', set: flagSetter(func(o *options) *bool { return &o.help })},
@@ -333,6 +337,9 @@ gvsd options:
                           (default: $OVS_DBDIR/conf.db or /var/lib/gvs/conf.db)
   -remote SPEC            extra OVSDB listener, punix:PATH or ptcp:PORT[:IP]
                           (repeatable; ptcp:PORT without IP listens on every address)
+  -metrics ADDR           serve Prometheus metrics on ADDR (host:port, e.g.
+                          127.0.0.1:9475) at /metrics; off by default
+  -pprof                  with -metrics, also serve Go's profiler at /debug/pprof/
 
 Daemon options:
   --detach                run in background as daemon; returns once it serves
