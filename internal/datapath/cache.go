@@ -1,0 +1,366 @@
+package datapath
+
+import (
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"gvs/internal/coverage"
+)
+
+// The flow cache's counters, added once per batch so that port threads
+// do not share a cache line per packet.
+var (
+	cacheHits      = coverage.New("datapath_flow_hit")
+	cacheMisses    = coverage.New("datapath_flow_miss")
+	cacheEvictions = coverage.New("datapath_flow_evict")
+	cacheStale     = coverage.New("datapath_flow_stale")
+	cacheUncached  = coverage.New("datapath_flow_uncacheable")
+)
+
+// DefaultFlowLimit is how many flows a port thread's cache holds unless
+// the operator says otherwise (Open_vSwitch other_config:flow-limit),
+// OVS's default for its datapath.
+const DefaultFlowLimit = 200000
+
+// MaxFlowLimit bounds the flow limit an operator may set.
+const MaxFlowLimit = 10_000_000
+
+// maxMasks bounds the distinct masks (subtables) of one cache: each costs
+// a probe per lookup, so a translation with a new mask past this is used
+// for its packet and not cached.
+const maxMasks = 64
+
+// keyWords is the size of Key in 64-bit words.
+const keyWords = int(unsafe.Sizeof(Key{}) / 8)
+
+// A compile-time check that Key is a whole number of words.
+var _ = [1]struct{}{}[unsafe.Sizeof(Key{})%8]
+
+type keyView = [keyWords]uint64
+
+func words(k *Key) *keyView { return (*keyView)(unsafe.Pointer(k)) }
+
+// flowCache is one port thread's cache of translations, megaflow style:
+// a translation is kept under its key masked with the bits it read, in
+// the subtable of its mask; a packet is looked up in each subtable with
+// its key masked by that subtable's mask. Only its thread looks up and
+// installs; dumps and flushes from ovs-appctl take mu, which the thread
+// holds while it processes a batch, so it is never contended on the
+// packet path.
+type flowCache struct {
+	mu        sync.Mutex
+	subtables []*subtable
+	n         int
+	limit     int
+	// order holds the flows in the order they were installed, for
+	// eviction (oldest first) from head on; removed flows stay in it,
+	// marked dead, until eviction reaches them or it is compacted.
+	order []*cacheFlow
+	head  int
+	free  []*cacheFlow
+
+	// Counts since the last batch's flush to the coverage counters.
+	hits, misses, evictions, stale, uncached uint64
+}
+
+// subtable holds the flows of one mask, in an open-addressing table with
+// linear probing, keyed by a hash of the masked words.
+type subtable struct {
+	mask  Key
+	idx   []uint16 // the words of the mask that are not zero
+	mwrd  []uint64 // their mask values
+	slots []*cacheFlow
+	n     int
+}
+
+// cacheFlow is one cached translation.
+type cacheFlow struct {
+	st      *subtable
+	hash    uint64
+	vals    []uint64 // the masked key words, parallel to st.idx
+	key     Key      // the masked key, for dumps
+	actions []Action
+	effects []Effect
+	gen     uint64
+	expires int64 // monotime; 0: only the generation ends it
+	created int64
+	dead    bool
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	used    atomic.Int64 // monotime of the last hit; 0: never
+}
+
+func newFlowCache(limit int) *flowCache { return &flowCache{limit: limit} }
+
+// hashWords hashes the words of k that s's mask selects.
+func (s *subtable) hashWords(kw *keyView) uint64 {
+	h := uint64(len(s.idx))
+	for i, w := range s.idx {
+		h ^= kw[w] & s.mwrd[i]
+		h *= 0x9e3779b97f4a7c15
+		h ^= h >> 29
+	}
+	return h
+}
+
+func (f *cacheFlow) matches(kw *keyView) bool {
+	s := f.st
+	for i, w := range s.idx {
+		if kw[w]&s.mwrd[i] != f.vals[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup returns the flow that k belongs to, or nil. A flow made before
+// generation gen, or past its expiry at now, is removed and not returned.
+func (c *flowCache) lookup(k *Key, gen uint64, now int64) *cacheFlow {
+	kw := words(k)
+	for _, s := range c.subtables {
+		if s.n == 0 {
+			continue
+		}
+		h := s.hashWords(kw)
+		mask := uint64(len(s.slots) - 1)
+		for i := h & mask; ; i = (i + 1) & mask {
+			f := s.slots[i]
+			if f == nil {
+				break
+			}
+			if f.hash != h || !f.matches(kw) {
+				continue
+			}
+			if f.gen != gen || (f.expires != 0 && now >= f.expires) {
+				c.remove(f)
+				c.stale++
+				break
+			}
+			c.hits++
+			return f
+		}
+	}
+	c.misses++
+	return nil
+}
+
+// install caches translation x of key k, made at generation gen, and
+// returns the new flow; nil when x is not to be cached.
+func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow {
+	if x.NoCache || c.limit <= 0 {
+		c.uncached++
+		return nil
+	}
+	s := c.subtableFor(&x.Mask)
+	if s == nil {
+		c.uncached++
+		return nil
+	}
+	for c.n >= c.limit {
+		c.evictOldest()
+	}
+	f := c.newFlow()
+	f.st, f.gen, f.created, f.dead = s, gen, now, false
+	f.expires = 0
+	if x.TTL > 0 {
+		f.expires = now + int64(x.TTL)
+	}
+	kw, mw, fk := words(k), words(&x.Mask), words(&f.key)
+	for i := range fk {
+		fk[i] = kw[i] & mw[i]
+	}
+	f.vals = f.vals[:0]
+	for i, w := range s.idx {
+		f.vals = append(f.vals, kw[w]&s.mwrd[i])
+	}
+	f.hash = s.hashWords(kw)
+	f.actions = append(f.actions[:0], x.Actions...)
+	f.effects = append(f.effects[:0], x.Effects...)
+	f.packets.Store(0)
+	f.bytes.Store(0)
+	f.used.Store(0)
+	s.insert(f)
+	c.n++
+	c.order = append(c.order, f)
+	c.compactOrder()
+	return f
+}
+
+// newFlow returns a flow from the free list, or a new one.
+func (c *flowCache) newFlow() *cacheFlow {
+	if n := len(c.free); n > 0 {
+		f := c.free[n-1]
+		c.free[n-1] = nil
+		c.free = c.free[:n-1]
+		return f
+	}
+	return &cacheFlow{}
+}
+
+// subtableFor returns the subtable of mask m, making it if there is room.
+func (c *flowCache) subtableFor(m *Key) *subtable {
+	for _, s := range c.subtables {
+		if s.mask == *m {
+			return s
+		}
+	}
+	if len(c.subtables) >= maxMasks {
+		// Subtables left empty by removals make room for new masks.
+		c.dropEmptySubtables()
+		if len(c.subtables) >= maxMasks {
+			return nil
+		}
+	}
+	s := &subtable{mask: *m, slots: make([]*cacheFlow, 8)}
+	for i, w := range words(m) {
+		if w != 0 {
+			s.idx = append(s.idx, uint16(i))
+			s.mwrd = append(s.mwrd, w)
+		}
+	}
+	c.subtables = append(c.subtables, s)
+	return s
+}
+
+func (c *flowCache) dropEmptySubtables() {
+	kept := c.subtables[:0]
+	for _, s := range c.subtables {
+		if s.n > 0 {
+			kept = append(kept, s)
+		}
+	}
+	clear(c.subtables[len(kept):])
+	c.subtables = kept
+}
+
+// insert puts f into s, growing s to keep it at most half full.
+func (s *subtable) insert(f *cacheFlow) {
+	if 2*(s.n+1) > len(s.slots) {
+		old := s.slots
+		s.slots = make([]*cacheFlow, 2*len(old))
+		for _, g := range old {
+			if g != nil {
+				s.place(g)
+			}
+		}
+	}
+	s.place(f)
+	s.n++
+}
+
+func (s *subtable) place(f *cacheFlow) {
+	mask := uint64(len(s.slots) - 1)
+	i := f.hash & mask
+	for s.slots[i] != nil {
+		i = (i + 1) & mask
+	}
+	s.slots[i] = f
+}
+
+// delete takes f out of s's slots, shifting back the flows after it so
+// that no probe sequence is broken.
+func (s *subtable) delete(f *cacheFlow) {
+	mask := uint64(len(s.slots) - 1)
+	i := f.hash & mask
+	for s.slots[i] != f {
+		if s.slots[i] == nil {
+			return // not here (cannot happen)
+		}
+		i = (i + 1) & mask
+	}
+	for j := (i + 1) & mask; s.slots[j] != nil; j = (j + 1) & mask {
+		home := s.slots[j].hash & mask
+		// The flow at j may fill the hole at i unless its home lies
+		// cyclically in (i, j].
+		if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+			s.slots[i] = s.slots[j]
+			i = j
+		}
+	}
+	s.slots[i] = nil
+	s.n--
+}
+
+// remove takes f out of the cache and recycles it; eviction order drops
+// it when it gets there.
+func (c *flowCache) remove(f *cacheFlow) {
+	if f.dead {
+		return
+	}
+	f.st.delete(f)
+	f.dead = true
+	c.n--
+}
+
+// evictOldest removes the oldest live flow.
+func (c *flowCache) evictOldest() {
+	for c.head < len(c.order) {
+		f := c.order[c.head]
+		c.order[c.head] = nil
+		c.head++
+		if !f.dead {
+			c.remove(f)
+			c.evictions++
+			c.recycle(f)
+			break
+		}
+		c.recycle(f)
+	}
+	c.compactOrder()
+}
+
+// recycle puts a dead flow that eviction order no longer holds on the
+// free list.
+func (c *flowCache) recycle(f *cacheFlow) {
+	if len(c.free) < 1024 {
+		f.st = nil
+		c.free = append(c.free, f)
+	}
+}
+
+// compactOrder drops the evicted prefix and dead flows from order once
+// they are most of it, so that it stays proportional to the live flows.
+func (c *flowCache) compactOrder() {
+	if 2*c.head < len(c.order) && len(c.order) < 4*(c.n+16) {
+		return
+	}
+	kept := c.order[:0]
+	for _, f := range c.order[c.head:] {
+		if f.dead {
+			c.recycle(f)
+			continue
+		}
+		kept = append(kept, f)
+	}
+	clear(c.order[len(kept):])
+	c.order, c.head = kept, 0
+}
+
+// flush removes every flow.
+func (c *flowCache) flush() {
+	c.subtables = nil
+	c.order, c.head, c.n = nil, 0, 0
+	c.free = nil
+}
+
+// reportCounts adds the batch's counts to the coverage counters.
+func (c *flowCache) reportCounts() {
+	if c.hits != 0 {
+		cacheHits.Add(c.hits)
+	}
+	if c.misses != 0 {
+		cacheMisses.Add(c.misses)
+	}
+	if c.evictions != 0 {
+		cacheEvictions.Add(c.evictions)
+	}
+	if c.stale != 0 {
+		cacheStale.Add(c.stale)
+	}
+	if c.uncached != 0 {
+		cacheUncached.Add(c.uncached)
+	}
+	c.hits, c.misses, c.evictions, c.stale, c.uncached = 0, 0, 0, 0, 0
+}
