@@ -1,6 +1,9 @@
 package datapath
 
 import (
+	"cmp"
+	"math/bits"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -53,6 +56,7 @@ type flowCache struct {
 	subtables []*subtable
 	n         int
 	limit     int
+	lookups   int // until the next sort
 	// order holds the flows in the order they were installed, for
 	// eviction (oldest first) from head on; removed flows stay in it,
 	// marked dead, until eviction reaches them or it is compacted.
@@ -64,22 +68,43 @@ type flowCache struct {
 	hits, misses, evictions, stale, uncached uint64
 }
 
+// key returns f's masked key, for dumps.
+func (f *cacheFlow) key() Key {
+	var k Key
+	kw := words(&k)
+	for i, w := range f.st.idx {
+		kw[w] = f.vals[i]
+	}
+	return k
+}
+
 // subtable holds the flows of one mask, in an open-addressing table with
 // linear probing, keyed by a hash of the masked words.
 type subtable struct {
 	mask  Key
 	idx   []uint16 // the words of the mask that are not zero
 	mwrd  []uint64 // their mask values
-	slots []*cacheFlow
+	slots []slot
 	n     int
+	hits  uint64 // since the subtables were last sorted
 }
+
+// slot is one place of a subtable: the flow's hash is beside the pointer
+// so that probing past other flows does not touch them.
+type slot struct {
+	hash uint64
+	f    *cacheFlow
+}
+
+// sortEvery is how many lookups go by between sorting the subtables by
+// their hits, so that the masks most packets have are tried first.
+const sortEvery = 4096
 
 // cacheFlow is one cached translation.
 type cacheFlow struct {
 	st      *subtable
 	hash    uint64
-	vals    []uint64 // the masked key words, parallel to st.idx
-	key     Key      // the masked key, for dumps
+	vals    [keyWords]uint64 // the masked key words; [:len(st.idx)], parallel to st.idx
 	actions []Action
 	effects []Effect
 	gen     uint64
@@ -99,9 +124,13 @@ func (s *subtable) hashWords(kw *keyView) uint64 {
 	h := uint64(len(s.idx))
 	for i, w := range s.idx {
 		h ^= kw[w] & s.mwrd[i]
-		h *= 0x9e3779b97f4a7c15
-		h ^= h >> 29
+		h = bits.RotateLeft64(h*0x9e3779b97f4a7c15, 31)
 	}
+	// A final mix, so that every bit of the key reaches the low bits
+	// that pick the slot.
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
 	return h
 }
 
@@ -118,6 +147,9 @@ func (f *cacheFlow) matches(kw *keyView) bool {
 // lookup returns the flow that k belongs to, or nil. A flow made before
 // generation gen, or past its expiry at now, is removed and not returned.
 func (c *flowCache) lookup(k *Key, gen uint64, now int64) *cacheFlow {
+	if c.lookups++; c.lookups >= sortEvery {
+		c.sortSubtables()
+	}
 	kw := words(k)
 	for _, s := range c.subtables {
 		if s.n == 0 {
@@ -126,24 +158,35 @@ func (c *flowCache) lookup(k *Key, gen uint64, now int64) *cacheFlow {
 		h := s.hashWords(kw)
 		mask := uint64(len(s.slots) - 1)
 		for i := h & mask; ; i = (i + 1) & mask {
-			f := s.slots[i]
-			if f == nil {
+			sl := &s.slots[i]
+			if sl.f == nil {
 				break
 			}
-			if f.hash != h || !f.matches(kw) {
+			if sl.hash != h || !sl.f.matches(kw) {
 				continue
 			}
+			f := sl.f
 			if f.gen != gen || (f.expires != 0 && now >= f.expires) {
 				c.remove(f)
 				c.stale++
 				break
 			}
+			s.hits++
 			c.hits++
 			return f
 		}
 	}
 	c.misses++
 	return nil
+}
+
+// sortSubtables puts the subtables with the most hits first.
+func (c *flowCache) sortSubtables() {
+	c.lookups = 0
+	slices.SortStableFunc(c.subtables, func(a, b *subtable) int { return cmp.Compare(b.hits, a.hits) })
+	for _, s := range c.subtables {
+		s.hits = 0
+	}
 }
 
 // install caches translation x of key k, made at generation gen, and
@@ -167,13 +210,9 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 	if x.TTL > 0 {
 		f.expires = now + int64(x.TTL)
 	}
-	kw, mw, fk := words(k), words(&x.Mask), words(&f.key)
-	for i := range fk {
-		fk[i] = kw[i] & mw[i]
-	}
-	f.vals = f.vals[:0]
+	kw := words(k)
 	for i, w := range s.idx {
-		f.vals = append(f.vals, kw[w]&s.mwrd[i])
+		f.vals[i] = kw[w] & s.mwrd[i]
 	}
 	f.hash = s.hashWords(kw)
 	f.actions = append(f.actions[:0], x.Actions...)
@@ -213,7 +252,7 @@ func (c *flowCache) subtableFor(m *Key) *subtable {
 			return nil
 		}
 	}
-	s := &subtable{mask: *m, slots: make([]*cacheFlow, 8)}
+	s := &subtable{mask: *m, slots: make([]slot, 8)}
 	for i, w := range words(m) {
 		if w != 0 {
 			s.idx = append(s.idx, uint16(i))
@@ -239,10 +278,10 @@ func (c *flowCache) dropEmptySubtables() {
 func (s *subtable) insert(f *cacheFlow) {
 	if 2*(s.n+1) > len(s.slots) {
 		old := s.slots
-		s.slots = make([]*cacheFlow, 2*len(old))
+		s.slots = make([]slot, 2*len(old))
 		for _, g := range old {
-			if g != nil {
-				s.place(g)
+			if g.f != nil {
+				s.place(g.f)
 			}
 		}
 	}
@@ -253,10 +292,10 @@ func (s *subtable) insert(f *cacheFlow) {
 func (s *subtable) place(f *cacheFlow) {
 	mask := uint64(len(s.slots) - 1)
 	i := f.hash & mask
-	for s.slots[i] != nil {
+	for s.slots[i].f != nil {
 		i = (i + 1) & mask
 	}
-	s.slots[i] = f
+	s.slots[i] = slot{hash: f.hash, f: f}
 }
 
 // delete takes f out of s's slots, shifting back the flows after it so
@@ -264,13 +303,13 @@ func (s *subtable) place(f *cacheFlow) {
 func (s *subtable) delete(f *cacheFlow) {
 	mask := uint64(len(s.slots) - 1)
 	i := f.hash & mask
-	for s.slots[i] != f {
-		if s.slots[i] == nil {
+	for s.slots[i].f != f {
+		if s.slots[i].f == nil {
 			return // not here (cannot happen)
 		}
 		i = (i + 1) & mask
 	}
-	for j := (i + 1) & mask; s.slots[j] != nil; j = (j + 1) & mask {
+	for j := (i + 1) & mask; s.slots[j].f != nil; j = (j + 1) & mask {
 		home := s.slots[j].hash & mask
 		// The flow at j may fill the hole at i unless its home lies
 		// cyclically in (i, j].
@@ -279,7 +318,7 @@ func (s *subtable) delete(f *cacheFlow) {
 			i = j
 		}
 	}
-	s.slots[i] = nil
+	s.slots[i] = slot{}
 	s.n--
 }
 

@@ -69,7 +69,7 @@ func (c *flowCache) appendFlows(out []CachedFlow, port uint32, gen uint64, now i
 		if u := f.used.Load(); u != 0 {
 			used = time.Duration(now - u)
 		}
-		out = append(out, CachedFlow{InPort: port, Key: f.key, Mask: f.st.mask,
+		out = append(out, CachedFlow{InPort: port, Key: f.key(), Mask: f.st.mask,
 			Packets: f.packets.Load(), Bytes: f.bytes.Load(), Used: used,
 			Actions: append([]Action(nil), f.actions...)})
 	}
