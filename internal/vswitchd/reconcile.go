@@ -59,6 +59,8 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.liveMirrors = map[ovsdb.UUID]bool{}
 	st.configureBridges(bridges)
 	st.configureDatapath()
+	// The commit check keeps the value in range.
+	_ = st.dp.SetFlowLimit(readFlowLimit(snap))
 	for u := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			delete(st.mirrorStat, u)
