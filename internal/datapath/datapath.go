@@ -1,7 +1,25 @@
 // Package datapath moves packets: one receive thread per port reads frames
-// in batches, parses each once into a flow key, asks the port's bridge
-// (a Translator, implemented by ofproto) what to do with it, and executes
-// the answer (VLAN edits and outputs), sending in batches per output port.
+// in batches, parses each once into a flow key, looks the key up in the
+// thread's flow cache and, on a miss, asks the port's bridge (a
+// Translator, implemented by ofproto) what to do with it; then it applies
+// the translation's side effects and executes its actions, sending in
+// batches per output port.
+//
+// A translation is data, so that it can be cached (the model is OVS's
+// xlate cache and dpif-netdev's megaflows): an ordered list of actions
+// (output, push/pop VLAN, set-field, truncate, clone; ct, recirculation
+// and tunnels will join them), the mask of the key bits it read, and side
+// effects (MAC learning, mirror statistics) applied to every packet it
+// serves. The cache keeps it under the key masked with that mask, so a
+// hit costs a few hash probes and no allocation. What the mask cannot
+// say (configuration, MAC table contents, flow tables) changes one
+// generation number, which makes every cached flow stale at once: whoever
+// changes such state calls Invalidate before reporting the change done,
+// so the next packet is translated anew.
+//
+// The executor applies VLAN and set-field actions lazily, at each
+// output, to a copy of the received frame: an output that the actions
+// leave as received goes out without a copy.
 //
 // gvs has one datapath for all bridges, as OVS's userspace datapath does;
 // ports are numbered in it independently of their OpenFlow numbers. The

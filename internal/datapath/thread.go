@@ -171,6 +171,14 @@ func (t *portThread) processBatch(frames [][]byte) {
 	cfg := t.dp.cfg.Load()
 	t.nextScr = 0
 	t.now = 0
+	t.processFrames(cfg, frames)
+	t.flush()
+}
+
+// processFrames runs frames through the cache and the executor, holding
+// the cache's lock (which only dumps contend for) but not while the
+// batch is written out, which may wait for a device.
+func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 	t.cache.mu.Lock()
 	defer t.cache.mu.Unlock()
 	t.cache.limit = int(t.dp.flowLimit.Load())
@@ -188,7 +196,6 @@ func (t *portThread) processBatch(frames [][]byte) {
 		t.processPacket(cfg, now)
 	}
 	t.cache.reportCounts()
-	t.flush()
 }
 
 // processPacket handles t.pkt: a cache hit costs a lookup, a miss a
@@ -202,7 +209,8 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 	// The generation is read before translating, so that a change made
 	// while the translation runs leaves its flow stale.
 	gen := generation.Load()
-	acts, effects := t.xl.Actions[:0], t.xl.Effects[:0]
+	var acts []Action
+	var effects []Effect
 	if f := t.cache.lookup(&pkt.Key, gen, now); f != nil {
 		f.packets.Add(1)
 		f.bytes.Add(uint64(len(pkt.Frame)))

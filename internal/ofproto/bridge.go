@@ -1,8 +1,14 @@
 // Package ofproto is a bridge: its ports and their VLAN configuration, its
 // MAC learning table, its mirrors, and the translation of a received
-// packet into the outputs that NORMAL switching and mirroring call for
-// (and, as they arrive, OpenFlow tables). It decides; the datapath package
-// executes.
+// packet into what NORMAL switching and mirroring call for (and, as they
+// arrive, OpenFlow tables). It decides; the datapath package executes.
+//
+// A translation reads, and never changes, the bridge: it returns datapath
+// actions, the mask of the key fields it looked at, and its side effects
+// (learn this source, count this mirror) as data, so that the datapath
+// can cache it and apply the effects to every packet it serves. Anything
+// the mask cannot describe (configuration, MAC table contents) calls
+// datapath.Invalidate when it changes.
 package ofproto
 
 import (
