@@ -107,6 +107,12 @@ type Counter struct {
 	Bytes   atomic.Uint64
 }
 
+// Accounter is an OpenFlow rule, whose counters an account side effect
+// adds to.
+type Accounter interface {
+	Account(packets, bytes uint64, now time.Time)
+}
+
 // Learner is a MAC learning table, which a learn side effect feeds.
 type Learner interface {
 	Learn(mac [6]byte, vlan uint16, port uint32)
@@ -121,23 +127,34 @@ const (
 	EffectLearn EffectKind = iota + 1
 	// EffectCount: Counter counts the packet and its bytes as received.
 	EffectCount
+	// EffectAccount: Accounter (a rule) counts the packet, its bytes and
+	// the time. For a cached flow the datapath adds a batch's packets up
+	// and accounts them once, so that port threads do not all write one
+	// rule's counters for every packet.
+	EffectAccount
 )
 
 // Effect is a side effect of translating a packet: something that must
 // happen for every packet the translation applies to, cache hits
 // included, rather than once when the translation is made.
 type Effect struct {
-	Kind    EffectKind
-	VLAN    uint16
-	MAC     [6]byte
-	Port    uint32
-	Learner Learner
-	Counter *Counter
+	Kind      EffectKind
+	VLAN      uint16
+	MAC       [6]byte
+	Port      uint32
+	Learner   Learner
+	Counter   *Counter
+	Accounter Accounter
 }
 
-// apply performs e for one packet of size bytes.
-func (e *Effect) apply(size int) {
+// apply performs e for one packet of size bytes; cached says that the
+// packet's flow accounts its rules itself (see flowCache.account).
+func (e *Effect) apply(size int, cached bool, now func() time.Time) {
 	switch e.Kind {
+	case EffectAccount:
+		if !cached {
+			e.Accounter.Account(1, uint64(size), now())
+		}
 	case EffectLearn:
 		e.Learner.Learn(e.MAC, e.VLAN, e.Port)
 	case EffectCount:

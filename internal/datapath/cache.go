@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"gvs/internal/coverage"
@@ -64,6 +65,13 @@ type flowCache struct {
 	head  int
 	free  []*cacheFlow
 
+	// touched holds the flows that matched packets in this batch and
+	// account rules, to be accounted at its end; wall is the batch's
+	// time for them, read when first needed.
+	touched   []*cacheFlow
+	wall      time.Time
+	wallClock func() time.Time
+
 	// Counts since the last batch's flush to the coverage counters.
 	hits, misses, evictions, stale, uncached uint64
 }
@@ -111,13 +119,63 @@ type cacheFlow struct {
 	expires int64 // monotime; 0: only the generation ends it
 	created int64
 	dead    bool
+	// accounts says the flow has EffectAccount effects; touched, that
+	// it is in the cache's touched list; accPackets and accBytes are
+	// what its rules have been told of so far.
+	accounts, touched    bool
+	accPackets, accBytes uint64
 
 	packets atomic.Uint64
 	bytes   atomic.Uint64
 	used    atomic.Int64 // monotime of the last hit; 0: never
 }
 
-func newFlowCache(limit int) *flowCache { return &flowCache{limit: limit} }
+func newFlowCache(limit int) *flowCache {
+	c := &flowCache{limit: limit}
+	c.wallClock = func() time.Time {
+		if c.wall.IsZero() {
+			c.wall = time.Now()
+		}
+		return c.wall
+	}
+	return c
+}
+
+// touch notes that f matched a packet of this batch.
+func (c *flowCache) touch(f *cacheFlow) {
+	if f.accounts && !f.touched {
+		f.touched = true
+		c.touched = append(c.touched, f)
+	}
+}
+
+// account tells the rules of the flows this batch touched what they
+// matched, once per flow.
+func (c *flowCache) account() {
+	for i, f := range c.touched {
+		c.accountFlow(f)
+		f.touched = false
+		c.touched[i] = nil
+	}
+	c.touched = c.touched[:0]
+	c.wall = time.Time{}
+}
+
+// accountFlow tells f's rules what f matched since it last did.
+func (c *flowCache) accountFlow(f *cacheFlow) {
+	p, b := f.packets.Load(), f.bytes.Load()
+	dp, db := p-f.accPackets, b-f.accBytes
+	if dp == 0 {
+		return
+	}
+	f.accPackets, f.accBytes = p, b
+	now := c.wallClock()
+	for i := range f.effects {
+		if e := &f.effects[i]; e.Kind == EffectAccount {
+			e.Accounter.Account(dp, db, now)
+		}
+	}
+}
 
 // hashWords hashes the words of k that s's mask selects.
 func (s *subtable) hashWords(kw *keyView) uint64 {
@@ -217,6 +275,10 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 	f.hash = s.hashWords(kw)
 	f.actions = append(f.actions[:0], x.Actions...)
 	f.effects = append(f.effects[:0], x.Effects...)
+	f.accounts, f.touched, f.accPackets, f.accBytes = false, false, 0, 0
+	for i := range f.effects {
+		f.accounts = f.accounts || f.effects[i].Kind == EffectAccount
+	}
 	f.packets.Store(0)
 	f.bytes.Store(0)
 	f.used.Store(0)
@@ -327,6 +389,13 @@ func (s *subtable) delete(f *cacheFlow) {
 func (c *flowCache) remove(f *cacheFlow) {
 	if f.dead {
 		return
+	}
+	if f.touched {
+		// Its packets of this batch are accounted now: it may be
+		// reused before the batch ends.
+		c.accountFlow(f)
+		f.touched = false
+		c.touched = slices.DeleteFunc(c.touched, func(g *cacheFlow) bool { return g == f })
 	}
 	f.st.delete(f)
 	f.dead = true

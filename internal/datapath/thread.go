@@ -195,6 +195,7 @@ func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 		}
 		t.processPacket(cfg, now)
 	}
+	t.cache.account()
 	t.cache.reportCounts()
 }
 
@@ -211,7 +212,8 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 	gen := generation.Load()
 	var acts []Action
 	var effects []Effect
-	if f := t.cache.lookup(&pkt.Key, gen, now); f != nil {
+	f := t.cache.lookup(&pkt.Key, gen, now)
+	if f != nil {
 		f.packets.Add(1)
 		f.bytes.Add(uint64(len(pkt.Frame)))
 		if f.used.Load() != now {
@@ -221,15 +223,18 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 	} else {
 		t.xl.Reset()
 		t.port.Translator.Translate(pkt, &t.xl)
-		if f := t.cache.install(&pkt.Key, &t.xl, gen, now); f != nil {
+		if f = t.cache.install(&pkt.Key, &t.xl, gen, now); f != nil {
 			f.packets.Store(1)
 			f.bytes.Store(uint64(len(pkt.Frame)))
 			f.used.Store(now)
 		}
 		acts, effects = t.xl.Actions, t.xl.Effects
 	}
+	if f != nil {
+		t.cache.touch(f)
+	}
 	for i := range effects {
-		effects[i].apply(len(pkt.Frame))
+		effects[i].apply(len(pkt.Frame), f != nil, t.cache.wallClock)
 	}
 	t.execute(cfg, pkt, acts)
 }

@@ -14,7 +14,9 @@ package ofproto
 import (
 	"sync/atomic"
 
+	"gvs/internal/coverage"
 	"gvs/internal/datapath"
+	"gvs/internal/flow"
 	"gvs/internal/packet"
 )
 
@@ -75,12 +77,15 @@ func (c *Config) vlanLimit() int {
 type Bridge struct {
 	Name string
 	MACs *MACTable
-	cfg  atomic.Pointer[Config]
+	// Tables are the bridge's OpenFlow tables, which live as long as
+	// the bridge; a new bridge has OVS's "priority=0 actions=NORMAL".
+	Tables *Tables
+	cfg    atomic.Pointer[Config]
 }
 
 // NewBridge returns a bridge with no ports.
 func NewBridge(name string, macTableSize, macAging int) *Bridge {
-	b := &Bridge{Name: name, MACs: NewMACTable(macTableSize, macAging)}
+	b := &Bridge{Name: name, MACs: NewMACTable(macTableSize, macAging), Tables: NewBridgeTables(TablesOptions{})}
 	b.cfg.Store(&Config{Ports: map[uint32]*Port{}})
 	return b
 }
@@ -149,8 +154,55 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.cur, x.ncur, x.npushed = x.base, x.nbase, 0
 	k := &pkt.Key
-	b.normal(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
+	b.pipeline(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
 }
+
+// pipeline runs a frame that entered the bridge on port in through its
+// OpenFlow tables: the best rule of table 0 decides, its wildcards join
+// the mask, and it counts the packet. Of the rule's actions, NORMAL
+// switching (the whole of a new bridge's "priority=0 actions=NORMAL")
+// is executed; an empty action list drops, as does, for now, any other
+// action, which the translation of OpenFlow actions will take over. A
+// table miss drops, as OVS does without a controller. A bridge without
+// tables switches with NORMAL.
+func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
+	t := b.Tables
+	if t == nil {
+		b.normal(x, cfg, in, f, depth)
+		return
+	}
+	// Rules match OpenFlow port numbers; the key has datapath ones. The
+	// in_port bits are in the mask already, so wc adds nothing there.
+	key := *x.key
+	key.InPort = in.OFPort
+	var wc packet.Key
+	r := t.Lookup(0, &key, &wc)
+	x.out.Mask.OrMask(&wc)
+	if r == nil {
+		return
+	}
+	x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectAccount, Accounter: r})
+	if isNormal(r.Actions()) {
+		b.normal(x, cfg, in, f, depth)
+		return
+	}
+	if len(r.Actions()) > 0 {
+		unsupportedActions.Inc()
+	}
+}
+
+// isNormal reports whether acts are NORMAL and nothing else.
+func isNormal(acts []flow.Action) bool {
+	if len(acts) != 1 {
+		return false
+	}
+	o, ok := acts[0].(flow.Output)
+	return ok && o.Port == flow.PortNormal
+}
+
+// unsupportedActions counts packets dropped because their rule had
+// actions translation does not execute yet.
+var unsupportedActions = coverage.New("ofproto_xlate_unsupported_actions")
 
 // maskVLANs marks the VLAN headers that NORMAL reads (the first limit,
 // or the absence of them) as looked at.
@@ -296,7 +348,7 @@ func (b *Bridge) output(x *xlate, out *Port, f frame, vs VLANs, depth int) {
 		return
 	}
 	f.vlans = want
-	peer.normal(x, pcfg, pin, f, depth+1)
+	peer.pipeline(x, pcfg, pin, f, depth+1)
 }
 
 // mirror sends the copies that the bridge's mirrors ask for, each
