@@ -61,8 +61,9 @@ type flowCache struct {
 	// order holds the flows in the order they were installed, for
 	// eviction (oldest first) from head on; removed flows stay in it,
 	// marked dead, until eviction reaches them or it is compacted.
-	order []*cacheFlow
+	order []orderEntry
 	head  int
+	seq   uint64 // installations so far
 	free  []*cacheFlow
 
 	// touched holds the flows that matched packets in this batch and
@@ -75,6 +76,16 @@ type flowCache struct {
 	// Counts since the last batch's flush to the coverage counters.
 	hits, misses, evictions, stale, uncached uint64
 }
+
+// orderEntry is a flow in the eviction order, as installed the seq'th
+// time: a flow removed and reused since is another flow, and the entry
+// is stale.
+type orderEntry struct {
+	f   *cacheFlow
+	seq uint64
+}
+
+func (e orderEntry) live() bool { return e.f != nil && !e.f.dead && e.f.seq == e.seq }
 
 // key returns f's masked key, for dumps.
 func (f *cacheFlow) key() Key {
@@ -119,6 +130,7 @@ type cacheFlow struct {
 	expires int64 // monotime; 0: only the generation ends it
 	created int64
 	dead    bool
+	seq     uint64 // of its installation, see orderEntry
 	// accounts says the flow has EffectAccount effects; touched, that
 	// it is in the cache's touched list; accPackets and accBytes are
 	// what its rules have been told of so far.
@@ -284,7 +296,9 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 	f.used.Store(0)
 	s.insert(f)
 	c.n++
-	c.order = append(c.order, f)
+	c.seq++
+	f.seq = c.seq
+	c.order = append(c.order, orderEntry{f: f, seq: f.seq})
 	c.compactOrder()
 	return f
 }
@@ -384,15 +398,16 @@ func (s *subtable) delete(f *cacheFlow) {
 	s.n--
 }
 
-// remove takes f out of the cache and recycles it; eviction order drops
-// it when it gets there.
+// remove takes f out of the cache and recycles it at once, so that a
+// generation change (every flow made again) allocates nothing: its entry
+// in the eviction order goes stale with it (see orderEntry).
 func (c *flowCache) remove(f *cacheFlow) {
 	if f.dead {
 		return
 	}
 	if f.touched {
-		// Its packets of this batch are accounted now: it may be
-		// reused before the batch ends.
+		// Its packets of this batch are accounted now, before it is
+		// reused.
 		c.accountFlow(f)
 		f.touched = false
 		c.touched = slices.DeleteFunc(c.touched, func(g *cacheFlow) bool { return g == f })
@@ -400,47 +415,41 @@ func (c *flowCache) remove(f *cacheFlow) {
 	f.st.delete(f)
 	f.dead = true
 	c.n--
-}
-
-// evictOldest removes the oldest live flow.
-func (c *flowCache) evictOldest() {
-	for c.head < len(c.order) {
-		f := c.order[c.head]
-		c.order[c.head] = nil
-		c.head++
-		if !f.dead {
-			c.remove(f)
-			c.evictions++
-			c.recycle(f)
-			break
-		}
-		c.recycle(f)
-	}
-	c.compactOrder()
-}
-
-// recycle puts a dead flow that eviction order no longer holds on the
-// free list.
-func (c *flowCache) recycle(f *cacheFlow) {
-	if len(c.free) < 1024 {
+	if len(c.free) < maxFree {
 		f.st = nil
 		c.free = append(c.free, f)
 	}
 }
 
-// compactOrder drops the evicted prefix and dead flows from order once
+// maxFree bounds the flows kept for reuse.
+const maxFree = 1024
+
+// evictOldest removes the oldest live flow.
+func (c *flowCache) evictOldest() {
+	for c.head < len(c.order) {
+		e := c.order[c.head]
+		c.order[c.head] = orderEntry{}
+		c.head++
+		if e.live() {
+			c.remove(e.f)
+			c.evictions++
+			break
+		}
+	}
+	c.compactOrder()
+}
+
+// compactOrder drops the evicted prefix and stale entries from order once
 // they are most of it, so that it stays proportional to the live flows.
 func (c *flowCache) compactOrder() {
 	if 2*c.head < len(c.order) && len(c.order) < 4*(c.n+16) {
 		return
 	}
 	kept := c.order[:0]
-	for _, f := range c.order[c.head:] {
-		if f.dead {
-			c.recycle(f)
-			continue
+	for _, e := range c.order[c.head:] {
+		if e.live() {
+			kept = append(kept, e)
 		}
-		kept = append(kept, f)
 	}
 	clear(c.order[len(kept):])
 	c.order, c.head = kept, 0

@@ -187,3 +187,32 @@ func BenchmarkFlowCacheHit(b *testing.B) {
 		}
 	}
 }
+
+// TestFlowCacheRebuildDoesNotAllocate checks that making every flow again
+// after a generation change (a MAC learned, a flow added) reuses the
+// stale flows instead of allocating.
+func TestFlowCacheRebuildDoesNotAllocate(t *testing.T) {
+	c := newFlowCache(1000)
+	keys := make([]Key, 100)
+	xs := make([]*Xlate, len(keys))
+	for i := range keys {
+		keys[i] = cacheKey(1, 0xa, byte(i))
+		xs[i] = xlateTo(uint32(i), i%2 == 0)
+		c.install(&keys[i], xs[i], 1, 0)
+	}
+	gen := uint64(1)
+	if allocs := testing.AllocsPerRun(50, func() {
+		gen++
+		for i := range keys {
+			if c.lookup(&keys[i], gen, 0) != nil {
+				t.Fatal("stale flow hit")
+			}
+			c.install(&keys[i], xs[i], gen, 0)
+		}
+	}); allocs != 0 {
+		t.Errorf("%v allocations to make 100 flows again", allocs)
+	}
+	if c.n != len(keys) || len(c.order)-c.head > 4*(len(keys)+16) {
+		t.Errorf("%d flows, %d in eviction order", c.n, len(c.order)-c.head)
+	}
+}

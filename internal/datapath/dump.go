@@ -61,8 +61,9 @@ func (dp *Datapath) Flows(want func(port uint32) bool) []CachedFlow {
 func (c *flowCache) appendFlows(out []CachedFlow, port uint32, gen uint64, now int64) []CachedFlow {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, f := range c.order[c.head:] {
-		if f.dead || f.gen != gen || (f.expires != 0 && now >= f.expires) {
+	for _, e := range c.order[c.head:] {
+		f := e.f
+		if !e.live() || f.gen != gen || (f.expires != 0 && now >= f.expires) {
 			continue
 		}
 		used := time.Duration(-1)
