@@ -175,6 +175,12 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 	// in_port bits are in the mask already, so wc adds nothing there.
 	key := *x.key
 	key.InPort = in.OFPort
+	if depth > 0 {
+		// Across a patch the frame has the VLAN headers it left the
+		// other bridge with. They derive from key bits already in the
+		// mask, so what the lookup reads of them is covered.
+		key.VLANTCI, key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
+	}
 	var wc packet.Key
 	r := t.Lookup(0, &key, &wc)
 	x.out.Mask.OrMask(&wc)
@@ -189,6 +195,14 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 	if len(r.Actions()) > 0 {
 		unsupportedActions.Inc()
 	}
+}
+
+// keyTCI is a VLAN header's TCI as the flow key holds it: 0 for none.
+func keyTCI(h packet.VLANHeader) uint16 {
+	if h.TCI == 0 {
+		return 0
+	}
+	return packet.KeyTCI(h.TCI)
 }
 
 // isNormal reports whether acts are NORMAL and nothing else.

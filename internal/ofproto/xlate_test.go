@@ -336,3 +336,22 @@ func TestTranslateMaskPropertyWithFlows(t *testing.T) {
 		t.Fatalf("only %d compared pairs had different keys", differentKeys)
 	}
 }
+
+// TestPatchPeerTableSeesFrameAsCrossed checks that the peer bridge of a
+// patch looks its tables up with the frame as it crosses the patch: a
+// frame tagged 10 leaves br untagged through an access port of VLAN 10,
+// so br2's rule for dl_vlan=10 does not drop it.
+func TestPatchPeerTableSeesFrameAsCrossed(t *testing.T) {
+	b, _ := propBridge(t, 1)
+	b2 := b.Config().Ports[8].PeerBridge
+	addFlow(t, b2, "priority=100,dl_vlan=10,actions=drop")
+	s := frameSpec{in: 3, src: 2, dst: 3, ether: 3, tags: []packet.VLANHeader{q(10)}}
+	_, x := translateSpec(b, s)
+	var ports []uint32
+	for _, o := range outputsOf(x.Actions) {
+		ports = append(ports, o.Port)
+	}
+	if !reflect.DeepEqual(ports, []uint32{23}) {
+		t.Fatalf("outputs %v (%s), want br2's trunk 23", ports, datapath.FormatActions(x.Actions, nil))
+	}
+}
