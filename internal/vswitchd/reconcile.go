@@ -51,6 +51,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	bridges := desiredBridges(snap)
+	_ = st.dp.SetFlowLimit(readFlowLimit(snap)) // the commit check keeps it in range
 	wanted := st.wantedIfaces(bridges)
 	st.closeUnwanted(wanted)
 	st.openWanted(wanted)
@@ -59,8 +60,6 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.liveMirrors = map[ovsdb.UUID]bool{}
 	st.configureBridges(bridges)
 	st.configureDatapath()
-	// The commit check keeps the value in range.
-	_ = st.dp.SetFlowLimit(readFlowLimit(snap))
 	for u := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			delete(st.mirrorStat, u)
