@@ -23,12 +23,18 @@ var (
 )
 
 // DefaultFlowLimit is how many flows a port thread's cache holds unless
-// the operator says otherwise (Open_vSwitch other_config:flow-limit),
-// OVS's default for its datapath.
-const DefaultFlowLimit = 200000
+// the operator says otherwise (Open_vSwitch other_config:flow-limit): as
+// many as a thread of OVS's userspace datapath keeps, a few MiB.
+const DefaultFlowLimit = 65536
 
 // MaxFlowLimit bounds the flow limit an operator may set.
-const MaxFlowLimit = 10_000_000
+const MaxFlowLimit = 1_000_000
+
+// maxMaskWords bounds the 64-bit words of the key a cached flow's mask
+// may look at (NORMAL looks at five or six); a translation that read
+// more is used for its packet and not cached, which keeps a flow small
+// and its compare short.
+const maxMaskWords = 16
 
 // maxMasks bounds the distinct masks (subtables) of one cache: each costs
 // a probe per lookup, so a translation with a new mask past this is used
@@ -123,7 +129,7 @@ const sortEvery = 4096
 type cacheFlow struct {
 	st      *subtable
 	hash    uint64
-	vals    [keyWords]uint64 // the masked key words; [:len(st.idx)], parallel to st.idx
+	vals    [maxMaskWords]uint64 // the masked key words; [:len(st.idx)], parallel to st.idx
 	actions []Action
 	effects []Effect
 	gen     uint64
@@ -334,6 +340,9 @@ func (c *flowCache) subtableFor(m *Key) *subtable {
 			s.idx = append(s.idx, uint16(i))
 			s.mwrd = append(s.mwrd, w)
 		}
+	}
+	if len(s.idx) > maxMaskWords {
+		return nil
 	}
 	c.subtables = append(c.subtables, s)
 	return s

@@ -82,6 +82,13 @@ func TestFlowCacheGenerationAndExpiry(t *testing.T) {
 	if c.install(&k, x, 8, 0) != nil || c.lookup(&k, 8, 0) != nil {
 		t.Fatal("a NoCache translation was cached")
 	}
+	wide := xlateTo(2, true)
+	wide.Mask.IPv6Src = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	wide.Mask.IPv6Dst, wide.Mask.NdTarget, wide.Mask.CtLabel = wide.Mask.IPv6Src, wide.Mask.IPv6Src, wide.Mask.IPv6Src
+	wide.Mask.CtIPv6Src, wide.Mask.CtIPv6Dst = wide.Mask.IPv6Src, wide.Mask.IPv6Src
+	if c.install(&k, wide, 8, 0) != nil {
+		t.Fatal("a translation whose mask spans more than maxMaskWords words was cached")
+	}
 }
 
 func TestFlowCacheLimitEvictsOldest(t *testing.T) {
