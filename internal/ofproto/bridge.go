@@ -113,6 +113,8 @@ type xlate struct {
 	nbase, ncur, npushed int
 	outs                 []*Port  // output ports of the bridges being translated, stacked
 	copied               []uint32 // datapath ports that already got a mirror copy
+	resubmits            int      // table lookups after table 0, in every bridge
+	aborted              bool     // the packet is dropped: no action is executed
 }
 
 // frame is what translation knows of a packet inside one bridge.
@@ -146,6 +148,7 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.key, x.out = &pkt.Key.Key, out
 	x.outs, x.copied = x.outs[:0], x.copied[:0]
+	x.resubmits, x.aborted = 0, false
 	limit := cfg.vlanLimit()
 	maskVLANs(&out.Mask, limit)
 	x.base, x.nbase = packet.VLANHeaders(pkt.Frame, &pkt.Off, limit)
@@ -155,46 +158,46 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	x.cur, x.ncur, x.npushed = x.base, x.nbase, 0
 	k := &pkt.Key
 	b.pipeline(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
+	if x.aborted {
+		out.Actions = out.Actions[:0]
+	}
 }
 
 // pipeline runs a frame that entered the bridge on port in through its
-// OpenFlow tables: the best rule of table 0 decides, its wildcards join
-// the mask, and it counts the packet. Of the rule's actions, NORMAL
-// switching (the whole of a new bridge's "priority=0 actions=NORMAL")
-// is executed; an empty action list drops, as does, for now, any other
-// action, which the translation of OpenFlow actions will take over. A
-// table miss drops, as OVS does without a controller. A bridge without
-// tables switches with NORMAL.
+// OpenFlow tables, starting with table 0 (see ofctx), and then sends
+// the mirror copies its outputs call for. A bridge without tables
+// switches with NORMAL.
 func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
-	t := b.Tables
-	if t == nil {
-		b.normal(x, cfg, in, f, depth)
-		return
+	base := len(x.outs)
+	mirrored := false
+	if b.Tables == nil {
+		mirrored = b.normal(x, cfg, in, f, depth)
+	} else {
+		c := ofctx{b: b, cfg: cfg, in: in, f: f, vlans: f.vlans, depth: depth}
+		// Rules match OpenFlow port numbers; the key has datapath
+		// ones. The in_port bits are in the mask already.
+		c.key = *x.key
+		c.key.InPort = in.OFPort
+		if depth > 0 {
+			// Across a patch the frame has the VLAN headers and
+			// addresses it left the other bridge with. They derive
+			// from key bits already in the mask.
+			c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
+			c.key.DlSrc, c.key.DlDst = f.src, f.dst
+		}
+		c.entry = c.key
+		c.table(x, 0)
+		mirrored = c.mirrored && !x.aborted
+		if mirrored && len(cfg.Mirrors) > 0 {
+			c.restore(x)
+		}
 	}
-	// Rules match OpenFlow port numbers; the key has datapath ones. The
-	// in_port bits are in the mask already, so wc adds nothing there.
-	key := *x.key
-	key.InPort = in.OFPort
-	if depth > 0 {
-		// Across a patch the frame has the VLAN headers it left the
-		// other bridge with. They derive from key bits already in the
-		// mask, so what the lookup reads of them is covered.
-		key.VLANTCI, key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
+	if mirrored && len(cfg.Mirrors) > 0 && !in.MirrorOut {
+		if vs, ok := in.VLAN.Input(f.vlans); ok {
+			b.mirror(x, cfg, in, x.outs[base:], f, vs, depth)
+		}
 	}
-	var wc packet.Key
-	r := t.Lookup(0, &key, &wc)
-	x.out.Mask.OrMask(&wc)
-	if r == nil {
-		return
-	}
-	x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectAccount, Accounter: r})
-	if isNormal(r.Actions()) {
-		b.normal(x, cfg, in, f, depth)
-		return
-	}
-	if len(r.Actions()) > 0 {
-		unsupportedActions.Inc()
-	}
+	x.outs = x.outs[:base]
 }
 
 // keyTCI is a VLAN header's TCI as the flow key holds it: 0 for none.
@@ -272,16 +275,18 @@ func (x *xlate) emitOutput(want VLANs, n int, port uint32, f *frame) {
 	x.out.Actions = acts
 }
 
-// normal switches a frame that entered on port in.
-func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) {
+// normal switches a frame that entered on port in, leaving the ports
+// it sent the frame to in x.outs for the mirrors, and reports whether
+// the frame was switched (and so is mirrored).
+func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) bool {
 	if in.MirrorOut {
-		return // mirror output ports receive nothing
+		return false // mirror output ports receive nothing
 	}
 	x.out.Mask.DlSrc = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	x.out.Mask.DlDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	vs, ok := in.VLAN.Input(f.vlans)
 	if !ok {
-		return
+		return false
 	}
 	vlan := vs.VID()
 	// A multicast source address is never learned, but the frame is
@@ -294,14 +299,10 @@ func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 	if cfg.ForwardBPDU || !isReservedMulticast(f.dst) {
 		b.chooseOutputs(x, cfg, in, f.dst, vs)
 	}
-	outs := x.outs[base:]
-	for _, out := range outs {
+	for _, out := range x.outs[base:] {
 		b.output(x, out, f, vs, depth)
 	}
-	if len(cfg.Mirrors) > 0 {
-		b.mirror(x, cfg, in, outs, f, vs, depth)
-	}
-	x.outs = x.outs[:base]
+	return true
 }
 
 // lookup returns where dst on vlan goes: learned by this very packet

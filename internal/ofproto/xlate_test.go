@@ -355,3 +355,79 @@ func TestPatchPeerTableSeesFrameAsCrossed(t *testing.T) {
 		t.Fatalf("outputs %v (%s), want br2's trunk 23", ports, datapath.FormatActions(x.Actions, nil))
 	}
 }
+
+// ofBridge is a bridge of four trunk ports (OpenFlow and datapath
+// numbers 1 to 4) and its LOCAL port (datapath 5), with no flows.
+func ofBridge(t *testing.T) *Bridge {
+	t.Helper()
+	b := NewBridge("br", 64, 300)
+	cfg := &Config{Ports: map[uint32]*Port{}}
+	for i := uint32(1); i <= 5; i++ {
+		p := &Port{Name: fmt.Sprintf("p%d", i), OFPort: i, DPPort: i, VLAN: trunks(true)}
+		if i == 5 {
+			p.OFPort = LocalPort
+		}
+		cfg.Ports[p.DPPort] = p
+		cfg.Flood = append(cfg.Flood, p)
+	}
+	b.SetConfig(cfg)
+	b.Tables.Delete(Selector{Table: TableAll})
+	return b
+}
+
+// TestTranslateOpenFlowActions checks the datapath actions each OpenFlow
+// action becomes, for a TCP frame (TTL 64) entering on port 1.
+func TestTranslateOpenFlowActions(t *testing.T) {
+	cases := []struct {
+		name  string
+		flows []string
+		want  string
+	}{
+		{"output", []string{"in_port=1,actions=output:2"}, "2"},
+		{"output to in_port skipped", []string{"actions=output:1,output:3"}, "3"},
+		{"IN_PORT", []string{"actions=IN_PORT"}, "1"},
+		{"FLOOD", []string{"actions=FLOOD"}, "2,3,4,5"},
+		{"ALL", []string{"actions=ALL"}, "2,3,4,5"},
+		{"LOCAL", []string{"actions=LOCAL"}, "5"},
+		{"drop", []string{"actions=drop"}, "drop"},
+		{"note", []string{"actions=note:01.02,output:2"}, "2"},
+		{"resubmit(,T)", []string{"actions=resubmit(,1)", "table=1,actions=output:3"}, "3"},
+		{"resubmit then more", []string{"actions=resubmit(,1),output:4", "table=1,actions=output:3"}, "3,4"},
+		{"resubmit miss", []string{"actions=resubmit(,7),output:4"}, "4"},
+		{"goto_table", []string{"actions=goto_table:2", "table=2,actions=output:4"}, "4"},
+		{"resubmit(P,T)", []string{"actions=resubmit(3,1)", "table=1,in_port=3,actions=output:2", "table=1,priority=0,actions=output:4"}, "2"},
+		{"resubmit:P", []string{"in_port=1,actions=resubmit:2", "in_port=2,actions=output:3"}, "3"},
+		{"resubmit keeps in_port", []string{"actions=resubmit(2,1),output:1", "table=1,actions=output:2"}, "drop"},
+		{"mod_dl_dst", []string{"actions=mod_dl_dst:02:00:00:00:00:99,output:2"}, "set(eth(dst=02:00:00:00:00:99)),2"},
+		{"mod_dl_src", []string{"actions=mod_dl_src:02:00:00:00:00:98,output:2"}, "set(eth(src=02:00:00:00:00:98)),2"},
+		{"set_field eth_dst", []string{"actions=set_field:02:00:00:00:00:97->eth_dst,output:2"}, "set(eth(dst=02:00:00:00:00:97)),2"},
+		{"mod_nw_src/dst", []string{"actions=mod_nw_src:10.1.1.1,mod_nw_dst:10.2.2.2,output:2"}, "set(ipv4(src=10.1.1.1)),set(ipv4(dst=10.2.2.2)),2"},
+		{"mod_nw_tos", []string{"actions=mod_nw_tos:32,output:2"}, "set(ipv4(tos=0x20)),2"},
+		{"mod_tp_src/dst", []string{"actions=mod_tp_src:1,mod_tp_dst:2,output:2"}, "set(l4(src=1)),set(l4(dst=2)),2"},
+		{"load tcp_dst", []string{"tcp,actions=load:0x1f90->NXM_OF_TCP_DST[],output:2"}, "set(l4(dst=8080)),2"},
+		{"dec_ttl", []string{"actions=dec_ttl,output:2"}, "set(ipv4(ttl=63)),2"},
+		{"dec_ttl at 1", []string{"actions=mod_nw_ttl:1,dec_ttl,output:2"}, "set(ipv4(ttl=1))"},
+		{"mod_vlan_vid", []string{"actions=mod_vlan_vid:10,output:2"}, "push_vlan(vid=10,pcp=0),2"},
+		{"mod_vlan_vid+pcp", []string{"actions=mod_vlan_vid:10,mod_vlan_pcp:3,output:2"}, "push_vlan(vid=10,pcp=3),2"},
+		{"push then pop", []string{"actions=mod_vlan_vid:10,output:2,strip_vlan,output:3"}, "push_vlan(vid=10,pcp=0),2,pop_vlan,3"},
+		{"register to next table", []string{"actions=load:5->NXM_NX_REG0[],resubmit(,1)", "table=1,reg0=5,actions=output:3", "table=1,priority=0,actions=output:4"}, "3"},
+		{"set_field register", []string{"actions=set_field:7->reg3,set_field:0x10->metadata,goto_table:1", "table=1,reg3=7,metadata=0x10,actions=output:3"}, "3"},
+		{"move", []string{"actions=move:NXM_OF_IN_PORT[]->NXM_NX_REG1[0..15],resubmit(,1)", "table=1,reg1=1,actions=output:3"}, "3"},
+		{"rewrite seen by next table", []string{"actions=mod_dl_dst:02:00:00:00:00:99,resubmit(,1)", "table=1,dl_dst=02:00:00:00:00:99,actions=output:4"}, "set(eth(dst=02:00:00:00:00:99)),4"},
+		{"NORMAL", []string{"actions=NORMAL"}, "2,3,4,5"},
+		{"unsupported drops all", []string{"actions=output:2,controller"}, "drop"},
+		{"unsupported in resubmit drops all", []string{"actions=output:2,resubmit(,1)", "table=1,actions=learn(table=2,NXM_OF_ETH_DST[])"}, "drop"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := ofBridge(t)
+			for _, f := range tc.flows {
+				addFlow(t, b, f)
+			}
+			_, x := translateSpec(b, frameSpec{in: 1, src: 0, dst: 4, ether: 0, nwSrc: 1, tpDst: 80})
+			if got := datapath.FormatActions(x.Actions, nil); got != tc.want {
+				t.Errorf("actions %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
