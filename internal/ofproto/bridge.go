@@ -122,6 +122,7 @@ type frame struct {
 	src, dst [6]byte
 	vlans    VLANs               // its VLAN headers as the bridge receives it
 	copy     *datapath.CopyStats // non-nil when this is a mirror copy
+	key      *packet.Key         // the sending bridge's working key, for a frame crossing a patch
 	snaplen  uint32
 }
 
@@ -176,23 +177,34 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 		c := ofctx{b: b, cfg: cfg, in: in, f: f, vlans: f.vlans, depth: depth}
 		// Rules match OpenFlow port numbers; the key has datapath
 		// ones. The in_port bits are in the mask already.
-		c.key = *x.key
-		c.key.InPort = in.OFPort
-		if depth > 0 {
-			// Across a patch the frame has the VLAN headers and
-			// addresses it left the other bridge with. They derive
-			// from key bits already in the mask.
+		if f.key != nil {
+			// Across a patch the frame is as the other bridge's
+			// actions left it (derived from key bits already in the
+			// mask), with registers and metadata cleared, as in OVS.
+			c.key = *f.key
 			c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
 			c.key.DlSrc, c.key.DlDst = f.src, f.dst
+			c.key.Regs, c.key.Metadata = [packet.NumRegs]uint32{}, 0
+		} else {
+			c.key = *x.key
+			if depth > 0 {
+				c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
+				c.key.DlSrc, c.key.DlDst = f.src, f.dst
+			}
 		}
+		c.key.InPort = in.OFPort
 		c.entry = c.key
 		c.table(x, 0)
 		mirrored = c.mirrored && !x.aborted
-		if mirrored && len(cfg.Mirrors) > 0 {
+		// A patch peer's rewrites end with its pass, as OVS's do;
+		// mirror copies are of the frame as it entered.
+		if depth > 0 || mirrored && len(cfg.Mirrors) > 0 {
 			c.restore(x)
 		}
 	}
 	if mirrored && len(cfg.Mirrors) > 0 && !in.MirrorOut {
+		// output_vlan mirrors look at the destination.
+		x.out.Mask.DlDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 		if vs, ok := in.VLAN.Input(f.vlans); ok {
 			b.mirror(x, cfg, in, x.outs[base:], f, vs, depth)
 		}

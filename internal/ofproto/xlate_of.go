@@ -296,7 +296,7 @@ func (c *ofctx) output(x *xlate, port uint32) {
 	switch port {
 	case flow.PortNormal:
 		f := c.f
-		f.src, f.dst, f.vlans = c.key.DlSrc, c.key.DlDst, c.vlans
+		f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, c.vlans, &c.key
 		if c.b.normal(x, c.cfg, c.in, f, c.depth) {
 			c.mirrored = true
 		}
@@ -351,7 +351,7 @@ func (c *ofctx) outputTo(x *xlate, p *Port) {
 	if !ok {
 		return
 	}
-	f.src, f.dst, f.vlans = c.key.DlSrc, c.key.DlDst, want
+	f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, want, &c.key
 	peer.pipeline(x, pcfg, pin, f, c.depth+1)
 }
 

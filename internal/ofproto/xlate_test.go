@@ -431,3 +431,92 @@ func TestTranslateOpenFlowActions(t *testing.T) {
 		})
 	}
 }
+
+// TestTranslateResubmitLimits checks that a resubmit loop and a fan-out
+// past OVS's limits drop the packet, outputs made before included, and
+// count it, and that a chain just under the depth limit still forwards.
+func TestTranslateResubmitLimits(t *testing.T) {
+	s := frameSpec{in: 1, src: 0, dst: 4, ether: 3}
+	for _, flows := range [][]string{
+		{"actions=output:2,resubmit(,0)"},
+		{"actions=output:2,resubmit(,1)", "table=1,actions=resubmit(,1),resubmit(,1)"},
+	} {
+		b := ofBridge(t)
+		for _, f := range flows {
+			addFlow(t, b, f)
+		}
+		before := tooDeep.Total()
+		_, x := translateSpec(b, s)
+		if len(x.Actions) != 0 {
+			t.Errorf("%v: actions %s, want drop", flows, datapath.FormatActions(x.Actions, nil))
+		}
+		if tooDeep.Total() != before+1 {
+			t.Errorf("%v: ofproto_xlate_too_deep went from %d to %d", flows, before, tooDeep.Total())
+		}
+	}
+	// Tables 0..63 each resubmit to the next: 63 nested resubmits.
+	b := ofBridge(t)
+	for i := range maxResubmitDepth - 1 {
+		addFlow(t, b, fmt.Sprintf("table=%d,actions=resubmit(,%d)", i, i+1))
+	}
+	addFlow(t, b, fmt.Sprintf("table=%d,actions=output:3", maxResubmitDepth-1))
+	if _, x := translateSpec(b, s); datapath.FormatActions(x.Actions, nil) != "3" {
+		t.Errorf("chain of %d resubmits: actions %s, want 3", maxResubmitDepth-1, datapath.FormatActions(x.Actions, nil))
+	}
+	var accounted int
+	_, x := translateSpec(b, s)
+	for _, e := range x.Effects {
+		if e.Kind == datapath.EffectAccount {
+			accounted++
+		}
+	}
+	if accounted != maxResubmitDepth {
+		t.Errorf("%d rules accounted, want every one of the %d hit", accounted, maxResubmitDepth)
+	}
+}
+
+// TestTranslateMaskPropertyWithActions is the mask property with flows
+// that rewrite fields, edit VLANs, use registers and resubmit, on the
+// bridge with mirrors and a patch.
+func TestTranslateMaskPropertyWithActions(t *testing.T) {
+	b, nports := propBridge(t, 2)
+	b2 := b.Config().Ports[8].PeerBridge
+	for _, f := range []string{
+		"priority=100,tcp,tp_dst=80,actions=mod_dl_dst:02:00:00:00:00:03,resubmit(,1)",
+		"priority=90,udp,actions=dec_ttl,mod_nw_tos:8,output:2,goto_table:1",
+		"priority=80,dl_vlan=20,actions=strip_vlan,output:3,output:8",
+		"priority=70,arp,actions=FLOOD",
+		"priority=65,in_port=2,actions=IN_PORT,mod_vlan_vid:30,ALL",
+		"priority=60,actions=load:1->NXM_NX_REG0[],move:NXM_OF_ETH_SRC[0..7]->NXM_NX_REG1[0..7],resubmit(,2)",
+		"table=1,dl_dst=02:00:00:00:00:03,actions=mod_vlan_pcp:5,NORMAL",
+		"table=1,priority=0,ip,actions=mod_nw_src:10.0.0.7,output:4,LOCAL",
+		"table=2,reg0=1,reg1=1,ip,nw_src=10.0.0.1,actions=ALL",
+		"table=2,reg0=1,reg1=2,actions=resubmit(8,3)",
+		"table=2,priority=0,actions=NORMAL",
+		"table=3,in_port=8,actions=output:1,output:5",
+	} {
+		addFlow(t, b, f)
+	}
+	addFlow(t, b2, "priority=50,dl_vlan=10,actions=mod_dl_src:02:00:00:00:00:77,output:3")
+	rng := rand.New(rand.NewSource(5))
+	differentKeys := 0
+	for range 20000 {
+		sa := randomSpec(rng, nports)
+		ka, xa := translateSpec(b, sa)
+		sb := sa.mutate(rng)
+		kb, xb := translateSpec(b, sb)
+		if !agree(&ka, &kb, &xa.Mask) {
+			continue
+		}
+		if ka != kb {
+			differentKeys++
+		}
+		if !reflect.DeepEqual(xa.Actions, xb.Actions) || !reflect.DeepEqual(xa.Effects, xb.Effects) {
+			t.Fatalf("frames agreeing on the mask translate differently:\n%x\n%x\nactions %s\nactions %s",
+				sa.bytes(), sb.bytes(), datapath.FormatActions(xa.Actions, nil), datapath.FormatActions(xb.Actions, nil))
+		}
+	}
+	if differentKeys < 500 {
+		t.Fatalf("only %d compared pairs had different keys", differentKeys)
+	}
+}
