@@ -192,9 +192,10 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.PortDescRequest:
 		c.send(h.Xid, &openflow.PortDescReply{Ports: c.portDescs()})
 	case *openflow.TableFeaturesRequest:
-		// ovs-ofctl wants eight properties per table, which gvs does
-		// not build yet; it asks before a 1.3 flow mod with goto_table.
-		return &openflow.Error{Code: openflow.ErrBadStat, Detail: "table features are not supported by gvs yet"}
+		if len(m.Tables) > 0 {
+			return &openflow.Error{Code: openflow.ErrTableFeaturesEPerm, Detail: "gvs does not change its tables' features"}
+		}
+		c.send(h.Xid, tableFeatures())
 	case *openflow.PortMod:
 		return &openflow.Error{Code: openflow.ErrEPerm, Detail: "port mod is not supported by gvs yet"}
 	default:
