@@ -193,4 +193,3 @@ func (info *Info) port(no uint32) *Port {
 	}
 	return nil
 }
-
