@@ -132,6 +132,9 @@ func (c *conn) sendError(err error, request []byte, xid uint32) {
 // handle serves one message; a request that fails gets its error.
 func (c *conn) handle(msg []byte) {
 	h, m, err := openflow.Decode(msg)
+	if err == nil && c.morePart(msg) {
+		return
+	}
 	if err == nil && h.Version != c.version {
 		if _, hello := m.(*openflow.Hello); !hello {
 			err = &openflow.Error{Code: openflow.ErrBadVersion, Detail: "message version is not the negotiated one"}
@@ -143,6 +146,22 @@ func (c *conn) handle(msg []byte) {
 	if err != nil {
 		c.sendError(err, msg, h.Xid)
 	}
+}
+
+// morePart reports a 1.3 multipart request that says more parts follow
+// (OFPMPF_REQ_MORE). OVS answers only the last part; gvs too, without
+// keeping the earlier ones, since no request it serves needs their
+// bodies joined.
+func (c *conn) morePart(msg []byte) bool {
+	const multipartRequest, reqMore = 18, 1
+	if c.version == openflow.Version10 || len(msg) < 12 || msg[1] != multipartRequest {
+		return false
+	}
+	if msg[11]&reqMore == 0 {
+		return false
+	}
+	connMoreParts.Inc()
+	return true
 }
 
 func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {

@@ -18,6 +18,9 @@ const (
 	capabilities13 = 0x4f  // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
 	actions10      = 0xfff // every OpenFlow 1.0 action
 	numTables      = 254
+	// hiddenTable is the table after the ones a switch reports, which
+	// OVS reserves for itself.
+	hiddenTable = numTables
 )
 
 // OpenFlow port config and state bits.
@@ -183,6 +186,15 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 	if f.Table != ofproto.TableAll && f.Table >= ofproto.NumTables {
 		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
 	}
+	if f.Table == hiddenTable {
+		// OVS keeps its own flows in its last table: an add or modify
+		// there is refused, a delete finds nothing to delete. gvs does
+		// the same, so that a controller sees the same switch.
+		if m.Command == openflow.FlowDelete || m.Command == openflow.FlowDeleteStrict {
+			return nil
+		}
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
+	}
 	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: f.Cookie, CookieMask: f.CookieMask,
 		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
 	if c.version == openflow.Version10 {
@@ -341,9 +353,7 @@ func (c *conn) portStats(xid uint32, m *openflow.PortStatsRequest) error {
 		}
 		r.Ports = append(r.Ports, ps)
 	}
-	if m.PortNo != openflow.PortAny && len(r.Ports) == 0 {
-		return &openflow.Error{Code: openflow.ErrBadPort, Detail: fmt.Sprintf("no port %d", m.PortNo)}
-	}
+	// A port that does not exist gets an empty reply, as from OVS.
 	// LOCAL first, then by number, as OVS lists them.
 	sort.Slice(r.Ports, func(i, j int) bool {
 		a, b := r.Ports[i].PortNo, r.Ports[j].PortNo

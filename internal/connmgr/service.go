@@ -21,6 +21,8 @@ var (
 	connPanics  = coverage.New("ofconn_panic")
 	connRefused = coverage.New("ofconn_refused")
 	connErrors  = coverage.New("ofconn_error_sent")
+	// connMoreParts counts multipart request parts that announced more.
+	connMoreParts = coverage.New("ofconn_multipart_part")
 )
 
 // MaxConns bounds the OpenFlow connections of one bridge; more are
