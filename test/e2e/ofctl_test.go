@@ -370,6 +370,23 @@ var gvofDiffCommands = [][]string{
 	{"dump-tables", "br"},
 	{"dump-ports", "br"},
 	{"dump-ports", "br", "2"},
+	{"diff-flows", "br", "@acl"},
+	{"replace-flows", "br", "@acl"},
+	{"--no-stats", "dump-flows", "br"},
+	{"diff-flows", "br", "@acl"},
+	{"add-flows", "br", "@extra"},
+	{"--no-stats", "dump-flows", "br"},
+	{"diff-flows", "br", "@acl"},
+	{"replace-flows", "br", "@extra"},
+	{"--no-stats", "dump-flows", "br"},
+}
+
+// gvofExtraFlows is a flow file for add-flows and replace-flows: one flow
+// the ACL has, with other actions, and new ones.
+var gvofExtraFlows = []string{
+	"table=0, priority=0, actions=drop",
+	"table=4, priority=20, ip, nw_tos=32, actions=mod_nw_tos:0,output:2",
+	"table=4, priority=10, udp6, tp_src=546, tp_dst=547, actions=output:1",
 }
 
 // gvofMaskRE masks what differs between two switches by nature: datapath
@@ -382,16 +399,23 @@ var gvofMaskRE = regexp.MustCompile(`dpid:[0-9a-f]+|duration=[0-9.]+s|(pkts|byte
 func gvofDiffRun(t *testing.T, run func(...string) (string, string, error), br string) []string {
 	t.Helper()
 	var out []string
+	files := map[string]string{"@acl": gvofWriteFile(t, "acl", gvofACL...), "@extra": gvofWriteFile(t, "extra", gvofExtraFlows...)}
 	record := func(proto []string, args []string) {
 		args = append([]string(nil), args...)
+		shown := strings.Join(args, " ")
 		for i := range args {
 			if args[i] == "br" {
 				args[i] = br
+			} else if f, ok := files[args[i]]; ok {
+				args[i] = f
 			}
 		}
 		stdout, stderr, err := run(append(append([]string{"ovs-ofctl"}, proto...), args...)...)
-		if strings.Contains(strings.Join(args, " "), "dump-flows") {
+		switch {
+		case strings.Contains(shown, "dump-flows"):
 			stdout = strings.Join(gvofCanonFlows(stdout), "\n")
+		case strings.Contains(shown, "diff-flows"):
+			stdout = gvofSortedLines(stdout)
 		}
 		stdout = gvofMaskRE.ReplaceAllStringFunc(stdout, func(s string) string {
 			if i := strings.Index(s, "addr:"); i >= 0 {
@@ -402,7 +426,7 @@ func gvofDiffRun(t *testing.T, run func(...string) (string, string, error), br s
 			}
 			return s
 		})
-		out = append(out, fmt.Sprintf("$ ovs-ofctl %s %s\nerr=%v\n%s%s", strings.Join(proto, " "), strings.Join(args, " "), err, stderr, stdout))
+		out = append(out, fmt.Sprintf("$ ovs-ofctl %s %s\nerr=%v\n%s%s", strings.Join(proto, " "), shown, err, stderr, stdout))
 	}
 	for _, p := range gvofProtocols {
 		record(p.flags, []string{"del-flows", "br"})
@@ -458,6 +482,14 @@ func TestOfctlDifferential(t *testing.T) {
 	}()
 	if len(ref) != len(got) {
 		t.Fatalf("ran %d commands on OVS, %d on gvsd", len(ref), len(got))
+	}
+	// The reference must have taken the flows, or the comparison says
+	// nothing.
+	all := strings.Join(ref, "\n")
+	for _, want := range []string{"priority=190,tcp,nw_dst=10.1.0.0/16,tp_dst=0x50/0xfff0 actions=drop", "set_field:4116->vlan_vid", "table=4, priority=20,ip,nw_tos=32"} {
+		if !strings.Contains(all, want) {
+			t.Fatalf("the reference OVS never printed %q: the scenario did not run\n%s", want, all)
+		}
 	}
 	for i := range ref {
 		if ref[i] != got[i] {
