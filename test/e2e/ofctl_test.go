@@ -497,3 +497,62 @@ func TestOfctlDifferential(t *testing.T) {
 		}
 	}
 }
+
+// TestGvsFlows drives a bridge's flows with gvs flows add/del/dump: the
+// tutorials' ct_state=+trk,+new spelling is taken, port names resolve,
+// ovs-ofctl sees the same flows, a strict delete removes one, and a bad
+// flow is refused with its word marked and nothing added.
+func TestGvsFlows(t *testing.T) {
+	const br = "gvofc0"
+	g := gvofBridge(t, br, 2)
+	gvs := func(args ...string) (string, string, error) {
+		return g.Run(gvsBin, append([]string{"--db", "unix:" + g.Socket()}, args...)...)
+	}
+	mustGvs := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := gvs(args...)
+		if err != nil {
+			t.Fatalf("gvs %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+	mustGvs("flows", "del", br)
+	mustGvs("flows", "add", br,
+		"table=0, priority=50, ct_state=+trk,+new, tcp, in_port=gvofc0p1, actions=ct(commit),gvofc0p2",
+		"table=1, priority=10, ip, nw_dst=10.0.0.0/8, actions=goto_table:2")
+	want := []string{
+		" priority=50,ct_state=+new+trk,tcp,in_port=1 actions=ct(commit),output:2",
+		" table=1, priority=10,ip,nw_dst=10.0.0.0/8 actions=goto_table:2",
+	}
+	gvofSameFlows(t, "ovs-ofctl -O OpenFlow13 dump-flows after gvs flows add",
+		gvofCanonFlows(gvofMust(t, g, []string{"-O", "OpenFlow13"}, "--no-stats", "dump-flows", br)), want)
+	gvofSameFlows(t, "gvs flows dump", gvofCanonFlows(mustGvs("flows", "dump", br)), []string{
+		" priority=50,ct_state=+new+trk,tcp,in_port=gvofc0p1 actions=ct(commit),output:gvofc0p2",
+		" table=1, priority=10,ip,nw_dst=10.0.0.0/8 actions=goto_table:2",
+	})
+	gvofSameFlows(t, "gvs flows dump with a match", gvofCanonFlows(mustGvs("flows", "dump", br, "table=1")),
+		[]string{" table=1, priority=10,ip,nw_dst=10.0.0.0/8 actions=goto_table:2"})
+
+	// Not strict: the priority does not matter; strict: it does.
+	mustGvs("flows", "del", "--strict", br, "priority=51,ct_state=+trk+new,tcp,in_port=gvofc0p1")
+	if got := gvofCanonFlows(mustGvs("flows", "dump", br)); len(got) != 2 {
+		t.Errorf("a strict delete with another priority removed a flow:\n%s", strings.Join(got, "\n"))
+	}
+	mustGvs("flows", "del", "--strict", br, "priority=50,ct_state=+trk+new,tcp,in_port=gvofc0p1")
+	mustGvs("flows", "del", br, "table=1")
+	if got := mustGvs("flows", "dump", br); got != "" {
+		t.Errorf("flows left after the deletes:\n%s", got)
+	}
+
+	out, errOut, err := gvs("flows", "add", br, "priority=5, tp_dst=80, actions=drop")
+	if exitCode(err) != 1 || !strings.Contains(errOut, "\n  priority=5, tp_dst=80, actions=drop\n              ^^^^^^^^^\n") {
+		t.Errorf("a flow without its prerequisite: exit %d, stdout %q, stderr:\n%s", exitCode(err), out, errOut)
+	}
+	out, errOut, err = gvs("flows", "add", br, "priority=5, in_port=nosuch, actions=drop")
+	if exitCode(err) != 1 || !strings.Contains(errOut, "^^^^") {
+		t.Errorf("an unknown port: exit %d, stdout %q, stderr:\n%s", exitCode(err), out, errOut)
+	}
+	if got := mustGvs("flows", "dump", br); got != "" {
+		t.Errorf("a refused flow was added:\n%s", got)
+	}
+}
