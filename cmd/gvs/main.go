@@ -19,8 +19,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-const version = "0.1.0"
-
 // Exit statuses, for scripts.
 const (
 	exitOK       = 0

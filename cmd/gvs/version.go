@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gvs/internal/ovsdb"
+	"gvs/internal/version"
 )
 
 func init() { register(newVersionCmd) }
@@ -43,7 +44,7 @@ type gvsdVersion struct {
 // unreachable gvsd is reported, not an error: the version of gvs is what
 // was asked first.
 func printVersion(w io.Writer, remote string, asJSON bool) error {
-	v := versions{GVS: version}
+	v := versions{GVS: version.String()}
 	c, err := ovsdb.Dial(remote)
 	if err != nil {
 		v.GVSDError = optString(err.Error())
@@ -61,7 +62,7 @@ func printVersion(w io.Writer, remote string, asJSON bool) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(v)
 	}
-	fmt.Fprintf(w, "gvs %s\n", version)
+	fmt.Fprintf(w, "gvs %s\n", version.String())
 	if v.GVSD == nil {
 		fmt.Fprintf(w, "gvsd: not reachable (%s)\n", escape(*v.GVSDError))
 		return nil

@@ -1,11 +1,12 @@
 // Command gvsd is the gvs virtual switch daemon: one process that serves
 // its configuration database to ovs-vsctl and other OVSDB clients and runs
-// the switch that database describes.
+// the switch that database describes. It takes ovs-vswitchd's command
+// line, so ovs-ctl and its service units can start it.
 package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,115 +15,241 @@ import (
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
+	"gvs/internal/daemon"
 	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 	"gvs/internal/unixctl"
+	"gvs/internal/unixsock"
+	"gvs/internal/version"
+	"gvs/internal/vlog"
 	"gvs/internal/vswitchd"
 )
 
-// version is gvs's own version.
-const version = "0.1.0"
-
-type options struct {
-	rundir  string
-	dbPath  string
-	remotes []string
-}
+// log is the daemon's own module, named as ovs-vswitchd's main module is.
+var log = vlog.New("vswitchd")
 
 func main() {
-	opts := parseFlags()
-	if err := run(opts); err != nil {
+	o, err := parseOptions(os.Args[1:], os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gvsd: %v\n\n%s", err, usage())
+		os.Exit(1)
+	}
+	switch {
+	case o.help:
+		fmt.Print(usage())
+		return
+	case o.version:
+		fmt.Printf("gvsd (gvs) %s, Open vSwitch %s compatible\n", version.String(), vswitchd.Version)
+		return
+	}
+	notes, err := setupLogging(o)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "gvsd: %v\n", err)
+		os.Exit(1)
+	}
+	proc, err := daemon.Start(daemon.Config{Detach: o.detach, Monitor: o.monitor, NoChdir: o.noChdir, OnHangup: reopenLog})
+	if err == nil {
+		for _, n := range notes {
+			log.Info("%s", n)
+		}
+		err = run(o, proc)
+	}
+	if err != nil {
+		log.Err("%v", err)
 		fmt.Fprintln(os.Stderr, "gvsd:", err)
 		os.Exit(1)
 	}
 }
 
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
-
-func parseFlags() options {
-	var o options
-	var remotes listFlag
-	flag.StringVar(&o.rundir, "rundir", envOr("OVS_RUNDIR", "/var/run/openvswitch"), "directory for db.sock, the pidfile, control sockets and capture/ (the only place pcap ports write)")
-	flag.StringVar(&o.dbPath, "db", filepath.Join(envOr("OVS_DBDIR", "/var/lib/gvs"), "conf.db"), "database file (created if missing)")
-	flag.Var(&remotes, "remote", "extra OVSDB listener, punix:PATH or ptcp:PORT[:IP] (repeatable);\n"+
-		"ptcp:PORT without IP listens on every address of the host, IPv4 and IPv6")
-	showVersion := flag.Bool("version", false, "print the version and exit")
-	flag.Parse()
-	if *showVersion {
-		fmt.Printf("gvsd (gvs) %s, Open vSwitch %s compatible\n", version, vswitchd.Version)
-		os.Exit(0)
+// setupLogging applies -v and --log-file, and sends what the packages
+// log through slog to the vswitchd module, so everything lands in the
+// log file in OVS's line format. It returns notes for -v options naming
+// ovs-vswitchd modules gvsd does not have.
+func setupLogging(o *options) (notes []string, err error) {
+	slog.SetDefault(slog.New(log.Handler()))
+	// Modules that packages create when they start, named here so -v
+	// finds them before that.
+	for _, name := range []string{"unixctl", "daemon"} {
+		vlog.New(name)
 	}
-	o.remotes = remotes
-	return o
+	for _, spec := range o.verbose {
+		err := vlog.Default.Set(spec)
+		var uw *vlog.UnknownWordError
+		if errors.As(err, &uw) && isOVSModule(uw.Word) {
+			notes = append(notes, fmt.Sprintf("-v%s: gvsd has no log module %q; ignored", spec, uw.Word))
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("processing \"%s\": %w", spec, err)
+		}
+	}
+	o.notes = append(o.notes, notes...)
+	if o.logFile != "" {
+		if err := vlog.Default.OpenFile(o.logFile); err != nil {
+			return nil, err
+		}
+	}
+	return o.notes, nil
 }
 
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
+// reopenLog reopens the log file for logrotate (SIGHUP, as
+// `ovs-appctl vlog/reopen` does).
+func reopenLog() {
+	if err := vlog.Default.ReopenFile(); err != nil {
+		log.Err("SIGHUP: %v", err)
 	}
-	return def
 }
 
-func run(o options) error {
+func run(o *options, proc *daemon.Process) error {
+	// SIGHUP reopens the log file, and must not end gvsd even while it
+	// starts.
+	hangups := make(chan os.Signal, 1)
+	signal.Notify(hangups, syscall.SIGHUP)
+	defer signal.Stop(hangups)
+	if err := o.checkDatabase(); err != nil {
+		return withServer(err, o.database)
+	}
+	if o.mlockall {
+		lockMemory()
+	}
 	if err := os.MkdirAll(o.rundir, 0o755); err != nil {
 		return err
 	}
 	// The pidfile comes first: a second gvsd on the same run directory
 	// stops here, before it touches the first one's sockets.
-	pid, err := unixctl.CreatePidfile(filepath.Join(o.rundir, "ovs-vswitchd.pid"))
+	pid, err := unixctl.CreatePidfile(o.pidfile)
 	if err != nil {
 		return err
 	}
 	defer pid.Remove()
-	schema, err := ovsdb.ParseSchema(vswitchd.SchemaJSON)
-	if err != nil {
+	for _, p := range unixctl.RemoveStaleControls(o.rundir, "ovs-vswitchd") {
+		log.Info("removed stale control socket %s", p)
+	}
+	// Refuse a db.sock that a live ovsdb-server (or ovs-vswitchd) serves
+	// before changing anything on the host.
+	if err := unixsock.CheckStale(o.dbSock()); err != nil {
 		return err
 	}
-	db, err := ovsdb.OpenDB(o.dbPath, schema)
-	if err != nil {
-		return err
-	}
-	sw := vswitchd.New(db)
-	captureDir, err := netdev.PrepareCaptureDir(filepath.Join(o.rundir, "capture"))
-	if err != nil {
-		return err
-	}
-	sw.SetCaptureDir(captureDir)
-	sw.SetRunDir(o.rundir)
-	if err := sw.Init(); err != nil {
-		return err
-	}
-	srv, err := ovsdb.NewServer(db)
+	sw, db, srv, err := openSwitch(o)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	for _, spec := range append([]string{"punix:" + filepath.Join(o.rundir, "db.sock")}, o.remotes...) {
-		if _, err := srv.Listen(spec); err != nil {
-			return fmt.Errorf("listen %s: %w", spec, err)
-		}
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	ctl, err := startControl(o.rundir, sw, stop)
+	if o.unixctl != "none" {
+		ctl, err := startControl(o, sw, stop)
+		if err != nil {
+			return err
+		}
+		defer ctl.Close()
+	}
+	mon, err := startMetrics(o.metrics, o.pprof, sw, db, srv)
 	if err != nil {
 		return err
 	}
-	defer ctl.Close()
-	slog.Info("gvsd started", "version", version, "db", o.dbPath, "rundir", o.rundir)
+	if mon != nil {
+		defer mon.Close()
+	}
+	go signalReady(ctx, sw, proc, hangups)
+	log.Info("gvsd %s started, database %s, run directory %s", version.String(), o.dbPath, o.rundir)
 	sw.Run(ctx)
-	slog.Info("gvsd exiting")
+	log.Info("gvsd exiting")
 	return nil
 }
 
-// startControl opens <rundir>/ovs-vswitchd.<pid>.ctl, which ovs-appctl
-// finds through the pidfile, with the switch's commands.
-func startControl(rundir string, sw *vswitchd.Switch, stop func()) (*unixctl.Server, error) {
-	srv, err := unixctl.NewServer(unixctl.ControlPath(rundir, "ovs-vswitchd"),
-		unixctl.WithVersion(unixctl.VersionText("ovs-vswitchd", version)))
+// withServer adds to a refused DATABASE the process that serves it, if
+// any: most likely an ovsdb-server that gvsd cannot use yet.
+func withServer(err error, database string) error {
+	path, ok := strings.CutPrefix(database, "unix:")
+	if !ok {
+		return err
+	}
+	if serr := unixsock.CheckStale(path); serr != nil {
+		return fmt.Errorf("%w (%v)", err, serr)
+	}
+	return err
+}
+
+// openSwitch opens the database, readies the switch and serves the
+// database on db.sock and the -remote listeners.
+func openSwitch(o *options) (*vswitchd.Switch, *ovsdb.DB, *ovsdb.Server, error) {
+	schema, err := ovsdb.ParseSchema(vswitchd.SchemaJSON)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	db, err := ovsdb.OpenDB(o.dbPath, schema)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sw := vswitchd.New(db)
+	captureDir, err := netdev.PrepareCaptureDir(filepath.Join(o.rundir, "capture"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sw.SetCaptureDir(captureDir)
+	sw.SetRunDir(o.rundir)
+	if err := sw.Init(); err != nil {
+		return nil, nil, nil, err
+	}
+	srv, err := ovsdb.NewServer(db)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, spec := range append([]string{"punix:" + o.dbSock()}, o.remotes...) {
+		if _, err := srv.Listen(spec); err != nil {
+			srv.Close()
+			return nil, nil, nil, fmt.Errorf("listen %s: %w", spec, err)
+		}
+	}
+	return sw, db, srv, nil
+}
+
+// signalReady tells the --detach parent, the monitor and systemd that
+// gvsd serves, once the first configuration is applied; then it reopens
+// the log file on every SIGHUP.
+func signalReady(ctx context.Context, sw *vswitchd.Switch, proc *daemon.Process, hangups <-chan os.Signal) {
+	select {
+	case <-sw.Applied():
+		if err := proc.Ready(); err != nil {
+			log.Err("telling that gvsd is ready: %v", err)
+		}
+	case <-ctx.Done():
+		return
+	}
+	for {
+		select {
+		case <-hangups:
+			reopenLog()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// lockMemory is --mlockall. MCL_ONFAULT locks pages as they are used
+// rather than all of the address space Go reserves up front.
+func lockMemory() {
+	err := unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
+	if errors.Is(err, unix.EINVAL) { // a kernel before 4.4
+		err = unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE)
+	}
+	if err != nil {
+		log.Warn("--mlockall: %v", err)
+	}
+}
+
+// startControl opens the control socket (by default
+// <rundir>/ovs-vswitchd.<pid>.ctl, which ovs-appctl finds through the
+// pidfile) with the switch's commands.
+func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server, error) {
+	path := o.unixctl
+	if path == "" {
+		path = unixctl.ControlPath(o.rundir, "ovs-vswitchd")
+	}
+	srv, err := unixctl.NewServer(path, unixctl.WithVersion(unixctl.VersionText("ovs-vswitchd", version.String())))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +260,7 @@ func startControl(rundir string, sw *vswitchd.Switch, stop func()) (*unixctl.Ser
 	})
 	go func() {
 		if err := srv.Serve(); err != nil {
-			slog.Error("control socket stopped", "error", err)
+			log.Err("control socket stopped: %v", err)
 		}
 	}()
 	return srv, nil

@@ -211,3 +211,23 @@ func (r *Registry) Show() string {
 	fmt.Fprintf(&out, "%d events never hit\n", unused)
 	return out.String()
 }
+
+// Total is one counter's name and total, as Totals reports it.
+type Total struct {
+	Name  string
+	Total uint64
+}
+
+// Totals returns every registered counter, zero or not, sorted by name:
+// what a metrics exporter reads on each scrape. The set only grows, one
+// entry per name declared in the program, so it is bounded.
+func (r *Registry) Totals() []Total {
+	r.mu.Lock()
+	out := make([]Total, 0, len(r.counters))
+	for name, c := range r.counters {
+		out = append(out, Total{Name: name, Total: c.total.Load()})
+	}
+	r.mu.Unlock()
+	slices.SortFunc(out, func(a, b Total) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}

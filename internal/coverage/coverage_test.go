@@ -1,6 +1,7 @@
 package coverage
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,5 +155,17 @@ func TestStartSamplingIsSharedAndStops(t *testing.T) {
 	r.mu.Unlock()
 	if !running {
 		t.Fatal("sampling did not restart")
+	}
+}
+
+func TestTotalsListsEveryCounterSorted(t *testing.T) {
+	r := NewRegistry()
+	r.New("b_event").Add(3)
+	r.New("a_event")
+	r.New("c_event").Inc()
+	got := r.Totals()
+	want := []Total{{"a_event", 0}, {"b_event", 3}, {"c_event", 1}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Totals() = %v, want %v", got, want)
 	}
 }

@@ -138,6 +138,10 @@ func TestCloseWaitsForThreads(t *testing.T) {
 	if _, ok := devs[2].(*faultyPort).Next(2 * time.Second); !ok {
 		t.Fatal("mirror copy not delivered")
 	}
+	// Goroutines start asynchronously: give them a moment to show up.
+	for deadline := time.Now().Add(2 * time.Second); threadGoroutines()-base != 4 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if n := threadGoroutines() - base; n != 4 {
 		t.Fatalf("%d datapath goroutines running, want 3 port threads and a copy sender", n)
 	}

@@ -131,6 +131,25 @@ func (t *Tables) NumFlows() int {
 	return t.nflows
 }
 
+// TableCount is the number of flows in one table.
+type TableCount struct {
+	Table uint8
+	Flows int
+}
+
+// Counts returns the number of flows of each table that has any, by
+// table number, and the limit all tables share.
+func (t *Tables) Counts() (counts []TableCount, max int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, c := range t.tables {
+		if n := c.Len(); n > 0 {
+			counts = append(counts, TableCount{Table: uint8(i), Flows: n})
+		}
+	}
+	return counts, t.maxFlows
+}
+
 func (t *Tables) nextOrder() uint64 {
 	t.seq++
 	return t.seq

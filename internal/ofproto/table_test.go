@@ -371,3 +371,17 @@ func TestTablesConcurrentAccounting(t *testing.T) {
 		t.Fatalf("counted %d packets, want 20000", p)
 	}
 }
+
+func TestCountsListsNonEmptyTables(t *testing.T) {
+	tb := NewBridgeTables(TablesOptions{MaxFlows: 10})
+	for _, s := range []string{"table=3,priority=5,in_port=1,actions=drop", "table=3,priority=6,in_port=2,actions=drop"} {
+		if err := tb.Add(mustFlow(t, s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, max := tb.Counts()
+	want := []TableCount{{Table: 0, Flows: 1}, {Table: 3, Flows: 2}}
+	if !reflect.DeepEqual(counts, want) || max != 10 {
+		t.Errorf("Counts() = %v, %d; want %v, 10", counts, max, want)
+	}
+}

@@ -61,6 +61,7 @@ type DB struct {
 	mons    map[*monitor]struct{}
 	waiting []*pendingTxn // transactions blocked in a "wait" operation
 	reruns  uint64        // parked transactions run again, for tests
+	txns    txnCounters   // answered transactions, for TxnStats
 	// unsynced are the commits whose journal records may not be on disk
 	// yet, oldest first, for a failed sync to roll back.
 	unsynced []unsyncedCommit

@@ -240,6 +240,7 @@ func (db *DB) cancel(s *session, id any) bool {
 	for _, p := range db.waiting {
 		if p.session == s && jsonEqual(p.id, id) {
 			db.unpark(p)
+			db.txns.refuse("canceled")
 			// RFC 7047 4.1.4: the request gets an error reply, not results.
 			s.sendJSON(map[string]any{"id": p.id, "result": nil, "error": "canceled"})
 			return true
@@ -377,14 +378,19 @@ func (db *DB) afterCommit(own outcome, hooks []func(*Commit), released []outcome
 	return results
 }
 
+// finish waits until o is on disk, runs the commit hooks, and returns the
+// results its client gets; every answered transaction is counted here.
 func (db *DB) finish(o outcome, hooks []func(*Commit)) []any {
 	if err := db.waitDurable(o.seq); err != nil {
-		return append(o.results, ioError(err).JSON())
+		results := append(o.results, ioError(err).JSON())
+		db.txns.count(results, false)
+		return results
 	}
 	if o.cm != nil {
 		for _, h := range hooks {
 			h(o.cm)
 		}
 	}
+	db.txns.count(o.results, o.cm != nil)
 	return o.results
 }

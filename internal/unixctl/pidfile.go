@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"gvs/internal/procinfo"
 )
 
 // Pidfile is a file holding this process's pid, write-locked with fcntl
@@ -41,14 +43,15 @@ var heldPidfiles struct {
 const maxCreateAttempts = 5
 
 // CreatePidfile writes this process's pid to path and locks it. It fails
-// when another live process holds the lock, naming that process; a stale
+// when another live process holds the lock, naming that process by its
+// command name (gvsd, ovs-vswitchd) and pid; a stale
 // file left by a dead process is taken over.
 func CreatePidfile(path string) (*Pidfile, error) {
 	heldPidfiles.Lock()
 	defer heldPidfiles.Unlock()
 	for range maxCreateAttempts {
 		if fi, err := os.Stat(path); err == nil && heldByThisProcess(fi) {
-			return nil, fmt.Errorf("pidfile %q: another gvsd is already running, pid %d (this process)", path, os.Getpid())
+			return nil, fmt.Errorf("pidfile %q: already held by %s, this process", path, procinfo.Describe(os.Getpid()))
 		}
 		f, retry, err := lockPidfile(path)
 		if err != nil {
@@ -92,7 +95,7 @@ func lockPidfile(path string) (f *os.File, retry bool, err error) {
 	if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lock); err != nil {
 		defer f.Close()
 		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EACCES) {
-			return nil, false, fmt.Errorf("pidfile %q: another gvsd is already running, pid %d", path, lockHolder(f))
+			return nil, false, fmt.Errorf("pidfile %q: already held by %s", path, procinfo.Describe(lockHolder(f)))
 		}
 		return nil, false, fmt.Errorf("pidfile %q: locking: %w", path, err)
 	}

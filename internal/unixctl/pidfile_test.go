@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +68,9 @@ func TestPidfileConflictsAcrossProcesses(t *testing.T) {
 	}
 
 	_, err = CreatePidfile(path)
-	want := fmt.Sprintf("another gvsd is already running, pid %d", holder.Process.Pid)
+	// The holder is named by its command name, as ovsdb-server or
+	// ovs-vswitchd would be.
+	want := fmt.Sprintf("already held by unixctl.test (pid %d)", holder.Process.Pid)
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("CreatePidfile while held elsewhere: %v, want %q", err, want)
 	}
@@ -100,11 +103,11 @@ func TestPidfileConflictsWithinProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = CreatePidfile(path)
-	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("another gvsd is already running, pid %d", os.Getpid())) {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("already held by unixctl.test (pid %d), this process", os.Getpid())) {
 		t.Fatalf("second CreatePidfile in one process: %v", err)
 	}
 	// The refused attempt must not have dropped the first lock.
-	want := fmt.Sprintf("refused: pidfile %q: another gvsd is already running, pid %d", path, os.Getpid())
+	want := fmt.Sprintf("refused: pidfile %q: already held by unixctl.test (pid %d)", path, os.Getpid())
 	if got := probe(t, path); got != want {
 		t.Fatalf("other process saw %q, want %q", got, want)
 	}
@@ -172,5 +175,34 @@ func TestPidfileInMissingDirectory(t *testing.T) {
 	_, err := CreatePidfile(filepath.Join(t.TempDir(), "no", "such", "gvsd.pid"))
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRemoveStaleControls(t *testing.T) {
+	dir := t.TempDir()
+	live, err := NewServer(filepath.Join(dir, "ovs-vswitchd.100.ctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	// A socket whose server is gone, as a crash leaves it.
+	dead, err := net.Listen("unix", filepath.Join(dir, "ovs-vswitchd.200.ctl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.(*net.UnixListener).SetUnlinkOnClose(false)
+	dead.Close()
+	other := filepath.Join(dir, "ovs-vswitchd.300.ctl")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	removed := RemoveStaleControls(dir, "ovs-vswitchd")
+	if len(removed) != 1 || removed[0] != filepath.Join(dir, "ovs-vswitchd.200.ctl") {
+		t.Fatalf("removed %q, want only the dead socket", removed)
+	}
+	for _, keep := range []string{live.Path(), other} {
+		if _, err := os.Lstat(keep); err != nil {
+			t.Errorf("%s removed: %v", keep, err)
+		}
 	}
 }

@@ -319,6 +319,21 @@ func ControlPath(rundir, program string) string {
 	return filepath.Join(rundir, fmt.Sprintf("%s.%d.ctl", program, os.Getpid()))
 }
 
+// RemoveStaleControls deletes the control sockets that earlier runs of
+// program left in rundir (<program>.<pid>.ctl) and that nobody answers
+// on any more: a crashed daemon cannot remove its own. It returns the
+// paths removed.
+func RemoveStaleControls(rundir, program string) []string {
+	paths, _ := filepath.Glob(filepath.Join(rundir, program+".*.ctl"))
+	var removed []string
+	for _, p := range paths {
+		if unixsock.CheckStale(p) == nil && os.Remove(p) == nil {
+			removed = append(removed, p)
+		}
+	}
+	return removed
+}
+
 // Rundir is $OVS_RUNDIR, or /var/run/openvswitch as for OVS.
 func Rundir() string {
 	if dir := os.Getenv("OVS_RUNDIR"); dir != "" {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gvs/internal/procinfo"
 )
 
 // MaxPath is the room in sockaddr_un.sun_path.
@@ -123,7 +125,9 @@ func publish(ln *net.UnixListener, tmp, path string) (*Listener, error) {
 
 // CheckStale returns nil when path is free for a new socket: nothing is
 // there, or a socket nobody answers on (left by a dead process). A live
-// socket or a file that is not a socket gets an error naming it.
+// socket or a file that is not a socket gets an error naming it, and a
+// live socket's error names the process serving it (ovsdb-server,
+// ovs-vswitchd, gvsd).
 func CheckStale(path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -136,8 +140,8 @@ func CheckStale(path string) error {
 	}
 	conn, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
-		conn.Close()
-		return fmt.Errorf("socket %q: another process is listening on it", path)
+		defer conn.Close()
+		return fmt.Errorf("socket %q: another process is listening on it, %s", path, procinfo.Describe(procinfo.Peer(conn)))
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("socket %q: probing old socket: %w", path, err)

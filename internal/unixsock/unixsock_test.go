@@ -1,6 +1,7 @@
 package unixsock
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,8 +116,10 @@ func TestListenRefusesLiveSocketAndOtherFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if _, err := Listen(live, 0o750); err == nil || !strings.Contains(err.Error(), "another process is listening") {
-		t.Fatalf("Listen over a live socket: %v", err)
+	// The refusal names the server by command name and pid.
+	want := fmt.Sprintf("another process is listening on it, unixsock.test (pid %d)", os.Getpid())
+	if _, err := Listen(live, 0o750); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Listen over a live socket: %v, want %q", err, want)
 	}
 	if c, err := net.Dial("unix", live); err != nil {
 		t.Fatalf("the live socket was taken away: %v", err)

@@ -67,7 +67,7 @@ func (r *Registry) parseSelection(spec string) (selection, error) {
 		}
 		m := r.lookup(word)
 		if m == nil {
-			return sel, fmt.Errorf("no destination, level, or module %q", word)
+			return sel, &UnknownWordError{Word: word}
 		}
 		if sel.module != nil {
 			return sel, errors.New("cannot specify multiple modules")
@@ -75,6 +75,15 @@ func (r *Registry) parseSelection(spec string) (selection, error) {
 		sel.module = m
 	}
 	return sel, nil
+}
+
+// UnknownWordError is a spec word that names no destination, level or
+// module, so that a caller can tell a module it does not have (a -v
+// option written for Open vSwitch) from a malformed spec.
+type UnknownWordError struct{ Word string }
+
+func (e *UnknownWordError) Error() string {
+	return fmt.Sprintf("no destination, level, or module %q", e.Word)
 }
 
 func (r *Registry) lookup(name string) *Module {

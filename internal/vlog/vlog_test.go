@@ -3,6 +3,7 @@ package vlog
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -104,6 +105,17 @@ func TestSetSpecErrors(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("Set(%q) = %v, want %q", spec, err, want)
 		}
+	}
+}
+
+func TestSetUnknownWordIsTyped(t *testing.T) {
+	r, _, _ := newTestRegistry(t)
+	var uw *UnknownWordError
+	if err := r.Set("vconn:dbg"); !errors.As(err, &uw) || uw.Word != "vconn" {
+		t.Fatalf("Set(vconn:dbg) = %v, want an UnknownWordError for vconn", err)
+	}
+	if err := r.Set("info:dbg"); errors.As(err, &uw) {
+		t.Fatalf("Set(info:dbg) = %v, not an unknown word", err)
 	}
 }
 

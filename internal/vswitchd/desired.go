@@ -31,6 +31,7 @@ type wantPort struct {
 	portUUID  ovsdb.UUID
 	ifaceUUID ovsdb.UUID
 	bridge    string
+	port      string // the Port row's name
 	name      string // the interface's name: the device
 	typ       string
 	options   map[string]string
@@ -101,6 +102,7 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 
 func readPort(snap *ovsdb.Snapshot, bridge string, pu, iu ovsdb.UUID) *wantPort {
 	w := &wantPort{portUUID: pu, ifaceUUID: iu, bridge: bridge}
+	w.port, _ = get(snap, "Port", pu, "name").Str()
 	w.name, _ = get(snap, "Interface", iu, "name").Str()
 	w.typ, _ = get(snap, "Interface", iu, "type").Str()
 	w.options = get(snap, "Interface", iu, "options").StringMap()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,11 +36,14 @@ type Switch struct {
 	state   *datapathState
 
 	exitCleanup atomic.Bool // see SetExitCleanup
+
+	applied     chan struct{} // closed once the first configuration is in effect
+	appliedOnce sync.Once
 }
 
 // New returns a switch for db, which must have the Open_vSwitch schema.
 func New(db *ovsdb.DB) *Switch {
-	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState()}
+	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState(), applied: make(chan struct{})}
 	db.OnCommit(func(c *ovsdb.Commit) {
 		if touchesConfig(c) {
 			sw.poke()
@@ -195,7 +199,12 @@ func (sw *Switch) reconcile() {
 	snap := sw.db.Snapshot(configTables...)
 	sw.state.apply(snap)
 	sw.acknowledge(snap)
+	sw.appliedOnce.Do(func() { close(sw.applied) })
 }
+
+// Applied is closed once Run has applied the database's configuration
+// for the first time: the moment ovs-vswitchd --detach lets its caller go.
+func (sw *Switch) Applied() <-chan struct{} { return sw.applied }
 
 // acknowledge raises cur_cfg to the next_cfg that the applied snapshot
 // asked for.

@@ -67,6 +67,8 @@ func TestAppctl(t *testing.T) {
 }
 
 // TestGvsCLI checks gvs show and gvs version against a running gvsd.
+//
+// What it checks is described in docs/GUIDE.md, "gvs show".
 func TestGvsCLI(t *testing.T) {
 	requireTool(t, "ovs-vsctl")
 	g := StartGvsd(t)

@@ -16,6 +16,8 @@ import (
 // mirror and pcap port of a `gvs capture` whose process died without
 // cleaning up (kill -9), and its FIFO in the capture directory, and leaves
 // other mirrors alone.
+//
+// What it checks is described in docs/GUIDE.md, "gvs capture".
 func TestStaleCaptureMirrorRemoved(t *testing.T) {
 	requireTool(t, "ovs-vsctl")
 	g := StartGvsd(t)

@@ -15,6 +15,8 @@ import (
 // change fails with gvsd's "I/O error" and its cause, the change is not
 // visible, gvsd keeps answering, and once space is back changes work and
 // survive a restart.
+//
+// What it checks is described in docs/GUIDE.md, "Limits and errors you will meet".
 func TestDiskFullVsctl(t *testing.T) {
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "mount")

@@ -267,6 +267,8 @@ func gvdqCompareStep(t *testing.T, raws []*gvsyRaw, ref, got [][][]byte, payload
 // 3.1 userspace datapath and then on gvsd, and requires every port to
 // receive the same frames, VLAN headers and all, in every step. Subtests
 // are named after the steps.
+//
+// What it checks is described in docs/GUIDE.md, "dot1q-tunnel (QinQ) ports".
 func TestDot1qTunnelDifferential(t *testing.T) {
 	gvsyRequireRoot(t)
 	requireTool(t, "ovs-vsctl", "ovs-appctl", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ip", "sysctl")

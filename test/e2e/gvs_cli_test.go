@@ -27,6 +27,8 @@ func exitCode(err error) int {
 // wrong command line fails with usage on stderr, show exits 1 while it
 // reports an error (here an interface of a type gvs does not have), and
 // no colour goes into a pipe unless asked for.
+//
+// What it checks is described in docs/GUIDE.md, "gvs show".
 func TestGvsCLIScripting(t *testing.T) {
 	requireTool(t, "ovs-vsctl", "python3", "bash")
 	g := StartGvsd(t)

@@ -55,8 +55,10 @@ type Gvsd struct {
 	t      *testing.T
 	Rundir string
 	DBPath string
-	cmd    *exec.Cmd
-	log    *bytes.Buffer
+	// Args are extra command-line options, given at every (re)start.
+	Args []string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
 	// cleanedUp is set when the daemon last ended with exit --cleanup,
 	// which deletes its internal ports; any other end leaves them.
 	cleanedUp bool
@@ -70,10 +72,21 @@ func StartGvsd(t *testing.T) *Gvsd {
 	return StartGvsdDB(t, filepath.Join(dir, "conf.db"))
 }
 
+// StartGvsdArgs is StartGvsd with extra command-line options.
+func StartGvsdArgs(t *testing.T, args ...string) *Gvsd {
+	t.Helper()
+	return startGvsd(t, filepath.Join(t.TempDir(), "conf.db"), args)
+}
+
 // StartGvsdDB is StartGvsd with the database file at dbPath.
 func StartGvsdDB(t *testing.T, dbPath string) *Gvsd {
 	t.Helper()
-	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath}
+	return startGvsd(t, dbPath, nil)
+}
+
+func startGvsd(t *testing.T, dbPath string, args []string) *Gvsd {
+	t.Helper()
+	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath, Args: args}
 	g.Start()
 	t.Cleanup(func() {
 		g.Stop()
@@ -98,7 +111,7 @@ func (g *Gvsd) Start() {
 	g.t.Helper()
 	g.cleanedUp = false
 	g.log = &bytes.Buffer{}
-	g.cmd = exec.Command(gvsdBin, "-rundir", g.Rundir, "-db", g.DBPath)
+	g.cmd = exec.Command(gvsdBin, append([]string{"-rundir", g.Rundir, "-db", g.DBPath}, g.Args...)...)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	g.cmd.Env = append(os.Environ(), "OVS_RUNDIR="+g.Rundir)
 	if err := g.cmd.Start(); err != nil {

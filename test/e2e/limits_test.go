@@ -47,6 +47,8 @@ func gvlmAwaitLearned(t *testing.T, g *Gvsd, br string, want int) int {
 // with a clear error and gvsd stays up; a new size applies to the running
 // bridge (shrinking evicts); and a database that already holds a huge
 // size (written past the check) starts, clamped, and can be repaired.
+//
+// What it checks is described in docs/GUIDE.md, "Limits and errors you will meet".
 func TestMACTableSizeLimits(t *testing.T) {
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "ovs-appctl")
@@ -160,6 +162,8 @@ func gvlmRSS(t *testing.T, pid int) int64 {
 // the real ovs-vsctl as OVS 3.1 writes them: a mirror whose output port is
 // deleted keeps its last counters; a mirror without an output has none;
 // a mirror that gets an output again counts from zero.
+//
+// What it checks is described in docs/GUIDE.md, "Mirror statistics".
 func TestMirrorStatisticsAfterOutputDeleted(t *testing.T) {
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "ovs-appctl")

@@ -32,6 +32,8 @@ func mirrorFilter(t *testing.T, g *Gvsd, mirror string) string {
 // TestMirrorFilter checks that a filter with a CIDR and a port mask copies
 // only the frames it matches, and that an invalid filter is refused when
 // the transaction commits, leaving the database as it was.
+//
+// What it checks is described in docs/GUIDE.md, "Mirror filters".
 func TestMirrorFilter(t *testing.T) {
 	requireTool(t, "ovs-vsctl", "ovsdb-client", "tcpdump")
 	lab := newNetLab(t)

@@ -12,6 +12,8 @@ import (
 // snaplen, and reads the file with tshark: the echo requests are there,
 // cut to the snaplen, with their original length. The file is named
 // relative to gvsd's capture directory, where it is created with mode 0600.
+//
+// What it checks is described in docs/GUIDE.md, "Mirror into a capture file".
 func TestMirrorToPcapFile(t *testing.T) {
 	requireTool(t, "ovs-vsctl", "tshark")
 	lab := newNetLab(t)

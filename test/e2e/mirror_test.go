@@ -19,16 +19,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// This file checks port mirroring on real packets: the scenarios S1, S2
-// and S3 of SCENARIOS.md with their exact commands, a mirror changed under
-// continuous traffic, and a mirror whose destination cannot keep up.
-// Apart from the names the scenarios fix (bridges mtest and mspan,
-// namespaces test1..test4, ports p1..p4, mpatch0/1), everything made here
-// starts with "gvmi".
+// This file checks port mirroring on real packets: the SPAN, VLAN mirror
+// and RSPAN walk-throughs of docs/GUIDE.md (sections 3 to 5, the scenarios
+// S1 to S3) with their exact commands, a mirror changed under continuous
+// traffic, and a mirror whose destination cannot keep up. Apart from the
+// names the scenarios fix (bridges mtest and mspan, namespaces
+// test1..test4, ports p1..p4, mpatch0/1), everything made here starts with
+// "gvmi".
 
-// gvmiScenarioNetns and gvmiScenarioLinks are the names S0-S3 fix. They
-// may belong to someone else, so a test refuses to run rather than delete
-// them.
+// gvmiScenarioNetns and gvmiScenarioLinks are the names S0-S3 fix
+// (docs/GUIDE.md, sections 2 to 5). They may belong to someone else, so a
+// test refuses to run rather than delete them.
 var (
 	gvmiScenarioNetns = []string{"test1", "test2", "test3", "test4"}
 	gvmiScenarioLinks = []string{"mtest", "mspan", "p1", "p2", "p3", "p4", "mpatch0", "mpatch1"}
@@ -77,8 +78,8 @@ func gvmiAddScenarioNetns(t *testing.T, lab *netLab, ns string) {
 	lab.mustExec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
 }
 
-// gvmiS0 runs S0's commands as SCENARIOS.md writes them, plus IPv6 off on
-// each moved interface before it comes up.
+// gvmiS0 runs S0's commands as docs/GUIDE.md, "The test structure", writes
+// them, plus IPv6 off on each moved interface before it comes up.
 func gvmiS0(t *testing.T, lab *netLab, g *Gvsd) {
 	t.Helper()
 	g.MustVsctl("add-br", "mtest")
@@ -103,7 +104,8 @@ func gvmiS0(t *testing.T, lab *netLab, g *Gvsd) {
 	g.MustVsctl("set", "port", "p2", "tag=10")
 }
 
-// gvmiS1Mirror, gvmiS2 and gvmiS3 are the commands of S1, S2 and S3.
+// gvmiS1Mirror, gvmiS2 and gvmiS3 are the commands of S1, S2 and S3
+// (docs/GUIDE.md, "SPAN", "Mirror a VLAN" and "RSPAN").
 var (
 	gvmiS1Mirror = []string{"--", "--id=@p2", "get", "port", "p2", "--", "--id=@p3", "get", "port", "p3",
 		"--", "--id=@m", "create", "mirror", "name=m0", "select-dst-port=@p2", "output-port=@p3",
@@ -330,12 +332,12 @@ func gvmiOnly(frames []gvmiTdFrame, words ...string) []gvmiTdFrame {
 	return out
 }
 
-// TestS1SPAN runs S1: a mirror of what leaves p2, copied to p3. While
-// test1 pings test2, p3 receives every frame that leaves p2 (echo requests
-// and ARP), tagged with VLAN 10, and no echo reply; the mirror's
-// statistics count exactly those frames, with their bytes as the switch
-// received them (untagged, as they left p2). p3, the output port, gets no
-// normal traffic, and what it sends reaches nobody.
+// TestS1SPAN runs S1 (docs/GUIDE.md, "SPAN"): a mirror of what leaves p2,
+// copied to p3. While test1 pings test2, p3 receives every frame that
+// leaves p2 (echo requests and ARP), tagged with VLAN 10, and no echo
+// reply; the mirror's statistics count exactly those frames, with their
+// bytes as the switch received them (untagged, as they left p2). p3, the
+// output port, gets no normal traffic, and what it sends reaches nobody.
 func TestS1SPAN(t *testing.T) {
 	lab, g := gvmiScenarioSetup(t)
 	g.MustVsctl(gvmiS1Mirror...)
@@ -413,10 +415,11 @@ func gvmiLines(frames []gvmiTdFrame) string {
 	return strings.Join(lines, "\n")
 }
 
-// TestS2VLANMirror runs S2 after S1's mirror: the S1 mirror is cleared and
-// replaced by one of every packet in VLAN 10. While test1 pings test2, p3
-// receives every frame test1 and test2 send (requests and replies), each
-// tagged with VLAN 10, and the statistics count them with their bytes.
+// TestS2VLANMirror runs S2 (docs/GUIDE.md, "Mirror a VLAN") after S1's
+// mirror: the S1 mirror is cleared and replaced by one of every packet in
+// VLAN 10. While test1 pings test2, p3 receives every frame test1 and test2
+// send (requests and replies), each tagged with VLAN 10, and the statistics
+// count them with their bytes.
 func TestS2VLANMirror(t *testing.T) {
 	lab, g := gvmiScenarioSetup(t)
 	g.MustVsctl(gvmiS1Mirror...)
@@ -444,11 +447,11 @@ func TestS2VLANMirror(t *testing.T) {
 	}
 }
 
-// TestS3RSPAN runs S3: mirror m0 copies what enters mtest on p1 into VLAN
-// 200; the copies cross the patch into mspan, where mirror m1 sends VLAN
-// 200 to p4, an access port of VLAN 200. test4 receives each frame test1
-// sends, once and untagged, and no echo reply; both mirrors count those
-// frames with the bytes test1 sent.
+// TestS3RSPAN runs S3 (docs/GUIDE.md, "RSPAN"): mirror m0 copies what
+// enters mtest on p1 into VLAN 200; the copies cross the patch into mspan,
+// where mirror m1 sends VLAN 200 to p4, an access port of VLAN 200. test4
+// receives each frame test1 sends, once and untagged, and no echo reply;
+// both mirrors count those frames with the bytes test1 sent.
 func TestS3RSPAN(t *testing.T) {
 	lab, g := gvmiScenarioSetup(t)
 	g.MustVsctl("add-br", "mspan")
@@ -822,18 +825,18 @@ func gvmiQdiscDrops(t *testing.T, lab *netLab, dev string) (int64, string) {
 	return n, out
 }
 
-// TestMirrorSlowDestination mirrors every packet of an iperf3 TCP
-// transfer to a port whose device drains at 1 Mbit/s: a token bucket on
-// the root-namespace end of its veth, the device gvsd writes the copies
-// to. Runs with the mirror selecting everything alternate with runs where
-// it selects nothing (7 runs of 3 s, on this shared 2-core machine the
-// noise between runs is large); the median mirrored run must keep at
-// least 70% of the median unmirrored one. The qdisc must have dropped
-// copies (else the destination was not slow), and the mirror must count
-// the copies it lost in tx_dropped, including those the kernel refused
-// because the destination's queue was full: a destination that cannot
-// keep up loses copies, counted, and never slows the original traffic
-// (SCENARIOS.md S6).
+// TestMirrorSlowDestination mirrors every packet of an iperf3 TCP transfer
+// to a port whose device drains at 1 Mbit/s: a token bucket on the
+// root-namespace end of its veth, the device gvsd writes the copies to.
+// Runs with the mirror selecting everything alternate with runs where it
+// selects nothing (7 runs of 3 s, on this shared 2-core machine the noise
+// between runs is large); the median mirrored run must keep at least 70% of
+// the median unmirrored one. The qdisc must have dropped copies (else the
+// destination was not slow), and the mirror must count the copies it lost
+// in tx_dropped, including those the kernel refused because the
+// destination's queue was full: a destination that cannot keep up loses
+// copies, counted, and never slows the original traffic (docs/GUIDE.md,
+// "Mirror statistics").
 func TestMirrorSlowDestination(t *testing.T) {
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "iperf3", "tc", "ss")

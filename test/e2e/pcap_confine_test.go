@@ -11,6 +11,8 @@ import (
 // TestPcapFileOutsideCaptureDirRefused checks that a database client
 // cannot make gvsd write a pcap file outside its capture directory: the
 // victim file keeps its content and Interface.error names the rule.
+//
+// What it checks is described in docs/GUIDE.md, "Mirror into a capture file".
 func TestPcapFileOutsideCaptureDirRefused(t *testing.T) {
 	requireTool(t, "ovs-vsctl")
 	g := StartGvsd(t)

@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// TestRestartKeepsInternalPorts is S0's restart requirement: internal
-// ports moved into namespaces, with addresses, survive a crash of gvsd
-// (kill -9), and after a restart the same pings work again without any
-// ovs-vsctl command, through the same devices. Deleting the bridge then
-// removes them from the namespaces they live in. Every name starts with
-// "gvrs".
+// TestRestartKeepsInternalPorts is S0's restart requirement (docs/GUIDE.md,
+// "The test structure"): internal ports moved into namespaces, with
+// addresses, survive a crash of gvsd (kill -9), and after a restart the
+// same pings work again without any ovs-vsctl command, through the same
+// devices. Deleting the bridge then removes them from the namespaces they
+// live in. Every name starts with "gvrs".
 func TestRestartKeepsInternalPorts(t *testing.T) {
 	lab := newNetLab(t)
 	const br, p1, p2, ns1, ns2 = "gvrsbr", "gvrsp1", "gvrsp2", "gvrs-ns1", "gvrs-ns2"

@@ -6,10 +6,11 @@ import (
 	"testing"
 )
 
-// S5 of SCENARIOS.md mirrors both directions of a VM's port on br-int to
-// a remote collector through a GRE port. Its remote half waits for tunnel
-// ports; this file checks the local half. Apart from the names S5 fixes
-// (br-int, qvof7eae624-34, gre0), everything made here starts with "gvs5".
+// S5 (docs/GUIDE.md, "Mirror a VM's port") mirrors both directions of a
+// VM's port on br-int to a remote collector through a GRE port. Its remote
+// half waits for tunnel ports; this file checks the local half. Apart from
+// the names S5 fixes (br-int, qvof7eae624-34, gre0), everything made here
+// starts with "gvs5".
 
 // gvs5Names are the interface names S5 fixes. They may belong to someone
 // else (qvo... is how OpenStack names a VM's port), so the test refuses to

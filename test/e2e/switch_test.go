@@ -12,8 +12,8 @@ import (
 // network namespaces. Apart from S0, whose names the scenario fixes, every
 // namespace, bridge and interface is named with the prefix "gvsw".
 
-// TestS0Verbatim runs the S0 commands of SCENARIOS.md as written and pings
-// across the switch.
+// TestS0Verbatim runs the S0 commands of docs/GUIDE.md, "The test
+// structure", as written and pings across the switch.
 func TestS0Verbatim(t *testing.T) {
 	lab := newNetLab(t)
 	// The scenario's names are fixed, so they may belong to someone else:

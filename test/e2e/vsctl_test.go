@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// s1Mirror is the S1 mirror command of SCENARIOS.md.
+// s1Mirror is the S1 mirror command (docs/GUIDE.md, "SPAN").
 var s1Mirror = []string{"--", "--id=@p2", "get", "port", "p2", "--", "--id=@p3", "get", "port", "p3",
 	"--", "--id=@m", "create", "mirror", "name=m0", "select-dst-port=@p2", "output-port=@p3",
 	"--", "set", "bridge", "mtest", "mirrors=@m"}

@@ -1,0 +1,103 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
+
+	"gvs/internal/vlog"
+)
+
+var metricsLog = vlog.New("metrics")
+
+// Limits of the listener: it serves operators' scrapers, not the public,
+// but a misbehaving client must not take more than this from the daemon.
+const (
+	maxConns          = 16               // open connections
+	maxScrapes        = 4                // /metrics requests served at once
+	scrapeTimeout     = 10 * time.Second // a scrape cut short answers 503
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Options are what the listener serves besides /metrics.
+type Options struct {
+	// Pprof adds Go's profiler under /debug/pprof/; without it those
+	// paths answer 404.
+	Pprof bool
+}
+
+// Server is the metrics listener.
+type Server struct {
+	l    net.Listener
+	http *http.Server
+}
+
+// Listen serves /metrics (and /debug/pprof/ with opts.Pprof) on addr, a
+// TCP "host:port" (port 0 picks a free one), until Close.
+func Listen(addr string, src Sources, opts Options) (*Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(src), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{l: netutil.LimitListener(l, maxConns), http: &http.Server{
+		Handler:           newMux(reg, opts),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}}
+	go s.serve()
+	metricsLog.Info("serving metrics on http://%s/metrics%s", l.Addr(), pprofNote(opts))
+	return s, nil
+}
+
+func pprofNote(opts Options) string {
+	if opts.Pprof {
+		return " and the profiler on /debug/pprof/"
+	}
+	return ""
+}
+
+func newMux(g prometheus.Gatherer, opts Options) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		// One bad series (a label that is not UTF-8) must not hide
+		// every other counter.
+		ErrorHandling:       promhttp.ContinueOnError,
+		MaxRequestsInFlight: maxScrapes,
+		Timeout:             scrapeTimeout,
+	}))
+	if opts.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+func (s *Server) serve() {
+	if err := s.http.Serve(s.l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		metricsLog.Err("metrics listener stopped: %v", err)
+	}
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.l.Addr() }
+
+// Close stops the listener and closes every connection.
+func (s *Server) Close() error { return s.http.Close() }
