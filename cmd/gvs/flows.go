@@ -34,6 +34,9 @@ is shown with the offending word marked.`,
 			if len(args) > 0 {
 				return usageErrorf("unknown flows command %q", args[0])
 			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
 			return usageErrorf("missing flows command (add, del or dump)")
 		},
 		ValidArgsFunction: cobra.NoFileCompletions,

@@ -33,7 +33,9 @@ func TestFlowsPointAt(t *testing.T) {
 		}
 	}
 	// The tutorials' spelling is read.
-	if _, err := flow.ParseFlow("ct_state=+trk,+new,tcp,actions=drop", flow.ParseOptions{LenientCtState: true}); err != nil {
-		t.Errorf("ct_state=+trk,+new: %v", err)
+	for _, text := range []string{"ct_state=+trk,+new,tcp,actions=drop", "tcp,ct_state=+trk,+new,actions=ct(commit),output:2"} {
+		if _, err := flow.ParseFlow(text, flow.ParseOptions{LenientCtState: true}); err != nil {
+			t.Errorf("%s: %v", text, err)
+		}
 	}
 }

@@ -101,8 +101,7 @@ type gvofBadCase struct {
 	name    string
 	version uint8
 	req     []byte
-	want    []byte // OVS's first reply; nil: none
-	closed  bool   // OVS closed the connection
+	want    []byte // OVS's first reply (recorded cases only)
 }
 
 // gvofRecordedCases reads the malformed requests recorded against the
