@@ -101,7 +101,12 @@ func highest(bitmap uint32) uint8 {
 
 // send writes one message (or a chain of multipart replies).
 func (c *conn) send(xid uint32, m openflow.Message) {
-	bs, err := openflow.EncodeReplies(c.version, xid, m)
+	bs, skipped, err := openflow.EncodeRepliesSkipping(c.version, xid, m)
+	if skipped > 0 {
+		// As OVS: the reply leaves out what no message can carry.
+		connTooBig.Add(uint64(skipped))
+		connLog.Warn("bridge %s: %d entries of a %T too big for an OpenFlow %#x message, left out", c.s.name, skipped, m, c.version)
+	}
 	if err != nil {
 		connLog.Warn("bridge %s: encoding %T: %v", c.s.name, m, err)
 		c.sendError(err, nil, xid)

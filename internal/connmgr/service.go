@@ -23,6 +23,8 @@ var (
 	connErrors  = coverage.New("ofconn_error_sent")
 	// connMoreParts counts multipart request parts that announced more.
 	connMoreParts = coverage.New("ofconn_multipart_part")
+	// connTooBig counts reply entries left out because no message holds them.
+	connTooBig = coverage.New("ofconn_reply_entry_too_big")
 )
 
 // MaxConns bounds the OpenFlow connections of one bridge; more are
