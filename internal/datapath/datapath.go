@@ -1,7 +1,25 @@
 // Package datapath moves packets: one receive thread per port reads frames
-// in batches, parses each once into a flow key, asks the port's bridge
-// (a Translator, implemented by ofproto) what to do with it, and executes
-// the answer (VLAN edits and outputs), sending in batches per output port.
+// in batches, parses each once into a flow key, looks the key up in the
+// thread's flow cache and, on a miss, asks the port's bridge (a
+// Translator, implemented by ofproto) what to do with it; then it applies
+// the translation's side effects and executes its actions, sending in
+// batches per output port.
+//
+// A translation is data, so that it can be cached (the model is OVS's
+// xlate cache and dpif-netdev's megaflows): an ordered list of actions
+// (output, push/pop VLAN, set-field, truncate, clone; ct, recirculation
+// and tunnels will join them), the mask of the key bits it read, and side
+// effects (MAC learning, mirror statistics) applied to every packet it
+// serves. The cache keeps it under the key masked with that mask, so a
+// hit costs a few hash probes and no allocation. What the mask cannot
+// say (configuration, MAC table contents, flow tables) changes one
+// generation number, which makes every cached flow stale at once: whoever
+// changes such state calls Invalidate before reporting the change done,
+// so the next packet is translated anew.
+//
+// The executor applies VLAN and set-field actions lazily, at each
+// output, to a copy of the received frame: an output that the actions
+// leave as received goes out without a copy.
 //
 // gvs has one datapath for all bridges, as OVS's userspace datapath does;
 // ports are numbered in it independently of their OpenFlow numbers. The
@@ -33,71 +51,25 @@ const BatchSize = 32
 
 // Translator decides the fate of a packet; a bridge implements it.
 type Translator interface {
-	// Translate appends to acts what to do with pkt, which arrived on
-	// datapath port pkt.InPort. It must not keep pkt or acts.
-	Translate(pkt *Packet, acts *Actions)
+	// Translate fills x (which the datapath has reset) with what to do
+	// with pkt, which arrived on datapath port pkt.InPort: the actions,
+	// the mask of the key bits it read, the side effects. It must not
+	// apply the side effects itself (the datapath does, for this packet
+	// and every later one the cached translation applies to), nor keep
+	// pkt or x.
+	Translate(pkt *Packet, x *Xlate)
 }
 
 // Packet is a received frame with its parsed key.
 type Packet struct {
 	Frame  []byte // the Ethernet frame
 	InPort uint32 // datapath port it arrived on
-	Key    packet.Key
+	Key    Key
 	Off    packet.Offsets
 	// Offload is set for a GSO super-frame that an OffloadPort handed
 	// over whole (see netdev.OffloadPort).
 	Offload netdev.Offload
 }
-
-// Output sends the packet out of a datapath port, with its VLAN headers
-// edited as VLAN says.
-//
-// An output with Copy set is a mirror copy: it is truncated to Snaplen
-// bytes (0: whole), and a destination that cannot keep up loses copies
-// (counted in Copy) and never slows the original traffic. A destination
-// whose device never waits (netdev.NonBlocking: a kernel interface, a
-// TAP) gets its copies in the receiving thread's batch, and the device's
-// own bounded queue (socket buffer, qdisc) is the copy queue; any other
-// destination (a pcap file) gets them through a copy queue of ours, with
-// a sender of its own.
-type Output struct {
-	Port    uint32
-	VLAN    VLANEdit
-	Snaplen uint32
-	Copy    *CopyStats
-}
-
-// VLANEdit changes the VLAN headers of a received frame: Pop outer
-// headers come off, then Push[:NPush] go on, so that Push[0] ends up
-// outermost. The zero value leaves the frame as it is, which is how an
-// output that needs no change avoids a copy (the translator leaves out
-// the headers the frame already has, as OVS's commit of VLAN actions
-// does).
-type VLANEdit struct {
-	Pop   uint8
-	NPush uint8
-	Push  [packet.MaxVLANs]packet.VLANHeader
-}
-
-// Changes reports whether e edits the frame at all.
-func (e *VLANEdit) Changes() bool { return e.Pop > 0 || e.NPush > 0 }
-
-// CopyStats counts what happened to a mirror's copies in the datapath.
-type CopyStats struct {
-	Dropped   atomic.Uint64 // the destination's queue (ours or the device's) was full
-	Truncated atomic.Uint64 // cut to the mirror's snaplen
-}
-
-// Actions is what a Translator decided for one packet.
-type Actions struct {
-	Outputs []Output
-	// Ctx is the translator's own per-thread scratch space: the datapath
-	// keeps it with the thread and never looks inside.
-	Ctx any
-}
-
-// Reset empties acts for the next packet, keeping its storage.
-func (a *Actions) Reset() { a.Outputs = a.Outputs[:0] }
 
 // Port is a datapath port: an open netdev and the bridge it belongs to.
 type Port struct {
@@ -140,9 +112,10 @@ type Config struct {
 
 // Datapath runs the port threads of the current configuration.
 type Datapath struct {
-	cfg     atomic.Pointer[Config]
-	mu      sync.Mutex
-	threads map[*Port]*portThread
+	cfg       atomic.Pointer[Config]
+	flowLimit atomic.Int64 // per port thread's flow cache
+	mu        sync.Mutex
+	threads   map[*Port]*portThread
 	// wg counts the goroutines started for ports: receive threads and
 	// copy-queue senders, including those of ports already removed.
 	wg sync.WaitGroup
@@ -152,6 +125,7 @@ type Datapath struct {
 func New() *Datapath {
 	dp := &Datapath{threads: map[*Port]*portThread{}}
 	dp.cfg.Store(&Config{Ports: map[uint32]*Port{}})
+	dp.flowLimit.Store(DefaultFlowLimit)
 	return dp
 }
 
@@ -168,6 +142,7 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 		p.prepare()
 	}
 	dp.cfg.Store(cfg)
+	Invalidate() // cached flows may output to ports that are gone
 	live := map[*Port]bool{}
 	for _, p := range cfg.Ports {
 		live[p] = true

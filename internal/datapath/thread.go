@@ -22,7 +22,11 @@ type portThread struct {
 	bufs  [][]byte // receive buffers, with headroom for a VLAN tag
 	sizes []int
 	pkt   Packet
-	acts  Actions
+	xl    Xlate
+	cache *flowCache
+	// The executor's state, kept here so that nothing escapes per packet.
+	exec   execState
+	clones [maxCloneDepth]savedState
 
 	// scratch holds re-encoded copies of frames (a tag pushed or
 	// removed), BatchSize*maxVariants of them, reused every batch.
@@ -74,7 +78,9 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	for range BatchSize * maxVariants {
 		t.scratch = append(t.scratch, make([]byte, packet.Headroom+netdev.MaxFrame))
 	}
-	t.acts.Outputs = make([]Output, 0, 64)
+	t.xl.Actions = make([]Action, 0, 64)
+	t.xl.Effects = make([]Effect, 0, 16)
+	t.cache = newFlowCache(int(dp.flowLimit.Load()))
 	return t
 }
 
@@ -158,12 +164,25 @@ func (t *portThread) read(rx [][]byte) (int, error) {
 	return t.port.Dev.ReadBatch(rx, t.sizes)
 }
 
-// processBatch translates and executes each frame, then flushes outputs.
+// processBatch looks each frame up in the flow cache, translating and
+// installing it on a miss, applies its side effects and executes its
+// actions, then flushes outputs.
 func (t *portThread) processBatch(frames [][]byte) {
 	cfg := t.dp.cfg.Load()
-	tr := t.port.Translator
 	t.nextScr = 0
 	t.now = 0
+	t.processFrames(cfg, frames)
+	t.flush()
+}
+
+// processFrames runs frames through the cache and the executor, holding
+// the cache's lock (which only dumps contend for) but not while the
+// batch is written out, which may wait for a device.
+func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
+	t.cache.mu.Lock()
+	defer t.cache.mu.Unlock()
+	t.cache.limit = int(t.dp.flowLimit.Load())
+	now := t.clock()
 	for i, f := range frames {
 		t.pkt.Frame = f[:t.sizes[i]]
 		t.pkt.InPort = t.port.No
@@ -174,32 +193,60 @@ func (t *portThread) processBatch(frames [][]byte) {
 		if len(t.pkt.Frame) < packet.EthernetLen {
 			continue // not even an Ethernet header: nothing to switch on
 		}
-		// A parse error only means the key stops at the bad header; the
-		// key is still valid and the frame is switched on it, as OVS does.
-		_ = packet.Parse(t.pkt.Frame, t.port.No, &t.pkt.Key, &t.pkt.Off)
-		t.acts.Reset()
-		tr.Translate(&t.pkt, &t.acts)
-		t.execute(cfg, &t.pkt, &t.acts)
+		t.processPacket(cfg, now)
 	}
-	t.flush()
+	t.cache.account()
+	t.cache.reportCounts()
 }
 
-// execute queues the packet on each output port in the encoding the port
-// needs; frames already in that encoding are queued without copying.
-func (t *portThread) execute(cfg *Config, pkt *Packet, acts *Actions) {
-	for _, o := range acts.Outputs {
-		p, ok := cfg.Ports[o.Port]
-		if !ok {
-			continue
+// processPacket handles t.pkt: a cache hit costs a lookup, a miss a
+// translation and an install.
+func (t *portThread) processPacket(cfg *Config, now int64) {
+	pkt := &t.pkt
+	// A parse error only means the key stops at the bad header; the
+	// key is still valid and the frame is switched on it, as OVS does.
+	_ = packet.Parse(pkt.Frame, t.port.No, &pkt.Key.Key, &pkt.Off)
+	pkt.Key.VLANTPID = vlanTPIDs(pkt.Frame, &pkt.Off)
+	// The generation is read before translating, so that a change made
+	// while the translation runs leaves its flow stale.
+	gen := generation.Load()
+	var acts []Action
+	var effects []Effect
+	f := t.cache.lookup(&pkt.Key, gen, now)
+	if f != nil {
+		f.packets.Add(1)
+		f.bytes.Add(uint64(len(pkt.Frame)))
+		if f.used.Load() != now {
+			f.used.Store(now)
 		}
-		if pkt.Offload.IsSuper() && !takesWhole(p, pkt, o) {
-			t.cutSuper(p, pkt, o)
-			continue
+		acts, effects = f.actions, f.effects
+	} else {
+		t.xl.Reset()
+		t.port.Translator.Translate(pkt, &t.xl)
+		if f = t.cache.install(&pkt.Key, &t.xl, gen, now); f != nil {
+			f.packets.Store(1)
+			f.bytes.Store(uint64(len(pkt.Frame)))
+			f.used.Store(now)
 		}
-		if frame := t.encode(pkt, o); frame != nil {
-			countCopy(o.Copy, t.output(p, o, frame, pkt.Offload))
-		}
+		acts, effects = t.xl.Actions, t.xl.Effects
 	}
+	if f != nil {
+		t.cache.touch(f)
+	}
+	for i := range effects {
+		effects[i].apply(len(pkt.Frame), f != nil, t.cache.wallClock)
+	}
+	t.execute(cfg, pkt, acts)
+}
+
+// vlanTPIDs returns the TPIDs of the VLAN headers Parse found.
+func vlanTPIDs(frame []byte, off *packet.Offsets) (tp [packet.MaxVLANs]uint16) {
+	pos := int(off.VLAN)
+	for i := 0; i < int(off.NumVLANs) && i < len(tp) && pos > 0 && pos+2 <= len(frame); i++ {
+		tp[i] = uint16(frame[pos])<<8 | uint16(frame[pos+1])
+		pos += packet.VLANTagLen
+	}
+	return tp
 }
 
 // copyFate is what became of a mirror copy on its way to a port.
@@ -207,6 +254,9 @@ type copyFate struct{ dropped, truncated bool }
 
 // countCopy charges what became of one packet's copy to its mirror.
 func countCopy(c *CopyStats, f copyFate) {
+	if c == nil {
+		return
+	}
 	if f.dropped {
 		c.Dropped.Add(1)
 	}
@@ -218,15 +268,15 @@ func countCopy(c *CopyStats, f copyFate) {
 // output queues frame for port p; a mirror copy is truncated first, and
 // goes through p's copy queue when p may block. It reports what became of
 // a copy; device refusals come later, when the queue is flushed.
-func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload) (fate copyFate) {
-	if o.Copy != nil {
-		orig := len(frame)
-		if o.Snaplen > 0 && int(o.Snaplen) < len(frame) {
-			frame, fate.truncated = frame[:o.Snaplen], true
-		}
+func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload) (fate copyFate) {
+	orig := len(frame)
+	if o.trunc > 0 && int(o.trunc) < len(frame) {
+		frame, fate.truncated = frame[:o.trunc], true
+	}
+	if o.copy != nil {
 		if !p.copiesInline() {
 			q := p.copyQueueFor(t.dp)
-			fate.dropped = q == nil || !q.push(frame, orig, o.Copy)
+			fate.dropped = q == nil || !q.push(frame, orig, o.copy)
 			return fate
 		}
 		if p.copiesPaused(t.clock()) {
@@ -234,15 +284,15 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 			return fate
 		}
 	}
-	q := t.outQueue(o.Port, p)
+	q := t.outQueue(o.port, p)
 	q.frames = append(q.frames, frame)
 	q.offs = append(q.offs, off)
 	if off.IsSuper() {
 		q.supers++
 	}
-	if o.Copy != nil {
+	if o.copy != nil {
 		q.copies++
-		q.charge = o.Copy
+		q.charge = o.copy
 	}
 	return fate
 }
@@ -251,46 +301,35 @@ func (t *portThread) output(p *Port, o Output, frame []byte, off netdev.Offload)
 // segments. A mirror copy for p's copy queue goes there whole, and the
 // queue's sender cuts it: a batch of super-frames cut here would be far
 // more copies than the queue has slots.
-func (t *portThread) cutSuper(p *Port, pkt *Packet, o Output) {
-	if o.Copy != nil && !p.copiesInline() && !o.VLAN.Changes() {
+func (t *portThread) cutSuper(p *Port, pkt *Packet, st *execState, o outArgs) {
+	if o.copy != nil && !p.copiesInline() && !st.changed() {
 		t.queueSuperCopy(p, pkt, o)
 		return
 	}
-	t.sendSegments(p, pkt, o)
+	t.sendSegments(p, pkt, st, o)
 }
 
 // queueSuperCopy hands a mirror copy of a super-frame, whole, to p's copy
 // queue.
-func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o Output) {
-	fate := copyFate{truncated: o.Snaplen > 0 && int(o.Snaplen) < netdev.FirstSegmentLen(pkt.Frame, pkt.Offload)}
+func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o outArgs) {
+	fate := copyFate{truncated: o.trunc > 0 && int(o.trunc) < netdev.FirstSegmentLen(pkt.Frame, pkt.Offload)}
 	q := p.copyQueueFor(t.dp)
-	fate.dropped = q == nil || !q.pushSuper(pkt.Frame, pkt.Offload, o.Snaplen, o.Copy)
-	countCopy(o.Copy, fate)
-}
-
-// takesWhole reports whether the super-frame in pkt can go to p as it is:
-// p passes super-frames through, and o neither re-encodes its VLAN nor
-// truncates it.
-func takesWhole(p *Port, pkt *Packet, o Output) bool {
-	if p.offload == nil || o.VLAN.Changes() {
-		return false
-	}
-	return o.Copy == nil || (p.copiesInline() && (o.Snaplen == 0 || int(o.Snaplen) >= len(pkt.Frame)))
+	fate.dropped = q == nil || !q.pushSuper(pkt.Frame, pkt.Offload, o.trunc, o.copy)
+	countCopy(o.copy, fate)
 }
 
 // sendSegments sends a super-frame to an output that cannot take it
-// whole, cut into wire-size frames. They go out at once, a chunk at a
-// time, after what is already queued for p, so that p's order is kept.
-func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
-	q := t.outQueue(o.Port, p)
+// whole, cut into wire-size frames, each rewritten as st says. They go out at once, a chunk at a time, after what is already
+// queued for p, so that p's order is kept.
+func (t *portThread) sendSegments(p *Port, pkt *Packet, st *execState, o outArgs) {
+	q := t.outQueue(o.port, p)
 	t.flushQueue(q)
 	if !t.seg.Start(pkt.Frame, pkt.Offload) {
 		// The receiving port only hands over super-frames it checked
 		// can be cut; a copy is counted as lost all the same.
-		countCopy(o.Copy, copyFate{dropped: o.Copy != nil})
+		countCopy(o.copy, copyFate{dropped: o.copy != nil})
 		return
 	}
-	encode := o.VLAN.Changes()
 	var fate copyFate // of the packet's copy: counted once, as the packet is
 	for more := true; more; {
 		for _, buf := range t.segBufs {
@@ -299,8 +338,8 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 				break
 			}
 			frame := buf[packet.Headroom : packet.Headroom+size]
-			if encode {
-				frame = reencode(buf, frame, &o.VLAN)
+			if st.changed() {
+				frame = rewrite(buf, frame, pkt, st)
 			}
 			if frame != nil {
 				f := t.output(p, o, frame, netdev.Offload{})
@@ -309,8 +348,8 @@ func (t *portThread) sendSegments(p *Port, pkt *Packet, o Output) {
 		}
 		t.flushQueue(q)
 	}
-	if o.Copy != nil {
-		countCopy(o.Copy, fate)
+	if o.copy != nil {
+		countCopy(o.copy, fate)
 	}
 }
 
@@ -327,38 +366,6 @@ func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 		t.touched = append(t.touched, q)
 	}
 	return q
-}
-
-// encode returns the frame with the VLAN headers that o asks for.
-func (t *portThread) encode(pkt *Packet, o Output) []byte {
-	if !o.VLAN.Changes() {
-		return pkt.Frame
-	}
-	if t.nextScr >= len(t.scratch) || len(pkt.Frame) > netdev.MaxFrame {
-		return nil // more re-encodings than budgeted in this batch: drop
-	}
-	dst := t.scratch[t.nextScr]
-	t.nextScr++
-	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
-	copy(body, pkt.Frame)
-	return reencode(dst, body, &o.VLAN)
-}
-
-// reencode applies e to frame, which lies in buf with headroom in front,
-// in place; nil if there is no room.
-func reencode(buf, frame []byte, e *VLANEdit) []byte {
-	for range e.Pop {
-		frame = packet.PopVLAN(frame)
-	}
-	for i := min(int(e.NPush), len(e.Push)) - 1; i >= 0; i-- {
-		h := e.Push[i]
-		out, err := packet.PushVLAN(buf, frame, h.TPID, h.TCI)
-		if err != nil {
-			return nil
-		}
-		frame = out
-	}
-	return frame
 }
 
 // flush sends every queued frame, one WriteBatch per output port.

@@ -1,14 +1,22 @@
 // Package ofproto is a bridge: its ports and their VLAN configuration, its
 // MAC learning table, its mirrors, and the translation of a received
-// packet into the outputs that NORMAL switching and mirroring call for
-// (and, as they arrive, OpenFlow tables). It decides; the datapath package
-// executes.
+// packet into what NORMAL switching and mirroring call for (and, as they
+// arrive, OpenFlow tables). It decides; the datapath package executes.
+//
+// A translation reads, and never changes, the bridge: it returns datapath
+// actions, the mask of the key fields it looked at, and its side effects
+// (learn this source, count this mirror) as data, so that the datapath
+// can cache it and apply the effects to every packet it serves. Anything
+// the mask cannot describe (configuration, MAC table contents) calls
+// datapath.Invalidate when it changes.
 package ofproto
 
 import (
 	"sync/atomic"
 
+	"gvs/internal/coverage"
 	"gvs/internal/datapath"
+	"gvs/internal/flow"
 	"gvs/internal/packet"
 )
 
@@ -82,23 +90,31 @@ func NewBridge(name string, macTableSize, macAging int) *Bridge {
 	return b
 }
 
-// SetConfig installs a new configuration.
-func (b *Bridge) SetConfig(c *Config) { b.cfg.Store(c) }
+// SetConfig installs a new configuration; the datapath's cached flows,
+// made with the old one, are stale from now on.
+func (b *Bridge) SetConfig(c *Config) {
+	b.cfg.Store(c)
+	datapath.Invalidate()
+}
 
 // Config returns the current configuration.
 func (b *Bridge) Config() *Config { return b.cfg.Load() }
 
 // xlate is a port thread's translation scratch space, kept in
-// datapath.Actions.Ctx so that translating allocates nothing once warm.
+// datapath.Xlate.Ctx so that translating allocates nothing once warm.
 type xlate struct {
-	key  *packet.Key
-	acts *datapath.Actions
+	key *packet.Key
+	out *datapath.Xlate
 	// base holds the first nbase VLAN headers of the frame as the
-	// datapath holds it, which every output's VLAN edit starts from.
-	base   VLANs
-	nbase  int
-	outs   []*Port  // output ports of the bridges being translated, stacked
-	copied []uint32 // datapath ports that already got a mirror copy
+	// datapath holds it; cur holds the ncur headers that the actions
+	// emitted so far leave in their place, which the next output's VLAN
+	// actions start from: npushed pushed ones over base.
+	base, cur            VLANs
+	nbase, ncur, npushed int
+	outs                 []*Port  // output ports of the bridges being translated, stacked
+	copied               []uint32 // datapath ports that already got a mirror copy
+	resubmits            int      // table lookups after table 0, in every bridge
+	aborted              bool     // the packet is dropped: no action is executed
 }
 
 // frame is what translation knows of a packet inside one bridge.
@@ -106,30 +122,126 @@ type frame struct {
 	src, dst [6]byte
 	vlans    VLANs               // its VLAN headers as the bridge receives it
 	copy     *datapath.CopyStats // non-nil when this is a mirror copy
+	key      *packet.Key         // the sending bridge's working key, for a frame crossing a patch
 	snaplen  uint32
 }
 
 // Translate implements datapath.Translator with NORMAL switching and
-// mirroring.
-func (b *Bridge) Translate(pkt *datapath.Packet, acts *datapath.Actions) {
+// mirroring. It reads the bridge's configuration and MAC table and
+// records in x.Mask the key fields it looked at: the input port, the
+// VLAN headers NORMAL sees (their TCIs and TPIDs), both Ethernet
+// addresses, and whatever the mirrors' filters read. MAC learning and
+// mirror statistics are side effects in x.Effects; a learned destination
+// bounds x.TTL by its remaining age. What the mask cannot express (the
+// configuration, the MAC table's contents) changes the datapath's
+// generation when it changes.
+func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	cfg := b.cfg.Load()
+	out.Mask.InPort = ^uint32(0)
 	in, ok := cfg.Ports[pkt.InPort]
 	if !ok {
 		return
 	}
-	x, _ := acts.Ctx.(*xlate)
+	x, _ := out.Ctx.(*xlate)
 	if x == nil {
 		x = &xlate{}
-		acts.Ctx = x
+		out.Ctx = x
 	}
-	x.key, x.acts = &pkt.Key, acts
+	x.key, x.out = &pkt.Key.Key, out
 	x.outs, x.copied = x.outs[:0], x.copied[:0]
-	x.base, x.nbase = packet.VLANHeaders(pkt.Frame, &pkt.Off, cfg.vlanLimit())
+	x.resubmits, x.aborted = 0, false
+	limit := cfg.vlanLimit()
+	maskVLANs(&out.Mask, limit)
+	x.base, x.nbase = packet.VLANHeaders(pkt.Frame, &pkt.Off, limit)
 	for i := range x.base {
 		x.base[i].TCI &^= dei
 	}
+	x.cur, x.ncur, x.npushed = x.base, x.nbase, 0
 	k := &pkt.Key
-	b.normal(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, len(pkt.Frame), 0)
+	b.pipeline(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
+	if x.aborted {
+		out.Actions = out.Actions[:0]
+	}
+}
+
+// pipeline runs a frame that entered the bridge on port in through its
+// OpenFlow tables, starting with table 0 (see ofctx), and then sends
+// the mirror copies its outputs call for. A bridge without tables
+// switches with NORMAL.
+func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
+	base := len(x.outs)
+	mirrored := false
+	if b.Tables == nil {
+		mirrored = b.normal(x, cfg, in, f, depth)
+	} else {
+		c := ofctx{b: b, cfg: cfg, in: in, f: f, vlans: f.vlans, depth: depth}
+		// Rules match OpenFlow port numbers; the key has datapath
+		// ones. The in_port bits are in the mask already.
+		if f.key != nil {
+			// Across a patch the frame is as the other bridge's
+			// actions left it (derived from key bits already in the
+			// mask), with registers and metadata cleared, as in OVS.
+			c.key = *f.key
+			c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
+			c.key.DlSrc, c.key.DlDst = f.src, f.dst
+			c.key.Regs, c.key.Metadata = [packet.NumRegs]uint32{}, 0
+		} else {
+			c.key = *x.key
+			if depth > 0 {
+				c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
+				c.key.DlSrc, c.key.DlDst = f.src, f.dst
+			}
+		}
+		c.key.InPort = in.OFPort
+		c.entry = c.key
+		c.table(x, 0)
+		mirrored = c.mirrored && !x.aborted
+		// A patch peer's rewrites end with its pass, as OVS's do;
+		// mirror copies are of the frame as it entered.
+		if depth > 0 || mirrored && len(cfg.Mirrors) > 0 {
+			c.restore(x)
+		}
+	}
+	if mirrored && len(cfg.Mirrors) > 0 && !in.MirrorOut {
+		// output_vlan mirrors look at the destination.
+		x.out.Mask.DlDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+		if vs, ok := in.VLAN.Input(f.vlans); ok {
+			b.mirror(x, cfg, in, x.outs[base:], f, vs, depth)
+		}
+	}
+	x.outs = x.outs[:base]
+}
+
+// keyTCI is a VLAN header's TCI as the flow key holds it: 0 for none.
+func keyTCI(h packet.VLANHeader) uint16 {
+	if h.TCI == 0 {
+		return 0
+	}
+	return packet.KeyTCI(h.TCI)
+}
+
+// isNormal reports whether acts are NORMAL and nothing else.
+func isNormal(acts []flow.Action) bool {
+	if len(acts) != 1 {
+		return false
+	}
+	o, ok := acts[0].(flow.Output)
+	return ok && o.Port == flow.PortNormal
+}
+
+// unsupportedActions counts packets dropped because their rule had
+// actions translation does not execute yet.
+var unsupportedActions = coverage.New("ofproto_xlate_unsupported_actions")
+
+// maskVLANs marks the VLAN headers that NORMAL reads (the first limit,
+// or the absence of them) as looked at.
+func maskVLANs(m *datapath.Key, limit int) {
+	m.VLANTCI = 0xffff
+	m.VLANTPID[0] = 0xffff
+	if limit > 1 {
+		m.InnerVLANTCI = 0xffff
+		m.VLANTPID[1] = 0xffff
+	}
 }
 
 // dei is the Drop Eligible Indicator bit of a TCI, which NORMAL
@@ -137,46 +249,90 @@ func (b *Bridge) Translate(pkt *datapath.Packet, acts *datapath.Actions) {
 // its header is left as it is.
 const dei = 0x1000
 
-// edit returns the change from the received frame's VLAN headers to the
-// n headers of want: the headers both end with are left in place, the
-// others popped and pushed.
-func (x *xlate) edit(want VLANs, n int) datapath.VLANEdit {
-	b := x.nbase
-	for b > 0 && n > 0 && x.base[b-1] == want[n-1] {
-		b, n = b-1, n-1
+// emitOutput emits the actions that send the frame out of datapath port
+// port with the n VLAN headers of want, from the headers the previous
+// actions left: the headers both end with are left in place (so that an
+// output that needs no change needs no copy), the others popped and
+// pushed. The received frame's own headers are only ever popped inside
+// a clone, so that a later output that keeps them still gets them as
+// received (with their DEI bit), as in OVS.
+func (x *xlate) emitOutput(want VLANs, n int, port uint32, f *frame) {
+	c, w := x.ncur, n
+	for c > 0 && w > 0 && x.cur[c-1] == want[w-1] {
+		c, w = c-1, w-1
 	}
-	e := datapath.VLANEdit{Pop: uint8(b), NPush: uint8(n)}
-	copy(e.Push[:], want[:n])
-	return e
+	acts := x.out.Actions
+	start := len(acts)
+	clone := c > x.npushed
+	if clone {
+		acts = append(acts, datapath.Clone(0))
+	}
+	for range c {
+		acts = append(acts, datapath.PopVLAN())
+	}
+	for i := w - 1; i >= 0; i-- {
+		acts = append(acts, datapath.PushVLAN(want[i]))
+	}
+	if f.snaplen > 0 {
+		acts = append(acts, datapath.Truncate(f.snaplen))
+	}
+	out := datapath.Output(port)
+	out.Copy = f.copy
+	acts = append(acts, out)
+	if clone {
+		acts[start].Len = uint32(len(acts) - start - 1)
+	} else {
+		x.cur, x.ncur, x.npushed = want, n, x.npushed-c+w
+	}
+	x.out.Actions = acts
 }
 
-// normal switches a frame that entered on port in.
-func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, size, depth int) {
+// normal switches a frame that entered on port in, leaving the ports
+// it sent the frame to in x.outs for the mirrors, and reports whether
+// the frame was switched (and so is mirrored).
+func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) bool {
 	if in.MirrorOut {
-		return // mirror output ports receive nothing
+		return false // mirror output ports receive nothing
 	}
+	x.out.Mask.DlSrc = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+	x.out.Mask.DlDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	vs, ok := in.VLAN.Input(f.vlans)
 	if !ok {
-		return
+		return false
 	}
 	vlan := vs.VID()
 	// A multicast source address is never learned, but the frame is
 	// still switched, as OVS does.
 	if f.src[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
-		b.MACs.Learn(f.src, vlan, in.DPPort)
+		x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectLearn,
+			Learner: b.MACs, MAC: f.src, VLAN: vlan, Port: in.DPPort})
 	}
 	base := len(x.outs)
 	if cfg.ForwardBPDU || !isReservedMulticast(f.dst) {
 		b.chooseOutputs(x, cfg, in, f.dst, vs)
 	}
-	outs := x.outs[base:]
-	for _, out := range outs {
-		b.output(x, out, f, vs, size, depth)
+	for _, out := range x.outs[base:] {
+		b.output(x, out, f, vs, depth)
 	}
-	if len(cfg.Mirrors) > 0 {
-		b.mirror(x, cfg, in, outs, f, vs, size, depth)
+	return true
+}
+
+// lookup returns where dst on vlan goes: learned by this very packet
+// earlier in the translation (its learning is a side effect still to
+// come), or in the MAC table, which then bounds how long the
+// translation holds.
+func (b *Bridge) lookup(x *xlate, dst [6]byte, vlan uint16) (uint32, bool) {
+	for i := range x.out.Effects {
+		e := &x.out.Effects[i]
+		if e.Kind == datapath.EffectLearn && e.Learner == datapath.Learner(b.MACs) && e.MAC == dst && e.VLAN == vlan {
+			return e.Port, true
+		}
 	}
-	x.outs = x.outs[:base]
+	port, ttl, ok := b.MACs.lookupTTL(dst, vlan)
+	if ok && (x.out.TTL == 0 || ttl < x.out.TTL) {
+		x.out.TTL = ttl
+	}
+	return port, ok
 }
 
 // chooseOutputs appends to x.outs the ports NORMAL sends the frame to:
@@ -186,7 +342,7 @@ func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, size, depth in
 func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, dst [6]byte, vs VLANs) {
 	vlan := vs.VID()
 	if dst[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
-		if port, ok := b.MACs.Lookup(dst, vlan); ok {
+		if port, ok := b.lookup(x, dst, vlan); ok {
 			if out := cfg.Ports[port]; out != nil && out != in && !out.MirrorOut && out.VLAN.Includes(vs) {
 				x.outs = append(x.outs, out)
 			}
@@ -202,12 +358,11 @@ func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, dst [6]byte, vs 
 
 // output sends the frame, with VLAN headers vs inside the bridge, out of
 // port out, or across it into the peer bridge when out is a patch port.
-func (b *Bridge) output(x *xlate, out *Port, f frame, vs VLANs, size, depth int) {
+func (b *Bridge) output(x *xlate, out *Port, f frame, vs VLANs, depth int) {
 	ovs := out.VLAN.Output(vs)
 	want, n := ovs.wire()
 	if !out.IsPatch() {
-		x.acts.Outputs = append(x.acts.Outputs, datapath.Output{Port: out.DPPort, VLAN: x.edit(want, n),
-			Copy: f.copy, Snaplen: f.snaplen})
+		x.emitOutput(want, n, out.DPPort, &f)
 		return
 	}
 	if depth >= maxPatchDepth {
@@ -220,26 +375,26 @@ func (b *Bridge) output(x *xlate, out *Port, f frame, vs VLANs, size, depth int)
 		return
 	}
 	f.vlans = want
-	peer.normal(x, pcfg, pin, f, size, depth+1)
+	peer.pipeline(x, pcfg, pin, f, depth+1)
 }
 
 // mirror sends the copies that the bridge's mirrors ask for, each
-// destination at most once per packet.
+// destination at most once per packet, and counts the packet in the
+// statistics of each mirror that selects it.
 // A dot1q-tunnel port's frames are in its service VLAN, for select_vlan
 // as for switching, and a copy gets the headers its output port gives
 // the frame.
-func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, vs VLANs, size, depth int) {
+func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, vs VLANs, depth int) {
 	vlan := vs.VID()
 	for _, m := range cfg.Mirrors {
-		if !m.selects(in, outs, vlan, x.key) {
+		if !m.selects(in, outs, vlan, x.key, &x.out.Mask) {
 			continue
 		}
-		m.Stats.Packets.Add(1)
-		m.Stats.Bytes.Add(uint64(size))
+		x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectCount, Counter: &m.Stats.Counter})
 		c := f
 		c.copy, c.snaplen = &m.Stats.Copy, m.Snaplen
 		if m.OutPort != nil {
-			b.copyTo(x, m.OutPort, c, vs, size, depth)
+			b.copyTo(x, m.OutPort, c, vs, depth)
 			continue
 		}
 		if m.OutVLAN < 0 || uint16(m.OutVLAN) == vlan || isReservedMulticast(f.dst) {
@@ -252,19 +407,19 @@ func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, 
 		ovs[0] = withVID(ovs[0], uint16(m.OutVLAN))
 		for _, out := range cfg.Flood {
 			if !out.MirrorOut && out.VLAN.Includes(ovs) {
-				b.copyTo(x, out, c, ovs, size, depth)
+				b.copyTo(x, out, c, ovs, depth)
 			}
 		}
 	}
 }
 
 // copyTo sends one mirror copy to out unless out already got one.
-func (b *Bridge) copyTo(x *xlate, out *Port, c frame, vs VLANs, size, depth int) {
+func (b *Bridge) copyTo(x *xlate, out *Port, c frame, vs VLANs, depth int) {
 	for _, p := range x.copied {
 		if p == out.DPPort {
 			return
 		}
 	}
 	x.copied = append(x.copied, out.DPPort)
-	b.output(x, out, c, vs, size, depth)
+	b.output(x, out, c, vs, depth)
 }

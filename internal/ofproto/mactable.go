@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gvs/internal/datapath"
 )
 
 // MACTable is a bridge's learning table: (MAC, VLAN) → port, with aging.
@@ -89,8 +91,13 @@ func maxSlots(limit int64) int {
 	return n
 }
 
-// SetAging changes the aging time.
-func (t *MACTable) SetAging(seconds int) { t.aging.Store(int64(seconds)) }
+// SetAging changes the aging time. Cached flows hold for the age their
+// destinations had left, so they are made again.
+func (t *MACTable) SetAging(seconds int) {
+	if t.aging.Swap(int64(seconds)) != int64(seconds) {
+		datapath.Invalidate()
+	}
+}
 
 // Limit returns the number of entries the table learns at most.
 func (t *MACTable) Limit() int { return int(t.limit.Load()) }
@@ -108,6 +115,7 @@ func (t *MACTable) SetLimit(size int) {
 	tab := t.tab.Load()
 	if tab.count.Load() > int64(size) || len(tab.slots) > maxSlots(int64(size)) {
 		t.rebuild(tab, 0, size)
+		datapath.Invalidate() // entries may have been evicted
 	}
 }
 
@@ -154,7 +162,10 @@ func (s *macSlot) write(seq, key, val uint64) bool {
 	return true
 }
 
-// Learn records that mac on vlan was seen on port.
+// Learn records that mac on vlan was seen on port. When that changes
+// where the address goes (a new or expired address, or one that moved),
+// it invalidates the datapath's cached flows, which may flood to it or
+// send it elsewhere; refreshing an address's age does not.
 func (t *MACTable) Learn(mac [6]byte, vlan uint16, port uint32) {
 	tab := t.tab.Load()
 	if t.learn(tab, mac, vlan, port) {
@@ -180,8 +191,9 @@ func (t *MACTable) learn(tab *macSlots, mac [6]byte, vlan uint16, port uint32) b
 			return true // another writer is on this chain: learn next time
 		}
 		if sk == k {
-			if sv != v {
-				tab.slots[idx].write(seq, k, v)
+			if sv != v && tab.slots[idx].write(seq, k, v) &&
+				(t.expired(sv, now) || uint32(sv>>32) != port) {
+				datapath.Invalidate()
 			}
 			return true
 		}
@@ -197,7 +209,9 @@ func (t *MACTable) learn(tab *macSlots, mac [6]byte, vlan uint16, port uint32) b
 	}
 	if !freeEmpty {
 		// Reusing an expired slot does not grow the table.
-		tab.slots[free].write(freeSeq, k, v)
+		if tab.slots[free].write(freeSeq, k, v) {
+			datapath.Invalidate()
+		}
 		return true
 	}
 	return t.insert(tab, free, freeSeq, k, v)
@@ -221,7 +235,9 @@ func (t *MACTable) insert(tab *macSlots, idx int, seq, k, v uint64) bool {
 	}
 	if !tab.slots[idx].write(seq, k, v) {
 		tab.count.Add(-1)
+		return true
 	}
+	datapath.Invalidate()
 	return true
 }
 
@@ -293,6 +309,13 @@ func readStable(s *macSlot) (key, val uint64, ok bool) {
 
 // Lookup returns the port where mac on vlan was last seen.
 func (t *MACTable) Lookup(mac [6]byte, vlan uint16) (uint32, bool) {
+	port, _, ok := t.lookupTTL(mac, vlan)
+	return port, ok
+}
+
+// lookupTTL is Lookup that also says how long the entry has left before
+// it expires, unless it is seen again.
+func (t *MACTable) lookupTTL(mac [6]byte, vlan uint16) (uint32, time.Duration, bool) {
 	tab := t.tab.Load()
 	k := macKey(mac, vlan)
 	h := hashKey(k)
@@ -300,17 +323,19 @@ func (t *MACTable) Lookup(mac [6]byte, vlan uint16) (uint32, bool) {
 	for i := uint64(0); i < probeLimit; i++ {
 		_, sk, v, ok := tab.slots[(h+i)&tab.mask].read()
 		if !ok || sk == 0 {
-			return 0, false
+			return 0, 0, false
 		}
 		if sk != k {
 			continue
 		}
 		if t.expired(v, now) {
-			return 0, false
+			return 0, 0, false
 		}
-		return uint32(v >> 32), true
+		// It expires once a whole second past seen+aging has begun.
+		end := t.epoch.Add(time.Duration((v&seenMask)+uint64(t.aging.Load())+1) * time.Second)
+		return uint32(v >> 32), max(time.Until(end), time.Millisecond), true
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // Flush forgets every entry.
@@ -318,6 +343,7 @@ func (t *MACTable) Flush() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.tab.Store(newMACSlots(minSlots))
+	datapath.Invalidate()
 }
 
 // FlushPort forgets the entries of one port (it went away).
@@ -335,6 +361,7 @@ func (t *MACTable) FlushPort(port uint32) {
 			runtime.Gosched() // a writer holds the slot for two stores
 		}
 	}
+	datapath.Invalidate()
 }
 
 // MACEntry is one learned address, for fdb/show.

@@ -1,37 +1,38 @@
 package ofproto
 
 import (
-	"sync/atomic"
-
 	"gvs/internal/datapath"
+	"gvs/internal/flow"
 	"gvs/internal/packet"
 )
 
 // Mirror is one Mirror row as translation uses it.
 type Mirror struct {
 	Name     string
-	All      bool                   // select_all
-	Src, Dst map[uint32]bool        // select_src_port, select_dst_port, by datapath port
-	VLANs    *VLANSet               // select_vlan; nil selects every VLAN
-	Filter   func(*packet.Key) bool // the filter column; nil selects everything
-	OutPort  *Port                  // output_port, or nil
-	OutVLAN  int                    // output_vlan, or -1
-	Snaplen  uint32                 // 0: whole frames
-	Stats    *MirrorStats           // lives as long as the Mirror row
+	All      bool            // select_all
+	Src, Dst map[uint32]bool // select_src_port, select_dst_port, by datapath port
+	VLANs    *VLANSet        // select_vlan; nil selects every VLAN
+	Filter   *flow.Match     // the filter column; nil selects everything
+	OutPort  *Port           // output_port, or nil
+	OutVLAN  int             // output_vlan, or -1
+	Snaplen  uint32          // 0: whole frames
+	Stats    *MirrorStats    // lives as long as the Mirror row
 }
 
 // MirrorStats are a mirror's counters, kept across reconfigurations.
 type MirrorStats struct {
-	Packets atomic.Uint64 // packets the mirror selected and copied
-	Bytes   atomic.Uint64 // their bytes as received
-	Copy    datapath.CopyStats
+	// Counter counts the packets the mirror selected and copied, and
+	// their bytes as received.
+	datapath.Counter
+	Copy datapath.CopyStats
 }
 
 // selects reports whether the mirror picks a packet that entered on in,
-// on vlan, and leaves through the ports in outs. Patch ports never count
+// on vlan, and leaves through the ports in outs, and adds what its filter
+// looked at to mask. Patch ports never count
 // as selected ports, even for select_all, as in OVS: a packet crossing a
 // patch is mirrored by the ports it enters or leaves the bridges through.
-func (m *Mirror) selects(in *Port, outs []*Port, vlan uint16, key *packet.Key) bool {
+func (m *Mirror) selects(in *Port, outs []*Port, vlan uint16, key *packet.Key, mask *datapath.Key) bool {
 	if m.VLANs != nil && !m.VLANs.Has(vlan) {
 		return false
 	}
@@ -39,7 +40,12 @@ func (m *Mirror) selects(in *Port, outs []*Port, vlan uint16, key *packet.Key) b
 	for i := 0; !picked && i < len(outs); i++ {
 		picked = !outs[i].IsPatch() && (m.All || m.Dst[outs[i].DPPort])
 	}
-	return picked && (m.Filter == nil || m.Filter(key))
+	if !picked || m.Filter == nil {
+		return picked
+	}
+	fm := m.Filter.Mask()
+	mask.OrMask(&fm)
+	return m.Filter.Matches(key)
 }
 
 // isReservedMulticast reports whether dst is an IEEE 802.1D reserved

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/datapath"
 	"gvs/internal/flow"
 	"gvs/internal/packet"
 )
@@ -155,7 +156,12 @@ func (t *Tables) nextOrder() uint64 {
 	return t.seq
 }
 
-func (t *Tables) changed() { t.gen.Add(1) }
+// changed records a change of the flows: the datapath's cached
+// translations, which may have gone through the old ones, are stale.
+func (t *Tables) changed() {
+	t.gen.Add(1)
+	datapath.Invalidate()
+}
 
 // Add adds f to table f.Table. A flow with the same match and priority is
 // replaced; its counters carry over unless f has reset_counts (an

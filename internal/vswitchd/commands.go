@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"gvs/internal/datapath"
 	"gvs/internal/ofproto"
 )
 
@@ -20,6 +21,83 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("fdb/show", "bridge", 1, 1, sw.fdbShow)
 	r.Register("fdb/flush", "[bridge]", 0, 1, sw.fdbFlush)
 	r.Register("dpif/show", "", 0, 0, sw.dpifShow)
+	r.Register("dpif/dump-flows", "bridge", 1, 1, sw.dpifDumpFlows)
+	r.Register("dpctl/dump-flows", "[dp]", 0, 1, sw.dpctlDumpFlows)
+	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
+}
+
+// dpifDumpFlows lists the flow cache entries of a bridge's ports, with
+// port names.
+func (sw *Switch) dpifDumpFlows(args []string) (string, error) {
+	st := sw.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	b, err := st.bridge(args[0])
+	if err != nil {
+		return "", err
+	}
+	ports := map[uint32]bool{}
+	for no, p := range b.Config().Ports {
+		if !p.IsPatch() {
+			ports[no] = true
+		}
+	}
+	names := st.dpPortNames()
+	name := func(no uint32) string {
+		if n, ok := names[no]; ok {
+			return n
+		}
+		return fmt.Sprint(no)
+	}
+	return formatFlows(st.dp.Flows(func(no uint32) bool { return ports[no] }), name), nil
+}
+
+// dpPortNames maps datapath port numbers to device names.
+func (st *datapathState) dpPortNames() map[uint32]string {
+	names := map[uint32]string{}
+	for no, p := range st.dp.Config().Ports {
+		names[no] = p.Name
+	}
+	return names
+}
+
+// checkDP accepts the names OVS gives its datapaths; gvs has one.
+func checkDP(args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	switch args[0] {
+	case "ovs-netdev", "netdev@ovs-netdev", "ovs-system", "system@ovs-system":
+		return nil
+	}
+	return fmt.Errorf("datapath %q: no such datapath (gvs has one: netdev@ovs-netdev)", args[0])
+}
+
+// dpctlDumpFlows lists every flow cache entry, ports by number.
+func (sw *Switch) dpctlDumpFlows(args []string) (string, error) {
+	if err := checkDP(args); err != nil {
+		return "", err
+	}
+	return formatFlows(sw.state.dp.Flows(nil), nil), nil
+}
+
+// dpctlDelFlows empties the flow caches; the next packet of each flow is
+// translated again.
+func (sw *Switch) dpctlDelFlows(args []string) (string, error) {
+	if err := checkDP(args); err != nil {
+		return "", err
+	}
+	sw.state.dp.DelFlows()
+	return "", nil
+}
+
+func formatFlows(flows []datapath.CachedFlow, name func(uint32) string) string {
+	var sb strings.Builder
+	for i := range flows {
+		sb.WriteString(flows[i].String(name))
+		sb.WriteByte('\n')
+	}
+	return sb.String()
 }
 
 // bridge finds a bridge by name for a command.

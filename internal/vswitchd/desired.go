@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 
+	"gvs/internal/datapath"
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
 	"gvs/internal/packet"
@@ -141,6 +142,19 @@ func readVLAN(snap *ovsdb.Snapshot, pu ovsdb.UUID) (ofproto.PortVLAN, string) {
 		v.Mode = ofproto.ModeTrunk
 	}
 	return v, ""
+}
+
+// readFlowLimit reads the Open_vSwitch table's other_config:flow-limit,
+// how many flows each port thread's cache holds; absent or not a number
+// (which the commit check refuses), datapath.DefaultFlowLimit.
+func readFlowLimit(snap *ovsdb.Snapshot) int {
+	for ovs := range snap.Tables["Open_vSwitch"] {
+		oc := get(snap, "Open_vSwitch", ovs, "other_config").StringMap()
+		if n, err := strconv.Atoi(oc["flow-limit"]); err == nil && n >= 0 && n <= datapath.MaxFlowLimit {
+			return n
+		}
+	}
+	return datapath.DefaultFlowLimit
 }
 
 // readVLANLimit reads other_config:vlan-limit as OVS does: absent or not

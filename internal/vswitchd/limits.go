@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"gvs/internal/datapath"
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
@@ -51,6 +52,12 @@ func clampedInt(s string, def, lo, hi int) int {
 // not an integer from 1 to ofproto.MaxMACTableSize.
 func checkBridge(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	return checkIntKey(t, old, new, "other_config", "mac-table-size", 1, ofproto.MaxMACTableSize)
+}
+
+// checkOpenvSwitch refuses an other_config:flow-limit out of range, the
+// number of flows each port thread's cache holds.
+func checkOpenvSwitch(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	return checkIntKey(t, old, new, "other_config", "flow-limit", 0, datapath.MaxFlowLimit)
 }
 
 // checkInterface refuses a memory Interface whose options:depth is out

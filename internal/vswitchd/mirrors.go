@@ -8,7 +8,6 @@ import (
 	"gvs/internal/flow"
 	"gvs/internal/ofproto"
 	"gvs/internal/ovsdb"
-	"gvs/internal/packet"
 )
 
 // wantMirror is a Mirror row as the database describes it. Ports are
@@ -144,11 +143,11 @@ func statsMap(stats map[string]uint64) []any {
 	return []any{"map", pairs}
 }
 
-// compileFilter turns a Mirror.filter into a predicate. An empty filter
-// selects everything. Port names in in_port are resolved with ports
+// compileFilter turns a Mirror.filter into a match. An empty filter
+// (nil) selects everything. Port names in in_port are resolved with ports
 // (name → OpenFlow and datapath numbers); with ports nil any name is
 // accepted, which is what the commit-time check needs.
-func compileFilter(s string, ports map[string]*ofproto.Port) (func(*packet.Key) bool, error) {
+func compileFilter(s string, ports map[string]*ofproto.Port) (*flow.Match, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -166,11 +165,7 @@ func compileFilter(s string, ports map[string]*ofproto.Port) (func(*packet.Key) 
 	if err != nil {
 		return nil, err
 	}
-	m, err = toDatapathPorts(m, ports)
-	if err != nil {
-		return nil, err
-	}
-	return m.Matches, nil
+	return toDatapathPorts(m, ports)
 }
 
 // toDatapathPorts rewrites an in_port match from the OpenFlow number the

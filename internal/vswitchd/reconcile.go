@@ -57,6 +57,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	bridges := desiredBridges(snap)
+	_ = st.dp.SetFlowLimit(readFlowLimit(snap)) // the commit check keeps it in range
 	wanted := st.wantedIfaces(bridges)
 	st.closeUnwanted(wanted)
 	st.openWanted(wanted)

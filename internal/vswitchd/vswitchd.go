@@ -52,6 +52,7 @@ func New(db *ovsdb.DB) *Switch {
 	db.AddCheck("Mirror", checkMirror)
 	db.AddCheck("Bridge", checkBridge)
 	db.AddCheck("Interface", checkInterface)
+	db.AddCheck("Open_vSwitch", checkOpenvSwitch)
 	return sw
 }
 

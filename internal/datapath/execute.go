@@ -1,0 +1,196 @@
+package datapath
+
+import (
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
+)
+
+// maxPushes bounds the VLAN headers an action list may have pushed (net
+// of pops) at any point; an output past that is dropped.
+const maxPushes = 4
+
+// vlanEdit is the net change that the VLAN actions executed so far make
+// to the received frame: pop outer headers come off, then push[:npush] go
+// on, push[0] outermost. Executing it at an output, rather than each
+// action as it comes, is what lets an output that the actions leave as
+// received go out without a copy.
+type vlanEdit struct {
+	pop, npush uint8
+	overflow   bool
+	push       [maxPushes]packet.VLANHeader
+}
+
+func (e *vlanEdit) pushHeader(h packet.VLANHeader) {
+	if e.npush == maxPushes {
+		e.overflow = true
+		return
+	}
+	copy(e.push[1:], e.push[:e.npush])
+	e.push[0] = h
+	e.npush++
+}
+
+func (e *vlanEdit) popHeader() {
+	if e.npush > 0 {
+		copy(e.push[:], e.push[1:e.npush])
+		e.npush--
+		return
+	}
+	e.pop++
+}
+
+// maxSets bounds the set-field actions in effect at one output; an
+// output past that is dropped.
+const maxSets = 8
+
+// execState is where the execution of one packet's actions stands.
+type execState struct {
+	edit  vlanEdit
+	sets  [maxSets]*Action // the set-fields in effect, in order
+	nsets int
+	trunc uint32 // from a truncate, for the next output
+	mat   []byte // the frame as the actions so far make it; nil: not made yet
+}
+
+// changed reports whether the actions so far change the frame.
+func (s *execState) changed() bool { return s.edit.pop > 0 || s.edit.npush > 0 || s.nsets > 0 }
+
+// outArgs is one output as the executor sees it.
+type outArgs struct {
+	port  uint32
+	trunc uint32
+	copy  *CopyStats
+}
+
+// execute runs acts on pkt: frames are queued on each output port in the
+// encoding the actions give them; a frame the actions leave as received
+// is queued without copying. Clones nest through a fixed stack of saved
+// states in the thread, so that nothing escapes to the heap.
+func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
+	st := &t.exec
+	*st = execState{}
+	depth := 0
+	for i := 0; i < len(acts); i++ {
+		for depth > 0 && i >= t.clones[depth-1].end {
+			depth--
+			*st = t.clones[depth].saved
+		}
+		a := &acts[i]
+		switch a.Kind {
+		case ActOutput:
+			t.executeOutput(cfg, pkt, st, outArgs{port: a.Port, trunc: st.trunc, copy: a.Copy})
+			st.trunc = 0
+		case ActPushVLAN:
+			st.edit.pushHeader(packet.VLANHeader{TPID: a.TPID, TCI: a.TCI})
+			st.mat = nil
+		case ActPopVLAN:
+			st.edit.popHeader()
+			st.mat = nil
+		case ActSetField:
+			if st.nsets == maxSets {
+				st.edit.overflow = true
+				continue
+			}
+			st.sets[st.nsets] = a
+			st.nsets++
+			st.mat = nil
+		case ActTruncate:
+			st.trunc = a.Len
+		case ActClone:
+			n := min(int(a.Len), len(acts)-i-1)
+			if depth == maxCloneDepth {
+				i += n // too deep: skipped
+				continue
+			}
+			t.clones[depth] = savedState{end: i + 1 + n, saved: *st}
+			depth++
+		}
+	}
+	*st = execState{} // drop the references to frames and actions
+}
+
+// maxCloneDepth bounds the nesting of clones.
+const maxCloneDepth = 8
+
+// savedState is the state a clone restores once its actions, which end
+// at index end, are done.
+type savedState struct {
+	end   int
+	saved execState
+}
+
+// executeOutput sends the packet, as the actions before make it, to one
+// port.
+func (t *portThread) executeOutput(cfg *Config, pkt *Packet, st *execState, o outArgs) {
+	p, ok := cfg.Ports[o.port]
+	if !ok || st.edit.overflow {
+		return
+	}
+	if pkt.Offload.IsSuper() && !takesWhole(p, pkt, o, st.changed()) {
+		t.cutSuper(p, pkt, st, o)
+		return
+	}
+	if st.mat == nil {
+		st.mat = t.materialize(pkt, st)
+	}
+	if st.mat != nil {
+		countCopy(o.copy, t.output(p, o, st.mat, pkt.Offload))
+	}
+}
+
+// materialize returns the frame as st makes it: the received frame
+// itself when st changes nothing, else a copy in a scratch buffer; nil
+// when this batch has used up its scratch buffers.
+func (t *portThread) materialize(pkt *Packet, st *execState) []byte {
+	if !st.changed() {
+		return pkt.Frame
+	}
+	if t.nextScr >= len(t.scratch) || len(pkt.Frame) > netdev.MaxFrame {
+		return nil // more re-encodings than budgeted in this batch: drop
+	}
+	dst := t.scratch[t.nextScr]
+	t.nextScr++
+	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
+	copy(body, pkt.Frame)
+	return rewrite(dst, body, pkt, st)
+}
+
+// rewrite applies st's set-fields and VLAN edit to frame, which lies in
+// buf with headroom in front and has pkt's layout; nil if there is no
+// room. Set-fields go first, on the received layout that pkt.Off
+// describes, then the VLAN edit: the fields they touch move with the
+// VLAN headers but do not depend on them, so this gives the same bytes
+// as executing each action in turn.
+func rewrite(buf, frame []byte, pkt *Packet, st *execState) []byte {
+	for _, a := range st.sets[:st.nsets] {
+		setField(frame, &pkt.Key.Key, &pkt.Off, a)
+	}
+	return reencode(buf, frame, &st.edit)
+}
+
+// takesWhole reports whether the super-frame in pkt can go to p as it is:
+// p passes super-frames through, and the actions neither change it nor
+// truncate it, and a copy goes inline.
+func takesWhole(p *Port, pkt *Packet, o outArgs, changed bool) bool {
+	if p.offload == nil || changed || (o.trunc > 0 && int(o.trunc) < len(pkt.Frame)) {
+		return false
+	}
+	return o.copy == nil || p.copiesInline()
+}
+
+// reencode applies e to frame, which lies in buf with headroom in front,
+// in place; nil if there is no room.
+func reencode(buf, frame []byte, e *vlanEdit) []byte {
+	for range e.pop {
+		frame = packet.PopVLAN(frame)
+	}
+	for i := int(e.npush) - 1; i >= 0; i-- {
+		h := e.push[i]
+		out, err := packet.PushVLAN(buf, frame, h.TPID, h.TCI)
+		if err != nil {
+			return nil
+		}
+		frame = out
+	}
+	return frame
+}

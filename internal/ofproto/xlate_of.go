@@ -1,0 +1,511 @@
+package ofproto
+
+import (
+	"encoding/binary"
+
+	"gvs/internal/coverage"
+	"gvs/internal/datapath"
+	"gvs/internal/flow"
+	"gvs/internal/packet"
+)
+
+// maxResubmitDepth bounds how deeply resubmit and goto_table nest, and
+// maxResubmits how many table lookups one packet makes in all, as OVS's
+// limits of 64 and 64*64: beyond them the packet is dropped.
+const (
+	maxResubmitDepth = 64
+	maxResubmits     = maxResubmitDepth * maxResubmitDepth
+)
+
+// tooDeep counts packets dropped for going over those limits.
+var tooDeep = coverage.New("ofproto_xlate_too_deep")
+
+// ofctx is one bridge's pass of a frame through its OpenFlow tables. key
+// is the working flow key: OpenFlow in_port, fields as the actions so far
+// rewrote them, registers and metadata; lookups and actions read it, and
+// the datapath actions emitted keep the packet in step with it.
+type ofctx struct {
+	b     *Bridge
+	cfg   *Config
+	in    *Port
+	f     frame      // the frame as it entered the bridge
+	key   packet.Key // the working key
+	entry packet.Key // the key as the frame entered, for restore
+	vlans VLANs      // the frame's VLAN headers as the actions left them
+	depth int        // patch depth
+	cur   uint8      // the table whose rule's actions are running
+	nest  int        // resubmit depth
+	// written has bit 1<<f set for each datapath field a set-field
+	// rewrote; mirrored says an output happened, so mirrors apply.
+	written  uint16
+	mirrored bool
+	stop     bool // dec_ttl ran out: the current rule's actions end
+}
+
+// table looks the working key up in table id and runs the actions of the
+// rule it finds. A miss does nothing, so a miss in table 0 drops (as OVS
+// does without a controller) and a resubmit to a table without a match
+// continues with the next action.
+func (c *ofctx) table(x *xlate, id uint8) {
+	var wc packet.Key
+	r := c.b.Tables.Lookup(id, &c.key, &wc)
+	x.out.Mask.OrMask(&wc)
+	if r == nil {
+		return
+	}
+	x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectAccount, Accounter: r})
+	acts := r.Actions()
+	if !supported(acts) {
+		// The packet is dropped whole rather than half-forwarded.
+		unsupportedActions.Inc()
+		x.aborted = true
+		return
+	}
+	prev := c.cur
+	c.cur = id
+	c.run(x, acts)
+	c.cur, c.stop = prev, false
+}
+
+// resubmit looks the frame up in table id as if it had entered on port
+// inPort (flow.PortInPort: its in_port), which is restored after.
+func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8) {
+	if c.nest >= maxResubmitDepth || x.resubmits >= maxResubmits {
+		if !x.aborted {
+			tooDeep.Inc()
+		}
+		x.aborted = true
+		return
+	}
+	x.resubmits++
+	c.nest++
+	saved := c.key.InPort
+	if inPort != flow.PortInPort {
+		c.key.InPort = inPort
+	}
+	c.table(x, id)
+	c.key.InPort = saved
+	c.nest--
+}
+
+// supported reports whether translation executes every action of acts.
+// The others (controller, learn, clone, ct, nat, ...) are still to come.
+func supported(acts []flow.Action) bool {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case flow.Output:
+			if a.Port == flow.PortTable || a.Port == flow.PortController || a.Port >= flow.PortNone {
+				return false
+			}
+		case flow.SetField:
+			if _, ok := writable(a.Field); !ok && a.Field != "vlan_vid" && a.Field != "vlan_pcp" {
+				return false
+			}
+		case flow.Load:
+			if f, ok := writable(a.Dst.Field); !ok || f.width > 64 {
+				return false
+			}
+		case flow.Move:
+			if _, ok := writable(a.Dst.Field); !ok {
+				return false
+			}
+			if _, ok := readable(a.Src.Field); !ok {
+				return false
+			}
+		case flow.DecTTL:
+			if len(a.IDs) > 0 {
+				return false
+			}
+		case flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
+			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
+			flow.SetIPTTL, flow.SetL4Port, flow.Note:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// run executes a rule's actions.
+func (c *ofctx) run(x *xlate, acts []flow.Action) {
+	for _, a := range acts {
+		if x.aborted || c.stop {
+			return
+		}
+		switch a := a.(type) {
+		case flow.Output:
+			c.output(x, a.Port)
+		case flow.Resubmit:
+			id := a.Table
+			if id == flow.TableNone {
+				id = c.cur
+			}
+			c.resubmit(x, a.InPort, id)
+		case flow.GotoTable:
+			c.resubmit(x, flow.PortInPort, a.Table)
+		case flow.Note:
+		default:
+			c.edit(x, a)
+		}
+	}
+}
+
+// edit executes an action that changes the packet or the working key.
+func (c *ofctx) edit(x *xlate, a flow.Action) {
+	switch a := a.(type) {
+	case flow.SetVLANVID:
+		c.setVLAN(a.VID, packet.VLANVIDMask)
+	case flow.SetVLANPCP:
+		c.setVLAN(uint16(a.PCP)<<packet.VLANPCPShift, 7<<packet.VLANPCPShift)
+	case flow.StripVLAN:
+		c.vlans.pop()
+		c.syncVLANs()
+	case flow.PushVLAN:
+		// The new header takes the VID and PCP of the one it covers.
+		c.vlans.push(packet.VLANHeader{TPID: a.Ethertype, TCI: c.vlans[0].TCI})
+		c.syncVLANs()
+	case flow.SetField:
+		v := binary.BigEndian.Uint64(a.Value[8:])
+		m := binary.BigEndian.Uint64(a.Mask[8:])
+		switch a.Field {
+		case "vlan_vid":
+			c.setVLAN(uint16(v)&packet.VLANVIDMask, uint16(m)&packet.VLANVIDMask)
+		case "vlan_pcp":
+			c.setVLAN(uint16(v&7)<<packet.VLANPCPShift, uint16(m&7)<<packet.VLANPCPShift)
+		default:
+			c.write(x, a.Field, v, m)
+		}
+	case flow.Load:
+		v := binary.BigEndian.Uint64(a.Value[8:])
+		c.write(x, a.Dst.Field, v<<a.Dst.Start, bitsMask(a.Dst.Bits)<<a.Dst.Start)
+	case flow.Move:
+		src, _ := readable(a.Src.Field)
+		src.maskAll(&x.out.Mask)
+		v := src.get(&c.key) >> a.Src.Start & bitsMask(a.Src.Bits)
+		c.write(x, a.Dst.Field, v<<a.Dst.Start, bitsMask(a.Dst.Bits)<<a.Dst.Start)
+	case flow.SetEthAddr:
+		c.write(x, pick(a.Dst, "eth_dst", "eth_src"), mac48(a.Addr), ^uint64(0))
+	case flow.SetIPv4Addr:
+		c.write(x, pick(a.Dst, "ip_dst", "ip_src"), uint64(binary.BigEndian.Uint32(a.Addr[:])), ^uint64(0))
+	case flow.SetIPTOS:
+		c.write(x, "nw_tos", uint64(a.TOS), 0xfc)
+	case flow.SetIPECN:
+		c.write(x, "nw_ecn", uint64(a.ECN), 3)
+	case flow.SetIPTTL:
+		c.write(x, "nw_ttl", uint64(a.TTL), 0xff)
+	case flow.SetL4Port:
+		c.write(x, pick(a.Dst, "tcp_dst", "tcp_src"), uint64(a.Port), 0xffff)
+	case flow.DecTTL:
+		c.decTTL(x)
+	}
+}
+
+// decTTL decrements an IPv4 TTL. A packet whose TTL would run out stops
+// the current rule's actions, as OVS does when no controller takes it;
+// other packets than IP are left alone.
+func (c *ofctx) decTTL(x *xlate) {
+	x.out.Mask.DlType = 0xffff
+	switch c.key.DlType {
+	case packet.EtherTypeIPv4:
+	case packet.EtherTypeIPv6:
+		// The datapath does not rewrite the hop limit yet.
+		unsupportedActions.Inc()
+		x.aborted = true
+		return
+	default:
+		return
+	}
+	x.out.Mask.NwTTL = 0xff
+	if c.key.NwTTL <= 1 {
+		c.stop = true
+		return
+	}
+	c.write(x, "nw_ttl", uint64(c.key.NwTTL-1), 0xff)
+}
+
+// setVLAN rewrites the bits mask of the outer VLAN header's TCI to v,
+// pushing an 802.1Q header first if the frame has none.
+func (c *ofctx) setVLAN(v, mask uint16) {
+	if c.vlans[0].TCI == 0 {
+		c.vlans.push(packet.VLANHeader{TPID: packet.EtherTypeVLAN})
+	}
+	h := &c.vlans[0]
+	h.TCI = h.TCI&^mask | v&mask
+	c.syncVLANs()
+}
+
+// syncVLANs puts the VLAN headers into the working key.
+func (c *ofctx) syncVLANs() {
+	c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(c.vlans[0]), keyTCI(c.vlans[1])
+}
+
+// write sets the bits mask of field name to v in the working key and, for
+// a packet field, in the packet. The whole field joins the flow mask: the
+// new value depends on the old one where mask leaves bits alone, and
+// later lookups read it. A packet field the frame does not have (an IPv4
+// address of an ARP frame) is left alone.
+func (c *ofctx) write(x *xlate, name string, v, mask uint64) {
+	f, ok := writable(name)
+	if !ok {
+		return
+	}
+	if f.prereq != nil && !f.prereq(&c.key, &x.out.Mask) {
+		return
+	}
+	switch {
+	case f.dp == datapath.FieldIPv4TOS:
+		// nw_tos, ip_dscp and nw_ecn are parts of one byte, written whole.
+		x.out.Mask.NwTOS = 0xff
+	case f.dp != 0:
+		f.maskAll(&x.out.Mask)
+	}
+	if name == "nw_tos" {
+		mask &= 0xfc // the DSCP bits in their place; ECN is nw_ecn's
+	}
+	nv := f.get(&c.key)&^mask | v&mask&bitsMask(uint16(f.width))
+	f.set(&c.key, nv)
+	if f.dp == 0 {
+		return
+	}
+	if f.dp == datapath.FieldIPv4TOS {
+		nv = uint64(c.key.NwTOS) // nw_tos and nw_ecn are both halves of it
+	}
+	c.written |= 1 << f.dp
+	x.out.Actions = append(x.out.Actions, datapath.SetField(f.dp, nv))
+}
+
+// restore sets the packet fields the actions rewrote back to what they
+// were as the frame entered, so that mirror copies, which follow, are
+// copies of the frame as received.
+func (c *ofctx) restore(x *xlate) {
+	if c.written == 0 {
+		return
+	}
+	for _, name := range []string{"eth_src", "eth_dst", "ip_src", "ip_dst", "nw_tos", "nw_ttl", "tcp_src", "tcp_dst"} {
+		f, _ := writable(name)
+		if c.written&(1<<f.dp) != 0 {
+			x.out.Actions = append(x.out.Actions, datapath.SetField(f.dp, f.get(&c.entry)))
+		}
+	}
+}
+
+// output executes output:port, for an OpenFlow port number or one of the
+// reserved ports. As OpenFlow requires, a frame never goes back out of
+// its in_port unless IN_PORT says so; mirror output ports get nothing.
+func (c *ofctx) output(x *xlate, port uint32) {
+	switch port {
+	case flow.PortNormal:
+		f := c.f
+		f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, c.vlans, &c.key
+		if c.b.normal(x, c.cfg, c.in, f, c.depth) {
+			c.mirrored = true
+		}
+	case flow.PortFlood, flow.PortAll:
+		for _, p := range c.cfg.Flood {
+			if p.OFPort != c.key.InPort {
+				c.outputTo(x, p)
+			}
+		}
+	case flow.PortInPort:
+		if p := c.port(c.key.InPort); p != nil {
+			c.outputTo(x, p)
+		}
+	default:
+		if p := c.port(port); p != nil && port != c.key.InPort {
+			c.outputTo(x, p)
+		}
+	}
+}
+
+// port returns the bridge's port with OpenFlow number n, or nil.
+func (c *ofctx) port(n uint32) *Port {
+	for _, p := range c.cfg.Flood {
+		if p.OFPort == n {
+			return p
+		}
+	}
+	return nil
+}
+
+// outputTo sends the frame as the actions left it out of p, or across p
+// into the peer bridge when p is a patch port. No port VLAN
+// configuration applies: that is NORMAL's.
+func (c *ofctx) outputTo(x *xlate, p *Port) {
+	if p.MirrorOut {
+		return
+	}
+	want, n := c.vlans.wire()
+	x.outs = append(x.outs, p)
+	c.mirrored = true
+	f := c.f
+	if !p.IsPatch() {
+		x.emitOutput(want, n, p.DPPort, &f)
+		return
+	}
+	if c.depth >= maxPatchDepth {
+		return
+	}
+	peer := p.PeerBridge
+	pcfg := peer.cfg.Load()
+	pin, ok := pcfg.Ports[p.PeerDPPort]
+	if !ok {
+		return
+	}
+	f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, want, &c.key
+	peer.pipeline(x, pcfg, pin, f, c.depth+1)
+}
+
+// keyField is a flow key field that actions read or write.
+type keyField struct {
+	dp     datapath.Field // the packet field; 0 for registers and metadata
+	width  uint
+	get    func(k *packet.Key) uint64
+	set    func(k *packet.Key, v uint64)
+	prereq func(k *packet.Key, m *datapath.Key) bool // the frame has the field (and the mask says what was checked)
+}
+
+// maskAll puts the whole field into m.
+func (f *keyField) maskAll(m *datapath.Key) { f.set(&m.Key, bitsMask(uint16(f.width))) }
+
+func isIPv4(k *packet.Key, m *datapath.Key) bool {
+	m.DlType = 0xffff
+	return k.DlType == packet.EtherTypeIPv4
+}
+
+func isTCPorUDP(k *packet.Key, m *datapath.Key) bool {
+	if !isIPv4(k, m) {
+		return false
+	}
+	m.NwProto = 0xff
+	return k.NwProto == 6 || k.NwProto == 17
+}
+
+var (
+	fieldEthSrc = keyField{datapath.FieldEthSrc, 48, func(k *packet.Key) uint64 { return mac48(k.DlSrc) },
+		func(k *packet.Key, v uint64) { k.DlSrc = macOf(v) }, nil}
+	fieldEthDst = keyField{datapath.FieldEthDst, 48, func(k *packet.Key) uint64 { return mac48(k.DlDst) },
+		func(k *packet.Key, v uint64) { k.DlDst = macOf(v) }, nil}
+	fieldIPSrc = keyField{datapath.FieldIPv4Src, 32, func(k *packet.Key) uint64 { return uint64(binary.BigEndian.Uint32(k.NwSrc[:])) },
+		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.NwSrc[:], uint32(v)) }, isIPv4}
+	fieldIPDst = keyField{datapath.FieldIPv4Dst, 32, func(k *packet.Key) uint64 { return uint64(binary.BigEndian.Uint32(k.NwDst[:])) },
+		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.NwDst[:], uint32(v)) }, isIPv4}
+	fieldTOS = keyField{datapath.FieldIPv4TOS, 8, func(k *packet.Key) uint64 { return uint64(k.NwTOS) },
+		func(k *packet.Key, v uint64) { k.NwTOS = uint8(v) }, isIPv4}
+	fieldDSCP = keyField{datapath.FieldIPv4TOS, 6, func(k *packet.Key) uint64 { return uint64(k.NwTOS >> 2) },
+		func(k *packet.Key, v uint64) { k.NwTOS = k.NwTOS&3 | uint8(v)<<2 }, isIPv4}
+	fieldECN = keyField{datapath.FieldIPv4TOS, 2, func(k *packet.Key) uint64 { return uint64(k.NwTOS & 3) },
+		func(k *packet.Key, v uint64) { k.NwTOS = k.NwTOS&^3 | uint8(v)&3 }, isIPv4}
+	fieldTTL = keyField{datapath.FieldIPv4TTL, 8, func(k *packet.Key) uint64 { return uint64(k.NwTTL) },
+		func(k *packet.Key, v uint64) { k.NwTTL = uint8(v) }, isIPv4}
+	fieldTpSrc = keyField{datapath.FieldTpSrc, 16, func(k *packet.Key) uint64 { return uint64(k.TpSrc) },
+		func(k *packet.Key, v uint64) { k.TpSrc = uint16(v) }, isTCPorUDP}
+	fieldTpDst = keyField{datapath.FieldTpDst, 16, func(k *packet.Key) uint64 { return uint64(k.TpDst) },
+		func(k *packet.Key, v uint64) { k.TpDst = uint16(v) }, isTCPorUDP}
+	fieldMetadata = keyField{0, 64, func(k *packet.Key) uint64 { return k.Metadata },
+		func(k *packet.Key, v uint64) { k.Metadata = v }, nil}
+	fieldRegs  [packet.NumRegs]keyField
+	fieldXRegs [packet.NumRegs / 2]keyField
+	// fieldInPort is the OpenFlow in_port, which move can read.
+	fieldInPort = keyField{0, 16, func(k *packet.Key) uint64 { return uint64(k.InPort) },
+		func(k *packet.Key, v uint64) { k.InPort = uint32(v) }, nil}
+)
+
+func init() {
+	for i := range fieldRegs {
+		fieldRegs[i] = keyField{0, 32, func(k *packet.Key) uint64 { return uint64(k.Regs[i]) },
+			func(k *packet.Key, v uint64) { k.Regs[i] = uint32(v) }, nil}
+	}
+	for i := range fieldXRegs {
+		fieldXRegs[i] = keyField{0, 64, func(k *packet.Key) uint64 { return uint64(k.Regs[2*i])<<32 | uint64(k.Regs[2*i+1]) },
+			func(k *packet.Key, v uint64) { k.Regs[2*i], k.Regs[2*i+1] = uint32(v>>32), uint32(v) }, nil}
+	}
+}
+
+// writable returns the field set_field, load and move can write by its
+// canonical name.
+func writable(name string) (*keyField, bool) {
+	switch name {
+	case "eth_src":
+		return &fieldEthSrc, true
+	case "eth_dst":
+		return &fieldEthDst, true
+	case "ip_src":
+		return &fieldIPSrc, true
+	case "ip_dst":
+		return &fieldIPDst, true
+	case "nw_tos":
+		return &fieldTOS, true
+	case "ip_dscp":
+		return &fieldDSCP, true
+	case "nw_ecn":
+		return &fieldECN, true
+	case "nw_ttl":
+		return &fieldTTL, true
+	case "tcp_src", "udp_src":
+		return &fieldTpSrc, true
+	case "tcp_dst", "udp_dst":
+		return &fieldTpDst, true
+	case "metadata":
+		return &fieldMetadata, true
+	}
+	if i, ok := regIndex(name, "reg", packet.NumRegs); ok {
+		return &fieldRegs[i], true
+	}
+	if i, ok := regIndex(name, "xreg", packet.NumRegs/2); ok {
+		return &fieldXRegs[i], true
+	}
+	return nil, false
+}
+
+// readable returns a field move can read.
+func readable(name string) (*keyField, bool) {
+	if name == "in_port" {
+		return &fieldInPort, true
+	}
+	return writable(name)
+}
+
+// regIndex parses "reg7" (with prefix "reg") into 7, below n.
+func regIndex(name, prefix string, n int) (int, bool) {
+	if len(name) <= len(prefix) || len(name) > len(prefix)+2 || name[:len(prefix)] != prefix {
+		return 0, false
+	}
+	i := 0
+	for _, ch := range name[len(prefix):] {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		i = i*10 + int(ch-'0')
+	}
+	return i, i < n && (i < 10 || name[len(prefix)] != '0')
+}
+
+// bitsMask is a mask of the low n bits.
+func bitsMask(n uint16) uint64 {
+	if n >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<n - 1
+}
+
+func mac48(a [6]byte) uint64 {
+	var v uint64
+	for _, b := range a {
+		v = v<<8 | uint64(b)
+	}
+	return v
+}
+
+func macOf(v uint64) (a [6]byte) {
+	for i := range a {
+		a[i] = byte(v >> (40 - 8*i))
+	}
+	return a
+}
+
+func pick(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
+}
