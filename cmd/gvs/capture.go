@@ -348,10 +348,7 @@ type captureSession struct {
 // database socket gvsd listens on (gvsd keeps db.sock in its rundir), or
 // $OVS_RUNDIR or /var/run/openvswitch for a remote that is no socket.
 func captureDir(remote string) string {
-	if sock, ok := strings.CutPrefix(remote, "unix:"); ok {
-		return filepath.Join(filepath.Dir(sock), "capture")
-	}
-	return filepath.Join(rundir(os.Getenv), "capture")
+	return filepath.Join(gvsdRundir(remote, os.Getenv), "capture")
 }
 
 // makeFIFO creates the FIFO gvsd writes into, in gvsd's capture

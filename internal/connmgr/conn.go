@@ -101,7 +101,12 @@ func highest(bitmap uint32) uint8 {
 
 // send writes one message (or a chain of multipart replies).
 func (c *conn) send(xid uint32, m openflow.Message) {
-	bs, err := openflow.EncodeReplies(c.version, xid, m)
+	bs, skipped, err := openflow.EncodeRepliesSkipping(c.version, xid, m)
+	if skipped > 0 {
+		// As OVS: the reply leaves out what no message can carry.
+		connTooBig.Add(uint64(skipped))
+		connLog.Warn("bridge %s: %d entries of a %T too big for an OpenFlow %#x message, left out", c.s.name, skipped, m, c.version)
+	}
 	if err != nil {
 		connLog.Warn("bridge %s: encoding %T: %v", c.s.name, m, err)
 		c.sendError(err, nil, xid)
@@ -132,6 +137,9 @@ func (c *conn) sendError(err error, request []byte, xid uint32) {
 // handle serves one message; a request that fails gets its error.
 func (c *conn) handle(msg []byte) {
 	h, m, err := openflow.Decode(msg)
+	if err == nil && c.morePart(msg) {
+		return
+	}
 	if err == nil && h.Version != c.version {
 		if _, hello := m.(*openflow.Hello); !hello {
 			err = &openflow.Error{Code: openflow.ErrBadVersion, Detail: "message version is not the negotiated one"}
@@ -143,6 +151,22 @@ func (c *conn) handle(msg []byte) {
 	if err != nil {
 		c.sendError(err, msg, h.Xid)
 	}
+}
+
+// morePart reports a 1.3 multipart request that says more parts follow
+// (OFPMPF_REQ_MORE). OVS answers only the last part; gvs too, without
+// keeping the earlier ones, since no request it serves needs their
+// bodies joined.
+func (c *conn) morePart(msg []byte) bool {
+	const multipartRequest, reqMore = 18, 1
+	if c.version == openflow.Version10 || len(msg) < 12 || msg[1] != multipartRequest {
+		return false
+	}
+	if msg[11]&reqMore == 0 {
+		return false
+	}
+	connMoreParts.Inc()
+	return true
 }
 
 func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
@@ -192,9 +216,10 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.PortDescRequest:
 		c.send(h.Xid, &openflow.PortDescReply{Ports: c.portDescs()})
 	case *openflow.TableFeaturesRequest:
-		// ovs-ofctl wants eight properties per table, which gvs does
-		// not build yet; it asks before a 1.3 flow mod with goto_table.
-		return &openflow.Error{Code: openflow.ErrBadStat, Detail: "table features are not supported by gvs yet"}
+		if len(m.Tables) > 0 {
+			return &openflow.Error{Code: openflow.ErrTableFeaturesEPerm, Detail: "gvs does not change its tables' features"}
+		}
+		c.send(h.Xid, tableFeatures())
 	case *openflow.PortMod:
 		return &openflow.Error{Code: openflow.ErrEPerm, Detail: "port mod is not supported by gvs yet"}
 	default:

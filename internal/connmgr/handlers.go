@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gvs/internal/flow"
+	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
 	"gvs/internal/openflow"
 )
@@ -17,12 +18,16 @@ const (
 	capabilities13 = 0x4f  // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
 	actions10      = 0xfff // every OpenFlow 1.0 action
 	numTables      = 254
+	// hiddenTable is the table after the ones a switch reports, which
+	// OVS reserves for itself.
+	hiddenTable = numTables
 )
 
 // OpenFlow port config and state bits.
 const (
 	portConfigDown = 1 << 0
 	portStateDown  = 1 << 0
+	portStateLive  = 1 << 2 // 1.3 only
 )
 
 func (c *conn) features() *openflow.FeaturesReply {
@@ -47,12 +52,59 @@ func (c *conn) portDescs() []openflow.PortDesc {
 			if !di.LinkUp {
 				d.State |= portStateDown
 			}
+			if di.AdminUp && di.LinkUp && c.version != openflow.Version10 {
+				d.State |= portStateLive
+			}
+			if !di.Stale {
+				if m, err := netdev.ReadLinkMode(p.Dev.Name()); err == nil {
+					d.Curr, d.CurrSpeed = portFeatures(m, c.version), m.SpeedMbps*1000
+				}
+			}
 		}
 		out = append(out, d)
 	}
 	// LOCAL last, as OVS lists it after the numbered ports in 1.0's show.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].PortNo < out[j].PortNo })
 	return out
+}
+
+// portFeatures converts a link's speed, duplex and medium to the port
+// feature bits of version v (1.0 has no bits above 10 Gb/s).
+func portFeatures(m netdev.LinkMode, v uint8) uint32 {
+	type rate struct {
+		mbps     uint32
+		half     uint32
+		full     uint32
+		onlyOF13 bool
+	}
+	var f uint32
+	for _, r := range []rate{{10, 1 << 0, 1 << 1, false}, {100, 1 << 2, 1 << 3, false}, {1000, 1 << 4, 1 << 5, false},
+		{10000, 0, 1 << 6, false}, {40000, 0, 1 << 7, true}, {100000, 0, 1 << 8, true}, {1000000, 0, 1 << 9, true}} {
+		if m.SpeedMbps != r.mbps || r.onlyOF13 && v == openflow.Version10 {
+			continue
+		}
+		if m.FullDuplex {
+			f |= r.full
+		} else {
+			f |= r.half
+		}
+	}
+	copper, fibre, autoneg := uint32(1<<7), uint32(1<<8), uint32(1<<9)
+	if v != openflow.Version10 {
+		copper, fibre, autoneg = 1<<11, 1<<12, 1<<13
+		if f == 0 && m.SpeedMbps != 0 {
+			f |= 1 << 10 // OFPPF_OTHER
+		}
+	}
+	if m.Fibre {
+		f |= fibre
+	} else {
+		f |= copper
+	}
+	if m.Autoneg {
+		f |= autoneg
+	}
+	return f
 }
 
 // tableOf gives the table a flow mod names: without the table-id
@@ -133,6 +185,15 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 	}
 	if f.Table != ofproto.TableAll && f.Table >= ofproto.NumTables {
 		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
+	}
+	if f.Table == hiddenTable {
+		// OVS keeps its own flows in its last table: an add or modify
+		// there is refused, a delete finds nothing to delete. gvs does
+		// the same, so that a controller sees the same switch.
+		if m.Command == openflow.FlowDelete || m.Command == openflow.FlowDeleteStrict {
+			return nil
+		}
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
 	}
 	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: f.Cookie, CookieMask: f.CookieMask,
 		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
@@ -292,9 +353,7 @@ func (c *conn) portStats(xid uint32, m *openflow.PortStatsRequest) error {
 		}
 		r.Ports = append(r.Ports, ps)
 	}
-	if m.PortNo != openflow.PortAny && len(r.Ports) == 0 {
-		return &openflow.Error{Code: openflow.ErrBadPort, Detail: fmt.Sprintf("no port %d", m.PortNo)}
-	}
+	// A port that does not exist gets an empty reply, as from OVS.
 	// LOCAL first, then by number, as OVS lists them.
 	sort.Slice(r.Ports, func(i, j int) bool {
 		a, b := r.Ports[i].PortNo, r.Ports[j].PortNo

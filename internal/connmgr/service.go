@@ -21,6 +21,10 @@ var (
 	connPanics  = coverage.New("ofconn_panic")
 	connRefused = coverage.New("ofconn_refused")
 	connErrors  = coverage.New("ofconn_error_sent")
+	// connMoreParts counts multipart request parts that announced more.
+	connMoreParts = coverage.New("ofconn_multipart_part")
+	// connTooBig counts reply entries left out because no message holds them.
+	connTooBig = coverage.New("ofconn_reply_entry_too_big")
 )
 
 // MaxConns bounds the OpenFlow connections of one bridge; more are
@@ -193,4 +197,3 @@ func (info *Info) port(no uint32) *Port {
 	}
 	return nil
 }
-

@@ -187,3 +187,9 @@ func (f *FieldInfo) Header() uint32 {
 	}
 	return uint32(f.Class)<<16 | uint32(f.Field)<<9 | uint32(n)
 }
+
+// Fields lists every field gvs accepts on the wire, in the table's
+// order (the channel advertises them in its table features).
+func Fields() []FieldInfo {
+	return append([]FieldInfo(nil), fieldTable...)
+}

@@ -4,6 +4,8 @@ package openflow
 // its own Go type; Flags carries OFPSF_REPLY_MORE on replies that continue
 // in the next message (EncodeReplies splits long replies that way).
 
+import "errors"
+
 // Stats types (OFPST_* / OFPMP_*).
 const (
 	statsDesc          = 0
@@ -364,6 +366,9 @@ func encodeMultipart(w *writer, v uint8, m multipartReply, flags uint16) (uint8,
 	}
 	m.head(w, v, flags)
 	for _, e := range es {
+		if e == nil {
+			return 0, errEntryTooBig
+		}
 		w.bytes(e)
 	}
 	return m.typ(v), nil
@@ -373,16 +378,26 @@ func encodeMultipart(w *writer, v uint8, m multipartReply, flags uint16) (uint8,
 // MaxMessageLen, all but the last flagged ReplyMore: how OpenFlow chains
 // a flow dump that does not fit 64 KiB. Other messages come back as one.
 func EncodeReplies(version uint8, xid uint32, m Message) ([][]byte, error) {
+	out, skipped, err := EncodeRepliesSkipping(version, xid, m)
+	if err == nil && skipped > 0 {
+		return nil, errorf(ErrBadLen, "%d reply entries do not fit a message", skipped)
+	}
+	return out, err
+}
+
+// EncodeRepliesSkipping is EncodeReplies that leaves out an entry too
+// big for any message (a flow with thousands of actions, in a version
+// whose actions are longer), as OVS does, and says how many it left out.
+func EncodeRepliesSkipping(version uint8, xid uint32, m Message) (out [][]byte, skipped int, err error) {
 	mr, ok := m.(multipartReply)
 	if !ok {
 		b, err := Encode(version, xid, m)
-		return [][]byte{b}, err
+		return [][]byte{b}, 0, err
 	}
 	es, err := mr.entries(version)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out [][]byte
 	for first := true; first || len(es) > 0; first = false {
 		w := &writer{}
 		w.u8(version)
@@ -391,11 +406,11 @@ func EncodeReplies(version uint8, xid uint32, m Message) ([][]byte, error) {
 		w.u32(xid)
 		mr.head(w, version, 0)
 		flagsAt := HeaderLen + 2
+		for len(es) > 0 && (es[0] == nil || w.pos()+len(es[0]) > MaxMessageLen) {
+			es, skipped = es[1:], skipped+1
+		}
 		n := 0
-		for n < len(es) && (n == 0 || w.pos()+len(es[n]) <= MaxMessageLen) {
-			if w.pos()+len(es[n]) > MaxMessageLen {
-				return nil, errorf(ErrBadLen, "one reply entry of %d bytes does not fit a message", len(es[n]))
-			}
+		for n < len(es) && es[n] != nil && w.pos()+len(es[n]) <= MaxMessageLen {
 			w.bytes(es[n])
 			n++
 		}
@@ -406,7 +421,7 @@ func EncodeReplies(version uint8, xid uint32, m Message) ([][]byte, error) {
 		w.put16(2, uint16(w.pos()))
 		out = append(out, w.b)
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 func (m *DescReply) encode(w *writer, v uint8) (uint8, error) {
@@ -433,11 +448,19 @@ func (m *FlowStatsReply) head(w *writer, v uint8, flags uint16) {
 	statsHeader(w, v, statsFlow, flags)
 }
 
+// errEntryTooBig is a reply entry longer than any message can carry; a
+// multipart reply's entries list it as nil.
+var errEntryTooBig = errorf(ErrBadLen, "reply entry does not fit a message")
+
 func (m *FlowStatsReply) entries(v uint8) ([][]byte, error) {
 	out := make([][]byte, 0, len(m.Flows))
 	for i := range m.Flows {
 		w := &writer{}
-		if err := encodeFlowStats(w, v, m.NXM, &m.Flows[i]); err != nil {
+		err := encodeFlowStats(w, v, m.NXM, &m.Flows[i])
+		if errors.Is(err, errEntryTooBig) {
+			out = append(out, nil) // left out by EncodeRepliesSkipping
+			continue
+		} else if err != nil {
 			return nil, err
 		}
 		out = append(out, w.b)
@@ -497,7 +520,7 @@ func encodeFlowStats(w *writer, v uint8, nxm bool, f *FlowStats) error {
 		return err
 	}
 	if w.pos() > MaxMessageLen-HeaderLen-24 {
-		return errorf(ErrBadLen, "flow entry of %d bytes does not fit a message", w.pos())
+		return errEntryTooBig
 	}
 	w.put16(0, uint16(w.pos()))
 	return nil
