@@ -12,6 +12,7 @@
 package ofproto
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"gvs/internal/coverage"
@@ -115,6 +116,10 @@ type xlate struct {
 	copied               []uint32 // datapath ports that already got a mirror copy
 	resubmits            int      // table lookups after table 0, in every bridge
 	aborted              bool     // the packet is dropped: no action is executed
+	// trace, when set, watches the translation (ofproto/trace); tnest
+	// is the resubmit depth NORMAL's notes are indented to.
+	trace Tracer
+	tnest int
 }
 
 // frame is what translation knows of a packet inside one bridge.
@@ -194,6 +199,9 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 		}
 		c.key.InPort = in.OFPort
 		c.entry = c.key
+		if x.trace != nil {
+			x.trace.Bridge(b, 0)
+		}
 		c.table(x, 0)
 		mirrored = c.mirrored && !x.aborted
 		// A patch peer's rewrites end with its pass, as OVS's do;
@@ -298,6 +306,9 @@ func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) boo
 	x.out.Mask.DlDst = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 	vs, ok := in.VLAN.Input(f.vlans)
 	if !ok {
+		if x.trace != nil {
+			x.trace.Note("dropped: the input port does not take this VLAN", x.tnest)
+		}
 		return false
 	}
 	vlan := vs.VID()
@@ -343,11 +354,17 @@ func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, dst [6]byte, vs 
 	vlan := vs.VID()
 	if dst[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
 		if port, ok := b.lookup(x, dst, vlan); ok {
+			if x.trace != nil {
+				x.trace.Note(fmt.Sprintf("forwarding to learned port %s", portName(cfg, port)), x.tnest)
+			}
 			if out := cfg.Ports[port]; out != nil && out != in && !out.MirrorOut && out.VLAN.Includes(vs) {
 				x.outs = append(x.outs, out)
 			}
 			return
 		}
+	}
+	if x.trace != nil {
+		x.trace.Note("no learned MAC for destination, flooding", x.tnest)
 	}
 	for _, out := range cfg.Flood {
 		if out != in && !out.MirrorOut && out.VLAN.Includes(vs) {
@@ -391,6 +408,9 @@ func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, 
 			continue
 		}
 		x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectCount, Counter: &m.Stats.Counter})
+		if x.trace != nil {
+			x.trace.Mirror(m, 0)
+		}
 		c := f
 		c.copy, c.snaplen = &m.Stats.Copy, m.Snaplen
 		if m.OutPort != nil {
@@ -422,4 +442,12 @@ func (b *Bridge) copyTo(x *xlate, out *Port, c frame, vs VLANs, depth int) {
 	}
 	x.copied = append(x.copied, out.DPPort)
 	b.output(x, out, c, vs, depth)
+}
+
+// portName names datapath port no of cfg for a trace.
+func portName(cfg *Config, no uint32) string {
+	if p := cfg.Ports[no]; p != nil {
+		return p.Name
+	}
+	return fmt.Sprint(no)
 }

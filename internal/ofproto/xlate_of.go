@@ -50,6 +50,9 @@ func (c *ofctx) table(x *xlate, id uint8) {
 	var wc packet.Key
 	r := c.b.Tables.Lookup(id, &c.key, &wc)
 	x.out.Mask.OrMask(&wc)
+	if x.trace != nil {
+		x.trace.Lookup(id, r, c.nest)
+	}
 	if r == nil {
 		return
 	}
@@ -131,6 +134,9 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 	for _, a := range acts {
 		if x.aborted || c.stop {
 			return
+		}
+		if x.trace != nil {
+			x.trace.Action(a, c.nest)
 		}
 		switch a := a.(type) {
 		case flow.Output:
@@ -297,6 +303,7 @@ func (c *ofctx) output(x *xlate, port uint32) {
 	case flow.PortNormal:
 		f := c.f
 		f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, c.vlans, &c.key
+		x.tnest = c.nest
 		if c.b.normal(x, c.cfg, c.in, f, c.depth) {
 			c.mirrored = true
 		}

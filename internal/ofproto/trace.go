@@ -1,0 +1,126 @@
+package ofproto
+
+import (
+	"fmt"
+	"strings"
+
+	"gvs/internal/datapath"
+	"gvs/internal/flow"
+	"gvs/internal/packet"
+)
+
+// Tracer watches a translation, for ofproto/trace. Translation calls it
+// only when one is set (a nil check on the packet path, nothing more).
+// depth is the resubmit nesting, for indentation.
+type Tracer interface {
+	// Bridge says the frame enters bridge b (again across a patch).
+	Bridge(b *Bridge, depth int)
+	// Lookup reports the rule table id matched, nil for a miss.
+	Lookup(table uint8, r *Rule, depth int)
+	// Action reports an action about to run.
+	Action(a flow.Action, depth int)
+	// Note reports a decision in words (NORMAL's learned port or
+	// flood, a drop and why).
+	Note(msg string, depth int)
+	// Mirror reports a mirror that selected the packet.
+	Mirror(m *Mirror, depth int)
+}
+
+// Trace translates a packet with key key (its in_port an OpenFlow port
+// of the bridge) as if it had entered the bridge, telling t each step,
+// and returns the translation. No side effect is applied: nothing is
+// learned, no counter moves.
+func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, error) {
+	cfg := b.cfg.Load()
+	var in *Port
+	for _, p := range cfg.Flood {
+		if p.OFPort == key.InPort {
+			in = p
+		}
+	}
+	if in == nil {
+		return nil, fmt.Errorf("%s: no port with OpenFlow number %d", b.Name, key.InPort)
+	}
+	out := &datapath.Xlate{}
+	x := &xlate{trace: t, out: out}
+	k := key
+	k.InPort = in.DPPort
+	x.key = &k
+	out.Mask.InPort = ^uint32(0)
+	limit := cfg.vlanLimit()
+	maskVLANs(&out.Mask, limit)
+	for i, tci := range []uint16{key.VLANTCI, key.InnerVLANTCI}[:limit] {
+		if tci&packet.VLANPresent == 0 {
+			break
+		}
+		x.base[i] = packet.VLANHeader{TPID: packet.EtherTypeVLAN, TCI: packet.WireTCI(tci) &^ dei}
+		x.nbase++
+	}
+	x.cur, x.ncur = x.base, x.nbase
+	b.pipeline(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
+	if x.aborted {
+		out.Actions = out.Actions[:0]
+		t.Note("packet dropped: unsupported action or too many resubmits", 0)
+	}
+	return out, nil
+}
+
+// TextTracer writes a trace in the shape of OVS's ofproto/trace.
+type TextTracer struct {
+	strings.Builder
+	// PortName names OpenFlow ports in actions; nil prints numbers.
+	PortName func(uint32) (string, bool)
+}
+
+func (t *TextTracer) indent(depth int) { t.WriteString(strings.Repeat("    ", depth)) }
+
+// Bridge implements Tracer.
+func (t *TextTracer) Bridge(b *Bridge, depth int) {
+	t.indent(depth)
+	fmt.Fprintf(t, "bridge(%q)\n", b.Name)
+	t.indent(depth)
+	t.WriteString("-------------\n")
+}
+
+// Lookup implements Tracer.
+func (t *TextTracer) Lookup(table uint8, r *Rule, depth int) {
+	t.indent(depth)
+	if r == nil {
+		fmt.Fprintf(t, "%2d. No match.\n", table)
+		t.indent(depth)
+		t.WriteString("    drop\n")
+		return
+	}
+	f := r.Flow()
+	m := f.Match.Format(flow.FormatOptions{PortName: t.PortName})
+	if m != "" {
+		m += ", "
+	}
+	fmt.Fprintf(t, "%2d. %spriority %d", table, m, f.Priority)
+	if f.Cookie != 0 {
+		fmt.Fprintf(t, ", cookie %#x", f.Cookie)
+	}
+	t.WriteByte('\n')
+}
+
+// Action implements Tracer.
+func (t *TextTracer) Action(a flow.Action, depth int) {
+	t.indent(depth)
+	t.WriteString("    ")
+	t.WriteString(flow.FormatActions([]flow.Action{a}, flow.FormatOptions{PortName: t.PortName}))
+	t.WriteByte('\n')
+}
+
+// Note implements Tracer.
+func (t *TextTracer) Note(msg string, depth int) {
+	t.indent(depth)
+	t.WriteString("     -> ")
+	t.WriteString(msg)
+	t.WriteByte('\n')
+}
+
+// Mirror implements Tracer.
+func (t *TextTracer) Mirror(m *Mirror, depth int) {
+	t.indent(depth)
+	fmt.Fprintf(t, "    mirror %s\n", m.Name)
+}
