@@ -120,6 +120,7 @@ type xlate struct {
 	// is the resubmit depth NORMAL's notes are indented to.
 	trace Tracer
 	tnest int
+	final packet.Key // with trace: the working key as the first bridge's tables left it
 }
 
 // frame is what translation knows of a packet inside one bridge.
@@ -203,6 +204,9 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 			x.trace.Bridge(b, 0)
 		}
 		c.table(x, 0)
+		if x.trace != nil && depth == 0 {
+			x.final = c.key
+		}
 		mirrored = c.mirrored && !x.aborted
 		// A patch peer's rewrites end with its pass, as OVS's do;
 		// mirror copies are of the frame as it entered.

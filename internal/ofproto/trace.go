@@ -28,9 +28,9 @@ type Tracer interface {
 
 // Trace translates a packet with key key (its in_port an OpenFlow port
 // of the bridge) as if it had entered the bridge, telling t each step,
-// and returns the translation. No side effect is applied: nothing is
-// learned, no counter moves.
-func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, error) {
+// and returns the translation and the key as the tables left it. No side
+// effect is applied: nothing is learned, no counter moves.
+func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, packet.Key, error) {
 	cfg := b.cfg.Load()
 	var in *Port
 	for _, p := range cfg.Flood {
@@ -39,7 +39,7 @@ func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, error) {
 		}
 	}
 	if in == nil {
-		return nil, fmt.Errorf("%s: no port with OpenFlow number %d", b.Name, key.InPort)
+		return nil, key, fmt.Errorf("%s: no port with OpenFlow number %d", b.Name, key.InPort)
 	}
 	out := &datapath.Xlate{}
 	x := &xlate{trace: t, out: out}
@@ -62,7 +62,7 @@ func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, error) {
 		out.Actions = out.Actions[:0]
 		t.Note("packet dropped: unsupported action or too many resubmits", 0)
 	}
-	return out, nil
+	return out, x.final, nil
 }
 
 // TextTracer writes a trace in the shape of OVS's ofproto/trace.

@@ -27,7 +27,7 @@ func TestTraceResubmitChainAndMirror(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tr TextTracer
-	x, err := b.Trace(m.Value(), &tr)
+	x, _, err := b.Trace(m.Value(), &tr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestTraceResubmitChainAndMirror(t *testing.T) {
 	// Once the destination is learned, NORMAL says where it goes.
 	b.MACs.Learn([6]byte{2, 0, 0, 0, 0, 2}, 0, 3)
 	tr = TextTracer{}
-	if x, err = b.Trace(m.Value(), &tr); err != nil {
+	if x, _, err = b.Trace(m.Value(), &tr); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(tr.String(), "-> forwarding to learned port p3\n") {
@@ -72,7 +72,7 @@ func TestTraceResubmitChainAndMirror(t *testing.T) {
 
 	k := m.Value()
 	k.InPort = 99
-	if _, err := b.Trace(k, &tr); err == nil {
+	if _, _, err := b.Trace(k, &tr); err == nil {
 		t.Error("tracing from a port the bridge lacks gave no error")
 	}
 }

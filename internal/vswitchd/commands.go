@@ -24,6 +24,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("dpif/dump-flows", "bridge", 1, 1, sw.dpifDumpFlows)
 	r.Register("dpctl/dump-flows", "[dp]", 0, 1, sw.dpctlDumpFlows)
 	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
+	r.Register("ofproto/trace", "bridge flow [-generate]", 2, 3, sw.ofprotoTrace)
 }
 
 // dpifDumpFlows lists the flow cache entries of a bridge's ports, with
