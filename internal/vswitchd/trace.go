@@ -26,10 +26,9 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", args[0], err)
 	}
-	byNum := map[uint32]string{}
 	byName := map[string]uint32{}
 	for _, p := range b.Config().Flood {
-		byNum[p.OFPort], byName[p.Name] = p.Name, p.OFPort
+		byName[p.Name] = p.OFPort
 	}
 	m, err := flow.ParseMatchWith(args[1], flow.ParseOptions{
 		PortByName: func(n string) (uint32, bool) { no, ok := byName[n]; return no, ok },
@@ -40,7 +39,8 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 	if m.Mask().InPort == 0 {
 		return "", fmt.Errorf("ofproto/trace: %s: the flow needs an in_port", args[1])
 	}
-	t := &ofproto.TextTracer{PortName: func(n uint32) (string, bool) { s, ok := byNum[n]; return s, ok }}
+	// Rules and actions print port numbers, like the Flow line.
+	t := &ofproto.TextTracer{}
 	key := m.Value()
 	x, final, err := b.Trace(key, t)
 	if err != nil {
