@@ -404,12 +404,7 @@ func gvsyICMPEcho(src, dst string, typ uint8, id, seq uint16, data string) []byt
 // gvsyDiffPorts is the differential topology: p1 and p2 access ports of
 // VLAN 10, p3 a trunk of VLANs 10 and 20, p4 native-untagged in VLAN 10
 // that also trunks VLAN 20.
-var gvsyDiffPorts = []gvsyPort{
-	{NS: "gvsy-diff-1", Host: "gvsyd1h", Inner: "gvsyd1n", MAC: "02:67:76:79:00:01"},
-	{NS: "gvsy-diff-2", Host: "gvsyd2h", Inner: "gvsyd2n", MAC: "02:67:76:79:00:02"},
-	{NS: "gvsy-diff-3", Host: "gvsyd3h", Inner: "gvsyd3n", MAC: "02:67:76:79:00:03"},
-	{NS: "gvsy-diff-4", Host: "gvsyd4h", Inner: "gvsyd4n", MAC: "02:67:76:79:00:04"},
-}
+var gvsyDiffPorts = gvsyPorts("gvsy-diff-", "gvsyd", 0x79, 4)
 
 // gvsyDiffPortColumns are the Port columns of each port, for add-port.
 var gvsyDiffPortColumns = [][]string{

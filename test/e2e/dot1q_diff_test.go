@@ -31,15 +31,7 @@ const (
 
 const gvdqBridge = "gvdqbr"
 
-var gvdqPorts = []gvsyPort{
-	{NS: "gvdq-1", Host: "gvdq1h", Inner: "gvdq1n", MAC: "02:67:76:64:00:01"},
-	{NS: "gvdq-2", Host: "gvdq2h", Inner: "gvdq2n", MAC: "02:67:76:64:00:02"},
-	{NS: "gvdq-3", Host: "gvdq3h", Inner: "gvdq3n", MAC: "02:67:76:64:00:03"},
-	{NS: "gvdq-4", Host: "gvdq4h", Inner: "gvdq4n", MAC: "02:67:76:64:00:04"},
-	{NS: "gvdq-5", Host: "gvdq5h", Inner: "gvdq5n", MAC: "02:67:76:64:00:05"},
-	{NS: "gvdq-6", Host: "gvdq6h", Inner: "gvdq6n", MAC: "02:67:76:64:00:06"},
-	{NS: "gvdq-7", Host: "gvdq7h", Inner: "gvdq7n", MAC: "02:67:76:64:00:07"},
-}
+var gvdqPorts = gvsyPorts("gvdq-", "gvdq", 0x64, 7)
 
 var gvdqPortColumns = [][]string{
 	gvdqT1: {"vlan_mode=dot1q-tunnel", "tag=100"},

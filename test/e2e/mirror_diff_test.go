@@ -44,17 +44,7 @@ const (
 	gvmiPatchB  = "gvmipb"
 )
 
-var gvmiDiffPorts = []gvsyPort{
-	{NS: "gvmi-d1", Host: "gvmid1h", Inner: "gvmid1n", MAC: "02:67:76:6d:00:01"},
-	{NS: "gvmi-d2", Host: "gvmid2h", Inner: "gvmid2n", MAC: "02:67:76:6d:00:02"},
-	{NS: "gvmi-d3", Host: "gvmid3h", Inner: "gvmid3n", MAC: "02:67:76:6d:00:03"},
-	{NS: "gvmi-d4", Host: "gvmid4h", Inner: "gvmid4n", MAC: "02:67:76:6d:00:04"},
-	{NS: "gvmi-d5", Host: "gvmid5h", Inner: "gvmid5n", MAC: "02:67:76:6d:00:05"},
-	{NS: "gvmi-d6", Host: "gvmid6h", Inner: "gvmid6n", MAC: "02:67:76:6d:00:06"},
-	{NS: "gvmi-d7", Host: "gvmid7h", Inner: "gvmid7n", MAC: "02:67:76:6d:00:07"},
-	{NS: "gvmi-d8", Host: "gvmid8h", Inner: "gvmid8n", MAC: "02:67:76:6d:00:08"},
-	{NS: "gvmi-d9", Host: "gvmid9h", Inner: "gvmid9n", MAC: "02:67:76:6d:00:09"},
-}
+var gvmiDiffPorts = gvsyPorts("gvmi-d", "gvmid", 0x6d, 9)
 
 // gvmiDiffPortColumns are each port's Port columns, for add-port.
 var gvmiDiffPortColumns = [][]string{

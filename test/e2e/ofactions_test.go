@@ -10,8 +10,8 @@ import (
 // where packets go (docs/GUIDE.md, "ovs-ofctl"): with the default NORMAL
 // flow deleted nothing passes; output:PORT flows carry a ping; an ICMP
 // drop rule of higher priority stops it while ARP still passes; a
-// resubmit chain reaches NORMAL;
-// mod_dl_dst rewrites what the other host receives.
+// resubmit chain reaches NORMAL; mod_dl_dst rewrites what the other host
+// receives.
 func TestOpenFlowActionsForward(t *testing.T) {
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ping", "tcpdump")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,19 @@ type gvsyPort struct {
 	Inner string
 	MAC   string // of Inner, fixed so that runs are comparable
 	Addr  string // CIDR on Inner, or "" for none
+}
+
+// gvsyPorts names n ports for a test: namespace nsPrefix+i, veth ends
+// devPrefix+i+"h" (the switch's) and devPrefix+i+"n", and the fixed MAC
+// 02:67:76:<macTag>:00:<i>, i from 1.
+func gvsyPorts(nsPrefix, devPrefix string, macTag byte, n int) []gvsyPort {
+	ports := make([]gvsyPort, n)
+	for i := range ports {
+		id := strconv.Itoa(i + 1)
+		ports[i] = gvsyPort{NS: nsPrefix + id, Host: devPrefix + id + "h", Inner: devPrefix + id + "n",
+			MAC: fmt.Sprintf("02:67:76:%02x:00:%02x", macTag, i+1)}
+	}
+	return ports
 }
 
 // gvsyNetns creates namespace ns with IPv6 off (so its kernel stays quiet)
