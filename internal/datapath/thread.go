@@ -2,12 +2,13 @@ package datapath
 
 import (
 	"errors"
-	"log/slog"
+	"strconv"
 	"time"
 
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
+	"gvs/internal/vlog"
 )
 
 // portThread receives on one port and executes what its bridge decides.
@@ -135,7 +136,7 @@ func (t *portThread) loop() (done bool) {
 			if errors.Is(err, netdev.ErrClosed) {
 				return true
 			}
-			slog.Warn("datapath: receive failed", "port", t.port.Name, "error", err)
+			dpLog.WarnRL(rxFailRL, "port %s: receive failed: %v", t.port.Name, err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -229,6 +230,9 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 			f.used.Store(now)
 		}
 		acts, effects = t.xl.Actions, t.xl.Effects
+		if dpLog.Enabled(vlog.Dbg) {
+			t.logMiss(f != nil)
+		}
 	}
 	if f != nil {
 		t.cache.touch(f)
@@ -237,6 +241,17 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 		effects[i].apply(len(pkt.Frame), f != nil, t.cache.wallClock)
 	}
 	t.execute(cfg, pkt, acts)
+}
+
+// logMiss says at debug level what a flow cache miss translated to, so
+// that `vlog/set datapath:dbg` shows the slow path at work.
+func (t *portThread) logMiss(installed bool) {
+	what := "not cached"
+	if installed {
+		what = "cached"
+	}
+	dpLog.DbgRL(missRL, "port %s: flow cache miss (%s): actions:%s", t.port.Name, what,
+		FormatActions(t.xl.Actions, func(no uint32) string { return strconv.FormatUint(uint64(no), 10) }))
 }
 
 // vlanTPIDs returns the TPIDs of the VLAN headers Parse found.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"gvs/internal/coverage"
 	"gvs/internal/unixsock"
@@ -12,6 +13,13 @@ import (
 
 var (
 	serverLog = vlog.New("ovsdb_server")
+	// dbLog is the database itself: its journal and compaction.
+	dbLog = vlog.New("ovsdb")
+	// Rate limits for messages a client or a failing disk could repeat
+	// for every request.
+	clientRL  = vlog.NewRateLimit(10, time.Minute)
+	encodeRL  = vlog.NewRateLimit(5, time.Minute)
+	journalRL = vlog.NewRateLimit(5, time.Minute)
 	// sessionPanics counts client sessions closed by a bug (a panic)
 	// rather than by the client or a limit.
 	sessionPanics = coverage.New("ovsdb_session_panic")
