@@ -306,6 +306,7 @@ func (q *copyQueue) write(charge *CopyStats) {
 		charge.Dropped.Add(lost)
 	}
 	if err != nil {
+		copySendError.Inc()
 		dpLog.DbgRL(copyRL, "port %s: mirror copies not sent: %v", q.port.Name, err)
 	}
 }

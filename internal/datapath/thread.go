@@ -136,6 +136,7 @@ func (t *portThread) loop() (done bool) {
 			if errors.Is(err, netdev.ErrClosed) {
 				return true
 			}
+			rxError.Inc()
 			dpLog.WarnRL(rxFailRL, "port %s: receive failed: %v", t.port.Name, err)
 			time.Sleep(10 * time.Millisecond)
 			continue

@@ -225,6 +225,7 @@ func (p *pcapPort) waitForReader() {
 		if p.f != nil {
 			f.Close()
 		} else if err := p.install(f); err != nil {
+			pcapStartError.Inc()
 			netdevLog.WarnRL(pcapRL, "pcap port %s: cannot start the capture in %s: %v", p.name, p.path, err)
 			p.waiting = true // try again with the next reader
 			<-p.lock
@@ -413,6 +414,7 @@ func (p *pcapPort) writeFailed(err error) {
 	p.tally.errors += p.pending.packets
 	p.pending = batchCount{}
 	if !p.failing {
+		pcapWriteError.Inc()
 		netdevLog.WarnRL(pcapRL, "pcap port %s: writing to %s failed, dropping frames: %v", p.name, p.path, err)
 	}
 	p.failing = true
@@ -457,6 +459,7 @@ func (p *pcapPort) rotate() error {
 	}
 	p.dropFile()
 	if err := rotateNames(p.dirfd, p.base, p.maxFiles); err != nil {
+		pcapRotateError.Inc()
 		netdevLog.WarnRL(pcapRL, "pcap port %s: rotation: %v", p.name, err)
 	}
 	f, err := p.openTarget(true)

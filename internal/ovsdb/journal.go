@@ -164,6 +164,7 @@ func (j *Journal) load(db *DB) error {
 			if serr != nil || (n > 0 && !unwritten) {
 				return damagedJournal(offset, n, err, serr)
 			}
+			journalTornRecord.Inc()
 			dbLog.Warn("database %s: dropping a torn or corrupt record at offset %d of the journal (%v), and the %d unacknowledged records after it",
 				j.path, offset, err, n)
 			if terr := j.file.Truncate(offset); terr != nil {
@@ -608,6 +609,7 @@ func (j *Journal) waitSynced(seq uint64) error {
 		// database has dealt with the failure.
 		j.recovering = true
 		j.mu.Unlock()
+		journalSyncError.Inc()
 		dbLog.ErrRL(journalRL, "database %s: journal fsync failed: %v", j.path, err)
 		if j.onSyncFailure != nil {
 			j.onSyncFailure(target, err)
@@ -671,6 +673,7 @@ func (db *DB) compact() {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := db.rewriteJournal(); err != nil {
+		journalCompactError.Inc()
 		dbLog.WarnRL(journalRL, "database: compaction failed, keeping the journal as it is: %v", err)
 		j := db.journal
 		j.mu.Lock()

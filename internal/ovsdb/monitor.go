@@ -327,6 +327,7 @@ func (m *monitor) encodeUpdates(cm *Commit) []byte {
 	}
 	body, err := json.Marshal(updates)
 	if err != nil {
+		encodeError.Inc()
 		serverLog.ErrRL(encodeRL, "monitor %s: cannot encode an update: %v", m.idJSON, err)
 		return nil
 	}
@@ -357,6 +358,7 @@ var notifyTail = []byte("]}")
 func (m *monitor) send(updates map[string]any, txn UUID) {
 	body, err := json.Marshal(updates)
 	if err != nil {
+		encodeError.Inc()
 		serverLog.ErrRL(encodeRL, "monitor %s: cannot encode an update: %v", m.idJSON, err)
 		return
 	}

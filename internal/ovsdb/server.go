@@ -111,6 +111,7 @@ func (s *Server) accept(l net.Listener) {
 
 // refuse tells a client why it is not served, and hangs up.
 func (s *Server) refuse(c net.Conn, e *Error) {
+	clientRefused.Inc()
 	serverLog.WarnRL(clientRL, "refusing client %v: %s", c.RemoteAddr(), e.Details)
 	data, _ := json.Marshal(map[string]any{"id": nil, "result": nil, "error": e.JSON()})
 	_ = c.SetWriteDeadline(time.Now().Add(s.WriteTimeout))

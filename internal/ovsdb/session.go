@@ -152,6 +152,7 @@ func (ss *session) kill(reason string) {
 		return
 	}
 	if reason != "" {
+		clientDisconnected.Inc()
 		serverLog.WarnRL(clientRL, "disconnecting client %v: %s", ss.conn.RemoteAddr(), reason)
 	}
 	ss.conn.Close()
@@ -273,6 +274,7 @@ func (ss *session) enqueue(m outMsg) {
 func (ss *session) sendJSON(v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
+		encodeError.Inc()
 		serverLog.ErrRL(encodeRL, "cannot encode a message: %v", err)
 		return
 	}
@@ -324,6 +326,7 @@ func (ss *session) reply(id, result any) {
 func (ss *session) encodeReply(id, result any) ([]byte, bool) {
 	data, err := encodeReply(id, result)
 	if err != nil {
+		encodeError.Inc()
 		serverLog.ErrRL(encodeRL, "cannot encode a reply: %v", err)
 		ss.replyError(id, errorf("internal error", "cannot encode the reply: %v", err))
 		return nil, false

@@ -281,6 +281,7 @@ func (db *DB) record(cm *Commit) (uint64, *Error) {
 	}
 	seq, err := j.append(cm)
 	if err != nil {
+		journalWriteError.Inc()
 		dbLog.ErrRL(journalRL, "database %s: journal write failed, transaction refused: %v", j.path, err)
 		return 0, ioError(fmt.Errorf("database %s: writing the journal: %w", j.path, err))
 	}

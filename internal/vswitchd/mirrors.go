@@ -77,6 +77,7 @@ func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*o
 		if err != nil {
 			// Filters are checked when the transaction commits, so this
 			// only happens to a database written by something else.
+			mirrorBadFilter.Inc()
 			vswitchdLog.Warn("bridge %s: mirror %s disabled: bad filter: %v", b.name, w.name, err)
 			continue
 		}

@@ -148,6 +148,7 @@ func (st *datapathState) open(ifc *iface) string {
 		return perr.Error()
 	}
 	if err != nil {
+		ifaceOpenError.Inc()
 		vswitchdLog.Warn("bridge %s: cannot open interface %s: %v", w.bridge, w.name, err)
 		return err.Error()
 	}

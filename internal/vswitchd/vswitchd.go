@@ -20,6 +20,10 @@ var (
 	// statusRL limits the messages of a status write-back that fails
 	// every second (a database that refuses writes).
 	statusRL = vlog.NewRateLimit(5, time.Minute)
+
+	ifaceOpenError   = coverage.New("bridge_iface_open_error") // shown in Interface.error
+	mirrorBadFilter  = coverage.New("bridge_mirror_bad_filter")
+	statusWriteError = coverage.New("bridge_status_write_error")
 	// bridgePanics counts reconfigurations, statistics refreshes and interface
 	// openings cut short by a bug; the switch goes on with the next one.
 	bridgePanics = coverage.New("bridge_panic")
@@ -193,6 +197,7 @@ func (sw *Switch) refreshStats() {
 	}
 	if ops := sw.state.statsOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
+			statusWriteError.Inc()
 			vswitchdLog.WarnRL(statusRL, "cannot write interface statistics: %v", err)
 		}
 	}
@@ -214,6 +219,7 @@ func (sw *Switch) Applied() <-chan struct{} { return sw.applied }
 func (sw *Switch) acknowledge(snap *ovsdb.Snapshot) {
 	if ops := sw.state.statusOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
+			statusWriteError.Inc()
 			vswitchdLog.ErrRL(statusRL, "cannot write back interface status: %v", err)
 		}
 	}
@@ -231,6 +237,7 @@ func (sw *Switch) acknowledge(snap *ovsdb.Snapshot) {
 			"row":   map[string]any{"cur_cfg": n},
 		}}))
 		if err != nil {
+			statusWriteError.Inc()
 			vswitchdLog.ErrRL(statusRL, "cannot acknowledge configuration %d: %v", n, err)
 		}
 	}
