@@ -17,21 +17,21 @@ var (
 )
 
 type seg struct {
-	src, dst   netip.Addr
-	sport      uint16
-	dport      uint16
-	seq, ack   uint32
-	flags      uint16
-	win        uint16
-	payload    []byte
-	opts       []byte
-	dstMAC     [6]byte
-	srcMAC     [6]byte
-	icmpType   uint8
-	icmpCode   uint8
-	icmpID     uint16
-	icmpQuote  []byte // IP datagram quoted by an ICMP error
-	proto      uint8
+	src, dst  netip.Addr
+	sport     uint16
+	dport     uint16
+	seq, ack  uint32
+	flags     uint16
+	win       uint16
+	payload   []byte
+	opts      []byte
+	dstMAC    [6]byte
+	srcMAC    [6]byte
+	icmpType  uint8
+	icmpCode  uint8
+	icmpID    uint16
+	icmpQuote []byte // IP datagram quoted by an ICMP error
+	proto     uint8
 }
 
 func csum(b []byte, initial uint32) uint16 {
