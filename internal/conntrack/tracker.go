@@ -208,6 +208,7 @@ func (t *Tracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets, a 
 			return r
 		}
 		// The connection was ended (a SYN reopening it): track anew.
+		r = Result{State: StateTrk, Zone: a.Zone}
 	}
 	return t.newConn(s, h, &p, a, r, now)
 }
