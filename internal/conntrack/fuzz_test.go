@@ -49,11 +49,15 @@ func FuzzTracker(f *testing.F) {
 			}
 			a := Action{Zone: uint16(op[4] >> 6), Commit: op[4]&1 == 1, Force: op[4]&2 == 2,
 				SetMark: op[4]&4 == 4, Mark: uint32(op[3]), MarkMask: 0xff}
+			fuzzNAT(&a, op[4], key.DlType == packet.EtherTypeIPv6)
 			r := tr.Execute(frame, &key, &off, &a, now)
 			checkResult(t, r)
 			if op[4]&8 == 8 && r.State&StateInv == 0 {
 				// The recirculated packet's second ct(), as the S7 flows do.
-				key.CtState, key.CtZone = r.State, r.Zone
+				if r.Rewrote && packet.Parse(frame, 1, &key, &off) != nil {
+					t.Fatalf("rewritten frame does not parse")
+				}
+				setKeyCt(&key, &r)
 				a.Commit = true
 				checkResult(t, tr.Execute(frame, &key, &off, &a, now))
 			}
@@ -154,3 +158,35 @@ func fuzzSeg(op []byte, addrs []netip.Addr, seqs *[4]uint32) []byte {
 }
 
 func int32to(b byte) uint32 { return uint32(b&7) * 1000 }
+
+// fuzzNAT adds a NAT to the action: bare nat, nat(src) or nat(dst) with
+// a port range.
+func fuzzNAT(a *Action, b byte, v6 bool) {
+	switch b & 0x30 {
+	case 0x10:
+		a.HasNAT = true
+	case 0x20, 0x30:
+		a.HasNAT = true
+		a.NAT = NAT{Kind: NATSrc, AddrMin: netip.MustParseAddr("172.16.0.1"), AddrMax: netip.MustParseAddr("172.16.0.2")}
+		if v6 {
+			a.NAT.AddrMin, a.NAT.AddrMax = netip.MustParseAddr("fd02::1"), netip.MustParseAddr("fd02::1")
+		}
+		if b&0x30 == 0x30 {
+			a.NAT.Kind = NATDst
+			a.NAT.PortMin, a.NAT.PortMax = 8000, 8002
+		}
+	}
+}
+
+// setKeyCt copies a result into the flow key, as the datapath does
+// before a recirculation.
+func setKeyCt(key *packet.Key, r *Result) {
+	key.CtState, key.CtZone, key.CtMark, key.CtLabel = r.State, r.Zone, r.Mark, r.Label
+	key.CtNwProto = r.OrigProto
+	key.CtTpSrc, key.CtTpDst = r.OrigSport, r.OrigDport
+	if r.OrigSrc.Is4() {
+		key.CtNwSrc, key.CtNwDst = r.OrigSrc.As4(), r.OrigDst.As4()
+	} else if r.OrigSrc.IsValid() {
+		key.CtIPv6Src, key.CtIPv6Dst = r.OrigSrc.As16(), r.OrigDst.As16()
+	}
+}
