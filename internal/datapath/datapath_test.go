@@ -108,6 +108,11 @@ type sink struct {
 
 func (s *sink) WriteBatch(frames [][]byte) error { s.frames += len(frames); return nil }
 
+func (s *sink) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	s.frames += b.Len()
+	return netdev.TxResult{Sent: b.Len()}, nil
+}
+
 func BenchmarkNormalForwarding(b *testing.B) {
 	ts := newTestSwitch(b, map[uint32]ofproto.PortVLAN{1: access(10), 2: access(10), 3: access(10)})
 	out := &sink{Netdev: ts.ports[2]}

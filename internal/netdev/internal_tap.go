@@ -182,21 +182,30 @@ func (p *tapPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 // (complete checksum, no GSO). A TAP write never waits: frames refused
 // (device down, queue full) are counted as dropped.
 func (p *tapPort) WriteBatch(frames [][]byte) error {
+	_, err := p.write(frames)
+	return err
+}
+
+// Transmit is WriteBatch reporting what became of the batch.
+func (p *tapPort) Transmit(b *Batch) (TxResult, error) { return p.write(b.Frames) }
+
+func (p *tapPort) write(frames [][]byte) (TxResult, error) {
 	if p.closed.Load() {
-		return ErrClosed
+		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	w := &p.wr
 	w.frames = frames
 	err := p.conn.Write(w.writeFn)
 	p.stats.addTx(w.count)
+	res := w.count.result()
 	w.frames, w.count = nil, batchCount{}
 	if err != nil {
 		if p.closed.Load() {
-			return ErrClosed
+			return res, ErrClosed
 		}
-		return fmt.Errorf("port %s: write: %w", p.name, err)
+		return res, fmt.Errorf("port %s: write: %w", p.name, err)
 	}
-	return nil
+	return res, nil
 }
 
 // Close destroys the device, in whatever namespace it is: it stops being

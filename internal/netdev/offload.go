@@ -1,6 +1,10 @@
 package netdev
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"gvs/internal/packet"
+)
 
 // Passing GSO super-frames through.
 //
@@ -9,9 +13,9 @@ import "encoding/binary"
 // wire-size frames, each then switched, copied to mirrors and sent as its
 // own packet. A caller that implements the OffloadPort side of the
 // contract gets the super-frame whole instead, with an Offload saying what
-// is left to do, and hands it whole to outputs that are OffloadPorts too:
-// the kernel (or the NIC) segments it, as it would for the Linux bridge.
-// For any other output the caller cuts it with a Segmenter.
+// is left to do, and sends it with a Sender (tx.go), which hands it whole
+// to outputs that take super-frames (the kernel or the NIC segments it, as
+// it would for the Linux bridge) and cuts it for any other output.
 
 // MaxSuperFrame is the largest frame ReadBatchOffload returns: a 64 KiB
 // GSO packet plus link headers. Its buffers need that much room.
@@ -49,9 +53,6 @@ type OffloadPort interface {
 	// every other frame is complete, with a zero offs[i]. Each bufs[i]
 	// has capacity >= MaxSuperFrame.
 	ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error)
-	// WriteBatchOffload is WriteBatch for frames with offs[i] describing
-	// what is left to do on frames[i].
-	WriteBatchOffload(frames [][]byte, offs []Offload) error
 }
 
 // Segmenter cuts super-frames into wire-size frames for outputs that
@@ -134,4 +135,36 @@ func FirstSegmentLen(frame []byte, o Offload) int {
 		return len(frame)
 	}
 	return min(len(frame), hdrs+int(o.h.gsoSize))
+}
+
+// Rebase describes frame, a super-frame described by o whose headers the
+// datapath changed (VLAN tags pushed or popped, fields set), as o did the
+// original: the checksum start follows the transport header, and when
+// fields changed (sets), the partial checksum is set again to the sum of
+// the pseudo-header, which covers the addresses. False if frame is no
+// longer a TCP packet that the offload can describe.
+func (o Offload) Rebase(frame []byte, sets bool) (Offload, bool) {
+	l3, etherType, ok := l3Offset(frame)
+	if !ok {
+		return Offload{}, false
+	}
+	ip, ok := parseIP(frame, l3, etherType)
+	if !ok || ip.proto != ipProtoTCP || ip.l4 < 0 || !gsoMatchesIP(o.h.gsoType, ip.v4) {
+		return Offload{}, false
+	}
+	if _, ok := tcpHeadersEnd(frame, ip.l4); !ok {
+		return Offload{}, false
+	}
+	o.h.csumStart = uint16(ip.l4)
+	if sets && o.h.needsCsum() {
+		l4len := uint32(len(frame) - ip.l4)
+		var sum uint16
+		if ip.v4 {
+			sum = packet.PseudoHeaderChecksum(ipProtoTCP, frame[l3+12:l3+16], frame[l3+16:l3+20], l4len)
+		} else {
+			sum = packet.PseudoHeaderChecksum(ipProtoTCP, frame[l3+8:l3+24], frame[l3+24:l3+40], l4len)
+		}
+		binary.BigEndian.PutUint16(frame[ip.l4+tcpChecksumOffset:], sum)
+	}
+	return o, true
 }
