@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,7 +312,12 @@ func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) {
 // through a Sender: super-frames go to the other port whole or, with cut,
 // to a view of it that cannot take them, so the Sender cuts them (what
 // happens for any such output of the datapath).
-func forwardOffload(from *afpacketPort, to *afpacketPort, cut bool, done chan<- struct{}) {
+func forwardOffload(from OffloadPort, to Netdev, cut bool, done chan<- struct{}) {
+	forwardCounting(from, to, cut, nil, done)
+}
+
+// forwardCounting is forwardOffload counting the super-frames read whole.
+func forwardCounting(from OffloadPort, to Netdev, cut bool, supers *atomic.Int64, done chan<- struct{}) {
 	defer close(done)
 	bufs, sizes, offs := make([][]byte, 32), make([]int, 32), make([]Offload, 32)
 	for i := range bufs {
@@ -331,6 +337,9 @@ func forwardOffload(from *afpacketPort, to *afpacketPort, cut bool, done chan<- 
 		b.Reset()
 		for i := range n {
 			b.Add(bufs[i][:sizes[i]], offs[i], 0, 0)
+			if supers != nil && offs[i].IsSuper() {
+				supers.Add(1)
+			}
 		}
 		s.Send(dev, b)
 	}
