@@ -214,20 +214,17 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 	var acts []Action
 	var effects []Effect
 	f := t.cache.lookup(&pkt.Key, gen, now)
-	if f != nil {
-		f.packets.Add(1)
-		f.bytes.Add(uint64(len(pkt.Frame)))
-		if f.used.Load() != now {
-			f.used.Store(now)
-		}
+	hit := f != nil
+	if hit {
+		f.packets++
+		f.bytes += uint64(len(pkt.Frame))
+		f.used = now
 		acts, effects = f.actions, f.effects
 	} else {
 		t.xl.Reset()
 		t.port.Translator.Translate(pkt, &t.xl)
 		if f = t.cache.install(&pkt.Key, &t.xl, gen, now); f != nil {
-			f.packets.Store(1)
-			f.bytes.Store(uint64(len(pkt.Frame)))
-			f.used.Store(now)
+			f.packets, f.bytes, f.used = 1, uint64(len(pkt.Frame)), now
 		}
 		acts, effects = t.xl.Actions, t.xl.Effects
 	}
@@ -235,7 +232,7 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 		t.cache.touch(f)
 	}
 	for i := range effects {
-		effects[i].apply(len(pkt.Frame), f != nil, t.cache.wallClock)
+		effects[i].apply(len(pkt.Frame), f != nil, hit, t.cache.wallClock)
 	}
 	t.execute(cfg, pkt, acts)
 }
