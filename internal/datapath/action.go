@@ -36,6 +36,12 @@ const (
 	// is as it was before the clone. Translation uses it for an output
 	// whose VLAN headers would otherwise lose ones later outputs keep.
 	ActClone
+	// ActUserspace (added by the controller work, kept last so that
+	// other new kinds can follow) hands the packet, as the actions
+	// before it make it, to Action.Upcall (OVS's userspace action): a
+	// packet-in to the OpenFlow controllers. The callee copies what it
+	// keeps and must not block.
+	ActUserspace
 )
 
 // Field is a header field that ActSetField rewrites.
@@ -73,7 +79,20 @@ type Action struct {
 	// any other destination (a pcap file) gets them through a copy queue
 	// of ours, with a sender of its own.
 	Copy *CopyStats
+	// Upcall receives the packet of an ActUserspace.
+	Upcall Upcall
 }
+
+// Upcall takes packets out of the datapath to the slow path (a packet-in
+// to a controller). Upcall is called on the port thread with the frame
+// as the actions before it make it; it must copy what it keeps, never
+// block, and drop (counting the drop) what it cannot take.
+type Upcall interface {
+	Upcall(frame []byte)
+}
+
+// Userspace returns an action handing the packet to u.
+func Userspace(u Upcall) Action { return Action{Kind: ActUserspace, Upcall: u} }
 
 // Output returns an output action to datapath port port.
 func Output(port uint32) Action { return Action{Kind: ActOutput, Port: port} }

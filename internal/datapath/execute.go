@@ -96,6 +96,8 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
 			st.mat = nil
 		case ActTruncate:
 			st.trunc = a.Len
+		case ActUserspace:
+			t.executeUpcall(pkt, st, a.Upcall)
 		case ActClone:
 			n := min(int(a.Len), len(acts)-i-1)
 			if depth == maxCloneDepth {
@@ -107,6 +109,19 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
 		}
 	}
 	*st = execState{} // drop the references to frames and actions
+}
+
+// executeUpcall hands the packet, as the actions so far make it, to u.
+func (t *portThread) executeUpcall(pkt *Packet, st *execState, u Upcall) {
+	if u == nil || st.edit.overflow {
+		return
+	}
+	if st.mat == nil {
+		st.mat = t.materialize(pkt, st)
+	}
+	if st.mat != nil {
+		u.Upcall(st.mat)
+	}
 }
 
 // maxCloneDepth bounds the nesting of clones.

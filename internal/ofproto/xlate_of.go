@@ -39,14 +39,18 @@ type ofctx struct {
 	// rewrote; mirrored says an output happened, so mirrors apply.
 	written  uint16
 	mirrored bool
-	stop     bool // dec_ttl ran out: the current rule's actions end
+	stop     bool  // dec_ttl ran out: the current rule's actions end
+	rule     *Rule // the rule whose actions are running
 }
 
 // table looks the working key up in table id and runs the actions of the
 // rule it finds. A miss does nothing, so a miss in table 0 drops (as OVS
 // does without a controller) and a resubmit to a table without a match
 // continues with the next action.
-func (c *ofctx) table(x *xlate, id uint8) {
+//
+// A miss in table 0 or after goto_table (may, as OVS names it, send a
+// packet-in) goes to the controllers when one wants table misses.
+func (c *ofctx) table(x *xlate, id uint8, mayPacketIn bool) {
 	var wc packet.Key
 	r := c.b.Tables.Lookup(id, &c.key, &wc)
 	x.out.Mask.OrMask(&wc)
@@ -54,6 +58,9 @@ func (c *ofctx) table(x *xlate, id uint8) {
 		x.trace.Lookup(id, r, c.nest)
 	}
 	if r == nil {
+		if mayPacketIn {
+			c.miss(x, id)
+		}
 		return
 	}
 	x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectAccount, Accounter: r})
@@ -64,15 +71,15 @@ func (c *ofctx) table(x *xlate, id uint8) {
 		x.aborted = true
 		return
 	}
-	prev := c.cur
-	c.cur = id
+	prev, prevRule := c.cur, c.rule
+	c.cur, c.rule = id, r
 	c.run(x, acts)
-	c.cur, c.stop = prev, false
+	c.cur, c.rule, c.stop = prev, prevRule, false
 }
 
 // resubmit looks the frame up in table id as if it had entered on port
 // inPort (flow.PortInPort: its in_port), which is restored after.
-func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8) {
+func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8, mayPacketIn bool) {
 	if c.nest >= maxResubmitDepth || x.resubmits >= maxResubmits {
 		if !x.aborted {
 			tooDeep.Inc()
@@ -86,13 +93,13 @@ func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8) {
 	if inPort != flow.PortInPort {
 		c.key.InPort = inPort
 	}
-	c.table(x, id)
+	c.table(x, id, mayPacketIn)
 	c.key.InPort = saved
 	c.nest--
 }
 
 // supported reports whether translation executes every action of acts.
-// The others (controller, learn, clone, ct, nat, ...) are still to come.
+// The others (learn, clone, ct, nat, ...) are still to come.
 func supported(acts []flow.Action) bool {
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -122,6 +129,10 @@ func supported(acts []flow.Action) bool {
 		case flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
 			flow.SetIPTTL, flow.SetL4Port, flow.Note:
+		case flow.Controller:
+			if a.Pause {
+				return false // continuations are not implemented
+			}
 		default:
 			return false
 		}
@@ -146,10 +157,12 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 			if id == flow.TableNone {
 				id = c.cur
 			}
-			c.resubmit(x, a.InPort, id)
+			c.resubmit(x, a.InPort, id, false)
 		case flow.GotoTable:
-			c.resubmit(x, flow.PortInPort, a.Table)
+			c.resubmit(x, flow.PortInPort, a.Table, true)
 		case flow.Note:
+		case flow.Controller:
+			c.controller(x, a)
 		default:
 			c.edit(x, a)
 		}
