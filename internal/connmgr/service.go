@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gvs/internal/coverage"
+	"gvs/internal/datapath"
 	"gvs/internal/flow"
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
@@ -83,7 +84,17 @@ type Service struct {
 	controllers map[string]*controller
 	failSince   time.Time // since when no controller is connected
 	onStatus    atomic.Pointer[func()]
+	exec        atomic.Pointer[Executor]
 }
+
+// Executor runs a packet through a translation and executes it: the
+// datapath (datapath.Datapath.Execute), for packet-outs.
+type Executor interface {
+	Execute(frame []byte, inPort uint32, tr datapath.Translator) error
+}
+
+// SetExecutor sets who executes packet-outs.
+func (s *Service) SetExecutor(e Executor) { s.exec.Store(&e) }
 
 // Listen opens the bridge's management socket at path and serves it.
 // The bridge's flows start as OVS's: "priority=0 actions=NORMAL" only

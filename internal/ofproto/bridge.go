@@ -125,6 +125,9 @@ type xlate struct {
 	trace Tracer
 	tnest int
 	final packet.Key // with trace: the working key as the first bridge's tables left it
+	// pktOut, for a packet-out, are its actions, which run in place of
+	// table 0 in the first bridge.
+	pktOut []flow.Action
 }
 
 // frame is what translation knows of a packet inside one bridge.
@@ -181,7 +184,8 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 	base := len(x.outs)
 	mirrored := false
-	if b.Tables == nil || b.failOpen.Load() {
+	pktOut := x.pktOut != nil && depth == 0
+	if b.Tables == nil || b.failOpen.Load() && !pktOut {
 		mirrored = b.normal(x, cfg, in, f, depth)
 	} else {
 		c := ofctx{b: b, cfg: cfg, in: in, f: f, vlans: f.vlans, depth: depth}
@@ -207,7 +211,12 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 		if x.trace != nil {
 			x.trace.Bridge(b, 0)
 		}
-		c.table(x, 0, true)
+		if pktOut {
+			c.pktOut = true
+			c.run(x, x.pktOut)
+		} else {
+			c.table(x, 0, true)
+		}
 		if x.trace != nil && depth == 0 {
 			x.final = c.key
 		}

@@ -41,6 +41,7 @@ type ofctx struct {
 	mirrored bool
 	stop     bool  // dec_ttl ran out: the current rule's actions end
 	rule     *Rule // the rule whose actions are running
+	pktOut   bool  // a packet-out's actions: output:TABLE is valid
 }
 
 // table looks the working key up in table id and runs the actions of the
@@ -313,7 +314,18 @@ func (c *ofctx) restore(x *xlate) {
 // its in_port unless IN_PORT says so; mirror output ports get nothing.
 func (c *ofctx) output(x *xlate, port uint32) {
 	switch port {
+	case flow.PortTable:
+		if c.pktOut {
+			c.resubmit(x, flow.PortInPort, 0, true)
+		}
 	case flow.PortNormal:
+		if c.in.DPPort == PacketOutDPPort {
+			// As OVS: NORMAL has no input port to switch from.
+			if x.trace != nil {
+				x.trace.Note("no input port, dropping", c.nest)
+			}
+			return
+		}
 		f := c.f
 		f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, c.vlans, &c.key
 		x.tnest = c.nest

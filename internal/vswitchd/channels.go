@@ -43,6 +43,7 @@ func (st *datapathState) syncChannels(bridges []*wantBridge) {
 			vswitchdLog.Warn("%v", err)
 			continue
 		}
+		ch.SetExecutor(st.dp)
 		if st.onControllerStatus != nil {
 			ch.OnStatusChange(st.onControllerStatus)
 		}

@@ -151,3 +151,52 @@ func TestControllerFailOpen(t *testing.T) {
 	}
 	lab.pingOK("fons1", "10.79.1.2")
 }
+
+// TestOfctlPacketOutPipeline: `ovs-ofctl packet-out` runs its actions
+// through the flow tables (docs/GUIDE.md, "Controllers"): resubmit(,1)
+// from in_port=p1 reaches table 1's rule for p1, and `actions=table`
+// (OpenFlow 1.3) table 0's; the frames come out of p2 and are seen by
+// tcpdump there. An output to the in_port is skipped unless IN_PORT.
+func TestOfctlPacketOutPipeline(t *testing.T) {
+	lab := newNetLab(t)
+	requireTool(t, "ovs-vsctl", "ovs-ofctl", "tcpdump")
+	g := StartGvsd(t)
+	g.MustVsctl("add-br", "pobr")
+	addInternalPorts(lab, g, "pobr",
+		labPort{name: "pop1", ns: "pons1", addrs: []string{"10.79.2.1/24"}},
+		labPort{name: "pop2", ns: "pons2", addrs: []string{"10.79.2.2/24"}})
+	p1 := strings.TrimSpace(g.MustVsctl("get", "interface", "pop1", "ofport"))
+	p2 := strings.TrimSpace(g.MustVsctl("get", "interface", "pop2", "ofport"))
+	ofctl := func(args ...string) {
+		t.Helper()
+		if out, errOut, err := g.Run("ovs-ofctl", args...); err != nil {
+			t.Fatalf("ovs-ofctl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+	}
+	ofctl("del-flows", "pobr")
+	ofctl("add-flow", "pobr", "table=1,in_port="+p1+",actions=output:"+p2)
+	ofctl("add-flow", "pobr", "table=0,in_port="+p1+",actions=output:"+p2)
+	// Broadcast frames of an experimental ethertype, each with its own
+	// source address.
+	frame := func(src string) string {
+		return "ffffffffffff" + src + "88b5" + strings.Repeat("00", 46)
+	}
+	capture := lab.capture("pons2", "pop2", "ether", "proto", "0x88b5")
+	ofctl("packet-out", "pobr", "in_port="+p1+" packet="+frame("020000000071")+" actions=resubmit(,1)")
+	ofctl("-O", "OpenFlow13", "packet-out", "pobr", "in_port="+p1+" packet="+frame("020000000072")+" actions=table")
+	ofctl("packet-out", "pobr", "in_port="+p2+" packet="+frame("020000000073")+" actions=output:"+p2)
+	ofctl("packet-out", "pobr", "in_port="+p2+" packet="+frame("020000000074")+" actions=in_port")
+	for _, src := range []string{"02:00:00:00:00:71", "02:00:00:00:00:72", "02:00:00:00:00:74"} {
+		if !capture.waitFor(5*time.Second, src) {
+			t.Fatalf("the packet-out from %s did not come out of pop2:\n%s", src, strings.Join(capture.stop(), "\n"))
+		}
+	}
+	if lines := capture.stop(); len(linesWith(lines, "02:00:00:00:00:73")) > 0 {
+		t.Fatalf("output to the packet-out's in_port without IN_PORT was sent:\n%s", strings.Join(lines, "\n"))
+	}
+	// A packet-out gvs cannot execute is refused, with OVS's error.
+	_, errOut, err := g.Run("ovs-ofctl", "packet-out", "pobr", "in_port="+p1+" packet="+frame("020000000075")+" actions=output:NXM_NX_REG0[0..15]")
+	if err == nil || !strings.Contains(errOut, "OFPBAC_BAD_TYPE") {
+		t.Fatalf("unsupported packet-out action: %v\n%s", err, errOut)
+	}
+}
