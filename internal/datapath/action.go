@@ -151,7 +151,17 @@ const (
 	// and accounts them once, so that port threads do not all write one
 	// rule's counters for every packet.
 	EffectAccount
+	// EffectRun (added for OpenFlow's learn, kept last so that other new
+	// kinds can follow): Runner runs for the packet.
+	EffectRun
 )
+
+// Runner is a side effect that is work to do for each packet: OpenFlow's
+// learn action adding (or refreshing) its flow. Run is called on the
+// port thread and must not block for long.
+type Runner interface {
+	Run(now time.Time)
+}
 
 // Effect is a side effect of translating a packet: something that must
 // happen for every packet the translation applies to, cache hits
@@ -164,6 +174,7 @@ type Effect struct {
 	Learner   Learner
 	Counter   *Counter
 	Accounter Accounter
+	Runner    Runner
 }
 
 // apply performs e for one packet of size bytes; cached says that the
@@ -179,6 +190,8 @@ func (e *Effect) apply(size int, cached bool, now func() time.Time) {
 	case EffectCount:
 		e.Counter.Packets.Add(1)
 		e.Counter.Bytes.Add(uint64(size))
+	case EffectRun:
+		e.Runner.Run(now())
 	}
 }
 

@@ -59,7 +59,7 @@ func TestPacketOutThroughPipeline(t *testing.T) {
 	if _, err := packetOutActions(t, b, 9, "output:2", s); err == nil {
 		t.Error("a packet-out from a port the bridge does not have was accepted")
 	}
-	if _, err := packetOutActions(t, b, 1, "output:NXM_NX_REG0[0..15]", s); err == nil {
+	if _, err := packetOutActions(t, b, 1, "output:NXM_NX_PKT_MARK[0..15]", s); err == nil {
 		t.Error("a packet-out with an action gvs cannot execute was accepted")
 	}
 }

@@ -41,6 +41,7 @@ type ofctx struct {
 	mirrored bool
 	stop     bool  // dec_ttl ran out: the current rule's actions end
 	rule     *Rule // the rule whose actions are running
+	clones   int   // clone(...) nesting
 	pktOut   bool  // a packet-out's actions: output:TABLE is valid
 }
 
@@ -100,7 +101,7 @@ func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8, mayPacketIn bool) {
 }
 
 // supported reports whether translation executes every action of acts.
-// The others (learn, clone, ct, nat, ...) are still to come.
+// The others (ct, nat, ...) are still to come.
 func supported(acts []flow.Action) bool {
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -130,6 +131,19 @@ func supported(acts []flow.Action) bool {
 		case flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
 			flow.SetIPTTL, flow.SetL4Port, flow.Note:
+		case flow.Clone:
+			if !supported(a.Actions) {
+				return false
+			}
+		case flow.OutputReg:
+			if _, ok := readable(a.Src.Field); !ok {
+				return false
+			}
+		case flow.Learn:
+			// limit and result_dst (OVS's learn2) are not implemented.
+			if a.Limit != 0 || a.ResultDst.Field != "" {
+				return false
+			}
 		case flow.Controller:
 			if a.Pause {
 				return false // continuations are not implemented
@@ -162,12 +176,52 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 		case flow.GotoTable:
 			c.resubmit(x, flow.PortInPort, a.Table, true)
 		case flow.Note:
+		case flow.Clone:
+			c.clone(x, a.Actions)
+		case flow.Learn:
+			c.learn(x, a)
+		case flow.OutputReg:
+			f, _ := readable(a.Src.Field)
+			f.maskAll(&x.out.Mask)
+			c.output(x, uint32(f.get(&c.key)>>a.Src.Start&bitsMask(a.Src.Bits)))
 		case flow.Controller:
 			c.controller(x, a)
 		default:
 			c.edit(x, a)
 		}
 	}
+}
+
+// maxCloneNest bounds nested clone(...) actions: each is a datapath
+// clone, and translation adds one of its own around an output that
+// pops VLAN headers, within the datapath's limit of 8.
+const maxCloneNest = 4
+
+// clone runs acts on a copy of the packet: their rewrites, VLAN edits and
+// register changes end with them, as ovs-actions(7) says; their outputs
+// and packet-ins happen. A dec_ttl that runs out stops only the clone.
+func (c *ofctx) clone(x *xlate, acts []flow.Action) {
+	if c.clones >= maxCloneNest {
+		if !x.aborted {
+			tooDeep.Inc()
+		}
+		x.aborted = true
+		return
+	}
+	key, vlans := c.key, c.vlans
+	cur, ncur, npushed := x.cur, x.ncur, x.npushed
+	start := len(x.out.Actions)
+	x.out.Actions = append(x.out.Actions, datapath.Clone(0))
+	c.clones++
+	c.run(x, acts)
+	c.clones--
+	if n := len(x.out.Actions) - start - 1; n > 0 {
+		x.out.Actions[start].Len = uint32(n)
+	} else {
+		x.out.Actions = x.out.Actions[:start] // nothing to do on the copy
+	}
+	c.key, c.vlans, c.stop = key, vlans, false
+	x.cur, x.ncur, x.npushed = cur, ncur, npushed
 }
 
 // edit executes an action that changes the packet or the working key.

@@ -195,7 +195,7 @@ func TestOfctlPacketOutPipeline(t *testing.T) {
 		t.Fatalf("output to the packet-out's in_port without IN_PORT was sent:\n%s", strings.Join(lines, "\n"))
 	}
 	// A packet-out gvs cannot execute is refused, with OVS's error.
-	_, errOut, err := g.Run("ovs-ofctl", "packet-out", "pobr", "in_port="+p1+" packet="+frame("020000000075")+" actions=output:NXM_NX_REG0[0..15]")
+	_, errOut, err := g.Run("ovs-ofctl", "packet-out", "pobr", "in_port="+p1+" packet="+frame("020000000075")+" actions=output:NXM_NX_PKT_MARK[0..15]")
 	if err == nil || !strings.Contains(errOut, "OFPBAC_BAD_TYPE") {
 		t.Fatalf("unsupported packet-out action: %v\n%s", err, errOut)
 	}
