@@ -294,6 +294,9 @@ func (k *controller) serve(nc net.Conn) {
 	k.s.drop(c)
 	k.mu.Lock()
 	delete(k.conns, c)
+	if len(k.conns) == 0 && passive(k.cfg.Target) {
+		k.st.State = "LISTENING"
+	}
 	k.mu.Unlock()
 	if err == nil {
 		err = errPeerClosed

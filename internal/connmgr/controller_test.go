@@ -239,3 +239,28 @@ func TestParseTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestPassiveController: a punix: target listens, and a controller that
+// connects to it is served like a dialled one (hello, status connected);
+// when it leaves the listener stays.
+func TestPassiveController(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "listen.sock")
+	s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "punix:" + path}}})
+	waitStatus(t, s, "listening", func(cs ControllerStatus) bool { return cs.State == "LISTENING" })
+	nc, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeController{t: t, nc: nc, v: openflow.Version13}
+	f.send(&openflow.Hello{Versions: openflow.VersionBitmap(openflow.Version13)})
+	if _, ok := f.next().(*openflow.Hello); !ok {
+		t.Fatal("no hello from the switch")
+	}
+	f.send(&openflow.FeaturesRequest{})
+	if _, ok := f.next().(*openflow.FeaturesReply); !ok {
+		t.Fatal("no features reply")
+	}
+	waitStatus(t, s, "connected", func(cs ControllerStatus) bool { return cs.Connected })
+	nc.Close()
+	waitStatus(t, s, "disconnected", func(cs ControllerStatus) bool { return !cs.Connected && cs.State == "LISTENING" })
+}
