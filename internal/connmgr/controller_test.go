@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"gvs/internal/flow"
 	"gvs/internal/ofproto"
 	"gvs/internal/openflow"
+	"gvs/internal/packet"
 )
 
 // fakeController is the controller end of a connection: it says hello
@@ -263,4 +265,31 @@ func TestPassiveController(t *testing.T) {
 	waitStatus(t, s, "connected", func(cs ControllerStatus) bool { return cs.Connected })
 	nc.Close()
 	waitStatus(t, s, "disconnected", func(cs ControllerStatus) bool { return !cs.Connected && cs.State == "LISTENING" })
+}
+
+// TestFailOpen: a standalone bridge whose controller stays unreachable
+// fails open after three probe intervals (3 s at least): its flows are
+// flushed and NORMAL switches; a secure one never does.
+func TestFailOpen(t *testing.T) {
+	for _, mode := range []string{"standalone", "secure"} {
+		s, b := newTestService(t, &Info{FailMode: mode, Controllers: []ControllerConfig{{Target: "unix:/nonexistent/ctl", Probe: time.Second}}})
+		if err := b.Tables.Add(&flow.Flow{Priority: 5, Match: flow.NewMatch(packet.Key{}, packet.Key{})}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		s.ctlMu.Lock()
+		s.updateFailOpen(start.Add(2 * time.Second))
+		early := b.FailOpen()
+		s.updateFailOpen(start.Add(4 * time.Second))
+		s.ctlMu.Unlock()
+		if early {
+			t.Errorf("%s: failed open before three probe intervals", mode)
+		}
+		if want := mode == "standalone"; b.FailOpen() != want {
+			t.Errorf("%s: fail-open %v after 4 s, want %v", mode, b.FailOpen(), want)
+		}
+		if want := map[string]int{"standalone": 0, "secure": 1}[mode]; b.Tables.NumFlows() != want {
+			t.Errorf("%s: %d flows after 4 s, want %d", mode, b.Tables.NumFlows(), want)
+		}
+	}
 }

@@ -185,9 +185,10 @@ func (s *Service) Controllers() []ControllerStatus {
 }
 
 // updateFailOpen puts a standalone bridge whose controllers have all
-// been unreachable for three inactivity probe intervals into fail-open
-// (NORMAL switching), and takes it out when one connects; a secure
-// bridge never fails open. Call it with ctlMu held.
+// been unreachable for three inactivity probe intervals into fail-open:
+// its flows are flushed and it switches with NORMAL (OVS's hidden
+// fail-open flow) until a controller connects. A secure bridge never
+// fails open. Call it with ctlMu held.
 func (s *Service) updateFailOpen(now time.Time) {
 	info := s.info.Load()
 	connected := false
@@ -202,7 +203,17 @@ func (s *Service) updateFailOpen(now time.Time) {
 		s.failSince = now
 	}
 	trigger := max(3*probe, 3*time.Second)
-	s.bridge.SetFailOpen(!info.secure() && len(s.controllers) > 0 && !connected && now.Sub(s.failSince) >= trigger)
+	open := !info.secure() && len(s.controllers) > 0 && !connected && now.Sub(s.failSince) >= trigger
+	switch was := s.bridge.FailOpen(); {
+	case open && !was:
+		// As OVS: the controllers' flows go, the bridge switches alone
+		// until a controller is back (and programs it again).
+		connLog.Warn("bridge %s: could not connect to a controller for %v, failing open", s.name, now.Sub(s.failSince).Truncate(time.Second))
+		s.flowsRemoved(s.tables.Delete(ofproto.Selector{Table: ofproto.TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})}))
+	case !open && was:
+		connLog.Info("bridge %s: leaving fail-open mode", s.name)
+	}
+	s.bridge.SetFailOpen(open)
 }
 
 // Close stops listening and closes every connection.
