@@ -200,40 +200,8 @@ func flowsDump(a *app, bridge, text string) error {
 }
 
 // pointAt explains a flow error with the flow and a mark under the word
-// the error names.
-func pointAt(text string, err error) error {
-	var fe *flow.Error
-	if !errors.As(err, &fe) || fe.Field == "" {
-		return fmt.Errorf("%w\n  %s", err, text)
-	}
-	word := fe.Field
-	if fe.Value != "" {
-		word += "=" + fe.Value
-	}
-	at := wordIndex(text, word)
-	if at < 0 {
-		at, word = wordIndex(text, fe.Field), fe.Field
-	}
-	if at < 0 {
-		return fmt.Errorf("%w\n  %s", err, text)
-	}
-	return fmt.Errorf("%w\n  %s\n  %s%s", err, text, strings.Repeat(" ", at), strings.Repeat("^", len(word)))
-}
-
-// wordIndex finds word in text where a word starts (after a delimiter).
-func wordIndex(text, word string) int {
-	for from := 0; ; {
-		i := strings.Index(text[from:], word)
-		if i < 0 {
-			return -1
-		}
-		i += from
-		if i == 0 || strings.ContainsRune(", \t(", rune(text[i-1])) {
-			return i
-		}
-		from = i + 1
-	}
-}
+// it is about (flow.PointAt).
+func pointAt(text string, err error) error { return flow.PointAt(text, err) }
 
 // ofClient is an OpenFlow 1.3 connection to one bridge.
 type ofClient struct {

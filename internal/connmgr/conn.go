@@ -2,6 +2,7 @@ package connmgr
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -28,16 +29,51 @@ type conn struct {
 	tableIDExt bool // NXT_FLOW_MOD_TABLE_ID
 	config     openflow.SetConfig
 	async      atomic.Bool // the peer asked for asynchronous messages
+
+	// primary marks a controller connection (OVS's OFCONN_PRIMARY): it
+	// gets packet-ins without asking. The management socket's
+	// connections are service connections, which get them only after
+	// setting a miss_send_len, as in OVS.
+	primary bool
+	probe   time.Duration // inactivity probe interval; 0: none
+	ready   atomic.Bool   // hello done: version is set
+	// missSendLen is the configured miss_send_len (OpenFlow 1.0's
+	// default 128 for a controller, 0 for a service connection).
+	missSendLen atomic.Uint32
+	ctlID       atomic.Uint32 // NXT_SET_CONTROLLER_ID
+	role        atomic.Uint32 // the role the peer asked for (0: other)
+	lastRx      atomic.Int64  // unix nanoseconds of the last message received
+	probing     atomic.Bool   // an echo request for the inactivity probe is out
+	pin         chan []byte   // encoded packet-ins waiting for the writer
+	done        chan struct{} // closed when serve returns
 }
 
-func (c *conn) serve() {
+// pinQueue bounds the packet-ins waiting to be written on one
+// connection; more are dropped (ofconn_packet_in_drop).
+const pinQueue = 256
+
+func newConn(s *Service, nc net.Conn) *conn {
+	c := &conn{s: s, nc: nc, pin: make(chan []byte, pinQueue), done: make(chan struct{})}
+	c.lastRx.Store(time.Now().UnixNano())
+	return c
+}
+
+// serve runs the connection until it ends, and returns why.
+func (c *conn) serve() error {
+	defer close(c.done)
 	buf := make([]byte, openflow.MaxMessageLen)
+	if c.primary {
+		c.missSendLen.Store(128)
+	}
 	if err := c.hello(buf); err != nil {
 		if !isClosed(err) {
 			connLog.Info("bridge %s: OpenFlow hello: %v", c.s.name, err)
 		}
-		return
+		return err
 	}
+	c.ready.Store(true)
+	c.s.connsChanged()
+	go c.writePacketIns()
 	for {
 		msg, err := openflow.ReadMessage(c.nc, buf)
 		if err != nil {
@@ -48,11 +84,70 @@ func (c *conn) serve() {
 			} else if !isClosed(err) {
 				connLog.Info("bridge %s: OpenFlow connection: %v", c.s.name, err)
 			}
-			return
+			if errors.Is(err, io.EOF) {
+				err = errPeerClosed
+			}
+			return err
 		}
+		c.lastRx.Store(time.Now().UnixNano())
+		c.probing.Store(false)
 		c.handle(msg)
 	}
 }
+
+// writePacketIns writes queued packet-ins until the connection ends.
+func (c *conn) writePacketIns() {
+	for {
+		select {
+		case <-c.done:
+			return
+		case b := <-c.pin:
+			c.wmu.Lock()
+			_, err := c.nc.Write(b)
+			c.wmu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// checkProbe sends an echo request to a controller that has been silent
+// for the probe interval, and drops one that stayed silent for another,
+// as OVS's inactivity probe does.
+func (c *conn) checkProbe(now time.Time) {
+	if c.probe <= 0 || !c.ready.Load() {
+		return
+	}
+	idle := now.Sub(time.Unix(0, c.lastRx.Load()))
+	switch {
+	case idle >= 2*c.probe && c.probing.Load():
+		connLog.Warn("bridge %s: controller idle for %v: disconnecting", c.s.name, idle.Truncate(time.Second))
+		c.nc.Close()
+	case idle >= c.probe && !c.probing.Load():
+		c.probing.Store(true)
+		c.s.statusChanged()
+		c.send(0, &openflow.EchoRequest{})
+	}
+}
+
+func (c *conn) roleName() string {
+	switch c.role.Load() {
+	case roleMaster:
+		return "master"
+	case roleSlave:
+		return "slave"
+	}
+	return "other"
+}
+
+// OpenFlow 1.3 controller roles (NX roles are converted to them).
+const (
+	roleNoChange = 0
+	roleEqual    = 1
+	roleMaster   = 2
+	roleSlave    = 3
+)
 
 func isClosed(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
@@ -182,6 +277,8 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.SetConfig:
 		c.config = *m
 		c.async.Store(true)
+		c.missSendLen.Store(uint32(m.MissSendLen))
+		c.s.connsChanged()
 	case *openflow.BarrierRequest:
 		c.send(h.Xid, &openflow.BarrierReply{})
 	case *openflow.SetFlowFormat:
@@ -195,10 +292,24 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		}
 	case *openflow.FlowModTableID:
 		c.tableIDExt = m.Set
-	case *openflow.SetPacketInFormat, *openflow.SetControllerID:
+	case *openflow.SetPacketInFormat:
 		c.async.Store(true)
+	case *openflow.SetControllerID:
+		c.async.Store(true)
+		c.ctlID.Store(uint32(m.ID))
 	case *openflow.RoleRequest:
-		c.send(h.Xid, &openflow.RoleReply{Role: m.Role, GenerationID: m.GenerationID})
+		if m.Role > roleSlave {
+			return &openflow.Error{Code: openflow.ErrRoleBadRole, Detail: fmt.Sprintf("role %d", m.Role)}
+		}
+		if m.Role != roleNoChange {
+			c.role.Store(m.Role)
+			c.s.statusChanged()
+		}
+		role := c.role.Load()
+		if role == 0 {
+			role = roleEqual
+		}
+		c.send(h.Xid, &openflow.RoleReply{Role: role, GenerationID: m.GenerationID})
 	case *openflow.FlowMod:
 		return c.flowMod(m)
 	case *openflow.PacketOut:

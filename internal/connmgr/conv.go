@@ -240,6 +240,8 @@ func deref(a openflow.Action) openflow.Action {
 		return *p
 	case *openflow.CTClear:
 		return *p
+	case *openflow.Learn:
+		return *p
 	}
 	return a
 }
@@ -321,6 +323,8 @@ func actionFromWireValue(a openflow.Action, v uint8) (flow.Action, error) {
 		return flow.Clone{Actions: acts}, err
 	case openflow.CTClear:
 		return flow.CTClear{}, nil
+	case openflow.Learn:
+		return learnFromWire(a.Body)
 	case openflow.CT:
 		return ctFromWire(a, v)
 	}
@@ -564,6 +568,11 @@ func actionToWire(a flow.Action, v uint8) openflow.Action {
 		return &openflow.Clone{Actions: inner}
 	case flow.CTClear:
 		return &openflow.CTClear{}
+	case flow.Learn:
+		if la, ok := learnToWire(a); ok {
+			return la
+		}
+		return nil
 	case flow.CT:
 		return ctToWire(a, v)
 	}

@@ -8,6 +8,13 @@
 // internal/openflow and the flow model of internal/flow (conv.go), so
 // that neither of those packages knows the other.
 //
+// The same channel serves the bridge's controllers (controller.go): the
+// Controller rows' targets, dialled with backoff or listened on, their
+// inactivity probes and status, the fail mode's flushes and fail-open,
+// and the packet-ins translation sends (packetin.go), queued per
+// connection without ever blocking the port thread. Packet-outs run
+// through the datapath (Executor) as a rule's actions would.
+//
 // One goroutine serves each connection and recovers from a panic through
 // internal/guard; a bad message gets the OpenFlow error OVS would send
 // and the connection goes on. Connections per bridge are limited

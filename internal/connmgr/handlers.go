@@ -366,10 +366,12 @@ func (c *conn) portStats(xid uint32, m *openflow.PortStatsRequest) error {
 	return nil
 }
 
-// packetOut sends a frame out of the ports its actions name, directly
-// through their devices. Actions that need the bridge's translation
-// (NORMAL, TABLE, anything but output) are refused with an error until
-// the datapath can execute an action list.
+// packetOut executes a packet-out: its frame runs through its actions
+// as a rule's actions would, through the flow tables too (TABLE,
+// resubmit, goto_table, NORMAL), as if it had been received on its
+// in_port (CONTROLLER or NONE: no port), by the datapath, mirrors
+// included. An action gvs cannot execute is an error and nothing is
+// sent.
 func (c *conn) packetOut(m *openflow.PacketOut) error {
 	if m.BufferID != openflow.NoBuffer {
 		return &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
@@ -377,44 +379,29 @@ func (c *conn) packetOut(m *openflow.PacketOut) error {
 	if len(m.Data) < 14 {
 		return &openflow.Error{Code: openflow.ErrBadPacket, Detail: "packet-out frame shorter than an Ethernet header"}
 	}
-	info := c.s.info.Load()
-	inPort := toFlowPort(m.InPort)
-	var outs []*Port
-	for _, a := range m.Actions {
-		fa, err := actionFromWire(a, c.version)
-		if err != nil {
-			return err
-		}
-		o, ok := fa.(flow.Output)
-		if !ok {
-			return &openflow.Error{Code: openflow.ErrActBadType, Detail: "packet-out executes only output actions in gvs for now"}
-		}
-		switch o.Port {
-		case flow.PortFlood, flow.PortAll:
-			for i := range info.Ports {
-				if info.Ports[i].OFPort != inPort || o.Port == flow.PortAll {
-					outs = append(outs, &info.Ports[i])
-				}
-			}
-		case flow.PortInPort:
-			if p := info.port(inPort); p != nil {
-				outs = append(outs, p)
-			}
-		case flow.PortNormal, flow.PortTable, flow.PortController:
-			return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: "packet-out through the flow tables or NORMAL is not supported by gvs yet"}
-		default:
-			p := info.port(o.Port)
-			if p == nil {
-				return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("no port %d", o.Port)}
-			}
-			outs = append(outs, p)
+	acts, err := actionsFromWire(m.Actions, c.version)
+	if err != nil {
+		return err
+	}
+	for _, a := range acts {
+		if o, ok := a.(flow.Output); ok && (o.Port == flow.PortNone || o.Port == 0) {
+			return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("output to port %d", o.Port)}
 		}
 	}
-	frame := append([]byte(nil), m.Data...)
-	for _, p := range outs {
-		if p.Dev != nil {
-			_ = p.Dev.WriteBatch([][]byte{frame})
+	inPort := toFlowPort(m.InPort)
+	exec := c.s.exec.Load()
+	if exec == nil {
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: "the bridge has no datapath"}
+	}
+	tr, dpPort, err := c.s.bridge.PacketOut(inPort, acts)
+	if err != nil {
+		if c.s.info.Load().port(inPort) == nil && inPort != flow.PortController && inPort != flow.PortNone {
+			return &openflow.Error{Code: openflow.ErrBadPort, Detail: err.Error()}
 		}
+		return &openflow.Error{Code: openflow.ErrActBadType, Detail: err.Error()}
+	}
+	if err := (*exec).Execute(m.Data, dpPort, tr); err != nil {
+		return &openflow.Error{Code: openflow.ErrBadPacket, Detail: err.Error()}
 	}
 	return nil
 }

@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"gvs/internal/coverage"
+	"gvs/internal/datapath"
+	"gvs/internal/flow"
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
+	"gvs/internal/openflow"
+	"gvs/internal/packet"
 	"gvs/internal/unixsock"
 	"gvs/internal/vlog"
 )
@@ -49,11 +53,18 @@ type Info struct {
 	// allows (openflow.VersionBitmap).
 	Versions uint32
 	Ports    []Port
+	// FailMode is Bridge.fail_mode: "secure", else standalone.
+	FailMode string
+	// Controllers are the bridge's Controller rows.
+	Controllers []ControllerConfig
 }
+
+func (info *Info) secure() bool { return info.FailMode == "secure" }
 
 // Service is one bridge's OpenFlow channel.
 type Service struct {
 	name   string
+	bridge *ofproto.Bridge
 	tables *ofproto.Tables
 	ln     net.Listener
 	info   atomic.Pointer[Info]
@@ -64,24 +75,146 @@ type Service struct {
 	closed bool
 	wg     sync.WaitGroup
 	stop   chan struct{}
+
+	// async is the connections that may get packet-ins, for the port
+	// threads to read without a lock.
+	async atomic.Pointer[[]*conn]
+
+	ctlMu       sync.Mutex // controllers, failSince, and the flushes they cause
+	controllers map[string]*controller
+	failSince   time.Time // since when no controller is connected
+	onStatus    atomic.Pointer[func()]
+	exec        atomic.Pointer[Executor]
 }
 
+// Executor runs a packet through a translation and executes it: the
+// datapath (datapath.Datapath.Execute), for packet-outs.
+type Executor interface {
+	Execute(frame []byte, inPort uint32, tr datapath.Translator) error
+}
+
+// SetExecutor sets who executes packet-outs.
+func (s *Service) SetExecutor(e Executor) { s.exec.Store(&e) }
+
 // Listen opens the bridge's management socket at path and serves it.
-func Listen(path, bridge string, tables *ofproto.Tables, info *Info) (*Service, error) {
+// The bridge's flows start as OVS's: "priority=0 actions=NORMAL" only
+// in standalone mode without controllers (see flush).
+func Listen(path string, b *ofproto.Bridge, info *Info) (*Service, error) {
 	ln, err := unixsock.Listen(path, 0o700)
 	if err != nil {
-		return nil, fmt.Errorf("bridge %q: OpenFlow management socket: %w", bridge, err)
+		return nil, fmt.Errorf("bridge %q: OpenFlow management socket: %w", b.Name, err)
 	}
-	s := &Service{name: bridge, tables: tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{}, stop: make(chan struct{})}
+	s := &Service{name: b.Name, bridge: b, tables: b.Tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{},
+		stop: make(chan struct{}), controllers: map[string]*controller{}, failSince: time.Now()}
 	s.info.Store(info)
+	if info.secure() || len(info.Controllers) > 0 {
+		s.flush(info)
+	}
+	s.syncControllers(info)
+	b.SetPacketInSink(s)
 	s.wg.Add(2)
 	go s.accept()
 	go s.expire()
 	return s, nil
 }
 
-// SetInfo installs the bridge's current ports and settings.
-func (s *Service) SetInfo(info *Info) { s.info.Store(info) }
+// SetInfo installs the bridge's current ports and settings, and
+// connects to its controllers. As in OVS, the flows are flushed when
+// the bridge gains its first controller or loses its last one, or
+// changes fail mode without controllers.
+func (s *Service) SetInfo(info *Info) {
+	old := s.info.Swap(info)
+	had, has := len(old.Controllers) > 0, len(info.Controllers) > 0
+	if had != has || !has && old.secure() != info.secure() {
+		s.flush(info)
+	}
+	s.syncControllers(info)
+}
+
+// OnStatusChange sets f to be called (on any goroutine) when a
+// controller's status changes.
+func (s *Service) OnStatusChange(f func()) { s.onStatus.Store(&f) }
+
+func (s *Service) statusChanged() {
+	if f := s.onStatus.Load(); f != nil {
+		(*f)()
+	}
+}
+
+// flush deletes every flow and, in standalone mode without controllers,
+// adds "priority=0 actions=NORMAL", as OVS's connection manager does.
+func (s *Service) flush(info *Info) {
+	s.flowsRemoved(s.tables.Delete(ofproto.Selector{Table: ofproto.TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})}))
+	if !info.secure() && len(info.Controllers) == 0 {
+		_ = s.tables.Add(&flow.Flow{Match: flow.NewMatch(packet.Key{}, packet.Key{}),
+			Actions: []flow.Action{flow.Output{Port: flow.PortNormal}}})
+	}
+}
+
+// syncControllers starts the controllers info names and stops the others.
+func (s *Service) syncControllers(info *Info) {
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	want := map[string]ControllerConfig{}
+	for _, cc := range info.Controllers {
+		want[cc.Target] = cc
+	}
+	for t, k := range s.controllers {
+		if cc, ok := want[t]; !ok || cc != k.cfg && !(cc.MaxBackoff == 0 && k.cfg.MaxBackoff == DefaultMaxBackoff && cc.Probe == k.cfg.Probe) {
+			k.close()
+			delete(s.controllers, t)
+		}
+	}
+	for t, cc := range want {
+		if s.controllers[t] == nil && !s.closed {
+			s.controllers[t] = newController(s, cc)
+		}
+	}
+	s.updateFailOpen(time.Now())
+}
+
+// Controllers returns the status of each controller, by target.
+func (s *Service) Controllers() []ControllerStatus {
+	s.ctlMu.Lock()
+	defer s.ctlMu.Unlock()
+	out := make([]ControllerStatus, 0, len(s.controllers))
+	for _, k := range s.controllers {
+		out = append(out, k.status())
+	}
+	return out
+}
+
+// updateFailOpen puts a standalone bridge whose controllers have all
+// been unreachable for three inactivity probe intervals into fail-open:
+// its flows are flushed and it switches with NORMAL (OVS's hidden
+// fail-open flow) until a controller connects. A secure bridge never
+// fails open. Call it with ctlMu held.
+func (s *Service) updateFailOpen(now time.Time) {
+	info := s.info.Load()
+	connected := false
+	probe := time.Duration(0)
+	for _, k := range s.controllers {
+		k.mu.Lock()
+		connected = connected || len(k.conns) > 0
+		k.mu.Unlock()
+		probe = max(probe, k.cfg.Probe)
+	}
+	if connected || len(s.controllers) == 0 {
+		s.failSince = now
+	}
+	trigger := max(3*probe, 3*time.Second)
+	open := !info.secure() && len(s.controllers) > 0 && !connected && now.Sub(s.failSince) >= trigger
+	switch was := s.bridge.FailOpen(); {
+	case open && !was:
+		// As OVS: the controllers' flows go, the bridge switches alone
+		// until a controller is back (and programs it again).
+		connLog.Warn("bridge %s: could not connect to a controller for %v, failing open", s.name, now.Sub(s.failSince).Truncate(time.Second))
+		s.flowsRemoved(s.tables.Delete(ofproto.Selector{Table: ofproto.TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})}))
+	case !open && was:
+		connLog.Info("bridge %s: leaving fail-open mode", s.name)
+	}
+	s.bridge.SetFailOpen(open)
+}
 
 // Close stops listening and closes every connection.
 func (s *Service) Close() error {
@@ -92,6 +225,15 @@ func (s *Service) Close() error {
 	}
 	s.closed = true
 	close(s.stop)
+	s.mu.Unlock()
+	s.bridge.SetPacketInSink(nil)
+	s.ctlMu.Lock()
+	for t, k := range s.controllers {
+		k.close()
+		delete(s.controllers, t)
+	}
+	s.ctlMu.Unlock()
+	s.mu.Lock()
 	for c := range s.conns {
 		c.nc.Close()
 	}
@@ -113,7 +255,7 @@ func (s *Service) accept() {
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
-		c := &conn{s: s, nc: nc}
+		c := newConn(s, nc)
 		s.mu.Lock()
 		if s.closed || len(s.conns) >= MaxConns {
 			s.mu.Unlock()
@@ -129,7 +271,7 @@ func (s *Service) accept() {
 			defer s.wg.Done()
 			defer s.drop(c)
 			defer guard.Recover(connLog, connPanics, "bridge "+s.name+": OpenFlow connection")
-			c.serve()
+			_ = c.serve()
 		}()
 	}
 }
@@ -139,6 +281,31 @@ func (s *Service) drop(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.connsChanged()
+}
+
+// addConn registers a controller's connection.
+func (s *Service) addConn(c *conn) {
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+// connsChanged recomputes the connections that may get packet-ins and
+// tells the bridge whether a table miss should make one.
+func (s *Service) connsChanged() {
+	s.mu.Lock()
+	var async []*conn
+	miss := false
+	for c := range s.conns {
+		if c.ready.Load() && (c.primary || c.missSendLen.Load() != 0) {
+			async = append(async, c)
+			miss = miss || c.version == openflow.Version10
+		}
+	}
+	s.async.Store(&async)
+	s.mu.Unlock()
+	s.bridge.SetMissPacketIn(miss)
 }
 
 // expire removes timed-out flows once a second and reports them.
@@ -150,9 +317,10 @@ func (s *Service) expire() {
 		select {
 		case <-s.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			_ = guard.Call(connLog, connPanics, "bridge "+s.name+": expiring flows", func() {
 				s.flowsRemoved(s.tables.Expire())
+				s.probe(now)
 			})
 		}
 	}

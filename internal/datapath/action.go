@@ -36,6 +36,12 @@ const (
 	// is as it was before the clone. Translation uses it for an output
 	// whose VLAN headers would otherwise lose ones later outputs keep.
 	ActClone
+	// ActUserspace (added by the controller work, kept last so that
+	// other new kinds can follow) hands the packet, as the actions
+	// before it make it, to Action.Upcall (OVS's userspace action): a
+	// packet-in to the OpenFlow controllers. The callee copies what it
+	// keeps and must not block.
+	ActUserspace
 )
 
 // Field is a header field that ActSetField rewrites.
@@ -73,7 +79,20 @@ type Action struct {
 	// any other destination (a pcap file) gets them through a copy queue
 	// of ours, with a sender of its own.
 	Copy *CopyStats
+	// Upcall receives the packet of an ActUserspace.
+	Upcall Upcall
 }
+
+// Upcall takes packets out of the datapath to the slow path (a packet-in
+// to a controller). Upcall is called on the port thread with the frame
+// as the actions before it make it; it must copy what it keeps, never
+// block, and drop (counting the drop) what it cannot take.
+type Upcall interface {
+	Upcall(frame []byte)
+}
+
+// Userspace returns an action handing the packet to u.
+func Userspace(u Upcall) Action { return Action{Kind: ActUserspace, Upcall: u} }
 
 // Output returns an output action to datapath port port.
 func Output(port uint32) Action { return Action{Kind: ActOutput, Port: port} }
@@ -136,7 +155,17 @@ const (
 	// and accounts them once, so that port threads do not all write one
 	// rule's counters for every packet.
 	EffectAccount
+	// EffectRun (added for OpenFlow's learn, kept last so that other new
+	// kinds can follow): Runner runs for the packet.
+	EffectRun
 )
+
+// Runner is a side effect that is work to do for each packet: OpenFlow's
+// learn action adding (or refreshing) its flow. Run is called on the
+// port thread and must not block for long.
+type Runner interface {
+	Run(now time.Time)
+}
 
 // Effect is a side effect of translating a packet: something that must
 // happen for every packet the translation applies to, cache hits
@@ -149,6 +178,7 @@ type Effect struct {
 	Learner   Learner
 	Counter   *Counter
 	Accounter Accounter
+	Runner    Runner
 }
 
 // apply performs e for one packet of size bytes; cached says that the
@@ -172,6 +202,8 @@ func (e *Effect) apply(size int, cached, hit bool, now func() time.Time) {
 			e.Counter.Packets.Add(1)
 			e.Counter.Bytes.Add(uint64(size))
 		}
+	case EffectRun:
+		e.Runner.Run(now())
 	}
 }
 

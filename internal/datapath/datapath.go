@@ -127,6 +127,8 @@ type Datapath struct {
 	// wg counts the goroutines started for ports: receive threads and
 	// copy-queue senders, including those of ports already removed.
 	wg sync.WaitGroup
+	// inject executes packet-outs (see Execute).
+	inject injector
 }
 
 // New returns an empty datapath.

@@ -159,6 +159,8 @@ func formatAction(a *Action, portName func(uint32) string) string {
 		return fmt.Sprintf("trunc(%d)", a.Len)
 	case ActSetField:
 		return "set(" + formatSet(a) + ")"
+	case ActUserspace:
+		return "userspace(controller)"
 	}
 	return fmt.Sprintf("unknown(%d)", a.Kind)
 }

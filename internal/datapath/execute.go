@@ -98,6 +98,8 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
 			st.mat = nil
 		case ActTruncate:
 			st.trunc = a.Len
+		case ActUserspace:
+			t.executeUpcall(pkt, st, a.Upcall)
 		case ActClone:
 			n := min(int(a.Len), len(acts)-i-1)
 			if depth == maxCloneDepth {
@@ -109,6 +111,20 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
 		}
 	}
 	*st = execState{} // drop the references to frames and actions
+}
+
+// executeUpcall hands the packet, as the actions so far make it, to u.
+func (t *portThread) executeUpcall(pkt *Packet, st *execState, u Upcall) {
+	if u == nil || st.edit.overflow {
+		return
+	}
+	if st.mat == nil || (st.matOff.IsSuper() && st.matGen != t.superGen) {
+		st.mat, st.matOff = t.materialize(pkt, st)
+		st.matGen = t.superGen
+	}
+	if st.mat != nil {
+		u.Upcall(st.mat)
+	}
 }
 
 // maxCloneDepth bounds the nesting of clones.

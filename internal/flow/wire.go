@@ -218,3 +218,47 @@ func (m *Match) wireField(ws wireSlot) (WireField, bool) {
 	wf.Mask = putUint(mask >> ws.shift)
 	return wf, true
 }
+
+// keySlots are the wire fields by name, for KeyField.
+var keySlots = map[string]wireSlot{}
+
+func init() {
+	for _, list := range [][]wireSlot{wireMeta, wireCt4, wireCt6, wireCtTp, wireIPv4, wireIPv6, wireIP, wireARP,
+		wireICMP, wireICMPv6, tpSlots("tcp"), tpSlots("udp"), tpSlots("sctp"), {{"tcp_flags", sTCPFlags, 0, 0}}} {
+		for _, ws := range list {
+			if _, dup := keySlots[ws.name]; !dup {
+				keySlots[ws.name] = ws
+			}
+		}
+	}
+	for i := range packet.NumRegs {
+		keySlots[fmt.Sprintf("reg%d", i)] = wireSlot{fmt.Sprintf("reg%d", i), sReg0 + slot(i), 0, 0}
+	}
+}
+
+// KeyField returns the value of the field a subfield names (its
+// canonical name: "eth_src", "vlan_tci", "reg0", "in_port") in key k,
+// right-aligned as a FieldValue's, and the key bits it is read from (for
+// a cache mask); false for a field that is not in the key this way.
+func KeyField(k *packet.Key, name string) ([16]byte, packet.Key, bool) {
+	ws, ok := keySlots[name]
+	if !ok {
+		return [16]byte{}, packet.Key{}, false
+	}
+	var mask packet.Key
+	l := layouts[ws.s]
+	if l.isInt {
+		bits := ws.bits
+		if bits == 0 {
+			bits = ^uint64(0)
+		}
+		setUint(&mask, ws.s, bits)
+	} else {
+		for i := range slotBytes(&mask, ws.s) {
+			slotBytes(&mask, ws.s)[i] = 0xff
+		}
+	}
+	m := Match{value: *k, mask: mask}
+	wf, _ := m.wireField(ws)
+	return wf.Value, mask, true
+}

@@ -82,6 +82,10 @@ type Bridge struct {
 	// the bridge; a new bridge has OVS's "priority=0 actions=NORMAL".
 	Tables *Tables
 	cfg    atomic.Pointer[Config]
+
+	sink     atomic.Pointer[sinkHolder] // packet-ins go here (the OpenFlow channel)
+	failOpen atomic.Bool                // see SetFailOpen
+	missIn   atomic.Bool                // see SetMissPacketIn
 }
 
 // NewBridge returns a bridge with no ports.
@@ -121,6 +125,9 @@ type xlate struct {
 	trace Tracer
 	tnest int
 	final packet.Key // with trace: the working key as the first bridge's tables left it
+	// pktOut, for a packet-out, are its actions, which run in place of
+	// table 0 in the first bridge.
+	pktOut []flow.Action
 }
 
 // frame is what translation knows of a packet inside one bridge.
@@ -177,7 +184,8 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 	base := len(x.outs)
 	mirrored := false
-	if b.Tables == nil {
+	pktOut := x.pktOut != nil && depth == 0
+	if b.Tables == nil || b.failOpen.Load() && !pktOut {
 		mirrored = b.normal(x, cfg, in, f, depth)
 	} else {
 		c := ofctx{b: b, cfg: cfg, in: in, f: f, vlans: f.vlans, depth: depth}
@@ -203,7 +211,12 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 		if x.trace != nil {
 			x.trace.Bridge(b, 0)
 		}
-		c.table(x, 0)
+		if pktOut {
+			c.pktOut = true
+			c.run(x, x.pktOut)
+		} else {
+			c.table(x, 0, true)
+		}
 		if x.trace != nil && depth == 0 {
 			x.final = c.key
 		}
@@ -269,6 +282,14 @@ const dei = 0x1000
 // a clone, so that a later output that keeps them still gets them as
 // received (with their DEI bit), as in OVS.
 func (x *xlate) emitOutput(want VLANs, n int, port uint32, f *frame) {
+	out := datapath.Output(port)
+	out.Copy = f.copy
+	x.emitWith(want, n, f.snaplen, out)
+}
+
+// emitWith emits the VLAN actions emitOutput describes, a truncation to
+// snaplen (0: none), and then act, which takes the frame so encoded.
+func (x *xlate) emitWith(want VLANs, n int, snaplen uint32, act datapath.Action) {
 	c, w := x.ncur, n
 	for c > 0 && w > 0 && x.cur[c-1] == want[w-1] {
 		c, w = c-1, w-1
@@ -285,12 +306,10 @@ func (x *xlate) emitOutput(want VLANs, n int, port uint32, f *frame) {
 	for i := w - 1; i >= 0; i-- {
 		acts = append(acts, datapath.PushVLAN(want[i]))
 	}
-	if f.snaplen > 0 {
-		acts = append(acts, datapath.Truncate(f.snaplen))
+	if snaplen > 0 {
+		acts = append(acts, datapath.Truncate(snaplen))
 	}
-	out := datapath.Output(port)
-	out.Copy = f.copy
-	acts = append(acts, out)
+	acts = append(acts, act)
 	if clone {
 		acts[start].Len = uint32(len(acts) - start - 1)
 	} else {

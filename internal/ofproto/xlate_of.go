@@ -39,14 +39,20 @@ type ofctx struct {
 	// rewrote; mirrored says an output happened, so mirrors apply.
 	written  uint16
 	mirrored bool
-	stop     bool // dec_ttl ran out: the current rule's actions end
+	stop     bool  // dec_ttl ran out: the current rule's actions end
+	rule     *Rule // the rule whose actions are running
+	clones   int   // clone(...) nesting
+	pktOut   bool  // a packet-out's actions: output:TABLE is valid
 }
 
 // table looks the working key up in table id and runs the actions of the
 // rule it finds. A miss does nothing, so a miss in table 0 drops (as OVS
 // does without a controller) and a resubmit to a table without a match
 // continues with the next action.
-func (c *ofctx) table(x *xlate, id uint8) {
+//
+// A miss in table 0 or after goto_table (may, as OVS names it, send a
+// packet-in) goes to the controllers when one wants table misses.
+func (c *ofctx) table(x *xlate, id uint8, mayPacketIn bool) {
 	var wc packet.Key
 	r := c.b.Tables.Lookup(id, &c.key, &wc)
 	x.out.Mask.OrMask(&wc)
@@ -54,6 +60,9 @@ func (c *ofctx) table(x *xlate, id uint8) {
 		x.trace.Lookup(id, r, c.nest)
 	}
 	if r == nil {
+		if mayPacketIn {
+			c.miss(x, id)
+		}
 		return
 	}
 	x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectAccount, Accounter: r})
@@ -64,15 +73,15 @@ func (c *ofctx) table(x *xlate, id uint8) {
 		x.aborted = true
 		return
 	}
-	prev := c.cur
-	c.cur = id
+	prev, prevRule := c.cur, c.rule
+	c.cur, c.rule = id, r
 	c.run(x, acts)
-	c.cur, c.stop = prev, false
+	c.cur, c.rule, c.stop = prev, prevRule, false
 }
 
 // resubmit looks the frame up in table id as if it had entered on port
 // inPort (flow.PortInPort: its in_port), which is restored after.
-func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8) {
+func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8, mayPacketIn bool) {
 	if c.nest >= maxResubmitDepth || x.resubmits >= maxResubmits {
 		if !x.aborted {
 			tooDeep.Inc()
@@ -86,13 +95,13 @@ func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8) {
 	if inPort != flow.PortInPort {
 		c.key.InPort = inPort
 	}
-	c.table(x, id)
+	c.table(x, id, mayPacketIn)
 	c.key.InPort = saved
 	c.nest--
 }
 
 // supported reports whether translation executes every action of acts.
-// The others (controller, learn, clone, ct, nat, ...) are still to come.
+// The others (ct, nat, ...) are still to come.
 func supported(acts []flow.Action) bool {
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -122,6 +131,23 @@ func supported(acts []flow.Action) bool {
 		case flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
 			flow.SetIPTTL, flow.SetL4Port, flow.Note:
+		case flow.Clone:
+			if !supported(a.Actions) {
+				return false
+			}
+		case flow.OutputReg:
+			if _, ok := readable(a.Src.Field); !ok {
+				return false
+			}
+		case flow.Learn:
+			// limit and result_dst (OVS's learn2) are not implemented.
+			if a.Limit != 0 || a.ResultDst.Field != "" {
+				return false
+			}
+		case flow.Controller:
+			if a.Pause {
+				return false // continuations are not implemented
+			}
 		default:
 			return false
 		}
@@ -146,14 +172,56 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 			if id == flow.TableNone {
 				id = c.cur
 			}
-			c.resubmit(x, a.InPort, id)
+			c.resubmit(x, a.InPort, id, false)
 		case flow.GotoTable:
-			c.resubmit(x, flow.PortInPort, a.Table)
+			c.resubmit(x, flow.PortInPort, a.Table, true)
 		case flow.Note:
+		case flow.Clone:
+			c.clone(x, a.Actions)
+		case flow.Learn:
+			c.learn(x, a)
+		case flow.OutputReg:
+			f, _ := readable(a.Src.Field)
+			f.maskAll(&x.out.Mask)
+			c.output(x, uint32(f.get(&c.key)>>a.Src.Start&bitsMask(a.Src.Bits)))
+		case flow.Controller:
+			c.controller(x, a)
 		default:
 			c.edit(x, a)
 		}
 	}
+}
+
+// maxCloneNest bounds nested clone(...) actions: each is a datapath
+// clone, and translation adds one of its own around an output that
+// pops VLAN headers, within the datapath's limit of 8.
+const maxCloneNest = 4
+
+// clone runs acts on a copy of the packet: their rewrites, VLAN edits and
+// register changes end with them, as ovs-actions(7) says; their outputs
+// and packet-ins happen. A dec_ttl that runs out stops only the clone.
+func (c *ofctx) clone(x *xlate, acts []flow.Action) {
+	if c.clones >= maxCloneNest {
+		if !x.aborted {
+			tooDeep.Inc()
+		}
+		x.aborted = true
+		return
+	}
+	key, vlans := c.key, c.vlans
+	cur, ncur, npushed := x.cur, x.ncur, x.npushed
+	start := len(x.out.Actions)
+	x.out.Actions = append(x.out.Actions, datapath.Clone(0))
+	c.clones++
+	c.run(x, acts)
+	c.clones--
+	if n := len(x.out.Actions) - start - 1; n > 0 {
+		x.out.Actions[start].Len = uint32(n)
+	} else {
+		x.out.Actions = x.out.Actions[:start] // nothing to do on the copy
+	}
+	c.key, c.vlans, c.stop = key, vlans, false
+	x.cur, x.ncur, x.npushed = cur, ncur, npushed
 }
 
 // edit executes an action that changes the packet or the working key.
@@ -300,7 +368,18 @@ func (c *ofctx) restore(x *xlate) {
 // its in_port unless IN_PORT says so; mirror output ports get nothing.
 func (c *ofctx) output(x *xlate, port uint32) {
 	switch port {
+	case flow.PortTable:
+		if c.pktOut {
+			c.resubmit(x, flow.PortInPort, 0, true)
+		}
 	case flow.PortNormal:
+		if c.in.DPPort == PacketOutDPPort {
+			// As OVS: NORMAL has no input port to switch from.
+			if x.trace != nil {
+				x.trace.Note("no input port, dropping", c.nest)
+			}
+			return
+		}
 		f := c.f
 		f.src, f.dst, f.vlans, f.key = c.key.DlSrc, c.key.DlDst, c.vlans, &c.key
 		x.tnest = c.nest

@@ -415,8 +415,17 @@ func TestTranslateOpenFlowActions(t *testing.T) {
 		{"move", []string{"actions=move:NXM_OF_IN_PORT[]->NXM_NX_REG1[0..15],resubmit(,1)", "table=1,reg1=1,actions=output:3"}, "3"},
 		{"rewrite seen by next table", []string{"actions=mod_dl_dst:02:00:00:00:00:99,resubmit(,1)", "table=1,dl_dst=02:00:00:00:00:99,actions=output:4"}, "set(eth(dst=02:00:00:00:00:99)),4"},
 		{"NORMAL", []string{"actions=NORMAL"}, "2,3,4,5"},
-		{"unsupported drops all", []string{"actions=output:2,controller"}, "drop"},
-		{"unsupported in resubmit drops all", []string{"actions=output:2,resubmit(,1)", "table=1,actions=learn(table=2,NXM_OF_ETH_DST[])"}, "drop"},
+		{"clone", []string{"actions=clone(mod_dl_dst:02:00:00:00:00:99,output:2),output:3"}, "clone(set(eth(dst=02:00:00:00:00:99)),2),3"},
+		{"clone keeps VLAN edits inside", []string{"actions=clone(mod_vlan_vid:10,output:2),output:3"}, "clone(push_vlan(vid=10,pcp=0),2),3"},
+		{"clone's key changes end with it", []string{"actions=clone(load:1->NXM_NX_REG0[]),resubmit(,1)", "table=1,reg0=1,actions=output:2", "table=1,priority=0,actions=output:4"}, "4"},
+		{"clone with resubmit", []string{"actions=clone(resubmit(,1)),output:3", "table=1,actions=output:2"}, "clone(2),3"},
+		{"clone of unsupported drops all", []string{"actions=clone(output:NXM_NX_PKT_MARK[0..15]),output:3"}, "drop"},
+		{"controller", []string{"actions=output:2,controller"}, "2,userspace(controller)"},
+		{"controller sees rewrites", []string{"actions=mod_vlan_vid:10,controller:64"}, "push_vlan(vid=10,pcp=0),userspace(controller)"},
+		{"miss without a controller drops", []string{"table=1,actions=output:2"}, "drop"},
+		{"output:REG", []string{"actions=load:3->NXM_NX_REG0[0..15],output:NXM_NX_REG0[0..15]"}, "3"},
+		{"unsupported drops all", []string{"actions=output:2,output:NXM_NX_PKT_MARK[0..15]"}, "drop"},
+		{"unsupported in resubmit drops all", []string{"actions=output:2,resubmit(,1)", "table=1,actions=learn(table=2,limit=5,NXM_OF_ETH_DST[])"}, "drop"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

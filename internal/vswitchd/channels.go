@@ -38,10 +38,14 @@ func (st *datapathState) syncChannels(bridges []*wantBridge) {
 			ch.SetInfo(info)
 			continue
 		}
-		ch, err := connmgr.Listen(filepath.Join(st.rundir, b.name+".mgmt"), b.name, st.bridges[b.name].Tables, info)
+		ch, err := connmgr.Listen(filepath.Join(st.rundir, b.name+".mgmt"), st.bridges[b.name], info)
 		if err != nil {
 			vswitchdLog.Warn("%v", err)
 			continue
+		}
+		ch.SetExecutor(st.dp)
+		if st.onControllerStatus != nil {
+			ch.OnStatusChange(st.onControllerStatus)
 		}
 		st.channels[b.name] = ch
 	}
@@ -81,6 +85,10 @@ func (st *datapathState) channelInfo(b *wantBridge) *connmgr.Info {
 		info.Ports = append(info.Ports, port)
 	}
 	info.DatapathID = datapathID(b, localMAC)
+	info.FailMode = b.failMode
+	for _, c := range b.controllers {
+		info.Controllers = append(info.Controllers, c.config)
+	}
 	return info
 }
 

@@ -22,6 +22,8 @@ type wantBridge struct {
 	vlanLimit   int      // the Open_vSwitch table's vlan-limit, see readVLANLimit
 	datapathID  string   // other_config:datapath-id
 	protocols   []string // Bridge.protocols; empty: OVS's default
+	failMode    string   // Bridge.fail_mode
+	controllers []wantController
 	ports       []*wantPort
 	mirrors     []*wantMirror
 }
@@ -89,6 +91,8 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 			b.protocols = append(b.protocols, ps)
 		}
 	}
+	b.failMode, _ = get(snap, "Bridge", bu, "fail_mode").Str()
+	b.controllers = readControllers(snap, bu)
 	for _, pu := range get(snap, "Bridge", bu, "ports").UUIDs() {
 		for i, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
 			w := readPort(snap, name, pu, iu)

@@ -39,6 +39,8 @@ type datapathState struct {
 	// their OpenFlow channels, by bridge name.
 	rundir   string
 	channels map[string]*connmgr.Service
+	// onControllerStatus is given to each channel (OnStatusChange).
+	onControllerStatus func()
 
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply

@@ -1,8 +1,11 @@
 package vswitchd
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"gvs/internal/ofproto"
 )
 
 // TestOfprotoTrace checks ofproto/trace on br0's default NORMAL rule, with
@@ -32,5 +35,26 @@ func TestOfprotoTrace(t *testing.T) {
 		if _, err := sw.ofprotoTrace(args); err == nil {
 			t.Errorf("ofproto/trace %q succeeded", args)
 		}
+	}
+}
+
+// TestGvsTraceJSON checks gvs/trace: the trace as JSON with ports by
+// name, and errors that mark the offending word.
+func TestGvsTraceJSON(t *testing.T) {
+	sw, _, _ := flowSwitch(t)
+	out, err := sw.gvsTrace([]string{"br0", "in_port=fl1,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,icmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r ofproto.TraceReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if r.InPort != "fl1" || len(r.Steps) < 3 || r.Steps[1].Kind != "rule" || len(r.Outputs) == 0 || r.Changed != "" {
+		t.Fatalf("trace %+v", r)
+	}
+	_, err = sw.gvsTrace([]string{"br0", "in_port=fl1,tp_dst=80"})
+	if err == nil || !strings.Contains(err.Error(), "\n  in_port=fl1,tp_dst=80\n              ^^^^^^^^^") {
+		t.Fatalf("a flow without its prerequisite: %v", err)
 	}
 }

@@ -40,6 +40,8 @@ type Switch struct {
 	db      *ovsdb.DB
 	changed chan struct{}
 	state   *datapathState
+	// ctlStatus is poked when a controller connects or disconnects.
+	ctlStatus chan struct{}
 
 	exitCleanup atomic.Bool // see SetExitCleanup
 
@@ -49,7 +51,14 @@ type Switch struct {
 
 // New returns a switch for db, which must have the Open_vSwitch schema.
 func New(db *ovsdb.DB) *Switch {
-	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState(), applied: make(chan struct{})}
+	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState(), applied: make(chan struct{}),
+		ctlStatus: make(chan struct{}, 1)}
+	sw.state.onControllerStatus = func() {
+		select {
+		case sw.ctlStatus <- struct{}{}:
+		default:
+		}
+	}
 	db.OnCommit(func(c *ovsdb.Commit) {
 		if touchesConfig(c) {
 			sw.poke()
@@ -63,7 +72,7 @@ func New(db *ovsdb.DB) *Switch {
 }
 
 // configTables are the tables the switch reads its configuration from.
-var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror"}
+var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Controller"}
 
 // touchesConfig reports whether a commit changed a table the switch reads,
 // so that unrelated writes (Manager, QoS, ...) cost it nothing.
@@ -157,7 +166,10 @@ func (sw *Switch) Run(ctx context.Context) {
 			}
 		case <-stats.C:
 			guard.Call(vswitchdLog, bridgePanics, "refreshing statistics", sw.refreshStats)
+			guard.Call(vswitchdLog, bridgePanics, "writing controller status", sw.writeControllerStatus)
 			stats.Reset(interval)
+		case <-sw.ctlStatus:
+			guard.Call(vswitchdLog, bridgePanics, "writing controller status", sw.writeControllerStatus)
 		}
 	}
 }
@@ -207,6 +219,7 @@ func (sw *Switch) reconcile() {
 	snap := sw.db.Snapshot(configTables...)
 	sw.state.apply(snap)
 	sw.acknowledge(snap)
+	sw.writeControllerStatus()
 	sw.appliedOnce.Do(func() { close(sw.applied) })
 }
 

@@ -99,3 +99,87 @@ func TestGvsCLIScripting(t *testing.T) {
 		t.Errorf("loading gvs completion bash: %v, stderr %q, stdout %q", err, errOut, out)
 	}
 }
+
+// TestGvsTrace checks gvs trace (README, "gvs"): the trace of
+// ofproto/trace in words through a resubmit chain, NORMAL's flood and a
+// mirror, with ports by name; --json is one document python3 reads, with
+// the same outputs and copies; a flow gvs cannot read is marked at the
+// offending word, exit status 1; an unknown bridge and a flow without
+// in_port are errors too.
+func TestGvsTrace(t *testing.T) {
+	requireTool(t, "python3")
+	const br = "gvtc"
+	g := gvofBridge(t, br, 3)
+	gvofMust(t, g, nil, "del-flows", br)
+	gvofMust(t, g, nil, "add-flow", br, "table=0,priority=10,in_port=1,icmp,actions=resubmit(,1)")
+	gvofMust(t, g, nil, "add-flow", br, "table=1,priority=20,cookie=0x7,icmp,actions=NORMAL")
+	g.MustVsctl("--", "--id=@p3", "get", "port", "gvtcp3",
+		"--", "--id=@m", "create", "mirror", "name=gvtcm", "select_all=true", "output_port=@p3",
+		"--", "set", "bridge", br, "mirrors=@m")
+	gvs := func(args ...string) (string, string, error) {
+		return g.Run(gvsBin, append([]string{"--db", "unix:" + g.Socket()}, args...)...)
+	}
+	flowText := "in_port=gvtcp1,icmp,dl_src=02:00:00:00:00:01,dl_dst=02:00:00:00:00:02,nw_src=10.0.0.1,nw_dst=10.0.0.2"
+	out, errOut, err := gvs("trace", br, flowText)
+	if err != nil {
+		t.Fatalf("gvs trace: %v\n%s%s", err, out, errOut)
+	}
+	for _, w := range []string{
+		"enters bridge gvtc by port gvtcp1.",
+		"In bridge gvtc:",
+		"  table 0: the rule icmp,in_port=gvtcp1, priority 10, matches",
+		"    do resubmit(,1)",
+		"    table 1: the rule icmp, priority 20, matches (cookie 0x7)",
+		"      do NORMAL",
+		"no learned MAC for destination, flooding",
+		"mirror gvtcm selects the packet",
+		"The actions change nothing in the packet.",
+		"It leaves by gvtcp2, gvtc.",
+		"Mirrors copy it to gvtcp3.",
+		"get the datapath actions",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("gvs trace lacks %q:\n%s", w, out)
+		}
+	}
+
+	out, errOut, err = g.Run("bash", "-c", "set -o pipefail; "+gvsBin+" --db unix:"+g.Socket()+" trace "+br+" '"+flowText+"' --json | python3 -m json.tool")
+	if exitCode(err) != 0 {
+		t.Fatalf("gvs trace --json | python3 -m json.tool: exit %d, stderr %q:\n%s", exitCode(err), errOut, out)
+	}
+	var doc struct {
+		Outputs []string `json:"outputs"`
+		Copies  []string `json:"mirror_copies"`
+		Steps   []struct {
+			Kind  string `json:"kind"`
+			Table int    `json:"table"`
+		} `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("gvs trace --json: %v\n%s", err, out)
+	}
+	if strings.Join(doc.Outputs, ",") != "gvtcp2,gvtc" || strings.Join(doc.Copies, ",") != "gvtcp3" || len(doc.Steps) < 5 {
+		t.Errorf("gvs trace --json: outputs %v, copies %v, %d steps:\n%s", doc.Outputs, doc.Copies, len(doc.Steps), out)
+	}
+
+	for _, tc := range []struct{ flow, mark string }{
+		{"in_port=gvtcp1,tp_dst=80", "\n  in_port=gvtcp1,tp_dst=80\n                 ^^^^^^^^^\n"},
+		{"in_port=nosuch,icmp", "\n  in_port=nosuch,icmp\n  ^^^^^^^^^^^^^^\n"},
+		{"in_port=gvtcp1,dl_dst=02:00:00:00:00:0g", "\n  in_port=gvtcp1,dl_dst=02:00:00:00:00:0g\n                 ^^^^^^^^^^^^^^^^^^^^^^^^\n"},
+		{"in_port=gvtcp1,bogus=1", "\n  in_port=gvtcp1,bogus=1\n                 ^^^^^^^\n"},
+	} {
+		out, errOut, err := gvs("trace", br, tc.flow)
+		if exitCode(err) != 1 || !strings.Contains(errOut, tc.mark) || out != "" {
+			t.Errorf("gvs trace %s: exit %d, stdout %q, stderr:\n%s\nwant the mark:%s", tc.flow, exitCode(err), out, errOut, tc.mark)
+		}
+	}
+	if _, errOut, err := gvs("trace", br, "icmp"); exitCode(err) != 1 || !strings.Contains(errOut, "in_port") {
+		t.Errorf("gvs trace without in_port: exit %d, stderr %q", exitCode(err), errOut)
+	}
+	if _, errOut, err := gvs("trace", "nosuchbr", flowText); exitCode(err) != 1 || !strings.Contains(errOut, "nosuchbr") {
+		t.Errorf("gvs trace of an unknown bridge: exit %d, stderr %q", exitCode(err), errOut)
+	}
+	if _, errOut, err := gvs("trace", br); exitCode(err) != 2 || !strings.Contains(errOut, "Usage:") {
+		t.Errorf("gvs trace without FLOW: exit %d, stderr %q", exitCode(err), errOut)
+	}
+}

@@ -1,0 +1,295 @@
+package connmgr
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"gvs/internal/flow"
+	"gvs/internal/ofproto"
+	"gvs/internal/openflow"
+	"gvs/internal/packet"
+)
+
+// fakeController is the controller end of a connection: it says hello
+// in version v and reads what the switch sends.
+type fakeController struct {
+	t  *testing.T
+	nc net.Conn
+	v  uint8
+}
+
+func acceptController(t *testing.T, ln net.Listener, v uint8) *fakeController {
+	t.Helper()
+	_ = ln.(*net.UnixListener).SetDeadline(time.Now().Add(10 * time.Second))
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatalf("the switch did not connect: %v", err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	f := &fakeController{t: t, nc: nc, v: v}
+	f.send(&openflow.Hello{Versions: openflow.VersionBitmap(v)})
+	if _, ok := f.next().(*openflow.Hello); !ok {
+		t.Fatal("the switch's first message is not a hello")
+	}
+	return f
+}
+
+func (f *fakeController) send(m openflow.Message) {
+	f.t.Helper()
+	b, err := openflow.Encode(f.v, 1, m)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := f.nc.Write(b); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// next returns the next message the switch sends, within 5 s.
+func (f *fakeController) next() openflow.Message {
+	f.t.Helper()
+	_ = f.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	msg, err := openflow.ReadMessage(f.nc, nil)
+	if err != nil {
+		f.t.Fatalf("reading from the switch: %v", err)
+	}
+	_, m, err := openflow.Decode(msg)
+	if err != nil {
+		f.t.Fatalf("decoding %x: %v", msg, err)
+	}
+	return m
+}
+
+func listenUnix(t *testing.T) (string, net.Listener) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return path, ln
+}
+
+func newTestService(t *testing.T, info *Info) (*Service, *ofproto.Bridge) {
+	t.Helper()
+	b := ofproto.NewBridge("br", 64, 300)
+	if info.Versions == 0 {
+		info.Versions = openflow.VersionBitmap(openflow.Version10, openflow.Version13)
+	}
+	s, err := Listen(filepath.Join(t.TempDir(), "br.mgmt"), b, info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, b
+}
+
+// waitStatus waits until the only controller's status satisfies ok.
+func waitStatus(t *testing.T, s *Service, what string, ok func(ControllerStatus) bool) ControllerStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cs := s.Controllers()
+		if len(cs) == 1 && ok(cs[0]) {
+			return cs[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("controller never %s: %+v", what, cs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestControllerConnectsAndGetsPacketIns: an active unix: controller is
+// dialled, its status says connected, ACTIVE, role other; a packet-in
+// reaches it (OpenFlow 1.3: no buffer, the in_port in the match,
+// no_match for an explicit miss) and, when it goes away, the status
+// says disconnected with the error and the switch dials again.
+func TestControllerConnectsAndGetsPacketIns(t *testing.T) {
+	path, ln := listenUnix(t)
+	s, b := newTestService(t, &Info{FailMode: "secure", Controllers: []ControllerConfig{{Target: "unix:" + path, Probe: DefaultProbe}}})
+	if b.Tables.NumFlows() != 0 {
+		t.Fatalf("a bridge with a controller kept %d flows", b.Tables.NumFlows())
+	}
+	f := acceptController(t, ln, openflow.Version13)
+	cs := waitStatus(t, s, "connected", func(cs ControllerStatus) bool { return cs.Connected })
+	if cs.State != "ACTIVE" || cs.Role != "other" || cs.LastConnected.IsZero() {
+		t.Fatalf("connected status %+v", cs)
+	}
+	// Wait until the connection is ready for packet-ins.
+	f.send(&openflow.EchoRequest{})
+	if _, ok := f.next().(*openflow.EchoReply); !ok {
+		t.Fatal("no echo reply")
+	}
+	frame := make([]byte, 60)
+	frame[0] = 0xff
+	s.PacketIn(&ofproto.PacketIn{Reason: ofproto.ReasonAction, ExplicitMiss: true, MaxLen: ofproto.NoBufferLen, Table: 0, Cookie: 5, InPort: 3}, frame)
+	pi, ok := f.next().(*openflow.PacketIn)
+	if !ok {
+		t.Fatal("no packet-in")
+	}
+	if pi.BufferID != openflow.NoBuffer || pi.Reason != ofproto.ReasonNoMatch || pi.Cookie != 5 || len(pi.Data) != 60 || int(pi.TotalLen) != 60 {
+		t.Fatalf("packet-in %+v", pi)
+	}
+	if m, err := matchFromWire(pi.Match); err != nil || m.String() != "in_port=3" {
+		t.Fatalf("packet-in match %v (%v), want in_port=3", m, err)
+	}
+
+	f.nc.Close()
+	cs = waitStatus(t, s, "disconnected", func(cs ControllerStatus) bool { return !cs.Connected })
+	if cs.LastError == "" || cs.LastDisconnected.IsZero() {
+		t.Fatalf("disconnected status %+v", cs)
+	}
+	acceptController(t, ln, openflow.Version10) // it reconnects, after its backoff
+	waitStatus(t, s, "connected again", func(cs ControllerStatus) bool { return cs.Connected })
+}
+
+// TestControllerInactivityProbe: a controller that stops answering gets
+// an echo request after the probe interval and is dropped after another.
+func TestControllerInactivityProbe(t *testing.T) {
+	path, ln := listenUnix(t)
+	s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "unix:" + path, Probe: time.Second}}})
+	f := acceptController(t, ln, openflow.Version10)
+	waitStatus(t, s, "connected", func(cs ControllerStatus) bool { return cs.Connected })
+	for {
+		m := f.next()
+		if _, ok := m.(*openflow.EchoRequest); ok {
+			break
+		}
+	}
+	waitStatus(t, s, "dropped for inactivity", func(cs ControllerStatus) bool { return !cs.Connected })
+}
+
+// TestPacketInQueueBounded: a controller that reads nothing costs the
+// packet path nothing: past the queue, packet-ins are dropped and
+// counted, and PacketIn never blocks.
+func TestPacketInQueueBounded(t *testing.T) {
+	path, ln := listenUnix(t)
+	s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "unix:" + path}}})
+	f := acceptController(t, ln, openflow.Version10)
+	f.send(&openflow.EchoRequest{})
+	f.next()
+	before := pinDrops.Total()
+	frame := make([]byte, 1500)
+	done := make(chan struct{})
+	go func() {
+		for range 20000 {
+			s.PacketIn(&ofproto.PacketIn{Reason: ofproto.ReasonAction, MaxLen: ofproto.NoBufferLen}, frame)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("PacketIn blocked on a controller that does not read")
+	}
+	if pinDrops.Total() == before {
+		t.Fatal("no packet-in was dropped, though the controller read none")
+	}
+}
+
+// TestFlushOnControllers: as in OVS, a standalone bridge without
+// controllers has the NORMAL flow, the first controller flushes it, and
+// deleting the last one brings it back; a secure bridge gets none.
+func TestFlushOnControllers(t *testing.T) {
+	s, b := newTestService(t, &Info{})
+	if b.Tables.NumFlows() != 1 {
+		t.Fatalf("a new standalone bridge has %d flows, want NORMAL's", b.Tables.NumFlows())
+	}
+	s.SetInfo(&Info{Versions: 2, Controllers: []ControllerConfig{{Target: "unix:/nonexistent/x"}}})
+	if b.Tables.NumFlows() != 0 {
+		t.Fatalf("the first controller left %d flows", b.Tables.NumFlows())
+	}
+	s.SetInfo(&Info{Versions: 2})
+	if b.Tables.NumFlows() != 1 {
+		t.Fatalf("without controllers again: %d flows, want NORMAL's", b.Tables.NumFlows())
+	}
+	s.SetInfo(&Info{Versions: 2, FailMode: "secure"})
+	if b.Tables.NumFlows() != 0 {
+		t.Fatalf("secure without controllers: %d flows", b.Tables.NumFlows())
+	}
+}
+
+// TestParseTarget checks the connection methods and their errors.
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct{ target, network, addr, err string }{
+		{"tcp:127.0.0.1:6653", "tcp", "127.0.0.1:6653", ""},
+		{"tcp:10.0.0.1", "tcp", "10.0.0.1:6653", ""},
+		{"tcp:[::1]:7000", "tcp", "[::1]:7000", ""},
+		{"unix:/run/c.sock", "unix", "/run/c.sock", ""},
+		{"ptcp:6654", "tcp", ":6654", ""},
+		{"ptcp:6654:127.0.0.1", "tcp", "127.0.0.1:6654", ""},
+		{"punix:/run/l.sock", "unix", "/run/l.sock", ""},
+		{"tcp:ctl.example:6653", "", "", "not an IP address"},
+		{"tcp:1.2.3.4:99999", "", "", "bad port"},
+		{"ssl:1.2.3.4:6653", "", "", "unsupported connection method"},
+		{"unix:", "", "", "no socket path"},
+	} {
+		n, a, err := parseTarget(tc.target)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.target, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || n != tc.network || a != tc.addr {
+			t.Errorf("%s: %s %s %v, want %s %s", tc.target, n, a, err, tc.network, tc.addr)
+		}
+	}
+}
+
+// TestPassiveController: a punix: target listens, and a controller that
+// connects to it is served like a dialled one (hello, status connected);
+// when it leaves the listener stays.
+func TestPassiveController(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "listen.sock")
+	s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "punix:" + path}}})
+	waitStatus(t, s, "listening", func(cs ControllerStatus) bool { return cs.State == "LISTENING" })
+	nc, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeController{t: t, nc: nc, v: openflow.Version13}
+	f.send(&openflow.Hello{Versions: openflow.VersionBitmap(openflow.Version13)})
+	if _, ok := f.next().(*openflow.Hello); !ok {
+		t.Fatal("no hello from the switch")
+	}
+	f.send(&openflow.FeaturesRequest{})
+	if _, ok := f.next().(*openflow.FeaturesReply); !ok {
+		t.Fatal("no features reply")
+	}
+	waitStatus(t, s, "connected", func(cs ControllerStatus) bool { return cs.Connected })
+	nc.Close()
+	waitStatus(t, s, "disconnected", func(cs ControllerStatus) bool { return !cs.Connected && cs.State == "LISTENING" })
+}
+
+// TestFailOpen: a standalone bridge whose controller stays unreachable
+// fails open after three probe intervals (3 s at least): its flows are
+// flushed and NORMAL switches; a secure one never does.
+func TestFailOpen(t *testing.T) {
+	for _, mode := range []string{"standalone", "secure"} {
+		s, b := newTestService(t, &Info{FailMode: mode, Controllers: []ControllerConfig{{Target: "unix:/nonexistent/ctl", Probe: time.Second}}})
+		if err := b.Tables.Add(&flow.Flow{Priority: 5, Match: flow.NewMatch(packet.Key{}, packet.Key{})}); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		s.ctlMu.Lock()
+		s.updateFailOpen(start.Add(2 * time.Second))
+		early := b.FailOpen()
+		s.updateFailOpen(start.Add(4 * time.Second))
+		s.ctlMu.Unlock()
+		if early {
+			t.Errorf("%s: failed open before three probe intervals", mode)
+		}
+		if want := mode == "standalone"; b.FailOpen() != want {
+			t.Errorf("%s: fail-open %v after 4 s, want %v", mode, b.FailOpen(), want)
+		}
+		if want := map[string]int{"standalone": 0, "secure": 1}[mode]; b.Tables.NumFlows() != want {
+			t.Errorf("%s: %d flows after 4 s, want %d", mode, b.Tables.NumFlows(), want)
+		}
+	}
+}

@@ -1,0 +1,50 @@
+package datapath
+
+import (
+	"fmt"
+	"sync"
+
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
+)
+
+// injector executes packets that did not arrive on a port (OpenFlow
+// packet-outs) with an executor of its own, so that they never touch a
+// port thread's state.
+type injector struct {
+	mu sync.Mutex
+	t  *portThread
+}
+
+// Execute runs frame, as if it had been received on datapath port
+// inPort (which need not exist: a packet-out from the controller), through
+// tr and executes the actions it returns: effects are applied, outputs
+// sent, nothing is cached. It is the slow path of OpenFlow packet-out;
+// packets are executed one at a time.
+func (dp *Datapath) Execute(frame []byte, inPort uint32, tr Translator) error {
+	if len(frame) < packet.EthernetLen || len(frame) > netdev.MaxFrame {
+		return fmt.Errorf("packet of %d bytes: an Ethernet frame has %d to %d", len(frame), packet.EthernetLen, netdev.MaxFrame)
+	}
+	dp.inject.mu.Lock()
+	defer dp.inject.mu.Unlock()
+	if dp.inject.t == nil {
+		dp.inject.t = newPortThread(dp, &Port{Name: "packet-out"})
+	}
+	t := dp.inject.t
+	cfg := dp.cfg.Load()
+	buf := t.bufs[0][packet.Headroom:]
+	n := copy(buf, frame)
+	pkt := &t.pkt
+	pkt.Frame, pkt.InPort, pkt.Offload = buf[:n], inPort, netdev.Offload{}
+	_ = packet.Parse(pkt.Frame, inPort, &pkt.Key.Key, &pkt.Off)
+	pkt.Key.VLANTPID = vlanTPIDs(pkt.Frame, &pkt.Off)
+	t.xl.Reset()
+	tr.Translate(pkt, &t.xl)
+	t.nextScr, t.now = 0, 0
+	for i := range t.xl.Effects {
+		t.xl.Effects[i].apply(len(pkt.Frame), false, false, t.cache.wallClock)
+	}
+	t.execute(cfg, pkt, t.xl.Actions)
+	t.flush()
+	return nil
+}
