@@ -137,6 +137,10 @@ type cacheFlow struct {
 	created int64
 	dead    bool
 	seq     uint64 // of its installation, see orderEntry
+	// pinned counts the executions of its actions under way (a
+	// recirculation runs within one): a flow removed meanwhile is not
+	// reused, so that its action list stays as it is.
+	pinned int
 	// accounts says the flow has EffectAccount effects; touched, that
 	// it is in the cache's touched list; accPackets and accBytes are
 	// what its rules have been told of so far.
@@ -424,7 +428,7 @@ func (c *flowCache) remove(f *cacheFlow) {
 	f.st.delete(f)
 	f.dead = true
 	c.n--
-	if len(c.free) < maxFree {
+	if len(c.free) < maxFree && f.pinned == 0 {
 		f.st = nil
 		c.free = append(c.free, f)
 	}
