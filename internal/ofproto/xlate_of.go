@@ -92,7 +92,7 @@ func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8) {
 }
 
 // supported reports whether translation executes every action of acts.
-// The others (controller, learn, clone, ct, nat, ...) are still to come.
+// The others (controller, learn, clone, ...) are still to come.
 func supported(acts []flow.Action) bool {
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -119,7 +119,13 @@ func supported(acts []flow.Action) bool {
 			if len(a.IDs) > 0 {
 				return false
 			}
-		case flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
+		case flow.CT:
+			if a.ZoneSrc.Field != "" {
+				if _, ok := readable(a.ZoneSrc.Field); !ok {
+					return false
+				}
+			}
+		case flow.CTClear, flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
 			flow.SetIPTTL, flow.SetL4Port, flow.Note:
 		default:
@@ -149,6 +155,10 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 			c.resubmit(x, a.InPort, id)
 		case flow.GotoTable:
 			c.resubmit(x, flow.PortInPort, a.Table)
+		case flow.CT:
+			c.ct(x, a)
+		case flow.CTClear:
+			c.ctClear(x)
 		case flow.Note:
 		default:
 			c.edit(x, a)
