@@ -2,6 +2,7 @@ package datapath_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net/netip"
 	"sync"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // after; it records the source address of the frames it saw.
 type fakeTracker struct {
 	mu        sync.Mutex
-	committed map[[8]byte]uint32 // mark
+	committed map[[12]byte]uint32 // mark, by addresses and ports
 	calls     int
 	seenSrc   [][4]byte
 }
@@ -31,13 +32,22 @@ func (f *fakeTracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets
 	if len(f.seenSrc) < 8 {
 		f.seenSrc = append(f.seenSrc, src)
 	}
-	var tuple [8]byte
+	var tuple, rev [12]byte
 	copy(tuple[:4], key.NwSrc[:])
 	copy(tuple[4:], key.NwDst[:])
+	binary.BigEndian.PutUint16(tuple[8:], key.TpSrc)
+	binary.BigEndian.PutUint16(tuple[10:], key.TpDst)
+	copy(rev[:4], key.NwDst[:])
+	copy(rev[4:], key.NwSrc[:])
+	binary.BigEndian.PutUint16(rev[8:], key.TpDst)
+	binary.BigEndian.PutUint16(rev[10:], key.TpSrc)
 	r := conntrack.Result{State: conntrack.StateTrk, Zone: a.Zone, OrigValid: true,
 		OrigSrc: netip.AddrFrom4(key.NwSrc), OrigDst: netip.AddrFrom4(key.NwDst), OrigProto: key.NwProto,
 		OrigSport: key.TpSrc, OrigDport: key.TpDst}
 	mark, ok := f.committed[tuple]
+	if !ok {
+		mark, ok = f.committed[rev]
+	}
 	switch {
 	case ok:
 		r.State |= conntrack.StateEst
@@ -87,7 +97,7 @@ func ctSwitch(t testing.TB, tr *ctTranslator) (*datapath.Datapath, *fakeTracker,
 		sinks[no] = &sink{Netdev: ports[no]}
 		p.Dev = sinks[no]
 	}
-	ft := &fakeTracker{committed: map[[8]byte]uint32{}}
+	ft := &fakeTracker{committed: map[[12]byte]uint32{}}
 	dp.SetTracker(ft)
 	return dp, ft, sinks
 }
@@ -139,7 +149,7 @@ func TestCTSeesEditsAndForks(t *testing.T) {
 		mem[no] = &fakeOut{Netdev: p.Dev}
 		p.Dev = mem[no]
 	}
-	ft := &fakeTracker{committed: map[[8]byte]uint32{}}
+	ft := &fakeTracker{committed: map[[12]byte]uint32{}}
 	dp.SetTracker(ft)
 	in := ipFrame(t, packet.ProtoTCP, false)
 	dp.NewTestThread(1).Process([][]byte{in})
@@ -158,7 +168,7 @@ func TestCTSeesEditsAndForks(t *testing.T) {
 // is cut at the depth limit.
 func TestRecirculationLoopBounded(t *testing.T) {
 	dp, _, ports := actionSwitch(t, 2, datapath.CT(&conntrack.Action{}), datapath.Recirc(1), datapath.Output(2))
-	dp.SetTracker(&fakeTracker{committed: map[[8]byte]uint32{}})
+	dp.SetTracker(&fakeTracker{committed: map[[12]byte]uint32{}})
 	dp.NewTestThread(1).Process([][]byte{ipFrame(t, packet.ProtoUDP, false)})
 	// Each pass outputs after its recirculation returns: the received
 	// packet and six recirculations.
@@ -179,3 +189,6 @@ func (f *fakeOut) WriteBatch(frames [][]byte) error {
 	}
 	return nil
 }
+
+// newTracker returns the tracker the S7 tests and benchmark run with.
+func newTracker() datapath.Tracker { return &fakeTracker{committed: map[[12]byte]uint32{}} }

@@ -1,0 +1,233 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// This file checks connection tracking through the real clients: S7 of
+// SCENARIOS.md verbatim (its names: bridge br0, namespaces left and
+// right, veths veth_l0/veth_l1/veth_r0/veth_r1), with scapy sending the
+// tutorial's TCP segments and `ovs-appctl dpctl/dump-conntrack` read
+// after each; then real TCP connections through the same flows; zones,
+// marks and limits on a lab of its own, whose names start with "gvct".
+
+// gvctScapy is the python3 with scapy (Debian's python3-scapy installs
+// it for the system python).
+const gvctScapy = "/usr/bin/python3"
+
+// requireScapy skips the test without scapy, as requireTool does.
+func requireScapy(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(gvctScapy, "-c", "import scapy.all").Run(); err != nil {
+		t.Skip("python3-scapy not installed (scripts/test.sh installs it)")
+	}
+}
+
+// gvctSegment is one TCP segment of a test: who sends it, its ports,
+// flags (scapy's letters), sequence and acknowledgement numbers.
+type gvctSegment struct {
+	from           string // "left" or "right"
+	sport, dport   int
+	flags          string
+	seq, ack       uint32
+	payload        string
+	srcIP, dstIP   string
+	srcMAC, dstMAC string
+	dev            string
+}
+
+// gvctTcpdumpFlags is how tcpdump prints scapy's flag letters.
+var gvctTcpdumpFlags = map[string]string{"S": "[S]", "SA": "[S.]", "A": "[.]", "PA": "[P.]", "FA": "[F.]", "R": "[R]", "RA": "[R.]"}
+
+// send sends s with scapy from its namespace.
+func (s gvctSegment) send(t *testing.T, lab *netLab) {
+	t.Helper()
+	script := fmt.Sprintf(`from scapy.all import Ether, IP, TCP, Raw, sendp
+p = Ether(src=%q, dst=%q)/IP(src=%q, dst=%q)/TCP(sport=%d, dport=%d, flags=%q, seq=%d, ack=%d, window=8192)
+if %q:
+    p = p/Raw(load=%q)
+sendp(p, iface=%q, verbose=False)
+`, s.srcMAC, s.dstMAC, s.srcIP, s.dstIP, s.sport, s.dport, s.flags, s.seq, s.ack, s.payload, s.payload, s.dev)
+	lab.mustExec(s.from, gvctScapy, "-c", script)
+}
+
+// arrived reports whether the far capture saw s within limit.
+func (s gvctSegment) arrived(c *tcpdumpCapture, limit time.Duration) bool {
+	return c.waitFor(limit, fmt.Sprintf("%s.%d > %s.%d: Flags %s, seq %d", s.srcIP, s.sport, s.dstIP, s.dport, gvctTcpdumpFlags[s.flags], s.seq))
+}
+
+// gvctS7Line is the line S7 says dump-conntrack prints for its
+// connection in state state.
+func gvctS7Line(state string) string {
+	return "tcp,orig=(src=192.168.0.2,dst=10.0.0.2,sport=1024,dport=2048),reply=(src=10.0.0.2,dst=192.168.0.2,sport=2048,dport=1024),protoinfo=(state=" + state + ")"
+}
+
+// gvctConntrack returns the lines of `ovs-appctl dpctl/dump-conntrack
+// ARGS` that contain word (all lines for "").
+func gvctConntrack(t *testing.T, g *Gvsd, word string, args ...string) []string {
+	t.Helper()
+	out, errOut, err := g.Run("ovs-appctl", append([]string{"dpctl/dump-conntrack"}, args...)...)
+	if err != nil {
+		t.Fatalf("ovs-appctl dpctl/dump-conntrack %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+	}
+	return linesWith(nonEmptyLines(out), word)
+}
+
+// gvctQuiet brings S7's links up and keeps the namespaces quiet (IPv6
+// off), with no addresses, so that the kernels in left and right neither
+// answer nor reset the segments scapy makes up.
+func gvctQuiet(lab *netLab) {
+	for _, ns := range []string{"left", "right"} {
+		lab.mustExec(ns, "ip", "link", "set", "lo", "up")
+		lab.mustExec(ns, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1")
+	}
+	for _, d := range [][2]string{{"left", "veth_l1"}, {"right", "veth_r1"}} {
+		lab.configure(d[0], d[1])
+	}
+	for _, dev := range []string{"veth_l0", "veth_r0"} {
+		lab.must("sysctl", "-q", "-w", "net/ipv6/conf/"+dev+"/disable_ipv6=1")
+		lab.must("ip", "link", "set", "dev", dev, "up")
+	}
+}
+
+// TestConntrackS7 runs S7 verbatim: its setup and five flows with the
+// real ovs-vsctl and ovs-ofctl, scapy sending the tutorial's eight
+// segments; after each, dump-conntrack shows the kernel tracker's state
+// for the connection and the segment reached the other side (the flows
+// let all of them through). A retransmitted SYN is still +new; an
+// unsolicited SYN-ACK from the right is not +est and, once the default
+// NORMAL flow is gone, reaches nobody.
+func TestConntrackS7(t *testing.T) {
+	requireTool(t, "ovs-appctl", "tcpdump")
+	requireScapy(t)
+	lab, g := gvofS7Setup(t)
+	gvctQuiet(lab)
+	for _, f := range gvofS7Flows {
+		gvofMust(t, g, nil, "add-flow", "br0", f)
+	}
+	macL, macR := lab.mac("left", "veth_l1"), lab.mac("right", "veth_r1")
+	capL := lab.capture("left", "veth_l1", "-S", "tcp")
+	capR := lab.capture("right", "veth_r1", "-S", "tcp")
+	seg := func(from, flags string, seq, ack uint32, payload string) gvctSegment {
+		if from == "left" {
+			return gvctSegment{from: "left", sport: 1024, dport: 2048, flags: flags, seq: seq, ack: ack, payload: payload,
+				srcIP: "192.168.0.2", dstIP: "10.0.0.2", srcMAC: macL, dstMAC: macR, dev: "veth_l1"}
+		}
+		return gvctSegment{from: "right", sport: 2048, dport: 1024, flags: flags, seq: seq, ack: ack, payload: payload,
+			srcIP: "10.0.0.2", dstIP: "192.168.0.2", srcMAC: macR, dstMAC: macL, dev: "veth_r1"}
+	}
+	far := map[string]*tcpdumpCapture{"left": capR, "right": capL}
+	steps := []struct {
+		name  string
+		s     gvctSegment
+		state string
+	}{
+		{"SYN", seg("left", "S", 100, 0, ""), "SYN_SENT"},
+		{"SYN-ACK", seg("right", "SA", 200, 101, ""), "SYN_RECV"},
+		{"ACK", seg("left", "A", 101, 201, ""), "ESTABLISHED"},
+		{"data", seg("left", "PA", 101, 201, "X"), "ESTABLISHED"},
+		{"ACK of data", seg("right", "A", 201, 102, ""), "ESTABLISHED"},
+		{"FIN", seg("left", "FA", 102, 201, ""), "FIN_WAIT_1"},
+		{"FIN-ACK", seg("right", "FA", 201, 103, ""), "LAST_ACK"},
+		{"last ACK", seg("left", "A", 103, 202, ""), "TIME_WAIT"},
+	}
+	for i, st := range steps {
+		st.s.send(t, lab)
+		if !st.s.arrived(far[st.s.from], 10*time.Second) {
+			t.Fatalf("step %d (%s from %s) did not reach the other side; capture:\n%s", i+1, st.name, st.s.from,
+				strings.Join(nonEmptyLines(far[st.s.from].out.String()), "\n"))
+		}
+		got := gvctConntrack(t, g, "192.168.0.2")
+		if want := gvctS7Line(st.state); len(got) != 1 || got[0] != want {
+			t.Fatalf("after step %d (%s): dump-conntrack | grep 192.168.0.2 printed\n%s\nwant\n%s", i+1, st.name, strings.Join(got, "\n"), want)
+		}
+		if i == 0 {
+			// A retransmitted SYN is still +trk+new: committed again
+			// and sent right.
+			before := len(linesWith(nonEmptyLines(capR.out.String()), "seq 100"))
+			st.s.send(t, lab)
+			deadline := time.Now().Add(10 * time.Second)
+			for len(linesWith(nonEmptyLines(capR.out.String()), "seq 100")) == before && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if len(linesWith(nonEmptyLines(capR.out.String()), "seq 100")) == before {
+				t.Fatal("the retransmitted SYN did not reach the right")
+			}
+			if got := gvctConntrack(t, g, "192.168.0.2"); len(got) != 1 || got[0] != gvctS7Line("SYN_SENT") {
+				t.Fatalf("after the retransmitted SYN: %q", got)
+			}
+		}
+	}
+
+	// An unsolicited SYN-ACK from the right: not +est, so only the
+	// default NORMAL flow can forward it; without that flow it goes
+	// nowhere.
+	stray := seg("right", "SA", 5000, 777, "")
+	stray.sport, stray.dport = 2049, 1025
+	stray.send(t, lab)
+	if !stray.arrived(capL, 10*time.Second) {
+		t.Fatal("with priority=0 actions=NORMAL, the unsolicited SYN-ACK should be forwarded by NORMAL, as in OVS")
+	}
+	gvofMust(t, g, nil, "del-flows", "--strict", "br0", "priority=0")
+	stray.seq = 6000
+	stray.send(t, lab)
+	if stray.arrived(capL, 2*time.Second) {
+		t.Fatal("without the NORMAL flow, an unsolicited SYN-ACK from the right reached the left")
+	}
+	if got := gvctConntrack(t, g, "sport=2049"); len(got) != 0 {
+		t.Errorf("the unsolicited SYN-ACK left a connection: %q", got)
+	}
+
+	gvctRealTCP(t, lab, g)
+}
+
+// gvctRealTCP: with addresses on S7's hosts (and ARP let through), a real
+// TCP connection opened from the left crosses S7's flows, one opened from
+// the right does not.
+func gvctRealTCP(t *testing.T, lab *netLab, g *Gvsd) {
+	requireTool(t, "nc")
+	gvofMust(t, g, nil, "add-flow", "br0", "priority=10,arp,actions=NORMAL")
+	lab.mustExec("left", "ip", "addr", "add", "192.168.0.2/24", "dev", "veth_l1")
+	lab.mustExec("left", "ip", "route", "add", "10.0.0.0/24", "dev", "veth_l1")
+	lab.mustExec("right", "ip", "addr", "add", "10.0.0.2/24", "dev", "veth_r1")
+	lab.mustExec("right", "ip", "route", "add", "192.168.0.0/24", "dev", "veth_r1")
+	if out, err := gvctNC("right", "10.0.0.2", "left", "10.0.0.2", 5001, "hello from the left"); err != nil || out != "hello from the left" {
+		t.Fatalf("TCP from the left through S7's flows: got %q, %v", out, err)
+	}
+	if got := gvctConntrack(t, g, "dport=5001"); len(got) != 1 || !strings.Contains(got[0], "src=192.168.0.2") {
+		t.Errorf("the left's connection is not tracked as opened from the left: %q", got)
+	}
+	if out, err := gvctNC("left", "192.168.0.2", "right", "192.168.0.2", 5002, "hello from the right"); err == nil && out != "" {
+		t.Fatalf("TCP opened from the right crossed S7's flows: got %q", out)
+	}
+}
+
+// gvctNC listens with nc in ns lns on laddr:port, connects from cns to
+// caddr:port and sends msg; it returns what the listener received.
+func gvctNC(lns, laddr, cns, caddr string, port int, msg string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", lns, "nc", "-l", "-w", "5", laddr, fmt.Sprint(port))
+	var out lockedBuffer
+	srv.Stdout = &out
+	if err := srv.Start(); err != nil {
+		return "", err
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	time.Sleep(300 * time.Millisecond) // nc is listening
+	cli := exec.CommandContext(ctx, "ip", "netns", "exec", cns, "sh", "-c",
+		fmt.Sprintf("printf %%s %q | nc -N -w 3 %s %d", msg, caddr, port))
+	if b, err := cli.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("client: %v: %s", err, b)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for out.String() != msg && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return out.String(), nil
+}
