@@ -6,6 +6,7 @@ import (
 
 	"gvs/internal/conntrack"
 	"gvs/internal/datapath"
+	"gvs/internal/flow"
 	"gvs/internal/packet"
 )
 
@@ -143,5 +144,35 @@ func TestTranslateRecirculationKeepsRegisters(t *testing.T) {
 	_, x = translateCT(b, s, 0, 0)
 	if _, x = translateCT(b, s, recircOf(x.Actions), conntrack.StateTrk); datapath.FormatActions(x.Actions, nil) != "ct_clear,2" {
 		t.Errorf("ct_clear: %s, want ct_clear,2", datapath.FormatActions(x.Actions, nil))
+	}
+}
+
+// TestMirrorFilterSeesCTState: a mirror whose filter matches ct_state
+// copies the packets of the pass after ct() that have that state: new
+// connections, not established ones.
+func TestMirrorFilterSeesCTState(t *testing.T) {
+	b := ofBridge(t)
+	cfg := *b.Config()
+	m, err := flow.ParseMatchWith("ct_state=+trk+new", flow.ParseOptions{LenientCtState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Mirrors = []*Mirror{{Name: "new", All: true, Filter: m, OutPort: cfg.Ports[4], OutVLAN: -1, Stats: &MirrorStats{}}}
+	b.SetConfig(&cfg)
+	addFlow(t, b, "priority=50,ct_state=-trk,tcp,actions=ct(table=0)")
+	addFlow(t, b, "priority=50,ct_state=+trk,tcp,actions=ct(commit),output:2")
+	s := frameSpec{in: 1, src: 0, dst: 1, ether: 0, nwSrc: 1, tpDst: 80}
+	_, x := translateCT(b, s, 0, 0)
+	id := recircOf(x.Actions)
+	_, xn := translateCT(b, s, id, conntrack.StateTrk|conntrack.StateNew)
+	if got := datapath.FormatActions(xn.Actions, nil); got != "ct(commit),2,4" {
+		t.Errorf("+new: %s, want ct(commit),2,4 (the mirror copy)", got)
+	}
+	if xn.Mask.CtState&conntrack.StateNew == 0 {
+		t.Errorf("the filter's ct_state bits are not in the mask (%#x)", xn.Mask.CtState)
+	}
+	_, xe := translateCT(b, s, id, conntrack.StateTrk|conntrack.StateEst)
+	if got := datapath.FormatActions(xe.Actions, nil); got != "ct(commit),2" {
+		t.Errorf("+est: %s, want ct(commit),2 (no copy)", got)
 	}
 }
