@@ -97,4 +97,8 @@ type Result struct {
 	// caller must parse the frame again (or update its key) before
 	// matching on them.
 	Rewrote bool
+	// LimitDrop says that a commit was refused because the global or the
+	// zone's connection limit was reached: nothing was stored. The
+	// kernel datapath drops such a packet.
+	LimitDrop bool
 }

@@ -1,0 +1,59 @@
+package conntrack
+
+// conn is one tracked connection. It holds no pointers.
+type conn struct {
+	tup     [2]ctuple // original and reply direction
+	expires int64     // monotonic ns; 0 marks a free slot
+	label   [16]byte
+	mark    uint32
+	zone    uint16
+	proto   uint8
+	status  uint8
+	tcp     tcpConn
+}
+
+// status bits, named as the kernel's (and OVS's -m dump) call them.
+const (
+	stV6        uint8 = 1 << 0
+	stSeenReply uint8 = 1 << 1
+	stAssured   uint8 = 1 << 2
+)
+
+func (c *conn) isV6() bool { return c.status&stV6 != 0 }
+
+// tcpConn is the TCP tracker's per-connection state, as the kernel keeps
+// it (struct ip_ct_tcp): one window record per direction and the last
+// packet seen, for the retransmission and "ignored packet" logic.
+type tcpConn struct {
+	seen      [2]tcpSeen
+	lastSeq   uint32
+	lastAck   uint32
+	lastEnd   uint32
+	lastWin   uint16
+	state     uint8
+	lastDir   uint8
+	lastIndex uint8
+	retrans   uint8
+	lastWscl  uint8
+	lastFlags uint8
+}
+
+type tcpSeen struct {
+	end    uint32 // highest sequence number seen + length
+	maxend uint32 // highest ack + window seen from the other side
+	maxwin uint32 // largest window seen
+	maxack uint32 // highest ack sent
+	scale  uint8
+	flags  uint8
+}
+
+// UDP keeps the time after which a replied flow counts as a stream in
+// the TCP record's sequence fields (a UDP connection has no use for them).
+func (c *conn) udpStreamAt() int64 {
+	return int64(uint64(c.tcp.lastSeq)<<32 | uint64(c.tcp.lastAck))
+}
+
+func (c *conn) setUDPStreamAt(t int64) {
+	c.tcp.lastSeq = uint32(uint64(t) >> 32)
+	c.tcp.lastAck = uint32(uint64(t))
+}

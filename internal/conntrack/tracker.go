@@ -1,0 +1,389 @@
+package conntrack
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"sync/atomic"
+	"time"
+
+	"gvs/internal/packet"
+)
+
+// Timeouts are the connection timeouts, in nanoseconds, by protocol and
+// (for TCP) state. DefaultTimeouts gives the Linux kernel's defaults.
+type Timeouts struct {
+	TCP        [tcpNumStates]int64 // by state (TCPNone unused)
+	TCPRetrans int64               // after 3 retransmissions without an answer
+	TCPUnack   int64               // while data is unacknowledged
+	UDP        int64               // unreplied, or replied but younger than 2 s
+	UDPStream  int64               // replied and older than 2 s
+	ICMP       int64               // ICMP and ICMPv6 exchanges
+	Generic    int64               // other IP protocols
+}
+
+// DefaultTimeouts returns the kernel's default timeouts
+// (net.netfilter.nf_conntrack_*_timeout*).
+func DefaultTimeouts() Timeouts {
+	s := int64(time.Second)
+	var t Timeouts
+	t.TCP[TCPSynSent] = 120 * s
+	t.TCP[TCPSynRecv] = 60 * s
+	t.TCP[TCPEstablished] = 5 * 24 * 3600 * s
+	t.TCP[TCPFinWait] = 120 * s
+	t.TCP[TCPCloseWait] = 60 * s
+	t.TCP[TCPLastAck] = 30 * s
+	t.TCP[TCPTimeWait] = 120 * s
+	t.TCP[TCPClose] = 10 * s
+	t.TCP[TCPSynSent2] = 120 * s
+	t.TCPRetrans = 300 * s
+	t.TCPUnack = 300 * s
+	t.UDP = 30 * s
+	t.UDPStream = 120 * s
+	t.ICMP = 30 * s
+	t.Generic = 600 * s
+	return t
+}
+
+// udpStreamDelay: a replied UDP flow still active this long after its
+// first packet is a stream (the kernel's 2 s).
+const udpStreamDelay = 2 * int64(time.Second)
+
+// Config configures a Tracker.
+type Config struct {
+	// Shards is the number of independently locked parts of the table, a
+	// power of two; 0 means 64.
+	Shards int
+	// MaxConns is the global limit on committed connections; 0 means
+	// DefaultMaxConns.
+	MaxConns uint32
+	// Timeouts nil means DefaultTimeouts.
+	Timeouts *Timeouts
+	// Clock is the monotonic time in nanoseconds that Execute's now
+	// comes from; Dump uses it for the remaining timeouts. nil means
+	// Monotonic.
+	Clock func() int64
+}
+
+var clockBase = time.Now()
+
+// Monotonic returns the nanoseconds since the process started, from the
+// monotonic clock: the default Config.Clock.
+func Monotonic() int64 { return int64(time.Since(clockBase)) }
+
+// DefaultMaxConns is the global limit when Config.MaxConns is 0 (OVS's
+// userspace default).
+const DefaultMaxConns = 3000000
+
+// Stats are the tracker's counters.
+type Stats struct {
+	Conns      uint64            // committed connections now
+	ByProto    map[string]uint64 // live connections by protocol name (tcp, udp, icmp, icmpv6, other)
+	Committed  uint64            // connections committed since start
+	Expired    uint64            // connections removed by timeout
+	Invalid    uint64            // packets found +inv
+	LimitDrops uint64            // commits refused by the global or a zone limit
+}
+
+// Tracker is the connection table. All methods are safe for concurrent use.
+type Tracker struct {
+	shards    []shard
+	shardBits uint
+	clock     func() int64
+	seed      uint64
+	timeouts  atomic.Pointer[timeoutCfg]
+	limits    atomic.Pointer[limitCfg]
+	maxConns  atomic.Uint32
+	count     atomic.Int64
+	zoneCount []atomic.Int32 // by zone: 65536 entries
+	byProto   [256]atomic.Int64
+	committed atomic.Uint64
+	expired   atomic.Uint64
+	invalid   atomic.Uint64
+	limitDrop atomic.Uint64
+}
+
+type timeoutCfg struct {
+	def   Timeouts
+	zones map[uint16]*Timeouts
+}
+
+type limitCfg struct {
+	def   uint32
+	zones map[uint16]uint32
+}
+
+// New returns an empty tracker.
+func New(cfg Config) *Tracker {
+	n := cfg.Shards
+	if n <= 0 {
+		n = 64
+	}
+	bitsN := uint(0)
+	for 1<<bitsN < n {
+		bitsN++
+	}
+	t := &Tracker{shards: make([]shard, 1<<bitsN), shardBits: bitsN, zoneCount: make([]atomic.Int32, 65536)}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	t.seed = binary.LittleEndian.Uint64(b[:]) | 1
+	tm := DefaultTimeouts()
+	if cfg.Timeouts != nil {
+		tm = *cfg.Timeouts
+	}
+	t.timeouts.Store(&timeoutCfg{def: tm})
+	t.limits.Store(&limitCfg{})
+	mc := cfg.MaxConns
+	if mc == 0 {
+		mc = DefaultMaxConns
+	}
+	t.maxConns.Store(mc)
+	t.clock = cfg.Clock
+	if t.clock == nil {
+		t.clock = Monotonic
+	}
+	return t
+}
+
+func (t *Tracker) shardOf(h uint64) *shard {
+	return &t.shards[h>>(64-t.shardBits)&(uint64(len(t.shards))-1)]
+}
+
+func (t *Tracker) timeoutsFor(zone uint16) *Timeouts {
+	c := t.timeouts.Load()
+	if len(c.zones) != 0 {
+		if z, ok := c.zones[zone]; ok {
+			return z
+		}
+	}
+	return &c.def
+}
+
+// Execute runs one ct() action on a packet: it finds or creates the
+// packet's connection, updates its state and returns the ct_* fields.
+// key and off come from packet.Parse of frame; key's ct_* fields are the
+// ones of a previous ct() of the same packet (zero when ct_clear'ed or
+// never tracked), which tells a recirculated packet, already run through
+// the state machine in this zone, from a fresh one. now is monotonic
+// time in nanoseconds.
+func (t *Tracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets, a *Action, now int64) Result {
+	r := Result{State: StateTrk, Zone: a.Zone}
+	var p pkt
+	if extract(frame, key, off, &p) != extOK {
+		return t.invalidResult(r)
+	}
+	h := t.hash(a.Zone, p.proto, &p.tup, isICMP(p.proto))
+	s := t.shardOf(h)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ci, c, dir := s.lookup(h, a.Zone, p.proto, p.v6, &p.tup)
+	if c != nil && c.expires <= now {
+		t.removeLocked(s, ci, c)
+		t.expired.Add(1)
+		c = nil
+	}
+	if p.icmpErr {
+		if c == nil {
+			return t.invalidResult(r)
+		}
+		r.State |= StateRel
+		if dir == 1 {
+			r.State |= StateRpl
+		}
+		return t.finish(r, c, a)
+	}
+	if c != nil && a.Force && a.Commit && dir == 1 {
+		// force: a connection seen from the other side is ended and this
+		// packet starts a new one.
+		t.removeLocked(s, ci, c)
+		c = nil
+	}
+	cached := key.CtState&StateTrk != 0 && key.CtState&StateInv == 0 && key.CtZone == a.Zone
+	if c != nil && cached {
+		r.State = key.CtState &^ (StateSNAT | StateDNAT)
+		return t.finish(r, c, a)
+	}
+	if c != nil {
+		var ok bool
+		if r, ok = t.update(s, ci, c, dir, &p, r, now); ok {
+			return r
+		}
+		// The connection was ended (a SYN reopening it): track anew.
+	}
+	return t.newConn(s, h, &p, a, r, now)
+}
+
+func (t *Tracker) invalidResult(r Result) Result {
+	t.invalid.Add(1)
+	r.State |= StateInv
+	return r
+}
+
+// update runs a packet of existing connection c through its protocol's
+// state machine. ok false: the connection is gone and the packet must be
+// tracked as new.
+func (t *Tracker) update(s *shard, ci uint32, c *conn, dir int, p *pkt, r Result, now int64) (Result, bool) {
+	// The ct_state of the packet depends on what was seen before it.
+	if dir == 1 {
+		r.State |= StateEst | StateRpl
+	} else if c.status&stSeenReply != 0 {
+		r.State |= StateEst
+	} else {
+		r.State |= StateNew
+	}
+	tm := t.timeoutsFor(c.zone)
+	var to int64
+	kill := false
+	switch c.proto {
+	case packet.ProtoTCP:
+		seg, valid := parseSeg(p)
+		if !valid {
+			return t.invalidResult(Result{State: StateTrk, Zone: r.Zone}), true
+		}
+		var v int
+		v, to, kill = t.tcpPacket(c, dir, &seg, tm)
+		switch v {
+		case tcpRepeat:
+			t.removeLocked(s, ci, c)
+			return r, false
+		case tcpInvalid:
+			if to > 0 && c.expires > now+to {
+				c.expires = now + to
+			}
+			return t.invalidResult(Result{State: StateTrk, Zone: r.Zone}), true
+		}
+	case packet.ProtoUDP, packet.ProtoSCTP, 136:
+		to = tm.UDP
+		if c.status&stSeenReply != 0 && now > c.udpStreamAt() {
+			to = tm.UDPStream
+			c.status |= stAssured
+		}
+	case packet.ProtoICMPv4, packet.ProtoICMPv6:
+		to = tm.ICMP
+	default:
+		to = tm.Generic
+	}
+	if dir == 1 {
+		c.status |= stSeenReply
+	}
+	if to > 0 {
+		c.expires = now + to
+	}
+	r = t.finish(r, c, nil)
+	if kill {
+		t.removeLocked(s, ci, c)
+	}
+	return r, true
+}
+
+// newConn tracks the first packet of a connection and, on commit, stores
+// the connection.
+func (t *Tracker) newConn(s *shard, h uint64, p *pkt, a *Action, r Result, now int64) Result {
+	var c conn
+	c.zone = a.Zone
+	c.proto = p.proto
+	if p.v6 {
+		c.status |= stV6
+	}
+	c.tup[0] = p.tup
+	c.tup[1] = invertFor(p.proto, p.v6, &p.tup)
+	tm := t.timeoutsFor(a.Zone)
+	switch p.proto {
+	case packet.ProtoTCP:
+		seg, valid := parseSeg(p)
+		if !valid || !tcpNew(&c, &seg) {
+			return t.invalidResult(r)
+		}
+		v, to, _ := t.tcpPacket(&c, 0, &seg, tm)
+		if v != tcpAccept {
+			return t.invalidResult(r)
+		}
+		if to == 0 {
+			to = tm.TCP[c.tcp.state]
+		}
+		c.expires = now + to
+	case packet.ProtoUDP, packet.ProtoSCTP, 136:
+		c.expires = now + tm.UDP
+		c.setUDPStreamAt(now + udpStreamDelay)
+	case packet.ProtoICMPv4, packet.ProtoICMPv6:
+		if _, ok := icmpAnswerOf(p.v6, uint8(p.tup.dport>>8)); !ok {
+			return t.invalidResult(r) // an answer to nothing
+		}
+		c.expires = now + tm.ICMP
+	default:
+		c.expires = now + tm.Generic
+	}
+	r.State |= StateNew
+	if !a.Commit {
+		return t.finish(r, &c, nil) // not stored: forgotten after this packet
+	}
+	if !t.admit(a.Zone) {
+		t.limitDrop.Add(1)
+		r = t.finish(r, &c, nil)
+		r.LimitDrop = true
+		return r
+	}
+	ci := s.alloc()
+	*s.conn(ci) = c
+	s.insert(ci, h, h)
+	t.count.Add(1)
+	t.zoneCount[a.Zone].Add(1)
+	t.byProto[c.proto].Add(1)
+	t.committed.Add(1)
+	return t.finish(r, s.conn(ci), a)
+}
+
+// admit says whether a new connection in zone fits the limits.
+func (t *Tracker) admit(zone uint16) bool {
+	if t.count.Load() >= int64(t.maxConns.Load()) {
+		return false
+	}
+	l := t.limits.Load()
+	lim := l.def
+	if z, ok := l.zones[zone]; ok {
+		lim = z
+	}
+	return lim == 0 || t.zoneCount[zone].Load() < int32(min(lim, 1<<31-1))
+}
+
+// finish applies a commit's mark and label (a nil a: no commit) and
+// copies the connection's fields into r.
+func (t *Tracker) finish(r Result, c *conn, a *Action) Result {
+	if a != nil && a.Commit {
+		if a.SetMark {
+			c.mark = c.mark&^a.MarkMask | a.Mark&a.MarkMask
+		}
+		if a.SetLabel {
+			for i := range c.label {
+				c.label[i] = c.label[i]&^a.LabelMask[i] | a.Label[i]&a.LabelMask[i]
+			}
+		}
+	}
+	r.Mark = c.mark
+	r.Label = c.label
+	r.OrigValid = true
+	o := &c.tup[0]
+	if c.isV6() {
+		r.OrigSrc = addrFrom16(&o.src)
+		r.OrigDst = addrFrom16(&o.dst)
+	} else {
+		r.OrigSrc = addrFrom4(&o.src)
+		r.OrigDst = addrFrom4(&o.dst)
+	}
+	r.OrigProto = c.proto
+	r.OrigSport, r.OrigDport = o.sport, o.dport
+	if isICMP(c.proto) {
+		// ct_tp_src/dst of ICMP are the type and code (ovs-fields(7)).
+		r.OrigSport, r.OrigDport = o.dport>>8, o.dport&0xff
+	}
+	return r
+}
+
+func (t *Tracker) removeLocked(s *shard, ci uint32, c *conn) {
+	h := t.hash(c.zone, c.proto, &c.tup[0], isICMP(c.proto))
+	h1 := t.hash(c.zone, c.proto, &c.tup[1], isICMP(c.proto))
+	zone, proto := c.zone, c.proto
+	s.remove(ci, h, h1)
+	t.count.Add(-1)
+	t.zoneCount[zone].Add(-1)
+	t.byProto[proto].Add(-1)
+}

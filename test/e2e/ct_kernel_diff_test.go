@@ -1,0 +1,387 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"gvs/internal/conntrack"
+	"gvs/internal/packet"
+)
+
+// The differential test of gvs's connection tracker against the Linux
+// kernel's: the same packet sequences go through a router namespace whose
+// nftables rules count each packet's ct state (and so make the kernel
+// track it), and through an in-process conntrack.Tracker with ct(commit)
+// (the router confirms every new connection, as a commit does). After
+// each packet the ct_state bits and the table (protocol, original tuple,
+// TCP state, UNREPLIED/ASSURED) must agree.
+
+var (
+	ctdL    = net.ParseIP("192.168.0.2").To4()
+	ctdR    = net.ParseIP("10.0.0.2").To4()
+	ctdMacL = net.HardwareAddr{0x02, 0xc7, 0, 0, 0, 0x01}
+	ctdMacR = net.HardwareAddr{0x02, 0xc7, 0, 0, 0, 0x02}
+	ctdMacA = net.HardwareAddr{0x02, 0xc7, 0, 0, 1, 0x01} // router, left side
+	ctdMacB = net.HardwareAddr{0x02, 0xc7, 0, 0, 1, 0x02} // router, right side
+)
+
+// ctdPkt is one packet of a sequence: from the left (client) or right.
+type ctdPkt struct {
+	left  bool
+	frame []byte
+	what  string
+}
+
+// ctdConv builds a TCP conversation with sequence numbers that follow the
+// bytes sent.
+type ctdConv struct {
+	lp, rp     uint16
+	lseq, rseq uint32
+}
+
+func ctdFrame(left bool, l ...gopacket.SerializableLayer) []byte {
+	eth := &layers.Ethernet{SrcMAC: ctdMacL, DstMAC: ctdMacA, EthernetType: layers.EthernetTypeIPv4}
+	if !left {
+		eth.SrcMAC, eth.DstMAC = ctdMacR, ctdMacB
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, append([]gopacket.SerializableLayer{eth}, l...)...); err != nil {
+		panic(err)
+	}
+	return slices.Clone(buf.Bytes())
+}
+
+func ctdIP(left bool, proto layers.IPProtocol) *layers.IPv4 {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: proto, SrcIP: ctdL, DstIP: ctdR}
+	if !left {
+		ip.SrcIP, ip.DstIP = ctdR, ctdL
+	}
+	return ip
+}
+
+// seg builds a segment; flags is a string of S, A, F, R, P. advance moves
+// the sender's sequence number past the segment.
+func (c *ctdConv) seg(left bool, flags string, payload string, advance bool) ctdPkt {
+	ip := ctdIP(left, layers.IPProtocolTCP)
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(c.lp), DstPort: layers.TCPPort(c.rp), Seq: c.lseq, Ack: c.rseq, Window: 8192}
+	seqp := &c.lseq
+	if !left {
+		tcp.SrcPort, tcp.DstPort, tcp.Seq, tcp.Ack = layers.TCPPort(c.rp), layers.TCPPort(c.lp), c.rseq, c.lseq
+		seqp = &c.rseq
+	}
+	tcp.SYN = strings.Contains(flags, "S")
+	tcp.ACK = strings.Contains(flags, "A")
+	tcp.FIN = strings.Contains(flags, "F")
+	tcp.RST = strings.Contains(flags, "R")
+	tcp.PSH = strings.Contains(flags, "P")
+	if !tcp.ACK {
+		tcp.Ack = 0
+	}
+	_ = tcp.SetNetworkLayerForChecksum(ip)
+	if advance {
+		*seqp += uint32(len(payload))
+		if tcp.SYN || tcp.FIN {
+			*seqp++
+		}
+	}
+	side := "L"
+	if !left {
+		side = "R"
+	}
+	return ctdPkt{left: left, frame: ctdFrame(left, ip, tcp, gopacket.Payload(payload)), what: side + " " + flags}
+}
+
+func ctdUDP(left bool, sp, dp uint16) ctdPkt {
+	ip := ctdIP(left, layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: layers.UDPPort(sp), DstPort: layers.UDPPort(dp)}
+	_ = udp.SetNetworkLayerForChecksum(ip)
+	return ctdPkt{left: left, frame: ctdFrame(left, ip, udp, gopacket.Payload("hello")), what: fmt.Sprintf("udp %v %d>%d", left, sp, dp)}
+}
+
+func ctdICMP(left bool, typ, code uint8, id uint16, payload []byte) ctdPkt {
+	ip := ctdIP(left, layers.IPProtocolICMPv4)
+	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code), Id: id, Seq: 1}
+	return ctdPkt{left: left, frame: ctdFrame(left, ip, icmp, gopacket.Payload(payload)), what: fmt.Sprintf("icmp %v type %d", left, typ)}
+}
+
+// ctdSequences are the packet sequences compared.
+func ctdSequences() map[string][]ctdPkt {
+	seqs := map[string][]ctdPkt{}
+	hs := func(c *ctdConv) []ctdPkt {
+		return []ctdPkt{c.seg(true, "S", "", true), c.seg(false, "SA", "", true), c.seg(true, "A", "", true)}
+	}
+	{
+		c := &ctdConv{lp: 1024, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		s = append(s, c.seg(true, "PA", "x", true), c.seg(false, "A", "", true),
+			c.seg(true, "FA", "", true), c.seg(false, "FA", "", true), c.seg(true, "A", "", true))
+		seqs["s7"] = s
+	}
+	{
+		c := &ctdConv{lp: 1025, rp: 2048, lseq: 1000, rseq: 5000}
+		syn := c.seg(true, "S", "", true)
+		synack := c.seg(false, "SA", "", true)
+		s := []ctdPkt{syn, syn, synack, synack, c.seg(true, "A", "", true)}
+		data := c.seg(true, "PA", "abcd", true)
+		s = append(s, data, c.seg(false, "A", "", true), data, data)
+		seqs["retransmissions"] = s
+	}
+	{
+		c := &ctdConv{lp: 1026, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		c.lseq += 5_000_000
+		s = append(s, c.seg(true, "PA", "far", false))
+		c.lseq -= 5_000_000
+		c.rseq -= 100_000
+		s = append(s, c.seg(false, "PA", "old", false))
+		c.rseq += 100_000
+		s = append(s, c.seg(true, "PA", "ok", true), c.seg(false, "A", "", true))
+		seqs["out-of-window"] = s
+	}
+	{
+		c := &ctdConv{lp: 1027, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		s = append(s, c.seg(false, "FA", "", true), c.seg(true, "A", "", true), c.seg(true, "FA", "", true), c.seg(false, "A", "", true))
+		seqs["fin-from-right"] = s
+	}
+	{
+		c := &ctdConv{lp: 1028, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		fl := c.seg(true, "FA", "", true)
+		fr := c.seg(false, "FA", "", true)
+		s = append(s, fl, fr, c.seg(true, "A", "", true), c.seg(false, "A", "", true))
+		seqs["simultaneous-close"] = s
+	}
+	{
+		c := &ctdConv{lp: 1029, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		s = append(s, c.seg(true, "PA", "data", true), c.seg(false, "A", "", true), c.seg(true, "R", "", false), c.seg(false, "A", "", false))
+		seqs["rst"] = s
+	}
+	{
+		c := &ctdConv{lp: 1030, rp: 2048, lseq: 1000, rseq: 5000}
+		seqs["rst-answering-syn"] = []ctdPkt{c.seg(true, "S", "", true), c.seg(false, "RA", "", false), c.seg(true, "S", "", false)}
+	}
+	{
+		c := &ctdConv{lp: 1031, rp: 2048, lseq: 1000, rseq: 5000}
+		seqs["loose-pickup"] = []ctdPkt{c.seg(true, "PA", "mid", true), c.seg(false, "A", "", true), c.seg(true, "A", "", true)}
+	}
+	{
+		c := &ctdConv{lp: 1032, rp: 2048, lseq: 1000, rseq: 5000}
+		seqs["unsolicited-synack-and-bad-flags"] = []ctdPkt{c.seg(false, "SA", "", false), c.seg(true, "SF", "", false), c.seg(true, "F", "", false), c.seg(true, "", "", false)}
+	}
+	seqs["udp"] = []ctdPkt{ctdUDP(true, 5000, 53), ctdUDP(true, 5000, 53), ctdUDP(false, 53, 5000), ctdUDP(true, 5000, 53)}
+	seqs["icmp-echo"] = []ctdPkt{ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil), ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil)}
+	{
+		u := ctdUDP(true, 5001, 53)
+		quote := u.frame[14 : 14+28]
+		other := ctdUDP(true, 5002, 53).frame[14 : 14+28]
+		seqs["icmp-error-for-udp"] = []ctdPkt{u, ctdICMP(false, 3, 3, 0, quote), ctdICMP(false, 3, 3, 0, other)}
+	}
+	return seqs
+}
+
+// ctdCounterRules are the nft rules, in order, and the ct_state each
+// one's counter stands for.
+var ctdCounterRules = []struct {
+	rule  string
+	state uint8
+}{
+	{"ct state invalid counter", conntrack.StateTrk | conntrack.StateInv},
+	{"ct state new counter", conntrack.StateTrk | conntrack.StateNew},
+	{"ct state established ct direction original counter", conntrack.StateTrk | conntrack.StateEst},
+	{"ct state established ct direction reply counter", conntrack.StateTrk | conntrack.StateEst | conntrack.StateRpl},
+	{"ct state related ct direction original counter", conntrack.StateTrk | conntrack.StateRel},
+	{"ct state related ct direction reply counter", conntrack.StateTrk | conntrack.StateRel | conntrack.StateRpl},
+	{"ct state untracked counter", conntrack.StateTrk},
+}
+
+var ctdPacketsRE = regexp.MustCompile(`packets (\d+)`)
+
+func ctdCounters(l *netLab) []int {
+	out := l.mustExec("gvsctdr", "nft", "list", "chain", "inet", "gvsctd", "fw")
+	var n []int
+	for _, m := range ctdPacketsRE.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.Atoi(m[1])
+		n = append(n, v)
+	}
+	return n
+}
+
+// ctdKernelTable returns conntrack -L's entries in canonical form.
+func ctdKernelTable(l *netLab) []string {
+	out, _ := l.exec("gvsctdr", "conntrack", "-L")
+	var rows []string
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || (f[0] != "tcp" && f[0] != "udp" && f[0] != "icmp") {
+			continue
+		}
+		state := "-"
+		if f[0] == "tcp" {
+			state = f[3]
+		}
+		kv := map[string]string{}
+		var flags []string
+		for _, w := range f[3:] {
+			if strings.HasPrefix(w, "[") {
+				flags = append(flags, w)
+				continue
+			}
+			if k, v, ok := strings.Cut(w, "="); ok {
+				if _, seen := kv[k]; !seen {
+					kv[k] = v
+				}
+			}
+		}
+		orig := kv["src"] + ">" + kv["dst"] + " " + kv["sport"] + ">" + kv["dport"]
+		if f[0] == "icmp" {
+			orig = kv["src"] + ">" + kv["dst"] + " id " + kv["id"]
+		}
+		rows = append(rows, f[0]+" "+orig+" "+state+" "+strings.Join(flags, ""))
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+func ctdGvsTable(tr *conntrack.Tracker, now int64) []string {
+	var rows []string
+	tr.DumpAt(nil, true, now, func(e conntrack.Entry) {
+		o := e.Orig
+		orig := fmt.Sprintf("%v>%v %d>%d", o.Src, o.Dst, o.SrcPort, o.DstPort)
+		if o.Proto == packet.ProtoICMPv4 {
+			orig = fmt.Sprintf("%v>%v id %d", o.Src, o.Dst, o.ICMPID)
+		}
+		state := "-"
+		if o.Proto == packet.ProtoTCP {
+			state = conntrack.KernelTCPStateName(e.TCPState)
+		}
+		flags := ""
+		if e.Status&conntrack.StatusSeenReply == 0 {
+			flags += "[UNREPLIED]"
+		}
+		if e.Status&conntrack.StatusAssured != 0 {
+			flags += "[ASSURED]"
+		}
+		rows = append(rows, conntrack.ProtoString(o.Proto)+" "+orig+" "+state+" "+flags)
+	})
+	slices.Sort(rows)
+	return rows
+}
+
+func ctdStateString(s uint8) string {
+	names := []string{"new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"}
+	out := ""
+	for i, n := range names {
+		if s&(1<<i) != 0 {
+			out += "+" + n
+		}
+	}
+	return out
+}
+
+// TestConntrackKernelDifferential compares gvs's tracker with the kernel's
+// packet by packet.
+func TestConntrackKernelDifferential(t *testing.T) {
+	l := newNetLab(t)
+	requireTool(t, "nft", "conntrack")
+	const r, a, b = "gvsctdr", "gvsctda", "gvsctdb"
+	for _, ns := range []string{r, a, b} {
+		l.netns(ns)
+	}
+	l.veth("gvsctdra", "gvsctda0", a)
+	l.veth("gvsctdrb", "gvsctdb0", b)
+	for dev, mac := range map[string]net.HardwareAddr{"gvsctdra": ctdMacA, "gvsctdrb": ctdMacB} {
+		l.must("ip", "link", "set", dev, "netns", r)
+		l.mustExec(r, "ip", "link", "set", dev, "address", mac.String())
+	}
+	l.configure(r, "gvsctdra", "192.168.0.1/24")
+	l.configure(r, "gvsctdrb", "10.0.0.1/24")
+	l.mustExec(r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
+		"net.ipv4.conf.default.rp_filter=0", "net.ipv4.conf.gvsctdra.rp_filter=0", "net.ipv4.conf.gvsctdrb.rp_filter=0")
+	l.mustExec(r, "ip", "neigh", "replace", "192.168.0.2", "lladdr", ctdMacL.String(), "dev", "gvsctdra", "nud", "permanent")
+	l.mustExec(r, "ip", "neigh", "replace", "10.0.0.2", "lladdr", ctdMacR.String(), "dev", "gvsctdrb", "nud", "permanent")
+	rules := "table inet gvsctd {\n chain fw {\n  type filter hook forward priority 0; policy accept;\n"
+	for _, c := range ctdCounterRules {
+		rules += "  " + c.rule + "\n"
+	}
+	rules += " }\n}\n"
+	rulesFile := filepath.Join(t.TempDir(), "ct.nft")
+	if err := os.WriteFile(rulesFile, []byte(rules), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l.mustExec(r, "nft", "-f", rulesFile)
+	loose := strings.TrimSpace(l.mustExec(r, "sysctl", "-n", "net.netfilter.nf_conntrack_tcp_loose"))
+	liberal := strings.TrimSpace(l.mustExec(r, "sysctl", "-n", "net.netfilter.nf_conntrack_tcp_be_liberal"))
+	if loose != "1" || liberal != "0" {
+		t.Fatalf("kernel tracker not at its defaults: tcp_loose=%s tcp_be_liberal=%s", loose, liberal)
+	}
+
+	seqs := ctdSequences()
+	names := slices.Sorted(func(yield func(string) bool) {
+		for k := range seqs {
+			if !yield(k) {
+				return
+			}
+		}
+	})
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			l.mustExec(r, "conntrack", "-F")
+			tr := conntrack.New(conntrack.Config{})
+			for i, p := range seqs[name] {
+				before := ctdCounters(l)
+				dev, ns := "gvsctda0", a
+				if !p.left {
+					dev, ns = "gvsctdb0", b
+				}
+				l.inject(ns, dev, p.frame)
+				kstate := ctdWaitCounter(t, l, before)
+				now := conntrack.Monotonic()
+				var key packet.Key
+				var off packet.Offsets
+				if err := packet.Parse(p.frame, 1, &key, &off); err != nil {
+					t.Fatal(err)
+				}
+				res := tr.Execute(p.frame, &key, &off, &conntrack.Action{Commit: true}, now)
+				gstate := res.State &^ (conntrack.StateSNAT | conntrack.StateDNAT)
+				ktab, gtab := ctdKernelTable(l), ctdGvsTable(tr, now)
+				if gstate != kstate || !slices.Equal(ktab, gtab) {
+					t.Errorf("packet %d (%s): kernel %s %q, gvs %s %q", i, p.what, ctdStateString(kstate), ktab, ctdStateString(gstate), gtab)
+				} else {
+					t.Logf("packet %d (%s): %s %q", i, p.what, ctdStateString(kstate), ktab)
+				}
+			}
+		})
+	}
+}
+
+// ctdWaitCounter waits until one of the counters moved past before and
+// returns the ct_state it stands for.
+func ctdWaitCounter(t *testing.T, l *netLab, before []int) uint8 {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		after := ctdCounters(l)
+		for i := range min(len(after), len(before), len(ctdCounterRules)) {
+			if after[i] > before[i] {
+				return ctdCounterRules[i].state
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the router did not forward the packet (counters %v -> %v)", before, after)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
