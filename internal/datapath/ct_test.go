@@ -190,5 +190,6 @@ func (f *fakeOut) WriteBatch(frames [][]byte) error {
 	return nil
 }
 
-// newTracker returns the tracker the S7 tests and benchmark run with.
-func newTracker() datapath.Tracker { return &fakeTracker{committed: map[[12]byte]uint32{}} }
+// newTracker returns the tracker the S7 tests and benchmark run with:
+// the real one.
+func newTracker() datapath.Tracker { return conntrack.New(conntrack.Config{Clock: datapath.Monotime}) }

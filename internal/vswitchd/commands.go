@@ -25,6 +25,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("dpctl/dump-flows", "[dp]", 0, 1, sw.dpctlDumpFlows)
 	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
 	r.Register("ofproto/trace", "bridge flow [-generate]", 2, 3, sw.ofprotoTrace)
+	sw.registerConntrack(r)
 }
 
 // dpifDumpFlows lists the flow cache entries of a bridge's ports, with
