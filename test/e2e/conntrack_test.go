@@ -236,3 +236,109 @@ func gvctNC(lns, laddr, cns, caddr string, port int, msg string) (string, error)
 	}
 	return out.String(), nil
 }
+
+// gvctEchoServer is a TCP echo server, one thread per connection.
+const gvctEchoServer = `import socket, threading, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen()
+def echo(c):
+    while True:
+        d = c.recv(100)
+        if not d:
+            break
+        c.sendall(d)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+`
+
+// gvctLimitClient opens connection A and echoes on it, tries a second
+// connection B, then echoes on A again.
+const gvctLimitClient = `import socket, sys
+addr = (sys.argv[1], int(sys.argv[2]))
+a = socket.create_connection(addr, timeout=5)
+a.sendall(b"one")
+print("A1", a.recv(10).decode())
+try:
+    b = socket.create_connection(addr, timeout=3)
+    b.sendall(b"bee")
+    print("B", b.recv(10).decode())
+except OSError as e:
+    print("B failed", type(e).__name__)
+a.sendall(b"two")
+print("A2", a.recv(10).decode())
+`
+
+// TestConntrackZonesMarksLimits: connections from the left are tracked
+// in zone 1 and committed there with ct_mark 42, and committed in zone 2
+// as well (identical tuples, kept apart); only +est packets of zone 1
+// whose mark is 42 cross. With a limit of one connection in zone 1, a
+// second connection is refused while the first keeps working.
+func TestConntrackZonesMarksLimits(t *testing.T) {
+	requireTool(t, "ovs-appctl", "ovs-ofctl")
+	requireScapy(t) // the system python3, for the TCP client and server
+	lab := newNetLab(t)
+	g := StartGvsd(t)
+	lab.netns("gvctL")
+	lab.netns("gvctR")
+	lab.veth("gvctl0", "gvctl1", "gvctL", "10.9.0.1/24")
+	lab.veth("gvctr0", "gvctr1", "gvctR", "10.9.0.2/24")
+	g.MustVsctl("add-br", "gvctbr", "--", "add-port", "gvctbr", "gvctl0", "--", "add-port", "gvctbr", "gvctr0")
+	gvofMust(t, g, nil, "del-flows", "gvctbr")
+	for _, f := range []string{
+		"priority=10,arp,actions=NORMAL",
+		"table=0,priority=50,ct_state=-trk,tcp,actions=ct(table=1,zone=1)",
+		"table=1,priority=50,ct_state=+trk+new,tcp,in_port=gvctl0,actions=ct(commit,zone=1,exec(set_field:42->ct_mark)),ct(commit,zone=2),gvctr0",
+		"table=1,priority=50,ct_state=+trk+est,ct_mark=42,ct_zone=1,tcp,actions=NORMAL",
+	} {
+		gvofMust(t, g, nil, "add-flow", "gvctbr", f)
+	}
+	appctl := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := g.Run("ovs-appctl", args...)
+		if err != nil {
+			t.Fatalf("ovs-appctl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+	appctl("dpctl/ct-set-limits", "zone=1,limit=1")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv := exec.CommandContext(ctx, "ip", "netns", "exec", "gvctR", gvctScapy, "-c", gvctEchoServer, "10.9.0.2", "5001")
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srv.Process.Kill(); _ = srv.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	out := lab.mustExec("gvctL", gvctScapy, "-c", gvctLimitClient, "10.9.0.2", "5001")
+	if want := "A1 one\nB failed TimeoutError\nA2 two\n"; out != want {
+		t.Fatalf("client through the zone limit printed\n%s\nwant\n%s", out, want)
+	}
+	zone1 := gvctConntrack(t, g, "dport=5001", "zone=1")
+	if len(zone1) != 1 || !strings.Contains(zone1[0], ",zone=1,mark=42,") {
+		t.Errorf("zone 1 holds %q, want connection A only, with mark 42", zone1)
+	}
+	if zone2 := gvctConntrack(t, g, "dport=5001", "zone=2"); len(zone2) != 2 {
+		t.Errorf("zone 2 (no limit) holds %q, want A and B: the same tuples as zone 1's, kept apart", zone2)
+	}
+	if got := appctl("dpctl/ct-get-limits", "zone=1"); got != "default limit=0\nzone=1,limit=1,count=1\n" {
+		t.Errorf("ct-get-limits zone=1:\n%s", got)
+	}
+	if got := appctl("dpctl/ct-stats-show"); !strings.Contains(got, "Commits refused by limits: ") || strings.Contains(got, "refused by limits: 0\n") {
+		t.Errorf("ct-stats-show does not count the refused commits:\n%s", got)
+	}
+	// Errors reach ovs-appctl.
+	if out, errOut, err := g.Run("ovs-appctl", "dpctl/ct-set-limits", "zone=1,limit=lots"); err == nil || !strings.Contains(errOut, "a limit is a number") {
+		t.Errorf("a bad limit: err=%v\n%s%s", err, out, errOut)
+	}
+	appctl("dpctl/flush-conntrack", "zone=2")
+	if zone2 := gvctConntrack(t, g, "dport=5001", "zone=2"); len(zone2) != 0 {
+		t.Errorf("after flush-conntrack zone=2: %q", zone2)
+	}
+	if len(gvctConntrack(t, g, "dport=5001", "zone=1")) != 1 {
+		t.Error("flushing zone 2 removed zone 1's connection")
+	}
+}
