@@ -112,6 +112,7 @@ func (t *Tracker) Stats() Stats {
 		Expired:    t.expired.Load(),
 		Invalid:    t.invalid.Load(),
 		LimitDrops: t.limitDrop.Load(),
+		NATFailed:  t.natFail.Load(),
 	}
 	for p := range t.byProto {
 		if n := t.byProto[p].Load(); n > 0 {
@@ -146,15 +147,18 @@ func protoName(p uint8) string {
 func (t *Tracker) Sweep(now int64) int {
 	n := 0
 	for i := range t.shards {
-		n += t.sweepShard(&t.shards[i], now, nil)
+		n += t.sweepShard(i, now, nil)
 	}
 	t.expired.Add(uint64(n))
 	return n
 }
 
-// sweepShard removes from s the expired connections and, when match is
-// not nil, those it selects.
-func (t *Tracker) sweepShard(s *shard, now int64, match func(*conn) bool) int {
+// sweepShard removes from shard si the expired connections and, when
+// match is not nil, those it selects. A NATed connection whose reply
+// entry lives in a lower shard that is busy is left for the next sweep,
+// as taking that lock while holding this one could deadlock.
+func (t *Tracker) sweepShard(si int, now int64, match func(*conn) bool) int {
+	s := &t.shards[si]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -164,10 +168,24 @@ func (t *Tracker) sweepShard(s *shard, now int64, match func(*conn) bool) int {
 			if c.expires == 0 {
 				continue
 			}
-			if (match == nil && c.expires <= now) || (match != nil && match(c)) {
-				t.removeLocked(s, uint32(k)<<chunkBits|uint32(j), c)
-				n++
+			if !((match == nil && c.expires <= now) || (match != nil && match(c))) {
+				continue
 			}
+			rs := int(c.rshard)
+			if rs != si {
+				if rs < si {
+					if !t.shards[rs].mu.TryLock() {
+						continue
+					}
+				} else {
+					t.shards[rs].mu.Lock()
+				}
+			}
+			t.removeLocked(si, uint32(k)<<chunkBits|uint32(j), c)
+			if rs != si {
+				t.shards[rs].mu.Unlock()
+			}
+			n++
 		}
 	}
 	return n
@@ -217,7 +235,7 @@ func (t *Tracker) Flush(zone *uint16, tuple *Tuple) int {
 	}
 	n := 0
 	for i := range t.shards {
-		n += t.sweepShard(&t.shards[i], 0, match)
+		n += t.sweepShard(i, 0, match)
 	}
 	return n
 }

@@ -101,4 +101,7 @@ type Result struct {
 	// zone's connection limit was reached: nothing was stored. The
 	// kernel datapath drops such a packet.
 	LimitDrop bool
+	// Drop says that the kernel datapath would drop the packet: a commit
+	// refused by a limit, or a NAT that found no free tuple.
+	Drop bool
 }

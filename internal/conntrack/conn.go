@@ -10,6 +10,9 @@ type conn struct {
 	proto   uint8
 	status  uint8
 	tcp     tcpConn
+	// rshard is the shard of the reply direction's index entry (the
+	// original's is the home shard, where the connection lives).
+	rshard uint8
 }
 
 // status bits, named as the kernel's (and OVS's -m dump) call them.
@@ -17,6 +20,9 @@ const (
 	stV6        uint8 = 1 << 0
 	stSeenReply uint8 = 1 << 1
 	stAssured   uint8 = 1 << 2
+	stSrcNAT    uint8 = 1 << 3
+	stDstNAT    uint8 = 1 << 4
+	stNAT             = stSrcNAT | stDstNAT
 )
 
 func (c *conn) isV6() bool { return c.status&stV6 != 0 }

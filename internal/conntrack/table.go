@@ -40,56 +40,136 @@ func (s *shard) conn(i uint32) *conn {
 	return &s.chunks[i>>chunkBits][i&(chunkSize-1)]
 }
 
-// lookup finds the connection one of whose directions is tup.
-func (s *shard) lookup(h uint64, zone uint16, proto uint8, v6 bool, tup *ctuple) (uint32, *conn, int) {
+// Index references: the connection's slot in its home shard, the home
+// shard and the direction. A connection's two index entries live in the
+// shards their tuples hash to; without NAT that is the same shard (the
+// hash is symmetric), with NAT it may be another one.
+const (
+	refShardBits = 8
+	maxShards    = 1 << refShardBits
+	maxPerShard  = 1<<(32-refShardBits-1) - 2
+)
+
+func makeRef(ci uint32, home, dir int) uint32 {
+	return (ci+1)<<(refShardBits+1) | uint32(home)<<1 | uint32(dir)
+}
+
+func refParts(ref uint32) (ci uint32, home, dir int) {
+	return ref>>(refShardBits+1) - 1, int(ref >> 1 & (maxShards - 1)), int(ref & 1)
+}
+
+// lockSet is the set of shards an operation holds, locked in ascending
+// order (the one order every path takes, so that none deadlocks).
+type lockSet struct {
+	n   int
+	idx [4]int
+}
+
+func (l *lockSet) has(si int) bool {
+	for i := 0; i < l.n; i++ {
+		if l.idx[i] == si {
+			return true
+		}
+	}
+	return false
+}
+
+// add inserts si (kept sorted); false when the set is full.
+func (l *lockSet) add(si int) bool {
+	if l.has(si) {
+		return true
+	}
+	if l.n == len(l.idx) {
+		return false
+	}
+	i := l.n
+	for i > 0 && l.idx[i-1] > si {
+		l.idx[i] = l.idx[i-1]
+		i--
+	}
+	l.idx[i] = si
+	l.n++
+	return true
+}
+
+func (t *Tracker) lockAll(l *lockSet) {
+	for i := 0; i < l.n; i++ {
+		t.shards[l.idx[i]].mu.Lock()
+	}
+}
+
+func (t *Tracker) unlockAll(l *lockSet) {
+	for i := l.n - 1; i >= 0; i-- {
+		t.shards[l.idx[i]].mu.Unlock()
+	}
+}
+
+// found is a lookup's answer.
+type found struct {
+	c    *conn
+	ci   uint32
+	home int
+	dir  int
+	// need is a shard whose lock the lookup needs to check a candidate
+	// (-1: none): the caller takes it and looks up again.
+	need int
+}
+
+// lookup finds in shard si the connection one of whose directions is
+// tup. It reads only connections in shards of held.
+func (t *Tracker) lookup(si int, h uint64, zone uint16, proto uint8, v6 bool, tup *ctuple, held *lockSet) found {
+	s := &t.shards[si]
 	if len(s.index) == 0 {
-		return 0, nil, 0
+		return found{need: -1}
 	}
 	mask := uint32(len(s.index) - 1)
 	h32 := uint32(h)
 	for i := h32 & mask; ; i = (i + 1) & mask {
 		sl := &s.index[i]
 		if sl.ref == 0 {
-			return 0, nil, 0
+			return found{need: -1}
 		}
 		if sl.hash != h32 {
 			continue
 		}
-		ci := sl.ref>>1 - 1
-		dir := int(sl.ref & 1)
-		c := s.conn(ci)
+		ci, home, dir := refParts(sl.ref)
+		if !held.has(home) {
+			return found{need: home}
+		}
+		c := t.shards[home].conn(ci)
 		if c.zone == zone && c.proto == proto && c.isV6() == v6 && c.tup[dir] == *tup {
-			return ci, c, dir
+			return found{c: c, ci: ci, home: home, dir: dir, need: -1}
 		}
 	}
 }
 
-// alloc returns a free connection slot.
-func (s *shard) alloc() uint32 {
+// alloc returns a free connection slot; false when the shard is full.
+func (s *shard) alloc() (uint32, bool) {
 	if n := len(s.free); n > 0 {
 		i := s.free[n-1]
 		s.free = s.free[:n-1]
-		return i
+		return i, true
 	}
 	i := uint32(len(s.chunks)) << chunkBits
+	if i+chunkSize > maxPerShard {
+		return 0, false
+	}
 	s.chunks = append(s.chunks, new([chunkSize]conn))
 	for j := uint32(chunkSize - 1); j > 0; j-- {
 		s.free = append(s.free, i+j)
 	}
-	return i
+	return i, true
 }
 
-// insert adds both directions of connection ci to the index.
-func (s *shard) insert(ci uint32, h0, h1 uint64) {
-	if (s.used+2)*4 > len(s.index)*3 {
+// put adds one index entry.
+func (s *shard) put(h32, ref uint32) {
+	if (s.used+1)*4 > len(s.index)*3 {
 		s.grow()
 	}
-	s.put(uint32(h0), (ci+1)<<1)
-	s.put(uint32(h1), (ci+1)<<1|1)
-	s.n++
+	s.putNoGrow(h32, ref)
 }
 
-func (s *shard) put(h32, ref uint32) {
+func (s *shard) putNoGrow(h32, ref uint32) {
 	mask := uint32(len(s.index) - 1)
 	i := h32 & mask
 	for s.index[i].ref != 0 {
@@ -109,22 +189,22 @@ func (s *shard) grow() {
 	s.used = 0
 	for _, sl := range old {
 		if sl.ref != 0 {
-			s.put(sl.hash, sl.ref)
+			s.putNoGrow(sl.hash, sl.ref)
 		}
 	}
 }
 
-// remove deletes connection ci from the index and frees its slot.
-func (s *shard) remove(ci uint32, h0, h1 uint64) {
-	s.unput(uint32(h0), (ci+1)<<1)
-	s.unput(uint32(h1), (ci+1)<<1|1)
+// release frees connection slot ci.
+func (s *shard) release(ci uint32) {
 	*s.conn(ci) = conn{}
 	s.free = append(s.free, ci)
 	s.n--
-	if s.n == 0 && len(s.index) > minIndex*64 {
-		// A shard that emptied gives its index back.
+}
+
+// shrink gives an emptied shard's index back.
+func (s *shard) shrink() {
+	if s.n == 0 && s.used == 0 && len(s.index) > minIndex*64 {
 		s.index = nil
-		s.used = 0
 	}
 }
 

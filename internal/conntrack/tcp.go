@@ -283,11 +283,19 @@ func tcpInWindow(t *tcpConn, dir int, index int, seg *tcpSeg) int {
 			return tcpInvalid // over the receiver's window
 		}
 		return tcpAccept
-	case receiver.maxwin != 0 && !after(end, sender.end-receiver.maxwin-1),
-		!before(sack, receiver.end+1),
-		!after(sack, receiver.end-maxAckWin-1):
+	case receiver.maxwin != 0 && !after(end, sender.end-receiver.maxwin-1):
 		if !liberal {
-			return tcpIgnore // old retransmission, or an ack out of range
+			return tcpIgnore // data already acked, retransmitted
+		}
+		return tcpAccept
+	case !before(sack, receiver.end+1):
+		if !liberal {
+			return tcpInvalid // acks data not seen yet
+		}
+		return tcpAccept
+	case !after(sack, receiver.end-maxAckWin-1):
+		if !liberal {
+			return tcpIgnore // an overly delayed ack
 		}
 		return tcpAccept
 	}

@@ -3,6 +3,7 @@ package conntrack
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -82,6 +83,7 @@ type Stats struct {
 	Expired    uint64            // connections removed by timeout
 	Invalid    uint64            // packets found +inv
 	LimitDrops uint64            // commits refused by the global or a zone limit
+	NATFailed  uint64            // NAT commits that found no free tuple
 }
 
 // Tracker is the connection table. All methods are safe for concurrent use.
@@ -100,6 +102,8 @@ type Tracker struct {
 	expired   atomic.Uint64
 	invalid   atomic.Uint64
 	limitDrop atomic.Uint64
+	natFail   atomic.Uint64
+	natMu     sync.Mutex // serialises NAT commits (see nat.go)
 }
 
 type timeoutCfg struct {
@@ -118,6 +122,7 @@ func New(cfg Config) *Tracker {
 	if n <= 0 {
 		n = 64
 	}
+	n = min(n, maxShards)
 	bitsN := uint(0)
 	for 1<<bitsN < n {
 		bitsN++
@@ -144,8 +149,11 @@ func New(cfg Config) *Tracker {
 	return t
 }
 
-func (t *Tracker) shardOf(h uint64) *shard {
-	return &t.shards[h>>(64-t.shardBits)&(uint64(len(t.shards))-1)]
+func (t *Tracker) shardIdx(h uint64) int {
+	if t.shardBits == 0 {
+		return 0
+	}
+	return int(h >> (64 - t.shardBits))
 }
 
 func (t *Tracker) timeoutsFor(zone uint16) *Timeouts {
@@ -171,45 +179,117 @@ func (t *Tracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets, a 
 	if extract(frame, key, off, &p) != extOK {
 		return t.invalidResult(r)
 	}
-	h := t.hash(a.Zone, p.proto, &p.tup, isICMP(p.proto))
-	s := t.shardOf(h)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ci, c, dir := s.lookup(h, a.Zone, p.proto, p.v6, &p.tup)
+	var pending conn
+	r, nat := t.execute(frame, key, off, &p, a, r, now, &pending)
+	if !nat {
+		return r
+	}
+	// A new connection to commit with NAT: its reply tuple is chosen
+	// under locks of its own (see commitNAT).
+	res, retry := t.commitNAT(frame, off, &p, a, r, &pending, now)
+	if retry {
+		// The connection appeared meanwhile: track the packet in it.
+		res, _ = t.execute(frame, key, off, &p, a, Result{State: StateTrk, Zone: a.Zone}, now, nil)
+	}
+	return res
+}
+
+// execute tracks a packet under its shards' locks. nat true: the packet
+// opens a connection to commit with NAT, left in pending (nil pending:
+// never, the packet is tracked uncommitted instead).
+func (t *Tracker) execute(frame []byte, key *packet.Key, off *packet.Offsets, p *pkt, a *Action, r Result, now int64, pending *conn) (Result, bool) {
+	cached := key.CtState&StateTrk != 0 && key.CtState&StateInv == 0 && key.CtZone == a.Zone
+	tup := &p.tup
+	var origTup ctuple
+	if cached && key.CtState&(StateSNAT|StateDNAT) != 0 && !isICMP(p.proto) {
+		// The earlier ct() translated the packet: find the connection by
+		// the original tuple it reported.
+		origTup = origFromKey(key, p.v6)
+		tup = &origTup
+	}
+	h := t.hash(a.Zone, p.proto, tup, isICMP(p.proto))
+	si := t.shardIdx(h)
+	var held lockSet
+	held.add(si)
+	f := t.lockAndFind(si, h, a.Zone, p, tup, &held)
+	defer t.unlockAll(&held)
+	c, dir := f.c, f.dir
+	if tup == &origTup && c != nil && key.CtState&StateRpl != 0 {
+		dir = 1
+	}
 	if c != nil && c.expires <= now {
-		t.removeLocked(s, ci, c)
+		t.removeLocked(f.home, f.ci, c)
 		t.expired.Add(1)
 		c = nil
 	}
 	if p.icmpErr {
 		if c == nil {
-			return t.invalidResult(r)
+			return t.invalidResult(r), false
 		}
 		r.State |= StateRel
 		if dir == 1 {
 			r.State |= StateRpl
 		}
-		return t.finish(r, c, a)
+		return t.finish(r, c, a), false
 	}
 	if c != nil && a.Force && a.Commit && dir == 1 {
 		// force: a connection seen from the other side is ended and this
 		// packet starts a new one.
-		t.removeLocked(s, ci, c)
+		t.removeLocked(f.home, f.ci, c)
 		c = nil
 	}
-	cached := key.CtState&StateTrk != 0 && key.CtState&StateInv == 0 && key.CtZone == a.Zone
 	if c != nil && cached {
-		r.State = key.CtState &^ (StateSNAT | StateDNAT)
-		return t.finish(r, c, a)
+		r.State = key.CtState
+		if key.CtState&(StateSNAT|StateDNAT) == 0 && a.HasNAT {
+			nt := natTargetOf(c, dir)
+			t.natApply(frame, off, p, &nt, &r)
+		}
+		return t.finish(r, c, a), false
 	}
 	if c != nil {
+		// The translation is read before the update, which may end the
+		// connection (an RST) while its packet still needs translating.
+		var nt natTarget
+		if a.HasNAT {
+			nt = natTargetOf(c, dir)
+		}
 		var ok bool
-		if r, ok = t.update(s, ci, c, dir, &p, r, now); ok {
-			return r
+		if r, ok = t.update(f.home, f.ci, c, dir, p, r, now); ok {
+			if r.State&StateInv == 0 {
+				t.natApply(frame, off, p, &nt, &r)
+			}
+			return r, false
 		}
 		// The connection was ended (a SYN reopening it): track anew.
+		r = Result{State: StateTrk, Zone: a.Zone}
 	}
-	return t.newConn(s, h, &p, a, r, now)
+	return t.newConn(si, h, p, a, r, now, pending)
+}
+
+// lockAndFind locks shard si (and whatever other shards the connection
+// found needs: a NATed connection's two index entries and its home) and
+// looks tup up. held ends with every shard locked.
+func (t *Tracker) lockAndFind(si int, h uint64, zone uint16, p *pkt, tup *ctuple, held *lockSet) found {
+	t.lockAll(held)
+	for range 4 {
+		f := t.lookup(si, h, zone, p.proto, p.v6, tup, held)
+		more := -1
+		if f.need >= 0 {
+			more = f.need
+		} else if f.c != nil && f.c.status&stNAT != 0 && !held.has(int(f.c.rshard)) {
+			more = int(f.c.rshard)
+		}
+		if more < 0 {
+			return f
+		}
+		t.unlockAll(held)
+		if !held.add(more) {
+			t.lockAll(held)
+			return found{need: -1}
+		}
+		t.lockAll(held)
+	}
+	return found{need: -1}
 }
 
 func (t *Tracker) invalidResult(r Result) Result {
@@ -221,7 +301,7 @@ func (t *Tracker) invalidResult(r Result) Result {
 // update runs a packet of existing connection c through its protocol's
 // state machine. ok false: the connection is gone and the packet must be
 // tracked as new.
-func (t *Tracker) update(s *shard, ci uint32, c *conn, dir int, p *pkt, r Result, now int64) (Result, bool) {
+func (t *Tracker) update(home int, ci uint32, c *conn, dir int, p *pkt, r Result, now int64) (Result, bool) {
 	// The ct_state of the packet depends on what was seen before it.
 	if dir == 1 {
 		r.State |= StateEst | StateRpl
@@ -243,7 +323,7 @@ func (t *Tracker) update(s *shard, ci uint32, c *conn, dir int, p *pkt, r Result
 		v, to, kill = t.tcpPacket(c, dir, &seg, tm)
 		switch v {
 		case tcpRepeat:
-			t.removeLocked(s, ci, c)
+			t.removeLocked(home, ci, c)
 			return r, false
 		case tcpInvalid:
 			if to > 0 && c.expires > now+to {
@@ -270,14 +350,14 @@ func (t *Tracker) update(s *shard, ci uint32, c *conn, dir int, p *pkt, r Result
 	}
 	r = t.finish(r, c, nil)
 	if kill {
-		t.removeLocked(s, ci, c)
+		t.removeLocked(home, ci, c)
 	}
 	return r, true
 }
 
 // newConn tracks the first packet of a connection and, on commit, stores
-// the connection.
-func (t *Tracker) newConn(s *shard, h uint64, p *pkt, a *Action, r Result, now int64) Result {
+// the connection (in shard si, whose lock the caller holds).
+func (t *Tracker) newConn(si int, h uint64, p *pkt, a *Action, r Result, now int64, pending *conn) (Result, bool) {
 	var c conn
 	c.zone = a.Zone
 	c.proto = p.proto
@@ -291,11 +371,11 @@ func (t *Tracker) newConn(s *shard, h uint64, p *pkt, a *Action, r Result, now i
 	case packet.ProtoTCP:
 		seg, valid := parseSeg(p)
 		if !valid || !tcpNew(&c, &seg) {
-			return t.invalidResult(r)
+			return t.invalidResult(r), false
 		}
 		v, to, _ := t.tcpPacket(&c, 0, &seg, tm)
 		if v != tcpAccept {
-			return t.invalidResult(r)
+			return t.invalidResult(r), false
 		}
 		if to == 0 {
 			to = tm.TCP[c.tcp.state]
@@ -306,7 +386,7 @@ func (t *Tracker) newConn(s *shard, h uint64, p *pkt, a *Action, r Result, now i
 		c.setUDPStreamAt(now + udpStreamDelay)
 	case packet.ProtoICMPv4, packet.ProtoICMPv6:
 		if _, ok := icmpAnswerOf(p.v6, uint8(p.tup.dport>>8)); !ok {
-			return t.invalidResult(r) // an answer to nothing
+			return t.invalidResult(r), false // an answer to nothing
 		}
 		c.expires = now + tm.ICMP
 	default:
@@ -314,22 +394,43 @@ func (t *Tracker) newConn(s *shard, h uint64, p *pkt, a *Action, r Result, now i
 	}
 	r.State |= StateNew
 	if !a.Commit {
-		return t.finish(r, &c, nil) // not stored: forgotten after this packet
+		return t.finish(r, &c, nil), false // not stored: forgotten after this packet
+	}
+	if a.HasNAT && a.NAT.Kind != NATNone && pending != nil {
+		*pending = c
+		return r, true
 	}
 	if !t.admit(a.Zone) {
-		t.limitDrop.Add(1)
-		r = t.finish(r, &c, nil)
-		r.LimitDrop = true
-		return r
+		return t.limitDropResult(r, &c), false
 	}
-	ci := s.alloc()
+	s := &t.shards[si]
+	ci, ok := s.alloc()
+	if !ok {
+		return t.limitDropResult(r, &c), false
+	}
+	c.rshard = uint8(si)
 	*s.conn(ci) = c
-	s.insert(ci, h, h)
+	s.put(uint32(h), makeRef(ci, si, 0))
+	s.put(uint32(h), makeRef(ci, si, 1))
+	s.n++
+	t.counted(&c)
+	return t.finish(r, s.conn(ci), a), false
+}
+
+func (t *Tracker) limitDropResult(r Result, c *conn) Result {
+	t.limitDrop.Add(1)
+	r = t.finish(r, c, nil)
+	r.LimitDrop = true
+	r.Drop = true
+	return r
+}
+
+// counted counts a committed connection.
+func (t *Tracker) counted(c *conn) {
 	t.count.Add(1)
-	t.zoneCount[a.Zone].Add(1)
+	t.zoneCount[c.zone].Add(1)
 	t.byProto[c.proto].Add(1)
 	t.committed.Add(1)
-	return t.finish(r, s.conn(ci), a)
 }
 
 // admit says whether a new connection in zone fits the limits.
@@ -378,12 +479,33 @@ func (t *Tracker) finish(r Result, c *conn, a *Action) Result {
 	return r
 }
 
-func (t *Tracker) removeLocked(s *shard, ci uint32, c *conn) {
-	h := t.hash(c.zone, c.proto, &c.tup[0], isICMP(c.proto))
+// removeLocked deletes connection ci of shard home; the caller holds
+// the locks of home and of the connection's reply shard.
+func (t *Tracker) removeLocked(home int, ci uint32, c *conn) {
+	h0 := t.hash(c.zone, c.proto, &c.tup[0], isICMP(c.proto))
 	h1 := t.hash(c.zone, c.proto, &c.tup[1], isICMP(c.proto))
-	zone, proto := c.zone, c.proto
-	s.remove(ci, h, h1)
+	zone, proto, rs := c.zone, c.proto, int(c.rshard)
+	s := &t.shards[home]
+	s.unput(uint32(h0), makeRef(ci, home, 0))
+	t.shards[rs].unput(uint32(h1), makeRef(ci, home, 1))
+	s.release(ci)
+	s.shrink()
+	t.shards[rs].shrink()
 	t.count.Add(-1)
 	t.zoneCount[zone].Add(-1)
 	t.byProto[proto].Add(-1)
+}
+
+// origFromKey reads the original-direction tuple a previous ct() left in
+// the flow key (TCP, UDP and other port-less protocols).
+func origFromKey(key *packet.Key, v6 bool) ctuple {
+	var t ctuple
+	if v6 {
+		t.src, t.dst = key.CtIPv6Src, key.CtIPv6Dst
+	} else {
+		copy(t.src[:4], key.CtNwSrc[:])
+		copy(t.dst[:4], key.CtNwDst[:])
+	}
+	t.sport, t.dport = key.CtTpSrc, key.CtTpDst
+	return t
 }

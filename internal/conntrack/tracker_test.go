@@ -162,6 +162,16 @@ func TestTCPOutOfWindow(t *testing.T) {
 	if r := s7(t, tr, c.fromL(fACK|fPSH, []byte("zz"), true), true, now); r.State != StateTrk|StateEst {
 		t.Fatalf("in window: %s", stateString(r.State))
 	}
+	// Acking data the other side never sent is +inv; an ack far behind
+	// is let through (ignored), as the kernel does.
+	c.rseq += 200_000
+	if r := s7(t, tr, c.fromL(fACK, nil, false), true, now); r.State != StateTrk|StateInv {
+		t.Fatalf("ack of unseen data: %s", stateString(r.State))
+	}
+	c.rseq -= 400_000
+	if r := s7(t, tr, c.fromL(fACK, nil, false), true, now); r.State != StateTrk|StateEst {
+		t.Fatalf("overly delayed ack: %s", stateString(r.State))
+	}
 }
 
 // TestTCPCloseFromRightAndSimultaneous: FIN from the reply side, and
@@ -219,7 +229,7 @@ func TestTCPReopenAfterClose(t *testing.T) {
 		s7(t, tr, f.b, f.left, now)
 	}
 	c.lseq += 100000
-	r := s7(t, tr, c.fromL(fSYN, nil, true), true, now)
+	r := exec(t, tr, c.fromL(fSYN, nil, true), Action{Commit: true}, now)
 	if r.State != StateTrk|StateNew {
 		t.Fatalf("reopening syn: %s", stateString(r.State))
 	}

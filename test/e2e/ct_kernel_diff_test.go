@@ -181,6 +181,60 @@ func ctdSequences() map[string][]ctdPkt {
 		c := &ctdConv{lp: 1032, rp: 2048, lseq: 1000, rseq: 5000}
 		seqs["unsolicited-synack-and-bad-flags"] = []ctdPkt{c.seg(false, "SA", "", false), c.seg(true, "SF", "", false), c.seg(true, "F", "", false), c.seg(true, "", "", false)}
 	}
+	{
+		c := &ctdConv{lp: 1033, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		s = append(s, c.seg(true, "FA", "", true), c.seg(false, "FA", "", true), c.seg(true, "A", "", true))
+		c.lseq += 100_000
+		s = append(s, c.seg(true, "S", "", true), c.seg(false, "SA", "", true), c.seg(true, "A", "", true))
+		seqs["reopen-from-time-wait"] = s
+	}
+	{
+		c := &ctdConv{lp: 1034, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		s = append(s, c.seg(true, "PA", "data", true), c.seg(false, "A", "", true))
+		c.lseq -= 2
+		s = append(s, c.seg(true, "R", "", false))
+		c.lseq += 2 + 3
+		s = append(s, c.seg(true, "R", "", false))
+		c.lseq -= 3
+		s = append(s, c.seg(true, "R", "", false))
+		seqs["rst-sequence-checks"] = s
+	}
+	{
+		c := &ctdConv{lp: 1035, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		c.rseq += 200_000
+		s = append(s, c.seg(true, "A", "", false))
+		c.rseq -= 200_000
+		s = append(s, c.seg(true, "A", "", false))
+		c.rseq -= 200_000
+		s = append(s, c.seg(true, "A", "", false))
+		c.rseq += 200_000
+		s = append(s, c.seg(true, "A", "", false))
+		seqs["ack-out-of-range"] = s
+	}
+	{
+		c := &ctdConv{lp: 1036, rp: 2048, lseq: 1000, rseq: 5000}
+		sl := c.seg(true, "S", "", true)
+		sr := c.seg(false, "S", "", true)
+		c.lseq--
+		c.rseq--
+		sal := c.seg(true, "SA", "", true)
+		sar := c.seg(false, "SA", "", true)
+		seqs["simultaneous-open"] = []ctdPkt{sl, sr, sar, sal, c.seg(true, "A", "", true), c.seg(false, "A", "", true)}
+	}
+	{
+		c := &ctdConv{lp: 1037, rp: 2048, lseq: 1000, rseq: 5000}
+		s := []ctdPkt{c.seg(true, "S", "", true), c.seg(true, "A", "", false), c.seg(false, "A", "", false), c.seg(true, "FA", "", false), c.seg(true, "R", "", false)}
+		seqs["syn-sent-oddities"] = s
+	}
+	{
+		c := &ctdConv{lp: 1038, rp: 2048, lseq: 1000, rseq: 5000}
+		s := hs(c)
+		s = append(s, c.seg(true, "S", "", false), c.seg(false, "A", "", false), c.seg(true, "SA", "", false), c.seg(false, "S", "", false))
+		seqs["syn-on-established"] = s
+	}
 	seqs["udp"] = []ctdPkt{ctdUDP(true, 5000, 53), ctdUDP(true, 5000, 53), ctdUDP(false, 53, 5000), ctdUDP(true, 5000, 53)}
 	seqs["icmp-echo"] = []ctdPkt{ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil), ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil)}
 	{
