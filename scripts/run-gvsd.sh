@@ -7,5 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
 mkdir -p bin
-go build -o bin/ ./cmd/...
+# -buildvcs=auto: gvsd --version names the commit even where GOFLAGS says
+# -buildvcs=false (it still builds outside a git checkout).
+go build -buildvcs=auto -o bin/ ./cmd/...
 exec bin/gvsd "$@"

@@ -1,7 +1,6 @@
 package datapath
 
 import (
-	"log/slog"
 	"sync"
 	"time"
 
@@ -311,7 +310,8 @@ func (q *copyQueue) write(charge *CopyStats) {
 		charge.Dropped.Add(lost)
 	}
 	if err != nil {
-		slog.Debug("datapath: mirror copies not sent", "port", q.port.Name, "error", err)
+		copySendError.Inc()
+		dpLog.DbgRL(copyRL, "port %s: mirror copies not sent: %v", q.port.Name, err)
 	}
 }
 

@@ -41,6 +41,14 @@ import (
 
 var (
 	dpLog = vlog.New("datapath")
+	// A failing port or copy destination would otherwise log for every
+	// batch; a debug line per flow miss, likewise.
+	rxFailRL = vlog.NewRateLimit(5, time.Minute)
+	copyRL   = vlog.NewRateLimit(5, time.Minute)
+	missRL   = vlog.NewRateLimit(60, time.Minute)
+
+	rxError       = coverage.New("datapath_rx_error")
+	copySendError = coverage.New("datapath_mirror_copy_send_error")
 	// threadPanics counts panics that restarted a port thread or a copy
 	// queue's sender.
 	threadPanics = coverage.New("datapath_thread_panic")

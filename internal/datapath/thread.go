@@ -2,12 +2,13 @@ package datapath
 
 import (
 	"errors"
-	"log/slog"
+	"strconv"
 	"time"
 
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
+	"gvs/internal/vlog"
 )
 
 // portThread receives on one port and executes what its bridge decides.
@@ -138,7 +139,8 @@ func (t *portThread) loop() (done bool) {
 			if errors.Is(err, netdev.ErrClosed) {
 				return true
 			}
-			slog.Warn("datapath: receive failed", "port", t.port.Name, "error", err)
+			rxError.Inc()
+			dpLog.WarnRL(rxFailRL, "port %s: receive failed: %v", t.port.Name, err)
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
@@ -241,6 +243,9 @@ func (t *portThread) runPacket(cfg *Config, pkt *Packet, level int) {
 			f.used.Store(now)
 		}
 		acts, effects = xl.Actions, xl.Effects
+		if dpLog.Enabled(vlog.Dbg) {
+			t.logMiss(xl, f != nil)
+		}
 	}
 	if f != nil {
 		t.cache.touch(f)
@@ -255,6 +260,17 @@ func (t *portThread) runPacket(cfg *Config, pkt *Packet, level int) {
 	if f != nil {
 		f.pinned--
 	}
+}
+
+// logMiss says at debug level what a flow cache miss translated to, so
+// that `vlog/set datapath:dbg` shows the slow path at work.
+func (t *portThread) logMiss(xl *Xlate, installed bool) {
+	what := "not cached"
+	if installed {
+		what = "cached"
+	}
+	dpLog.DbgRL(missRL, "port %s: flow cache miss (%s): actions:%s", t.port.Name, what,
+		FormatActions(xl.Actions, func(no uint32) string { return strconv.FormatUint(uint64(no), 10) }))
 }
 
 // vlanTPIDs returns the TPIDs of the VLAN headers Parse found.

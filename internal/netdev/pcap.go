@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"sync"
@@ -226,7 +225,8 @@ func (p *pcapPort) waitForReader() {
 		if p.f != nil {
 			f.Close()
 		} else if err := p.install(f); err != nil {
-			slog.Warn("pcap port: cannot start the capture", "port", p.name, "file", p.path, "error", err)
+			pcapStartError.Inc()
+			netdevLog.WarnRL(pcapRL, "pcap port %s: cannot start the capture in %s: %v", p.name, p.path, err)
 			p.waiting = true // try again with the next reader
 			<-p.lock
 			continue
@@ -401,7 +401,7 @@ func (p *pcapPort) commit() error {
 	p.pending = batchCount{}
 	if p.failing {
 		p.failing = false
-		slog.Info("pcap port: writing again", "port", p.name, "file", p.path)
+		netdevLog.Info("pcap port %s: writing to %s again", p.name, p.path)
 	}
 	return nil
 }
@@ -414,7 +414,8 @@ func (p *pcapPort) writeFailed(err error) {
 	p.tally.errors += p.pending.packets
 	p.pending = batchCount{}
 	if !p.failing {
-		slog.Warn("pcap port: write failed, dropping frames", "port", p.name, "file", p.path, "error", err)
+		pcapWriteError.Inc()
+		netdevLog.WarnRL(pcapRL, "pcap port %s: writing to %s failed, dropping frames: %v", p.name, p.path, err)
 	}
 	p.failing = true
 	p.nextOpen = time.Now().Add(pcapRetryInterval)
@@ -446,7 +447,7 @@ func (p *pcapPort) reopenLazily() {
 		return
 	}
 	if err := p.install(f); err != nil {
-		slog.Debug("pcap port: reopen failed", "port", p.name, "error", err)
+		netdevLog.DbgRL(pcapRL, "pcap port %s: reopen failed: %v", p.name, err)
 	}
 }
 
@@ -458,7 +459,8 @@ func (p *pcapPort) rotate() error {
 	}
 	p.dropFile()
 	if err := rotateNames(p.dirfd, p.base, p.maxFiles); err != nil {
-		slog.Warn("pcap port: rotation", "port", p.name, "error", err)
+		pcapRotateError.Inc()
+		netdevLog.WarnRL(pcapRL, "pcap port %s: rotation: %v", p.name, err)
 	}
 	f, err := p.openTarget(true)
 	if err != nil {

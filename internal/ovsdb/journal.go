@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -165,8 +164,9 @@ func (j *Journal) load(db *DB) error {
 			if serr != nil || (n > 0 && !unwritten) {
 				return damagedJournal(offset, n, err, serr)
 			}
-			slog.Warn("database: dropping torn or corrupt record at end of journal, and the unacknowledged records after it",
-				"file", j.path, "offset", offset, "error", err, "records_dropped_after_it", n)
+			journalTornRecord.Inc()
+			dbLog.Warn("database %s: dropping a torn or corrupt record at offset %d of the journal (%v), and the %d unacknowledged records after it",
+				j.path, offset, err, n)
 			if terr := j.file.Truncate(offset); terr != nil {
 				return fmt.Errorf("cannot cut off torn record: %w", terr)
 			}
@@ -609,7 +609,8 @@ func (j *Journal) waitSynced(seq uint64) error {
 		// database has dealt with the failure.
 		j.recovering = true
 		j.mu.Unlock()
-		slog.Error("database: journal fsync failed", "file", j.path, "error", err)
+		journalSyncError.Inc()
+		dbLog.ErrRL(journalRL, "database %s: journal fsync failed: %v", j.path, err)
 		if j.onSyncFailure != nil {
 			j.onSyncFailure(target, err)
 		}
@@ -672,7 +673,8 @@ func (db *DB) compact() {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if err := db.rewriteJournal(); err != nil {
-		slog.Warn("database: compaction failed; keeping the journal as it is", "error", err)
+		journalCompactError.Inc()
+		dbLog.WarnRL(journalRL, "database: compaction failed, keeping the journal as it is: %v", err)
 		j := db.journal
 		j.mu.Lock()
 		j.compactRetryAt = 2 * j.appended

@@ -177,6 +177,7 @@ func TestJournalFullDisk(t *testing.T) {
 	payload := strings.Repeat("y", 16<<10)
 	var acked []string
 	failures := 0
+	countedBefore := journalWriteError.Total()
 	for i := 0; i < 40 && failures < 3; i++ {
 		name := fmt.Sprint("r", i)
 		res := insertTx(t, db, name, payload)
@@ -191,6 +192,10 @@ func TestJournalFullDisk(t *testing.T) {
 	}
 	if failures == 0 {
 		t.Fatal("the file system never filled up")
+	}
+	// coverage/show counts what the log says.
+	if n := journalWriteError.Total() - countedBefore; n != uint64(failures) {
+		t.Errorf("ovsdb_journal_write_error counted %d refused commits, want %d", n, failures)
 	}
 	if got := rootNames(t, db); got != sortedJoin(acked) {
 		t.Fatalf("rows in memory %q, want the acknowledged %q", got, acked)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"gvs/internal/coverage"
 	"gvs/internal/unixsock"
@@ -12,6 +13,22 @@ import (
 
 var (
 	serverLog = vlog.New("ovsdb_server")
+	// dbLog is the database itself: its journal and compaction.
+	dbLog = vlog.New("ovsdb")
+	// Rate limits for messages a client or a failing disk could repeat
+	// for every request.
+	clientRL  = vlog.NewRateLimit(10, time.Minute)
+	encodeRL  = vlog.NewRateLimit(5, time.Minute)
+	journalRL = vlog.NewRateLimit(5, time.Minute)
+
+	// What went wrong, counted (coverage/show) as well as logged.
+	clientRefused       = coverage.New("ovsdb_client_refused")      // over the session limit
+	clientDisconnected  = coverage.New("ovsdb_client_disconnected") // a limit or a protocol error
+	encodeError         = coverage.New("ovsdb_encode_error")
+	journalWriteError   = coverage.New("ovsdb_journal_write_error") // the transaction was refused
+	journalSyncError    = coverage.New("ovsdb_journal_sync_error")
+	journalCompactError = coverage.New("ovsdb_journal_compact_error")
+	journalTornRecord   = coverage.New("ovsdb_journal_torn_record") // dropped at startup
 	// sessionPanics counts client sessions closed by a bug (a panic)
 	// rather than by the client or a limit.
 	sessionPanics = coverage.New("ovsdb_session_panic")

@@ -2,7 +2,6 @@ package ovsdb
 
 import (
 	"encoding/json"
-	"log/slog"
 	"strconv"
 )
 
@@ -328,7 +327,8 @@ func (m *monitor) encodeUpdates(cm *Commit) []byte {
 	}
 	body, err := json.Marshal(updates)
 	if err != nil {
-		slog.Error("ovsdb: cannot encode a monitor update", "monitor", string(m.idJSON), "error", err)
+		encodeError.Inc()
+		serverLog.ErrRL(encodeRL, "monitor %s: cannot encode an update: %v", m.idJSON, err)
 		return nil
 	}
 	return body
@@ -358,7 +358,8 @@ var notifyTail = []byte("]}")
 func (m *monitor) send(updates map[string]any, txn UUID) {
 	body, err := json.Marshal(updates)
 	if err != nil {
-		slog.Error("ovsdb: cannot encode a monitor update", "monitor", string(m.idJSON), "error", err)
+		encodeError.Inc()
+		serverLog.ErrRL(encodeRL, "monitor %s: cannot encode an update: %v", m.idJSON, err)
 		return
 	}
 	m.sendEncoded(body, txn)

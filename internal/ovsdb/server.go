@@ -3,7 +3,6 @@ package ovsdb
 import (
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -112,7 +111,8 @@ func (s *Server) accept(l net.Listener) {
 
 // refuse tells a client why it is not served, and hangs up.
 func (s *Server) refuse(c net.Conn, e *Error) {
-	slog.Warn("ovsdb: refusing client", "remote", c.RemoteAddr(), "reason", e.Details)
+	clientRefused.Inc()
+	serverLog.WarnRL(clientRL, "refusing client %v: %s", c.RemoteAddr(), e.Details)
 	data, _ := json.Marshal(map[string]any{"id": nil, "result": nil, "error": e.JSON()})
 	_ = c.SetWriteDeadline(time.Now().Add(s.WriteTimeout))
 	_, _ = c.Write(data)
@@ -144,7 +144,7 @@ func (s *Server) Close() {
 	select {
 	case <-done:
 	case <-timer.C:
-		slog.Warn("ovsdb: sessions still busy after close")
+		serverLog.Warn("sessions still busy after close")
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"sync"
@@ -153,7 +152,8 @@ func (ss *session) kill(reason string) {
 		return
 	}
 	if reason != "" {
-		slog.Warn("ovsdb: disconnecting client", "remote", ss.conn.RemoteAddr(), "reason", reason)
+		clientDisconnected.Inc()
+		serverLog.WarnRL(clientRL, "disconnecting client %v: %s", ss.conn.RemoteAddr(), reason)
 	}
 	ss.conn.Close()
 	ss.signal()
@@ -274,7 +274,8 @@ func (ss *session) enqueue(m outMsg) {
 func (ss *session) sendJSON(v any) {
 	data, err := json.Marshal(v)
 	if err != nil {
-		slog.Error("ovsdb: cannot encode message", "error", err)
+		encodeError.Inc()
+		serverLog.ErrRL(encodeRL, "cannot encode a message: %v", err)
 		return
 	}
 	ss.enqueue(outMsg{body: data})
@@ -325,7 +326,8 @@ func (ss *session) reply(id, result any) {
 func (ss *session) encodeReply(id, result any) ([]byte, bool) {
 	data, err := encodeReply(id, result)
 	if err != nil {
-		slog.Error("ovsdb: cannot encode reply", "error", err)
+		encodeError.Inc()
+		serverLog.ErrRL(encodeRL, "cannot encode a reply: %v", err)
 		ss.replyError(id, errorf("internal error", "cannot encode the reply: %v", err))
 		return nil, false
 	}

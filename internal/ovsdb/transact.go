@@ -3,7 +3,6 @@ package ovsdb
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"time"
 )
 
@@ -278,11 +277,12 @@ func (db *DB) record(cm *Commit) (uint64, *Error) {
 		if err := db.rewriteJournal(); err != nil {
 			return 0, ioError(err)
 		}
-		slog.Info("database: journal rewritten; commits accepted again", "file", j.path)
+		dbLog.Info("database %s: journal rewritten, commits accepted again", j.path)
 	}
 	seq, err := j.append(cm)
 	if err != nil {
-		slog.Error("database: journal write failed; transaction refused", "file", j.path, "error", err)
+		journalWriteError.Inc()
+		dbLog.ErrRL(journalRL, "database %s: journal write failed, transaction refused: %v", j.path, err)
 		return 0, ioError(fmt.Errorf("database %s: writing the journal: %w", j.path, err))
 	}
 	db.trackUnsynced(seq, cm)
@@ -325,7 +325,7 @@ func (db *DB) syncFailed(target uint64, cause error) {
 		return // a rewrite made them durable meanwhile
 	}
 	if err := db.rewriteJournal(); err == nil {
-		slog.Warn("database: journal rewritten after a failed fsync; no commit lost", "file", j.path, "fsync_error", cause)
+		dbLog.Warn("database %s: journal rewritten after a failed fsync (%v), no commit lost", j.path, cause)
 		return
 	}
 	lossErr := fmt.Errorf("database %s: syncing the journal: %w (the transaction was rolled back)", j.path, cause)
@@ -341,7 +341,7 @@ func (db *DB) syncFailed(target uint64, cause error) {
 	j.recordLoss(lossErr)
 	j.end = j.syncedEnd
 	if err := j.cutBack(); err != nil {
-		slog.Error("database: cannot cut the journal back to its synced records; commits refused until it can be rewritten", "file", j.path, "error", err)
+		dbLog.Err("database %s: cannot cut the journal back to its synced records, commits refused until it can be rewritten: %v", j.path, err)
 		j.broken = true
 	}
 }

@@ -2,7 +2,6 @@ package vswitchd
 
 import (
 	"errors"
-	"log/slog"
 	"strconv"
 	"syscall"
 
@@ -28,7 +27,7 @@ func staleCaptureOps(snap *ovsdb.Snapshot) (ops []any, fifos []pcapFile) {
 				continue
 			}
 			name, _ := get(snap, "Mirror", mu, "name").Str()
-			slog.Info("removing the mirror of a capture whose process is gone", "mirror", name, "pid", pid)
+			vswitchdLog.Info("mirror %s: removing it, the capture process %d is gone", name, pid)
 			ops = append(ops, mutateRemove("Bridge", bu, "mirrors", mu))
 			for _, pu := range get(snap, "Mirror", mu, "output_port").UUIDs() {
 				ops = append(ops, mutateRemove("Bridge", bu, "ports", pu))
@@ -68,7 +67,7 @@ func (sw *Switch) removeStaleFIFOs(fifos []pcapFile) {
 	}
 	for _, f := range fifos {
 		if err := netdev.RemoveCaptureFIFO(f.iface, dir, f.file); err != nil {
-			slog.Warn("cannot remove the FIFO of a capture whose process is gone", "interface", f.iface, "error", err)
+			vswitchdLog.Warn("interface %s: cannot remove the FIFO of a capture whose process is gone: %v", f.iface, err)
 		}
 	}
 }

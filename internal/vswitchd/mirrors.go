@@ -2,7 +2,6 @@ package vswitchd
 
 import (
 	"fmt"
-	"log/slog"
 	"sort"
 
 	"gvs/internal/flow"
@@ -78,7 +77,8 @@ func (st *datapathState) buildMirrors(b *wantBridge, byPortRow map[ovsdb.UUID]*o
 		if err != nil {
 			// Filters are checked when the transaction commits, so this
 			// only happens to a database written by something else.
-			slog.Warn("mirror disabled: bad filter", "bridge", b.name, "mirror", w.name, "error", err)
+			mirrorBadFilter.Inc()
+			vswitchdLog.Warn("bridge %s: mirror %s disabled: bad filter: %v", b.name, w.name, err)
 			continue
 		}
 		m.Filter = filter

@@ -2,7 +2,6 @@ package vswitchd
 
 import (
 	"fmt"
-	"log/slog"
 	"sort"
 	"sync"
 	"time"
@@ -113,7 +112,7 @@ func (st *datapathState) closeUnwanted(wanted map[string]*wantPort) {
 		}
 		if ifc.dev != nil {
 			if err := ifc.dev.Close(); err != nil {
-				slog.Warn("closing interface", "interface", name, "error", err)
+				vswitchdLog.Warn("interface %s: closing: %v", name, err)
 			}
 		}
 		if b := st.bridges[ifc.want.bridge]; b != nil {
@@ -164,7 +163,8 @@ func (st *datapathState) open(ifc *iface) string {
 		return perr.Error()
 	}
 	if err != nil {
-		slog.Warn("cannot open interface", "bridge", w.bridge, "interface", w.name, "error", err)
+		ifaceOpenError.Inc()
+		vswitchdLog.Warn("bridge %s: cannot open interface %s: %v", w.bridge, w.name, err)
 		return err.Error()
 	}
 	ifc.dev = dev

@@ -3,7 +3,6 @@ package vswitchd
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,13 @@ import (
 
 var (
 	vswitchdLog = vlog.New("bridge")
+	// statusRL limits the messages of a status write-back that fails
+	// every second (a database that refuses writes).
+	statusRL = vlog.NewRateLimit(5, time.Minute)
+
+	ifaceOpenError   = coverage.New("bridge_iface_open_error") // shown in Interface.error
+	mirrorBadFilter  = coverage.New("bridge_mirror_bad_filter")
+	statusWriteError = coverage.New("bridge_status_write_error")
 	// bridgePanics counts reconfigurations, statistics refreshes and interface
 	// openings cut short by a bug; the switch goes on with the next one.
 	bridgePanics = coverage.New("bridge_panic")
@@ -184,14 +190,15 @@ func (sw *Switch) refreshStats() {
 	snap := sw.db.Snapshot(configTables...)
 	if ops, fifos := staleCaptureOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
-			slog.Warn("cannot remove a stale capture mirror", "error", err)
+			vswitchdLog.WarnRL(statusRL, "cannot remove a stale capture mirror: %v", err)
 		} else {
 			sw.removeStaleFIFOs(fifos)
 		}
 	}
 	if ops := sw.state.statsOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
-			slog.Warn("cannot write interface statistics", "error", err)
+			statusWriteError.Inc()
+			vswitchdLog.WarnRL(statusRL, "cannot write interface statistics: %v", err)
 		}
 	}
 }
@@ -212,7 +219,8 @@ func (sw *Switch) Applied() <-chan struct{} { return sw.applied }
 func (sw *Switch) acknowledge(snap *ovsdb.Snapshot) {
 	if ops := sw.state.statusOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
-			slog.Error("cannot write back interface status", "error", err)
+			statusWriteError.Inc()
+			vswitchdLog.ErrRL(statusRL, "cannot write back interface status: %v", err)
 		}
 	}
 	for u := range snap.Tables["Open_vSwitch"] {
@@ -229,7 +237,8 @@ func (sw *Switch) acknowledge(snap *ovsdb.Snapshot) {
 			"row":   map[string]any{"cur_cfg": n},
 		}}))
 		if err != nil {
-			slog.Error("cannot acknowledge configuration", "next_cfg", n, "error", err)
+			statusWriteError.Inc()
+			vswitchdLog.ErrRL(statusRL, "cannot acknowledge configuration %d: %v", n, err)
 		}
 	}
 }

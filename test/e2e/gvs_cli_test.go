@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,10 @@ func TestGvsCLIScripting(t *testing.T) {
 	if exitCode(err) != 1 || len(doc.Problems) != 1 || doc.Problems[0].Name != "gvjsbad" || doc.Problems[0].Error != want {
 		t.Errorf("gvs show --json with a bad interface: exit %d, stderr %q, problems %+v; want exit 1 and %q",
 			exitCode(err), errOut, doc.Problems, want)
+	}
+	// The failure is counted for coverage/show too.
+	if cov := appctl(t, g, "coverage/show"); !regexp.MustCompile(`(?m)^bridge_iface_open_error .*total: [1-9]`).MatchString(cov) {
+		t.Errorf("coverage/show does not count the interface that could not be opened:\n%s", cov)
 	}
 	out, errOut, err = g.Run(gvsBin, "show")
 	if exitCode(err) != 1 || !strings.Contains(out, "error: "+want) || !strings.Contains(errOut, "1 problem") {

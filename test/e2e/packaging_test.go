@@ -115,3 +115,66 @@ func TestSystemdUnitAndLogrotate(t *testing.T) {
 		t.Fatal("SIGTERM did not end gvsd")
 	}
 }
+
+// TestDebPackage builds the .deb with scripts/build-deb.sh and checks what
+// an operator gets from it: the control fields, every file in its place,
+// binaries that run and report the package's version, and man pages that
+// man renders from the programs' own help.
+func TestDebPackage(t *testing.T) {
+	requireTool(t, "dpkg-deb", "man", "go")
+	out := t.TempDir()
+	build := exec.Command("../../scripts/build-deb.sh", out)
+	b, err := build.CombinedOutput()
+	if err != nil {
+		t.Fatalf("build-deb.sh: %v\n%s", err, b)
+	}
+	deb := strings.TrimSpace(string(b[bytes.LastIndexByte(bytes.TrimSpace(b), '\n')+1:]))
+	fields, err := exec.Command("dpkg-deb", "-f", deb, "Package", "Version", "Architecture").Output()
+	if err != nil {
+		t.Fatalf("dpkg-deb -f %s: %v", deb, err)
+	}
+	if !strings.Contains(string(fields), "Package: gvs\n") || !strings.Contains(string(fields), "Version: 0.") {
+		t.Errorf("control fields:\n%s", fields)
+	}
+	contents, err := exec.Command("dpkg-deb", "--contents", deb).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"./usr/sbin/gvsd", "./usr/bin/gvs", "./lib/systemd/system/gvsd.service",
+		"./etc/logrotate.d/gvsd", "./usr/share/man/man8/gvsd.8.gz", "./usr/share/man/man8/gvs.8.gz"} {
+		if !strings.Contains(string(contents), " "+want+"\n") {
+			t.Errorf("the package lacks %s:\n%s", want, contents)
+		}
+	}
+	if strings.Contains(string(contents), "drwx------") {
+		t.Errorf("a directory that only root can enter:\n%s", contents)
+	}
+
+	root := t.TempDir()
+	if b, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, b)
+	}
+	version, err := exec.Command(filepath.Join(root, "usr/sbin/gvsd"), "--version").CombinedOutput()
+	// The package's version ends in the commit; gvsd reports the same
+	// commit (dirty or not).
+	versionLine := strings.SplitN(string(fields), "\n", 3)[1]
+	rev := versionLine[strings.LastIndexByte(versionLine, '.')+1:]
+	if err != nil || len(rev) != 12 || !strings.Contains(string(version), "+"+rev) {
+		t.Errorf("gvsd --version: %v %q, package %q", err, version, fields)
+	}
+	for page, words := range map[string][]string{
+		"gvsd.8.gz": {"SYNOPSIS", "--log-file", "--detach", "--pidfile"},
+		"gvs.8.gz":  {"gvs flows", "gvs show", "gvs capture", "NO_COLOR"},
+	} {
+		text, err := exec.Command("man", "-l", filepath.Join(root, "usr/share/man/man8", page)).Output()
+		if err != nil {
+			t.Errorf("man -l %s: %v", page, err)
+			continue
+		}
+		for _, w := range words {
+			if !strings.Contains(strings.ReplaceAll(string(text), "‐\n", ""), w) {
+				t.Errorf("man page %s lacks %q:\n%s", page, w, text)
+			}
+		}
+	}
+}

@@ -1,0 +1,19 @@
+package netdev
+
+import (
+	"time"
+
+	"gvs/internal/coverage"
+	"gvs/internal/vlog"
+)
+
+var (
+	// netdevLog is the port drivers' module, as OVS's netdev modules.
+	netdevLog = vlog.New("netdev")
+	// pcapRL limits a pcap port whose disk or reader keeps failing.
+	pcapRL = vlog.NewRateLimit(5, time.Minute)
+
+	pcapStartError  = coverage.New("netdev_pcap_start_error")
+	pcapWriteError  = coverage.New("netdev_pcap_write_error") // frames dropped until it works again
+	pcapRotateError = coverage.New("netdev_pcap_rotate_error")
+)
