@@ -275,7 +275,8 @@ print("A2", a.recv(10).decode())
 // in zone 1 and committed there with ct_mark 42, and committed in zone 2
 // as well (identical tuples, kept apart); only +est packets of zone 1
 // whose mark is 42 cross. With a limit of one connection in zone 1, a
-// second connection is refused while the first keeps working.
+// second connection is refused while the first keeps working. A mirror
+// whose filter is ct_state=+trk+new copies the SYNs only.
 func TestConntrackZonesMarksLimits(t *testing.T) {
 	requireTool(t, "ovs-appctl", "ovs-ofctl")
 	requireScapy(t) // the system python3, for the TCP client and server
@@ -285,7 +286,18 @@ func TestConntrackZonesMarksLimits(t *testing.T) {
 	lab.netns("gvctR")
 	lab.veth("gvctl0", "gvctl1", "gvctL", "10.9.0.1/24")
 	lab.veth("gvctr0", "gvctr1", "gvctR", "10.9.0.2/24")
-	g.MustVsctl("add-br", "gvctbr", "--", "add-port", "gvctbr", "gvctl0", "--", "add-port", "gvctbr", "gvctr0")
+	lab.netns("gvctM")
+	lab.veth("gvctm0", "gvctm1", "gvctM")
+	g.MustVsctl("add-br", "gvctbr", "--", "add-port", "gvctbr", "gvctl0", "--", "add-port", "gvctbr", "gvctr0",
+		"--", "add-port", "gvctbr", "gvctm0")
+	// "Mirror only new connections": the filter sees the state of the
+	// pass after ct().
+	g.MustVsctl("--", "--id=@m", "get", "port", "gvctm0", "--", "--id=@mir", "create", "mirror", "name=gvctnew",
+		"select_all=true", "output-port=@m", "--", "set", "bridge", "gvctbr", "mirrors=@mir")
+	if out := setMirrorFilter(t, g, "gvctnew", "ct_state=+trk+new,tcp"); strings.Contains(out, "error") {
+		t.Fatalf("the ct_state filter was refused: %s", out)
+	}
+	mirrored := lab.capture("gvctM", "gvctm1", "tcp")
 	gvofMust(t, g, nil, "del-flows", "gvctbr")
 	for _, f := range []string{
 		"priority=10,arp,actions=NORMAL",
@@ -316,6 +328,14 @@ func TestConntrackZonesMarksLimits(t *testing.T) {
 	out := lab.mustExec("gvctL", gvctScapy, "-c", gvctLimitClient, "10.9.0.2", "5001")
 	if want := "A1 one\nB failed TimeoutError\nA2 two\n"; out != want {
 		t.Fatalf("client through the zone limit printed\n%s\nwant\n%s", out, want)
+	}
+	if !mirrored.waitFor(5*time.Second, "Flags [S]") {
+		t.Error("no SYN mirrored by the ct_state=+trk+new mirror")
+	}
+	for _, l := range mirrored.stop() {
+		if !strings.Contains(l, "Flags [S], ") {
+			t.Errorf("the ct_state=+trk+new mirror copied a packet of an established connection: %s", l)
+		}
 	}
 	zone1 := gvctConntrack(t, g, "dport=5001", "zone=1")
 	if len(zone1) != 1 || !strings.Contains(zone1[0], ",zone=1,mark=42,") {
