@@ -1,6 +1,9 @@
 package ofproto
 
 import (
+	"encoding/binary"
+	"math/rand"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -174,5 +177,82 @@ func TestMirrorFilterSeesCTState(t *testing.T) {
 	_, xe := translateCT(b, s, id, conntrack.StateTrk|conntrack.StateEst)
 	if got := datapath.FormatActions(xe.Actions, nil); got != "ct(commit),2" {
 		t.Errorf("+est: %s, want ct(commit),2 (no copy)", got)
+	}
+}
+
+// TestTranslateMaskPropertyWithCT is the mask property for ct flows: two
+// packets whose keys (recirculation id, ct_state, ct_mark included) agree
+// on a translation's mask translate alike.
+func TestTranslateMaskPropertyWithCT(t *testing.T) {
+	b, nports := propBridge(t, 2)
+	for _, f := range []string{
+		"priority=100,ip,ct_state=-trk,actions=load:5->NXM_NX_REG0[0..15],ct(table=1,zone=NXM_NX_REG0[0..15])",
+		"priority=50,arp,actions=NORMAL",
+		"table=1,ip,ct_state=+trk+new,actions=ct(commit,exec(set_field:1->ct_mark)),NORMAL",
+		"table=1,ip,ct_state=+trk+est,ct_mark=1,actions=output:2",
+		"table=1,priority=0,actions=ct_clear,NORMAL",
+	} {
+		addFlow(t, b, f)
+	}
+	_, x := translateCT(b, frameSpec{in: 1, ether: 0}, 0, 0)
+	id := recircOf(x.Actions)
+	if id == 0 {
+		t.Fatalf("no recirculation: %s", datapath.FormatActions(x.Actions, nil))
+	}
+	states := []uint8{0, conntrack.StateTrk | conntrack.StateNew, conntrack.StateTrk | conntrack.StateEst,
+		conntrack.StateTrk | conntrack.StateEst | conntrack.StateRpl, conntrack.StateTrk | conntrack.StateInv}
+	type ctSpec struct {
+		s     frameSpec
+		id    uint32
+		state uint8
+		mark  uint32
+	}
+	random := func(rng *rand.Rand) ctSpec {
+		return ctSpec{randomSpec(rng, nports), []uint32{0, id}[rng.Intn(2)], states[rng.Intn(len(states))], uint32(rng.Intn(2))}
+	}
+	translate := func(c ctSpec) (datapath.Key, *datapath.Xlate) {
+		f := c.s.bytes()
+		pkt := &datapath.Packet{Frame: f, InPort: c.s.in}
+		_ = packet.Parse(f, c.s.in, &pkt.Key.Key, &pkt.Off)
+		pkt.Key.RecircID, pkt.Key.CtState, pkt.Key.CtMark = c.id, c.state, c.mark
+		pos := int(pkt.Off.VLAN)
+		for i := 0; i < int(pkt.Off.NumVLANs) && i < packet.MaxVLANs; i++ {
+			pkt.Key.VLANTPID[i] = binary.BigEndian.Uint16(f[pos:])
+			pos += packet.VLANTagLen
+		}
+		x := &datapath.Xlate{}
+		b.Translate(pkt, x)
+		return pkt.Key, x
+	}
+	rng := rand.New(rand.NewSource(7))
+	compared := 0
+	for range 20000 {
+		a := random(rng)
+		ka, xa := translate(a)
+		c, r := a, random(rng)
+		switch rng.Intn(4) {
+		case 0:
+			c.s = a.s.mutate(rng)
+		case 1:
+			c.id = r.id
+		case 2:
+			c.state = r.state
+		case 3:
+			c.mark = r.mark
+		}
+		kb, xb := translate(c)
+		if !agree(&ka, &kb, &xa.Mask) {
+			continue
+		}
+		if ka != kb {
+			compared++
+		}
+		if !reflect.DeepEqual(xa.Actions, xb.Actions) || !reflect.DeepEqual(xa.Effects, xb.Effects) {
+			t.Fatalf("keys agreeing on the mask translate differently:\n%+v\n%+v\nactions %s\nactions %s",
+				a, c, datapath.FormatActions(xa.Actions, nil), datapath.FormatActions(xb.Actions, nil))
+		}
+	}
+	if compared < 500 {
+		t.Fatalf("only %d compared pairs had different keys", compared)
 	}
 }
