@@ -3,7 +3,10 @@ package conntrack
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"gvs/internal/packet"
@@ -116,15 +119,31 @@ func TestBytesPerConn(t *testing.T) {
 	runtime.GC()
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
+	rss0 := rssBytes(t)
 	tr := New(Config{})
 	const n = 1_000_000
 	fillUDP(t, tr, n)
 	runtime.GC()
 	runtime.ReadMemStats(&m1)
 	per := float64(m1.HeapAlloc-m0.HeapAlloc) / n
-	t.Logf("%d connections: %.0f bytes of heap each", n, per)
+	t.Logf("%d connections: %.0f bytes of heap each, %.0f bytes of RSS each", n, per, float64(rssBytes(t)-rss0)/n)
 	if per > 256 {
 		t.Fatalf("%.0f bytes per connection, want <= 256", per)
 	}
 	runtime.KeepAlive(tr)
+}
+
+// rssBytes reads the process's resident set size.
+func rssBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
 }

@@ -93,12 +93,20 @@ func (l *lockSet) add(si int) bool {
 }
 
 func (t *Tracker) lockAll(l *lockSet) {
+	if l.n == 1 {
+		t.shards[l.idx[0]].mu.Lock()
+		return
+	}
 	for i := 0; i < l.n; i++ {
 		t.shards[l.idx[i]].mu.Lock()
 	}
 }
 
 func (t *Tracker) unlockAll(l *lockSet) {
+	if l.n == 1 {
+		t.shards[l.idx[0]].mu.Unlock()
+		return
+	}
 	for i := l.n - 1; i >= 0; i-- {
 		t.shards[l.idx[i]].mu.Unlock()
 	}

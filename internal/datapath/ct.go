@@ -33,6 +33,7 @@ const maxRecircDepth = 6
 var (
 	recircTooDeep = coverage.New("datapath_recirc_too_deep")
 	ctNoRoom      = coverage.New("datapath_ct_no_scratch")
+	ctDrops       = coverage.New("datapath_ct_drop")
 )
 
 // level is the executor's state for one recirculation depth of a packet:
@@ -47,7 +48,8 @@ type level struct {
 // conntrack executes ActCT: the pending set-fields and VLAN edits are
 // applied to the packet first (the tracker reads the frame), then the
 // tracker's result goes into the key. It reports false when the packet
-// has to be dropped.
+// has to be dropped: the rest of its actions at this recirculation depth
+// are not run.
 func (t *portThread) conntrack(pkt *Packet, st *execState, a *Action) bool {
 	if st.changed() && !t.commitEdits(pkt, st) {
 		return false
@@ -66,6 +68,12 @@ func (t *portThread) conntrack(pkt *Packet, st *execState, a *Action) bool {
 		}
 	}
 	r := ref.Execute(pkt.Frame, &pkt.Key.Key, &pkt.Off, a.CT, t.clock())
+	if r.Drop {
+		// A commit refused at a limit, a NAT without a free tuple: the
+		// kernel datapath drops the packet, and so does gvs.
+		ctDrops.Inc()
+		return false
+	}
 	if r.Rewrote {
 		reparse(pkt)
 	}

@@ -21,6 +21,7 @@ type fakeTracker struct {
 	committed map[[12]byte]uint32 // mark, by addresses and ports
 	calls     int
 	seenSrc   [][4]byte
+	drop      bool // answer every packet with Drop, as at a limit
 }
 
 func (f *fakeTracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets, a *conntrack.Action, now int64) conntrack.Result {
@@ -44,6 +45,9 @@ func (f *fakeTracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets
 	r := conntrack.Result{State: conntrack.StateTrk, Zone: a.Zone, OrigValid: true,
 		OrigSrc: netip.AddrFrom4(key.NwSrc), OrigDst: netip.AddrFrom4(key.NwDst), OrigProto: key.NwProto,
 		OrigSport: key.TpSrc, OrigDport: key.TpDst}
+	if f.drop {
+		return conntrack.Result{State: conntrack.StateTrk | conntrack.StateNew, LimitDrop: true, Drop: true}
+	}
 	mark, ok := f.committed[tuple]
 	if !ok {
 		mark, ok = f.committed[rev]
@@ -193,3 +197,15 @@ func (f *fakeOut) WriteBatch(frames [][]byte) error {
 // newTracker returns the tracker the S7 tests and benchmark run with:
 // the real one.
 func newTracker() datapath.Tracker { return conntrack.New(conntrack.Config{Clock: datapath.Monotime}) }
+
+// TestCTDropEndsActions: a packet the tracker says to drop (a commit
+// refused at a limit) goes nowhere after its ct action, in this pass;
+// the original of a fork goes on.
+func TestCTDropEndsActions(t *testing.T) {
+	dp, _, ports := actionSwitch(t, 3, datapath.Output(3), datapath.CT(commitMark5), datapath.Output(2))
+	dp.SetTracker(&fakeTracker{committed: map[[12]byte]uint32{}, drop: true})
+	dp.NewTestThread(1).Process([][]byte{ipFrame(t, packet.ProtoUDP, false)})
+	if n2, n3 := len(ports[2].Sent()), len(ports[3].Sent()); n2 != 0 || n3 != 1 {
+		t.Errorf("port 2 (after ct) got %d, port 3 (before) %d: want 0 and 1", n2, n3)
+	}
+}

@@ -81,8 +81,15 @@ func TestConntrackCommands(t *testing.T) {
 	if got := run(sw.dpctlCTGetLimits); got != "default limit=100\nzone=5,limit=1,count=1\n" {
 		t.Errorf("ct-get-limits:\n%s", got)
 	}
-	sendUDP(1001) // forwarded, but not committed: zone 5 is full
+	// Zone 5 is full: a new connection is not committed and its packet is
+	// dropped, as the kernel datapath drops it; the first one goes on.
+	if err := p1.Inject(udpFrame(t, 1001)); err != nil {
+		t.Fatal(err)
+	}
 	sendUDP(1000)
+	if f, ok := p2.Next(200 * time.Millisecond); ok {
+		t.Errorf("a packet past the zone limit was forwarded: %x", f)
+	}
 	if got := run(sw.dpctlDumpConntrack, "zone=5"); got != want {
 		t.Errorf("at the zone's limit:\n%s\nwant only\n%s", got, want)
 	}

@@ -235,6 +235,9 @@ func ctdSequences() map[string][]ctdPkt {
 		s = append(s, c.seg(true, "S", "", false), c.seg(false, "A", "", false), c.seg(true, "SA", "", false), c.seg(false, "S", "", false))
 		seqs["syn-on-established"] = s
 	}
+	for name, seq := range ctdMatrix() {
+		seqs[name] = seq
+	}
 	seqs["udp"] = []ctdPkt{ctdUDP(true, 5000, 53), ctdUDP(true, 5000, 53), ctdUDP(false, 53, 5000), ctdUDP(true, 5000, 53)}
 	seqs["icmp-echo"] = []ctdPkt{ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil), ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil)}
 	{
@@ -438,4 +441,48 @@ func ctdWaitCounter(t *testing.T, l *netLab, before []int) uint8 {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// ctdMatrix: every TCP state the tracker can be in, met by every kind of
+// segment (SYN, SYN-ACK, FIN, ACK, RST, none) from either side, with
+// sequence numbers a real peer would use.
+func ctdMatrix() map[string][]ctdPkt {
+	prefixes := []struct {
+		state string
+		steps []string // "L S": side and flags
+	}{
+		{"SYN_SENT", []string{"L S"}},
+		{"SYN_SENT2", []string{"L S", "R S"}},
+		{"SYN_RECV", []string{"L S", "R SA"}},
+		{"ESTABLISHED", []string{"L S", "R SA", "L A"}},
+		{"FIN_WAIT", []string{"L S", "R SA", "L A", "L FA"}},
+		{"CLOSE_WAIT", []string{"L S", "R SA", "L A", "L FA", "R A"}},
+		{"LAST_ACK", []string{"L S", "R SA", "L A", "L FA", "R FA"}},
+		{"TIME_WAIT", []string{"L S", "R SA", "L A", "L FA", "R FA", "L A"}},
+		{"CLOSE", []string{"L S", "R SA", "L A", "L R"}},
+	}
+	probes := []string{"S", "SA", "FA", "A", "R", "P"}
+	out := map[string][]ctdPkt{}
+	port := uint16(3000)
+	for _, pf := range prefixes {
+		for _, side := range []string{"L", "R"} {
+			for _, pr := range probes {
+				port++
+				c := &ctdConv{lp: port, rp: 2048, lseq: 1000, rseq: 5000}
+				var seq []ctdPkt
+				for _, st := range pf.steps {
+					sd, fl, _ := strings.Cut(st, " ")
+					if pf.state == "SYN_SENT2" && sd == "R" {
+						// The simultaneous SYN carries no ACK.
+						seq = append(seq, c.seg(false, fl, "", true))
+						continue
+					}
+					seq = append(seq, c.seg(sd == "L", fl, "", true))
+				}
+				seq = append(seq, c.seg(side == "L", pr, "", false))
+				out["matrix-"+pf.state+"-"+side+"-"+pr] = seq
+			}
+		}
+	}
+	return out
 }
