@@ -13,13 +13,26 @@
 # Traffic: iperf3 from gvbf-a to gvbf-b, TCP (Gbit/s) and UDP with 64-byte
 # frames (18-byte payload, packets per second reaching the server).
 #
-# Offloads: "off" runs turn off transmit checksum offload and TSO on the
-# namespace ends (ethtool -K DEV tx off tso off), so frames reach the
-# switch MTU-sized with complete checksums; GSO stays, i.e. the sender's
-# kernel segments in software before the veth. OVS 3.1's netdev datapath
-# needs that: it forwards veth frames with partial checksums and TSO
-# super-frames as they are, and TCP stalls. "on" runs keep the kernel's
-# defaults; OVS is not run there.
+# Offloads (the table's first column):
+#   off      transmit checksum offload and TSO off on the namespace ends
+#            (ethtool -K DEV tx off tso off), so frames reach the switch
+#            MTU-sized with complete checksums; GSO stays, i.e. the
+#            sender's kernel segments in software before the veth. OVS
+#            3.1's netdev datapath needs that: it forwards veth frames with
+#            partial checksums and TSO super-frames as they are, and TCP
+#            stalls.
+#   on       the kernel's defaults; OVS is not run there.
+#   alloff   TSO, GSO, GRO and checksum offloads off on EVERY interface
+#            (both ends of every veth, internal ports too), so each frame
+#            crosses the switch at MTU size. Two more rows here: each
+#            switch with an ACL of 1,000 L3/L4 rules ahead of NORMAL, the
+#            same ovs-ofctl add-flows file for both (generated below).
+#   int-on, int-alloff
+#            gvbf-a and gvbf-b sit behind internal ports (TAP devices the
+#            switch makes, moved into the namespaces) instead of veths,
+#            with the offloads each switch gives them (gvsd: checksum,
+#            TSO; OVS 3.1: none), or with all of them off as in alloff.
+#            The Linux bridge has no internal ports.
 #
 # Every measurement is bounded by timeouts. RUNS rounds measure every
 # configuration once each; the table shows the median. Everything made
@@ -29,8 +42,9 @@
 #
 # Environment: RUNS (default 3), SECS (seconds per measurement, default
 # 5), PROFILE=DIR to also record perf profiles of gvsd into DIR (extra
-# runs, not in the table), MODES (default "off on"), SWITCHES (default
-# "lbr ovs gvsd": which switches to measure, for quick checks of one).
+# runs, not in the table), MODES (default "off on alloff int-on
+# int-alloff"), SWITCHES (default "lbr ovs gvsd ovsacl gvsdacl": which
+# switches to measure, for quick checks of one).
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +52,8 @@ export PATH="$PATH:/usr/local/go/bin"
 
 runs=${RUNS:-3}
 secs=${SECS:-5}
-modes=${MODES:-off on}
-switches=" ${SWITCHES:-lbr ovs gvsd} "
+modes=${MODES:-off on alloff int-on int-alloff}
+switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
 profile_dir=${PROFILE:-}
 
 addr_a=10.231.98.1
@@ -125,34 +139,83 @@ go build -o "$work/bin/fwdbench" ./bench/fwdbench
 # daemons: "in_sw daemon &" would make $! a subshell's pid.)
 in_sw() { ip netns exec gvbf-s "$@"; }
 
-# make_topology MODE: the four namespaces and three veth pairs, switch
+# make_topology MODE: the four namespaces and the veth pairs, switch
 # ends (gvbfX0, in gvbf-s) up and unattached, IPv6 off everywhere so the
-# kernels stay quiet.
+# kernels stay quiet. In the int-* modes only the mirror's sink is a veth:
+# a and b get internal ports once the switch has made them
+# (place_internal). Sets dev_a and dev_b, the hosts' interfaces.
 make_topology() {
-	local mode=$1 n
+	local mode=$1 n peers="a b m"
 	remove_topology
 	for n in s a b m; do
 		ip netns add "gvbf-$n"
 		ip netns exec "gvbf-$n" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 2>/dev/null || true
 		ip -n "gvbf-$n" link set lo up
 	done
-	for n in a b m; do
+	internal=false
+	dev_a=gvbfa1 dev_b=gvbfb1
+	case $mode in int-*)
+		internal=true peers=m
+		dev_a=gvbfa0 dev_b=gvbfb0
+		;;
+	esac
+	for n in $peers; do
 		ip -n gvbf-s link add "gvbf${n}0" type veth peer name "gvbf${n}1" netns "gvbf-$n"
 		ip -n gvbf-s link set "gvbf${n}0" up
 		ip -n "gvbf-$n" link set "gvbf${n}1" up
 	done
-	ip -n gvbf-a addr add "$addr_a/24" dev gvbfa1
-	ip -n gvbf-b addr add "$addr_b/24" dev gvbfb1
-	if [ "$mode" = off ]; then
+	if ! $internal; then
+		ip -n gvbf-a addr add "$addr_a/24" dev gvbfa1
+		ip -n gvbf-b addr add "$addr_b/24" dev gvbfb1
+	fi
+	case $mode in
+	off)
 		for n in a b; do
 			ip netns exec "gvbf-$n" ethtool -K "gvbf${n}1" tx off tso off >/dev/null
 		done
-	fi
+		;;
+	*alloff)
+		for n in $peers; do
+			all_offloads_off "gvbf-$n" "gvbf${n}1"
+			all_offloads_off gvbf-s "gvbf${n}0"
+		done
+		;;
+	esac
 }
 
-# offload_state: one line saying what the sender's veth does.
+# all_offloads_off NS DEV: TSO, GSO, GRO and checksum offloads off. Each
+# feature on its own: a device that cannot change one (fixed) still
+# changes the others.
+all_offloads_off() {
+	local f
+	for f in tso gso gro tx rx; do
+		ip netns exec "$1" ethtool -K "$2" "$f" off >/dev/null 2>&1 || true
+	done
+}
+
+# place_internal MODE: moves the internal ports gvbfa0 and gvbfb0, which
+# the switch made in gvbf-s, into gvbf-a and gvbf-b with their addresses.
+place_internal() {
+	local n dev addr
+	for n in a b; do
+		dev=gvbf${n}0
+		addr=$addr_a
+		[ "$n" = b ] && addr=$addr_b
+		for _ in $(seq 100); do
+			ip -n gvbf-s link show "$dev" >/dev/null 2>&1 && break
+			sleep 0.1
+		done
+		ip -n gvbf-s link set "$dev" netns "gvbf-$n"
+		ip -n "gvbf-$n" addr add "$addr/24" dev "$dev"
+		ip -n "gvbf-$n" link set "$dev" up
+		[ "$1" = int-alloff ] && all_offloads_off "gvbf-$n" "$dev"
+	done
+	return 0
+}
+
+# offload_state: one line saying what the sender's interface does.
 offload_state() {
-	ip netns exec gvbf-a ethtool -k gvbfa1 |
+	ip netns exec gvbf-a ethtool -k "$dev_a" |
 		awk -F': ' '/^(tx-checksumming|tcp-segmentation-offload|generic-segmentation-offload|generic-receive-offload):/ {printf "%s%s=%s", sep, $1, $2; sep=", "}'
 }
 
@@ -222,7 +285,7 @@ one_run() {
 	fi
 	local copies0 deliv0 cpu0 t0 copies1 deliv1 cpu1 t1 perf_pid="" rc=0
 	copies0=$(rx_packets gvbf-m gvbfm1)
-	deliv0=$(($(rx_packets gvbf-a gvbfa1) + $(rx_packets gvbf-b gvbfb1)))
+	deliv0=$(($(rx_packets gvbf-a "$dev_a") + $(rx_packets gvbf-b "$dev_b")))
 	cpu0=$(cpu_ticks "$swpid")
 	t0=$(date +%s.%N)
 	if [ -n "$perf_out" ]; then
@@ -235,7 +298,7 @@ one_run() {
 	t1=$(date +%s.%N)
 	cpu1=$(cpu_ticks "$swpid")
 	copies1=$(rx_packets gvbf-m gvbfm1)
-	deliv1=$(($(rx_packets gvbf-a gvbfa1) + $(rx_packets gvbf-b gvbfb1)))
+	deliv1=$(($(rx_packets gvbf-a "$dev_a") + $(rx_packets gvbf-b "$dev_b")))
 	if [ -n "$perf_pid" ]; then
 		wait "$perf_pid" 2>/dev/null || true
 		rm -f "$work/perf.pid"
@@ -338,10 +401,17 @@ lbr_mirror() {
 
 vsctl() { timeout 30 ovs-vsctl --db="unix:$swdir/db.sock" --timeout=20 "$@"; }
 
-# attach_ports BRIDGE [SETTINGS...]: the bridge and the three host ends.
+# attach_ports BRIDGE [SETTINGS...]: the bridge and the three host ends;
+# in the int-* modes, a and b as internal ports, moved into place.
 attach_ports() {
 	local br=$1
 	shift
+	if $internal; then
+		vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- set interface gvbfa0 type=internal \
+			-- add-port "$br" gvbfb0 -- set interface gvbfb0 type=internal -- add-port "$br" gvbfm0
+		place_internal "$mode"
+		return
+	fi
 	vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- add-port "$br" gvbfb0 -- add-port "$br" gvbfm0
 }
 
@@ -387,6 +457,44 @@ gvsd_stop() {
 	rm -rf "$swdir"
 	swpid=""
 }
+
+# The ACL rows: 1,000 L3/L4 rules of four shapes (so the classifier has
+# several masks to search), none matching the test's traffic, ahead of
+# NORMAL at priority 0; half drop, half allow (NORMAL). The same file
+# goes to both switches with ovs-ofctl add-flows.
+acl_flows=$work/acl.flows
+make_acl() {
+	local i a b
+	for i in $(seq 0 999); do
+		a=$((i / 250)) b=$((i % 250 + 1))
+		local act=drop
+		[ $((i % 2)) = 1 ] && act=NORMAL
+		case $((i % 4)) in
+		0) echo "priority=$((2000 + i)),tcp,nw_src=172.16.$a.$b,tp_dst=$((1024 + i)),actions=$act" ;;
+		1) echo "priority=$((2000 + i)),udp,nw_dst=10.232.$a.$b/32,tp_dst=$((1024 + i)),actions=$act" ;;
+		2) echo "priority=$((2000 + i)),tcp,nw_src=172.$((17 + a)).$b.0/24,nw_dst=10.233.$b.0/24,actions=$act" ;;
+		3) echo "priority=$((2000 + i)),ip,nw_src=192.0.$a.$b,nw_dst=198.18.$b.$a,actions=$act" ;;
+		esac
+	done
+	echo "priority=0,actions=NORMAL"
+}
+make_acl >"$acl_flows"
+
+# load_acl MGMT: the ACL in place of the default NORMAL flow.
+load_acl() {
+	timeout 30 ovs-ofctl del-flows "$1" || die "del-flows $1 failed"
+	timeout 120 ovs-ofctl add-flows "$1" "$acl_flows" || die "add-flows $1 failed"
+	local n
+	n=$(timeout 60 ovs-ofctl dump-aggregate "$1" | sed -n 's/.*flow_count=\([0-9]*\).*/\1/p')
+	[ "$n" = 1001 ] || die "$1 holds $n flows after add-flows, want 1001"
+}
+
+ovsacl_start() { ovs_start && load_acl "unix:$swdir/gvbf-obr.mgmt"; }
+ovsacl_stop() { ovs_stop; }
+ovsacl_mirror() { ovs_mirror "$@"; }
+gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
+gvsdacl_stop() { gvsd_stop; }
+gvsdacl_mirror() { gvsd_mirror "$@"; }
 
 # select_all_mirror BRIDGE: mirror m0, every packet to gvbfm0.
 select_all_mirror() {
@@ -492,10 +600,30 @@ echo
 # The plan: one "MODE;LABEL;PREFIX;MIRROR" per table row, in order.
 plan=()
 for mode in $modes; do
-	if [ "$mode" = off ] && ! $have_ethtool; then
-		plan+=("off;all switches;na:no ethtool to turn offloads off;none")
+	if [ "$mode" != on ] && [ "$mode" != int-on ] && ! $have_ethtool; then
+		plan+=("$mode;all switches;na:no ethtool to turn offloads off;none")
 		continue
 	fi
+	case $mode in
+	alloff)
+		for sw in "Linux bridge;lbr" "OVS 3.1 netdev;ovs" "gvsd;gvsd"; do
+			for mirror in none select_all; do
+				plan+=("$mode;${sw%;*};${sw#*;};$mirror")
+			done
+		done
+		plan+=("$mode;OVS 3.1 netdev + ACL 1k;ovsacl;none" "$mode;gvsd + ACL 1k;gvsdacl;none")
+		continue
+		;;
+	int-*)
+		plan+=("$mode;Linux bridge;na:no internal ports;none")
+		for sw in "OVS 3.1 netdev;ovs" "gvsd;gvsd"; do
+			for mirror in none select_all; do
+				plan+=("$mode;${sw%;*};${sw#*;};$mirror")
+			done
+		done
+		continue
+		;;
+	esac
 	for mirror in none select_all filtered; do
 		plan+=("$mode;Linux bridge;lbr;$mirror")
 	done

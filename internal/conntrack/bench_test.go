@@ -147,3 +147,31 @@ func rssBytes(t *testing.T) int64 {
 	}
 	return 0
 }
+
+// BenchmarkCommitUDP: a new connection's first packet with ct(commit),
+// the cost that bounds new connections per second; the table is swept
+// every 2^18 connections so that it stays below the global limit.
+func BenchmarkCommitUDP(b *testing.B) {
+	tr := New(Config{})
+	base := udpFrame("10.0.0.1", "10.200.0.2", 1, 53)
+	var key packet.Key
+	var off packet.Offsets
+	if err := packet.Parse(base, 1, &key, &off); err != nil {
+		b.Fatal(err)
+	}
+	a := Action{Commit: true}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		binary.BigEndian.PutUint32(key.NwSrc[:], 0x0a000000|uint32(i>>16))
+		binary.BigEndian.PutUint16(base[14+20:], uint16(i))
+		now := int64(i>>18) * 40 * sec
+		if r := tr.Execute(base, &key, &off, &a, now); r.State&StateNew == 0 {
+			b.Fatalf("not new: %s", stateString(r.State))
+		}
+		if i&(1<<18-1) == 1<<18-1 {
+			b.StopTimer()
+			tr.Sweep(now + 40*sec)
+			b.StartTimer()
+		}
+	}
+}

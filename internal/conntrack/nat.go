@@ -327,3 +327,134 @@ func putAddr(dst *[16]byte, a netip.Addr) {
 	}
 	*dst = a.As16()
 }
+
+// natICMPError translates an ICMP error about a NATed connection, as the
+// kernel does: the outer header like any packet of the error's direction
+// dir (addresses only), the quoted datagram like a packet of the other
+// direction, then the ICMP checksum computed again over the message.
+func natICMPError(frame []byte, off *packet.Offsets, v6 bool, c *conn, dir int, r *Result) {
+	nt := natTargetOf(c, dir)
+	if !nt.valid {
+		return
+	}
+	l3, l4 := int(off.L3), int(off.L4)
+	end := int(off.L3End)
+	if end == 0 || end > len(frame) {
+		end = len(frame)
+	}
+	alen, srcAt, dstAt, innerAt := 4, l3+12, l3+16, l4+8
+	if v6 {
+		alen, srcAt, dstAt = 16, l3+8, l3+24
+	}
+	if l4 == 0 || innerAt >= end {
+		return
+	}
+	var tgt ctuple
+	if nt.snat {
+		tgt.src = nt.tup.src
+		setAddr(frame, l3, v6, srcAt, tgt.src[:alen])
+		r.State |= StateSNAT
+	}
+	if nt.dnat {
+		tgt.dst = nt.tup.dst
+		setAddr(frame, l3, v6, dstAt, tgt.dst[:alen])
+		r.State |= StateDNAT
+	}
+	// The quoted datagram travelled the other way: it takes the other
+	// direction's tuple, on the side the outer header's change mirrors.
+	q := &c.tup[1-dir]
+	in := frame[innerAt:end]
+	ihl, isrc, idst := 20, 12, 16
+	if v6 {
+		ihl, isrc, idst = 40, 8, 24
+	} else if len(in) > 0 {
+		ihl = int(in[0]&0xf) * 4
+	}
+	if len(in) < ihl+8 {
+		return
+	}
+	inL4 := in[ihl:]
+	proto := c.proto
+	portField := func(at int, v uint16) {
+		old := binary.BigEndian.Uint16(inL4[at:])
+		if old == v {
+			return
+		}
+		binary.BigEndian.PutUint16(inL4[at:], v)
+		innerL4Fix(inL4, proto, v6, []byte{byte(old >> 8), byte(old)}, []byte{byte(v >> 8), byte(v)})
+	}
+	addrField := func(at int, a []byte) {
+		old := append([]byte(nil), in[at:at+alen]...)
+		if bytes.Equal(old, a) {
+			return
+		}
+		if !v6 {
+			cs := binary.BigEndian.Uint16(in[10:])
+			binary.BigEndian.PutUint16(in[10:], packet.ChecksumUpdateBytes(cs, old, a))
+		}
+		copy(in[at:], a)
+		if proto != packet.ProtoICMPv4 {
+			innerL4Fix(inL4, proto, v6, old, a)
+		}
+	}
+	icmp := isICMP(proto)
+	if nt.dnat {
+		addrField(isrc, q.src[:alen])
+		if icmp {
+			portField(4, q.sport)
+		} else {
+			portField(0, q.sport)
+		}
+	}
+	if nt.snat {
+		addrField(idst, q.dst[:alen])
+		if icmp {
+			portField(4, q.sport)
+		} else {
+			portField(2, q.dport)
+		}
+	}
+	msg := frame[l4:end]
+	msg[2], msg[3] = 0, 0
+	var sum uint16
+	if v6 {
+		sum = packet.PseudoHeaderChecksum(packet.ProtoICMPv6, frame[srcAt:srcAt+16], frame[dstAt:dstAt+16], uint32(len(msg)))
+	}
+	binary.BigEndian.PutUint16(msg[2:], ^packet.Checksum(msg, sum))
+	r.Rewrote = true
+}
+
+// setAddr writes an outer address, fixing the IPv4 header checksum.
+func setAddr(frame []byte, l3 int, v6 bool, at int, a []byte) {
+	if !v6 {
+		cs := binary.BigEndian.Uint16(frame[l3+10:])
+		binary.BigEndian.PutUint16(frame[l3+10:], packet.ChecksumUpdateBytes(cs, frame[at:at+len(a)], a))
+	}
+	copy(frame[at:], a)
+}
+
+// innerL4Fix updates the checksum of a quoted transport header when the
+// quote holds it (ICMP quotes may stop after 8 bytes).
+func innerL4Fix(l4 []byte, proto uint8, v6 bool, old, new []byte) {
+	at := -1
+	switch proto {
+	case packet.ProtoTCP:
+		at = 16
+	case packet.ProtoUDP:
+		at = 6
+	case packet.ProtoICMPv4, packet.ProtoICMPv6:
+		at = 2
+	}
+	if at < 0 || at+2 > len(l4) {
+		return
+	}
+	cs := binary.BigEndian.Uint16(l4[at:])
+	if proto == packet.ProtoUDP && cs == 0 && !v6 {
+		return
+	}
+	cs = packet.ChecksumUpdateBytes(cs, old, new)
+	if proto == packet.ProtoUDP && cs == 0 {
+		cs = 0xffff
+	}
+	binary.BigEndian.PutUint16(l4[at:], cs)
+}

@@ -295,3 +295,39 @@ func TestNATRecirculated(t *testing.T) {
 		t.Fatalf("%d entries", n)
 	}
 }
+
+// TestNATICMPError: a port unreachable about an SNATed UDP packet goes
+// back to the client with the quote translated back: the quote equals the
+// packet the client sent, byte for byte, and the checksums are right.
+func TestNATICMPError(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		tr := New(Config{})
+		cl, srv, nat, hl := "192.168.0.2", "10.0.0.2", "172.16.0.1", 20
+		if v6 {
+			cl, srv, nat, hl = "fd00::2", "fd01::2", "fd02::1", 40
+		}
+		out := udpFrame(cl, srv, 5000, 53)
+		sent := append([]byte(nil), out[14:14+hl+8]...)
+		r := exec(t, tr, out, natAction(NATSrc, nat, "", 0, 0), sec)
+		if r.State&StateSNAT == 0 {
+			t.Fatalf("v6=%v: not translated: %s", v6, stateString(r.State))
+		}
+		typ := uint8(3)
+		if v6 {
+			typ = 1
+		}
+		errf := icmpFrame(srv, nat, typ, 3, 0, out[14:14+hl+8])
+		r = exec(t, tr, errf, Action{HasNAT: true}, sec)
+		if r.State != StateTrk|StateRel|StateRpl|StateDNAT || !r.Rewrote {
+			t.Fatalf("v6=%v: error: %s", v6, stateString(r.State))
+		}
+		checkSums(t, errf)
+		if got := tuple4(t, errf); !strings.Contains(got, ">"+cl+":") {
+			t.Fatalf("v6=%v: error sent to %s", v6, got)
+		}
+		quote := errf[14+hl+8:]
+		if string(quote) != string(sent) {
+			t.Fatalf("v6=%v: quote\n%x, want\n%x", v6, quote, sent)
+		}
+	}
+}

@@ -230,6 +230,9 @@ func (t *Tracker) execute(frame []byte, key *packet.Key, off *packet.Offsets, p 
 		if dir == 1 {
 			r.State |= StateRpl
 		}
+		if a.HasNAT && !(cached && key.CtState&(StateSNAT|StateDNAT) != 0) {
+			natICMPError(frame, off, p.v6, c, dir, &r)
+		}
 		return t.finish(r, c, a), false
 	}
 	if c != nil && a.Force && a.Commit && dir == 1 {

@@ -520,3 +520,41 @@ func TestManyConnsIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestZoneTimeouts: a zone's own timeouts (CT_Timeout_Policy) apply to
+// its connections only.
+func TestZoneTimeouts(t *testing.T) {
+	tr := New(Config{})
+	tm := DefaultTimeouts()
+	tm.UDP = 5 * sec
+	tr.SetZoneTimeouts(7, &tm)
+	out := udpFrame("192.168.0.2", "10.0.0.2", 5000, 53)
+	exec(t, tr, out, Action{Zone: 7, Commit: true}, sec)
+	exec(t, tr, out, Action{Zone: 8, Commit: true}, sec)
+	if n := tr.Sweep(7 * sec); n != 1 {
+		t.Fatalf("swept %d, want the zone-7 connection only", n)
+	}
+	tr.SetZoneTimeouts(7, nil)
+	exec(t, tr, out, Action{Zone: 7, Commit: true}, 10*sec)
+	if n := tr.Sweep(16 * sec); n != 0 {
+		t.Fatalf("zone 7 kept its own timeout after reset")
+	}
+}
+
+// TestFormatVerboseAndStats: the -m and -s forms of a TCP entry.
+func TestFormatVerboseAndStats(t *testing.T) {
+	tr := New(Config{})
+	c := newConv()
+	s7(t, tr, c.fromL(fSYN, nil, true), true, sec)
+	var e Entry
+	tr.DumpAt(nil, true, sec, func(x Entry) { e = x })
+	got := FormatEntryStats(e, true, true)
+	want := fmt.Sprintf("tcp,orig=(src=192.168.0.2,dst=10.0.0.2,sport=1024,dport=2048),reply=(src=10.0.0.2,dst=192.168.0.2,sport=2048,dport=1024),id=%d,status=CONFIRMED,timeout=120,protoinfo=(state_orig=SYN_SENT,state_reply=SYN_SENT,flags_orig=,flags_reply=)", e.ID)
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	e.Mark, e.Zone = 7, 3
+	if got := FormatEntry(e, false); !strings.Contains(got, "),zone=3,mark=7,protoinfo=(state=SYN_SENT)") {
+		t.Fatalf("got %s", got)
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -141,15 +140,17 @@ type cacheFlow struct {
 	// recirculation runs within one): a flow removed meanwhile is not
 	// reused, so that its action list stays as it is.
 	pinned int
-	// accounts says the flow has EffectAccount effects; touched, that
-	// it is in the cache's touched list; accPackets and accBytes are
-	// what its rules have been told of so far.
+	// accounts says the flow has effects applied once a batch;
+	// touched, that it is in the cache's touched list; accPackets and
+	// accBytes are what its rules and counters have been told of so far.
 	accounts, touched    bool
 	accPackets, accBytes uint64
 
-	packets atomic.Uint64
-	bytes   atomic.Uint64
-	used    atomic.Int64 // monotime of the last hit; 0: never
+	// Plain fields, not atomics: the port thread holds the cache's lock
+	// for a whole batch, and dumps read them under it too, so a hit costs
+	// no locked instruction.
+	packets, bytes uint64
+	used           int64 // monotime of the last hit; 0: never
 }
 
 func newFlowCache(limit int) *flowCache {
@@ -185,7 +186,7 @@ func (c *flowCache) account() {
 
 // accountFlow tells f's rules what f matched since it last did.
 func (c *flowCache) accountFlow(f *cacheFlow) {
-	p, b := f.packets.Load(), f.bytes.Load()
+	p, b := f.packets, f.bytes
 	dp, db := p-f.accPackets, b-f.accBytes
 	if dp == 0 {
 		return
@@ -193,8 +194,14 @@ func (c *flowCache) accountFlow(f *cacheFlow) {
 	f.accPackets, f.accBytes = p, b
 	now := c.wallClock()
 	for i := range f.effects {
-		if e := &f.effects[i]; e.Kind == EffectAccount {
+		switch e := &f.effects[i]; e.Kind {
+		case EffectAccount:
 			e.Accounter.Account(dp, db, now)
+		case EffectCount:
+			e.Counter.Packets.Add(dp)
+			e.Counter.Bytes.Add(db)
+		case EffectLearn:
+			e.Learner.Learn(e.MAC, e.VLAN, e.Port)
 		}
 	}
 }
@@ -299,11 +306,10 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 	f.effects = append(f.effects[:0], x.Effects...)
 	f.accounts, f.touched, f.accPackets, f.accBytes = false, false, 0, 0
 	for i := range f.effects {
-		f.accounts = f.accounts || f.effects[i].Kind == EffectAccount
+		k := f.effects[i].Kind
+		f.accounts = f.accounts || k == EffectAccount || k == EffectCount || k == EffectLearn
 	}
-	f.packets.Store(0)
-	f.bytes.Store(0)
-	f.used.Store(0)
+	f.packets, f.bytes, f.used = 0, 0, 0
 	s.insert(f)
 	c.n++
 	c.seq++

@@ -34,18 +34,17 @@ type copyQueue struct {
 	wake  chan struct{}
 	quit  chan struct{}
 
-	batch     [][]byte // reused by the sender
-	batchOrig []int
+	batch *netdev.Batch // reused by the sender
+	tx    netdev.Sender
 
 	// A super-frame takes one slot, whose entry in supers says where the
 	// frame is: in one of the big buffers, used in ring order like the
-	// slots. The sender cuts it into segments, each truncated to snaplen.
+	// slots. The Sender cuts it into segments, each truncated to snaplen,
+	// unless the port takes it whole.
 	supers  []superCopy // by slot
 	bigBufs [][]byte    // created with the first super-frame
 	bigHead int
 	bigN    int
-	seg     netdev.Segmenter
-	segBufs [][]byte
 }
 
 // superCopiesDepth is how many super-frames may wait for one destination:
@@ -64,7 +63,7 @@ type superCopy struct {
 func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 	q := &copyQueue{dp: dp, port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
-		batch: make([][]byte, 0, BatchSize), batchOrig: make([]int, 0, BatchSize)}
+		batch: netdev.NewBatch(BatchSize)}
 	for range copyQueueDepth {
 		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
 	}
@@ -175,9 +174,6 @@ func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, 
 		for range superCopiesDepth {
 			q.bigBufs = append(q.bigBufs, make([]byte, netdev.MaxSuperFrame))
 		}
-		for range BatchSize {
-			q.segBufs = append(q.segBufs, make([]byte, netdev.MaxFrame))
-		}
 	}
 	i := (q.head + q.n) % copyQueueDepth
 	big := (q.bigHead + q.bigN) % superCopiesDepth
@@ -237,7 +233,7 @@ func (q *copyQueue) dropAll() {
 	}
 	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
 	q.bigHead, q.bigN = (q.bigHead+q.bigN)%superCopiesDepth, 0
-	q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0]
+	q.batch.Reset()
 }
 
 // sendSome sends up to a batch of the oldest copies; it reports whether
@@ -250,18 +246,16 @@ func (q *copyQueue) sendSome() bool {
 	if k == 0 {
 		return false
 	}
-	q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0]
+	q.batch.Reset()
 	supers := 0
 	for j := range k {
 		i := (head + j) % copyQueueDepth
-		if q.supers[i].big >= 0 {
-			q.write(q.stats[head%copyQueueDepth])
-			q.sendSuper(q.supers[i], q.stats[i])
+		if c := q.supers[i]; c.big >= 0 {
+			q.batch.Add(q.bigBufs[c.big][:c.size], c.off, c.size, c.snaplen)
 			supers++
 			continue
 		}
-		q.batch = append(q.batch, q.bufs[i][:q.lens[i]])
-		q.batchOrig = append(q.batchOrig, q.orig[i])
+		q.batch.Add(q.bufs[i][:q.lens[i]], netdev.Offload{}, q.orig[i], 0)
 	}
 	q.write(q.stats[head%copyQueueDepth])
 	q.mu.Lock()
@@ -273,41 +267,18 @@ func (q *copyQueue) sendSome() bool {
 	return true
 }
 
-// sendSuper cuts a queued super-frame into segments and sends them.
-func (q *copyQueue) sendSuper(c superCopy, charge *CopyStats) {
-	if !q.seg.Start(q.bigBufs[c.big][:c.size], c.off) {
-		charge.Dropped.Add(1)
-		return
-	}
-	for more := true; more; {
-		for _, buf := range q.segBufs {
-			size := q.seg.Next(buf)
-			if more = size > 0; !more {
-				break
-			}
-			seg := buf[:size]
-			if c.snaplen > 0 && int(c.snaplen) < size {
-				seg = seg[:c.snaplen]
-			}
-			q.batch = append(q.batch, seg)
-			q.batchOrig = append(q.batchOrig, size)
-		}
-		q.write(charge)
-	}
-}
-
 // write sends the batch. Copies that the device refuses (a full device
 // queue: the kernel answers ENOBUFS) are lost for the same reason as
 // copies the queue had no room for, so they are charged to the mirror's
 // dropped count too.
 func (q *copyQueue) write(charge *CopyStats) {
-	if len(q.batch) == 0 {
+	if q.batch.Len() == 0 {
 		return
 	}
-	defer func() { q.batch, q.batchOrig = q.batch[:0], q.batchOrig[:0] }()
-	lost, err := q.writeLocked()
-	if lost > 0 && charge != nil {
-		charge.Dropped.Add(lost)
+	defer q.batch.Reset()
+	res, err := q.writeLocked()
+	if res.Dropped > 0 && charge != nil {
+		charge.Dropped.Add(uint64(res.Dropped))
 	}
 	if err != nil {
 		copySendError.Inc()
@@ -318,19 +289,8 @@ func (q *copyQueue) write(charge *CopyStats) {
 // writeLocked writes the batch under the port's transmit lock, which a
 // panicking driver must not leave held, and returns what the device
 // refused.
-func (q *copyQueue) writeLocked() (lost uint64, err error) {
+func (q *copyQueue) writeLocked() (netdev.TxResult, error) {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
-	before := deviceDrops(q.port.Dev)
-	if w, ok := q.port.Dev.(netdev.OrigLenWriter); ok {
-		err = w.WriteBatchOrig(q.batch, q.batchOrig)
-	} else {
-		err = q.port.Dev.WriteBatch(q.batch)
-	}
-	return deviceDrops(q.port.Dev) - before, err
-}
-
-func deviceDrops(d netdev.Netdev) uint64 {
-	s := d.Stats()
-	return s.TxDropped + s.TxErrors
+	return q.tx.Send(q.port.Dev, q.batch)
 }

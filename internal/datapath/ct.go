@@ -84,12 +84,12 @@ func (t *portThread) conntrack(pkt *Packet, st *execState, a *Action) bool {
 // commitEdits makes the frame what the pending actions make it, in a
 // scratch buffer, and parses it again, keeping the key's metadata.
 func (t *portThread) commitEdits(pkt *Packet, st *execState) bool {
-	mat := t.materialize(pkt, st)
+	mat, off := t.materialize(pkt, st)
 	if mat == nil {
 		ctNoRoom.Inc()
 		return false
 	}
-	pkt.Frame = mat
+	pkt.Frame, pkt.Offload = mat, off
 	reparse(pkt)
 	st.edit, st.nsets, st.mat = vlanEdit{}, 0, nil
 	return true

@@ -68,11 +68,11 @@ func (c *flowCache) appendFlows(out []CachedFlow, port uint32, gen uint64, now i
 			continue
 		}
 		used := time.Duration(-1)
-		if u := f.used.Load(); u != 0 {
+		if u := f.used; u != 0 {
 			used = time.Duration(now - u)
 		}
 		out = append(out, CachedFlow{InPort: port, Key: f.key(), Mask: f.st.mask,
-			Packets: f.packets.Load(), Bytes: f.bytes.Load(), Used: used,
+			Packets: f.packets, Bytes: f.bytes, Used: used,
 			Actions: append([]Action(nil), f.actions...)})
 	}
 	return out

@@ -45,11 +45,13 @@ const maxSets = 8
 
 // execState is where the execution of one packet's actions stands.
 type execState struct {
-	edit  vlanEdit
-	sets  [maxSets]*Action // the set-fields in effect, in order
-	nsets int
-	trunc uint32 // from a truncate, for the next output
-	mat   []byte // the frame as the actions so far make it; nil: not made yet
+	edit   vlanEdit
+	sets   [maxSets]*Action // the set-fields in effect, in order
+	nsets  int
+	trunc  uint32 // from a truncate, for the next output
+	mat    []byte // the frame as the actions so far make it; nil: not made yet
+	matOff netdev.Offload
+	matGen uint32 // t.superGen when mat was made
 }
 
 // changed reports whether the actions so far change the frame.
@@ -137,34 +139,73 @@ func (t *portThread) executeOutput(cfg *Config, pkt *Packet, st *execState, o ou
 	if !ok || st.edit.overflow {
 		return
 	}
-	if pkt.Offload.IsSuper() && !takesWhole(p, pkt, o, st.changed()) {
-		t.cutSuper(p, pkt, st, o)
-		return
-	}
-	if st.mat == nil {
-		st.mat = t.materialize(pkt, st)
+	if st.mat == nil || (st.matOff.IsSuper() && st.matGen != t.superGen) {
+		// (A changed super-frame's buffer may have been reused since a
+		// clone saved st: see materializeSuper.)
+		st.mat, st.matOff = t.materialize(pkt, st)
+		st.matGen = t.superGen
 	}
 	if st.mat != nil {
 		t.rawSent = t.rawSent || &st.mat[0] == &pkt.Frame[0]
-		countCopy(o.copy, t.output(p, o, st.mat, pkt.Offload))
+		countCopy(o.copy, t.output(p, o, st.mat, st.matOff))
+	} else {
+		countCopy(o.copy, copyFate{dropped: true})
 	}
 }
 
 // materialize returns the frame as st makes it: the received frame
 // itself when st changes nothing, else a copy in a scratch buffer; nil
 // when this batch has used up its scratch buffers.
-func (t *portThread) materialize(pkt *Packet, st *execState) []byte {
+func (t *portThread) materialize(pkt *Packet, st *execState) ([]byte, netdev.Offload) {
 	if !st.changed() {
-		return pkt.Frame
+		return pkt.Frame, pkt.Offload
+	}
+	if pkt.Offload.IsSuper() {
+		return t.materializeSuper(pkt, st)
 	}
 	if t.nextScr >= len(t.scratch) || len(pkt.Frame) > netdev.MaxFrame {
-		return nil // more re-encodings than budgeted in this batch: drop
+		return nil, netdev.Offload{} // more re-encodings than budgeted in this batch: drop
 	}
 	dst := t.scratch[t.nextScr]
 	t.nextScr++
 	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
 	copy(body, pkt.Frame)
-	return rewrite(dst, body, pkt, st)
+	return rewrite(dst, body, pkt, st), netdev.Offload{}
+}
+
+// materializeSuper is materialize for a super-frame: it is rewritten
+// whole, and its offload description follows the headers (a VLAN tag
+// moves the checksum start; a set-field the pseudo-header sum), so that
+// whoever cuts it, the kernel or a Sender, cuts the rewritten frame. The
+// big buffers are made on first use; when they run out mid-batch, what is
+// queued goes out first so that they can be reused.
+func (t *portThread) materializeSuper(pkt *Packet, st *execState) ([]byte, netdev.Offload) {
+	if len(pkt.Frame) > netdev.MaxSuperFrame {
+		return nil, netdev.Offload{}
+	}
+	if t.superScr == nil {
+		for range superScratch {
+			t.superScr = append(t.superScr, make([]byte, packet.Headroom+netdev.MaxSuperFrame))
+		}
+	}
+	if t.nextSup == len(t.superScr) {
+		t.flush()
+		t.nextSup = 0
+		t.superGen++
+	}
+	dst := t.superScr[t.nextSup]
+	t.nextSup++
+	body := dst[packet.Headroom : packet.Headroom+len(pkt.Frame)]
+	copy(body, pkt.Frame)
+	frame := rewrite(dst, body, pkt, st)
+	if frame == nil {
+		return nil, netdev.Offload{}
+	}
+	off, ok := pkt.Offload.Rebase(frame, st.nsets > 0)
+	if !ok {
+		return nil, netdev.Offload{}
+	}
+	return frame, off
 }
 
 // rewrite applies st's set-fields and VLAN edit to frame, which lies in
@@ -178,16 +219,6 @@ func rewrite(buf, frame []byte, pkt *Packet, st *execState) []byte {
 		setField(frame, &pkt.Key.Key, &pkt.Off, a)
 	}
 	return reencode(buf, frame, &st.edit)
-}
-
-// takesWhole reports whether the super-frame in pkt can go to p as it is:
-// p passes super-frames through, and the actions neither change it nor
-// truncate it, and a copy goes inline.
-func takesWhole(p *Port, pkt *Packet, o outArgs, changed bool) bool {
-	if p.offload == nil || changed || (o.trunc > 0 && int(o.trunc) < len(pkt.Frame)) {
-		return false
-	}
-	return o.copy == nil || p.copiesInline()
 }
 
 // reencode applies e to frame, which lies in buf with headroom in front,

@@ -26,7 +26,7 @@ func mirrorSwitch(t *testing.T, dest netdev.Netdev, snaplen uint32) (*datapath.D
 }
 
 // mirrorSwitchOf is mirrorSwitch with the ports' devices given.
-func mirrorSwitchOf(t *testing.T, ports [3]netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats) {
+func mirrorSwitchOf(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats) {
 	t.Helper()
 	dp, br := datapath.New(), ofproto.NewBridge("br", 1024, 300)
 	bcfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}

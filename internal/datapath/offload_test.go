@@ -24,14 +24,16 @@ func (m *offloadMemory) ReadBatchOffload(bufs [][]byte, sizes []int, offs []netd
 	return m.ReadBatch(bufs, sizes)
 }
 
-func (m *offloadMemory) WriteBatchOffload(frames [][]byte, offs []netdev.Offload) error {
-	for i, f := range frames {
-		if offs[i].IsSuper() && !m.noRecord {
+func (m *offloadMemory) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	for i, f := range b.Frames {
+		if b.Meta[i].Off.IsSuper() && !m.noRecord {
 			m.whole = append(m.whole, bytes.Clone(f))
 		}
 	}
-	return m.WriteBatch(frames) // the memory port refuses what is too large
+	return m.Memory.Transmit(b) // the memory port refuses what is too large
 }
+
+func (offloadMemory) TakesSuperFrames() bool { return true }
 
 func (offloadMemory) NonBlocking() {}
 
@@ -225,5 +227,26 @@ func TestSuperFrameCopiesQueuedWhole(t *testing.T) {
 	}
 	if d, tr := stats.Copy.Dropped.Load(), stats.Copy.Truncated.Load(); d != 0 || tr != datapath.BatchSize {
 		t.Fatalf("mirror counted %d dropped and %d truncated, want 0 and %d (one per packet)", d, tr, datapath.BatchSize)
+	}
+}
+
+// A super-frame whose actions push a tag goes whole, tagged, to a trunk
+// that takes super-frames: the rewrite happens on the super-frame and the
+// device cuts it (before, the datapath cut it first).
+func TestSuperFrameTaggedGoesWhole(t *testing.T) {
+	ts := newOffloadSwitch(t, 0)
+	trunk := &offloadMemory{Memory: ts.trunk}
+	ts.dp.Config().Ports[3].Dev = trunk
+	const payload, mss = 4000, 1000
+	super := tcpSuperFrame(payload)
+	off, _ := netdev.NewTCPOffload(super, mss)
+	ts.dp.NewTestThread(1).ProcessOffload([][]byte{super}, []netdev.Offload{off})
+
+	if len(trunk.whole) != 1 {
+		t.Fatalf("the trunk got %d super-frames whole (and %d frames), want 1", len(trunk.whole), len(drain(ts.trunk)))
+	}
+	got := trunk.whole[0]
+	if tag := binary.BigEndian.Uint32(got[12:]); tag != 0x8100_000a || !bytes.Equal(got[16:], super[12:]) {
+		t.Fatalf("the super-frame went out with tag %#x, want VLAN 10 in front of the frame as sent", tag)
 	}
 }

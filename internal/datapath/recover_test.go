@@ -42,6 +42,13 @@ func (f *faultyPort) WriteBatch(frames [][]byte) error {
 	return f.Memory.WriteBatch(frames)
 }
 
+func (f *faultyPort) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	if f.writePanics.Add(-1) >= 0 {
+		panic("driver bug in Transmit")
+	}
+	return f.Memory.Transmit(b)
+}
+
 // runningSwitch is a bridge of access ports on VLAN 10 over devs, with
 // port threads running.
 func runningSwitch(t *testing.T, devs ...netdev.Netdev) *datapath.Datapath {

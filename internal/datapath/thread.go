@@ -43,22 +43,27 @@ type portThread struct {
 	touched []*outQueue
 
 	// For a port that hands over super-frames whole (netdev.OffloadPort):
-	// what each received frame leaves to do, and buffers for cutting a
-	// super-frame for outputs that cannot take it whole.
+	// what each received frame leaves to do, and buffers for super-frames
+	// that the actions change (made on first use; see materializeSuper).
 	offloads []netdev.Offload
-	segBufs  [][]byte
-	seg      netdev.Segmenter
+	superScr [][]byte
+	nextSup  int
+	superGen uint32 // counts reuses of superScr
+
+	tx netdev.Sender // the one way out: cuts super-frames where needed
 }
+
+// superScratch is how many changed super-frames a thread holds before it
+// sends what it has queued to reuse their buffers.
+const superScratch = 8
 
 // maxVariants bounds the re-encoded copies of one frame per batch.
 const maxVariants = 4
 
 type outQueue struct {
 	port    *Port
-	frames  [][]byte
-	offs    []netdev.Offload // per frame
-	supers  int              // super-frames among frames
-	touched bool             // in portThread.touched
+	batch   *netdev.Batch
+	touched bool // in portThread.touched
 	// copies counts the mirror copies among frames; charge is the mirror
 	// that device refusals of this batch are charged to.
 	copies int
@@ -72,9 +77,6 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	if p.offload != nil {
 		frameSize = netdev.MaxSuperFrame
 		t.offloads = make([]netdev.Offload, BatchSize)
-		for range BatchSize {
-			t.segBufs = append(t.segBufs, make([]byte, packet.Headroom+netdev.MaxFrame))
-		}
 	}
 	for range BatchSize {
 		t.bufs = append(t.bufs, make([]byte, packet.Headroom+frameSize))
@@ -152,9 +154,8 @@ func (t *portThread) loop() (done bool) {
 // short.
 func (t *portThread) discardPending() {
 	for _, q := range t.touched {
-		clear(q.frames)
-		q.frames, q.offs = q.frames[:0], q.offs[:0]
-		q.copies, q.charge, q.supers = 0, nil, 0
+		q.batch.Reset()
+		q.copies, q.charge = 0, nil
 		q.touched = false
 	}
 	clear(t.touched)
@@ -174,7 +175,7 @@ func (t *portThread) read(rx [][]byte) (int, error) {
 // actions, then flushes outputs.
 func (t *portThread) processBatch(frames [][]byte) {
 	cfg := t.dp.cfg.Load()
-	t.nextScr = 0
+	t.nextScr, t.nextSup = 0, 0
 	t.now = 0
 	t.processFrames(cfg, frames)
 	t.flush()
@@ -226,21 +227,18 @@ func (t *portThread) runPacket(cfg *Config, pkt *Packet, level int) {
 	var acts []Action
 	var effects []Effect
 	f := t.cache.lookup(&pkt.Key, gen, now)
-	if f != nil {
-		f.packets.Add(1)
-		f.bytes.Add(uint64(len(pkt.Frame)))
-		if f.used.Load() != now {
-			f.used.Store(now)
-		}
+	hit := f != nil
+	if hit {
+		f.packets++
+		f.bytes += uint64(len(pkt.Frame))
+		f.used = now
 		acts, effects = f.actions, f.effects
 	} else {
 		xl := &t.xls[level]
 		xl.Reset()
 		t.port.Translator.Translate(pkt, xl)
 		if f = t.cache.install(&pkt.Key, xl, gen, now); f != nil {
-			f.packets.Store(1)
-			f.bytes.Store(uint64(len(pkt.Frame)))
-			f.used.Store(now)
+			f.packets, f.bytes, f.used = 1, uint64(len(pkt.Frame)), now
 		}
 		acts, effects = xl.Actions, xl.Effects
 		if dpLog.Enabled(vlog.Dbg) {
@@ -254,7 +252,7 @@ func (t *portThread) runPacket(cfg *Config, pkt *Packet, level int) {
 		f.pinned++
 	}
 	for i := range effects {
-		effects[i].apply(len(pkt.Frame), f != nil, t.cache.wallClock)
+		effects[i].apply(len(pkt.Frame), f != nil, hit, t.cache.wallClock)
 	}
 	t.execute(cfg, pkt, acts, level)
 	if f != nil {
@@ -302,15 +300,25 @@ func countCopy(c *CopyStats, f copyFate) {
 // output queues frame for port p; a mirror copy is truncated first, and
 // goes through p's copy queue when p may block. It reports what became of
 // a copy; device refusals come later, when the queue is flushed.
+//
+// A super-frame is queued whole, with the snaplen to cut its segments to:
+// the port's Sender cuts it if the port cannot take it whole.
 func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload) (fate copyFate) {
-	orig := len(frame)
-	if o.trunc > 0 && int(o.trunc) < len(frame) {
+	orig, snap := len(frame), uint32(0)
+	if off.IsSuper() {
+		snap = o.trunc
+		fate.truncated = snap > 0 && int(snap) < netdev.FirstSegmentLen(frame, off)
+	} else if o.trunc > 0 && int(o.trunc) < len(frame) {
 		frame, fate.truncated = frame[:o.trunc], true
 	}
 	if o.copy != nil {
 		if !p.copiesInline() {
 			q := p.copyQueueFor(t.dp)
-			fate.dropped = q == nil || !q.push(frame, orig, o.copy)
+			if off.IsSuper() {
+				fate.dropped = q == nil || !q.pushSuper(frame, off, snap, o.copy)
+			} else {
+				fate.dropped = q == nil || !q.push(frame, orig, o.copy)
+			}
 			return fate
 		}
 		if p.copiesPaused(t.clock()) {
@@ -319,11 +327,7 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 		}
 	}
 	q := t.outQueue(o.port, p)
-	q.frames = append(q.frames, frame)
-	q.offs = append(q.offs, off)
-	if off.IsSuper() {
-		q.supers++
-	}
+	q.batch.Add(frame, off, orig, snap)
 	if o.copy != nil {
 		q.copies++
 		q.charge = o.copy
@@ -331,67 +335,11 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 	return fate
 }
 
-// cutSuper sends a super-frame that p cannot take whole in wire-size
-// segments. A mirror copy for p's copy queue goes there whole, and the
-// queue's sender cuts it: a batch of super-frames cut here would be far
-// more copies than the queue has slots.
-func (t *portThread) cutSuper(p *Port, pkt *Packet, st *execState, o outArgs) {
-	if o.copy != nil && !p.copiesInline() && !st.changed() {
-		t.queueSuperCopy(p, pkt, o)
-		return
-	}
-	t.sendSegments(p, pkt, st, o)
-}
-
-// queueSuperCopy hands a mirror copy of a super-frame, whole, to p's copy
-// queue.
-func (t *portThread) queueSuperCopy(p *Port, pkt *Packet, o outArgs) {
-	fate := copyFate{truncated: o.trunc > 0 && int(o.trunc) < netdev.FirstSegmentLen(pkt.Frame, pkt.Offload)}
-	q := p.copyQueueFor(t.dp)
-	fate.dropped = q == nil || !q.pushSuper(pkt.Frame, pkt.Offload, o.trunc, o.copy)
-	countCopy(o.copy, fate)
-}
-
-// sendSegments sends a super-frame to an output that cannot take it
-// whole, cut into wire-size frames, each rewritten as st says. They go out at once, a chunk at a time, after what is already
-// queued for p, so that p's order is kept.
-func (t *portThread) sendSegments(p *Port, pkt *Packet, st *execState, o outArgs) {
-	q := t.outQueue(o.port, p)
-	t.flushQueue(q)
-	if !t.seg.Start(pkt.Frame, pkt.Offload) {
-		// The receiving port only hands over super-frames it checked
-		// can be cut; a copy is counted as lost all the same.
-		countCopy(o.copy, copyFate{dropped: o.copy != nil})
-		return
-	}
-	var fate copyFate // of the packet's copy: counted once, as the packet is
-	for more := true; more; {
-		for _, buf := range t.segBufs {
-			size := t.seg.Next(buf[packet.Headroom:])
-			if more = size > 0; !more {
-				break
-			}
-			frame := buf[packet.Headroom : packet.Headroom+size]
-			if st.changed() {
-				frame = rewrite(buf, frame, pkt, st)
-			}
-			if frame != nil {
-				f := t.output(p, o, frame, netdev.Offload{})
-				fate.dropped, fate.truncated = fate.dropped || f.dropped, fate.truncated || f.truncated
-			}
-		}
-		t.flushQueue(q)
-	}
-	if o.copy != nil {
-		countCopy(o.copy, fate)
-	}
-}
-
 // outQueue returns this batch's queue of frames for port p, numbered no.
 func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 	q := t.pending[no]
 	if q == nil {
-		q = &outQueue{frames: make([][]byte, 0, BatchSize), offs: make([]netdev.Offload, 0, BatchSize)}
+		q = &outQueue{batch: netdev.NewBatch(BatchSize)}
 		t.pending[no] = q
 	}
 	q.port = p
@@ -416,13 +364,12 @@ func (t *portThread) flush() {
 // queue is full) are charged to the mirror as drops; when originals and
 // copies share a batch, the copies are assumed lost first.
 func (t *portThread) flushQueue(q *outQueue) {
-	if len(q.frames) == 0 {
+	if q.batch.Len() == 0 {
 		return
 	}
 	t.writeQueue(q)
-	clear(q.frames)
-	q.frames, q.offs = q.frames[:0], q.offs[:0]
-	q.copies, q.charge, q.supers = 0, nil, 0
+	q.batch.Reset()
+	q.copies, q.charge = 0, nil
 }
 
 // writeQueue writes q's frames under the port's transmit lock, which a
@@ -430,20 +377,10 @@ func (t *portThread) flushQueue(q *outQueue) {
 func (t *portThread) writeQueue(q *outQueue) {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
-	var before uint64
-	if q.copies > 0 {
-		before = deviceDrops(q.port.Dev)
-	}
-	if q.supers > 0 && q.port.offload != nil {
-		_ = q.port.offload.WriteBatchOffload(q.frames, q.offs)
-	} else {
-		_ = q.port.Dev.WriteBatch(q.frames)
-	}
-	if q.copies > 0 {
-		if lost := deviceDrops(q.port.Dev) - before; lost > 0 {
-			q.charge.Dropped.Add(min(lost, uint64(q.copies)))
-			q.port.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long
-		}
+	res, _ := t.tx.Send(q.port.Dev, q.batch)
+	if q.copies > 0 && res.Dropped > 0 {
+		q.charge.Dropped.Add(uint64(min(res.Dropped, q.copies)))
+		q.port.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long
 	}
 }
 

@@ -208,7 +208,7 @@ func (r *afpacketReader) deliver(bufs [][]byte, sizes []int, offs []Offload) int
 	out := 0
 	for i := 0; i < r.got; i++ {
 		size, h, tpid, tci, tagged, v := r.slotFrame(i)
-		if v == frameOK && r.whole && h.isGSO() && passThrough(bufs[i][:size], h, tagged) {
+		if v == frameOK && r.whole && h.isGSO() && passThrough(bufs[i][:size], h, tagged, false) {
 			r.tally(frameOK, size)
 			if out != i {
 				copy(bufs[out][:size], bufs[i][:size])

@@ -1,6 +1,10 @@
 package netdev
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"gvs/internal/packet"
+)
 
 // segmenter cuts a GSO super-frame, one TCP or UDP packet far larger than
 // the MTU as the kernel hands them out when TSO or GRO is on, back into the
@@ -241,7 +245,7 @@ func (s *segmenter) fixIP(seg []byte, l ipLayer) {
 	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
 	binary.BigEndian.PutUint16(ip[4:], l.id+uint16(s.segIndex))
 	ip[10], ip[11] = 0, 0
-	binary.BigEndian.PutUint16(ip[10:], ^fold(onesSum(ip[:ihl], 0)))
+	binary.BigEndian.PutUint16(ip[10:], ^packet.Checksum(ip[:ihl], 0))
 }
 
 // fixL4 sets the per-segment TCP sequence number and flags (FIN and PSH
@@ -279,13 +283,13 @@ func (s *segmenter) fixTunnelUDP(seg []byte) {
 // the segment) over the pseudo-header of ip, and stores it at field.
 func putL4Checksum(seg []byte, ip ipLayer, l4 []byte, field int, proto byte) {
 	l4[field], l4[field+1] = 0, 0
-	sum := onesSum(l4, uint64(proto)+uint64(len(l4)))
+	var pseudo uint16
 	if ip.v4 {
-		sum = onesSum(seg[ip.off+12:ip.off+20], sum)
+		pseudo = packet.PseudoHeaderChecksum(proto, seg[ip.off+12:ip.off+16], seg[ip.off+16:ip.off+20], uint32(len(l4)))
 	} else {
-		sum = onesSum(seg[ip.off+8:ip.off+40], sum)
+		pseudo = packet.PseudoHeaderChecksum(proto, seg[ip.off+8:ip.off+24], seg[ip.off+24:ip.off+40], uint32(len(l4)))
 	}
-	csum := ^fold(sum)
+	csum := ^packet.Checksum(l4, pseudo)
 	if csum == 0 && proto == ipProtoUDP {
 		csum = 0xffff
 	}

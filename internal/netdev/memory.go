@@ -240,8 +240,16 @@ func (m *Memory) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 // WriteBatch queues copies of the frames for the test; frames that find
 // the queue full are dropped.
 func (m *Memory) WriteBatch(frames [][]byte) error {
+	_, err := m.write(frames)
+	return err
+}
+
+// Transmit is WriteBatch reporting what became of the batch.
+func (m *Memory) Transmit(b *Batch) (TxResult, error) { return m.write(b.Frames) }
+
+func (m *Memory) write(frames [][]byte) (TxResult, error) {
 	if m.closed.Load() {
-		return ErrClosed
+		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	var count batchCount
 	for _, f := range frames {
@@ -259,7 +267,7 @@ func (m *Memory) WriteBatch(frames [][]byte) error {
 		}
 	}
 	m.stats.addTx(count)
-	return nil
+	return count.result(), nil
 }
 
 // Close wakes a blocked ReadBatch and, for a registered port, frees its

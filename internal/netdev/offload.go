@@ -1,6 +1,10 @@
 package netdev
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"gvs/internal/packet"
+)
 
 // Passing GSO super-frames through.
 //
@@ -9,9 +13,9 @@ import "encoding/binary"
 // wire-size frames, each then switched, copied to mirrors and sent as its
 // own packet. A caller that implements the OffloadPort side of the
 // contract gets the super-frame whole instead, with an Offload saying what
-// is left to do, and hands it whole to outputs that are OffloadPorts too:
-// the kernel (or the NIC) segments it, as it would for the Linux bridge.
-// For any other output the caller cuts it with a Segmenter.
+// is left to do, and sends it with a Sender (tx.go), which hands it whole
+// to outputs that take super-frames (the kernel or the NIC segments it, as
+// it would for the Linux bridge) and cuts it for any other output.
 
 // MaxSuperFrame is the largest frame ReadBatchOffload returns: a 64 KiB
 // GSO packet plus link headers. Its buffers need that much room.
@@ -49,9 +53,6 @@ type OffloadPort interface {
 	// every other frame is complete, with a zero offs[i]. Each bufs[i]
 	// has capacity >= MaxSuperFrame.
 	ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error)
-	// WriteBatchOffload is WriteBatch for frames with offs[i] describing
-	// what is left to do on frames[i].
-	WriteBatchOffload(frames [][]byte, offs []Offload) error
 }
 
 // Segmenter cuts super-frames into wire-size frames for outputs that
@@ -77,8 +78,17 @@ func (g *Segmenter) Next(dst []byte) int {
 // (a tunnelled super-frame, whose virtio header can only describe the
 // inner packet; a VLAN tag the kernel stripped; UDP GSO, which not every
 // device takes) is segmented on receive as before.
-func passThrough(frame []byte, h vnetHdr, tagged bool) bool {
-	if tagged || !h.needsCsum() || (h.gsoType != vnetGSOTCPv4 && h.gsoType != vnetGSOTCPv6) {
+//
+// udp allows UDP GSO (USO) too, for a port whose kernel has it (6.2 and
+// later: it takes such super-frames back, on packet sockets too).
+func passThrough(frame []byte, h vnetHdr, tagged, udp bool) bool {
+	proto := byte(ipProtoTCP)
+	switch {
+	case tagged || !h.needsCsum():
+		return false
+	case h.gsoType == vnetGSOUDPL4 && udp:
+		proto = ipProtoUDP
+	case h.gsoType != vnetGSOTCPv4 && h.gsoType != vnetGSOTCPv6:
 		return false
 	}
 	l3, etherType, ok := l3Offset(frame)
@@ -86,13 +96,21 @@ func passThrough(frame []byte, h vnetHdr, tagged bool) bool {
 		return false
 	}
 	ip, ok := parseIP(frame, l3, etherType)
-	if !ok || ip.proto != ipProtoTCP || ip.l4 != int(h.csumStart) || !gsoMatchesIP(h.gsoType, ip.v4) {
+	if !ok || ip.proto != proto || ip.l4 != int(h.csumStart) || !gsoMatchesIP(h.gsoType, ip.v4) {
 		return false
 	}
 	// Outputs that cannot take it whole get it cut, so its segments must
 	// fit in a frame.
-	hdrs, ok := tcpHeadersEnd(frame, ip.l4)
+	hdrs, ok := l4HeadersEnd(frame, ip.l4, proto)
 	return ok && hdrs+int(h.gsoSize) <= MaxFrame
+}
+
+// l4HeadersEnd is where the payload of the TCP or UDP packet at l4 starts.
+func l4HeadersEnd(frame []byte, l4 int, proto byte) (int, bool) {
+	if proto == ipProtoUDP {
+		return l4 + udpHeaderLen, l4+udpHeaderLen <= len(frame)
+	}
+	return tcpHeadersEnd(frame, l4)
 }
 
 // tcpHeadersEnd is where the payload of the TCP segment at l4 starts.
@@ -122,16 +140,56 @@ func NewTCPOffload(frame []byte, mss uint16) (Offload, bool) {
 	if ip.v4 {
 		h.gsoType = vnetGSOTCPv4
 	}
-	return Offload{h: h}, passThrough(frame, h, false)
+	return Offload{h: h}, passThrough(frame, h, false, false)
 }
 
 // FirstSegmentLen is the length of the first segment that frame, a
 // super-frame described by o, is cut into: its headers and gso_size bytes
 // of payload (or all of it, if less).
 func FirstSegmentLen(frame []byte, o Offload) int {
-	hdrs, ok := tcpHeadersEnd(frame, int(o.h.csumStart))
+	proto := byte(ipProtoTCP)
+	if o.h.gsoType == vnetGSOUDPL4 {
+		proto = ipProtoUDP
+	}
+	hdrs, ok := l4HeadersEnd(frame, int(o.h.csumStart), proto)
 	if !ok {
 		return len(frame)
 	}
 	return min(len(frame), hdrs+int(o.h.gsoSize))
+}
+
+// Rebase describes frame, a super-frame described by o whose headers the
+// datapath changed (VLAN tags pushed or popped, fields set), as o did the
+// original: the checksum start follows the transport header, and when
+// fields changed (sets), the partial checksum is set again to the sum of
+// the pseudo-header, which covers the addresses. False if frame is no
+// longer a TCP packet that the offload can describe.
+func (o Offload) Rebase(frame []byte, sets bool) (Offload, bool) {
+	proto, field := byte(ipProtoTCP), tcpChecksumOffset
+	if o.h.gsoType == vnetGSOUDPL4 {
+		proto, field = ipProtoUDP, udpChecksumOffset
+	}
+	l3, etherType, ok := l3Offset(frame)
+	if !ok {
+		return Offload{}, false
+	}
+	ip, ok := parseIP(frame, l3, etherType)
+	if !ok || ip.proto != proto || ip.l4 < 0 || !gsoMatchesIP(o.h.gsoType, ip.v4) {
+		return Offload{}, false
+	}
+	if _, ok := l4HeadersEnd(frame, ip.l4, proto); !ok {
+		return Offload{}, false
+	}
+	o.h.csumStart = uint16(ip.l4)
+	if sets && o.h.needsCsum() {
+		l4len := uint32(len(frame) - ip.l4)
+		var sum uint16
+		if ip.v4 {
+			sum = packet.PseudoHeaderChecksum(proto, frame[l3+12:l3+16], frame[l3+16:l3+20], l4len)
+		} else {
+			sum = packet.PseudoHeaderChecksum(proto, frame[l3+8:l3+24], frame[l3+24:l3+40], l4len)
+		}
+		binary.BigEndian.PutUint16(frame[ip.l4+field:], sum)
+	}
+	return o, true
 }

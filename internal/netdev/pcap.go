@@ -312,14 +312,24 @@ func (p *pcapPort) WriteBatch(frames [][]byte) error {
 // to the file; frames that arrive with no file open are dropped, and
 // frames lost to a failed write are errors.
 func (p *pcapPort) WriteBatchOrig(frames [][]byte, origLens []int) error {
+	_, err := p.write(frames, origLens, nil)
+	return err
+}
+
+// Transmit is WriteBatchOrig reporting what became of the batch.
+func (p *pcapPort) Transmit(b *Batch) (TxResult, error) { return p.write(b.Frames, nil, b.Meta) }
+
+// write records frames, whose lengths before truncation are in origLens
+// or else in meta.
+func (p *pcapPort) write(frames [][]byte, origLens []int, meta []FrameMeta) (TxResult, error) {
 	select {
 	case p.lock <- struct{}{}:
 	case <-p.done:
-		return ErrClosed
+		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	defer func() { <-p.lock }()
 	if p.closed.Load() {
-		return ErrClosed
+		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	p.tally = batchCount{}
 	if p.f == nil {
@@ -328,14 +338,14 @@ func (p *pcapPort) WriteBatchOrig(frames [][]byte, origLens []int) error {
 	if p.f == nil {
 		p.tally.dropped += uint64(len(frames))
 	} else {
-		p.writeFrames(frames, origLens)
+		p.writeFrames(frames, origLens, meta)
 	}
 	p.stats.addTx(p.tally)
-	return nil
+	return p.tally.result(), nil
 }
 
 // writeFrames appends one Enhanced Packet Block per frame and flushes.
-func (p *pcapPort) writeFrames(frames [][]byte, origLens []int) {
+func (p *pcapPort) writeFrames(frames [][]byte, origLens []int, meta []FrameMeta) {
 	ts := uint64(time.Now().UnixNano())
 	for i, f := range frames {
 		if len(f) == 0 || len(f) > MaxFrame {
@@ -345,6 +355,9 @@ func (p *pcapPort) writeFrames(frames [][]byte, origLens []int) {
 		orig := len(f)
 		if i < len(origLens) && origLens[i] > orig {
 			orig = origLens[i]
+		}
+		if i < len(meta) && meta[i].Orig > orig {
+			orig = meta[i].Orig
 		}
 		if err := p.writeRecord(f, orig, ts); err != nil {
 			p.writeFailed(err)

@@ -37,7 +37,7 @@ import (
 // finish partial checksums in software and cut super-frames into
 // MTU-size segments ourselves (gso.go). A caller that reads with
 // ReadBatchOffload (the datapath) gets plain TCP super-frames whole
-// instead, and writes them whole with WriteBatchOffload, their virtio
+// instead, and writes them whole with Transmit, their virtio
 // header passed back to the kernel, which segments them if the device
 // needs it (see offload.go). The kernel also strips VLAN tags
 // into metadata on receive; PACKET_AUXDATA returns the tag and we put it
@@ -218,31 +218,36 @@ func (p *afpacketPort) readBatch(bufs [][]byte, sizes []int, offs []Offload) (in
 // header (checksums complete, no GSO). It never waits for buffer space:
 // what the kernel refuses is counted as dropped.
 func (p *afpacketPort) WriteBatch(frames [][]byte) error {
-	return p.writeBatch(frames, nil)
+	_, err := p.writeBatch(frames, nil)
+	return err
 }
 
-// WriteBatchOffload is WriteBatch with each frame behind the virtio header
-// that offs[i] describes, so that the kernel segments super-frames.
-func (p *afpacketPort) WriteBatchOffload(frames [][]byte, offs []Offload) error {
-	return p.writeBatch(frames[:min(len(frames), len(offs))], offs)
+// Transmit is WriteBatch with each frame behind the virtio header that
+// b.Offs[i] describes, so that the kernel segments super-frames.
+func (p *afpacketPort) Transmit(b *Batch) (TxResult, error) {
+	return p.writeBatch(b.Frames, b.Meta[:len(b.Frames)])
 }
 
-func (p *afpacketPort) writeBatch(frames [][]byte, offs []Offload) error {
+// TakesSuperFrames is true: the kernel segments what the device cannot.
+func (p *afpacketPort) TakesSuperFrames() bool { return true }
+
+func (p *afpacketPort) writeBatch(frames [][]byte, offs []FrameMeta) (TxResult, error) {
 	if p.closed.Load() {
-		return ErrClosed
+		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	w := &p.wr
 	w.frames, w.offs = frames, offs
 	err := p.conn.Write(w.sendFn)
 	p.stats.addTx(w.count)
+	res := w.count.result()
 	w.frames, w.offs, w.count = nil, nil, batchCount{}
 	if err != nil {
 		if p.closed.Load() {
-			return ErrClosed
+			return res, ErrClosed
 		}
-		return fmt.Errorf("port %s: write: %w", p.name, err)
+		return res, fmt.Errorf("port %s: write: %w", p.name, err)
 	}
-	return nil
+	return res, nil
 }
 
 // Close closes the socket, which also drops its promiscuous membership,
@@ -263,7 +268,7 @@ func (p *afpacketPort) Close() error {
 type afpacketWriter struct {
 	hdr    [vnetHdrLen]byte
 	hdrs   [][vnetHdrLen]byte // per frame, when offs is set
-	offs   []Offload
+	offs   []FrameMeta        // per frame, or nil
 	msgs   []unix.Mmsghdr
 	iovs   [][2]unix.Iovec
 	sizes  []int
@@ -308,8 +313,8 @@ func (w *afpacketWriter) stage(chunk [][]byte, first int) int {
 			continue
 		}
 		w.iovs[k][0].Base = &w.hdr[0]
-		if w.offs != nil && w.offs[first+i].IsSuper() {
-			w.offs[first+i].encode(w.hdrs[k][:])
+		if w.offs != nil && w.offs[first+i].Off.IsSuper() {
+			w.offs[first+i].Off.encode(w.hdrs[k][:])
 			w.iovs[k][0].Base = &w.hdrs[k][0]
 		}
 		w.iovs[k][1].Base = &f[0]

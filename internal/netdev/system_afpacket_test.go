@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -307,58 +308,50 @@ func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) {
 	}
 }
 
-// forwardOffload is forward for ports read with ReadBatchOffload: super-
-// frames go to the other port whole, or, with cut, cut by a Segmenter
-// into frames written with plain WriteBatch (what the datapath does for
-// an output that cannot take them).
-func forwardOffload(from *afpacketPort, to *afpacketPort, cut bool, done chan<- struct{}) {
+// forwardOffload is forward for ports read with ReadBatchOffload, written
+// through a Sender: super-frames go to the other port whole or, with cut,
+// to a view of it that cannot take them, so the Sender cuts them (what
+// happens for any such output of the datapath).
+func forwardOffload(from OffloadPort, to Netdev, cut bool, done chan<- struct{}) {
+	forwardCounting(from, to, cut, nil, done)
+}
+
+// forwardCounting is forwardOffload counting the super-frames read whole.
+func forwardCounting(from OffloadPort, to Netdev, cut bool, supers *atomic.Int64, done chan<- struct{}) {
 	defer close(done)
 	bufs, sizes, offs := make([][]byte, 32), make([]int, 32), make([]Offload, 32)
 	for i := range bufs {
 		bufs[i] = make([]byte, MaxSuperFrame)
 	}
-	segs, frames := makeBufsN(32), make([][]byte, 32)
-	var seg Segmenter
+	var dev Netdev = to
+	if cut {
+		dev = plainPort{to}
+	}
+	var s Sender
+	b := NewBatch(32)
 	for {
 		n, err := from.ReadBatchOffload(bufs, sizes, offs)
 		if err != nil {
 			return
 		}
+		b.Reset()
 		for i := range n {
-			frames[i] = bufs[i][:sizes[i]]
-		}
-		if !cut {
-			to.WriteBatchOffload(frames[:n], offs[:n])
-			continue
-		}
-		for i := range n {
-			if !offs[i].IsSuper() {
-				to.WriteBatch(frames[i : i+1])
-				continue
-			}
-			if !seg.Start(frames[i], offs[i]) {
-				continue
-			}
-			k := 0
-			for size := seg.Next(segs[0]); size > 0; size = seg.Next(segs[k%32]) {
-				to.WriteBatch([][]byte{segs[k%32][:size]})
-				k++
+			b.Add(bufs[i][:sizes[i]], offs[i], 0, 0)
+			if supers != nil && offs[i].IsSuper() {
+				supers.Add(1)
 			}
 		}
+		s.Send(dev, b)
 	}
 }
 
-func makeBufsN(n int) [][]byte {
-	bufs := make([][]byte, n)
-	for i := range bufs {
-		bufs[i] = make([]byte, MaxFrame)
-	}
-	return bufs
-}
+// plainPort hides everything of a port but the Netdev interface, as a
+// driver written against it alone.
+type plainPort struct{ Netdev }
 
 // With ReadBatchOffload, TSO super-frames come whole and go out whole
-// through WriteBatchOffload (the kernel segments them), or are cut by a
-// Segmenter; either way the transfer arrives intact.
+// through Transmit (the kernel segments them), or are cut by a Sender
+// for a port that cannot take them; either way the transfer arrives intact.
 func TestSystemSuperFramesPassedWhole(t *testing.T) {
 	for _, cut := range []bool{false, true} {
 		t.Run(map[bool]string{false: "whole", true: "segmented"}[cut], func(t *testing.T) {

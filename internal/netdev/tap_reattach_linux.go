@@ -166,9 +166,6 @@ func setTapIff(fd int, name string, excl uint16) error {
 // configureTap applies the port's settings to the device fd is attached
 // to, and makes it persistent last.
 func configureTap(fd int, cfg Config) error {
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, 0); err != nil {
-		return fmt.Errorf("disable offloads: %w", err)
-	}
 	if cfg.MTU > 0 {
 		if err := setMTU(cfg.Name, cfg.MTU); err != nil {
 			return err

@@ -118,12 +118,23 @@ var ErrChecksumRange = errors.New("packet: checksum offsets out of range")
 // csumStart+csumOffset already holds the pseudo-header sum, so the
 // checksum is the complement of the sum from csumStart to the end of the
 // frame, stored in that field. A zero result is stored as 0xffff, its
-// equal in one's complement, because 0 means "no checksum" to UDP.
+// equal in one's complement, because 0 means "no checksum" to UDP. SCTP,
+// the only protocol whose field sits at offset 8, uses CRC32c over the
+// packet with the field zeroed instead.
 func FinishChecksum(frame []byte, csumStart, csumOffset int) error {
 	field := csumStart + csumOffset
-	if csumStart < 0 || csumOffset < 0 || field+2 > len(frame) || field < csumStart {
+	size := 2
+	if csumOffset == sctpChecksumOffset {
+		size = 4
+	}
+	if csumStart < 0 || csumOffset < 0 || field+size > len(frame) || field < csumStart {
 		return fmt.Errorf("%w: start %d offset %d in a %d-byte frame",
 			ErrChecksumRange, csumStart, csumOffset, len(frame))
+	}
+	if size == 4 {
+		clear(frame[field : field+4])
+		binary.LittleEndian.PutUint32(frame[field:], crc32.Checksum(frame[csumStart:], crc32c))
+		return nil
 	}
 	binary.BigEndian.PutUint16(frame[field:], nonZero(^Checksum(frame[csumStart:], 0)))
 	return nil
@@ -147,6 +158,10 @@ func SetIPv4Checksum(ip IPv4) {
 var ErrNoChecksum = errors.New("packet: no checksum to recompute")
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// sctpChecksumOffset is where SCTP's CRC32c sits in its common header; no
+// other transport's checksum field is at that offset.
+const sctpChecksumOffset = 8
 
 // RecomputeChecksums recomputes, from scratch, the IPv4 header checksum and
 // the transport checksum (TCP, UDP, SCTP, ICMP, ICMPv6) of a frame that off

@@ -250,3 +250,21 @@ func BenchmarkChecksum1500(b *testing.B) {
 		Checksum(buf, 0)
 	}
 }
+
+func TestFinishChecksumSCTP(t *testing.T) {
+	// 12-byte SCTP common header plus 20 zero bytes: the checksum is the
+	// CRC32c of 32 zero bytes, 0x8a9136aa (RFC 3720 B.4), stored least
+	// significant byte first as the kernel stores it; garbage in the field
+	// must not count.
+	frame := make([]byte, 34+32)
+	frame[34+8] = 0xff
+	if err := FinishChecksum(frame, 34, 8); err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.LittleEndian.Uint32(frame[34+8:]); got != 0x8a9136aa {
+		t.Errorf("SCTP checksum = %#x, want 0x8a9136aa", got)
+	}
+	if err := FinishChecksum(frame, len(frame)-10, 8); !errors.Is(err, ErrChecksumRange) {
+		t.Errorf("SCTP field past the end: error %v, want ErrChecksumRange", err)
+	}
+}

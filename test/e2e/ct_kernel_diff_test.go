@@ -48,10 +48,14 @@ type ctdPkt struct {
 type ctdConv struct {
 	lp, rp     uint16
 	lseq, rseq uint32
+	v6         bool
 }
 
 func ctdFrame(left bool, l ...gopacket.SerializableLayer) []byte {
 	eth := &layers.Ethernet{SrcMAC: ctdMacL, DstMAC: ctdMacA, EthernetType: layers.EthernetTypeIPv4}
+	if _, v6 := l[0].(*layers.IPv6); v6 {
+		eth.EthernetType = layers.EthernetTypeIPv6
+	}
 	if !left {
 		eth.SrcMAC, eth.DstMAC = ctdMacR, ctdMacB
 	}
@@ -62,18 +66,32 @@ func ctdFrame(left bool, l ...gopacket.SerializableLayer) []byte {
 	return slices.Clone(buf.Bytes())
 }
 
-func ctdIP(left bool, proto layers.IPProtocol) *layers.IPv4 {
+var (
+	ctdL6 = net.ParseIP("fd00::2")
+	ctdR6 = net.ParseIP("fd01::2")
+)
+
+// ctdIP returns the IP layer (IPv6 with v6) of a packet from the left
+// or the right, and the same as a network layer for checksums.
+func ctdIP(left, v6 bool, proto layers.IPProtocol) (gopacket.SerializableLayer, gopacket.NetworkLayer) {
+	if v6 {
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: ctdL6, DstIP: ctdR6}
+		if !left {
+			ip.SrcIP, ip.DstIP = ctdR6, ctdL6
+		}
+		return ip, ip
+	}
 	ip := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: proto, SrcIP: ctdL, DstIP: ctdR}
 	if !left {
 		ip.SrcIP, ip.DstIP = ctdR, ctdL
 	}
-	return ip
+	return ip, ip
 }
 
 // seg builds a segment; flags is a string of S, A, F, R, P. advance moves
 // the sender's sequence number past the segment.
 func (c *ctdConv) seg(left bool, flags string, payload string, advance bool) ctdPkt {
-	ip := ctdIP(left, layers.IPProtocolTCP)
+	ip, nl := ctdIP(left, c.v6, layers.IPProtocolTCP)
 	tcp := &layers.TCP{SrcPort: layers.TCPPort(c.lp), DstPort: layers.TCPPort(c.rp), Seq: c.lseq, Ack: c.rseq, Window: 8192}
 	seqp := &c.lseq
 	if !left {
@@ -88,7 +106,7 @@ func (c *ctdConv) seg(left bool, flags string, payload string, advance bool) ctd
 	if !tcp.ACK {
 		tcp.Ack = 0
 	}
-	_ = tcp.SetNetworkLayerForChecksum(ip)
+	_ = tcp.SetNetworkLayerForChecksum(nl)
 	if advance {
 		*seqp += uint32(len(payload))
 		if tcp.SYN || tcp.FIN {
@@ -102,17 +120,32 @@ func (c *ctdConv) seg(left bool, flags string, payload string, advance bool) ctd
 	return ctdPkt{left: left, frame: ctdFrame(left, ip, tcp, gopacket.Payload(payload)), what: side + " " + flags}
 }
 
-func ctdUDP(left bool, sp, dp uint16) ctdPkt {
-	ip := ctdIP(left, layers.IPProtocolUDP)
+func ctdUDP(left bool, sp, dp uint16) ctdPkt { return ctdUDPv(left, false, sp, dp) }
+
+func ctdUDPv(left, v6 bool, sp, dp uint16) ctdPkt {
+	ip, nl := ctdIP(left, v6, layers.IPProtocolUDP)
 	udp := &layers.UDP{SrcPort: layers.UDPPort(sp), DstPort: layers.UDPPort(dp)}
-	_ = udp.SetNetworkLayerForChecksum(ip)
+	_ = udp.SetNetworkLayerForChecksum(nl)
 	return ctdPkt{left: left, frame: ctdFrame(left, ip, udp, gopacket.Payload("hello")), what: fmt.Sprintf("udp %v %d>%d", left, sp, dp)}
 }
 
 func ctdICMP(left bool, typ, code uint8, id uint16, payload []byte) ctdPkt {
-	ip := ctdIP(left, layers.IPProtocolICMPv4)
+	ip, _ := ctdIP(left, false, layers.IPProtocolICMPv4)
 	icmp := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, code), Id: id, Seq: 1}
 	return ctdPkt{left: left, frame: ctdFrame(left, ip, icmp, gopacket.Payload(payload)), what: fmt.Sprintf("icmp %v type %d", left, typ)}
+}
+
+// ctdICMPv6 builds an echo (request 128, reply 129, with id) or an error
+// (with the quoted datagram as payload).
+func ctdICMPv6(left bool, typ, code uint8, id uint16, quote []byte) ctdPkt {
+	ip, nl := ctdIP(left, true, layers.IPProtocolICMPv6)
+	icmp := &layers.ICMPv6{TypeCode: layers.CreateICMPv6TypeCode(typ, code)}
+	_ = icmp.SetNetworkLayerForChecksum(nl)
+	var rest gopacket.SerializableLayer = gopacket.Payload(append([]byte{0, 0, 0, 0}, quote...))
+	if typ == 128 || typ == 129 {
+		rest = &layers.ICMPv6Echo{Identifier: id, SeqNumber: 1}
+	}
+	return ctdPkt{left: left, frame: ctdFrame(left, ip, icmp, rest), what: fmt.Sprintf("icmpv6 %v type %d", left, typ)}
 }
 
 // ctdSequences are the packet sequences compared.
@@ -238,6 +271,22 @@ func ctdSequences() map[string][]ctdPkt {
 	for name, seq := range ctdMatrix() {
 		seqs[name] = seq
 	}
+	{
+		c := &ctdConv{lp: 1040, rp: 2048, lseq: 1000, rseq: 5000, v6: true}
+		s := hs(c)
+		s = append(s, c.seg(true, "PA", "x", true), c.seg(false, "A", "", true))
+		c.lseq += 5_000_000
+		s = append(s, c.seg(true, "PA", "far", false))
+		c.lseq -= 5_000_000
+		s = append(s, c.seg(true, "FA", "", true), c.seg(false, "FA", "", true), c.seg(true, "A", "", true))
+		seqs["ipv6-tcp"] = s
+	}
+	{
+		u := ctdUDPv(true, true, 5003, 53)
+		quote := u.frame[14 : 14+48]
+		seqs["ipv6-udp-icmpv6"] = []ctdPkt{u, ctdUDPv(false, true, 53, 5003), ctdICMPv6(false, 1, 4, 0, quote),
+			ctdICMPv6(false, 129, 0, 9, nil), ctdICMPv6(true, 128, 0, 9, nil), ctdICMPv6(false, 129, 0, 9, nil)}
+	}
 	seqs["udp"] = []ctdPkt{ctdUDP(true, 5000, 53), ctdUDP(true, 5000, 53), ctdUDP(false, 53, 5000), ctdUDP(true, 5000, 53)}
 	seqs["icmp-echo"] = []ctdPkt{ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil), ctdICMP(false, 0, 0, 77, nil), ctdICMP(true, 8, 0, 77, nil)}
 	{
@@ -278,11 +327,13 @@ func ctdCounters(l *netLab) []int {
 
 // ctdKernelTable returns conntrack -L's entries in canonical form.
 func ctdKernelTable(l *netLab) []string {
-	out, _ := l.exec("gvsctdr", "conntrack", "-L")
+	out4, _ := l.exec("gvsctdr", "conntrack", "-L", "-f", "ipv4")
+	out6, _ := l.exec("gvsctdr", "conntrack", "-L", "-f", "ipv6")
+	out := out4 + "\n" + out6
 	var rows []string
 	for _, line := range strings.Split(out, "\n") {
 		f := strings.Fields(line)
-		if len(f) < 4 || (f[0] != "tcp" && f[0] != "udp" && f[0] != "icmp") {
+		if len(f) < 4 || !slices.Contains([]string{"tcp", "udp", "icmp", "icmpv6"}, f[0]) {
 			continue
 		}
 		state := "-"
@@ -303,7 +354,7 @@ func ctdKernelTable(l *netLab) []string {
 			}
 		}
 		orig := kv["src"] + ">" + kv["dst"] + " " + kv["sport"] + ">" + kv["dport"]
-		if f[0] == "icmp" {
+		if f[0] == "icmp" || f[0] == "icmpv6" {
 			orig = kv["src"] + ">" + kv["dst"] + " id " + kv["id"]
 		}
 		rows = append(rows, f[0]+" "+orig+" "+state+" "+strings.Join(flags, ""))
@@ -317,7 +368,7 @@ func ctdGvsTable(tr *conntrack.Tracker, now int64) []string {
 	tr.DumpAt(nil, true, now, func(e conntrack.Entry) {
 		o := e.Orig
 		orig := fmt.Sprintf("%v>%v %d>%d", o.Src, o.Dst, o.SrcPort, o.DstPort)
-		if o.Proto == packet.ProtoICMPv4 {
+		if o.Proto == packet.ProtoICMPv4 || o.Proto == packet.ProtoICMPv6 {
 			orig = fmt.Sprintf("%v>%v id %d", o.Src, o.Dst, o.ICMPID)
 		}
 		state := "-"
@@ -367,6 +418,12 @@ func TestConntrackKernelDifferential(t *testing.T) {
 	l.configure(r, "gvsctdrb", "10.0.0.1/24")
 	l.mustExec(r, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0",
 		"net.ipv4.conf.default.rp_filter=0", "net.ipv4.conf.gvsctdra.rp_filter=0", "net.ipv4.conf.gvsctdrb.rp_filter=0")
+	l.mustExec(r, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.gvsctdra.disable_ipv6=0",
+		"net.ipv6.conf.gvsctdrb.disable_ipv6=0", "net.ipv6.conf.all.forwarding=1")
+	l.mustExec(r, "ip", "-6", "addr", "add", "fd00::1/64", "dev", "gvsctdra", "nodad")
+	l.mustExec(r, "ip", "-6", "addr", "add", "fd01::1/64", "dev", "gvsctdrb", "nodad")
+	l.mustExec(r, "ip", "-6", "neigh", "replace", "fd00::2", "lladdr", ctdMacL.String(), "dev", "gvsctdra", "nud", "permanent")
+	l.mustExec(r, "ip", "-6", "neigh", "replace", "fd01::2", "lladdr", ctdMacR.String(), "dev", "gvsctdrb", "nud", "permanent")
 	l.mustExec(r, "ip", "neigh", "replace", "192.168.0.2", "lladdr", ctdMacL.String(), "dev", "gvsctdra", "nud", "permanent")
 	l.mustExec(r, "ip", "neigh", "replace", "10.0.0.2", "lladdr", ctdMacR.String(), "dev", "gvsctdrb", "nud", "permanent")
 	rules := "table inet gvsctd {\n chain fw {\n  type filter hook forward priority 0; policy accept;\n"
