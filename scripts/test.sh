@@ -13,6 +13,8 @@ for pkg_cmd in openvswitch-common:ovs-vsctl openvswitch-switch:ovsdb-server \
 	ethtool:ethtool openvswitch-testcontroller:ovs-testcontroller; do
 	command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
 done
+# scapy is a Python module (the conntrack tests send TCP segments with it).
+/usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

@@ -5,6 +5,7 @@ import (
 	"time"
 	"unsafe"
 
+	"gvs/internal/conntrack"
 	"gvs/internal/packet"
 )
 
@@ -12,8 +13,7 @@ import (
 type ActionKind uint8
 
 // The datapath actions. Translation emits them in the order they apply;
-// kinds still to come (ct, recirculate, tunnel push/pop, clone) take the
-// next numbers.
+// kinds still to come (tunnel push/pop, ...) take the next numbers.
 const (
 	// ActOutput sends the packet, as the actions before it left it, out
 	// of datapath port Port. With Copy set it is a mirror copy (see
@@ -42,6 +42,18 @@ const (
 	// packet-in to the OpenFlow controllers. The callee copies what it
 	// keeps and must not block.
 	ActUserspace
+	// ActCT runs the packet, as the actions before it left it, through
+	// the datapath's connection tracker with CT, and writes the result
+	// into the packet's ct_* key fields (see the conntrack package).
+	ActCT
+	// ActRecirc forks the packet: a copy, as the actions so far left it
+	// and with its ct_* fields, is looked up in the flow cache again
+	// with recirc_id Value (translated by its bridge on a miss) and its
+	// actions run; then the actions after ActRecirc continue with the
+	// packet as it was before it.
+	ActRecirc
+	// ActCTClear clears the packet's ct_* key fields.
+	ActCTClear
 )
 
 // Field is a header field that ActSetField rewrites.
@@ -59,8 +71,8 @@ const (
 	FieldTpDst                    // Value: the TCP or UDP destination port
 )
 
-// Action is one datapath action. It is a small value with no pointer but
-// Copy, so that an action list is one allocation owned by its cache
+// Action is one datapath action. It is a small value with no pointers but
+// Copy and CT, so that an action list is one allocation owned by its cache
 // entry, copied once when the entry is installed.
 type Action struct {
 	Kind  ActionKind
@@ -81,6 +93,9 @@ type Action struct {
 	Copy *CopyStats
 	// Upcall receives the packet of an ActUserspace.
 	Upcall Upcall
+	// CT is ActCT's connection tracking action, shared read-only by
+	// every packet of the cached flow.
+	CT *conntrack.Action
 }
 
 // Upcall takes packets out of the datapath to the slow path (a packet-in
@@ -110,6 +125,16 @@ func SetField(f Field, v uint64) Action { return Action{Kind: ActSetField, Field
 
 // Clone returns an action that runs the next n actions on a copy.
 func Clone(n int) Action { return Action{Kind: ActClone, Len: uint32(n)} }
+
+// CT returns an action running the connection tracker with a, which
+// the caller must not change afterwards.
+func CT(a *conntrack.Action) Action { return Action{Kind: ActCT, CT: a} }
+
+// Recirc returns an action recirculating the packet with recirc_id id.
+func Recirc(id uint32) Action { return Action{Kind: ActRecirc, Value: uint64(id)} }
+
+// CTClear returns an action clearing the packet's ct_* fields.
+func CTClear() Action { return Action{Kind: ActCTClear} }
 
 // Truncate returns an action cutting the next output to n bytes.
 func Truncate(n uint32) Action { return Action{Kind: ActTruncate, Len: n} }

@@ -136,6 +136,10 @@ type cacheFlow struct {
 	created int64
 	dead    bool
 	seq     uint64 // of its installation, see orderEntry
+	// pinned counts the executions of its actions under way (a
+	// recirculation runs within one): a flow removed meanwhile is not
+	// reused, so that its action list stays as it is.
+	pinned int
 	// accounts says the flow has effects applied once a batch;
 	// touched, that it is in the cache's touched list; accPackets and
 	// accBytes are what its rules and counters have been told of so far.
@@ -430,7 +434,7 @@ func (c *flowCache) remove(f *cacheFlow) {
 	f.st.delete(f)
 	f.dead = true
 	c.n--
-	if len(c.free) < maxFree {
+	if len(c.free) < maxFree && f.pinned == 0 {
 		f.st = nil
 		c.free = append(c.free, f)
 	}

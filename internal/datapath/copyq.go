@@ -105,6 +105,10 @@ var epoch = time.Now()
 // monotime is a monotonic clock in nanoseconds.
 func monotime() int64 { return int64(time.Since(epoch)) }
 
+// Monotime is the datapath's clock, in nanoseconds: the time ActCT gives
+// the connection tracker, which must count its timeouts on the same one.
+func Monotime() int64 { return monotime() }
+
 // copyQueueFor returns p's copy queue, creating it on first use; nil
 // once p has left the datapath (a thread may still be finishing a batch
 // for it), so no sender is started that nobody would stop.

@@ -7,8 +7,8 @@
 //
 // A translation is data, so that it can be cached (the model is OVS's
 // xlate cache and dpif-netdev's megaflows): an ordered list of actions
-// (output, push/pop VLAN, set-field, truncate, clone; ct, recirculation
-// and tunnels will join them), the mask of the key bits it read, and side
+// (output, push/pop VLAN, set-field, truncate, clone, ct, recirculation;
+// tunnels will join them), the mask of the key bits it read, and side
 // effects (MAC learning, mirror statistics) applied to every packet it
 // serves. The cache keeps it under the key masked with that mask, so a
 // hit costs a few hash probes and no allocation. What the mask cannot
@@ -122,6 +122,7 @@ type Config struct {
 type Datapath struct {
 	cfg       atomic.Pointer[Config]
 	flowLimit atomic.Int64 // per port thread's flow cache
+	tracker   atomic.Pointer[trackerRef]
 	mu        sync.Mutex
 	threads   map[*Port]*portThread
 	// wg counts the goroutines started for ports: receive threads and

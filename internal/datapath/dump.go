@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"gvs/internal/conntrack"
 	"gvs/internal/flow"
 	"gvs/internal/packet"
 )
@@ -98,9 +99,14 @@ func (f *CachedFlow) String(portName func(uint32) string) string {
 		portName = func(p uint32) string { return fmt.Sprint(p) }
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "recirc_id(0),in_port(%s)", portName(f.InPort))
+	recirc := "0" // OVS prints recirc_id(0), and other ids in hex
+	if f.Key.RecircID != 0 {
+		recirc = fmt.Sprintf("%#x", f.Key.RecircID)
+	}
+	fmt.Fprintf(&b, "recirc_id(%s),in_port(%s)", recirc, portName(f.InPort))
 	key, mask := f.Key.Key, f.Mask.Key
 	key.InPort, mask.InPort = 0, 0
+	key.RecircID, mask.RecircID = 0, 0
 	if m := flow.NewMatch(key, mask).String(); m != "" {
 		b.WriteString(",")
 		b.WriteString(m)
@@ -161,6 +167,12 @@ func formatAction(a *Action, portName func(uint32) string) string {
 		return "set(" + formatSet(a) + ")"
 	case ActUserspace:
 		return "userspace(controller)"
+	case ActCT:
+		return formatCT(a.CT)
+	case ActRecirc:
+		return fmt.Sprintf("recirc(%#x)", a.Value)
+	case ActCTClear:
+		return "ct_clear"
 	}
 	return fmt.Sprintf("unknown(%d)", a.Kind)
 }
@@ -194,4 +206,69 @@ func formatSet(a *Action) string {
 		return fmt.Sprintf("l4(dst=%d)", v)
 	}
 	return fmt.Sprintf("field%d(%d)", a.Field, v)
+}
+
+// formatCT prints a ct action as OVS's datapath flow dumps do.
+func formatCT(a *conntrack.Action) string {
+	if a == nil {
+		return "ct"
+	}
+	var parts []string
+	if a.Commit {
+		parts = append(parts, "commit")
+	}
+	if a.Force {
+		parts = append(parts, "force")
+	}
+	if a.Zone != 0 {
+		parts = append(parts, fmt.Sprintf("zone=%d", a.Zone))
+	}
+	if a.SetMark {
+		parts = append(parts, fmt.Sprintf("mark=%#x/%#x", a.Mark, a.MarkMask))
+	}
+	if a.SetLabel {
+		parts = append(parts, fmt.Sprintf("label=0x%x/0x%x", a.Label, a.LabelMask))
+	}
+	switch a.ALG {
+	case conntrack.ALGFTP:
+		parts = append(parts, "helper=ftp")
+	case conntrack.ALGTFTP:
+		parts = append(parts, "helper=tftp")
+	}
+	if a.HasNAT {
+		parts = append(parts, formatNAT(&a.NAT))
+	}
+	if len(parts) == 0 {
+		return "ct"
+	}
+	return "ct(" + strings.Join(parts, ",") + ")"
+}
+
+func formatNAT(n *conntrack.NAT) string {
+	kind := map[conntrack.NATKind]string{conntrack.NATSrc: "src", conntrack.NATDst: "dst"}[n.Kind]
+	if kind == "" {
+		return "nat"
+	}
+	s := kind
+	if n.AddrMin.IsValid() {
+		s += "=" + n.AddrMin.String()
+		if n.AddrMax.IsValid() && n.AddrMax != n.AddrMin {
+			s += "-" + n.AddrMax.String()
+		}
+		if n.PortMin != 0 {
+			s += fmt.Sprintf(":%d", n.PortMin)
+			if n.PortMax > n.PortMin {
+				s += fmt.Sprintf("-%d", n.PortMax)
+			}
+		}
+	}
+	for _, f := range []struct {
+		on   bool
+		name string
+	}{{n.Persistent, "persistent"}, {n.Hash, "hash"}, {n.Random, "random"}} {
+		if f.on {
+			s += "," + f.name
+		}
+	}
+	return "nat(" + s + ")"
 }

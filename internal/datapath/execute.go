@@ -64,18 +64,20 @@ type outArgs struct {
 	copy  *CopyStats
 }
 
-// execute runs acts on pkt: frames are queued on each output port in the
-// encoding the actions give them; a frame the actions leave as received
-// is queued without copying. Clones nest through a fixed stack of saved
-// states in the thread, so that nothing escapes to the heap.
-func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
-	st := &t.exec
+// execute runs acts on pkt, at recirculation depth level: frames are
+// queued on each output port in the encoding the actions give them; a
+// frame the actions leave as received is queued without copying. Clones
+// nest through a fixed stack of saved states in the thread, so that
+// nothing escapes to the heap.
+func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action, level int) {
+	lv := &t.levels[level]
+	st := &lv.exec
 	*st = execState{}
 	depth := 0
 	for i := 0; i < len(acts); i++ {
-		for depth > 0 && i >= t.clones[depth-1].end {
+		for depth > 0 && i >= lv.clones[depth-1].end {
 			depth--
-			*st = t.clones[depth].saved
+			*st = lv.clones[depth].saved
 		}
 		a := &acts[i]
 		switch a.Kind {
@@ -106,8 +108,17 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action) {
 				i += n // too deep: skipped
 				continue
 			}
-			t.clones[depth] = savedState{end: i + 1 + n, saved: *st}
+			lv.clones[depth] = savedState{end: i + 1 + n, saved: *st}
 			depth++
+		case ActCT:
+			if !t.conntrack(pkt, st, a) {
+				*st = execState{}
+				return
+			}
+		case ActRecirc:
+			t.recirculate(cfg, pkt, st, uint32(a.Value), level)
+		case ActCTClear:
+			clearCT(&pkt.Key.Key)
 		}
 	}
 	*st = execState{} // drop the references to frames and actions
@@ -151,6 +162,7 @@ func (t *portThread) executeOutput(cfg *Config, pkt *Packet, st *execState, o ou
 		st.matGen = t.superGen
 	}
 	if st.mat != nil {
+		t.rawSent = t.rawSent || &st.mat[0] == &pkt.Frame[0]
 		countCopy(o.copy, t.output(p, o, st.mat, st.matOff))
 	} else {
 		countCopy(o.copy, copyFate{dropped: true})

@@ -38,13 +38,17 @@ func (dp *Datapath) Execute(frame []byte, inPort uint32, tr Translator) error {
 	pkt.Frame, pkt.InPort, pkt.Offload = buf[:n], inPort, netdev.Offload{}
 	_ = packet.Parse(pkt.Frame, inPort, &pkt.Key.Key, &pkt.Off)
 	pkt.Key.VLANTPID = vlanTPIDs(pkt.Frame, &pkt.Off)
-	t.xl.Reset()
-	tr.Translate(pkt, &t.xl)
-	t.nextScr, t.now = 0, 0
-	for i := range t.xl.Effects {
-		t.xl.Effects[i].apply(len(pkt.Frame), false, false, t.cache.wallClock)
+	// A ct(table=N) in the actions recirculates through this executor's
+	// own cache, translated by the same bridge.
+	t.port.Translator = tr
+	xl := &t.xls[0]
+	xl.Reset()
+	tr.Translate(pkt, xl)
+	t.nextScr, t.now, t.rawSent = 0, 0, false
+	for i := range xl.Effects {
+		xl.Effects[i].apply(len(pkt.Frame), false, false, t.cache.wallClock)
 	}
-	t.execute(cfg, pkt, t.xl.Actions)
+	t.execute(cfg, pkt, xl.Actions, 0)
 	t.flush()
 	return nil
 }

@@ -23,11 +23,14 @@ type portThread struct {
 	bufs  [][]byte // receive buffers, with headroom for a VLAN tag
 	sizes []int
 	pkt   Packet
-	xl    Xlate
 	cache *flowCache
-	// The executor's state, kept here so that nothing escapes per packet.
-	exec   execState
-	clones [maxCloneDepth]savedState
+	// The translation and executor state of each recirculation depth,
+	// kept here so that nothing escapes per packet.
+	xls    [maxRecircDepth + 1]Xlate
+	levels [maxRecircDepth + 1]level
+	// rawSent says that the packet's received frame itself is queued for
+	// an output, so a NAT must rewrite a copy.
+	rawSent bool
 
 	// scratch holds re-encoded copies of frames (a tag pushed or
 	// removed), BatchSize*maxVariants of them, reused every batch.
@@ -81,8 +84,8 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	for range BatchSize * maxVariants {
 		t.scratch = append(t.scratch, make([]byte, packet.Headroom+netdev.MaxFrame))
 	}
-	t.xl.Actions = make([]Action, 0, 64)
-	t.xl.Effects = make([]Effect, 0, 16)
+	t.xls[0].Actions = make([]Action, 0, 64)
+	t.xls[0].Effects = make([]Effect, 0, 16)
 	t.cache = newFlowCache(int(dp.flowLimit.Load()))
 	return t
 }
@@ -185,7 +188,6 @@ func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 	t.cache.mu.Lock()
 	defer t.cache.mu.Unlock()
 	t.cache.limit = int(t.dp.flowLimit.Load())
-	now := t.clock()
 	for i, f := range frames {
 		t.pkt.Frame = f[:t.sizes[i]]
 		t.pkt.InPort = t.port.No
@@ -196,7 +198,7 @@ func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 		if len(t.pkt.Frame) < packet.EthernetLen {
 			continue // not even an Ethernet header: nothing to switch on
 		}
-		t.processPacket(cfg, now)
+		t.processPacket(cfg)
 	}
 	t.cache.account()
 	t.cache.reportCounts()
@@ -204,12 +206,21 @@ func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 
 // processPacket handles t.pkt: a cache hit costs a lookup, a miss a
 // translation and an install.
-func (t *portThread) processPacket(cfg *Config, now int64) {
+func (t *portThread) processPacket(cfg *Config) {
 	pkt := &t.pkt
 	// A parse error only means the key stops at the bad header; the
 	// key is still valid and the frame is switched on it, as OVS does.
 	_ = packet.Parse(pkt.Frame, t.port.No, &pkt.Key.Key, &pkt.Off)
 	pkt.Key.VLANTPID = vlanTPIDs(pkt.Frame, &pkt.Off)
+	t.rawSent = false
+	t.runPacket(cfg, pkt, 0)
+}
+
+// runPacket looks pkt up in the cache, translating and installing it on
+// a miss, applies the side effects and executes the actions; level is
+// the recirculation depth (0 for a received packet).
+func (t *portThread) runPacket(cfg *Config, pkt *Packet, level int) {
+	now := t.clock()
 	// The generation is read before translating, so that a change made
 	// while the translation runs leaves its flow stale.
 	gen := generation.Load()
@@ -223,34 +234,41 @@ func (t *portThread) processPacket(cfg *Config, now int64) {
 		f.used = now
 		acts, effects = f.actions, f.effects
 	} else {
-		t.xl.Reset()
-		t.port.Translator.Translate(pkt, &t.xl)
-		if f = t.cache.install(&pkt.Key, &t.xl, gen, now); f != nil {
+		xl := &t.xls[level]
+		xl.Reset()
+		t.port.Translator.Translate(pkt, xl)
+		if f = t.cache.install(&pkt.Key, xl, gen, now); f != nil {
 			f.packets, f.bytes, f.used = 1, uint64(len(pkt.Frame)), now
 		}
-		acts, effects = t.xl.Actions, t.xl.Effects
+		acts, effects = xl.Actions, xl.Effects
 		if dpLog.Enabled(vlog.Dbg) {
-			t.logMiss(f != nil)
+			t.logMiss(xl, f != nil)
 		}
 	}
 	if f != nil {
 		t.cache.touch(f)
+		// A recirculation below may evict f; pinned keeps its action
+		// list from being reused while it runs.
+		f.pinned++
 	}
 	for i := range effects {
 		effects[i].apply(len(pkt.Frame), f != nil, hit, t.cache.wallClock)
 	}
-	t.execute(cfg, pkt, acts)
+	t.execute(cfg, pkt, acts, level)
+	if f != nil {
+		f.pinned--
+	}
 }
 
 // logMiss says at debug level what a flow cache miss translated to, so
 // that `vlog/set datapath:dbg` shows the slow path at work.
-func (t *portThread) logMiss(installed bool) {
+func (t *portThread) logMiss(xl *Xlate, installed bool) {
 	what := "not cached"
 	if installed {
 		what = "cached"
 	}
 	dpLog.DbgRL(missRL, "port %s: flow cache miss (%s): actions:%s", t.port.Name, what,
-		FormatActions(t.xl.Actions, func(no uint32) string { return strconv.FormatUint(uint64(no), 10) }))
+		FormatActions(xl.Actions, func(no uint32) string { return strconv.FormatUint(uint64(no), 10) }))
 }
 
 // vlanTPIDs returns the TPIDs of the VLAN headers Parse found.

@@ -150,9 +150,11 @@ type frame struct {
 // generation when it changes.
 func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	cfg := b.cfg.Load()
-	out.Mask.InPort = ^uint32(0)
+	// A recirculated packet's translation goes on from another point
+	// than a received one's, so every translation depends on the id.
+	out.Mask.InPort, out.Mask.RecircID = ^uint32(0), ^uint32(0)
 	in, ok := cfg.Ports[pkt.InPort]
-	if !ok {
+	if !ok && pkt.Key.RecircID == 0 {
 		return
 	}
 	x, _ := out.Ctx.(*xlate)
@@ -171,7 +173,12 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.cur, x.ncur, x.npushed = x.base, x.nbase, 0
 	k := &pkt.Key
-	b.pipeline(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
+	f := frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}
+	if k.RecircID != 0 {
+		resume(x, k.RecircID, f)
+	} else {
+		b.pipeline(x, cfg, in, f, 0)
+	}
 	if x.aborted {
 		out.Actions = out.Actions[:0]
 	}
@@ -182,6 +189,13 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 // the mirror copies its outputs call for. A bridge without tables
 // switches with NORMAL.
 func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
+	b.pipelineFrom(x, cfg, in, f, depth, nil)
+}
+
+// pipelineFrom is pipeline, or with fz set the rest of a pipeline that
+// froze at a ct(table=N) action: from table N, with the registers and
+// metadata it had.
+func (b *Bridge) pipelineFrom(x *xlate, cfg *Config, in *Port, f frame, depth int, fz *frozen) {
 	base := len(x.outs)
 	mirrored := false
 	pktOut := x.pktOut != nil && depth == 0
@@ -207,6 +221,10 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 			}
 		}
 		c.key.InPort = in.OFPort
+		table := uint8(0)
+		if fz != nil {
+			c.key.Regs, c.key.Metadata, table = fz.regs, fz.metadata, fz.table
+		}
 		c.entry = c.key
 		if x.trace != nil {
 			x.trace.Bridge(b, 0)
@@ -215,7 +233,9 @@ func (b *Bridge) pipeline(x *xlate, cfg *Config, in *Port, f frame, depth int) {
 			c.pktOut = true
 			c.run(x, x.pktOut)
 		} else {
-			c.table(x, 0, true)
+			// A miss in the first table of a pass (table 0, or the
+			// table a ct(table=N) resumes at) may be a packet-in.
+			c.table(x, table, true)
 		}
 		if x.trace != nil && depth == 0 {
 			x.final = c.key

@@ -101,7 +101,7 @@ func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8, mayPacketIn bool) {
 }
 
 // supported reports whether translation executes every action of acts.
-// The others (ct, nat, ...) are still to come.
+// The others (conjunction, ...) are still to come.
 func supported(acts []flow.Action) bool {
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -128,7 +128,13 @@ func supported(acts []flow.Action) bool {
 			if len(a.IDs) > 0 {
 				return false
 			}
-		case flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
+		case flow.CT:
+			if a.ZoneSrc.Field != "" {
+				if _, ok := readable(a.ZoneSrc.Field); !ok {
+					return false
+				}
+			}
+		case flow.CTClear, flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
 			flow.SetIPTTL, flow.SetL4Port, flow.Note:
 		case flow.Clone:
@@ -175,6 +181,10 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 			c.resubmit(x, a.InPort, id, false)
 		case flow.GotoTable:
 			c.resubmit(x, flow.PortInPort, a.Table, true)
+		case flow.CT:
+			c.ct(x, a)
+		case flow.CTClear:
+			c.ctClear(x)
 		case flow.Note:
 		case flow.Clone:
 			c.clone(x, a.Actions)

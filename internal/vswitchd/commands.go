@@ -26,6 +26,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
 	r.Register("ofproto/trace", "bridge flow [-generate]", 2, 3, sw.ofprotoTrace)
 	r.Register("gvs/trace", "bridge flow", 2, 2, sw.gvsTrace)
+	sw.registerConntrack(r)
 }
 
 // dpifDumpFlows lists the flow cache entries of a bridge's ports, with

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"gvs/internal/connmgr"
+	"gvs/internal/conntrack"
 	"gvs/internal/datapath"
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
@@ -44,11 +46,24 @@ type datapathState struct {
 
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
+
+	// ct is the datapath's connection tracker (one, as the datapath);
+	// stopSweep ends the goroutine that removes its expired connections.
+	ct        *conntrack.Tracker
+	stopSweep func()
 }
 
+// ctSweepInterval is how often expired connections are removed from the
+// tracker; the packet path drops those it meets itself.
+const ctSweepInterval = time.Second
+
 func newDatapathState() *datapathState {
-	return &datapathState{dp: datapath.New(), bridges: map[string]*ofproto.Bridge{},
+	st := &datapathState{dp: datapath.New(), bridges: map[string]*ofproto.Bridge{},
 		ifaces: map[string]*iface{}, nextDP: 1, mirrorStat: map[ovsdb.UUID]*ofproto.MirrorStats{}}
+	st.ct = conntrack.New(conntrack.Config{Clock: datapath.Monotime})
+	st.dp.SetTracker(st.ct)
+	st.stopSweep = st.ct.StartSweeper(ctSweepInterval, datapath.Monotime)
+	return st
 }
 
 // apply makes the datapath match the snapshot, touching only what changed:
@@ -173,6 +188,7 @@ func (st *datapathState) syncBridges(bridges []*wantBridge) {
 	}
 	for name := range st.bridges {
 		if !live[name] {
+			ofproto.ForgetBridge(st.bridges[name])
 			delete(st.bridges, name)
 		}
 	}
@@ -299,6 +315,10 @@ func (st *datapathState) close(cleanup bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.closeChannels()
+	if st.stopSweep != nil {
+		st.stopSweep()
+		st.stopSweep = nil
+	}
 	for _, ifc := range st.ifaces {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()

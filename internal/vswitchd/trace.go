@@ -58,6 +58,7 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 		sb.WriteString(flow.NewMatch(final, mask.Key).String())
 	}
 	mf := x.Mask.Key
+	mf.RecircID = 0 // every translation reads it; a trace starts at recirc_id 0
 	sb.WriteString("\nMegaflow: " + flow.NewMatch(key, mf).String())
 	sb.WriteString("\nDatapath actions: " + datapath.FormatActions(x.Actions, nil) + "\n")
 	return sb.String(), nil
