@@ -61,8 +61,8 @@ type Gvsd struct {
 	// own): a "host" of a multi-host test. Clients reach it through its
 	// run directory as always.
 	Netns string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	cmd   *exec.Cmd
+	log   *bytes.Buffer
 	// cleanedUp is set when the daemon last ended with exit --cleanup,
 	// which deletes its internal ports; any other end leaves them.
 	cleanedUp bool
