@@ -243,9 +243,10 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 		w.f.Close()
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.remote.As4()}
 	if o.remote.Is6() {
 		w.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.remote.As16()}
+	} else {
+		w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.remote.As4()}
 	}
 	w.hdrs = make([][packet.MaxTunnelHeader]byte, tunnelBatch)
 	w.msgs = make([]unix.Mmsghdr, tunnelBatch)

@@ -16,6 +16,12 @@ import (
 // reverse), with the same extra options.
 func tunnelPair(t *testing.T, ns, typ string, extra map[string]string) (a, b Netdev) {
 	t.Helper()
+	return tunnelPairOn(t, ns, typ, "127.0.0.1", "127.0.0.2", extra)
+}
+
+// tunnelPairOn is tunnelPair between two given local addresses of ns.
+func tunnelPairOn(t *testing.T, ns, typ, addrA, addrB string, extra map[string]string) (a, b Netdev) {
+	t.Helper()
 	open := func(name, local, remote string) Netdev {
 		opts := map[string]string{"local_ip": local, "remote_ip": remote}
 		for k, v := range extra {
@@ -27,7 +33,7 @@ func tunnelPair(t *testing.T, ns, typ string, extra map[string]string) (a, b Net
 		}
 		return dev
 	}
-	return open("tnla", "127.0.0.1", "127.0.0.2"), open("tnlb", "127.0.0.2", "127.0.0.1")
+	return open("tnla", addrA, addrB), open("tnlb", addrB, addrA)
 }
 
 // readOne waits up to a second for one frame on dev; nil if none came.
@@ -76,19 +82,48 @@ func TestTunnelPortsCarryFrames(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, b := tunnelPair(t, ns, tc.typ, tc.opts)
-			for _, dir := range [][2]Netdev{{a, b}, {b, a}} {
-				frame := innerTestFrame(301)
-				if err := dir[0].WriteBatch([][]byte{frame}); err != nil {
-					t.Fatal(err)
-				}
-				if got := readOne(dir[1]); !bytes.Equal(got, frame) {
-					t.Fatalf("%s -> %s: got %x", dir[0].Name(), dir[1].Name(), got)
-				}
-			}
-			if sa, sb := a.Stats(), b.Stats(); sa.TxPackets != 1 || sa.RxPackets != 1 || sb.TxBytes != 301 || sb.RxBytes != 301 {
-				t.Errorf("statistics a %+v b %+v", sa, sb)
-			}
+			checkTunnelPair(t, a, b)
 		})
+	}
+}
+
+// The IPv6 underlay: ip6gre, ip6erspan, and vxlan and geneve with IPv6
+// addresses.
+func TestTunnelPortsCarryFramesIPv6(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	run(t, "ip", "-n", ns, "addr", "add", "2001:db8::1/128", "dev", "lo", "nodad")
+	run(t, "ip", "-n", ns, "addr", "add", "2001:db8::2/128", "dev", "lo", "nodad")
+	for _, tc := range []struct {
+		typ  string
+		opts map[string]string
+	}{
+		{"ip6gre", map[string]string{"key": "9"}},
+		{"ip6erspan", map[string]string{"key": "9", "erspan_ver": "2"}},
+		{"vxlan", map[string]string{"key": "9"}},
+		{"geneve", map[string]string{"key": "9"}},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			a, b := tunnelPairOn(t, ns, tc.typ, "2001:db8::1", "2001:db8::2", tc.opts)
+			checkTunnelPair(t, a, b)
+		})
+	}
+}
+
+// checkTunnelPair sends a frame each way between a and b.
+func checkTunnelPair(t *testing.T, a, b Netdev) {
+	t.Helper()
+	for _, dir := range [][2]Netdev{{a, b}, {b, a}} {
+		frame := innerTestFrame(301)
+		if err := dir[0].WriteBatch([][]byte{frame}); err != nil {
+			t.Fatal(err)
+		}
+		if got := readOne(dir[1]); !bytes.Equal(got, frame) {
+			t.Fatalf("%s -> %s: got %x", dir[0].Name(), dir[1].Name(), got)
+		}
+	}
+	if sa, sb := a.Stats(), b.Stats(); sa.TxPackets != 1 || sa.RxPackets != 1 || sb.TxBytes != 301 || sb.RxBytes != 301 {
+		t.Errorf("statistics a %+v b %+v", sa, sb)
 	}
 }
 

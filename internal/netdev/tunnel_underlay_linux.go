@@ -86,7 +86,7 @@ func underlaySocket(k underlayKey) (int, error) {
 		unix.SetsockoptInt(fd, level, opt, 1),
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20),
 	)
-	if err == nil && k.v6 {
+	if err == nil && k.v6 && k.udpPort != 0 { // so that udp and udp6 can both bind
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
 	}
 	if err == nil && k.udpPort != 0 {

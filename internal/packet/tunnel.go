@@ -63,7 +63,7 @@ const (
 	ERSPANMaxSession  = 1<<10 - 1
 	ERSPANMaxIndex    = 1<<20 - 1
 	ERSPANMaxHWID     = 1<<6 - 1
-	ERSPANGra100Micro = 1 // timestamp granularity: 100 microseconds
+	ERSPANGra100Micro = 0 // timestamp granularity 00: 100 microseconds
 
 	VXLANLen      = 8
 	vxlanFlagVNI  = 0x08
@@ -311,6 +311,18 @@ func (e *Encap) writeUDP(off int) int {
 	binary.BigEndian.PutUint16(t[2:], genevePortEth)
 	binary.BigEndian.PutUint32(t[4:], e.cfg.Key<<8)
 	return off + UDPLen + GeneveMinLen
+}
+
+// SetSource changes the outer source address (a route's preferred source
+// changed, for a port without local_ip). The sequence number carries on.
+func (e *Encap) SetSource(src netip.Addr) error {
+	src = src.Unmap()
+	if !src.IsValid() || src.Is4() != e.cfg.Dst.Is4() {
+		return fmt.Errorf("tunnel: source %s is not of the remote's IP version", src)
+	}
+	e.cfg.Src = src
+	e.writeIP()
+	return nil
 }
 
 // ErrTooBig reports a frame that does not fit in an IP packet once
