@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -212,7 +213,8 @@ type tunnelWriter struct {
 	rc       syscall.RawConn
 	checked  time.Time // last route source lookup (no local_ip)
 	routeMu  sync.Mutex
-	route    int // UDP socket for route lookups, -1 with local_ip or once closed
+	source   netip.Addr // the outer source in use, for tnl/ports/show (under routeMu)
+	route    int        // UDP socket for route lookups, -1 with local_ip or once closed
 	hdrs     [][packet.MaxTunnelHeader]byte
 	msgs     []unix.Mmsghdr
 	iovs     [][2]unix.Iovec
@@ -264,7 +266,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 			w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
 		}
 	}
-	w.route = -1
+	w.route, w.source = -1, o.local
 	if o.autoSrc {
 		if w.route, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
 			w.f.Close()
@@ -306,6 +308,9 @@ func (w *tunnelWriter) refreshSource(now time.Time) {
 	src, err := routeSource(w.route, w.opts.remote)
 	if err == nil && src != w.encap.Config().Src {
 		_ = w.encap.SetSource(src)
+	}
+	if err == nil {
+		w.source = src
 	}
 }
 
@@ -432,12 +437,28 @@ type underlayKey struct {
 func (k underlayKey) String() string {
 	v := ""
 	if k.v6 {
-		v = "6"
+		v = "ip6"
 	}
 	if k.udpPort == 0 {
-		return "gre" + v + "_sys"
+		return v + "gre_sys"
 	}
-	return fmt.Sprintf("udp%s_sys_%d", v, k.udpPort)
+	return fmt.Sprintf("%sudp_sys_%d", v, k.udpPort)
+}
+
+// listenerName names a receiving socket as OVS names its tunnel
+// datapath port.
+func listenerName(k underlayKey, t packet.TunnelType) string {
+	v := ""
+	if k.v6 {
+		v = "ip6"
+	}
+	switch t {
+	case packet.TunnelVXLAN:
+		return fmt.Sprintf("%svxlan_sys_%d", v, k.udpPort)
+	case packet.TunnelGeneve:
+		return fmt.Sprintf("%sgenev_sys_%d", v, k.udpPort)
+	}
+	return k.String()
 }
 
 var (
@@ -465,6 +486,7 @@ func acquireUnderlay(p *tunnelPort) (*underlay, error) {
 		if u, err = openUnderlay(k); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.name, err)
 		}
+		u.name = listenerName(k, p.opts.encap.Type)
 		underlays[k] = u
 	}
 	old := u.portList()
@@ -514,23 +536,52 @@ func releaseUnderlay(p *tunnelPort) {
 }
 
 // TunnelPorts describes the receiving sockets and the ports on each, for
-// `ovs-appctl tnl/ports/show`.
+// `ovs-appctl tnl/ports/show`, sorted by name.
 func TunnelPorts() []TunnelListener {
 	underlaysMu.Lock()
 	defer underlaysMu.Unlock()
-	var out []TunnelListener
+	out := make([]TunnelListener, 0, len(underlays))
 	for k, u := range underlays {
-		l := TunnelListener{Name: k.String()}
-		for _, p := range u.portList() {
-			l.Ports = append(l.Ports, p.name)
+		l := TunnelListener{Name: u.name, Proto: "ip proto 47"}
+		if k.udpPort != 0 {
+			l.Proto = fmt.Sprintf("udp port %d", k.udpPort)
 		}
+		for _, p := range u.portList() {
+			l.Ports = append(l.Ports, p.info())
+		}
+		sort.Slice(l.Ports, func(i, j int) bool { return l.Ports[i].Name < l.Ports[j].Name })
 		out = append(out, l)
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
 // TunnelListener is one receiving socket and the ports it serves.
 type TunnelListener struct {
-	Name  string
-	Ports []string
+	Name  string // as OVS names its tunnel datapath ports: gre_sys, vxlan_sys_4789, ...
+	Proto string // what it receives
+	Ports []TunnelPortInfo
+}
+
+// TunnelPortInfo is how one tunnel port's packets leave and what it
+// accepts.
+type TunnelPortInfo struct {
+	Name, Type    string
+	Remote, Local netip.Addr // Local: local_ip, invalid if unset
+	Source        netip.Addr // the outer source address in use
+	InKey, OutKey uint32
+	DstPort       uint16 // UDP tunnels
+}
+
+func (p *tunnelPort) info() TunnelPortInfo {
+	o := p.opts
+	i := TunnelPortInfo{Name: p.name, Type: p.typ, Remote: o.remote, Local: o.local,
+		InKey: o.inKey, OutKey: o.encap.Key}
+	if o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve {
+		i.DstPort = o.dstPort
+	}
+	p.tx.routeMu.Lock()
+	i.Source = p.tx.source
+	p.tx.routeMu.Unlock()
+	return i
 }

@@ -29,6 +29,7 @@ var (
 // hands each inner frame to the port it belongs to.
 type underlay struct {
 	key   underlayKey
+	name  string // for tnl/ports/show
 	f     *os.File
 	rc    syscall.RawConn
 	ports atomic.Pointer[[]*tunnelPort] // copy on write, under underlaysMu

@@ -25,6 +25,9 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("dpctl/dump-flows", "[dp]", 0, 1, sw.dpctlDumpFlows)
 	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
 	r.Register("ofproto/trace", "bridge flow [-generate]", 2, 3, sw.ofprotoTrace)
+	r.Register("tnl/ports/show", "", 0, 0, tnlPortsShow)
+	r.Register("ovs/route/show", "", 0, 0, ovsRouteShow)
+	r.Register("tnl/neigh/show", "", 0, 0, tnlNeighShow)
 }
 
 // dpifDumpFlows lists the flow cache entries of a bridge's ports, with

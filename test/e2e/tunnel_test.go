@@ -83,6 +83,7 @@ func gvtnWaitLinkIn(t *testing.T, lab *netLab, ns, dev string) {
 type gvtnTunnel struct {
 	name, typ string
 	extra     []string
+	listener  string // the receiving socket in tnl/ports/show
 }
 
 // connect runs S4's commands with the tunnel's type: verbatim for GRE.
@@ -96,11 +97,18 @@ func (s *gvtnS4) connect(t *testing.T, tn gvtnTunnel) {
 	set2 := append([]string{"set", "interface", "rgre0", "type=" + tn.typ, "options:remote_ip=" + gvtnUnder1, "options:key=0x0010"}, tn.extra...)
 	s.g2.MustVsctl(append([]string{"add-port", "mtest", "rgre0", "--"}, set2...)...)
 	for _, c := range []struct {
-		g    *Gvsd
-		port string
-	}{{s.g1, "lgre0"}, {s.g2, "rgre0"}} {
+		g                   *Gvsd
+		port, remote, local string
+	}{{s.g1, "lgre0", gvtnUnder2, gvtnUnder1}, {s.g2, "rgre0", gvtnUnder1, gvtnUnder2}} {
 		if e := strings.TrimSpace(c.g.MustVsctl("get", "interface", c.port, "error")); e != "[]" {
 			t.Fatalf("%s: Interface.error = %s", c.port, e)
+		}
+		out, errOut, err := c.g.Run("ovs-appctl", "tnl/ports/show")
+		for _, w := range []string{"Listening ports:", tn.listener + " (", c.port + ": type=" + tn.typ + " remote_ip=" + c.remote,
+			"in_key=16 out_key=16", "source " + c.local} {
+			if err != nil || !strings.Contains(out, w) {
+				t.Errorf("ovs-appctl tnl/ports/show lacks %q (err %v %s):\n%s", w, err, errOut, out)
+			}
 		}
 	}
 }
@@ -181,11 +189,11 @@ func gvtnStat(g *Gvsd, iface, key string) int {
 func TestS4RemoteMirrorTunnels(t *testing.T) {
 	s := gvtnSetupS4(t)
 	for _, tn := range []gvtnTunnel{
-		{"gre", "gre", nil},
-		{"vxlan", "vxlan", nil},
-		{"geneve", "geneve", nil},
-		{"erspan2", "erspan", []string{"options:erspan_ver=1", "options:erspan_idx=1f"}},
-		{"erspan3", "erspan", []string{"options:erspan_ver=2", "options:erspan_dir=1", "options:erspan_hwid=2a"}},
+		{"gre", "gre", nil, "gre_sys"},
+		{"vxlan", "vxlan", nil, "vxlan_sys_4789"},
+		{"geneve", "geneve", nil, "genev_sys_6081"},
+		{"erspan2", "erspan", []string{"options:erspan_ver=1", "options:erspan_idx=1f"}, "gre_sys"},
+		{"erspan3", "erspan", []string{"options:erspan_ver=2", "options:erspan_dir=1", "options:erspan_hwid=2a"}, "gre_sys"},
 	} {
 		t.Run(tn.name, func(t *testing.T) {
 			s.connect(t, tn)
