@@ -48,8 +48,9 @@ var (
 
 const (
 	tunnelBatch = 32
-	// tunnelRxSlots is how many received frames wait for a port's thread.
-	tunnelRxSlots = 256
+	// tunnelRxSlots is how many received frames wait for a port's thread:
+	// a burst of a super-frame's segments from a remote mirror fits.
+	tunnelRxSlots = 512
 	// tunnelRecvBuf holds the largest packet a port forwards, with room
 	// for outer headers: longer packets arrive cut and are dropped.
 	tunnelRecvBuf = MaxFrame + packet.MaxTunnelHeader + packet.IPv4MaxLen

@@ -269,3 +269,123 @@ func TestTunnelBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// gvtnCoverage reads one coverage counter's total from coverage/show.
+func gvtnCoverage(t *testing.T, g *Gvsd, name string) int {
+	t.Helper()
+	out, errOut, err := g.Run("ovs-appctl", "coverage/show")
+	if err != nil {
+		t.Fatalf("coverage/show: %v %s", err, errOut)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && f[0] == name {
+			n, _ := strconv.Atoi(f[len(f)-1])
+			return n
+		}
+	}
+	return 0
+}
+
+// TestTunnelMirrorFrameSizes runs S4 over GRE with frames of every size:
+//   - a mirror's snaplen cuts the copy before it is encapsulated: rmon
+//     sees frames of exactly snaplen bytes;
+//   - a copy too big for the underlay once encapsulated is dropped and
+//     counted (lgre0's tx_dropped, tunnel_too_big), not lost silently;
+//   - TCP super-frames that the VM's TSO hands to p1 are cut into
+//     wire-size segments before encapsulation (underlay MTU 9000 here):
+//     rmon sees no frame above 1514 bytes, and nothing is dropped.
+func TestTunnelMirrorFrameSizes(t *testing.T) {
+	requireTool(t, "iperf3")
+	s := gvtnSetupS4(t)
+	s.connect(t, gvtnTunnel{"gre", "gre", nil, "gre_sys"})
+
+	s.g1.MustVsctl("set", "mirror", "m0", "snaplen=100")
+	rmon := gvmiCapture(t, gvtnRmon, "ml", "in")
+	out, err := s.lab.exec(gvtnVM1, "ping", "-n", "-c", "3", "-i", "0.2", "-s", "1000", gvtnVMAddr2)
+	if err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	rmon.waitFor(3*time.Second, "length 100")
+	copies := gvmiParseFrames(t, rmon.stop())
+	if len(copies) < 3 {
+		t.Errorf("rmon saw %d copies, want 3:\n%s", len(copies), gvmiLines(copies))
+	}
+	for _, c := range copies {
+		if c.length != 100 {
+			t.Errorf("copy of %d bytes, want the snaplen, 100: %q", c.length, c.line)
+		}
+	}
+
+	s.g1.MustVsctl("clear", "mirror", "m0", "snaplen")
+	tooBig, dropped := gvtnCoverage(t, s.g1, "tunnel_too_big"), gvtnStat(s.g1, "lgre0", "tx_dropped")
+	if out, err := s.lab.exec(gvtnVM1, "ping", "-n", "-c", "2", "-i", "0.2", "-s", "1472", gvtnVMAddr2); err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	for deadline := time.Now().Add(5 * time.Second); gvtnStat(s.g1, "lgre0", "tx_dropped") < dropped+2 && time.Now().Before(deadline); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got := gvtnStat(s.g1, "lgre0", "tx_dropped"); got < dropped+2 {
+		t.Errorf("lgre0 tx_dropped went from %d to %d after two 1514-byte frames, want +2", dropped, got)
+	}
+	if got := gvtnCoverage(t, s.g1, "tunnel_too_big"); got < tooBig+2 {
+		t.Errorf("tunnel_too_big went from %d to %d, want +2", tooBig, got)
+	}
+
+	s.lab.mustExec(gvtnH1, "ip", "link", "set", "ul1", "mtu", "9000")
+	s.lab.mustExec(gvtnH2, "ip", "link", "set", "ul2", "mtu", "9000")
+	before := gvtnSettledStats(t, s)
+	rmon = gvmiCapture(t, gvtnRmon, "ml", "in")
+	server := exec.Command("ip", "netns", "exec", gvtnVM2, "iperf3", "-s", "-1", "-B", gvtnVMAddr2)
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = server.Process.Kill(); _ = server.Wait() }()
+	time.Sleep(300 * time.Millisecond)
+	if out, err := s.lab.exec(gvtnVM1, "iperf3", "-c", gvtnVMAddr2, "-n", "4M"); err != nil {
+		t.Fatalf("iperf3: %v\n%s", err, out)
+	}
+	after := gvtnSettledStats(t, s)
+	copies = gvmiParseFrames(t, rmon.stop()) // tcpdump itself may drop some
+	for _, c := range copies {
+		if c.length > 1514 {
+			t.Errorf("rmon saw a frame of %d bytes: %q", c.length, c.line)
+			break
+		}
+	}
+	sent, lost := after[0]-before[0], after[1]-before[1]
+	got, full := after[2]-before[2], after[3]-before[3]
+	t.Logf("during the transfer: lgre0 sent %d, dropped %d; rgre0 delivered %d, dropped %d (its queue was full)", sent, lost, got, full)
+	inBytes, outBytes := after[4]-before[4], after[5]-before[5]
+	t.Logf("p1 received %d bytes (in super-frames), lgre0 sent %d bytes", inBytes, outBytes)
+	if inBytes < 1<<20 || sent < inBytes/1514 || outBytes < inBytes || lost != 0 {
+		t.Errorf("p1 received %d bytes; lgre0 sent %d bytes in %d copies and dropped %d: want at least the same bytes cut into wire-size segments, none dropped",
+			inBytes, outBytes, sent, lost)
+	}
+	if got+full != sent {
+		t.Errorf("rgre0 delivered %d and dropped %d of the %d lgre0 sent", got, full, sent)
+	}
+}
+
+// gvtnSettledStats waits until the tunnel ports' statistics stop moving
+// and returns lgre0's tx_packets and tx_dropped, rgre0's rx_packets and
+// rx_dropped, p1's rx_bytes and lgre0's tx_bytes.
+func gvtnSettledStats(t *testing.T, s *gvtnS4) [6]int {
+	t.Helper()
+	read := func() [6]int {
+		return [6]int{gvtnStat(s.g1, "lgre0", "tx_packets"), gvtnStat(s.g1, "lgre0", "tx_dropped"),
+			gvtnStat(s.g2, "rgre0", "rx_packets"), gvtnStat(s.g2, "rgre0", "rx_dropped"),
+			gvtnStat(s.g1, "p1", "rx_bytes"), gvtnStat(s.g1, "lgre0", "tx_bytes")}
+	}
+	last := read()
+	for i := 0; i < 20; i++ {
+		time.Sleep(1200 * time.Millisecond) // longer than stats-update-interval
+		now := read()
+		if now == last {
+			return now
+		}
+		last = now
+	}
+	t.Fatalf("tunnel statistics still moving after 24s: %v", last)
+	return last
+}
