@@ -40,14 +40,25 @@ type gvsyOVS struct {
 	// before this instance started: then it belongs to someone else.
 	hadNetdevTap bool
 	stopped      bool
+	// netns is the namespace ovs-vswitchd runs in ("" for the test's):
+	// its devices go with the namespace.
+	netns string
 }
 
 // gvsyStartOVS starts the reference daemons; they are stopped when the
 // test ends at the latest.
 func gvsyStartOVS(t *testing.T) *gvsyOVS {
 	t.Helper()
+	return gvsyStartOVSNetns(t, "")
+}
+
+// gvsyStartOVSNetns is gvsyStartOVS with ovs-vswitchd inside network
+// namespace ns (a host of a multi-host test); ovsdb-server and the
+// clients stay outside, on the unix socket.
+func gvsyStartOVSNetns(t *testing.T, ns string) *gvsyOVS {
+	t.Helper()
 	dir := t.TempDir()
-	o := &gvsyOVS{t: t, dir: dir, hadNetdevTap: gvsyLinkExists("ovs-netdev")}
+	o := &gvsyOVS{t: t, dir: dir, hadNetdevTap: gvsyLinkExists("ovs-netdev"), netns: ns}
 	o.env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir, "OVS_SYSCONFDIR="+dir)
 	t.Cleanup(o.Stop)
 	db := filepath.Join(dir, "conf.db")
@@ -55,8 +66,12 @@ func gvsyStartOVS(t *testing.T) *gvsyOVS {
 	o.must("ovsdb-server", db, "--remote=punix:"+o.socket(), "--pidfile="+o.pidfile("ovsdb-server"),
 		"--unixctl="+filepath.Join(dir, "ovsdb-server.ctl"), "--detach", "--log-file="+filepath.Join(dir, "ovsdb-server.log"))
 	o.must("ovs-vsctl", "--db=unix:"+o.socket(), "--timeout=20", "--no-wait", "init")
-	o.must("ovs-vswitchd", "unix:"+o.socket(), "--pidfile="+o.pidfile("ovs-vswitchd"),
-		"--unixctl="+filepath.Join(dir, "ovs-vswitchd.ctl"), "--detach", "--log-file="+filepath.Join(dir, "ovs-vswitchd.log"))
+	vswitchd := []string{"ovs-vswitchd", "unix:" + o.socket(), "--pidfile=" + o.pidfile("ovs-vswitchd"),
+		"--unixctl=" + filepath.Join(dir, "ovs-vswitchd.ctl"), "--detach", "--log-file=" + filepath.Join(dir, "ovs-vswitchd.log")}
+	if ns != "" {
+		vswitchd = append([]string{"ip", "netns", "exec", ns}, vswitchd...)
+	}
+	o.must(vswitchd...)
 	return o
 }
 
@@ -117,6 +132,9 @@ func (o *gvsyOVS) Stop() {
 	}
 	if !o.hadNetdevTap {
 		bridges = append(bridges, "ovs-netdev")
+	}
+	if o.netns != "" {
+		bridges = nil // its devices are in its namespace, which goes with them
 	}
 	for _, dev := range bridges {
 		if gvsyLinkExists(dev) {

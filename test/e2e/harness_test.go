@@ -57,8 +57,12 @@ type Gvsd struct {
 	DBPath string
 	// Args are extra command-line options, given at every (re)start.
 	Args []string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	// Netns is the network namespace gvsd runs in ("" for the test's
+	// own): a "host" of a multi-host test. Clients reach it through its
+	// run directory as always.
+	Netns string
+	cmd   *exec.Cmd
+	log   *bytes.Buffer
 	// cleanedUp is set when the daemon last ended with exit --cleanup,
 	// which deletes its internal ports; any other end leaves them.
 	cleanedUp bool
@@ -84,9 +88,22 @@ func StartGvsdDB(t *testing.T, dbPath string) *Gvsd {
 	return startGvsd(t, dbPath, nil)
 }
 
+// StartGvsdNetns is StartGvsd with gvsd running inside network namespace
+// ns, with its own run directory and database: one host of a test with
+// several.
+func StartGvsdNetns(t *testing.T, ns string) *Gvsd {
+	t.Helper()
+	return startGvsdIn(t, ns, filepath.Join(t.TempDir(), "conf.db"), nil)
+}
+
 func startGvsd(t *testing.T, dbPath string, args []string) *Gvsd {
 	t.Helper()
-	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath, Args: args}
+	return startGvsdIn(t, "", dbPath, args)
+}
+
+func startGvsdIn(t *testing.T, ns, dbPath string, args []string) *Gvsd {
+	t.Helper()
+	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath, Args: args, Netns: ns}
 	g.Start()
 	t.Cleanup(func() {
 		g.Stop()
@@ -111,7 +128,12 @@ func (g *Gvsd) Start() {
 	g.t.Helper()
 	g.cleanedUp = false
 	g.log = &bytes.Buffer{}
-	g.cmd = exec.Command(gvsdBin, append([]string{"-rundir", g.Rundir, "-db", g.DBPath}, g.Args...)...)
+	argv := append([]string{gvsdBin, "-rundir", g.Rundir, "-db", g.DBPath}, g.Args...)
+	if g.Netns != "" {
+		// ip netns exec execs gvsd itself: the process is gvsd's.
+		argv = append([]string{"ip", "netns", "exec", g.Netns}, argv...)
+	}
+	g.cmd = exec.Command(argv[0], argv[1:]...)
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	g.cmd.Env = append(os.Environ(), "OVS_RUNDIR="+g.Rundir)
 	if err := g.cmd.Start(); err != nil {

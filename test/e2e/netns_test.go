@@ -156,6 +156,18 @@ func (l *netLab) veth(root, peer, ns string, cidrs ...string) {
 	l.moveInto(peer, ns, cidrs...)
 }
 
+// vethIn is veth for a switch that runs in namespace swNS (a host of a
+// multi-host test): sw is made there, up and without addresses (give it
+// some with configure), and peer goes into ns with the addresses. Both
+// ends go with the namespaces.
+func (l *netLab) vethIn(swNS, sw, peer, ns string, cidrs ...string) {
+	l.t.Helper()
+	l.must("ip", "-n", swNS, "link", "add", sw, "type", "veth", "peer", "name", peer, "netns", ns)
+	l.mustExec(swNS, "sysctl", "-q", "-w", "net/ipv6/conf/"+sw+"/disable_ipv6=1")
+	l.mustExec(swNS, "ip", "link", "set", "dev", sw, "up")
+	l.configure(ns, peer, cidrs...)
+}
+
 // mac returns the MAC address of dev in ns.
 func (l *netLab) mac(ns, dev string) string {
 	l.t.Helper()
@@ -284,10 +296,16 @@ type tcpdumpCapture struct {
 // listens, so that nothing sent afterwards is missed.
 func (l *netLab) capture(ns, dev string, filter ...string) *tcpdumpCapture {
 	l.t.Helper()
+	args := append([]string{"-l", "-n", "-e", "--immediate-mode", "-Q", "in", "-i", dev}, filter...)
+	return l.tcpdump(ns, ns+"/"+dev, args...)
+}
+
+// tcpdump starts tcpdump with args in ns and returns once it listens.
+func (l *netLab) tcpdump(ns, what string, args ...string) *tcpdumpCapture {
+	l.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	args := append([]string{"netns", "exec", ns, "tcpdump", "-l", "-n", "-e", "--immediate-mode", "-Q", "in", "-i", dev}, filter...)
-	c := &tcpdumpCapture{what: ns + "/" + dev, cancel: cancel, errEOF: make(chan struct{})}
-	c.cmd = exec.CommandContext(ctx, "ip", args...)
+	c := &tcpdumpCapture{what: what, cancel: cancel, errEOF: make(chan struct{})}
+	c.cmd = exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, "tcpdump"}, args...)...)
 	c.cmd.Stdout = &c.out
 	stderr, err := c.cmd.StderrPipe()
 	if err != nil {

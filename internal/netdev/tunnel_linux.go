@@ -1,0 +1,588 @@
+//go:build linux
+
+package netdev
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"gvs/internal/coverage"
+	"gvs/internal/packet"
+)
+
+// Tunnel ports: gre, ip6gre, erspan, ip6erspan, vxlan and geneve.
+//
+// gvs encapsulates and decapsulates itself, so no kernel tunnel module is
+// needed (many kernels lack GRE). The underlay is the host's own routing:
+// encapsulated packets, outer IP header included, are handed to the
+// kernel through a raw IP socket (IP_HDRINCL), which routes them by their
+// destination; tunnel packets arrive through one shared socket per kind
+// (a raw IPPROTO_GRE socket for GRE and ERSPAN, a UDP socket per port
+// number for VXLAN and Geneve), and each is given to the port whose
+// remote_ip, local_ip, key and type it carries. Packets that match no
+// port are dropped and counted, never injected into a bridge.
+
+func init() {
+	for t := range tunnelTypes {
+		Register(t, openTunnel)
+	}
+}
+
+// Drops by cause, for coverage/show.
+var (
+	tunnelNoRoute   = coverage.New("tunnel_no_route")
+	tunnelUnknown   = coverage.New("tunnel_unknown_remote")
+	tunnelMalformed = coverage.New("tunnel_malformed")
+	tunnelTooBig    = coverage.New("tunnel_too_big")
+)
+
+const (
+	tunnelBatch = 32
+	// tunnelRxSlots is how many received frames wait for a port's thread:
+	// a burst of a super-frame's segments from a remote mirror fits.
+	tunnelRxSlots = 512
+	// tunnelRecvBuf holds the largest packet a port forwards, with room
+	// for outer headers: longer packets arrive cut and are dropped.
+	tunnelRecvBuf = MaxFrame + packet.MaxTunnelHeader + packet.IPv4MaxLen
+	// tunnelSourceRecheck is how often a port without local_ip asks the
+	// kernel again which source address its route uses.
+	tunnelSourceRecheck = 2 * time.Second
+)
+
+// tunnelPort is an open tunnel port.
+type tunnelPort struct {
+	name, typ string
+	opts      *tunnelOptions
+	ul        *underlay
+
+	tx     tunnelWriter
+	rx     rxRing
+	done   chan struct{}
+	closed atomic.Bool
+	stats  counters
+}
+
+var _ NonBlocking = (*tunnelPort)(nil)
+
+func openTunnel(cfg Config) (Netdev, error) {
+	o, err := parseTunnelOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := &tunnelPort{name: cfg.Name, typ: cfg.Type, opts: o, done: make(chan struct{})}
+	if err := p.tx.init(cfg.Name, o); err != nil {
+		return nil, err
+	}
+	p.rx.init()
+	if p.ul, err = acquireUnderlay(p); err != nil {
+		p.tx.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *tunnelPort) Name() string { return p.name }
+func (p *tunnelPort) Type() string { return p.typ }
+func (p *tunnelPort) Stats() Stats { return p.stats.snapshot() }
+
+// Info: a tunnel has no kernel device; it is up while open.
+func (p *tunnelPort) Info() Info { return Info{LinkUp: !p.closed.Load(), AdminUp: true} }
+
+// NonBlocking marks the port: packets are sent with MSG_DONTWAIT.
+func (p *tunnelPort) NonBlocking() {}
+
+func (p *tunnelPort) Close() error {
+	if !p.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(p.done)
+	releaseUnderlay(p)
+	return p.tx.close()
+}
+
+// ReadBatch returns frames the underlay's reader delivered to this port.
+func (p *tunnelPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
+	n, err := batchSize(p.name, bufs, sizes)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		if p.closed.Load() {
+			return 0, ErrClosed
+		}
+		if k, bytes := p.rx.take(bufs[:n], sizes); k > 0 {
+			p.stats.addRx(batchCount{packets: uint64(k), bytes: bytes})
+			return k, nil
+		}
+		select {
+		case <-p.rx.wake:
+		case <-p.done:
+			return 0, ErrClosed
+		}
+	}
+}
+
+// WriteBatch encapsulates and sends frames.
+func (p *tunnelPort) WriteBatch(frames [][]byte) error {
+	if p.closed.Load() {
+		return ErrClosed
+	}
+	c := p.tx.send(frames)
+	p.stats.addTx(c)
+	return nil
+}
+
+// deliver hands a decapsulated frame to the port's thread; it runs on the
+// underlay's reader goroutine.
+func (p *tunnelPort) deliver(inner []byte) {
+	if len(inner) > MaxFrame {
+		p.stats.rxErrors.Add(1)
+		tunnelTooBig.Inc()
+		return
+	}
+	if !p.rx.put(inner) {
+		p.stats.rxDropped.Add(1)
+	}
+}
+
+// rxRing passes frames from the underlay's reader (one producer) to the
+// port's thread (one consumer) without locks or allocation.
+type rxRing struct {
+	slots      [][]byte
+	sizes      []int
+	head, tail atomic.Uint32
+	wake       chan struct{}
+}
+
+func (r *rxRing) init() {
+	r.slots = make([][]byte, tunnelRxSlots)
+	for i := range r.slots {
+		r.slots[i] = make([]byte, MaxFrame)
+	}
+	r.sizes = make([]int, tunnelRxSlots)
+	r.wake = make(chan struct{}, 1)
+}
+
+// put copies frame into the ring; false when it is full.
+func (r *rxRing) put(frame []byte) bool {
+	t := r.tail.Load()
+	if t-r.head.Load() >= tunnelRxSlots {
+		return false
+	}
+	i := t % tunnelRxSlots
+	r.sizes[i] = copy(r.slots[i], frame)
+	r.tail.Store(t + 1)
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take copies waiting frames into bufs and returns how many, and their
+// bytes.
+func (r *rxRing) take(bufs [][]byte, sizes []int) (int, uint64) {
+	h, t := r.head.Load(), r.tail.Load()
+	k, bytes := 0, uint64(0)
+	for ; h != t && k < len(bufs); h, k = h+1, k+1 {
+		i := h % tunnelRxSlots
+		sizes[k] = copy(bufs[k][:cap(bufs[k])], r.slots[i][:r.sizes[i]])
+		bytes += uint64(sizes[k])
+	}
+	r.head.Store(h)
+	return k, bytes
+}
+
+// tunnelWriter is a port's transmit state: a raw IP socket into which
+// whole IP packets are written (the kernel routes them), one header
+// buffer and two iovecs (outer headers, then the frame) per frame.
+type tunnelWriter struct {
+	name     string
+	opts     *tunnelOptions
+	encap    *packet.Encap
+	f        *os.File
+	rc       syscall.RawConn
+	checked  time.Time // last route source lookup (no local_ip)
+	routeMu  sync.Mutex
+	source   netip.Addr // the outer source in use, for tnl/ports/show (under routeMu)
+	route    int        // UDP socket for route lookups, -1 with local_ip or once closed
+	hdrs     [][packet.MaxTunnelHeader]byte
+	msgs     []unix.Mmsghdr
+	iovs     [][2]unix.Iovec
+	sizes    []int
+	sa4      unix.RawSockaddrInet4
+	sa6      unix.RawSockaddrInet6
+	count    batchCount
+	erspanV2 bool
+}
+
+func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
+	w.name, w.opts = name, o
+	var err error
+	if w.encap, err = packet.NewEncap(o.encap); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	w.erspanV2 = o.encap.Type == packet.TunnelERSPAN && o.encap.ERSPANVer == 2
+	family := unix.AF_INET
+	if o.remote.Is6() {
+		family = unix.AF_INET6
+	}
+	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
+	if err != nil {
+		return fmt.Errorf("%s: cannot open a raw IP socket for the tunnel's underlay: %w", name, err)
+	}
+	w.f = os.NewFile(uintptr(fd), name+"-underlay")
+	if w.rc, err = w.f.SyscallConn(); err != nil {
+		w.f.Close()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if o.remote.Is6() {
+		w.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.remote.As16()}
+	} else {
+		w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.remote.As4()}
+	}
+	w.hdrs = make([][packet.MaxTunnelHeader]byte, tunnelBatch)
+	w.msgs = make([]unix.Mmsghdr, tunnelBatch)
+	w.iovs = make([][2]unix.Iovec, tunnelBatch)
+	w.sizes = make([]int, tunnelBatch)
+	for i := range w.msgs {
+		w.iovs[i][0].Base = &w.hdrs[i][0]
+		w.msgs[i].Hdr.Iov = &w.iovs[i][0]
+		w.msgs[i].Hdr.SetIovlen(2)
+		if o.remote.Is6() {
+			w.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.sa6))
+			w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		} else {
+			w.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.sa4))
+			w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
+		}
+	}
+	w.route, w.source = -1, o.local
+	if o.autoSrc {
+		if w.route, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			w.f.Close()
+			return fmt.Errorf("%s: cannot open a socket for route lookups: %w", name, err)
+		}
+		w.refreshSource(time.Now())
+	}
+	return nil
+}
+
+func (w *tunnelWriter) close() error {
+	w.routeMu.Lock()
+	if w.route >= 0 {
+		unix.Close(w.route)
+		w.route = -1
+	}
+	w.routeMu.Unlock()
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("%s: close: %w", w.name, err)
+	}
+	return nil
+}
+
+// refreshSource asks the kernel which source address the route to the
+// remote uses, for a port without local_ip: the outer header (and a UDP
+// checksum) needs it, and received packets are matched to it. A lookup
+// that fails keeps the last address; the kernel then refuses to route
+// and the frames are counted as having no route.
+func (w *tunnelWriter) refreshSource(now time.Time) {
+	if !w.opts.autoSrc || now.Sub(w.checked) < tunnelSourceRecheck {
+		return
+	}
+	w.checked = now
+	w.routeMu.Lock() // Close may run at the same time
+	defer w.routeMu.Unlock()
+	if w.route < 0 {
+		return
+	}
+	src, err := routeSource(w.route, w.opts.remote)
+	if err == nil && src != w.encap.Config().Src {
+		_ = w.encap.SetSource(src)
+	}
+	if err == nil {
+		w.source = src
+	}
+}
+
+// routeSource returns the source address the kernel would use towards
+// dst: connecting a UDP socket routes without sending anything. The
+// socket is the port's own, opened in gvsd's network namespace, so the
+// answer is that namespace's whatever thread asks.
+func routeSource(fd int, dst netip.Addr) (netip.Addr, error) {
+	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
+	if dst.Is6() {
+		sa = &unix.SockaddrInet6{Port: 9, Addr: dst.As16()}
+	}
+	if err := unix.Connect(fd, sa); err != nil {
+		return netip.Addr{}, err
+	}
+	switch a := must(unix.Getsockname(fd)).(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrFrom4(a.Addr), nil
+	case *unix.SockaddrInet6:
+		return netip.AddrFrom16(a.Addr).Unmap(), nil
+	}
+	return netip.Addr{}, errors.New("no source address")
+}
+
+// must drops the error of a call whose result is checked by type.
+func must[T any](v T, _ error) T { return v }
+
+// send encapsulates and sends frames, and returns their tally.
+func (w *tunnelWriter) send(frames [][]byte) batchCount {
+	now := time.Now()
+	w.refreshSource(now)
+	var ts uint32
+	if w.erspanV2 {
+		ts = uint32(now.UnixMicro() / 100) // ERSPAN III granularity: 100 µs
+	}
+	w.count = batchCount{}
+	for start := 0; start < len(frames); start += tunnelBatch {
+		chunk := frames[start:min(len(frames), start+tunnelBatch)]
+		k := w.stage(chunk, ts)
+		_ = w.rc.Control(func(fd uintptr) { w.sendChunk(fd, k) })
+	}
+	for i := range w.iovs {
+		w.iovs[i][1] = unix.Iovec{}
+	}
+	return w.count
+}
+
+// stage builds the outer headers of a chunk's frames and returns how many
+// are ready to send; frames that cannot be encapsulated are counted.
+func (w *tunnelWriter) stage(chunk [][]byte, ts uint32) int {
+	k := 0
+	for _, f := range chunk {
+		if len(f) < packet.EthernetLen {
+			w.count.errors++
+			continue
+		}
+		n, err := w.encap.Build(w.hdrs[k][:], f, ts)
+		if err != nil {
+			tunnelTooBig.Inc()
+			w.count.dropped++
+			continue
+		}
+		w.iovs[k][0].SetLen(n)
+		w.iovs[k][1].Base = &f[0]
+		w.iovs[k][1].SetLen(len(f))
+		w.sizes[k] = len(f)
+		k++
+	}
+	return k
+}
+
+// sendChunk sends staged frames [0,k), as afpacketWriter.sendChunk does:
+// a refused frame is counted by its cause and skipped; a full socket
+// buffer drops the rest at once.
+func (w *tunnelWriter) sendChunk(fd uintptr, k int) {
+	for i := 0; i < k; {
+		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
+		switch {
+		case errno == unix.EINTR:
+		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
+			w.count.dropped += uint64(k - i)
+			return
+		case errno != 0:
+			w.countRefused(errno)
+			i++
+		case sent == 0:
+			w.count.dropped++
+			i++
+		default:
+			for _, size := range w.sizes[i : i+int(sent)] {
+				w.count.add(size, 0)
+			}
+			i += int(sent)
+		}
+	}
+}
+
+// countRefused counts a frame the kernel would not send, by cause.
+func (w *tunnelWriter) countRefused(errno syscall.Errno) {
+	switch errno {
+	case unix.EMSGSIZE:
+		tunnelTooBig.Inc()
+	case unix.ENETUNREACH, unix.EHOSTUNREACH, unix.EADDRNOTAVAIL, unix.EINVAL:
+		tunnelNoRoute.Inc()
+	default:
+		w.count.errors++
+		return
+	}
+	w.count.dropped++
+}
+
+// ErrTunnelConflict reports a tunnel port that another port's
+// configuration already covers.
+var ErrTunnelConflict = errors.New("tunnel configuration conflicts with another port")
+
+// underlayKey names a receiving socket: GRE (port 0) or a UDP port, over
+// IPv4 or IPv6.
+type underlayKey struct {
+	v6      bool
+	udpPort uint16
+}
+
+func (k underlayKey) String() string {
+	v := ""
+	if k.v6 {
+		v = "ip6"
+	}
+	if k.udpPort == 0 {
+		return v + "gre_sys"
+	}
+	return fmt.Sprintf("%sudp_sys_%d", v, k.udpPort)
+}
+
+// listenerName names a receiving socket as OVS names its tunnel
+// datapath port.
+func listenerName(k underlayKey, t packet.TunnelType) string {
+	v := ""
+	if k.v6 {
+		v = "ip6"
+	}
+	switch t {
+	case packet.TunnelVXLAN:
+		return fmt.Sprintf("%svxlan_sys_%d", v, k.udpPort)
+	case packet.TunnelGeneve:
+		return fmt.Sprintf("%sgenev_sys_%d", v, k.udpPort)
+	}
+	return k.String()
+}
+
+var (
+	underlaysMu sync.Mutex
+	underlays   = map[underlayKey]*underlay{}
+)
+
+func keyFor(o *tunnelOptions) underlayKey {
+	k := underlayKey{v6: o.remote.Is6()}
+	if o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve {
+		k.udpPort = o.dstPort
+	}
+	return k
+}
+
+// acquireUnderlay attaches p to its receiving socket, opening it for the
+// first port that needs it.
+func acquireUnderlay(p *tunnelPort) (*underlay, error) {
+	underlaysMu.Lock()
+	defer underlaysMu.Unlock()
+	k := keyFor(p.opts)
+	u := underlays[k]
+	if u == nil {
+		var err error
+		if u, err = openUnderlay(k); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		u.name = listenerName(k, p.opts.encap.Type)
+		underlays[k] = u
+	}
+	old := u.portList()
+	for _, q := range old {
+		if err := conflict(p, q); err != nil {
+			return nil, err
+		}
+	}
+	ports := append(append(make([]*tunnelPort, 0, len(old)+1), old...), p)
+	u.ports.Store(&ports)
+	return u, nil
+}
+
+// conflict refuses a port that would share a UDP port with another
+// tunnel type, or receive exactly what another port receives.
+func conflict(p, q *tunnelPort) error {
+	a, b := p.opts, q.opts
+	if a.dstPort != 0 && keyFor(a).udpPort != 0 && a.encap.Type != b.encap.Type {
+		return fmt.Errorf("%s: %w: UDP port %d is used by %s port %s", p.name, ErrTunnelConflict, a.dstPort, q.typ, q.name)
+	}
+	if a.encap.Type == b.encap.Type && a.remote == b.remote && a.local == b.local && a.inKey == b.inKey {
+		return fmt.Errorf("%s: %w: %s port %s has the same remote_ip %s, local_ip and key %d", p.name, ErrTunnelConflict, q.typ, q.name, a.remote, a.inKey)
+	}
+	return nil
+}
+
+// releaseUnderlay detaches p, closing the socket after its last port.
+func releaseUnderlay(p *tunnelPort) {
+	underlaysMu.Lock()
+	defer underlaysMu.Unlock()
+	u := p.ul
+	if u == nil {
+		return
+	}
+	old := u.portList()
+	ports := make([]*tunnelPort, 0, len(old))
+	for _, q := range old {
+		if q != p {
+			ports = append(ports, q)
+		}
+	}
+	u.ports.Store(&ports)
+	if len(ports) == 0 {
+		u.close()
+		delete(underlays, u.key)
+	}
+}
+
+// TunnelPorts describes the receiving sockets and the ports on each, for
+// `ovs-appctl tnl/ports/show`, sorted by name.
+func TunnelPorts() []TunnelListener {
+	underlaysMu.Lock()
+	defer underlaysMu.Unlock()
+	out := make([]TunnelListener, 0, len(underlays))
+	for k, u := range underlays {
+		l := TunnelListener{Name: u.name, Proto: "ip proto 47"}
+		if k.udpPort != 0 {
+			l.Proto = fmt.Sprintf("udp port %d", k.udpPort)
+		}
+		for _, p := range u.portList() {
+			l.Ports = append(l.Ports, p.info())
+		}
+		sort.Slice(l.Ports, func(i, j int) bool { return l.Ports[i].Name < l.Ports[j].Name })
+		out = append(out, l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// TunnelListener is one receiving socket and the ports it serves.
+type TunnelListener struct {
+	Name  string // as OVS names its tunnel datapath ports: gre_sys, vxlan_sys_4789, ...
+	Proto string // what it receives
+	Ports []TunnelPortInfo
+}
+
+// TunnelPortInfo is how one tunnel port's packets leave and what it
+// accepts.
+type TunnelPortInfo struct {
+	Name, Type    string
+	Remote, Local netip.Addr // Local: local_ip, invalid if unset
+	Source        netip.Addr // the outer source address in use
+	InKey, OutKey uint32
+	DstPort       uint16 // UDP tunnels
+}
+
+func (p *tunnelPort) info() TunnelPortInfo {
+	o := p.opts
+	i := TunnelPortInfo{Name: p.name, Type: p.typ, Remote: o.remote, Local: o.local,
+		InKey: o.inKey, OutKey: o.encap.Key}
+	if o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve {
+		i.DstPort = o.dstPort
+	}
+	p.tx.routeMu.Lock()
+	i.Source = p.tx.source
+	p.tx.routeMu.Unlock()
+	return i
+}

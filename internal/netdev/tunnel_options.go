@@ -1,0 +1,254 @@
+package netdev
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"gvs/internal/packet"
+)
+
+// Tunnel port options, as man 5 ovs-vswitchd.conf.db describes them for
+// the Interface table. Everything is checked when the port opens; a
+// refusal becomes the Interface's error column, worded as OVS words it
+// where OVS has a wording.
+
+// tunnelTypes maps the Interface types gvs tunnels under to their
+// encapsulation and underlay IP version ("" means either, by remote_ip).
+var tunnelTypes = map[string]struct {
+	typ packet.TunnelType
+	v6  bool // the ip6 types: remote_ip must be IPv6
+}{
+	"gre":       {packet.TunnelGRE, false},
+	"ip6gre":    {packet.TunnelGRE, true},
+	"erspan":    {packet.TunnelERSPAN, false},
+	"ip6erspan": {packet.TunnelERSPAN, true},
+	"vxlan":     {packet.TunnelVXLAN, false},
+	"geneve":    {packet.TunnelGeneve, false},
+}
+
+// tunnelOptions is a tunnel port's checked configuration.
+type tunnelOptions struct {
+	encap packet.TunnelConfig // outer headers; Src is local_ip (or unset)
+	// What received packets must carry to be this port's.
+	remote, local netip.Addr // local unset: any local address
+	inKey         uint32
+	dstPort       uint16 // UDP tunnels
+	autoSrc       bool   // no local_ip: the source comes from the route
+}
+
+// parseTunnelOptions checks a tunnel port's options.
+func parseTunnelOptions(cfg Config) (*tunnelOptions, error) {
+	tt, ok := tunnelTypes[cfg.Type]
+	if !ok {
+		return nil, fmt.Errorf("%s: %q is not a tunnel type", cfg.Name, cfg.Type)
+	}
+	o := &tunnelOptions{encap: packet.TunnelConfig{Type: tt.typ, DF: true, ERSPANVer: 1}}
+	opt := cfg.Options
+	remote, err := parseTunnelAddr(opt["remote_ip"], tt.v6)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s type requires valid 'remote_ip' argument: %v", cfg.Name, cfg.Type, err)
+	}
+	o.remote, o.encap.Dst = remote, remote
+	if s, ok := opt["local_ip"]; ok {
+		local, err := parseTunnelAddr(s, remote.Is6())
+		if err != nil || local.Is4() != remote.Is4() {
+			return nil, fmt.Errorf("%s: %s type: invalid 'local_ip' argument %q (an address of the same IP version as remote_ip)", cfg.Name, cfg.Type, s)
+		}
+		o.local, o.encap.Src = local, local
+	}
+	o.autoSrc = !o.local.IsValid()
+	if err := o.parseKeys(cfg); err != nil {
+		return nil, err
+	}
+	if err := o.parseOuter(cfg); err != nil {
+		return nil, err
+	}
+	if err := o.parseTypeSpecific(cfg); err != nil {
+		return nil, err
+	}
+	// Let the encoder check the whole: limits that depend on the type.
+	if _, err := packet.NewEncap(o.encap); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Name, err)
+	}
+	return o, nil
+}
+
+// parseTunnelAddr reads remote_ip or local_ip: an IP address. "flow"
+// (the address set by OpenFlow actions) is not supported yet.
+func parseTunnelAddr(s string, want6 bool) (netip.Addr, error) {
+	switch {
+	case s == "":
+		return netip.Addr{}, fmt.Errorf("missing")
+	case s == "flow":
+		return netip.Addr{}, fmt.Errorf("\"flow\" is not supported by gvs yet")
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Addr{}, fmt.Errorf("%q is not an IP address", s)
+	}
+	a = a.Unmap()
+	if a.IsUnspecified() || a.IsMulticast() {
+		return netip.Addr{}, fmt.Errorf("%q is not a unicast address", s)
+	}
+	if want6 && !a.Is6() {
+		return netip.Addr{}, fmt.Errorf("%q is not an IPv6 address", s)
+	}
+	return a, nil
+}
+
+// parseKeys reads key, in_key and out_key: numbers in C's notation
+// (0x10 is 16), "flow" is not supported yet.
+func (o *tunnelOptions) parseKeys(cfg Config) error {
+	maxKey := uint64(1<<32 - 1)
+	switch o.encap.Type {
+	case packet.TunnelVXLAN, packet.TunnelGeneve:
+		maxKey = packet.MaxVNI
+	case packet.TunnelERSPAN:
+		maxKey = packet.ERSPANMaxSession
+	}
+	get := func(name string) (uint32, bool, error) {
+		s, ok := cfg.Options[name]
+		if !ok {
+			return 0, false, nil
+		}
+		if s == "flow" {
+			return 0, false, fmt.Errorf("%s: options:%s=flow is not supported by gvs yet", cfg.Name, name)
+		}
+		v, err := strconv.ParseUint(s, 0, 64)
+		if err != nil || v > maxKey {
+			return 0, false, fmt.Errorf("%s: options:%s %q is not a number from 0 to %d", cfg.Name, name, s, maxKey)
+		}
+		return uint32(v), true, nil
+	}
+	key, hasKey, err := get("key")
+	if err != nil {
+		return err
+	}
+	in, hasIn, err := get("in_key")
+	if err != nil {
+		return err
+	}
+	out, hasOut, err := get("out_key")
+	if err != nil {
+		return err
+	}
+	o.inKey, o.encap.Key = key, key
+	if hasIn {
+		o.inKey = in
+	}
+	if hasOut {
+		o.encap.Key = out
+	}
+	// GRE sends the key field only for a non-zero key, as OVS does.
+	o.encap.HasKey = (hasKey || hasOut) && o.encap.Key != 0
+	return nil
+}
+
+// parseOuter reads ttl, tos, df_default, csum and dst_port.
+func (o *tunnelOptions) parseOuter(cfg Config) error {
+	opt := cfg.Options
+	if s, ok := opt["ttl"]; ok {
+		v, err := strconv.ParseUint(s, 10, 8)
+		if err != nil || v == 0 {
+			return fmt.Errorf("%s: options:ttl %q is not a number from 1 to 255 (\"inherit\" is not supported by gvs yet)", cfg.Name, s)
+		}
+		o.encap.TTL = uint8(v)
+	}
+	if s, ok := opt["tos"]; ok {
+		v, err := strconv.ParseUint(s, 0, 8)
+		if err != nil || v&3 != 0 {
+			return fmt.Errorf("%s: options:tos %q is not a DSCP value from 0 to 252 with the ECN bits zero (\"inherit\" is not supported by gvs yet)", cfg.Name, s)
+		}
+		o.encap.TOS = uint8(v)
+	}
+	var err error
+	if o.encap.DF, err = tunnelBool(cfg, "df_default", true); err != nil {
+		return err
+	}
+	if o.encap.Csum, err = tunnelBool(cfg, "csum", false); err != nil {
+		return err
+	}
+	if s, ok := opt["dst_port"]; ok {
+		v, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || v == 0 || (o.encap.Type != packet.TunnelVXLAN && o.encap.Type != packet.TunnelGeneve) {
+			return fmt.Errorf("%s: options:dst_port %q is not a UDP port from 1 to 65535 of a vxlan or geneve port", cfg.Name, s)
+		}
+		o.encap.DstPort = uint16(v)
+	}
+	o.dstPort = o.encap.DstPort
+	if o.dstPort == 0 {
+		o.dstPort = packet.VXLANPort
+		if o.encap.Type == packet.TunnelGeneve {
+			o.dstPort = packet.GenevePort
+		}
+	}
+	return nil
+}
+
+// parseTypeSpecific reads seq (GRE) and the erspan_* options. As in
+// OVS, erspan_idx and erspan_hwid are hexadecimal.
+func (o *tunnelOptions) parseTypeSpecific(cfg Config) error {
+	var err error
+	if o.encap.Type == packet.TunnelGRE {
+		o.encap.Seq, err = tunnelBool(cfg, "seq", false)
+		return err
+	}
+	if o.encap.Type != packet.TunnelERSPAN {
+		return nil
+	}
+	for _, f := range []struct {
+		name string
+		base int
+		max  uint64
+		set  func(uint64)
+	}{
+		{"erspan_ver", 10, 2, func(v uint64) { o.encap.ERSPANVer = uint8(v) }},
+		{"erspan_idx", 16, packet.ERSPANMaxIndex, func(v uint64) { o.encap.ERSPANIdx = uint32(v) }},
+		{"erspan_dir", 10, 1, func(v uint64) { o.encap.ERSPANDir = uint8(v) }},
+		{"erspan_hwid", 16, packet.ERSPANMaxHWID, func(v uint64) { o.encap.ERSPANHWID = uint8(v) }},
+	} {
+		s, ok := cfg.Options[f.name]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), f.base, 32)
+		if err != nil || v > f.max || (f.name == "erspan_ver" && v == 0) {
+			return fmt.Errorf("%s: invalid %s %q (at most %#x)", cfg.Name, f.name, s, f.max)
+		}
+		f.set(v)
+	}
+	return nil
+}
+
+// tunnelBool reads a true/false option.
+func tunnelBool(cfg Config, name string, def bool) (bool, error) {
+	s, ok := cfg.Options[name]
+	if !ok {
+		return def, nil
+	}
+	switch s {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("%s: options:%s %q is neither true nor false", cfg.Name, name, s)
+}
+
+// matches reports how well a received packet's addresses and key match
+// this port: -1 for not at all, higher for more specific ports (a port
+// with local_ip beats one without), as OVS prefers the most specific.
+func (o *tunnelOptions) matches(typ packet.TunnelType, src, dst netip.Addr, key uint32) int {
+	if typ != o.encap.Type || src != o.remote || key != o.inKey {
+		return -1
+	}
+	if o.local.IsValid() {
+		if dst != o.local {
+			return -1
+		}
+		return 1
+	}
+	return 0
+}
