@@ -43,6 +43,18 @@ type datapathState struct {
 
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
+
+	// violations are the Interface rows that fail a row check, by UUID,
+	// when a remote server (which cannot run the checks) serves the
+	// database; their text goes to Interface.error.
+	violations map[ovsdb.UUID]string
+}
+
+// setViolations records the Interface rows that fail a row check.
+func (st *datapathState) setViolations(v map[ovsdb.UUID]string) {
+	st.mu.Lock()
+	st.violations = v
+	st.mu.Unlock()
 }
 
 func newDatapathState() *datapathState {
