@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -151,8 +152,11 @@ func run(o *options, proc *daemon.Process) error {
 	} else if sw, err = openClient(ctx, o, remotes); err != nil {
 		return err
 	}
+	// exit's reply waits until the switch has closed (exit --cleanup:
+	// every device it created deleted), and gvsd until that reply is out.
+	ex := &exitState{switchClosed: make(chan struct{})}
 	if o.unixctl != "none" {
-		ctl, err := startControl(o, sw, stop)
+		ctl, err := startControl(o, sw, stop, ex)
 		if err != nil {
 			return err
 		}
@@ -172,6 +176,8 @@ func run(o *options, proc *daemon.Process) error {
 	}
 	log.Info("gvsd %s started, database %s, run directory %s", version.String(), where, o.rundir)
 	sw.Run(ctx)
+	close(ex.switchClosed)
+	ex.waitReplied()
 	log.Info("gvsd exiting")
 	return nil
 }
@@ -282,7 +288,7 @@ func lockMemory() {
 // startControl opens the control socket (by default
 // <rundir>/ovs-vswitchd.<pid>.ctl, which ovs-appctl finds through the
 // pidfile) with the switch's commands.
-func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server, error) {
+func startControl(o *options, sw *vswitchd.Switch, stop func(), ex *exitState) (*unixctl.Server, error) {
 	path := o.unixctl
 	if path == "" {
 		path = unixctl.ControlPath(o.rundir, "ovs-vswitchd")
@@ -292,9 +298,11 @@ func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server
 		return nil, err
 	}
 	sw.RegisterCommands(srv)
-	srv.RegisterExit(func(cleanup bool) {
+	ex.replied = srv.RegisterExitWaiting(func(cleanup bool) <-chan struct{} {
+		ex.requested.Store(true)
 		sw.SetExitCleanup(cleanup)
 		stop()
+		return ex.switchClosed
 	})
 	go func() {
 		if err := srv.Serve(); err != nil {
@@ -302,4 +310,23 @@ func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server
 		}
 	}()
 	return srv, nil
+}
+
+// exitState is what `ovs-appctl exit` and the end of run share.
+type exitState struct {
+	switchClosed chan struct{}   // closed once the switch has closed
+	replied      <-chan struct{} // closed once exit's reply is sent
+	requested    atomic.Bool     // an exit command ended gvsd
+}
+
+// waitReplied gives a pending exit reply a moment to go out before the
+// control socket closes.
+func (ex *exitState) waitReplied() {
+	if !ex.requested.Load() || ex.replied == nil {
+		return
+	}
+	select {
+	case <-ex.replied:
+	case <-time.After(5 * time.Second):
+	}
 }

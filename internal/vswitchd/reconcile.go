@@ -313,7 +313,9 @@ func (st *datapathState) close(cleanup bool) {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()
 		} else if ifc.dev != nil {
-			ifc.dev.Close()
+			if err := ifc.dev.Close(); err != nil {
+				vswitchdLog.Err("exit: %v", err)
+			}
 		}
 	}
 	st.dp.Close()
