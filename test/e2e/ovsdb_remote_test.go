@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gvsd as a client of the real ovsdb-server (docs/GUIDE.md, "Sharing one
+// configuration: gvsd against an ovsdb-server or a cluster"). Every
+// namespace, bridge and interface here is named with the prefix "gvoc".
+
+// ovsCtlScript is Debian's ovs-ctl, which starts OVS's daemons.
+const ovsCtlScript = "/usr/share/openvswitch/scripts/ovs-ctl"
+
+// ovsCtlEnv points ovs-ctl (and the OVS clients) at a private layout in
+// dir: run, database, log and configuration directories.
+func ovsCtlEnv(t *testing.T, dir string) []string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "etc", "openvswitch"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_DBDIR="+dir, "OVS_LOGDIR="+dir,
+		"OVS_SYSCONFDIR="+filepath.Join(dir, "etc"))
+}
+
+// startOVSCtlDB runs `ovs-ctl --no-ovs-vswitchd start`: the real
+// ovsdb-server on dir/db.sock with dir/conf.db. It is killed when the
+// test ends, after everything registered later.
+func startOVSCtlDB(t *testing.T, dir string, env []string) {
+	t.Helper()
+	if _, err := os.Stat(ovsCtlScript); err != nil {
+		t.Skipf("%s not installed (scripts/test.sh installs openvswitch-switch)", ovsCtlScript)
+	}
+	t.Cleanup(func() { killPidfile(filepath.Join(dir, "ovsdb-server.pid")) })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, ovsCtlScript, "--no-ovs-vswitchd", "--no-monitor", "--system-id=random", "start")
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ovs-ctl --no-ovs-vswitchd start: %v\n%s", err, out)
+	}
+}
+
+// killPidfile ends the process a pidfile names, if it runs.
+func killPidfile(pidfile string) {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return
+	}
+	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 && alive(pid) {
+		syscall.Kill(pid, syscall.SIGTERM)
+		if !waitFor(5*time.Second, func() bool { return !alive(pid) }) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// ovsCtlVswitchdArgs is the command line ovs-ctl builds for ovs-vswitchd
+// with OVS_RUNDIR and OVS_LOGDIR at dir.
+func ovsCtlVswitchdArgs(dir string) []string {
+	return []string{"unix:" + filepath.Join(dir, "db.sock"),
+		"-vconsole:emer", "-vsyslog:err", "-vfile:info", "--mlockall", "--no-chdir",
+		"--log-file=" + filepath.Join(dir, "ovs-vswitchd.log"),
+		"--pidfile=" + filepath.Join(dir, "ovs-vswitchd.pid"), "--detach", "--monitor"}
+}
+
+// startDetachedGvsd runs gvsd with args (which include --detach and
+// --pidfile=dir/ovs-vswitchd.pid) and returns the daemon's pid once the
+// command has returned. When the test ends a daemon still running gets
+// `ovs-appctl exit --cleanup`; one that has exited is started again to
+// delete the internal ports it left, as the harness does.
+func startDetachedGvsd(t *testing.T, dir string, env, args []string) int {
+	t.Helper()
+	pidfile := filepath.Join(dir, "ovs-vswitchd.pid")
+	run := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, gvsdBin, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Logf("gvsd %q: %v\n%s", args, err, out)
+		}
+		return err
+	}
+	t.Cleanup(func() {
+		if !pidfileAlive(pidfile) {
+			if run() != nil {
+				return
+			}
+		}
+		stopDetachedGvsd(t, dir, env, "--cleanup")
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "ovs-vswitchd.log"))
+			t.Logf("ovs-vswitchd.log:\n%s", b)
+		}
+	})
+	if err := run(); err != nil {
+		t.Fatal("gvsd did not start")
+	}
+	return daemonPid(t, pidfile)
+}
+
+func pidfileAlive(pidfile string) bool {
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && pid > 1 && alive(pid)
+}
+
+// stopDetachedGvsd sends `ovs-appctl -t ovs-vswitchd exit [--cleanup]`
+// and waits until the daemon and its monitor are gone; it returns the
+// time ovs-appctl returned at.
+func stopDetachedGvsd(t *testing.T, dir string, env []string, exitArgs ...string) {
+	t.Helper()
+	pidfile := filepath.Join(dir, "ovs-vswitchd.pid")
+	b, err := os.ReadFile(pidfile)
+	if err != nil {
+		return
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	monitor := 0
+	if pid > 1 && alive(pid) {
+		monitor = parentPid(t, pid)
+	}
+	cmd := exec.Command("ovs-appctl", append([]string{"--timeout=30", "-t", "ovs-vswitchd", "exit"}, exitArgs...)...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("ovs-appctl exit %v: %v\n%s", exitArgs, err, out)
+		killPidfile(pidfile)
+	}
+	if pid > 1 && !waitFor(10*time.Second, func() bool { return !alive(pid) }) {
+		t.Errorf("gvsd (pid %d) still runs after exit", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	if monitor > 1 && !waitFor(10*time.Second, func() bool { return !alive(monitor) }) {
+		t.Errorf("gvsd's monitor (pid %d) still runs after a clean exit", monitor)
+		syscall.Kill(monitor, syscall.SIGKILL)
+	}
+}
+
+// linkGone reports whether dev is absent from namespace ns ("" for the
+// root namespace).
+func linkGone(lab *netLab, ns, dev string) bool {
+	if ns == "" {
+		return !labLinkExists(dev)
+	}
+	_, err := lab.exec(ns, "ip", "link", "show", dev)
+	return err != nil
+}
+
+// TestGvsdClientOfOVSCtl: `ovs-ctl --no-ovs-vswitchd start` starts the
+// real ovsdb-server, and gvsd started with exactly the command line
+// ovs-ctl builds for ovs-vswitchd becomes its client: ovs-vsctl changes
+// reach the switch (packets between namespaces, a mirror), gvsd writes
+// its status back into ovsdb-server (ofport, mirror statistics, cur_cfg),
+// `ovs-appctl exit` ends it cleanly, and a restarted gvsd re-attaches
+// the ports; `exit --cleanup` deletes every device before it returns.
+func TestGvsdClientOfOVSCtl(t *testing.T) {
+	requireTool(t, "ovs-vsctl", "ovs-appctl", "ovsdb-server", "ovsdb-tool", "tcpdump")
+	lab := newNetLab(t)
+	dir := t.TempDir()
+	env := ovsCtlEnv(t, dir)
+	startOVSCtlDB(t, dir, env)
+	args := ovsCtlVswitchdArgs(dir)
+	pid := startDetachedGvsd(t, dir, env, args)
+	g := &Gvsd{t: t, Rundir: dir, log: &bytes.Buffer{}}
+
+	g.MustVsctl("add-br", "gvoc0", "--", "set", "bridge", "gvoc0", "datapath_type=netdev")
+	g.MustVsctl("set", "open_vswitch", ".", "other_config:stats-update-interval=1000")
+	addInternalPorts(lab, g, "gvoc0",
+		labPort{"gvoc1", "gvoc-a", nil, []string{"10.79.0.1/24"}},
+		labPort{"gvoc2", "gvoc-b", nil, []string{"10.79.0.2/24"}},
+		labPort{"gvoc3", "gvoc-m", nil, nil})
+	g.MustVsctl("--", "--id=@p", "get", "port", "gvoc3", "--", "--id=@m", "create", "mirror", "name=gvocm",
+		"select-all=true", "output-port=@p", "--", "set", "bridge", "gvoc0", "mirrors=@m")
+	mirrored := lab.capture("gvoc-m", "gvoc3", "icmp")
+	lab.pingOK("gvoc-a", "10.79.0.2")
+	if !mirrored.waitFor(5*time.Second, "ICMP echo request") {
+		t.Errorf("the mirror's output port saw no echo request; captured:\n%s", strings.Join(mirrored.stop(), "\n"))
+	}
+
+	// Status that only gvsd writes, in ovsdb-server's database.
+	if out := strings.TrimSpace(g.MustVsctl("get", "interface", "gvoc1", "ofport")); out == "[]" || out == "-1" {
+		t.Errorf("Interface gvoc1 ofport = %s, want a port number written by gvsd", out)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		out, _, _ := g.Vsctl("get", "mirror", "gvocm", "statistics:tx_packets")
+		n, _ := strconv.Atoi(strings.TrimSpace(out))
+		return n > 0
+	}) {
+		out, _, _ := g.Vsctl("list", "mirror")
+		t.Errorf("Mirror statistics not written back to ovsdb-server:\n%s", out)
+	}
+	next := strings.TrimSpace(g.MustVsctl("get", "open_vswitch", ".", "next_cfg"))
+	if cur := strings.TrimSpace(g.MustVsctl("get", "open_vswitch", ".", "cur_cfg")); cur != next {
+		t.Errorf("cur_cfg %s, next_cfg %s: ovs-vsctl returned before gvsd applied the change", cur, next)
+	}
+	if out, _, err := g.Run("ovs-appctl", "-t", "ovs-vswitchd", "version"); err != nil || !strings.Contains(out, "gvs") {
+		t.Errorf("ovs-appctl version: %v %q", err, out)
+	}
+
+	// exit stops gvsd and its monitor, leaving the ports for a restart.
+	stopDetachedGvsd(t, dir, env)
+	if alive(pid) {
+		t.Fatal("gvsd survived exit")
+	}
+	if linkGone(lab, "", "gvoc0") {
+		t.Error("plain exit deleted the bridge's internal port")
+	}
+	startDetachedGvsd(t, dir, env, args)
+	lab.pingOK("gvoc-a", "10.79.0.2")
+
+	// exit --cleanup: when ovs-appctl returns, no device is left, the
+	// bridge's own included, whichever namespace it is in.
+	stopDetachedGvsd(t, dir, env, "--cleanup")
+	for _, d := range []struct{ ns, dev string }{{"", "gvoc0"}, {"gvoc-a", "gvoc1"}, {"gvoc-b", "gvoc2"}, {"gvoc-m", "gvoc3"}} {
+		if !linkGone(lab, d.ns, d.dev) {
+			t.Errorf("exit --cleanup left %s (namespace %q)", d.dev, d.ns)
+		}
+	}
+	for _, l := range fileLines(t, filepath.Join(dir, "ovs-vswitchd.log")) {
+		if strings.Contains(l, "|ERR|") || strings.Contains(l, "|EMER|") {
+			t.Errorf("error in the log: %s", l)
+		}
+	}
+}
+
+// TestExitCleanupDeletesEveryDevice: with its own database too, `ovs-appctl
+// exit --cleanup` returns only once every device gvsd created is gone:
+// the bridge's own port and internal ports, in the root namespace or
+// moved into another.
+func TestExitCleanupDeletesEveryDevice(t *testing.T) {
+	requireTool(t, "ovs-vsctl", "ovs-appctl")
+	lab := newNetLab(t)
+	g := StartGvsd(t)
+	g.MustVsctl("add-br", "gvoc5")
+	g.MustVsctl("add-br", "gvoc6")
+	addInternalPorts(lab, g, "gvoc5", labPort{"gvoc7", "gvoc-x", nil, []string{"10.79.1.1/24"}})
+	g.MustVsctl("add-port", "gvoc6", "gvoc8", "--", "set", "interface", "gvoc8", "type=internal")
+	lab.waitLink("gvoc8")
+	if _, errOut, err := g.Run("ovs-appctl", "--timeout=30", "exit", "--cleanup"); err != nil {
+		t.Fatalf("ovs-appctl exit --cleanup: %v %s", err, errOut)
+	}
+	for _, d := range []struct{ ns, dev string }{{"", "gvoc5"}, {"", "gvoc6"}, {"", "gvoc8"}, {"gvoc-x", "gvoc7"}} {
+		if !linkGone(lab, d.ns, d.dev) {
+			t.Errorf("exit --cleanup returned with %s still there (namespace %q)", d.dev, d.ns)
+		}
+	}
+	g.Stop()
+}
