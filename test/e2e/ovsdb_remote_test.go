@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,4 +259,198 @@ func TestExitCleanupDeletesEveryDevice(t *testing.T) {
 		}
 	}
 	g.Stop()
+}
+
+// ovsdbCluster is a 3-member clustered Open_vSwitch database served by
+// the real ovsdb-server in namespace ns: raft on 127.0.0.1:6651-6653,
+// clients on 127.0.0.1:6661-6663.
+type ovsdbCluster struct {
+	t       *testing.T
+	lab     *netLab
+	ns, dir string
+	servers [3]*exec.Cmd
+}
+
+func (c *ovsdbCluster) remotes() string {
+	return "tcp:127.0.0.1:6661,tcp:127.0.0.1:6662,tcp:127.0.0.1:6663"
+}
+
+func (c *ovsdbCluster) ctl(i int) string { return filepath.Join(c.dir, fmt.Sprintf("s%d.ctl", i+1)) }
+
+func startOvsdbCluster(t *testing.T, lab *netLab, ns string) *ovsdbCluster {
+	t.Helper()
+	c := &ovsdbCluster{t: t, lab: lab, ns: ns, dir: t.TempDir()}
+	schema := "/usr/share/openvswitch/vswitch.ovsschema"
+	for i := range 3 {
+		db := filepath.Join(c.dir, fmt.Sprintf("s%d.db", i+1))
+		raft := fmt.Sprintf("tcp:127.0.0.1:%d", 6651+i)
+		args := []string{"join-cluster", db, "Open_vSwitch", raft, "tcp:127.0.0.1:6651"}
+		if i == 0 {
+			args = []string{"create-cluster", db, schema, raft}
+		}
+		if out, err := exec.Command("ovsdb-tool", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ovsdb-tool %q: %v\n%s", args, err, out)
+		}
+		cmd := exec.Command("ip", "netns", "exec", ns, "ovsdb-server", db,
+			fmt.Sprintf("--remote=ptcp:%d:127.0.0.1", 6661+i), "--unixctl="+c.ctl(i), "--no-chdir",
+			"--log-file="+filepath.Join(c.dir, fmt.Sprintf("s%d.log", i+1)), "-vconsole:off")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		c.servers[i] = cmd
+		t.Cleanup(func() { c.kill(i) })
+	}
+	if !waitFor(30*time.Second, func() bool {
+		out, _ := lab.exec(ns, "ovs-vsctl", "--db="+c.remotes(), "--timeout=5", "--no-wait", "init")
+		_ = out
+		return c.leader() >= 0 && strings.Count(c.status(c.leader()), "tcp:127.0.0.1:665") >= 3
+	}) {
+		t.Fatalf("the cluster did not form:\n%s", c.status(0))
+	}
+	return c
+}
+
+// status is member i's cluster/status.
+func (c *ovsdbCluster) status(i int) string {
+	out, _ := exec.Command("ovs-appctl", "--timeout=5", "-t", c.ctl(i), "cluster/status", "Open_vSwitch").CombinedOutput()
+	return string(out)
+}
+
+// leader is the index of the member that says it leads, -1 for none.
+func (c *ovsdbCluster) leader() int {
+	for i, s := range c.servers {
+		if s != nil && strings.Contains(c.status(i), "Role: leader") {
+			return i
+		}
+	}
+	return -1
+}
+
+func (c *ovsdbCluster) kill(i int) {
+	if s := c.servers[i]; s != nil {
+		s.Process.Kill()
+		s.Wait()
+		c.servers[i] = nil
+	}
+}
+
+// vsctl runs ovs-vsctl against the cluster (it waits for gvsd to apply
+// the change, through cur_cfg).
+func (c *ovsdbCluster) vsctl(args ...string) (string, error) {
+	return c.lab.exec(c.ns, append([]string{"ovs-vsctl", "--db=" + c.remotes(), "--timeout=30", "--retry"}, args...)...)
+}
+
+// TestGvsdFollowsClusterLeader: gvsd given the three members of a
+// clustered ovsdb-server follows the leader: the leader is killed while
+// ovs-vsctl changes mirrors, and gvsd, on the new leader, applies every
+// change (ovs-vsctl's wait for cur_cfg, and the statistics gvsd writes
+// for every mirror it has in effect).
+func TestGvsdFollowsClusterLeader(t *testing.T) {
+	requireTool(t, "ovs-vsctl", "ovs-appctl", "ovsdb-server", "ovsdb-tool")
+	lab := newNetLab(t)
+	lab.netns("gvoc-cl")
+	c := startOvsdbCluster(t, lab, "gvoc-cl")
+	rundir := t.TempDir()
+	env := append(os.Environ(), "OVS_RUNDIR="+rundir)
+	args := []string{"netns", "exec", "gvoc-cl", gvsdBin, c.remotes(), "-rundir", rundir, "--pidfile", "--detach",
+		"--no-chdir", "--log-file=" + filepath.Join(rundir, "ovs-vswitchd.log"), "-vconsole:off"}
+	startNetnsGvsd(t, rundir, env, args)
+
+	must := func(args ...string) {
+		t.Helper()
+		if out, err := c.vsctl(args...); err != nil {
+			t.Fatalf("ovs-vsctl %q: %v\n%s", args, err, out)
+		}
+	}
+	must("set", "open_vswitch", ".", "other_config:stats-update-interval=1000")
+	must("add-br", "gvoc9", "--", "set", "bridge", "gvoc9", "datapath_type=netdev")
+	for _, p := range []string{"gvocq1", "gvocq2"} {
+		must("add-port", "gvoc9", p, "--", "set", "interface", p, "type=internal")
+	}
+	// Each change creates a mirror; every third also deletes the oldest.
+	// The leader dies during the fourth.
+	want := map[string]bool{}
+	oldest := 0
+	for i := range 9 {
+		name := fmt.Sprintf("gvocm%d", i)
+		if i == 3 {
+			leader := c.leader()
+			go func() { time.Sleep(20 * time.Millisecond); c.kill(leader) }()
+		}
+		change := []string{"--", "--id=@p", "get", "port", "gvocq2", "--", "--id=@m", "create", "mirror", "name=" + name,
+			"select-all=true", "output-port=@p", "--", "add", "bridge", "gvoc9", "mirrors", "@m"}
+		if i%3 == 2 {
+			change = append(change, "--", "--id=@old", "get", "mirror", fmt.Sprintf("gvocm%d", oldest),
+				"--", "remove", "bridge", "gvoc9", "mirrors", "@old")
+			delete(want, fmt.Sprintf("gvocm%d", oldest))
+			oldest++
+		}
+		want[name] = true
+		if out, err := c.vsctl(change...); err != nil {
+			// Cut off with the leader: committed or not, do it again
+			// if it did not take.
+			t.Logf("ovs-vsctl during the failover: %v\n%s", err, out)
+			if got, _ := c.vsctl("--no-wait", "--bare", "--columns=name", "find", "mirror", "name="+name); strings.TrimSpace(got) != name {
+				must(change...)
+			}
+		}
+	}
+	// One more change to wait for: gvsd has applied everything before.
+	must("set", "open_vswitch", ".", "other_config:gvoc-done=1")
+	if c.leader() < 0 {
+		t.Fatal("no leader after the failover")
+	}
+	names, err := c.vsctl("--bare", "--columns=name", "list", "mirror")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, n := range strings.Fields(names) {
+		have = append(have, n)
+		if !want[n] {
+			t.Errorf("mirror %s in the database, deleted by the test", n)
+		}
+	}
+	if len(have) != len(want) {
+		t.Errorf("mirrors %v, want %v", have, want)
+	}
+	// Statistics appear only on mirrors gvsd has in effect.
+	if !waitFor(15*time.Second, func() bool {
+		out, _ := c.vsctl("--no-wait", "--bare", "--columns=statistics", "list", "mirror")
+		return strings.Count(out, "tx_packets=") == len(want)
+	}) {
+		out, _ := c.vsctl("--no-wait", "list", "mirror")
+		t.Errorf("gvsd has not applied every mirror (statistics written for some only):\n%s", out)
+	}
+	// gvsd did change members: loaded the database from a second one.
+	loads := linesWith(fileLines(t, filepath.Join(rundir, "ovs-vswitchd.log")), "database loaded")
+	if len(loads) < 2 {
+		t.Errorf("gvsd never moved to the new leader; its connections:\n%s", strings.Join(loads, "\n"))
+	}
+	t.Logf("gvsd's connections:\n%s", strings.Join(loads, "\n"))
+	cur, _ := c.vsctl("--no-wait", "get", "open_vswitch", ".", "cur_cfg")
+	next, _ := c.vsctl("--no-wait", "get", "open_vswitch", ".", "next_cfg")
+	if strings.TrimSpace(cur) != strings.TrimSpace(next) {
+		t.Errorf("cur_cfg %s, next_cfg %s", cur, next)
+	}
+}
+
+// startNetnsGvsd runs gvsd detached through `ip netns exec` (args) and
+// ends it with `ovs-appctl exit --cleanup` when the test ends.
+func startNetnsGvsd(t *testing.T, rundir string, env, args []string) {
+	t.Helper()
+	t.Cleanup(func() {
+		stopDetachedGvsd(t, rundir, env, "--cleanup")
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(rundir, "ovs-vswitchd.log"))
+			t.Logf("gvsd log:\n%s", b)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", args...)
+	cmd.Env = env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("gvsd: %v\n%s", err, out)
+	}
 }
