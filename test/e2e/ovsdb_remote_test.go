@@ -120,8 +120,7 @@ func pidfileAlive(pidfile string) bool {
 }
 
 // stopDetachedGvsd sends `ovs-appctl -t ovs-vswitchd exit [--cleanup]`
-// and waits until the daemon and its monitor are gone; it returns the
-// time ovs-appctl returned at.
+// and waits until the daemon and its monitor are gone.
 func stopDetachedGvsd(t *testing.T, dir string, env []string, exitArgs ...string) {
 	t.Helper()
 	pidfile := filepath.Join(dir, "ovs-vswitchd.pid")
@@ -301,8 +300,7 @@ func startOvsdbCluster(t *testing.T, lab *netLab, ns string) *ovsdbCluster {
 		t.Cleanup(func() { c.kill(i) })
 	}
 	if !waitFor(30*time.Second, func() bool {
-		out, _ := lab.exec(ns, "ovs-vsctl", "--db="+c.remotes(), "--timeout=5", "--no-wait", "init")
-		_ = out
+		_, _ = lab.exec(ns, "ovs-vsctl", "--db="+c.remotes(), "--timeout=5", "--no-wait", "init")
 		return c.leader() >= 0 && strings.Count(c.status(c.leader()), "tcp:127.0.0.1:665") >= 3
 	}) {
 		t.Fatalf("the cluster did not form:\n%s", c.status(0))
