@@ -138,8 +138,9 @@ func replicaRow(version int, t *Table, u UUID, old *Row, raw any) (*Row, error) 
 }
 
 // replicaColumns sets the columns in raw on a copy of base (a row at its
-// defaults when base is nil); with diff, set and map values are update2
-// differences to apply rather than new values.
+// defaults when base is nil); with diff, the values of columns that may
+// hold several values are update2 differences to apply rather than new
+// values.
 func replicaColumns(t *Table, u UUID, base *Row, raw any, diff bool) (*Row, error) {
 	obj, ok := raw.(map[string]any)
 	if !ok && raw != nil {
@@ -161,7 +162,7 @@ func replicaColumns(t *Table, u UUID, base *Row, raw any, diff bool) (*Row, erro
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", name, err)
 		}
-		if diff && !c.Type.IsScalar() {
+		if diff && c.Type.isComposite() {
 			d = r.Cols[c.index].applyDiff(d)
 		}
 		r.Cols[c.index] = d

@@ -102,6 +102,26 @@ func TestReplicaResetDeletesMissingRows(t *testing.T) {
 	}
 }
 
+// An optional column's update2 "modify" is its new value, as OVS's
+// ovsdb-server sends it: tag 5 to none arrives as ["set",[]].
+func TestReplicaOptionalColumnNewValue(t *testing.T) {
+	rep := newTestDB(t)
+	const u = "6f1c8b4e-1111-4222-8333-944445555666"
+	for _, c := range []struct{ update, want string }{
+		{`{"Root":{"` + u + `":{"insert":{"name":"x","color":"red"}}}}`, "red"},
+		{`{"Root":{"` + u + `":{"modify":{"color":"green"}}}}`, "green"},
+		{`{"Root":{"` + u + `":{"modify":{"color":["set",[]]}}}}`, ""},
+	} {
+		if err := rep.ApplyUpdate(2, json.RawMessage(c.update), false); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := rep.Rows("Root")[0].Column(rep.schema.Tables["Root"], "color").Str()
+		if got != c.want {
+			t.Errorf("after %s: color %q, want %q", c.update, got, c.want)
+		}
+	}
+}
+
 func TestReplicaRefusesMalformedUpdates(t *testing.T) {
 	rep := newTestDB(t)
 	for _, bad := range []string{
