@@ -58,6 +58,17 @@ func TestRemoteDatabase(t *testing.T) {
 		t.Errorf("ovs_version = %q, want %q (Init on the remote database)", v, Version)
 	}
 
+	// A reload (a reconnection, perhaps to a server given another
+	// database) describes the switch in the root row again.
+	if err := transact(t, db, `[{"op":"update","table":"Open_vSwitch","where":[],"row":{"ovs_version":["set",[]]}}]`); err != nil {
+		t.Fatal(err)
+	}
+	sw.Reconfigure()
+	sw.reconcile()
+	if v, _ := column(t, db.DB, "Open_vSwitch", "ovs_version").Str(); v != Version {
+		t.Errorf("ovs_version = %q after a reload, want %q", v, Version)
+	}
+
 	// No row checks: the write succeeds, as it would on ovsdb-server.
 	err := transact(t, db, `[{"op":"insert","table":"Interface","uuid-name":"i","row":{"name":"memremote0","type":"memory","options":["map",[["depth","2000"]]]}},
 		{"op":"insert","table":"Port","uuid-name":"p","row":{"name":"memremote0","interfaces":["named-uuid","i"]}},

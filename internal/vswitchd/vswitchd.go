@@ -39,7 +39,7 @@ type Switch struct {
 
 	exitCleanup atomic.Bool // see SetExitCleanup
 
-	initDone    bool          // Init has run on the remote database (Run's goroutine)
+	needInit    atomic.Bool   // the remote database needs Init (again)
 	applied     chan struct{} // closed once the first configuration is in effect
 	appliedOnce sync.Once
 }
@@ -93,14 +93,21 @@ func New(db Database) *Switch {
 	if remote, ok := db.(remoteDatabase); ok {
 		sw.remote = remote
 		sw.checks = newRemoteChecks()
+		sw.needInit.Store(true)
 	}
 	return sw
 }
 
 // Reconfigure asks Run to apply the database again, as after a commit:
 // for a remote database that has just been loaded again or whose lock was
-// just granted.
-func (sw *Switch) Reconfigure() { sw.poke() }
+// just granted. The root row is described again too, in case the server
+// was given another database meanwhile.
+func (sw *Switch) Reconfigure() {
+	if sw.remote != nil {
+		sw.needInit.Store(true)
+	}
+	sw.poke()
+}
 
 // writable reports whether the switch may apply the database and write
 // to it now.
@@ -253,14 +260,14 @@ func (sw *Switch) reconcile() {
 	if !sw.writable() {
 		return
 	}
-	if sw.remote != nil && !sw.initDone {
+	if sw.needInit.Swap(false) {
 		// ovs-vswitchd describes itself in the root row once it holds
 		// the lock; gvsd's own database gets that from Init at startup.
 		if err := sw.Init(); err != nil {
+			sw.needInit.Store(true)
 			slog.Error("cannot write the Open_vSwitch row", "error", err)
 			return
 		}
-		sw.initDone = true
 	}
 	snap := sw.db.Snapshot(configTables...)
 	if sw.checks != nil {
