@@ -9,17 +9,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
 	"gvs/internal/daemon"
 	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
+	"gvs/internal/ovsdb/idl"
 	"gvs/internal/unixctl"
 	"gvs/internal/unixsock"
 	"gvs/internal/version"
@@ -108,8 +112,9 @@ func run(o *options, proc *daemon.Process) error {
 	hangups := make(chan os.Signal, 1)
 	signal.Notify(hangups, syscall.SIGHUP)
 	defer signal.Stop(hangups)
-	if err := o.checkDatabase(); err != nil {
-		return withServer(err, o.database)
+	remotes, err := o.clientRemotes(serving)
+	if err != nil {
+		return err
 	}
 	if o.mlockall {
 		lockMemory()
@@ -127,20 +132,31 @@ func run(o *options, proc *daemon.Process) error {
 	for _, p := range unixctl.RemoveStaleControls(o.rundir, "ovs-vswitchd") {
 		log.Info("removed stale control socket %s", p)
 	}
-	// Refuse a db.sock that a live ovsdb-server (or ovs-vswitchd) serves
-	// before changing anything on the host.
-	if err := unixsock.CheckStale(o.dbSock()); err != nil {
-		return err
-	}
-	sw, db, srv, err := openSwitch(o)
-	if err != nil {
-		return err
-	}
-	defer srv.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	var (
+		sw  *vswitchd.Switch
+		db  *ovsdb.DB
+		srv *ovsdb.Server
+	)
+	if remotes == nil {
+		// Refuse a db.sock that a live ovsdb-server (or ovs-vswitchd)
+		// serves before changing anything on the host.
+		if err := unixsock.CheckStale(o.dbSock()); err != nil {
+			return err
+		}
+		if sw, db, srv, err = openSwitch(o); err != nil {
+			return err
+		}
+		defer srv.Close()
+	} else if sw, err = openClient(ctx, o, remotes); err != nil {
+		return err
+	}
+	// exit's reply waits until the switch has closed (exit --cleanup:
+	// every device it created deleted), and gvsd until that reply is out.
+	ex := &exitState{switchClosed: make(chan struct{})}
 	if o.unixctl != "none" {
-		ctl, err := startControl(o, sw, stop)
+		ctl, err := startControl(o, sw, stop, ex)
 		if err != nil {
 			return err
 		}
@@ -154,23 +170,51 @@ func run(o *options, proc *daemon.Process) error {
 		defer mon.Close()
 	}
 	go signalReady(ctx, sw, proc, hangups)
-	log.Info("gvsd %s started, database %s, run directory %s", version.String(), o.dbPath, o.rundir)
+	where := o.dbPath
+	if remotes != nil {
+		where = strings.Join(remotes, ",")
+	}
+	log.Info("gvsd %s started, database %s, run directory %s", version.String(), where, o.rundir)
 	sw.Run(ctx)
+	close(ex.switchClosed)
+	ex.waitReplied()
 	log.Info("gvsd exiting")
 	return nil
 }
 
-// withServer adds to a refused DATABASE the process that serves it, if
-// any: most likely an ovsdb-server that gvsd cannot use yet.
-func withServer(err error, database string) error {
-	path, ok := strings.CutPrefix(database, "unix:")
-	if !ok {
-		return err
+// serving reports whether a process answers on the unix socket path.
+func serving(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
 	}
-	if serr := unixsock.CheckStale(path); serr != nil {
-		return fmt.Errorf("%w (%v)", err, serr)
+	c.Close()
+	return true
+}
+
+// openClient readies the switch on a replica of the Open_vSwitch
+// database that the OVSDB servers at remotes serve, kept until ctx ends.
+// The switch applies it once the replica holds the ovs_vswitchd lock.
+func openClient(ctx context.Context, o *options, remotes []string) (*vswitchd.Switch, error) {
+	schema, err := ovsdb.ParseSchema(vswitchd.SchemaJSON)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	var sw *vswitchd.Switch
+	rep, err := idl.New(idl.Config{Remotes: remotes, Schema: schema, Lock: "ovs_vswitchd",
+		OnSync: func() { sw.Reconfigure() }})
+	if err != nil {
+		return nil, err
+	}
+	sw = vswitchd.New(rep)
+	captureDir, err := netdev.PrepareCaptureDir(filepath.Join(o.rundir, "capture"))
+	if err != nil {
+		return nil, err
+	}
+	sw.SetCaptureDir(captureDir)
+	sw.SetRunDir(o.rundir)
+	go rep.Run(ctx)
+	return sw, nil
 }
 
 // openSwitch opens the database, readies the switch and serves the
@@ -244,7 +288,7 @@ func lockMemory() {
 // startControl opens the control socket (by default
 // <rundir>/ovs-vswitchd.<pid>.ctl, which ovs-appctl finds through the
 // pidfile) with the switch's commands.
-func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server, error) {
+func startControl(o *options, sw *vswitchd.Switch, stop func(), ex *exitState) (*unixctl.Server, error) {
 	path := o.unixctl
 	if path == "" {
 		path = unixctl.ControlPath(o.rundir, "ovs-vswitchd")
@@ -254,9 +298,11 @@ func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server
 		return nil, err
 	}
 	sw.RegisterCommands(srv)
-	srv.RegisterExit(func(cleanup bool) {
+	ex.replied = srv.RegisterExitWaiting(func(cleanup bool) <-chan struct{} {
+		ex.requested.Store(true)
 		sw.SetExitCleanup(cleanup)
 		stop()
+		return ex.switchClosed
 	})
 	go func() {
 		if err := srv.Serve(); err != nil {
@@ -264,4 +310,23 @@ func startControl(o *options, sw *vswitchd.Switch, stop func()) (*unixctl.Server
 		}
 	}()
 	return srv, nil
+}
+
+// exitState is what `ovs-appctl exit` and the end of run share.
+type exitState struct {
+	switchClosed chan struct{}   // closed once the switch has closed
+	replied      <-chan struct{} // closed once exit's reply is sent
+	requested    atomic.Bool     // an exit command ended gvsd
+}
+
+// waitReplied gives a pending exit reply a moment to go out before the
+// control socket closes.
+func (ex *exitState) waitReplied() {
+	if !ex.requested.Load() || ex.replied == nil {
+		return
+	}
+	select {
+	case <-ex.replied:
+	case <-time.After(5 * time.Second):
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"gvs/internal/ovsdb/idl"
 )
 
 // options is gvsd's command line: ovs-vswitchd's, with the meanings of
@@ -306,29 +308,39 @@ func envOr(getenv func(string) string, name, def string) string {
 // dbSock is where gvsd serves its database.
 func (o *options) dbSock() string { return filepath.Join(o.rundir, "db.sock") }
 
-// checkDatabase accepts the DATABASE argument only when it names the
-// socket gvsd serves itself, which is what ovs-ctl passes ("unix:$DB_SOCK",
-// the run directory's db.sock). Another server's address would make gvsd
-// a client of it, which it cannot be yet.
-func (o *options) checkDatabase() error {
+// clientRemotes says what DATABASE makes of gvsd: nil remotes when gvsd
+// serves its own database on db.sock (no DATABASE; or unix: naming that
+// socket, which is what ovs-ctl passes, while nothing answers on it), or
+// the OVSDB servers gvsd is a client of (unix:PATH elsewhere, tcp:IP:PORT
+// with more remotes after commas; or its own db.sock when a live server,
+// such as the ovsdb-server that `ovs-ctl --no-ovs-vswitchd start`
+// started, already serves it). serving reports whether a process
+// answers on a unix socket.
+func (o *options) clientRemotes(serving func(path string) bool) ([]string, error) {
 	if o.database == "" {
-		return nil
+		return nil, nil
 	}
-	if path, ok := strings.CutPrefix(o.database, "unix:"); ok {
-		if abs, err := filepath.Abs(path); err == nil && abs == o.dbSock() {
-			return nil
+	if path, ok := strings.CutPrefix(o.database, "unix:"); ok && !strings.Contains(path, ",") {
+		if abs, err := filepath.Abs(path); err == nil && abs == o.dbSock() && !serving(abs) {
+			return nil, nil
 		}
 	}
-	return fmt.Errorf("DATABASE %q: gvsd serves its own database, at unix:%s, and cannot yet use another OVSDB server; "+
-		"give no DATABASE, or unix:%s (set OVS_RUNDIR or -rundir to move it)", o.database, o.dbSock(), o.dbSock())
+	remotes, err := idl.ParseRemotes(o.database)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE %q: %w", o.database, err)
+	}
+	return remotes, nil
 }
 
 // usage is the --help text, also printed after a command-line error.
 func usage() string {
 	return `gvsd: the gvs virtual switch daemon, a drop-in for ovs-vswitchd with its own OVSDB server
 usage: gvsd [OPTIONS] [DATABASE]
-where DATABASE, if given, must be unix:RUNDIR/db.sock, the socket where gvsd
-serves its own database (gvsd cannot use another ovsdb-server yet).
+Without DATABASE, gvsd serves its own database on RUNDIR/db.sock. With
+DATABASE = unix:PATH or tcp:IP:PORT[,tcp:IP:PORT]..., gvsd is a client of
+that OVSDB server (ovsdb-server, standalone or the members of a cluster)
+and serves no database; unix:RUNDIR/db.sock means gvsd's own database
+unless a live server already answers there.
 
 gvsd options:
   -rundir DIR             directory for db.sock, the pidfile, control sockets

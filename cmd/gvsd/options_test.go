@@ -29,8 +29,8 @@ func TestOVSCtlCommandLine(t *testing.T) {
 	if err != nil {
 		t.Fatalf("parseOptions(%q): %v", args, err)
 	}
-	if err := o.checkDatabase(); err != nil {
-		t.Fatalf("DATABASE refused: %v", err)
+	if remotes, err := o.clientRemotes(func(string) bool { return false }); err != nil || remotes != nil {
+		t.Fatalf("DATABASE: remotes %q, %v; want gvsd's own database", remotes, err)
 	}
 	want := options{rundir: "/run/ovs", database: "unix:/run/ovs/db.sock",
 		pidfile: "/run/ovs/ovs-vswitchd.pid", logFile: "/var/log/ovs/ovs-vswitchd.log",
@@ -123,24 +123,39 @@ func TestPathDefaultsAndRelativePaths(t *testing.T) {
 	}
 }
 
-func TestCheckDatabase(t *testing.T) {
-	for db, ok := range map[string]bool{
-		"":                          true,
-		"unix:/r/db.sock":           true,
-		"unix:/r/../r/db.sock":      true,
-		"unix:/other/db.sock":       false,
-		"tcp:127.0.0.1:6640":        false,
-		"ssl:10.0.0.1:6640":         false,
-		"punix:/r/db.sock":          false,
-		"tcp:1.1.1.1:1,tcp:2.2.2.2": false,
+// TestClientRemotes: no DATABASE, or gvsd's own db.sock while nothing
+// answers there, is the embedded database; anything else makes gvsd a
+// client of the servers it names, or is refused.
+func TestClientRemotes(t *testing.T) {
+	idle := func(string) bool { return false }
+	live := func(string) bool { return true }
+	for _, c := range []struct {
+		db      string
+		serving func(string) bool
+		want    string // remotes joined by " ", "" for the embedded database, "error"
+	}{
+		{"", live, ""},
+		{"unix:/r/db.sock", idle, ""},
+		{"unix:/r/../r/db.sock", idle, ""},
+		{"unix:/r/db.sock", live, "unix:/r/db.sock"},
+		{"unix:/other/db.sock", idle, "unix:/other/db.sock"},
+		{"tcp:127.0.0.1:6640", idle, "tcp:127.0.0.1:6640"},
+		{"tcp:1.1.1.1:1,tcp:2.2.2.2:2,tcp:[::1]:3", idle, "tcp:1.1.1.1:1 tcp:2.2.2.2:2 tcp:[::1]:3"},
+		{"ssl:10.0.0.1:6640", idle, "error"},
+		{"punix:/r/db.sock", idle, "error"},
+		{"tcp:name.example:6640", idle, "error"},
 	} {
-		o := &options{rundir: "/r", database: db}
-		err := o.checkDatabase()
-		if (err == nil) != ok {
-			t.Errorf("DATABASE %q: %v", db, err)
+		o := &options{rundir: "/r", database: c.db}
+		remotes, err := o.clientRemotes(c.serving)
+		got := strings.Join(remotes, " ")
+		if err != nil {
+			got = "error"
+			if !strings.Contains(err.Error(), c.db) {
+				t.Errorf("DATABASE %q: error %v does not name it", c.db, err)
+			}
 		}
-		if err != nil && !strings.Contains(err.Error(), "cannot yet use another OVSDB server") {
-			t.Errorf("DATABASE %q: unclear error %v", db, err)
+		if got != c.want {
+			t.Errorf("DATABASE %q: %q (%v), want %q", c.db, got, err, c.want)
 		}
 	}
 }

@@ -256,10 +256,10 @@ func (m *monitor) rowUpdate(mt *monTable, kind string, old, new *Row) any {
 			if o.Equal(n) {
 				continue
 			}
-			if c.Type.IsScalar() {
-				diff[c.Name] = datumJSON(n, &c.Type)
-			} else {
+			if c.Type.isComposite() {
 				diff[c.Name] = datumJSON(o.diff(n), &c.Type)
+			} else {
+				diff[c.Name] = datumJSON(n, &c.Type)
 			}
 		}
 		if len(diff) == 0 {

@@ -49,6 +49,12 @@ func (t *Type) IsMap() bool { return t.Value != nil }
 // IsScalar reports whether the column always holds exactly one atom.
 func (t *Type) IsScalar() bool { return t.Min == 1 && t.Max == 1 }
 
+// isComposite reports whether the column may hold more than one value.
+// An update2 "modify" carries such a column's difference, and any other
+// column's (optional ones included) new value, as OVS encodes and
+// applies it.
+func (t *Type) isComposite() bool { return t.Max < 0 || t.Max > 1 }
+
 // Column describes one column of a table.
 type Column struct {
 	Name      string

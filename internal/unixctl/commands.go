@@ -5,6 +5,8 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"gvs/internal/guard"
 	"gvs/internal/vlog"
@@ -61,6 +63,42 @@ func (s *Server) RegisterExit(fn func(cleanup bool)) {
 		},
 		afterReply: func(args []string) { fn(len(args) == 1) },
 	})
+}
+
+// maxExitWait bounds how long an exit's reply waits for the daemon to
+// finish; past it the client hears back anyway.
+const maxExitWait = time.Minute
+
+// RegisterExitWaiting adds the exit command with a reply that waits, as
+// ovs-vswitchd's does: begin starts the exit (cleanup tells whether
+// --cleanup was given) and returns a channel that closes once the daemon
+// has done what the exit asks, internal devices deleted included; the
+// client is answered then, so that `ovs-appctl exit --cleanup` returns
+// only when nothing is left. The returned channel closes once that reply
+// has been sent, for the daemon to close the control socket after it.
+func (s *Server) RegisterExitWaiting(begin func(cleanup bool) <-chan struct{}) (replied <-chan struct{}) {
+	ch := make(chan struct{})
+	var once sync.Once
+	s.register("exit", command{
+		usage: "[--cleanup]",
+		min:   0,
+		max:   1,
+		handler: func(args []string) (string, error) {
+			if len(args) == 1 && args[0] != "--cleanup" {
+				return "", fmt.Errorf("exit: unknown option %q (only --cleanup is accepted)", args[0])
+			}
+			t := time.NewTimer(maxExitWait)
+			defer t.Stop()
+			select {
+			case <-begin(len(args) == 1):
+			case <-t.C:
+				s.log.Warn("exit: the daemon did not finish within %v; answering anyway", maxExitWait)
+			}
+			return "", nil
+		},
+		afterReply: func([]string) { once.Do(func() { close(ch) }) },
+	})
+	return ch
 }
 
 func (s *Server) lookup(name string) (command, bool) {

@@ -451,3 +451,45 @@ func TestLogCommands(t *testing.T) {
 		t.Errorf("vlog/set without args left levels below dbg:\n%s", out)
 	}
 }
+
+// TestExitWaitingRepliesWhenDone: the reply to exit --cleanup comes only
+// once the daemon says it is done, and the caller hears when it went out.
+func TestExitWaitingRepliesWhenDone(t *testing.T) {
+	ts := startServer(t)
+	done := make(chan struct{})
+	began := make(chan bool, 1)
+	replied := ts.RegisterExitWaiting(func(cleanup bool) <-chan struct{} {
+		began <- cleanup
+		return done
+	})
+	answered := make(chan error, 1)
+	client := ts.dial(t)
+	go func() {
+		_, err := client.Call("exit", "--cleanup")
+		answered <- err
+	}()
+	if cleanup := <-began; !cleanup {
+		t.Fatal("exit --cleanup began with cleanup=false")
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("exit answered (%v) before the daemon was done", err)
+	case <-replied:
+		t.Fatal("replied closed before the reply")
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(done)
+	select {
+	case err := <-answered:
+		if err != nil {
+			t.Fatalf("exit --cleanup: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply once done")
+	}
+	select {
+	case <-replied:
+	case <-time.After(5 * time.Second):
+		t.Fatal("replied never closed")
+	}
+}

@@ -26,7 +26,7 @@ func newMemDB(t *testing.T) *ovsdb.DB {
 
 // transact runs the JSON operations in text and returns the error of the
 // transaction, nil if it committed.
-func transact(t *testing.T, db *ovsdb.DB, text string) error {
+func transact(t *testing.T, db Database, text string) error {
 	t.Helper()
 	d := json.NewDecoder(bytes.NewReader([]byte(text)))
 	d.UseNumber()
@@ -55,7 +55,7 @@ func newSwitchWithBridge(t *testing.T, otherConfig string) *Switch {
 	return sw
 }
 
-func setBridgeConfig(t *testing.T, db *ovsdb.DB, key, value string) error {
+func setBridgeConfig(t *testing.T, db Database, key, value string) error {
 	return transact(t, db, `[{"op":"mutate","table":"Bridge","where":[["name","==","br0"]],
 		"mutations":[["other_config","delete",["set",["`+key+`"]]],["other_config","insert",["map",[["`+key+`","`+value+`"]]]]]}]`)
 }

@@ -51,6 +51,18 @@ type datapathState struct {
 	// stopSweep ends the goroutine that removes its expired connections.
 	ct        *conntrack.Tracker
 	stopSweep func()
+
+	// violations are the Interface rows that fail a row check, by UUID,
+	// when a remote server (which cannot run the checks) serves the
+	// database; their text goes to Interface.error.
+	violations map[ovsdb.UUID]string
+}
+
+// setViolations records the Interface rows that fail a row check.
+func (st *datapathState) setViolations(v map[ovsdb.UUID]string) {
+	st.mu.Lock()
+	st.violations = v
+	st.mu.Unlock()
 }
 
 // ctSweepInterval is how often expired connections are removed from the
@@ -323,7 +335,9 @@ func (st *datapathState) close(cleanup bool) {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()
 		} else if ifc.dev != nil {
-			ifc.dev.Close()
+			if err := ifc.dev.Close(); err != nil {
+				vswitchdLog.Err("exit: %v", err)
+			}
 		}
 	}
 	st.dp.Close()

@@ -18,7 +18,11 @@ func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 		}
 		row := map[string]any{}
 		setIfChanged(snap, u, row, "ofport", intSet(ifc.ofport))
-		setIfChanged(snap, u, row, "error", stringSet(ifc.errorText()))
+		errText := ifc.errorText()
+		if errText == "" {
+			errText = st.violations[u]
+		}
+		setIfChanged(snap, u, row, "error", stringSet(errText))
 		if ifc.dev != nil {
 			info := ifc.dev.Info()
 			if !info.Stale {

@@ -37,7 +37,9 @@ const Version = "3.1.0"
 // configuration, then acknowledges it by raising cur_cfg to next_cfg so
 // that ovs-vsctl (without --no-wait) returns once the change is in effect.
 type Switch struct {
-	db      *ovsdb.DB
+	db      Database
+	remote  remoteDatabase // db, when another server serves it; else nil
+	checks  *remoteChecks  // the row checks a remote server cannot run
 	changed chan struct{}
 	state   *datapathState
 	// ctlStatus is poked when a controller connects or disconnects.
@@ -45,12 +47,46 @@ type Switch struct {
 
 	exitCleanup atomic.Bool // see SetExitCleanup
 
+	needInit    atomic.Bool   // the remote database needs Init (again)
 	applied     chan struct{} // closed once the first configuration is in effect
 	appliedOnce sync.Once
 }
 
+// Database is where the switch reads its configuration and writes its
+// status: gvsd's own *ovsdb.DB, or a replica of a database that another
+// OVSDB server serves (idl.Replica), which also satisfies remoteDatabase.
+type Database interface {
+	Schema() *ovsdb.Schema
+	Rows(table string) []*ovsdb.Row
+	Snapshot(tables ...string) *ovsdb.Snapshot
+	Transact(ops []any) []any
+	OnCommit(fn func(*ovsdb.Commit))
+}
+
+// remoteDatabase is a Database served by another server. Its contents
+// are current, and writes can succeed, only while it is Writable
+// (connected, loaded, holding the ovs_vswitchd lock); until then the
+// switch applies nothing, as ovs-vswitchd waits for its lock.
+type remoteDatabase interface {
+	Writable() bool
+}
+
+// rowChecks are the checks of values the database's types cannot express.
+var rowChecks = []struct {
+	table string
+	check ovsdb.RowCheck
+}{
+	{"Mirror", checkMirror},
+	{"Bridge", checkBridge},
+	{"Interface", checkInterface},
+	{"Open_vSwitch", checkOpenvSwitch},
+}
+
 // New returns a switch for db, which must have the Open_vSwitch schema.
-func New(db *ovsdb.DB) *Switch {
+// gvsd's own database refuses a transaction that fails a row check; a
+// remote server cannot be asked to, so with one the switch checks the
+// rows it applies and reports what fails (see remoteChecks).
+func New(db Database) *Switch {
 	sw := &Switch{db: db, changed: make(chan struct{}, 1), state: newDatapathState(), applied: make(chan struct{}),
 		ctlStatus: make(chan struct{}, 1)}
 	sw.state.onControllerStatus = func() {
@@ -64,12 +100,33 @@ func New(db *ovsdb.DB) *Switch {
 			sw.poke()
 		}
 	})
-	db.AddCheck("Mirror", checkMirror)
-	db.AddCheck("Bridge", checkBridge)
-	db.AddCheck("Interface", checkInterface)
-	db.AddCheck("Open_vSwitch", checkOpenvSwitch)
+	if local, ok := db.(*ovsdb.DB); ok {
+		for _, rc := range rowChecks {
+			local.AddCheck(rc.table, rc.check)
+		}
+	}
+	if remote, ok := db.(remoteDatabase); ok {
+		sw.remote = remote
+		sw.checks = newRemoteChecks()
+		sw.needInit.Store(true)
+	}
 	return sw
 }
+
+// Reconfigure asks Run to apply the database again, as after a commit:
+// for a remote database that has just been loaded again or whose lock was
+// just granted. The root row is described again too, in case the server
+// was given another database meanwhile.
+func (sw *Switch) Reconfigure() {
+	if sw.remote != nil {
+		sw.needInit.Store(true)
+	}
+	sw.poke()
+}
+
+// writable reports whether the switch may apply the database and write
+// to it now.
+func (sw *Switch) writable() bool { return sw.remote == nil || sw.remote.Writable() }
 
 // configTables are the tables the switch reads its configuration from.
 var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Controller"}
@@ -199,6 +256,9 @@ func (sw *Switch) statsInterval() time.Duration {
 }
 
 func (sw *Switch) refreshStats() {
+	if !sw.writable() {
+		return
+	}
 	snap := sw.db.Snapshot(configTables...)
 	if ops, fifos := staleCaptureOps(snap); len(ops) > 0 {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
@@ -216,7 +276,22 @@ func (sw *Switch) refreshStats() {
 }
 
 func (sw *Switch) reconcile() {
+	if !sw.writable() {
+		return
+	}
+	if sw.needInit.Swap(false) {
+		// ovs-vswitchd describes itself in the root row once it holds
+		// the lock; gvsd's own database gets that from Init at startup.
+		if err := sw.Init(); err != nil {
+			sw.needInit.Store(true)
+			vswitchdLog.ErrRL(statusRL, "cannot write the Open_vSwitch row: %v", err)
+			return
+		}
+	}
 	snap := sw.db.Snapshot(configTables...)
+	if sw.checks != nil {
+		sw.state.setViolations(sw.checks.run(snap))
+	}
 	sw.state.apply(snap)
 	sw.acknowledge(snap)
 	sw.writeControllerStatus()

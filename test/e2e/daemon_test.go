@@ -292,8 +292,10 @@ func TestSecondGvsdRefuses(t *testing.T) {
 	}
 }
 
-// TestGvsdRefusesLiveOvsdbServer: gvsd started the ovs-ctl way while the
-// real ovsdb-server serves db.sock refuses, naming it, and leaves it be.
+// TestGvsdRefusesLiveOvsdbServer: gvsd about to serve its own database
+// (no DATABASE) while the real ovsdb-server serves its db.sock refuses,
+// naming it, and leaves it be. (With DATABASE unix:.../db.sock it would
+// be that server's client: TestGvsdClientOfOVSCtl.)
 func TestGvsdRefusesLiveOvsdbServer(t *testing.T) {
 	requireTool(t, "ovsdb-server", "ovsdb-tool", "ovsdb-client")
 	dir := t.TempDir()
@@ -310,9 +312,10 @@ func TestGvsdRefusesLiveOvsdbServer(t *testing.T) {
 	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
 	waitSocketListening(t, sock)
 
+	// Without DATABASE gvsd would serve its own database on that socket.
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, gvsdBin, "unix:"+sock, "--no-chdir", "--pidfile", "--detach")
+	cmd := exec.CommandContext(ctx, gvsdBin, "--no-chdir", "--pidfile", "--detach")
 	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir, "OVS_DBDIR="+dir)
 	out, err := cmd.CombinedOutput()
 	want := fmt.Sprintf("ovsdb-server (pid %d)", server.Process.Pid)
@@ -322,11 +325,11 @@ func TestGvsdRefusesLiveOvsdbServer(t *testing.T) {
 	if out, err := exec.Command("ovsdb-client", "--timeout=5", "list-dbs", "unix:"+sock).CombinedOutput(); err != nil {
 		t.Fatalf("ovsdb-server lost its socket: %v\n%s", err, out)
 	}
-	// Another server's address is refused as client mode, not ignored.
-	cmd = exec.CommandContext(ctx, gvsdBin, "tcp:127.0.0.1:6640", "-rundir", t.TempDir())
+	// A DATABASE that is not an OVSDB connection method is refused.
+	cmd = exec.CommandContext(ctx, gvsdBin, "ssl:127.0.0.1:6640", "-rundir", t.TempDir())
 	out, err = cmd.CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "cannot yet use another OVSDB server") {
-		t.Fatalf("gvsd tcp:...: %v\n%s", err, out)
+	if err == nil || !strings.Contains(string(out), "no SSL") {
+		t.Fatalf("gvsd ssl:...: %v\n%s", err, out)
 	}
 }
 
