@@ -455,7 +455,9 @@ var unfilterable = []struct {
 		}},
 	{[]string{"mpls"}, "MPLS fields are not supported by the span filter", func(k *packet.Key) bool { return k.MPLSLSE != [packet.MaxMPLSLabels]uint32{} }},
 	{[]string{"nd_"}, "neighbor discovery fields (nd_*) are not supported by the span filter",
-		func(k *packet.Key) bool { return k.NdTarget != [16]byte{} || k.NdSll != [6]byte{} || k.NdTll != [6]byte{} }},
+		func(k *packet.Key) bool {
+			return k.NdTarget != [16]byte{} || k.NdSll != [6]byte{} || k.NdTll != [6]byte{}
+		}},
 	{[]string{"vlan_tci2", "dl_vlan2", "vlan_vid2"}, "the inner VLAN tag is not supported by the span filter", func(k *packet.Key) bool { return k.InnerVLANTCI != 0 }},
 }
 

@@ -326,7 +326,7 @@ func TestFilterOrderFirstMatchDecides(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		rules        []string
+		rules               []string
 		want5201, wantOther bool
 	}{
 		{[]string{"accept tcp,tp_dst=5201", "reject ip,nw_src=10.0.0.0/8"}, true, false},
