@@ -42,6 +42,11 @@ type datapathState struct {
 
 	mirrorStat  map[ovsdb.UUID]*ofproto.MirrorStats // by Mirror row
 	liveMirrors map[ovsdb.UUID]bool                 // mirrors of the last apply
+
+	// spans are the running span sessions, by name; spanChanged asks
+	// for their status to be written back soon.
+	spans       map[string]*liveSpan
+	spanChanged func()
 }
 
 func newDatapathState() *datapathState {
@@ -66,6 +71,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.configureBridges(bridges)
 	st.configureDatapath()
 	st.syncChannels(bridges)
+	st.applySpans(snap)
 	for u := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			delete(st.mirrorStat, u)
@@ -297,6 +303,7 @@ func (st *datapathState) close(cleanup bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.closeChannels()
+	st.closeSpans()
 	for _, ifc := range st.ifaces {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()

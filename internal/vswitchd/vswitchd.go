@@ -59,11 +59,13 @@ func New(db *ovsdb.DB) *Switch {
 	db.AddCheck("Bridge", checkBridge)
 	db.AddCheck("Interface", checkInterface)
 	db.AddCheck("Open_vSwitch", checkOpenvSwitch)
+	db.AddCheck("Span", checkSpan)
+	sw.state.spanChanged = sw.poke
 	return sw
 }
 
 // configTables are the tables the switch reads its configuration from.
-var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror"}
+var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Span"}
 
 // touchesConfig reports whether a commit changed a table the switch reads,
 // so that unrelated writes (Manager, QoS, ...) cost it nothing.
