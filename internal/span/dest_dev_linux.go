@@ -120,4 +120,3 @@ func (o *devOut) send(it *item) syscall.Errno {
 }
 
 func (o *devOut) close() { o.f.Close() }
-

@@ -201,4 +201,3 @@ func spanStats(s span.Stats) map[string]uint64 {
 	}
 	return m
 }
-
