@@ -364,3 +364,11 @@ func OpenCaptureFile(owner, dir, file string) (*os.File, error) {
 	}
 	return openCaptureFile(owner, file, dir, dirfd, base, kind == unix.S_IFIFO, true)
 }
+
+// CheckCaptureName reports whether file could name a file inside the
+// capture directory dir (no ".." component, not outside it), without
+// opening anything: what a configuration can be refused for up front.
+func CheckCaptureName(owner, dir, file string) error {
+	_, err := resolveCaptureFile(owner, dir, file)
+	return err
+}

@@ -110,9 +110,9 @@ type Config struct {
 	Dests    []Dest
 }
 
-// metadataSnaplen is what the filter keeps of a packet whose metadata
+// MetadataSnaplen is what the filter keeps of a packet whose metadata
 // only is recorded: the headers, through TCP's options.
-const metadataSnaplen = 192
+const MetadataSnaplen = 192
 
 // Validate checks what no destination or source can tell by itself:
 // counts, loops, and that --metadata and json: go together.
@@ -164,7 +164,7 @@ func (c *Config) Validate() error {
 func (c *Config) snaplen() uint32 {
 	switch {
 	case c.Metadata:
-		return metadataSnaplen
+		return MetadataSnaplen
 	case c.Snaplen > 0:
 		return uint32(c.Snaplen)
 	}

@@ -62,7 +62,6 @@ func (d *sender) run() {
 			d.out.close()
 		}
 	}()
-	d.open()
 	batch := make([]*item, 0, batchMax)
 	retry := time.NewTicker(retryInterval)
 	defer retry.Stop()

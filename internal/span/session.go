@@ -60,6 +60,14 @@ func Start(cfg Config, env Env) (*Session, error) {
 	for i, src := range cfg.Sources {
 		s.srcs = append(s.srcs, &sourceReader{s: s, idx: i, src: src, prog: progs[src.Dir]})
 	}
+	// The first attempts are made here, so that Status tells at once
+	// whether every source and destination exists.
+	for _, d := range s.dests {
+		d.open()
+	}
+	for _, r := range s.srcs {
+		r.tryOpen()
+	}
 	for _, d := range s.dests {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); d.run() }()

@@ -66,25 +66,43 @@ func (r *sourceReader) setErr(e string) {
 // run reads until the session closes, reopening the source whenever it
 // disappears, so that a device that comes back is picked up again.
 func (r *sourceReader) run() {
-	r.buf = make([]byte, sourceBuf)
 	for !r.s.closed.Load() {
-		if err := r.open(); err != nil {
-			r.setErr(err.Error())
+		if r.f == nil && !r.tryOpen() {
 			r.s.sleep(retryInterval)
 			continue
 		}
-		r.setErr("")
-		r.s.changed()
 		r.read()
 		r.close()
 		r.s.changed()
 	}
+	if r.f != nil {
+		r.close()
+	}
+}
+
+// tryOpen opens the source, or records why it cannot.
+func (r *sourceReader) tryOpen() bool {
+	if err := r.open(); err != nil {
+		if e := r.err.Load(); e == nil || *e != err.Error() {
+			r.setErr(err.Error())
+			r.s.changed()
+		}
+		return false
+	}
+	if r.err.Load() != nil {
+		r.setErr("")
+		r.s.changed()
+	}
+	return true
 }
 
 // open makes the socket: no protocol until the filter is in place, so
 // that not one unselected packet is queued to it, then bound to the
 // device for every protocol.
 func (r *sourceReader) open() error {
+	if r.buf == nil {
+		r.buf = make([]byte, sourceBuf)
+	}
 	ifi, err := net.InterfaceByName(r.src.Dev)
 	if err != nil {
 		return fmt.Errorf("source %s: no such interface (waiting for it)", r.src.Dev)

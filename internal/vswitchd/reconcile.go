@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"gvs/internal/connmgr"
 	"gvs/internal/datapath"
@@ -45,8 +46,9 @@ type datapathState struct {
 
 	// spans are the running span sessions, by name; spanChanged asks
 	// for their status to be written back soon.
-	spans       map[string]*liveSpan
-	spanChanged func()
+	spans          map[string]*liveSpan
+	spanChanged    func()
+	spanCaptureDir atomic.Pointer[string] // captureDir, for the commit check
 }
 
 func newDatapathState() *datapathState {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 	"gvs/internal/span"
 )
@@ -80,8 +81,22 @@ func readSpan(t *ovsdb.Table, r *ovsdb.Row) (span.Config, error) {
 	return c, nil
 }
 
+// spanCheck returns the commit check of Span rows, which also refuses
+// pcap: and json: files outside gvsd's capture directory.
+func (st *datapathState) spanCheck() ovsdb.RowCheck {
+	return func(t *ovsdb.Table, old, new *ovsdb.Row) error {
+		// Not st.mu: a check runs inside a transaction, which the
+		// switch may make while holding it.
+		dir := ""
+		if p := st.spanCaptureDir.Load(); p != nil {
+			dir = *p
+		}
+		return checkSpan(t, old, new, dir)
+	}
+}
+
 // checkSpan refuses a Span row that does not describe a valid session.
-func checkSpan(t *ovsdb.Table, old, new *ovsdb.Row) error {
+func checkSpan(t *ovsdb.Table, old, new *ovsdb.Row, captureDir string) error {
 	if old != nil {
 		same := true
 		for _, col := range spanConfigColumns {
@@ -91,8 +106,22 @@ func checkSpan(t *ovsdb.Table, old, new *ovsdb.Row) error {
 			return nil
 		}
 	}
-	_, err := readSpan(t, new)
-	return err
+	c, err := readSpan(t, new)
+	if err != nil {
+		return err
+	}
+	for _, d := range c.Dests {
+		if d.Kind == span.DestDev {
+			continue
+		}
+		if captureDir == "" {
+			return fmt.Errorf("span %s: destination %s: gvsd has no capture directory for files", c.Name, d.Text)
+		}
+		if err := netdev.CheckCaptureName("span "+c.Name, captureDir, d.Target); err != nil {
+			return fmt.Errorf("span %s: destination %s: %w", c.Name, d.Text, err)
+		}
+	}
+	return nil
 }
 
 // liveSpan is a session the switch runs, and the row it comes from.

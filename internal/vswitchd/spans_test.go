@@ -17,6 +17,7 @@ func spanInsert(name, sources, rules, dests, extra string) string {
 func TestSpanCheckedAtCommit(t *testing.T) {
 	db := newMemDB(t)
 	sw := New(db)
+	sw.SetCaptureDir(t.TempDir())
 	t.Cleanup(func() { sw.state.close(true) })
 	for _, c := range []struct {
 		name, sources, rules, dests, extra, want string
@@ -30,6 +31,8 @@ func TestSpanCheckedAtCommit(t *testing.T) {
 		{"bad-dest", `[["veth0","in"]]`, `[]`, `["file:/tmp/x"]`, ``, `unknown kind "file"`},
 		{"tunnel", `[["veth0","in"]]`, `[]`, `["gre:10.0.0.1"]`, ``, `not yet supported`},
 		{"bad-vlan", `[["veth0","in"]]`, `[]`, `["dev:veth1,vlan=5000"]`, ``, `vlan=VID`},
+		{"outside", `[["veth0","in"]]`, `[]`, `["pcap:/etc/x.pcapng"]`, ``, `outside gvsd's capture directory`},
+		{"dotdot", `[["veth0","in"]]`, `[]`, `["json:../x.json"]`, `,"metadata":true`, `".." component`},
 		{"bad-source", `[["a/b","in"]]`, `[]`, `["dev:veth1"]`, ``, `not an interface name`},
 	} {
 		err := transact(t, db, spanInsert(c.name, c.sources, c.rules, c.dests, c.extra))

@@ -59,7 +59,7 @@ func New(db *ovsdb.DB) *Switch {
 	db.AddCheck("Bridge", checkBridge)
 	db.AddCheck("Interface", checkInterface)
 	db.AddCheck("Open_vSwitch", checkOpenvSwitch)
-	db.AddCheck("Span", checkSpan)
+	db.AddCheck("Span", sw.state.spanCheck())
 	sw.state.spanChanged = sw.poke
 	return sw
 }
@@ -132,6 +132,7 @@ func (sw *Switch) SetCaptureDir(dir string) {
 	sw.state.mu.Lock()
 	sw.state.captureDir = dir
 	sw.state.mu.Unlock()
+	sw.state.spanCaptureDir.Store(&dir)
 }
 
 // SetExitCleanup says what the coming exit does to internal ports: with
