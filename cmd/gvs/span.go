@@ -527,4 +527,3 @@ func printSpanBPF(p *printer, s spanState) error {
 	}
 	return nil
 }
-
