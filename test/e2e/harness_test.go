@@ -57,6 +57,9 @@ type Gvsd struct {
 	DBPath string
 	// Args are extra command-line options, given at every (re)start.
 	Args []string
+	// Netns, if set, is the network namespace gvsd runs in (ip netns
+	// exec); its sockets and files are on the shared filesystem as usual.
+	Netns string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	// cleanedUp is set when the daemon last ended with exit --cleanup,
@@ -78,6 +81,13 @@ func StartGvsdArgs(t *testing.T, args ...string) *Gvsd {
 	return startGvsd(t, filepath.Join(t.TempDir(), "conf.db"), args)
 }
 
+// StartGvsdNetns is StartGvsd with gvsd running in network namespace ns.
+func StartGvsdNetns(t *testing.T, ns string) *Gvsd {
+	t.Helper()
+	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: filepath.Join(t.TempDir(), "conf.db"), Netns: ns}
+	return startGvsdWith(t, g)
+}
+
 // StartGvsdDB is StartGvsd with the database file at dbPath.
 func StartGvsdDB(t *testing.T, dbPath string) *Gvsd {
 	t.Helper()
@@ -86,7 +96,11 @@ func StartGvsdDB(t *testing.T, dbPath string) *Gvsd {
 
 func startGvsd(t *testing.T, dbPath string, args []string) *Gvsd {
 	t.Helper()
-	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath, Args: args}
+	return startGvsdWith(t, &Gvsd{t: t, Rundir: t.TempDir(), DBPath: dbPath, Args: args})
+}
+
+func startGvsdWith(t *testing.T, g *Gvsd) *Gvsd {
+	t.Helper()
 	g.Start()
 	t.Cleanup(func() {
 		g.Stop()
@@ -111,7 +125,14 @@ func (g *Gvsd) Start() {
 	g.t.Helper()
 	g.cleanedUp = false
 	g.log = &bytes.Buffer{}
-	g.cmd = exec.Command(gvsdBin, append([]string{"-rundir", g.Rundir, "-db", g.DBPath}, g.Args...)...)
+	args := append([]string{"-rundir", g.Rundir, "-db", g.DBPath}, g.Args...)
+	if g.Netns != "" {
+		// ip netns exec execs gvsd in place: the process is gvsd's.
+		args = append([]string{"netns", "exec", g.Netns, gvsdBin}, args...)
+		g.cmd = exec.Command("ip", args...)
+	} else {
+		g.cmd = exec.Command(gvsdBin, args...)
+	}
 	g.cmd.Stdout, g.cmd.Stderr = g.log, g.log
 	g.cmd.Env = append(os.Environ(), "OVS_RUNDIR="+g.Rundir)
 	if err := g.cmd.Start(); err != nil {
