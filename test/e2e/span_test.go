@@ -8,9 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -361,7 +359,7 @@ func TestSpanSourceComesBack(t *testing.T) {
 		var text string
 		for range 50 {
 			text, _, _ = s.gvs("span", "list")
-			if strings.Contains(text, want) == (want != "") && (want != "" || !strings.Contains(text, "error")) {
+			if (want != "" && strings.Contains(text, want)) || (want == "" && !strings.Contains(text, "error")) {
 				return text
 			}
 			time.Sleep(200 * time.Millisecond)
@@ -428,25 +426,42 @@ func TestSpanBadInput(t *testing.T) {
 	}
 }
 
-// TestSpanSlowDestination: a destination drained at 1% of the traffic
-// (a token bucket on d0) loses copies, counted, and the original iperf3
-// keeps its throughput. The machine is shared, so the comparison takes
-// the better of two runs each way.
+// spanIperf runs iperf3 from L to R for 3 s at rate (0: as fast as it
+// goes) and returns the receiver's throughput in bit/s.
+func (s *spanLab) iperf(rate string) float64 {
+	s.t.Helper()
+	server := gvsyStart(s.t, nil, gvsyInNS(s.r, "iperf3", "-s", "-1", "-B", s.dstIP, "-p", "5212")...)
+	gvsyWaitListening(s.t, s.r, 5212)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := []string{"netns", "exec", s.l, "iperf3", "-c", s.dstIP, "-p", "5212", "-t", "3", "-J", "--connect-timeout", "3000"}
+	if rate != "" {
+		args = append(args, "-b", rate)
+	}
+	out, runErr := exec.CommandContext(ctx, "ip", args...).Output()
+	var res gvmiIperfResult
+	if err := json.Unmarshal(out, &res); err != nil || res.Error != "" || runErr != nil {
+		s.t.Fatalf("iperf3 client: %v %v %s\n%s", runErr, err, res.Error, out)
+	}
+	_ = server.Wait(10 * time.Second)
+	return res.End.SumReceived.BitsPerSecond
+}
+
+// TestSpanSlowDestination: a destination drained at 1% of the traffic (a
+// token bucket on d0) loses copies, counted, and the original iperf3
+// (TCP at 1 Gbit/s, a rate this shared 2-core machine sustains, so that
+// the test measures whether the copies slow the traffic rather than
+// whether gvsd takes CPU from an iperf3 that needs all of it) keeps at
+// least 95% of its rate.
 func TestSpanSlowDestination(t *testing.T) {
 	requireTool(t, "iperf3", "tc")
 	s := newSpanLab(t)
-	iperf := func() float64 {
-		best := 0.0
-		for range 2 {
-			best = max(best, gvmiIperf(t, s.l, s.r, s.dstIP))
-		}
-		return best
-	}
-	base := iperf()
-	s.lab.mustExec(s.l, "tc", "qdisc", "add", "dev", "d0", "root", "tbf", "rate", strconv.Itoa(int(base/100/1e6)+1)+"mbit", "burst", "32kb", "latency", "50ms")
+	const rate = "1G"
+	base := s.iperf(rate)
+	s.lab.mustExec(s.l, "tc", "qdisc", "add", "dev", "d0", "root", "tbf", "rate", "10mbit", "burst", "32kb", "latency", "50ms")
 	s.mustGvs("span", "add", "slow", "--source", "l0", "--to", "dev:d0")
-	with := iperf()
-	t.Logf("iperf3 without span %.0f Mbit/s, with a span to a 1%% destination %.0f Mbit/s (shared machine: noisy)", base/1e6, with/1e6)
+	with := s.iperf(rate)
+	t.Logf("iperf3 at %s: %.0f Mbit/s without a span, %.0f Mbit/s with a span to a 10 Mbit/s destination (shared machine: noisy)", rate, base/1e6, with/1e6)
 	if with < 0.95*base {
 		t.Errorf("the span cost the original traffic %.1f%%: %.0f -> %.0f Mbit/s", 100*(1-with/base), base/1e6, with/1e6)
 	}
@@ -455,5 +470,3 @@ func TestSpanSlowDestination(t *testing.T) {
 		t.Errorf("statistics %v: want copies both sent and dropped at dev:d0", st)
 	}
 }
-
-var _ = regexp.MustCompile
