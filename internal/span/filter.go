@@ -1,7 +1,6 @@
 package span
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -212,17 +211,9 @@ func prologue(p *prog) {
 	p.label("rules")
 }
 
-// fieldCheck is one key member a rule may test: where its bytes are.
-type fieldCheck struct {
-	get   func(k *packet.Key) []byte // the member's bytes (big-endian)
-	layer int                        // 0: Ethernet, 3: after mL3, 4: after mL4, -1: scratch
-	off   uint32                     // offset in the layer, or scratch slot
-	shift uint32                     // for scratch/packet words: right shift before compare
-}
-
-func u16(v uint16) []byte { return binary.BigEndian.AppendUint16(nil, v) }
-func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
-func u8(v uint8) []byte   { return []byte{v} }
+// full is the widest value each scratch slot holds: a mask that covers
+// it needs no AND.
+var full = map[int]uint32{mTCI: 0xffff, mInnerTCI: 0xffff, mDlType: 0xffff, mNwProto: 0xff, mFrag: 0xff, mArpOp: 0xff}
 
 // ruleChecks emits the tests of one rule; a failed test jumps to fail.
 func ruleChecks(p *prog, m *flow.Match, fail string) {
@@ -230,26 +221,25 @@ func ruleChecks(p *prog, m *flow.Match, fail string) {
 	ipv6 := v.DlType == packet.EtherTypeIPv6 && k.DlType == 0xffff
 	arp := (v.DlType == packet.EtherTypeARP || v.DlType == packet.EtherTypeRARP) && k.DlType == 0xffff
 	tcpudp := v.NwProto == packet.ProtoTCP || v.NwProto == packet.ProtoUDP || v.NwProto == packet.ProtoSCTP
-	scratch := func(slot int, mask, val uint32, layer int) {
+	scratch := func(slot int, mask, val uint32) {
 		if mask == 0 {
 			return
 		}
 		p.add(bpf.LoadScratch{Dst: bpf.RegA, N: slot})
-		and(p, mask, 0xffffffff)
+		and(p, mask, full[slot])
 		p.jif(bpf.JumpEqual, val&mask, "", fail)
-		_ = layer
 	}
 	// Ethernet: always present.
 	bytesCheck(p, 0, v.DlDst[:], k.DlDst[:], fail)
 	bytesCheck(p, 6, v.DlSrc[:], k.DlSrc[:], fail)
-	scratch(mTCI, uint32(k.VLANTCI), uint32(v.VLANTCI), 0)
-	scratch(mDlType, uint32(k.DlType), uint32(v.DlType), 0)
+	scratch(mTCI, uint32(k.VLANTCI), uint32(v.VLANTCI))
+	scratch(mDlType, uint32(k.DlType), uint32(v.DlType))
 
 	// L3 fields: where the key has no such header they read as zero.
 	l3 := newLayer(p, mL3, fail)
 	switch {
 	case arp:
-		scratch(mArpOp, uint32(k.ArpOp), uint32(v.ArpOp), 3)
+		scratch(mArpOp, uint32(k.ArpOp), uint32(v.ArpOp))
 		l3.bytes(8, v.ArpSha[:], k.ArpSha[:])
 		l3.bytes(14, v.ArpSpa[:], k.ArpSpa[:])
 		l3.bytes(18, v.ArpTha[:], k.ArpTha[:])
@@ -267,8 +257,8 @@ func ruleChecks(p *prog, m *flow.Match, fail string) {
 		l3.bytes(16, v.NwDst[:], k.NwDst[:])
 	}
 	l3.end()
-	scratch(mNwProto, uint32(k.NwProto), uint32(v.NwProto), 3)
-	scratch(mFrag, uint32(k.NwFrag), uint32(v.NwFrag), 3)
+	scratch(mNwProto, uint32(k.NwProto), uint32(v.NwProto))
+	scratch(mFrag, uint32(k.NwFrag), uint32(v.NwFrag))
 
 	l4 := newLayer(p, mL4, fail)
 	if tcpudp {

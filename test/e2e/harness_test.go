@@ -60,8 +60,8 @@ type Gvsd struct {
 	// Netns, if set, is the network namespace gvsd runs in (ip netns
 	// exec); its sockets and files are on the shared filesystem as usual.
 	Netns string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	cmd   *exec.Cmd
+	log   *bytes.Buffer
 	// cleanedUp is set when the daemon last ended with exit --cleanup,
 	// which deletes its internal ports; any other end leaves them.
 	cleanedUp bool
