@@ -87,7 +87,12 @@ func (s *Session) Close() {
 	if s.closed.Swap(true) {
 		return
 	}
-	close(s.stop) // readers notice within retryInterval, their read deadline
+	close(s.stop)
+	for _, r := range s.srcs {
+		if f := r.live.Load(); f != nil {
+			_ = f.SetReadDeadline(time.Now()) // a closed file just says so
+		}
+	}
 	for _, d := range s.dests {
 		d.wake()
 	}

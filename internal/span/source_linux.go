@@ -44,6 +44,9 @@ type sourceReader struct {
 	errors                         atomic.Uint64
 	seenAcc, seenBase, seenIfindex atomic.Uint64 // see seen
 
+	// live is f while it is open, for Close to cut a read short.
+	live atomic.Pointer[os.File]
+
 	// Used only by the reading goroutine.
 	f       *os.File
 	ifindex int
@@ -116,6 +119,7 @@ func (r *sourceReader) open() error {
 		return fmt.Errorf("source %s: %w", r.src.Dev, err)
 	}
 	r.f, r.ifindex = os.NewFile(uintptr(fd), "span:"+r.src.Dev), ifi.Index
+	r.live.Store(r.f)
 	r.rebase(ifi.Index)
 	return nil
 }
@@ -147,6 +151,7 @@ func (r *sourceReader) setup(fd, ifindex int) error {
 
 func (r *sourceReader) close() {
 	r.collectDrops()
+	r.live.Store(nil)
 	r.f.Close()
 	r.f = nil
 }
