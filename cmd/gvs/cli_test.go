@@ -208,7 +208,7 @@ func TestShowJSONShape(t *testing.T) {
 		return m
 	}
 	list := func(v any) []any { l, _ := v.([]any); return l }
-	keys("document", doc, "ovs_version", "bridges", "problems")
+	keys("document", doc, "ovs_version", "bridges", "spans", "problems")
 	br := keys("bridge", list(doc["bridges"])[0], "name", "ports", "mirrors")
 	ports := list(br["ports"])
 	if len(ports) != 3 {

@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // switchState is what gvs show reports: its text output is printed from
 // it and `gvs show --json` is it, encoded. The JSON shape is documented
@@ -9,6 +12,9 @@ import "fmt"
 type switchState struct {
 	OVSVersion string        `json:"ovs_version"`
 	Bridges    []bridgeState `json:"bridges"`
+	// Spans are gvs's span sessions (gvs span), mirrors of interfaces on
+	// no bridge.
+	Spans []spanState `json:"spans"`
 	// Problems are what show highlights as errors; show exits 1 when
 	// there is any.
 	Problems []problem `json:"problems"`
@@ -59,14 +65,14 @@ type mirrorSelect struct {
 // problem is one error show highlights, with where it is.
 type problem struct {
 	Bridge string `json:"bridge"`
-	Kind   string `json:"kind"` // "interface" or "mirror"
+	Kind   string `json:"kind"` // "interface", "mirror" or "span" (Bridge empty)
 	Name   string `json:"name"`
 	Error  string `json:"error"`
 }
 
 // buildState turns the database rows into the report.
 func buildState(v *dbView) switchState {
-	st := switchState{Bridges: []bridgeState{}, Problems: []problem{}}
+	st := switchState{Bridges: []bridgeState{}, Spans: []spanState{}, Problems: []problem{}}
 	for _, o := range v.ovs {
 		if st.OVSVersion == "" {
 			st.OVSVersion = str(o["ovs_version"])
@@ -77,6 +83,14 @@ func buildState(v *dbView) switchState {
 			st.Problems = append(st.Problems, bridgeProblems(br)...)
 		}
 	}
+	for _, r := range v.spans {
+		s := buildSpan(r)
+		st.Spans = append(st.Spans, s)
+		if s.Error != nil {
+			st.Problems = append(st.Problems, problem{Kind: "span", Name: s.Name, Error: *s.Error})
+		}
+	}
+	sort.Slice(st.Spans, func(i, j int) bool { return st.Spans[i].Name < st.Spans[j].Name })
 	return st
 }
 

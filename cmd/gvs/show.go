@@ -20,6 +20,7 @@ type dbView struct {
 	ports      map[string]map[string]any
 	interfaces map[string]map[string]any
 	mirrors    map[string]map[string]any
+	spans      map[string]map[string]any
 }
 
 func loadView(remote string) (*dbView, error) {
@@ -41,6 +42,13 @@ func loadView(remote string) (*dbView, error) {
 		*dst = map[string]map[string]any{}
 		for _, r := range rows {
 			(*dst)[uuidOf(r["_uuid"])] = r
+		}
+	}
+	// A gvsd older than span sessions has no Span table: no spans.
+	v.spans = map[string]map[string]any{}
+	if rows, err := c.Select("Open_vSwitch", "Span"); err == nil {
+		for _, r := range rows {
+			v.spans[uuidOf(r["_uuid"])] = r
 		}
 	}
 	return v, nil
@@ -107,6 +115,9 @@ func printState(p *printer, st switchState) {
 	}
 	for _, b := range st.Bridges {
 		printBridge(p, b)
+	}
+	for _, s := range st.Spans {
+		printSpanLine(p, 1, "span ", s)
 	}
 }
 

@@ -343,3 +343,32 @@ func RemoveCaptureFIFO(port, dir, file string) error {
 	}
 	return nil
 }
+
+// OpenCaptureFile opens file for writing under the rules of a pcap port's
+// options:file (inside the capture directory dir, no symbolic link, a
+// regular file with one link or a FIFO, mode 0600), emptied if it is a
+// regular file. owner names the user of the file in messages. A FIFO
+// without a reader is an error (ENXIO).
+func OpenCaptureFile(owner, dir, file string) (*os.File, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("%s: gvsd has no capture directory for files", owner)
+	}
+	dirfd, base, err := openCaptureParent(owner, dir, file)
+	if err != nil {
+		return nil, err
+	}
+	defer unix.Close(dirfd)
+	kind, err := captureFileKind(owner, file, dir, dirfd, base)
+	if err != nil {
+		return nil, err
+	}
+	return openCaptureFile(owner, file, dir, dirfd, base, kind == unix.S_IFIFO, true)
+}
+
+// CheckCaptureName reports whether file could name a file inside the
+// capture directory dir (no ".." component, not outside it), without
+// opening anything: what a configuration can be refused for up front.
+func CheckCaptureName(owner, dir, file string) error {
+	_, err := resolveCaptureFile(owner, dir, file)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvs/internal/connmgr"
@@ -56,6 +57,12 @@ type datapathState struct {
 	// when a remote server (which cannot run the checks) serves the
 	// database; their text goes to Interface.error.
 	violations map[ovsdb.UUID]string
+
+	// spans are the running span sessions, by name; spanChanged asks
+	// for their status to be written back soon.
+	spans          map[string]*liveSpan
+	spanChanged    func()
+	spanCaptureDir atomic.Pointer[string] // captureDir, for the commit check
 }
 
 // setViolations records the Interface rows that fail a row check.
@@ -95,6 +102,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.configureBridges(bridges)
 	st.configureDatapath()
 	st.syncChannels(bridges)
+	st.applySpans(snap)
 	for u := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			delete(st.mirrorStat, u)
@@ -331,6 +339,7 @@ func (st *datapathState) close(cleanup bool) {
 		st.stopSweep()
 		st.stopSweep = nil
 	}
+	st.closeSpans()
 	for _, ifc := range st.ifaces {
 		if d, ok := ifc.dev.(netdev.Detacher); ok && !cleanup {
 			d.Detach()

@@ -37,7 +37,7 @@ func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 			ops = append(ops, updateRow("Interface", u, row))
 		}
 	}
-	return ops
+	return append(ops, st.spanStatusOps(snap)...)
 }
 
 func (ifc *iface) errorText() string {
@@ -120,6 +120,7 @@ func (st *datapathState) statsOps(snap *ovsdb.Snapshot) []any {
 		}
 		ops = append(ops, updateRow("Interface", u, map[string]any{"statistics": statsMap(stats)}))
 	}
+	ops = append(ops, st.spanStatusOps(snap)...)
 	return append(ops, st.mirrorStatsOps(snap)...)
 }
 

@@ -104,12 +104,15 @@ func New(db Database) *Switch {
 		for _, rc := range rowChecks {
 			local.AddCheck(rc.table, rc.check)
 		}
+		// Span is gvs's own table: only gvsd's own database has it.
+		local.AddCheck("Span", sw.state.spanCheck())
 	}
 	if remote, ok := db.(remoteDatabase); ok {
 		sw.remote = remote
 		sw.checks = newRemoteChecks()
 		sw.needInit.Store(true)
 	}
+	sw.state.spanChanged = sw.poke
 	return sw
 }
 
@@ -129,7 +132,7 @@ func (sw *Switch) Reconfigure() {
 func (sw *Switch) writable() bool { return sw.remote == nil || sw.remote.Writable() }
 
 // configTables are the tables the switch reads its configuration from.
-var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Controller"}
+var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Controller", "Span"}
 
 // touchesConfig reports whether a commit changed a table the switch reads,
 // so that unrelated writes (Manager, QoS, ...) cost it nothing.
@@ -196,6 +199,7 @@ func (sw *Switch) SetCaptureDir(dir string) {
 	sw.state.mu.Lock()
 	sw.state.captureDir = dir
 	sw.state.mu.Unlock()
+	sw.state.spanCaptureDir.Store(&dir)
 }
 
 // SetExitCleanup says what the coming exit does to internal ports: with

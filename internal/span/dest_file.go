@@ -1,0 +1,202 @@
+package span
+
+import (
+	"bufio"
+	"fmt"
+	"net/netip"
+	"os"
+	"strconv"
+	"time"
+
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
+)
+
+// pcapOut writes copies to a pcapng file through netdev's pcap port,
+// which confines the file to gvsd's capture directory and rotates it.
+type pcapOut struct {
+	dev    netdev.Netdev
+	w      netdev.OrigLenWriter
+	frames [][]byte
+	origs  []int
+}
+
+func openPcap(s *Session, d Dest) (output, error) {
+	if s.env.CaptureDir == "" {
+		return nil, fmt.Errorf("gvsd has no capture directory for pcap files")
+	}
+	dev, err := netdev.Open(netdev.Config{Name: "span-" + s.cfg.Name, Type: "pcap",
+		Options: map[string]string{"file": d.Target}, CaptureDir: s.env.CaptureDir})
+	if err != nil {
+		return nil, err
+	}
+	w, ok := dev.(netdev.OrigLenWriter)
+	if !ok {
+		dev.Close()
+		return nil, fmt.Errorf("the pcap port type cannot record original lengths")
+	}
+	return &pcapOut{dev: dev, w: w, frames: make([][]byte, 0, batchMax), origs: make([]int, 0, batchMax)}, nil
+}
+
+func (o *pcapOut) write(items []*item) (int, error) {
+	o.frames, o.origs = o.frames[:0], o.origs[:0]
+	for _, it := range items {
+		o.frames = append(o.frames, it.buf)
+		o.origs = append(o.origs, it.orig)
+	}
+	before := o.dev.Stats()
+	if err := o.w.WriteBatchOrig(o.frames, o.origs); err != nil {
+		return len(items), nil
+	}
+	after := o.dev.Stats()
+	return int(min(after.TxDropped-before.TxDropped+after.TxErrors-before.TxErrors, uint64(len(items)))), nil
+}
+
+func (o *pcapOut) close() { o.dev.Close() }
+
+// jsonOut writes one JSON object a line for each copy: its metadata,
+// never its payload.
+type jsonOut struct {
+	f    *os.File
+	w    *bufio.Writer
+	line []byte
+	key  packet.Key
+	off  packet.Offsets
+	s    *Session
+}
+
+func openJSON(s *Session, d Dest) (output, error) {
+	f, err := netdev.OpenCaptureFile("span "+s.cfg.Name, s.env.CaptureDir, d.Target)
+	if err != nil {
+		return nil, err
+	}
+	return &jsonOut{f: f, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s}, nil
+}
+
+func (o *jsonOut) write(items []*item) (int, error) {
+	for _, it := range items {
+		o.line = o.record(o.line[:0], it)
+		if _, err := o.w.Write(o.line); err != nil {
+			return len(items), nil
+		}
+	}
+	if err := o.w.Flush(); err != nil {
+		return len(items), nil
+	}
+	return 0, nil
+}
+
+func (o *jsonOut) close() {
+	_ = o.w.Flush()
+	o.f.Close()
+}
+
+// record appends the JSON record of one copy to b.
+func (o *jsonOut) record(b []byte, it *item) []byte {
+	_ = packet.Parse(it.buf, 0, &o.key, &o.off)
+	k := &o.key
+	b = append(b, `{"time":"`...)
+	b = time.Unix(0, it.ts).UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","interface":`...)
+	b = strconv.AppendQuote(b, o.s.cfg.Sources[it.src].Dev)
+	b = append(b, `,"direction":"`...)
+	if it.outgoing {
+		b = append(b, "out"...)
+	} else {
+		b = append(b, "in"...)
+	}
+	b = append(b, `","eth_src":"`...)
+	b = appendMAC(b, k.DlSrc)
+	b = append(b, `","eth_dst":"`...)
+	b = appendMAC(b, k.DlDst)
+	b = append(b, `","eth_type":`...)
+	b = strconv.AppendUint(b, uint64(k.DlType), 10)
+	if k.VLANTCI != 0 {
+		b = append(b, `,"vlan":`...)
+		b = strconv.AppendUint(b, uint64(k.VLANTCI&0xfff), 10)
+		b = append(b, `,"vlan_pcp":`...)
+		b = strconv.AppendUint(b, uint64(k.VLANTCI>>13), 10)
+	}
+	switch k.DlType {
+	case packet.EtherTypeIPv4:
+		b = appendIPs(b, netip.AddrFrom4(k.NwSrc), netip.AddrFrom4(k.NwDst))
+		b = o.appendL4(b)
+	case packet.EtherTypeIPv6:
+		b = appendIPs(b, netip.AddrFrom16(k.IPv6Src), netip.AddrFrom16(k.IPv6Dst))
+		b = o.appendL4(b)
+	case packet.EtherTypeARP:
+		b = appendIPs(b, netip.AddrFrom4(k.ArpSpa), netip.AddrFrom4(k.ArpTpa))
+		b = append(b, `,"arp_op":`...)
+		b = strconv.AppendUint(b, uint64(k.ArpOp), 10)
+	}
+	b = append(b, `,"len":`...)
+	b = strconv.AppendInt(b, int64(it.orig), 10)
+	return append(b, "}\n"...)
+}
+
+func (o *jsonOut) appendL4(b []byte) []byte {
+	k := &o.key
+	b = append(b, `,"proto":`...)
+	b = strconv.AppendUint(b, uint64(k.NwProto), 10)
+	switch k.NwProto {
+	case packet.ProtoTCP, packet.ProtoUDP, packet.ProtoSCTP:
+		if o.off.L4 == 0 {
+			return b
+		}
+		b = append(b, `,"src_port":`...)
+		b = strconv.AppendUint(b, uint64(k.TpSrc), 10)
+		b = append(b, `,"dst_port":`...)
+		b = strconv.AppendUint(b, uint64(k.TpDst), 10)
+		if k.NwProto == packet.ProtoTCP {
+			b = append(b, `,"tcp_flags":"`...)
+			b = appendTCPFlags(b, k.TCPFlags)
+			b = append(b, '"')
+		}
+	case packet.ProtoICMPv4, packet.ProtoICMPv6:
+		if o.off.L4 == 0 {
+			return b
+		}
+		b = append(b, `,"icmp_type":`...)
+		b = strconv.AppendUint(b, uint64(k.TpSrc), 10)
+		b = append(b, `,"icmp_code":`...)
+		b = strconv.AppendUint(b, uint64(k.TpDst), 10)
+	}
+	return b
+}
+
+func appendIPs(b []byte, src, dst netip.Addr) []byte {
+	b = append(b, `,"ip_src":"`...)
+	b = src.AppendTo(b)
+	b = append(b, `","ip_dst":"`...)
+	b = dst.AppendTo(b)
+	return append(b, '"')
+}
+
+func appendMAC(b []byte, m [6]byte) []byte {
+	const hex = "0123456789abcdef"
+	for i, c := range m {
+		if i > 0 {
+			b = append(b, ':')
+		}
+		b = append(b, hex[c>>4], hex[c&0xf])
+	}
+	return b
+}
+
+// tcpFlagNames are TCP's flag bits from the lowest, as tcpdump names them.
+var tcpFlagNames = []string{"fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns"}
+
+func appendTCPFlags(b []byte, flags uint16) []byte {
+	first := true
+	for i, n := range tcpFlagNames {
+		if flags&(1<<i) == 0 {
+			continue
+		}
+		if !first {
+			b = append(b, '|')
+		}
+		first = false
+		b = append(b, n...)
+	}
+	return b
+}

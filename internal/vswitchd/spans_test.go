@@ -1,0 +1,80 @@
+package vswitchd
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// spanRow is the JSON of a Span row for a transaction.
+func spanInsert(name, sources, rules, dests, extra string) string {
+	return `[{"op":"insert","table":"Span","row":{"name":"` + name + `","sources":["map",` + sources +
+		`],"rules":["map",` + rules + `],"destinations":["set",` + dests + `]` + extra + `}}]`
+}
+
+// TestSpanCheckedAtCommit: a Span row that does not describe a valid
+// session is refused with the reason, and nothing is created.
+func TestSpanCheckedAtCommit(t *testing.T) {
+	db := newMemDB(t)
+	sw := New(db)
+	sw.SetCaptureDir(t.TempDir())
+	t.Cleanup(func() { sw.state.close(true) })
+	for _, c := range []struct {
+		name, sources, rules, dests, extra, want string
+	}{
+		{"bad-rule", `[["veth0","both"]]`, `[[0,"accept tcp,tp_dst=http"]]`, `["dev:veth1"]`, ``, `tp_dst=http`},
+		{"bad-verb", `[["veth0","both"]]`, `[[0,"allow tcp"]]`, `["dev:veth1"]`, ``, `accept or reject`},
+		{"ct", `[["veth0","both"]]`, `[[0,"accept tcp,ct_state=+est"]]`, `["dev:veth1"]`, ``, `conntrack`},
+		{"loop", `[["veth0","both"]]`, `[]`, `["dev:veth0"]`, ``, `loop`},
+		{"meta-pcap", `[["veth0","in"]]`, `[]`, `["pcap:x.pcapng"]`, `,"metadata":true`, `only json: destinations`},
+		{"json-nometa", `[["veth0","in"]]`, `[]`, `["json:x.json"]`, ``, `add --metadata`},
+		{"bad-dest", `[["veth0","in"]]`, `[]`, `["file:/tmp/x"]`, ``, `unknown kind "file"`},
+		{"tunnel", `[["veth0","in"]]`, `[]`, `["gre:10.0.0.1"]`, ``, `not yet supported`},
+		{"bad-vlan", `[["veth0","in"]]`, `[]`, `["dev:veth1,vlan=5000"]`, ``, `vlan=VID`},
+		{"outside", `[["veth0","in"]]`, `[]`, `["pcap:/etc/x.pcapng"]`, ``, `outside gvsd's capture directory`},
+		{"dotdot", `[["veth0","in"]]`, `[]`, `["json:../x.json"]`, `,"metadata":true`, `".." component`},
+		{"bad-source", `[["a/b","in"]]`, `[]`, `["dev:veth1"]`, ``, `not an interface name`},
+	} {
+		err := transact(t, db, spanInsert(c.name, c.sources, c.rules, c.dests, c.extra))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want an error with %q", c.name, err, c.want)
+		}
+	}
+	if n := len(db.Rows("Span")); n != 0 {
+		t.Fatalf("%d Span rows created by refused transactions", n)
+	}
+	// A valid one commits, also for an interface that does not exist.
+	if err := transact(t, db, spanInsert("ok", `[["gvsnosuchdev","in"]]`, `[[0,"accept tcp,tp_dst=5201"],[1,"reject ip"]]`, `["dev:gvsnosuchdev2"]`, `,"mark":7`)); err != nil {
+		t.Fatal(err)
+	}
+	// Writing statistics later does not check the row again.
+	if err := transact(t, db, `[{"op":"update","table":"Span","where":[["name","==","ok"]],"row":{"error":"x"}}]`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSpanWaitsForInterface: a session for an interface that does not
+// exist runs, and says in Span.error that it waits.
+func TestSpanWaitsForInterface(t *testing.T) {
+	db := newMemDB(t)
+	sw := New(db)
+	t.Cleanup(func() { sw.state.close(true) })
+	if err := transact(t, db, spanInsert("w", `[["gvsnosuchdev","in"]]`, `[]`, `["dev:gvsnosuchdev2"]`, ``)); err != nil {
+		t.Fatal(err)
+	}
+	sw.reconcile()
+	var text string
+	for range 50 {
+		sw.acknowledge(db.Snapshot(configTables...))
+		for _, r := range db.Rows("Span") {
+			text, _ = r.Column(db.Schema().Tables["Span"], "error").Str()
+		}
+		if strings.Contains(text, "source gvsnosuchdev: no such interface") && strings.Contains(text, "dev:gvsnosuchdev2") {
+			return
+		}
+		sleepShort()
+	}
+	t.Fatalf("Span.error = %q", text)
+}
+
+func sleepShort() { time.Sleep(100 * time.Millisecond) }
