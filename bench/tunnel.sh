@@ -1,0 +1,336 @@
+#!/bin/bash
+# Throughput through tunnels between two hosts (issue 11's
+# "Performance"), side by side in one run: gvsd on both hosts, Open
+# vSwitch 3.1 on both hosts (userspace datapath with its native
+# tunnelling), and the kernel's own VXLAN device in a Linux bridge (this
+# kernel has no GRE or Geneve devices); and a select_all mirror into a GRE
+# port at full speed.
+#
+# Topology, made afresh for each configuration: hosts gvbt-h1 and gvbt-h2
+# (namespaces) joined by a veth underlay (172.21.99.1 and 172.21.99.2);
+# VMs gvbt-v1 (10.231.94.1) on host1 and gvbt-v2 (10.231.94.2) on host2,
+# each behind a veth into its host's switch. The VMs' MTU is 1400, so
+# every tunnel's encapsulated frame fits the 1500-byte underlay. TCP
+# iperf3 from v1 to v2 through the tunnel (key/VNI 16).
+#   gvsd     a bridge with the VM's port and a tunnel port per host; the
+#            underlay address sits on the veth (the host's own routing:
+#            gvs sends through the kernel's raw or UDP sockets), as
+#            test/e2e/tunnel_test.go builds S4.
+#   OVS 3.1  OVS's native tunnelling, as test/e2e/tunnel_ovs_test.go:
+#            the underlay address on the internal port of bridge gvbt-ul,
+#            whose port is the underlay veth.
+#   kernel   a Linux bridge with the VM's port and a vxlan device.
+# Offloads: "off" = tx checksum and TSO off on the VMs' veths (OVS 3.1's
+# netdev datapath needs that, as in forwarding.sh), "on" = the kernel's
+# defaults (not OVS).
+#
+# Mirror: host1 holds v1 and a third VM gvbt-v3 (10.231.94.3); iperf3 v1
+# -> v3 through gvsd's bridge, without a mirror and with a select_all
+# mirror whose output is a GRE port to host2, where no switch runs (its
+# kernel drops the GRE packets: a collector that only counts). The table
+# gives the throughput, the GRE port's tx_packets and tx_dropped, and
+# the packets that reached host2's underlay.
+#
+# RUNS rounds measure every configuration once each; tables show the
+# median (min-max). Everything made here is removed on exit, failure or
+# interrupt; traffic stays between the namespaces made here.
+# Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
+# kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
+# of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
+# vxlan run per mode, into DIR.
+# Run as root: bash bench/tunnel.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+me=tunnel.sh
+work=$(mktemp -d /tmp/gvbt.XXXXXX)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+
+runs=${RUNS:-3}
+secs=${SECS:-5}
+modes=${MODES:-off on}
+switches=" ${SWITCHES:-gvsd ovs kernel mirror} "
+types=${TYPES:-gre vxlan geneve}
+profile_dir=${PROFILE:-}
+ul1=172.21.99.1
+ul2=172.21.99.2
+vm1=10.231.94.1
+vm2=10.231.94.2
+vm3=10.231.94.3
+port=5221
+records=$work/records
+: >"$records"
+export OVS_RUNDIR=$work/ovsdefault OVS_LOGDIR=$work/ovsdefault OVS_DBDIR=$work/ovsdefault OVS_SYSCONFDIR=$work/ovsdefault
+
+[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+need_tools go ip iperf3 ethtool ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-appctl timeout ss
+
+remove_topology() {
+	local n
+	for n in h1 h2 v1 v2 v3; do
+		ip netns del "gvbt-$n" 2>/dev/null || true
+	done
+}
+cleanup() {
+	set +e
+	lib_cleanup
+	remove_topology
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$work/bin"
+go build -o "$work/bin/gvsd" ./cmd/gvsd
+go build -o "$work/bin/fwdbench" ./bench/fwdbench
+
+# make_topology MODE UNDERLAY_ADDRS(yes|no) [v3]
+make_topology() {
+	local mode=$1 n
+	remove_topology
+	for n in h1 h2 v1 v2 ${3:-}; do
+		new_ns "gvbt-$n"
+	done
+	veth gvbt-h1 gvbtu1 gvbt-h2 gvbtu2
+	if [ "$2" = yes ]; then
+		ip -n gvbt-h1 addr add "$ul1/24" dev gvbtu1
+		ip -n gvbt-h2 addr add "$ul2/24" dev gvbtu2
+	fi
+	veth gvbt-h1 gvbtp1 gvbt-v1 gvbtv1
+	veth gvbt-h2 gvbtp2 gvbt-v2 gvbtv2
+	ip -n gvbt-v1 addr add "$vm1/24" dev gvbtv1
+	ip -n gvbt-v2 addr add "$vm2/24" dev gvbtv2
+	local vms=(1 2)
+	if [ -n "${3:-}" ]; then
+		veth gvbt-h1 gvbtp3 gvbt-v3 gvbtv3
+		ip -n gvbt-v3 addr add "$vm3/24" dev gvbtv3
+		vms+=(3)
+	fi
+	for n in "${vms[@]}"; do
+		ip -n "gvbt-v$n" link set "gvbtv$n" mtu 1400
+		[ "$mode" = off ] && offloads_off "gvbt-v$n" "gvbtv$n"
+	done
+	return 0
+}
+
+# ------------------------------------------------------------- switches
+
+# gvsd_pair TYPE: gvsd on each host, a bridge with the VM's port and the
+# tunnel port.
+gvsd_pair() {
+	local typ=$1 h extra=()
+	[ -n "${gvsd_metrics:-}" ] && extra=(-metrics "$gvsd_metrics" -pprof)
+	for h in 1 2; do
+		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
+		extra=()
+	done
+	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16
+	vsctl_at "$work/sw2" add-br gvbt-br -- add-port gvbt-br gvbtp2 \
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16
+}
+
+# ovs_pair TYPE: OVS on each host, native tunnelling over bridge gvbt-ul.
+ovs_pair() {
+	local typ=$1 h remote
+	for h in 1 2; do
+		remote=$ul2
+		[ $h = 2 ] && remote=$ul1
+		ovs_up "gvbt-h$h" "$work/sw$h"
+		vsctl_at "$work/sw$h" add-br gvbt-ul -- set bridge gvbt-ul datapath_type=netdev -- add-port gvbt-ul "gvbtu$h"
+		wait_link "gvbt-h$h" gvbt-ul
+		local me_addr=$ul1
+		[ $h = 2 ] && me_addr=$ul2
+		ip -n "gvbt-h$h" addr add "$me_addr/24" dev gvbt-ul
+		ip -n "gvbt-h$h" link set gvbt-ul up
+		vsctl_at "$work/sw$h" add-br gvbt-br -- set bridge gvbt-br datapath_type=netdev -- add-port gvbt-br "gvbtp$h" \
+			-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$remote options:key=16
+	done
+}
+
+# kernel_pair: a Linux bridge and a vxlan device on each host.
+kernel_pair() {
+	local h remote
+	for h in 1 2; do
+		remote=$ul2
+		[ $h = 2 ] && remote=$ul1
+		ip -n "gvbt-h$h" link add gvbtvx type vxlan id 16 remote "$remote" dstport 4789 dev "gvbtu$h"
+		ip -n "gvbt-h$h" link add gvbt-kbr type bridge
+		ip -n "gvbt-h$h" link set "gvbtp$h" master gvbt-kbr
+		ip -n "gvbt-h$h" link set gvbtvx master gvbt-kbr
+		ip -n "gvbt-h$h" link set gvbtvx up
+		ip -n "gvbt-h$h" link set gvbt-kbr up
+	done
+}
+
+pair_down() {
+	switch_down "$work/sw1"
+	switch_down "$work/sw2"
+}
+
+record() {
+	local IFS='|'
+	echo "$*" >>"$records"
+}
+
+# tunnel_config MODE SWITCH TYPE
+tunnel_config() {
+	local mode=$1 sw=$2 typ=$3 r key="$1|$2|$3" ul=yes
+	[ "$sw" = ovs ] && ul=no
+	make_topology "$mode" "$ul"
+	case $sw in
+	gvsd) gvsd_pair "$typ" ;;
+	ovs) ovs_pair "$typ" ;;
+	kernel) kernel_pair ;;
+	esac
+	if ! ping_ok gvbt-v1 "$vm2"; then
+		record fail "$key" "no ping from v1 to v2"
+		log "$key: no ping from v1 to v2"
+	elif r=$(iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port"); then
+		record tcp "$key" "$r"
+		log "$key round $round: $r Gbit/s"
+	else
+		record fail "$key" "$r"
+		log "$key round $round: failed: $r"
+	fi
+	pair_down
+	remove_topology
+}
+
+# stat NS DEV NAME: a kernel interface counter.
+stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
+# ifstat KEY: the GRE port's Interface.statistics value.
+ifstat() { vsctl_at "$work/sw1" get interface gvbtg "statistics:$1" 2>/dev/null | tr -d '"' || echo 0; }
+
+# mirror_config MODE MIRROR(none|select_all)
+mirror_config() {
+	local mode=$1 mirror=$2 r key="$1|mirror|$2" tx0 tx1 dr0 dr1 rx0 rx1
+	make_topology "$mode" yes v3
+	gvsd_up gvbt-h1 "$work/sw1"
+	vsctl_at "$work/sw1" set Open_vSwitch . other_config:stats-update-interval=1000
+	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 -- add-port gvbt-br gvbtp3 \
+		-- add-port gvbt-br gvbtg -- set interface gvbtg type=gre options:remote_ip=$ul2 options:key=16
+	if [ "$mirror" = select_all ]; then
+		vsctl_at "$work/sw1" -- --id=@g get port gvbtg \
+			-- --id=@m create mirror name=m0 select_all=true output_port=@g \
+			-- set bridge gvbt-br mirrors=@m >/dev/null
+	fi
+	if ! ping_ok gvbt-v1 "$vm3"; then
+		record fail "$key" "no ping from v1 to v3"
+		switch_down "$work/sw1"
+		remove_topology
+		return
+	fi
+	sleep 1.2
+	tx0=$(ifstat tx_packets) dr0=$(ifstat tx_dropped) rx0=$(stat gvbt-h2 gvbtu2 rx_packets)
+	if r=$(iperf_tcp gvbt-v1 gvbt-v3 "$vm3" "$secs" "$port"); then
+		record tcp "$key" "$r"
+	else
+		record fail "$key" "$r"
+	fi
+	sleep 1.5
+	tx1=$(ifstat tx_packets) dr1=$(ifstat tx_dropped) rx1=$(stat gvbt-h2 gvbtu2 rx_packets)
+	if [ "$mirror" = select_all ]; then
+		record gre_tx "$key" "$((tx1 - tx0))"
+		record gre_dropped "$key" "$((dr1 - dr0))"
+		record collector_rx "$key" "$((rx1 - rx0))"
+	fi
+	log "$key round $round: $r Gbit/s; GRE port tx_packets +$((tx1 - tx0)) tx_dropped +$((dr1 - dr0)); host2 underlay rx_packets +$((rx1 - rx0))"
+	switch_down "$work/sw1"
+	remove_topology
+}
+
+profile_gvsd() {
+	local mode=$1 out=$profile_dir/gvsd-tunnel-vxlan-$1
+	gvsd_metrics=127.0.0.1:9478
+	make_topology "$mode" yes
+	gvsd_pair vxlan
+	ping_ok gvbt-v1 "$vm2" || true
+	ip netns exec gvbt-h1 timeout $((secs + 30)) go tool pprof -proto -output "$out.pb.gz" -seconds "$secs" \
+		"http://$gvsd_metrics/debug/pprof/profile" >/dev/null 2>&1 &
+	local ppid=$!
+	pids+=("$ppid")
+	iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port" >/dev/null || true
+	wait "$ppid" 2>/dev/null || true
+	go tool pprof -top -nodecount 40 "$work/bin/gvsd" "$out.pb.gz" >"$out.txt" 2>/dev/null || true
+	log "profile: $out.txt"
+	pair_down
+	remove_topology
+	gvsd_metrics=""
+}
+
+# ------------------------------------------------------------- main
+
+echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), Linux $(uname -r)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "versions: $(iperf3 --version | head -1), $(ovs-vswitchd --version | head -1), $("$work/bin/gvsd" -version)"
+echo "each cell: median of $runs runs (min–max); iperf3 ${secs} s after 1 s omitted"
+echo
+
+for round in $(seq "$runs"); do
+	for mode in $modes; do
+		for typ in $types; do
+			[[ "$switches" == *" gvsd "* ]] && tunnel_config "$mode" gvsd "$typ"
+			[[ "$switches" == *" ovs "* ]] && [ "$mode" = off ] && tunnel_config "$mode" ovs "$typ"
+		done
+		[[ "$switches" == *" kernel "* ]] && tunnel_config "$mode" kernel vxlan
+		if [[ "$switches" == *" mirror "* ]]; then
+			mirror_config "$mode" none
+			mirror_config "$mode" select_all
+		fi
+	done
+done
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+values() { awk -F'|' -v k="$1" -v key="$2" '$1 == k && $2"|"$3"|"$4 == key {print $5}' "$records"; }
+cell() {
+	local v
+	mapfile -t v < <(values "$1" "$2")
+	[ ${#v[@]} -gt 0 ] || { echo "–"; return; }
+	echo "$(median "${v[@]}") ($(range "${v[@]}"))"
+}
+med() {
+	local v
+	mapfile -t v < <(values "$1" "$2")
+	median "${v[@]}"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) print "–"; else printf "%.2f×", a / b}'; }
+
+echo "TCP through a tunnel between two hosts, Gbit/s"
+echo
+echo "| offloads | tunnel | gvsd | OVS 3.1 netdev | kernel vxlan device | gvsd / OVS | gvsd / kernel vxlan |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for mode in $modes; do
+	k=$(med tcp "$mode|kernel|vxlan")
+	for typ in $types; do
+		g=$(med tcp "$mode|gvsd|$typ")
+		o=$(med tcp "$mode|ovs|$typ")
+		ocell="not run (partial checksums and TSO)"
+		[ "$mode" = off ] && ocell=$(cell tcp "$mode|ovs|$typ")
+		kcell="no $typ device in this kernel"
+		[ "$typ" = vxlan ] && kcell=$(cell tcp "$mode|kernel|vxlan")
+		echo "| $mode | $typ | $(cell tcp "$mode|gvsd|$typ") | $ocell | $kcell | $(ratio "$g" "$o") | $(ratio "$g" "$k") |"
+	done
+done
+echo
+echo "select_all mirror into GRE (iperf3 v1 -> v3 on host1), per run of ${secs}+1 s"
+echo
+echo "| offloads | no mirror, Gbit/s | select_all into GRE, Gbit/s | kept | GRE tx_packets | GRE tx_dropped | packets at the collector |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for mode in $modes; do
+	[[ "$switches" == *" mirror "* ]] || continue
+	n=$(med tcp "$mode|mirror|none")
+	m=$(med tcp "$mode|mirror|select_all")
+	kept=$(awk -v n="$n" -v m="$m" 'BEGIN {if (n == "-" || m == "-") print "–"; else printf "%.0f %%", m / n * 100}')
+	echo "| $mode | $(cell tcp "$mode|mirror|none") | $(cell tcp "$mode|mirror|select_all") | $kept | $(cell gre_tx "$mode|mirror|select_all") | $(cell gre_dropped "$mode|mirror|select_all") | $(cell collector_rx "$mode|mirror|select_all") |"
+done
+grep '^fail' "$records" | sed 's/^/failed: /' || true
+
+if [ -n "$profile_dir" ]; then
+	mkdir -p "$profile_dir"
+	for mode in $modes; do
+		profile_gvsd "$mode"
+	done
+fi
