@@ -282,17 +282,24 @@ one_config() {
 	"${sw}_stop"
 }
 
+# profile_gvsd MODE tcp|flood: a CPU profile of gvsd with the ct flows
+# during one iperf3 run, alone or under the SYN flood past the limit.
 profile_gvsd() {
-	local mode=$1 out=$profile_dir/gvsd-ct-$1
+	local mode=$1 what=$2 out=$profile_dir/gvsd-ct-$1-$2
 	gvsd_metrics=127.0.0.1:9479
 	make_topology "$mode"
 	gvsd_start ct
 	ping_ok gvbc-a "$addr_b" || true
+	[ "$what" = flood ] && gvsd_limit "$limit"
 	ip netns exec gvbc-s timeout $((secs + 30)) go tool pprof -proto -output "$out.pb.gz" -seconds "$secs" \
 		"http://$gvsd_metrics/debug/pprof/profile" >/dev/null 2>&1 &
 	local ppid=$!
 	pids+=("$ppid")
-	tcp_run >/dev/null || true
+	if [ "$what" = flood ]; then
+		flood_run >/dev/null
+	else
+		tcp_run >/dev/null || true
+	fi
 	wait "$ppid" 2>/dev/null || true
 	go tool pprof -top -nodecount 40 "$work/bin/gvsd" "$out.pb.gz" >"$out.txt" 2>/dev/null || true
 	log "profile: $out.txt"
@@ -379,7 +386,9 @@ grep '^fail' "$records" | sed 's/^/failed: /' || true
 if [ -n "$profile_dir" ] && [[ "$switches" == *" gvsd "* ]]; then
 	mkdir -p "$profile_dir"
 	for mode in $modes; do
-		profile_gvsd "$mode"
+		profile_gvsd "$mode" tcp
 		remove_topology
 	done
+	profile_gvsd off flood
+	remove_topology
 fi
