@@ -112,7 +112,8 @@ ovs_up() {
 	pids+=("$db_pid")
 	wait_for_socket "$dir/db.sock" "$db_pid"
 	vsctl_at "$dir" --no-wait init
-	ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" --pidfile="$dir/ovs-vswitchd.pid" \
+	# OVS_RUNDIR is where ovs-vswitchd puts its bridges' .mgmt sockets.
+	OVS_RUNDIR=$dir ip netns exec "$ns" ovs-vswitchd "unix:$dir/db.sock" --pidfile="$dir/ovs-vswitchd.pid" \
 		--unixctl="$dir/ovs-vswitchd.ctl" --log-file="$dir/ovs-vswitchd.log" >/dev/null 2>&1 &
 	up_pid=$!
 	pids+=("$up_pid")

@@ -119,10 +119,10 @@ make_topology() {
 # tunnel port.
 gvsd_pair() {
 	local typ=$1 h extra=()
-	[ -n "${gvsd_metrics:-}" ] && extra=(-metrics "$gvsd_metrics" -pprof)
 	for h in 1 2; do
-		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
 		extra=()
+		[ -n "${gvsd_metrics:-}" ] && extra=(-metrics "$gvsd_metrics$h" -pprof)
+		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
 	done
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
 		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16
@@ -240,20 +240,28 @@ mirror_config() {
 	remove_topology
 }
 
+# profile_gvsd MODE: CPU profiles of both hosts' gvsd (the sender's
+# and the receiver's side of the tunnel) during one vxlan iperf3 run.
 profile_gvsd() {
-	local mode=$1 out=$profile_dir/gvsd-tunnel-vxlan-$1
-	gvsd_metrics=127.0.0.1:9478
+	local mode=$1 out=$profile_dir/gvsd-tunnel-vxlan-$1 h ppids=()
+	gvsd_metrics=127.0.0.1:947
 	make_topology "$mode" yes
 	gvsd_pair vxlan
 	ping_ok gvbt-v1 "$vm2" || true
-	ip netns exec gvbt-h1 timeout $((secs + 30)) go tool pprof -proto -output "$out.pb.gz" -seconds "$secs" \
-		"http://$gvsd_metrics/debug/pprof/profile" >/dev/null 2>&1 &
-	local ppid=$!
-	pids+=("$ppid")
+	for h in 1 2; do
+		ip netns exec "gvbt-h$h" timeout $((secs + 30)) go tool pprof -proto -output "$out-host$h.pb.gz" -seconds "$secs" \
+			"http://$gvsd_metrics$h/debug/pprof/profile" >/dev/null 2>&1 &
+		ppids+=($!)
+		pids+=($!)
+	done
 	iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port" >/dev/null || true
-	wait "$ppid" 2>/dev/null || true
-	go tool pprof -top -nodecount 40 "$work/bin/gvsd" "$out.pb.gz" >"$out.txt" 2>/dev/null || true
-	log "profile: $out.txt"
+	for h in "${ppids[@]}"; do
+		wait "$h" 2>/dev/null || true
+	done
+	for h in 1 2; do
+		go tool pprof -top -cum -nodecount 40 "$work/bin/gvsd" "$out-host$h.pb.gz" >"$out-host$h.txt" 2>/dev/null || true
+		log "profile: $out-host$h.txt"
+	done
 	pair_down
 	remove_topology
 	gvsd_metrics=""
