@@ -350,7 +350,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) pr
 
 echo "TCP throughput, Gbit/s, and the ct rules' cost against the same switch without them"
 echo
-echo "| offloads | switch | NORMAL / no rules | S7 ct flows / nft ct state | ct cost | ct vs OVS 3.1 ct |"
+echo "| offloads | switch | NORMAL / no rules | S7 ct flows / nft ct state | ct cost | ct vs OVS 3.1 ct with offloads off |"
 echo "|---|---|---:|---:|---:|---:|"
 for mode in $modes; do
 	for sw in lbr ovs gvsd; do
