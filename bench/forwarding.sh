@@ -11,7 +11,11 @@
 # (10.231.98.2), and to gvbf-m, the mirror's sink: its kernel drops what
 # arrives there.
 # Traffic: iperf3 from gvbf-a to gvbf-b, TCP (Gbit/s) and UDP with 64-byte
-# frames (18-byte payload, packets per second reaching the server).
+# frames (18-byte payload, packets per second reaching the server); and,
+# without a mirror, TCP request/response round trips (one byte each way,
+# the next request when the reply is in: p50 and p99 in µs) between
+# bench/fwdbench's rr-client and rr-server. The UDP row also gives the
+# switch process's CPU time per delivered packet.
 #
 # Offloads (the table's first column):
 #   off      transmit checksum offload and TSO off on the namespace ends
@@ -44,7 +48,8 @@
 # 5), PROFILE=DIR to also record perf profiles of gvsd into DIR (extra
 # runs, not in the table), MODES (default "off on alloff int-on
 # int-alloff"), SWITCHES (default "lbr ovs gvsd ovsacl gvsdacl": which
-# switches to measure, for quick checks of one).
+# switches to measure, for quick checks of one), TRAFFIC (default "tcp
+# udp rr").
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,6 +59,7 @@ runs=${RUNS:-3}
 secs=${SECS:-5}
 modes=${MODES:-off on alloff int-on int-alloff}
 switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
+traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
 addr_a=10.231.98.1
@@ -269,6 +275,10 @@ start_server() {
 # RATE OFFERED COPIES DELIVERED CPU, or fails with a reason on stdout.
 one_run() {
 	local traffic=$1 perf_out=${2:-} json=$work/iperf.json
+	if [ "$traffic" = rr ]; then
+		rr_run
+		return
+	fi
 	local args=(-c "$addr_b" -p "$port" -t "$secs" -J)
 	# -O (omit the first second) is for TCP only: iperf3 3.12 miscounts
 	# UDP losses with it.
@@ -323,6 +333,40 @@ one_run() {
 			'BEGIN {printf "%.0f", (b - a) / hz / (t1 - t0) * 100}')
 	fi
 	echo "$rate $((copies1 - copies0)) $((deliv1 - deliv0)) $cpu"
+}
+
+# rr_run: TCP request/response latency, one byte each way on one
+# connection (fwdbench rr-server in gvbf-b, rr-client in gvbf-a, the
+# 5201 port); prints the record fields P50 P99 COUNT - CPU (µs, µs,
+# round trips, -, % of a CPU), or fails with a reason on stdout.
+rr_run() {
+	local out=$work/rr.out cpu0 cpu1 t0 t1 res rc=0
+	ip netns exec gvbf-b timeout $((secs + 40)) "$work/bin/fwdbench" rr-server -t "$secs" "$addr_b:$port" >"$out" 2>&1 &
+	server_pid=$!
+	pids+=("$server_pid")
+	echo "$server_pid" >"$work/server.pid"
+	for _ in $(seq 50); do
+		grep -q listening "$out" 2>/dev/null && break
+		sleep 0.1
+	done
+	cpu0=$(cpu_ticks "$swpid")
+	t0=$(date +%s.%N)
+	res=$(ip netns exec gvbf-a timeout $((secs + 20)) "$work/bin/fwdbench" rr-client -t "$secs" "$addr_b:$port" 2>&1) || rc=$?
+	t1=$(date +%s.%N)
+	cpu1=$(cpu_ticks "$swpid")
+	stop_pid "$server_pid"
+	rm -f "$work/server.pid"
+	if [ "$rc" != 0 ]; then
+		echo "rr-client failed: $res" | tr '\t\n' '  '
+		return 1
+	fi
+	local cpu=-
+	if [ "$cpu0" != - ] && [ "$cpu1" != - ]; then
+		cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN {printf "%.0f", (b - a) / hz / (t1 - t0) * 100}')
+	fi
+	# shellcheck disable=SC2086 # three fields
+	echo $res - "$cpu"
 }
 
 # record KIND MODE SWITCH MIRROR TRAFFIC FIELDS...
@@ -577,7 +621,7 @@ run_config() {
 			log "$mode | $sw | $mirror | $traffic: sender veth: $(offload_state)"
 		fi
 		measure "$mode" "$sw" "$mirror" "$traffic"
-		if [ "$prefix" = gvsd ] && [ "$mirror" != filtered ] && [ "$round" = "$runs" ]; then
+		if [ "$prefix" = gvsd ] && [ "$mirror" != filtered ] && [ "$traffic" != rr ] && [ "$round" = "$runs" ]; then
 			maybe_profile "$mode" "$mirror" "$traffic"
 		fi
 	fi
@@ -649,7 +693,10 @@ for round in $(seq "$runs"); do
 		na:*) ;;
 		*) [[ "$switches" == *" $prefix "* ]] || continue ;;
 		esac
-		for traffic in tcp udp; do
+		for traffic in $traffics; do
+			# Latency without a mirror only: a copy adds work to the
+			# round trip, no wait.
+			[ "$traffic" = rr ] && [ "$mirror" != none ] && continue
 			run_config "$mode" "$sw" "$prefix" "$mirror" "$traffic"
 		done
 	done

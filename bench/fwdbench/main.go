@@ -5,7 +5,8 @@
 //
 //	fwdbench rate -udp REPORT.json   prints "RATE OFFERED" (kpps) for UDP,
 //	fwdbench rate REPORT.json        or "RATE" (Gbit/s) for TCP;
-//	fwdbench table RECORDS           prints the table.
+//	fwdbench table RECORDS           prints the tables;
+//	fwdbench rr-server / rr-client   TCP request/response latency (rr.go).
 //
 // The script does everything that touches the machine; this program only
 // reads files, so its logic can be tested without root.
@@ -26,11 +27,15 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("usage: fwdbench rate [-udp] REPORT.json | fwdbench table RECORDS")
+		return fmt.Errorf("usage: fwdbench rate [-udp] REPORT.json | fwdbench table RECORDS | fwdbench rr-server|rr-client [-t SECS] ADDR:PORT")
 	}
 	switch args[0] {
 	case "rate":
 		return rateCommand(args[1:], out)
+	case "rr-server":
+		return rrServer(args[1:], out)
+	case "rr-client":
+		return rrClient(args[1:], out)
 	case "table":
 		if len(args) != 2 {
 			return fmt.Errorf("usage: fwdbench table RECORDS")

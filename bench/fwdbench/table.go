@@ -20,7 +20,9 @@ import (
 // COPIES is what the mirror's sink received and DELIVERED what the two
 // iperf3 ends received during the run, in packets; CPU is the switch
 // process's CPU time over the run in percent of one CPU. "-" means not
-// measured.
+// measured. For TRAFFIC rr (TCP request/response) RATE is the median
+// round trip and OFFERED the 99th percentile, in µs, COPIES the number
+// of round trips and DELIVERED "-".
 
 // config names one row of the table.
 type config struct{ mode, sw, mirror string }
@@ -171,17 +173,56 @@ func writeTable(out io.Writer, rows []*row) error {
 		}
 	}
 	w := bufio.NewWriter(out)
-	fmt.Fprintln(w, "| offloads | switch | mirror | TCP Gbit/s | TCP mirror cost | TCP copies per packet | UDP 64 B kpps | UDP offered kpps | UDP mirror cost | UDP copies per packet | switch CPU % (TCP / UDP) |")
-	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| offloads | switch | mirror | TCP Gbit/s | TCP mirror cost | TCP copies per packet | UDP 64 B kpps | UDP offered kpps | UDP mirror cost | UDP copies per packet | switch CPU % (TCP / UDP) | switch CPU µs per UDP packet |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, rw := range rows {
+		if rw.cells["tcp"] == nil && rw.cells["udp"] == nil {
+			continue // a latency-only row
+		}
 		b := base[config{rw.mode, rw.sw, ""}]
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n",
 			rw.mode, rw.sw, rw.mirror,
 			rateCell(rw.cells["tcp"], "%.2f"), costCell(rw, b, "tcp"), copiesCell(rw, "tcp"),
 			rateCell(rw.cells["udp"], "%.0f"), offeredCell(rw.cells["udp"]), costCell(rw, b, "udp"), copiesCell(rw, "udp"),
-			cpuCell(rw.cells["tcp"]), cpuCell(rw.cells["udp"]))
+			cpuCell(rw.cells["tcp"]), cpuCell(rw.cells["udp"]), cpuPerPacketCell(rw.cells["udp"]))
 	}
+	writeRRTable(w, rows)
 	return w.Flush()
+}
+
+// writeRRTable adds the request/response latencies, if any were
+// measured: p50 and p99 in µs (their median over the runs).
+func writeRRTable(w io.Writer, rows []*row) {
+	header := false
+	for _, rw := range rows {
+		c := rw.cells["rr"]
+		if c == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintln(w)
+			fmt.Fprintln(w, "| offloads | switch | mirror | TCP RR p50 µs | TCP RR p99 µs | switch CPU % |")
+			fmt.Fprintln(w, "|---|---|---|---:|---:|---:|")
+			header = true
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", rw.mode, rw.sw, rw.mirror,
+			rateCell(c, "%.0f"), offeredCell(c), cpuCell(c))
+	}
+}
+
+// cpuPerPacketCell is the switch's CPU time per delivered packet, from
+// the medians of its CPU share and its rate (kpps): percent of a CPU
+// over thousands of packets a second is 10 µs per packet per unit.
+func cpuPerPacketCell(c *cell) string {
+	if c == nil {
+		return ""
+	}
+	cpu := median(c.column(func(s sample) float64 { return s.cpu }))
+	rate := c.medianRate()
+	if math.IsNaN(cpu) || math.IsNaN(rate) || rate <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.1f", 10*cpu/rate)
 }
 
 // rateCell is "median (min–max)", or why there is no number.
