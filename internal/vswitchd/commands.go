@@ -26,6 +26,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
 	r.Register("ofproto/trace", "bridge flow [-generate]", 2, 3, sw.ofprotoTrace)
 	r.Register("gvs/trace", "bridge flow", 2, 2, sw.gvsTrace)
+	r.Register("gvs/conntrack", "[zone=N] [addr=A] [port=P] [proto=NAME] [state=S]", 0, 5, sw.gvsConntrack)
 	sw.registerConntrack(r)
 	r.Register("tnl/ports/show", "", 0, 0, tnlPortsShow)
 	r.Register("ovs/route/show", "", 0, 0, ovsRouteShow)

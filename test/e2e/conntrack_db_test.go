@@ -1,0 +1,136 @@
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// This file checks the connection tracker's configuration from the
+// database (GUIDE.md, "Connection tracking"): zone timeout policies
+// written by the real ovs-vsctl's add-zone-tp / del-zone-tp /
+// list-zone-tp. Its lab's names start with "gvcz".
+
+// gvczLab is a bridge between two namespaces whose UDP is committed in
+// zone 5 and in zone 6, everything else switched by NORMAL.
+func gvczLab(t *testing.T) (*netLab, *Gvsd) {
+	t.Helper()
+	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "nc")
+	lab := newNetLab(t)
+	g := StartGvsd(t)
+	lab.netns("gvczA")
+	lab.netns("gvczB")
+	lab.veth("gvcza0", "gvcza1", "gvczA", "10.41.0.1/24")
+	lab.veth("gvczb0", "gvczb1", "gvczB", "10.41.0.2/24")
+	g.MustVsctl("add-br", "gvczbr", "--", "add-port", "gvczbr", "gvcza0", "--", "add-port", "gvczbr", "gvczb0")
+	gvofMust(t, g, nil, "add-flow", "gvczbr", "priority=10,udp,actions=ct(commit,zone=5),ct(commit,zone=6),NORMAL")
+	return lab, g
+}
+
+// gvczSendUDP sends one UDP datagram from A to B's port.
+func gvczSendUDP(t *testing.T, lab *netLab, port string) {
+	t.Helper()
+	lab.mustExec("gvczA", "sh", "-c", "printf x | nc -u -w 1 -q 0 10.41.0.2 "+port+" || true")
+}
+
+// TestZoneTimeoutPolicyVsctl: `ovs-vsctl add-zone-tp netdev zone=5
+// udp_first=2` (after the Datapath row is made, as OVS's own tests do)
+// makes a UDP connection of zone 5 leave dump-conntrack after about 2 s,
+// while the same connection in zone 6 keeps the kernel's 30 s;
+// list-zone-tp shows the policy, del-zone-tp removes it, and the
+// commands' errors reach ovs-vsctl.
+func TestZoneTimeoutPolicyVsctl(t *testing.T) {
+	lab, g := gvczLab(t)
+	g.MustVsctl("--", "--id=@d", "create", "Datapath", "datapath_version=0",
+		"--", "set", "Open_vSwitch", ".", "datapaths:netdev=@d")
+	g.MustVsctl("add-zone-tp", "netdev", "zone=5", "udp_first=2", "udp_single=2", "udp_multiple=2")
+	if out := g.MustVsctl("list-zone-tp", "netdev"); !strings.Contains(out, "Zone:5") || !strings.Contains(out, "udp_first=2") {
+		t.Fatalf("list-zone-tp netdev:\n%s", out)
+	}
+	if out := g.FailVsctl("add-zone-tp", "netdev", "zone=5", "udp_first=9"); !strings.Contains(out, "zone id 5 already exists") {
+		t.Errorf("adding zone 5 twice: %s", out)
+	}
+	if out := g.FailVsctl("add-zone-tp", "netdev", "zone=5", "udp_fist=9"); out == "" {
+		t.Error("a misspelt policy key was accepted")
+	}
+	if out := g.FailVsctl("--", "--id=@d", "create", "Datapath", "datapath_version=0",
+		"--", "set", "Open_vSwitch", ".", "datapaths:dummy=@d"); !strings.Contains(out, `datapaths:"dummy"`) {
+		t.Errorf("a datapath type gvs does not have: %s", out)
+	}
+
+	gvczSendUDP(t, lab, "7001")
+	in := func(zone string) bool {
+		return len(gvctConntrack(t, g, "dport=7001", "zone="+zone)) == 1
+	}
+	if !in("5") || !in("6") {
+		t.Fatalf("the UDP connection is not tracked in zones 5 and 6:\n%s", strings.Join(gvctConntrack(t, g, ""), "\n"))
+	}
+	start := time.Now()
+	for in("5") && time.Since(start) < 10*time.Second {
+		time.Sleep(100 * time.Millisecond)
+	}
+	gone := time.Since(start)
+	if in("5") || gone < time.Second {
+		t.Fatalf("zone 5's connection with udp_first=2 lived %v (want about 2 s)", gone)
+	}
+	if !in("6") {
+		t.Fatal("zone 6's connection (default timeout 30 s) went with zone 5's")
+	}
+
+	g.MustVsctl("del-zone-tp", "netdev", "zone=5")
+	if out := g.MustVsctl("list-zone-tp", "netdev"); strings.Contains(out, "Zone:5") {
+		t.Errorf("after del-zone-tp: %s", out)
+	}
+	if out := g.FailVsctl("del-zone-tp", "netdev", "zone=5"); out == "" {
+		t.Error("deleting a zone that is not there succeeded")
+	}
+	gvczSendUDP(t, lab, "7002")
+	time.Sleep(3500 * time.Millisecond)
+	if len(gvctConntrack(t, g, "dport=7002", "zone=5")) != 1 {
+		t.Error("after del-zone-tp, zone 5 still expires UDP after 2 s")
+	}
+}
+
+// TestGvsConntrackCLI: gvs conntrack lists the connections that real
+// UDP made, filtered by port, zone and state, as text and as JSON that
+// python's json.tool reads; a bad filter is an error reaching the user.
+func TestGvsConntrackCLI(t *testing.T) {
+	lab, g := gvczLab(t)
+	gvczSendUDP(t, lab, "7101")
+	gvczSendUDP(t, lab, "7102")
+	gvs := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := g.Run(gvsBin, args...)
+		if err != nil {
+			t.Fatalf("gvs %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
+		}
+		return out
+	}
+	out := gvs("conntrack", "--port", "7101")
+	if !strings.Contains(out, "10.41.0.1:") || !strings.Contains(out, " -> 10.41.0.2:7101") ||
+		strings.Contains(out, "7102") || !strings.Contains(out, "2 connections.") {
+		t.Errorf("gvs conntrack --port 7101 (zones 5 and 6):\n%s", out)
+	}
+	out = gvs("conntrack", "--zone", "6", "--state", "unreplied", "--json")
+	var rep struct {
+		Matched     int
+		Connections []struct {
+			Zone  int
+			State string
+			Orig  struct{ Dport int }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("gvs conntrack --json: %v\n%s", err, out)
+	}
+	if rep.Matched != 2 || len(rep.Connections) != 2 || rep.Connections[0].Zone != 6 || rep.Connections[0].State != "UNREPLIED" {
+		t.Errorf("gvs conntrack --zone 6 --json:\n%s", out)
+	}
+	if _, _, err := g.Run("bash", "-c", "set -o pipefail; "+gvsBin+" conntrack --json | python3 -m json.tool"); err != nil {
+		t.Errorf("gvs conntrack --json | python3 -m json.tool: %v", err)
+	}
+	if out, errOut, err := g.Run(gvsBin, "conntrack", "--addr", "nowhere"); err == nil || !strings.Contains(errOut, "addr=nowhere") {
+		t.Errorf("a bad address: %v\n%s%s", err, out, errOut)
+	}
+}
