@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,12 +15,13 @@ import (
 // list-zone-tp. Its lab's names start with "gvcz".
 
 // gvczLab is a bridge between two namespaces whose UDP is committed in
-// zone 5 and in zone 6, everything else switched by NORMAL.
-func gvczLab(t *testing.T) (*netLab, *Gvsd) {
+// zone 5 and in zone 6, everything else switched by NORMAL; gvsd gets
+// args.
+func gvczLab(t *testing.T, args ...string) (*netLab, *Gvsd) {
 	t.Helper()
 	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "nc")
 	lab := newNetLab(t)
-	g := StartGvsd(t)
+	g := StartGvsdArgs(t, args...)
 	lab.netns("gvczA")
 	lab.netns("gvczB")
 	lab.veth("gvcza0", "gvcza1", "gvczA", "10.41.0.1/24")
@@ -132,5 +135,66 @@ func TestGvsConntrackCLI(t *testing.T) {
 	}
 	if out, errOut, err := g.Run(gvsBin, "conntrack", "--addr", "nowhere"); err == nil || !strings.Contains(errOut, "addr=nowhere") {
 		t.Errorf("a bad address: %v\n%s%s", err, out, errOut)
+	}
+}
+
+// TestConntrackSpanMetrics: with --metrics, after real UDP through ct
+// flows and a zone limit, and a span session copying a host interface's
+// ARP, /metrics reports the tracker's connections by protocol, commits,
+// limit drops and the zone's count, and the session's seen, selected
+// and sent packets; promtool check metrics accepts the exposition.
+func TestConntrackSpanMetrics(t *testing.T) {
+	requireTool(t, "promtool", "ping")
+	addr := "127.0.0.1:" + gvmtFreePort(t)
+	lab, g := gvczLab(t, "--metrics="+addr)
+	gvmtAwaitListener(t, addr)
+	appctl(t, g, "dpctl/ct-set-limits", "zone=6,limit=1")
+	gvczSendUDP(t, lab, "7201")
+	gvczSendUDP(t, lab, "7202") // refused in zone 6: at its limit
+
+	// A span session on a host interface on no bridge.
+	lab.netns("gvczS")
+	lab.veth("gvczs0", "gvczs1", "gvczS", "10.42.0.2/24")
+	lab.veth("gvczd0", "gvczd1", "gvczS")
+	if out, errOut, err := g.Run(gvsBin, "span", "add", "gvczspan", "--source", "gvczs0", "--filter", "arp", "--to", "dev:gvczd0"); err != nil {
+		t.Fatalf("gvs span add: %v\n%s%s", err, out, errOut)
+	}
+	_, _ = lab.exec("gvczS", "ping", "-c", "3", "-i", "0.3", "-W", "1", "10.42.0.1") // unanswered: ARP requests
+
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, body = gvmtGet(t, "http://"+addr+"/metrics")
+		if strings.Contains(body, `gvs_span_sent_packets_total{destination="dev:gvczd0",span="gvczspan"}`) &&
+			!strings.Contains(body, `gvs_span_sent_packets_total{destination="dev:gvczd0",span="gvczspan"} 0`) ||
+			time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for series, min := range map[string]float64{
+		`gvs_conntrack_connections{proto="udp"}`:                                3, // 7201 in zones 5 and 6, 7202 in zone 5
+		`gvs_conntrack_connections{proto="tcp"}`:                                0,
+		`gvs_conntrack_commits_total`:                                           3,
+		`gvs_conntrack_limit_drops_total`:                                       1,
+		`gvs_conntrack_zone_connections{zone="6"}`:                              1,
+		`gvs_conntrack_zone_connections_limit{zone="6"}`:                        1,
+		`gvs_span_seen_packets_total{span="gvczspan"}`:                          1,
+		`gvs_span_selected_packets_total{span="gvczspan"}`:                      1,
+		`gvs_span_sent_packets_total{destination="dev:gvczd0",span="gvczspan"}`: 1,
+	} {
+		if v := gvmtValue(t, body, series); v < min || (min == 0 && v != 0) {
+			t.Errorf("%s = %v, want at least %v", series, v, min)
+		}
+	}
+	if v := gvmtValue(t, body, `gvs_conntrack_zone_connections{zone="6"}`); v != 1 {
+		t.Errorf("zone 6 holds %v connections at its limit of 1", v)
+	}
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = strings.NewReader(body)
+	var out bytes.Buffer
+	check.Stdout, check.Stderr = &out, &out
+	if err := check.Run(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out.String())
 	}
 }
