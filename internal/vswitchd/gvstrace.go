@@ -66,7 +66,10 @@ func (sw *Switch) gvsTrace(args []string) (string, error) {
 			name = rb.Name
 		}
 		mask := m.Mask()
-		mask.CtState, mask.CtZone = 0xff, 0xffff
+		mask.CtState = 0xff
+		if r.key.CtZone != 0 {
+			mask.CtZone = 0xffff
+		}
 		rep := names.report(name, r.key, mask, rx, rfinal, t)
 		rep.Flow = flow.NewMatch(r.key, mask).Format(flow.FormatOptions{PortName: names.ofName})
 		rep.Recirc, rep.CtState = fmt.Sprintf("%#x", r.key.RecircID), ctStateText(r.key.CtState)

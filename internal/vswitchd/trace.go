@@ -69,7 +69,10 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 			continue
 		}
 		mask := m.Mask()
-		mask.RecircID, mask.CtState, mask.CtZone = ^uint32(0), 0xff, 0xffff
+		mask.RecircID, mask.CtState = ^uint32(0), 0xff
+		if r.key.CtZone != 0 {
+			mask.CtZone = 0xffff
+		}
 		fmt.Fprintf(&sb, "Flow: %s\n\n", flow.NewMatch(r.key, mask))
 		writeTracePass(&sb, t, r.key, rfinal, mask, rx)
 		if len(queue) < maxTracedRecircs {
@@ -168,10 +171,11 @@ func parseCtNext(v string) (uint8, error) {
 	return st, nil
 }
 
-// ctStateText prints ct_state flags as OVS's trace does: trk|new.
+// ctStateText prints ct_state flags as OVS's trace does, in the order
+// of their bits: new|trk, est|trk.
 func ctStateText(st uint8) string {
 	var names []string
-	for _, n := range []string{"trk", "new", "est", "rel", "rpl", "inv", "snat", "dnat"} {
+	for _, n := range []string{"new", "est", "rel", "rpl", "inv", "trk", "snat", "dnat"} {
 		if st&ctNextFlags[n] != 0 {
 			names = append(names, n)
 		}

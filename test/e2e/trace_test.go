@@ -88,7 +88,7 @@ func TestOfprotoTraceS7Recirc(t *testing.T) {
 		t.Errorf("%d Megaflow lines, want 2:\n%s", n, out)
 	}
 	out = appctl(t, g, "ofproto/trace", "--ct-next", "trk,est", "br0", pkt)
-	if !strings.Contains(out, "resume conntrack with ct_state=trk|est\n") ||
+	if !strings.Contains(out, "resume conntrack with ct_state=est|trk\n") ||
 		!regexp.MustCompile(`(?m)^ 0\. ct_state=\+est\+trk,tcp,in_port=1, priority 50\n    output:2\n`).MatchString(out) {
 		t.Errorf("--ct-next trk,est:\n%s", out)
 	}
@@ -96,7 +96,7 @@ func TestOfprotoTraceS7Recirc(t *testing.T) {
 		t.Errorf("--ct-next trk,bogus: %v\n%s%s", err, o, e)
 	}
 	o, e, err := g.Run(gvsBin, "trace", "br0", pkt)
-	if err != nil || !strings.Contains(o, "assumed to be ct_state trk|new") || !strings.Contains(o, "It leaves by veth_r0.") {
+	if err != nil || !strings.Contains(o, "assumed to be ct_state new|trk") || !strings.Contains(o, "It leaves by veth_r0.") {
 		t.Errorf("gvs trace: %v\n%s%s", err, o, e)
 	}
 }
