@@ -150,6 +150,8 @@ func writeConntrack(w io.Writer, rep *conntrack.Report) {
 	_ = tw.Flush()
 	if rep.Truncated {
 		fmt.Fprintf(w, "%d connections match; the first %d are listed (narrow the filters).\n", rep.Matched, len(rep.Connections))
+	} else if rep.Matched == 1 {
+		fmt.Fprintln(w, "1 connection.")
 	} else {
 		fmt.Fprintf(w, "%d connections.\n", rep.Matched)
 	}
