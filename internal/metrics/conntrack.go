@@ -79,8 +79,13 @@ func collectConntrack(ch chan<- prometheus.Metric, c vswitchd.ConntrackCounters)
 	}
 }
 
+// maxSpanSeries bounds the span sessions reported (each has at most
+// span.MaxDests destinations): sessions are configuration, but a limit
+// on the labels does not depend on it.
+const maxSpanSeries = 256
+
 func collectSpans(ch chan<- prometheus.Metric, spans []vswitchd.SpanCounters) {
-	for _, s := range spans {
+	for _, s := range spans[:min(len(spans), maxSpanSeries)] {
 		counter(ch, spanSeenDesc, s.Seen, s.Span)
 		counter(ch, spanSelectedDesc, s.Selected, s.Span)
 		counter(ch, spanDroppedDesc, s.Dropped, s.Span)

@@ -100,3 +100,14 @@ func TestConntrackZoneSeriesBounded(t *testing.T) {
 		t.Errorf("%d zone series, want %d", n, maxZoneSeries)
 	}
 }
+
+// TestSpanSeriesBounded: at most maxSpanSeries sessions are reported.
+func TestSpanSeriesBounded(t *testing.T) {
+	var spans fakeSpans
+	for i := range 1000 {
+		spans = append(spans, vswitchd.SpanCounters{Span: strings.Repeat("s", 1+i%60) + string(rune('a'+i%26)) + strings.Repeat("x", i/26)})
+	}
+	if n := testutil.CollectAndCount(NewCollector(Sources{Spans: spans}), "gvs_span_seen_packets_total"); n != maxSpanSeries {
+		t.Errorf("%d span series, want %d", n, maxSpanSeries)
+	}
+}
