@@ -107,24 +107,24 @@ func TestConntrackLabel(t *testing.T) {
 }
 
 // TestConntrackClearAndForce: ct_clear makes a tracked packet untracked
-// again (a table that drops +trk and forwards -trk lets it through); a
-// reply that meets ct(commit,force) ends its connection and commits a
+// again (the table after it drops +trk packets and commits -trk ones);
+// a reply that meets ct(commit,force) ends its connection and commits a
 // new one in its own direction.
 func TestConntrackClearAndForce(t *testing.T) {
 	lab, g := gvcxLab(t)
 	for _, f := range []string{
 		"table=0,priority=50,udp,ct_state=-trk,actions=ct(table=1,zone=7)",
-		"table=1,priority=50,udp,in_port=gvcxa0,actions=ct(commit,zone=7),ct_clear,resubmit(,2)",
-		"table=1,priority=50,udp,in_port=gvcxb0,actions=ct(commit,force,zone=7),ct_clear,resubmit(,2)",
+		"table=1,priority=50,udp,actions=ct_clear,resubmit(,2)",
 		"table=2,priority=50,udp,ct_state=+trk,actions=drop",
-		"table=2,priority=50,udp,ct_state=-trk,actions=NORMAL",
+		"table=2,priority=50,udp,ct_state=-trk,in_port=gvcxa0,actions=ct(commit,zone=7),NORMAL",
+		"table=2,priority=50,udp,ct_state=-trk,in_port=gvcxb0,actions=ct(commit,force,zone=7),NORMAL",
 	} {
 		gvofMust(t, g, nil, "add-flow", "gvcxbr", f)
 	}
 	capB := lab.capture("gvcxB", "gvcxb1", "udp")
 	lab.mustExec("gvcxA", "sh", "-c", "printf a | nc -u -p 4000 -w 1 -q 0 10.43.0.2 4001 || true")
 	if !capB.waitFor(5*time.Second, "10.43.0.1.4000 > 10.43.0.2.4001") {
-		t.Fatal("after ct_clear the packet (untracked again) did not cross")
+		t.Fatal("after ct_clear the packet (untracked again) did not cross: a +trk packet is dropped")
 	}
 	want := "udp,orig=(src=10.43.0.1,dst=10.43.0.2,sport=4000,dport=4001)"
 	if got := gvctConntrack(t, g, "dport=400", "zone=7"); len(got) != 1 || !strings.HasPrefix(got[0], want) {
