@@ -2,25 +2,20 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"gvs/internal/ofproto"
-	"gvs/internal/unixctl"
 )
-
-// traceTimeout bounds gvs trace's exchange with gvsd.
-const traceTimeout = 30 * time.Second
 
 func init() { register(newTraceCmd) }
 
 func newTraceCmd(a *app) *cobra.Command {
 	var asJSON bool
+	var ctNext []string
 	cmd := &cobra.Command{
 		Use:   "trace BRIDGE FLOW",
 		Short: "explain what the bridge does with a packet (ofproto/trace in plain words)",
@@ -30,34 +25,27 @@ sending it or learning from it: each table, rule and action it meets,
 NORMAL's decision, the mirrors that copy it, how its fields change, and
 where it leaves. It is the trace of ovs-appctl ofproto/trace. A FLOW gvs
 cannot read is shown with the offending word marked. Several FLOW words
-are joined with commas.`,
+are joined with commas. A ct(table=N) action's recirculated copy is traced
+too, as if the connection tracker said ct_state=trk,new, or what the next
+--ct-next says (e.g. --ct-next trk,est; one per recirculation, in order).`,
 		Args: rangeArgs(2, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTrace(a, args[0], strings.Join(args[1:], ","), asJSON)
+			return runTrace(a, args[0], strings.Join(args[1:], ","), ctNext, asJSON)
 		},
 		ValidArgsFunction: cobra.NoFileCompletions,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON document instead of text")
+	cmd.Flags().StringArrayVar(&ctNext, "ct-next", nil, "ct_state `flags` to assume for the next recirculation (trk,new,est,rel,rpl,inv,snat,dnat)")
 	return cmd
 }
 
-func runTrace(a *app, bridge, flowText string, asJSON bool) error {
-	path, err := unixctl.TargetPath(gvsdRundir(a.remote, a.getenv), "ovs-vswitchd")
-	if err != nil {
-		return fmt.Errorf("gvsd's control socket: %w (is gvsd running?)", err)
+func runTrace(a *app, bridge, flowText string, ctNext []string, asJSON bool) error {
+	args := []string{bridge, flowText}
+	for _, f := range ctNext {
+		args = append(args, "ct-next="+f)
 	}
-	c, err := unixctl.Dial(path)
+	reply, err := callGvsd(a, "gvs/trace", args...)
 	if err != nil {
-		return fmt.Errorf("gvsd's control socket: %w (is gvsd running?)", err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(traceTimeout))
-	reply, err := c.Call("gvs/trace", bridge, flowText)
-	if err != nil {
-		var re *unixctl.RemoteError
-		if errors.As(err, &re) {
-			return errors.New(strings.TrimRight(re.Message, "\n"))
-		}
 		return err
 	}
 	var tr ofproto.TraceReport
@@ -73,9 +61,20 @@ func runTrace(a *app, bridge, flowText string, asJSON bool) error {
 	return nil
 }
 
-// writeTrace explains a trace in words.
+// writeTrace explains a trace in words, then each recirculated pass.
 func writeTrace(w io.Writer, tr *ofproto.TraceReport) {
 	fmt.Fprintf(w, "Packet %s\nenters bridge %s by port %s.\n", tr.Flow, tr.Bridge, tr.InPort)
+	writePass(w, tr)
+	for i := range tr.Resumed {
+		r := &tr.Resumed[i]
+		fmt.Fprintf(w, "\nThe connection tracker's copy (recirculation %s), assumed to be ct_state %s, goes on in bridge %s:\n  %s\n",
+			r.Recirc, r.CtState, r.Bridge, r.Flow)
+		writePass(w, r)
+	}
+}
+
+// writePass explains one pass of a trace.
+func writePass(w io.Writer, tr *ofproto.TraceReport) {
 	for _, s := range tr.Steps {
 		fmt.Fprintln(w, traceLine(s))
 	}
@@ -88,6 +87,8 @@ func writeTrace(w io.Writer, tr *ofproto.TraceReport) {
 	switch {
 	case len(tr.Outputs) > 0:
 		fmt.Fprintf(w, "It leaves by %s.\n", strings.Join(tr.Outputs, ", "))
+	case strings.Contains(tr.DatapathActions, "recirc("):
+		fmt.Fprintln(w, "It leaves by no port itself: the connection tracker's copy goes on (below).")
 	case !tr.ToController:
 		fmt.Fprintln(w, "It is dropped: it leaves by no port.")
 	}

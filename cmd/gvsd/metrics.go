@@ -21,7 +21,7 @@ func startMetrics(addr string, pprof bool, sw *vswitchd.Switch, db *ovsdb.DB, sr
 		}
 		return nil, nil
 	}
-	src := metrics.Sources{Switch: sw, Coverage: coverage.Default}
+	src := metrics.Sources{Switch: sw, Coverage: coverage.Default, Conntrack: sw, Spans: sw}
 	if db != nil {
 		src.Database = db
 	}

@@ -1,16 +1,19 @@
-// Package metrics exports gvsd's counters to Prometheus: interface and
-// mirror statistics, flow table sizes, OVSDB transactions and clients,
-// coverage counters and drops by cause. It reads them on each scrape from
+// Package metrics exports gvsd's counters to Prometheus: interface,
+// mirror and span statistics, the connection tracker, flow table sizes,
+// OVSDB transactions and clients, coverage counters and drops by cause. It reads them on each scrape from
 // the same sources as `ovs-vsctl list interface` and `coverage/show`,
 // through the small interfaces below, and keeps nothing between scrapes.
 //
 // Labels are names from the database (bridges, ports, interfaces,
-// mirrors), flow table numbers, coverage counter names and a fixed set of
+// mirrors, span sessions and their destinations), flow table numbers,
+// conntrack zones that have a limit of their own (at most 256) and
+// protocol names, coverage counter names and a fixed set of
 // causes and reasons: all bounded by the configuration or by the program,
 // never by traffic (no per-flow or per-address label).
 package metrics
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,10 +49,12 @@ type Coverage interface {
 // Sources are where the collector reads; a nil source is left out (a
 // gvsd that is a client of another OVSDB server serves no database).
 type Sources struct {
-	Switch   Switch
-	Database Database
-	Clients  Clients
-	Coverage Coverage
+	Switch    Switch
+	Database  Database
+	Clients   Clients
+	Coverage  Coverage
+	Conntrack Conntrack
+	Spans     Spans
 }
 
 const namespace = "gvs"
@@ -128,6 +133,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		sessionsDesc, monitorsDesc, locksDesc, parkedDesc, coverageDesc, dropsDesc} {
 		ch <- d
 	}
+	for _, d := range append(slices.Clone(ctDescs), spanDescs...) {
+		ch <- d
+	}
 }
 
 // Collect reads every source once and sends its metrics.
@@ -141,6 +149,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		c.collectInterfaces(ch, drops)
 		c.collectMirrors(ch, drops)
 		c.collectFlows(ch)
+	}
+	if c.src.Conntrack != nil {
+		collectConntrack(ch, c.src.Conntrack.ConntrackCounters())
+	}
+	if c.src.Spans != nil {
+		collectSpans(ch, c.src.Spans.SpanCounters())
 	}
 	if c.src.Database != nil {
 		collectTxns(ch, c.src.Database.TxnStats())

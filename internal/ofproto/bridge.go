@@ -228,6 +228,9 @@ func (b *Bridge) pipelineFrom(x *xlate, cfg *Config, in *Port, f frame, depth in
 		c.entry = c.key
 		if x.trace != nil {
 			x.trace.Bridge(b, 0)
+			if fz != nil {
+				x.trace.Note(fmt.Sprintf("thaw: resuming from table %d", table), 0)
+			}
 		}
 		if pktOut {
 			c.pktOut = true

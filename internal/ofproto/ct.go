@@ -2,6 +2,7 @@ package ofproto
 
 import (
 	"encoding/binary"
+	"fmt"
 	"sync"
 
 	"gvs/internal/conntrack"
@@ -151,6 +152,12 @@ func (c *ofctx) ct(x *xlate, a flow.CT) {
 			return
 		}
 		x.out.Actions = append(x.out.Actions, datapath.Recirc(id))
+		if x.trace != nil {
+			x.trace.Note(fmt.Sprintf("a tracked copy of the packet is recirculated (recirc(%#x)): its pipeline resumes at table %d", id, a.Table), c.nest)
+		}
+	}
+	if x.trace != nil {
+		x.trace.Note("the packet goes on untracked: its ct_* fields are cleared", c.nest)
 	}
 	clearCTFields(&c.key)
 }

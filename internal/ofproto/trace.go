@@ -41,12 +41,47 @@ func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, packet.Key, e
 	if in == nil {
 		return nil, key, fmt.Errorf("%s: no port with OpenFlow number %d", b.Name, key.InPort)
 	}
+	return b.trace(key, t, cfg, in, nil)
+}
+
+// TraceResume traces the pass of a packet that a ct(table=N) action
+// recirculated: key.RecircID names the point the first pass froze at,
+// and its ct_* fields are what the tracker is assumed to report (the
+// trace never runs the tracker). The bridge and input port come from the
+// frozen state; key.InPort is ignored.
+func TraceResume(key packet.Key, t Tracer) (*datapath.Xlate, packet.Key, error) {
+	fz, ok := thaw(key.RecircID)
+	if !ok {
+		return nil, key, fmt.Errorf("recirc(%#x): no such recirculation point", key.RecircID)
+	}
+	cfg := fz.bridge.cfg.Load()
+	in, ok := cfg.Ports[fz.inDP]
+	if !ok {
+		return nil, key, fmt.Errorf("recirc(%#x): the port the packet entered by is gone", key.RecircID)
+	}
+	return fz.bridge.trace(key, t, cfg, in, &fz)
+}
+
+// BridgeOf returns the bridge a recirculation id resumes in.
+func BridgeOf(recircID uint32) (*Bridge, bool) {
+	fz, ok := thaw(recircID)
+	return fz.bridge, ok
+}
+
+// trace runs a traced translation from the start of the pipeline or,
+// with fz, from where it froze.
+func (b *Bridge) trace(key packet.Key, t Tracer, cfg *Config, in *Port, fz *frozen) (*datapath.Xlate, packet.Key, error) {
 	out := &datapath.Xlate{}
 	x := &xlate{trace: t, out: out}
 	k := key
 	k.InPort = in.DPPort
 	x.key = &k
 	out.Mask.InPort = ^uint32(0)
+	depth := 0
+	if fz != nil {
+		out.Mask.RecircID = ^uint32(0)
+		depth = fz.depth
+	}
 	limit := cfg.vlanLimit()
 	maskVLANs(&out.Mask, limit)
 	for i, tci := range []uint16{key.VLANTCI, key.InnerVLANTCI}[:limit] {
@@ -57,7 +92,7 @@ func (b *Bridge) Trace(key packet.Key, t Tracer) (*datapath.Xlate, packet.Key, e
 		x.nbase++
 	}
 	x.cur, x.ncur = x.base, x.nbase
-	b.pipeline(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
+	b.pipelineFrom(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, depth, fz)
 	if x.aborted {
 		out.Actions = out.Actions[:0]
 		t.Note("packet dropped: unsupported action or too many resubmits", 0)

@@ -26,6 +26,14 @@ type TraceReport struct {
 	Outputs         []string `json:"outputs"`
 	Copies          []string `json:"mirror_copies"`
 	ToController    bool     `json:"to_controller"`
+	// Recirc and CtState describe a pass that a ct(table=N) action
+	// recirculated: its recirculation id and the ct_state the trace
+	// assumed the tracker gave (ct_state=trk|new unless told otherwise).
+	Recirc  string `json:"recirc,omitempty"`
+	CtState string `json:"ct_state,omitempty"`
+	// Resumed are the passes recirculated from this one, in order (only
+	// in the first pass's report).
+	Resumed []TraceReport `json:"resumed,omitempty"`
 }
 
 // TraceStep is one step of a recorded trace (gvs trace): what happened,

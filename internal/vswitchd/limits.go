@@ -55,8 +55,12 @@ func checkBridge(t *ovsdb.Table, old, new *ovsdb.Row) error {
 }
 
 // checkOpenvSwitch refuses an other_config:flow-limit out of range, the
-// number of flows each port thread's cache holds.
+// number of flows each port thread's cache holds, and a datapath type
+// gvs does not have.
 func checkOpenvSwitch(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	if err := checkDatapaths(t, old, new); err != nil {
+		return err
+	}
 	return checkIntKey(t, old, new, "other_config", "flow-limit", 0, datapath.MaxFlowLimit)
 }
 

@@ -52,6 +52,8 @@ type datapathState struct {
 	// stopSweep ends the goroutine that removes its expired connections.
 	ct        *conntrack.Tracker
 	stopSweep func()
+	// zoneTimeouts are the zones' timeout policies last given to ct.
+	zoneTimeouts map[uint16]conntrack.Timeouts
 
 	// violations are the Interface rows that fail a row check, by UUID,
 	// when a remote server (which cannot run the checks) serves the
@@ -103,6 +105,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.configureDatapath()
 	st.syncChannels(bridges)
 	st.applySpans(snap)
+	st.applyZoneTimeouts(snap)
 	for u := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			delete(st.mirrorStat, u)

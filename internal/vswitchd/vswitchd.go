@@ -132,7 +132,8 @@ func (sw *Switch) Reconfigure() {
 func (sw *Switch) writable() bool { return sw.remote == nil || sw.remote.Writable() }
 
 // configTables are the tables the switch reads its configuration from.
-var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Controller", "Span"}
+var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirror", "Controller", "Span",
+	"Datapath", "CT_Zone", "CT_Timeout_Policy"}
 
 // touchesConfig reports whether a commit changed a table the switch reads,
 // so that unrelated writes (Manager, QoS, ...) cost it nothing.

@@ -58,3 +58,45 @@ func TestOfprotoTrace(t *testing.T) {
 		}
 	}
 }
+
+// TestOfprotoTraceS7Recirc traces S7's first packet with the real
+// ovs-appctl: the ct(table=0) pass, then the recirculated pass with
+// ct_state=trk|new assumed (commit and output to veth_r0), each with its
+// Megaflow; --ct-next trk,est takes the established rule instead. gvs
+// trace tells the same in words.
+func TestOfprotoTraceS7Recirc(t *testing.T) {
+	_, g := gvofS7Setup(t)
+	for _, f := range gvofS7Flows {
+		gvofMust(t, g, nil, "add-flow", "br0", f)
+	}
+	const pkt = "in_port=veth_l0,tcp,nw_src=192.168.0.2,nw_dst=10.0.0.2,tp_src=1024,tp_dst=2048"
+	out := appctl(t, g, "ofproto/trace", "br0", pkt)
+	for _, re := range []string{
+		`(?m)^ 0\. ct_state=-trk,tcp,in_port=1, priority 50\n    ct\(table=0\)\n`,
+		`(?m)^Datapath actions: ct,recirc\(0x[0-9a-f]+\)$`,
+		`(?m)^recirc\(0x[0-9a-f]+\) - resume conntrack with default ct_state=trk\|new \(use --ct-next to customize\)$`,
+		`(?m)^Flow: recirc_id=0x[0-9a-f]+,ct_state=new\|trk,`,
+		`(?m)^ 0\. ct_state=\+new\+trk,tcp,in_port=1, priority 50\n    ct\(commit\)\n`,
+		`(?m)^Megaflow: recirc_id=0x[0-9a-f]+,ct_state=\+new\+trk,`,
+		`(?m)^Datapath actions: ct\(commit\),[0-9]+$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("ofproto/trace lacks /%s/:\n%s", re, out)
+		}
+	}
+	if n := strings.Count(out, "\nMegaflow: "); n != 2 {
+		t.Errorf("%d Megaflow lines, want 2:\n%s", n, out)
+	}
+	out = appctl(t, g, "ofproto/trace", "--ct-next", "trk,est", "br0", pkt)
+	if !strings.Contains(out, "resume conntrack with ct_state=est|trk\n") ||
+		!regexp.MustCompile(`(?m)^ 0\. ct_state=\+est\+trk,tcp,in_port=1, priority 50\n    output:2\n`).MatchString(out) {
+		t.Errorf("--ct-next trk,est:\n%s", out)
+	}
+	if o, e, err := g.Run("ovs-appctl", "ofproto/trace", "--ct-next", "trk,bogus", "br0", pkt); err == nil || !strings.Contains(e, "bogus") {
+		t.Errorf("--ct-next trk,bogus: %v\n%s%s", err, o, e)
+	}
+	o, e, err := g.Run(gvsBin, "trace", "br0", pkt)
+	if err != nil || !strings.Contains(o, "assumed to be ct_state new|trk") || !strings.Contains(o, "It leaves by veth_r0.") {
+		t.Errorf("gvs trace: %v\n%s%s", err, o, e)
+	}
+}
