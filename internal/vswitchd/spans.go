@@ -111,7 +111,7 @@ func checkSpan(t *ovsdb.Table, old, new *ovsdb.Row, captureDir string) error {
 		return err
 	}
 	for _, d := range c.Dests {
-		if d.Kind == span.DestDev {
+		if d.Kind != span.DestPcap && d.Kind != span.DestJSON {
 			continue
 		}
 		if captureDir == "" {

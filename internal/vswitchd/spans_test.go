@@ -29,7 +29,7 @@ func TestSpanCheckedAtCommit(t *testing.T) {
 		{"meta-pcap", `[["veth0","in"]]`, `[]`, `["pcap:x.pcapng"]`, `,"metadata":true`, `only json: destinations`},
 		{"json-nometa", `[["veth0","in"]]`, `[]`, `["json:x.json"]`, ``, `add --metadata`},
 		{"bad-dest", `[["veth0","in"]]`, `[]`, `["file:/tmp/x"]`, ``, `unknown kind "file"`},
-		{"tunnel", `[["veth0","in"]]`, `[]`, `["gre:10.0.0.1"]`, ``, `not yet supported`},
+		{"tunnel", `[["veth0","in"]]`, `[]`, `["vxlan:10.0.0.1,vni=99999999"]`, ``, `vni=99999999`},
 		{"bad-vlan", `[["veth0","in"]]`, `[]`, `["dev:veth1,vlan=5000"]`, ``, `vlan=VID`},
 		{"outside", `[["veth0","in"]]`, `[]`, `["pcap:/etc/x.pcapng"]`, ``, `outside gvsd's capture directory`},
 		{"dotdot", `[["veth0","in"]]`, `[]`, `["json:../x.json"]`, `,"metadata":true`, `".." component`},

@@ -1,0 +1,64 @@
+//go:build linux
+
+package netdev
+
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"gvs/internal/packet"
+)
+
+// A TunnelSender's frames reach a tunnel port facing it, as a tunnel
+// port's would: a plain frame byte for byte, a TCP super-frame cut into
+// segments first. It takes no underlay, so a port with its very
+// configuration still opens, and its sockets carry the mark.
+func TestTunnelSenderReachesPort(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	rx, err := openIn(t, ns, Config{Name: "tnlrx", Type: "gre",
+		Options: map[string]string{"local_ip": "127.0.0.2", "remote_ip": "127.0.0.1", "key": "5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	var tx *TunnelSender
+	inNetns(t, ns, func() {
+		tx, err = NewTunnelSender(TunnelSenderConfig{Name: "span x gre", Mark: 7, HasMark: true,
+			Encap: packet.TunnelConfig{Type: packet.TunnelGRE, Dst: netip.MustParseAddr("127.0.0.2"), Key: 5, HasKey: true, DF: true}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	_ = tx.w.rc.Control(func(fd uintptr) {
+		if m, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_MARK); err != nil || m != 7 {
+			t.Errorf("SO_MARK = %d, %v; want 7", m, err)
+		}
+	})
+	plain := innerTestFrame(200)
+	super, off := testSuperFrame(t, 3000, 1000)
+	b := NewBatch(2)
+	b.Add(plain, Offload{}, len(plain), 0)
+	b.Add(super, off, len(super), 0)
+	if r := tx.Send(b); r != (TxResult{Sent: 4}) {
+		t.Fatalf("Send = %+v, want 4 frames sent (1 + 3 segments)", r)
+	}
+	if got := readOne(rx); !bytes.Equal(got, plain) {
+		t.Fatalf("received %x, want %x", got, plain)
+	}
+	total := 0
+	for range 3 {
+		seg := readOne(rx)
+		if seg == nil {
+			t.Fatal("a segment of the super-frame did not arrive")
+		}
+		total += len(seg) - 54 // Ethernet, IPv4, TCP
+	}
+	if total != 3000 {
+		t.Errorf("segments carry %d payload bytes, want 3000", total)
+	}
+}
