@@ -41,10 +41,10 @@ func checkDevName(dev string) error {
 type DestKind uint8
 
 const (
-	DestDev  DestKind = iota // dev:IFACE[,vlan=VID]
-	DestPcap                 // pcap:PATH
-	DestJSON                 // json:PATH
-	DestTunnel               // gre:, erspan:, vxlan: or geneve:REMOTE[,OPTION=N...]
+	DestDev    DestKind = iota // dev:IFACE[,vlan=VID]
+	DestPcap                   // pcap:PATH
+	DestJSON                   // json:PATH
+	DestTunnel                 // gre:, erspan:, vxlan: or geneve:REMOTE[,OPTION=N...]
 )
 
 // Dest is where a session sends its copies.
