@@ -61,4 +61,13 @@ func TestTunnelSenderReachesPort(t *testing.T) {
 	if total != 3000 {
 		t.Errorf("segments carry %d payload bytes, want 3000", total)
 	}
+	// Sending allocates nothing once the segment buffers exist.
+	if n := testing.AllocsPerRun(20, func() {
+		b.Reset()
+		b.Add(plain, Offload{}, len(plain), 0)
+		b.Add(super, off, len(super), 0)
+		tx.Send(b)
+	}); n != 0 {
+		t.Errorf("Send allocates %.1f times per batch", n)
+	}
 }
