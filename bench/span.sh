@@ -190,7 +190,7 @@ handled() {
 
 # span_drops: the session's dropped counter (kernel and queues), or "-".
 span_drops() {
-	gvs span list --json 2>/dev/null | awk -F'"dropped":' 'NF > 1 {split($2, a, /[,}]/); print a[1]; exit}'
+	gvs span list --json 2>/dev/null | awk -F'"dropped":' 'NF > 1 {split($2, a, /[,}]/); gsub(/[ \t]/, "", a[1]); print a[1]; exit}'
 }
 
 # ---------------------------------------------------------------- one run
@@ -249,7 +249,10 @@ one_run() {
 	t1=$(date +%s.%N)
 	h1=$(handled)
 	local drops=-
-	[[ $config == span-* ]] && drops=$(span_drops)
+	if [[ $config == span-* ]]; then
+		sleep 1.2 # statistics are written back every second
+		drops=$(span_drops)
+	fi
 	mirror_off "$config"
 	c1=$(copies "$config" 2>/dev/null || echo 0)
 	[ "$config" = tcpdump ] && c0=0
