@@ -325,9 +325,11 @@ func (w *tunnelWriter) refreshSource(now time.Time) {
 // socket is the port's own, opened in gvsd's network namespace, so the
 // answer is that namespace's whatever thread asks.
 func routeSource(fd int, dst netip.Addr) (netip.Addr, error) {
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
-	if dst.Is6() {
+	var sa unix.Sockaddr
+	if dst.Is6() { // As4 of an IPv6 address panics: build only the one needed
 		sa = &unix.SockaddrInet6{Port: 9, Addr: dst.As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
 	}
 	if err := unix.Connect(fd, sa); err != nil {
 		return netip.Addr{}, err

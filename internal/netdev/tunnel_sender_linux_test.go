@@ -113,3 +113,38 @@ func BenchmarkTunnelSenderSend(b *testing.B) {
 		})
 	}
 }
+
+// A TunnelSender to an IPv6 remote without a local address looks its
+// source up over IPv6 (this panicked: the IPv4 socket address was built
+// first, whatever the remote) and its frames reach an ip6gre port.
+func TestTunnelSenderIPv6RouteSource(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	rx, err := openIn(t, ns, Config{Name: "tnlrx6", Type: "ip6gre",
+		Options: map[string]string{"remote_ip": "::1", "key": "6"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	var tx *TunnelSender
+	inNetns(t, ns, func() {
+		tx, err = NewTunnelSender(TunnelSenderConfig{Name: "span x gre6",
+			Encap: packet.TunnelConfig{Type: packet.TunnelGRE, Dst: netip.MustParseAddr("::1"), Key: 6, HasKey: true}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if src := tx.w.encap.Config().Src; src != netip.MustParseAddr("::1") {
+		t.Errorf("outer source %v, want ::1 (the route's)", src)
+	}
+	plain := innerTestFrame(120)
+	b := NewBatch(1)
+	b.Add(plain, Offload{}, len(plain), 0)
+	if r := tx.Send(b); r.Sent != 1 {
+		t.Fatalf("Send = %+v", r)
+	}
+	if got := readOne(rx); !bytes.Equal(got, plain) {
+		t.Fatalf("received %x, want %x", got, plain)
+	}
+}

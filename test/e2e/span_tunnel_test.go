@@ -53,7 +53,8 @@ func spanTshark(t *testing.T, pcap, filter string, verbose bool) string {
 	} else {
 		args = append(args, "-T", "fields", "-e", "icmp.type")
 	}
-	out, err := exec.Command("tshark", args...).CombinedOutput()
+	// Output, not CombinedOutput: tshark warns on stderr when run as root.
+	out, err := exec.Command("tshark", args...).Output()
 	if err != nil {
 		t.Fatalf("tshark %v: %v\n%s", args, err, out)
 	}
