@@ -88,9 +88,12 @@ func newSpanAddCmd(a *app) *cobra.Command {
                                 rule matches is not.
   --snaplen N                   keep the first N bytes of each packet
   --metadata                    write a JSON record per packet instead (json: only)
-  --mark N                      copies sent to dev: carry fwmark N
+  --mark N                      copies sent to dev: and tunnels carry fwmark N
   --to DEST                     dev:IFACE, dev:IFACE,vlan=VID, pcap:FILE, json:FILE
-                                (files inside gvsd's capture directory)
+                                (files inside gvsd's capture directory), or a
+                                tunnel to a remote collector (IPv4 or IPv6):
+                                gre:REMOTE[,key=K], erspan:REMOTE[,ver=1|2,idx=N],
+                                vxlan:REMOTE[,vni=N], geneve:REMOTE[,vni=N]
 An interface that does not exist is refused, unless --allow-missing: the
 session then waits for it.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -111,8 +114,8 @@ session then waits for it.`,
 	f.Var(ruleList{rules: &o.rules, accept: true}, "filter", "shorthand for --rule 'accept MATCH'")
 	f.IntVar(&o.snaplen, "snaplen", 0, "keep the first `N` bytes of each packet")
 	f.BoolVar(&o.metadata, "metadata", false, "a JSON record per packet instead of the packet (json: destinations)")
-	f.Int64Var(&o.mark, "mark", -1, "fwmark `N` of copies sent to dev: destinations")
-	f.StringArrayVar(&o.dests, "to", nil, "a destination: `DEST` dev:IFACE[,vlan=VID], pcap:FILE or json:FILE")
+	f.Int64Var(&o.mark, "mark", -1, "fwmark `N` of copies sent to dev: and tunnel destinations")
+	f.StringArrayVar(&o.dests, "to", nil, "a destination: `DEST` dev:IFACE[,vlan=VID], pcap:FILE, json:FILE, gre:|erspan:|vxlan:|geneve:REMOTE[,...]")
 	f.BoolVar(&o.allowMissing, "allow-missing", false, "create the session even if an interface does not exist yet")
 	return cmd
 }
@@ -499,6 +502,13 @@ func printSpanBPF(p *printer, s spanState) error {
 	if err != nil {
 		return err
 	}
+	c := span.Config{Rules: rules}
+	for _, text := range s.Destinations {
+		if d, err := span.ParseDest(text); err == nil {
+			c.Dests = append(c.Dests, d)
+		}
+	}
+	rules = c.FilterRules()
 	snap := uint32(0)
 	switch {
 	case s.Metadata:

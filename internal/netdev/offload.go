@@ -193,3 +193,10 @@ func (o Offload) Rebase(frame []byte, sets bool) (Offload, bool) {
 	}
 	return o, true
 }
+
+// OffloadFromVnetHdr reads the virtio_net_hdr a packet socket with
+// PACKET_VNET_HDR puts before a frame (b holds at least its 10 bytes),
+// for a reader outside netdev (a span session's source).
+func OffloadFromVnetHdr(b []byte) Offload {
+	return Offload{h: decodeVnetHdr(b), ecn: b[1]&vnetGSOECN != 0}
+}

@@ -224,10 +224,15 @@ type tunnelWriter struct {
 	sa6      unix.RawSockaddrInet6
 	count    batchCount
 	erspanV2 bool
+	// staged and sendStaged: the chunk to send and the function that
+	// sends it, made once so that a send allocates no closure.
+	staged     int
+	sendStaged func(fd uintptr)
 }
 
 func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	w.name, w.opts = name, o
+	w.sendStaged = func(fd uintptr) { w.sendChunk(fd, w.staged) }
 	var err error
 	if w.encap, err = packet.NewEncap(o.encap); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -320,9 +325,11 @@ func (w *tunnelWriter) refreshSource(now time.Time) {
 // socket is the port's own, opened in gvsd's network namespace, so the
 // answer is that namespace's whatever thread asks.
 func routeSource(fd int, dst netip.Addr) (netip.Addr, error) {
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
-	if dst.Is6() {
+	var sa unix.Sockaddr
+	if dst.Is6() { // As4 of an IPv6 address panics: build only the one needed
 		sa = &unix.SockaddrInet6{Port: 9, Addr: dst.As16()}
+	} else {
+		sa = &unix.SockaddrInet4{Port: 9, Addr: dst.As4()}
 	}
 	if err := unix.Connect(fd, sa); err != nil {
 		return netip.Addr{}, err
@@ -350,8 +357,8 @@ func (w *tunnelWriter) send(frames [][]byte) batchCount {
 	w.count = batchCount{}
 	for start := 0; start < len(frames); start += tunnelBatch {
 		chunk := frames[start:min(len(frames), start+tunnelBatch)]
-		k := w.stage(chunk, ts)
-		_ = w.rc.Control(func(fd uintptr) { w.sendChunk(fd, k) })
+		w.staged = w.stage(chunk, ts)
+		_ = w.rc.Control(w.sendStaged)
 	}
 	for i := range w.iovs {
 		w.iovs[i][1] = unix.Iovec{}

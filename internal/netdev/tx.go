@@ -119,9 +119,34 @@ type Sender struct {
 // snaplen applies, cut everywhere else; a super-frame that cannot be cut
 // is dropped and counted in the result. b is left as it was.
 func (s *Sender) Send(dev Netdev, b *Batch) (TxResult, error) {
-	whole := b.supers > 0 && TakesSuperFrames(dev)
+	return s.send(target{dev: dev}, b, b.supers > 0 && TakesSuperFrames(dev))
+}
+
+// SendTo writes b with t, which takes no super-frames: every one is cut
+// first. It is Send for a transmitter that is no port (a span session's
+// tunnel destination).
+func (s *Sender) SendTo(t Transmitter, b *Batch) (TxResult, error) {
+	return s.send(target{t: t}, b, false)
+}
+
+// target is where a Sender writes: a port, or a bare Transmitter. It is
+// passed by value, so that neither Send nor SendTo allocates.
+type target struct {
+	dev Netdev
+	t   Transmitter
+}
+
+func (t target) transmit(b *Batch) (TxResult, error) {
+	if t.t != nil {
+		return t.t.Transmit(b)
+	}
+	return transmit(t.dev, b)
+}
+
+// send writes b to to; whole says that to takes super-frames whole.
+func (s *Sender) send(to target, b *Batch, whole bool) (TxResult, error) {
 	if b.supers == 0 || (whole && !b.snaps) {
-		return transmit(dev, b)
+		return to.transmit(b)
 	}
 	if s.bufs == nil {
 		s.bufs = make([][]byte, senderBufs)
@@ -135,7 +160,7 @@ func (s *Sender) Send(dev Netdev, b *Batch) (TxResult, error) {
 	used := 0
 	flush := func() {
 		if s.out.Len() > 0 {
-			r, err := transmit(dev, &s.out)
+			r, err := to.transmit(&s.out)
 			res.add(r)
 			if firstErr == nil {
 				firstErr = err

@@ -1,6 +1,9 @@
 package ovsdb
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // refKey names a row by table and uuid, for reference counting.
 type refKey struct {
@@ -52,7 +55,50 @@ func (tx *txn) runChecks() *Error {
 			}
 		}
 	}
+	return tx.runTableChecks()
+}
+
+// runTableChecks runs the registered TableChecks once for each table in
+// which the transaction inserted or modified a row.
+func (tx *txn) runTableChecks() *Error {
+	written := map[*tableData]map[UUID]bool{}
+	for _, u := range tx.order {
+		c := tx.changes[u]
+		if c.new == nil || len(tx.db.tableChecks[c.td.schema.Name]) == 0 {
+			continue
+		}
+		if written[c.td] == nil {
+			written[c.td] = map[UUID]bool{}
+		}
+		written[c.td][u] = true
+	}
+	for td, w := range written {
+		rows := tx.tableRows(td)
+		for _, check := range tx.db.tableChecks[td.schema.Name] {
+			if err := check(td.schema, rows, w); err != nil {
+				return errorf("constraint violation", "%s: %v", td.schema.Name, err)
+			}
+		}
+	}
 	return nil
+}
+
+// tableRows returns td's rows as the transaction leaves them, sorted by
+// UUID.
+func (tx *txn) tableRows(td *tableData) []*Row {
+	rows := make([]*Row, 0, len(td.rows))
+	for u, r := range td.rows {
+		if _, changed := tx.changes[u]; !changed {
+			rows = append(rows, r)
+		}
+	}
+	for _, u := range tx.order {
+		if c := tx.changes[u]; c.td == td && c.new != nil {
+			rows = append(rows, c.new)
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return compareAtoms(rows[i].UUID, rows[j].UUID) < 0 })
+	return rows
 }
 
 // strongRefDelta counts how the transaction changes the strong references

@@ -51,17 +51,18 @@ type tableData struct {
 // DB is one database: its schema and committed contents. All access goes
 // through its mutex; transactions run one at a time.
 type DB struct {
-	mu      sync.Mutex
-	schema  *Schema
-	tables  map[string]*tableData
-	lastTxn UUID
-	journal *Journal
-	hooks   []func(*Commit)
-	checks  map[string][]RowCheck // by table name
-	mons    map[*monitor]struct{}
-	waiting []*pendingTxn // transactions blocked in a "wait" operation
-	reruns  uint64        // parked transactions run again, for tests
-	txns    txnCounters   // answered transactions, for TxnStats
+	mu          sync.Mutex
+	schema      *Schema
+	tables      map[string]*tableData
+	lastTxn     UUID
+	journal     *Journal
+	hooks       []func(*Commit)
+	checks      map[string][]RowCheck // by table name
+	tableChecks map[string][]TableCheck
+	mons        map[*monitor]struct{}
+	waiting     []*pendingTxn // transactions blocked in a "wait" operation
+	reruns      uint64        // parked transactions run again, for tests
+	txns        txnCounters   // answered transactions, for TxnStats
 	// unsynced are the commits whose journal records may not be on disk
 	// yet, oldest first, for a failed sync to roll back.
 	unsynced []unsyncedCommit
@@ -113,6 +114,25 @@ func (db *DB) AddCheck(table string, check RowCheck) {
 		db.checks = map[string][]RowCheck{}
 	}
 	db.checks[table] = append(db.checks[table], check)
+}
+
+// TableCheck validates the rows of a table as a transaction that writes
+// one of them would leave them, for rules that relate rows to each other
+// (a row check sees one row). rows are every row of the table, sorted by
+// UUID; written are the UUIDs of those the transaction inserted or
+// modified, so that a check can refuse only what the transaction brings.
+// Like a RowCheck, an error fails the transaction with a "constraint
+// violation", and it must not call back into the database.
+type TableCheck func(t *Table, rows []*Row, written map[UUID]bool) error
+
+// AddTableCheck registers a TableCheck for table.
+func (db *DB) AddTableCheck(table string, check TableCheck) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.tableChecks == nil {
+		db.tableChecks = map[string][]TableCheck{}
+	}
+	db.tableChecks[table] = append(db.tableChecks[table], check)
 }
 
 // Rows returns a snapshot of the rows of a table, sorted by UUID.

@@ -209,3 +209,51 @@ func TestCommitHookAndSnapshot(t *testing.T) {
 		t.Fatalf("Rows = %v", rows)
 	}
 }
+
+// A table check sees the table as the transaction leaves it (rows written
+// by earlier commits and by this one, deletions gone), once per
+// transaction, with the rows this one wrote; its error fails the
+// transaction.
+func TestTableCheckSeesWholeTable(t *testing.T) {
+	db := newTestDB(t)
+	calls := 0
+	// No two Root rows may have the same n.
+	db.AddTableCheck("Root", func(tb *Table, rows []*Row, written map[UUID]bool) error {
+		calls++
+		seen := map[int64]UUID{}
+		for _, r := range rows {
+			n, _ := r.Column(tb, "n").Int()
+			if u, dup := seen[n]; dup && (written[r.UUID] || written[u]) {
+				name, _ := r.Column(tb, "name").Str()
+				return fmt.Errorf("%s: n=%d taken", name, n)
+			}
+			seen[n] = r.UUID
+		}
+		return nil
+	})
+	mustOK := func(text string) {
+		t.Helper()
+		for i, r := range db.Transact(ops(t, text)) {
+			if errTag(r) != "" {
+				t.Fatalf("op %d of %s: %s", i, text, mustJSONText(t, r))
+			}
+		}
+	}
+	mustOK(`[{"op":"insert","table":"Root","row":{"name":"a","n":1}}]`)
+	d := txFails(t, db.Transact(ops(t, `[{"op":"insert","table":"Root","row":{"name":"b","n":1}}]`)), 1, "constraint violation")
+	if !strings.Contains(d, "b: n=1 taken") {
+		t.Errorf("details %q", d)
+	}
+	// Two rows of one transaction see each other.
+	txFails(t, db.Transact(ops(t, `[{"op":"insert","table":"Root","row":{"name":"c","n":2}},{"op":"insert","table":"Root","row":{"name":"d","n":2}}]`)), 2, "constraint violation")
+	// A deletion in the same transaction frees the value.
+	mustOK(`[{"op":"delete","table":"Root","where":[["name","==","a"]]},{"op":"insert","table":"Root","row":{"name":"e","n":1}}]`)
+	// A modification is checked with the new value.
+	mustOK(`[{"op":"insert","table":"Root","row":{"name":"f","n":3}}]`)
+	txFails(t, db.Transact(ops(t, `[{"op":"update","table":"Root","where":[["name","==","f"]],"row":{"n":1}}]`)), 1, "constraint violation")
+	before := calls
+	mustOK(`[{"op":"insert","table":"Config","row":{"k":"x"}}]`)
+	if calls != before {
+		t.Error("a transaction that wrote no Root row ran Root's table check")
+	}
+}

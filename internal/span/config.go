@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"gvs/internal/packet"
 )
 
 // Source is an interface a session copies, and which of its packets.
@@ -39,9 +41,10 @@ func checkDevName(dev string) error {
 type DestKind uint8
 
 const (
-	DestDev  DestKind = iota // dev:IFACE[,vlan=VID]
-	DestPcap                 // pcap:PATH
-	DestJSON                 // json:PATH
+	DestDev    DestKind = iota // dev:IFACE[,vlan=VID]
+	DestPcap                   // pcap:PATH
+	DestJSON                   // json:PATH
+	DestTunnel                 // gre:, erspan:, vxlan: or geneve:REMOTE[,OPTION=N...]
 )
 
 // Dest is where a session sends its copies.
@@ -50,18 +53,20 @@ type Dest struct {
 	Target string // the device or the file, as written
 	VLAN   int    // dev: the 802.1Q VID to push, -1 for none
 	Text   string // the destination as written
+	// Tunnel is a tunnel destination's outer headers (Src unset: the
+	// source address of the route to the remote).
+	Tunnel packet.TunnelConfig
 }
 
 func (d Dest) String() string { return d.Text }
 
-// tunnelKinds are destinations another part of gvs will provide.
-var tunnelKinds = []string{"gre", "erspan", "vxlan", "geneve"}
-
-// ParseDest reads dev:IFACE, dev:IFACE,vlan=VID, pcap:PATH or json:PATH.
+// ParseDest reads dev:IFACE, dev:IFACE,vlan=VID, pcap:PATH, json:PATH,
+// or a tunnel: gre:REMOTE[,key=K], erspan:REMOTE[,ver=1|2,idx=N,key=S],
+// vxlan:REMOTE[,vni=N], geneve:REMOTE[,vni=N].
 func ParseDest(s string) (Dest, error) {
 	kind, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return Dest{}, fmt.Errorf("destination %q: written KIND:TARGET, with KIND dev, pcap or json (e.g. dev:eth1, pcap:span.pcapng)", s)
+		return Dest{}, fmt.Errorf("destination %q: written KIND:TARGET, with KIND dev, pcap, json, gre, erspan, vxlan or geneve (e.g. dev:eth1, pcap:span.pcapng, gre:192.0.2.9)", s)
 	}
 	d := Dest{Target: rest, VLAN: -1, Text: s}
 	switch kind {
@@ -87,13 +92,14 @@ func ParseDest(s string) (Dest, error) {
 		if kind == "json" {
 			d.Kind = DestJSON
 		}
-	default:
-		for _, t := range tunnelKinds {
-			if kind == t {
-				return Dest{}, fmt.Errorf("destination %q: %s: tunnel destinations are not yet supported by gvs span (dev:, pcap: and json: are)", s, kind)
-			}
+	case "gre", "erspan", "vxlan", "geneve":
+		t, err := parseTunnel(kind, rest)
+		if err != nil {
+			return Dest{}, fmt.Errorf("destination %q: %w", s, err)
 		}
-		return Dest{}, fmt.Errorf("destination %q: unknown kind %q: dev, pcap or json", s, kind)
+		d.Kind, d.Tunnel, d.Target = DestTunnel, t, t.Dst.String()
+	default:
+		return Dest{}, fmt.Errorf("destination %q: unknown kind %q: dev, pcap, json, gre, erspan, vxlan or geneve", s, kind)
 	}
 	return d, nil
 }

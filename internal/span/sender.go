@@ -143,6 +143,8 @@ func openOutput(s *Session, d Dest) (output, error) {
 		out, err = openPcap(s, d)
 	case DestJSON:
 		out, err = openJSON(s, d)
+	case DestTunnel:
+		out, err = openTunnel(s, d)
 	default:
 		err = fmt.Errorf("unknown kind")
 	}

@@ -41,9 +41,10 @@ func Start(cfg Config, env Env) (*Session, error) {
 	}
 	s := &Session{cfg: cfg, env: env, stop: make(chan struct{})}
 	progs := map[Direction][]bpf.RawInstruction{}
+	rules := cfg.FilterRules()
 	for _, src := range cfg.Sources {
 		if progs[src.Dir] == nil {
-			ins, err := Compile(cfg.Rules, src.Dir, cfg.snaplen())
+			ins, err := Compile(rules, src.Dir, cfg.snaplen())
 			if err != nil {
 				return nil, fmt.Errorf("span %s: %w", cfg.Name, err)
 			}

@@ -111,7 +111,7 @@ func checkSpan(t *ovsdb.Table, old, new *ovsdb.Row, captureDir string) error {
 		return err
 	}
 	for _, d := range c.Dests {
-		if d.Kind == span.DestDev {
+		if d.Kind != span.DestPcap && d.Kind != span.DestJSON {
 			continue
 		}
 		if captureDir == "" {
@@ -229,4 +229,42 @@ func spanStats(s span.Stats) map[string]uint64 {
 		m["dropped"] += d.Dropped
 	}
 	return m
+}
+
+// checkSpanLoops refuses a session whose dev: destination is a source of
+// another session that copies what that device sends (:out or :both):
+// each copy would be copied back, and the other session's copies perhaps
+// again (a loop). Only pairs that involve a row the transaction wrote are
+// refused, so that a database edited by hand does not block every other
+// change; rows that do not parse are refused by checkSpan instead.
+func checkSpanLoops(t *ovsdb.Table, rows []*ovsdb.Row, written map[ovsdb.UUID]bool) error {
+	type session struct {
+		u   ovsdb.UUID
+		cfg span.Config
+	}
+	var all []session
+	for _, r := range rows {
+		if c, err := readSpan(t, r); err == nil {
+			all = append(all, session{r.UUID, c})
+		}
+	}
+	for _, a := range all {
+		for _, d := range a.cfg.Dests {
+			if d.Kind != span.DestDev {
+				continue
+			}
+			for _, b := range all {
+				if b.u == a.u || !(written[a.u] || written[b.u]) {
+					continue
+				}
+				for _, s := range b.cfg.Sources {
+					if s.Dev == d.Target && s.Dir != span.In {
+						return fmt.Errorf("span %s: destination %s is a source of span %s (%s): the copies sent there would be copied again (a loop)",
+							a.cfg.Name, d.Text, b.cfg.Name, s)
+					}
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -29,7 +29,7 @@ func TestSpanCheckedAtCommit(t *testing.T) {
 		{"meta-pcap", `[["veth0","in"]]`, `[]`, `["pcap:x.pcapng"]`, `,"metadata":true`, `only json: destinations`},
 		{"json-nometa", `[["veth0","in"]]`, `[]`, `["json:x.json"]`, ``, `add --metadata`},
 		{"bad-dest", `[["veth0","in"]]`, `[]`, `["file:/tmp/x"]`, ``, `unknown kind "file"`},
-		{"tunnel", `[["veth0","in"]]`, `[]`, `["gre:10.0.0.1"]`, ``, `not yet supported`},
+		{"tunnel", `[["veth0","in"]]`, `[]`, `["vxlan:10.0.0.1,vni=99999999"]`, ``, `vni=99999999`},
 		{"bad-vlan", `[["veth0","in"]]`, `[]`, `["dev:veth1,vlan=5000"]`, ``, `vlan=VID`},
 		{"outside", `[["veth0","in"]]`, `[]`, `["pcap:/etc/x.pcapng"]`, ``, `outside gvsd's capture directory`},
 		{"dotdot", `[["veth0","in"]]`, `[]`, `["json:../x.json"]`, `,"metadata":true`, `".." component`},
@@ -78,3 +78,42 @@ func TestSpanWaitsForInterface(t *testing.T) {
 }
 
 func sleepShort() { time.Sleep(100 * time.Millisecond) }
+
+// TestSpanLoopBetweenSessions: a session whose dev: destination is what
+// another session copies the output of is refused at commit, whichever
+// is written first, and also when both come in one transaction; a
+// source that copies only what the device receives is no loop.
+func TestSpanLoopBetweenSessions(t *testing.T) {
+	db := newMemDB(t)
+	sw := New(db)
+	sw.SetCaptureDir(t.TempDir())
+	t.Cleanup(func() { sw.state.close(true) })
+	mustOK := func(tx string) {
+		t.Helper()
+		if err := transact(t, db, tx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustFail := func(tx, want string) {
+		t.Helper()
+		if err := transact(t, db, tx); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want an error with %q", err, want)
+		}
+	}
+	mustOK(spanInsert("a", `[["x0","both"]]`, `[]`, `["dev:y0"]`, ``))
+	mustFail(spanInsert("b", `[["y0","out"]]`, `[]`, `["dev:z0"]`, ``),
+		"span a: destination dev:y0 is a source of span b (y0:out)")
+	mustFail(spanInsert("c", `[["z0","both"]]`, `[]`, `["dev:x0"]`, ``),
+		"span c: destination dev:x0 is a source of span a (x0:both)")
+	mustOK(spanInsert("d", `[["y0","in"]]`, `[]`, `["dev:w0"]`, ``))
+	// Two new sessions that loop through each other, in one transaction.
+	both := `[{"op":"insert","table":"Span","row":{"name":"p","sources":["map",[["p0","both"]]],"destinations":["set",["dev:q0"]]}},` +
+		`{"op":"insert","table":"Span","row":{"name":"q","sources":["map",[["q0","both"]]],"destinations":["set",["dev:p0"]]}}]`
+	mustFail(both, "a loop")
+	// Changing a's destination to d's destination's device is refused too.
+	mustFail(`[{"op":"update","table":"Span","where":[["name","==","d"]],"row":{"sources":["map",[["y0","both"]]]}}]`,
+		"span a: destination dev:y0 is a source of span d (y0:both)")
+	if n := len(db.Rows("Span")); n != 2 {
+		t.Errorf("%d Span rows, want the 2 accepted", n)
+	}
+}

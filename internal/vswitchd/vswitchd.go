@@ -106,6 +106,7 @@ func New(db Database) *Switch {
 		}
 		// Span is gvs's own table: only gvsd's own database has it.
 		local.AddCheck("Span", sw.state.spanCheck())
+		local.AddTableCheck("Span", checkSpanLoops)
 	}
 	if remote, ok := db.(remoteDatabase); ok {
 		sw.remote = remote

@@ -395,7 +395,7 @@ func TestSpanBadInput(t *testing.T) {
 		{[]string{"--source", "l0", "--rule", "allow tcp", "--to", "dev:d0"}, 2, []string{"accept or reject"}},
 		{[]string{"--source", "l0", "--filter", "ct_state=+est,tcp", "--to", "dev:d0"}, 2, []string{"ct_state", "conntrack"}},
 		{[]string{"--source", "l0", "--to", "eth:d0"}, 2, []string{`unknown kind "eth"`}},
-		{[]string{"--source", "l0", "--to", "gre:10.0.0.9"}, 2, []string{"not yet supported"}},
+		{[]string{"--source", "l0", "--to", "gre:collector"}, 2, []string{`"collector" is not an IP address`}},
 		{[]string{"--source", "l0", "--metadata", "--to", "pcap:m.pcapng"}, 2, []string{"only json: destinations"}},
 		{[]string{"--source", "l0", "--to", "json:m.json"}, 2, []string{"--metadata"}},
 		{[]string{"--source", "l0", "--to", "pcap:/etc/passwd"}, 1, []string{"outside gvsd's capture directory"}},

@@ -1,0 +1,136 @@
+package span
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// inOwnNetns runs the calling test again in a network namespace of its
+// own (a new process under ip netns exec, so that every thread of the
+// session is in it) and reports false in the calling process, which
+// then returns; true means this process is the one inside.
+func inOwnNetns(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("GVS_SPAN_TEST_NETNS") == t.Name() {
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a network namespace")
+	}
+	ns := fmt.Sprintf("gvspan%d", os.Getpid())
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Skipf("ip netns add: %v %s", err, out)
+	}
+	defer exec.Command("ip", "netns", "del", ns).Run()
+	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GVS_SPAN_TEST_NETNS="+t.Name())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("in namespace %s: %v\n%s", ns, err, out)
+	}
+	return false
+}
+
+func sh(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// A session copies what a veth receives to a GRE destination: the copy
+// arrives at the remote (here the loopback) inside GRE with the key,
+// byte for byte, and the destination's counters say so.
+func TestSessionToTunnel(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	sh(t, "ip", "link", "set", "lo", "up")
+	sh(t, "ip", "link", "add", "src0", "type", "veth", "peer", "name", "src1")
+	sh(t, "ip", "link", "set", "src0", "up")
+	sh(t, "ip", "link", "set", "src1", "up")
+	gre, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_GRE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(gre)
+	_ = unix.SetsockoptTimeval(gre, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 2})
+	src, _ := ParseSource("src0:in")
+	dst, _ := ParseDest("gre:127.0.0.1,key=5")
+	s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst},
+		Rules: mustRules(t, "accept udp,tp_dst=9999")}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if st := s.Status(); st.Error != "" {
+		t.Fatalf("session error: %s", st.Error)
+	}
+	frame := ipFrame4UDP(9999)
+	other := ipFrame4UDP(9998)
+	inject(t, "src1", other, frame)
+	buf := make([]byte, 4096)
+	n, err := unix.Read(gre, buf)
+	if err != nil {
+		t.Fatalf("no GRE packet at the remote: %v", err)
+	}
+	p := buf[:n]
+	ihl := int(p[0]&0xf) * 4
+	g := p[ihl:]
+	if binary.BigEndian.Uint16(g[0:]) != 0x2000 || binary.BigEndian.Uint16(g[2:]) != 0x6558 || binary.BigEndian.Uint32(g[4:]) != 5 {
+		t.Fatalf("GRE header % x: want key 5, transparent Ethernet bridging", g[:8])
+	}
+	if !bytes.Equal(g[8:], frame) {
+		t.Fatalf("inner frame\n% x\nwant\n% x", g[8:], frame)
+	}
+	if n, err := unix.Read(gre, buf); err == nil {
+		t.Fatalf("a second GRE packet (%d bytes): the filter let the other frame through", n)
+	}
+	st := s.Status().Stats
+	if st.Selected != 1 || len(st.Dests) != 1 || st.Dests[0].Sent != 1 || st.Dests[0].Dropped != 0 {
+		t.Fatalf("stats %+v: want 1 selected, sent 1", st)
+	}
+}
+
+// ipFrame4UDP is a minimal Ethernet/IPv4/UDP frame to port dport.
+func ipFrame4UDP(dport uint16) []byte {
+	f := make([]byte, 14+20+8+10)
+	copy(f, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0})
+	ip := f[14:]
+	ip[0], ip[8], ip[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+	copy(ip[12:], []byte{192, 0, 2, 1, 192, 0, 2, 2})
+	binary.BigEndian.PutUint16(ip[20:], 1234)
+	binary.BigEndian.PutUint16(ip[22:], dport)
+	binary.BigEndian.PutUint16(ip[24:], uint16(len(ip)-20))
+	return f
+}
+
+// inject sends frames out of dev (so that its veth peer receives them).
+func inject(t *testing.T, dev string, frames ...[]byte) {
+	t.Helper()
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for _, f := range frames {
+		if err := unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(unix.ETH_P_IP)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+}
