@@ -74,6 +74,10 @@ func (t *portThread) conntrack(pkt *Packet, st *execState, a *Action) bool {
 		ctDrops.Inc()
 		return false
 	}
+	if r.Len != 0 {
+		// An ALG resized the frame within its buffer's capacity.
+		pkt.Frame = pkt.Frame[:r.Len]
+	}
 	if r.Rewrote {
 		reparse(pkt)
 	}
