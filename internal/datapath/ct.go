@@ -80,6 +80,9 @@ func (t *portThread) conntrack(pkt *Packet, st *execState, a *Action) bool {
 	}
 	if r.Rewrote {
 		reparse(pkt)
+		// An output before this action materialized the frame as it
+		// was: later outputs must take the rewritten one.
+		st.mat = nil
 	}
 	writeCT(&pkt.Key.Key, &r)
 	return true
