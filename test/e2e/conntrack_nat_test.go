@@ -166,7 +166,7 @@ var gvntPeerRE = regexp.MustCompile(`Connection received on (\S+) (\d+)`)
 // received.
 func (l *gvntLab) ncPeer(port int, addr string, cport int) (peer, got string) {
 	l.t.Helper()
-	out := l.serve("gvntO", "nc", "-v", "-l", "-w", "5", "10.1.1.2", fmt.Sprint(port))
+	out := l.serve("gvntO", "nc", "-n", "-v", "-l", "-w", "5", "10.1.1.2", fmt.Sprint(port))
 	l.waitListen("gvntO", "t", port)
 	if b, err := l.exec("gvntI", "sh", "-c", fmt.Sprintf("printf %%s hello | nc -N -w 3 %s %d", addr, cport)); err != nil {
 		l.t.Logf("nc client: %v: %s", err, b)
@@ -215,7 +215,7 @@ const gvntFTPServer = `import sys, logging
 from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.handlers import FTPHandler
 from pyftpdlib.servers import FTPServer
-logging.basicConfig(level=logging.INFO)
+logging.basicConfig(level=logging.DEBUG)
 a = DummyAuthorizer()
 a.add_anonymous(sys.argv[3], perm="elr")
 class H(FTPHandler):
@@ -276,6 +276,9 @@ func TestConntrackFTPALG(t *testing.T) {
 			t.Fatalf("%s FTP through SNAT with alg=ftp: %v\n%s\nserver log:\n%s", mode, err, out, log.String())
 		}
 	}
+	if !regexp.MustCompile(`PORT 10,1,1,(24\d|250),\d+,\d+`).MatchString(log.String()) {
+		t.Errorf("the server did not get a PORT naming an SNAT address:\n%s", log.String())
+	}
 	if ct := l.appctl("dpctl/dump-conntrack"); !regexp.MustCompile(`orig=\(src=10\.1\.1\.2,dst=10\.1\.1\.2[45]\d,sport=\d+,dport=\d+\),reply=\(src=10\.1\.1\.1,dst=10\.1\.1\.2,`).MatchString(ct) {
 		t.Errorf("dump-conntrack shows no active-mode data connection from the server, translated to the inside:\n%s", ct)
 	}
@@ -329,5 +332,52 @@ func TestConntrackTFTPALG(t *testing.T) {
 	l.flows(gvntSNATFlows("")...)
 	if b, err := get(); err == nil && bytes.Equal(b, l.file) {
 		t.Fatal("TFTP through SNAT without alg=tftp worked")
+	}
+}
+
+// gvntV6 is the IPv6 form of a v4 flow set: ipv6, tcp6 and udp6
+// matches, and the SNAT range fd00::f0.
+func gvntV6(fs []string) []string {
+	r := strings.NewReplacer(",ip,", ",ipv6,", ",tcp,", ",tcp6,", ",udp,", ",udp6,", gvntSNATRange, "fd00::f0")
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = r.Replace(f)
+	}
+	return out
+}
+
+// TestConntrackFTPALGIPv6: FTP over IPv6 through SNAT with alg=ftp:
+// Python's ftplib announces with EPRT (active) and the server with EPSV
+// (passive); the EPRT address is rewritten to the SNAT address, whose
+// text is longer, so the control connection's sequence numbers are
+// corrected. Without alg=ftp the active download fails.
+func TestConntrackFTPALGIPv6(t *testing.T) {
+	requireTool(t, "ss")
+	if err := exec.Command(gvctScapy, "-c", "import pyftpdlib").Run(); err != nil {
+		t.Skip("python3-pyftpdlib not installed (scripts/test.sh installs it)")
+	}
+	l := gvntSetup(t)
+	for _, h := range [][3]string{{"gvntI", "gvnti1", "fd00::1/64"}, {"gvntO", "gvnto1", "fd00::2/64"}} {
+		l.mustExec(h[0], "sysctl", "-q", "-w", "net/ipv6/conf/"+h[1]+"/disable_ipv6=0")
+		l.mustExec(h[0], "ip", "-6", "addr", "add", h[2], "dev", h[1], "nodad")
+	}
+	// Static neighbours: the flows below carry no neighbour discovery.
+	l.mustExec("gvntI", "ip", "-6", "neigh", "replace", "fd00::2", "lladdr", l.macO, "dev", "gvnti1", "nud", "permanent")
+	l.mustExec("gvntO", "ip", "-6", "neigh", "replace", "fd00::f0", "lladdr", l.macI, "dev", "gvnto1", "nud", "permanent")
+	log := l.serve("gvntO", gvctScapy, "-c", gvntFTPServer, "fd00::2", "21", l.dir)
+	l.waitListen("gvntO", "t", 21)
+	l.flows(gvntV6(gvntSNATFlows("ftp"))...)
+	for _, mode := range []string{"passive", "active"} {
+		out, err := l.ftpGet("fd00::2", mode)
+		if err != nil || out != l.want() {
+			t.Fatalf("%s FTP over IPv6 through SNAT with alg=ftp: %v\n%s\nserver log:\n%s", mode, err, out, log.String())
+		}
+	}
+	if !strings.Contains(log.String(), "EPRT |2|fd00::f0|") {
+		t.Errorf("the server did not get an EPRT naming the SNAT address:\n%s", log.String())
+	}
+	l.flows(gvntV6(gvntSNATFlows(""))...)
+	if out, err := l.ftpGet("fd00::2", "active"); err == nil || !strings.Contains(out, "failed") {
+		t.Fatalf("active FTP over IPv6 through SNAT without alg=ftp worked: %v\n%s", err, out)
 	}
 }
