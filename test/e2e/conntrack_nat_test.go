@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -134,6 +135,11 @@ func (l *gvntLab) serve(ns string, args ...string) *lockedBuffer {
 	l.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns}, args...)...)
+	// A server that forks (in.tftpd) is ended with its children: they
+	// hold its output open.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -310,9 +316,9 @@ func TestConntrackTFTPALG(t *testing.T) {
 	l := gvntSetup(t)
 	l.serve("gvntO", "in.tftpd", "-L", "-s", l.dir, "-a", "10.1.1.2:69")
 	l.waitListen("gvntO", "u", 69)
-	get := func() ([]byte, error) {
+	get := func(limit string) ([]byte, error) {
 		dst := filepath.Join(t.TempDir(), "got.bin")
-		out, err := l.exec("gvntI", "timeout", "15", "tftp", "-m", "binary", "10.1.1.2", "-c", "get", "data.bin", dst)
+		out, err := l.exec("gvntI", "timeout", limit, "tftp", "-m", "binary", "10.1.1.2", "-c", "get", "data.bin", dst)
 		b, rerr := os.ReadFile(dst)
 		if err == nil {
 			err = rerr
@@ -323,14 +329,14 @@ func TestConntrackTFTPALG(t *testing.T) {
 		return b, err
 	}
 	l.flows(gvntSNATFlows("tftp")...)
-	if b, err := get(); err != nil || !bytes.Equal(b, l.file) {
+	if b, err := get("15"); err != nil || !bytes.Equal(b, l.file) {
 		t.Fatalf("TFTP through SNAT with alg=tftp: %v (%d bytes of %d)", err, len(b), len(l.file))
 	}
 	if ct := l.appctl("dpctl/dump-conntrack"); !regexp.MustCompile(`udp,orig=\(src=10\.1\.1\.2,dst=10\.1\.1\.2[45]\d,sport=\d+,dport=\d+\),reply=\(src=10\.1\.1\.1,dst=10\.1\.1\.2,`).MatchString(ct) {
 		t.Errorf("dump-conntrack shows no TFTP data connection translated to the inside:\n%s", ct)
 	}
 	l.flows(gvntSNATFlows("")...)
-	if b, err := get(); err == nil && bytes.Equal(b, l.file) {
+	if b, err := get("5"); err == nil && bytes.Equal(b, l.file) {
 		t.Fatal("TFTP through SNAT without alg=tftp worked")
 	}
 }
