@@ -10,11 +10,13 @@ need=()
 for pkg_cmd in openvswitch-common:ovs-vsctl openvswitch-switch:ovsdb-server \
 	iproute2:ip procps:sysctl iputils-ping:ping tcpdump:tcpdump netcat-openbsd:nc iperf3:iperf3 \
 	tshark:tshark python3:python3 prometheus:promtool systemd:systemd-analyze man-db:man \
-	ethtool:ethtool openvswitch-testcontroller:ovs-testcontroller; do
+	ethtool:ethtool openvswitch-testcontroller:ovs-testcontroller tftpd-hpa:in.tftpd tftp-hpa:tftp; do
 	command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
 done
 # scapy is a Python module (the conntrack tests send TCP segments with it).
 /usr/bin/python3 -c 'import scapy' >/dev/null 2>&1 || need+=(python3-scapy)
+# pyftpdlib is the FTP server of the ALG tests (Python's ftplib the client).
+/usr/bin/python3 -c 'import pyftpdlib' >/dev/null 2>&1 || need+=(python3-pyftpdlib)
 if [ ${#need[@]} -gt 0 ]; then
 	echo "installing: ${need[*]}"
 	export DEBIAN_FRONTEND=noninteractive

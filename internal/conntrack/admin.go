@@ -150,6 +150,7 @@ func (t *Tracker) Sweep(now int64) int {
 		n += t.sweepShard(i, now, nil)
 	}
 	t.expired.Add(uint64(n))
+	t.sweepExpectations(now)
 	return n
 }
 

@@ -97,6 +97,11 @@ type Result struct {
 	// caller must parse the frame again (or update its key) before
 	// matching on them.
 	Rewrote bool
+	// Len, when not 0, is the frame's new length: an ALG rewrote an
+	// announcement to a text of another length, writing within the
+	// frame's capacity (the rest of the frame, Ethernet padding, is
+	// gone). The caller reslices the frame to Len.
+	Len int
 	// LimitDrop says that a commit was refused because the global or the
 	// zone's connection limit was reached: nothing was stored. The
 	// kernel datapath drops such a packet.

@@ -10,6 +10,10 @@ type conn struct {
 	proto   uint8
 	status  uint8
 	tcp     tcpConn
+	// seq is the TCP sequence adjustment of each direction, for an FTP
+	// control connection whose payload NAT resized (see seqadj.go).
+	seq [2]seqAdj
+	alg ALG
 	// rshard is the shard of the reply direction's index entry (the
 	// original's is the home shard, where the connection lives).
 	rshard uint8
@@ -23,6 +27,8 @@ const (
 	stSrcNAT    uint8 = 1 << 3
 	stDstNAT    uint8 = 1 << 4
 	stNAT             = stSrcNAT | stDstNAT
+	stRelated   uint8 = 1 << 5 // opened as an expected (ALG data) connection
+	stSeqAdj    uint8 = 1 << 6 // seq holds adjustments
 )
 
 func (c *conn) isV6() bool { return c.status&stV6 != 0 }

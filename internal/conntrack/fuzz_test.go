@@ -50,8 +50,16 @@ func FuzzTracker(f *testing.F) {
 			a := Action{Zone: uint16(op[4] >> 6), Commit: op[4]&1 == 1, Force: op[4]&2 == 2,
 				SetMark: op[4]&4 == 4, Mark: uint32(op[3]), MarkMask: 0xff}
 			fuzzNAT(&a, op[4], key.DlType == packet.EtherTypeIPv6)
+			a.ALG = ALG(op[5] % 3)
+			frame = roomy(frame) // an ALG may lengthen it
 			r := tr.Execute(frame, &key, &off, &a, now)
 			checkResult(t, r)
+			if r.Len != 0 {
+				if r.Len > cap(frame) || r.Len < int(off.L4) {
+					t.Fatalf("new length %d outside the frame (%d)", r.Len, cap(frame))
+				}
+				frame = frame[:r.Len]
+			}
 			if op[4]&8 == 8 && r.State&StateInv == 0 {
 				// The recirculated packet's second ct(), as the S7 flows do.
 				if r.Rewrote && packet.Parse(frame, 1, &key, &off) != nil {
@@ -75,8 +83,8 @@ func FuzzTracker(f *testing.F) {
 		}
 		tr.Sweep(now + 6*24*3600*sec)
 		st := tr.Stats()
-		if st.Conns != 0 || len(st.ByProto) != 0 {
-			t.Fatalf("after every timeout: %+v", st)
+		if st.Conns != 0 || len(st.ByProto) != 0 || tr.Expectations() != 0 {
+			t.Fatalf("after every timeout: %+v, %d expectations", st, tr.Expectations())
 		}
 		for z := range 4 {
 			if c := tr.ZoneCount(uint16(z)); c != 0 {

@@ -151,7 +151,9 @@ func (t *Tracker) commitNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action
 		return t.limitDropResult(r, c), false
 	}
 	n := &a.NAT
-	if (p.proto == packet.ProtoSCTP) || (n.AddrMin.IsValid() && n.AddrMin.Unmap().Is4() == p.v6) {
+	// An expected connection's reply tuple is fixed by its expectation.
+	fixed := c.status&stRelated != 0 && c.status&stNAT != 0
+	if (p.proto == packet.ProtoSCTP) || (!fixed && n.AddrMin.IsValid() && n.AddrMin.Unmap().Is4() == p.v6) {
 		return t.natFailResult(r, c), false // SCTP's CRC32c is not updated; wrong family
 	}
 	icmp := isICMP(c.proto)
@@ -159,7 +161,10 @@ func (t *Tracker) commitNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action
 	home := t.shardIdx(h0)
 	base := natBase(c, n, t.seed)
 	for try := range natTries {
-		rt, ok := natCandidate(c, n, base, try)
+		rt, ok := c.tup[1], try == 0
+		if !fixed {
+			rt, ok = natCandidate(c, n, base, try)
+		}
 		if !ok {
 			break
 		}
@@ -176,7 +181,7 @@ func (t *Tracker) commitNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action
 			t.unlockAll(&held)
 			continue // taken (or unverifiable: as good as taken)
 		}
-		res, ok := t.insertNAT(frame, off, p, a, r, c, rt, home, rs, h0, h1)
+		res, ok := t.insertNAT(frame, off, p, a, r, c, rt, home, rs, h0, h1, now)
 		t.unlockAll(&held)
 		if !ok {
 			return t.limitDropResult(r, c), false
@@ -186,7 +191,7 @@ func (t *Tracker) commitNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action
 	return t.natFailResult(r, c), false
 }
 
-func (t *Tracker) insertNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action, r Result, c *conn, rt ctuple, home, rs int, h0, h1 uint64) (Result, bool) {
+func (t *Tracker) insertNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action, r Result, c *conn, rt ctuple, home, rs int, h0, h1 uint64, now int64) (Result, bool) {
 	s := &t.shards[home]
 	ci, ok := s.alloc()
 	if !ok {
@@ -195,9 +200,11 @@ func (t *Tracker) insertNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action
 	nc := *c
 	nc.tup[1] = rt
 	nc.rshard = uint8(rs)
-	if a.NAT.Kind == NATSrc {
+	switch {
+	case nc.status&stNAT != 0: // an expected connection's, already set
+	case a.NAT.Kind == NATSrc:
 		nc.status |= stSrcNAT
-	} else {
+	default:
 		nc.status |= stDstNAT
 	}
 	*s.conn(ci) = nc
@@ -209,6 +216,9 @@ func (t *Tracker) insertNAT(frame []byte, off *packet.Offsets, p *pkt, a *Action
 	res := t.finish(r, stored, a)
 	nt := natTargetOf(stored, 0)
 	t.natApply(frame, off, p, &nt, &res)
+	if stored.alg != ALGNone {
+		t.algPacket(frame, off, p, stored, 0, true, &res, now)
+	}
 	return res, true
 }
 

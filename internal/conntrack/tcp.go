@@ -116,6 +116,9 @@ type tcpSeg struct {
 	win           uint16
 	flags         uint16
 	hdr           []byte // the TCP header with options
+	// ackAdj was taken from the packet's ack (see seqadj.go): its SACK
+	// edges need the same.
+	ackAdj uint32
 }
 
 func parseSeg(p *pkt) (tcpSeg, bool) {
@@ -242,7 +245,7 @@ func tcpInWindow(t *tcpConn, dir int, index int, seg *tcpSeg) int {
 	rst := seg.flags&packet.TCPFlagRST != 0
 	sack := ack
 	if receiver.flags&tfSackPerm != 0 {
-		sack = tcpSack(seg.hdr, ack)
+		sack = tcpSack(seg.hdr, ack+seg.ackAdj) - seg.ackAdj
 	}
 	if sender.maxwin == 0 {
 		if syn {

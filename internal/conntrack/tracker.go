@@ -104,6 +104,7 @@ type Tracker struct {
 	limitDrop atomic.Uint64
 	natFail   atomic.Uint64
 	natMu     sync.Mutex // serialises NAT commits (see nat.go)
+	exp       expectTable
 }
 
 type timeoutCfg struct {
@@ -243,9 +244,13 @@ func (t *Tracker) execute(frame []byte, key *packet.Key, off *packet.Offsets, p 
 	}
 	if c != nil && cached {
 		r.State = key.CtState
+		var nt natTarget
 		if key.CtState&(StateSNAT|StateDNAT) == 0 && a.HasNAT {
-			nt := natTargetOf(c, dir)
+			nt = natTargetOf(c, dir)
 			t.natApply(frame, off, p, &nt, &r)
+		}
+		if c.alg != ALGNone || c.status&stSeqAdj != 0 {
+			t.algPacket(frame, off, p, c, dir, nt.valid, &r, now)
 		}
 		return t.finish(r, c, a), false
 	}
@@ -260,6 +265,10 @@ func (t *Tracker) execute(frame []byte, key *packet.Key, off *packet.Offsets, p 
 		if r, ok = t.update(f.home, f.ci, c, dir, p, r, now); ok {
 			if r.State&StateInv == 0 {
 				t.natApply(frame, off, p, &nt, &r)
+				// c is gone (zeroed) when the packet ended it.
+				if c.expires != 0 && (c.alg != ALGNone || c.status&stSeqAdj != 0) {
+					t.algPacket(frame, off, p, c, dir, nt.valid, &r, now)
+				}
 			}
 			return r, false
 		}
@@ -306,12 +315,18 @@ func (t *Tracker) invalidResult(r Result) Result {
 // tracked as new.
 func (t *Tracker) update(home int, ci uint32, c *conn, dir int, p *pkt, r Result, now int64) (Result, bool) {
 	// The ct_state of the packet depends on what was seen before it.
-	if dir == 1 {
+	// An expected connection is +rel for its whole life and, once
+	// committed, never +new (the kernel datapath's report).
+	switch {
+	case dir == 1:
 		r.State |= StateEst | StateRpl
-	} else if c.status&stSeenReply != 0 {
+	case c.status&stSeenReply != 0:
 		r.State |= StateEst
-	} else {
+	case c.status&stRelated == 0:
 		r.State |= StateNew
+	}
+	if c.status&stRelated != 0 {
+		r.State |= StateRel
 	}
 	tm := t.timeoutsFor(c.zone)
 	var to int64
@@ -321,6 +336,12 @@ func (t *Tracker) update(home int, ci uint32, c *conn, dir int, p *pkt, r Result
 		seg, valid := parseSeg(p)
 		if !valid {
 			return t.invalidResult(Result{State: StateTrk, Zone: r.Zone}), true
+		}
+		if c.status&stSeqAdj != 0 {
+			// The acknowledgement counts the other direction's data as
+			// NAT resized it; the windows count it as sent.
+			seg.ackAdj = uint32(c.seq[1-dir].ackOffset(seg.ack))
+			seg.ack -= seg.ackAdj
 		}
 		var v int
 		v, to, kill = t.tcpPacket(c, dir, &seg, tm)
@@ -396,10 +417,16 @@ func (t *Tracker) newConn(si int, h uint64, p *pkt, a *Action, r Result, now int
 		c.expires = now + tm.Generic
 	}
 	r.State |= StateNew
+	needNAT := a.HasNAT && a.NAT.Kind != NATNone
+	if e, ok := t.expected(a.Zone, p, now, a.Commit); ok {
+		r.State |= StateRel
+		needNAT = relate(&c, &e, a.HasNAT)
+	}
 	if !a.Commit {
 		return t.finish(r, &c, nil), false // not stored: forgotten after this packet
 	}
-	if a.HasNAT && a.NAT.Kind != NATNone && pending != nil {
+	c.alg = a.ALG
+	if needNAT && pending != nil {
 		*pending = c
 		return r, true
 	}
@@ -417,7 +444,12 @@ func (t *Tracker) newConn(si int, h uint64, p *pkt, a *Action, r Result, now int
 	s.put(uint32(h), makeRef(ci, si, 1))
 	s.n++
 	t.counted(&c)
-	return t.finish(r, s.conn(ci), a), false
+	stored := s.conn(ci)
+	r = t.finish(r, stored, a)
+	if stored.alg != ALGNone {
+		t.algPacket(nil, nil, p, stored, 0, false, &r, now) // a TFTP request opens its connection
+	}
+	return r, false
 }
 
 func (t *Tracker) limitDropResult(r Result, c *conn) Result {
@@ -487,6 +519,9 @@ func (t *Tracker) finish(r Result, c *conn, a *Action) Result {
 func (t *Tracker) removeLocked(home int, ci uint32, c *conn) {
 	h0 := t.hash(c.zone, c.proto, &c.tup[0], isICMP(c.proto))
 	h1 := t.hash(c.zone, c.proto, &c.tup[1], isICMP(c.proto))
+	if c.alg != ALGNone {
+		t.forgetMaster(c)
+	}
 	zone, proto, rs := c.zone, c.proto, int(c.rshard)
 	s := &t.shards[home]
 	s.unput(uint32(h0), makeRef(ci, home, 0))

@@ -74,8 +74,15 @@ func (t *portThread) conntrack(pkt *Packet, st *execState, a *Action) bool {
 		ctDrops.Inc()
 		return false
 	}
+	if r.Len != 0 {
+		// An ALG resized the frame within its buffer's capacity.
+		pkt.Frame = pkt.Frame[:r.Len]
+	}
 	if r.Rewrote {
 		reparse(pkt)
+		// An output before this action materialized the frame as it
+		// was: later outputs must take the rewritten one.
+		st.mat = nil
 	}
 	writeCT(&pkt.Key.Key, &r)
 	return true

@@ -22,6 +22,7 @@ type fakeTracker struct {
 	calls     int
 	seenSrc   [][4]byte
 	drop      bool // answer every packet with Drop, as at a limit
+	grow      int  // lengthen every frame by this many 0xee bytes, as an ALG's rewrite
 }
 
 func (f *fakeTracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets, a *conntrack.Action, now int64) conntrack.Result {
@@ -47,6 +48,13 @@ func (f *fakeTracker) Execute(frame []byte, key *packet.Key, off *packet.Offsets
 		OrigSport: key.TpSrc, OrigDport: key.TpDst}
 	if f.drop {
 		return conntrack.Result{State: conntrack.StateTrk | conntrack.StateNew, LimitDrop: true, Drop: true}
+	}
+	if f.grow > 0 && len(frame)+f.grow <= cap(frame) {
+		ext := frame[:len(frame)+f.grow]
+		for i := len(frame); i < len(ext); i++ {
+			ext[i] = 0xee
+		}
+		r.Len, r.Rewrote = len(ext), true
 	}
 	mark, ok := f.committed[tuple]
 	if !ok {
@@ -207,5 +215,25 @@ func TestCTDropEndsActions(t *testing.T) {
 	dp.NewTestThread(1).Process([][]byte{ipFrame(t, packet.ProtoUDP, false)})
 	if n2, n3 := len(ports[2].Sent()), len(ports[3].Sent()); n2 != 0 || n3 != 1 {
 		t.Errorf("port 2 (after ct) got %d, port 3 (before) %d: want 0 and 1", n2, n3)
+	}
+}
+
+// TestCTResizedFrame: a frame the tracker lengthened (an FTP ALG's
+// rewrite) leaves with its new length, while an output before the ct
+// action still gets the frame as it was received.
+func TestCTResizedFrame(t *testing.T) {
+	dp, _, ports := actionSwitch(t, 3, datapath.Output(3), datapath.CT(&conntrack.Action{HasNAT: true}), datapath.Output(2))
+	dp.SetTracker(&fakeTracker{committed: map[[12]byte]uint32{}, grow: 4})
+	in := ipFrame(t, packet.ProtoTCP, false)
+	dp.NewTestThread(1).Process([][]byte{in})
+	s2, s3 := ports[2].Sent(), ports[3].Sent()
+	if len(s2) != 1 || len(s3) != 1 {
+		t.Fatalf("port 2 got %d frames, port 3 %d, want 1 each", len(s2), len(s3))
+	}
+	if len(s2[0]) != len(in)+4 || !bytes.HasSuffix(s2[0], []byte{0xee, 0xee, 0xee, 0xee}) {
+		t.Errorf("after ct: %d bytes ending %x, want %d ending eeeeeeee", len(s2[0]), s2[0][len(s2[0])-4:], len(in)+4)
+	}
+	if !bytes.Equal(s3[0], in) {
+		t.Errorf("before ct: the frame changed")
 	}
 }
