@@ -27,9 +27,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("ofproto/trace", "bridge flow [-generate]", 2, 3, sw.ofprotoTrace)
 	r.Register("gvs/trace", "bridge flow", 2, 2, sw.gvsTrace)
 	sw.registerConntrack(r)
-	r.Register("tnl/ports/show", "", 0, 0, tnlPortsShow)
-	r.Register("ovs/route/show", "", 0, 0, ovsRouteShow)
-	r.Register("tnl/neigh/show", "", 0, 0, tnlNeighShow)
+	registerTunnelCommands(r)
 }
 
 // dpifDumpFlows lists the flow cache entries of a bridge's ports, with
