@@ -535,4 +535,3 @@ func (w *tunnelWriter) openPacketSocket() bool {
 	w.nat.sll = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(unix.ETH_P_IP), Halen: 6}
 	return true
 }
-

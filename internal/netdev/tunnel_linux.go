@@ -218,8 +218,8 @@ type tunnelWriter struct {
 	rc       syscall.RawConn
 	checked  time.Time // last route source lookup (no local_ip)
 	routeMu  sync.Mutex
-	source   netip.Addr // the outer source in use, for tnl/ports/show (under routeMu)
-	route    int        // UDP socket for route lookups, -1 with local_ip or once closed
+	source   netip.Addr                                          // the outer source in use, for tnl/ports/show (under routeMu)
+	route    int                                                 // UDP socket for route lookups, -1 with local_ip or once closed
 	hdrs     [][packet.EthernetLen + packet.MaxTunnelHeader]byte // Ethernet header used natively only
 	msgs     []unix.Mmsghdr
 	iovs     [][2]unix.Iovec
