@@ -36,7 +36,12 @@ const maxRoutes = 10000
 
 // ErrRouteNotFound is what ovs/route/del says about a route that is not
 // a user route.
-var ErrRouteNotFound = errors.New("Not found")
+var ErrRouteNotFound error = routeNotFound{}
+
+// routeNotFound is worded as OVS words it.
+type routeNotFound struct{}
+
+func (routeNotFound) Error() string { return "Not found" }
 
 // routeTable is an immutable snapshot, sorted for longest-prefix match:
 // longer prefixes first, local routes before others of the same length,

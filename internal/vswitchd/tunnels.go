@@ -99,8 +99,14 @@ func formatRoute(r netdev.Route) string {
 	return sb.String()
 }
 
+// ovsMessage is an error worded exactly as OVS words it (capitals and
+// full stops included), for scripts that match OVS's answers.
+type ovsMessage string
+
+func (m ovsMessage) Error() string { return string(m) }
+
 // errInsertRoute is OVS's answer to any route it cannot add.
-var errInsertRoute = errors.New("Error while inserting route.")
+var errInsertRoute = ovsMessage("Error while inserting route.")
 
 // ovsRouteAdd adds a user route: prefix, the internal port it leaves
 // through, and optionally a gateway and a pkt_mark.
@@ -114,12 +120,12 @@ func ovsRouteAdd(args []string) (string, error) {
 	for _, a := range args[2:] {
 		if v, ok := strings.CutPrefix(a, "pkt_mark="); ok {
 			if mark, err = parseMark(v); err != nil {
-				return "", errors.New("Invalid pkt_mark or gateway")
+				return "", ovsMessage("Invalid pkt_mark or gateway")
 			}
 			continue
 		}
 		if gw, err = netip.ParseAddr(a); err != nil || gw.Zone() != "" {
-			return "", errors.New("Invalid pkt_mark or gateway")
+			return "", ovsMessage("Invalid pkt_mark or gateway")
 		}
 		gw = gw.Unmap()
 	}
@@ -145,7 +151,7 @@ func ovsRouteDel(args []string) (string, error) {
 	if len(args) > 1 {
 		v, ok := strings.CutPrefix(args[1], "pkt_mark=")
 		if mark, err = parseMark(v); !ok || err != nil {
-			return "", errors.New("Invalid pkt_mark")
+			return "", ovsMessage("Invalid pkt_mark")
 		}
 	}
 	if err := netdev.TunnelRouter().DelUser(p, mark); err != nil {
@@ -157,18 +163,18 @@ func ovsRouteDel(args []string) (string, error) {
 func ovsRouteLookup(args []string) (string, error) {
 	ip, err := netip.ParseAddr(args[0])
 	if err != nil {
-		return "", errors.New("Invalid parameters")
+		return "", ovsMessage("Invalid parameters")
 	}
 	var mark uint32
 	if len(args) > 1 {
 		v, ok := strings.CutPrefix(args[1], "pkt_mark=")
 		if mark, err = parseMark(v); !ok || err != nil {
-			return "", errors.New("Invalid pkt_mark")
+			return "", ovsMessage("Invalid pkt_mark")
 		}
 	}
 	r, ok := netdev.TunnelRouter().Lookup(ip, mark)
 	if !ok {
-		return "", errors.New("Not found")
+		return "", ovsMessage("Not found")
 	}
 	gw := "::"
 	if r.GW.IsValid() {
