@@ -3,8 +3,11 @@
 package netdev
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
+
+	"gvs/internal/packet"
 )
 
 // withNativeDevs replaces the registry of internal ports and the route
@@ -93,5 +96,55 @@ func TestNativeInterceptKeepsOthers(t *testing.T) {
 	frames := [][]byte{reply, other}
 	if n := testing.AllocsPerRun(100, func() { d.intercept(frames, nil, &kept, &keptMeta) }); n != 0 {
 		t.Errorf("intercept allocates %v times", n)
+	}
+}
+
+// TestNativeInterceptDecapsulates: a GRE or VXLAN packet that the bridge
+// delivers to an underlay port, for its address, is taken off before the
+// kernel and its inner frame reaches the tunnel port; one with a key no
+// port has is dropped and counted; one for another address is the
+// kernel's.
+func TestNativeInterceptDecapsulates(t *testing.T) {
+	ns := newNetns(t)
+	for _, typ := range []string{"gre", "vxlan"} {
+		t.Run(typ, func(t *testing.T) {
+			port, err := openIn(t, ns, Config{Name: "tnln", Type: typ, Options: map[string]string{"remote_ip": "172.21.12.9", "key": "16"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer port.Close()
+			d := &nativeDev{name: "ul"}
+			d.state.Store(&nativeState{ifindex: 7, addrs: []netip.Prefix{mustPrefix("172.21.12.8/24")}})
+			outer := func(dst string, key uint32, inner []byte) []byte {
+				tt := tunnelTypes[typ].typ
+				e, err := packet.NewEncap(packet.TunnelConfig{Type: tt, Src: mustAddr("172.21.12.9"), Dst: mustAddr(dst), Key: key, HasKey: true, DF: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := make([]byte, packet.EthernetLen+packet.MaxTunnelHeader+len(inner))
+				packet.Ethernet(f).SetType(packet.EtherTypeIPv4)
+				n, err := e.Build(f[packet.EthernetLen:], inner, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				copy(f[packet.EthernetLen+n:], inner)
+				return f[:packet.EthernetLen+n+len(inner)]
+			}
+			inner := innerTestFrame(100)
+			before := tunnelUnknown.Total()
+			var kept [][]byte
+			var keptMeta []FrameMeta
+			frames := [][]byte{outer("172.21.12.8", 16, inner), outer("172.21.12.8", 99, inner), outer("172.21.12.50", 16, inner)}
+			out, _ := d.intercept(frames, nil, &kept, &keptMeta)
+			if len(out) != 1 || &out[0][0] != &frames[2][0] {
+				t.Fatalf("%d frames left for the kernel, want only the one for another address", len(out))
+			}
+			if got := readOne(port); !bytes.Equal(got, inner) {
+				t.Errorf("the tunnel port received %x, want the inner frame", got)
+			}
+			if tunnelUnknown.Total() != before+1 {
+				t.Errorf("tunnel_unknown_remote went from %d to %d, want +1 (key 99)", before, tunnelUnknown.Total())
+			}
+		})
 	}
 }
