@@ -29,7 +29,7 @@ import (
 //   - takes the tunnel packets that its bridge delivers to `ul`, addressed
 //     to one of `ul`'s addresses, off before the kernel sees them, and
 //     decapsulates them itself (tapPort.write calls nativeDev.intercept);
-//   - learns next hops from the ARP replies delivered to `ul`, and asks
+//   - learns next hops from the ARP packets delivered to `ul`, and asks
 //     for missing ones with ARP requests sent out of `ul`.
 //
 // IPv4 only: an IPv6 remote_ip uses the host's routing.
@@ -361,7 +361,7 @@ func (d *nativeDev) consume(s *nativeState, f []byte) bool {
 	return false
 }
 
-// snoop learns the sender of an ARP reply (or gratuitous ARP).
+// snoop learns the sender of an ARP request or reply.
 func (d *nativeDev) snoop(f []byte) {
 	if len(f) < packet.EthernetLen || binary.BigEndian.Uint16(f[12:14]) != packet.EtherTypeARP {
 		return

@@ -13,7 +13,7 @@ import (
 
 // The tunnel neighbour cache, as OVS's tnl-neigh-cache: the MAC address
 // of each next hop of natively sent tunnel packets, learned by snooping
-// the ARP replies that reach a gvs internal port (and set by hand with
+// the ARP packets that reach a gvs internal port (and set by hand with
 // tnl/neigh/set). Entries expire after the aging time unless seen again;
 // the cache holds at most maxNeighbours entries, evicting the one closest
 // to expiry when full.
@@ -158,8 +158,9 @@ func (c *NeighCache) Entries() []Neighbour {
 func (c *NeighCache) Len() int { return len(*c.entries.Load()) }
 
 // ParseARPNeighbour reads what an Ethernet frame teaches the cache: the
-// sender of an IPv4-over-Ethernet ARP reply, or of a gratuitous ARP
-// request (sender and target address equal). Frames with a VLAN tag,
+// sender of an IPv4-over-Ethernet ARP request or reply (OVS 3.1 learns
+// from both: a host asking for the underlay address is a next hop too).
+// Frames with a VLAN tag,
 // senders with a multicast or zero MAC address or an unspecified,
 // multicast or broadcast IP address teach nothing. It does not allocate.
 func ParseARPNeighbour(frame []byte) (netip.Addr, [6]byte, bool) {
@@ -171,14 +172,8 @@ func ParseARPNeighbour(frame []byte) (netip.Addr, [6]byte, bool) {
 	if !a.IsEthernetIPv4() {
 		return netip.Addr{}, [6]byte{}, false
 	}
-	spa, tpa := a.SPA(), a.TPA()
-	switch a.Op() {
-	case packet.ARPOpReply:
-	case packet.ARPOpRequest:
-		if spa != tpa {
-			return netip.Addr{}, [6]byte{}, false
-		}
-	default:
+	spa := a.SPA()
+	if op := a.Op(); op != packet.ARPOpReply && op != packet.ARPOpRequest {
 		return netip.Addr{}, [6]byte{}, false
 	}
 	mac, ip := a.SHA(), netip.AddrFrom4(spa)

@@ -29,8 +29,11 @@ func TestParseARPNeighbour(t *testing.T) {
 	if !ok || ip != netip.AddrFrom4(spa) || mac != nbMAC {
 		t.Fatalf("reply: %v %v %v", ip, mac, ok)
 	}
-	if _, _, ok := ParseARPNeighbour(arpFrame(packet.ARPOpRequest, nbMAC, spa, tpa)); ok {
-		t.Error("an ordinary request taught the cache")
+	if ip, _, ok := ParseARPNeighbour(arpFrame(packet.ARPOpRequest, nbMAC, spa, tpa)); !ok || ip != netip.AddrFrom4(spa) {
+		t.Error("a request did not teach its sender, as OVS 3.1's cache learns it")
+	}
+	if _, _, ok := ParseARPNeighbour(arpFrame(3, nbMAC, spa, tpa)); ok {
+		t.Error("a RARP request taught the cache")
 	}
 	if ip, _, ok := ParseARPNeighbour(arpFrame(packet.ARPOpRequest, nbMAC, spa, spa)); !ok || ip != netip.AddrFrom4(spa) {
 		t.Error("a gratuitous ARP taught nothing")

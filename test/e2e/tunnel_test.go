@@ -93,6 +93,12 @@ func gvtnNativeUnderlay(t *testing.T, lab *netLab, g *Gvsd, ns, phy, addr string
 	g.MustVsctl("add-port", "ul", phy)
 	gvtnWaitLinkIn(t, lab, ns, "ul")
 	lab.configure(ns, "ul", addr+"/24")
+	// ovs/route/show copies the kernel's routes at once (otherwise within
+	// a second): the first tunnel packets must already see ul's route.
+	want := "Cached: 172.21.12.0/24 dev ul SRC " + addr + "\n"
+	if routes := appctl(t, g, "ovs/route/show"); !strings.Contains(routes, want) {
+		t.Fatalf("ovs/route/show lacks %q:\n%s", want, routes)
+	}
 }
 
 // gvtnWaitLinkIn waits until namespace ns has interface dev.
