@@ -55,6 +55,9 @@ type tapPort struct {
 
 	rd tapReader // used only by the ReadBatch goroutine
 	wr tapWriter // used only by the WriteBatch caller
+
+	// native: the port as a native tunnelling underlay (tnl_native_linux.go).
+	native *nativeDev
 }
 
 // netnsID identifies a network namespace by its nsfs inode.
@@ -92,6 +95,7 @@ func openTap(cfg Config) (Netdev, error) {
 		p.last.update(found.info()) // what Info reports if it is elsewhere
 	}
 	p.Info()
+	p.native = registerNative(cfg.Name)
 	return p, nil
 }
 
@@ -251,6 +255,7 @@ func (p *tapPort) write(frames [][]byte, meta []FrameMeta) (TxResult, error) {
 		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	w := &p.wr
+	frames, meta = p.native.intercept(frames, meta, &w.kept, &w.keptMeta)
 	w.frames, w.meta = frames, meta
 	err := p.conn.Write(w.writeFn)
 	p.stats.addTx(w.count)
@@ -278,6 +283,7 @@ func (p *tapPort) release(destroy bool) error {
 		return nil
 	}
 	close(p.done)
+	unregisterNative(p.native)
 	var unpersistErr error
 	if destroy {
 		p.conn.Control(func(fd uintptr) {
@@ -443,6 +449,9 @@ type tapWriter struct {
 	frames  [][]byte
 	meta    []FrameMeta // per frame, or nil
 	count   batchCount
+	// The frames left for the kernel once native tunnelling took its own.
+	kept     [][]byte
+	keptMeta []FrameMeta
 }
 
 func (w *tapWriter) init() {

@@ -155,9 +155,11 @@ func (p *tunnelPort) deliver(inner []byte) {
 	}
 }
 
-// rxRing passes frames from the underlay's reader (one producer) to the
-// port's thread (one consumer) without locks or allocation.
+// rxRing passes frames from the underlay's reader and the native receive
+// path (producers, serialised by a per-port mutex) to the port's thread
+// (one consumer) without allocation.
 type rxRing struct {
+	putMu      sync.Mutex // producers: the underlay's reader and native receive
 	slots      [][]byte
 	sizes      []int
 	head, tail atomic.Uint32
@@ -175,6 +177,8 @@ func (r *rxRing) init() {
 
 // put copies frame into the ring; false when it is full.
 func (r *rxRing) put(frame []byte) bool {
+	r.putMu.Lock()
+	defer r.putMu.Unlock()
 	t := r.tail.Load()
 	if t-r.head.Load() >= tunnelRxSlots {
 		return false
@@ -214,9 +218,9 @@ type tunnelWriter struct {
 	rc       syscall.RawConn
 	checked  time.Time // last route source lookup (no local_ip)
 	routeMu  sync.Mutex
-	source   netip.Addr // the outer source in use, for tnl/ports/show (under routeMu)
-	route    int        // UDP socket for route lookups, -1 with local_ip or once closed
-	hdrs     [][packet.MaxTunnelHeader]byte
+	source   netip.Addr                                          // the outer source in use, for tnl/ports/show (under routeMu)
+	route    int                                                 // UDP socket for route lookups, -1 with local_ip or once closed
+	hdrs     [][packet.EthernetLen + packet.MaxTunnelHeader]byte // Ethernet header used natively only
 	msgs     []unix.Mmsghdr
 	iovs     [][2]unix.Iovec
 	sizes    []int
@@ -228,6 +232,9 @@ type tunnelWriter struct {
 	// sends it, made once so that a send allocates no closure.
 	staged     int
 	sendStaged func(fd uintptr)
+
+	nat    nativeTx
+	native bool // the messages are set up for native sending
 }
 
 func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
@@ -256,22 +263,17 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	} else {
 		w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.remote.As4()}
 	}
-	w.hdrs = make([][packet.MaxTunnelHeader]byte, tunnelBatch)
+	w.hdrs = make([][packet.EthernetLen + packet.MaxTunnelHeader]byte, tunnelBatch)
+	w.nat.fd = -1
 	w.msgs = make([]unix.Mmsghdr, tunnelBatch)
 	w.iovs = make([][2]unix.Iovec, tunnelBatch)
 	w.sizes = make([]int, tunnelBatch)
 	for i := range w.msgs {
-		w.iovs[i][0].Base = &w.hdrs[i][0]
 		w.msgs[i].Hdr.Iov = &w.iovs[i][0]
 		w.msgs[i].Hdr.SetIovlen(2)
-		if o.remote.Is6() {
-			w.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.sa6))
-			w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet6
-		} else {
-			w.msgs[i].Hdr.Name = (*byte)(unsafe.Pointer(&w.sa4))
-			w.msgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
-		}
 	}
+	w.native = true
+	w.setNames(false)
 	w.route, w.source = -1, o.local
 	if o.autoSrc {
 		if w.route, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
@@ -283,11 +285,38 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	return nil
 }
 
+// setNames points every message at the native link-layer address or
+// at the remote's IP address, when the kind of underlay changes.
+func (w *tunnelWriter) setNames(native bool) {
+	if native == w.native {
+		return
+	}
+	w.native = native
+	for i := range w.msgs {
+		h := &w.msgs[i].Hdr
+		switch {
+		case native:
+			h.Name = (*byte)(unsafe.Pointer(&w.nat.sll))
+			h.Namelen = unix.SizeofSockaddrLinklayer
+		case w.opts.remote.Is6():
+			h.Name = (*byte)(unsafe.Pointer(&w.sa6))
+			h.Namelen = unix.SizeofSockaddrInet6
+		default:
+			h.Name = (*byte)(unsafe.Pointer(&w.sa4))
+			h.Namelen = unix.SizeofSockaddrInet4
+		}
+	}
+}
+
 func (w *tunnelWriter) close() error {
 	w.routeMu.Lock()
 	if w.route >= 0 {
 		unix.Close(w.route)
 		w.route = -1
+	}
+	if w.nat.fd >= 0 {
+		unix.Close(w.nat.fd)
+		w.nat.fd = -1
 	}
 	w.routeMu.Unlock()
 	if err := w.f.Close(); err != nil {
@@ -349,21 +378,35 @@ func must[T any](v T, _ error) T { return v }
 // send encapsulates and sends frames, and returns their tally.
 func (w *tunnelWriter) send(frames [][]byte) batchCount {
 	now := time.Now()
-	w.refreshSource(now)
 	var ts uint32
 	if w.erspanV2 {
 		ts = uint32(now.UnixMicro() / 100) // ERSPAN III granularity: 100 µs
 	}
 	w.count = batchCount{}
+	if r, s, ok := w.nativeRoute(); ok {
+		w.sendNative(frames, r, s, now, ts)
+		w.clearIovs()
+		return w.count
+	}
+	if w.native {
+		w.checked = time.Time{} // the source the kernel picks may differ
+	}
+	w.setNames(false)
+	w.refreshSource(now)
 	for start := 0; start < len(frames); start += tunnelBatch {
 		chunk := frames[start:min(len(frames), start+tunnelBatch)]
 		w.staged = w.stage(chunk, ts)
 		_ = w.rc.Control(w.sendStaged)
 	}
+	w.clearIovs()
+	return w.count
+}
+
+// clearIovs drops the references to the frames sent.
+func (w *tunnelWriter) clearIovs() {
 	for i := range w.iovs {
 		w.iovs[i][1] = unix.Iovec{}
 	}
-	return w.count
 }
 
 // stage builds the outer headers of a chunk's frames and returns how many
@@ -375,12 +418,13 @@ func (w *tunnelWriter) stage(chunk [][]byte, ts uint32) int {
 			w.count.errors++
 			continue
 		}
-		n, err := w.encap.Build(w.hdrs[k][:], f, ts)
+		n, err := w.encap.Build(w.hdrs[k][packet.EthernetLen:], f, ts)
 		if err != nil {
 			tunnelTooBig.Inc()
 			w.count.dropped++
 			continue
 		}
+		w.iovs[k][0].Base = &w.hdrs[k][packet.EthernetLen]
 		w.iovs[k][0].SetLen(n)
 		w.iovs[k][1].Base = &f[0]
 		w.iovs[k][1].SetLen(len(f))
@@ -472,7 +516,29 @@ func listenerName(k underlayKey, t packet.TunnelType) string {
 var (
 	underlaysMu sync.Mutex
 	underlays   = map[underlayKey]*underlay{}
+	// liveUnderlays is a copy of underlays for the native receive path,
+	// which must not take underlaysMu.
+	liveUnderlays atomic.Pointer[map[underlayKey]*underlay]
 )
+
+// publishUnderlays copies underlays for readers; the caller holds
+// underlaysMu.
+func publishUnderlays() {
+	m := make(map[underlayKey]*underlay, len(underlays))
+	for k, u := range underlays {
+		m[k] = u
+	}
+	liveUnderlays.Store(&m)
+}
+
+// liveUnderlay returns the receiving socket for k, if any port uses it.
+// It does not allocate.
+func liveUnderlay(k underlayKey) *underlay {
+	if m := liveUnderlays.Load(); m != nil {
+		return (*m)[k]
+	}
+	return nil
+}
 
 func keyFor(o *tunnelOptions) underlayKey {
 	k := underlayKey{v6: o.remote.Is6()}
@@ -505,6 +571,7 @@ func acquireUnderlay(p *tunnelPort) (*underlay, error) {
 	}
 	ports := append(append(make([]*tunnelPort, 0, len(old)+1), old...), p)
 	u.ports.Store(&ports)
+	publishUnderlays()
 	return u, nil
 }
 
@@ -541,6 +608,7 @@ func releaseUnderlay(p *tunnelPort) {
 		u.close()
 		delete(underlays, u.key)
 	}
+	publishUnderlays()
 }
 
 // TunnelPorts describes the receiving sockets and the ports on each, for
@@ -579,6 +647,11 @@ type TunnelPortInfo struct {
 	Source        netip.Addr // the outer source address in use
 	InKey, OutKey uint32
 	DstPort       uint16 // UDP tunnels
+	// How packets leave now: natively through gvs internal port Dev (to
+	// gateway GW, if any), or by the host's routing.
+	Native bool
+	Dev    string
+	GW     netip.Addr
 }
 
 func (p *tunnelPort) info() TunnelPortInfo {
@@ -591,5 +664,11 @@ func (p *tunnelPort) info() TunnelPortInfo {
 	p.tx.routeMu.Lock()
 	i.Source = p.tx.source
 	p.tx.routeMu.Unlock()
+	if r, _, ok := p.tx.nativeRoute(); ok { // as the next packet will leave
+		i.Native, i.Dev, i.GW, i.Source = true, r.Dev, r.GW, r.Src
+		if o.local.IsValid() {
+			i.Source = o.local
+		}
+	}
 	return i
 }

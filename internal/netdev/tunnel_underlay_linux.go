@@ -194,19 +194,28 @@ func (u *underlay) dispatch(i int) {
 		return
 	}
 	src, dst := u.addresses(i)
+	if u.key.udpPort == 0 && !u.key.v6 { // raw IPv4 sockets deliver the IP header
+		var o packet.OuterIP
+		if err := packet.ParseOuterIPv4(b, &o); err != nil {
+			tunnelMalformed.Inc()
+			return
+		}
+		src, dst, b = o.Src, o.Dst, b[o.Payload:o.End]
+	}
+	u.decapsulate(b, src, dst)
+}
+
+// decapsulate takes the GRE, VXLAN or Geneve header off b (the outer IP
+// payload, or the UDP payload) and delivers the inner frame to its port.
+// The underlay's reader and the native receive path (tnl_native_linux.go)
+// both call it.
+func (u *underlay) decapsulate(b []byte, src, dst netip.Addr) {
 	var info packet.TunnelInfo
 	var err error
-	switch {
-	case u.key.udpPort != 0:
+	if u.key.udpPort != 0 {
 		err = u.parseUDP(b, &info)
-	case u.key.v6: // raw IPv6 sockets deliver no IP header
+	} else {
 		err = packet.ParseGRE(b, &info)
-	default:
-		var o packet.OuterIP
-		if err = packet.ParseOuterIPv4(b, &o); err == nil {
-			src, dst, b = o.Src, o.Dst, b[o.Payload:o.End]
-			err = packet.ParseGRE(b, &info)
-		}
 	}
 	if err != nil {
 		tunnelMalformed.Inc()

@@ -28,9 +28,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("gvs/trace", "bridge flow [ct-next=FLAGS]...", 2, 2+maxCtNext, sw.gvsTrace)
 	r.Register("gvs/conntrack", "[zone=N] [addr=A] [port=P] [proto=NAME] [state=S]", 0, 5, sw.gvsConntrack)
 	sw.registerConntrack(r)
-	r.Register("tnl/ports/show", "", 0, 0, tnlPortsShow)
-	r.Register("ovs/route/show", "", 0, 0, ovsRouteShow)
-	r.Register("tnl/neigh/show", "", 0, 0, tnlNeighShow)
+	registerTunnelCommands(r)
 }
 
 // dpifDumpFlows lists the flow cache entries of a bridge's ports, with

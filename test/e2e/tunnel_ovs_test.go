@@ -18,13 +18,41 @@ import (
 //   - remote mirror (S4 with OVS as host1): rmon sees every echo request
 //     vm1 sends through p1, and no reply.
 func TestTunnelInteropOVS(t *testing.T) {
+	gvtnInteropOVS(t, false, []gvtnTunnel{
+		{"gre", "gre", nil, "gre_sys"},
+		{"vxlan", "vxlan", nil, "vxlan_sys_4789"},
+		{"geneve", "geneve", nil, "genev_sys_6081"},
+		{"erspan2", "erspan", []string{"options:erspan_ver=1", "options:erspan_idx=1f"}, "gre_sys"},
+		{"erspan3", "erspan", []string{"options:erspan_ver=2", "options:erspan_dir=1", "options:erspan_hwid=2a"}, "gre_sys"},
+	})
+}
+
+// TestTunnelInteropOVSNative is TestTunnelInteropOVS with gvs on host2
+// in OVS's native tunnelling too (docs/GUIDE.md section 6): ul2 is a
+// port of gvs's bridge ul and the underlay address sits on ul, so gvs
+// routes, resolves and encapsulates through its own bridge and
+// decapsulates what that bridge delivers, for GRE and VXLAN.
+func TestTunnelInteropOVSNative(t *testing.T) {
+	gvtnInteropOVS(t, true, []gvtnTunnel{
+		{"gre", "gre", nil, "gre_sys"},
+		{"vxlan", "vxlan", nil, "vxlan_sys_4789"},
+	})
+}
+
+// gvtnInteropOVS runs the interoperability checks over tunnels, with gvs
+// on host2 natively tunnelling (native) or through the host's routing.
+func gvtnInteropOVS(t *testing.T, native bool, tunnels []gvtnTunnel) {
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "tcpdump", "ping")
 	const ovsNS = "gvtn-ovs"
 	for _, ns := range []string{ovsNS, gvtnH2, gvtnVM1, gvtnVM2, gvtnRmon} {
 		lab.netns(ns)
 	}
-	lab.vethIn(ovsNS, "ulo", "ul2", gvtnH2, gvtnUnder2+"/24")
+	if native {
+		lab.vethIn(ovsNS, "ulo", "ul2", gvtnH2)
+	} else {
+		lab.vethIn(ovsNS, "ulo", "ul2", gvtnH2, gvtnUnder2+"/24")
+	}
 	lab.vethIn(ovsNS, "p1", "vm1eth", gvtnVM1, gvtnVMAddr1+"/24")
 	lab.vethIn(ovsNS, "p2", "vm2eth", gvtnVM2, gvtnVMAddr2+"/24")
 
@@ -38,6 +66,10 @@ func TestTunnelInteropOVS(t *testing.T) {
 	o.MustVsctl("add-port", "mtest", "p2")
 
 	g := StartGvsdNetns(t, gvtnH2)
+	if native {
+		gvtnNativeUnderlay(t, lab, g, gvtnH2, "ul2", gvtnUnder2)
+		lab.pingOK(gvtnH2, gvtnUnder1) // both neighbour caches learn
+	}
 	g.MustVsctl("add-br", "mtest")
 	g.MustVsctl("add-port", "mtest", "ml", "--", "set", "interface", "ml", "type=internal")
 	gvtnWaitLinkIn(t, lab, gvtnH2, "ml")
@@ -47,13 +79,7 @@ func TestTunnelInteropOVS(t *testing.T) {
 		t.Fatal("vm1 cannot reach vm2 through OVS's bridge")
 	}
 
-	for _, tn := range []gvtnTunnel{
-		{"gre", "gre", nil, "gre_sys"},
-		{"vxlan", "vxlan", nil, "vxlan_sys_4789"},
-		{"geneve", "geneve", nil, "genev_sys_6081"},
-		{"erspan2", "erspan", []string{"options:erspan_ver=1", "options:erspan_idx=1f"}, "gre_sys"},
-		{"erspan3", "erspan", []string{"options:erspan_ver=2", "options:erspan_dir=1", "options:erspan_hwid=2a"}, "gre_sys"},
-	} {
+	for _, tn := range tunnels {
 		t.Run(tn.name, func(t *testing.T) {
 			set := func(port, remote string) []string {
 				return append([]string{"add-port", "mtest", port, "--", "set", "interface", port, "type=" + tn.typ,
@@ -72,6 +98,14 @@ func TestTunnelInteropOVS(t *testing.T) {
 				routes, _, _ := o.run("ovs-appctl", "-t", o.dir+"/ovs-vswitchd.ctl", "ovs/route/show")
 				t.Fatalf("vm1 behind OVS cannot ping 10.12.4.9 behind gvs over %s\nOVS tnl/neigh/show:\n%s\novs/route/show:\n%s\nrgre0: %s\ngvs coverage:\n%s", tn.name, out, routes,
 					g.MustVsctl("get", "interface", "rgre0", "statistics"), gvtnCoverageLines(t, g))
+			}
+			if native {
+				if ports := appctl(t, g, "tnl/ports/show"); !strings.Contains(ports, "rgre0: type="+tn.typ) || !strings.Contains(ports, "egress=native dev ul, source "+gvtnUnder2) {
+					t.Errorf("tnl/ports/show does not say rgre0 leaves natively through ul:\n%s", ports)
+				}
+				if gvtnCoverage(t, g, "tunnel_native_tx") == 0 || gvtnCoverage(t, g, "tunnel_native_rx") == 0 {
+					t.Errorf("gvs did not send and receive natively:\n%s", gvtnCoverageLines(t, g))
+				}
 			}
 			o.MustVsctl("--", "--id=@p1", "get", "port", "p1", "--", "--id=@lgre0", "get", "port", "lgre0",
 				"--", "--id=@m", "create", "mirror", "name=m0", "select-src-port=@p1", "output-port=@lgre0",

@@ -33,22 +33,41 @@ const (
 type gvtnS4 struct {
 	lab    *netLab
 	g1, g2 *Gvsd
+	native bool // the underlay addresses sit on gvs bridges (OVS's native tunnelling)
 }
 
-func gvtnSetupS4(t *testing.T) *gvtnS4 {
+// gvtnSetupS4 joins the hosts by the host's routing: the underlay
+// addresses sit on the veth ends ul1 and ul2.
+func gvtnSetupS4(t *testing.T) *gvtnS4 { return gvtnSetupS4Underlay(t, false) }
+
+// gvtnSetupS4Underlay with native set joins the hosts as OVS's native
+// tunnelling does: the veth ends phy1 and phy2 are ports of a bridge ul
+// on each host, and the underlay addresses sit on ul's internal port.
+func gvtnSetupS4Underlay(t *testing.T, native bool) *gvtnS4 {
 	t.Helper()
 	lab := newNetLab(t)
 	requireTool(t, "ovs-vsctl", "tcpdump", "ping")
 	for _, ns := range []string{gvtnH1, gvtnH2, gvtnVM1, gvtnVM2} {
 		lab.netns(ns)
 	}
-	lab.vethIn(gvtnH1, "ul1", "ul2", gvtnH2, gvtnUnder2+"/24")
-	lab.configure(gvtnH1, "ul1", gvtnUnder1+"/24")
+	if native {
+		lab.vethIn(gvtnH1, "phy1", "phy2", gvtnH2)
+	} else {
+		lab.vethIn(gvtnH1, "ul1", "ul2", gvtnH2, gvtnUnder2+"/24")
+		lab.configure(gvtnH1, "ul1", gvtnUnder1+"/24")
+	}
 	lab.vethIn(gvtnH1, "p1", "vm1eth", gvtnVM1, gvtnVMAddr1+"/24")
 	lab.vethIn(gvtnH1, "p2", "vm2eth", gvtnVM2, gvtnVMAddr2+"/24")
-	s := &gvtnS4{lab: lab, g1: StartGvsdNetns(t, gvtnH1), g2: StartGvsdNetns(t, gvtnH2)}
+	s := &gvtnS4{lab: lab, g1: StartGvsdNetns(t, gvtnH1), g2: StartGvsdNetns(t, gvtnH2), native: native}
 	for _, g := range []*Gvsd{s.g1, s.g2} {
 		g.MustVsctl("set", "Open_vSwitch", ".", "other_config:stats-update-interval=1000")
+	}
+	if native {
+		gvtnNativeUnderlay(t, lab, s.g1, gvtnH1, "phy1", gvtnUnder1)
+		gvtnNativeUnderlay(t, lab, s.g2, gvtnH2, "phy2", gvtnUnder2)
+		// Both gvs neighbour caches learn the other host from the ARP
+		// reply this ping's ARP exchange delivers to ul.
+		lab.pingOK(gvtnH1, gvtnUnder2)
 	}
 	s.g1.MustVsctl("add-br", "mtest")
 	s.g1.MustVsctl("add-port", "mtest", "p1")
@@ -63,6 +82,23 @@ func gvtnSetupS4(t *testing.T) *gvtnS4 {
 	lab.must("ip", "-n", gvtnH2, "link", "set", "ml", "netns", gvtnRmon)
 	lab.configure(gvtnRmon, "ml")
 	return s
+}
+
+// gvtnNativeUnderlay makes gvsd g's bridge ul, with the "physical" NIC
+// phy as a port, and puts the underlay address on ul's internal port, as
+// OVS's native tunnelling is set up.
+func gvtnNativeUnderlay(t *testing.T, lab *netLab, g *Gvsd, ns, phy, addr string) {
+	t.Helper()
+	g.MustVsctl("add-br", "ul")
+	g.MustVsctl("add-port", "ul", phy)
+	gvtnWaitLinkIn(t, lab, ns, "ul")
+	lab.configure(ns, "ul", addr+"/24")
+	// ovs/route/show copies the kernel's routes at once (otherwise within
+	// a second): the first tunnel packets must already see ul's route.
+	want := "Cached: 172.21.12.0/24 dev ul SRC " + addr + "\n"
+	if routes := appctl(t, g, "ovs/route/show"); !strings.Contains(routes, want) {
+		t.Fatalf("ovs/route/show lacks %q:\n%s", want, routes)
+	}
 }
 
 // gvtnWaitLinkIn waits until namespace ns has interface dev.
@@ -103,9 +139,13 @@ func (s *gvtnS4) connect(t *testing.T, tn gvtnTunnel) {
 		if e := strings.TrimSpace(c.g.MustVsctl("get", "interface", c.port, "error")); e != "[]" {
 			t.Fatalf("%s: Interface.error = %s", c.port, e)
 		}
+		egress := "egress=host routing, source " + c.local
+		if s.native {
+			egress = "egress=native dev ul, source " + c.local
+		}
 		out, errOut, err := c.g.Run("ovs-appctl", "tnl/ports/show")
 		for _, w := range []string{"Listening ports:", tn.listener + " (", c.port + ": type=" + tn.typ + " remote_ip=" + c.remote,
-			"in_key=16 out_key=16", "source " + c.local} {
+			"in_key=16 out_key=16", egress} {
 			if err != nil || !strings.Contains(out, w) {
 				t.Errorf("ovs-appctl tnl/ports/show lacks %q (err %v %s):\n%s", w, err, errOut, out)
 			}
