@@ -221,12 +221,20 @@ func TestTableCheckSeesWholeTable(t *testing.T) {
 	db.AddTableCheck("Root", func(tb *Table, rows []*Row, written map[UUID]bool) error {
 		calls++
 		seen := map[int64]UUID{}
+		byUUID := map[UUID]*Row{}
 		for _, r := range rows {
 			n, _ := r.Column(tb, "n").Int()
 			if u, dup := seen[n]; dup && (written[r.UUID] || written[u]) {
-				name, _ := r.Column(tb, "name").Str()
+				// Name the row the transaction wrote: rows come in no
+				// particular order.
+				culprit := r
+				if !written[r.UUID] {
+					culprit = byUUID[u]
+				}
+				name, _ := culprit.Column(tb, "name").Str()
 				return fmt.Errorf("%s: n=%d taken", name, n)
 			}
+			byUUID[r.UUID] = r
 			seen[n] = r.UUID
 		}
 		return nil
