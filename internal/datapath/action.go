@@ -71,9 +71,10 @@ const (
 	FieldTpDst                    // Value: the TCP or UDP destination port
 )
 
-// Action is one datapath action. It is a small value with no pointers but
-// Copy and CT, so that an action list is one allocation owned by its cache
-// entry, copied once when the entry is installed.
+// Action is one datapath action. It is a small value whose only
+// references (Copy, CT, Upcall) point at objects shared read-only by every
+// packet of the flow, so that an action list is one allocation owned by its
+// cache entry, copied once when the entry is installed.
 type Action struct {
 	Kind  ActionKind
 	Field Field  // ActSetField
@@ -165,7 +166,7 @@ type Learner interface {
 // EffectKind says what one side effect of a translation does.
 type EffectKind uint8
 
-// The side effects. Rule statistics will take the next number.
+// The side effects.
 const (
 	// EffectLearn: Learner learns that MAC on VLAN is behind Port.
 	EffectLearn EffectKind = iota + 1
