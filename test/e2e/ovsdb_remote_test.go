@@ -321,7 +321,19 @@ func startOvsdbCluster(t *testing.T, lab *netLab, ns string) *ovsdbCluster {
 	}
 	if !waitFor(30*time.Second, func() bool {
 		_, _ = lab.exec(ns, "ovs-vsctl", "--db="+c.remotes(), "--timeout=5", "--no-wait", "init")
-		return c.leader() >= 0 && strings.Count(c.status(c.leader()), "tcp:127.0.0.1:665") >= 3
+		if c.leader() < 0 {
+			return false
+		}
+		// Every member, not only the leader, must be a member that
+		// knows all three: a join not yet committed everywhere leaves
+		// two servers without a quorum once the leader is killed.
+		for i := range c.servers {
+			st := c.status(i)
+			if !strings.Contains(st, "Status: cluster member") || strings.Count(st, "tcp:127.0.0.1:665") < 3 {
+				return false
+			}
+		}
+		return true
 	}) {
 		t.Fatalf("the cluster did not form:\n%s", c.status(0))
 	}
