@@ -301,6 +301,8 @@ func (l *netLab) capture(ns, dev string, filter ...string) *tcpdumpCapture {
 }
 
 // tcpdump starts tcpdump with args in ns and returns once it listens.
+// Callers pass --immediate-mode: without it, frames wait in the capture
+// ring for up to a second, and stopping tcpdump (SIGINT) discards them.
 func (l *netLab) tcpdump(ns, what string, args ...string) *tcpdumpCapture {
 	l.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

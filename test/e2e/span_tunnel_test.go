@@ -39,7 +39,7 @@ func spanTunnelLab(t *testing.T) *spanLab {
 // collect records what d1 receives from the tunnels into a pcap file.
 func (s *spanLab) collect() (*tcpdumpCapture, string) {
 	pcap := filepath.Join(s.t.TempDir(), "collector.pcap")
-	return s.lab.tcpdump(s.m, "collector d1", "-U", "-n", "-i", "d1", "-Q", "in", "-w", pcap,
+	return s.lab.tcpdump(s.m, "collector d1", "-U", "--immediate-mode", "-n", "-i", "d1", "-Q", "in", "-w", pcap,
 		"ip proto 47 or ip6 proto 47 or udp port 4789 or udp port 6081"), pcap
 }
 

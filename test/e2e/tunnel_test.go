@@ -242,7 +242,7 @@ func TestS4RemoteMirrorTunnels(t *testing.T) {
 			var underlay *tcpdumpCapture
 			if tn.typ == "erspan" {
 				pcap = filepath.Join(t.TempDir(), "underlay.pcap")
-				underlay = s.lab.tcpdump(gvtnH2, "underlay of host2", "-U", "-n", "-i", "ul2", "-w", pcap, "ip proto 47")
+				underlay = s.lab.tcpdump(gvtnH2, "underlay of host2", "-U", "--immediate-mode", "-n", "-i", "ul2", "-w", pcap, "ip proto 47")
 			}
 			s.checkRemoteMirror(t)
 			s.checkTunnelStats(t)
