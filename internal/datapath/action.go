@@ -54,6 +54,10 @@ const (
 	ActRecirc
 	// ActCTClear clears the packet's ct_* key fields.
 	ActCTClear
+	// ActSetTunnel gives the outputs after it the tunnel metadata Tun
+	// (OVS's set(tunnel(...))): a tunnel port whose options say "flow"
+	// sends by it. Translation emits it before such an output.
+	ActSetTunnel
 )
 
 // Field is a header field that ActSetField rewrites.
@@ -97,6 +101,8 @@ type Action struct {
 	// CT is ActCT's connection tracking action, shared read-only by
 	// every packet of the cached flow.
 	CT *conntrack.Action
+	// Tun is ActSetTunnel's metadata, shared read-only likewise.
+	Tun *packet.TunnelMeta
 }
 
 // Upcall takes packets out of the datapath to the slow path (a packet-in
@@ -133,6 +139,10 @@ func CT(a *conntrack.Action) Action { return Action{Kind: ActCT, CT: a} }
 
 // Recirc returns an action recirculating the packet with recirc_id id.
 func Recirc(id uint32) Action { return Action{Kind: ActRecirc, Value: uint64(id)} }
+
+// SetTunnel returns an action giving later outputs the tunnel metadata
+// m, which the caller must not change afterwards.
+func SetTunnel(m *packet.TunnelMeta) Action { return Action{Kind: ActSetTunnel, Tun: m} }
 
 // CTClear returns an action clearing the packet's ct_* fields.
 func CTClear() Action { return Action{Kind: ActCTClear} }

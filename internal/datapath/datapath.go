@@ -97,8 +97,9 @@ type Port struct {
 	// What Dev can do, found once (see prepare) rather than by a type
 	// assertion per packet.
 	prepared bool
-	inline   bool               // Dev is netdev.NonBlocking: see copiesInline
-	offload  netdev.OffloadPort // Dev passes super-frames through, or nil
+	inline   bool                // Dev is netdev.NonBlocking: see copiesInline
+	offload  netdev.OffloadPort  // Dev passes super-frames through, or nil
+	tunRx    netdev.TunnelReader // Dev knows received frames' tunnel metadata, or nil
 }
 
 // prepare records what p's device can do. A port is prepared before the
@@ -110,6 +111,7 @@ func (p *Port) prepare() {
 	}
 	_, p.inline = p.Dev.(netdev.NonBlocking)
 	p.offload, _ = p.Dev.(netdev.OffloadPort)
+	p.tunRx, _ = p.Dev.(netdev.TunnelReader)
 	p.prepared = true
 }
 

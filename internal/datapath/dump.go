@@ -173,6 +173,8 @@ func formatAction(a *Action, portName func(uint32) string) string {
 		return fmt.Sprintf("recirc(%#x)", a.Value)
 	case ActCTClear:
 		return "ct_clear"
+	case ActSetTunnel:
+		return formatTunnel(a.Tun)
 	}
 	return fmt.Sprintf("unknown(%d)", a.Kind)
 }
@@ -271,4 +273,27 @@ func formatNAT(n *conntrack.NAT) string {
 		}
 	}
 	return "nat(" + s + ")"
+}
+
+// formatTunnel prints a set-tunnel as OVS prints set(tunnel(...)):
+// the id, and the endpoints that are set.
+func formatTunnel(m *packet.TunnelMeta) string {
+	if m == nil {
+		return "set(tunnel())"
+	}
+	s := fmt.Sprintf("set(tunnel(tun_id=%#x", m.ID)
+	if a := m.Local(); a.IsValid() {
+		s += fmt.Sprintf(",%s=%s", pickStr(a.Is6(), "ipv6_src", "src"), a)
+	}
+	if a := m.Remote(); a.IsValid() {
+		s += fmt.Sprintf(",%s=%s", pickStr(a.Is6(), "ipv6_dst", "dst"), a)
+	}
+	return s + "))"
+}
+
+func pickStr(cond bool, yes, no string) string {
+	if cond {
+		return yes
+	}
+	return no
 }

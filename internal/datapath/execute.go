@@ -48,8 +48,9 @@ type execState struct {
 	edit   vlanEdit
 	sets   [maxSets]*Action // the set-fields in effect, in order
 	nsets  int
-	trunc  uint32 // from a truncate, for the next output
-	mat    []byte // the frame as the actions so far make it; nil: not made yet
+	trunc  uint32             // from a truncate, for the next output
+	tun    *packet.TunnelMeta // from a set-tunnel, for the outputs after it
+	mat    []byte             // the frame as the actions so far make it; nil: not made yet
 	matOff netdev.Offload
 	matGen uint32 // t.superGen when mat was made
 }
@@ -62,6 +63,7 @@ type outArgs struct {
 	port  uint32
 	trunc uint32
 	copy  *CopyStats
+	tun   *packet.TunnelMeta
 }
 
 // execute runs acts on pkt, at recirculation depth level: frames are
@@ -82,7 +84,7 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action, level int)
 		a := &acts[i]
 		switch a.Kind {
 		case ActOutput:
-			t.executeOutput(cfg, pkt, st, outArgs{port: a.Port, trunc: st.trunc, copy: a.Copy})
+			t.executeOutput(cfg, pkt, st, outArgs{port: a.Port, trunc: st.trunc, copy: a.Copy, tun: st.tun})
 			st.trunc = 0
 		case ActPushVLAN:
 			st.edit.pushHeader(packet.VLANHeader{TPID: a.TPID, TCI: a.TCI})
@@ -119,6 +121,8 @@ func (t *portThread) execute(cfg *Config, pkt *Packet, acts []Action, level int)
 			t.recirculate(cfg, pkt, st, uint32(a.Value), level)
 		case ActCTClear:
 			clearCT(&pkt.Key.Key)
+		case ActSetTunnel:
+			st.tun = a.Tun
 		}
 	}
 	*st = execState{} // drop the references to frames and actions

@@ -51,6 +51,11 @@ type portThread struct {
 	superGen uint32 // counts reuses of superScr
 
 	tx netdev.Sender // the one way out: cuts super-frames where needed
+
+	// For a tunnel port: each received frame's tunnel metadata, and the
+	// one of the frame being processed (nil for other ports).
+	tun    []packet.TunnelMeta
+	pktTun *packet.TunnelMeta
 }
 
 // superScratch is how many changed super-frames a thread holds before it
@@ -77,6 +82,9 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	if p.offload != nil {
 		frameSize = netdev.MaxSuperFrame
 		t.offloads = make([]netdev.Offload, BatchSize)
+	}
+	if p.tunRx != nil {
+		t.tun = make([]packet.TunnelMeta, BatchSize)
 	}
 	for range BatchSize {
 		t.bufs = append(t.bufs, make([]byte, packet.Headroom+frameSize))
@@ -167,6 +175,9 @@ func (t *portThread) read(rx [][]byte) (int, error) {
 	if t.port.offload != nil {
 		return t.port.offload.ReadBatchOffload(rx, t.sizes, t.offloads)
 	}
+	if t.port.tunRx != nil {
+		return t.port.tunRx.ReadBatchTunnel(rx, t.sizes, t.tun)
+	}
 	return t.port.Dev.ReadBatch(rx, t.sizes)
 }
 
@@ -195,6 +206,9 @@ func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 		if t.offloads != nil {
 			t.pkt.Offload = t.offloads[i]
 		}
+		if t.tun != nil {
+			t.pktTun = &t.tun[i]
+		}
 		if len(t.pkt.Frame) < packet.EthernetLen {
 			continue // not even an Ethernet header: nothing to switch on
 		}
@@ -211,6 +225,9 @@ func (t *portThread) processPacket(cfg *Config) {
 	// A parse error only means the key stops at the bad header; the
 	// key is still valid and the frame is switched on it, as OVS does.
 	_ = packet.Parse(pkt.Frame, t.port.No, &pkt.Key.Key, &pkt.Off)
+	if t.pktTun != nil {
+		t.pktTun.ToKey(&pkt.Key.Key) // tun_id, tun_src, tun_dst: OpenFlow matches them
+	}
 	pkt.Key.VLANTPID = vlanTPIDs(pkt.Frame, &pkt.Off)
 	t.rawSent = false
 	t.runPacket(cfg, pkt, 0)
@@ -328,6 +345,7 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 	}
 	q := t.outQueue(o.port, p)
 	q.batch.Add(frame, off, orig, snap)
+	q.batch.Meta[q.batch.Len()-1].Tun = o.tun
 	if o.copy != nil {
 		q.copies++
 		q.charge = o.copy

@@ -420,10 +420,10 @@ type nativeTx struct {
 // the route to an IPv4 remote leaves through a gvs internal port. It
 // does not allocate.
 func (w *tunnelWriter) nativeRoute() (Route, *nativeState, bool) {
-	if !w.opts.remote.Is4() {
+	if !w.remote.Is4() {
 		return Route{}, nil, false
 	}
-	r, ok := tunnelRouter.Lookup(w.opts.remote, 0)
+	r, ok := tunnelRouter.Lookup(w.remote, 0)
 	if !ok || r.Local {
 		return Route{}, nil, false
 	}
@@ -437,7 +437,7 @@ func (w *tunnelWriter) nativeRoute() (Route, *nativeState, bool) {
 // sendNative encapsulates frames into Ethernet frames for the route's
 // next hop and sends them into the internal port's bridge.
 func (w *tunnelWriter) sendNative(frames [][]byte, r Route, s *nativeState, now time.Time, ts uint32) {
-	src := w.opts.local
+	src := w.fixedSrc
 	if !src.IsValid() {
 		src = r.Src
 	}
@@ -448,7 +448,7 @@ func (w *tunnelWriter) sendNative(frames [][]byte, r Route, s *nativeState, now 
 	}
 	nh := r.GW
 	if !nh.IsValid() {
-		nh = w.opts.remote
+		nh = w.remote
 	}
 	mac, ok := tunnelNeighbours.Lookup(nh)
 	if !ok {

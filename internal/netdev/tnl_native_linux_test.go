@@ -56,7 +56,7 @@ func TestTunnelUnderlayDecision(t *testing.T) {
 		{"198.51.100.1", false, ""},
 		{"2001:db8::1", false, ""},
 	} {
-		w := &tunnelWriter{opts: &tunnelOptions{remote: mustAddr(c.remote)}}
+		w := &tunnelWriter{remote: mustAddr(c.remote), opts: &tunnelOptions{remote: mustAddr(c.remote)}}
 		r, s, ok := w.nativeRoute()
 		if ok != c.native {
 			t.Errorf("remote %s: native=%v, want %v", c.remote, ok, c.native)
@@ -66,7 +66,7 @@ func TestTunnelUnderlayDecision(t *testing.T) {
 			t.Errorf("remote %s: route %+v", c.remote, r)
 		}
 	}
-	w := &tunnelWriter{opts: &tunnelOptions{remote: mustAddr("172.21.12.163")}}
+	w := &tunnelWriter{remote: mustAddr("172.21.12.163"), opts: &tunnelOptions{remote: mustAddr("172.21.12.163")}}
 	if n := testing.AllocsPerRun(100, func() { w.nativeRoute() }); n != 0 {
 		t.Errorf("the decision allocates %v times", n)
 	}

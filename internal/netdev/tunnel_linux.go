@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -112,6 +113,12 @@ func (p *tunnelPort) Close() error {
 
 // ReadBatch returns frames the underlay's reader delivered to this port.
 func (p *tunnelPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
+	return p.ReadBatchTunnel(bufs, sizes, nil)
+}
+
+// ReadBatchTunnel is ReadBatch that also returns each frame's tunnel
+// metadata in tun (if not nil, as long as bufs).
+func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, error) {
 	n, err := batchSize(p.name, bufs, sizes)
 	if err != nil {
 		return 0, err
@@ -120,7 +127,7 @@ func (p *tunnelPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 		if p.closed.Load() {
 			return 0, ErrClosed
 		}
-		if k, bytes := p.rx.take(bufs[:n], sizes); k > 0 {
+		if k, bytes := p.rx.take(bufs[:n], sizes, tun); k > 0 {
 			p.stats.addRx(batchCount{packets: uint64(k), bytes: bytes})
 			return k, nil
 		}
@@ -137,20 +144,31 @@ func (p *tunnelPort) WriteBatch(frames [][]byte) error {
 	if p.closed.Load() {
 		return ErrClosed
 	}
-	c := p.tx.send(frames)
+	c := p.tx.send(frames, nil)
 	p.stats.addTx(c)
 	return nil
 }
 
-// deliver hands a decapsulated frame to the port's thread; it runs on the
-// underlay's reader goroutine.
-func (p *tunnelPort) deliver(inner []byte) {
+// Transmit encapsulates and sends b's frames, a flow-based port by each
+// frame's tunnel metadata.
+func (p *tunnelPort) Transmit(b *Batch) (TxResult, error) {
+	if p.closed.Load() {
+		return TxResult{Dropped: b.Len()}, ErrClosed
+	}
+	c := p.tx.send(b.Frames, b.Meta)
+	p.stats.addTx(c)
+	return c.result(), nil
+}
+
+// deliver hands a decapsulated frame, with its tunnel metadata, to the
+// port's thread; it runs on the underlay's reader goroutine.
+func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta) {
 	if len(inner) > MaxFrame {
 		p.stats.rxErrors.Add(1)
 		tunnelTooBig.Inc()
 		return
 	}
-	if !p.rx.put(inner) {
+	if !p.rx.put(inner, md) {
 		p.stats.rxDropped.Add(1)
 	}
 }
@@ -162,6 +180,7 @@ type rxRing struct {
 	putMu      sync.Mutex // producers: the underlay's reader and native receive
 	slots      [][]byte
 	sizes      []int
+	metas      []packet.TunnelMeta
 	head, tail atomic.Uint32
 	wake       chan struct{}
 }
@@ -172,11 +191,13 @@ func (r *rxRing) init() {
 		r.slots[i] = make([]byte, MaxFrame)
 	}
 	r.sizes = make([]int, tunnelRxSlots)
+	r.metas = make([]packet.TunnelMeta, tunnelRxSlots)
 	r.wake = make(chan struct{}, 1)
 }
 
-// put copies frame into the ring; false when it is full.
-func (r *rxRing) put(frame []byte) bool {
+// put copies frame and its metadata into the ring; false when it is
+// full.
+func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 	r.putMu.Lock()
 	defer r.putMu.Unlock()
 	t := r.tail.Load()
@@ -185,6 +206,7 @@ func (r *rxRing) put(frame []byte) bool {
 	}
 	i := t % tunnelRxSlots
 	r.sizes[i] = copy(r.slots[i], frame)
+	r.metas[i] = *md
 	r.tail.Store(t + 1)
 	select {
 	case r.wake <- struct{}{}:
@@ -193,15 +215,18 @@ func (r *rxRing) put(frame []byte) bool {
 	return true
 }
 
-// take copies waiting frames into bufs and returns how many, and their
-// bytes.
-func (r *rxRing) take(bufs [][]byte, sizes []int) (int, uint64) {
+// take copies waiting frames into bufs (and their metadata into tun, if
+// not nil) and returns how many, and their bytes.
+func (r *rxRing) take(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, uint64) {
 	h, t := r.head.Load(), r.tail.Load()
 	k, bytes := 0, uint64(0)
 	for ; h != t && k < len(bufs); h, k = h+1, k+1 {
 		i := h % tunnelRxSlots
 		sizes[k] = copy(bufs[k][:cap(bufs[k])], r.slots[i][:r.sizes[i]])
 		bytes += uint64(sizes[k])
+		if k < len(tun) {
+			tun[k] = r.metas[i]
+		}
 	}
 	r.head.Store(h)
 	return k, bytes
@@ -235,6 +260,15 @@ type tunnelWriter struct {
 
 	nat    nativeTx
 	native bool // the messages are set up for native sending
+
+	// Where the next frames go: the remote (the sockets' destination and
+	// the header's), the source when one is given (local_ip, or tun_src
+	// for local_ip=flow) and the key; for a flow-based port they change
+	// with the frames' tunnel metadata (see flow.go).
+	remote   netip.Addr
+	fixedSrc netip.Addr // invalid: the route's source (autoSrc)
+	autoSrc  bool
+	key      uint32
 }
 
 func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
@@ -246,7 +280,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	}
 	w.erspanV2 = o.encap.Type == packet.TunnelERSPAN && o.encap.ERSPANVer == 2
 	family := unix.AF_INET
-	if o.remote.Is6() {
+	if o.v6 {
 		family = unix.AF_INET6
 	}
 	fd, err := unix.Socket(family, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_RAW)
@@ -258,11 +292,8 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 		w.f.Close()
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	if o.remote.Is6() {
-		w.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: o.remote.As16()}
-	} else {
-		w.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: o.remote.As4()}
-	}
+	w.remote, w.fixedSrc, w.autoSrc, w.key = o.encap.Dst, o.local, o.autoSrc, o.encap.Key
+	w.setRemote(o.encap.Dst)
 	w.hdrs = make([][packet.EthernetLen + packet.MaxTunnelHeader]byte, tunnelBatch)
 	w.nat.fd = -1
 	w.msgs = make([]unix.Mmsghdr, tunnelBatch)
@@ -298,7 +329,7 @@ func (w *tunnelWriter) setNames(native bool) {
 		case native:
 			h.Name = (*byte)(unsafe.Pointer(&w.nat.sll))
 			h.Namelen = unix.SizeofSockaddrLinklayer
-		case w.opts.remote.Is6():
+		case w.opts.v6:
 			h.Name = (*byte)(unsafe.Pointer(&w.sa6))
 			h.Namelen = unix.SizeofSockaddrInet6
 		default:
@@ -331,7 +362,7 @@ func (w *tunnelWriter) close() error {
 // that fails keeps the last address; the kernel then refuses to route
 // and the frames are counted as having no route.
 func (w *tunnelWriter) refreshSource(now time.Time) {
-	if !w.opts.autoSrc || now.Sub(w.checked) < tunnelSourceRecheck {
+	if !w.autoSrc || now.Sub(w.checked) < tunnelSourceRecheck {
 		return
 	}
 	w.checked = now
@@ -340,7 +371,7 @@ func (w *tunnelWriter) refreshSource(now time.Time) {
 	if w.route < 0 {
 		return
 	}
-	src, err := routeSource(w.route, w.opts.remote)
+	src, err := routeSource(w.route, w.remote)
 	if err == nil && src != w.encap.Config().Src {
 		_ = w.encap.SetSource(src)
 	}
@@ -375,18 +406,30 @@ func routeSource(fd int, dst netip.Addr) (netip.Addr, error) {
 // must drops the error of a call whose result is checked by type.
 func must[T any](v T, _ error) T { return v }
 
-// send encapsulates and sends frames, and returns their tally.
-func (w *tunnelWriter) send(frames [][]byte) batchCount {
+// send encapsulates and sends frames, and returns their tally. meta,
+// if not nil, is the frames' metadata, whose tunnel metadata a
+// flow-based port sends by.
+func (w *tunnelWriter) send(frames [][]byte, meta []FrameMeta) batchCount {
 	now := time.Now()
 	var ts uint32
 	if w.erspanV2 {
 		ts = uint32(now.UnixMicro() / 100) // ERSPAN III granularity: 100 µs
 	}
 	w.count = batchCount{}
+	if w.opts.flowBased() {
+		w.sendFlows(frames, meta, now, ts)
+	} else {
+		w.sendRun(frames, now, ts)
+	}
+	w.clearIovs()
+	return w.count
+}
+
+// sendRun sends frames that all go to the current remote.
+func (w *tunnelWriter) sendRun(frames [][]byte, now time.Time, ts uint32) {
 	if r, s, ok := w.nativeRoute(); ok {
 		w.sendNative(frames, r, s, now, ts)
-		w.clearIovs()
-		return w.count
+		return
 	}
 	if w.native {
 		w.checked = time.Time{} // the source the kernel picks may differ
@@ -398,8 +441,6 @@ func (w *tunnelWriter) send(frames [][]byte) batchCount {
 		w.staged = w.stage(chunk, ts)
 		_ = w.rc.Control(w.sendStaged)
 	}
-	w.clearIovs()
-	return w.count
 }
 
 // clearIovs drops the references to the frames sent.
@@ -541,7 +582,7 @@ func liveUnderlay(k underlayKey) *underlay {
 }
 
 func keyFor(o *tunnelOptions) underlayKey {
-	k := underlayKey{v6: o.remote.Is6()}
+	k := underlayKey{v6: o.v6}
 	if o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve {
 		k.udpPort = o.dstPort
 	}
@@ -582,8 +623,9 @@ func conflict(p, q *tunnelPort) error {
 	if a.dstPort != 0 && keyFor(a).udpPort != 0 && a.encap.Type != b.encap.Type {
 		return fmt.Errorf("%s: %w: UDP port %d is used by %s port %s", p.name, ErrTunnelConflict, a.dstPort, q.typ, q.name)
 	}
-	if a.encap.Type == b.encap.Type && a.remote == b.remote && a.local == b.local && a.inKey == b.inKey {
-		return fmt.Errorf("%s: %w: %s port %s has the same remote_ip %s, local_ip and key %d", p.name, ErrTunnelConflict, q.typ, q.name, a.remote, a.inKey)
+	if a.sameReceive(b) {
+		return fmt.Errorf("%s: %w: %s port %s has the same remote_ip %s, local_ip and key %s", p.name, ErrTunnelConflict, q.typ, q.name,
+			pick(a.remoteFlow, "flow", a.remote.String()), pick(a.inKeyFlow, "flow", strconv.FormatUint(uint64(a.inKey), 10)))
 	}
 	return nil
 }
@@ -646,7 +688,9 @@ type TunnelPortInfo struct {
 	Remote, Local netip.Addr // Local: local_ip, invalid if unset
 	Source        netip.Addr // the outer source address in use
 	InKey, OutKey uint32
-	DstPort       uint16 // UDP tunnels
+	// The options that say "flow" (Remote, Local, InKey, OutKey unset).
+	RemoteFlow, LocalFlow, InKeyFlow, OutKeyFlow bool
+	DstPort                                      uint16 // UDP tunnels
 	// How packets leave now: natively through gvs internal port Dev (to
 	// gateway GW, if any), or by the host's routing.
 	Native bool
@@ -657,7 +701,8 @@ type TunnelPortInfo struct {
 func (p *tunnelPort) info() TunnelPortInfo {
 	o := p.opts
 	i := TunnelPortInfo{Name: p.name, Type: p.typ, Remote: o.remote, Local: o.local,
-		InKey: o.inKey, OutKey: o.encap.Key}
+		InKey: o.inKey, OutKey: o.encap.Key,
+		RemoteFlow: o.remoteFlow, LocalFlow: o.localFlow, InKeyFlow: o.inKeyFlow, OutKeyFlow: o.outKeyFlow}
 	if o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve {
 		i.DstPort = o.dstPort
 	}
@@ -671,4 +716,12 @@ func (p *tunnelPort) info() TunnelPortInfo {
 		}
 	}
 	return i
+}
+
+func unixSockaddr6(a netip.Addr) unix.RawSockaddrInet6 {
+	return unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+}
+
+func unixSockaddr4(a netip.Addr) unix.RawSockaddrInet4 {
+	return unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
 }

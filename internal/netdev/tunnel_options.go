@@ -36,7 +36,23 @@ type tunnelOptions struct {
 	inKey         uint32
 	dstPort       uint16 // UDP tunnels
 	autoSrc       bool   // no local_ip: the source comes from the route
+	// The options that say "flow": the value comes from the frame's
+	// tunnel metadata (tun_dst, tun_src, tun_id) as it leaves, and a
+	// received frame matches whatever it carries there.
+	remoteFlow, localFlow, inKeyFlow, outKeyFlow bool
+	v6                                           bool // the underlay is IPv6
 }
+
+// flowBased reports whether any outer value comes from the flow.
+func (o *tunnelOptions) flowBased() bool { return o.remoteFlow || o.localFlow || o.outKeyFlow }
+
+// flowPlaceholder4 and flowPlaceholder6 stand in for remote_ip=flow in
+// the header template until a frame's tun_dst replaces them; nothing is
+// ever sent to them (a frame without tun_dst is dropped).
+var (
+	flowPlaceholder4 = netip.MustParseAddr("192.0.2.1")
+	flowPlaceholder6 = netip.MustParseAddr("2001:db8::1")
+)
 
 // parseTunnelOptions checks a tunnel port's options.
 func parseTunnelOptions(cfg Config) (*tunnelOptions, error) {
@@ -45,20 +61,9 @@ func parseTunnelOptions(cfg Config) (*tunnelOptions, error) {
 		return nil, fmt.Errorf("%s: %q is not a tunnel type", cfg.Name, cfg.Type)
 	}
 	o := &tunnelOptions{encap: packet.TunnelConfig{Type: tt.typ, DF: true, ERSPANVer: 1}}
-	opt := cfg.Options
-	remote, err := parseTunnelAddr(opt["remote_ip"], tt.v6)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s type requires valid 'remote_ip' argument: %v", cfg.Name, cfg.Type, err)
+	if err := o.parseAddrs(cfg, tt.v6); err != nil {
+		return nil, err
 	}
-	o.remote, o.encap.Dst = remote, remote
-	if s, ok := opt["local_ip"]; ok {
-		local, err := parseTunnelAddr(s, remote.Is6())
-		if err != nil || local.Is4() != remote.Is4() {
-			return nil, fmt.Errorf("%s: %s type: invalid 'local_ip' argument %q (an address of the same IP version as remote_ip)", cfg.Name, cfg.Type, s)
-		}
-		o.local, o.encap.Src = local, local
-	}
-	o.autoSrc = !o.local.IsValid()
 	if err := o.parseKeys(cfg); err != nil {
 		return nil, err
 	}
@@ -75,14 +80,42 @@ func parseTunnelOptions(cfg Config) (*tunnelOptions, error) {
 	return o, nil
 }
 
-// parseTunnelAddr reads remote_ip or local_ip: an IP address. "flow"
-// (the address set by OpenFlow actions) is not supported yet.
+// parseAddrs reads remote_ip and local_ip. With remote_ip=flow the
+// underlay's IP version is that of local_ip, or IPv6 for the ip6 types,
+// else IPv4: a flow-based port sends and receives on one IP version.
+func (o *tunnelOptions) parseAddrs(cfg Config, want6 bool) error {
+	opt := cfg.Options
+	var remote netip.Addr
+	if opt["remote_ip"] == "flow" {
+		o.remoteFlow = true
+	} else {
+		var err error
+		if remote, err = parseTunnelAddr(opt["remote_ip"], want6); err != nil {
+			return fmt.Errorf("%s: %s type requires valid 'remote_ip' argument: %v", cfg.Name, cfg.Type, err)
+		}
+		o.remote, o.encap.Dst = remote, remote
+	}
+	if s, ok := opt["local_ip"]; ok && s == "flow" {
+		o.localFlow = true
+	} else if ok {
+		local, err := parseTunnelAddr(s, want6 || remote.Is6())
+		if err != nil || (remote.IsValid() && local.Is4() != remote.Is4()) {
+			return fmt.Errorf("%s: %s type: invalid 'local_ip' argument %q (an address of the same IP version as remote_ip)", cfg.Name, cfg.Type, s)
+		}
+		o.local, o.encap.Src = local, local
+	}
+	o.v6 = remote.Is6() || (!remote.IsValid() && (want6 || o.local.Is6()))
+	if o.remoteFlow {
+		o.encap.Dst = pick(o.v6, flowPlaceholder6, flowPlaceholder4)
+	}
+	o.autoSrc = !o.local.IsValid()
+	return nil
+}
+
+// parseTunnelAddr reads remote_ip or local_ip: an IP address.
 func parseTunnelAddr(s string, want6 bool) (netip.Addr, error) {
-	switch {
-	case s == "":
+	if s == "" {
 		return netip.Addr{}, fmt.Errorf("missing")
-	case s == "flow":
-		return netip.Addr{}, fmt.Errorf("\"flow\" is not supported by gvs yet")
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
@@ -99,7 +132,8 @@ func parseTunnelAddr(s string, want6 bool) (netip.Addr, error) {
 }
 
 // parseKeys reads key, in_key and out_key: numbers in C's notation
-// (0x10 is 16), "flow" is not supported yet.
+// (0x10 is 16), or "flow": the key of a received frame is its tun_id,
+// and a frame leaves with its tun_id as key.
 func (o *tunnelOptions) parseKeys(cfg Config) error {
 	maxKey := uint64(1<<32 - 1)
 	switch o.encap.Type {
@@ -108,13 +142,15 @@ func (o *tunnelOptions) parseKeys(cfg Config) error {
 	case packet.TunnelERSPAN:
 		maxKey = packet.ERSPANMaxSession
 	}
+	flows := map[string]bool{}
 	get := func(name string) (uint32, bool, error) {
 		s, ok := cfg.Options[name]
 		if !ok {
 			return 0, false, nil
 		}
 		if s == "flow" {
-			return 0, false, fmt.Errorf("%s: options:%s=flow is not supported by gvs yet", cfg.Name, name)
+			flows[name] = true
+			return 0, false, nil
 		}
 		v, err := strconv.ParseUint(s, 0, 64)
 		if err != nil || v > maxKey {
@@ -135,14 +171,16 @@ func (o *tunnelOptions) parseKeys(cfg Config) error {
 		return err
 	}
 	o.inKey, o.encap.Key = key, key
-	if hasIn {
-		o.inKey = in
+	o.inKeyFlow, o.outKeyFlow = flows["key"], flows["key"]
+	if hasIn || flows["in_key"] {
+		o.inKey, o.inKeyFlow = in, flows["in_key"]
 	}
-	if hasOut {
-		o.encap.Key = out
+	if hasOut || flows["out_key"] {
+		o.encap.Key, o.outKeyFlow = out, flows["out_key"]
 	}
-	// GRE sends the key field only for a non-zero key, as OVS does.
-	o.encap.HasKey = (hasKey || hasOut) && o.encap.Key != 0
+	// GRE sends the key field only for a non-zero key, as OVS does, and
+	// always with out_key=flow.
+	o.encap.HasKey = (hasKey || hasOut) && o.encap.Key != 0 || o.outKeyFlow
 	return nil
 }
 
@@ -238,17 +276,51 @@ func tunnelBool(cfg Config, name string, def bool) (bool, error) {
 }
 
 // matches reports how well a received packet's addresses and key match
-// this port: -1 for not at all, higher for more specific ports (a port
-// with local_ip beats one without), as OVS prefers the most specific.
+// this port: -1 for not at all, higher for more specific ports. As OVS
+// 3.1 looks a received packet up (tnl_find in its ofproto/tunnel.c),
+// an exact key beats key=flow whatever else, then a configured
+// remote_ip beats remote_ip=flow, then a configured local_ip beats none,
+// which beats local_ip=flow.
 func (o *tunnelOptions) matches(typ packet.TunnelType, src, dst netip.Addr, key uint32) int {
-	if typ != o.encap.Type || src != o.remote || key != o.inKey {
+	if typ != o.encap.Type {
 		return -1
 	}
-	if o.local.IsValid() {
-		if dst != o.local {
-			return -1
-		}
-		return 1
+	score := 0
+	switch {
+	case o.inKeyFlow:
+	case key != o.inKey:
+		return -1
+	default:
+		score += 6
 	}
-	return 0
+	switch {
+	case o.remoteFlow:
+	case src != o.remote:
+		return -1
+	default:
+		score += 3
+	}
+	switch {
+	case o.localFlow:
+	case !o.local.IsValid():
+		score++
+	case dst != o.local:
+		return -1
+	default:
+		score += 2
+	}
+	return score
+}
+
+// sameReceive reports whether o and p receive exactly the same packets.
+func (o *tunnelOptions) sameReceive(p *tunnelOptions) bool {
+	return o.encap.Type == p.encap.Type && o.remote == p.remote && o.remoteFlow == p.remoteFlow &&
+		o.local == p.local && o.localFlow == p.localFlow && o.inKey == p.inKey && o.inKeyFlow == p.inKeyFlow
+}
+
+func pick[T any](cond bool, yes, no T) T {
+	if cond {
+		return yes
+	}
+	return no
 }

@@ -44,7 +44,7 @@ func NewTunnelSender(cfg TunnelSenderConfig) (*TunnelSender, error) {
 	if !cfg.Encap.Dst.IsValid() {
 		return nil, fmt.Errorf("%s: no remote address", cfg.Name)
 	}
-	o := &tunnelOptions{encap: cfg.Encap, remote: cfg.Encap.Dst.Unmap(), local: cfg.Encap.Src,
+	o := &tunnelOptions{encap: cfg.Encap, remote: cfg.Encap.Dst.Unmap(), local: cfg.Encap.Src, v6: cfg.Encap.Dst.Unmap().Is6(),
 		autoSrc: !cfg.Encap.Src.IsValid() || cfg.Encap.Src.IsUnspecified()}
 	if o.autoSrc {
 		o.local, o.encap.Src = netip.Addr{}, netip.Addr{}
@@ -76,7 +76,7 @@ func (s *TunnelSender) Transmit(b *Batch) (TxResult, error) {
 			b.Frames[i] = f[:0] // its checksum offsets lie: sent as an error
 		}
 	}
-	return s.w.send(b.Frames).result(), nil
+	return s.w.send(b.Frames, nil).result(), nil
 }
 
 // Close closes the sockets.

@@ -226,7 +226,10 @@ func (u *underlay) decapsulate(b []byte, src, dst netip.Addr) {
 		tunnelUnknown.Inc()
 		return
 	}
-	p.deliver(b[info.Inner:])
+	var md packet.TunnelMeta
+	md.ID = uint64(info.Key)
+	md.SetAddrs(src, dst)
+	p.deliver(b[info.Inner:], &md)
 }
 
 // parseUDP reads a VXLAN or Geneve header, as the port number says.

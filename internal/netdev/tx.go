@@ -1,5 +1,7 @@
 package netdev
 
+import "gvs/internal/packet"
+
 // The one output path. Everything the datapath sends to a port, originals
 // and mirror copies alike, goes through a Sender: it hands super-frames
 // whole to ports that take them, cuts them for the others (and truncates
@@ -41,6 +43,10 @@ type FrameMeta struct {
 	// Snap, for a super-frame, cuts it into segments of at most this many
 	// bytes (a mirror's snaplen); 0 keeps them whole.
 	Snap uint32
+	// Tun is the frame's tunnel metadata, which a tunnel port whose
+	// options say "flow" sends by; nil for none. It points at data the
+	// datapath shares read-only among every frame of a flow.
+	Tun *packet.TunnelMeta
 }
 
 // NewBatch returns a batch with room for n frames.
@@ -177,6 +183,7 @@ func (s *Sender) send(to target, b *Batch, whole bool) (TxResult, error) {
 				flush()
 			}
 			s.out.Add(f, off, m.Orig, 0)
+			s.out.Meta[s.out.Len()-1].Tun = m.Tun
 			continue
 		}
 		if !s.seg.Start(f, off) {
@@ -196,6 +203,7 @@ func (s *Sender) send(to target, b *Batch, whole bool) (TxResult, error) {
 				seg = seg[:snap]
 			}
 			s.out.Add(seg, Offload{}, n, 0)
+			s.out.Meta[s.out.Len()-1].Tun = m.Tun
 			used++
 		}
 	}

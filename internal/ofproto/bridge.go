@@ -18,6 +18,7 @@ import (
 	"gvs/internal/coverage"
 	"gvs/internal/datapath"
 	"gvs/internal/flow"
+	"gvs/internal/netdev"
 	"gvs/internal/packet"
 )
 
@@ -42,6 +43,11 @@ type Port struct {
 	// For a patch port: the bridge and datapath port of its peer.
 	PeerBridge *Bridge
 	PeerDPPort uint32
+
+	// TunnelFlow, for a tunnel port, says which of its outer values
+	// (remote_ip, local_ip, key) come from the flow's tun_* fields: an
+	// output to it carries them (see emitTunnel).
+	TunnelFlow netdev.TunnelFlow
 }
 
 // IsPatch reports whether p is one end of a patch.
@@ -120,6 +126,9 @@ type xlate struct {
 	copied               []uint32 // datapath ports that already got a mirror copy
 	resubmits            int      // table lookups after table 0, in every bridge
 	aborted              bool     // the packet is dropped: no action is executed
+	// tunSet has a tunSet* bit for each tunnel field an action wrote:
+	// an output by the flow then does not depend on the received value.
+	tunSet uint8
 	// trace, when set, watches the translation (ofproto/trace); tnest
 	// is the resubmit depth NORMAL's notes are indented to.
 	trace Tracer
@@ -164,7 +173,7 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.key, x.out = &pkt.Key.Key, out
 	x.outs, x.copied = x.outs[:0], x.copied[:0]
-	x.resubmits, x.aborted = 0, false
+	x.resubmits, x.aborted, x.tunSet = 0, false, 0
 	limit := cfg.vlanLimit()
 	maskVLANs(&out.Mask, limit)
 	x.base, x.nbase = packet.VLANHeaders(pkt.Frame, &pkt.Off, limit)
@@ -425,6 +434,11 @@ func (b *Bridge) output(x *xlate, out *Port, f frame, vs VLANs, depth int) {
 	ovs := out.VLAN.Output(vs)
 	want, n := ovs.wire()
 	if !out.IsPatch() {
+		k := f.key
+		if k == nil {
+			k = x.key
+		}
+		x.emitTunnel(out, k)
 		x.emitOutput(want, n, out.DPPort, &f)
 		return
 	}

@@ -110,7 +110,7 @@ func supported(acts []flow.Action) bool {
 				return false
 			}
 		case flow.SetField:
-			if _, ok := writable(a.Field); !ok && a.Field != "vlan_vid" && a.Field != "vlan_pcp" {
+			if _, ok := writable(a.Field); !ok && a.Field != "vlan_vid" && a.Field != "vlan_pcp" && !tunIPv6(a.Field) {
 				return false
 			}
 		case flow.Load:
@@ -136,7 +136,7 @@ func supported(acts []flow.Action) bool {
 			}
 		case flow.CTClear, flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
-			flow.SetIPTTL, flow.SetL4Port, flow.Note:
+			flow.SetIPTTL, flow.SetL4Port, flow.Note, flow.SetTunnel:
 		case flow.Clone:
 			if !supported(a.Actions) {
 				return false
@@ -218,7 +218,7 @@ func (c *ofctx) clone(x *xlate, acts []flow.Action) {
 		x.aborted = true
 		return
 	}
-	key, vlans := c.key, c.vlans
+	key, vlans, tunSet := c.key, c.vlans, x.tunSet
 	cur, ncur, npushed := x.cur, x.ncur, x.npushed
 	start := len(x.out.Actions)
 	x.out.Actions = append(x.out.Actions, datapath.Clone(0))
@@ -231,7 +231,7 @@ func (c *ofctx) clone(x *xlate, acts []flow.Action) {
 		x.out.Actions = x.out.Actions[:start] // nothing to do on the copy
 	}
 	c.key, c.vlans, c.stop = key, vlans, false
-	x.cur, x.ncur, x.npushed = cur, ncur, npushed
+	x.cur, x.ncur, x.npushed, x.tunSet = cur, ncur, npushed, tunSet
 }
 
 // edit executes an action that changes the packet or the working key.
@@ -256,6 +256,8 @@ func (c *ofctx) edit(x *xlate, a flow.Action) {
 			c.setVLAN(uint16(v)&packet.VLANVIDMask, uint16(m)&packet.VLANVIDMask)
 		case "vlan_pcp":
 			c.setVLAN(uint16(v&7)<<packet.VLANPCPShift, uint16(m&7)<<packet.VLANPCPShift)
+		case "tun_ipv6_src", "tun_ipv6_dst":
+			c.setTunIPv6(x, a)
 		default:
 			c.write(x, a.Field, v, m)
 		}
@@ -281,6 +283,8 @@ func (c *ofctx) edit(x *xlate, a flow.Action) {
 		c.write(x, pick(a.Dst, "tcp_dst", "tcp_src"), uint64(a.Port), 0xffff)
 	case flow.DecTTL:
 		c.decTTL(x)
+	case flow.SetTunnel:
+		c.setTunnel(x, a.ID)
 	}
 }
 
@@ -335,6 +339,9 @@ func (c *ofctx) write(x *xlate, name string, v, mask uint64) {
 	}
 	if f.prereq != nil && !f.prereq(&c.key, &x.out.Mask) {
 		return
+	}
+	if _, bit, ok := tunnelField(name); ok {
+		x.tunSet |= bit
 	}
 	switch {
 	case f.dp == datapath.FieldIPv4TOS:
@@ -435,6 +442,7 @@ func (c *ofctx) outputTo(x *xlate, p *Port) {
 	c.mirrored = true
 	f := c.f
 	if !p.IsPatch() {
+		x.emitTunnel(p, &c.key)
 		x.emitOutput(want, n, p.DPPort, &f)
 		return
 	}
@@ -543,6 +551,9 @@ func writable(name string) (*keyField, bool) {
 		return &fieldTpDst, true
 	case "metadata":
 		return &fieldMetadata, true
+	}
+	if f, _, ok := tunnelField(name); ok {
+		return f, true
 	}
 	if i, ok := regIndex(name, "reg", packet.NumRegs); ok {
 		return &fieldRegs[i], true

@@ -293,6 +293,9 @@ func (st *datapathState) configureBridges(bridges []*wantBridge) {
 			if p.typ == "patch" {
 				st.linkPatch(port, p)
 			}
+			if t, ok := ifc.dev.(netdev.TunnelFlowPort); ok {
+				port.TunnelFlow = t.TunnelFlow()
+			}
 			cfg.Ports[ifc.dpNo] = port
 			cfg.Flood = append(cfg.Flood, port)
 			byPortRow[p.portUUID] = port

@@ -39,11 +39,12 @@ func tnlPortsShow(args []string) (string, error) {
 	for _, l := range netdev.TunnelPorts() {
 		fmt.Fprintf(&sb, "%s (%s) ref_cnt=%d\n", l.Name, l.Proto, len(l.Ports))
 		for _, p := range l.Ports {
-			fmt.Fprintf(&sb, "  %s: type=%s remote_ip=%s", p.Name, p.Type, p.Remote)
-			if p.Local.IsValid() {
-				fmt.Fprintf(&sb, " local_ip=%s", p.Local)
+			fmt.Fprintf(&sb, "  %s: type=%s remote_ip=%s", p.Name, p.Type, flowOr(p.RemoteFlow, p.Remote.String()))
+			if p.Local.IsValid() || p.LocalFlow {
+				fmt.Fprintf(&sb, " local_ip=%s", flowOr(p.LocalFlow, p.Local.String()))
 			}
-			fmt.Fprintf(&sb, " in_key=%d out_key=%d", p.InKey, p.OutKey)
+			fmt.Fprintf(&sb, " in_key=%s out_key=%s", flowOr(p.InKeyFlow, strconv.FormatUint(uint64(p.InKey), 10)),
+				flowOr(p.OutKeyFlow, strconv.FormatUint(uint64(p.OutKey), 10)))
 			if p.DstPort != 0 {
 				fmt.Fprintf(&sb, " dst_port=%d", p.DstPort)
 			}
@@ -246,4 +247,12 @@ func tnlNeighAging(args []string) (string, error) {
 		return "", errors.New("bad aging value")
 	}
 	return "OK\n", nil
+}
+
+// flowOr is "flow" for an option that says so, else v.
+func flowOr(flow bool, v string) string {
+	if flow {
+		return "flow"
+	}
+	return v
 }

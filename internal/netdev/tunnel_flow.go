@@ -1,0 +1,27 @@
+package netdev
+
+import "gvs/internal/packet"
+
+// TunnelReader is a port that knows the tunnel metadata of the frames
+// it receives (a tunnel port: tun_id, tun_src, tun_dst from the outer
+// headers it took off). The datapath reads such a port with
+// ReadBatchTunnel, so that OpenFlow can match on the metadata.
+type TunnelReader interface {
+	ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, error)
+}
+
+// TunnelFlow says which of a tunnel port's outer values come from the
+// flow (options that say "flow"): translation gives a frame sent to such
+// a port its tunnel metadata (FrameMeta.Tun).
+type TunnelFlow struct {
+	Remote, Local, Key bool
+}
+
+// Any reports whether anything comes from the flow.
+func (f TunnelFlow) Any() bool { return f.Remote || f.Local || f.Key }
+
+// TunnelFlowPort is a tunnel port that may take outer values from the
+// flow.
+type TunnelFlowPort interface {
+	TunnelFlow() TunnelFlow
+}

@@ -1,0 +1,107 @@
+package ofproto
+
+import (
+	"encoding/binary"
+
+	"gvs/internal/datapath"
+	"gvs/internal/flow"
+	"gvs/internal/packet"
+)
+
+// Tunnel metadata in translation. A frame that a tunnel port received
+// carries tun_id, tun_src and tun_dst (or tun_ipv6_*) in its key, which
+// OpenFlow matches read like any field. Actions (set_tunnel, set_field,
+// load, move) rewrite them in the working key; they are no header
+// field, so nothing is emitted for them until an output to a tunnel
+// port whose options say "flow", which gets the metadata as the actions
+// left it (ActSetTunnel) and sends by it, as ovs-vswitchd.conf.db(5)
+// describes remote_ip=flow, local_ip=flow and key=flow.
+
+// tunSet bits: which tunnel fields an action wrote.
+const (
+	tunSetID uint8 = 1 << iota
+	tunSetSrc
+	tunSetDst
+)
+
+// emitTunnel gives the output to p that follows the metadata of key, if
+// p takes values from the flow. The fields p reads join the mask unless
+// an action wrote them (then the value does not depend on the packet).
+func (x *xlate) emitTunnel(p *Port, key *packet.Key) {
+	tf := p.TunnelFlow
+	if !tf.Any() {
+		return
+	}
+	m := &x.out.Mask.Key
+	md := &packet.TunnelMeta{}
+	if tf.Key {
+		md.ID = key.TunID
+		if x.tunSet&tunSetID == 0 {
+			m.TunID = ^uint64(0)
+		}
+	}
+	if tf.Remote {
+		md.Dst, md.IPv6Dst = key.TunDst, key.TunIPv6Dst
+		if x.tunSet&tunSetDst == 0 {
+			m.TunDst, m.TunIPv6Dst = allOnes4, allOnes16
+		}
+	}
+	if tf.Local {
+		md.Src, md.IPv6Src = key.TunSrc, key.TunIPv6Src
+		if x.tunSet&tunSetSrc == 0 {
+			m.TunSrc, m.TunIPv6Src = allOnes4, allOnes16
+		}
+	}
+	x.out.Actions = append(x.out.Actions, datapath.SetTunnel(md))
+}
+
+var (
+	allOnes4  = [4]byte{0xff, 0xff, 0xff, 0xff}
+	allOnes16 = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+)
+
+// The tunnel fields actions write and read: metadata only (dp 0).
+var (
+	fieldTunID = keyField{0, 64, func(k *packet.Key) uint64 { return k.TunID },
+		func(k *packet.Key, v uint64) { k.TunID = v }, nil}
+	fieldTunSrc = keyField{0, 32, func(k *packet.Key) uint64 { return uint64(binary.BigEndian.Uint32(k.TunSrc[:])) },
+		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.TunSrc[:], uint32(v)) }, nil}
+	fieldTunDst = keyField{0, 32, func(k *packet.Key) uint64 { return uint64(binary.BigEndian.Uint32(k.TunDst[:])) },
+		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.TunDst[:], uint32(v)) }, nil}
+)
+
+// tunnelField returns the tunnel field set_field, load and move can
+// write (the 128-bit IPv6 ones only by set_field: see setTunIPv6), and
+// its tunSet bit.
+func tunnelField(name string) (*keyField, uint8, bool) {
+	switch name {
+	case "tun_id":
+		return &fieldTunID, tunSetID, true
+	case "tun_src":
+		return &fieldTunSrc, tunSetSrc, true
+	case "tun_dst":
+		return &fieldTunDst, tunSetDst, true
+	}
+	return nil, 0, false
+}
+
+// tunIPv6 reports whether name is an IPv6 tunnel endpoint field.
+func tunIPv6(name string) bool { return name == "tun_ipv6_src" || name == "tun_ipv6_dst" }
+
+// setTunIPv6 executes set_field:IP6[/MASK]->tun_ipv6_src or _dst.
+func (c *ofctx) setTunIPv6(x *xlate, a flow.SetField) {
+	dst, bit := &c.key.TunIPv6Dst, tunSetDst
+	if a.Field == "tun_ipv6_src" {
+		dst, bit = &c.key.TunIPv6Src, tunSetSrc
+	}
+	for i := range dst {
+		dst[i] = dst[i]&^a.Mask[i] | a.Value[i]&a.Mask[i]
+	}
+	x.tunSet |= bit
+}
+
+// setTunnel executes set_tunnel and set_tunnel64: tun_id becomes id.
+func (c *ofctx) setTunnel(x *xlate, id uint64) {
+	c.key.TunID = id
+	x.tunSet |= tunSetID
+}
