@@ -50,3 +50,10 @@ func SetCopyPauseForTest(t interface{ Cleanup(func()) }, d time.Duration) {
 	copyPause = d
 	t.Cleanup(func() { copyPause = old })
 }
+
+// ProcessTunnel is Process for frames with tunnel metadata, on the
+// thread of a port whose device is a netdev.TunnelReader.
+func (tt *TestThread) ProcessTunnel(frames [][]byte, md []packet.TunnelMeta) {
+	copy(tt.t.tun, md)
+	tt.Process(frames)
+}

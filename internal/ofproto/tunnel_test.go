@@ -1,0 +1,121 @@
+package ofproto
+
+import (
+	"net/netip"
+	"testing"
+
+	"gvs/internal/datapath"
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
+)
+
+// tunnelBridge is ofBridge with port 3 a tunnel port whose remote_ip,
+// local_ip and key say "flow", and port 4 a tunnel port with fixed ones
+// (nothing from the flow).
+func tunnelBridge(t *testing.T, flows ...string) *Bridge {
+	b := ofBridge(t)
+	b.cfg.Load().Ports[3].TunnelFlow = netdev.TunnelFlow{Remote: true, Local: true, Key: true}
+	for _, f := range flows {
+		addFlow(t, b, f)
+	}
+	return b
+}
+
+// translateTunnel translates a TCP frame entering on port 1 with tunnel
+// metadata md.
+func translateTunnel(b *Bridge, md packet.TunnelMeta) (datapath.Key, *datapath.Xlate) {
+	f := frameSpec{in: 1, src: 0, dst: 4, ether: 0, nwSrc: 1, tpDst: 80}.bytes()
+	pkt := &datapath.Packet{Frame: f, InPort: 1}
+	_ = packet.Parse(f, 1, &pkt.Key.Key, &pkt.Off)
+	md.ToKey(&pkt.Key.Key)
+	x := &datapath.Xlate{}
+	b.Translate(pkt, x)
+	return pkt.Key, x
+}
+
+func meta(id uint64, src, dst string) packet.TunnelMeta {
+	m := packet.TunnelMeta{ID: id}
+	var s, d netip.Addr
+	if src != "" {
+		s = netip.MustParseAddr(src)
+	}
+	if dst != "" {
+		d = netip.MustParseAddr(dst)
+	}
+	m.SetAddrs(s, d)
+	return m
+}
+
+// The tunnel actions and matches translate as OVS's would: metadata
+// changes emit nothing until an output to a flow-based tunnel port,
+// which gets the metadata as the actions left it; other ports get none.
+func TestTranslateTunnelActions(t *testing.T) {
+	rx := meta(0x7, "10.0.0.2", "10.0.0.1")
+	for _, tc := range []struct {
+		name  string
+		flows []string
+		md    packet.TunnelMeta
+		want  string
+	}{
+		{"set_tunnel and tun_dst", []string{"actions=set_field:192.168.1.2->tun_dst,set_tunnel:0x42,output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x42,dst=192.168.1.2)),3"},
+		{"set_tunnel64", []string{"actions=set_tunnel64:0x1122334455,set_field:192.168.1.2->tun_dst,output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x1122334455,dst=192.168.1.2)),3"},
+		{"set_field tun_id and tun_src", []string{"actions=set_field:0x99->tun_id,set_field:10.1.1.1->tun_src,set_field:10.2.2.2->tun_dst,output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x99,src=10.1.1.1,dst=10.2.2.2)),3"},
+		{"set_field tun_ipv6_dst", []string{"actions=set_field:2001:db8::9->tun_ipv6_dst,output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,ipv6_dst=2001:db8::9)),3"},
+		{"load into tun_id", []string{"actions=load:0x5->NXM_NX_TUN_ID[],load:0xc0a80102->NXM_NX_TUN_IPV4_DST[],output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x5,dst=192.168.1.2)),3"},
+		{"move from tun_id", []string{"actions=move:NXM_NX_TUN_ID[0..31]->NXM_NX_REG0[],resubmit(,1)", "table=1,reg0=7,actions=output:2"}, rx,
+			"2"},
+		{"received metadata passes", []string{"actions=output:3"}, rx,
+			"set(tunnel(tun_id=0x7,src=10.0.0.2,dst=10.0.0.1)),3"},
+		{"fixed tunnel port gets none", []string{"actions=set_tunnel:0x42,output:4"}, rx, "4"},
+		{"match tun_id", []string{"tun_id=0x7,actions=output:2", "priority=0,actions=output:4"}, rx, "2"},
+		{"match tun_id mask", []string{"tun_id=0x0/0xf0,actions=output:2", "priority=0,actions=output:4"}, rx, "2"},
+		{"match tun_src tun_dst", []string{"tun_src=10.0.0.2,tun_dst=10.0.0.1,actions=output:2", "priority=0,actions=output:4"}, rx, "2"},
+		{"match tun_src mismatch", []string{"tun_src=10.0.0.3,actions=output:2", "priority=0,actions=output:4"}, rx, "4"},
+		{"match tun_ipv6_src", []string{"tun_ipv6_src=2001:db8::2,actions=output:2", "priority=0,actions=output:4"},
+			meta(1, "2001:db8::2", "2001:db8::1"), "2"},
+		{"clone keeps its metadata", []string{"actions=clone(set_tunnel:0x1,set_field:10.3.3.3->tun_dst,output:3),output:3"}, rx,
+			"clone(set(tunnel(tun_id=0x1,src=10.0.0.2,dst=10.3.3.3)),3),set(tunnel(tun_id=0x7,src=10.0.0.2,dst=10.0.0.1)),3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tunnelBridge(t, tc.flows...)
+			_, x := translateTunnel(b, tc.md)
+			if got := datapath.FormatActions(x.Actions, nil); got != tc.want {
+				t.Errorf("actions %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// The mask says exactly what the decision depended on: a tun_id match
+// puts its mask bits in, an output by the flow's metadata puts in the
+// fields the port reads unless an action wrote them, and a packet that
+// only goes to plain ports leaves the tunnel fields out.
+func TestTranslateTunnelMask(t *testing.T) {
+	rx := meta(0x7, "10.0.0.2", "10.0.0.1")
+	for _, tc := range []struct {
+		name           string
+		flows          []string
+		tunID          uint64
+		tunDst, tunSrc bool
+	}{
+		{"no tunnel fields read", []string{"actions=output:2"}, 0, false, false},
+		{"masked tun_id match", []string{"tun_id=0x0/0xf0,actions=output:2"}, 0xf0, false, false},
+		{"pass-through", []string{"actions=output:3"}, ^uint64(0), true, true},
+		{"all written", []string{"actions=set_tunnel:1,set_field:10.1.1.1->tun_src,set_field:10.2.2.2->tun_dst,output:3"}, 0, false, false},
+		{"key written", []string{"actions=set_tunnel:1,output:3"}, 0, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tunnelBridge(t, tc.flows...)
+			_, x := translateTunnel(b, rx)
+			m := &x.Mask.Key
+			if m.TunID != tc.tunID || (m.TunDst != [4]byte{}) != tc.tunDst || (m.TunSrc != [4]byte{}) != tc.tunSrc {
+				t.Errorf("mask tun_id=%#x tun_dst=%v tun_src=%v, want %#x %v %v", m.TunID, m.TunDst, m.TunSrc, tc.tunID, tc.tunDst, tc.tunSrc)
+			}
+		})
+	}
+}
