@@ -42,7 +42,7 @@ func (m *tunnelMemory) takeSent() []*packet.TunnelMeta {
 	return s
 }
 
-func (tunnelMemory) NonBlocking() {}
+func (*tunnelMemory) NonBlocking() {}
 
 // tunnelSwitch is a bridge with a tunnel port 1 (frames come in with
 // metadata), a plain port 2, a tunnel port 3 with remote_ip=flow and

@@ -1,0 +1,232 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Flow-based tunnels (docs/GUIDE.md, "Tunnels whose remote and key come
+// from the flow"): options:remote_ip=flow and key=flow, the tun_*
+// matches and the set_tunnel/set_field actions that feed them, as
+// ovs-vswitchd.conf.db(5), ovs-fields(7) and ovs-actions(7) describe
+// them. Everything made here starts with "gvtf".
+
+// gvtfFlows are tunnel matches and actions in ovs-ofctl's syntax; port 1
+// is a plain port and port 2 the flow-based tunnel.
+var gvtfFlows = []string{
+	"priority=90,tun_id=0x42,actions=output:1",
+	"priority=89,tun_id=0x40/0xf0,tun_src=10.0.0.2,actions=drop",
+	"priority=88,tun_dst=10.0.0.1,actions=set_tunnel:0x43,output:1",
+	"priority=87,tun_ipv6_src=2001:db8::2,actions=set_field:2001:db8::9->tun_ipv6_dst,output:2",
+	"priority=86,in_port=1,actions=set_field:172.21.12.163->tun_dst,set_tunnel:0x42,output:2",
+	"priority=85,ip,actions=set_tunnel64:0x1122334455,set_field:0x5->tun_id,set_field:10.1.1.1->tun_src,output:2",
+	"priority=84,arp,actions=load:0x5->NXM_NX_TUN_ID[],move:NXM_NX_TUN_ID[0..31]->NXM_NX_REG0[],load:0xac150ca3->NXM_NX_TUN_IPV4_DST[],output:2",
+	"priority=83,tun_id=0x42,tun_src=172.21.12.8,tun_dst=172.21.12.163,actions=output:1",
+	"priority=82,tun_ipv6_dst=2001:db8::/32,actions=output:1",
+	"priority=81,tun_id=0x1/0x1,actions=set_field:0x42/0xff->tun_id,output:2",
+}
+
+// The tunnel matches and actions go through the real ovs-ofctl into
+// gvsd and back out of dump-flows exactly as the real OVS 3.1 prints
+// them, in OpenFlow 1.0 (Nicira extensions) and 1.3 (OXM); the ports
+// take remote_ip=flow, key=flow, and tnl/ports/show says so.
+func TestTunnelFlowOfctlRoundTrip(t *testing.T) {
+	gvsyRequireRoot(t)
+	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd")
+	lab := newNetLab(t)
+	const ns, br = "gvtf-rt", "gvtfbr"
+	lab.netns(ns)
+	lab.vethIn(ns, "gvtfp1", "gvtfp1x", ns)
+	configure := func(vsctl func(...string) string) {
+		vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
+		vsctl("add-port", br, "gvtfp1", "--", "set", "interface", "gvtfp1", "ofport_request=1")
+		vsctl("add-port", br, "gvtft0", "--", "set", "interface", "gvtft0", "type=gre",
+			"options:remote_ip=flow", "options:key=flow", "ofport_request=2")
+	}
+	dump := func(run func(...string) (string, string, error)) []string {
+		var out []string
+		for _, proto := range [][]string{{"-O", "OpenFlow10"}, {"-O", "OpenFlow13"}} {
+			for _, args := range [][]string{{"del-flows", br}, {"add-flows", br, "-"}} {
+				cmd := append(append([]string{"ovs-ofctl"}, proto...), args...)
+				if args[0] == "add-flows" {
+					cmd = []string{"sh", "-c", strings.Join(cmd, " ") + " <<'EOF'\n" + strings.Join(gvtfFlows, "\n") + "\nEOF\n"}
+				}
+				if o, e, err := run(cmd...); err != nil {
+					t.Fatalf("%s: %v\n%s%s", strings.Join(cmd, " "), err, o, e)
+				}
+			}
+			o, e, err := run(append(append([]string{"ovs-ofctl"}, proto...), "--no-stats", "dump-flows", br)...)
+			if err != nil {
+				t.Fatalf("dump-flows %v: %v\n%s", proto, err, e)
+			}
+			out = append(out, strings.Join(gvofCanonFlows(o), "\n"))
+		}
+		return out
+	}
+	ref := func() []string {
+		o := gvsyStartOVSNetns(t, ns)
+		defer o.Stop()
+		configure(o.MustVsctl)
+		return dump(o.run)
+	}()
+	g := StartGvsdNetns(t, ns)
+	configure(g.MustVsctl)
+	if e := strings.TrimSpace(g.MustVsctl("get", "interface", "gvtft0", "error")); e != "[]" {
+		t.Fatalf("gvtft0: Interface.error = %s", e)
+	}
+	got := dump(func(args ...string) (string, string, error) { return g.Run(args[0], args[1:]...) })
+	if !strings.Contains(ref[0], "set_tunnel:0x43") || !strings.Contains(ref[1], "tun_id=0x42") {
+		t.Fatalf("the reference OVS did not take the flows:\n%s", strings.Join(ref, "\n"))
+	}
+	for i, proto := range []string{"OpenFlow10", "OpenFlow13"} {
+		if ref[i] != got[i] {
+			t.Errorf("%s: dump-flows differ\n--- OVS 3.1:\n%s\n--- gvsd:\n%s", proto, ref[i], got[i])
+		}
+	}
+	if ports := appctl(t, g, "tnl/ports/show"); !strings.Contains(ports, "gvtft0: type=gre remote_ip=flow in_key=flow out_key=flow") {
+		t.Errorf("tnl/ports/show does not show the flow options:\n%s", ports)
+	}
+	// ofproto/trace takes the tunnel fields in the flow it traces.
+	tr := appctl(t, g, "ofproto/trace", br, "in_port=2,tun_id=0x42,tun_src=172.21.12.8,tun_dst=172.21.12.163,udp")
+	for _, w := range []string{"tun_id=0x42", "priority 90", "output:1"} {
+		if !strings.Contains(tr, w) {
+			t.Errorf("ofproto/trace lacks %q:\n%s", w, tr)
+		}
+	}
+}
+
+// gvtfHosts is two hosts, each a namespace with its own gvsd, joined by
+// a veth underlay (host routing): host1's bridge has vm1 behind p1,
+// host2's bridge has the internal port ml, moved into rmon. The tunnel
+// ports come per test.
+type gvtfHosts struct {
+	lab    *netLab
+	g1, g2 *Gvsd
+}
+
+const (
+	gvtfH1, gvtfH2, gvtfVM1, gvtfRmon = "gvtf-h1", "gvtf-h2", "gvtf-vm1", "gvtf-rmon"
+	gvtfRmonAddr                      = "10.12.4.9"
+)
+
+func gvtfSetup(t *testing.T) *gvtfHosts {
+	t.Helper()
+	lab := newNetLab(t)
+	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ping")
+	for _, ns := range []string{gvtfH1, gvtfH2, gvtfVM1, gvtfRmon} {
+		lab.netns(ns)
+	}
+	lab.vethIn(gvtfH1, "ul1", "ul2", gvtfH2, gvtnUnder2+"/24")
+	lab.configure(gvtfH1, "ul1", gvtnUnder1+"/24")
+	lab.vethIn(gvtfH1, "p1", "vm1eth", gvtfVM1, gvtnVMAddr1+"/24")
+	h := &gvtfHosts{lab: lab, g1: StartGvsdNetns(t, gvtfH1), g2: StartGvsdNetns(t, gvtfH2)}
+	h.g1.MustVsctl("add-br", "br1")
+	h.g1.MustVsctl("add-port", "br1", "p1")
+	h.g2.MustVsctl("add-br", "br2")
+	h.g2.MustVsctl("add-port", "br2", "ml", "--", "set", "interface", "ml", "type=internal")
+	gvtnWaitLinkIn(t, lab, gvtfH2, "ml")
+	lab.must("ip", "-n", gvtfH2, "link", "set", "ml", "netns", gvtfRmon)
+	lab.configure(gvtfRmon, "ml", gvtfRmonAddr+"/24")
+	return h
+}
+
+// flows replaces br's flows on g with flows (ovs-ofctl syntax, port
+// names allowed).
+func gvtfFlowsOn(t *testing.T, g *Gvsd, br string, flows ...string) {
+	t.Helper()
+	gvofMust(t, g, nil, "del-flows", br)
+	for _, f := range flows {
+		gvofMust(t, g, nil, "add-flow", br, f)
+	}
+}
+
+// gvtfPackets returns n_packets of br's flow whose dump line contains
+// match; -1 if there is none.
+func gvtfPackets(t *testing.T, g *Gvsd, br, match string) int {
+	t.Helper()
+	for _, l := range nonEmptyLines(gvofMust(t, g, nil, "--names", "dump-flows", br)) {
+		if !strings.Contains(l, match+" ") && !strings.Contains(l, match+",") {
+			continue
+		}
+		i := strings.Index(l, "n_packets=")
+		if i < 0 {
+			continue
+		}
+		n := 0
+		for _, c := range l[i+len("n_packets="):] {
+			if c < '0' || c > '9' {
+				break
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n
+	}
+	return -1
+}
+
+// The brief's scenario, over GRE and VXLAN: host1's tunnel port has
+// remote_ip=flow and key=flow, and its flow sets the remote and key
+// (set_field:<host2>->tun_dst,set_tunnel:0x42); host2's port takes any
+// key (key=flow) and its flows match tun_id=0x42, beside one for
+// tun_id=0x43 that must see nothing. vm1 pings rmon across. Then a key
+// host2 has no flow for stops the ping, and a flow that sets no tun_dst
+// has its frames dropped and counted (tunnel_flow_no_remote).
+func TestTunnelFlowBasedPing(t *testing.T) {
+	h := gvtfSetup(t)
+	for _, typ := range []string{"gre", "vxlan"} {
+		t.Run(typ, func(t *testing.T) {
+			h.g1.MustVsctl("add-port", "br1", "tun0", "--", "set", "interface", "tun0", "type="+typ,
+				"options:remote_ip=flow", "options:key=flow")
+			h.g2.MustVsctl("add-port", "br2", "tun0", "--", "set", "interface", "tun0", "type="+typ,
+				"options:remote_ip="+gvtnUnder1, "options:key=flow")
+			defer func() {
+				h.g1.MustVsctl("del-port", "br1", "tun0")
+				h.g2.MustVsctl("del-port", "br2", "tun0")
+				_, _ = h.lab.exec(gvtfVM1, "ip", "neigh", "flush", "all")
+				_, _ = h.lab.exec(gvtfRmon, "ip", "neigh", "flush", "all")
+			}()
+			for _, c := range []struct {
+				g    *Gvsd
+				port string
+			}{{h.g1, "tun0"}, {h.g2, "tun0"}} {
+				if e := strings.TrimSpace(c.g.MustVsctl("get", "interface", c.port, "error")); e != "[]" {
+					t.Fatalf("%s: Interface.error = %s", c.port, e)
+				}
+			}
+			gvtfFlowsOn(t, h.g1, "br1",
+				"in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x42,output:tun0",
+				"in_port=tun0,tun_id=0x42,actions=output:p1")
+			gvtfFlowsOn(t, h.g2, "br2",
+				"priority=10,in_port=tun0,tun_id=0x42,actions=output:ml",
+				"priority=10,in_port=tun0,tun_id=0x43,actions=output:ml",
+				"in_port=ml,actions=set_tunnel:0x42,output:tun0")
+			if !h.lab.pingEventually(gvtfVM1, gvtfRmonAddr, 10*time.Second) {
+				t.Fatalf("vm1 cannot ping rmon over the flow-based %s tunnel\nhost1 flows:\n%s\nhost2 flows:\n%s\nhost1 coverage:\n%s\nhost2 coverage:\n%s",
+					typ, gvofMust(t, h.g1, nil, "dump-flows", "br1"), gvofMust(t, h.g2, nil, "dump-flows", "br2"),
+					gvtnCoverageLines(t, h.g1), gvtnCoverageLines(t, h.g2))
+			}
+			if n := gvtfPackets(t, h.g2, "br2", "tun_id=0x42"); n <= 0 {
+				t.Errorf("host2's tun_id=0x42 flow counted %d packets", n)
+			}
+			if n := gvtfPackets(t, h.g2, "br2", "tun_id=0x43"); n != 0 {
+				t.Errorf("host2's tun_id=0x43 flow counted %d packets, want 0", n)
+			}
+			if n := gvtfPackets(t, h.g1, "br1", "tun_id=0x42"); n <= 0 {
+				t.Errorf("host1's tun_id=0x42 flow counted %d packets (the replies)", n)
+			}
+
+			// A key host2 has no flow for: nothing gets through.
+			gvofMust(t, h.g1, nil, "mod-flows", "br1", "in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x44,output:tun0")
+			h.lab.pingFails(gvtfVM1, gvtfRmonAddr)
+
+			// No tun_dst for a remote_ip=flow port: dropped and counted.
+			before := gvtnCoverage(t, h.g1, "tunnel_flow_no_remote")
+			gvofMust(t, h.g1, nil, "mod-flows", "br1", "in_port=p1,actions=set_tunnel:0x42,output:tun0")
+			h.lab.pingFails(gvtfVM1, gvtfRmonAddr)
+			if after := gvtnCoverage(t, h.g1, "tunnel_flow_no_remote"); after <= before {
+				t.Errorf("tunnel_flow_no_remote went from %d to %d", before, after)
+			}
+		})
+	}
+}
