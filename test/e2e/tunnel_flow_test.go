@@ -230,3 +230,78 @@ func TestTunnelFlowBasedPing(t *testing.T) {
 		})
 	}
 }
+
+// TestTunnelFlowInteropOVS runs flow-based tunnels between the real OVS
+// 3.1 (host1: userspace datapath, native tunnelling through its bridge
+// ul, as in TestTunnelInteropOVS) and gvsd (host2: the host's routing),
+// over GRE and VXLAN. Both tunnel ports have remote_ip=flow and
+// key=flow; each side's flows set the other's address with set_field
+// and the key with set_tunnel:0x42, and match tun_id=0x42 on receive
+// (host2 also has a tun_id=0x43 flow that must see nothing): vm1 behind
+// OVS pings rmon behind gvs.
+func TestTunnelFlowInteropOVS(t *testing.T) {
+	lab := newNetLab(t)
+	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ovs-vswitchd", "ovsdb-server", "ovsdb-tool", "ping")
+	const ovsNS = "gvtf-ovs"
+	for _, ns := range []string{ovsNS, gvtfH2, gvtfVM1, gvtfRmon} {
+		lab.netns(ns)
+	}
+	lab.vethIn(ovsNS, "ulo", "ul2", gvtfH2, gvtnUnder2+"/24")
+	lab.vethIn(ovsNS, "p1", "vm1eth", gvtfVM1, gvtnVMAddr1+"/24")
+	o := gvsyStartOVSNetns(t, ovsNS)
+	o.MustVsctl("add-br", "ul", "--", "set", "bridge", "ul", "datapath_type=netdev")
+	o.MustVsctl("add-port", "ul", "ulo")
+	lab.mustExec(ovsNS, "ip", "addr", "add", gvtnUnder1+"/24", "dev", "ul")
+	lab.mustExec(ovsNS, "ip", "link", "set", "ul", "up")
+	o.MustVsctl("add-br", "br1", "--", "set", "bridge", "br1", "datapath_type=netdev")
+	o.MustVsctl("add-port", "br1", "p1")
+	ofctl := func(args ...string) {
+		t.Helper()
+		if out, errOut, err := o.run(append([]string{"ovs-ofctl"}, args...)...); err != nil {
+			t.Fatalf("reference ovs-ofctl %v: %v\n%s%s", args, err, out, errOut)
+		}
+	}
+
+	g := StartGvsdNetns(t, gvtfH2)
+	g.MustVsctl("add-br", "br2")
+	g.MustVsctl("add-port", "br2", "ml", "--", "set", "interface", "ml", "type=internal")
+	gvtnWaitLinkIn(t, lab, gvtfH2, "ml")
+	lab.must("ip", "-n", gvtfH2, "link", "set", "ml", "netns", gvtfRmon)
+	lab.configure(gvtfRmon, "ml", gvtfRmonAddr+"/24")
+
+	for _, typ := range []string{"gre", "vxlan"} {
+		t.Run(typ, func(t *testing.T) {
+			tunnel := []string{"--", "set", "interface", "tun0", "type=" + typ, "options:remote_ip=flow", "options:key=flow"}
+			o.MustVsctl(append([]string{"add-port", "br1", "tun0"}, tunnel...)...)
+			g.MustVsctl(append([]string{"add-port", "br2", "tun0"}, tunnel...)...)
+			defer func() {
+				o.MustVsctl("del-port", "br1", "tun0")
+				g.MustVsctl("del-port", "br2", "tun0")
+				_, _ = lab.exec(gvtfVM1, "ip", "neigh", "flush", "all")
+				_, _ = lab.exec(gvtfRmon, "ip", "neigh", "flush", "all")
+			}()
+			if e := strings.TrimSpace(g.MustVsctl("get", "interface", "tun0", "error")); e != "[]" {
+				t.Fatalf("gvsd tun0: Interface.error = %s", e)
+			}
+			ofctl("del-flows", "br1")
+			ofctl("add-flow", "br1", "in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x42,output:tun0")
+			ofctl("add-flow", "br1", "in_port=tun0,tun_id=0x42,actions=output:p1")
+			gvtfFlowsOn(t, g, "br2",
+				"priority=10,in_port=tun0,tun_id=0x42,actions=output:ml",
+				"priority=10,in_port=tun0,tun_id=0x43,actions=output:ml",
+				"in_port=ml,actions=set_field:"+gvtnUnder1+"->tun_dst,set_tunnel:0x42,output:tun0")
+			if !lab.pingEventually(gvtfVM1, gvtfRmonAddr, 15*time.Second) {
+				flows, _, _ := o.run("ovs-ofctl", "dump-flows", "br1")
+				dp, _, _ := o.run("ovs-appctl", "-t", o.dir+"/ovs-vswitchd.ctl", "dpctl/dump-flows")
+				t.Fatalf("vm1 behind OVS cannot ping rmon behind gvs over flow-based %s\nOVS flows:\n%s\nOVS datapath flows:\n%s\ngvs flows:\n%s\ngvs coverage:\n%s",
+					typ, flows, dp, gvofMust(t, g, nil, "dump-flows", "br2"), gvtnCoverageLines(t, g))
+			}
+			if n := gvtfPackets(t, g, "br2", "tun_id=0x42"); n <= 0 {
+				t.Errorf("gvs's tun_id=0x42 flow counted %d packets", n)
+			}
+			if n := gvtfPackets(t, g, "br2", "tun_id=0x43"); n != 0 {
+				t.Errorf("gvs's tun_id=0x43 flow counted %d packets, want 0", n)
+			}
+		})
+	}
+}
