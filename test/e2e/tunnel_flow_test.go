@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// Flow-based tunnels (docs/GUIDE.md, "Tunnels whose remote and key come
-// from the flow"): options:remote_ip=flow and key=flow, the tun_*
+// Flow-based tunnels (docs/GUIDE.md section 6, "Tunnels whose remote and
+// key come from the flow"): options:remote_ip=flow and key=flow, the tun_*
 // matches and the set_tunnel/set_field actions that feed them, as
 // ovs-vswitchd.conf.db(5), ovs-fields(7) and ovs-actions(7) describe
 // them. Everything made here starts with "gvtf".
