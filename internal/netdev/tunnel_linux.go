@@ -234,7 +234,8 @@ type tunnelWriter struct {
 	sendStaged func(fd uintptr)
 
 	nat    nativeTx
-	native bool // the messages are set up for native sending
+	native bool   // the messages are set up for native sending
+	gso    udpGSO // VXLAN and Geneve by the host's routing: tunnel_gso_linux.go
 }
 
 func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
@@ -245,6 +246,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	w.erspanV2 = o.encap.Type == packet.TunnelERSPAN && o.encap.ERSPANVer == 2
+	w.gso.init(w.encap.Config())
 	family := unix.AF_INET
 	if o.remote.Is6() {
 		family = unix.AF_INET6
@@ -319,6 +321,7 @@ func (w *tunnelWriter) close() error {
 		w.nat.fd = -1
 	}
 	w.routeMu.Unlock()
+	w.gso.close()
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("%s: close: %w", w.name, err)
 	}
@@ -393,11 +396,7 @@ func (w *tunnelWriter) send(frames [][]byte) batchCount {
 	}
 	w.setNames(false)
 	w.refreshSource(now)
-	for start := 0; start < len(frames); start += tunnelBatch {
-		chunk := frames[start:min(len(frames), start+tunnelBatch)]
-		w.staged = w.stage(chunk, ts)
-		_ = w.rc.Control(w.sendStaged)
-	}
+	w.sendRouted(frames, ts, now)
 	w.clearIovs()
 	return w.count
 }
