@@ -51,7 +51,7 @@ const (
 	gsoMaxBytes = 0xffff - packet.IPv4MinLen - packet.UDPLen
 	// gsoSockets is how many flows (source ports) a port keeps a socket
 	// for.
-	gsoSockets = 8
+	gsoSockets = 16
 	// gsoRetry is how long a source port that could not be bound goes
 	// through the raw socket before binding is tried again.
 	gsoRetry = 2 * time.Second
@@ -77,6 +77,8 @@ type udpGSO struct {
 	msg     unix.Msghdr
 	sa4     unix.RawSockaddrInet4
 	sa6     unix.RawSockaddrInet6
+	bind4   unix.RawSockaddrInet4
+	bind6   unix.RawSockaddrInet6
 	mark    uint32
 	hasMark bool
 	ttl     uint8
@@ -288,17 +290,30 @@ func (g *udpGSO) open(src netip.Addr, port uint16) (int, error) {
 		return -1, err
 	}
 	if err = g.setup(fd); err == nil {
-		if g.v6 {
-			err = unix.Bind(fd, &unix.SockaddrInet6{Addr: src.As16(), Port: int(port)})
-		} else {
-			err = unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4(), Port: int(port)})
-		}
+		err = g.bind(fd, src, port)
 	}
 	if err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
 	return fd, nil
+}
+
+// bind binds fd to (src, port) without the allocation of unix.Bind.
+func (g *udpGSO) bind(fd int, src netip.Addr, port uint16) error {
+	var sa unsafe.Pointer
+	n := uintptr(unix.SizeofSockaddrInet4)
+	if g.v6 {
+		g.bind6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(port), Addr: src.As16()}
+		sa, n = unsafe.Pointer(&g.bind6), unix.SizeofSockaddrInet6
+	} else {
+		g.bind4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(port), Addr: src.As4()}
+		sa = unsafe.Pointer(&g.bind4)
+	}
+	if _, _, errno := unix.Syscall(unix.SYS_BIND, uintptr(fd), uintptr(sa), n); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // setup sets a GSO socket's options before it is bound.
