@@ -107,13 +107,9 @@ func (g *udpGSO) init(cfg packet.TunnelConfig) {
 	g.tunOff = packet.IPv4MinLen + packet.UDPLen
 	if g.v6 {
 		g.tunOff = packet.IPv6Len + packet.UDPLen
-		g.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: cfg.Dst.As16()}
-		g.sa6.Port = htons(cfg.DstPort)
 		g.msg.Name = (*byte)(unsafe.Pointer(&g.sa6))
 		g.msg.Namelen = unix.SizeofSockaddrInet6
 	} else {
-		g.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: cfg.Dst.As4()}
-		g.sa4.Port = htons(cfg.DstPort)
 		g.msg.Name = (*byte)(unsafe.Pointer(&g.sa4))
 		g.msg.Namelen = unix.SizeofSockaddrInet4
 	}
@@ -197,10 +193,15 @@ func (w *tunnelWriter) sendGSO(run [][]byte, now time.Time) bool {
 	if err != nil {
 		return false
 	}
-	src := w.encap.Config().Src
+	cfg := w.encap.Config() // the addresses in use, which may change
+	if !cfg.Dst.IsValid() || cfg.Dst.Is6() != g.v6 {
+		return false
+	}
 	port := uint16(g.hdr[g.tunOff-packet.UDPLen])<<8 | uint16(g.hdr[g.tunOff-packet.UDPLen+1])
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.setDst(cfg.Dst, cfg.DstPort)
+	src := cfg.Src
 	fd := g.socket(src, port, now)
 	if fd < 0 {
 		return false
@@ -231,6 +232,15 @@ func (w *tunnelWriter) sendGSO(run [][]byte, now time.Time) bool {
 		default: // too big for the path, no route, ...: the raw socket says which
 			return false
 		}
+	}
+}
+
+// setDst points the message at dst, of the family of g's sockets.
+func (g *udpGSO) setDst(dst netip.Addr, port uint16) {
+	if g.v6 {
+		g.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(port), Addr: dst.As16()}
+	} else {
+		g.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(port), Addr: dst.As4()}
 	}
 }
 

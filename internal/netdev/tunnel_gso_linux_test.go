@@ -372,3 +372,14 @@ func BenchmarkTunnelUDPGSO(b *testing.B) {
 		})
 	}
 }
+
+// A port whose remote is not known when it opens (remote_ip=flow) gets
+// its GSO state without a panic; the destination is taken at each send.
+func TestUDPGSOInitWithoutRemote(t *testing.T) {
+	var g udpGSO
+	g.init(packet.TunnelConfig{Type: packet.TunnelVXLAN})
+	if !g.on || g.v6 {
+		t.Errorf("on %v v6 %v, want on, IPv4", g.on, g.v6)
+	}
+	g.close()
+}
