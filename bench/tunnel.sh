@@ -37,7 +37,9 @@
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
 # kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
 # of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
-# vxlan run per mode, into DIR.
+# vxlan run per mode, into DIR; CSUM (true): the csum option of the
+# VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
+# device (udpcsum) by default.
 # Run as root: bash bench/tunnel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -125,9 +127,17 @@ gvsd_pair() {
 		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
 	done
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
-		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")"
 	vsctl_at "$work/sw2" add-br gvbt-br -- add-port gvbt-br gvbtp2 \
-		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16 "$(udp_csum "$typ")"
+}
+
+# udp_csum TYPE: the csum option for the UDP tunnels. The kernel's VXLAN
+# device computes UDP checksums by default (udpcsum), so the switches do
+# too unless CSUM=false; gvsd sends with UDP GSO only when csum=true (the
+# kernel's UDP GSO needs checksums; csum=false keeps OVS's zero checksum).
+udp_csum() {
+	case $1 in vxlan | geneve) echo "options:csum=${CSUM:-true}" ;; *) echo "options:csum=false" ;; esac
 }
 
 # ovs_pair TYPE: OVS on each host, native tunnelling over bridge gvbt-ul.
@@ -144,7 +154,7 @@ ovs_pair() {
 		ip -n "gvbt-h$h" addr add "$me_addr/24" dev gvbt-ul
 		ip -n "gvbt-h$h" link set gvbt-ul up
 		vsctl_at "$work/sw$h" add-br gvbt-br -- set bridge gvbt-br datapath_type=netdev -- add-port gvbt-br "gvbtp$h" \
-			-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$remote options:key=16
+			-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$remote options:key=16 "$(udp_csum "$typ")"
 	done
 }
 

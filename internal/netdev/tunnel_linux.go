@@ -259,7 +259,8 @@ type tunnelWriter struct {
 	sendStaged func(fd uintptr)
 
 	nat    nativeTx
-	native bool // the messages are set up for native sending
+	native bool   // the messages are set up for native sending
+	gso    udpGSO // VXLAN and Geneve by the host's routing: tunnel_gso_linux.go
 
 	// Where the next frames go: the remote (the sockets' destination and
 	// the header's), the source when one is given (local_ip, or tun_src
@@ -279,6 +280,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	w.erspanV2 = o.encap.Type == packet.TunnelERSPAN && o.encap.ERSPANVer == 2
+	w.gso.init(w.encap.Config())
 	family := unix.AF_INET
 	if o.v6 {
 		family = unix.AF_INET6
@@ -350,6 +352,7 @@ func (w *tunnelWriter) close() error {
 		w.nat.fd = -1
 	}
 	w.routeMu.Unlock()
+	w.gso.close()
 	if err := w.f.Close(); err != nil {
 		return fmt.Errorf("%s: close: %w", w.name, err)
 	}
@@ -436,11 +439,7 @@ func (w *tunnelWriter) sendRun(frames [][]byte, now time.Time, ts uint32) {
 	}
 	w.setNames(false)
 	w.refreshSource(now)
-	for start := 0; start < len(frames); start += tunnelBatch {
-		chunk := frames[start:min(len(frames), start+tunnelBatch)]
-		w.staged = w.stage(chunk, ts)
-		_ = w.rc.Control(w.sendStaged)
-	}
+	w.sendRouted(frames, ts, now)
 }
 
 // clearIovs drops the references to the frames sent.

@@ -96,6 +96,9 @@ func (w *tunnelWriter) setup(hasMark bool, mark uint32) error {
 	if err = errors.Join(err, ctl); err != nil || !hasMark {
 		return err
 	}
+	if err = w.gso.setMark(mark); err != nil {
+		return err
+	}
 	w.routeMu.Lock()
 	if w.route >= 0 {
 		err = unix.SetsockoptInt(w.route, unix.SOL_SOCKET, unix.SO_MARK, int(mark))

@@ -36,7 +36,7 @@ type underlay struct {
 	done  chan struct{}
 
 	bufs  [][]byte
-	ctrl  [][64]byte
+	ctrl  [][underlayCtrlLen]byte
 	names []unix.RawSockaddrInet6 // large enough for either family
 	iovs  []unix.Iovec
 	msgs  []unix.Mmsghdr
@@ -101,19 +101,26 @@ func underlaySocket(k underlayKey) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
+	if k.udpPort != 0 {
+		enableGRO(fd)
+	}
 	return fd, nil
 }
 
 func (u *underlay) initBuffers() {
 	u.bufs = make([][]byte, tunnelBatch)
-	u.ctrl = make([][64]byte, tunnelBatch)
+	u.ctrl = make([][underlayCtrlLen]byte, tunnelBatch)
 	u.names = make([]unix.RawSockaddrInet6, tunnelBatch)
 	u.iovs = make([]unix.Iovec, tunnelBatch)
 	u.msgs = make([]unix.Mmsghdr, tunnelBatch)
+	size := tunnelRecvBuf
+	if u.key.udpPort != 0 {
+		size = groRecvBuf // UDP GRO joins datagrams: tunnel_gro_linux.go
+	}
 	for i := range u.msgs {
-		u.bufs[i] = make([]byte, tunnelRecvBuf)
+		u.bufs[i] = make([]byte, size)
 		u.iovs[i].Base = &u.bufs[i][0]
-		u.iovs[i].SetLen(tunnelRecvBuf)
+		u.iovs[i].SetLen(size)
 		h := &u.msgs[i].Hdr
 		h.Iov = &u.iovs[i]
 		h.SetIovlen(1)
@@ -194,6 +201,22 @@ func (u *underlay) dispatch(i int) {
 		return
 	}
 	src, dst := u.addresses(i)
+	if u.key.udpPort != 0 { // datagrams joined by UDP GRO, or one
+		if m.Hdr.Flags&unix.MSG_CTRUNC != 0 { // their size may be lost
+			tunnelMalformed.Inc()
+			return
+		}
+		size := groSize(u.ctrl[i][:min(int(m.Hdr.Controllen), len(u.ctrl[i]))])
+		if size > 0 && size < len(b) {
+			tunnelGROReads.Inc()
+		}
+		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
+			u.decapsulate(first, src, dst)
+			if len(rest) == 0 {
+				return
+			}
+		}
+	}
 	if u.key.udpPort == 0 && !u.key.v6 { // raw IPv4 sockets deliver the IP header
 		var o packet.OuterIP
 		if err := packet.ParseOuterIPv4(b, &o); err != nil {
