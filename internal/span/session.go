@@ -33,9 +33,9 @@ type Session struct {
 
 	// The eBPF path (nil tc: every source takes the AF_PACKET path, for
 	// the reason in why).
-	tc    *tcProg
-	tcs   []*tcSource
-	why   string
+	tc  *tcProg
+	tcs []*tcSource
+	why string
 
 	closed atomic.Bool
 	stop   chan struct{}
