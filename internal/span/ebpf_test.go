@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -137,6 +138,42 @@ func TestEBPFOrderCIDRPortsIPv6VLAN(t *testing.T) {
 		p.close()
 		if hits == 0 {
 			t.Errorf("%s: no frame selected: the case tests nothing", c.what)
+		}
+	}
+}
+
+// The clones carry --mark, and the original packet keeps its own: the
+// program sets skb->mark around the clones and puts it back. With its
+// destination absent the copy is counted lost.
+func TestEBPFMarkRestored(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load eBPF programs")
+	}
+	insns, err := EBPFProgram(nil, 1, 7, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := newTCProg(insns, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	var ctxIn, ctxOut [48]uint32 // struct __sk_buff
+	ctxIn[skbMark/4] = 5
+	ret, err := p.prog.Run(&ebpf.RunOptions{Data: ipFrame4UDP(1), Context: ctxIn[:], ContextOut: ctxOut[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int32(ret) != tcActUnspec || ctxOut[skbMark/4] != 5 {
+		t.Fatalf("returned %d with mark %d: want -1 and the packet's own mark 5", int32(ret), ctxOut[skbMark/4])
+	}
+	if c := p.counters(); c[ctrSelected] != 1 || c[ctrDropped(0)] != 1 || c[ctrSent(0)] != 0 {
+		t.Fatalf("counters %v: want 1 selected and 1 lost for the absent destination", c)
+	}
+	dump := insns.String()
+	for _, want := range []string{"FnCloneRedirect", "MovImm32 dst: r1 imm: 7"} {
+		if !strings.Contains(dump, want) {
+			t.Errorf("program has no %q:\n%s", want, dump)
 		}
 	}
 }

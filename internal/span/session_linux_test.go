@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,4 +135,93 @@ func inject(t *testing.T, dev string, frames ...[]byte) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
+}
+
+// A session whose destinations are all dev: takes the eBPF path: the
+// program is attached at the source's ingress only (direction in), the
+// selected frame arrives at the destination's far end byte for byte and
+// the other one does not, the counters say so, and closing the session
+// leaves no program on the source.
+func TestSessionEBPFClone(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
+	sh(t, "ip", "link", "add", "src0", "type", "veth", "peer", "name", "src1")
+	sh(t, "ip", "link", "add", "dst0", "type", "veth", "peer", "name", "dst1")
+	for _, d := range []string{"src0", "src1", "dst0", "dst1"} {
+		sh(t, "ip", "link", "set", d, "up")
+	}
+	ifi, err := net.InterfaceByName("dst1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rx)
+	if err := unix.Bind(rx, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	src, _ := ParseSource("src0:in")
+	dst, _ := ParseDest("dev:dst0")
+	s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst}, Mark: 7, HasMark: true,
+		Rules: mustRules(t, "accept udp,tp_dst=9999")}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := s.Path(); len(p) != 1 || p[0].Path != PathEBPF {
+		t.Fatalf("path %+v: want %s", p, PathEBPF)
+	}
+	if st := s.Status(); st.Error != "" {
+		t.Fatalf("session error: %s", st.Error)
+	}
+	if in, out := tcxPrograms(t, "src0"); in != 1 || out != 0 {
+		t.Fatalf("src0: %d programs at ingress, %d at egress: want 1 and 0", in, out)
+	}
+	frame, other := ipFrame4UDP(9999), ipFrame4UDP(9998)
+	inject(t, "src1", other, frame)
+	var got [][]byte
+	buf := make([]byte, 2048)
+	for {
+		n, err := unix.Read(rx, buf)
+		if err != nil {
+			break
+		}
+		got = append(got, append([]byte{}, buf[:n]...))
+	}
+	if len(got) != 1 || !bytes.Equal(got[0], frame) {
+		t.Fatalf("dst1 received %d frames %x: want only\n%x", len(got), got, frame)
+	}
+	st := s.Status().Stats
+	if st.Seen != 2 || st.Selected != 1 || len(st.Dests) != 1 || st.Dests[0].Sent != 1 || st.Dests[0].Dropped != 0 {
+		t.Fatalf("stats %+v: want 2 seen, 1 selected, sent 1", st)
+	}
+	s.Close()
+	if in, out := tcxPrograms(t, "src0"); in != 0 || out != 0 {
+		t.Fatalf("after Close, src0 still has %d programs at ingress, %d at egress", in, out)
+	}
+}
+
+// tcxPrograms counts the TCX programs attached to dev.
+func tcxPrograms(t *testing.T, dev string) (in, out int) {
+	t.Helper()
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at ebpf.AttachType
+		n  *int
+	}{{ebpf.AttachTCXIngress, &in}, {ebpf.AttachTCXEgress, &out}} {
+		r, err := link.QueryPrograms(link.QueryOptions{Target: ifi.Index, Attach: c.at})
+		if err != nil {
+			t.Fatalf("querying %s's TCX programs: %v", dev, err)
+		}
+		*c.n = len(r.Programs)
+	}
+	return in, out
 }
