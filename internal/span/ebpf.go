@@ -61,11 +61,11 @@ const (
 	stackMark    = -88
 )
 
-// ebpfEligible says whether a session can take the eBPF path: every copy
+// EBPFEligible says whether a session can take the eBPF path: every copy
 // must be one the kernel clones as it is to a device (dev: without a
 // VLAN, the whole packet). Other destinations need user space, which the
 // AF_PACKET path feeds.
-func ebpfEligible(c *Config) (bool, string) {
+func EBPFEligible(c *Config) (bool, string) {
 	if c.Metadata {
 		return false, "metadata records are written by gvsd (AF_PACKET path)"
 	}

@@ -134,7 +134,7 @@ func (s *Session) Close() {
 // choosePath loads the eBPF program if the session can use it, and says
 // why not otherwise.
 func (s *Session) choosePath() {
-	ok, why := ebpfEligible(&s.cfg)
+	ok, why := EBPFEligible(&s.cfg)
 	if ok {
 		tc, err := loadTC(&s.cfg)
 		if err == nil {
