@@ -146,6 +146,58 @@ func TestSessionEBPFClone(t *testing.T) {
 	if !inOwnNetns(t) {
 		return
 	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	s := startDevSession(t, "accept udp,tp_dst=9999")
+	defer s.Close()
+	if in, out := tcxPrograms(t, "src0"); in != 1 || out != 0 {
+		t.Fatalf("src0: %d programs at ingress, %d at egress: want 1 and 0", in, out)
+	}
+	frame, other := ipFrame4UDP(9999), ipFrame4UDP(9998)
+	inject(t, "src1", other, frame)
+	if got := receiveAll(rx); len(got) != 1 || !bytes.Equal(got[0], frame) {
+		t.Fatalf("dst1 received %d frames %x: want only\n%x", len(got), got, frame)
+	}
+	st := s.Status().Stats
+	if st.Seen != 2 || st.Selected != 1 || len(st.Dests) != 1 || st.Dests[0].Sent != 1 || st.Dests[0].Dropped != 0 {
+		t.Fatalf("stats %+v: want 2 seen, 1 selected, sent 1", st)
+	}
+	s.Close()
+	if in, out := tcxPrograms(t, "src0"); in != 0 || out != 0 {
+		t.Fatalf("after Close, src0 still has %d programs at ingress, %d at egress", in, out)
+	}
+}
+
+// The kernel takes a received frame's VLAN tag out of it before tc
+// (skb_vlan_untag): the program reads it from __sk_buff, as the classic
+// filter reads it with its VLAN extensions, so dl_vlan rules still hold.
+func TestSessionEBPFVLANOffloaded(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	s := startDevSession(t, "accept dl_vlan=10,udp,tp_dst=9999")
+	defer s.Close()
+	tagged := func(vid uint16, mark byte) []byte {
+		f := ipFrame4UDP(9999)
+		f[len(f)-1] = mark
+		return append(append(append([]byte{}, f[:12]...), 0x81, 0, byte(vid>>8), byte(vid)), f[12:]...)
+	}
+	inject(t, "src1", tagged(11, 'B'), tagged(10, 'A'))
+	got := receiveAll(rx)
+	if len(got) != 1 || got[0][len(got[0])-1] != 'A' {
+		t.Fatalf("dst1 received %d frames %x: want only the one of VLAN 10", len(got), got)
+	}
+	if st := s.Status().Stats; st.Seen != 2 || st.Selected != 1 {
+		t.Fatalf("stats %+v: want 2 seen, 1 selected", st)
+	}
+}
+
+// ebpfLab makes veths src0-src1 (the source) and dst0-dst1 (the
+// destination) and returns a packet socket that receives what dst1 does.
+func ebpfLab(t *testing.T) int {
+	t.Helper()
 	_ = os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
 	sh(t, "ip", "link", "add", "src0", "type", "veth", "peer", "name", "src1")
 	sh(t, "ip", "link", "add", "dst0", "type", "veth", "peer", "name", "dst1")
@@ -160,49 +212,45 @@ func TestSessionEBPFClone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(rx)
 	if err := unix.Bind(rx, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
 		t.Fatal(err)
 	}
 	_ = unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	return rx
+}
+
+// startDevSession starts a session of src0:in to dev:dst0 with --mark 7,
+// checking that it takes the eBPF path.
+func startDevSession(t *testing.T, rules ...string) *Session {
+	t.Helper()
 	src, _ := ParseSource("src0:in")
 	dst, _ := ParseDest("dev:dst0")
 	s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst}, Mark: 7, HasMark: true,
-		Rules: mustRules(t, "accept udp,tp_dst=9999")}, Env{})
+		Rules: mustRules(t, rules...)}, Env{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	if p := s.Path(); len(p) != 1 || p[0].Path != PathEBPF {
+		s.Close()
 		t.Fatalf("path %+v: want %s", p, PathEBPF)
 	}
 	if st := s.Status(); st.Error != "" {
+		s.Close()
 		t.Fatalf("session error: %s", st.Error)
 	}
-	if in, out := tcxPrograms(t, "src0"); in != 1 || out != 0 {
-		t.Fatalf("src0: %d programs at ingress, %d at egress: want 1 and 0", in, out)
-	}
-	frame, other := ipFrame4UDP(9999), ipFrame4UDP(9998)
-	inject(t, "src1", other, frame)
+	return s
+}
+
+// receiveAll reads frames until none came for a second.
+func receiveAll(rx int) [][]byte {
 	var got [][]byte
 	buf := make([]byte, 2048)
 	for {
 		n, err := unix.Read(rx, buf)
 		if err != nil {
-			break
+			return got
 		}
 		got = append(got, append([]byte{}, buf[:n]...))
-	}
-	if len(got) != 1 || !bytes.Equal(got[0], frame) {
-		t.Fatalf("dst1 received %d frames %x: want only\n%x", len(got), got, frame)
-	}
-	st := s.Status().Stats
-	if st.Seen != 2 || st.Selected != 1 || len(st.Dests) != 1 || st.Dests[0].Sent != 1 || st.Dests[0].Dropped != 0 {
-		t.Fatalf("stats %+v: want 2 seen, 1 selected, sent 1", st)
-	}
-	s.Close()
-	if in, out := tcxPrograms(t, "src0"); in != 0 || out != 0 {
-		t.Fatalf("after Close, src0 still has %d programs at ingress, %d at egress", in, out)
 	}
 }
 
