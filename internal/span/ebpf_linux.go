@@ -175,7 +175,7 @@ func (a *tcSource) attach() error {
 		types = append(types, ebpf.AttachTCXEgress)
 	}
 	for _, at := range types {
-		l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.s.tc.prog, Attach: at})
+		l, err := attachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.s.tc.prog, Attach: at})
 		if err != nil {
 			a.detach()
 			return fmt.Errorf("attaching at tc (TCX) to %s: %w", a.src.Dev, err)
@@ -187,6 +187,13 @@ func (a *tcSource) attach() error {
 }
 
 var errNoDevice = errors.New("no such interface")
+
+// attachTCX and loadTCProg are link.AttachTCX and loadTC, replaced by
+// tests that make the kernel's refusal happen.
+var (
+	attachTCX  = link.AttachTCX
+	loadTCProg = loadTC
+)
 
 func (a *tcSource) detach() {
 	for _, l := range a.links {

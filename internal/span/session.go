@@ -136,7 +136,7 @@ func (s *Session) Close() {
 func (s *Session) choosePath() {
 	ok, why := EBPFEligible(&s.cfg)
 	if ok {
-		tc, err := loadTC(&s.cfg)
+		tc, err := loadTCProg(&s.cfg)
 		if err == nil {
 			s.tc = tc
 			s.tc.setDests(&s.cfg)

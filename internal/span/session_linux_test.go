@@ -3,6 +3,7 @@ package span
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -191,6 +192,60 @@ func TestSessionEBPFVLANOffloaded(t *testing.T) {
 	}
 	if st := s.Status().Stats; st.Seen != 2 || st.Selected != 1 {
 		t.Fatalf("stats %+v: want 2 seen, 1 selected", st)
+	}
+}
+
+// When the kernel refuses the eBPF program (loading it, or attaching it
+// to a source), the session takes the AF_PACKET path, says why, and
+// still copies exactly the selected frame.
+func TestSessionEBPFFallback(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	for _, c := range []struct {
+		what string
+		set  func() func()
+		why  string
+	}{
+		{"load", func() func() {
+			loadTCProg = func(*Config) (*tcProg, error) { return nil, errors.New("loading the eBPF program: refused") }
+			return func() { loadTCProg = loadTC }
+		}, "loading the eBPF program: refused"},
+		{"attach", func() func() {
+			attachTCX = func(link.TCXOptions) (link.Link, error) { return nil, errors.New("refused") }
+			return func() { attachTCX = link.AttachTCX }
+		}, "attaching at tc (TCX) to src0: refused"},
+	} {
+		restore := c.set()
+		src, _ := ParseSource("src0:in")
+		dst, _ := ParseDest("dev:dst0")
+		s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst},
+			Rules: mustRules(t, "accept udp,tp_dst=9999")}, Env{})
+		restore()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := s.Path(); len(p) != 1 || p[0].Path != PathAFPacket || p[0].Why != c.why {
+			s.Close()
+			t.Fatalf("%s refused: path %+v, want %s because %q", c.what, p, PathAFPacket, c.why)
+		}
+		if in, out := tcxPrograms(t, "src0"); in+out != 0 {
+			s.Close()
+			t.Fatalf("%s refused: src0 has %d+%d TCX programs", c.what, in, out)
+		}
+		frame, other := ipFrame4UDP(9999), ipFrame4UDP(9998)
+		inject(t, "src1", other, frame)
+		got := receiveAll(rx)
+		st := s.Status()
+		s.Close()
+		if len(got) != 1 || !bytes.Equal(got[0], frame) {
+			t.Fatalf("%s refused: dst1 received %d frames %x: want only\n%x", c.what, len(got), got, frame)
+		}
+		if st.Error != "" || st.Stats.Selected != 1 || st.Stats.Dests[0].Sent != 1 {
+			t.Fatalf("%s refused: status %+v: want no error, 1 selected and sent", c.what, st)
+		}
 	}
 }
 
