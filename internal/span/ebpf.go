@@ -36,6 +36,8 @@ const (
 	skbMark        = 8
 	skbVLANPresent = 20
 	skbVLANTCI     = 24
+	skbData        = 76
+	skbDataEnd     = 80
 )
 
 // tcActUnspec is TC_ACT_UNSPEC (TCX_NEXT): the packet goes on as if no
@@ -273,9 +275,9 @@ func translateOne(in bpf.Instruction, i int, label func(int) string) (asm.Instru
 	case bpf.StoreScratch:
 		return asm.Instructions{asm.StoreMem(asm.RFP, scratchOff(in.N), reg(in.Src), asm.Word)}, nil
 	case bpf.LoadAbsolute:
-		return loadPacket(asm.Mov.Imm32(asm.R2, int32(in.Off)), nil, in.Size)
+		return loadPacket(i, in.Off, false, in.Size)
 	case bpf.LoadIndirect:
-		return loadPacket(asm.Mov.Reg32(asm.R2, rX), asm.Instructions{asm.Add.Imm32(asm.R2, int32(in.Off))}, in.Size)
+		return loadPacket(i, in.Off, true, in.Size)
 	case bpf.LoadExtension:
 		switch in.Num {
 		case bpf.ExtVLANTagPresent:
@@ -325,9 +327,10 @@ func translateOne(in bpf.Instruction, i int, label func(int) string) (asm.Instru
 	return nil, fmt.Errorf("no eBPF translation")
 }
 
-// loadPacket loads size bytes at the offset that setOff (and addOff)
-// put in R2 into A, in host order.
-func loadPacket(setOff asm.Instruction, addOff asm.Instructions, size int) (asm.Instructions, error) {
+// loadPacket loads size bytes at off (plus X if indirect) into A, in
+// host order: straight from the packet when they are in its linear part
+// (the common case: headers), with bpf_skb_load_bytes otherwise.
+func loadPacket(i int, off uint32, indirect bool, size int) (asm.Instructions, error) {
 	var sz asm.Size
 	switch size {
 	case 1:
@@ -339,17 +342,66 @@ func loadPacket(setOff asm.Instruction, addOff asm.Instructions, size int) (asm.
 	default:
 		return nil, fmt.Errorf("load of %d bytes", size)
 	}
-	insns := asm.Instructions{asm.Mov.Reg(asm.R1, rCtx), setOff}
-	insns = append(insns, addOff...)
+	if off > maxLoadOff {
+		return nil, fmt.Errorf("load at offset %d", off)
+	}
+	slow, done := fmt.Sprintf("c%d_slow", i), fmt.Sprintf("c%d_done", i)
+	var insns asm.Instructions
+	if directLoads {
+		insns = directLoad(off, indirect, sz, slow, done)
+	}
+	if indirect {
+		insns = append(insns, asm.Mov.Reg32(asm.R2, rX).WithSymbol(slow), asm.Add.Imm32(asm.R2, int32(off)))
+	} else {
+		insns = append(insns, asm.Mov.Imm32(asm.R2, int32(off)).WithSymbol(slow))
+	}
 	insns = append(insns,
+		asm.Mov.Reg(asm.R1, rCtx),
 		asm.Mov.Reg(asm.R3, asm.RFP),
 		asm.Add.Imm(asm.R3, stackLoad),
 		asm.Mov.Imm(asm.R4, int32(size)),
 		asm.FnSkbLoadBytes.Call(),
 		asm.JNE.Imm(asm.R0, 0, "pass"),
 		asm.LoadMem(rA, asm.RFP, stackLoad, sz))
-	if size > 1 {
-		insns = append(insns, asm.HostTo(asm.BE, rA, sz))
+	insns = append(insns, toHost(sz)...)
+	return append(insns, asm.Mov.Reg32(rA, rA).WithSymbol(done)), nil
+}
+
+// directLoad reads the packet's linear part, jumping to slow if the
+// bytes are not all there.
+func directLoad(off uint32, indirect bool, sz asm.Size, slow, done string) asm.Instructions {
+	var insns asm.Instructions
+	if indirect {
+		// The verifier lets only a bounded offset move a packet pointer.
+		insns = append(insns, asm.Mov.Reg32(asm.R3, rX), asm.JGT.Imm(asm.R3, maxLoadOff, slow))
 	}
-	return insns, nil
+	insns = append(insns,
+		asm.LoadMem(asm.R1, rCtx, skbData, asm.Word),
+		asm.LoadMem(asm.R2, rCtx, skbDataEnd, asm.Word))
+	if indirect {
+		insns = append(insns, asm.Add.Reg(asm.R1, asm.R3))
+	}
+	insns = append(insns,
+		asm.Mov.Reg(asm.R4, asm.R1),
+		asm.Add.Imm(asm.R4, int32(off)+int32(sz.Sizeof())),
+		asm.JGT.Reg(asm.R4, asm.R2, slow),
+		asm.LoadMem(rA, asm.R1, int16(off), sz))
+	insns = append(insns, toHost(sz)...)
+	return append(insns, asm.Ja.Label(done))
+}
+
+// directLoads is off only in tests of the bpf_skb_load_bytes path, which
+// test runs (whose packets are all linear) would not otherwise take.
+var directLoads = true
+
+// maxLoadOff bounds the offsets of direct loads (the classic filter's
+// are headers, a few hundred bytes at most).
+const maxLoadOff = 0x7fff
+
+// toHost turns a big-endian value just loaded into A into host order.
+func toHost(sz asm.Size) asm.Instructions {
+	if sz == asm.Byte {
+		return nil
+	}
+	return asm.Instructions{asm.HostTo(asm.BE, rA, sz)}
 }

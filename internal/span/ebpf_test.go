@@ -224,3 +224,19 @@ func BenchmarkEBPFProgram(b *testing.B) {
 		})
 	}
 }
+
+// TestEBPFLoadBytesPath checks the loads of bytes outside the packet's
+// linear part (bpf_skb_load_bytes), which test runs never need: every
+// rule again with direct loads left out.
+func TestEBPFLoadBytesPath(t *testing.T) {
+	directLoads = false
+	defer func() { directLoads = true }()
+	insns, err := EBPFProgram(mustRules(t, "accept tcp,tp_dst=80"), 0, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(insns.String(), "LdXMemW dst: r1 src: r6 off: 76") {
+		t.Fatal("directLoads off, and the program still reads skb->data")
+	}
+	TestEBPFEveryRuleAlone(t)
+}
