@@ -159,6 +159,15 @@ mirror_on() {
 	span-all) gvs span add b --source gvbsa0 --to dev:gvbsm0 >/dev/null ;;
 	span-1pc) gvs span add b --source gvbsa0 --filter "udp,tp_dst=$side_port" --to dev:gvbsm0 >/dev/null ;;
 	esac
+	if [[ $1 == span-* ]]; then
+		# Which path gvsd took (eBPF at tc, or AF_PACKET and why), once
+		# it said so.
+		for _ in $(seq 20); do
+			gvs span show b | grep -q "source gvbsa0 (both):" && break
+			sleep 0.1
+		done
+		log "$1: $(gvs span show b | grep -o 'source gvbsa0.*')"
+	fi
 }
 
 mirror_off() {

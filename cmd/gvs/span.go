@@ -323,6 +323,8 @@ type spanState struct {
 	Destinations []string         `json:"destinations"`
 	Statistics   map[string]int64 `json:"statistics"`
 	Error        *string          `json:"error"`
+	// Status says which path each source takes (path:DEV, why:DEV).
+	Status map[string]string `json:"status"`
 }
 
 type spanSource struct {
@@ -374,6 +376,7 @@ func buildSpan(r map[string]any) spanState {
 	for k, v := range strMap(r["statistics"]) {
 		s.Statistics[k], _ = strconv.ParseInt(v, 10, 64)
 	}
+	s.Status = strMap(r["status"])
 	return s
 }
 
@@ -453,7 +456,7 @@ func newSpanShowCmd(a *app) *cobra.Command {
 			return fmt.Errorf("no span named %s", args[0])
 		},
 	}
-	cmd.Flags().BoolVar(&bpf, "bpf", false, "print the classic BPF program the rules compile to, per direction")
+	cmd.Flags().BoolVar(&bpf, "bpf", false, "print the eBPF program at tc, or the classic BPF filter per direction, that the rules compile to")
 	return cmd
 }
 
@@ -461,7 +464,7 @@ func spanShow(a *app, s spanState, withBPF bool) error {
 	p := &printer{w: a.stdout, color: a.color()}
 	p.line(0, "span %s", s.Name)
 	for _, src := range s.Sources {
-		p.line(1, "source %s (%s)", src.Dev, src.Direction)
+		p.line(1, "source %s (%s)%s", src.Dev, src.Direction, sourcePath(s, src.Dev))
 	}
 	if len(s.Rules) == 0 {
 		p.line(1, "rules: none, every packet is copied")
@@ -495,20 +498,70 @@ func spanShow(a *app, s spanState, withBPF bool) error {
 	return nil
 }
 
+// sourcePath says which path gvsd uses for a source's packets, as
+// Span.status tells.
+func sourcePath(s spanState, dev string) string {
+	switch s.Status["path:"+dev] {
+	case span.PathEBPF:
+		return ": eBPF at tc (TCX), copies cloned in the kernel"
+	case span.PathAFPacket:
+		if why := s.Status["why:"+dev]; why != "" {
+			return ": AF_PACKET socket with a classic BPF filter (" + why + ")"
+		}
+		return ": AF_PACKET socket with a classic BPF filter"
+	}
+	return ""
+}
+
 // printSpanBPF compiles the session's rules as gvsd does and prints the
-// program of each direction its sources use.
+// eBPF program the sources at tc run, or the classic filter of each
+// direction that AF_PACKET sources use.
 func printSpanBPF(p *printer, s spanState) error {
 	rules, err := span.ParseRules(s.Rules)
 	if err != nil {
 		return err
 	}
-	c := span.Config{Rules: rules}
+	c := span.Config{Rules: rules, Metadata: s.Metadata}
+	if s.Snaplen != nil {
+		c.Snaplen = int(*s.Snaplen)
+	}
+	if s.Mark != nil {
+		c.Mark, c.HasMark = uint32(*s.Mark), true
+	}
 	for _, text := range s.Destinations {
 		if d, err := span.ParseDest(text); err == nil {
 			c.Dests = append(c.Dests, d)
 		}
 	}
 	rules = c.FilterRules()
+	ebpfSources, classic := 0, false
+	for _, src := range s.Sources {
+		switch s.Status["path:"+src.Dev] {
+		case span.PathEBPF:
+			ebpfSources++
+		case span.PathAFPacket:
+			classic = true
+		default: // gvsd has not said (yet): what it would choose
+			if ok, _ := span.EBPFEligible(&c); ok {
+				ebpfSources++
+			} else {
+				classic = true
+			}
+		}
+	}
+	if ebpfSources > 0 {
+		insns, err := span.EBPFProgram(rules, len(c.Dests), c.Mark, c.HasMark)
+		if err != nil {
+			return err
+		}
+		p.line(1, "eBPF program at tc (TCX) of %d source%s (%d instructions):", ebpfSources, plural(ebpfSources), len(insns))
+		for _, l := range strings.Split(strings.TrimRight(fmt.Sprint(insns), "\n"), "\n") {
+			p.line(2, "%s", l)
+		}
+	}
+	if !classic {
+		return nil
+	}
 	snap := uint32(0)
 	switch {
 	case s.Metadata:
@@ -518,7 +571,7 @@ func printSpanBPF(p *printer, s spanState) error {
 	}
 	done := map[string]bool{}
 	for _, src := range s.Sources {
-		if done[src.Direction] {
+		if done[src.Direction] || (ebpfSources > 0 && s.Status["path:"+src.Dev] != span.PathAFPacket) {
 			continue
 		}
 		done[src.Direction] = true
@@ -530,7 +583,7 @@ func printSpanBPF(p *printer, s spanState) error {
 		if err != nil {
 			return err
 		}
-		p.line(1, "filter for direction %s (%d instructions):", src.Direction, len(ins))
+		p.line(1, "classic BPF filter of AF_PACKET sources, direction %s (%d instructions):", src.Direction, len(ins))
 		for _, l := range strings.Split(strings.TrimRight(span.Disassemble(ins), "\n"), "\n") {
 			p.line(2, "%s", l)
 		}

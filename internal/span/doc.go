@@ -1,13 +1,31 @@
 // Package span mirrors host interfaces that are on no bridge: a session
-// reads copies of the packets of one or more Linux interfaces through
-// AF_PACKET sockets, with a classic BPF program attached to each socket so
-// that the kernel drops every packet the session's rules do not select
-// before it reaches user space, and hands the copies to destinations (a
-// device, a pcapng file, JSON metadata records) through bounded queues.
+// selects packets of one or more Linux interfaces with a BPF program
+// compiled from its rules, so that the kernel leaves every packet the
+// rules do not select, and copies the selected ones to destinations (a
+// device, a pcapng file, JSON metadata records, a tunnel).
 //
-// The source's own traffic never passes through gvs: the kernel gives the
-// socket a clone of each selected packet, so a slow destination or a dead
-// gvsd costs copies, never the original packets.
+// Two paths, chosen per session:
+//   - eBPF at tc (ebpf.go): when every destination is a plain dev:
+//     device, a program attached with TCX links at each source's ingress
+//     and/or egress tests the rules and clones the selected packets to
+//     the devices itself (bpf_clone_redirect), as tc mirred does. Why: a
+//     packet socket on a device makes the kernel clone every packet it
+//     sends before the socket's filter runs (dev_queue_xmit_nit), and
+//     each copy through user space costs system calls; measured, a span
+//     of everything that way cost the mirrored traffic far more than tc
+//     mirred (docs/PERFORMANCE.md). The links are not pinned, so the
+//     kernel detaches the program when gvsd exits or is killed.
+//   - AF_PACKET (source_linux.go): a packet socket per source with the
+//     classic filter, feeding bounded per-destination queues; for the
+//     destinations that need user space (pcap, json, tunnels, dev with a
+//     VLAN tag, snaplen), and as the fallback when the kernel refuses to
+//     load or attach the eBPF program (Session.Path says why).
+//
+// The eBPF program is the classic filter translated instruction by
+// instruction, so both paths select exactly the same packets.
+//
+// The source's own traffic never passes through gvs: a slow destination
+// or a dead gvsd costs copies, never the original packets.
 //
 // Rules are OVS match syntax (internal/flow), "accept MATCH" or "reject
 // MATCH", evaluated in order; the first that matches decides. Compile

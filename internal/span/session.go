@@ -8,7 +8,11 @@ import (
 	"time"
 
 	"golang.org/x/net/bpf"
+
+	"gvs/internal/vlog"
 )
+
+var spanLog = vlog.New("span")
 
 // Env is what sessions need from gvsd.
 type Env struct {
@@ -26,6 +30,12 @@ type Session struct {
 	env   Env
 	srcs  []*sourceReader
 	dests []*sender
+
+	// The eBPF path (nil tc: every source takes the AF_PACKET path, for
+	// the reason in why).
+	tc  *tcProg
+	tcs []*tcSource
+	why string
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -58,8 +68,14 @@ func Start(cfg Config, env Env) (*Session, error) {
 	for _, d := range cfg.Dests {
 		s.dests = append(s.dests, newSender(s, d))
 	}
+	s.choosePath()
 	for i, src := range cfg.Sources {
-		s.srcs = append(s.srcs, &sourceReader{s: s, idx: i, src: src, prog: progs[src.Dir]})
+		r := &sourceReader{s: s, idx: i, src: src, prog: progs[src.Dir]}
+		if s.tc == nil {
+			s.srcs = append(s.srcs, r)
+			continue
+		}
+		s.tcs = append(s.tcs, &tcSource{s: s, src: src, reader: r})
 	}
 	// The first attempts are made here, so that Status tells at once
 	// whether every source and destination exists.
@@ -76,6 +92,11 @@ func Start(cfg Config, env Env) (*Session, error) {
 	for _, r := range s.srcs {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); r.run() }()
+	}
+	for _, a := range s.tcs {
+		a.tryAttach()
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); a.run() }()
 	}
 	return s, nil
 }
@@ -94,10 +115,61 @@ func (s *Session) Close() {
 			_ = f.SetReadDeadline(time.Now()) // a closed file just says so
 		}
 	}
+	for _, a := range s.tcs {
+		if a.fellBack() {
+			if f := a.reader.live.Load(); f != nil {
+				_ = f.SetReadDeadline(time.Now())
+			}
+		}
+	}
 	for _, d := range s.dests {
 		d.wake()
 	}
 	s.wg.Wait()
+	if s.tc != nil {
+		s.tc.close()
+	}
+}
+
+// choosePath loads the eBPF program if the session can use it, and says
+// why not otherwise.
+func (s *Session) choosePath() {
+	ok, why := EBPFEligible(&s.cfg)
+	if ok {
+		tc, err := loadTCProg(&s.cfg)
+		if err == nil {
+			s.tc = tc
+			s.tc.setDests(&s.cfg)
+			return
+		}
+		why = err.Error()
+		spanLog.Warn("span %s: eBPF at tc not available, using AF_PACKET sockets: %s", s.cfg.Name, why)
+	}
+	s.why = why
+}
+
+// Path tells, for each source, which path its packets take and why not
+// the eBPF one ("" when it does).
+func (s *Session) Path() []SourcePath {
+	var ps []SourcePath
+	for _, r := range s.srcs {
+		ps = append(ps, SourcePath{Dev: r.src.Dev, Path: PathAFPacket, Why: s.why})
+	}
+	for _, a := range s.tcs {
+		p := SourcePath{Dev: a.src.Dev, Path: PathEBPF}
+		if w := a.fallback.Load(); w != nil {
+			p.Path, p.Why = PathAFPacket, *w
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// SourcePath is the path one source's packets take.
+type SourcePath struct {
+	Dev  string
+	Path string // PathEBPF or PathAFPacket
+	Why  string // why not PathEBPF
 }
 
 // sleep waits d or until the session closes.
@@ -144,7 +216,15 @@ type Status struct {
 func (s *Session) Status() Status {
 	var st Status
 	var errs []string
-	for _, r := range s.srcs {
+	readers := s.srcs
+	for _, a := range s.tcs {
+		if a.fellBack() {
+			readers = append(readers, a.reader)
+		} else if e := a.err.Load(); e != nil {
+			errs = append(errs, *e)
+		}
+	}
+	for _, r := range readers {
 		st.Stats.Seen += r.seen()
 		st.Stats.Selected += r.selected.Load()
 		st.Stats.Dropped += r.kdropped.Load()
@@ -154,9 +234,15 @@ func (s *Session) Status() Status {
 			errs = append(errs, *e)
 		}
 	}
-	for _, d := range s.dests {
-		st.Stats.Dests = append(st.Stats.Dests, DestStats{Dest: d.dest.Text, Sent: d.sent.Load(),
-			Dropped: d.q.dropped.Load() + d.refused.Load()})
+	var k [statsWords]uint64
+	if s.tc != nil {
+		k = s.tc.counters()
+		st.Stats.Seen += k[ctrSeen]
+		st.Stats.Selected += k[ctrSelected]
+	}
+	for i, d := range s.dests {
+		st.Stats.Dests = append(st.Stats.Dests, DestStats{Dest: d.dest.Text, Sent: d.sent.Load() + k[ctrSent(i)],
+			Dropped: d.q.dropped.Load() + d.refused.Load() + k[ctrDropped(i)]})
 		if e := d.err.Load(); e != nil {
 			errs = append(errs, *e)
 		}

@@ -3,6 +3,7 @@ package span
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -133,4 +136,195 @@ func inject(t *testing.T, dev string, frames ...[]byte) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
+}
+
+// A session whose destinations are all dev: takes the eBPF path: the
+// program is attached at the source's ingress only (direction in), the
+// selected frame arrives at the destination's far end byte for byte and
+// the other one does not, the counters say so, and closing the session
+// leaves no program on the source.
+func TestSessionEBPFClone(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	s := startDevSession(t, "accept udp,tp_dst=9999")
+	defer s.Close()
+	if in, out := tcxPrograms(t, "src0"); in != 1 || out != 0 {
+		t.Fatalf("src0: %d programs at ingress, %d at egress: want 1 and 0", in, out)
+	}
+	frame, other := ipFrame4UDP(9999), ipFrame4UDP(9998)
+	inject(t, "src1", other, frame)
+	if got := receiveAll(rx); len(got) != 1 || !bytes.Equal(got[0], frame) {
+		t.Fatalf("dst1 received %d frames %x: want only\n%x", len(got), got, frame)
+	}
+	st := s.Status().Stats
+	if st.Seen != 2 || st.Selected != 1 || len(st.Dests) != 1 || st.Dests[0].Sent != 1 || st.Dests[0].Dropped != 0 {
+		t.Fatalf("stats %+v: want 2 seen, 1 selected, sent 1", st)
+	}
+	s.Close()
+	if in, out := tcxPrograms(t, "src0"); in != 0 || out != 0 {
+		t.Fatalf("after Close, src0 still has %d programs at ingress, %d at egress", in, out)
+	}
+}
+
+// The kernel takes a received frame's VLAN tag out of it before tc
+// (skb_vlan_untag): the program reads it from __sk_buff, as the classic
+// filter reads it with its VLAN extensions, so dl_vlan rules still hold.
+func TestSessionEBPFVLANOffloaded(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	s := startDevSession(t, "accept dl_vlan=10,udp,tp_dst=9999")
+	defer s.Close()
+	tagged := func(vid uint16, mark byte) []byte {
+		f := ipFrame4UDP(9999)
+		f[len(f)-1] = mark
+		return append(append(append([]byte{}, f[:12]...), 0x81, 0, byte(vid>>8), byte(vid)), f[12:]...)
+	}
+	inject(t, "src1", tagged(11, 'B'), tagged(10, 'A'))
+	got := receiveAll(rx)
+	if len(got) != 1 || got[0][len(got[0])-1] != 'A' {
+		t.Fatalf("dst1 received %d frames %x: want only the one of VLAN 10", len(got), got)
+	}
+	if st := s.Status().Stats; st.Seen != 2 || st.Selected != 1 {
+		t.Fatalf("stats %+v: want 2 seen, 1 selected", st)
+	}
+}
+
+// When the kernel refuses the eBPF program (loading it, or attaching it
+// to a source), the session takes the AF_PACKET path, says why, and
+// still copies exactly the selected frame.
+func TestSessionEBPFFallback(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	for _, c := range []struct {
+		what string
+		set  func() func()
+		why  string
+	}{
+		{"load", func() func() {
+			loadTCProg = func(*Config) (*tcProg, error) { return nil, errors.New("loading the eBPF program: refused") }
+			return func() { loadTCProg = loadTC }
+		}, "loading the eBPF program: refused"},
+		{"attach", func() func() {
+			attachTCX = func(link.TCXOptions) (link.Link, error) { return nil, errors.New("refused") }
+			return func() { attachTCX = link.AttachTCX }
+		}, "attaching at tc (TCX) to src0: refused"},
+	} {
+		restore := c.set()
+		src, _ := ParseSource("src0:in")
+		dst, _ := ParseDest("dev:dst0")
+		s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst},
+			Rules: mustRules(t, "accept udp,tp_dst=9999")}, Env{})
+		restore()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := s.Path(); len(p) != 1 || p[0].Path != PathAFPacket || p[0].Why != c.why {
+			s.Close()
+			t.Fatalf("%s refused: path %+v, want %s because %q", c.what, p, PathAFPacket, c.why)
+		}
+		if in, out := tcxPrograms(t, "src0"); in+out != 0 {
+			s.Close()
+			t.Fatalf("%s refused: src0 has %d+%d TCX programs", c.what, in, out)
+		}
+		frame, other := ipFrame4UDP(9999), ipFrame4UDP(9998)
+		inject(t, "src1", other, frame)
+		got := receiveAll(rx)
+		st := s.Status()
+		s.Close()
+		if len(got) != 1 || !bytes.Equal(got[0], frame) {
+			t.Fatalf("%s refused: dst1 received %d frames %x: want only\n%x", c.what, len(got), got, frame)
+		}
+		if st.Error != "" || st.Stats.Selected != 1 || st.Stats.Dests[0].Sent != 1 {
+			t.Fatalf("%s refused: status %+v: want no error, 1 selected and sent", c.what, st)
+		}
+	}
+}
+
+// ebpfLab makes veths src0-src1 (the source) and dst0-dst1 (the
+// destination) and returns a packet socket that receives what dst1 does.
+func ebpfLab(t *testing.T) int {
+	t.Helper()
+	_ = os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0o644)
+	sh(t, "ip", "link", "add", "src0", "type", "veth", "peer", "name", "src1")
+	sh(t, "ip", "link", "add", "dst0", "type", "veth", "peer", "name", "dst1")
+	for _, d := range []string{"src0", "src1", "dst0", "dst1"} {
+		sh(t, "ip", "link", "set", d, "up")
+	}
+	ifi, err := net.InterfaceByName("dst1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(rx, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifi.Index}); err != nil {
+		t.Fatal(err)
+	}
+	_ = unix.SetsockoptTimeval(rx, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Sec: 1})
+	return rx
+}
+
+// startDevSession starts a session of src0:in to dev:dst0 with --mark 7,
+// checking that it takes the eBPF path.
+func startDevSession(t *testing.T, rules ...string) *Session {
+	t.Helper()
+	src, _ := ParseSource("src0:in")
+	dst, _ := ParseDest("dev:dst0")
+	s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst}, Mark: 7, HasMark: true,
+		Rules: mustRules(t, rules...)}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := s.Path(); len(p) != 1 || p[0].Path != PathEBPF {
+		s.Close()
+		t.Fatalf("path %+v: want %s", p, PathEBPF)
+	}
+	if st := s.Status(); st.Error != "" {
+		s.Close()
+		t.Fatalf("session error: %s", st.Error)
+	}
+	return s
+}
+
+// receiveAll reads frames until none came for a second.
+func receiveAll(rx int) [][]byte {
+	var got [][]byte
+	buf := make([]byte, 2048)
+	for {
+		n, err := unix.Read(rx, buf)
+		if err != nil {
+			return got
+		}
+		got = append(got, append([]byte{}, buf[:n]...))
+	}
+}
+
+// tcxPrograms counts the TCX programs attached to dev.
+func tcxPrograms(t *testing.T, dev string) (in, out int) {
+	t.Helper()
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		at ebpf.AttachType
+		n  *int
+	}{{ebpf.AttachTCXIngress, &in}, {ebpf.AttachTCXEgress, &out}} {
+		r, err := link.QueryPrograms(link.QueryOptions{Target: ifi.Index, Attach: c.at})
+		if err != nil {
+			t.Fatalf("querying %s's TCX programs: %v", dev, err)
+		}
+		*c.n = len(r.Programs)
+	}
+	return in, out
 }

@@ -199,11 +199,12 @@ func (st *datapathState) spanStatusOps(snap *ovsdb.Snapshot) []any {
 			continue
 		}
 		t := snap.Schema.Tables["Span"]
-		errText, stats := l.err, map[string]uint64{}
+		errText, stats, paths := l.err, map[string]uint64{}, map[string]string{}
 		if l.s != nil {
 			status := l.s.Status()
 			errText = status.Error
 			stats = spanStats(status.Stats)
+			paths = spanPaths(l.s.Path())
 		}
 		row := map[string]any{}
 		if have, _ := r.Column(t, "error").Str(); have != errText {
@@ -211,6 +212,9 @@ func (st *datapathState) spanStatusOps(snap *ovsdb.Snapshot) []any {
 		}
 		if !sameStats(r.Column(t, "statistics"), stats) {
 			row["statistics"] = statsMap(stats)
+		}
+		if !sameStringMap(r.Column(t, "status").StringMap(), paths) {
+			row["status"] = stringMap(paths)
 		}
 		if len(row) > 0 {
 			ops = append(ops, updateRow("Span", l.row, row))
@@ -227,6 +231,19 @@ func spanStats(s span.Stats) map[string]uint64 {
 		m["sent:"+d.Dest] = d.Sent
 		m["dropped:"+d.Dest] = d.Dropped
 		m["dropped"] += d.Dropped
+	}
+	return m
+}
+
+// spanPaths says, in Span.status, which path each source's packets take
+// ("path:DEV" is tc-ebpf or af_packet) and why not eBPF ("why:DEV").
+func spanPaths(ps []span.SourcePath) map[string]string {
+	m := map[string]string{}
+	for _, p := range ps {
+		m["path:"+p.Dev] = p.Path
+		if p.Why != "" {
+			m["why:"+p.Dev] = p.Why
+		}
 	}
 	return m
 }

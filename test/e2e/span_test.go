@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 // Span sessions (gvs span, docs/GUIDE.md "Mirroring an interface on no
@@ -181,7 +186,8 @@ func TestSpanDevBothDirections(t *testing.T) {
 		t.Errorf("statistics %v: want selected 10, sent:dev:d0 10, seen >= 10", st)
 	}
 	show := s.mustGvs("span", "show", "s1", "--bpf")
-	for _, w := range []string{"source l0 (both)", "rule 0: accept icmp", "to dev:d0: sent 10", "filter for direction both", "ret #262144"} {
+	for _, w := range []string{"source l0 (both): eBPF at tc (TCX)", "rule 0: accept icmp", "to dev:d0: sent 10",
+		"eBPF program at tc (TCX) of 1 source", "FnCloneRedirect"} {
 		if !strings.Contains(show, w) {
 			t.Errorf("gvs span show --bpf lacks %q:\n%s", w, show)
 		}
@@ -347,6 +353,93 @@ func TestSpanRestartAndKill(t *testing.T) {
 	s.g.Kill9()
 	s.lab.pingOK(s.l, s.dstIP)
 	s.g.Start()
+}
+
+// TestSpanEBPFPathAndKill: a session whose destinations are all dev:
+// runs as an eBPF program at l0's tc ingress and egress (Span.status and
+// gvs span show say so), one with a pcap: destination on an AF_PACKET
+// socket, saying why; gvsd killed with SIGKILL leaves no program on l0,
+// and deleting a session detaches its program.
+func TestSpanEBPFPathAndKill(t *testing.T) {
+	s := newSpanLab(t)
+	s.mustGvs("span", "add", "e", "--source", "l0", "--filter", "icmp", "--to", "dev:d0")
+	s.mustGvs("span", "add", "p", "--source", "e0:in", "--to", "pcap:p.pcapng")
+	waitShow := func(name, want string) string {
+		var show string
+		for range 25 {
+			show = s.mustGvs("span", "show", name)
+			if strings.Contains(show, want) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !strings.Contains(show, want) {
+			t.Fatalf("gvs span show %s lacks %q:\n%s", name, want, show)
+		}
+		return show
+	}
+	waitShow("e", "source l0 (both): eBPF at tc (TCX)")
+	waitShow("p", "source e0 (in): AF_PACKET socket with a classic BPF filter (destination pcap:p.pcapng is written by gvsd")
+	if show := s.mustGvs("span", "show", "p", "--bpf"); !strings.Contains(show, "classic BPF filter of AF_PACKET sources, direction in") {
+		t.Errorf("gvs span show p --bpf does not print the classic filter:\n%s", show)
+	}
+	if in, out := s.tcxPrograms("l0"); in != 1 || out != 1 {
+		t.Fatalf("l0 has %d TCX programs at ingress and %d at egress, want 1 and 1", in, out)
+	}
+	if in, out := s.tcxPrograms("e0"); in != 0 || out != 0 {
+		t.Fatalf("e0 (AF_PACKET path) has %d TCX programs at ingress and %d at egress, want none", in, out)
+	}
+	s.g.Kill9()
+	s.waitNoTCX("l0", "after gvsd was killed")
+	s.lab.pingOK(s.l, s.dstIP)
+	s.g.Start()
+	// The session is back, on the same path; deleting it detaches it.
+	waitShow("e", "source l0 (both): eBPF at tc (TCX)")
+	if in, out := s.tcxPrograms("l0"); in != 1 || out != 1 {
+		t.Fatalf("after a restart, l0 has %d TCX programs at ingress and %d at egress, want 1 and 1", in, out)
+	}
+	s.mustGvs("span", "del", "e")
+	s.waitNoTCX("l0", "after gvs span del")
+}
+
+// tcxPrograms counts the eBPF programs attached at dev's tc ingress and
+// egress (TCX) in namespace L.
+func (s *spanLab) tcxPrograms(dev string) (in, out int) {
+	s.t.Helper()
+	err := gvsyInNetns(s.l, func() error {
+		ifi, err := net.InterfaceByName(dev)
+		if err != nil {
+			return err
+		}
+		for _, c := range []struct {
+			at ebpf.AttachType
+			n  *int
+		}{{ebpf.AttachTCXIngress, &in}, {ebpf.AttachTCXEgress, &out}} {
+			r, err := link.QueryPrograms(link.QueryOptions{Target: ifi.Index, Attach: c.at})
+			if err != nil {
+				return fmt.Errorf("querying %s's TCX programs: %w", dev, err)
+			}
+			*c.n = len(r.Programs)
+		}
+		return nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return in, out
+}
+
+// waitNoTCX waits (2 s at most) until dev has no TCX program.
+func (s *spanLab) waitNoTCX(dev, when string) {
+	s.t.Helper()
+	in, out := s.tcxPrograms(dev)
+	for i := 0; i < 20 && in+out > 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+		in, out = s.tcxPrograms(dev)
+	}
+	if in+out > 0 {
+		s.t.Fatalf("%s, %s still has %d TCX programs at ingress and %d at egress", when, dev, in, out)
+	}
 }
 
 // TestSpanSourceComesBack: a source that disappears and comes back is
