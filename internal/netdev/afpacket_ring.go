@@ -31,11 +31,10 @@ import (
 
 const (
 	// ringMemory is the ring's size per port, bounding what a burst can
-	// queue: 4096 slots of 2 KiB for a 1500-byte MTU, about what the
-	// 4 MiB socket buffer held as small frames before (a frame's skb
-	// costs about 1 KiB of it). The machine's other work can keep the
-	// reader off the CPU for milliseconds while a sender goes on.
-	ringMemory = 8 << 20
+	// queue: 1024 slots of 2 KiB for a 1500-byte MTU, 10 ms at 100,000
+	// frames a second. It is kernel memory, pinned, for every system
+	// port; 8 MiB measured no better (docs/PERFORMANCE.md).
+	ringMemory = 2 << 20
 	// ringBlock is the kernel's allocation unit; a slot never spans two.
 	ringBlock = 64 << 10
 	// Slot sizes: a power of two from ringSlotMin to ringSlotMax, the
