@@ -301,26 +301,52 @@ func (r *afpacketReader) readDrops(fd uintptr) (stalled bool) {
 	return ringStalled(*st)
 }
 
-// recvOne reads the one frame a TP_STATUS_COPY slot announced from the
-// socket queue into slot 0 (armed by the caller). It never waits: the
-// kernel queued the frame before it marked the slot.
-func (r *afpacketReader) recvOne(fd uintptr) {
+// copySlots counts the TP_STATUS_COPY slots in a row from the head, up
+// to max: their frames are the next ones on the socket queue.
+func (g *packetRing) copySlots(max int) int {
+	i, n := g.head, 0
+	for n < max {
+		st := atomic.LoadUint32((*uint32)(unsafe.Pointer(&g.mem[i*g.slotSize])))
+		if st&unix.TP_STATUS_USER == 0 || st&unix.TP_STATUS_COPY == 0 {
+			break
+		}
+		n++
+		if i++; i == g.slots {
+			i = 0
+		}
+	}
+	return n
+}
+
+// recvCopied reads the frames that r.want TP_STATUS_COPY slots
+// announced from the socket queue (armed by the caller), in one
+// recvmmsg. It never waits: the kernel queued each frame before it
+// marked its slot. It returns how many slots the call accounted for:
+// the frames received, or the one frame the kernel could not hand over
+// (counted here).
+func (r *afpacketReader) recvCopied(fd uintptr) int {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&r.msgs[0])), 1, unix.MSG_DONTWAIT, 0, 0)
+			uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.want), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			r.got = int(n)
-			return
+			if r.got == 0 { // not for a non-empty queue; never loop on it
+				r.count.dropped++
+				return 1
+			}
+			return r.got
 		case unix.EINTR:
 		case unix.EAGAIN:
 			r.count.dropped++ // announced but gone: count it, do not wait
-			return
+			return 1
 		default:
 			// EINVAL: the kernel could not describe the frame in a
-			// virtio header and dropped it.
+			// virtio header and dropped it (when frames before it in
+			// the same call were received, the error comes with the
+			// next call, for this frame's slot).
 			r.count.errors++
-			return
+			return 1
 		}
 	}
 }

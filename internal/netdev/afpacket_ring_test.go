@@ -318,3 +318,22 @@ func TestSystemRingCountsDrops(t *testing.T) {
 		t.Errorf("stats %+v: want about %d frames dropped and at least as many received", st, slots)
 	}
 }
+
+// Copy slots in a row are counted, so that their frames come off the
+// socket queue in one recvmmsg, also across the end of the ring.
+func TestRingCopySlots(t *testing.T) {
+	f := newFakeRing(t, 4)
+	f.put(udpFrame(10), vnetHdr{}, 0, -1)
+	f.put(udpFrame(10), vnetHdr{}, 0, -1)
+	f.read(t, 8)
+	for range 3 { // slots 2, 3 and 0
+		f.put(udpFrame(1500), vnetHdr{}, unix.TP_STATUS_COPY, 100)
+	}
+	f.put(udpFrame(10), vnetHdr{}, 0, -1)
+	if n := f.r.ring.copySlots(8); n != 3 {
+		t.Errorf("copySlots = %d, want 3", n)
+	}
+	if n := f.r.ring.copySlots(2); n != 2 {
+		t.Errorf("copySlots(2) = %d, want 2", n)
+	}
+}

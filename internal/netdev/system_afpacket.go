@@ -360,16 +360,21 @@ func offsFrom(offs []Offload, i int) []Offload {
 	return offs[i:]
 }
 
-// readCopied reads the frame that the ring's head slot announced as
-// queued on the socket, releases the slot, and delivers the frame (or
-// the first segments of it) into bufs.
+// readCopied reads the frames that the TP_STATUS_COPY slots at the
+// ring's head announced as queued on the socket, in one recvmmsg,
+// releases their slots, and delivers the frames (or the first segments
+// of a super-frame) into bufs.
 func (p *afpacketPort) readCopied(bufs [][]byte, sizes []int, offs []Offload) int {
 	r := &p.rd
-	r.arm(bufs[:1], offs != nil)
-	if err := p.conn.Control(r.recvOneFn); err != nil {
+	k := max(1, r.ring.copySlots(min(len(bufs), afpacketBatch)))
+	r.arm(bufs[:k], offs != nil)
+	r.accounted = 1
+	if err := p.conn.Control(r.recvCopyFn); err != nil {
 		r.count.errors++
 	}
-	r.ring.release()
+	for range r.accounted {
+		r.ring.release()
+	}
 	if r.got == 0 {
 		return 0
 	}
