@@ -49,7 +49,9 @@
 # runs, not in the table), MODES (default "off on alloff int-on
 # int-alloff"), SWITCHES (default "lbr ovs gvsd ovsacl gvsdacl": which
 # switches to measure, for quick checks of one), TRAFFIC (default "tcp
-# udp rr").
+# udp rr"), GVSD_B=PATH to measure a second gvsd binary (say, the
+# code before a change) in the same rounds, as "gvsd B" rows after each
+# gvsd row.
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +61,7 @@ runs=${RUNS:-3}
 secs=${SECS:-5}
 modes=${MODES:-off on alloff int-on int-alloff}
 switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
+gvsd_b=${GVSD_B:-}
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
@@ -138,6 +141,10 @@ trap 'exit 130' INT TERM
 mkdir -p "$work/bin"
 go build -o "$work/bin/gvsd" ./cmd/gvsd
 go build -o "$work/bin/fwdbench" ./bench/fwdbench
+if [ -n "$gvsd_b" ]; then
+	cp "$gvsd_b" "$work/bin/gvsd-b"
+	switches="$switches gvsdb "
+fi
 
 # ---------------------------------------------------------------- topology
 
@@ -489,7 +496,7 @@ ovs_stop() {
 gvsd_start() {
 	swdir=$work/gvsd
 	mkdir -p "$swdir"
-	ip netns exec gvbf-s "$work/bin/gvsd" -rundir "$swdir" -db "$swdir/conf.db" >"$swdir/log" 2>&1 &
+	ip netns exec gvbf-s "${gvsd_bin:-$work/bin/gvsd}" -rundir "$swdir" -db "$swdir/conf.db" >"$swdir/log" 2>&1 &
 	swpid=$!
 	pids+=("$swpid")
 	wait_for_socket "$swdir/db.sock" "$swpid"
@@ -536,6 +543,9 @@ load_acl() {
 ovsacl_start() { ovs_start && load_acl "unix:$swdir/gvbf-obr.mgmt"; }
 ovsacl_stop() { ovs_stop; }
 ovsacl_mirror() { ovs_mirror "$@"; }
+gvsdb_start() { gvsd_bin=$work/bin/gvsd-b gvsd_start; }
+gvsdb_stop() { gvsd_stop; }
+gvsdb_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -683,6 +693,16 @@ for mode in $modes; do
 		plan+=("$mode;gvsd;gvsd;$mirror")
 	done
 done
+
+if [ -n "$gvsd_b" ]; then
+	with_b=()
+	for entry in "${plan[@]}"; do
+		with_b+=("$entry")
+		IFS=';' read -r mode sw prefix mirror <<<"$entry"
+		[ "$prefix" = gvsd ] && with_b+=("$mode;gvsd B;gvsdb;$mirror")
+	done
+	plan=("${with_b[@]}")
+fi
 
 # Rounds: every configuration once per round, so that the load of a
 # shared machine, which drifts, falls on all of them alike.

@@ -48,6 +48,15 @@ type afpacketReader struct {
 	err    error
 	count  batchCount
 
+	ring       *packetRing // nil: the port reads with recvmmsg only
+	recvCopyFn func(fd uintptr)
+	accounted  int // slots the last recvCopied accounted for
+	waitFn     func(fd uintptr) bool
+	woken      bool // waitFn has already parked once in this wait
+	stalled    bool // the ring must be replaced (ringStalled)
+	losing     bool // a slot said the kernel dropped frames: read the count
+	statsFn    func(fd uintptr)
+
 	whole      bool  // the last arm was for ReadBatchOffload
 	backlog    []int // slot indexes still to hand out, in order
 	backlogPos int
@@ -76,6 +85,9 @@ func (r *afpacketReader) init(stats *counters) {
 		r.msgs[i].Hdr.Control = (*byte)(unsafe.Pointer(&s.ctrl[0]))
 	}
 	r.recvFn = r.recv
+	r.recvCopyFn = func(fd uintptr) { r.accounted = r.recvCopied(fd) }
+	r.waitFn = r.waitRing
+	r.statsFn = func(fd uintptr) { r.readDrops(fd) }
 }
 
 func (r *afpacketReader) publish() {

@@ -16,4 +16,6 @@ var (
 	pcapStartError  = coverage.New("netdev_pcap_start_error")
 	pcapWriteError  = coverage.New("netdev_pcap_write_error") // frames dropped until it works again
 	pcapRotateError = coverage.New("netdev_pcap_rotate_error")
+	ringSetupFailed = coverage.New("netdev_afpacket_no_ring") // system port reading with recvmmsg
+	ringReplaced    = coverage.New("netdev_afpacket_ring_replaced")
 )

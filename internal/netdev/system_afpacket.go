@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
@@ -20,14 +21,13 @@ import (
 // promiscuous, blind to its own transmissions (PACKET_IGNORE_OUTGOING),
 // and batched with recvmmsg/sendmmsg.
 //
-// Why recvmmsg rather than a TPACKET_V3 ring: the Netdev interface reads
-// into buffers the caller owns, so a ring would cost the kernel's copy
-// into the ring plus ours out of it, while recvmmsg has the kernel copy
-// each frame straight into the caller's buffer (one copy, no allocation,
-// one system call per batch). A V3 ring also hands frames over a block at
-// a time, when the block fills or its retire timer fires, which adds
-// latency at low rates; and 64 KiB GSO super-frames would need large ring
-// slots, where recvmmsg scatters them into a per-slot overflow area.
+// Receive goes through a PACKET_RX_RING (TPACKET_V2, afpacket_ring.go):
+// the kernel copies each frame into the ring in the sender's softirq,
+// so a batch of waiting frames costs us no system call, only a copy
+// into the caller's buffer. Frames too large for a ring slot (GSO
+// super-frames) are queued on the socket and read with recvmmsg in
+// their place (afpacket_rx.go), which is also the whole receive path
+// when the kernel refuses a ring.
 //
 // Offloads: a veth peer (or GRO on a NIC) hands us frames whose L4
 // checksum is only partial and, with TSO/GRO, super-frames of up to 64 KiB,
@@ -64,7 +64,10 @@ type afpacketPort struct {
 	closed  atomic.Bool
 
 	rd afpacketReader // used only by the ReadBatch goroutine
-	wr afpacketWriter // used only by the WriteBatch caller
+	// ringMu is held by a ring reader and by Close's unmapping, so the
+	// ring is never unmapped under a reader.
+	ringMu sync.Mutex
+	wr     afpacketWriter // used only by the WriteBatch caller
 }
 
 func openAFPacket(cfg Config) (Netdev, error) {
@@ -86,12 +89,14 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	if err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
-	if err := setupPacketSocket(fd, ifi.Index); err != nil {
+	ring, err := setupPacketSocket(fd, ifi.Index, ringSlotSize(max(ifi.MTU, cfg.MTU)))
+	if err != nil {
 		unix.Close(fd)
 		return nil, openFailed(cfg.Name, err)
 	}
 	if cfg.MTU > 0 {
 		if err := setMTU(cfg.Name, cfg.MTU); err != nil {
+			ring.unmap()
 			unix.Close(fd)
 			return nil, openFailed(cfg.Name, err)
 		}
@@ -99,19 +104,23 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	file := os.NewFile(uintptr(fd), "afpacket:"+cfg.Name)
 	conn, err := file.SyscallConn()
 	if err != nil {
+		ring.unmap()
 		file.Close()
 		return nil, openFailed(cfg.Name, err)
 	}
 	p := &afpacketPort{name: cfg.Name, ifindex: ifi.Index, file: file, conn: conn}
 	p.rd.init(&p.stats)
+	p.rd.ring = ring
 	p.wr.init()
 	p.last.update(infoFrom(ifi))
 	return p, nil
 }
 
 // setupPacketSocket sets the options that must be in place before the
-// first frame arrives, then binds to the interface.
-func setupPacketSocket(fd, ifindex int) error {
+// first frame arrives, maps the receive ring, then binds to the
+// interface. Without a ring (the kernel refused one) the port reads
+// with recvmmsg alone.
+func setupPacketSocket(fd, ifindex, slotSize int) (*packetRing, error) {
 	for _, opt := range []struct {
 		name       string
 		level, opt int
@@ -121,21 +130,29 @@ func setupPacketSocket(fd, ifindex int) error {
 		{"PACKET_IGNORE_OUTGOING", unix.SOL_PACKET, unix.PACKET_IGNORE_OUTGOING},
 	} {
 		if err := unix.SetsockoptInt(fd, opt.level, opt.opt, 1); err != nil {
-			return fmt.Errorf("%s: %w", opt.name, err)
+			return nil, fmt.Errorf("%s: %w", opt.name, err)
 		}
+	}
+	ring, err := setupRing(fd, slotSize)
+	if err != nil {
+		ringSetupFailed.Inc()
+		netdevLog.Warn("ifindex %d: no receive ring, reading with recvmmsg: %v", ifindex, err)
+		ring = nil
 	}
 	// Larger buffers are an optimisation: keep the defaults if refused.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, afpacketSocketBuffer)
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, afpacketSocketBuffer)
 	mreq := unix.PacketMreq{Ifindex: int32(ifindex), Type: unix.PACKET_MR_PROMISC}
 	if err := unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq); err != nil {
-		return fmt.Errorf("promiscuous mode: %w", err)
+		ring.unmap()
+		return nil, fmt.Errorf("promiscuous mode: %w", err)
 	}
 	sa := unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifindex}
 	if err := unix.Bind(fd, &sa); err != nil {
-		return fmt.Errorf("bind: %w", err)
+		ring.unmap()
+		return nil, fmt.Errorf("bind: %w", err)
 	}
-	return nil
+	return ring, nil
 }
 
 func htons(v uint16) uint16 {
@@ -195,6 +212,9 @@ func (p *afpacketPort) readBatch(bufs [][]byte, sizes []int, offs []Offload) (in
 	defer r.publish()
 	if r.pending() {
 		return r.drain(bufs[:n], sizes[:n]), nil
+	}
+	if r.ring != nil {
+		return p.readRing(bufs[:n], sizes[:n], offs)
 	}
 	for {
 		r.arm(bufs[:min(n, afpacketBatch)], offs != nil)
@@ -256,10 +276,109 @@ func (p *afpacketPort) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	if err := p.file.Close(); err != nil {
+	err := p.file.Close()
+	p.ringMu.Lock()
+	p.rd.ring.unmap()
+	p.ringMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("port %s: close: %w", p.name, err)
 	}
 	return nil
+}
+
+// readRing fills bufs from the receive ring, waiting for a frame when it
+// is empty. Frames the kernel queued on the socket instead (too large
+// for a slot) are read in their place in the ring's order.
+func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
+	p.ringMu.Lock()
+	defer p.ringMu.Unlock()
+	r := &p.rd
+	for {
+		if p.closed.Load() {
+			return 0, ErrClosed
+		}
+		out := 0
+		for out < len(bufs) && !r.pending() {
+			k, atCopy := r.ringDeliver(bufs[out:], sizes[out:], offsFrom(offs, out))
+			out += k
+			if !atCopy {
+				break
+			}
+			out += p.readCopied(bufs[out:], sizes[out:], offsFrom(offs, out))
+		}
+		if r.pending() {
+			out += r.drain(bufs[out:], sizes[out:])
+		}
+		if r.losing {
+			r.losing = false
+			_ = p.conn.Control(r.statsFn)
+		}
+		if out > 0 {
+			return out, nil
+		}
+		r.woken = false
+		err := p.conn.Read(r.waitFn)
+		if p.closed.Load() {
+			return 0, ErrClosed
+		}
+		if err != nil {
+			return 0, fmt.Errorf("port %s: read: %w", p.name, err)
+		}
+		if r.stalled {
+			if err := p.replaceRing(); err != nil {
+				return 0, err
+			}
+		}
+	}
+}
+
+// replaceRing gives the port a fresh receive ring after the kernel
+// stopped filling the old one (ringStalled).
+func (p *afpacketPort) replaceRing() error {
+	r := &p.rd
+	r.stalled = false
+	ringReplaced.Inc()
+	var err error
+	cerr := p.conn.Control(func(fd uintptr) {
+		r.ring, err = remapRing(int(fd), r.ring, r.slots[0].big)
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.ring = nil
+		return fmt.Errorf("port %s: receive ring stalled, reading with recvmmsg: %w", p.name, err)
+	}
+	netdevLog.Warn("port %s: the kernel stopped filling the receive ring: replaced it", p.name)
+	return nil
+}
+
+func offsFrom(offs []Offload, i int) []Offload {
+	if offs == nil {
+		return nil
+	}
+	return offs[i:]
+}
+
+// readCopied reads the frames that the TP_STATUS_COPY slots at the
+// ring's head announced as queued on the socket, in one recvmmsg,
+// releases their slots, and delivers the frames (or the first segments
+// of a super-frame) into bufs.
+func (p *afpacketPort) readCopied(bufs [][]byte, sizes []int, offs []Offload) int {
+	r := &p.rd
+	k := max(1, r.ring.copySlots(min(len(bufs), afpacketBatch)))
+	r.arm(bufs[:k], offs != nil)
+	r.accounted = 1
+	if err := p.conn.Control(r.recvCopyFn); err != nil {
+		r.count.errors++
+	}
+	for range r.accounted {
+		r.ring.release()
+	}
+	if r.got == 0 {
+		return 0
+	}
+	return r.deliver(bufs, sizes, offs)
 }
 
 // afpacketWriter is the transmit state: one mmsghdr and two iovecs (a
