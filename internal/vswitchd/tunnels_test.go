@@ -89,6 +89,11 @@ func TestRouteAndNeighFormatsIPv6(t *testing.T) {
 	if out != want {
 		t.Errorf("tnl/neigh/show:\n%s\nOVS 3.1 printed:\n%s", out, want)
 	}
+	for _, args := range [][]string{{"2001:db8:8::/64", "ul", "10.0.0.1"}, {"2001:db8:8::/64", "ul", "pkt_mark=x"}} {
+		if _, err := ovsRouteAdd(args); err == nil || err.Error() != "Invalid pkt_mark or IPv6 gateway" {
+			t.Errorf("ovs/route/add %v: %v, OVS 3.1 says %q", args, err, "Invalid pkt_mark or IPv6 gateway")
+		}
+	}
 	if _, err := tnlNeighSet([]string{"ul", "fe80::1%ul", "00:11:22:33:44:56"}); err == nil || err.Error() != "bad IP address" {
 		t.Errorf("tnl/neigh/set with a zone: %v", err)
 	}
