@@ -26,10 +26,10 @@ const (
 
 // ParseNDNeighbour reads what an Ethernet frame teaches the cache: the
 // target of a neighbor advertisement with its target link-layer address
-// option. That is all OVS 3.1 learns from (seen: after a ping either way
-// between its ul and a peer, its tnl/neigh/show stayed empty, the
-// solicitations' source options unlearned), so tnl/neigh/show stays the
-// same as OVS's; Linux puts the option in its answers to multicast
+// option. OVS 3.1 learns no more (seen: after a ping either way between
+// its ul and a peer, its tnl/neigh/show stayed empty, the solicitations'
+// source options unlearned), so tnl/neigh/show does not list what OVS's
+// would not; Linux puts the option in its answers to multicast
 // solicitations, which is what gvs sends. Frames with a VLAN tag,
 // routed messages (hop limit not 255), bad checksums, extension headers,
 // multicast or zero MAC addresses and unspecified or multicast targets
