@@ -29,16 +29,19 @@ import (
 //   - takes the tunnel packets that its bridge delivers to `ul`, addressed
 //     to one of `ul`'s addresses, off before the kernel sees them, and
 //     decapsulates them itself (tapPort.write calls nativeDev.intercept);
-//   - learns next hops from the ARP packets delivered to `ul`, and asks
-//     for missing ones with ARP requests sent out of `ul`.
+//   - learns next hops from the ARP packets (IPv4) and the neighbor
+//     advertisements and solicitations (IPv6, tnl_nd.go) delivered to
+//     `ul`, and asks for missing ones with ARP requests or neighbor
+//     solicitations sent out of `ul`.
 //
-// IPv4 only: an IPv6 remote_ip uses the host's routing.
+// Both IPv4 and IPv6 underlays work this way.
 
 var (
 	tunnelNoNeigh   = coverage.New("tunnel_neigh_miss")
 	tunnelNativeRx  = coverage.New("tunnel_native_rx")
 	tunnelNativeTx  = coverage.New("tunnel_native_tx")
 	tunnelARPQuery  = coverage.New("tunnel_arp_request")
+	tunnelNDQuery   = coverage.New("tunnel_nd_solicit")
 	tunnelNeighLrnd = coverage.New("tunnel_neigh_learned")
 )
 
@@ -47,7 +50,7 @@ const (
 	// routes and the internal ports' addresses.
 	kernelSyncInterval = time.Second
 	// arpInterval is how often a tunnel port asks again for a missing
-	// next hop.
+	// next hop (ARP request or neighbor solicitation).
 	arpInterval = time.Second
 )
 
@@ -345,8 +348,9 @@ func (d *nativeDev) intercept(frames [][]byte, meta []FrameMeta, kept *[][]byte,
 	return out, outMeta
 }
 
-// consume snoops ARP and decapsulates tunnel packets addressed to the
-// device; true means the frame was gvs's (delivered or dropped).
+// consume snoops ARP and neighbour discovery, and decapsulates tunnel
+// packets addressed to the device; true means the frame was gvs's
+// (delivered or dropped). The kernel sees the ARP and ND packets too.
 func (d *nativeDev) consume(s *nativeState, f []byte) bool {
 	if len(f) < packet.EthernetLen {
 		return false
@@ -356,34 +360,58 @@ func (d *nativeDev) consume(s *nativeState, f []byte) bool {
 		d.snoop(f)
 		return false
 	case packet.EtherTypeIPv4:
-		return decapNative(s, f[packet.EthernetLen:])
+		return decapNative(s, f[packet.EthernetLen:], false)
+	case packet.EtherTypeIPv6:
+		if d.snoop(f) {
+			return false
+		}
+		return decapNative(s, f[packet.EthernetLen:], true)
 	}
 	return false
 }
 
-// snoop learns the sender of an ARP request or reply.
-func (d *nativeDev) snoop(f []byte) {
-	if len(f) < packet.EthernetLen || binary.BigEndian.Uint16(f[12:14]) != packet.EtherTypeARP {
-		return
+// snoop learns the sender of an ARP request or reply, or the neighbour
+// an IPv6 neighbor advertisement or solicitation names; true if the
+// frame taught the cache.
+func (d *nativeDev) snoop(f []byte) bool {
+	if len(f) < packet.EthernetLen {
+		return false
 	}
-	if ip, mac, ok := ParseARPNeighbour(f); ok {
-		if _, known := tunnelNeighbours.Lookup(ip); !known {
-			tunnelNeighLrnd.Inc()
-		}
-		tunnelNeighbours.Set(d.name, ip, mac)
+	var ip netip.Addr
+	var mac [6]byte
+	var ok bool
+	switch binary.BigEndian.Uint16(f[12:14]) {
+	case packet.EtherTypeARP:
+		ip, mac, ok = ParseARPNeighbour(f)
+	case packet.EtherTypeIPv6:
+		ip, mac, ok = ParseNDNeighbour(f)
 	}
+	if !ok {
+		return false
+	}
+	if _, known := tunnelNeighbours.Lookup(ip); !known {
+		tunnelNeighLrnd.Inc()
+	}
+	tunnelNeighbours.Set(d.name, ip, mac)
+	return true
 }
 
-// decapNative decapsulates an IPv4 tunnel packet for one of the device's
-// addresses, if a tunnel port listens for its kind. Anything else
-// (fragments included) is the kernel's.
-func decapNative(s *nativeState, b []byte) bool {
+// decapNative decapsulates an IPv4 or IPv6 tunnel packet for one of the
+// device's addresses, if a tunnel port listens for its kind. Anything
+// else (fragments and IPv6 extension headers included) is the kernel's.
+func decapNative(s *nativeState, b []byte, v6 bool) bool {
 	var o packet.OuterIP
-	if packet.ParseOuterIPv4(b, &o) != nil || !s.owns(o.Dst) {
+	var err error
+	if v6 {
+		err = packet.ParseOuterIPv6(b, &o)
+	} else {
+		err = packet.ParseOuterIPv4(b, &o)
+	}
+	if err != nil || !s.owns(o.Dst) {
 		return false
 	}
 	b = b[o.Payload:o.End]
-	key := underlayKey{}
+	key := underlayKey{v6: v6}
 	switch o.Proto {
 	case unix.IPPROTO_GRE:
 	case unix.IPPROTO_UDP:
@@ -410,17 +438,18 @@ func decapNative(s *nativeState, b []byte) bool {
 
 // nativeTx is a tunnel port's native transmit state.
 type nativeTx struct {
-	fd      int // AF_PACKET socket, opened on first use; -1 before
-	sll     unix.RawSockaddrLinklayer
-	nextARP time.Time
-	arp     [packet.EthernetLen + packet.ARPLen]byte
+	fd        int // AF_PACKET socket, opened on first use; -1 before
+	sll       unix.RawSockaddrLinklayer
+	etherType uint16 // of the outer header: the remote's family
+	nextARP   time.Time
+	query     [NSFrameLen]byte // an ARP request or a neighbor solicitation
 }
 
 // nativeRoute decides how the port's packets leave now: natively when
-// the route to an IPv4 remote leaves through a gvs internal port. It
-// does not allocate.
+// the route to the remote leaves through a gvs internal port. It does
+// not allocate.
 func (w *tunnelWriter) nativeRoute() (Route, *nativeState, bool) {
-	if !w.remote.Is4() {
+	if !w.remote.IsValid() {
 		return Route{}, nil, false
 	}
 	r, ok := tunnelRouter.Lookup(w.remote, 0)
@@ -490,7 +519,7 @@ func (w *tunnelWriter) stageNative(chunk [][]byte, ts uint32, mac [6]byte, s *na
 		e := packet.Ethernet(h)
 		e.SetDst(mac)
 		e.SetSrc(s.mac)
-		e.SetType(packet.EtherTypeIPv4)
+		e.SetType(w.nat.etherType)
 		w.iovs[k][0].Base = &h[0]
 		w.iovs[k][0].SetLen(packet.EthernetLen + n)
 		w.iovs[k][1].Base = &f[0]
@@ -501,23 +530,33 @@ func (w *tunnelWriter) stageNative(chunk [][]byte, ts uint32, mac [6]byte, s *na
 	return k
 }
 
-// askNeighbour sends an ARP request for nh out of the internal port, at
-// most once per arpInterval.
+// askNeighbour sends an ARP request (IPv4) or a neighbor solicitation
+// (IPv6) for nh out of the internal port, at most once per arpInterval;
+// the frames sent meanwhile are dropped and counted by the caller, so
+// nothing waits unbounded for the answer.
 func (w *tunnelWriter) askNeighbour(s *nativeState, src, nh netip.Addr, now time.Time) {
 	if now.Before(w.nat.nextARP) || !w.openPacketSocket() {
 		return
 	}
 	w.nat.nextARP = now.Add(arpInterval)
-	n := BuildARPRequest(w.nat.arp[:], s.mac, src, nh)
+	var n int
+	what, counter := "ARP request", tunnelARPQuery
+	if nh.Is6() {
+		n = BuildNeighborSolicitation(w.nat.query[:], s.mac, src, nh)
+		what, counter = "neighbor solicitation", tunnelNDQuery
+	} else {
+		n = BuildARPRequest(w.nat.query[:], s.mac, src, nh)
+	}
 	if n == 0 {
 		return
 	}
-	sa := &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}
-	if err := unix.Sendto(w.nat.fd, w.nat.arp[:n], unix.MSG_DONTWAIT, sa); err != nil {
-		tunnelLog.Warn("%s: ARP request for %s: %v", w.name, nh, err)
+	q := &w.nat.query // the frame starts with its destination: broadcast or the solicited-node group
+	sa := &unix.SockaddrLinklayer{Ifindex: s.ifindex, Halen: 6, Addr: [8]byte{q[0], q[1], q[2], q[3], q[4], q[5]}}
+	if err := unix.Sendto(w.nat.fd, w.nat.query[:n], unix.MSG_DONTWAIT, sa); err != nil {
+		tunnelLog.Warn("%s: %s for %s: %v", w.name, what, nh, err)
 		return
 	}
-	tunnelARPQuery.Inc()
+	counter.Inc()
 }
 
 // openPacketSocket opens the AF_PACKET socket frames are sent through
@@ -532,6 +571,10 @@ func (w *tunnelWriter) openPacketSocket() bool {
 		return false
 	}
 	w.nat.fd = fd
-	w.nat.sll = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(unix.ETH_P_IP), Halen: 6}
+	w.nat.etherType = packet.EtherTypeIPv4
+	if w.opts.remote.Is6() {
+		w.nat.etherType = packet.EtherTypeIPv6
+	}
+	w.nat.sll = unix.RawSockaddrLinklayer{Family: unix.AF_PACKET, Protocol: htons(w.nat.etherType), Halen: 6}
 	return true
 }

@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 )
@@ -117,5 +118,75 @@ func BenchmarkRouterLookup(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		r.Lookup(dst, 0)
+	}
+}
+
+// TestRouterUserRoutesIPv6: IPv6 user routes pick their source among
+// the device's IPv6 addresses, a gateway of the other family is refused,
+// and the longest IPv6 prefix wins next to IPv4 routes.
+func TestRouterUserRoutesIPv6(t *testing.T) {
+	r := NewRouter()
+	r.setCached([]Route{
+		{Prefix: mustPrefix("2001:db8:5::/64"), Dev: "ul", Src: mustAddr("2001:db8:5::1")},
+		{Prefix: mustPrefix("0.0.0.0/0"), Dev: "eth0", GW: mustAddr("192.0.2.1"), Src: mustAddr("192.0.2.10")},
+	})
+	addrs := []netip.Prefix{mustPrefix("172.21.12.8/24"), mustPrefix("fe80::8/64"), mustPrefix("2001:db8:5::1/64")}
+	if err := r.AddUser(mustPrefix("2001:db8:99::/48"), "ul", mustAddr("2001:db8:5::2"), 0, addrs); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AddUser(mustPrefix("2001:db8:98::/48"), "ul", mustAddr("172.21.12.9"), 0, addrs); err == nil {
+		t.Error("an IPv6 route with an IPv4 gateway was accepted")
+	}
+	if err := r.AddUser(mustPrefix("2001:db8:97::/48"), "ul", netip.Addr{}, 0, addrs); err == nil {
+		t.Error("an IPv6 route off every subnet of ul without a gateway was accepted")
+	}
+	got, ok := r.Lookup(mustAddr("2001:db8:99::7"), 0)
+	if !ok || !got.User || got.Src != mustAddr("2001:db8:5::1") || got.GW != mustAddr("2001:db8:5::2") {
+		t.Errorf("user route = %+v %v", got, ok)
+	}
+	if got, ok := r.Lookup(mustAddr("2001:db8:5::2"), 0); !ok || got.Dev != "ul" || got.GW.IsValid() {
+		t.Errorf("on-link IPv6 route = %+v %v", got, ok)
+	}
+	if err := r.DelUser(mustPrefix("2001:db8:99::/48"), 0); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestKernelRoutesIPv6: the route table copies the kernel's IPv6 routes
+// of a device with an IPv6 address: the on-link prefix with the
+// device's address as source, and the local address.
+func TestKernelRoutesIPv6(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	dev := uniqueName(t, "u")
+	run(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", uniqueName(t, "f")) // this kernel has no dummy
+	run(t, "ip", "-n", ns, "-6", "addr", "add", "2001:db8:5::1/64", "dev", dev, "nodad")
+	run(t, "ip", "-n", ns, "link", "set", dev, "up")
+	var routes []Route
+	var err error
+	inNetns(t, ns, func() {
+		ifc, e := net.InterfaceByName(dev)
+		if e != nil {
+			err = e
+			return
+		}
+		routes, err = kernelRoutes(map[int]string{ifc.Index: dev}, map[string][]netip.Prefix{dev: interfacePrefixes(ifc)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[Route]bool{
+		{Prefix: mustPrefix("2001:db8:5::/64"), Dev: dev, Src: mustAddr("2001:db8:5::1")}:                false,
+		{Prefix: mustPrefix("2001:db8:5::1/128"), Dev: dev, Src: mustAddr("2001:db8:5::1"), Local: true}: false,
+	}
+	for _, r := range routes {
+		if _, ok := want[r]; ok {
+			want[r] = true
+		}
+	}
+	for r, seen := range want {
+		if !seen {
+			t.Errorf("kernel routes lack %+v: %+v", r, routes)
+		}
 	}
 }

@@ -46,7 +46,7 @@ func (m malformed) Unwrap() error { return ErrMalformedTunnel }
 
 func wrapMalformed(s string) error { return malformed(s) }
 
-// OuterIP is what ParseOuterIPv4 read.
+// OuterIP is what ParseOuterIPv4 or ParseOuterIPv6 read.
 type OuterIP struct {
 	Src, Dst netip.Addr
 	Proto    uint8
@@ -75,6 +75,28 @@ func ParseOuterIPv4(b []byte, out *OuterIP) error {
 	}
 	out.Src, out.Dst = netip.AddrFrom4(ip.Src()), netip.AddrFrom4(ip.Dst())
 	out.Proto, out.Payload, out.End = ip.Protocol(), hl, total
+	return nil
+}
+
+// ParseOuterIPv6 reads the fixed IPv6 header of a tunnel packet that
+// gvs's native underlay takes off a bridge (raw IPv6 sockets deliver the
+// payload only). Extension headers are not walked: Proto is then the
+// first one's number, which no tunnel matches, so such packets (fragments
+// included) stay the kernel's. A jumbogram (payload length 0) is refused.
+func ParseOuterIPv6(b []byte, out *OuterIP) error {
+	if len(b) < IPv6Len {
+		return ErrTunnelTruncated
+	}
+	ip := IPv6(b)
+	n := int(ip.PayloadLen())
+	if ip.Version() != 6 || n == 0 {
+		return ErrTunnelVersion
+	}
+	if IPv6Len+n > len(b) {
+		return ErrTunnelTruncated
+	}
+	out.Src, out.Dst = netip.AddrFrom16(ip.Src()), netip.AddrFrom16(ip.Dst())
+	out.Proto, out.Payload, out.End = ip.NextHeader(), IPv6Len, IPv6Len+n
 	return nil
 }
 

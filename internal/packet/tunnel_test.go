@@ -469,3 +469,62 @@ func FuzzParseOuterIPv4(f *testing.F) {
 		}
 	})
 }
+
+func TestParseOuterIPv6(t *testing.T) {
+	e, err := NewEncap(TunnelConfig{Type: TunnelGRE, Src: netip.MustParseAddr("2001:db8:5::1"), Dst: netip.MustParseAddr("2001:db8:5::2"), TTL: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := innerFrame()
+	pkt, err := e.Encapsulate(make([]byte, 256), inner, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt = append(pkt, 0, 0, 0) // link-layer padding after the payload is ignored
+	var o OuterIP
+	if err := ParseOuterIPv6(pkt, &o); err != nil {
+		t.Fatal(err)
+	}
+	if o.Src != netip.MustParseAddr("2001:db8:5::1") || o.Dst != netip.MustParseAddr("2001:db8:5::2") ||
+		o.Proto != ProtoGRE || o.Payload != IPv6Len || o.End != len(pkt)-3 {
+		t.Fatalf("parsed %+v from a %d-byte packet", o, len(pkt))
+	}
+	var info TunnelInfo
+	if err := ParseGRE(pkt[o.Payload:o.End], &info); err != nil || !bytes.Equal(pkt[o.Payload+info.Inner:o.End], inner) {
+		t.Fatalf("GRE payload: %v", err)
+	}
+	for name, c := range map[string]struct {
+		b    []byte
+		want error
+	}{
+		"short":     {pkt[:IPv6Len-1], ErrTunnelTruncated},
+		"cut":       {pkt[:IPv6Len+10], ErrTunnelTruncated},
+		"ipv4":      {append([]byte{0x45}, pkt[1:]...), ErrTunnelVersion},
+		"jumbogram": {append(append([]byte{}, pkt[:4]...), append([]byte{0, 0}, pkt[6:]...)...), ErrTunnelVersion},
+	} {
+		if err := ParseOuterIPv6(c.b, &o); !errors.Is(err, c.want) {
+			t.Errorf("%s: got %v, want %v", name, err, c.want)
+		}
+	}
+}
+
+func FuzzParseOuterIPv6(f *testing.F) {
+	e, err := NewEncap(TunnelConfig{Type: TunnelGRE, Src: netip.MustParseAddr("2001:db8:5::1"), Dst: netip.MustParseAddr("2001:db8:5::2"), TTL: 64})
+	if err != nil {
+		f.Fatal(err)
+	}
+	seed, _ := e.Encapsulate(make([]byte, 256), innerFrame(), 0)
+	f.Add(seed)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var o OuterIP
+		err := ParseOuterIPv6(b, &o)
+		if err == nil && (o.Payload != IPv6Len || o.End <= o.Payload || o.End > len(b) || !o.Src.Is6() || !o.Dst.Is6()) {
+			t.Fatalf("payload %d..%d outside the %d-byte packet, or %v -> %v", o.Payload, o.End, len(b), o.Src, o.Dst)
+		}
+		if err == nil {
+			var info TunnelInfo
+			checkInner(t, b[o.Payload:o.End], &info, ParseGRE(b[o.Payload:o.End], &info))
+		}
+	})
+}

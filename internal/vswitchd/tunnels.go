@@ -118,15 +118,19 @@ func ovsRouteAdd(args []string) (string, error) {
 	}
 	var gw netip.Addr
 	var mark uint32
+	invalid := ovsMessage("Invalid pkt_mark or gateway")
+	if p.Addr().Is6() {
+		invalid = "Invalid pkt_mark or IPv6 gateway" // OVS 3.1's words for an IPv4 gateway too
+	}
 	for _, a := range args[2:] {
 		if v, ok := strings.CutPrefix(a, "pkt_mark="); ok {
 			if mark, err = parseMark(v); err != nil {
-				return "", ovsMessage("Invalid pkt_mark or gateway")
+				return "", invalid
 			}
 			continue
 		}
-		if gw, err = netip.ParseAddr(a); err != nil || gw.Zone() != "" {
-			return "", ovsMessage("Invalid pkt_mark or gateway")
+		if gw, err = netip.ParseAddr(a); err != nil || gw.Zone() != "" || (p.Addr().Is6() && gw.Is4()) {
+			return "", invalid
 		}
 		gw = gw.Unmap()
 	}

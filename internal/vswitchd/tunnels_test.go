@@ -57,3 +57,44 @@ func TestRouteAndNeighFormats(t *testing.T) {
 		t.Errorf("ovs/route/del of a route that is not there: %v", err)
 	}
 }
+
+// TestRouteAndNeighFormatsIPv6: IPv6 routes and neighbours print as the
+// real OVS 3.1 printed them (bridge ul holding 2001:db8:5::1/64).
+func TestRouteAndNeighFormatsIPv6(t *testing.T) {
+	a, p := netip.MustParseAddr, netip.MustParsePrefix
+	for _, c := range []struct {
+		r    netdev.Route
+		want string
+	}{
+		{netdev.Route{Prefix: p("2001:db8:5::1/128"), Dev: "ul", Src: a("2001:db8:5::1"), Local: true}, "Cached: 2001:db8:5::1/128 dev ul SRC 2001:db8:5::1 local\n"},
+		{netdev.Route{Prefix: p("2001:db8:5::/64"), Dev: "ul", Src: a("2001:db8:5::1")}, "Cached: 2001:db8:5::/64 dev ul SRC 2001:db8:5::1\n"},
+		{netdev.Route{Prefix: p("2001:db8:9::/64"), Dev: "ul", GW: a("2001:db8:5::2"), Src: a("2001:db8:5::1"), User: true}, "User: 2001:db8:9::/64 dev ul GW 2001:db8:5::2 SRC 2001:db8:5::1\n"},
+	} {
+		if got := formatRoute(c.r); got != c.want {
+			t.Errorf("route line %q, OVS 3.1 printed %q", got, c.want)
+		}
+	}
+	netdev.TunnelNeighbours().Flush()
+	t.Cleanup(netdev.TunnelNeighbours().Flush)
+	for _, n := range [][]string{{"ul", "2001:db8:5::77", "00:11:22:33:44:55"}, {"ul", "fe80::1", "00:11:22:33:44:56"}} {
+		if _, err := tnlNeighSet(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, _ := tnlNeighShow(nil)
+	want := "IP                                            MAC                 Bridge\n" +
+		"==========================================================================\n" +
+		"2001:db8:5::77                                00:11:22:33:44:55   ul\n" +
+		"fe80::1                                       00:11:22:33:44:56   ul\n"
+	if out != want {
+		t.Errorf("tnl/neigh/show:\n%s\nOVS 3.1 printed:\n%s", out, want)
+	}
+	for _, args := range [][]string{{"2001:db8:8::/64", "ul", "10.0.0.1"}, {"2001:db8:8::/64", "ul", "pkt_mark=x"}} {
+		if _, err := ovsRouteAdd(args); err == nil || err.Error() != "Invalid pkt_mark or IPv6 gateway" {
+			t.Errorf("ovs/route/add %v: %v, OVS 3.1 says %q", args, err, "Invalid pkt_mark or IPv6 gateway")
+		}
+	}
+	if _, err := tnlNeighSet([]string{"ul", "fe80::1%ul", "00:11:22:33:44:56"}); err == nil || err.Error() != "bad IP address" {
+		t.Errorf("tnl/neigh/set with a zone: %v", err)
+	}
+}
