@@ -503,7 +503,19 @@ func spanShow(a *app, s spanState, withBPF bool) error {
 func sourcePath(s spanState, dev string) string {
 	switch s.Status["path:"+dev] {
 	case span.PathEBPF:
-		return ": eBPF at tc (TCX), copies cloned in the kernel"
+		c, clones := spanConfig(s), 0
+		for _, d := range c.Dests {
+			if c.KernelClones(d) {
+				clones++
+			}
+		}
+		switch {
+		case !c.ToUserSpace():
+			return ": eBPF at tc (TCX), copies cloned in the kernel"
+		case clones == 0:
+			return ": eBPF at tc (TCX), selected packets handed to gvsd through a perf event array"
+		}
+		return ": eBPF at tc (TCX), copies cloned in the kernel to plain dev: destinations, handed to gvsd through a perf event array for the others"
 	case span.PathAFPacket:
 		if why := s.Status["why:"+dev]; why != "" {
 			return ": AF_PACKET socket with a classic BPF filter (" + why + ")"
@@ -513,15 +525,10 @@ func sourcePath(s spanState, dev string) string {
 	return ""
 }
 
-// printSpanBPF compiles the session's rules as gvsd does and prints the
-// eBPF program the sources at tc run, or the classic filter of each
-// direction that AF_PACKET sources use.
-func printSpanBPF(p *printer, s spanState) error {
-	rules, err := span.ParseRules(s.Rules)
-	if err != nil {
-		return err
-	}
-	c := span.Config{Rules: rules, Metadata: s.Metadata}
+// spanConfig is the session's configuration as gvsd reads it, but its
+// rules (which printSpanBPF parses, reporting their errors).
+func spanConfig(s spanState) span.Config {
+	c := span.Config{Metadata: s.Metadata}
 	if s.Snaplen != nil {
 		c.Snaplen = int(*s.Snaplen)
 	}
@@ -533,6 +540,19 @@ func printSpanBPF(p *printer, s spanState) error {
 			c.Dests = append(c.Dests, d)
 		}
 	}
+	return c
+}
+
+// printSpanBPF compiles the session's rules as gvsd does and prints the
+// eBPF program the sources at tc run, or the classic filter of each
+// direction that AF_PACKET sources use.
+func printSpanBPF(p *printer, s spanState) error {
+	rules, err := span.ParseRules(s.Rules)
+	if err != nil {
+		return err
+	}
+	c := spanConfig(s)
+	c.Rules = rules
 	rules = c.FilterRules()
 	ebpfSources, classic := 0, false
 	for _, src := range s.Sources {
@@ -542,15 +562,11 @@ func printSpanBPF(p *printer, s spanState) error {
 		case span.PathAFPacket:
 			classic = true
 		default: // gvsd has not said (yet): what it would choose
-			if ok, _ := span.EBPFEligible(&c); ok {
-				ebpfSources++
-			} else {
-				classic = true
-			}
+			ebpfSources++
 		}
 	}
 	if ebpfSources > 0 {
-		insns, err := span.EBPFProgram(rules, len(c.Dests), c.Mark, c.HasMark)
+		insns, err := c.EBPFProgram(span.In)
 		if err != nil {
 			return err
 		}

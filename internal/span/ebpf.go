@@ -9,23 +9,27 @@ import (
 
 // The eBPF path: the same filter, run by a program attached at tc (TCX)
 // instead of an AF_PACKET socket, which clones the selected packets to
-// the dev: destinations itself (bpf_clone_redirect, what tc mirred does).
+// the dev: destinations itself (bpf_clone_redirect, what tc mirred does)
+// and hands them to gvsd through a perf event array for the others
+// (pcap, json, tunnels, dev: with a VLAN, snaplen).
 // The program is the classic filter translated instruction by
 // instruction, so that both paths select exactly the same packets, with
 // an epilogue that counts and clones.
 
 // Map names the program refers to; loading binds them to real maps.
 const (
-	statsMap = "span_stats" // per-CPU array, one entry: the counters below
-	destsMap = "span_dests" // array, one entry: the dev: destinations' ifindexes
+	statsMap   = "span_stats"   // per-CPU array, one entry: the counters below
+	destsMap   = "span_dests"   // array, one entry: the dev: destinations' ifindexes
+	samplesMap = "span_samples" // perf event array, one ring per CPU: the packets gvsd writes
 )
 
 // Counters in the stats map's value, in 64-bit words.
 const (
-	ctrSeen     = 0
-	ctrSelected = 1
-	ctrDests    = 2 // then sent and dropped of each destination
-	statsWords  = ctrDests + 2*MaxDests
+	ctrSeen      = 0
+	ctrSelected  = 1
+	ctrSampleErr = 2 // samples the kernel could not hand to gvsd for another reason than a full ring
+	ctrDests     = 3 // then sent and dropped of each destination
+	statsWords   = ctrDests + 2*MaxDests
 )
 
 func ctrSent(i int) int    { return ctrDests + 2*i }
@@ -33,11 +37,30 @@ func ctrDropped(i int) int { return ctrDests + 2*i + 1 }
 
 // Offsets in struct __sk_buff (include/uapi/linux/bpf.h).
 const (
+	skbLen         = 0
 	skbMark        = 8
 	skbVLANPresent = 20
 	skbVLANTCI     = 24
+	skbVLANProto   = 28
+	skbIfindex     = 40
 	skbData        = 76
 	skbDataEnd     = 80
+	skbGSOSize     = 176
+)
+
+// The record the program puts before each sampled packet (native byte
+// order), and its offsets; decodeSample reads it.
+const (
+	recTime        = 0  // u64: bpf_ktime_get_ns, CLOCK_MONOTONIC
+	recLen         = 8  // u32: the packet's length (skb->len)
+	recIfindex     = 12 // u32: the device it was seen on
+	recVLANPresent = 16 // u32: a VLAN tag is in the metadata, not the frame
+	recVLANTCI     = 20 // u32
+	recVLANProto   = 24 // u32: the tag's TPID, network order
+	recGSOSize     = 28 // u32: a super-frame's segment size, 0 if it is not one
+	recDir         = 32 // u32: In or Out, the attach point
+	recCapLen      = 36 // u32: the packet's bytes that follow
+	sampleRecLen   = 40
 )
 
 // tcActUnspec is TC_ACT_UNSPEC (TCX_NEXT): the packet goes on as if no
@@ -54,46 +77,85 @@ const (
 )
 
 // Stack: the classic scratch memory M[0..15] (4 bytes each), a buffer for
-// loads, the map key, and the packet's own mark while the clones carry
-// --mark.
+// loads, the map key, the packet's own mark while the clones carry
+// --mark, and a sample's record.
 const (
 	stackScratch = -64 // M[n] at stackScratch + 4n
 	stackLoad    = -72
 	stackKey     = -80
 	stackMark    = -88
+	stackRec     = -128 // the sample's record, sampleRecLen bytes
 )
 
-// EBPFEligible says whether a session can take the eBPF path: every copy
-// must be one the kernel clones as it is to a device (dev: without a
-// VLAN, the whole packet). Other destinations need user space, which the
-// AF_PACKET path feeds.
-func EBPFEligible(c *Config) (bool, string) {
-	if c.Metadata {
-		return false, "metadata records are written by gvsd (AF_PACKET path)"
-	}
-	if c.Snaplen != 0 {
-		return false, "snaplen cuts copies in gvsd (AF_PACKET path)"
-	}
-	for _, d := range c.Dests {
-		switch {
-		case d.Kind != DestDev:
-			return false, fmt.Sprintf("destination %s is written by gvsd (AF_PACKET path)", d.Text)
-		case d.VLAN >= 0:
-			return false, fmt.Sprintf("destination %s pushes a VLAN tag in gvsd (AF_PACKET path)", d.Text)
-		}
-	}
-	return true, ""
+// KernelClones says whether the kernel clones a destination's copies
+// itself: a dev: destination without a VLAN, in a session that keeps whole
+// packets. Every other destination is written by gvsd, from the samples
+// the program hands it through the perf event array.
+func (c *Config) KernelClones(d Dest) bool {
+	return d.Kind == DestDev && d.VLAN < 0 && c.Snaplen == 0 && !c.Metadata
 }
 
-// EBPFProgram returns the tc program of a session that ebpfEligible
-// accepts: it runs the rules on every packet of the interface and
-// direction it is attached to, and clones the selected ones to each dev:
-// destination, carrying mark if hasMark. It never changes or drops the
-// original packet. ndests dev: destinations get counters and clones in
-// the order of the destinations map.
-func EBPFProgram(rules []Rule, ndests int, mark uint32, hasMark bool) (asm.Instructions, error) {
-	if ndests > MaxDests {
-		return nil, fmt.Errorf("%d destinations, at most %d", ndests, MaxDests)
+// ToUserSpace says whether any destination needs the packets in gvsd.
+func (c *Config) ToUserSpace() bool {
+	for _, d := range c.Dests {
+		if !c.KernelClones(d) {
+			return true
+		}
+	}
+	return false
+}
+
+// EBPFOptions say what the tc program does with a selected packet.
+type EBPFOptions struct {
+	// Clone lists the destinations (their indexes in the session, and
+	// slots of the destinations map) the kernel clones the packet to.
+	Clone   []int
+	Mark    uint32
+	HasMark bool // the clones carry Mark
+	// Sample hands the packet, up to Snap bytes, to gvsd through the
+	// perf event array, with a record of Dir.
+	Sample bool
+	Snap   uint32
+	Dir    Direction
+}
+
+// EBPFProgram returns the session's tc program for sources attached in
+// direction dir (In or Out: the attach point, which the records of
+// sampled packets carry).
+func (c *Config) EBPFProgram(dir Direction) (asm.Instructions, error) {
+	o := EBPFOptions{Mark: c.Mark, HasMark: c.HasMark, Sample: c.ToUserSpace(), Snap: c.sampleSnap(), Dir: dir}
+	for i, d := range c.Dests {
+		if c.KernelClones(d) {
+			o.Clone = append(o.Clone, i)
+		}
+	}
+	return EBPFProgram(c.FilterRules(), o)
+}
+
+// MaxSample bounds the bytes of a packet one perf sample carries: a perf
+// record's size is 16 bits, and holds its header, the raw size, the
+// record of sampleRecLen bytes and padding. A TCP super-frame of 64 KiB
+// (GSO) fits.
+const MaxSample = 65535 - 8 - 4 - sampleRecLen - 7
+
+// sampleSnap is what a sample keeps of a packet.
+func (c *Config) sampleSnap() uint32 {
+	return min(c.snaplen(), MaxSample)
+}
+
+// EBPFProgram returns the tc program for the rules: it runs them on
+// every packet of the interface and direction it is attached to, and
+// clones the selected ones to the destinations o.Clone names (counting
+// each clone sent or lost), and samples them to gvsd if o.Sample. It
+// never changes or drops the original packet.
+func EBPFProgram(rules []Rule, o EBPFOptions) (asm.Instructions, error) {
+	if len(o.Clone) > MaxDests {
+		return nil, fmt.Errorf("%d destinations, at most %d", len(o.Clone), MaxDests)
+	}
+	for _, i := range o.Clone {
+		if i < 0 || i >= MaxDests {
+			return nil, fmt.Errorf("destination %d: at most %d", i, MaxDests)
+		}
 	}
 	// The direction is the attach point's: the classic program is
 	// compiled for both.
@@ -108,7 +170,7 @@ func EBPFProgram(rules []Rule, ndests int, mark uint32, hasMark bool) (asm.Instr
 	}
 	insns = append(insns, body...)
 	if selects {
-		insns = append(insns, epilogueEBPF(ndests, mark, hasMark)...)
+		insns = append(insns, epilogueEBPF(o)...)
 	}
 	return append(insns,
 		asm.Mov.Imm(asm.R0, tcActUnspec).WithSymbol("pass"),
@@ -149,45 +211,103 @@ func count(word int) asm.Instructions {
 	}
 }
 
-// epilogueEBPF counts a selected packet and clones it to each
-// destination, then leaves by "pass", which leaves the packet untouched.
-func epilogueEBPF(ndests int, mark uint32, hasMark bool) asm.Instructions {
+// epilogueEBPF counts a selected packet, clones it to each destination
+// of o.Clone and samples it if o.Sample, then leaves by "pass", which
+// leaves the packet untouched.
+func epilogueEBPF(o EBPFOptions) asm.Instructions {
 	insns := count(ctrSelected)
 	insns[0] = insns[0].WithSymbol("selected")
-	if ndests > 0 {
-		insns = append(insns, lookup(destsMap)...)
-		insns = append(insns, asm.Mov.Reg(rA, asm.R0)) // A is free now
-		if hasMark {
-			insns = append(insns,
-				asm.LoadMem(asm.R1, rCtx, skbMark, asm.Word),
-				asm.StoreMem(asm.RFP, stackMark, asm.R1, asm.Word),
-				asm.Mov.Imm32(asm.R1, int32(mark)),
-				asm.StoreMem(rCtx, skbMark, asm.R1, asm.Word))
-		}
-		for i := range ndests {
-			drop, next := fmt.Sprintf("drop%d", i), fmt.Sprintf("next%d", i)
-			insns = append(insns,
-				asm.LoadMem(asm.R2, rA, int16(4*i), asm.Word),
-				asm.JEq.Imm(asm.R2, 0, drop), // the device is not there
-				asm.Mov.Reg(asm.R1, rCtx),
-				asm.Mov.Imm(asm.R3, 0), // to the device's egress
-				asm.FnCloneRedirect.Call(),
-				asm.JNE.Imm(asm.R0, 0, drop))
-			insns = append(insns, count(ctrSent(i))...)
-			insns = append(insns, asm.Ja.Label(next))
-			c := count(ctrDropped(i))
-			c[0] = c[0].WithSymbol(drop)
-			insns = append(insns, c...)
-			insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol(next))
-		}
-		if hasMark {
-			insns = append(insns,
-				asm.LoadMem(asm.R1, asm.RFP, stackMark, asm.Word),
-				asm.StoreMem(rCtx, skbMark, asm.R1, asm.Word))
-		}
+	if len(o.Clone) > 0 {
+		insns = append(insns, clones(o)...)
+	}
+	if o.Sample {
+		insns = append(insns, sample(o.Snap, o.Dir)...)
 	}
 	return append(insns, asm.Ja.Label("pass"))
 }
+
+// clones clones the packet to each destination of o.Clone that is
+// there, carrying o.Mark if o.HasMark.
+func clones(o EBPFOptions) asm.Instructions {
+	insns := lookup(destsMap)
+	insns = append(insns, asm.Mov.Reg(rA, asm.R0)) // A is free now
+	if o.HasMark {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, rCtx, skbMark, asm.Word),
+			asm.StoreMem(asm.RFP, stackMark, asm.R1, asm.Word),
+			asm.Mov.Imm32(asm.R1, int32(o.Mark)),
+			asm.StoreMem(rCtx, skbMark, asm.R1, asm.Word))
+	}
+	for _, i := range o.Clone {
+		drop, next := fmt.Sprintf("drop%d", i), fmt.Sprintf("next%d", i)
+		insns = append(insns,
+			asm.LoadMem(asm.R2, rA, int16(4*i), asm.Word),
+			asm.JEq.Imm(asm.R2, 0, drop), // the device is not there
+			asm.Mov.Reg(asm.R1, rCtx),
+			asm.Mov.Imm(asm.R3, 0), // to the device's egress
+			asm.FnCloneRedirect.Call(),
+			asm.JNE.Imm(asm.R0, 0, drop))
+		insns = append(insns, count(ctrSent(i))...)
+		insns = append(insns, asm.Ja.Label(next))
+		c := count(ctrDropped(i))
+		c[0] = c[0].WithSymbol(drop)
+		insns = append(insns, c...)
+		insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol(next))
+	}
+	if o.HasMark {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.RFP, stackMark, asm.Word),
+			asm.StoreMem(rCtx, skbMark, asm.R1, asm.Word))
+	}
+	return insns
+}
+
+// sample writes the packet's record on the stack and hands it, with the
+// packet's first min(len, snap) bytes, to the perf event array on this
+// CPU (bpf_perf_event_output on an skb: the upper 32 bits of the flags
+// are how many bytes of the packet to copy). A full ring is counted by
+// perf itself (lost samples, which gvsd reads); any other failure in
+// ctrSampleErr.
+func sample(snap uint32, dir Direction) asm.Instructions {
+	rec := func(off int16) int16 { return stackRec + off }
+	insns := asm.Instructions{
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(asm.RFP, rec(recTime), asm.R0, asm.DWord),
+	}
+	for _, f := range []struct{ skb, rec int16 }{
+		{skbLen, recLen}, {skbIfindex, recIfindex}, {skbVLANPresent, recVLANPresent},
+		{skbVLANTCI, recVLANTCI}, {skbVLANProto, recVLANProto}, {skbGSOSize, recGSOSize},
+	} {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, rCtx, f.skb, asm.Word),
+			asm.StoreMem(asm.RFP, rec(f.rec), asm.R1, asm.Word))
+	}
+	insns = append(insns,
+		asm.Mov.Imm32(asm.R1, int32(dir)),
+		asm.StoreMem(asm.RFP, rec(recDir), asm.R1, asm.Word),
+		// The bytes to copy: min(len, snap).
+		asm.LoadMem(asm.R1, rCtx, skbLen, asm.Word),
+		asm.JLE.Imm32(asm.R1, int32(snap), "caplen"),
+		asm.Mov.Imm32(asm.R1, int32(snap)),
+		asm.StoreMem(asm.RFP, rec(recCapLen), asm.R1, asm.Word).WithSymbol("caplen"),
+		asm.Mov.Reg(asm.R3, asm.R1),
+		asm.LSh.Imm(asm.R3, 32),
+		asm.Mov.Imm32(asm.R2, -1), // BPF_F_CURRENT_CPU: zero-extended, the low 32 bits
+		asm.Or.Reg(asm.R3, asm.R2),
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.LoadMapPtr(asm.R2, 0).WithReference(samplesMap),
+		asm.Mov.Reg(asm.R4, asm.RFP),
+		asm.Add.Imm(asm.R4, stackRec),
+		asm.Mov.Imm(asm.R5, sampleRecLen),
+		asm.FnPerfEventOutput.Call(),
+		asm.JEq.Imm(asm.R0, 0, "pass"),
+		asm.JEq.Imm(asm.R0, -int32(errENOSPC), "pass"), // lost: perf counts it
+	)
+	return append(insns, count(ctrSampleErr)...)
+}
+
+// errENOSPC is what bpf_perf_event_output returns when the ring is full.
+const errENOSPC = 28
 
 // translate turns the classic filter into eBPF: A and X become 32-bit
 // registers, M[] the stack, packet loads bpf_skb_load_bytes (a load past

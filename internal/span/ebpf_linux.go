@@ -19,30 +19,42 @@ const (
 	PathAFPacket = "af_packet" // a packet socket with a classic filter, copies through gvsd
 )
 
-// tcProg is a session's loaded eBPF program and its maps.
+// tcProg is a session's loaded eBPF programs (one per attach direction:
+// the records of sampled packets carry it) and their maps.
 type tcProg struct {
-	prog         *ebpf.Program
-	stats, dests *ebpf.Map
-	ndests       int
+	progs                 [2]*ebpf.Program // at ingress (In), at egress (Out)
+	stats, dests, samples *ebpf.Map
 
 	mu      sync.Mutex // serializes writes of dests
 	ifindex [MaxDests]uint32
 }
 
-// loadTC builds and loads the session's tc program. An error means the
-// session takes the AF_PACKET path; it says why.
-func loadTC(c *Config) (*tcProg, error) {
-	insns, err := EBPFProgram(c.FilterRules(), len(c.Dests), c.Mark, c.HasMark)
-	if err != nil {
-		return nil, err
+// prog is the program for attach point dir (In or Out).
+func (t *tcProg) prog(dir Direction) *ebpf.Program {
+	if dir == Out {
+		return t.progs[1]
 	}
-	return newTCProg(insns, len(c.Dests))
+	return t.progs[0]
 }
 
-// newTCProg makes the maps and loads the program.
-func newTCProg(insns asm.Instructions, ndests int) (*tcProg, error) {
+// loadTC builds and loads the session's tc programs. An error means the
+// session takes the AF_PACKET path; it says why.
+func loadTC(c *Config) (*tcProg, error) {
+	var insns [2]asm.Instructions
+	for i, dir := range []Direction{In, Out} {
+		var err error
+		if insns[i], err = c.EBPFProgram(dir); err != nil {
+			return nil, err
+		}
+	}
+	return newTCProg(insns, c.ToUserSpace())
+}
+
+// newTCProg makes the maps (the perf event array if withSamples) and
+// loads the programs.
+func newTCProg(insns [2]asm.Instructions, withSamples bool) (*tcProg, error) {
 	var err error
-	t := &tcProg{ndests: ndests}
+	t := &tcProg{}
 	t.stats, err = ebpf.NewMap(&ebpf.MapSpec{Name: statsMap, Type: ebpf.PerCPUArray, KeySize: 4,
 		ValueSize: 8 * statsWords, MaxEntries: 1})
 	if err != nil {
@@ -54,26 +66,38 @@ func newTCProg(insns asm.Instructions, ndests int) (*tcProg, error) {
 		t.close()
 		return nil, fmt.Errorf("creating the destinations map: %w", err)
 	}
-	for name, m := range map[string]*ebpf.Map{statsMap: t.stats, destsMap: t.dests} {
-		// A program with no destination does not refer to destsMap.
-		if err := insns.AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
+	maps := map[string]*ebpf.Map{statsMap: t.stats, destsMap: t.dests}
+	if withSamples {
+		// One ring per possible CPU (MaxEntries 0 asks for that).
+		t.samples, err = ebpf.NewMap(&ebpf.MapSpec{Name: samplesMap, Type: ebpf.PerfEventArray})
+		if err != nil {
 			t.close()
-			return nil, err
+			return nil, fmt.Errorf("creating the perf event array: %w", err)
 		}
+		maps[samplesMap] = t.samples
 	}
-	// The license string lets the kernel accept any helper; the program
-	// is generated here at run time, from the session's rules.
-	t.prog, err = ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Name: "gvs_span", Type: ebpf.SchedCLS,
-		Instructions: insns, License: "GPL"}, ebpf.ProgramOptions{})
-	if err != nil {
-		t.close()
-		return nil, fmt.Errorf("loading the eBPF program: %w", err)
+	for i := range insns {
+		for name, m := range maps {
+			// A program with no destination does not refer to destsMap.
+			if err := insns[i].AssociateMap(name, m); err != nil && !errors.Is(err, asm.ErrUnreferencedSymbol) {
+				t.close()
+				return nil, err
+			}
+		}
+		// The license string lets the kernel accept any helper; the
+		// program is generated here at run time, from the session's rules.
+		t.progs[i], err = ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{Name: "gvs_span", Type: ebpf.SchedCLS,
+			Instructions: insns[i], License: "GPL"}, ebpf.ProgramOptions{})
+		if err != nil {
+			t.close()
+			return nil, fmt.Errorf("loading the eBPF program: %w", err)
+		}
 	}
 	return t, nil
 }
 
 func (t *tcProg) close() {
-	for _, c := range []interface{ Close() error }{t.prog, t.stats, t.dests} {
+	for _, c := range []interface{ Close() error }{t.progs[0], t.progs[1], t.stats, t.dests, t.samples} {
 		if c != nil && !isNilCloser(c) {
 			c.Close()
 		}
@@ -96,6 +120,9 @@ func isNilCloser(c interface{ Close() error }) bool {
 func (t *tcProg) setDests(c *Config) {
 	var idx [MaxDests]uint32
 	for i, d := range c.Dests {
+		if !c.KernelClones(d) {
+			continue
+		}
 		if ifi, err := net.InterfaceByName(d.Target); err == nil {
 			idx[i] = uint32(ifi.Index)
 		}
@@ -135,6 +162,7 @@ func (t *tcProg) counters() [statsWords]uint64 {
 // gvsd's descriptors close, even if gvsd is killed.
 type tcSource struct {
 	s       *Session
+	idx     int // the source's index in the session
 	src     Source
 	links   []link.Link
 	ifindex int
@@ -143,6 +171,9 @@ type tcSource struct {
 	// missing device: the source then takes the AF_PACKET path, reader.
 	fallback atomic.Pointer[string]
 	reader   *sourceReader
+	// live is the attached device's index, for the sample reader to
+	// tell which source a sample comes from; 0 while not attached.
+	live atomic.Int32
 }
 
 func (a *tcSource) fellBack() bool { return a.fallback.Load() != nil }
@@ -167,15 +198,14 @@ func (a *tcSource) attach() error {
 	if err != nil {
 		return errNoDevice
 	}
-	var types []ebpf.AttachType
-	if a.src.Dir != Out {
-		types = append(types, ebpf.AttachTCXIngress)
-	}
-	if a.src.Dir != In {
-		types = append(types, ebpf.AttachTCXEgress)
-	}
-	for _, at := range types {
-		l, err := attachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.s.tc.prog, Attach: at})
+	for _, at := range []struct {
+		dir Direction
+		at  ebpf.AttachType
+	}{{In, ebpf.AttachTCXIngress}, {Out, ebpf.AttachTCXEgress}} {
+		if a.src.Dir != Both && a.src.Dir != at.dir {
+			continue
+		}
+		l, err := attachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.s.tc.prog(at.dir), Attach: at.at})
 		if err != nil {
 			a.detach()
 			return fmt.Errorf("attaching at tc (TCX) to %s: %w", a.src.Dev, err)
@@ -183,6 +213,7 @@ func (a *tcSource) attach() error {
 		a.links = append(a.links, l)
 	}
 	a.ifindex = ifi.Index
+	a.live.Store(int32(ifi.Index))
 	return nil
 }
 
@@ -200,6 +231,7 @@ func (a *tcSource) detach() {
 		l.Close()
 	}
 	a.links, a.ifindex = nil, 0
+	a.live.Store(0)
 }
 
 // tryAttach attaches the program if it is not, and reports whether the

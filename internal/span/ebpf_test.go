@@ -18,11 +18,11 @@ func loadEBPF(t testing.TB, rules []Rule) *tcProg {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load eBPF programs")
 	}
-	insns, err := EBPFProgram(rules, 0, 0, false)
+	insns, err := EBPFProgram(rules, EBPFOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newTCProg(insns, 0)
+	p, err := newTCProg([2]asm.Instructions{insns, insns}, false)
 	if err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
@@ -43,7 +43,7 @@ func runEBPF(t testing.TB, p *tcProg, frame []byte) bool {
 	if len(in) < 14 {
 		in = append(append([]byte{}, frame...), make([]byte, 14-len(frame))...)
 	}
-	ret, out, err := p.prog.Test(in)
+	ret, out, err := p.progs[0].Test(in)
 	if err != nil {
 		t.Fatalf("test run: %v", err)
 	}
@@ -150,18 +150,18 @@ func TestEBPFMarkRestored(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to load eBPF programs")
 	}
-	insns, err := EBPFProgram(nil, 1, 7, true)
+	insns, err := EBPFProgram(nil, EBPFOptions{Clone: []int{0}, Mark: 7, HasMark: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := newTCProg(insns, 1)
+	p, err := newTCProg([2]asm.Instructions{insns, insns}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.close()
 	var ctxIn, ctxOut [48]uint32 // struct __sk_buff
 	ctxIn[skbMark/4] = 5
-	ret, err := p.prog.Run(&ebpf.RunOptions{Data: ipFrame4UDP(1), Context: ctxIn[:], ContextOut: ctxOut[:]})
+	ret, err := p.progs[0].Run(&ebpf.RunOptions{Data: ipFrame4UDP(1), Context: ctxIn[:], ContextOut: ctxOut[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,8 @@ func BenchmarkEBPFProgram(b *testing.B) {
 					b.Skip("needs root")
 				}
 				var err error
-				p, err = newTCProg(asm.Instructions{asm.Mov.Imm(asm.R0, tcActUnspec), asm.Return()}, 0)
+				trivial := asm.Instructions{asm.Mov.Imm(asm.R0, tcActUnspec), asm.Return()}
+				p, err = newTCProg([2]asm.Instructions{trivial, trivial}, false)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -216,7 +217,7 @@ func BenchmarkEBPFProgram(b *testing.B) {
 			}
 			defer p.close()
 			b.ResetTimer()
-			_, d, err := p.prog.Benchmark(frame, b.N, nil)
+			_, d, err := p.progs[0].Benchmark(frame, b.N, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -231,7 +232,7 @@ func BenchmarkEBPFProgram(b *testing.B) {
 func TestEBPFLoadBytesPath(t *testing.T) {
 	directLoads = false
 	defer func() { directLoads = true }()
-	insns, err := EBPFProgram(mustRules(t, "accept tcp,tp_dst=80"), 0, 0, false)
+	insns, err := EBPFProgram(mustRules(t, "accept tcp,tp_dst=80"), EBPFOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,10 @@ type sender struct {
 	q    *queue
 	out  output
 
+	// kernel: the tc program clones the copies to this destination
+	// itself; its sender has work only on the AF_PACKET path.
+	kernel bool
+
 	sent, refused atomic.Uint64
 	err           atomic.Pointer[string]
 	kick          chan struct{}

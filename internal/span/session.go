@@ -36,6 +36,9 @@ type Session struct {
 	tc  *tcProg
 	tcs []*tcSource
 	why string
+	// smp reads the packets the programs hand to gvsd (nil when every
+	// destination is one the kernel clones to).
+	smp *sampler
 
 	closed atomic.Bool
 	stop   chan struct{}
@@ -66,7 +69,9 @@ func Start(cfg Config, env Env) (*Session, error) {
 		}
 	}
 	for _, d := range cfg.Dests {
-		s.dests = append(s.dests, newSender(s, d))
+		snd := newSender(s, d)
+		snd.kernel = cfg.KernelClones(d)
+		s.dests = append(s.dests, snd)
 	}
 	s.choosePath()
 	for i, src := range cfg.Sources {
@@ -75,7 +80,7 @@ func Start(cfg Config, env Env) (*Session, error) {
 			s.srcs = append(s.srcs, r)
 			continue
 		}
-		s.tcs = append(s.tcs, &tcSource{s: s, src: src, reader: r})
+		s.tcs = append(s.tcs, &tcSource{s: s, idx: i, src: src, reader: r})
 	}
 	// The first attempts are made here, so that Status tells at once
 	// whether every source and destination exists.
@@ -97,6 +102,10 @@ func Start(cfg Config, env Env) (*Session, error) {
 		a.tryAttach()
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); a.run() }()
+	}
+	if s.smp != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.smp.run() }()
 	}
 	return s, nil
 }
@@ -125,27 +134,63 @@ func (s *Session) Close() {
 	for _, d := range s.dests {
 		d.wake()
 	}
+	if s.smp != nil {
+		s.smp.close()
+	}
 	s.wg.Wait()
 	if s.tc != nil {
 		s.tc.close()
 	}
 }
 
-// choosePath loads the eBPF program if the session can use it, and says
-// why not otherwise.
+// choosePath loads the eBPF programs (and opens the rings of their
+// samples if some destination is written by gvsd), or says why not.
 func (s *Session) choosePath() {
-	ok, why := EBPFEligible(&s.cfg)
-	if ok {
-		tc, err := loadTCProg(&s.cfg)
-		if err == nil {
-			s.tc = tc
-			s.tc.setDests(&s.cfg)
-			return
+	tc, err := loadTCProg(&s.cfg)
+	if err == nil && s.cfg.ToUserSpace() {
+		if s.smp, err = newSampler(s, tc); err != nil {
+			tc.close()
 		}
-		why = err.Error()
-		spanLog.Warn("span %s: eBPF at tc not available, using AF_PACKET sockets: %s", s.cfg.Name, why)
 	}
-	s.why = why
+	if err != nil {
+		s.why = err.Error()
+		spanLog.Warn("span %s: eBPF at tc not available, using AF_PACKET sockets: %s", s.cfg.Name, s.why)
+		return
+	}
+	s.tc = tc
+	s.tc.setDests(&s.cfg)
+}
+
+// sourceOf is the index of the source attached as device ifindex, or -1.
+func (s *Session) sourceOf(ifindex uint32) int {
+	for _, a := range s.tcs {
+		if uint32(a.live.Load()) == ifindex {
+			return a.idx
+		}
+	}
+	return -1
+}
+
+// fanOut hands a copy of frame to each destination's queue (to the
+// destinations gvsd writes only, if userOnly: the kernel cloned it to
+// the others), or counts it lost there if the queue is full.
+func (s *Session) fanOut(frame []byte, orig int, vnet *[vnetHdrLen]byte, ts int64, src int, out, userOnly bool) {
+	cut := orig > len(frame)
+	for _, d := range s.dests {
+		if userOnly && d.kernel {
+			continue
+		}
+		it := d.q.get()
+		if it == nil {
+			continue
+		}
+		it.fill(frame)
+		it.vnet, it.orig, it.ts, it.src, it.outgoing = *vnet, orig, ts, src, out
+		if cut {
+			it.vnet = [vnetHdrLen]byte{} // a cut super-frame is no longer one
+		}
+		d.q.full <- it
+	}
 }
 
 // Path tells, for each source, which path its packets take and why not
@@ -199,7 +244,7 @@ type DestStats struct {
 type Stats struct {
 	Seen      uint64 // packets of the sources in the session's directions
 	Selected  uint64 // packets the rules selected (the kernel copied to gvs)
-	Dropped   uint64 // selected packets lost before any destination: kernel socket buffer full
+	Dropped   uint64 // selected packets lost before any destination: kernel socket buffer or perf ring full
 	Truncated uint64 // copies cut to snaplen
 	Errors    uint64 // frames the kernel could not hand over
 	Dests     []DestStats
@@ -239,6 +284,12 @@ func (s *Session) Status() Status {
 		k = s.tc.counters()
 		st.Stats.Seen += k[ctrSeen]
 		st.Stats.Selected += k[ctrSelected]
+		st.Stats.Dropped += k[ctrSampleErr]
+	}
+	if s.smp != nil {
+		st.Stats.Dropped += s.smp.lost.Load()
+		st.Stats.Truncated += s.smp.truncated.Load()
+		st.Stats.Errors += s.smp.errors.Load()
 	}
 	for i, d := range s.dests {
 		st.Stats.Dests = append(st.Stats.Dests, DestStats{Dest: d.dest.Text, Sent: d.sent.Load() + k[ctrSent(i)],

@@ -78,6 +78,11 @@ func TestSessionToTunnel(t *testing.T) {
 	if st := s.Status(); st.Error != "" {
 		t.Fatalf("session error: %s", st.Error)
 	}
+	// The program filters at tc and hands the packet to gvsd, which
+	// encapsulates it.
+	if p := s.Path(); len(p) != 1 || p[0].Path != PathEBPF || s.smp == nil {
+		t.Fatalf("path %+v, sampler %v: want %s with a sampler", p, s.smp != nil, PathEBPF)
+	}
 	frame := ipFrame4UDP(9999)
 	other := ipFrame4UDP(9998)
 	inject(t, "src1", other, frame)

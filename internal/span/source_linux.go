@@ -248,24 +248,10 @@ func (r *sourceReader) frame(size int) {
 		}
 	}
 	r.selected.Add(1)
-	cut := orig > len(frame)
-	if cut && !r.s.cfg.Metadata {
+	if orig > len(frame) && !r.s.cfg.Metadata {
 		r.truncated.Add(1)
 	}
-	ts := time.Now().UnixNano()
-	out := r.from.Pkttype == unix.PACKET_OUTGOING
-	for _, d := range r.s.dests {
-		it := d.q.get()
-		if it == nil {
-			continue
-		}
-		it.fill(frame)
-		it.vnet, it.orig, it.ts, it.src, it.outgoing = r.vnet, orig, ts, r.idx, out
-		if cut {
-			it.vnet = [vnetHdrLen]byte{} // a cut super-frame is no longer one
-		}
-		d.q.full <- it
-	}
+	r.s.fanOut(frame, orig, &r.vnet, time.Now().UnixNano(), r.idx, r.from.Pkttype == unix.PACKET_OUTGOING, false)
 }
 
 // auxdata returns the PACKET_AUXDATA control message, or nil.

@@ -224,6 +224,8 @@ func TestSpanVLANAndTwoDestinations(t *testing.T) {
 	s := newSpanLab(t)
 	s.mustGvs("span", "add", "v", "--source", "l0", "--filter", "icmp",
 		"--to", "dev:d0,vlan=42", "--to", "dev:e0", "--to", "pcap:v.pcapng")
+	// dev:e0 cloned by the kernel, the others written by gvsd.
+	s.waitShow("v", "source l0 (both): eBPF at tc (TCX), copies cloned in the kernel to plain dev: destinations, handed to gvsd through a perf event array for the others")
 	tagged, plain := s.dump(s.m, "d1"), s.dump(s.m, "e1")
 	s.lab.mustExec(s.l, "ping", "-c", "3", "-i", "0.2", s.dstIP)
 	time.Sleep(500 * time.Millisecond)
@@ -252,6 +254,7 @@ func TestSpanVLANAndTwoDestinations(t *testing.T) {
 func TestSpanMetadataJSON(t *testing.T) {
 	s := newSpanLab(t)
 	s.mustGvs("span", "add", "j", "--source", "l0", "--filter", "icmp", "--metadata", "--to", "json:j.json")
+	s.waitShow("j", "source l0 (both): "+spanSampled)
 	s.lab.mustExec(s.l, "ping", "-c", "2", "-i", "0.2", s.dstIP)
 	file := filepath.Join(s.g.Rundir, "capture", "j.json")
 	var lines []string
@@ -357,50 +360,59 @@ func TestSpanRestartAndKill(t *testing.T) {
 
 // TestSpanEBPFPathAndKill: a session whose destinations are all dev:
 // runs as an eBPF program at l0's tc ingress and egress (Span.status and
-// gvs span show say so), one with a pcap: destination on an AF_PACKET
-// socket, saying why; gvsd killed with SIGKILL leaves no program on l0,
-// and deleting a session detaches its program.
+// gvs span show say so), one with a pcap: destination too, its program
+// handing the packets to gvsd, at e0's ingress only; gvsd killed with
+// SIGKILL leaves no program on l0, and deleting a session detaches its
+// program.
 func TestSpanEBPFPathAndKill(t *testing.T) {
 	s := newSpanLab(t)
 	s.mustGvs("span", "add", "e", "--source", "l0", "--filter", "icmp", "--to", "dev:d0")
 	s.mustGvs("span", "add", "p", "--source", "e0:in", "--to", "pcap:p.pcapng")
-	waitShow := func(name, want string) string {
-		var show string
-		for range 25 {
-			show = s.mustGvs("span", "show", name)
-			if strings.Contains(show, want) {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		if !strings.Contains(show, want) {
-			t.Fatalf("gvs span show %s lacks %q:\n%s", name, want, show)
-		}
-		return show
-	}
-	waitShow("e", "source l0 (both): eBPF at tc (TCX)")
-	waitShow("p", "source e0 (in): AF_PACKET socket with a classic BPF filter (destination pcap:p.pcapng is written by gvsd")
-	if show := s.mustGvs("span", "show", "p", "--bpf"); !strings.Contains(show, "classic BPF filter of AF_PACKET sources, direction in") {
-		t.Errorf("gvs span show p --bpf does not print the classic filter:\n%s", show)
+	s.waitShow("e", "source l0 (both): eBPF at tc (TCX)")
+	s.waitShow("p", "source e0 (in): eBPF at tc (TCX), selected packets handed to gvsd through a perf event array")
+	if show := s.mustGvs("span", "show", "p", "--bpf"); !strings.Contains(show, "FnPerfEventOutput") || strings.Contains(show, "classic BPF") {
+		t.Errorf("gvs span show p --bpf does not print the eBPF program that samples:\n%s", show)
 	}
 	if in, out := s.tcxPrograms("l0"); in != 1 || out != 1 {
 		t.Fatalf("l0 has %d TCX programs at ingress and %d at egress, want 1 and 1", in, out)
 	}
-	if in, out := s.tcxPrograms("e0"); in != 0 || out != 0 {
-		t.Fatalf("e0 (AF_PACKET path) has %d TCX programs at ingress and %d at egress, want none", in, out)
+	if in, out := s.tcxPrograms("e0"); in != 1 || out != 0 {
+		t.Fatalf("e0 (source e0:in) has %d TCX programs at ingress and %d at egress, want 1 and 0", in, out)
 	}
 	s.g.Kill9()
 	s.waitNoTCX("l0", "after gvsd was killed")
 	s.lab.pingOK(s.l, s.dstIP)
 	s.g.Start()
 	// The session is back, on the same path; deleting it detaches it.
-	waitShow("e", "source l0 (both): eBPF at tc (TCX)")
+	s.waitShow("e", "source l0 (both): eBPF at tc (TCX)")
 	if in, out := s.tcxPrograms("l0"); in != 1 || out != 1 {
 		t.Fatalf("after a restart, l0 has %d TCX programs at ingress and %d at egress, want 1 and 1", in, out)
 	}
 	s.mustGvs("span", "del", "e")
 	s.waitNoTCX("l0", "after gvs span del")
 }
+
+// waitShow waits (5 s at most) until gvs span show NAME says want, and
+// returns what it says.
+func (s *spanLab) waitShow(name, want string) string {
+	s.t.Helper()
+	var show string
+	for range 25 {
+		show = s.mustGvs("span", "show", name)
+		if strings.Contains(show, want) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(show, want) {
+		s.t.Fatalf("gvs span show %s lacks %q:\n%s", name, want, show)
+	}
+	return show
+}
+
+// spanSampled is what gvs span show says of a source whose program
+// hands the selected packets to gvsd (pcap, json, tunnels, vlan=).
+const spanSampled = "eBPF at tc (TCX), selected packets handed to gvsd through a perf event array"
 
 // tcxPrograms counts the eBPF programs attached at dev's tc ingress and
 // egress (TCX) in namespace L.

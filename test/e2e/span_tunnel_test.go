@@ -75,6 +75,7 @@ func TestSpanTunnelDestinations(t *testing.T) {
 		args = append(args, "--to", d)
 	}
 	s.mustGvs(args...)
+	s.waitShow("tn", "source l0 (both): "+spanSampled)
 	c, pcap := s.collect()
 	s.lab.mustExec(s.l, "ping", "-c", "3", "-i", "0.2", s.dstIP)
 	okStats := func(st map[string]int64) bool {
@@ -128,6 +129,7 @@ func TestSpanTunnelDestinations(t *testing.T) {
 func TestSpanTunnelOwnPacketsNotCopied(t *testing.T) {
 	s := spanTunnelLab(t)
 	s.mustGvs("span", "add", "self", "--source", "d0", "--filter", "ip", "--to", "gre:10.78.0.2,key=9")
+	s.waitShow("self", "source d0 (both): "+spanSampled)
 	c, pcap := s.collect()
 	s.lab.mustExec(s.l, "ping", "-c", "3", "-i", "0.2", "10.78.0.2")
 	time.Sleep(time.Second)
