@@ -33,6 +33,27 @@ func loadEBPF(t testing.TB, rules []Rule) *tcProg {
 	return p
 }
 
+// loadSampling loads the tc program of rules that hands the selected
+// packets to gvsd (the perf event array), or skips as loadEBPF does.
+func loadSampling(t testing.TB, rules []Rule) *tcProg {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to load eBPF programs")
+	}
+	var insns [2]asm.Instructions
+	for i, d := range []Direction{In, Out} {
+		var err error
+		if insns[i], err = EBPFProgram(rules, EBPFOptions{Sample: true, Snap: MaxSample, Dir: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := newTCProg(insns, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // runEBPF runs the program over frame with BPF_PROG_TEST_RUN and reports
 // whether it selected it (its counter moved), checking that it returned
 // TC_ACT_UNSPEC and left the frame alone.
@@ -196,6 +217,8 @@ func BenchmarkEBPFProgram(b *testing.B) {
 		{"trivial", nil},
 		{"filter-1pc-not-selected", []string{"accept udp,tp_dst=5202"}},
 		{"four-rules-not-selected", []string{"reject tcp,tp_dst=22", "reject ip,nw_src=10.0.0.0/8", "accept udp,tp_dst=0x2000/0xff00,nw_dst=192.0.2.0/25", "accept icmp"}},
+		// The program of span-1pc-pcap: sampling after the filter.
+		{"filter-1pc-sampling-not-selected", []string{"accept udp,tp_dst=5202"}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			var p *tcProg
@@ -209,6 +232,8 @@ func BenchmarkEBPFProgram(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+			} else if strings.Contains(c.name, "sampling") {
+				p = loadSampling(b, mustRules(b, c.rules...))
 			} else {
 				p = loadEBPF(b, mustRules(b, c.rules...))
 				if runEBPF(b, p, frame) {

@@ -206,3 +206,25 @@ func TestEBPFSampleOutput(t *testing.T) {
 		p.close()
 	}
 }
+
+// BenchmarkSamplerTake is gvsd's cost per sample, from the perf record
+// to the destination's queue (a 64-byte frame with its VLAN tag put
+// back): no allocation.
+func BenchmarkSamplerTake(b *testing.B) {
+	src, _ := ParseSource("src0")
+	pc, _ := ParseDest("pcap:x.pcapng")
+	s := &Session{cfg: Config{Name: "b", Sources: []Source{src}, Dests: []Dest{pc}}, stop: make(chan struct{})}
+	s.dests = []*sender{newSender(s, pc)}
+	s.tcs = []*tcSource{{s: s, src: src}}
+	s.tcs[0].live.Store(3)
+	p := &sampler{s: s, buf: make([]byte, MaxSample+4)}
+	frame := append(ipFrame4UDP(9), make([]byte, 8)...)
+	raw := rawSample(sampleRec{Time: 1, Len: uint32(len(frame)), Ifindex: 3, Dir: Out, CapLen: uint32(len(frame)),
+		VLANPresent: true, VLANTCI: 10}, frame, 4)
+	q := s.dests[0].q
+	b.ReportAllocs()
+	for b.Loop() {
+		p.take(raw)
+		q.free <- <-q.full
+	}
+}
