@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/perf"
 	"golang.org/x/sys/unix"
 
@@ -14,12 +15,15 @@ import (
 )
 
 // Sizes of the perf event array's rings: sampleRing bytes per CPU
-// (pinned kernel memory, a power of two pages); the reader is woken once
+// (pinned kernel memory, a power of two pages), less on a machine with
+// so many CPUs that the rings would pass sampleRings in all; the reader is woken once
 // sampleWatermark bytes wait, or after sampleWait of quiet, so that a
 // busy session costs one wake-up per batch and a quiet one delays a copy
 // by sampleWait at most.
 const (
 	sampleRing      = 4 << 20
+	sampleRings     = 32 << 20
+	sampleRingMin   = 256 << 10
 	sampleWatermark = 64 << 10
 	sampleWait      = 50 * time.Millisecond
 	// clockEvery is how many samples pass between two readings of the
@@ -46,13 +50,23 @@ type sampler struct {
 }
 
 func newSampler(s *Session, t *tcProg) (*sampler, error) {
-	rd, err := perf.NewReaderWithOptions(t.samples, sampleRing, perf.ReaderOptions{Watermark: sampleWatermark})
+	rd, err := perf.NewReaderWithOptions(t.samples, ringSize(), perf.ReaderOptions{Watermark: sampleWatermark})
 	if err != nil {
 		return nil, fmt.Errorf("opening the perf event array's rings: %w", err)
 	}
 	p := &sampler{s: s, rd: rd, buf: make([]byte, MaxSample+4)}
 	p.clock()
 	return p, nil
+}
+
+// ringSize is the size of each CPU's ring.
+func ringSize() int {
+	n, err := ebpf.PossibleCPU()
+	size := sampleRing
+	for err == nil && size > sampleRingMin && size*n > sampleRings {
+		size /= 2
+	}
+	return size
 }
 
 // clock reads the offset from the records' clock to the wall clock.
