@@ -448,12 +448,22 @@ func (w *afpacketWriter) stage(chunk [][]byte, first int) int {
 // it cannot send and reports that frame's error on the next call, so a
 // refused frame is counted and skipped and the rest retried, unless the
 // device is full, in which case the rest is dropped at once.
+//
+// A socket keeps an error the kernel reported while nobody read it (the
+// ENETDOWN of a link that went down, or was down when the port opened):
+// the next send returns it instead of sending, and clears it. The
+// receive ring's reader does not clear it (it makes no socket call while
+// frames wait), so a frame refused with ENETDOWN is tried once more: it
+// goes out when the link is up now, and fails again when it is not.
 func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
+	retried := -1
 	for i := 0; i < k; {
 		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EINTR:
+		case errno == unix.ENETDOWN && retried != i:
+			retried = i // a stale error from the socket, or the link is down
 		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
 			// The device's queue is full: the rest of the batch would
 			// be refused too, one system call each. Drop it now.
