@@ -199,9 +199,12 @@ func (t *txRing) waitFree(io txRingIO, count *batchCount) bool {
 
 // openTxRing opens the port's transmit socket on ifindex with a ring of
 // slotSize slots. The socket binds with protocol 0, so it receives
-// nothing.
+// nothing. It is left in blocking mode, which keeps it out of Go's
+// netpoller (every send passes MSG_DONTWAIT, and nothing ever waits for
+// it): otherwise each packet's release of its slot, which makes the
+// socket writable, would wake the netpoller for nothing.
 func openTxRing(ifindex, slotSize int) (fd int, ring *txRing, err error) {
-	fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, nil, fmt.Errorf("socket: %w", err)
 	}
