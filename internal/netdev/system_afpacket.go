@@ -19,7 +19,8 @@ import (
 // The "system" port type attaches an existing Linux interface (a veth end,
 // a NIC, a VM's TAP) through an AF_PACKET socket bound to its ifindex:
 // promiscuous, blind to its own transmissions (PACKET_IGNORE_OUTGOING),
-// and batched with recvmmsg/sendmmsg.
+// and batched. Sends go through a PACKET_TX_RING on a second socket
+// (afpacket_txring.go), or sendmmsg for frames too large for its slots.
 //
 // Receive goes through a PACKET_RX_RING (TPACKET_V2, afpacket_ring.go):
 // the kernel copies each frame into the ring in the sender's softirq,
