@@ -79,8 +79,19 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 // copiesInline reports whether mirror copies to p are sent by the
 // receiving thread itself, in its batch for p: true when p's device never
 // waits (netdev.NonBlocking), since a full device then costs the sender
-// one refused system call and nothing more.
+// one refused system call and nothing more; false when the device's
+// sends are dear even so (netdev.CopyQueued: a tunnel), whose copies
+// are queued and, when the queue is full, dropped and counted in the
+// port's tx_dropped as well as the mirror's.
 func (p *Port) copiesInline() bool { return p.inline }
+
+// countCopyDrop counts a copy that found p's copy queue full in p's
+// tx_dropped, when its device counts such drops (netdev.CopyQueued).
+func (p *Port) countCopyDrop() {
+	if p.queued != nil {
+		p.queued.CountTxDropped(1)
+	}
+}
 
 // copyPause is how long inline copies to a port are dropped at once after
 // its device refused some: a destination that cannot keep up then costs
