@@ -214,6 +214,9 @@ func (q *copyQueue) wakeIfFirst() {
 // bug) it drops what was queued, charging the mirrors, and goes on.
 func (q *copyQueue) run() {
 	defer q.dp.wg.Done()
+	if q.port.queued != nil {
+		lowerCopySenderPriority()
+	}
 	for !q.loop() {
 		q.dropAll()
 	}
