@@ -244,6 +244,7 @@ func (q *copyQueue) dropAll() {
 		if c := q.stats[(q.head+j)%copyQueueDepth]; c != nil {
 			c.Dropped.Add(1)
 		}
+		q.port.countCopyDrop()
 	}
 	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
 	q.bigHead, q.bigN = (q.bigHead+q.bigN)%superCopiesDepth, 0
