@@ -86,10 +86,11 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 func (p *Port) copiesInline() bool { return p.inline }
 
 // countCopyDrop counts a copy that found p's copy queue full in p's
-// tx_dropped, when its device counts such drops (netdev.CopyQueued).
-func (p *Port) countCopyDrop() {
+// tx_dropped, when its device counts such drops (netdev.CopyQueued): as
+// the frames it would have been on the wire, the unit of tx_packets.
+func (p *Port) countCopyDrop(frame []byte, off netdev.Offload) {
 	if p.queued != nil {
-		p.queued.CountTxDropped(1)
+		p.queued.CountTxDropped(uint64(netdev.Segments(frame, off)))
 	}
 }
 
@@ -241,10 +242,15 @@ func (q *copyQueue) dropAll() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for j := range q.n {
-		if c := q.stats[(q.head+j)%copyQueueDepth]; c != nil {
+		i := (q.head + j) % copyQueueDepth
+		if c := q.stats[i]; c != nil {
 			c.Dropped.Add(1)
 		}
-		q.port.countCopyDrop()
+		if c := q.supers[i]; c.big >= 0 {
+			q.port.countCopyDrop(q.bigBufs[c.big][:c.size], c.off)
+		} else {
+			q.port.countCopyDrop(nil, netdev.Offload{})
+		}
 	}
 	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
 	q.bigHead, q.bigN = (q.bigHead+q.bigN)%superCopiesDepth, 0

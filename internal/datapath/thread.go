@@ -337,7 +337,7 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 				fate.dropped = q == nil || !q.push(frame, orig, o.copy)
 			}
 			if fate.dropped && q != nil {
-				p.countCopyDrop()
+				p.countCopyDrop(frame, off)
 			}
 			return fate
 		}
