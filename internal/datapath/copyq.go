@@ -79,8 +79,20 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 // copiesInline reports whether mirror copies to p are sent by the
 // receiving thread itself, in its batch for p: true when p's device never
 // waits (netdev.NonBlocking), since a full device then costs the sender
-// one refused system call and nothing more.
+// one refused system call and nothing more; false when the device's
+// sends are dear even so (netdev.CopyQueued: a tunnel), whose copies
+// are queued and, when the queue is full, dropped and counted in the
+// port's tx_dropped as well as the mirror's.
 func (p *Port) copiesInline() bool { return p.inline }
+
+// countCopyDrop counts a copy that found p's copy queue full in p's
+// tx_dropped, when its device counts such drops (netdev.CopyQueued): as
+// the frames it would have been on the wire, the unit of tx_packets.
+func (p *Port) countCopyDrop(frame []byte, off netdev.Offload) {
+	if p.queued != nil {
+		p.queued.CountTxDropped(uint64(netdev.Segments(frame, off)))
+	}
+}
 
 // copyPause is how long inline copies to a port are dropped at once after
 // its device refused some: a destination that cannot keep up then costs
@@ -203,6 +215,9 @@ func (q *copyQueue) wakeIfFirst() {
 // bug) it drops what was queued, charging the mirrors, and goes on.
 func (q *copyQueue) run() {
 	defer q.dp.wg.Done()
+	if q.port.queued != nil {
+		lowerCopySenderPriority()
+	}
 	for !q.loop() {
 		q.dropAll()
 	}
@@ -227,8 +242,14 @@ func (q *copyQueue) dropAll() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for j := range q.n {
-		if c := q.stats[(q.head+j)%copyQueueDepth]; c != nil {
+		i := (q.head + j) % copyQueueDepth
+		if c := q.stats[i]; c != nil {
 			c.Dropped.Add(1)
+		}
+		if c := q.supers[i]; c.big >= 0 {
+			q.port.countCopyDrop(q.bigBufs[c.big][:c.size], c.off)
+		} else {
+			q.port.countCopyDrop(nil, netdev.Offload{})
 		}
 	}
 	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0

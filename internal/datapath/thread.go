@@ -336,6 +336,9 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 			} else {
 				fate.dropped = q == nil || !q.push(frame, orig, o.copy)
 			}
+			if fate.dropped && q != nil {
+				p.countCopyDrop(frame, off)
+			}
 			return fate
 		}
 		if p.copiesPaused(t.clock()) {
