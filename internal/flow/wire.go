@@ -61,6 +61,15 @@ func (p *parser) setWire(f *field, fv FieldValue) error {
 		if err := checkCtState(v, m); err != nil {
 			return err
 		}
+	case kTunFlags:
+		// oam is OpenFlow's only tunnel flag: the key's other bits (df,
+		// csum, key) are the datapath's, which an exact wire match must
+		// not look at.
+		if v&^tunFlagSet.all() != 0 {
+			return fmt.Errorf("bits %#x are outside tun_flags", v&^tunFlagSet.all())
+		}
+		p.setSlot(f, v, m&tunFlagSet.all())
+		return nil
 	case kVLANVID:
 		// OpenFlow 1.2's VID carries the present bit where the TCI has CFI.
 		p.setSlot(f, v&tciVIDBits, m&tciVIDBits)
