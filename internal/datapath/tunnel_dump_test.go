@@ -37,3 +37,62 @@ func TestCachedFlowStringTunnel(t *testing.T) {
 		t.Errorf("IPv6 dump %s", got)
 	}
 }
+
+// tunnelXlate is a translation of a frame from a tunnel, masked as
+// ofproto masks one (tun_id, endpoints, df/csum/key flags, TOS).
+func tunnelXlate(out uint32) *Xlate {
+	x := xlateTo(out, false)
+	m := &x.Mask
+	m.TunID, m.TunSrc, m.TunDst, m.TunTOS = ^uint64(0), [4]byte{255, 255, 255, 255}, [4]byte{255, 255, 255, 255}, 0xff
+	m.TunFlags = packet.TunFlagDF | packet.TunFlagCsum | packet.TunFlagKey
+	return x
+}
+
+func tunnelKey(id uint64, tos, ttl uint8, flags uint16) Key {
+	k := cacheKey(1, 0xa, 0xb)
+	k.TunID, k.TunSrc, k.TunDst, k.TunTOS, k.TunTTL, k.TunFlags = id, [4]byte{10, 0, 0, 2}, [4]byte{10, 0, 0, 1}, tos, ttl, flags
+	return k
+}
+
+// The flow cache keeps frames apart by the tunnel fields the mask
+// holds: another TOS or csum flag misses, another TTL (not in OVS's
+// mask either) hits.
+func TestFlowCacheTunnelFields(t *testing.T) {
+	c := newFlowCache(100)
+	k := tunnelKey(0x42, 0, 64, packet.TunFlagKey)
+	c.install(&k, tunnelXlate(2), 7, 0)
+	for _, tc := range []struct {
+		name string
+		k    Key
+		hit  bool
+	}{
+		{"same", tunnelKey(0x42, 0, 64, packet.TunFlagKey), true},
+		{"other ttl", tunnelKey(0x42, 0, 3, packet.TunFlagKey), true},
+		{"other tos", tunnelKey(0x42, 0x28, 64, packet.TunFlagKey), false},
+		{"csum", tunnelKey(0x42, 0, 64, packet.TunFlagKey|packet.TunFlagCsum), false},
+		{"no key", tunnelKey(0x42, 0, 64, 0), false},
+		{"other id", tunnelKey(0x43, 0, 64, packet.TunFlagKey), false},
+	} {
+		if got := c.lookup(&tc.k, 7, 0) != nil; got != tc.hit {
+			t.Errorf("%s: hit %v, want %v", tc.name, got, tc.hit)
+		}
+	}
+}
+
+// A cache hit for frames from a tunnel, whose mask holds the tunnel
+// fields (compare BenchmarkFlowCacheHit).
+func BenchmarkFlowCacheHitTunnel(b *testing.B) {
+	c := newFlowCache(10000)
+	keys := make([]Key, 1000)
+	for i := range keys {
+		keys[i] = tunnelKey(uint64(i), 0, 64, packet.TunFlagKey)
+		c.install(&keys[i], tunnelXlate(2), 1, 0)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if c.lookup(&keys[i%len(keys)], 1, 0) == nil {
+			b.Fatal("miss")
+		}
+	}
+}
