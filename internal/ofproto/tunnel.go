@@ -89,11 +89,39 @@ var (
 		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.TunDst[:], uint32(v)) }, nil}
 )
 
+// Metadata that actions may write (OVS 3.1 takes them) but that no
+// output of gvs uses: later tables match them. tun_flags is its OpenFlow
+// bit (oam) only, so the datapath's df, csum and key bits stay.
+var (
+	fieldTunFlags = keyField{0, 1, func(k *packet.Key) uint64 { return uint64(k.TunFlags & packet.TunFlagsOpenFlow) },
+		func(k *packet.Key, v uint64) {
+			k.TunFlags = k.TunFlags&^packet.TunFlagsOpenFlow | uint16(v)&packet.TunFlagsOpenFlow
+		}, nil}
+	fieldTunErspanVer = keyField{0, 4, func(k *packet.Key) uint64 { return uint64(k.TunErspanVer) },
+		func(k *packet.Key, v uint64) { k.TunErspanVer = uint8(v) }, nil}
+	fieldTunErspanIdx = keyField{0, 20, func(k *packet.Key) uint64 { return uint64(k.TunErspanIdx) },
+		func(k *packet.Key, v uint64) { k.TunErspanIdx = uint32(v) }, nil}
+	fieldTunErspanDir = keyField{0, 1, func(k *packet.Key) uint64 { return uint64(k.TunErspanDir) },
+		func(k *packet.Key, v uint64) { k.TunErspanDir = uint8(v) }, nil}
+	fieldTunErspanHWID = keyField{0, 6, func(k *packet.Key) uint64 { return uint64(k.TunErspanHWID) },
+		func(k *packet.Key, v uint64) { k.TunErspanHWID = uint8(v) }, nil}
+)
+
 // tunnelField returns the tunnel field set_field, load and move can
-// write (the 128-bit IPv6 ones only by set_field: see setTunIPv6), and
-// its tunSet bit.
+// write (the 128-bit IPv6 ones through readTunIPv6 and writeTunIPv6),
+// and its tunSet bit (0: no output reads it).
 func tunnelField(name string) (*keyField, uint8, bool) {
 	switch name {
+	case "tun_flags":
+		return &fieldTunFlags, 0, true
+	case "tun_erspan_ver":
+		return &fieldTunErspanVer, 0, true
+	case "tun_erspan_idx":
+		return &fieldTunErspanIdx, 0, true
+	case "tun_erspan_dir":
+		return &fieldTunErspanDir, 0, true
+	case "tun_erspan_hwid":
+		return &fieldTunErspanHWID, 0, true
 	case "tun_id":
 		return &fieldTunID, tunSetID, true
 	case "tun_src":
@@ -104,7 +132,8 @@ func tunnelField(name string) (*keyField, uint8, bool) {
 	return nil, 0, false
 }
 
-// tunIPv6 reports whether name is an IPv6 tunnel endpoint field.
+// tunIPv6 reports whether name is an IPv6 tunnel endpoint field (128
+// bits: see readTunIPv6).
 func tunIPv6(name string) bool { return name == "tun_ipv6_src" || name == "tun_ipv6_dst" }
 
 // setTunIPv6 executes set_field:IP6[/MASK]->tun_ipv6_src or _dst.

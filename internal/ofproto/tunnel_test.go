@@ -96,6 +96,12 @@ func TestTranslateTunnelActions(t *testing.T) {
 		{"match tun_flags -oam", []string{"tun_flags=+oam,actions=output:2", "priority=0,actions=output:4"}, rx, "4"},
 		{"match tun_erspan", []string{"tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x5,actions=output:2", "priority=0,actions=output:4"}, erspan, "2"},
 		{"match tun_erspan mismatch", []string{"tun_erspan_ver=1,actions=output:2", "priority=0,actions=output:4"}, erspan, "4"},
+		{"set_field tun_flags then match", []string{"actions=set_field:1->tun_flags,resubmit(,1)", "table=1,tun_flags=+oam,actions=output:2"}, rx, "2"},
+		{"load tun_flags keeps the datapath's", []string{"actions=load:0->NXM_NX_TUN_FLAGS[],move:NXM_NX_TUN_FLAGS[]->NXM_NX_REG0[3],resubmit(,1)", "table=1,reg0=0,actions=output:2"}, oam, "2"},
+		{"set_field tun_erspan then match", []string{"actions=set_field:2->tun_erspan_ver,set_field:1->tun_erspan_dir,set_field:0x5->tun_erspan_hwid,resubmit(,1)",
+			"table=1,tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x5,actions=output:2"}, rx, "2"},
+		{"set_field tun_erspan_idx", []string{"actions=set_field:1->tun_erspan_ver,set_field:0xabcde->tun_erspan_idx,resubmit(,1)",
+			"table=1,tun_erspan_ver=1,tun_erspan_idx=0xabcde,actions=output:2"}, rx, "2"},
 		{"clone keeps its metadata", []string{"actions=clone(set_tunnel:0x1,set_field:10.3.3.3->tun_dst,output:3),output:3"}, rx,
 			"clone(set(tunnel(tun_id=0x1,src=10.0.0.2,dst=10.3.3.3)),3),set(tunnel(tun_id=0x7,src=10.0.0.2,dst=10.0.0.1)),3"},
 	} {
