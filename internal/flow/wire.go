@@ -111,6 +111,8 @@ var (
 		{"in_port", sInPort, 0, 0}, {"tun_id", sTunID, 0, 0}, {"tun_src", sTunSrc, 0, 0},
 		{"tun_dst", sTunDst, 0, 0}, {"tun_ipv6_src", sTunIPv6Src, 0, 0}, {"tun_ipv6_dst", sTunIPv6Dst, 0, 0},
 		{"tun_flags", sTunFlags, 0, 0}, {"tun_gbp_id", sTunGBPID, 0, 0}, {"tun_gbp_flags", sTunGBPFlags, 0, 0},
+		{"tun_erspan_idx", sTunErspanIdx, 0, 0}, {"tun_erspan_ver", sTunErspanVer, 0, 0},
+		{"tun_erspan_dir", sTunErspanDir, 0, 0}, {"tun_erspan_hwid", sTunErspanHWID, 0, 0},
 		{"metadata", sMetadata, 0, 0}, {"recirc_id", sRecircID, 0, 0}, {"dp_hash", sDpHash, 0, 0},
 		{"pkt_mark", sPktMark, 0, 0}, {"ct_state", sCtState, 0, 0}, {"ct_zone", sCtZone, 0, 0},
 		{"ct_mark", sCtMark, 0, 0}, {"ct_label", sCtLabel, 0, 0},

@@ -10,6 +10,8 @@ import (
 // the same match, for the S7 flows and the common field kinds.
 func TestWireFieldsRoundTrip(t *testing.T) {
 	for _, s := range []string{
+		"tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x4,tun_flags=-oam",
+		"tun_erspan_ver=1,tun_erspan_idx=0x3",
 		"ct_state=-trk,tcp,in_port=1",
 		"ct_state=+new+trk,tcp,in_port=2",
 		"ip,nw_src=10.0.0.0/8,nw_dst=192.168.1.1",
