@@ -29,7 +29,12 @@ type copyQueue struct {
 	lens  []int
 	orig  []int
 	stats []*CopyStats // the mirror each copy is charged to
-	head  int
+	// tuns: each copy's tunnel metadata (copied: the frame's own is
+	// reused by its thread), for a flow-based tunnel port; hasTun says
+	// which copies have some.
+	tuns   []packet.TunnelMeta
+	hasTun []bool
+	head   int
 	n     int
 	wake  chan struct{}
 	quit  chan struct{}
@@ -63,6 +68,7 @@ type superCopy struct {
 func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 	q := &copyQueue{dp: dp, port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
+		tuns: make([]packet.TunnelMeta, copyQueueDepth), hasTun: make([]bool, copyQueueDepth),
 		batch: netdev.NewBatch(BatchSize)}
 	for range copyQueueDepth {
 		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
@@ -156,7 +162,7 @@ func (p *Port) stopCopies() {
 
 // push queues a copy of frame, whose original length was orig. It reports
 // false when the queue is full.
-func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
+func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) bool {
 	q.mu.Lock()
 	if q.n == copyQueueDepth {
 		q.mu.Unlock()
@@ -166,6 +172,7 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
 	q.stats[i] = stats
+	q.setTun(i, tun)
 	q.supers[i].big = -1
 	q.n++
 	q.wakeIfFirst()
@@ -176,7 +183,7 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 // of at most snaplen bytes (0: whole). It reports false when the queue is
 // full. The big buffers are made on the first super-frame, an allocation
 // that happens once per destination.
-func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats) bool {
+func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) bool {
 	q.mu.Lock()
 	if q.n == copyQueueDepth || q.bigN == superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
 		q.mu.Unlock()
@@ -191,10 +198,29 @@ func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, 
 	big := (q.bigHead + q.bigN) % superCopiesDepth
 	q.supers[i] = superCopy{big: big, size: copy(q.bigBufs[big], frame), off: off, snaplen: snaplen}
 	q.stats[i] = stats
+	q.setTun(i, tun)
 	q.n++
 	q.bigN++
 	q.wakeIfFirst()
 	return true
+}
+
+// setTun keeps slot i's tunnel metadata (nil: none).
+func (q *copyQueue) setTun(i int, tun *packet.TunnelMeta) {
+	q.hasTun[i] = tun != nil
+	if tun != nil {
+		q.tuns[i] = *tun
+	}
+}
+
+// batchTun gives the batch's last frame slot i's tunnel metadata, which a
+// flow-based tunnel port sends by.
+func (q *copyQueue) batchTun(i int) {
+	m := &q.batch.Meta[q.batch.Len()-1]
+	m.Tun = nil
+	if q.hasTun[i] {
+		m.Tun = &q.tuns[i]
+	}
 }
 
 // wakeIfFirst unlocks q and wakes the sender if the queue was empty.
@@ -273,10 +299,12 @@ func (q *copyQueue) sendSome() bool {
 		i := (head + j) % copyQueueDepth
 		if c := q.supers[i]; c.big >= 0 {
 			q.batch.Add(q.bigBufs[c.big][:c.size], c.off, c.size, c.snaplen)
+			q.batchTun(i)
 			supers++
 			continue
 		}
 		q.batch.Add(q.bufs[i][:q.lens[i]], netdev.Offload{}, q.orig[i], 0)
+		q.batchTun(i)
 	}
 	q.write(q.stats[head%copyQueueDepth])
 	q.mu.Lock()
