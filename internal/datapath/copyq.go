@@ -35,9 +35,9 @@ type copyQueue struct {
 	tuns   []packet.TunnelMeta
 	hasTun []bool
 	head   int
-	n     int
-	wake  chan struct{}
-	quit  chan struct{}
+	n      int
+	wake   chan struct{}
+	quit   chan struct{}
 
 	batch *netdev.Batch // reused by the sender
 	tx    netdev.Sender
