@@ -48,6 +48,11 @@ type txRing struct {
 	slots    int
 	head     int
 	queued   int // slots filled since the last flush, ending at head
+	// maxPlain is the largest frame that is not a super-frame the ring
+	// takes (the device's MTU and an Ethernet header with one VLAN tag;
+	// 0: no limit). The ring path skips the kernel's MTU check, so a
+	// larger frame goes through sendmmsg, whose refusal is counted.
+	maxPlain int
 }
 
 // newTxRing makes a ring over mem (the mapping, or a test's memory).
@@ -131,10 +136,10 @@ func (t *txRing) write(io txRingIO, frames [][]byte, meta []FrameMeta, count *ba
 			i++
 			continue
 		}
-		if !t.fits(len(f)) {
+		if t.direct(frames, meta, i) {
 			t.flush(io, count)
 			j := i + 1
-			for j < len(frames) && !t.fits(len(frames[j])) {
+			for j < len(frames) && t.direct(frames, meta, j) {
 				j++
 			}
 			io.sendDirect(frames[i:j], metaRange(meta, i, j))
@@ -154,6 +159,17 @@ func (t *txRing) write(io txRingIO, frames [][]byte, meta []FrameMeta, count *ba
 		i++
 	}
 	t.flush(io, count)
+}
+
+// direct reports whether frame i goes through sendmmsg: too large for a
+// slot, or larger than the device's MTU without being a super-frame.
+func (t *txRing) direct(frames [][]byte, meta []FrameMeta, i int) bool {
+	n := len(frames[i])
+	if !t.fits(n) {
+		return true
+	}
+	super := meta != nil && meta[i].Off.IsSuper()
+	return t.maxPlain > 0 && n > t.maxPlain && !super
 }
 
 func metaRange(meta []FrameMeta, i, j int) []FrameMeta {

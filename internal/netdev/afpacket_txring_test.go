@@ -161,6 +161,22 @@ func TestTxRingOversizeInOrder(t *testing.T) {
 	}
 }
 
+// A frame larger than the device's MTU (that is not a super-frame) goes
+// through sendmmsg, whose MTU check refuses it, even when it fits a slot;
+// a super-frame of that size stays in the ring.
+func TestTxRingOverMTUDirect(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	r.maxPlain = 1518
+	frames := [][]byte{txFrame(1, 1518), txFrame(2, 1519), txFrame(3, 1519)}
+	meta := make([]FrameMeta, len(frames))
+	meta[2].Off = Offload{h: vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 1000}}
+	var count batchCount
+	r.write(k, frames, meta, &count)
+	if want := "[ring:1 direct:2 ring:3]"; fmt.Sprint(k.sent) != want {
+		t.Errorf("sent %v, want %s", k.sent, want)
+	}
+}
+
 // When the kernel frees no slot (no transmit completion), the writer
 // fills the ring, waits a bounded while, and drops the rest of its batch.
 func TestTxRingFull(t *testing.T) {

@@ -120,14 +120,14 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	p.rd.init(&p.stats)
 	p.rd.ring = ring
 	p.wr.init(conn)
-	p.openTx(ringSlotSize(max(ifi.MTU, cfg.MTU)))
+	p.openTx(ringSlotSize(max(ifi.MTU, cfg.MTU)), ifi.MTU)
 	p.last.update(infoFrom(ifi))
 	return p, nil
 }
 
 // openTx gives the port its transmit ring, or leaves it sending with
 // sendmmsg alone if the kernel refuses one.
-func (p *afpacketPort) openTx(slotSize int) {
+func (p *afpacketPort) openTx(slotSize, mtu int) {
 	fd, ring, err := openTxRing(p.ifindex, slotSize)
 	if err == nil {
 		p.txFile = os.NewFile(uintptr(fd), "afpacket-tx:"+p.name)
@@ -143,6 +143,7 @@ func (p *afpacketPort) openTx(slotSize int) {
 		netdevLog.Warn("port %s: no transmit ring, sending with sendmmsg: %v", p.name, err)
 		return
 	}
+	ring.maxPlain = mtu + ethHeaderLen + vlanTagLen
 	p.wr.ring = ring
 }
 
