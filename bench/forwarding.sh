@@ -15,7 +15,10 @@
 # without a mirror, TCP request/response round trips (one byte each way,
 # the next request when the reply is in: p50 and p99 in µs) between
 # bench/fwdbench's rr-client and rr-server. The UDP row also gives the
-# switch process's CPU time per delivered packet.
+# switch process's CPU time per delivered packet, and the rate at which
+# b's interface received frames (its rx_packets over the run) with the
+# switch's CPU time per such frame: iperf3's receiver, on a shared CPU,
+# tops out below what a switch delivers, so these two judge the switch.
 #
 # Offloads (the table's first column):
 #   off      transmit checksum offload and TSO off on the namespace ends
@@ -279,7 +282,12 @@ start_server() {
 }
 
 # one_run TRAFFIC [PERF_OUT]: one iperf3 test; prints the record fields
-# RATE OFFERED COPIES DELIVERED CPU, or fails with a reason on stdout.
+# RATE OFFERED COPIES DELIVERED CPU RECV WALL, or fails with a reason on
+# stdout. RECV is what b's interface received (the frames the switch
+# delivered, whether iperf3 read them or not) and WALL the seconds
+# between the two reads of the counters, which CPU covers too; the
+# interval includes iperf3's start (a tenth of a second or so), so
+# RECV/WALL is a slight underestimate, alike for every switch.
 one_run() {
 	local traffic=$1 perf_out=${2:-} json=$work/iperf.json
 	if [ "$traffic" = rr ]; then
@@ -300,9 +308,10 @@ one_run() {
 		echo "iperf3 server did not start"
 		return 1
 	fi
-	local copies0 deliv0 cpu0 t0 copies1 deliv1 cpu1 t1 perf_pid="" rc=0
+	local copies0 deliv0 recv0 cpu0 t0 copies1 deliv1 recv1 cpu1 t1 perf_pid="" rc=0
 	copies0=$(rx_packets gvbf-m gvbfm1)
-	deliv0=$(($(rx_packets gvbf-a "$dev_a") + $(rx_packets gvbf-b "$dev_b")))
+	recv0=$(rx_packets gvbf-b "$dev_b")
+	deliv0=$(($(rx_packets gvbf-a "$dev_a") + recv0))
 	cpu0=$(cpu_ticks "$swpid")
 	t0=$(date +%s.%N)
 	if [ -n "$perf_out" ]; then
@@ -315,7 +324,8 @@ one_run() {
 	t1=$(date +%s.%N)
 	cpu1=$(cpu_ticks "$swpid")
 	copies1=$(rx_packets gvbf-m gvbfm1)
-	deliv1=$(($(rx_packets gvbf-a "$dev_a") + $(rx_packets gvbf-b "$dev_b")))
+	recv1=$(rx_packets gvbf-b "$dev_b")
+	deliv1=$(($(rx_packets gvbf-a "$dev_a") + recv1))
 	if [ -n "$perf_pid" ]; then
 		wait "$perf_pid" 2>/dev/null || true
 		rm -f "$work/perf.pid"
@@ -339,7 +349,9 @@ one_run() {
 		cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
 			'BEGIN {printf "%.0f", (b - a) / hz / (t1 - t0) * 100}')
 	fi
-	echo "$rate $((copies1 - copies0)) $((deliv1 - deliv0)) $cpu"
+	local wall
+	wall=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.3f", t1 - t0}')
+	echo "$rate $((copies1 - copies0)) $((deliv1 - deliv0)) $cpu $((recv1 - recv0)) $wall"
 }
 
 # rr_run: TCP request/response latency, one byte each way on one
@@ -391,7 +403,7 @@ measure() {
 		return
 	fi
 	if out=$(one_run "$traffic"); then
-		# shellcheck disable=SC2086 # five fields
+		# shellcheck disable=SC2086 # five or seven fields
 		record run "$mode" "$sw" "$mirror" "$traffic" $out
 	else
 		record fail "$mode" "$sw" "$mirror" "$traffic" "$out"

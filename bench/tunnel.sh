@@ -37,9 +37,11 @@
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
 # kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
 # of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
-# vxlan run per mode, into DIR; CSUM (true): the csum option of the
+# vxlan run per mode (with gvsd in SWITCHES; both hosts) and one more
+# select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
-# device (udpcsum) by default.
+# device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
+# one built from this tree (A/B runs).
 # Run as root: bash bench/tunnel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,7 +85,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$work/bin"
-go build -o "$work/bin/gvsd" ./cmd/gvsd
+if [ -n "${GVSD:-}" ]; then
+	cp "$GVSD" "$work/bin/gvsd" # another build, for an A/B comparison
+else
+	go build -o "$work/bin/gvsd" ./cmd/gvsd
+fi
 go build -o "$work/bin/fwdbench" ./bench/fwdbench
 
 # make_topology MODE UNDERLAY_ADDRS(yes|no) [v3]
@@ -212,11 +218,15 @@ stat() { ip netns exec "$1" cat "/sys/class/net/$2/statistics/$3"; }
 # ifstat KEY: the GRE port's Interface.statistics value.
 ifstat() { vsctl_at "$work/sw1" get interface gvbtg "statistics:$1" 2>/dev/null | tr -d '"' || echo 0; }
 
-# mirror_config MODE MIRROR(none|select_all)
+# mirror_config MODE MIRROR(none|select_all) [PROFILE_OUT]: with
+# PROFILE_OUT, a CPU profile of host1's gvsd during the iperf3 run goes to
+# PROFILE_OUT.pb.gz and .txt, and nothing is recorded.
 mirror_config() {
-	local mode=$1 mirror=$2 r key="$1|mirror|$2" tx0 tx1 dr0 dr1 rx0 rx1
+	local mode=$1 mirror=$2 r key="$1|mirror|$2" tx0 tx1 dr0 dr1 rx0 rx1 pout=${3:-} ppid="" perfpid=""
+	local extra=()
+	[ -n "$pout" ] && extra=(-metrics 127.0.0.1:9471 -pprof)
 	make_topology "$mode" yes v3
-	gvsd_up gvbt-h1 "$work/sw1"
+	gvsd_up gvbt-h1 "$work/sw1" "${extra[@]}"
 	vsctl_at "$work/sw1" set Open_vSwitch . other_config:stats-update-interval=1000
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 -- add-port gvbt-br gvbtp3 \
 		-- add-port gvbt-br gvbtg -- set interface gvbtg type=gre options:remote_ip=$ul2 options:key=16
@@ -233,14 +243,39 @@ mirror_config() {
 	fi
 	sleep 1.2
 	tx0=$(ifstat tx_packets) dr0=$(ifstat tx_dropped) rx0=$(stat gvbt-h2 gvbtu2 rx_packets)
-	if r=$(iperf_tcp gvbt-v1 gvbt-v3 "$vm3" "$secs" "$port"); then
+	if [ -n "$pout" ]; then
+		ip netns exec gvbt-h1 timeout $((secs + 30)) go tool pprof -proto -output "$pout.pb.gz" -seconds "$secs" \
+			"http://127.0.0.1:9471/debug/pprof/profile" >/dev/null 2>&1 &
+		ppid=$!
+		pids+=("$ppid")
+		if command -v perf >/dev/null; then
+			# The whole machine's kernel too: most of a copy's cost is
+			# there (perf's own files go to PROFILE_OUT.perf*).
+			(sleep 1 && perf record -q -a -g -o "$pout.perf.data" -- sleep "$((secs - 1))" >/dev/null 2>&1) &
+			perfpid=$!
+			pids+=("$perfpid")
+		fi
+	fi
+	if ! r=$(iperf_tcp gvbt-v1 gvbt-v3 "$vm3" "$secs" "$port"); then
+		[ -n "$pout" ] || record fail "$key" "$r"
+	elif [ -z "$pout" ]; then
 		record tcp "$key" "$r"
-	else
-		record fail "$key" "$r"
 	fi
 	sleep 1.5
 	tx1=$(ifstat tx_packets) dr1=$(ifstat tx_dropped) rx1=$(stat gvbt-h2 gvbtu2 rx_packets)
-	if [ "$mirror" = select_all ]; then
+	if [ -n "$pout" ]; then
+		wait "$ppid" 2>/dev/null || true
+		[ -z "$perfpid" ] || wait "$perfpid" 2>/dev/null || true
+		go tool pprof -top -cum -nodecount 40 "$work/bin/gvsd" "$pout.pb.gz" >"$pout.txt" 2>/dev/null || true
+		if [ -f "$pout.perf.data" ]; then
+			perf report -q -i "$pout.perf.data" --no-children --sort comm,sym --percent-limit 0.7 -g none \
+				>"$pout.perf.txt" 2>/dev/null || true
+			perf report -q -i "$pout.perf.data" --children --sort sym --percent-limit 3 -g none \
+				>"$pout.perf-children.txt" 2>/dev/null || true
+			rm -f "$pout.perf.data"
+		fi
+		log "profile: $pout.txt ($r Gbit/s; GRE tx_packets +$((tx1 - tx0)) tx_dropped +$((dr1 - dr0)))"
+	elif [ "$mirror" = select_all ]; then
 		record gre_tx "$key" "$((tx1 - tx0))"
 		record gre_dropped "$key" "$((dr1 - dr0))"
 		record collector_rx "$key" "$((rx1 - rx0))"
@@ -349,6 +384,9 @@ grep '^fail' "$records" | sed 's/^/failed: /' || true
 if [ -n "$profile_dir" ]; then
 	mkdir -p "$profile_dir"
 	for mode in $modes; do
-		profile_gvsd "$mode"
+		if [[ "$switches" == *" mirror "* ]]; then
+			mirror_config "$mode" select_all "$profile_dir/gvsd-mirror-gre-$mode"
+		fi
+		[[ "$switches" == *" gvsd "* ]] && profile_gvsd "$mode"
 	done
 fi

@@ -121,3 +121,49 @@ func TestBadRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveredColumns: the rate the receiving interface got frames at,
+// and the switch's CPU per such frame, come from the runs' RECV and WALL
+// fields, not from iperf3's count; their medians over the runs.
+func TestDeliveredColumns(t *testing.T) {
+	recs := strings.Join([]string{
+		// 300,000 frames in 2 s at 60 % of a CPU: 150 kpps, 4 µs each.
+		"run\talloff\tgvsd\tnone\tudp\t90\t200\t0\t1000\t60\t300000\t2",
+		// 200,000 in 2 s at 50 %: 100 kpps, 5 µs.
+		"run\talloff\tgvsd\tnone\tudp\t80\t200\t0\t1000\t50\t200000\t2",
+		// 500,000 in 2.5 s at 40 %: 200 kpps, 2 µs.
+		"run\talloff\tgvsd\tnone\tudp\t95\t200\t0\t1000\t40\t500000\t2.5",
+		// The kernel bridge: no process, so a rate and no CPU.
+		"run\talloff\tlbr\tnone\tudp\t90\t200\t0\t1000\t-\t400000\t2",
+		// A record from before the columns existed.
+		"run\talloff\tovs\tnone\tudp\t90\t200\t0\t1000\t80",
+	}, "\n") + "\n"
+	out, err := runOut(t, "table", writeFile(t, "recs", recs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| – / 50 | 5.6 | 150 | 4.00 |\n",
+		"| – / – |  | 200 |  |\n",
+		"| – / 80 | 8.9 |  |  |\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDeliveredRate(t *testing.T) {
+	kpps, us := deliveredRate(250000, 2, 50)
+	if kpps != 125 || math.Abs(us-4) > 1e-9 {
+		t.Errorf("250k frames in 2 s at 50 %%: %v kpps, %v µs; want 125, 4", kpps, us)
+	}
+	for _, in := range [][3]float64{{0, 2, 50}, {100, 0, 50}, {math.NaN(), 2, 50}, {100, math.NaN(), 50}} {
+		if k, u := deliveredRate(in[0], in[1], in[2]); !math.IsNaN(k) || !math.IsNaN(u) {
+			t.Errorf("deliveredRate%v = %v, %v; want NaN, NaN", in, k, u)
+		}
+	}
+	if k, u := deliveredRate(100, 1, math.NaN()); k != 0.1 || !math.IsNaN(u) {
+		t.Errorf("no CPU measured: %v, %v; want 0.1, NaN", k, u)
+	}
+}

@@ -83,7 +83,7 @@ func TestRRTable(t *testing.T) {
 	}
 	for _, want := range []string{
 		// 90 % of a CPU at 100 kpps: 9 µs of CPU per packet.
-		"| off | gvsd | none | not run |  |  | 100 | 200 |  |  | – / 90 | 9.0 |",
+		"| off | gvsd | none | not run |  |  | 100 | 200 |  |  | – / 90 | 9.0 |  |  |",
 		"| TCP RR p50 µs | TCP RR p99 µs | switch CPU % |",
 		"| off | gvsd | none | 60 (50–70) | 120 | 42 |",
 		"| int-on | gvsd | none | 30 | 90 | 40 |",

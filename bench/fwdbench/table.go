@@ -12,17 +12,22 @@ import (
 
 // The record file has one tab-separated line per measurement:
 //
-//	run  MODE SWITCH MIRROR TRAFFIC RATE OFFERED COPIES DELIVERED CPU
+//	run  MODE SWITCH MIRROR TRAFFIC RATE OFFERED COPIES DELIVERED CPU [RECV WALL]
 //	fail MODE SWITCH MIRROR TRAFFIC REASON
 //	na   MODE SWITCH MIRROR TRAFFIC REASON
 //
 // RATE is Gbit/s (tcp) or kpps (udp); OFFERED is the UDP sender's kpps;
 // COPIES is what the mirror's sink received and DELIVERED what the two
 // iperf3 ends received during the run, in packets; CPU is the switch
-// process's CPU time over the run in percent of one CPU. "-" means not
+// process's CPU time over the run in percent of one CPU. RECV is what
+// the receiving end's interface received (its rx_packets) and WALL the
+// seconds between the two reads of the counters, the interval CPU is
+// measured over too: RECV/WALL is the rate the switch delivered at,
+// whether or not iperf3's receiver kept up with it. "-" means not
 // measured. For TRAFFIC rr (TCP request/response) RATE is the median
 // round trip and OFFERED the 99th percentile, in µs, COPIES the number
-// of round trips and DELIVERED "-".
+// of round trips and DELIVERED "-". Records written before RECV and
+// WALL existed have 10 fields.
 
 // config names one row of the table.
 type config struct{ mode, sw, mirror string }
@@ -33,6 +38,10 @@ const noMirror = "none"
 // sample is one run.
 type sample struct {
 	rate, offered, copyRatio, cpu float64 // NaN when not measured
+	// recvKpps is the rate the receiving interface got frames at, in
+	// thousands a second, and cpuPerFrame the switch's CPU time per such
+	// frame in µs; NaN when not measured.
+	recvKpps, cpuPerFrame float64
 }
 
 // cell gathers one configuration's runs of one kind of traffic.
@@ -68,8 +77,8 @@ func readRecords(r io.Reader) ([]record, error) {
 		}
 		rec := record{kind: f[0], config: config{f[1], f[2], f[3]}, traffic: f[4], fields: f[5:]}
 		switch {
-		case rec.kind == "run" && len(rec.fields) != 5:
-			return nil, fmt.Errorf("line %d: a run has 10 fields, this has %d", n, len(f))
+		case rec.kind == "run" && len(rec.fields) != 5 && len(rec.fields) != 7:
+			return nil, fmt.Errorf("line %d: a run has 10 or 12 fields, this has %d", n, len(f))
 		case rec.kind != "run" && rec.kind != "fail" && rec.kind != "na":
 			return nil, fmt.Errorf("line %d: unknown record kind %q", n, rec.kind)
 		}
@@ -120,7 +129,28 @@ func parseSample(f []string) sample {
 	if delivered > 0 {
 		s.copyRatio = copies / delivered
 	}
+	s.recvKpps, s.cpuPerFrame = math.NaN(), math.NaN()
+	if len(f) == 7 {
+		s.recvKpps, s.cpuPerFrame = deliveredRate(num(f[5]), num(f[6]), s.cpu)
+	}
 	return s
+}
+
+// deliveredRate turns the frames the receiving interface got over wall
+// seconds, and the switch's CPU share over the same interval (percent
+// of one CPU), into thousands of frames a second and µs of switch CPU
+// per frame. Either is NaN when its inputs are missing or zero.
+func deliveredRate(recv, wall, cpu float64) (kpps, cpuPerFrame float64) {
+	kpps, cpuPerFrame = math.NaN(), math.NaN()
+	if math.IsNaN(recv) || math.IsNaN(wall) || recv <= 0 || wall <= 0 {
+		return kpps, cpuPerFrame
+	}
+	kpps = recv / wall / 1e3
+	if !math.IsNaN(cpu) && cpu >= 0 {
+		// cpu/100*wall seconds of CPU over recv frames, in µs.
+		cpuPerFrame = cpu / 100 * wall / recv * 1e6
+	}
+	return kpps, cpuPerFrame
 }
 
 // median of the values that were measured; NaN if none were.
@@ -173,18 +203,19 @@ func writeTable(out io.Writer, rows []*row) error {
 		}
 	}
 	w := bufio.NewWriter(out)
-	fmt.Fprintln(w, "| offloads | switch | mirror | TCP Gbit/s | TCP mirror cost | TCP copies per packet | UDP 64 B kpps | UDP offered kpps | UDP mirror cost | UDP copies per packet | switch CPU % (TCP / UDP) | switch CPU µs per UDP packet |")
-	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| offloads | switch | mirror | TCP Gbit/s | TCP mirror cost | TCP copies per packet | UDP 64 B kpps | UDP offered kpps | UDP mirror cost | UDP copies per packet | switch CPU % (TCP / UDP) | switch CPU µs per UDP packet | UDP delivered kpps | switch CPU µs per delivered frame |")
+	fmt.Fprintln(w, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, rw := range rows {
 		if rw.cells["tcp"] == nil && rw.cells["udp"] == nil {
 			continue // a latency-only row
 		}
 		b := base[config{rw.mode, rw.sw, ""}]
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s |\n",
 			rw.mode, rw.sw, rw.mirror,
 			rateCell(rw.cells["tcp"], "%.2f"), costCell(rw, b, "tcp"), copiesCell(rw, "tcp"),
 			rateCell(rw.cells["udp"], "%.0f"), offeredCell(rw.cells["udp"]), costCell(rw, b, "udp"), copiesCell(rw, "udp"),
-			cpuCell(rw.cells["tcp"]), cpuCell(rw.cells["udp"]), cpuPerPacketCell(rw.cells["udp"]))
+			cpuCell(rw.cells["tcp"]), cpuCell(rw.cells["udp"]), cpuPerPacketCell(rw.cells["udp"]),
+			deliveredCell(rw.cells["udp"]), cpuPerFrameCell(rw.cells["udp"]))
 	}
 	writeRRTable(w, rows)
 	return w.Flush()
@@ -223,6 +254,32 @@ func cpuPerPacketCell(c *cell) string {
 		return ""
 	}
 	return fmt.Sprintf("%.1f", 10*cpu/rate)
+}
+
+// deliveredCell is the median rate, in kpps, at which the receiving
+// interface got frames: the switch's forwarding rate, not iperf3's.
+func deliveredCell(c *cell) string {
+	if c == nil {
+		return ""
+	}
+	m := median(c.column(func(s sample) float64 { return s.recvKpps }))
+	if math.IsNaN(m) {
+		return ""
+	}
+	return fmt.Sprintf("%.0f", m)
+}
+
+// cpuPerFrameCell is the median over the runs of the switch's CPU time
+// per frame the receiving interface got, in µs.
+func cpuPerFrameCell(c *cell) string {
+	if c == nil {
+		return ""
+	}
+	m := median(c.column(func(s sample) float64 { return s.cpuPerFrame }))
+	if math.IsNaN(m) {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", m)
 }
 
 // rateCell is "median (min–max)", or why there is no number.

@@ -275,6 +275,17 @@ func (t *Tracker) execute(frame []byte, key *packet.Key, off *packet.Offsets, p 
 		// The connection was ended (a SYN reopening it): track anew.
 		r = Result{State: StateTrk, Zone: a.Zone}
 	}
+	if cached && a.Commit && key.CtState&(StateNew|StateRel) == StateNew && !t.admit(a.Zone) {
+		// The earlier ct() of this packet in this zone found it a valid
+		// new connection, and none appeared since: at the limit the
+		// commit is refused without running the state machine again (a
+		// SYN flood's packets take this way through S7's flows). An
+		// expected connection (+rel) takes the long way, which consumes
+		// its expectation as before.
+		r.State |= StateNew
+		setOrig(&r, &p.tup, p.proto, p.v6)
+		return t.refused(r), false
+	}
 	return t.newConn(si, h, p, a, r, now, pending)
 }
 
@@ -389,7 +400,6 @@ func (t *Tracker) newConn(si int, h uint64, p *pkt, a *Action, r Result, now int
 		c.status |= stV6
 	}
 	c.tup[0] = p.tup
-	c.tup[1] = invertFor(p.proto, p.v6, &p.tup)
 	tm := t.timeoutsFor(a.Zone)
 	switch p.proto {
 	case packet.ProtoTCP:
@@ -417,6 +427,12 @@ func (t *Tracker) newConn(si int, h uint64, p *pkt, a *Action, r Result, now int
 		c.expires = now + tm.Generic
 	}
 	r.State |= StateNew
+	if !a.Commit && t.exp.n.Load() == 0 {
+		// Tracked, not stored, and related to nothing: no reply tuple
+		// needed (ct(table=N) of a SYN flood's packet).
+		return t.finish(r, &c, nil), false
+	}
+	c.tup[1] = invertFor(p.proto, p.v6, &p.tup)
 	needNAT := a.HasNAT && a.NAT.Kind != NATNone
 	if e, ok := t.expected(a.Zone, p, now, a.Commit); ok {
 		r.State |= StateRel
@@ -453,8 +469,12 @@ func (t *Tracker) newConn(si int, h uint64, p *pkt, a *Action, r Result, now int
 }
 
 func (t *Tracker) limitDropResult(r Result, c *conn) Result {
+	return t.refused(t.finish(r, c, nil))
+}
+
+// refused counts a commit refused by a limit and says to drop its packet.
+func (t *Tracker) refused(r Result) Result {
 	t.limitDrop.Add(1)
-	r = t.finish(r, c, nil)
 	r.LimitDrop = true
 	r.Drop = true
 	return r
@@ -496,22 +516,27 @@ func (t *Tracker) finish(r Result, c *conn, a *Action) Result {
 	}
 	r.Mark = c.mark
 	r.Label = c.label
+	setOrig(&r, &c.tup[0], c.proto, c.isV6())
+	return r
+}
+
+// setOrig copies an original-direction tuple into r's ct_nw_*, ct_tp_*
+// fields.
+func setOrig(r *Result, o *ctuple, proto uint8, v6 bool) {
 	r.OrigValid = true
-	o := &c.tup[0]
-	if c.isV6() {
+	if v6 {
 		r.OrigSrc = addrFrom16(&o.src)
 		r.OrigDst = addrFrom16(&o.dst)
 	} else {
 		r.OrigSrc = addrFrom4(&o.src)
 		r.OrigDst = addrFrom4(&o.dst)
 	}
-	r.OrigProto = c.proto
+	r.OrigProto = proto
 	r.OrigSport, r.OrigDport = o.sport, o.dport
-	if isICMP(c.proto) {
+	if isICMP(proto) {
 		// ct_tp_src/dst of ICMP are the type and code (ovs-fields(7)).
 		r.OrigSport, r.OrigDport = o.dport>>8, o.dport&0xff
 	}
-	return r
 }
 
 // removeLocked deletes connection ci of shard home; the caller holds

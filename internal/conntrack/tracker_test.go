@@ -447,6 +447,69 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// TestLimitRecirculated: through S7's flows (ct(table=0), then
+// ct(commit) of the recirculated +new packet) a commit at the zone's
+// limit is refused with the same result as a fresh packet's, and counted
+// once; a retransmitted SYN of a connection committed before the limit
+// was reached is not refused, nor are connections of another zone.
+func TestLimitRecirculated(t *testing.T) {
+	tr := New(Config{})
+	if err := tr.SetZoneLimit(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	first := newConv()
+	syn := first.fromL(packet.TCPFlagSYN, nil, false)
+	if r := s7(t, tr, syn, true, sec); r.Drop || r.State != StateTrk|StateNew {
+		t.Fatalf("first SYN: %s drop %v", stateString(r.State), r.Drop)
+	}
+	flood := newConv()
+	flood.lp = 4000
+	fsyn := flood.fromL(packet.TCPFlagSYN, nil, false)
+	fresh := exec(t, tr, fsyn, Action{Commit: true}, sec)
+	recirc := s7(t, tr, fsyn, true, sec)
+	if !recirc.Drop || !recirc.LimitDrop || recirc != fresh {
+		t.Fatalf("refused commit after recirculation:\n%+v\nwant\n%+v", recirc, fresh)
+	}
+	if st := tr.Stats(); st.LimitDrops != 2 || st.Conns != 1 {
+		t.Fatalf("stats %+v, want 2 refused commits and 1 connection", st)
+	}
+	// The first connection's SYN again: +new, but it exists.
+	if r := s7(t, tr, syn, true, 2*sec); r.Drop || r.State != StateTrk|StateNew {
+		t.Fatalf("retransmitted SYN at the limit: %s drop %v", stateString(r.State), r.Drop)
+	}
+	var key packet.Key
+	var off packet.Offsets
+	if err := packet.Parse(fsyn, 1, &key, &off); err != nil {
+		t.Fatal(err)
+	}
+	r := tr.Execute(fsyn, &key, &off, &Action{Zone: 3}, sec)
+	key.CtState, key.CtZone = r.State, r.Zone
+	if r = tr.Execute(fsyn, &key, &off, &Action{Zone: 3, Commit: true}, sec); r.Drop {
+		t.Fatal("zone 0's limit refused a commit in zone 3")
+	}
+	if n := tr.ZoneCount(3); n != 1 {
+		t.Fatalf("zone 3 holds %d connections, want 1", n)
+	}
+}
+
+// TestNoAllocSYNFlood: a SYN flood's packet refused at the limit through
+// S7's flows allocates nothing.
+func TestNoAllocSYNFlood(t *testing.T) {
+	tr, frame, key, off := synFlood(t)
+	track, commit := Action{}, Action{Commit: true}
+	n := testing.AllocsPerRun(1000, func() {
+		key.CtState, key.CtZone = 0, 0
+		r := tr.Execute(frame, key, off, &track, 2*sec)
+		key.CtState, key.CtZone = r.State, r.Zone
+		if r = tr.Execute(frame, key, off, &commit, 2*sec); !r.LimitDrop {
+			t.Fatalf("not refused: %s", stateString(r.State))
+		}
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per packet", n)
+	}
+}
+
 // TestFlushTuple removes one connection by its original tuple.
 func TestFlushTuple(t *testing.T) {
 	tr := New(Config{})

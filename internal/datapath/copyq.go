@@ -29,10 +29,15 @@ type copyQueue struct {
 	lens  []int
 	orig  []int
 	stats []*CopyStats // the mirror each copy is charged to
-	head  int
-	n     int
-	wake  chan struct{}
-	quit  chan struct{}
+	// tuns: each copy's tunnel metadata (copied: the frame's own is
+	// reused by its thread), for a flow-based tunnel port; hasTun says
+	// which copies have some.
+	tuns   []packet.TunnelMeta
+	hasTun []bool
+	head   int
+	n      int
+	wake   chan struct{}
+	quit   chan struct{}
 
 	batch *netdev.Batch // reused by the sender
 	tx    netdev.Sender
@@ -63,6 +68,7 @@ type superCopy struct {
 func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 	q := &copyQueue{dp: dp, port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
 		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
+		tuns: make([]packet.TunnelMeta, copyQueueDepth), hasTun: make([]bool, copyQueueDepth),
 		batch: netdev.NewBatch(BatchSize)}
 	for range copyQueueDepth {
 		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
@@ -79,8 +85,20 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 // copiesInline reports whether mirror copies to p are sent by the
 // receiving thread itself, in its batch for p: true when p's device never
 // waits (netdev.NonBlocking), since a full device then costs the sender
-// one refused system call and nothing more.
+// one refused system call and nothing more; false when the device's
+// sends are dear even so (netdev.CopyQueued: a tunnel), whose copies
+// are queued and, when the queue is full, dropped and counted in the
+// port's tx_dropped as well as the mirror's.
 func (p *Port) copiesInline() bool { return p.inline }
+
+// countCopyDrop counts a copy that found p's copy queue full in p's
+// tx_dropped, when its device counts such drops (netdev.CopyQueued): as
+// the frames it would have been on the wire, the unit of tx_packets.
+func (p *Port) countCopyDrop(frame []byte, off netdev.Offload) {
+	if p.queued != nil {
+		p.queued.CountTxDropped(uint64(netdev.Segments(frame, off)))
+	}
+}
 
 // copyPause is how long inline copies to a port are dropped at once after
 // its device refused some: a destination that cannot keep up then costs
@@ -144,7 +162,7 @@ func (p *Port) stopCopies() {
 
 // push queues a copy of frame, whose original length was orig. It reports
 // false when the queue is full.
-func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
+func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) bool {
 	q.mu.Lock()
 	if q.n == copyQueueDepth {
 		q.mu.Unlock()
@@ -154,6 +172,7 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
 	q.stats[i] = stats
+	q.setTun(i, tun)
 	q.supers[i].big = -1
 	q.n++
 	q.wakeIfFirst()
@@ -164,7 +183,7 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats) bool {
 // of at most snaplen bytes (0: whole). It reports false when the queue is
 // full. The big buffers are made on the first super-frame, an allocation
 // that happens once per destination.
-func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats) bool {
+func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) bool {
 	q.mu.Lock()
 	if q.n == copyQueueDepth || q.bigN == superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
 		q.mu.Unlock()
@@ -179,10 +198,29 @@ func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, 
 	big := (q.bigHead + q.bigN) % superCopiesDepth
 	q.supers[i] = superCopy{big: big, size: copy(q.bigBufs[big], frame), off: off, snaplen: snaplen}
 	q.stats[i] = stats
+	q.setTun(i, tun)
 	q.n++
 	q.bigN++
 	q.wakeIfFirst()
 	return true
+}
+
+// setTun keeps slot i's tunnel metadata (nil: none).
+func (q *copyQueue) setTun(i int, tun *packet.TunnelMeta) {
+	q.hasTun[i] = tun != nil
+	if tun != nil {
+		q.tuns[i] = *tun
+	}
+}
+
+// batchTun gives the batch's last frame slot i's tunnel metadata, which a
+// flow-based tunnel port sends by.
+func (q *copyQueue) batchTun(i int) {
+	m := &q.batch.Meta[q.batch.Len()-1]
+	m.Tun = nil
+	if q.hasTun[i] {
+		m.Tun = &q.tuns[i]
+	}
 }
 
 // wakeIfFirst unlocks q and wakes the sender if the queue was empty.
@@ -203,6 +241,9 @@ func (q *copyQueue) wakeIfFirst() {
 // bug) it drops what was queued, charging the mirrors, and goes on.
 func (q *copyQueue) run() {
 	defer q.dp.wg.Done()
+	if q.port.queued != nil {
+		lowerCopySenderPriority()
+	}
 	for !q.loop() {
 		q.dropAll()
 	}
@@ -227,8 +268,14 @@ func (q *copyQueue) dropAll() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for j := range q.n {
-		if c := q.stats[(q.head+j)%copyQueueDepth]; c != nil {
+		i := (q.head + j) % copyQueueDepth
+		if c := q.stats[i]; c != nil {
 			c.Dropped.Add(1)
+		}
+		if c := q.supers[i]; c.big >= 0 {
+			q.port.countCopyDrop(q.bigBufs[c.big][:c.size], c.off)
+		} else {
+			q.port.countCopyDrop(nil, netdev.Offload{})
 		}
 	}
 	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
@@ -252,10 +299,12 @@ func (q *copyQueue) sendSome() bool {
 		i := (head + j) % copyQueueDepth
 		if c := q.supers[i]; c.big >= 0 {
 			q.batch.Add(q.bigBufs[c.big][:c.size], c.off, c.size, c.snaplen)
+			q.batchTun(i)
 			supers++
 			continue
 		}
 		q.batch.Add(q.bufs[i][:q.lens[i]], netdev.Offload{}, q.orig[i], 0)
+		q.batchTun(i)
 	}
 	q.write(q.stats[head%copyQueueDepth])
 	q.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"gvs/internal/conntrack"
 	"gvs/internal/datapath"
 	"gvs/internal/flow"
 	"gvs/internal/ofproto"
@@ -124,5 +125,73 @@ func BenchmarkConntrackEstablished(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/packet")
 	if out.frames == before {
 		b.Fatal("no segment reached the right")
+	}
+}
+
+// s7Limited is s7Switch with zone 0 limited to the one connection that
+// s7Handshake opens, and a SYN of another connection from the left.
+func s7Limited(t testing.TB) (ts *testSwitch, tr *conntrack.Tracker, left *datapath.TestThread, syn []byte) {
+	ts = s7Switch(t)
+	tr = conntrack.New(conntrack.Config{Clock: datapath.Monotime})
+	if err := tr.SetZoneLimit(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	ts.dp.SetTracker(tr)
+	left, _ = s7Handshake(t, ts)
+	drain(ts.ports[1])
+	drain(ts.ports[2])
+	syn = tcpSegment(t, false, tcpSYN, 5000, 0, 0)
+	binary.BigEndian.PutUint16(syn[34:], 4000) // a connection of its own
+	return ts, tr, left, withChecksums(t, syn, false)
+}
+
+// TestS7LimitDropsSYN: with the zone at its limit, a SYN of a new
+// connection from the left goes nowhere (its ct(commit) is refused and
+// the output after it not run), while the connection committed before
+// the limit keeps crossing.
+func TestS7LimitDropsSYN(t *testing.T) {
+	ts, tr, left, syn := s7Limited(t)
+	left.Process([][]byte{syn})
+	if got := len(drain(ts.ports[2])); got != 0 {
+		t.Errorf("a SYN beyond the zone limit reached the right")
+	}
+	if n := tr.Stats().LimitDrops; n != 1 {
+		t.Errorf("%d commits refused, want 1", n)
+	}
+	left.Process([][]byte{tcpSegment(t, false, tcpACK|tcpPSH, 101, 201, 64)})
+	if got := len(drain(ts.ports[2])); got != 1 {
+		t.Errorf("the established connection's segment reached the right %d times, want 1", got)
+	}
+}
+
+// BenchmarkConntrackSYNFlood measures a SYN flood's packet through S7's
+// flows with the zone at its limit: a cache hit (ct_state=-trk), the
+// tracker (+new, not committed), a second cache hit (+trk+new) and the
+// refused ct(commit), which drops it. Each SYN has a source port of its
+// own.
+func BenchmarkConntrackSYNFlood(b *testing.B) {
+	ts, tr, left, syn := s7Limited(b)
+	batch := make([][]byte, datapath.BatchSize)
+	for i := range batch {
+		batch[i] = append([]byte(nil), syn...)
+	}
+	sport := uint16(10000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, f := range batch {
+			// Never 1024, the connection s7Handshake opened.
+			sport = 10000 + (sport-9999)%50000
+			binary.BigEndian.PutUint16(f[34:], sport)
+		}
+		left.Process(batch)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/packet")
+	if got := len(drain(ts.ports[2])); got != 0 {
+		b.Fatalf("%d flood SYNs reached the right", got)
+	}
+	if tr.Stats().LimitDrops < uint64(b.N) {
+		b.Fatalf("%d commits refused for %d batches", tr.Stats().LimitDrops, b.N)
 	}
 }

@@ -98,6 +98,7 @@ type Port struct {
 	// assertion per packet.
 	prepared bool
 	inline   bool                // Dev is netdev.NonBlocking: see copiesInline
+	queued   netdev.CopyQueued   // Dev wants its copies queued and counts their drops, or nil
 	offload  netdev.OffloadPort  // Dev passes super-frames through, or nil
 	tunRx    netdev.TunnelReader // Dev knows received frames' tunnel metadata, or nil
 }
@@ -110,6 +111,9 @@ func (p *Port) prepare() {
 		return
 	}
 	_, p.inline = p.Dev.(netdev.NonBlocking)
+	if p.queued, _ = p.Dev.(netdev.CopyQueued); p.queued != nil {
+		p.inline = false
+	}
 	p.offload, _ = p.Dev.(netdev.OffloadPort)
 	p.tunRx, _ = p.Dev.(netdev.TunnelReader)
 	p.prepared = true

@@ -103,8 +103,13 @@ func (f *CachedFlow) String(portName func(uint32) string) string {
 	if f.Key.RecircID != 0 {
 		recirc = fmt.Sprintf("%#x", f.Key.RecircID)
 	}
-	fmt.Fprintf(&b, "recirc_id(%s),in_port(%s)", recirc, portName(f.InPort))
 	key, mask := f.Key.Key, f.Mask.Key
+	if t := formatTunnelKey(&key, &mask); t != "" { // first, as in OVS's dumps
+		b.WriteString(t + ",")
+	}
+	clearTunnelKey(&key)
+	clearTunnelKey(&mask)
+	fmt.Fprintf(&b, "recirc_id(%s),in_port(%s)", recirc, portName(f.InPort))
 	key.InPort, mask.InPort = 0, 0
 	key.RecircID, mask.RecircID = 0, 0
 	if m := flow.NewMatch(key, mask).String(); m != "" {

@@ -1,6 +1,8 @@
 package datapath_test
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -122,5 +124,88 @@ func TestMirrorCopiesQueuedToBlockingDevice(t *testing.T) {
 	}
 	if d := stats.Copy.Dropped.Load(); d != 0 {
 		t.Fatalf("mirror counted %d drops with room for every copy", d)
+	}
+}
+
+// slowTunnel stands for a tunnel port whose sends take long (every frame
+// a trip through the kernel's IP output): it never refuses a frame, as
+// the raw socket does not, but each send waits until release is closed.
+// It counts, as a tunnel port does, the copies the datapath dropped for
+// it (netdev.CopyQueued).
+type slowTunnel struct {
+	*netdev.Memory
+	release chan struct{}
+	dropped atomic.Uint64
+}
+
+func (*slowTunnel) NonBlocking()              {}
+func (s *slowTunnel) CountTxDropped(n uint64) { s.dropped.Add(n) }
+
+func (s *slowTunnel) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	<-s.release
+	return s.Memory.Transmit(b)
+}
+
+func (s *slowTunnel) WriteBatch(frames [][]byte) error {
+	<-s.release
+	return s.Memory.WriteBatch(frames)
+}
+
+func (s *slowTunnel) Stats() netdev.Stats {
+	st := s.Memory.Stats()
+	st.TxDropped += s.dropped.Load()
+	return st
+}
+
+// A mirror into a tunnel that cannot keep up costs the mirrored
+// traffic's thread nothing: it hands copies to the tunnel's copy queue
+// and goes on, and what the queue has no room for is dropped and counted
+// in the tunnel port's tx_dropped (and the mirror's), so that every copy
+// is either sent or counted there.
+func TestMirrorIntoSlowTunnelDoesNotWait(t *testing.T) {
+	const batches, per = 20, 32
+	dest := &slowTunnel{Memory: netdev.NewMemory("mst3", 4096), release: make(chan struct{})}
+	out := netdev.NewMemory("mst2", 4096)
+	dp, stats := mirrorSwitchOf(t, [3]netdev.Netdev{netdev.NewMemory("mst1", 64), out, dest}, 0)
+	var once sync.Once
+	release := func() { once.Do(func() { close(dest.release) }) }
+	t.Cleanup(release) // before the ports close (cleanups run last first)
+
+	th := dp.NewTestThread(1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range batches {
+			th.Process(burst(per))
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the mirrored traffic's thread waited for the slow tunnel")
+	}
+	if got := len(drain(out)); got != batches*per {
+		t.Fatalf("port 2 got %d originals, want %d", got, batches*per)
+	}
+	dropped := dest.Stats().TxDropped
+	if dropped == 0 {
+		t.Fatal("the tunnel port's tx_dropped counted no copies, though it took none")
+	}
+	if d := stats.Copy.Dropped.Load(); d != dropped {
+		t.Fatalf("mirror counted %d dropped, tunnel port's tx_dropped %d", d, dropped)
+	}
+
+	release()
+	sent := 0
+	for deadline := time.Now().Add(10 * time.Second); sent+int(dropped) < batches*per && time.Now().Before(deadline); {
+		if _, ok := dest.Next(100 * time.Millisecond); ok {
+			sent++
+		}
+	}
+	if sent+int(dropped) != batches*per {
+		t.Fatalf("%d copies sent and %d dropped, want %d in all", sent, dropped, batches*per)
+	}
+	if st := dest.Stats(); st.TxPackets != uint64(sent) {
+		t.Fatalf("tunnel port's tx_packets %d, want the %d copies sent", st.TxPackets, sent)
 	}
 }

@@ -332,9 +332,12 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 		if !p.copiesInline() {
 			q := p.copyQueueFor(t.dp)
 			if off.IsSuper() {
-				fate.dropped = q == nil || !q.pushSuper(frame, off, snap, o.copy)
+				fate.dropped = q == nil || !q.pushSuper(frame, off, snap, o.copy, o.tun)
 			} else {
-				fate.dropped = q == nil || !q.push(frame, orig, o.copy)
+				fate.dropped = q == nil || !q.push(frame, orig, o.copy, o.tun)
+			}
+			if fate.dropped && q != nil {
+				p.countCopyDrop(frame, off)
 			}
 			return fate
 		}

@@ -61,6 +61,15 @@ func (p *parser) setWire(f *field, fv FieldValue) error {
 		if err := checkCtState(v, m); err != nil {
 			return err
 		}
+	case kTunFlags:
+		// oam is OpenFlow's only tunnel flag: the key's other bits (df,
+		// csum, key) are the datapath's, which an exact wire match must
+		// not look at.
+		if v&^tunFlagSet.all() != 0 {
+			return fmt.Errorf("bits %#x are outside tun_flags", v&^tunFlagSet.all())
+		}
+		p.setSlot(f, v, m&tunFlagSet.all())
+		return nil
 	case kVLANVID:
 		// OpenFlow 1.2's VID carries the present bit where the TCI has CFI.
 		p.setSlot(f, v&tciVIDBits, m&tciVIDBits)
@@ -102,6 +111,8 @@ var (
 		{"in_port", sInPort, 0, 0}, {"tun_id", sTunID, 0, 0}, {"tun_src", sTunSrc, 0, 0},
 		{"tun_dst", sTunDst, 0, 0}, {"tun_ipv6_src", sTunIPv6Src, 0, 0}, {"tun_ipv6_dst", sTunIPv6Dst, 0, 0},
 		{"tun_flags", sTunFlags, 0, 0}, {"tun_gbp_id", sTunGBPID, 0, 0}, {"tun_gbp_flags", sTunGBPFlags, 0, 0},
+		{"tun_erspan_idx", sTunErspanIdx, 0, 0}, {"tun_erspan_ver", sTunErspanVer, 0, 0},
+		{"tun_erspan_dir", sTunErspanDir, 0, 0}, {"tun_erspan_hwid", sTunErspanHWID, 0, 0},
 		{"metadata", sMetadata, 0, 0}, {"recirc_id", sRecircID, 0, 0}, {"dp_hash", sDpHash, 0, 0},
 		{"pkt_mark", sPktMark, 0, 0}, {"ct_state", sCtState, 0, 0}, {"ct_zone", sCtZone, 0, 0},
 		{"ct_mark", sCtMark, 0, 0}, {"ct_label", sCtLabel, 0, 0},

@@ -1,11 +1,17 @@
 package flow
 
-import "testing"
+import (
+	"testing"
+
+	"gvs/internal/packet"
+)
 
 // TestWireFieldsRoundTrip: a match turned into wire entries and back is
 // the same match, for the S7 flows and the common field kinds.
 func TestWireFieldsRoundTrip(t *testing.T) {
 	for _, s := range []string{
+		"tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x4,tun_flags=-oam",
+		"tun_erspan_ver=1,tun_erspan_idx=0x3",
 		"ct_state=-trk,tcp,in_port=1",
 		"ct_state=+new+trk,tcp,in_port=2",
 		"ip,nw_src=10.0.0.0/8,nw_dst=192.168.1.1",
@@ -42,5 +48,29 @@ func TestMatchFromWirePrereq(t *testing.T) {
 	_, err = MatchFromWire([]WireField{{Name: "ct_state", FieldValue: FieldValue{Value: putUint(0x03), Mask: putUint(0x03)}}})
 	if err == nil {
 		t.Fatal("ct_state +new+est accepted")
+	}
+}
+
+// tun_flags on the wire is OpenFlow's oam bit only: an exact wire match
+// (mask all ones) must not look at the datapath's df, csum and key bits
+// the key keeps beside it, and other bits are refused.
+func TestMatchFromWireTunFlags(t *testing.T) {
+	var wf WireField
+	wf.Name = "tun_flags"
+	wf.Value[15], wf.Mask[14], wf.Mask[15] = 1, 0xff, 0xff
+	m, err := MatchFromWire([]WireField{wf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Mask().TunFlags; got != 1 {
+		t.Errorf("tun_flags mask %#x, want 0x1", got)
+	}
+	k := packet.Key{TunFlags: 1 | 8} // oam, and the datapath's key flag
+	if !m.Matches(&k) {
+		t.Error("tun_flags=+oam does not match an OAM frame with a key")
+	}
+	wf.Value[15] = 2
+	if _, err := MatchFromWire([]WireField{wf}); err == nil {
+		t.Error("tun_flags 0x2 taken")
 	}
 }

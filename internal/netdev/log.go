@@ -13,9 +13,10 @@ var (
 	// pcapRL limits a pcap port whose disk or reader keeps failing.
 	pcapRL = vlog.NewRateLimit(5, time.Minute)
 
-	pcapStartError  = coverage.New("netdev_pcap_start_error")
-	pcapWriteError  = coverage.New("netdev_pcap_write_error") // frames dropped until it works again
-	pcapRotateError = coverage.New("netdev_pcap_rotate_error")
-	ringSetupFailed = coverage.New("netdev_afpacket_no_ring") // system port reading with recvmmsg
-	ringReplaced    = coverage.New("netdev_afpacket_ring_replaced")
+	pcapStartError    = coverage.New("netdev_pcap_start_error")
+	pcapWriteError    = coverage.New("netdev_pcap_write_error") // frames dropped until it works again
+	pcapRotateError   = coverage.New("netdev_pcap_rotate_error")
+	ringSetupFailed   = coverage.New("netdev_afpacket_no_ring") // system port reading with recvmmsg
+	ringReplaced      = coverage.New("netdev_afpacket_ring_replaced")
+	txRingSetupFailed = coverage.New("netdev_afpacket_no_tx_ring") // system port sending with sendmmsg
 )

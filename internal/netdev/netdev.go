@@ -94,6 +94,19 @@ type NonBlocking interface {
 	NonBlocking()
 }
 
+// CopyQueued is implemented by a NonBlocking Netdev whose sends cost the
+// sending thread far more than copying the frame: a tunnel by the host's
+// routing, where every frame is a trip through the kernel's IP output
+// (and, over a veth, through the receiver's input as well). The datapath
+// hands mirror copies to such a port to a bounded queue with a sender of
+// its own, so the traffic they copy never waits for them, and reports
+// the copies that found the queue full with CountTxDropped: the port
+// counts them in its TxDropped, since they are what it could not carry.
+type CopyQueued interface {
+	NonBlocking
+	CountTxDropped(n uint64)
+}
+
 // ErrClosed is returned by ReadBatch once the port has been closed.
 var ErrClosed = errors.New("netdev: port closed")
 

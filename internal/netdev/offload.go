@@ -158,6 +158,24 @@ func FirstSegmentLen(frame []byte, o Offload) int {
 	return min(len(frame), hdrs+int(o.h.gsoSize))
 }
 
+// Segments is how many frames frame, described by o, is on the wire: one,
+// or for a super-frame the segments it is cut into.
+func Segments(frame []byte, o Offload) int {
+	if !o.IsSuper() || o.h.gsoSize == 0 {
+		return 1
+	}
+	proto := byte(ipProtoTCP)
+	if o.h.gsoType == vnetGSOUDPL4 {
+		proto = ipProtoUDP
+	}
+	hdrs, ok := l4HeadersEnd(frame, int(o.h.csumStart), proto)
+	if !ok || hdrs >= len(frame) {
+		return 1
+	}
+	size := int(o.h.gsoSize)
+	return (len(frame) - hdrs + size - 1) / size
+}
+
 // Rebase describes frame, a super-frame described by o whose headers the
 // datapath changed (VLAN tags pushed or popped, fields set), as o did the
 // original: the checksum start follows the transport header, and when

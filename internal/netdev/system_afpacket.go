@@ -19,7 +19,8 @@ import (
 // The "system" port type attaches an existing Linux interface (a veth end,
 // a NIC, a VM's TAP) through an AF_PACKET socket bound to its ifindex:
 // promiscuous, blind to its own transmissions (PACKET_IGNORE_OUTGOING),
-// and batched with recvmmsg/sendmmsg.
+// and batched. Sends go through a PACKET_TX_RING on a second socket
+// (afpacket_txring.go), or sendmmsg for frames too large for its slots.
 //
 // Receive goes through a PACKET_RX_RING (TPACKET_V2, afpacket_ring.go):
 // the kernel copies each frame into the ring in the sender's softirq,
@@ -68,6 +69,13 @@ type afpacketPort struct {
 	// ring is never unmapped under a reader.
 	ringMu sync.Mutex
 	wr     afpacketWriter // used only by the WriteBatch caller
+
+	// The transmit socket and its ring (afpacket_txring.go); nil when
+	// the kernel refused them: the port sends with sendmmsg alone.
+	// txMu is held by a ring writer and by Close's unmapping.
+	txFile *os.File
+	txConn syscall.RawConn
+	txMu   sync.Mutex
 }
 
 func openAFPacket(cfg Config) (Netdev, error) {
@@ -111,9 +119,32 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	p := &afpacketPort{name: cfg.Name, ifindex: ifi.Index, file: file, conn: conn}
 	p.rd.init(&p.stats)
 	p.rd.ring = ring
-	p.wr.init()
+	p.wr.init(conn)
+	p.openTx(ringSlotSize(max(ifi.MTU, cfg.MTU)), ifi.MTU)
 	p.last.update(infoFrom(ifi))
 	return p, nil
+}
+
+// openTx gives the port its transmit ring, or leaves it sending with
+// sendmmsg alone if the kernel refuses one.
+func (p *afpacketPort) openTx(slotSize, mtu int) {
+	fd, ring, err := openTxRing(p.ifindex, slotSize)
+	if err == nil {
+		p.txFile = os.NewFile(uintptr(fd), "afpacket-tx:"+p.name)
+		p.txConn, err = p.txFile.SyscallConn()
+		if err != nil {
+			ring.unmap()
+			p.txFile.Close()
+			p.txFile = nil
+		}
+	}
+	if err != nil {
+		txRingSetupFailed.Inc()
+		netdevLog.Warn("port %s: no transmit ring, sending with sendmmsg: %v", p.name, err)
+		return
+	}
+	ring.maxPlain = mtu + ethHeaderLen + vlanTagLen
+	p.wr.ring = ring
 }
 
 // setupPacketSocket sets the options that must be in place before the
@@ -256,8 +287,13 @@ func (p *afpacketPort) writeBatch(frames [][]byte, offs []FrameMeta) (TxResult, 
 		return TxResult{Dropped: len(frames)}, ErrClosed
 	}
 	w := &p.wr
-	w.frames, w.offs = frames, offs
-	err := p.conn.Write(w.sendFn)
+	var err error
+	if w.ring != nil {
+		err = p.writeRing(frames, offs)
+	} else {
+		w.frames, w.offs = frames, offs
+		err = p.conn.Write(w.sendFn)
+	}
 	p.stats.addTx(w.count)
 	res := w.count.result()
 	w.frames, w.offs, w.count = nil, nil, batchCount{}
@@ -280,6 +316,12 @@ func (p *afpacketPort) Close() error {
 	p.ringMu.Lock()
 	p.rd.ring.unmap()
 	p.ringMu.Unlock()
+	if p.txFile != nil {
+		_ = p.txFile.Close()
+		p.txMu.Lock()
+		p.wr.ring.unmap()
+		p.txMu.Unlock()
+	}
 	if err != nil {
 		return fmt.Errorf("port %s: close: %w", p.name, err)
 	}
@@ -385,6 +427,14 @@ func (p *afpacketPort) readCopied(bufs [][]byte, sizes []int, offs []Offload) in
 // virtio header, then the frame) per frame of a sendmmsg call. The header
 // is the shared zero one, or the frame's own from offs.
 type afpacketWriter struct {
+	conn syscall.RawConn // the receiving socket, which sends what fits no ring slot
+	ring *txRing         // nil: sendmmsg only
+	// During a ring write: its frames, and the transmit socket.
+	ringFrames [][]byte
+	ringMeta   []FrameMeta
+	txFd       uintptr
+	ringFn     func(fd uintptr) bool
+
 	hdr    [vnetHdrLen]byte
 	hdrs   [][vnetHdrLen]byte // per frame, when offs is set
 	offs   []FrameMeta        // per frame, or nil
@@ -396,7 +446,9 @@ type afpacketWriter struct {
 	count  batchCount
 }
 
-func (w *afpacketWriter) init() {
+func (w *afpacketWriter) init(conn syscall.RawConn) {
+	w.conn = conn
+	w.ringFn = w.ringWrite
 	w.msgs = make([]unix.Mmsghdr, afpacketBatch)
 	w.iovs = make([][2]unix.Iovec, afpacketBatch)
 	w.sizes = make([]int, afpacketBatch)
@@ -448,12 +500,22 @@ func (w *afpacketWriter) stage(chunk [][]byte, first int) int {
 // it cannot send and reports that frame's error on the next call, so a
 // refused frame is counted and skipped and the rest retried, unless the
 // device is full, in which case the rest is dropped at once.
+//
+// A socket keeps an error the kernel reported while nobody read it (the
+// ENETDOWN of a link that went down, or was down when the port opened):
+// the next send returns it instead of sending, and clears it. The
+// receive ring's reader does not clear it (it makes no socket call while
+// frames wait), so a frame refused with ENETDOWN is tried once more: it
+// goes out when the link is up now, and fails again when it is not.
 func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
+	retried := -1
 	for i := 0; i < k; {
 		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EINTR:
+		case errno == unix.ENETDOWN && retried != i:
+			retried = i // a stale error from the socket, or the link is down
 		case errno == unix.ENOBUFS || errno == unix.EAGAIN:
 			// The device's queue is full: the rest of the batch would
 			// be refused too, one system call each. Drop it now.
@@ -476,3 +538,45 @@ func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
 
 // NonBlocking marks the port: sendmmsg runs with MSG_DONTWAIT.
 func (p *afpacketPort) NonBlocking() {}
+
+// writeRing writes a batch through the transmit ring.
+func (p *afpacketPort) writeRing(frames [][]byte, offs []FrameMeta) error {
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	w := &p.wr
+	if w.ring.mem == nil { // closed under us
+		w.count.dropped += uint64(len(frames))
+		return ErrClosed
+	}
+	w.ringFrames, w.ringMeta = frames, offs
+	err := p.txConn.Write(w.ringFn)
+	w.ringFrames, w.ringMeta = nil, nil
+	return err
+}
+
+func (w *afpacketWriter) ringWrite(fd uintptr) bool {
+	w.txFd = fd
+	w.ring.write(w, w.ringFrames, w.ringMeta, &w.count)
+	return true
+}
+
+// flushRing is the send() that hands the ring's marked slots to the
+// kernel (txRingIO).
+func (w *afpacketWriter) flushRing() unix.Errno {
+	for {
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		if errno != unix.EINTR {
+			return errno
+		}
+	}
+}
+
+// sendDirect sends frames that fit no ring slot with sendmmsg on the
+// receiving socket (txRingIO).
+func (w *afpacketWriter) sendDirect(frames [][]byte, meta []FrameMeta) {
+	w.frames, w.offs = frames, meta
+	if err := w.conn.Write(w.sendFn); err != nil {
+		w.count.dropped += uint64(len(frames))
+	}
+	w.frames, w.offs = nil, nil
+}

@@ -90,6 +90,28 @@ func TestSystemSurvivesLinkDownUp(t *testing.T) {
 	pingFrom(t, s.ns, "198.51.100.2", 2)
 }
 
+// A link that went down and up while nobody read the port leaves an
+// ENETDOWN on the socket (the receive ring's reader makes no call that
+// would clear it): the first frame sent after the link is back must go
+// out all the same, not be refused with that stale error.
+func TestSystemSendAfterLinkDownUpUnread(t *testing.T) {
+	s := newSystemSetup(t)
+	run(t, "ip", "-n", s.sw, "link", "set", s.host, "down")
+	run(t, "ip", "-n", s.sw, "link", "set", s.host, "up")
+	deadline := time.Now().Add(5 * time.Second)
+	for !infoIn(t, s.sw, s.port).LinkUp && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	frame := make([]byte, 60)
+	copy(frame, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0, 0, 0, 1, 0x88, 0xb5})
+	if err := s.port.WriteBatch([][]byte{frame}); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.port.Stats(); st.TxPackets != 1 || st.TxDropped != 0 || st.TxErrors != 0 {
+		t.Errorf("after the link came back: %+v, want the frame sent", st)
+	}
+}
+
 // Once the device is gone, Info describes it as last seen, marked Stale.
 func TestSystemInfoAfterDeviceDeleted(t *testing.T) {
 	s := newSystemSetup(t)

@@ -423,6 +423,7 @@ func decapNative(s *nativeState, b []byte, v6 bool) bool {
 		if ulen < 8 || ulen > len(b) {
 			return false
 		}
+		o.Meta.UDPCsum = binary.BigEndian.Uint16(b[6:8]) != 0
 		b = b[8:ulen]
 	default:
 		return false
@@ -432,7 +433,7 @@ func decapNative(s *nativeState, b []byte, v6 bool) bool {
 		return false
 	}
 	tunnelNativeRx.Inc()
-	u.decapsulate(b, o.Src, o.Dst)
+	u.decapsulate(b, o.Src, o.Dst, o.Meta)
 	return true
 }
 

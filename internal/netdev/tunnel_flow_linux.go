@@ -15,6 +15,13 @@ import (
 // to send them.
 var tunnelFlowNoRemote = coverage.New("tunnel_flow_no_remote")
 
+// tunnelFlowToSelf counts frames for a port with remote_ip=flow whose
+// tun_dst is the address the frames would leave from: a frame received
+// from a tunnel keeps its metadata, whose tun_dst is this host, so a
+// mirror or an output of it into a flow-based port would tunnel to
+// itself. OVS 3.1 drops those too ("Not tunneling to our own address").
+var tunnelFlowToSelf = coverage.New("tunnel_flow_to_self")
+
 // TunnelFlow says which outer values p takes from the flow.
 func (p *tunnelPort) TunnelFlow() TunnelFlow {
 	o := p.opts
@@ -31,11 +38,15 @@ func (w *tunnelWriter) sendFlows(frames [][]byte, meta []FrameMeta, now time.Tim
 		for end < len(frames) && sameTun(tunOf(meta, end), md) {
 			end++
 		}
-		if w.applyFlow(md) {
-			w.sendRun(frames[start:end], now, ts)
-		} else {
+		switch {
+		case !w.applyFlow(md):
 			w.count.dropped += uint64(end - start)
 			tunnelFlowNoRemote.Add(uint64(end - start))
+		case w.opts.remoteFlow && w.toSelf(now):
+			w.count.dropped += uint64(end - start)
+			tunnelFlowToSelf.Add(uint64(end - start))
+		default:
+			w.sendRun(frames[start:end], now, ts)
 		}
 		start = end
 	}
@@ -94,6 +105,23 @@ func (w *tunnelWriter) applyFlow(md *packet.TunnelMeta) bool {
 	w.setRemote(remote)
 	w.fixedSrc, w.autoSrc, w.key = src, auto, key
 	return true
+}
+
+// toSelf reports whether the remote is the frames' own source address:
+// local_ip's, or the one the route to the remote picks (the remote
+// itself when it is this host's).
+func (w *tunnelWriter) toSelf(now time.Time) bool {
+	if !w.autoSrc {
+		return w.remote == w.fixedSrc
+	}
+	if r, ok := tunnelRouter.Lookup(w.remote, 0); ok && r.Local {
+		return true
+	}
+	if _, _, ok := w.nativeRoute(); ok {
+		return false
+	}
+	w.refreshSource(now) // sendRun would do it next: no extra lookup
+	return w.source == w.remote
 }
 
 // setRemote makes remote the destination of the raw socket's messages.

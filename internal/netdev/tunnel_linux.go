@@ -73,7 +73,7 @@ type tunnelPort struct {
 	stats  counters
 }
 
-var _ NonBlocking = (*tunnelPort)(nil)
+var _ CopyQueued = (*tunnelPort)(nil)
 
 func openTunnel(cfg Config) (Netdev, error) {
 	o, err := parseTunnelOptions(cfg)
@@ -101,6 +101,11 @@ func (p *tunnelPort) Info() Info { return Info{LinkUp: !p.closed.Load(), AdminUp
 
 // NonBlocking marks the port: packets are sent with MSG_DONTWAIT.
 func (p *tunnelPort) NonBlocking() {}
+
+// CountTxDropped counts mirror copies the datapath dropped for want of
+// room in the port's copy queue: each frame costs a trip through the
+// kernel's IP output, so copies get a sender of their own (CopyQueued).
+func (p *tunnelPort) CountTxDropped(n uint64) { p.stats.txDropped.Add(n) }
 
 func (p *tunnelPort) Close() error {
 	if !p.closed.CompareAndSwap(false, true) {

@@ -190,3 +190,19 @@ func TestTunnelConflictsRefused(t *testing.T) {
 		t.Error("a geneve port on VXLAN's UDP port was opened")
 	}
 }
+
+// A tunnel port asks for its mirror copies through a queue (CopyQueued)
+// and counts the copies the datapath dropped for it in tx_dropped.
+func TestTunnelCountsDroppedCopies(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	a, _ := tunnelPair(t, ns, "gre", nil)
+	q, ok := a.(CopyQueued)
+	if !ok {
+		t.Fatalf("a %T is not CopyQueued: mirror copies would be sent by the receiving thread", a)
+	}
+	q.CountTxDropped(3)
+	if s := a.Stats(); s.TxDropped != 3 || s.TxPackets != 0 {
+		t.Fatalf("statistics after 3 copies dropped: %+v", s)
+	}
+}

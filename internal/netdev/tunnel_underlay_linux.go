@@ -86,6 +86,7 @@ func underlaySocket(k underlayKey) (int, error) {
 	err = errors.Join(
 		unix.SetsockoptInt(fd, level, opt, 1),
 		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 4<<20),
+		recvOuterMeta(fd, k),
 	)
 	if err == nil && k.v6 && k.udpPort != 0 { // so that udp and udp6 can both bind
 		err = unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, 1)
@@ -201,6 +202,7 @@ func (u *underlay) dispatch(i int) {
 		return
 	}
 	src, dst := u.addresses(i)
+	outer := cmsgOuter(u.ctrl[i][:min(int(m.Hdr.Controllen), len(u.ctrl[i]))])
 	if u.key.udpPort != 0 { // datagrams joined by UDP GRO, or one
 		if m.Hdr.Flags&unix.MSG_CTRUNC != 0 { // their size may be lost
 			tunnelMalformed.Inc()
@@ -211,7 +213,7 @@ func (u *underlay) dispatch(i int) {
 			tunnelGROReads.Inc()
 		}
 		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
-			u.decapsulate(first, src, dst)
+			u.decapsulate(first, src, dst, outer)
 			if len(rest) == 0 {
 				return
 			}
@@ -223,16 +225,16 @@ func (u *underlay) dispatch(i int) {
 			tunnelMalformed.Inc()
 			return
 		}
-		src, dst, b = o.Src, o.Dst, b[o.Payload:o.End]
+		src, dst, b, outer = o.Src, o.Dst, b[o.Payload:o.End], o.Meta
 	}
-	u.decapsulate(b, src, dst)
+	u.decapsulate(b, src, dst, outer)
 }
 
 // decapsulate takes the GRE, VXLAN or Geneve header off b (the outer IP
 // payload, or the UDP payload) and delivers the inner frame to its port.
 // The underlay's reader and the native receive path (tnl_native_linux.go)
-// both call it.
-func (u *underlay) decapsulate(b []byte, src, dst netip.Addr) {
+// both call it; outer is what the outer headers said besides addresses.
+func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta) {
 	var info packet.TunnelInfo
 	var err error
 	if u.key.udpPort != 0 {
@@ -250,8 +252,7 @@ func (u *underlay) decapsulate(b []byte, src, dst netip.Addr) {
 		return
 	}
 	var md packet.TunnelMeta
-	md.ID = uint64(info.Key)
-	md.SetAddrs(src, dst)
+	md.SetReceived(&info, src, dst, outer)
 	p.deliver(b[info.Inner:], &md)
 }
 

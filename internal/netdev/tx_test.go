@@ -164,3 +164,17 @@ func TestOffloadRebase(t *testing.T) {
 type discard struct{ Netdev }
 
 func (discard) Transmit(b *Batch) (TxResult, error) { return TxResult{Sent: b.Len()}, nil }
+
+// Segments counts a super-frame as the frames it is cut into, so that
+// copies dropped whole count in tx_dropped in the unit of tx_packets.
+func TestSegments(t *testing.T) {
+	for _, c := range []struct{ size, want int }{{3000, 3}, {3001, 4}, {1, 1}} {
+		frame, off := testSuperFrame(t, c.size, 1000)
+		if got := Segments(frame, off); got != c.want {
+			t.Errorf("%d bytes cut at 1000: %d segments, want %d", c.size, got, c.want)
+		}
+	}
+	if got := Segments(make([]byte, 1514), Offload{}); got != 1 {
+		t.Errorf("an ordinary frame: %d segments, want 1", got)
+	}
+}

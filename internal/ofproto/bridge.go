@@ -162,6 +162,7 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	// A recirculated packet's translation goes on from another point
 	// than a received one's, so every translation depends on the id.
 	out.Mask.InPort, out.Mask.RecircID = ^uint32(0), ^uint32(0)
+	maskTunnelRx(&out.Mask.Key, &pkt.Key.Key)
 	in, ok := cfg.Ports[pkt.InPort]
 	if !ok && pkt.Key.RecircID == 0 {
 		return

@@ -55,6 +55,25 @@ func (x *xlate) emitTunnel(p *Port, key *packet.Key) {
 	x.out.Actions = append(x.out.Actions, datapath.SetTunnel(md))
 }
 
+// maskTunnelRx makes a frame that came out of a tunnel depend on its
+// tunnel metadata, as OVS's translation does for every such frame: the
+// key, the endpoints, the df, csum and key flags and the TOS (not the
+// TTL), so that datapath flows of different tunnels stay apart and dump
+// as OVS dumps them, tunnel(tun_id=..,src=..,dst=..,flags(-df-csum+key)).
+func maskTunnelRx(m, k *packet.Key) {
+	if k.TunDst == [4]byte{} && k.TunIPv6Dst == [16]byte{} {
+		return
+	}
+	m.TunID = ^uint64(0)
+	if k.TunDst != [4]byte{} {
+		m.TunSrc, m.TunDst = allOnes4, allOnes4
+	} else {
+		m.TunIPv6Src, m.TunIPv6Dst = allOnes16, allOnes16
+	}
+	m.TunFlags |= packet.TunFlagDF | packet.TunFlagCsum | packet.TunFlagKey
+	m.TunTOS = 0xff
+}
+
 var (
 	allOnes4  = [4]byte{0xff, 0xff, 0xff, 0xff}
 	allOnes16 = [16]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
@@ -70,11 +89,39 @@ var (
 		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.TunDst[:], uint32(v)) }, nil}
 )
 
+// Metadata that actions may write (OVS 3.1 takes them) but that no
+// output of gvs uses: later tables match them. tun_flags is its OpenFlow
+// bit (oam) only, so the datapath's df, csum and key bits stay.
+var (
+	fieldTunFlags = keyField{0, 1, func(k *packet.Key) uint64 { return uint64(k.TunFlags & packet.TunFlagsOpenFlow) },
+		func(k *packet.Key, v uint64) {
+			k.TunFlags = k.TunFlags&^packet.TunFlagsOpenFlow | uint16(v)&packet.TunFlagsOpenFlow
+		}, nil}
+	fieldTunErspanVer = keyField{0, 4, func(k *packet.Key) uint64 { return uint64(k.TunErspanVer) },
+		func(k *packet.Key, v uint64) { k.TunErspanVer = uint8(v) }, nil}
+	fieldTunErspanIdx = keyField{0, 20, func(k *packet.Key) uint64 { return uint64(k.TunErspanIdx) },
+		func(k *packet.Key, v uint64) { k.TunErspanIdx = uint32(v) }, nil}
+	fieldTunErspanDir = keyField{0, 1, func(k *packet.Key) uint64 { return uint64(k.TunErspanDir) },
+		func(k *packet.Key, v uint64) { k.TunErspanDir = uint8(v) }, nil}
+	fieldTunErspanHWID = keyField{0, 6, func(k *packet.Key) uint64 { return uint64(k.TunErspanHWID) },
+		func(k *packet.Key, v uint64) { k.TunErspanHWID = uint8(v) }, nil}
+)
+
 // tunnelField returns the tunnel field set_field, load and move can
-// write (the 128-bit IPv6 ones only by set_field: see setTunIPv6), and
-// its tunSet bit.
+// write (the 128-bit IPv6 ones through readTunIPv6 and writeTunIPv6),
+// and its tunSet bit (0: no output reads it).
 func tunnelField(name string) (*keyField, uint8, bool) {
 	switch name {
+	case "tun_flags":
+		return &fieldTunFlags, 0, true
+	case "tun_erspan_ver":
+		return &fieldTunErspanVer, 0, true
+	case "tun_erspan_idx":
+		return &fieldTunErspanIdx, 0, true
+	case "tun_erspan_dir":
+		return &fieldTunErspanDir, 0, true
+	case "tun_erspan_hwid":
+		return &fieldTunErspanHWID, 0, true
 	case "tun_id":
 		return &fieldTunID, tunSetID, true
 	case "tun_src":
@@ -85,7 +132,8 @@ func tunnelField(name string) (*keyField, uint8, bool) {
 	return nil, 0, false
 }
 
-// tunIPv6 reports whether name is an IPv6 tunnel endpoint field.
+// tunIPv6 reports whether name is an IPv6 tunnel endpoint field (128
+// bits: see readTunIPv6).
 func tunIPv6(name string) bool { return name == "tun_ipv6_src" || name == "tun_ipv6_dst" }
 
 // setTunIPv6 executes set_field:IP6[/MASK]->tun_ipv6_src or _dst.
@@ -104,4 +152,84 @@ func (c *ofctx) setTunIPv6(x *xlate, a flow.SetField) {
 func (c *ofctx) setTunnel(x *xlate, id uint64) {
 	c.key.TunID = id
 	x.tunSet |= tunSetID
+}
+
+// The 128-bit tunnel fields (tun_ipv6_src, tun_ipv6_dst) are wider than
+// keyField's 64 bits: load and move reach their bit ranges here, on the
+// address as a big-endian 128-bit number (hi, lo).
+
+// tunIPv6Bytes returns the tun_ipv6_* field name in k and its tunSet bit.
+func tunIPv6Bytes(k *packet.Key, name string) (*[16]byte, uint8) {
+	if name == "tun_ipv6_src" {
+		return &k.TunIPv6Src, tunSetSrc
+	}
+	return &k.TunIPv6Dst, tunSetDst
+}
+
+func get128(b *[16]byte) (hi, lo uint64) {
+	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+}
+
+func put128(b *[16]byte, hi, lo uint64) {
+	binary.BigEndian.PutUint64(b[:8], hi)
+	binary.BigEndian.PutUint64(b[8:], lo)
+}
+
+func shl128(hi, lo uint64, n uint16) (uint64, uint64) {
+	switch {
+	case n == 0:
+		return hi, lo
+	case n >= 128:
+		return 0, 0
+	case n >= 64:
+		return lo << (n - 64), 0
+	}
+	return hi<<n | lo>>(64-n), lo << n
+}
+
+func shr128(hi, lo uint64, n uint16) (uint64, uint64) {
+	switch {
+	case n == 0:
+		return hi, lo
+	case n >= 128:
+		return 0, 0
+	case n >= 64:
+		return 0, hi >> (n - 64)
+	}
+	return hi >> n, lo>>n | hi<<(64-n)
+}
+
+// lowOnes128 is a mask of the low n bits.
+func lowOnes128(n uint16) (uint64, uint64) {
+	if n >= 128 {
+		return ^uint64(0), ^uint64(0)
+	}
+	if n >= 64 {
+		return bitsMask(n - 64), ^uint64(0)
+	}
+	return 0, bitsMask(n)
+}
+
+// readTunIPv6 reads bits [start, start+bits) of a tun_ipv6_* field, for
+// a move from it; the field joins the flow mask.
+func (c *ofctx) readTunIPv6(x *xlate, sf flow.Subfield) (hi, lo uint64) {
+	b, _ := tunIPv6Bytes(&c.key, sf.Field)
+	mb, _ := tunIPv6Bytes(&x.out.Mask.Key, sf.Field)
+	*mb = allOnes16
+	hi, lo = get128(b)
+	hi, lo = shr128(hi, lo, sf.Start)
+	mh, ml := lowOnes128(sf.Bits)
+	return hi & mh, lo & ml
+}
+
+// writeTunIPv6 executes a load or move of (hi, lo) into bits [start,
+// start+bits) of a tun_ipv6_* field.
+func (c *ofctx) writeTunIPv6(x *xlate, sf flow.Subfield, hi, lo uint64) {
+	b, bit := tunIPv6Bytes(&c.key, sf.Field)
+	mh, ml := lowOnes128(sf.Bits)
+	mh, ml = shl128(mh, ml, sf.Start)
+	vh, vl := shl128(hi, lo, sf.Start)
+	oh, ol := get128(b)
+	put128(b, oh&^mh|vh&mh, ol&^ml|vl&ml)
+	x.tunSet |= bit
 }

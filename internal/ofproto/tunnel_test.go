@@ -51,6 +51,10 @@ func meta(id uint64, src, dst string) packet.TunnelMeta {
 // which gets the metadata as the actions left it; other ports get none.
 func TestTranslateTunnelActions(t *testing.T) {
 	rx := meta(0x7, "10.0.0.2", "10.0.0.1")
+	oam := rx
+	oam.Flags = packet.TunFlagOAM | packet.TunFlagKey
+	erspan := rx
+	erspan.ErspanVer, erspan.ErspanDir, erspan.ErspanHWID = 2, 1, 5
 	for _, tc := range []struct {
 		name  string
 		flows []string
@@ -78,6 +82,26 @@ func TestTranslateTunnelActions(t *testing.T) {
 		{"match tun_src mismatch", []string{"tun_src=10.0.0.3,actions=output:2", "priority=0,actions=output:4"}, rx, "4"},
 		{"match tun_ipv6_src", []string{"tun_ipv6_src=2001:db8::2,actions=output:2", "priority=0,actions=output:4"},
 			meta(1, "2001:db8::2", "2001:db8::1"), "2"},
+		{"load into tun_ipv6_dst", []string{"actions=load:0x20010db8000000000000000000000009->NXM_NX_TUN_IPV6_DST[],output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,ipv6_dst=2001:db8::9)),3"},
+		{"load into part of tun_ipv6_src", []string{"actions=set_field:2001:db8::9->tun_ipv6_dst,set_field:2001:db8::1->tun_ipv6_src,load:0xabcd->NXM_NX_TUN_IPV6_SRC[64..79],output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,ipv6_src=2001:db8:0:abcd::1,ipv6_dst=2001:db8::9)),3"},
+		{"move tun_ipv6_src to tun_ipv6_dst", []string{"actions=move:NXM_NX_TUN_IPV6_SRC[]->NXM_NX_TUN_IPV6_DST[],output:3"},
+			meta(1, "2001:db8::2", "2001:db8::1"), "set(tunnel(tun_id=0x1,ipv6_src=2001:db8::2,ipv6_dst=2001:db8::2)),3"},
+		{"move from tun_ipv6_src low bits", []string{"actions=move:NXM_NX_TUN_IPV6_SRC[0..31]->NXM_NX_REG0[],resubmit(,1)", "table=1,reg0=2,actions=output:2"},
+			meta(1, "2001:db8::2", "2001:db8::1"), "2"},
+		{"move reg into tun_ipv6_dst high bits", []string{"actions=set_field:2001:db8::9->tun_ipv6_dst,load:0xfe80->NXM_NX_REG1[0..15],move:NXM_NX_REG1[0..15]->NXM_NX_TUN_IPV6_DST[112..127],output:3"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,ipv6_dst=fe80:db8::9)),3"},
+		{"match tun_flags", []string{"tun_flags=+oam,actions=output:2", "priority=0,actions=output:4"}, oam, "2"},
+		{"match tun_flags -oam", []string{"tun_flags=+oam,actions=output:2", "priority=0,actions=output:4"}, rx, "4"},
+		{"match tun_erspan", []string{"tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x5,actions=output:2", "priority=0,actions=output:4"}, erspan, "2"},
+		{"match tun_erspan mismatch", []string{"tun_erspan_ver=1,actions=output:2", "priority=0,actions=output:4"}, erspan, "4"},
+		{"set_field tun_flags then match", []string{"actions=set_field:1->tun_flags,resubmit(,1)", "table=1,tun_flags=+oam,actions=output:2"}, rx, "2"},
+		{"load tun_flags keeps the datapath's", []string{"actions=load:0->NXM_NX_TUN_FLAGS[],move:NXM_NX_TUN_FLAGS[]->NXM_NX_REG0[3],resubmit(,1)", "table=1,reg0=0,actions=output:2"}, oam, "2"},
+		{"set_field tun_erspan then match", []string{"actions=set_field:2->tun_erspan_ver,set_field:1->tun_erspan_dir,set_field:0x5->tun_erspan_hwid,resubmit(,1)",
+			"table=1,tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x5,actions=output:2"}, rx, "2"},
+		{"set_field tun_erspan_idx", []string{"actions=set_field:1->tun_erspan_ver,set_field:0xabcde->tun_erspan_idx,resubmit(,1)",
+			"table=1,tun_erspan_ver=1,tun_erspan_idx=0xabcde,actions=output:2"}, rx, "2"},
 		{"clone keeps its metadata", []string{"actions=clone(set_tunnel:0x1,set_field:10.3.3.3->tun_dst,output:3),output:3"}, rx,
 			"clone(set(tunnel(tun_id=0x1,src=10.0.0.2,dst=10.3.3.3)),3),set(tunnel(tun_id=0x7,src=10.0.0.2,dst=10.0.0.1)),3"},
 	} {
@@ -94,9 +118,10 @@ func TestTranslateTunnelActions(t *testing.T) {
 // The mask says exactly what the decision depended on: a tun_id match
 // puts its mask bits in, an output by the flow's metadata puts in the
 // fields the port reads unless an action wrote them, and a packet that
-// only goes to plain ports leaves the tunnel fields out.
+// only goes to plain ports leaves the tunnel fields out. (A frame from a
+// tunnel always depends on its metadata: TestTranslateTunnelRxMask.)
 func TestTranslateTunnelMask(t *testing.T) {
-	rx := meta(0x7, "10.0.0.2", "10.0.0.1")
+	var rx packet.TunnelMeta // from a plain port
 	for _, tc := range []struct {
 		name           string
 		flows          []string
@@ -115,6 +140,40 @@ func TestTranslateTunnelMask(t *testing.T) {
 			m := &x.Mask.Key
 			if m.TunID != tc.tunID || (m.TunDst != [4]byte{}) != tc.tunDst || (m.TunSrc != [4]byte{}) != tc.tunSrc {
 				t.Errorf("mask tun_id=%#x tun_dst=%v tun_src=%v, want %#x %v %v", m.TunID, m.TunDst, m.TunSrc, tc.tunID, tc.tunDst, tc.tunSrc)
+			}
+		})
+	}
+}
+
+// A frame that came out of a tunnel depends on its tun_id, endpoints,
+// df/csum/key flags and TOS whatever the rules read, as in OVS 3.1, so
+// that the datapath flows of two tunnels (or two TOS values) stay apart;
+// the TTL and the ERSPAN fields join only when a rule reads them.
+func TestTranslateTunnelRxMask(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		md   packet.TunnelMeta
+	}{
+		{"IPv4", meta(0x7, "10.0.0.2", "10.0.0.1")},
+		{"IPv6", meta(0x7, "2001:db8::2", "2001:db8::1")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tunnelBridge(t, "actions=output:2")
+			_, x := translateTunnel(b, tc.md)
+			m := &x.Mask.Key
+			want := packet.Key{TunID: ^uint64(0), TunTOS: 0xff,
+				TunFlags: packet.TunFlagDF | packet.TunFlagCsum | packet.TunFlagKey}
+			if tc.md.Dst != [4]byte{} {
+				want.TunSrc, want.TunDst = allOnes4, allOnes4
+			} else {
+				want.TunIPv6Src, want.TunIPv6Dst = allOnes16, allOnes16
+			}
+			var got packet.Key
+			got.TunID, got.TunTOS, got.TunTTL, got.TunFlags = m.TunID, m.TunTOS, m.TunTTL, m.TunFlags
+			got.TunSrc, got.TunDst, got.TunIPv6Src, got.TunIPv6Dst = m.TunSrc, m.TunDst, m.TunIPv6Src, m.TunIPv6Dst
+			got.TunErspanVer, got.TunErspanIdx = m.TunErspanVer, m.TunErspanIdx
+			if got != want {
+				t.Errorf("tunnel mask %+v, want %+v", got, want)
 			}
 		})
 	}

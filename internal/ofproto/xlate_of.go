@@ -114,14 +114,14 @@ func supported(acts []flow.Action) bool {
 				return false
 			}
 		case flow.Load:
-			if f, ok := writable(a.Dst.Field); !ok || f.width > 64 {
+			if f, ok := writable(a.Dst.Field); (!ok || f.width > 64) && !tunIPv6(a.Dst.Field) {
 				return false
 			}
 		case flow.Move:
-			if _, ok := writable(a.Dst.Field); !ok {
+			if _, ok := writable(a.Dst.Field); !ok && !tunIPv6(a.Dst.Field) {
 				return false
 			}
-			if _, ok := readable(a.Src.Field); !ok {
+			if _, ok := readable(a.Src.Field); !ok && !tunIPv6(a.Src.Field) {
 				return false
 			}
 		case flow.DecTTL:
@@ -263,12 +263,13 @@ func (c *ofctx) edit(x *xlate, a flow.Action) {
 		}
 	case flow.Load:
 		v := binary.BigEndian.Uint64(a.Value[8:])
+		if tunIPv6(a.Dst.Field) {
+			c.writeTunIPv6(x, a.Dst, binary.BigEndian.Uint64(a.Value[:8]), v)
+			return
+		}
 		c.write(x, a.Dst.Field, v<<a.Dst.Start, bitsMask(a.Dst.Bits)<<a.Dst.Start)
 	case flow.Move:
-		src, _ := readable(a.Src.Field)
-		src.maskAll(&x.out.Mask)
-		v := src.get(&c.key) >> a.Src.Start & bitsMask(a.Src.Bits)
-		c.write(x, a.Dst.Field, v<<a.Dst.Start, bitsMask(a.Dst.Bits)<<a.Dst.Start)
+		c.move(x, a)
 	case flow.SetEthAddr:
 		c.write(x, pick(a.Dst, "eth_dst", "eth_src"), mac48(a.Addr), ^uint64(0))
 	case flow.SetIPv4Addr:
@@ -286,6 +287,24 @@ func (c *ofctx) edit(x *xlate, a flow.Action) {
 	case flow.SetTunnel:
 		c.setTunnel(x, a.ID)
 	}
+}
+
+// move executes move: a 128-bit tunnel field on either side goes
+// through readTunIPv6 or writeTunIPv6, anything else is 64 bits wide.
+func (c *ofctx) move(x *xlate, a flow.Move) {
+	var hi, lo uint64
+	if tunIPv6(a.Src.Field) {
+		hi, lo = c.readTunIPv6(x, a.Src)
+	} else {
+		src, _ := readable(a.Src.Field)
+		src.maskAll(&x.out.Mask)
+		lo = src.get(&c.key) >> a.Src.Start & bitsMask(a.Src.Bits)
+	}
+	if tunIPv6(a.Dst.Field) {
+		c.writeTunIPv6(x, a.Dst, hi, lo)
+		return
+	}
+	c.write(x, a.Dst.Field, lo<<a.Dst.Start, bitsMask(a.Dst.Bits)<<a.Dst.Start)
 }
 
 // decTTL decrements an IPv4 TTL. A packet whose TTL would run out stops

@@ -129,6 +129,10 @@ var fieldTable = []FieldInfo{
 
 	// Experimenter OXM fields OVS uses in OpenFlow 1.3.
 	{"NXOXM_ET_DP_HASH", "dp_hash", ClassExperimenter, 0, NXVendorID, 4, true},
+	{"NXOXM_ET_ERSPAN_IDX", "tun_erspan_idx", ClassExperimenter, 11, NXVendorID, 4, true},
+	{"NXOXM_ET_ERSPAN_VER", "tun_erspan_ver", ClassExperimenter, 12, NXVendorID, 1, true},
+	{"NXOXM_ET_ERSPAN_DIR", "tun_erspan_dir", ClassExperimenter, 13, NXVendorID, 1, true},
+	{"NXOXM_ET_ERSPAN_HWID", "tun_erspan_hwid", ClassExperimenter, 14, NXVendorID, 1, true},
 	{"ONFOXM_ET_TCP_FLAGS", "tcp_flags", ClassExperimenter, 42, onfVendorID, 2, true},
 	{"ONFOXM_ET_ACTSET_OUTPUT", "actset_output", ClassExperimenter, 43, onfVendorID, 4, false},
 }

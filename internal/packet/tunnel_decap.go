@@ -15,11 +15,13 @@ import (
 
 // TunnelInfo is what a tunnel header said.
 type TunnelInfo struct {
-	Type   TunnelType
-	Key    uint32 // GRE key, VNI, or ERSPAN session ID
-	HasKey bool   // GRE: the key field is present
-	Seq    uint32 // GRE sequence number
-	HasSeq bool
+	Type    TunnelType
+	Key     uint32 // GRE key, VNI, or ERSPAN session ID
+	HasKey  bool   // GRE: the key field is present
+	HasCsum bool   // GRE: the checksum is present (and was right)
+	OAM     bool   // Geneve's O bit: an OAM frame
+	Seq     uint32 // GRE sequence number
+	HasSeq  bool
 	// ERSPAN fields.
 	ERSPANVer  uint8
 	ERSPANIdx  uint32 // type II
@@ -49,6 +51,7 @@ func wrapMalformed(s string) error { return malformed(s) }
 // OuterIP is what ParseOuterIPv4 or ParseOuterIPv6 read.
 type OuterIP struct {
 	Src, Dst netip.Addr
+	Meta     OuterMeta // TOS, TTL
 	Proto    uint8
 	Payload  int // where the IP payload starts
 	End      int // where it ends (the IP total length; padding after it is ignored)
@@ -75,6 +78,7 @@ func ParseOuterIPv4(b []byte, out *OuterIP) error {
 	}
 	out.Src, out.Dst = netip.AddrFrom4(ip.Src()), netip.AddrFrom4(ip.Dst())
 	out.Proto, out.Payload, out.End = ip.Protocol(), hl, total
+	out.Meta = OuterMeta{TOS: b[1], TTL: b[8]}
 	return nil
 }
 
@@ -97,6 +101,7 @@ func ParseOuterIPv6(b []byte, out *OuterIP) error {
 	}
 	out.Src, out.Dst = netip.AddrFrom16(ip.Src()), netip.AddrFrom16(ip.Dst())
 	out.Proto, out.Payload, out.End = ip.NextHeader(), IPv6Len, IPv6Len+n
+	out.Meta = OuterMeta{TOS: uint8(binary.BigEndian.Uint16(b[0:]) >> 4), TTL: b[7]}
 	return nil
 }
 
@@ -120,6 +125,7 @@ func ParseGRE(b []byte, info *TunnelInfo) error {
 		if Checksum(b, 0) != 0xffff {
 			return ErrTunnelChecksum
 		}
+		info.HasCsum = true
 		pos += 4
 	}
 	if flags&GREFlagKey != 0 {
@@ -216,6 +222,7 @@ func ParseGeneve(b []byte, info *TunnelInfo) error {
 		return ErrTunnelPayload
 	}
 	info.Key = binary.BigEndian.Uint32(b[4:]) >> 8
+	info.OAM = b[1]&0x80 != 0
 	info.Inner = GeneveMinLen + int(b[0]&0x3f)*4
 	return innerFits(b, info.Inner)
 }

@@ -20,6 +20,67 @@ type TunnelMeta struct {
 	ID               uint64
 	Src, Dst         [4]byte
 	IPv6Src, IPv6Dst [16]byte
+	// ErspanIdx, ErspanVer, ErspanDir and ErspanHWID are the ERSPAN
+	// header's fields (tun_erspan_*): version 1 (type II) has the
+	// index, version 2 (type III) the direction and hardware id.
+	ErspanIdx  uint32
+	Flags      uint16 // TunFlag* bits
+	TOS, TTL   uint8  // the outer IP header's TOS (traffic class) and TTL (hop limit)
+	ErspanVer  uint8
+	ErspanDir  uint8
+	ErspanHWID uint8
+}
+
+// Tunnel flags, as OVS's datapath keeps them with a tunnel's metadata.
+// Only TunFlagOAM is OpenFlow's (tun_flags=+oam, ovs-fields(7)); the
+// others show in datapath flows only, as flags(+df+csum+key).
+const (
+	TunFlagOAM  uint16 = 1 << 0 // an OAM frame (Geneve's O bit)
+	TunFlagDF   uint16 = 1 << 1 // the outer IPv4 header said don't fragment
+	TunFlagCsum uint16 = 1 << 2 // the tunnel header carried a checksum (GRE, UDP)
+	TunFlagKey  uint16 = 1 << 3 // the tunnel header carried a key (GRE key, VNI)
+
+	// TunFlagsOpenFlow are the bits OpenFlow's tun_flags can see.
+	TunFlagsOpenFlow = TunFlagOAM
+)
+
+// OuterMeta is what the outer IP (and UDP) header says of a received
+// tunnel packet besides its addresses.
+type OuterMeta struct {
+	TOS, TTL uint8
+	UDPCsum  bool // a non-zero UDP checksum (VXLAN, Geneve)
+}
+
+// SetReceived fills m from a decapsulated packet: the endpoints, the
+// outer IP header's TOS and TTL, and the tunnel header's key, flags and
+// ERSPAN fields, as OVS 3.1's userspace datapath does. Like it, gvs
+// leaves TunFlagDF unset whatever the outer header says (OVS 3.1 dumps
+// flags(-df-csum+key) for GRE that its own peer sent with DF).
+func (m *TunnelMeta) SetReceived(info *TunnelInfo, src, dst netip.Addr, outer OuterMeta) {
+	*m = TunnelMeta{ID: uint64(info.Key), TOS: outer.TOS, TTL: outer.TTL}
+	m.SetAddrs(src, dst)
+	if info.HasCsum || outer.UDPCsum {
+		m.Flags |= TunFlagCsum
+	}
+	if info.OAM {
+		m.Flags |= TunFlagOAM
+	}
+	switch info.Type {
+	case TunnelVXLAN, TunnelGeneve:
+		m.Flags |= TunFlagKey
+	case TunnelGRE:
+		if info.HasKey {
+			m.Flags |= TunFlagKey
+		}
+	case TunnelERSPAN:
+		m.Flags |= TunFlagKey // the session id is the key
+		m.ErspanVer = info.ERSPANVer
+		if info.ERSPANVer == 1 {
+			m.ErspanIdx = info.ERSPANIdx
+		} else {
+			m.ErspanDir, m.ErspanHWID = info.ERSPANDir, info.ERSPANHWID
+		}
+	}
 }
 
 // SetAddrs sets the endpoints: src is the outer source (the remote end
@@ -67,6 +128,8 @@ func (m *TunnelMeta) ToKey(k *Key) {
 	k.TunID = m.ID
 	k.TunSrc, k.TunDst = m.Src, m.Dst
 	k.TunIPv6Src, k.TunIPv6Dst = m.IPv6Src, m.IPv6Dst
+	k.TunFlags, k.TunTOS, k.TunTTL = m.Flags, m.TOS, m.TTL
+	k.TunErspanIdx, k.TunErspanVer, k.TunErspanDir, k.TunErspanHWID = m.ErspanIdx, m.ErspanVer, m.ErspanDir, m.ErspanHWID
 }
 
 // FromKey reads m from k's tun_* fields.
@@ -74,6 +137,8 @@ func (m *TunnelMeta) FromKey(k *Key) {
 	m.ID = k.TunID
 	m.Src, m.Dst = k.TunSrc, k.TunDst
 	m.IPv6Src, m.IPv6Dst = k.TunIPv6Src, k.TunIPv6Dst
+	m.Flags, m.TOS, m.TTL = k.TunFlags, k.TunTOS, k.TunTTL
+	m.ErspanIdx, m.ErspanVer, m.ErspanDir, m.ErspanHWID = k.TunErspanIdx, k.TunErspanVer, k.TunErspanDir, k.TunErspanHWID
 }
 
 // SetFlow changes the remote address, the local address (invalid: the

@@ -1,0 +1,305 @@
+//go:build linux
+
+package netdev
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// fakeTxKernel plays the kernel behind a transmit ring in ordinary
+// memory: a flush takes the marked slots from its own head on, in order,
+// and a direct send takes frames as sendmmsg would. It records what went
+// out, and how.
+type fakeTxKernel struct {
+	ring    *txRing
+	head    int
+	busy    bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
+	errno   unix.Errno // a flush fails with this, taking nothing
+	flushes int
+	sent    []string // "ring:" or "direct:" and the frame's first byte, in order
+	vnet    [][]byte // each ring frame's virtio header
+	frames  [][]byte
+}
+
+func (k *fakeTxKernel) flushRing() unix.Errno {
+	k.flushes++
+	if k.errno != 0 {
+		return k.errno
+	}
+	r := k.ring
+	for {
+		base := k.head * r.slotSize
+		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.mem[base]))
+		if atomic.LoadUint32(&h.Status) != unix.TP_STATUS_SEND_REQUEST {
+			return 0
+		}
+		data := r.mem[base+txSlotData : base+txSlotData+int(h.Len)]
+		k.vnet = append(k.vnet, bytes.Clone(data[:vnetHdrLen]))
+		k.frames = append(k.frames, bytes.Clone(data[vnetHdrLen:]))
+		k.sent = append(k.sent, fmt.Sprintf("ring:%d", data[vnetHdrLen]))
+		st := uint32(unix.TP_STATUS_AVAILABLE)
+		if k.busy {
+			st = unix.TP_STATUS_SENDING
+		}
+		atomic.StoreUint32(&h.Status, st)
+		k.head = (k.head + 1) % r.slots
+	}
+}
+
+func (k *fakeTxKernel) sendDirect(frames [][]byte, meta []FrameMeta) {
+	for _, f := range frames {
+		k.sent = append(k.sent, fmt.Sprintf("direct:%d", f[0]))
+	}
+}
+
+func newFakeTx(t *testing.T, slots int) (*txRing, *fakeTxKernel) {
+	t.Helper()
+	r, err := newTxRing(make([]byte, slots*ringSlotMin), ringSlotMin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, &fakeTxKernel{ring: r}
+}
+
+// txFrame is a frame of n bytes whose first byte is id.
+func txFrame(id byte, n int) []byte {
+	f := patterned(n)
+	f[0] = id
+	return f
+}
+
+// A batch is copied into consecutive slots and flushed once; the ring
+// wraps around its end, and each frame goes out intact behind a zero
+// virtio header whose hdr_len covers it all.
+func TestTxRingSlotsAndWrap(t *testing.T) {
+	r, k := newFakeTx(t, 4)
+	var count batchCount
+	var want []string
+	id := byte(0)
+	for batch := range 3 {
+		var frames [][]byte
+		for range 3 {
+			frames = append(frames, txFrame(id, 60+int(id)*100))
+			want = append(want, fmt.Sprintf("ring:%d", id))
+			id++
+		}
+		r.write(k, frames, nil, &count)
+		if k.flushes != batch+1 {
+			t.Fatalf("after batch %d: %d flushes, want one per batch", batch, k.flushes)
+		}
+	}
+	if fmt.Sprint(k.sent) != fmt.Sprint(want) {
+		t.Fatalf("sent %v, want %v", k.sent, want)
+	}
+	var bytesWant uint64
+	for i, f := range k.frames {
+		wantF := txFrame(byte(i), 60+i*100)
+		bytesWant += uint64(len(wantF))
+		if !bytes.Equal(f, wantF) {
+			t.Errorf("frame %d differs from what was written", i)
+		}
+		v := k.vnet[i]
+		if v[0] != 0 || v[1] != 0 || binary.NativeEndian.Uint16(v[2:]) != uint16(len(wantF)) || !bytes.Equal(v[4:], make([]byte, 6)) {
+			t.Errorf("frame %d: virtio header %x, want zero but hdr_len %d", i, v, len(wantF))
+		}
+	}
+	if count.packets != 9 || count.bytes != bytesWant || count.dropped+count.errors != 0 {
+		t.Errorf("count %+v, want 9 packets of %d bytes", count, bytesWant)
+	}
+	if r.head != 9%4 {
+		t.Errorf("head %d after 9 frames in 4 slots", r.head)
+	}
+}
+
+// A super-frame that fits a slot keeps its virtio header, so the kernel
+// segments it.
+func TestTxRingVnetHeader(t *testing.T) {
+	r, k := newFakeTx(t, 4)
+	off := Offload{h: vnetHdr{flags: vnetFlagNeedsCsum, gsoType: vnetGSOTCPv4, gsoSize: 700, csumStart: 34, csumOffset: 16}, ecn: true}
+	frames := [][]byte{txFrame(1, 1500), txFrame(2, 100)}
+	meta := []FrameMeta{{Off: off}, {}}
+	var count batchCount
+	r.write(k, frames, meta, &count)
+	if len(k.vnet) != 2 {
+		t.Fatalf("%d frames sent, want 2", len(k.vnet))
+	}
+	var want [vnetHdrLen]byte
+	off.encode(want[:])
+	binary.NativeEndian.PutUint16(want[2:], 1500)
+	if !bytes.Equal(k.vnet[0], want[:]) {
+		t.Errorf("super-frame's header %x, want %x", k.vnet[0], want)
+	}
+	if h := decodeVnetHdr(k.vnet[1]); h.isGSO() || h.needsCsum() {
+		t.Errorf("plain frame's header %x says there is work left", k.vnet[1])
+	}
+}
+
+// Frames too large for a slot go out directly, after the frames queued
+// before them and before those behind them.
+func TestTxRingOversizeInOrder(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	big := ringSlotMin - txSlotData - vnetHdrLen + 1
+	frames := [][]byte{txFrame(1, 100), txFrame(2, 200), txFrame(3, big), txFrame(4, 60000), txFrame(5, 100), txFrame(6, big), txFrame(7, 64)}
+	var count batchCount
+	r.write(k, frames, make([]FrameMeta, len(frames)), &count)
+	want := "[ring:1 ring:2 direct:3 direct:4 ring:5 direct:6 ring:7]"
+	if fmt.Sprint(k.sent) != want {
+		t.Errorf("sent %v, want %s", k.sent, want)
+	}
+	// The direct sends count themselves (sendmmsg's writer); the ring
+	// counts its own four.
+	if count.packets != 4 {
+		t.Errorf("ring counted %d packets, want 4", count.packets)
+	}
+}
+
+// A frame larger than the device's MTU (that is not a super-frame) goes
+// through sendmmsg, whose MTU check refuses it, even when it fits a slot;
+// a super-frame of that size stays in the ring.
+func TestTxRingOverMTUDirect(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	r.maxPlain = 1518
+	frames := [][]byte{txFrame(1, 1518), txFrame(2, 1519), txFrame(3, 1519)}
+	meta := make([]FrameMeta, len(frames))
+	meta[2].Off = Offload{h: vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 1000}}
+	var count batchCount
+	r.write(k, frames, meta, &count)
+	if want := "[ring:1 direct:2 ring:3]"; fmt.Sprint(k.sent) != want {
+		t.Errorf("sent %v, want %s", k.sent, want)
+	}
+}
+
+// When the kernel frees no slot (no transmit completion), the writer
+// fills the ring, waits a bounded while, and drops the rest of its batch.
+func TestTxRingFull(t *testing.T) {
+	r, k := newFakeTx(t, 4)
+	k.busy = true
+	var frames [][]byte
+	for i := range 7 {
+		frames = append(frames, txFrame(byte(i), 80))
+	}
+	var count batchCount
+	start := time.Now()
+	r.write(k, frames, nil, &count)
+	if count.packets != 4 || count.dropped != 3 {
+		t.Errorf("count %+v, want 4 sent and 3 dropped", count)
+	}
+	if len(k.sent) != 4 {
+		t.Errorf("kernel took %d frames, want the 4 that fit", len(k.sent))
+	}
+	if k.flushes > txRingWaitRounds+3 || time.Since(start) > time.Second {
+		t.Errorf("%d flushes in %v: the wait is not bounded", k.flushes, time.Since(start))
+	}
+	// Transmit completions free the slots: the next batch goes out.
+	for i := range 4 {
+		atomic.StoreUint32(r.statusAt(i), unix.TP_STATUS_AVAILABLE)
+	}
+	k.busy = false
+	count = batchCount{}
+	r.write(k, frames[:2], nil, &count)
+	if count.packets != 2 || count.dropped != 0 {
+		t.Errorf("after completions: count %+v, want 2 sent", count)
+	}
+}
+
+// A device that is down takes nothing: the queued frames are dropped
+// and their slots are the writer's again.
+func TestTxRingDeviceDown(t *testing.T) {
+	r, k := newFakeTx(t, 4)
+	k.errno = unix.ENETDOWN
+	var count batchCount
+	r.write(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 5)}, nil, &count)
+	if count.packets != 0 || count.bytes != 0 || count.dropped != 2 || count.errors != 1 {
+		t.Errorf("count %+v, want 2 dropped and the runt frame an error", count)
+	}
+	if r.head != 0 || !r.free() {
+		t.Errorf("head %d, free %v: the slots were not taken back", r.head, r.free())
+	}
+	k.errno = 0
+	count = batchCount{}
+	r.write(k, [][]byte{txFrame(4, 100)}, nil, &count)
+	if fmt.Sprint(k.sent) != "[ring:4]" || count.packets != 1 {
+		t.Errorf("after the device came back: sent %v, count %+v", k.sent, count)
+	}
+}
+
+func TestTxRingLimits(t *testing.T) {
+	for _, c := range []struct{ mem, slot int }{{4096, 1000}, {4096, 1024}, {2048 * 3, 4096}, {0, 2048}, {1 << 20, 32768}} {
+		if _, err := newTxRing(make([]byte, c.mem), c.slot); err == nil {
+			t.Errorf("memory %d, slot %d: no error", c.mem, c.slot)
+		}
+	}
+	r, _ := newFakeTx(t, 2)
+	if !r.fits(ringSlotMin-txSlotData-vnetHdrLen) || r.fits(ringSlotMin-txSlotData-vnetHdrLen+1) {
+		t.Error("fits is off by one")
+	}
+}
+
+// A system port sends through its transmit ring: a batch arrives at the
+// veth's other end in order and intact, and is counted.
+func TestSystemTxRing(t *testing.T) {
+	s := newSystemSetup(t)
+	if s.port.wr.ring == nil {
+		t.Fatal("the port has no transmit ring")
+	}
+	peer, err := openIn(t, s.ns, Config{Name: s.peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for i := range 40 {
+		f := ethernet(macB, macA, 0x88b5) // local experimental EtherType
+		frames = append(frames, append(f, txFrame(byte(i), 46+i*30)...))
+	}
+	arrived := make(chan []byte, 256)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bufs, sizes := makeBufs(64)
+		for {
+			n, err := peer.ReadBatch(bufs, sizes)
+			if err != nil {
+				return
+			}
+			for i := range n {
+				f := bufs[i][:sizes[i]]
+				if len(f) >= ethHeaderLen && binary.BigEndian.Uint16(f[12:]) == 0x88b5 {
+					arrived <- bytes.Clone(f)
+				}
+			}
+		}
+	}()
+	defer func() { peer.Close(); <-done }()
+	if err := s.port.WriteBatch(frames); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	timeout := time.After(5 * time.Second)
+	for len(got) < len(frames) {
+		select {
+		case f := <-arrived:
+			got = append(got, f)
+		case <-timeout:
+			t.Fatalf("peer received %d of %d frames", len(got), len(frames))
+		}
+	}
+	if len(got) != len(frames) {
+		t.Fatalf("peer received %d of %d frames", len(got), len(frames))
+	}
+	for i := range got {
+		if !bytes.Equal(got[i], frames[i]) {
+			t.Errorf("frame %d arrived changed or out of order", i)
+		}
+	}
+	if st := s.port.Stats(); st.TxPackets != uint64(len(frames)) || st.TxDropped+st.TxErrors != 0 {
+		t.Errorf("stats %+v: want %d sent", st, len(frames))
+	}
+}
