@@ -41,6 +41,7 @@ func openPcap(s *Session, d Dest) (output, error) {
 func (o *pcapOut) write(items []*item) (int, error) {
 	o.frames, o.origs = o.frames[:0], o.origs[:0]
 	for _, it := range items {
+		finishVnetChecksum(it.buf, &it.vnet)
 		o.frames = append(o.frames, it.buf)
 		o.origs = append(o.origs, it.orig)
 	}

@@ -60,8 +60,16 @@ const (
 	recGSOSize     = 28 // u32: a super-frame's segment size, 0 if it is not one
 	recDir         = 32 // u32: In or Out, the attach point
 	recCapLen      = 36 // u32: the packet's bytes that follow
-	sampleRecLen   = 40
+	recSummed      = 40 // u32: skb->ip_summed (checksumPartial: the L4 checksum is not finished)
+	recCsumStart   = 44 // u16: where the checksum's coverage starts, from the frame's first byte
+	recCsumOffset  = 46 // u16: the checksum field, from there
+	sampleRecLen   = 48
 )
+
+// checksumPartial is CHECKSUM_PARTIAL (include/linux/skbuff.h): the L4
+// checksum field holds only the pseudo-header's sum; the device (or
+// whoever segments the packet) finishes it from csum_start on.
+const checksumPartial = 3
 
 // tcActUnspec is TC_ACT_UNSPEC (TCX_NEXT): the packet goes on as if no
 // program had run. The program returns nothing else.
@@ -84,8 +92,21 @@ const (
 	stackLoad    = -72
 	stackKey     = -80
 	stackMark    = -88
-	stackRec     = -128 // the sample's record, sampleRecLen bytes
+	stackRec     = -136 // the sample's record, sampleRecLen bytes
 )
+
+// SkbCsum says where the running kernel keeps an skb's checksum state
+// (struct sk_buff, from the kernel's BTF: __sk_buff does not have it),
+// and which kfunc gives the program the sk_buff behind its context.
+type SkbCsum struct {
+	CastKfunc   int32 // BTF id of bpf_cast_to_kern_ctx
+	Summed      int16 // offset of the byte that holds the ip_summed bit-field
+	SummedShift uint8 // ip_summed's lowest bit in that byte
+	// Offsets of the 16-bit fields csum_start and mac_header (offsets
+	// from skb->head, which at tc is the frame's first byte plus
+	// mac_header) and csum_offset.
+	Start, Offset, MacHeader int16
+}
 
 // KernelClones says whether the kernel clones a destination's copies
 // itself: a dev: destination without a VLAN, in a session that keeps whole
@@ -117,6 +138,10 @@ type EBPFOptions struct {
 	Sample bool
 	Snap   uint32
 	Dir    Direction
+	// Csum, if set, has samples carry the packet's checksum state, so
+	// that gvsd finishes partial checksums (nil: samples say
+	// CHECKSUM_NONE).
+	Csum *SkbCsum
 }
 
 // EBPFProgram returns the session's tc program for sources attached in
@@ -124,6 +149,16 @@ type EBPFOptions struct {
 // sampled packets carry).
 func (c *Config) EBPFProgram(dir Direction) (asm.Instructions, error) {
 	o := EBPFOptions{Mark: c.Mark, HasMark: c.HasMark, Sample: c.ToUserSpace(), Snap: c.sampleSnap(), Dir: dir}
+	if o.Sample && !c.Metadata {
+		// Copies of packets whose checksum the kernel left for the
+		// device to finish would leave gvsd with a wrong one. Metadata
+		// records carry no checksum.
+		csum, err := kernelSkbCsum()
+		if err != nil {
+			return nil, fmt.Errorf("the eBPF program cannot tell which packets' checksums are partial, which gvsd must finish in its copies: %w", err)
+		}
+		o.Csum = csum
+	}
 	for i, d := range c.Dests {
 		if c.KernelClones(d) {
 			o.Clone = append(o.Clone, i)
@@ -221,7 +256,7 @@ func epilogueEBPF(o EBPFOptions) asm.Instructions {
 		insns = append(insns, clones(o)...)
 	}
 	if o.Sample {
-		insns = append(insns, sample(o.Snap, o.Dir)...)
+		insns = append(insns, sample(o.Snap, o.Dir, o.Csum)...)
 	}
 	return append(insns, asm.Ja.Label("pass"))
 }
@@ -268,7 +303,7 @@ func clones(o EBPFOptions) asm.Instructions {
 // are how many bytes of the packet to copy). A full ring is counted by
 // perf itself (lost samples, which gvsd reads); any other failure in
 // ctrSampleErr.
-func sample(snap uint32, dir Direction) asm.Instructions {
+func sample(snap uint32, dir Direction, csum *SkbCsum) asm.Instructions {
 	rec := func(off int16) int16 { return stackRec + off }
 	insns := asm.Instructions{
 		asm.FnKtimeGetNs.Call(),
@@ -282,6 +317,7 @@ func sample(snap uint32, dir Direction) asm.Instructions {
 			asm.LoadMem(asm.R1, rCtx, f.skb, asm.Word),
 			asm.StoreMem(asm.RFP, rec(f.rec), asm.R1, asm.Word))
 	}
+	insns = append(insns, checksumState(csum, rec)...)
 	insns = append(insns,
 		asm.Mov.Imm32(asm.R1, int32(dir)),
 		asm.StoreMem(asm.RFP, rec(recDir), asm.R1, asm.Word),
@@ -304,6 +340,38 @@ func sample(snap uint32, dir Direction) asm.Instructions {
 		asm.JEq.Imm(asm.R0, -int32(errENOSPC), "pass"), // lost: perf counts it
 	)
 	return append(insns, count(ctrSampleErr)...)
+}
+
+// checksumState writes the packet's checksum state into the record:
+// ip_summed, and csum_start (from the frame's first byte: at tc,
+// skb->data is the MAC header) and csum_offset, read from the sk_buff
+// that bpf_cast_to_kern_ctx gives (the verifier checks each read against
+// the kernel's BTF); zeros (CHECKSUM_NONE) with no csum.
+func checksumState(csum *SkbCsum, rec func(int16) int16) asm.Instructions {
+	if csum == nil {
+		return asm.Instructions{
+			asm.StoreImm(asm.RFP, rec(recSummed), 0, asm.Word),
+			asm.StoreImm(asm.RFP, rec(recCsumStart), 0, asm.Word)}
+	}
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, rCtx),
+		kfuncCall(csum.CastKfunc),
+		asm.LoadMem(asm.R1, asm.R0, csum.Summed, asm.Byte),
+		asm.RSh.Imm32(asm.R1, int32(csum.SummedShift)),
+		asm.And.Imm32(asm.R1, 3),
+		asm.StoreMem(asm.RFP, rec(recSummed), asm.R1, asm.Word),
+		asm.LoadMem(asm.R1, asm.R0, csum.Start, asm.Half),
+		asm.LoadMem(asm.R2, asm.R0, csum.MacHeader, asm.Half),
+		asm.Sub.Reg32(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, rec(recCsumStart), asm.R1, asm.Half),
+		asm.LoadMem(asm.R1, asm.R0, csum.Offset, asm.Half),
+		asm.StoreMem(asm.RFP, rec(recCsumOffset), asm.R1, asm.Half),
+	}
+}
+
+// kfuncCall calls the kernel function of BTF id (in vmlinux's BTF).
+func kfuncCall(id int32) asm.Instruction {
+	return asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Call), Src: asm.PseudoKfuncCall, Constant: int64(id)}
 }
 
 // errENOSPC is what bpf_perf_event_output returns when the ring is full.

@@ -130,9 +130,12 @@ func (p *sampler) take(raw []byte) {
 	if cut && !p.s.cfg.Metadata {
 		p.truncated.Add(1)
 	}
+	if !cut && !finishChecksum(frame, &m, m.VLANPresent) {
+		p.errors.Add(1) // the copy goes with the checksum the kernel had
+	}
 	var vnet [vnetHdrLen]byte
 	if m.GSOSize > 0 && !cut {
-		superFrameVnet(frame, m.GSOSize, &p.key, &p.off, &vnet)
+		superFrameVnet(frame, m.GSOSize, m.Summed == checksumPartial, &p.key, &p.off, &vnet)
 	}
 	if p.since++; p.since >= clockEvery {
 		p.clock()

@@ -32,6 +32,9 @@ func rawSample(r sampleRec, frame []byte, pad int) []byte {
 	ne.PutUint32(b[recGSOSize:], uint32(r.GSOSize))
 	ne.PutUint32(b[recDir:], uint32(r.Dir))
 	ne.PutUint32(b[recCapLen:], r.CapLen)
+	ne.PutUint32(b[recSummed:], uint32(r.Summed))
+	ne.PutUint16(b[recCsumStart:], r.CsumStart)
+	ne.PutUint16(b[recCsumOffset:], r.CsumOffset)
 	b = append(b, frame...)
 	return append(b, bytes.Repeat([]byte{0xee}, pad)...)
 }
@@ -39,7 +42,7 @@ func rawSample(r sampleRec, frame []byte, pad int) []byte {
 func TestDecodeSample(t *testing.T) {
 	frame := ipFrame4UDP(9)
 	full := sampleRec{Time: 7, Len: uint32(len(frame)), Ifindex: 3, Dir: Out, CapLen: uint32(len(frame)),
-		VLANPresent: true, VLANTCI: 0x2005, VLANTPID: 0x88a8}
+		VLANPresent: true, VLANTCI: 0x2005, VLANTPID: 0x88a8, Summed: checksumPartial, CsumStart: 34, CsumOffset: 6}
 	var got sampleRec
 	data, err := decodeSample(rawSample(full, frame, 7), &got)
 	if err != nil || !bytes.Equal(data, frame) || got != full {
@@ -47,7 +50,7 @@ func TestDecodeSample(t *testing.T) {
 	}
 	// A packet cut to 20 bytes: the record keeps its length.
 	cut := full
-	cut.CapLen, cut.VLANPresent, cut.VLANTCI, cut.VLANTPID = 20, false, 0, 0
+	cut.CapLen, cut.VLANPresent, cut.VLANTCI, cut.VLANTPID, cut.Summed = 20, false, 0, 0, 0
 	data, err = decodeSample(rawSample(cut, frame[:20], 4), &got)
 	if err != nil || !bytes.Equal(data, frame[:20]) || got.Len != uint32(len(frame)) {
 		t.Fatalf("cut sample: %+v % x (%v)", got, data, err)
@@ -136,7 +139,7 @@ func TestSuperFrameVnet(t *testing.T) {
 	var h [vnetHdrLen]byte
 	var k packet.Key
 	var o packet.Offsets
-	if !superFrameVnet(f, 1448, &k, &o, &h) {
+	if !superFrameVnet(f, 1448, true, &k, &o, &h) {
 		t.Fatal("not described")
 	}
 	ne := binary.NativeEndian
@@ -144,7 +147,7 @@ func TestSuperFrameVnet(t *testing.T) {
 		ne.Uint16(h[6:]) != 34 || ne.Uint16(h[8:]) != 16 {
 		t.Fatalf("virtio header % x", h)
 	}
-	if superFrameVnet(ipFrame4UDP(1)[:20], 1448, &k, &o, &h) {
+	if superFrameVnet(ipFrame4UDP(1)[:20], 1448, true, &k, &o, &h) {
 		t.Fatal("an ARP-sized runt described as a super-frame")
 	}
 }
@@ -158,6 +161,10 @@ func TestEBPFSampleOutput(t *testing.T) {
 		t.Skip("needs root to load eBPF programs")
 	}
 	frame := ipFrame4UDP(9999)
+	csum, err := kernelSkbCsum()
+	if err != nil {
+		t.Fatalf("this kernel (6.2 or later, with BTF) should tell the checksum state: %v", err)
+	}
 	for _, c := range []struct {
 		snap uint32
 		dir  Direction
@@ -165,7 +172,7 @@ func TestEBPFSampleOutput(t *testing.T) {
 		var insns [2]asm.Instructions
 		for i, d := range []Direction{In, Out} {
 			var err error
-			insns[i], err = EBPFProgram(mustRules(t, "accept udp,tp_dst=9999"), EBPFOptions{Sample: true, Snap: c.snap, Dir: d})
+			insns[i], err = EBPFProgram(mustRules(t, "accept udp,tp_dst=9999"), EBPFOptions{Sample: true, Snap: c.snap, Dir: d, Csum: csum})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,5 +233,116 @@ func BenchmarkSamplerTake(b *testing.B) {
 	for b.Loop() {
 		p.take(raw)
 		q.free <- <-q.full
+	}
+}
+
+// tcpFrame4 is an IPv4 TCP frame with payload bytes of data whose
+// checksum is partial, as a socket with checksum offload leaves it: the
+// field holds the pseudo-header's sum (csum_start 34, csum_offset 16).
+func tcpFrame4(payload int) []byte {
+	f := make([]byte, 14+20+20+payload)
+	copy(f, []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 8, 0})
+	ip := f[14:]
+	ip[0], ip[8], ip[9] = 0x45, 64, 6
+	binary.BigEndian.PutUint16(ip[2:], uint16(len(ip)))
+	copy(ip[12:], []byte{192, 0, 2, 1, 192, 0, 2, 2})
+	packet.SetIPv4Checksum(packet.IPv4(ip))
+	tcp := ip[20:]
+	binary.BigEndian.PutUint16(tcp[0:], 40000)
+	binary.BigEndian.PutUint16(tcp[2:], 5201)
+	tcp[12], tcp[13] = 5<<4, 0x18
+	for i := range payload {
+		tcp[20+i] = byte(i*7 + 3)
+	}
+	binary.BigEndian.PutUint16(tcp[16:], packet.PseudoHeaderChecksum(6, ip[12:16], ip[16:20], uint32(len(tcp))))
+	return f
+}
+
+// tcpChecksumOK verifies the TCP checksum of an IPv4 frame whose IP
+// header starts at l3: the sum over pseudo-header and segment is 0xffff.
+func tcpChecksumOK(f []byte, l3 int) bool {
+	ip := f[l3:]
+	tcp := ip[20:]
+	return packet.Checksum(tcp, packet.PseudoHeaderChecksum(6, ip[12:16], ip[16:20], uint32(len(tcp)))) == 0xffff
+}
+
+// finishChecksum finishes a partial checksum (with the VLAN tag put
+// back before it, the offsets move by 4) and leaves other packets alone.
+func TestFinishChecksum(t *testing.T) {
+	partial := sampleRec{Summed: checksumPartial, CsumStart: 34, CsumOffset: 16}
+	f := tcpFrame4(101)
+	if tcpChecksumOK(f, 14) {
+		t.Fatal("the test frame's partial checksum already verifies")
+	}
+	if !finishChecksum(f, &partial, false) || !tcpChecksumOK(f, 14) {
+		t.Fatalf("partial checksum not finished: % x", f[34:54])
+	}
+	// The same packet, its tag kept out of the frame by the kernel and
+	// put back by withTag: the record's offsets do not count it.
+	g := tcpFrame4(101)
+	tagged := withTag(make([]byte, len(g)+4), g, 0x8100, 7)
+	if !finishChecksum(tagged, &partial, true) || !tcpChecksumOK(tagged, 18) {
+		t.Fatal("partial checksum of a tagged frame not finished")
+	}
+	for _, r := range []sampleRec{{Summed: 0, CsumStart: 34, CsumOffset: 16}, {Summed: 1}, {Summed: 2},
+		{Summed: checksumPartial, CsumStart: 34, CsumOffset: 16, GSOSize: 1448}} {
+		g := tcpFrame4(10)
+		want := append([]byte{}, g...)
+		if !finishChecksum(g, &r, false) || !bytes.Equal(g, want) {
+			t.Errorf("record %+v: the frame changed", r)
+		}
+	}
+	if bad := (sampleRec{Summed: checksumPartial, CsumStart: 60, CsumOffset: 16}); finishChecksum(tcpFrame4(10), &bad, false) {
+		t.Error("offsets past the frame accepted")
+	}
+}
+
+// The sampler finishes the partial checksums of the copies it queues,
+// and counts an error for offsets that do not fit.
+func TestSamplerFinishesChecksums(t *testing.T) {
+	src, _ := ParseSource("src0")
+	tn, _ := ParseDest("gre:192.0.2.9")
+	s, p := sampleSession(t, Config{Name: "t", Sources: []Source{src}, Dests: []Dest{tn}})
+	f := tcpFrame4(333)
+	rec := sampleRec{Len: uint32(len(f)), Ifindex: 3, Dir: Out, CapLen: uint32(len(f)), Summed: checksumPartial, CsumStart: 34, CsumOffset: 16}
+	p.take(rawSample(rec, f, 5))
+	rec.VLANPresent, rec.VLANTCI = true, 9
+	p.take(rawSample(rec, f, 5))
+	rec.CsumStart = 2000
+	p.take(rawSample(rec, f, 5))
+	for i, l3 := range []int{14, 18} {
+		it := <-s.dests[0].q.full
+		if !tcpChecksumOK(it.buf, l3) || it.vnet != [vnetHdrLen]byte{} {
+			t.Errorf("copy %d: checksum not finished (or a virtio header % x)", i, it.vnet)
+		}
+	}
+	if st := s.Status().Stats; st.Errors != 1 {
+		t.Errorf("stats %+v: want 1 error (offsets past the frame)", st)
+	}
+}
+
+// A super-frame GRO made (its checksum not partial) holds its first
+// segment's checksum: the virtio header's NEEDS_CSUM needs the
+// pseudo-header's sum there instead; a pcap destination then finishes
+// the checksum over the whole super-frame.
+func TestSuperFrameVnetFromGRO(t *testing.T) {
+	partial := tcpFrame4(3000)
+	gro := append([]byte{}, partial...)
+	binary.BigEndian.PutUint16(gro[14+20+16:], 0x1234) // some segment's checksum
+	var h [vnetHdrLen]byte
+	var k packet.Key
+	var o packet.Offsets
+	if !superFrameVnet(gro, 1448, false, &k, &o, &h) || !bytes.Equal(gro, partial) {
+		t.Fatalf("GRO super-frame: field % x, want the pseudo-header's sum % x", gro[50:52], partial[50:52])
+	}
+	finishVnetChecksum(gro, &h)
+	if !tcpChecksumOK(gro, 14) {
+		t.Fatal("finishVnetChecksum did not finish the super-frame's checksum")
+	}
+	plain := tcpFrame4(10)
+	want := append([]byte{}, plain...)
+	finishVnetChecksum(plain, &[vnetHdrLen]byte{})
+	if !bytes.Equal(plain, want) {
+		t.Fatal("a frame with no NEEDS_CSUM changed")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +333,103 @@ func tcxPrograms(t *testing.T, dev string) (in, out int) {
 		*c.n = len(r.Programs)
 	}
 	return in, out
+}
+
+// A frame whose checksum is partial (sent with a virtio header that says
+// NEEDS_CSUM, as a VM or a local socket with checksum offload leaves it;
+// the veth keeps it partial) reaches a destination gvsd writes with its
+// checksum finished: the program read the state from the sk_buff.
+func TestSessionEBPFPartialChecksum(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	src, _ := ParseSource("src0:in")
+	dst, _ := ParseDest("dev:dst0,vlan=5")
+	s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst}, Rules: mustRules(t, "accept tcp")}, Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if p := s.Path(); len(p) != 1 || p[0].Path != PathEBPF {
+		t.Fatalf("path %+v: want %s", p, PathEBPF)
+	}
+	time.Sleep(200 * time.Millisecond) // attached by Start; let the reader start
+	f := tcpFrame4(300)
+	injectPartial(t, "src1", f, 34, 16)
+	got := receiveAll(rx)
+	if len(got) != 1 {
+		t.Fatalf("dst1 received %d frames, want 1", len(got))
+	}
+	l3 := 14
+	if binary.BigEndian.Uint16(got[0][12:]) == 0x8100 {
+		l3 = 18
+	}
+	if len(got[0]) != len(f)+l3-14 || !tcpChecksumOK(got[0], l3) {
+		t.Fatalf("copy's TCP checksum not finished:\n% x", got[0])
+	}
+	if st := s.Status().Stats; st.Selected != 1 || st.Errors != 0 {
+		t.Fatalf("stats %+v: want 1 selected, no error", st)
+	}
+}
+
+// injectPartial sends frame out of dev through a packet socket with a
+// virtio header that leaves its L4 checksum (at start+offset) partial:
+// the kernel keeps it CHECKSUM_PARTIAL, as it does a local socket's.
+func injectPartial(t *testing.T, dev string, frame []byte, start, offset uint16) {
+	t.Helper()
+	ifi, err := net.InterfaceByName(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_VNET_HDR, 1); err != nil {
+		t.Fatal(err)
+	}
+	var h [vnetHdrLen]byte
+	h[0] = vnetNeedsCsum
+	binary.NativeEndian.PutUint16(h[6:], start)
+	binary.NativeEndian.PutUint16(h[8:], offset)
+	if err := unix.Sendto(fd, append(h[:], frame...), 0, &unix.SockaddrLinklayer{Ifindex: ifi.Index, Protocol: htons(unix.ETH_P_IP)}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+}
+
+// A kernel whose eBPF programs cannot read the checksum state (no
+// bpf_cast_to_kern_ctx, no BTF) sends the sessions that gvsd writes
+// copies for to the AF_PACKET path, whose virtio header carries that
+// state, and says why; sessions the kernel clones for, and metadata-only
+// sessions, keep the eBPF path.
+func TestSessionNoChecksumState(t *testing.T) {
+	if !inOwnNetns(t) {
+		return
+	}
+	rx := ebpfLab(t)
+	defer unix.Close(rx)
+	kernelSkbCsum = func() (*SkbCsum, error) { return nil, errors.New("kfunc bpf_cast_to_kern_ctx: not found") }
+	defer func() { kernelSkbCsum = sync.OnceValues(readSkbCsum) }()
+	src, _ := ParseSource("src0:in")
+	for _, c := range []struct {
+		dest     string
+		metadata bool
+		path     string
+	}{{"dev:dst0,vlan=5", false, PathAFPacket}, {"dev:dst0", false, PathEBPF}, {"json:x.json", true, PathEBPF}} {
+		dst, _ := ParseDest(c.dest)
+		s, err := Start(Config{Name: "t", Sources: []Source{src}, Dests: []Dest{dst}, Metadata: c.metadata}, Env{CaptureDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := s.Path()
+		s.Close()
+		why := "cannot tell which packets' checksums are partial, which gvsd must finish in its copies: kfunc bpf_cast_to_kern_ctx: not found"
+		if len(p) != 1 || p[0].Path != c.path || (c.path == PathAFPacket) != strings.Contains(p[0].Why, why) {
+			t.Errorf("%s: path %+v, want %s (and why %q on af_packet)", c.dest, p, c.path, why)
+		}
+	}
 }

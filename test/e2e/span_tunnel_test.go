@@ -146,3 +146,56 @@ func TestSpanTunnelOwnPacketsNotCopied(t *testing.T) {
 		t.Errorf("the collector received %d GRE packets, the session sent %d", n, st["sent:gre:10.78.0.2,key=9"])
 	}
 }
+
+// TestSpanPartialChecksums: with checksum offload on (the veths'
+// default), the TCP packets l0 sends and receives still carry a partial
+// checksum (CHECKSUM_PARTIAL: the pseudo-header sum only) when the tc
+// program sees them. Their copies to a VLAN, a GRE collector and a pcap
+// file must carry the finished checksum: tshark verifies every TCP
+// checksum in each capture. The VLAN destination's own checksum offload
+// is off, so that the super-frames' segments get their checksums from
+// the kernel (as a NIC would compute them) and tcpdump on e1 sees what a
+// wire would carry.
+func TestSpanPartialChecksums(t *testing.T) {
+	requireTool(t, "ethtool", "iperf3")
+	s := spanTunnelLab(t)
+	if k := s.lab.mustExec(s.l, "ethtool", "-k", "l0"); !strings.Contains(k, "tx-checksumming: on") {
+		t.Fatalf("l0's checksum offload is off: the test needs it on:\n%s", k)
+	}
+	s.lab.mustExec(s.l, "ethtool", "-K", "e0", "tx", "off")
+	s.mustGvs("span", "add", "ck", "--source", "l0", "--filter", "tcp",
+		"--to", "dev:e0,vlan=100", "--to", "gre:10.78.0.2,key=6", "--to", "pcap:ck.pcapng")
+	s.waitShow("ck", "source l0 (both): "+spanSampled)
+	vlanPcap := filepath.Join(t.TempDir(), "vlan.pcap")
+	vc := s.lab.tcpdump(s.m, "e1", "-U", "--immediate-mode", "-n", "-i", "e1", "-Q", "in", "-w", vlanPcap, "tcp or vlan")
+	gc, grePcap := s.collect()
+	s.iperf("20M")
+	time.Sleep(500 * time.Millisecond)
+	vc.stop()
+	gc.stop()
+	st := s.waitStats("ck", func(st map[string]int64) bool { return st["sent:pcap:ck.pcapng"] == st["selected"] })
+	t.Logf("statistics: %v", st)
+	for _, c := range []struct{ what, pcap string }{
+		{"dev:e0,vlan=100 (tcpdump on e1)", vlanPcap},
+		{"gre:10.78.0.2 (the collector)", grePcap},
+		{"pcap:ck.pcapng", filepath.Join(s.g.Rundir, "capture", "ck.pcapng")},
+	} {
+		out, err := exec.Command("tshark", "-r", c.pcap, "-o", "tcp.check_checksum:TRUE", "-Y", "tcp",
+			"-T", "fields", "-e", "tcp.checksum.status", "-e", "frame.number").Output()
+		if err != nil {
+			t.Fatalf("tshark -r %s: %v\n%s", c.pcap, err, out)
+		}
+		lines := nonEmptyLines(string(out))
+		// tcp.checksum.status: 0 bad, 1 good, 2 unverified.
+		var notGood []string
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) != 2 || f[0] != "1" {
+				notGood = append(notGood, strings.Join(f, ":"))
+			}
+		}
+		if len(lines) < 50 || len(notGood) > 0 {
+			t.Errorf("%s: %d TCP copies, %d without a good checksum (status:frame, the first 20: %v): want at least 50, all good",
+				c.what, len(lines), len(notGood), notGood[:min(20, len(notGood))])
+		}
+	}
+}
