@@ -128,6 +128,7 @@ type Config struct {
 type Datapath struct {
 	cfg       atomic.Pointer[Config]
 	flowLimit atomic.Int64 // per port thread's flow cache
+	busyPoll  atomic.Int64 // ns a receiving port spins before it sleeps (SetBusyPoll)
 	tracker   atomic.Pointer[trackerRef]
 	mu        sync.Mutex
 	threads   map[*Port]*portThread
@@ -164,6 +165,7 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	for _, p := range cfg.Ports {
 		live[p] = true
 		if _, ok := dp.threads[p]; !ok {
+			p.setBusyPoll(time.Duration(dp.busyPoll.Load()))
 			p.startCopies()
 			t := newPortThread(dp, p)
 			dp.threads[p] = t

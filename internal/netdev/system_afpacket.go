@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -76,6 +78,10 @@ type afpacketPort struct {
 	txFile *os.File
 	txConn syscall.RawConn
 	txMu   sync.Mutex
+
+	// busyPoll is how long (ns) an empty receive ring is watched before
+	// the reader sleeps (BusyPoller); 0: it sleeps at once.
+	busyPoll atomic.Int64
 }
 
 func openAFPacket(cfg Config) (Netdev, error) {
@@ -358,6 +364,9 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int
 		if out > 0 {
 			return out, nil
 		}
+		if p.spin() {
+			continue
+		}
 		r.woken = false
 		err := p.conn.Read(r.waitFn)
 		if p.closed.Load() {
@@ -370,6 +379,42 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int
 			if err := p.replaceRing(); err != nil {
 				return 0, err
 			}
+		}
+	}
+}
+
+// SetBusyPoll sets how long an empty receive ring is watched before the
+// reader sleeps, forced into 0 .. MaxBusyPoll. Only the receive ring
+// spins: without one (the kernel refused it) the port sleeps at once.
+func (p *afpacketPort) SetBusyPoll(d time.Duration) {
+	p.busyPoll.Store(int64(min(max(d, 0), MaxBusyPoll)))
+}
+
+// spinCheck is how many looks at the ring go between two readings of
+// the clock, each a chance for other goroutines to run: about a
+// microsecond's worth.
+const spinCheck = 256
+
+// spin watches the receive ring's head slot for the busy-poll time and
+// reports whether a frame came in (or the port was closed) meanwhile.
+func (p *afpacketPort) spin() bool {
+	d := time.Duration(p.busyPoll.Load())
+	if d <= 0 || p.rd.ring == nil {
+		return false
+	}
+	g := p.rd.ring
+	start := time.Now()
+	for i := 1; ; i++ {
+		if g.ready() || p.closed.Load() {
+			busyPollHit.Inc()
+			return true
+		}
+		if i%spinCheck == 0 {
+			if time.Since(start) >= d {
+				busyPollSleep.Inc()
+				return false
+			}
+			runtime.Gosched()
 		}
 	}
 }
