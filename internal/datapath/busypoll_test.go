@@ -2,29 +2,30 @@ package datapath_test
 
 import (
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"gvs/internal/datapath"
 	"gvs/internal/netdev"
 )
 
-// spinPort is a memory port that records the busy-poll time it is given.
+// spinPort is a memory port that records the poll group it joins.
 type spinPort struct {
 	*netdev.Memory
-	d atomic.Int64
+	g *netdev.PollGroup
 }
 
-func (p *spinPort) SetBusyPoll(d time.Duration) { p.d.Store(int64(d)) }
+func (p *spinPort) JoinPollGroup(g *netdev.PollGroup) { p.g = g }
 
-// SetBusyPoll refuses a time out of range, naming the range, and passes
-// an accepted one to every port that can spin: those running and those
-// added later.
+// SetBusyPoll refuses a time out of range, naming the range; ports that
+// can spin join the datapath's one poll group as their threads start,
+// and the group spins for the time set.
 func TestSetBusyPoll(t *testing.T) {
-	first := &spinPort{Memory: netdev.NewMemory("bp1", 16)}
-	dp := runningSwitch(t, first, netdev.NewMemory("bp2", 16))
-	if dp.BusyPoll() != 0 {
+	sp := &spinPort{Memory: netdev.NewMemory("bp1", 16)}
+	dp := runningSwitch(t, sp, netdev.NewMemory("bp2", 16))
+	if sp.g == nil {
+		t.Fatal("a port that can spin did not join the poll group")
+	}
+	if dp.BusyPoll() != 0 || sp.g.Spin() != 0 {
 		t.Fatalf("default busy-poll time %v, want 0", dp.BusyPoll())
 	}
 	for _, bad := range []time.Duration{-time.Microsecond, netdev.MaxBusyPoll + time.Nanosecond, time.Hour} {
@@ -35,26 +36,7 @@ func TestSetBusyPoll(t *testing.T) {
 	if err := dp.SetBusyPoll(50 * time.Microsecond); err != nil {
 		t.Fatal(err)
 	}
-	if got := time.Duration(first.d.Load()); got != 50*time.Microsecond {
-		t.Fatalf("running port got %v, want 50µs", got)
-	}
-	// A port added afterwards starts with the time set.
-	later := &spinPort{Memory: netdev.NewMemory("bp3", 16)}
-	cfg := dp.Config()
-	ports := map[uint32]*datapath.Port{}
-	for no, p := range cfg.Ports {
-		ports[no] = p
-	}
-	ports[3] = &datapath.Port{No: 3, Name: later.Name(), Dev: later, Translator: ports[1].Translator}
-	dp.SetConfig(&datapath.Config{Ports: ports})
-	t.Cleanup(func() { later.Close() })
-	if got := time.Duration(later.d.Load()); got != 50*time.Microsecond {
-		t.Fatalf("added port got %v, want 50µs", got)
-	}
-	if err := dp.SetBusyPoll(0); err != nil {
-		t.Fatal(err)
-	}
-	if first.d.Load() != 0 || later.d.Load() != 0 {
-		t.Fatal("busy-poll not turned off on every port")
+	if got := sp.g.Spin(); got != 50*time.Microsecond || dp.BusyPoll() != got {
+		t.Fatalf("group spins %v, want 50µs", got)
 	}
 }

@@ -128,7 +128,7 @@ type Config struct {
 type Datapath struct {
 	cfg       atomic.Pointer[Config]
 	flowLimit atomic.Int64 // per port thread's flow cache
-	busyPoll  atomic.Int64 // ns a receiving port spins before it sleeps (SetBusyPoll)
+	poll      *netdev.PollGroup // the port threads that take turns at spinning (SetBusyPoll)
 	tracker   atomic.Pointer[trackerRef]
 	mu        sync.Mutex
 	threads   map[*Port]*portThread
@@ -141,7 +141,7 @@ type Datapath struct {
 
 // New returns an empty datapath.
 func New() *Datapath {
-	dp := &Datapath{threads: map[*Port]*portThread{}}
+	dp := &Datapath{threads: map[*Port]*portThread{}, poll: netdev.NewPollGroup()}
 	dp.cfg.Store(&Config{Ports: map[uint32]*Port{}})
 	dp.flowLimit.Store(DefaultFlowLimit)
 	return dp
@@ -165,7 +165,9 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	for _, p := range cfg.Ports {
 		live[p] = true
 		if _, ok := dp.threads[p]; !ok {
-			p.setBusyPoll(time.Duration(dp.busyPoll.Load()))
+			if bp, ok := p.Dev.(netdev.BusyPoller); ok {
+				bp.JoinPollGroup(dp.poll) // before its thread's first read
+			}
 			p.startCopies()
 			t := newPortThread(dp, p)
 			dp.threads[p] = t

@@ -25,34 +25,21 @@ func (dp *Datapath) SetFlowLimit(n int) error {
 	return nil
 }
 
-// SetBusyPoll sets how long a port thread whose device can spin
-// (netdev.BusyPoller: system ports) watches it for a frame before it
-// sleeps; 0, the default, never spins. Spinning saves a thread wake-up
-// per crossing, at the cost of a core kept busy.
+// SetBusyPoll sets how long the port threads whose devices can spin
+// (netdev.BusyPoller: system ports) watch their idle rings, one thread
+// at a time for them all, before they sleep; 0, the default, never
+// spins. Spinning saves a thread wake-up per crossing, at the cost of a
+// core kept busy while traffic comes at least that often.
 func (dp *Datapath) SetBusyPoll(d time.Duration) error {
 	if d < 0 || d > netdev.MaxBusyPoll {
 		return fmt.Errorf("busy-poll time %v: must be 0 to %v", d, netdev.MaxBusyPoll)
 	}
-	dp.mu.Lock()
-	defer dp.mu.Unlock()
-	if int64(d) == dp.busyPoll.Swap(int64(d)) {
-		return nil
-	}
-	for p := range dp.threads {
-		p.setBusyPoll(d)
-	}
+	dp.poll.SetSpin(d)
 	return nil
 }
 
 // BusyPoll returns the busy-poll time.
-func (dp *Datapath) BusyPoll() time.Duration { return time.Duration(dp.busyPoll.Load()) }
-
-// setBusyPoll passes the busy-poll time to p's device, if it can spin.
-func (p *Port) setBusyPoll(d time.Duration) {
-	if bp, ok := p.Dev.(netdev.BusyPoller); ok {
-		bp.SetBusyPoll(d)
-	}
-}
+func (dp *Datapath) BusyPoll() time.Duration { return dp.poll.Spin() }
 
 // FlowLimit returns the per-thread flow limit.
 func (dp *Datapath) FlowLimit() int { return int(dp.flowLimit.Load()) }

@@ -8,11 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -79,9 +77,10 @@ type afpacketPort struct {
 	txConn syscall.RawConn
 	txMu   sync.Mutex
 
-	// busyPoll is how long (ns) an empty receive ring is watched before
-	// the reader sleeps (BusyPoller); 0: it sleeps at once.
-	busyPoll atomic.Int64
+	// The busy-poll group the reader takes part in (BusyPoller), or
+	// nil; set before the first ReadBatch.
+	poll   *PollGroup
+	member *pollMember
 }
 
 func openAFPacket(cfg Config) (Netdev, error) {
@@ -319,6 +318,10 @@ func (p *afpacketPort) Close() error {
 		return nil
 	}
 	err := p.file.Close()
+	if p.poll != nil {
+		// The reader may have stopped in its turn, never to read again.
+		p.poll.release(p.member)
+	}
 	p.ringMu.Lock()
 	p.rd.ring.unmap()
 	p.ringMu.Unlock()
@@ -336,10 +339,24 @@ func (p *afpacketPort) Close() error {
 
 // readRing fills bufs from the receive ring, waiting for a frame when it
 // is empty. Frames the kernel queued on the socket instead (too large
-// for a slot) are read in their place in the ring's order.
+// for a slot) are read in their place in the ring's order. In a poll
+// group, the reader keeps its turn at spinning while it hands out
+// frames, and gives it up when it fails.
 func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	p.ringMu.Lock()
 	defer p.ringMu.Unlock()
+	n, err := p.readRingLocked(bufs, sizes, offs)
+	if p.poll != nil {
+		if err != nil {
+			p.poll.release(p.member)
+		} else {
+			p.poll.poke(p.member)
+		}
+	}
+	return n, err
+}
+
+func (p *afpacketPort) readRingLocked(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	r := &p.rd
 	for {
 		if p.closed.Load() {
@@ -364,7 +381,7 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int
 		if out > 0 {
 			return out, nil
 		}
-		if p.spin() {
+		if p.poll != nil && p.poll.wait(p.member) {
 			continue
 		}
 		r.woken = false
@@ -383,40 +400,12 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int
 	}
 }
 
-// SetBusyPoll sets how long an empty receive ring is watched before the
-// reader sleeps, forced into 0 .. MaxBusyPoll. Only the receive ring
-// spins: without one (the kernel refused it) the port sleeps at once.
-func (p *afpacketPort) SetBusyPoll(d time.Duration) {
-	p.busyPoll.Store(int64(min(max(d, 0), MaxBusyPoll)))
-}
-
-// spinCheck is how many looks at the ring go between two readings of
-// the clock, each a chance for other goroutines to run: about a
-// microsecond's worth.
-const spinCheck = 256
-
-// spin watches the receive ring's head slot for the busy-poll time and
-// reports whether a frame came in (or the port was closed) meanwhile.
-func (p *afpacketPort) spin() bool {
-	d := time.Duration(p.busyPoll.Load())
-	if d <= 0 || p.rd.ring == nil {
-		return false
-	}
-	g := p.rd.ring
-	start := time.Now()
-	for i := 1; ; i++ {
-		if g.ready() || p.closed.Load() {
-			busyPollHit.Inc()
-			return true
-		}
-		if i%spinCheck == 0 {
-			if time.Since(start) >= d {
-				busyPollSleep.Inc()
-				return false
-			}
-			runtime.Gosched()
-		}
-	}
+// JoinPollGroup makes the port's receive ring spin with g's members
+// (BusyPoller). Without a ring (the kernel refused one) the port always
+// sleeps in the kernel.
+func (p *afpacketPort) JoinPollGroup(g *PollGroup) {
+	p.poll = g
+	p.member = newPollMember(func() bool { return p.closed.Load() || p.rd.ring.ready() })
 }
 
 // replaceRing gives the port a fresh receive ring after the kernel
