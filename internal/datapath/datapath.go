@@ -127,7 +127,7 @@ type Config struct {
 // Datapath runs the port threads of the current configuration.
 type Datapath struct {
 	cfg       atomic.Pointer[Config]
-	flowLimit atomic.Int64 // per port thread's flow cache
+	flowLimit atomic.Int64      // per port thread's flow cache
 	poll      *netdev.PollGroup // the port threads that take turns at spinning (SetBusyPoll)
 	tracker   atomic.Pointer[trackerRef]
 	mu        sync.Mutex
