@@ -40,14 +40,16 @@ func TestSystemPortsBusyPoll(t *testing.T) {
 	before := gvbpSpinHits(t, g)
 	g.MustVsctl("set", "Open_vSwitch", ".", "other_config:gvs-busy-poll-us=200")
 	gvsyWaitPing(t, a.NS, "10.231.9.2")
-	// A flood ping sends each request as soon as the reply is in: the
-	// readers, which just forwarded a frame, are still spinning.
+	// A flood ping sends each request as soon as the reply is in: one
+	// reader spins, watching both rings, while the other waits its turn.
 	out := gvsyMust(t, gvsyInNS(a.NS, "ping", "-n", "-f", "-c", "300", "-W", "2", "10.231.9.2")...)
 	if !strings.Contains(out, "300 received") {
 		t.Fatalf("flood ping lost packets:\n%s", out)
 	}
-	if got := gvbpSpinHits(t, g) - before; got < 100 {
-		t.Fatalf("%d frames taken while spinning during a 300-request flood ping, want most of 600", got)
+	// (A frame already in the ring when its thread comes back is not
+	// counted, so not every one of the 600 crossings is.)
+	if got := gvbpSpinHits(t, g) - before; got < 50 {
+		t.Fatalf("%d frames taken while spinning during a 300-request flood ping (600 crossings), want at least 50", got)
 	}
 	t.Run("iperf3", func(t *testing.T) { gvsyIperf(t, a.NS, b.NS, "10.231.9.2") })
 
