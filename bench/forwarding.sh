@@ -56,7 +56,7 @@
 # code before a change) in the same rounds, as "gvsd B" rows after each
 # gvsd row; BUSY_POLL=US to measure gvsd with Open_vSwitch
 # other_config:gvs-busy-poll-us=US as well, as "gvsd busy-poll" rows
-# after each gvsd row.
+# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B).
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -152,7 +152,7 @@ if [ -n "$gvsd_b" ]; then
 	switches="$switches gvsdb "
 fi
 if [ -n "$busy_poll" ]; then
-	switches="$switches gvsdbp "
+	switches="$switches gvsdbp gvsdbbp "
 fi
 
 # ---------------------------------------------------------------- topology
@@ -566,6 +566,9 @@ gvsdb_stop() { gvsd_stop; }
 gvsdb_mirror() { gvsd_mirror "$@"; }
 gvsdbp_start() { gvsd_start && vsctl set Open_vSwitch . "other_config:gvs-busy-poll-us=$busy_poll"; }
 gvsdbp_stop() { gvsd_stop; }
+gvsdbbp_start() { gvsd_bin=$work/bin/gvsd-b gvsdbp_start; }
+gvsdbbp_stop() { gvsd_stop; }
+gvsdbbp_mirror() { gvsd_mirror "$@"; }
 gvsdbp_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
@@ -730,6 +733,7 @@ if [ -n "$busy_poll" ]; then
 		with_bp+=("$entry")
 		IFS=';' read -r mode sw prefix mirror <<<"$entry"
 		[ "$prefix" = gvsd ] && with_bp+=("$mode;gvsd busy-poll $busy_poll µs;gvsdbp;$mirror")
+		[ "$prefix" = gvsdb ] && with_bp+=("$mode;gvsd B busy-poll $busy_poll µs;gvsdbbp;$mirror")
 	done
 	plan=("${with_bp[@]}")
 fi
