@@ -1,7 +1,6 @@
 package netdev
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,8 +84,8 @@ func newPollMember(ready func() bool) *pollMember {
 }
 
 // spinCheck is how many looks at the rings go between two readings of
-// the clock, each a chance for other goroutines to run: about a
-// microsecond's worth.
+// the clock, each a chance for other goroutines and threads to run
+// (yieldCPU): about a microsecond's worth.
 const spinCheck = 64
 
 // wait is called by m's reader when its ring is empty. It returns true
@@ -129,7 +128,7 @@ func (g *PollGroup) spinAll(m *pollMember) bool {
 			g.release(m)
 			return false
 		}
-		runtime.Gosched()
+		yieldCPU()
 	}
 }
 
