@@ -1,6 +1,7 @@
 package netdev
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,6 +176,23 @@ func (g *PollGroup) poke(m *pollMember) {
 	}
 	clear(g.parked[len(kept):])
 	g.parked = kept
+}
+
+// leave is called when m's port closes: its turn ends if it has it (its
+// reader may never come back to give it up), and if it is parked it is
+// woken, so that its reader lets go of the ring that Close unmaps even
+// if no spinner comes by.
+func (g *PollGroup) leave(m *pollMember) {
+	g.release(m)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, x := range g.parked {
+		if x == m {
+			g.parked = slices.Delete(g.parked, i, i+1)
+			x.wake <- wakeFrames
+			return
+		}
+	}
 }
 
 // release ends m's turn, if it is the spinner: every parked member is

@@ -158,3 +158,24 @@ func TestPollGroupRelease(t *testing.T) {
 		t.Fatal("told of frames on release")
 	}
 }
+
+// A parked member whose port closes is woken by leave even with no
+// spinner coming by (its reader must let go of the ring Close unmaps);
+// a spinner that leaves gives up its turn.
+func TestPollGroupLeave(t *testing.T) {
+	g := NewPollGroup()
+	g.spin.Store(int64(time.Minute))
+	a, b := newTestMember(), newTestMember()
+	a.frames.Store(true)
+	g.wait(a.m) // a has the turn and is busy with frames
+	b.waitIn(g)
+	b.stillWaiting(t, "b")
+	g.leave(b.m)
+	if !b.get(t, "b leaving") {
+		t.Fatal("b was told to sleep, want to look at its (closed) port")
+	}
+	g.leave(a.m)
+	if g.spinner.Load() != nil {
+		t.Fatal("a kept its turn after leaving")
+	}
+}

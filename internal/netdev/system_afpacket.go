@@ -319,8 +319,7 @@ func (p *afpacketPort) Close() error {
 	}
 	err := p.file.Close()
 	if p.poll != nil {
-		// The reader may have stopped in its turn, never to read again.
-		p.poll.release(p.member)
+		p.poll.leave(p.member)
 	}
 	p.ringMu.Lock()
 	p.rd.ring.unmap()
