@@ -54,7 +54,9 @@
 # switches to measure, for quick checks of one), TRAFFIC (default "tcp
 # udp rr"), GVSD_B=PATH to measure a second gvsd binary (say, the
 # code before a change) in the same rounds, as "gvsd B" rows after each
-# gvsd row.
+# gvsd row; BUSY_POLL=US to measure gvsd with Open_vSwitch
+# other_config:gvs-busy-poll-us=US as well, as "gvsd busy-poll" rows
+# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B).
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +67,7 @@ secs=${SECS:-5}
 modes=${MODES:-off on alloff int-on int-alloff}
 switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
 gvsd_b=${GVSD_B:-}
+busy_poll=${BUSY_POLL:-}
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
@@ -147,6 +150,9 @@ go build -o "$work/bin/fwdbench" ./bench/fwdbench
 if [ -n "$gvsd_b" ]; then
 	cp "$gvsd_b" "$work/bin/gvsd-b"
 	switches="$switches gvsdb "
+fi
+if [ -n "$busy_poll" ]; then
+	switches="$switches gvsdbp gvsdbbp "
 fi
 
 # ---------------------------------------------------------------- topology
@@ -558,6 +564,12 @@ ovsacl_mirror() { ovs_mirror "$@"; }
 gvsdb_start() { gvsd_bin=$work/bin/gvsd-b gvsd_start; }
 gvsdb_stop() { gvsd_stop; }
 gvsdb_mirror() { gvsd_mirror "$@"; }
+gvsdbp_start() { gvsd_start && vsctl set Open_vSwitch . "other_config:gvs-busy-poll-us=$busy_poll"; }
+gvsdbp_stop() { gvsd_stop; }
+gvsdbbp_start() { gvsd_bin=$work/bin/gvsd-b gvsdbp_start; }
+gvsdbbp_stop() { gvsd_stop; }
+gvsdbbp_mirror() { gvsd_mirror "$@"; }
+gvsdbp_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -714,6 +726,16 @@ if [ -n "$gvsd_b" ]; then
 		[ "$prefix" = gvsd ] && with_b+=("$mode;gvsd B;gvsdb;$mirror")
 	done
 	plan=("${with_b[@]}")
+fi
+if [ -n "$busy_poll" ]; then
+	with_bp=()
+	for entry in "${plan[@]}"; do
+		with_bp+=("$entry")
+		IFS=';' read -r mode sw prefix mirror <<<"$entry"
+		[ "$prefix" = gvsd ] && with_bp+=("$mode;gvsd busy-poll $busy_poll µs;gvsdbp;$mirror")
+		[ "$prefix" = gvsdb ] && with_bp+=("$mode;gvsd B busy-poll $busy_poll µs;gvsdbbp;$mirror")
+	done
+	plan=("${with_bp[@]}")
 fi
 
 # Rounds: every configuration once per round, so that the load of a

@@ -127,7 +127,8 @@ type Config struct {
 // Datapath runs the port threads of the current configuration.
 type Datapath struct {
 	cfg       atomic.Pointer[Config]
-	flowLimit atomic.Int64 // per port thread's flow cache
+	flowLimit atomic.Int64      // per port thread's flow cache
+	poll      *netdev.PollGroup // the port threads that take turns at spinning (SetBusyPoll)
 	tracker   atomic.Pointer[trackerRef]
 	mu        sync.Mutex
 	threads   map[*Port]*portThread
@@ -140,7 +141,7 @@ type Datapath struct {
 
 // New returns an empty datapath.
 func New() *Datapath {
-	dp := &Datapath{threads: map[*Port]*portThread{}}
+	dp := &Datapath{threads: map[*Port]*portThread{}, poll: netdev.NewPollGroup()}
 	dp.cfg.Store(&Config{Ports: map[uint32]*Port{}})
 	dp.flowLimit.Store(DefaultFlowLimit)
 	return dp
@@ -164,6 +165,9 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	for _, p := range cfg.Ports {
 		live[p] = true
 		if _, ok := dp.threads[p]; !ok {
+			if bp, ok := p.Dev.(netdev.BusyPoller); ok {
+				bp.JoinPollGroup(dp.poll) // before its thread's first read
+			}
 			p.startCopies()
 			t := newPortThread(dp, p)
 			dp.threads[p] = t

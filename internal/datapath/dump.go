@@ -9,6 +9,7 @@ import (
 
 	"gvs/internal/conntrack"
 	"gvs/internal/flow"
+	"gvs/internal/netdev"
 	"gvs/internal/packet"
 )
 
@@ -23,6 +24,22 @@ func (dp *Datapath) SetFlowLimit(n int) error {
 	}
 	return nil
 }
+
+// SetBusyPoll sets how long the port threads whose devices can spin
+// (netdev.BusyPoller: system ports) watch their idle rings, one thread
+// at a time for them all, before they sleep; 0, the default, never
+// spins. Spinning saves a thread wake-up per crossing, at the cost of a
+// core kept busy while traffic comes at least that often.
+func (dp *Datapath) SetBusyPoll(d time.Duration) error {
+	if d < 0 || d > netdev.MaxBusyPoll {
+		return fmt.Errorf("busy-poll time %v: must be 0 to %v", d, netdev.MaxBusyPoll)
+	}
+	dp.poll.SetSpin(d)
+	return nil
+}
+
+// BusyPoll returns the busy-poll time.
+func (dp *Datapath) BusyPoll() time.Duration { return dp.poll.Spin() }
 
 // FlowLimit returns the per-thread flow limit.
 func (dp *Datapath) FlowLimit() int { return int(dp.flowLimit.Load()) }

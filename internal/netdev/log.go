@@ -19,4 +19,8 @@ var (
 	ringSetupFailed   = coverage.New("netdev_afpacket_no_ring") // system port reading with recvmmsg
 	ringReplaced      = coverage.New("netdev_afpacket_ring_replaced")
 	txRingSetupFailed = coverage.New("netdev_afpacket_no_tx_ring") // system port sending with sendmmsg
+	// A busy-polling receive ring (BusyPoller) that saw a frame come
+	// while it spun, or spun out and slept.
+	busyPollHit   = coverage.New("netdev_afpacket_busy_poll_hit")
+	busyPollSleep = coverage.New("netdev_afpacket_busy_poll_sleep")
 )

@@ -76,6 +76,11 @@ type afpacketPort struct {
 	txFile *os.File
 	txConn syscall.RawConn
 	txMu   sync.Mutex
+
+	// The busy-poll group the reader takes part in (BusyPoller), or
+	// nil; set before the first ReadBatch.
+	poll   *PollGroup
+	member *pollMember
 }
 
 func openAFPacket(cfg Config) (Netdev, error) {
@@ -313,6 +318,9 @@ func (p *afpacketPort) Close() error {
 		return nil
 	}
 	err := p.file.Close()
+	if p.poll != nil {
+		p.poll.leave(p.member)
+	}
 	p.ringMu.Lock()
 	p.rd.ring.unmap()
 	p.ringMu.Unlock()
@@ -330,10 +338,24 @@ func (p *afpacketPort) Close() error {
 
 // readRing fills bufs from the receive ring, waiting for a frame when it
 // is empty. Frames the kernel queued on the socket instead (too large
-// for a slot) are read in their place in the ring's order.
+// for a slot) are read in their place in the ring's order. In a poll
+// group, the reader keeps its turn at spinning while it hands out
+// frames, and gives it up when it fails.
 func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	p.ringMu.Lock()
 	defer p.ringMu.Unlock()
+	n, err := p.readRingLocked(bufs, sizes, offs)
+	if p.poll != nil {
+		if err != nil {
+			p.poll.release(p.member)
+		} else {
+			p.poll.poke(p.member)
+		}
+	}
+	return n, err
+}
+
+func (p *afpacketPort) readRingLocked(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	r := &p.rd
 	for {
 		if p.closed.Load() {
@@ -358,6 +380,9 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int
 		if out > 0 {
 			return out, nil
 		}
+		if p.poll != nil && p.poll.wait(p.member) {
+			continue
+		}
 		r.woken = false
 		err := p.conn.Read(r.waitFn)
 		if p.closed.Load() {
@@ -372,6 +397,14 @@ func (p *afpacketPort) readRing(bufs [][]byte, sizes []int, offs []Offload) (int
 			}
 		}
 	}
+}
+
+// JoinPollGroup makes the port's receive ring spin with g's members
+// (BusyPoller). Without a ring (the kernel refused one) the port always
+// sleeps in the kernel.
+func (p *afpacketPort) JoinPollGroup(g *PollGroup) {
+	p.poll = g
+	p.member = newPollMember(func() bool { return p.closed.Load() || p.rd.ring.ready() })
 }
 
 // replaceRing gives the port a fresh receive ring after the kernel

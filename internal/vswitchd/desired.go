@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"gvs/internal/datapath"
 	"gvs/internal/ofproto"
@@ -159,6 +160,19 @@ func readFlowLimit(snap *ovsdb.Snapshot) int {
 		}
 	}
 	return datapath.DefaultFlowLimit
+}
+
+// readBusyPoll reads the Open_vSwitch table's other_config:
+// gvs-busy-poll-us; absent or out of range (which the commit check
+// refuses), 0: no spinning.
+func readBusyPoll(snap *ovsdb.Snapshot) time.Duration {
+	for ovs := range snap.Tables["Open_vSwitch"] {
+		oc := get(snap, "Open_vSwitch", ovs, "other_config").StringMap()
+		if n, err := strconv.ParseInt(oc[busyPollKey], 10, 64); err == nil && n >= 0 && n <= maxBusyPollUS {
+			return time.Duration(n) * time.Microsecond
+		}
+	}
+	return 0
 }
 
 // readVLANLimit reads other_config:vlan-limit as OVS does: absent or not

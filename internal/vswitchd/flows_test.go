@@ -93,3 +93,35 @@ func TestDumpAndDeleteCachedFlows(t *testing.T) {
 		t.Fatalf("flows cached with flow-limit=0:\n%s", out)
 	}
 }
+
+// other_config:gvs-busy-poll-us is checked at commit, with the key and
+// its range in the error, and reaches the datapath; removing it turns
+// spinning off.
+func TestBusyPollOption(t *testing.T) {
+	sw, _, _ := flowSwitch(t)
+	set := func(v string) error {
+		return transact(t, sw.db, `[{"op":"mutate","table":"Open_vSwitch","where":[],
+			"mutations":[["other_config","insert",["map",[["gvs-busy-poll-us","`+v+`"]]]]]}]`)
+	}
+	for _, bad := range []string{"-1", "1001", "fast", "1.5", ""} {
+		err := set(bad)
+		if err == nil || !strings.Contains(err.Error(), "gvs-busy-poll-us") || !strings.Contains(err.Error(), "from 0 to 1000") {
+			t.Errorf("gvs-busy-poll-us=%q: err = %v, want a constraint violation naming the key and range", bad, err)
+		}
+	}
+	if err := set("50"); err != nil {
+		t.Fatal(err)
+	}
+	sw.reconcile()
+	if got := sw.state.dp.BusyPoll(); got != 50*time.Microsecond {
+		t.Fatalf("datapath busy-poll time %v, want 50µs", got)
+	}
+	if err := transact(t, sw.db, `[{"op":"mutate","table":"Open_vSwitch","where":[],
+		"mutations":[["other_config","delete",["set",["gvs-busy-poll-us"]]]]}]`); err != nil {
+		t.Fatal(err)
+	}
+	sw.reconcile()
+	if got := sw.state.dp.BusyPoll(); got != 0 {
+		t.Fatalf("busy-poll time %v after the key was removed, want 0", got)
+	}
+}

@@ -3,6 +3,7 @@ package vswitchd
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"gvs/internal/datapath"
 	"gvs/internal/netdev"
@@ -61,8 +62,20 @@ func checkOpenvSwitch(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	if err := checkDatapaths(t, old, new); err != nil {
 		return err
 	}
-	return checkIntKey(t, old, new, "other_config", "flow-limit", 0, datapath.MaxFlowLimit)
+	if err := checkIntKey(t, old, new, "other_config", "flow-limit", 0, datapath.MaxFlowLimit); err != nil {
+		return err
+	}
+	return checkIntKey(t, old, new, "other_config", busyPollKey, 0, maxBusyPollUS)
 }
+
+// busyPollKey is the Open_vSwitch table's other_config key for the time
+// (µs) a port thread spins on an idle system port before it sleeps. OVS
+// has no such key (its userspace datapath's threads either poll always,
+// as PMDs, or sleep); the gvs- prefix keeps it from meeting a future one.
+const busyPollKey = "gvs-busy-poll-us"
+
+// maxBusyPollUS is netdev.MaxBusyPoll in the key's unit.
+const maxBusyPollUS = int64(netdev.MaxBusyPoll / time.Microsecond)
 
 // checkInterface refuses a memory Interface whose options:depth is out
 // of range.

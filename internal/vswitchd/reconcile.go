@@ -95,6 +95,7 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	defer st.mu.Unlock()
 	bridges := desiredBridges(snap)
 	_ = st.dp.SetFlowLimit(readFlowLimit(snap)) // the commit check keeps it in range
+	_ = st.dp.SetBusyPoll(readBusyPoll(snap))   // and this one
 	wanted := st.wantedIfaces(bridges)
 	st.closeUnwanted(wanted)
 	st.openWanted(wanted)
