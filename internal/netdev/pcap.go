@@ -37,7 +37,7 @@ func init() { Register("pcap", openPcap) }
 
 const (
 	// pcapSnaplen is the snapshot length the interface block announces:
-	// far above MaxFrame, so readers never cut what we wrote.
+	// far above MaxSuperFrame, so readers never cut what we wrote.
 	pcapSnaplen = 262144
 	// pcapDefaultMaxFiles is how many rotated files are kept by default.
 	pcapDefaultMaxFiles = 5
@@ -348,7 +348,7 @@ func (p *pcapPort) write(frames [][]byte, origLens []int, meta []FrameMeta) (TxR
 func (p *pcapPort) writeFrames(frames [][]byte, origLens []int, meta []FrameMeta) {
 	ts := uint64(time.Now().UnixNano())
 	for i, f := range frames {
-		if len(f) == 0 || len(f) > MaxFrame {
+		if len(f) == 0 || len(f) > MaxSuperFrame {
 			p.tally.errors++
 			continue
 		}
