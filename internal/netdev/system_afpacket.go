@@ -510,7 +510,7 @@ func (w *afpacketWriter) stage(chunk [][]byte, first int) int {
 func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
 	retried := -1
 	for i := 0; i < k; {
-		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
+		sent, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EINTR:
@@ -561,10 +561,13 @@ func (w *afpacketWriter) ringWrite(fd uintptr) bool {
 }
 
 // flushRing is the send() that hands the ring's marked slots to the
-// kernel (txRingIO).
+// kernel (txRingIO). It is a raw system call, as sendChunk's sendmmsg:
+// both pass MSG_DONTWAIT and never block, and the runtime's bookkeeping
+// for a system call that may block (entersyscall) woke Go's sysmon
+// thread for each one: 10 % of gvsd's CPU under 64-byte UDP (perf).
 func (w *afpacketWriter) flushRing() unix.Errno {
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		if errno != unix.EINTR {
 			return errno
 		}
