@@ -434,6 +434,9 @@ type afpacketWriter struct {
 	ringMeta   []FrameMeta
 	txFd       uintptr
 	ringFn     func(fd uintptr) bool
+	hold       bool // TransmitHeld: leave the ring's slots for Kick
+	kickFn     func(fd uintptr) bool
+	kicked     batchCount // what Kick's flush did
 
 	hdr    [vnetHdrLen]byte
 	hdrs   [][vnetHdrLen]byte // per frame, when offs is set
@@ -449,6 +452,7 @@ type afpacketWriter struct {
 func (w *afpacketWriter) init(conn syscall.RawConn) {
 	w.conn = conn
 	w.ringFn = w.ringWrite
+	w.kickFn = w.kickRing
 	w.msgs = make([]unix.Mmsghdr, afpacketBatch)
 	w.iovs = make([][2]unix.Iovec, afpacketBatch)
 	w.sizes = make([]int, afpacketBatch)
@@ -556,8 +560,60 @@ func (p *afpacketPort) writeRing(frames [][]byte, offs []FrameMeta) error {
 
 func (w *afpacketWriter) ringWrite(fd uintptr) bool {
 	w.txFd = fd
-	w.ring.write(w, w.ringFrames, w.ringMeta, &w.count)
+	if w.hold {
+		w.ring.writeHeld(w, w.ringFrames, w.ringMeta, &w.count)
+	} else {
+		w.ring.write(w, w.ringFrames, w.ringMeta, &w.count)
+	}
 	return true
+}
+
+// TransmitHeld is Transmit that leaves the frames it put in transmit
+// ring slots for a later send() (HeldTransmitter): Kick's, or the next
+// Transmit's, which sends every marked slot. Without a ring it is
+// Transmit.
+func (p *afpacketPort) TransmitHeld(b *Batch) (TxResult, error) {
+	p.wr.hold = true
+	defer func() { p.wr.hold = false }()
+	return p.Transmit(b)
+}
+
+// Kick sends the frames that TransmitHeld left in the transmit ring; a
+// device that is down or gone takes none, and they are dropped and
+// returned as such (they were counted as sent when they were put).
+func (p *afpacketPort) Kick() TxResult {
+	w := &p.wr
+	if p.closed.Load() || w.ring == nil {
+		return TxResult{}
+	}
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	if w.ring.mem == nil || w.ring.queued == 0 {
+		return TxResult{}
+	}
+	w.kicked = batchCount{}
+	_ = p.txConn.Write(w.kickFn)
+	p.stats.addTx(w.kicked) // packets and bytes go down by what was dropped
+	return TxResult{Dropped: int(w.kicked.dropped)}
+}
+
+func (w *afpacketWriter) kickRing(fd uintptr) bool {
+	w.txFd = fd
+	w.ring.flush(w, &w.kicked)
+	return true
+}
+
+// RxReady reports whether a frame waits in the receive ring (or a
+// super-frame's segments are still to be delivered), so that ReadBatch
+// would return without waiting (RxReadier). It makes no system call.
+func (p *afpacketPort) RxReady() bool {
+	p.ringMu.Lock()
+	defer p.ringMu.Unlock()
+	r := &p.rd
+	if p.closed.Load() || r.ring == nil {
+		return false
+	}
+	return r.pending() || r.ring.ready()
 }
 
 // flushRing is the send() that hands the ring's marked slots to the

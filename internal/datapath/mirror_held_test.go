@@ -1,0 +1,80 @@
+package datapath_test
+
+import (
+	"testing"
+	"time"
+
+	"gvs/internal/datapath"
+	"gvs/internal/netdev"
+)
+
+// heldMemory is a memory port whose device can hold frames for one send,
+// as a system port's transmit ring does: it counts the sends.
+type heldMemory struct {
+	*netdev.Memory
+	held  [][]byte
+	sends int
+}
+
+func (*heldMemory) NonBlocking() {}
+
+func (h *heldMemory) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	h.TransmitHeld(b)
+	h.Kick()
+	return netdev.TxResult{Sent: b.Len()}, nil
+}
+
+func (h *heldMemory) TransmitHeld(b *netdev.Batch) (netdev.TxResult, error) {
+	for _, f := range b.Frames {
+		h.held = append(h.held, append([]byte(nil), f...))
+	}
+	return netdev.TxResult{Sent: b.Len()}, nil
+}
+
+func (h *heldMemory) Kick() netdev.TxResult {
+	if len(h.held) > 0 {
+		h.sends++
+		_ = h.Memory.WriteBatch(h.held)
+		h.held = h.held[:0]
+	}
+	return netdev.TxResult{}
+}
+
+// Mirror copies to a device that can hold them leave in one send for
+// several receive batches: when the thread would wait for frames, and
+// never later than a batch's worth of copies or 100 µs.
+func TestMirrorCopiesHeldForOneSend(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute) // the age bound is checked last
+	dest := &heldMemory{Memory: netdev.NewMemory("mh3", 256)}
+	dp, _, mems := mirrorSwitch(t, dest, 0)
+	th := dp.NewTestThread(1)
+	for range 4 {
+		th.Process(burst(2))
+	}
+	if got := len(drain(mems[2])); got != 8 {
+		t.Fatalf("port 2 got %d originals, want 8 at once (originals are never held)", got)
+	}
+	if dest.sends != 0 || len(dest.held) != 8 {
+		t.Fatalf("mirror port: %d sends, %d copies held after 4 small batches; want 0 sends, 8 held", dest.sends, len(dest.held))
+	}
+	th.BeforeWait()
+	if got := len(drain(dest.Memory)); dest.sends != 1 || got != 8 {
+		t.Fatalf("before waiting: %d sends carried %d copies, want 1 send of 8", dest.sends, got)
+	}
+
+	// A batch's worth of copies is sent at once.
+	th.Process(burst(20))
+	th.Process(burst(20))
+	if got := len(drain(dest.Memory)); dest.sends != 2 || got != 40 {
+		t.Fatalf("40 copies: %d sends carried %d, want the second batch to send all 40", dest.sends, got)
+	}
+
+	// So is a copy held for longer than the age bound (100 µs).
+	datapath.SetHeldMaxAgeForTest(t, 100*time.Microsecond)
+	th.Process(burst(1))
+	time.Sleep(time.Millisecond)
+	th.Process(burst(1))
+	if got := len(drain(dest.Memory)); dest.sends != 3 || got != 2 {
+		t.Fatalf("old copies: %d sends carried %d, want a third send of 2", dest.sends, got)
+	}
+}
