@@ -62,7 +62,7 @@ func (tt *TestThread) ProcessTunnel(frames [][]byte, md []packet.TunnelMeta) {
 // held mirror copies are sent when no frame waits on the port.
 func (tt *TestThread) BeforeWait() {
 	if tt.t.heldN > 0 && !tt.t.rxReady() {
-		tt.t.kickHeld()
+		tt.t.kickHeld(true)
 	}
 }
 

@@ -78,3 +78,35 @@ func TestMirrorCopiesHeldForOneSend(t *testing.T) {
 		t.Fatalf("old copies: %d sends carried %d, want a third send of 2", dest.sends, got)
 	}
 }
+
+// A thread about to wait leaves its held copies to another thread that
+// holds copies on the same port: that one's send carries both, and the
+// last holder to wait always sends.
+func TestMirrorCopiesHeldLeftToOtherHolder(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &heldMemory{Memory: netdev.NewMemory("mh3", 256)}
+	dp, _, mems := mirrorSwitch(t, dest, 0)
+	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
+	th1.Process(burst(3))
+	th2.Process([][]byte{frame(bcast, macB, -1, 46)})
+	if dest.sends != 0 || len(dest.held) != 4 {
+		t.Fatalf("%d sends, %d held; want 0 sends, 4 held", dest.sends, len(dest.held))
+	}
+	th2.BeforeWait() // thread 1 still holds copies there
+	if dest.sends != 0 {
+		t.Fatalf("thread 2 sent although thread 1 holds copies on the port")
+	}
+	th1.BeforeWait() // the last holder
+	if got := len(drain(dest.Memory)); dest.sends != 1 || got != 4 {
+		t.Fatalf("%d sends carried %d copies, want 1 send of 4", dest.sends, got)
+	}
+	drain(mems[1])
+	drain(mems[2])
+
+	// Alone, a thread about to wait sends its own.
+	th2.Process([][]byte{frame(bcast, macB, -1, 46)})
+	th2.BeforeWait()
+	if got := len(drain(dest.Memory)); dest.sends != 2 || got != 1 {
+		t.Fatalf("alone: %d sends carried %d copies, want a second send of 1", dest.sends, got)
+	}
+}

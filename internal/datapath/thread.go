@@ -161,10 +161,10 @@ func (t *portThread) loop() (done bool) {
 	for i := range rx {
 		rx[i] = t.bufs[i][packet.Headroom:]
 	}
-	defer t.kickHeld()
+	defer t.kickHeld(false)
 	for {
 		if t.heldN > 0 && !t.rxReady() {
-			t.kickHeld()
+			t.kickHeld(true)
 		}
 		n, err := t.read(rx)
 		select {
@@ -224,7 +224,7 @@ func (t *portThread) processBatch(frames [][]byte) {
 	t.processFrames(cfg, frames)
 	t.flush()
 	if t.heldN >= heldMax || (t.heldN > 0 && t.clock()-t.heldSince >= int64(heldMaxAge)) {
-		t.kickHeld()
+		t.kickHeld(false)
 	}
 }
 
@@ -457,27 +457,41 @@ func (t *portThread) holdCopies(q *outQueue) bool {
 			return true
 		}
 	}
+	q.port.holders++
 	t.held = append(t.held, heldCopies{port: q.port, charge: q.charge})
 	return true
 }
 
-// kickHeld sends the copies held in transmit rings.
-func (t *portThread) kickHeld() {
+// kickHeld sends the copies held in transmit rings; idle says that the
+// thread is about to wait, so that it may leave a port's copies to
+// another thread that holds some there too.
+func (t *portThread) kickHeld(idle bool) {
 	for i, hc := range t.held {
-		t.kick(hc)
+		t.kick(hc, idle)
 		t.held[i] = heldCopies{}
 	}
 	t.held = t.held[:0]
 	t.heldN = 0
 }
 
-// kick sends hc's held copies under its port's transmit lock.
-func (t *portThread) kick(hc heldCopies) {
-	hc.port.txMu.Lock()
-	defer hc.port.txMu.Unlock()
-	if res := hc.port.held.Kick(); res.Dropped > 0 && hc.charge != nil {
+// kick sends hc's held copies under its port's transmit lock, unless
+// the thread is about to wait and another thread holds copies there:
+// that one sends every held slot of the ring, ours too, within its own
+// bounds, or leaves them to the last holder when it waits in turn.
+// (Under the lock, a holder's send and its leaving are one step, so the
+// last holder always sends.) A direction that carries only ACKs then
+// does not pay a send() per copy of an ACK.
+func (t *portThread) kick(hc heldCopies, idle bool) {
+	p := hc.port
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	p.holders--
+	if idle && p.holders > 0 {
+		return
+	}
+	if res := p.held.Kick(); res.Dropped > 0 && hc.charge != nil {
 		hc.charge.Dropped.Add(uint64(res.Dropped))
-		hc.port.pauseCopies(monotime())
+		p.pauseCopies(monotime())
 	}
 }
 
