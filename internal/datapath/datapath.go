@@ -86,11 +86,11 @@ type Port struct {
 	Dev        netdev.Netdev
 	Translator Translator
 
-	txMu          sync.Mutex // serialises WriteBatch from several receive threads
+	txMu sync.Mutex // serialises WriteBatch from several receive threads
 	// holders counts the threads that hold mirror copies in this port's
 	// transmit ring (guarded by txMu): a thread about to wait leaves its
 	// copies to another holder's send, and only the last one sends.
-	holders int
+	holders       int
 	copyMu        sync.Mutex
 	copiesStopped bool                      // guarded by copyMu: p left the datapath
 	copies        atomic.Pointer[copyQueue] // created on the first mirror copy to this port
