@@ -258,9 +258,33 @@ func (q *copyQueue) loop() (stopped bool) {
 			return true
 		case <-q.wake:
 		}
+		q.kickHeld()
 		for q.sendSome() {
 		}
 	}
+}
+
+// kickSoon asks the sender to send the copies that port threads hold in
+// the port's transmit ring (see portThread.kick). The send, with the
+// kernel's work for every copy in it, then runs on this goroutine,
+// which may run on another core than the thread that made the copies.
+func (q *copyQueue) kickSoon() {
+	select {
+	case q.wake <- struct{}{}:
+	default: // a wake-up is pending: its kick comes after our copies
+	}
+}
+
+// kickHeld sends the copies held in the port's transmit ring, if any.
+// Copies the device drops then are counted in its tx_dropped only: the
+// mirror they belong to is not known here.
+func (q *copyQueue) kickHeld() {
+	if q.port.held == nil {
+		return
+	}
+	q.port.txMu.Lock()
+	defer q.port.txMu.Unlock()
+	q.port.held.Kick()
 }
 
 // dropAll empties the queue, counting every copy in it as dropped.

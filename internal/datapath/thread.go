@@ -481,6 +481,11 @@ func (t *portThread) kickHeld(idle bool) {
 // (Under the lock, a holder's send and its leaving are one step, so the
 // last holder always sends.) A direction that carries only ACKs then
 // does not pay a send() per copy of an ACK.
+//
+// A thread that is busy (not about to wait) hands the send to the
+// port's copy sender instead, on another core if one is free: under a
+// stream that keeps the thread busy, the copies' kernel work would
+// otherwise make it the bottleneck.
 func (t *portThread) kick(hc heldCopies, idle bool) {
 	p := hc.port
 	p.txMu.Lock()
@@ -488,6 +493,12 @@ func (t *portThread) kick(hc heldCopies, idle bool) {
 	p.holders--
 	if idle && p.holders > 0 {
 		return
+	}
+	if !idle {
+		if q := p.copyQueueFor(t.dp); q != nil {
+			q.kickSoon()
+			return
+		}
 	}
 	if res := p.held.Kick(); res.Dropped > 0 && hc.charge != nil {
 		hc.charge.Dropped.Add(uint64(res.Dropped))
