@@ -70,9 +70,6 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
 		tuns: make([]packet.TunnelMeta, copyQueueDepth), hasTun: make([]bool, copyQueueDepth),
 		batch: netdev.NewBatch(BatchSize)}
-	for range copyQueueDepth {
-		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
-	}
 	q.supers = make([]superCopy, copyQueueDepth)
 	for i := range q.supers {
 		q.supers[i].big = -1
@@ -167,6 +164,13 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.T
 	if q.n == copyQueueDepth {
 		q.mu.Unlock()
 		return false
+	}
+	if q.bufs == nil {
+		// Made on the first copy queued: a system port's queue may only
+		// ever serve to send held copies (kickSoon).
+		for range copyQueueDepth {
+			q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
+		}
 	}
 	i := (q.head + q.n) % copyQueueDepth
 	q.lens[i] = copy(q.bufs[i], frame)
