@@ -70,9 +70,6 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
 		tuns: make([]packet.TunnelMeta, copyQueueDepth), hasTun: make([]bool, copyQueueDepth),
 		batch: netdev.NewBatch(BatchSize)}
-	for range copyQueueDepth {
-		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
-	}
 	q.supers = make([]superCopy, copyQueueDepth)
 	for i := range q.supers {
 		q.supers[i].big = -1
@@ -168,6 +165,13 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.T
 		q.mu.Unlock()
 		return false
 	}
+	if q.bufs == nil {
+		// Made on the first copy queued: a system port's queue may only
+		// ever serve to send held copies (kickSoon).
+		for range copyQueueDepth {
+			q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
+		}
+	}
 	i := (q.head + q.n) % copyQueueDepth
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
@@ -258,9 +262,33 @@ func (q *copyQueue) loop() (stopped bool) {
 			return true
 		case <-q.wake:
 		}
+		q.kickHeld()
 		for q.sendSome() {
 		}
 	}
+}
+
+// kickSoon asks the sender to send the copies that port threads hold in
+// the port's transmit ring (see portThread.kick). The send, with the
+// kernel's work for every copy in it, then runs on this goroutine,
+// which may run on another core than the thread that made the copies.
+func (q *copyQueue) kickSoon() {
+	select {
+	case q.wake <- struct{}{}:
+	default: // a wake-up is pending: its kick comes after our copies
+	}
+}
+
+// kickHeld sends the copies held in the port's transmit ring, if any.
+// Copies the device drops then are counted in its tx_dropped only: the
+// mirror they belong to is not known here.
+func (q *copyQueue) kickHeld() {
+	if q.port.held == nil {
+		return
+	}
+	q.port.txMu.Lock()
+	defer q.port.txMu.Unlock()
+	q.port.held.Kick()
 }
 
 // dropAll empties the queue, counting every copy in it as dropped.

@@ -86,7 +86,11 @@ type Port struct {
 	Dev        netdev.Netdev
 	Translator Translator
 
-	txMu          sync.Mutex // serialises WriteBatch from several receive threads
+	txMu sync.Mutex // serialises WriteBatch from several receive threads
+	// holders counts the threads that hold mirror copies in this port's
+	// transmit ring (guarded by txMu): a thread about to wait leaves its
+	// copies to another holder's send, and only the last one sends.
+	holders       int
 	copyMu        sync.Mutex
 	copiesStopped bool                      // guarded by copyMu: p left the datapath
 	copies        atomic.Pointer[copyQueue] // created on the first mirror copy to this port
@@ -97,10 +101,12 @@ type Port struct {
 	// What Dev can do, found once (see prepare) rather than by a type
 	// assertion per packet.
 	prepared bool
-	inline   bool                // Dev is netdev.NonBlocking: see copiesInline
-	queued   netdev.CopyQueued   // Dev wants its copies queued and counts their drops, or nil
-	offload  netdev.OffloadPort  // Dev passes super-frames through, or nil
-	tunRx    netdev.TunnelReader // Dev knows received frames' tunnel metadata, or nil
+	inline   bool                   // Dev is netdev.NonBlocking: see copiesInline
+	queued   netdev.CopyQueued      // Dev wants its copies queued and counts their drops, or nil
+	offload  netdev.OffloadPort     // Dev passes super-frames through, or nil
+	tunRx    netdev.TunnelReader    // Dev knows received frames' tunnel metadata, or nil
+	held     netdev.HeldTransmitter // Dev can hold inline copies for one send, or nil
+	rxReady  netdev.RxReadier       // Dev tells whether a read would wait, or nil
 }
 
 // prepare records what p's device can do. A port is prepared before the
@@ -116,6 +122,10 @@ func (p *Port) prepare() {
 	}
 	p.offload, _ = p.Dev.(netdev.OffloadPort)
 	p.tunRx, _ = p.Dev.(netdev.TunnelReader)
+	if p.inline {
+		p.held, _ = p.Dev.(netdev.HeldTransmitter)
+	}
+	p.rxReady, _ = p.Dev.(netdev.RxReadier)
 	p.prepared = true
 }
 

@@ -57,3 +57,19 @@ func (tt *TestThread) ProcessTunnel(frames [][]byte, md []packet.TunnelMeta) {
 	copy(tt.t.tun, md)
 	tt.Process(frames)
 }
+
+// BeforeWait does what the port thread does before it reads again:
+// held mirror copies are sent when no frame waits on the port.
+func (tt *TestThread) BeforeWait() {
+	if tt.t.heldN > 0 && !tt.t.rxReady() {
+		tt.t.kickHeld(true)
+	}
+}
+
+// SetHeldMaxAgeForTest changes how long a thread holds mirror copies at
+// most, until the test ends.
+func SetHeldMaxAgeForTest(t interface{ Cleanup(func()) }, d time.Duration) {
+	old := heldMaxAge
+	heldMaxAge = d
+	t.Cleanup(func() { heldMaxAge = old })
+}

@@ -56,7 +56,30 @@ type portThread struct {
 	// one of the frame being processed (nil for other ports).
 	tun    []packet.TunnelMeta
 	pktTun *packet.TunnelMeta
+
+	// held lists the ports whose mirror copies this thread left in their
+	// transmit rings (see holdCopies); heldN counts those copies, and
+	// heldSince is when the oldest was held.
+	held      []heldCopies
+	heldN     int
+	heldSince int64
 }
+
+// heldCopies is a port with mirror copies held in its transmit ring, and
+// the mirror that copies its device drops when kicked are charged to.
+type heldCopies struct {
+	port   *Port
+	charge *CopyStats
+}
+
+// Held mirror copies are sent when the thread is about to wait for
+// frames, when heldMax of them wait, or when the oldest has waited
+// heldMaxAge, whichever comes first. One send() (and its system call)
+// then carries the copies of several receive batches: under a stream of
+// small batches, a copy otherwise cost a send() of its own.
+const heldMax = BatchSize
+
+var heldMaxAge = 100 * time.Microsecond // a variable for tests
 
 // superScratch is how many changed super-frames a thread holds before it
 // sends what it has queued to reuse their buffers.
@@ -138,7 +161,11 @@ func (t *portThread) loop() (done bool) {
 	for i := range rx {
 		rx[i] = t.bufs[i][packet.Headroom:]
 	}
+	defer t.kickHeld(false)
 	for {
+		if t.heldN > 0 && !t.rxReady() {
+			t.kickHeld(true)
+		}
 		n, err := t.read(rx)
 		select {
 		case <-t.quit:
@@ -181,6 +208,12 @@ func (t *portThread) read(rx [][]byte) (int, error) {
 	return t.port.Dev.ReadBatch(rx, t.sizes)
 }
 
+// rxReady reports whether the thread's next read returns without
+// waiting; false when the port cannot tell.
+func (t *portThread) rxReady() bool {
+	return t.port.rxReady != nil && t.port.rxReady.RxReady()
+}
+
 // processBatch looks each frame up in the flow cache, translating and
 // installing it on a miss, applies its side effects and executes its
 // actions, then flushes outputs.
@@ -190,6 +223,9 @@ func (t *portThread) processBatch(frames [][]byte) {
 	t.now = 0
 	t.processFrames(cfg, frames)
 	t.flush()
+	if t.heldN >= heldMax || (t.heldN > 0 && t.clock()-t.heldSince >= int64(heldMaxAge)) {
+		t.kickHeld(false)
+	}
 }
 
 // processFrames runs frames through the cache and the executor, holding
@@ -388,9 +424,86 @@ func (t *portThread) flushQueue(q *outQueue) {
 	if q.batch.Len() == 0 {
 		return
 	}
-	t.writeQueue(q)
+	if !t.holdCopies(q) {
+		t.writeQueue(q)
+	}
 	q.batch.Reset()
 	q.copies, q.charge = 0, nil
+}
+
+// holdCopies writes q's frames into its port's transmit ring without
+// sending them, when they are all mirror copies (none a super-frame) and
+// the port's device can hold them (netdev.HeldTransmitter); the thread
+// kicks them later (see heldMax). Originals are never held: their
+// latency matters.
+func (t *portThread) holdCopies(q *outQueue) bool {
+	h := q.port.held
+	if h == nil || q.copies != q.batch.Len() || q.batch.Supers() > 0 {
+		return false
+	}
+	q.port.txMu.Lock()
+	defer q.port.txMu.Unlock()
+	res, _ := h.TransmitHeld(q.batch)
+	if res.Dropped > 0 {
+		q.charge.Dropped.Add(uint64(min(res.Dropped, q.copies)))
+		q.port.pauseCopies(monotime())
+	}
+	if t.heldN == 0 {
+		t.heldSince = t.clock()
+	}
+	t.heldN += q.batch.Len()
+	for _, hc := range t.held {
+		if hc.port == q.port {
+			return true
+		}
+	}
+	q.port.holders++
+	t.held = append(t.held, heldCopies{port: q.port, charge: q.charge})
+	return true
+}
+
+// kickHeld sends the copies held in transmit rings; idle says that the
+// thread is about to wait, so that it may leave a port's copies to
+// another thread that holds some there too.
+func (t *portThread) kickHeld(idle bool) {
+	for i, hc := range t.held {
+		t.kick(hc, idle)
+		t.held[i] = heldCopies{}
+	}
+	t.held = t.held[:0]
+	t.heldN = 0
+}
+
+// kick sends hc's held copies under its port's transmit lock, unless
+// the thread is about to wait and another thread holds copies there:
+// that one sends every held slot of the ring, ours too, within its own
+// bounds, or leaves them to the last holder when it waits in turn.
+// (Under the lock, a holder's send and its leaving are one step, so the
+// last holder always sends.) A direction that carries only ACKs then
+// does not pay a send() per copy of an ACK.
+//
+// A thread that is busy (not about to wait) hands the send to the
+// port's copy sender instead, on another core if one is free: under a
+// stream that keeps the thread busy, the copies' kernel work would
+// otherwise make it the bottleneck.
+func (t *portThread) kick(hc heldCopies, idle bool) {
+	p := hc.port
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	p.holders--
+	if idle && p.holders > 0 {
+		return
+	}
+	if !idle {
+		if q := p.copyQueueFor(t.dp); q != nil {
+			q.kickSoon()
+			return
+		}
+	}
+	if res := p.held.Kick(); res.Dropped > 0 && hc.charge != nil {
+		hc.charge.Dropped.Add(uint64(res.Dropped))
+		p.pauseCopies(monotime())
+	}
 }
 
 // writeQueue writes q's frames under the port's transmit lock, which a

@@ -129,6 +129,13 @@ type txRingIO interface {
 // t, the ones too large for a slot through io.sendDirect in their place,
 // and counts what became of them in count.
 func (t *txRing) write(io txRingIO, frames [][]byte, meta []FrameMeta, count *batchCount) {
+	t.writeHeld(io, frames, meta, count)
+	t.flush(io, count)
+}
+
+// writeHeld is write without the final send(): the frames put in slots
+// stay marked until the next flush, this writer's or another's.
+func (t *txRing) writeHeld(io txRingIO, frames [][]byte, meta []FrameMeta, count *batchCount) {
 	for i := 0; i < len(frames); {
 		f := frames[i]
 		if len(f) < ethHeaderLen {
@@ -158,7 +165,6 @@ func (t *txRing) write(io txRingIO, frames [][]byte, meta []FrameMeta, count *ba
 		count.add(len(f), 0)
 		i++
 	}
-	t.flush(io, count)
 }
 
 // direct reports whether frame i goes through sendmmsg: too large for a

@@ -303,3 +303,41 @@ func TestSystemTxRing(t *testing.T) {
 		t.Errorf("stats %+v: want %d sent", st, len(frames))
 	}
 }
+
+// Frames that TransmitHeld leaves in the transmit ring reach the link
+// only with Kick; the far end's RxReady sees them then, without a read.
+func TestTxRingHeldUntilKick(t *testing.T) {
+	near, far := systemLoop(t)
+	h, ok := near.(HeldTransmitter)
+	r, rok := far.(RxReadier)
+	if !ok || !rok {
+		t.Fatalf("system port: HeldTransmitter %v, RxReadier %v", ok, rok)
+	}
+	frames := testFrames(3)
+	b := NewBatch(3)
+	for _, f := range frames {
+		b.Add(f, Offload{}, len(f), 0)
+	}
+	if res, err := h.TransmitHeld(b); err != nil || res.Sent != 3 {
+		t.Fatalf("TransmitHeld: %+v, %v", res, err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if r.RxReady() {
+		t.Fatal("a held frame reached the far end before Kick")
+	}
+	if res := h.Kick(); res.Dropped != 0 {
+		t.Fatalf("Kick dropped %d", res.Dropped)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !r.RxReady() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	bufs, sizes := makeBufs(8)
+	defer watchdog(t, 5*time.Second, near, far)()
+	if !readTestFrames(far, bufs, sizes, 3) {
+		t.Fatal("held frames lost")
+	}
+	if st := near.Stats(); st.TxPackets != 3 || st.TxDropped != 0 {
+		t.Fatalf("stats %+v: want 3 sent", st)
+	}
+}

@@ -96,6 +96,25 @@ type Transmitter interface {
 	Transmit(b *Batch) (TxResult, error)
 }
 
+// HeldTransmitter is a Transmitter that can leave a batch queued in
+// the kernel's transmit ring without the system call that sends it, so
+// that several batches (mirror copies, for one) go in one send: Kick
+// sends what is held, and any Transmit sends it too. The caller that
+// holds frames must Kick before it waits, so none is held for long. Like
+// Transmit, neither may be called concurrently on one port.
+type HeldTransmitter interface {
+	Transmitter
+	TransmitHeld(b *Batch) (TxResult, error)
+	// Kick returns the held frames it dropped (the device is down).
+	Kick() TxResult
+}
+
+// RxReadier is a Netdev that can tell, without a system call, whether
+// ReadBatch would return at once.
+type RxReadier interface {
+	RxReady() bool
+}
+
 // SuperFrameTaker is a Transmitter that may take super-frames whole, the
 // kernel or the NIC behind it cutting them.
 type SuperFrameTaker interface {

@@ -1,0 +1,144 @@
+package datapath_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"gvs/internal/datapath"
+	"gvs/internal/netdev"
+)
+
+// heldMemory is a memory port whose device can hold frames for one send,
+// as a system port's transmit ring does: it counts the sends.
+type heldMemory struct {
+	*netdev.Memory
+	mu    sync.Mutex // the port's copy sender kicks too
+	held  [][]byte
+	sends int
+}
+
+// state returns how many sends there were and how many frames are held.
+func (h *heldMemory) state() (sends, held int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sends, len(h.held)
+}
+
+// waitSends waits, boundedly, for the n-th send.
+func (h *heldMemory) waitSends(n int) int {
+	for range 2000 {
+		if s, _ := h.state(); s >= n {
+			return s
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s, _ := h.state()
+	return s
+}
+
+func (*heldMemory) NonBlocking() {}
+
+func (h *heldMemory) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	_, _ = h.TransmitHeld(b)
+	h.Kick()
+	return netdev.TxResult{Sent: b.Len()}, nil
+}
+
+func (h *heldMemory) TransmitHeld(b *netdev.Batch) (netdev.TxResult, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, f := range b.Frames {
+		h.held = append(h.held, append([]byte(nil), f...))
+	}
+	return netdev.TxResult{Sent: b.Len()}, nil
+}
+
+func (h *heldMemory) Kick() netdev.TxResult {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.held) > 0 {
+		h.sends++
+		_ = h.Memory.WriteBatch(h.held)
+		h.held = h.held[:0]
+	}
+	return netdev.TxResult{}
+}
+
+// Mirror copies to a device that can hold them leave in one send for
+// several receive batches: when the thread would wait for frames, and
+// never later than a batch's worth of copies or 100 µs, when the port's
+// copy sender sends them.
+func TestMirrorCopiesHeldForOneSend(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute) // the age bound is checked last
+	dest := &heldMemory{Memory: netdev.NewMemory("mh3", 256)}
+	dp, _, mems := mirrorSwitch(t, dest, 0)
+	th := dp.NewTestThread(1)
+	for range 4 {
+		th.Process(burst(2))
+	}
+	if got := len(drain(mems[2])); got != 8 {
+		t.Fatalf("port 2 got %d originals, want 8 at once (originals are never held)", got)
+	}
+	if sends, held := dest.state(); sends != 0 || held != 8 {
+		t.Fatalf("mirror port: %d sends, %d copies held after 4 small batches; want 0 sends, 8 held", sends, held)
+	}
+	th.BeforeWait()
+	if sends, got := dest.waitSends(1), len(drain(dest.Memory)); sends != 1 || got != 8 {
+		t.Fatalf("before waiting: %d sends carried %d copies, want 1 send of 8", sends, got)
+	}
+
+	// A batch's worth of copies is sent at once.
+	th.Process(burst(20))
+	th.Process(burst(20))
+	if sends := dest.waitSends(2); sends != 2 {
+		t.Fatalf("40 copies: %d sends, want a second one for the 40", sends)
+	}
+	if got := len(drain(dest.Memory)); got != 40 {
+		t.Fatalf("40 copies: the second send carried %d", got)
+	}
+
+	// So is a copy held for longer than the age bound (100 µs).
+	datapath.SetHeldMaxAgeForTest(t, 100*time.Microsecond)
+	th.Process(burst(1))
+	time.Sleep(time.Millisecond)
+	th.Process(burst(1))
+	if sends := dest.waitSends(3); sends != 3 {
+		t.Fatalf("old copies: %d sends, want a third", sends)
+	}
+	if got := len(drain(dest.Memory)); got != 2 {
+		t.Fatalf("old copies: the third send carried %d, want 2", got)
+	}
+}
+
+// A thread about to wait leaves its held copies to another thread that
+// holds copies on the same port: that one's send carries both, and the
+// last holder to wait always sends.
+func TestMirrorCopiesHeldLeftToOtherHolder(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &heldMemory{Memory: netdev.NewMemory("mh3", 256)}
+	dp, _, mems := mirrorSwitch(t, dest, 0)
+	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
+	th1.Process(burst(3))
+	th2.Process([][]byte{frame(bcast, macB, -1, 46)})
+	if sends, held := dest.state(); sends != 0 || held != 4 {
+		t.Fatalf("%d sends, %d held; want 0 sends, 4 held", sends, held)
+	}
+	th2.BeforeWait() // thread 1 still holds copies there
+	if sends, _ := dest.state(); sends != 0 {
+		t.Fatalf("thread 2 sent although thread 1 holds copies on the port")
+	}
+	th1.BeforeWait() // the last holder
+	if sends, got := dest.waitSends(1), len(drain(dest.Memory)); sends != 1 || got != 4 {
+		t.Fatalf("%d sends carried %d copies, want 1 send of 4", sends, got)
+	}
+	drain(mems[1])
+	drain(mems[2])
+
+	// Alone, a thread about to wait sends its own.
+	th2.Process([][]byte{frame(bcast, macB, -1, 46)})
+	th2.BeforeWait()
+	if sends, got := dest.waitSends(2), len(drain(dest.Memory)); sends != 2 || got != 1 {
+		t.Fatalf("alone: %d sends carried %d copies, want a second send of 1", sends, got)
+	}
+}
