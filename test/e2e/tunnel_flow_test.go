@@ -29,6 +29,9 @@ var gvtfFlows = []string{
 	"priority=77,in_port=1,actions=load:0x20010db8000000000000000000000009->NXM_NX_TUN_IPV6_DST[],move:NXM_NX_TUN_IPV6_SRC[0..63]->NXM_NX_TUN_IPV6_DST[0..63],output:2",
 	"priority=76,tun_ipv6_src=2001:db8::1,actions=set_field:1->tun_flags,output:2",
 	"priority=75,actions=move:NXM_NX_TUN_IPV6_DST[64..95]->NXM_NX_REG3[],load:0x1->NXM_NX_TUN_FLAGS[],output:2",
+	"priority=74,tun_erspan_ver=1,tun_erspan_idx=0x1234,actions=output:1",
+	"priority=73,tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x5,actions=set_field:2->tun_erspan_ver,set_field:0x3f->tun_erspan_hwid,set_field:1->tun_erspan_dir,output:2",
+	"priority=72,tun_erspan_idx=0x100/0xf00,actions=set_field:0xabcde->tun_erspan_idx,output:2",
 }
 
 // The tunnel matches and actions go through the real ovs-ofctl into
