@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvs/internal/guard"
@@ -18,13 +19,20 @@ const copyQueueDepth = 256
 // slot (or count a drop when there is none), so a slow or blocked
 // destination costs the original traffic nothing but that memcpy.
 //
-// Slots [head, head+n) (mod depth) are full. Producers fill the slot after
-// them under mu; the sender works on the oldest slots without the lock,
-// since producers never touch full slots.
+// Slots [head, tail) (counted without end, used mod depth) are full.
+// Producers fill the slot at tail under mu, which only they take; the
+// sender works on the oldest slots and frees them by moving head, with
+// no lock at all: a sender that runs at a low priority (see
+// lowerCopySenderPriority) and is descheduled at any point never holds
+// up the receive threads.
 type copyQueue struct {
-	dp    *Datapath
-	port  *Port
+	dp   *Datapath
+	port *Port
+	// mu serialises producers (several receive threads may copy to one
+	// port); tail and bigTail change only under it.
 	mu    sync.Mutex
+	tail  atomic.Uint64
+	head  atomic.Uint64 // moved by the sender only
 	bufs  [][]byte
 	lens  []int
 	orig  []int
@@ -34,8 +42,6 @@ type copyQueue struct {
 	// which copies have some.
 	tuns   []packet.TunnelMeta
 	hasTun []bool
-	head   int
-	n      int
 	wake   chan struct{}
 	quit   chan struct{}
 
@@ -48,8 +54,8 @@ type copyQueue struct {
 	// unless the port takes it whole.
 	supers  []superCopy // by slot
 	bigBufs [][]byte    // created with the first super-frame
-	bigHead int
-	bigN    int
+	bigTail uint64      // under mu
+	bigHead atomic.Uint64
 }
 
 // superCopiesDepth is how many super-frames may wait for one destination:
@@ -164,18 +170,18 @@ func (p *Port) stopCopies() {
 // false when the queue is full.
 func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) bool {
 	q.mu.Lock()
-	if q.n == copyQueueDepth {
+	t := q.tail.Load()
+	if t-q.head.Load() >= copyQueueDepth {
 		q.mu.Unlock()
 		return false
 	}
-	i := (q.head + q.n) % copyQueueDepth
+	i := int(t % copyQueueDepth)
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
 	q.stats[i] = stats
 	q.setTun(i, tun)
 	q.supers[i].big = -1
-	q.n++
-	q.wakeIfFirst()
+	q.publish(t)
 	return true
 }
 
@@ -185,7 +191,8 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.T
 // that happens once per destination.
 func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) bool {
 	q.mu.Lock()
-	if q.n == copyQueueDepth || q.bigN == superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
+	t := q.tail.Load()
+	if t-q.head.Load() >= copyQueueDepth || q.bigTail-q.bigHead.Load() >= superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
 		q.mu.Unlock()
 		return false
 	}
@@ -194,14 +201,13 @@ func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, 
 			q.bigBufs = append(q.bigBufs, make([]byte, netdev.MaxSuperFrame))
 		}
 	}
-	i := (q.head + q.n) % copyQueueDepth
-	big := (q.bigHead + q.bigN) % superCopiesDepth
+	i := int(t % copyQueueDepth)
+	big := int(q.bigTail % superCopiesDepth)
 	q.supers[i] = superCopy{big: big, size: copy(q.bigBufs[big], frame), off: off, snaplen: snaplen}
 	q.stats[i] = stats
 	q.setTun(i, tun)
-	q.n++
-	q.bigN++
-	q.wakeIfFirst()
+	q.bigTail++
+	q.publish(t)
 	return true
 }
 
@@ -223,12 +229,19 @@ func (q *copyQueue) batchTun(i int) {
 	}
 }
 
-// wakeIfFirst unlocks q and wakes the sender if the queue was empty.
-func (q *copyQueue) wakeIfFirst() {
-	wasEmpty := q.n == 1
+// publish makes the filled slot t the sender's, unlocks q and wakes the
+// sender if the queue was empty.
+//
+// The sender drains the queue before it sleeps again, so it needs a
+// wake-up only when the queue goes from empty to not empty. The sender
+// moves head before it looks at tail again, and a producer moves tail
+// before it looks at head, so one of the two sees the other's move: the
+// sender finds the new slot, or the producer finds the queue empty and
+// wakes it (at worst once too often).
+func (q *copyQueue) publish(t uint64) {
+	q.tail.Store(t + 1)
+	wasEmpty := q.head.Load() == t
 	q.mu.Unlock()
-	// The sender drains the queue before it sleeps again, so it needs a
-	// wake-up only when the queue goes from empty to not empty.
 	if wasEmpty {
 		select {
 		case q.wake <- struct{}{}:
@@ -263,40 +276,40 @@ func (q *copyQueue) loop() (stopped bool) {
 	}
 }
 
-// dropAll empties the queue, counting every copy in it as dropped.
+// dropAll empties the queue, counting every copy in it as dropped. It
+// runs on the sender, the only one that moves head.
 func (q *copyQueue) dropAll() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for j := range q.n {
-		i := (q.head + j) % copyQueueDepth
+	h, t := q.head.Load(), q.tail.Load()
+	supers := uint64(0)
+	for ; h != t; h++ {
+		i := int(h % copyQueueDepth)
 		if c := q.stats[i]; c != nil {
 			c.Dropped.Add(1)
 		}
 		if c := q.supers[i]; c.big >= 0 {
 			q.port.countCopyDrop(q.bigBufs[c.big][:c.size], c.off)
+			supers++
 		} else {
 			q.port.countCopyDrop(nil, netdev.Offload{})
 		}
 	}
-	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
-	q.bigHead, q.bigN = (q.bigHead+q.bigN)%superCopiesDepth, 0
+	q.bigHead.Add(supers)
+	q.head.Store(t)
 	q.batch.Reset()
 }
 
 // sendSome sends up to a batch of the oldest copies; it reports whether
 // it sent anything.
 func (q *copyQueue) sendSome() bool {
-	q.mu.Lock()
-	k := min(q.n, BatchSize)
-	head := q.head
-	q.mu.Unlock()
+	head := q.head.Load()
+	k := min(q.tail.Load()-head, BatchSize)
 	if k == 0 {
 		return false
 	}
 	q.batch.Reset()
-	supers := 0
+	supers := uint64(0)
 	for j := range k {
-		i := (head + j) % copyQueueDepth
+		i := int((head + j) % copyQueueDepth)
 		if c := q.supers[i]; c.big >= 0 {
 			q.batch.Add(q.bigBufs[c.big][:c.size], c.off, c.size, c.snaplen)
 			q.batchTun(i)
@@ -307,12 +320,10 @@ func (q *copyQueue) sendSome() bool {
 		q.batchTun(i)
 	}
 	q.write(q.stats[head%copyQueueDepth])
-	q.mu.Lock()
-	q.head = (q.head + k) % copyQueueDepth
-	q.n -= k
-	q.bigHead = (q.bigHead + supers) % superCopiesDepth
-	q.bigN -= supers
-	q.mu.Unlock()
+	// The slots and big buffers are free once written: big buffers are
+	// used in slot order, so the first supers of them are these.
+	q.bigHead.Add(supers)
+	q.head.Store(head + k)
 	return true
 }
 

@@ -9,8 +9,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// copySenderNice is the nice value of the thread that sends a tunnel's
-// mirror copies (a string so that experiments can set it at link time).
+// copySenderNice is the CPU priority of the thread that sends a tunnel's
+// mirror copies: a nice value, or "idle" for SCHED_IDLE (a string so
+// that experiments can set it at link time).
 var copySenderNice = "10"
 
 // lowerCopySenderPriority runs the calling goroutine, for the rest of its
@@ -20,6 +21,14 @@ var copySenderNice = "10"
 // time are dropped and counted instead. The thread ends with the
 // goroutine (it is never unlocked), so no other goroutine inherits it.
 func lowerCopySenderPriority() {
+	if copySenderNice == "idle" {
+		runtime.LockOSThread()
+		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
+		if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+			dpLog.WarnRL(copyRL, "mirror copy sender: cannot lower its priority: %v", err)
+		}
+		return
+	}
 	nice, err := strconv.Atoi(copySenderNice)
 	if err != nil || nice <= 0 {
 		return
