@@ -167,13 +167,14 @@ func (p *Port) stopCopies() {
 }
 
 // push queues a copy of frame, whose original length was orig. It reports
-// false when the queue is full.
-func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) bool {
+// false when the queue is full. wake says that the sender must be woken
+// (see publish) once the caller's batch is out.
+func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) (ok, wake bool) {
 	q.mu.Lock()
 	t := q.tail.Load()
 	if t-q.head.Load() >= copyQueueDepth {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	i := int(t % copyQueueDepth)
 	q.lens[i] = copy(q.bufs[i], frame)
@@ -181,20 +182,20 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.T
 	q.stats[i] = stats
 	q.setTun(i, tun)
 	q.supers[i].big = -1
-	q.publish(t)
-	return true
+	return true, q.publish(t)
 }
 
 // pushSuper queues a super-frame, to be cut by the sender into segments
 // of at most snaplen bytes (0: whole). It reports false when the queue is
-// full. The big buffers are made on the first super-frame, an allocation
-// that happens once per destination.
-func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) bool {
+// full, and whether to wake the sender, as push. The big buffers are made
+// on the first super-frame, an allocation that happens once per
+// destination.
+func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) (ok, wake bool) {
 	q.mu.Lock()
 	t := q.tail.Load()
 	if t-q.head.Load() >= copyQueueDepth || q.bigTail-q.bigHead.Load() >= superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	if q.bigBufs == nil {
 		for range superCopiesDepth {
@@ -207,8 +208,7 @@ func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, 
 	q.stats[i] = stats
 	q.setTun(i, tun)
 	q.bigTail++
-	q.publish(t)
-	return true
+	return true, q.publish(t)
 }
 
 // setTun keeps slot i's tunnel metadata (nil: none).
@@ -229,8 +229,8 @@ func (q *copyQueue) batchTun(i int) {
 	}
 }
 
-// publish makes the filled slot t the sender's, unlocks q and wakes the
-// sender if the queue was empty.
+// publish makes the filled slot t the sender's, unlocks q and reports
+// whether the queue was empty, so that the sender needs waking.
 //
 // The sender drains the queue before it sleeps again, so it needs a
 // wake-up only when the queue goes from empty to not empty. The sender
@@ -238,15 +238,24 @@ func (q *copyQueue) batchTun(i int) {
 // before it looks at head, so one of the two sees the other's move: the
 // sender finds the new slot, or the producer finds the queue empty and
 // wakes it (at worst once too often).
-func (q *copyQueue) publish(t uint64) {
+//
+// The receive thread wakes it (wakeSender) once its batch is written:
+// the sender then finds a batch of copies to send in one system call
+// rather than one or two, and the mirrored frames leave first. No other
+// producer wakes it meanwhile (the queue is not empty), so the wake-up
+// must never be lost.
+func (q *copyQueue) publish(t uint64) bool {
 	q.tail.Store(t + 1)
 	wasEmpty := q.head.Load() == t
 	q.mu.Unlock()
-	if wasEmpty {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+	return wasEmpty
+}
+
+// wakeSender wakes the sender if it sleeps.
+func (q *copyQueue) wakeSender() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 }
 

@@ -252,3 +252,45 @@ func TestMirrorCopyQueueTwoProducers(t *testing.T) {
 		t.Errorf("%d copies reached the device, tx_packets %d", got, st.TxPackets)
 	}
 }
+
+// batchTunnel is a tunnel-like port (its copies are queued) that records
+// how many frames each Transmit carried.
+type batchTunnel struct {
+	*netdev.Memory
+	mu    sync.Mutex
+	sizes []int
+}
+
+func (*batchTunnel) NonBlocking()          {}
+func (*batchTunnel) CountTxDropped(uint64) {}
+
+func (b *batchTunnel) Transmit(bt *netdev.Batch) (netdev.TxResult, error) {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, bt.Len())
+	b.mu.Unlock()
+	return b.Memory.Transmit(bt)
+}
+
+// The copy sender is woken once the receive thread's batch is written,
+// not at its first copy: it finds the batch's copies all queued and sends
+// them in one Transmit (one sendmmsg for a tunnel), after the originals.
+func TestMirrorCopiesSentInBatches(t *testing.T) {
+	dest := &batchTunnel{Memory: netdev.NewMemory("mcb3", 4096)}
+	dp, _ := mirrorSwitchOf(t, [3]netdev.Netdev{netdev.NewMemory("mcb1", 64), netdev.NewMemory("mcb2", 4096), dest}, 0)
+	th := dp.NewTestThread(1)
+	for round := range 3 {
+		th.Process(burst(datapath.BatchSize))
+		for i := range datapath.BatchSize {
+			if _, ok := dest.Next(5 * time.Second); !ok {
+				t.Fatalf("round %d: copy %d never came", round, i)
+			}
+		}
+		dest.mu.Lock()
+		sizes := append([]int(nil), dest.sizes...)
+		dest.sizes = dest.sizes[:0]
+		dest.mu.Unlock()
+		if len(sizes) != 1 || sizes[0] != datapath.BatchSize {
+			t.Errorf("round %d: the copies went out in batches of %v, want one of %d", round, sizes, datapath.BatchSize)
+		}
+	}
+}
