@@ -56,7 +56,21 @@ type copyQueue struct {
 	bigBufs [][]byte    // created with the first super-frame
 	bigTail uint64      // under mu
 	bigHead atomic.Uint64
+
+	// A sender in SCHED_IDLE (idleTid, its thread) may get no CPU at
+	// all on a host kept busy: a receive thread that finds the queue
+	// full and the sender without progress (a batch out, at monotime
+	// progress) for copyStarve lifts it to a nice value until its next
+	// batch is out (boosted), so that copies, and anything waiting for
+	// that thread, are not held up without bound.
+	idleTid  atomic.Int32
+	progress atomic.Int64
+	boosted  atomic.Bool
 }
+
+// copyStarve is how long a full queue's idle sender may go without
+// sending before a receive thread boosts it.
+const copyStarve = 20 * time.Millisecond
 
 // superCopiesDepth is how many super-frames may wait for one destination:
 // two receive batches of them (4 MiB of buffers, made only for a
@@ -264,7 +278,8 @@ func (q *copyQueue) wakeSender() {
 func (q *copyQueue) run() {
 	defer q.dp.wg.Done()
 	if q.port.queued != nil {
-		lowerCopySenderPriority()
+		q.progress.Store(monotime())
+		q.idleTid.Store(int32(lowerCopySenderPriority()))
 	}
 	for !q.loop() {
 		q.dropAll()
@@ -333,7 +348,34 @@ func (q *copyQueue) sendSome() bool {
 	// used in slot order, so the first supers of them are these.
 	q.bigHead.Add(supers)
 	q.head.Store(head + k)
+	q.progress.Store(monotime())
+	if q.boosted.Load() {
+		q.unboost()
+	}
 	return true
+}
+
+// checkStarved is called by a receive thread whose copy found the queue
+// full, at monotime now: it boosts an idle sender that has sent nothing
+// for copyStarve, once until the sender has sent a batch.
+func (q *copyQueue) checkStarved(now int64) {
+	tid := q.idleTid.Load()
+	if tid == 0 || now-q.progress.Load() < int64(copyStarve) || q.boosted.Load() || !q.boosted.CompareAndSwap(false, true) {
+		return
+	}
+	copySenderBoosts.Inc()
+	if err := boostPolicy(int(tid)); err != nil {
+		dpLog.WarnRL(copyRL, "port %s: mirror copy sender: cannot raise its priority: %v", q.port.Name, err)
+	}
+}
+
+// unboost puts the sender, which a receive thread boosted, back in
+// SCHED_IDLE.
+func (q *copyQueue) unboost() {
+	if err := setIdlePolicy(0); err != nil {
+		dpLog.WarnRL(copyRL, "port %s: mirror copy sender: cannot lower its priority: %v", q.port.Name, err)
+	}
+	q.boosted.Store(false)
 }
 
 // write sends the batch. Copies that the device refuses (a full device

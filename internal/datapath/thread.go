@@ -343,6 +343,9 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 			if wake {
 				t.wakes = append(t.wakes, q)
 			}
+			if !ok && q != nil {
+				q.checkStarved(t.clock())
+			}
 			fate.dropped = !ok
 			if fate.dropped && q != nil {
 				p.countCopyDrop(frame, off)
