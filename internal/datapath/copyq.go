@@ -58,18 +58,19 @@ type copyQueue struct {
 	bigHead atomic.Uint64
 
 	// A sender in SCHED_IDLE (idleTid, its thread) may get no CPU at
-	// all on a host kept busy: a receive thread that finds the queue
-	// full and the sender without progress (a batch out, at monotime
-	// progress) for copyStarve lifts it to a nice value until its next
-	// batch is out (boosted), so that copies, and anything waiting for
-	// that thread, are not held up without bound.
+	// all on a host kept busy: a receive thread that adds a copy to a
+	// queue whose sender has not progressed (sent a batch, or been given
+	// copies in an empty queue: monotime progress) for copyStarve lifts
+	// it to a nice value until its next batch is out (boosted), so that
+	// copies, and anything waiting for that thread, are not held up
+	// without bound.
 	idleTid  atomic.Int32
 	progress atomic.Int64
 	boosted  atomic.Bool
 }
 
-// copyStarve is how long a full queue's idle sender may go without
-// sending before a receive thread boosts it.
+// copyStarve is how long an idle sender with copies waiting may go
+// without sending before a receive thread boosts it.
 const copyStarve = 20 * time.Millisecond
 
 // superCopiesDepth is how many super-frames may wait for one destination:
@@ -355,9 +356,10 @@ func (q *copyQueue) sendSome() bool {
 	return true
 }
 
-// checkStarved is called by a receive thread whose copy found the queue
-// full, at monotime now: it boosts an idle sender that has sent nothing
-// for copyStarve, once until the sender has sent a batch.
+// checkStarved is called by a receive thread whose copy found copies
+// waiting (or no room), at monotime now: it boosts an idle sender that
+// has sent nothing for copyStarve, once until the sender has sent a
+// batch.
 func (q *copyQueue) checkStarved(now int64) {
 	tid := q.idleTid.Load()
 	if tid == 0 || now-q.progress.Load() < int64(copyStarve) || q.boosted.Load() || !q.boosted.CompareAndSwap(false, true) {

@@ -57,3 +57,9 @@ func (tt *TestThread) ProcessTunnel(frames [][]byte, md []packet.TunnelMeta) {
 	copy(tt.t.tun, md)
 	tt.Process(frames)
 }
+
+// CopySenderBoosts counts idle copy senders lifted to a nice value.
+func CopySenderBoosts() uint64 { return copySenderBoosts.Total() }
+
+// CopyStarve is how long an idle copy sender may make no progress.
+const CopyStarve = copyStarve

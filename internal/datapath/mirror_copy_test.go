@@ -294,3 +294,35 @@ func TestMirrorCopiesSentInBatches(t *testing.T) {
 		}
 	}
 }
+
+// A tunnel's copy sender (SCHED_IDLE) that has not sent its waiting
+// copies for CopyStarve, though the queue is far from full (a mirror of
+// little traffic on a busy host), is boosted by the next copy: a copy
+// waits for it a bounded time. Here the sender is held in its send.
+func TestStarvedCopySenderBoosted(t *testing.T) {
+	dest := &slowTunnel{Memory: netdev.NewMemory("msb3", 64), release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(dest.release) }) }
+	t.Cleanup(release)
+	dp, _ := mirrorSwitchOf(t, [3]netdev.Netdev{netdev.NewMemory("msb1", 64), netdev.NewMemory("msb2", 64), dest}, 0)
+	th := dp.NewTestThread(1)
+	before := datapath.CopySenderBoosts()
+	start := time.Now()
+	th.Process(burst(1)) // the sender takes it and waits in Transmit
+	th.Process(burst(1)) // within CopyStarve: no boost
+	if n := datapath.CopySenderBoosts() - before; n != 0 && time.Since(start) < datapath.CopyStarve {
+		t.Fatalf("boosted %d times before the sender starved", n)
+	}
+	time.Sleep(2 * datapath.CopyStarve)
+	th.Process(burst(1))
+	th.Process(burst(1)) // boosted already: once
+	if n := datapath.CopySenderBoosts() - before; n != 1 {
+		t.Fatalf("datapath_mirror_copy_sender_boost counted %d, want 1", n)
+	}
+	release()
+	for i := range 4 {
+		if _, ok := dest.Next(5 * time.Second); !ok {
+			t.Fatalf("copy %d never left", i)
+		}
+	}
+}

@@ -340,10 +340,10 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 			} else if q != nil {
 				ok, wake = q.push(frame, orig, o.copy, o.tun)
 			}
-			if wake {
+			if wake { // the queue was empty: the copy waits from now
+				q.progress.Store(t.clock())
 				t.wakes = append(t.wakes, q)
-			}
-			if !ok && q != nil {
+			} else if q != nil {
 				q.checkStarved(t.clock())
 			}
 			fate.dropped = !ok
