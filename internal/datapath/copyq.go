@@ -69,6 +69,11 @@ type copyQueue struct {
 	boosted  atomic.Bool
 }
 
+// copySupersPerBatch bounds the super-frames in one batch of the sender:
+// each is cut into up to about 45 frames, so that a batch stays about a
+// millisecond of work and its progress (see checkStarved) shows often.
+const copySupersPerBatch = 2
+
 // copyStarve is how long an idle sender with copies waiting may go
 // without sending before a receive thread boosts it.
 const copyStarve = 20 * time.Millisecond
@@ -336,6 +341,10 @@ func (q *copyQueue) sendSome() bool {
 	for j := range k {
 		i := int((head + j) % copyQueueDepth)
 		if c := q.supers[i]; c.big >= 0 {
+			if supers == copySupersPerBatch {
+				k = j // the rest in the next batch
+				break
+			}
 			q.batch.Add(q.bigBufs[c.big][:c.size], c.off, c.size, c.snaplen)
 			q.batchTun(i)
 			supers++

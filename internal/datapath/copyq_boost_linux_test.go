@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gvs/internal/netdev"
+	"gvs/internal/packet"
 )
 
 // policyOf reads thread tid's scheduling policy and nice value.
@@ -67,5 +70,41 @@ func TestCopySenderIdleAndBoost(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the sender goroutine did not finish")
+	}
+}
+
+// The sender takes at most copySupersPerBatch super-frames per batch
+// (each becomes dozens of frames), so that its progress shows at least
+// every millisecond or so of work and a busy but working idle sender is
+// not taken for a starved one.
+func TestCopySenderBatchesFewSuperFrames(t *testing.T) {
+	dp := New()
+	p := &Port{Name: "tsf", Dev: netdev.NewMemory("tsf", 64)}
+	q := &copyQueue{dp: dp, port: p, wake: make(chan struct{}, 1), quit: make(chan struct{}),
+		lens: make([]int, copyQueueDepth), orig: make([]int, copyQueueDepth), stats: make([]*CopyStats, copyQueueDepth),
+		tuns: make([]packet.TunnelMeta, copyQueueDepth), hasTun: make([]bool, copyQueueDepth),
+		batch: netdev.NewBatch(BatchSize), supers: make([]superCopy, copyQueueDepth)}
+	for range copyQueueDepth {
+		q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
+	}
+	super := make([]byte, 3000) // its slot marks it a super-frame; the content does not matter here
+	for range 5 {
+		if ok, _ := q.pushSuper(super, netdev.Offload{}, 0, nil, nil); !ok {
+			t.Fatal("no room for a super-frame")
+		}
+	}
+	if ok, _ := q.push(make([]byte, 100), 100, nil, nil); !ok {
+		t.Fatal("no room for a frame")
+	}
+	for _, want := range []uint64{2, 4, 6} {
+		if !q.sendSome() {
+			t.Fatal("nothing sent")
+		}
+		if h := q.head.Load(); h != want {
+			t.Fatalf("head at %d after a batch, want %d", h, want)
+		}
+	}
+	if q.bigHead.Load() != 5 {
+		t.Fatalf("big buffers freed up to %d, want 5", q.bigHead.Load())
 	}
 }
