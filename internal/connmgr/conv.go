@@ -42,6 +42,17 @@ func init() {
 			}
 		}
 	}
+	// A field with only an experimenter OXM header (tun_erspan_*, whose
+	// ovs-fields(7) entry names no NXM header) goes to the wire with it
+	// in NXM matches too, as OVS encodes it.
+	for _, fi := range openflow.Fields() {
+		if fi.Class != openflow.ClassExperimenter || fi.Experimenter != openflow.NXVendorID ||
+			nxmByName[fi.FlowName] != nil || oxmByName[fi.FlowName] != nil {
+			continue
+		}
+		fi, _ := openflow.LookupField(fi.Class, fi.Field, fi.Experimenter)
+		nxmByName[fi.FlowName], oxmByName[fi.FlowName] = fi, fi
+	}
 }
 
 // fullMask is the mask of a field whose value covers fewer bits than its

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvs/internal/guard"
@@ -18,13 +19,20 @@ const copyQueueDepth = 256
 // slot (or count a drop when there is none), so a slow or blocked
 // destination costs the original traffic nothing but that memcpy.
 //
-// Slots [head, head+n) (mod depth) are full. Producers fill the slot after
-// them under mu; the sender works on the oldest slots without the lock,
-// since producers never touch full slots.
+// Slots [head, tail) (counted without end, used mod depth) are full.
+// Producers fill the slot at tail under mu, which only they take; the
+// sender works on the oldest slots and frees them by moving head, with
+// no lock at all: a sender that runs at a low priority (see
+// lowerCopySenderPriority) and is descheduled at any point never holds
+// up the receive threads.
 type copyQueue struct {
-	dp    *Datapath
-	port  *Port
+	dp   *Datapath
+	port *Port
+	// mu serialises producers (several receive threads may copy to one
+	// port); tail and bigTail change only under it.
 	mu    sync.Mutex
+	tail  atomic.Uint64
+	head  atomic.Uint64 // moved by the sender only
 	bufs  [][]byte
 	lens  []int
 	orig  []int
@@ -34,8 +42,6 @@ type copyQueue struct {
 	// which copies have some.
 	tuns   []packet.TunnelMeta
 	hasTun []bool
-	head   int
-	n      int
 	wake   chan struct{}
 	quit   chan struct{}
 
@@ -48,9 +54,29 @@ type copyQueue struct {
 	// unless the port takes it whole.
 	supers  []superCopy // by slot
 	bigBufs [][]byte    // created with the first super-frame
-	bigHead int
-	bigN    int
+	bigTail uint64      // under mu
+	bigHead atomic.Uint64
+
+	// A sender in SCHED_IDLE (idleTid, its thread) may get no CPU at
+	// all on a host kept busy: a receive thread that adds a copy to a
+	// queue whose sender has not progressed (sent a batch, or been given
+	// copies in an empty queue: monotime progress) for copyStarve lifts
+	// it to a nice value until its next batch is out (boosted), so that
+	// copies, and anything waiting for that thread, are not held up
+	// without bound.
+	idleTid  atomic.Int32
+	progress atomic.Int64
+	boosted  atomic.Bool
 }
+
+// copySupersPerBatch bounds the super-frames in one batch of the sender:
+// each is cut into up to about 45 frames, so that a batch stays about a
+// millisecond of work and its progress (see checkStarved) shows often.
+const copySupersPerBatch = 2
+
+// copyStarve is how long an idle sender with copies waiting may go
+// without sending before a receive thread boosts it.
+const copyStarve = 20 * time.Millisecond
 
 // superCopiesDepth is how many super-frames may wait for one destination:
 // two receive batches of them (4 MiB of buffers, made only for a
@@ -158,12 +184,14 @@ func (p *Port) stopCopies() {
 }
 
 // push queues a copy of frame, whose original length was orig. It reports
-// false when the queue is full.
-func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) bool {
+// false when the queue is full. wake says that the sender must be woken
+// (see publish) once the caller's batch is out.
+func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.TunnelMeta) (ok, wake bool) {
 	q.mu.Lock()
-	if q.n == copyQueueDepth {
+	t := q.tail.Load()
+	if t-q.head.Load() >= copyQueueDepth {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	if q.bufs == nil {
 		// Made on the first copy queued: a system port's queue may only
@@ -172,41 +200,39 @@ func (q *copyQueue) push(frame []byte, orig int, stats *CopyStats, tun *packet.T
 			q.bufs = append(q.bufs, make([]byte, netdev.MaxFrame+packet.Headroom))
 		}
 	}
-	i := (q.head + q.n) % copyQueueDepth
+	i := int(t % copyQueueDepth)
 	q.lens[i] = copy(q.bufs[i], frame)
 	q.orig[i] = orig
 	q.stats[i] = stats
 	q.setTun(i, tun)
 	q.supers[i].big = -1
-	q.n++
-	q.wakeIfFirst()
-	return true
+	return true, q.publish(t)
 }
 
 // pushSuper queues a super-frame, to be cut by the sender into segments
 // of at most snaplen bytes (0: whole). It reports false when the queue is
-// full. The big buffers are made on the first super-frame, an allocation
-// that happens once per destination.
-func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) bool {
+// full, and whether to wake the sender, as push. The big buffers are made
+// on the first super-frame, an allocation that happens once per
+// destination.
+func (q *copyQueue) pushSuper(frame []byte, off netdev.Offload, snaplen uint32, stats *CopyStats, tun *packet.TunnelMeta) (ok, wake bool) {
 	q.mu.Lock()
-	if q.n == copyQueueDepth || q.bigN == superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
+	t := q.tail.Load()
+	if t-q.head.Load() >= copyQueueDepth || q.bigTail-q.bigHead.Load() >= superCopiesDepth || len(frame) > netdev.MaxSuperFrame {
 		q.mu.Unlock()
-		return false
+		return false, false
 	}
 	if q.bigBufs == nil {
 		for range superCopiesDepth {
 			q.bigBufs = append(q.bigBufs, make([]byte, netdev.MaxSuperFrame))
 		}
 	}
-	i := (q.head + q.n) % copyQueueDepth
-	big := (q.bigHead + q.bigN) % superCopiesDepth
+	i := int(t % copyQueueDepth)
+	big := int(q.bigTail % superCopiesDepth)
 	q.supers[i] = superCopy{big: big, size: copy(q.bigBufs[big], frame), off: off, snaplen: snaplen}
 	q.stats[i] = stats
 	q.setTun(i, tun)
-	q.n++
-	q.bigN++
-	q.wakeIfFirst()
-	return true
+	q.bigTail++
+	return true, q.publish(t)
 }
 
 // setTun keeps slot i's tunnel metadata (nil: none).
@@ -227,17 +253,33 @@ func (q *copyQueue) batchTun(i int) {
 	}
 }
 
-// wakeIfFirst unlocks q and wakes the sender if the queue was empty.
-func (q *copyQueue) wakeIfFirst() {
-	wasEmpty := q.n == 1
+// publish makes the filled slot t the sender's, unlocks q and reports
+// whether the queue was empty, so that the sender needs waking.
+//
+// The sender drains the queue before it sleeps again, so it needs a
+// wake-up only when the queue goes from empty to not empty. The sender
+// moves head before it looks at tail again, and a producer moves tail
+// before it looks at head, so one of the two sees the other's move: the
+// sender finds the new slot, or the producer finds the queue empty and
+// wakes it (at worst once too often).
+//
+// The receive thread wakes it (wakeSender) once its batch is written:
+// the sender then finds a batch of copies to send in one system call
+// rather than one or two, and the mirrored frames leave first. No other
+// producer wakes it meanwhile (the queue is not empty), so the wake-up
+// must never be lost.
+func (q *copyQueue) publish(t uint64) bool {
+	q.tail.Store(t + 1)
+	wasEmpty := q.head.Load() == t
 	q.mu.Unlock()
-	// The sender drains the queue before it sleeps again, so it needs a
-	// wake-up only when the queue goes from empty to not empty.
-	if wasEmpty {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
+	return wasEmpty
+}
+
+// wakeSender wakes the sender if it sleeps.
+func (q *copyQueue) wakeSender() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -246,7 +288,8 @@ func (q *copyQueue) wakeIfFirst() {
 func (q *copyQueue) run() {
 	defer q.dp.wg.Done()
 	if q.port.queued != nil {
-		lowerCopySenderPriority()
+		q.progress.Store(monotime())
+		q.idleTid.Store(int32(lowerCopySenderPriority()))
 	}
 	for !q.loop() {
 		q.dropAll()
@@ -291,41 +334,45 @@ func (q *copyQueue) kickHeld() {
 	q.port.held.Kick()
 }
 
-// dropAll empties the queue, counting every copy in it as dropped.
+// dropAll empties the queue, counting every copy in it as dropped. It
+// runs on the sender, the only one that moves head.
 func (q *copyQueue) dropAll() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for j := range q.n {
-		i := (q.head + j) % copyQueueDepth
+	h, t := q.head.Load(), q.tail.Load()
+	supers := uint64(0)
+	for ; h != t; h++ {
+		i := int(h % copyQueueDepth)
 		if c := q.stats[i]; c != nil {
 			c.Dropped.Add(1)
 		}
 		if c := q.supers[i]; c.big >= 0 {
 			q.port.countCopyDrop(q.bigBufs[c.big][:c.size], c.off)
+			supers++
 		} else {
 			q.port.countCopyDrop(nil, netdev.Offload{})
 		}
 	}
-	q.head, q.n = (q.head+q.n)%copyQueueDepth, 0
-	q.bigHead, q.bigN = (q.bigHead+q.bigN)%superCopiesDepth, 0
+	q.bigHead.Add(supers)
+	q.head.Store(t)
 	q.batch.Reset()
 }
 
 // sendSome sends up to a batch of the oldest copies; it reports whether
 // it sent anything.
 func (q *copyQueue) sendSome() bool {
-	q.mu.Lock()
-	k := min(q.n, BatchSize)
-	head := q.head
-	q.mu.Unlock()
+	head := q.head.Load()
+	k := min(q.tail.Load()-head, BatchSize)
 	if k == 0 {
 		return false
 	}
 	q.batch.Reset()
-	supers := 0
+	supers := uint64(0)
 	for j := range k {
-		i := (head + j) % copyQueueDepth
+		i := int((head + j) % copyQueueDepth)
 		if c := q.supers[i]; c.big >= 0 {
+			if supers == copySupersPerBatch {
+				k = j // the rest in the next batch
+				break
+			}
 			q.batch.Add(q.bigBufs[c.big][:c.size], c.off, c.size, c.snaplen)
 			q.batchTun(i)
 			supers++
@@ -335,13 +382,39 @@ func (q *copyQueue) sendSome() bool {
 		q.batchTun(i)
 	}
 	q.write(q.stats[head%copyQueueDepth])
-	q.mu.Lock()
-	q.head = (q.head + k) % copyQueueDepth
-	q.n -= k
-	q.bigHead = (q.bigHead + supers) % superCopiesDepth
-	q.bigN -= supers
-	q.mu.Unlock()
+	// The slots and big buffers are free once written: big buffers are
+	// used in slot order, so the first supers of them are these.
+	q.bigHead.Add(supers)
+	q.head.Store(head + k)
+	q.progress.Store(monotime())
+	if q.boosted.Load() {
+		q.unboost()
+	}
 	return true
+}
+
+// checkStarved is called by a receive thread whose copy found copies
+// waiting (or no room), at monotime now: it boosts an idle sender that
+// has sent nothing for copyStarve, once until the sender has sent a
+// batch.
+func (q *copyQueue) checkStarved(now int64) {
+	tid := q.idleTid.Load()
+	if tid == 0 || now-q.progress.Load() < int64(copyStarve) || q.boosted.Load() || !q.boosted.CompareAndSwap(false, true) {
+		return
+	}
+	copySenderBoosts.Inc()
+	if err := boostPolicy(int(tid)); err != nil {
+		dpLog.WarnRL(copyRL, "port %s: mirror copy sender: cannot raise its priority: %v", q.port.Name, err)
+	}
+}
+
+// unboost puts the sender, which a receive thread boosted, back in
+// SCHED_IDLE.
+func (q *copyQueue) unboost() {
+	if err := setIdlePolicy(0); err != nil {
+		dpLog.WarnRL(copyRL, "port %s: mirror copy sender: cannot lower its priority: %v", q.port.Name, err)
+	}
+	q.boosted.Store(false)
 }
 
 // write sends the batch. Copies that the device refuses (a full device

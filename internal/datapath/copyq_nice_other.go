@@ -2,6 +2,10 @@
 
 package datapath
 
-// lowerCopySenderPriority does nothing where threads have no nice value
-// of their own.
-func lowerCopySenderPriority() {}
+// lowerCopySenderPriority does nothing where threads have no priority of
+// their own.
+func lowerCopySenderPriority() int { return 0 }
+
+func setIdlePolicy(int) error { return nil }
+
+func boostPolicy(int) error { return nil }

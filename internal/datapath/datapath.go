@@ -49,6 +49,9 @@ var (
 
 	rxError       = coverage.New("datapath_rx_error")
 	copySendError = coverage.New("datapath_mirror_copy_send_error")
+	// copySenderBoosts counts idle copy senders lifted to a nice value
+	// because they sent nothing for a while with a full queue.
+	copySenderBoosts = coverage.New("datapath_mirror_copy_sender_boost")
 	// threadPanics counts panics that restarted a port thread or a copy
 	// queue's sender.
 	threadPanics = coverage.New("datapath_thread_panic")

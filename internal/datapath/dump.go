@@ -310,6 +310,9 @@ func formatTunnel(m *packet.TunnelMeta) string {
 	if a := m.Remote(); a.IsValid() {
 		s += fmt.Sprintf(",%s=%s", pickStr(a.Is6(), "ipv6_dst", "dst"), a)
 	}
+	if m.Flags&packet.TunFlagOAM != 0 { // as OVS prints a set(tunnel()): flags(oam|...)
+		s += ",flags(oam)"
+	}
 	return s + "))"
 }
 

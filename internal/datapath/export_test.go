@@ -73,3 +73,9 @@ func SetHeldMaxAgeForTest(t interface{ Cleanup(func()) }, d time.Duration) {
 	heldMaxAge = d
 	t.Cleanup(func() { heldMaxAge = old })
 }
+
+// CopySenderBoosts counts idle copy senders lifted to a nice value.
+func CopySenderBoosts() uint64 { return copySenderBoosts.Total() }
+
+// CopyStarve is how long an idle copy sender may make no progress.
+const CopyStarve = copyStarve

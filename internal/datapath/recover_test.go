@@ -134,7 +134,17 @@ func threadGoroutines() int {
 // Close returns only once every port thread and copy sender has ended,
 // even if a device takes a while to let its reader go.
 func TestCloseWaitsForThreads(t *testing.T) {
+	// Threads of earlier tests end after their ports closed: count from
+	// once they have.
 	base := threadGoroutines()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		n := threadGoroutines()
+		if n == base {
+			break
+		}
+		base = n
+	}
 	devs := [3]netdev.Netdev{}
 	for i := range devs {
 		devs[i] = &faultyPort{Memory: netdev.NewMemory("cw"+string(rune('1'+i)), 64), slowClose: 100 * time.Millisecond}

@@ -41,6 +41,8 @@ type portThread struct {
 	// pending holds the frames queued for each output port in this batch.
 	pending map[uint32]*outQueue
 	touched []*outQueue
+	// wakes: copy queues whose sender must be woken after the flush.
+	wakes []*copyQueue
 
 	// For a port that hands over super-frames whole (netdev.OffloadPort):
 	// what each received frame leaves to do, and buffers for super-frames
@@ -195,6 +197,7 @@ func (t *portThread) discardPending() {
 	}
 	clear(t.touched)
 	t.touched = t.touched[:0]
+	t.wakeCopySenders() // the copies queued are sent all the same
 }
 
 // read receives a batch, with super-frames whole from an OffloadPort.
@@ -367,11 +370,19 @@ func (t *portThread) output(p *Port, o outArgs, frame []byte, off netdev.Offload
 	if o.copy != nil {
 		if !p.copiesInline() {
 			q := p.copyQueueFor(t.dp)
-			if off.IsSuper() {
-				fate.dropped = q == nil || !q.pushSuper(frame, off, snap, o.copy, o.tun)
-			} else {
-				fate.dropped = q == nil || !q.push(frame, orig, o.copy, o.tun)
+			ok, wake := false, false
+			if q != nil && off.IsSuper() {
+				ok, wake = q.pushSuper(frame, off, snap, o.copy, o.tun)
+			} else if q != nil {
+				ok, wake = q.push(frame, orig, o.copy, o.tun)
 			}
+			if wake { // the queue was empty: the copy waits from now
+				q.progress.Store(t.clock())
+				t.wakes = append(t.wakes, q)
+			} else if q != nil {
+				q.checkStarved(t.clock())
+			}
+			fate.dropped = !ok
 			if fate.dropped && q != nil {
 				p.countCopyDrop(frame, off)
 			}
@@ -407,7 +418,8 @@ func (t *portThread) outQueue(no uint32, p *Port) *outQueue {
 	return q
 }
 
-// flush sends every queued frame, one WriteBatch per output port.
+// flush sends every queued frame, one WriteBatch per output port, then
+// wakes the copy senders that have copies waiting.
 func (t *portThread) flush() {
 	for _, q := range t.touched {
 		t.flushQueue(q)
@@ -415,6 +427,17 @@ func (t *portThread) flush() {
 	}
 	clear(t.touched)
 	t.touched = t.touched[:0]
+	t.wakeCopySenders()
+}
+
+// wakeCopySenders wakes the copy queues' senders that this batch's copies
+// found asleep.
+func (t *portThread) wakeCopySenders() {
+	for _, q := range t.wakes {
+		q.wakeSender()
+	}
+	clear(t.wakes)
+	t.wakes = t.wakes[:0]
 }
 
 // flushQueue sends q's frames. Mirror copies that the device refuses (its

@@ -15,9 +15,12 @@ type TunnelReader interface {
 // a port its tunnel metadata (FrameMeta.Tun).
 type TunnelFlow struct {
 	Remote, Local, Key bool
+	// OAM: the port sends tun_flags' oam bit (Geneve's O bit), as OVS
+	// takes it from the flow whatever the options say.
+	OAM bool
 }
 
-// Any reports whether anything comes from the flow.
+// Any reports whether an address or the key comes from the flow.
 func (f TunnelFlow) Any() bool { return f.Remote || f.Local || f.Key }
 
 // TunnelFlowPort is a tunnel port that may take outer values from the

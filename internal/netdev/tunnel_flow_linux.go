@@ -25,12 +25,13 @@ var tunnelFlowToSelf = coverage.New("tunnel_flow_to_self")
 // TunnelFlow says which outer values p takes from the flow.
 func (p *tunnelPort) TunnelFlow() TunnelFlow {
 	o := p.opts
-	return TunnelFlow{Remote: o.remoteFlow, Local: o.localFlow, Key: o.outKeyFlow}
+	return TunnelFlow{Remote: o.remoteFlow, Local: o.localFlow, Key: o.outKeyFlow, OAM: o.encap.Type == packet.TunnelGeneve}
 }
 
-// sendFlows sends frames of a flow-based port: each run of frames with
-// the same tunnel metadata (a batch is mostly one run) goes out with
-// the remote, source and key it gives.
+// sendFlows sends frames of a flow-based port, or of a Geneve port: each
+// run of frames with the same tunnel metadata (a batch is mostly one
+// run) goes out with the remote, source and key it gives, and Geneve's
+// O bit from its tun_flags.
 func (w *tunnelWriter) sendFlows(frames [][]byte, meta []FrameMeta, now time.Time, ts uint32) {
 	for start := 0; start < len(frames); {
 		md := tunOf(meta, start)
@@ -74,6 +75,7 @@ func (w *tunnelWriter) applyFlow(md *packet.TunnelMeta) bool {
 	if md == nil {
 		md = &zero
 	}
+	w.encap.SetOAM(md.Flags&packet.TunFlagOAM != 0) // Geneve only
 	remote, src, auto, key := w.remote, o.local, o.autoSrc, o.encap.Key
 	if o.remoteFlow {
 		remote = md.Remote()

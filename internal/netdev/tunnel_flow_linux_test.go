@@ -116,3 +116,53 @@ func TestTunnelFlowApplyNoAlloc(t *testing.T) {
 		t.Errorf("applyFlow allocates %.0f times", n)
 	}
 }
+
+// A Geneve port sets the O bit of the frames whose tun_flags say oam
+// (set_field:1->tun_flags in OpenFlow), fixed remote or remote_ip=flow,
+// as OVS takes it from the flow; the receiving port reports it back as
+// tun_flags=+oam. A batch mixing both keeps each frame's own.
+func TestTunnelGeneveSendsOAM(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	for _, remote := range []string{"127.0.0.2", "flow"} {
+		t.Run("remote_ip="+remote, func(t *testing.T) {
+			a, err := openIn(t, ns, Config{Name: "tnla", Type: "geneve", Options: map[string]string{
+				"remote_ip": remote, "local_ip": "127.0.0.1", "key": "7"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := openIn(t, ns, Config{Name: "tnlb", Type: "geneve", Options: map[string]string{
+				"remote_ip": "127.0.0.1", "local_ip": "127.0.0.2", "key": "7"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			defer b.Close()
+			if tf := a.(TunnelFlowPort).TunnelFlow(); !tf.OAM {
+				t.Fatalf("TunnelFlow() = %+v, want OAM", tf)
+			}
+			oam := &packet.TunnelMeta{Flags: packet.TunFlagOAM}
+			oam.SetAddrs(netip.Addr{}, netip.MustParseAddr("127.0.0.2"))
+			plain := *oam
+			plain.Flags = 0
+			frame := innerTestFrame(100)
+			batch := NewBatch(3)
+			for _, md := range []*packet.TunnelMeta{oam, &plain, oam} {
+				batch.Add(frame, Offload{}, len(frame), 0)
+				batch.Meta[batch.Len()-1].Tun = md
+			}
+			if r, err := a.(Transmitter).Transmit(batch); err != nil || r.Sent != 3 {
+				t.Fatalf("Transmit = %+v, %v", r, err)
+			}
+			for i, want := range []bool{true, false, true} {
+				got, md := readOneTunnel(b)
+				if got == nil {
+					t.Fatalf("frame %d did not arrive", i)
+				}
+				if (md.Flags&packet.TunFlagOAM != 0) != want {
+					t.Errorf("frame %d: received tun_flags %#x, want oam %v", i, md.Flags, want)
+				}
+			}
+		})
+	}
+}

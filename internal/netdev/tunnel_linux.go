@@ -258,6 +258,7 @@ type tunnelWriter struct {
 	sa6      unix.RawSockaddrInet6
 	count    batchCount
 	erspanV2 bool
+	geneve   bool // frames carry the O bit of their tun_flags (sendFlows)
 	// staged and sendStaged: the chunk to send and the function that
 	// sends it, made once so that a send allocates no closure.
 	staged     int
@@ -285,6 +286,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	w.erspanV2 = o.encap.Type == packet.TunnelERSPAN && o.encap.ERSPANVer == 2
+	w.geneve = o.encap.Type == packet.TunnelGeneve
 	w.gso.init(w.encap.Config())
 	family := unix.AF_INET
 	if o.v6 {
@@ -424,7 +426,7 @@ func (w *tunnelWriter) send(frames [][]byte, meta []FrameMeta) batchCount {
 		ts = uint32(now.UnixMicro() / 100) // ERSPAN III granularity: 100 µs
 	}
 	w.count = batchCount{}
-	if w.opts.flowBased() {
+	if w.opts.flowBased() || w.geneve {
 		w.sendFlows(frames, meta, now, ts)
 	} else {
 		w.sendRun(frames, now, ts)

@@ -129,6 +129,9 @@ type xlate struct {
 	// tunSet has a tunSet* bit for each tunnel field an action wrote:
 	// an output by the flow then does not depend on the received value.
 	tunSet uint8
+	// tunEmitted: an output got tunnel metadata (ActSetTunnel), which
+	// the datapath keeps for the outputs after it.
+	tunEmitted bool
 	// trace, when set, watches the translation (ofproto/trace); tnest
 	// is the resubmit depth NORMAL's notes are indented to.
 	trace Tracer
@@ -174,7 +177,7 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.key, x.out = &pkt.Key.Key, out
 	x.outs, x.copied = x.outs[:0], x.copied[:0]
-	x.resubmits, x.aborted, x.tunSet = 0, false, 0
+	x.resubmits, x.aborted, x.tunSet, x.tunEmitted = 0, false, 0, false
 	limit := cfg.vlanLimit()
 	maskVLANs(&out.Mask, limit)
 	x.base, x.nbase = packet.VLANHeaders(pkt.Frame, &pkt.Off, limit)

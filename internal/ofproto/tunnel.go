@@ -22,18 +22,33 @@ const (
 	tunSetID uint8 = 1 << iota
 	tunSetSrc
 	tunSetDst
+	tunSetFlags
 )
 
 // emitTunnel gives the output to p that follows the metadata of key, if
 // p takes values from the flow. The fields p reads join the mask unless
 // an action wrote them (then the value does not depend on the packet).
+//
+// A Geneve port (TunnelFlow.OAM) takes tun_flags' oam bit, its O bit,
+// from the flow whatever its options, as OVS does. It gets metadata only
+// when the bit is set, or when an earlier output got some (which the
+// datapath would otherwise carry on to it): most translations emit
+// nothing more than they did.
 func (x *xlate) emitTunnel(p *Port, key *packet.Key) {
 	tf := p.TunnelFlow
-	if !tf.Any() {
+	m := &x.out.Mask.Key
+	var flags uint16
+	if tf.OAM {
+		flags = key.TunFlags & packet.TunFlagOAM
+		fromTunnel := key.TunDst != [4]byte{} || key.TunIPv6Dst != [16]byte{}
+		if x.tunSet&tunSetFlags == 0 && fromTunnel { // others have no flags to tell apart
+			m.TunFlags |= packet.TunFlagOAM
+		}
+	}
+	if !tf.Any() && flags == 0 && !x.tunEmitted {
 		return
 	}
-	m := &x.out.Mask.Key
-	md := &packet.TunnelMeta{}
+	md := &packet.TunnelMeta{Flags: flags}
 	if tf.Key {
 		md.ID = key.TunID
 		if x.tunSet&tunSetID == 0 {
@@ -53,6 +68,7 @@ func (x *xlate) emitTunnel(p *Port, key *packet.Key) {
 		}
 	}
 	x.out.Actions = append(x.out.Actions, datapath.SetTunnel(md))
+	x.tunEmitted = true
 }
 
 // maskTunnelRx makes a frame that came out of a tunnel depend on its
@@ -89,9 +105,10 @@ var (
 		func(k *packet.Key, v uint64) { binary.BigEndian.PutUint32(k.TunDst[:], uint32(v)) }, nil}
 )
 
-// Metadata that actions may write (OVS 3.1 takes them) but that no
-// output of gvs uses: later tables match them. tun_flags is its OpenFlow
-// bit (oam) only, so the datapath's df, csum and key bits stay.
+// Metadata that actions may write (OVS 3.1 takes them): later tables
+// match them, and a Geneve output sends tun_flags' oam as its O bit (no
+// output of gvs uses the others). tun_flags is its OpenFlow bit (oam)
+// only, so the datapath's df, csum and key bits stay.
 var (
 	fieldTunFlags = keyField{0, 1, func(k *packet.Key) uint64 { return uint64(k.TunFlags & packet.TunFlagsOpenFlow) },
 		func(k *packet.Key, v uint64) {
@@ -113,7 +130,7 @@ var (
 func tunnelField(name string) (*keyField, uint8, bool) {
 	switch name {
 	case "tun_flags":
-		return &fieldTunFlags, 0, true
+		return &fieldTunFlags, tunSetFlags, true
 	case "tun_erspan_ver":
 		return &fieldTunErspanVer, 0, true
 	case "tun_erspan_idx":

@@ -178,3 +178,44 @@ func TestTranslateTunnelRxMask(t *testing.T) {
 		})
 	}
 }
+
+// A Geneve port (port 4 here, fixed remote) sends tun_flags' oam as its
+// O bit: an output to it gets the bit when an action set it or the frame
+// came with it (the mask then keeps frames with and without it apart),
+// and nothing otherwise; an output after one that got metadata gets its
+// own, so that the datapath does not carry the first one's on to it.
+func TestTranslateGeneveOAM(t *testing.T) {
+	rx := meta(0x7, "10.0.0.2", "10.0.0.1")
+	oam := rx
+	oam.Flags = packet.TunFlagOAM | packet.TunFlagKey
+	for _, tc := range []struct {
+		name    string
+		flows   []string
+		md      packet.TunnelMeta
+		want    string
+		maskOAM bool
+	}{
+		{"plain frame", []string{"actions=output:4"}, packet.TunnelMeta{}, "4", false},
+		{"set_field oam", []string{"actions=set_field:1->tun_flags,output:4"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,flags(oam))),4", false},
+		{"load oam", []string{"actions=load:1->NXM_NX_TUN_FLAGS[0],output:4"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,flags(oam))),4", false},
+		{"received oam", []string{"actions=output:4"}, oam, "set(tunnel(tun_id=0x0,flags(oam))),4", true},
+		{"received without oam", []string{"actions=output:4"}, rx, "4", true},
+		{"oam cleared", []string{"actions=set_field:0->tun_flags,output:4"}, oam, "4", false},
+		{"oam then not", []string{"actions=set_field:1->tun_flags,output:4,set_field:0->tun_flags,output:4"}, packet.TunnelMeta{},
+			"set(tunnel(tun_id=0x0,flags(oam))),4,set(tunnel(tun_id=0x0)),4", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tunnelBridge(t, tc.flows...)
+			b.cfg.Load().Ports[4].TunnelFlow = netdev.TunnelFlow{OAM: true}
+			_, x := translateTunnel(b, tc.md)
+			if got := datapath.FormatActions(x.Actions, nil); got != tc.want {
+				t.Errorf("actions %s, want %s", got, tc.want)
+			}
+			if got := x.Mask.Key.TunFlags&packet.TunFlagOAM != 0; got != tc.maskOAM {
+				t.Errorf("mask has oam %v, want %v", got, tc.maskOAM)
+			}
+		})
+	}
+}

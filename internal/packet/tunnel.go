@@ -69,6 +69,7 @@ const (
 	vxlanFlagVNI  = 0x08
 	GeneveMinLen  = 8
 	genevePortEth = EtherTypeTEB
+	geneveFlagOAM = 0x80 // the O bit, in the header's second byte
 	MaxVNI        = 1<<24 - 1
 
 	VXLANPort  = 4789
@@ -98,6 +99,7 @@ type TunnelConfig struct {
 	Key      uint32     // GRE key, VNI, or ERSPAN session ID
 	HasKey   bool       // GRE: send the key field
 	Csum     bool       // GRE checksum or UDP checksum
+	OAM      bool       // Geneve: the O bit (an OAM frame), from tun_flags=+oam
 	Seq      bool       // GRE sequence number (always on for ERSPAN)
 	DstPort  uint16     // UDP destination port, 0 for the default
 
@@ -308,9 +310,23 @@ func (e *Encap) writeUDP(off int) int {
 		binary.BigEndian.PutUint32(t[4:], e.cfg.Key<<8)
 		return off + UDPLen + VXLANLen
 	}
+	if e.cfg.OAM {
+		t[1] = geneveFlagOAM
+	}
 	binary.BigEndian.PutUint16(t[2:], genevePortEth)
 	binary.BigEndian.PutUint32(t[4:], e.cfg.Key<<8)
 	return off + UDPLen + GeneveMinLen
+}
+
+// SetOAM sets or clears a Geneve port's O bit, which OVS takes from the
+// frame's tun_flags (oam): the frames built next are OAM frames or not.
+// Other types have no such bit and ignore it. It does not allocate.
+func (e *Encap) SetOAM(on bool) {
+	if e.cfg.Type != TunnelGeneve || e.cfg.OAM == on {
+		return
+	}
+	e.cfg.OAM = on
+	e.tmpl[e.tun+1] ^= geneveFlagOAM
 }
 
 // SetSource changes the outer source address (a route's preferred source

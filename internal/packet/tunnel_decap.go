@@ -222,7 +222,7 @@ func ParseGeneve(b []byte, info *TunnelInfo) error {
 		return ErrTunnelPayload
 	}
 	info.Key = binary.BigEndian.Uint32(b[4:]) >> 8
-	info.OAM = b[1]&0x80 != 0
+	info.OAM = b[1]&geneveFlagOAM != 0
 	info.Inner = GeneveMinLen + int(b[0]&0x3f)*4
 	return innerFits(b, info.Inner)
 }

@@ -528,3 +528,61 @@ func FuzzParseOuterIPv6(f *testing.F) {
 		}
 	})
 }
+
+// TestEncapGeneveOAM: Geneve's O bit follows SetOAM (the frame's
+// tun_flags=+oam), through a later SetFlow too, and the receiving side
+// reads it back as TunnelInfo.OAM, which becomes tun_flags=+oam; other
+// types have no O bit and keep their headers.
+func TestEncapGeneveOAM(t *testing.T) {
+	inner := innerFrame()
+	buf := make([]byte, MaxTunnelHeader+len(inner))
+	for _, v6 := range []bool{false, true} {
+		src, dst := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+		if v6 {
+			src, dst = netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+		}
+		e, err := NewEncap(TunnelConfig{Type: TunnelGeneve, Src: src, Dst: dst, Key: 0x42})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oam := func(want bool, step string) {
+			t.Helper()
+			pkt, err := e.Encapsulate(buf, inner, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var info TunnelInfo
+			if got := decapOuter(t, TunnelGeneve, pkt, &info); !bytes.Equal(got, inner) {
+				t.Fatalf("%s: inner frame changed", step)
+			}
+			if info.OAM != want || info.Key != 0x42 {
+				t.Errorf("v6=%v %s: OAM %v key %#x, want OAM %v key 0x42", v6, step, info.OAM, info.Key, want)
+			}
+			var m TunnelMeta
+			m.SetReceived(&info, dst, src, OuterMeta{})
+			if (m.Flags&TunFlagOAM != 0) != want {
+				t.Errorf("v6=%v %s: received tun_flags %#x", v6, step, m.Flags)
+			}
+		}
+		oam(false, "new")
+		e.SetOAM(true)
+		oam(true, "SetOAM(true)")
+		e.SetOAM(true)
+		oam(true, "SetOAM(true) again")
+		if err := e.SetFlow(src, dst, 0x42); err != nil {
+			t.Fatal(err)
+		}
+		oam(true, "after SetFlow")
+		e.SetOAM(false)
+		oam(false, "SetOAM(false)")
+	}
+	g, err := NewEncap(TunnelConfig{Type: TunnelVXLAN, Dst: netip.MustParseAddr("10.0.0.2"), Key: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := g.Encapsulate(make([]byte, len(buf)), inner, 0)
+	g.SetOAM(true)
+	if after, _ := g.Encapsulate(buf, inner, 0); !bytes.Equal(before, after) {
+		t.Errorf("SetOAM changed a VXLAN header")
+	}
+}

@@ -29,6 +29,9 @@ var gvtfFlows = []string{
 	"priority=77,in_port=1,actions=load:0x20010db8000000000000000000000009->NXM_NX_TUN_IPV6_DST[],move:NXM_NX_TUN_IPV6_SRC[0..63]->NXM_NX_TUN_IPV6_DST[0..63],output:2",
 	"priority=76,tun_ipv6_src=2001:db8::1,actions=set_field:1->tun_flags,output:2",
 	"priority=75,actions=move:NXM_NX_TUN_IPV6_DST[64..95]->NXM_NX_REG3[],load:0x1->NXM_NX_TUN_FLAGS[],output:2",
+	"priority=74,tun_erspan_ver=1,tun_erspan_idx=0x1234,actions=output:1",
+	"priority=73,tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x5,actions=set_field:2->tun_erspan_ver,set_field:0x3f->tun_erspan_hwid,set_field:1->tun_erspan_dir,output:2",
+	"priority=72,tun_erspan_idx=0x100/0xf00,actions=set_field:0xabcde->tun_erspan_idx,output:2",
 }
 
 // The tunnel matches and actions go through the real ovs-ofctl into
@@ -251,15 +254,20 @@ func TestTunnelFlowMetaPing(t *testing.T) {
 		match      string   // host2's receive flow
 		tunnel     string   // host2's datapath flow, tunnel part
 		notMatched string   // a host2 flow that must count nothing
+		set1       string   // host1's actions before the output, besides tun_dst and tun_id
 	}{
 		{"gre", []string{"options:tos=40", "options:csum=true"}, "tun_id=0x42,tun_flags=-oam",
-			"tunnel(tun_id=0x42,src=" + gvtnUnder1 + ",dst=" + gvtnUnder2 + ",tos=0x28,flags(-oam-df+csum+key))", "tun_flags=+oam"},
+			"tunnel(tun_id=0x42,src=" + gvtnUnder1 + ",dst=" + gvtnUnder2 + ",tos=0x28,flags(-oam-df+csum+key))", "tun_flags=+oam", ""},
 		{"vxlan", []string{"options:tos=40"}, "tun_id=0x42",
-			"tunnel(tun_id=0x42,src=" + gvtnUnder1 + ",dst=" + gvtnUnder2 + ",tos=0x28,flags(-oam-df-csum+key))", "tun_flags=+oam"},
+			"tunnel(tun_id=0x42,src=" + gvtnUnder1 + ",dst=" + gvtnUnder2 + ",tos=0x28,flags(-oam-df-csum+key))", "tun_flags=+oam", ""},
 		{"erspan", []string{"options:erspan_ver=2", "options:erspan_dir=1", "options:erspan_hwid=0x4"},
 			"tun_erspan_ver=2,tun_erspan_dir=1,tun_erspan_hwid=0x4",
 			"tunnel(tun_id=0x42,src=" + gvtnUnder1 + ",dst=" + gvtnUnder2 + ",erspan(ver=2,dir=1,hwid=0x4",
-			"tun_erspan_hwid=0x5"},
+			"tun_erspan_hwid=0x5", ""},
+		// OVS sends tun_flags' oam as Geneve's O bit (gvs did not).
+		{"geneve", nil, "tun_id=0x42,tun_flags=+oam",
+			"tunnel(tun_id=0x42,src=" + gvtnUnder1 + ",dst=" + gvtnUnder2 + ",flags(+oam-df-csum+key))", "tun_flags=-oam",
+			"set_field:1->tun_flags,"},
 	} {
 		t.Run(c.typ, func(t *testing.T) {
 			h.g1.MustVsctl(append([]string{"add-port", "br1", "tun0", "--", "set", "interface", "tun0", "type=" + c.typ,
@@ -278,7 +286,7 @@ func TestTunnelFlowMetaPing(t *testing.T) {
 				}
 			}
 			gvtfFlowsOn(t, h.g1, "br1",
-				"in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x42,output:tun0",
+				"in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x42,"+c.set1+"output:tun0",
 				"in_port=tun0,tun_id=0x42,actions=output:p1")
 			other := "priority=20,in_port=tun0," + c.notMatched + ",actions=drop"
 			if c.typ == "erspan" {
@@ -292,12 +300,10 @@ func TestTunnelFlowMetaPing(t *testing.T) {
 					c.typ, c.match, gvofMust(t, h.g2, nil, "dump-flows", "br2"), appctl(t, h.g2, "dpctl/dump-flows"),
 					gvtnCoverageLines(t, h.g2))
 			}
-			// gvsd's dump-flows does not print tun_erspan_* yet (the wire
-			// encoder drops them): count through the lines that it prints.
-			if n := gvtfPackets(t, h.g2, "br2", c.match); c.typ != "erspan" && n <= 0 {
+			if n := gvtfPackets(t, h.g2, "br2", c.match); n <= 0 {
 				t.Errorf("host2's %s flow counted %d packets", c.match, n)
 			}
-			if n := gvtfPackets(t, h.g2, "br2", c.notMatched); c.typ != "erspan" && n != 0 {
+			if n := gvtfPackets(t, h.g2, "br2", c.notMatched); n != 0 {
 				t.Errorf("host2's %s flow counted %d packets, want 0", c.notMatched, n)
 			}
 			// The flows of the echo requests are still cached: pinging
@@ -333,6 +339,7 @@ func TestTunnelFlowMirrorPort(t *testing.T) {
 		t.Fatalf("tunm: Interface.error = %s", e)
 	}
 	toSelf := gvtnCoverage(t, h.g2, "tunnel_flow_to_self")
+	noRemote := gvtnCoverage(t, h.g2, "tunnel_flow_no_remote")
 	if !h.lab.pingEventually(gvtfVM1, gvtfRmonAddr, 10*time.Second) {
 		t.Fatalf("vm1 cannot ping rmon with the mirror\nhost2 coverage:\n%s", gvtnCoverageLines(t, h.g2))
 	}
@@ -352,12 +359,15 @@ func TestTunnelFlowMirrorPort(t *testing.T) {
 	if n := gvtnCoverage(t, h.g2, "tunnel_flow_to_self"); n <= toSelf {
 		t.Errorf("tunnel_flow_to_self went from %d to %d (copies of frames from tun0)", toSelf, n)
 	}
+	if n := gvtnCoverage(t, h.g2, "tunnel_flow_no_remote"); n <= noRemote {
+		t.Errorf("tunnel_flow_no_remote went from %d to %d (copies of frames from ml, which have no tun_dst)", noRemote, n)
+	}
 }
 
 // TestTunnelFlowInteropOVS runs flow-based tunnels between the real OVS
 // 3.1 (host1: userspace datapath, native tunnelling through its bridge
 // ul, as in TestTunnelInteropOVS) and gvsd (host2: the host's routing),
-// over GRE and VXLAN. Both tunnel ports have remote_ip=flow and
+// over GRE, VXLAN and Geneve (with the O bit). Both tunnel ports have remote_ip=flow and
 // key=flow; each side's flows set the other's address with set_field
 // and the key with set_tunnel:0x42, and match tun_id=0x42 on receive
 // (host2 also has a tun_id=0x43 flow that must see nothing): vm1 behind
@@ -392,7 +402,12 @@ func TestTunnelFlowInteropOVS(t *testing.T) {
 	lab.must("ip", "-n", gvtfH2, "link", "set", "ml", "netns", gvtfRmon)
 	lab.configure(gvtfRmon, "ml", gvtfRmonAddr+"/24")
 
-	for _, typ := range []string{"gre", "vxlan"} {
+	// Over Geneve both sides set tun_flags=+oam and receive only frames
+	// that carry it: the O bit as OVS 3.1 sends and reads it.
+	for _, c := range []struct{ typ, set, match string }{
+		{"gre", "", ""}, {"vxlan", "", ""}, {"geneve", "set_field:1->tun_flags,", ",tun_flags=+oam"},
+	} {
+		typ := c.typ
 		t.Run(typ, func(t *testing.T) {
 			tunnel := []string{"--", "set", "interface", "tun0", "type=" + typ, "options:remote_ip=flow", "options:key=flow"}
 			o.MustVsctl(append([]string{"add-port", "br1", "tun0"}, tunnel...)...)
@@ -407,12 +422,12 @@ func TestTunnelFlowInteropOVS(t *testing.T) {
 				t.Fatalf("gvsd tun0: Interface.error = %s", e)
 			}
 			ofctl("del-flows", "br1")
-			ofctl("add-flow", "br1", "in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x42,output:tun0")
-			ofctl("add-flow", "br1", "in_port=tun0,tun_id=0x42,actions=output:p1")
+			ofctl("add-flow", "br1", "in_port=p1,actions=set_field:"+gvtnUnder2+"->tun_dst,set_tunnel:0x42,"+c.set+"output:tun0")
+			ofctl("add-flow", "br1", "in_port=tun0,tun_id=0x42"+c.match+",actions=output:p1")
 			gvtfFlowsOn(t, g, "br2",
-				"priority=10,in_port=tun0,tun_id=0x42,actions=output:ml",
+				"priority=10,in_port=tun0,tun_id=0x42"+c.match+",actions=output:ml",
 				"priority=10,in_port=tun0,tun_id=0x43,actions=output:ml",
-				"in_port=ml,actions=set_field:"+gvtnUnder1+"->tun_dst,set_tunnel:0x42,output:tun0")
+				"in_port=ml,actions=set_field:"+gvtnUnder1+"->tun_dst,set_tunnel:0x42,"+c.set+"output:tun0")
 			if !lab.pingEventually(gvtfVM1, gvtfRmonAddr, 15*time.Second) {
 				flows, _, _ := o.run("ovs-ofctl", "dump-flows", "br1")
 				dp, _, _ := o.run("ovs-appctl", "-t", o.dir+"/ovs-vswitchd.ctl", "dpctl/dump-flows")
