@@ -130,7 +130,7 @@ func groTake(t *testing.T, frames [][]byte, mds []packet.TunnelMeta, nbufs int) 
 		bufs[i] = make([]byte, MaxSuperFrame)
 	}
 	sizes, offs := make([]int, nbufs), make([]Offload, nbufs)
-	k, c := r.take(bufs, sizes, offs, nil)
+	k, c := r.take(bufs, sizes, offs, nil, true)
 	var n uint64
 	for _, f := range frames[:min(len(frames), int(c.packets))] {
 		n += uint64(len(f))
@@ -361,19 +361,27 @@ func TestTunnelGROLimits(t *testing.T) {
 		r.put(f, &packet.TunnelMeta{})
 	}
 	bufs, sizes, offs1 := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
-	if k, c := r.take(bufs, sizes, offs1, nil); k != 1 || c.packets != 3 || Segments(bufs[0][:sizes[0]], offs1[0]) != 3 {
+	if k, c := r.take(bufs, sizes, offs1, nil, true); k != 1 || c.packets != 3 || Segments(bufs[0][:sizes[0]], offs1[0]) != 3 {
 		t.Fatalf("took %d frames of %d segments, want 1 of 3", k, c.packets)
 	}
-	if k, _ := r.take(bufs, sizes, offs1, nil); k != 1 || offs1[0].IsSuper() || sizes[0] != len(segs[3].build()) {
+	if k, _ := r.take(bufs, sizes, offs1, nil, true); k != 1 || offs1[0].IsSuper() || sizes[0] != len(segs[3].build()) {
 		t.Errorf("the other flow's segment was not left for the next read")
 	}
-	// Without offload slots (ReadBatch) nothing joins.
+	// Without joining (ReadBatch; a GRE port) nothing joins, and the
+	// offload slots, if any, say so.
 	for _, f := range in[:3] {
 		r.put(f, &packet.TunnelMeta{})
 	}
 	bufs = [][]byte{make([]byte, MaxFrame), make([]byte, MaxFrame), make([]byte, MaxFrame)}
-	if k, _ := r.take(bufs, make([]int, 3), nil, nil); k != 3 {
+	if k, _ := r.take(bufs, make([]int, 3), nil, nil, false); k != 3 {
 		t.Errorf("ReadBatch took %d frames, want 3 as they came", k)
+	}
+	for _, f := range in[:3] {
+		r.put(f, &packet.TunnelMeta{})
+	}
+	stale := []Offload{offs[0], offs[0], offs[0]}
+	if k, _ := r.take(bufs, make([]int, 3), stale, nil, false); k != 3 || stale[0].IsSuper() || stale[2].IsSuper() {
+		t.Errorf("a port that does not join took %d frames, offloads %v", k, stale)
 	}
 }
 
@@ -393,7 +401,7 @@ func TestTunnelGRONoAllocation(t *testing.T) {
 		for _, f := range in {
 			r.put(f, &md)
 		}
-		r.take(bufs, sizes, offs, tun)
+		r.take(bufs, sizes, offs, tun, true)
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per batch", allocs)
@@ -429,7 +437,7 @@ func BenchmarkTunnelGROTake(b *testing.B) {
 				f := in[i%len(in)]
 				r.put(f, &md)
 				if i%len(in) == len(in)-1 {
-					r.take(bufs, sizes, offs, nil)
+					r.take(bufs, sizes, offs, nil, join)
 				}
 			}
 		})

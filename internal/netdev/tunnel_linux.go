@@ -71,6 +71,10 @@ type tunnelPort struct {
 	done   chan struct{}
 	closed atomic.Bool
 	stats  counters
+	// gro: the port joins the TCP segments it receives (VXLAN and
+	// Geneve; GRE and ERSPAN carry remote mirrors, whose collectors
+	// should see the frames as they were copied).
+	gro bool
 }
 
 var _ CopyQueued = (*tunnelPort)(nil)
@@ -81,6 +85,7 @@ func openTunnel(cfg Config) (Netdev, error) {
 		return nil, err
 	}
 	p := &tunnelPort{name: cfg.Name, typ: cfg.Type, opts: o, done: make(chan struct{})}
+	p.gro = o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve
 	if err := p.tx.init(cfg.Name, o); err != nil {
 		return nil, err
 	}
@@ -128,7 +133,8 @@ func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.Tu
 }
 
 // ReadBatchOffload is ReadBatch with consecutive TCP segments of a flow
-// joined into super-frames (tunnel_gro.go), described in offs.
+// joined into super-frames (tunnel_gro.go, VXLAN and Geneve ports),
+// described in offs.
 func (p *tunnelPort) ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	return p.ReadBatchTunnelOffload(bufs, sizes, offs, nil)
 }
@@ -156,7 +162,7 @@ func (p *tunnelPort) read(bufs [][]byte, sizes []int, offs []Offload, tun []pack
 		if p.closed.Load() {
 			return 0, ErrClosed
 		}
-		if k, c := p.rx.take(bufs[:n], sizes, offs, tun); k > 0 {
+		if k, c := p.rx.take(bufs[:n], sizes, offs, tun, p.gro && offs != nil); k > 0 {
 			p.stats.addRx(c)
 			return k, nil
 		}
@@ -247,9 +253,11 @@ func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 
 // take copies waiting frames into bufs (and their metadata into tun, if
 // not nil) and returns how many, and the tally of the frames received
-// (segments, as they came). With offs, consecutive segments of a flow
-// with the same metadata are joined into super-frames, described in offs.
-func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta) (int, batchCount) {
+// (segments, as they came). With join, consecutive segments of a flow
+// with the same metadata are joined into super-frames, described in offs
+// (which must then be as long as bufs); without, offs (if not nil) says
+// every frame is whole.
+func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta, join bool) (int, batchCount) {
 	h, t := r.head.Load(), r.tail.Load()
 	k := 0
 	var c batchCount
@@ -268,11 +276,14 @@ func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.T
 			sizes[k-1], offs[k-1] = r.gro.finish()
 			cur = nil
 		}
-		if offs != nil {
+		if join {
 			sizes[k] = r.gro.start(bufs[k], frame)
 			cur = &r.metas[i]
 		} else {
 			sizes[k] = copy(bufs[k][:cap(bufs[k])], frame)
+			if k < len(offs) {
+				offs[k] = Offload{}
+			}
 		}
 		c.add(len(frame), 0)
 		if k < len(tun) {
