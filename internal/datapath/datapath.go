@@ -104,12 +104,13 @@ type Port struct {
 	// What Dev can do, found once (see prepare) rather than by a type
 	// assertion per packet.
 	prepared bool
-	inline   bool                   // Dev is netdev.NonBlocking: see copiesInline
-	queued   netdev.CopyQueued      // Dev wants its copies queued and counts their drops, or nil
-	offload  netdev.OffloadPort     // Dev passes super-frames through, or nil
-	tunRx    netdev.TunnelReader    // Dev knows received frames' tunnel metadata, or nil
-	held     netdev.HeldTransmitter // Dev can hold inline copies for one send, or nil
-	rxReady  netdev.RxReadier       // Dev tells whether a read would wait, or nil
+	inline   bool                       // Dev is netdev.NonBlocking: see copiesInline
+	queued   netdev.CopyQueued          // Dev wants its copies queued and counts their drops, or nil
+	offload  netdev.OffloadPort         // Dev passes super-frames through, or nil
+	tunRx    netdev.TunnelReader        // Dev knows received frames' tunnel metadata, or nil
+	tunOff   netdev.TunnelOffloadReader // both of the above at once, or nil
+	held     netdev.HeldTransmitter     // Dev can hold inline copies for one send, or nil
+	rxReady  netdev.RxReadier           // Dev tells whether a read would wait, or nil
 }
 
 // prepare records what p's device can do. A port is prepared before the
@@ -125,6 +126,9 @@ func (p *Port) prepare() {
 	}
 	p.offload, _ = p.Dev.(netdev.OffloadPort)
 	p.tunRx, _ = p.Dev.(netdev.TunnelReader)
+	if p.offload != nil && p.tunRx != nil {
+		p.tunOff, _ = p.Dev.(netdev.TunnelOffloadReader)
+	}
 	if p.inline {
 		p.held, _ = p.Dev.(netdev.HeldTransmitter)
 	}

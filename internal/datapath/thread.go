@@ -200,8 +200,12 @@ func (t *portThread) discardPending() {
 	t.wakeCopySenders() // the copies queued are sent all the same
 }
 
-// read receives a batch, with super-frames whole from an OffloadPort.
+// read receives a batch, with super-frames whole from an OffloadPort,
+// and tunnel metadata from a TunnelReader.
 func (t *portThread) read(rx [][]byte) (int, error) {
+	if t.port.tunOff != nil {
+		return t.port.tunOff.ReadBatchTunnelOffload(rx, t.sizes, t.offloads, t.tun)
+	}
 	if t.port.offload != nil {
 		return t.port.offload.ReadBatchOffload(rx, t.sizes, t.offloads)
 	}

@@ -10,6 +10,13 @@ type TunnelReader interface {
 	ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, error)
 }
 
+// TunnelOffloadReader is a TunnelReader that also hands over
+// super-frames (OffloadPort's contract): a tunnel port joins the TCP
+// segments it decapsulates (tunnel_gro.go).
+type TunnelOffloadReader interface {
+	ReadBatchTunnelOffload(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta) (int, error)
+}
+
 // TunnelFlow says which of a tunnel port's outer values come from the
 // flow (options that say "flow"): translation gives a frame sent to such
 // a port its tunnel metadata (FrameMeta.Tun).

@@ -71,6 +71,10 @@ type tunnelPort struct {
 	done   chan struct{}
 	closed atomic.Bool
 	stats  counters
+	// gro: the port joins the TCP segments it receives (VXLAN and
+	// Geneve; GRE and ERSPAN carry remote mirrors, whose collectors
+	// should see the frames as they were copied).
+	gro bool
 }
 
 var _ CopyQueued = (*tunnelPort)(nil)
@@ -81,6 +85,7 @@ func openTunnel(cfg Config) (Netdev, error) {
 		return nil, err
 	}
 	p := &tunnelPort{name: cfg.Name, typ: cfg.Type, opts: o, done: make(chan struct{})}
+	p.gro = o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve
 	if err := p.tx.init(cfg.Name, o); err != nil {
 		return nil, err
 	}
@@ -118,12 +123,37 @@ func (p *tunnelPort) Close() error {
 
 // ReadBatch returns frames the underlay's reader delivered to this port.
 func (p *tunnelPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
-	return p.ReadBatchTunnel(bufs, sizes, nil)
+	return p.read(bufs, sizes, nil, nil)
 }
 
 // ReadBatchTunnel is ReadBatch that also returns each frame's tunnel
 // metadata in tun (if not nil, as long as bufs).
 func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, error) {
+	return p.read(bufs, sizes, nil, tun)
+}
+
+// ReadBatchOffload is ReadBatch with consecutive TCP segments of a flow
+// joined into super-frames (tunnel_gro.go, VXLAN and Geneve ports),
+// described in offs.
+func (p *tunnelPort) ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
+	return p.ReadBatchTunnelOffload(bufs, sizes, offs, nil)
+}
+
+// ReadBatchTunnelOffload is ReadBatchOffload with each frame's tunnel
+// metadata in tun (if not nil); only segments with the same metadata
+// join.
+func (p *tunnelPort) ReadBatchTunnelOffload(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta) (int, error) {
+	if _, err := batchSizeFor(p.name, bufs, sizes, MaxSuperFrame); err != nil {
+		return 0, err
+	}
+	if len(offs) < min(len(bufs), len(sizes)) {
+		return 0, fmt.Errorf("port %s: %d offload slots for %d buffers", p.name, len(offs), min(len(bufs), len(sizes)))
+	}
+	return p.read(bufs, sizes, offs, tun)
+}
+
+// read waits for frames and takes them; with offs, joining segments.
+func (p *tunnelPort) read(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta) (int, error) {
 	n, err := batchSize(p.name, bufs, sizes)
 	if err != nil {
 		return 0, err
@@ -132,8 +162,8 @@ func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.Tu
 		if p.closed.Load() {
 			return 0, ErrClosed
 		}
-		if k, bytes := p.rx.take(bufs[:n], sizes, tun); k > 0 {
-			p.stats.addRx(batchCount{packets: uint64(k), bytes: bytes})
+		if k, c := p.rx.take(bufs[:n], sizes, offs, tun, p.gro && offs != nil); k > 0 {
+			p.stats.addRx(c)
 			return k, nil
 		}
 		select {
@@ -188,6 +218,7 @@ type rxRing struct {
 	metas      []packet.TunnelMeta
 	head, tail atomic.Uint32
 	wake       chan struct{}
+	gro        groJoiner // the consumer's
 }
 
 func (r *rxRing) init() {
@@ -221,20 +252,50 @@ func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 }
 
 // take copies waiting frames into bufs (and their metadata into tun, if
-// not nil) and returns how many, and their bytes.
-func (r *rxRing) take(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, uint64) {
+// not nil) and returns how many, and the tally of the frames received
+// (segments, as they came). With join, consecutive segments of a flow
+// with the same metadata are joined into super-frames, described in offs
+// (which must then be as long as bufs); without, offs (if not nil) says
+// every frame is whole.
+func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta, join bool) (int, batchCount) {
 	h, t := r.head.Load(), r.tail.Load()
-	k, bytes := 0, uint64(0)
-	for ; h != t && k < len(bufs); h, k = h+1, k+1 {
+	k := 0
+	var c batchCount
+	var cur *packet.TunnelMeta // the metadata of the frame being joined
+	for ; h != t; h++ {
 		i := h % tunnelRxSlots
-		sizes[k] = copy(bufs[k][:cap(bufs[k])], r.slots[i][:r.sizes[i]])
-		bytes += uint64(sizes[k])
+		frame := r.slots[i][:r.sizes[i]]
+		if cur != nil && *cur == r.metas[i] && r.gro.join(frame) {
+			c.add(len(frame), 0)
+			continue
+		}
+		if k == len(bufs) {
+			break
+		}
+		if cur != nil {
+			sizes[k-1], offs[k-1] = r.gro.finish()
+			cur = nil
+		}
+		if join {
+			sizes[k] = r.gro.start(bufs[k], frame)
+			cur = &r.metas[i]
+		} else {
+			sizes[k] = copy(bufs[k][:cap(bufs[k])], frame)
+			if k < len(offs) {
+				offs[k] = Offload{}
+			}
+		}
+		c.add(len(frame), 0)
 		if k < len(tun) {
 			tun[k] = r.metas[i]
 		}
+		k++
+	}
+	if cur != nil {
+		sizes[k-1], offs[k-1] = r.gro.finish()
 	}
 	r.head.Store(h)
-	return k, bytes
+	return k, c
 }
 
 // tunnelWriter is a port's transmit state: a raw IP socket into which

@@ -39,6 +39,14 @@ func TestChecksumAllOnes(t *testing.T) {
 	if got := Checksum(b, 0xffff); got != 0xffff {
 		t.Errorf("got %#04x, want 0xffff", got)
 	}
+	// A whole 64 KiB packet of them: the bulk loop's accumulators hold
+	// it without losing a carry.
+	b = bytes.Repeat([]byte{0xff}, 0xffff)
+	for _, initial := range []uint16{0, 0xffff} {
+		if got, want := Checksum(b, initial), refChecksum(b, initial); got != want {
+			t.Errorf("64 KiB of 0xff, initial %#x: got %#04x, want %#04x", initial, got, want)
+		}
+	}
 }
 
 // TestChecksumKnownValue is the example of RFC 1071 §3.
