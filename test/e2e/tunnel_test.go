@@ -398,9 +398,16 @@ func TestTunnelMirrorFrameSizes(t *testing.T) {
 	t.Logf("during the transfer: lgre0 sent %d, dropped %d; rgre0 delivered %d, dropped %d (its queue was full)", sent, lost, got, full)
 	inBytes, outBytes := after[4]-before[4], after[5]-before[5]
 	t.Logf("p1 received %d bytes (in super-frames), lgre0 sent %d bytes", inBytes, outBytes)
-	if inBytes < 1<<20 || sent < inBytes/1514 || outBytes < inBytes || lost != 0 {
-		t.Errorf("p1 received %d bytes; lgre0 sent %d bytes in %d copies and dropped %d: want at least the same bytes cut into wire-size segments, none dropped",
+	// The copy sender runs at the lowest CPU priority (SCHED_IDLE), so
+	// on a host whose cores the transfer keeps busy some copies are lost:
+	// each is counted in tx_dropped as the wire-size segments it would
+	// have been, and most get through.
+	if inBytes < 1<<20 || sent+lost < inBytes/1514 || sent < 2*lost {
+		t.Errorf("p1 received %d bytes; lgre0 sent %d bytes in %d copies and dropped %d: want every wire-size segment sent or counted as dropped, most sent",
 			inBytes, outBytes, sent, lost)
+	}
+	if lost == 0 && outBytes < inBytes {
+		t.Errorf("p1 received %d bytes; lgre0 sent only %d bytes and dropped nothing", inBytes, outBytes)
 	}
 	if got+full != sent {
 		t.Errorf("rgre0 delivered %d and dropped %d of the %d lgre0 sent", got, full, sent)
