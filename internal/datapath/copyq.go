@@ -67,6 +67,11 @@ type copyQueue struct {
 	idleTid  atomic.Int32
 	progress atomic.Int64
 	boosted  atomic.Bool
+	// starveTimer does the receive threads' check copyStarve after the
+	// queue stopped being empty, so that copies that no traffic follows
+	// (a ping's last) do not wait for an idle CPU without bound. Only
+	// for queued (tunnel) ports, whose sender runs idle.
+	starveTimer *time.Timer
 }
 
 // copySupersPerBatch bounds the super-frames in one batch of the sender:
@@ -99,6 +104,10 @@ func newCopyQueue(dp *Datapath, p *Port) *copyQueue {
 	q.supers = make([]superCopy, copyQueueDepth)
 	for i := range q.supers {
 		q.supers[i].big = -1
+	}
+	if p.queued != nil {
+		q.starveTimer = time.AfterFunc(time.Hour, q.starveCheck)
+		q.starveTimer.Stop()
 	}
 	dp.wg.Add(1)
 	go q.run()
@@ -275,12 +284,31 @@ func (q *copyQueue) publish(t uint64) bool {
 	return wasEmpty
 }
 
-// wakeSender wakes the sender if it sleeps.
+// wakeSender wakes the sender if it sleeps, and has the starve timer
+// check on it.
 func (q *copyQueue) wakeSender() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
+	if q.starveTimer != nil {
+		q.starveTimer.Reset(copyStarve)
+	}
+}
+
+// starveCheck runs on the starve timer: while copies wait, it boosts a
+// sender that has made no progress for copyStarve, or looks again when
+// it would have.
+func (q *copyQueue) starveCheck() {
+	if q.tail.Load() == q.head.Load() {
+		return
+	}
+	now := monotime()
+	if wait := int64(copyStarve) - (now - q.progress.Load()); wait > 0 {
+		q.starveTimer.Reset(time.Duration(wait))
+		return
+	}
+	q.checkStarved(now)
 }
 
 // run sends copies until the queue is stopped. After a panic (a driver
@@ -290,6 +318,9 @@ func (q *copyQueue) run() {
 	if q.port.queued != nil {
 		q.progress.Store(monotime())
 		q.idleTid.Store(int32(lowerCopySenderPriority()))
+	}
+	if q.starveTimer != nil {
+		defer q.starveTimer.Stop()
 	}
 	for !q.loop() {
 		q.dropAll()

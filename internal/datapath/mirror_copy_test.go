@@ -326,3 +326,28 @@ func TestStarvedCopySenderBoosted(t *testing.T) {
 		}
 	}
 }
+
+// A copy that waits for a starved idle sender is not held up without
+// bound when no more traffic comes to boost the sender: a timer does it
+// (the last copy of a ping on a busy host waited for seconds before).
+func TestStarvedCopySenderBoostedWithoutTraffic(t *testing.T) {
+	dest := &slowTunnel{Memory: netdev.NewMemory("msb6", 64), release: make(chan struct{})}
+	var once sync.Once
+	release := func() { once.Do(func() { close(dest.release) }) }
+	t.Cleanup(release)
+	dp, _ := mirrorSwitchOf(t, [3]netdev.Netdev{netdev.NewMemory("msb4", 64), netdev.NewMemory("msb5", 64), dest}, 0)
+	th := dp.NewTestThread(1)
+	before := datapath.CopySenderBoosts()
+	th.Process(burst(1)) // the sender takes it and waits in Transmit; nothing follows
+	deadline := time.Now().Add(20 * datapath.CopyStarve)
+	for datapath.CopySenderBoosts() == before && time.Now().Before(deadline) {
+		time.Sleep(datapath.CopyStarve / 4)
+	}
+	if n := datapath.CopySenderBoosts() - before; n != 1 {
+		t.Fatalf("datapath_mirror_copy_sender_boost counted %d with no traffic after the copy, want 1", n)
+	}
+	release()
+	if _, ok := dest.Next(5 * time.Second); !ok {
+		t.Fatal("the copy never left")
+	}
+}
