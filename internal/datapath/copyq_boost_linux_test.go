@@ -114,7 +114,7 @@ func TestCopySenderBatchesFewSuperFrames(t *testing.T) {
 // boosted for good: the sender's next batch ends the boost.
 func TestCopySenderBoostRacingItsBatch(t *testing.T) {
 	q := &copyQueue{port: &Port{Name: "tq"}}
-	tids, batch, done, quit := make(chan int), make(chan struct{}), make(chan uint32), make(chan struct{})
+	tids, batch, done, quit := make(chan int), make(chan struct{}, 1), make(chan uint32, 1), make(chan struct{})
 	defer close(quit)
 	go func() {
 		tids <- lowerCopySenderPriority() // this goroutine's thread is the sender's
@@ -143,7 +143,11 @@ func TestCopySenderBoostRacingItsBatch(t *testing.T) {
 	real := boostPolicy
 	boostPolicy = func(tid int) error {
 		batch <- struct{}{}
-		<-done
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second): // an idle thread on a saturated host
+			t.Fatal("the sender goroutine did not finish its batch")
+		}
 		return real(tid)
 	}
 	defer func() { boostPolicy = real }()
