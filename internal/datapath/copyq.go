@@ -66,13 +66,25 @@ type copyQueue struct {
 	// without bound.
 	idleTid  atomic.Int32
 	progress atomic.Int64
-	boosted  atomic.Bool
+	boost    atomic.Int32 // boostOff, boostGoing or boostOn
 	// starveTimer does the receive threads' check copyStarve after the
 	// queue stopped being empty, so that copies that no traffic follows
 	// (a ping's last) do not wait for an idle CPU without bound. Only
 	// for queued (tunnel) ports, whose sender runs idle.
 	starveTimer *time.Timer
 }
+
+// A boost's states: a receive thread moves boostOff to boostGoing, makes
+// the system call, then sets boostOn; only then may the sender undo it
+// (its system call, then boostOff). Each side acts only in the state the
+// other left, so a sender that finishes a batch while a receive thread
+// boosts it cannot put itself back in SCHED_IDLE before the boost lands
+// and then stay boosted for good.
+const (
+	boostOff int32 = iota
+	boostGoing
+	boostOn
+)
 
 // copySupersPerBatch bounds the super-frames in one batch of the sender:
 // each is cut into up to about 45 frames, so that a batch stays about a
@@ -417,11 +429,17 @@ func (q *copyQueue) sendSome() bool {
 	// used in slot order, so the first supers of them are these.
 	q.bigHead.Add(supers)
 	q.head.Store(head + k)
+	q.sent()
+	return true
+}
+
+// sent records the sender's progress after a batch, and puts a boosted
+// sender back in SCHED_IDLE.
+func (q *copyQueue) sent() {
 	q.progress.Store(monotime())
-	if q.boosted.Load() {
+	if q.boost.Load() == boostOn {
 		q.unboost()
 	}
-	return true
 }
 
 // checkStarved is called by a receive thread whose copy found copies
@@ -430,13 +448,15 @@ func (q *copyQueue) sendSome() bool {
 // batch.
 func (q *copyQueue) checkStarved(now int64) {
 	tid := q.idleTid.Load()
-	if tid == 0 || now-q.progress.Load() < int64(copyStarve) || q.boosted.Load() || !q.boosted.CompareAndSwap(false, true) {
+	if tid == 0 || now-q.progress.Load() < int64(copyStarve) || q.boost.Load() != boostOff ||
+		!q.boost.CompareAndSwap(boostOff, boostGoing) {
 		return
 	}
 	copySenderBoosts.Inc()
 	if err := boostPolicy(int(tid)); err != nil {
 		dpLog.WarnRL(copyRL, "port %s: mirror copy sender: cannot raise its priority: %v", q.port.Name, err)
 	}
+	q.boost.Store(boostOn)
 }
 
 // unboost puts the sender, which a receive thread boosted, back in
@@ -445,7 +465,7 @@ func (q *copyQueue) unboost() {
 	if err := setIdlePolicy(0); err != nil {
 		dpLog.WarnRL(copyRL, "port %s: mirror copy sender: cannot lower its priority: %v", q.port.Name, err)
 	}
-	q.boosted.Store(false)
+	q.boost.Store(boostOff)
 }
 
 // write sends the batch. Copies that the device refuses (a full device

@@ -50,14 +50,14 @@ func TestCopySenderIdleAndBoost(t *testing.T) {
 	now := monotime()
 	q.progress.Store(now)
 	q.checkStarved(now + int64(copyStarve/2))
-	if p, _ := policyOf(t, tid); p != unix.SCHED_IDLE || q.boosted.Load() {
+	if p, _ := policyOf(t, tid); p != unix.SCHED_IDLE || q.boost.Load() == boostOn {
 		t.Fatalf("a sender that progressed %v ago was boosted (policy %d)", copyStarve/2, p)
 	}
 	before := copySenderBoosts.Total()
 	q.checkStarved(now + int64(2*copyStarve))
 	q.checkStarved(now + int64(3*copyStarve))
-	if p, nice := policyOf(t, tid); p != unix.SCHED_NORMAL || nice != copySenderBoostNice || !q.boosted.Load() {
-		t.Fatalf("starved sender: policy %d nice %d boosted %v, want SCHED_NORMAL nice %d", p, nice, q.boosted.Load(), copySenderBoostNice)
+	if p, nice := policyOf(t, tid); p != unix.SCHED_NORMAL || nice != copySenderBoostNice || q.boost.Load() != boostOn {
+		t.Fatalf("starved sender: policy %d nice %d boosted %v, want SCHED_NORMAL nice %d", p, nice, q.boost.Load() == boostOn, copySenderBoostNice)
 	}
 	if n := copySenderBoosts.Total() - before; n != 1 {
 		t.Errorf("datapath_mirror_copy_sender_boost counted %d, want 1", n)
@@ -65,8 +65,8 @@ func TestCopySenderIdleAndBoost(t *testing.T) {
 	close(back)
 	select {
 	case p := <-after:
-		if p != unix.SCHED_IDLE || q.boosted.Load() {
-			t.Errorf("after its batch the sender has policy %d, boosted %v; want SCHED_IDLE, not boosted", p, q.boosted.Load())
+		if p != unix.SCHED_IDLE || q.boost.Load() == boostOn {
+			t.Errorf("after its batch the sender has policy %d, boosted %v; want SCHED_IDLE, not boosted", p, q.boost.Load() == boostOn)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the sender goroutine did not finish")
@@ -106,5 +106,62 @@ func TestCopySenderBatchesFewSuperFrames(t *testing.T) {
 	}
 	if q.bigHead.Load() != 5 {
 		t.Fatalf("big buffers freed up to %d, want 5", q.bigHead.Load())
+	}
+}
+
+// A receive thread that boosts a starved sender while the sender, done
+// with a late batch, puts itself back in SCHED_IDLE, must not leave it
+// boosted for good: the sender's next batch ends the boost.
+func TestCopySenderBoostRacingItsBatch(t *testing.T) {
+	q := &copyQueue{port: &Port{Name: "tq"}}
+	tids, batch, done, quit := make(chan int), make(chan struct{}, 1), make(chan uint32, 1), make(chan struct{})
+	defer close(quit)
+	go func() {
+		tids <- lowerCopySenderPriority() // this goroutine's thread is the sender's
+		for {
+			select {
+			case <-batch:
+			case <-quit:
+				return
+			}
+			q.sent()
+			a, err := unix.SchedGetAttr(0, 0)
+			if err != nil {
+				a = &unix.SchedAttr{Policy: ^uint32(0)}
+			}
+			done <- a.Policy
+		}
+	}()
+	tid := <-tids
+	if tid == 0 {
+		t.Fatal("the copy sender is not in SCHED_IDLE")
+	}
+	q.idleTid.Store(int32(tid))
+	q.progress.Store(monotime() - int64(2*copyStarve))
+	// The receive thread decides to boost; before its system call, the
+	// sender finishes a batch.
+	real := boostPolicy
+	boostPolicy = func(tid int) error {
+		batch <- struct{}{}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second): // an idle thread on a saturated host
+			t.Fatal("the sender goroutine did not finish its batch")
+		}
+		return real(tid)
+	}
+	defer func() { boostPolicy = real }()
+	q.checkStarved(monotime())
+	boostPolicy = real
+	// The sender's next batch.
+	batch <- struct{}{}
+	select {
+	case p := <-done:
+		if p != unix.SCHED_IDLE {
+			pol, nice := policyOf(t, tid)
+			t.Fatalf("after its next batch the sender has policy %d nice %d; want SCHED_IDLE", pol, nice)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sender goroutine did not answer")
 	}
 }

@@ -55,8 +55,8 @@ func setIdlePolicy(tid int) error {
 }
 
 // boostPolicy puts thread tid back in the normal policy, at
-// copySenderBoostNice.
-func boostPolicy(tid int) error {
+// copySenderBoostNice (a variable for tests).
+var boostPolicy = func(tid int) error {
 	attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_NORMAL, Nice: copySenderBoostNice}
 	return unix.SchedSetAttr(tid, &attr, 0)
 }

@@ -50,5 +50,9 @@ func (dp *Datapath) Execute(frame []byte, inPort uint32, tr Translator) error {
 	}
 	t.execute(cfg, pkt, xl.Actions, 0)
 	t.flush()
+	// Mirror copies the flush held in a transmit ring go now: this
+	// executor has no loop that would send them later, and a holder
+	// that never kicks would keep port threads leaving theirs to it.
+	t.kickHeld(true)
 	return nil
 }

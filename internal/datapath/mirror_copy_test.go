@@ -30,6 +30,14 @@ func mirrorSwitch(t *testing.T, dest netdev.Netdev, snaplen uint32) (*datapath.D
 // mirrorSwitchOf is mirrorSwitch with the ports' devices given.
 func mirrorSwitchOf(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats) {
 	t.Helper()
+	dp, stats, _ := mirrorSwitchBridge(t, ports, snaplen)
+	return dp, stats
+}
+
+// mirrorSwitchBridge is mirrorSwitchOf that also returns the bridge, the
+// ports' translator.
+func mirrorSwitchBridge(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats, *ofproto.Bridge) {
+	t.Helper()
 	dp, br := datapath.New(), ofproto.NewBridge("br", 1024, 300)
 	bcfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}
 	dcfg := &datapath.Config{Ports: map[uint32]*datapath.Port{}}
@@ -45,7 +53,7 @@ func mirrorSwitchOf(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*data
 	bcfg.Mirrors = []*ofproto.Mirror{{Name: "m0", All: true, OutPort: bcfg.Ports[3], OutVLAN: -1, Snaplen: snaplen, Stats: stats}}
 	br.SetConfig(bcfg)
 	dp.SetConfigForTest(dcfg)
-	return dp, stats
+	return dp, stats, br
 }
 
 // burst is n broadcasts of 100 bytes from A.

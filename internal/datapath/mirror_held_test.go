@@ -142,3 +142,30 @@ func TestMirrorCopiesHeldLeftToOtherHolder(t *testing.T) {
 		t.Fatalf("alone: %d sends carried %d copies, want a second send of 1", sends, got)
 	}
 }
+
+// A packet-out's mirror copies to a device that can hold them are sent
+// by the packet-out itself: its executor has no loop that would send
+// them later, and while it counted as a holder of the port, a port
+// thread about to wait left its own copies there to it, for ever.
+func TestMirrorCopiesHeldByPacketOutAreSent(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &heldMemory{Memory: netdev.NewMemory("mh3", 256)}
+	mems := [2]*netdev.Memory{netdev.NewMemory("mh1", 64), netdev.NewMemory("mh2", 64)}
+	dp, _, br := mirrorSwitchBridge(t, [3]netdev.Netdev{mems[0], mems[1], dest}, 0)
+	if err := dp.Execute(frame(bcast, macA, -1, 86), 1, br); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(drain(mems[1])); got != 1 {
+		t.Fatalf("port 2 got %d originals of the packet-out, want 1", got)
+	}
+	if sends, got := dest.waitSends(1), len(drain(dest.Memory)); sends != 1 || got != 1 {
+		t.Fatalf("packet-out: %d sends carried %d copies, want 1 send of its copy", sends, got)
+	}
+
+	th := dp.NewTestThread(1)
+	th.Process(burst(2))
+	th.BeforeWait() // no other holder: the thread sends its copies
+	if sends, got := dest.waitSends(2), len(drain(dest.Memory)); sends != 2 || got != 2 {
+		t.Fatalf("after a packet-out: %d sends carried %d copies of the thread's, want a second send of 2", sends, got)
+	}
+}

@@ -370,3 +370,22 @@ func BenchmarkSamplerTakePartial(b *testing.B) {
 		q.free <- <-q.full
 	}
 }
+
+// FuzzSamplerTake: a sample with any record (checksum offsets and
+// super-frame size from the kernel included) and any frame goes through
+// the sampler without a panic, whatever the bytes.
+func FuzzSamplerTake(f *testing.F) {
+	frame := ipFrame4UDP(9)
+	f.Add(frame, uint8(checksumPartial), uint16(34), uint16(6), uint16(0), false, uint32(0))
+	f.Add(frame, uint8(checksumPartial), uint16(0xfffe), uint16(0xffff), uint16(1400), true, uint32(0))
+	f.Add(frame[:20], uint8(checksumPartial), uint16(14), uint16(8), uint16(0), true, uint32(40))
+	f.Fuzz(func(t *testing.T, frame []byte, summed uint8, start, off, gso uint16, vlan bool, more uint32) {
+		src, _ := ParseSource("src0")
+		d, _ := ParseDest("dev:dst0")
+		_, p := sampleSession(t, Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}})
+		rec := sampleRec{Len: uint32(len(frame)) + more%2000, Ifindex: 3, Dir: In, CapLen: uint32(len(frame)),
+			VLANPresent: vlan, VLANTCI: 7, Summed: summed & 3, CsumStart: start, CsumOffset: off, GSOSize: gso}
+		p.take(rawSample(rec, frame, 3))
+		p.take(rawSample(rec, frame, 0)[:sampleRecLen+len(frame)/2])
+	})
+}
