@@ -48,7 +48,6 @@ func main() {
 		fmt.Printf("gvsd (gvs) %s, Open vSwitch %s compatible\n", version.String(), vswitchd.Version)
 		return
 	}
-	setProcs(os.Getenv)
 	notes, err := setupLogging(o)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gvsd: %v\n", err)

@@ -547,7 +547,7 @@ func (w *afpacketWriter) stage(chunk [][]byte, first int) int {
 func (w *afpacketWriter) sendChunk(fd uintptr, k int) {
 	retried := -1
 	for i := 0; i < k; {
-		sent, _, errno := unix.RawSyscall6(unix.SYS_SENDMMSG, fd,
+		sent, _, errno := unix.Syscall6(unix.SYS_SENDMMSG, fd,
 			uintptr(unsafe.Pointer(&w.msgs[i])), uintptr(k-i), unix.MSG_DONTWAIT, 0, 0)
 		switch {
 		case errno == unix.EINTR:
@@ -650,16 +650,15 @@ func (p *afpacketPort) RxReady() bool {
 }
 
 // flushRing is the send() that hands the ring's marked slots to the
-// kernel (txRingIO). It is a raw system call, as sendChunk's sendmmsg:
-// both pass MSG_DONTWAIT and never block, and the runtime's bookkeeping
-// for a system call that may block (entersyscall) woke Go's sysmon
-// thread for each one: 10 % of gvsd's CPU under 64-byte UDP (perf). A
-// raw call keeps its P through the send's softirq, so gvsd runs with
-// spare Ps (cmd/gvsd's spareProcs): without them TCP with MTU-size frames
-// lost 8 % (docs/PERFORMANCE.md).
+// kernel (txRingIO). Not a raw system call, although it never blocks:
+// raw ones (which spare the runtime's entersyscall and its sysmon
+// wake-ups, 10 % of gvsd's CPU under 64-byte UDP) cut that CPU by 6-15 %
+// but cost TCP with MTU-size frames 8 %, presumably because the send's
+// softirq (the receiver's TCP input) then holds the thread's P, and the
+// other direction's woken thread waits for it (docs/PERFORMANCE.md).
 func (w *afpacketWriter) flushRing() unix.Errno {
 	for {
-		_, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
 		if errno != unix.EINTR {
 			return errno
 		}
