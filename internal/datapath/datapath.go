@@ -125,6 +125,9 @@ func (p *Port) prepare() {
 		p.inline = false
 	}
 	p.offload, _ = p.Dev.(netdev.OffloadPort)
+	if src, ok := p.Dev.(netdev.SuperFrameSource); ok && !src.PassesSuperFrames() {
+		p.offload = nil // its thread then reads into MaxFrame buffers
+	}
 	p.tunRx, _ = p.Dev.(netdev.TunnelReader)
 	if p.offload != nil && p.tunRx != nil {
 		p.tunOff, _ = p.Dev.(netdev.TunnelOffloadReader)

@@ -79,3 +79,7 @@ func CopySenderBoosts() uint64 { return copySenderBoosts.Total() }
 
 // CopyStarve is how long an idle copy sender may make no progress.
 const CopyStarve = copyStarve
+
+// FrameBufferSize is the size of the thread's receive buffers, without
+// headroom.
+func (tt *TestThread) FrameBufferSize() int { return len(tt.t.bufs[0]) - packet.Headroom }

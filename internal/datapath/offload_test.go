@@ -250,3 +250,23 @@ func TestSuperFrameTaggedGoesWhole(t *testing.T) {
 		t.Fatalf("the super-frame went out with tag %#x, want VLAN 10 in front of the frame as sent", tag)
 	}
 }
+
+// gresLike is an offload port that, by its configuration, never hands
+// over a super-frame (a GRE or ERSPAN tunnel port).
+type gresLike struct{ *offloadMemory }
+
+func (gresLike) PassesSuperFrames() bool { return false }
+
+// A port that never passes super-frames gets receive buffers of a wire
+// frame, not of a super-frame: 64 of those would pin 4 MiB per port.
+func TestNoSuperFrameBuffersForPortsThatNeverPassThem(t *testing.T) {
+	joins := &offloadMemory{Memory: netdev.NewMemory("sb1", 64)}
+	never := gresLike{&offloadMemory{Memory: netdev.NewMemory("sb2", 64)}}
+	dp, _ := mirrorSwitchOf(t, [3]netdev.Netdev{joins, never, netdev.NewMemory("sb3", 64)}, 0)
+	if got := dp.NewTestThread(1).FrameBufferSize(); got != netdev.MaxSuperFrame {
+		t.Errorf("an offload port's buffers: %d bytes, want %d", got, netdev.MaxSuperFrame)
+	}
+	if got := dp.NewTestThread(2).FrameBufferSize(); got != netdev.MaxFrame {
+		t.Errorf("a port that never passes super-frames: buffers of %d bytes, want %d", got, netdev.MaxFrame)
+	}
+}

@@ -55,6 +55,15 @@ type OffloadPort interface {
 	ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error)
 }
 
+// SuperFrameSource is an OffloadPort that may, by its configuration,
+// never hand over a super-frame (a GRE or ERSPAN tunnel port, which
+// delivers frames as they were sent): its reader then needs no buffers
+// of MaxSuperFrame bytes.
+type SuperFrameSource interface {
+	OffloadPort
+	PassesSuperFrames() bool
+}
+
 // Segmenter cuts super-frames into wire-size frames for outputs that
 // cannot take them whole.
 type Segmenter struct{ s segmenter }

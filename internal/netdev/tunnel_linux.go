@@ -78,6 +78,7 @@ type tunnelPort struct {
 }
 
 var _ CopyQueued = (*tunnelPort)(nil)
+var _ SuperFrameSource = (*tunnelPort)(nil)
 
 func openTunnel(cfg Config) (Netdev, error) {
 	o, err := parseTunnelOptions(cfg)
@@ -131,6 +132,10 @@ func (p *tunnelPort) ReadBatch(bufs [][]byte, sizes []int) (int, error) {
 func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.TunnelMeta) (int, error) {
 	return p.read(bufs, sizes, nil, tun)
 }
+
+// PassesSuperFrames reports whether the port joins segments
+// (SuperFrameSource): VXLAN and Geneve ports do.
+func (p *tunnelPort) PassesSuperFrames() bool { return p.gro }
 
 // ReadBatchOffload is ReadBatch with consecutive TCP segments of a flow
 // joined into super-frames (tunnel_gro.go, VXLAN and Geneve ports),
