@@ -2,11 +2,14 @@ package span
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
@@ -59,6 +62,7 @@ func (o *pcapOut) close() { o.dev.Close() }
 // never its payload.
 type jsonOut struct {
 	f    *os.File
+	fifo bool
 	w    *bufio.Writer
 	line []byte
 	key  packet.Key
@@ -66,25 +70,83 @@ type jsonOut struct {
 	s    *Session
 }
 
+// jsonWriteWait bounds how long a batch of records waits for a FIFO's
+// reader: a reader that stopped reading (a suspended pipeline) must not
+// hold the sender, and with it Session.Close, for good.
+const jsonWriteWait = 2 * time.Second
+
 func openJSON(s *Session, d Dest) (output, error) {
 	f, err := netdev.OpenCaptureFile("span "+s.cfg.Name, s.env.CaptureDir, d.Target)
 	if err != nil {
 		return nil, err
 	}
-	return &jsonOut{f: f, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s}, nil
+	fifo := false
+	if f, fifo, err = pollableFIFO(f); err != nil {
+		return nil, err
+	}
+	return &jsonOut{f: f, fifo: fifo, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s}, nil
 }
 
+// pollableFIFO returns f, or if it is a FIFO, f in non-blocking mode
+// under Go's poller, so that a write deadline can cut a stalled write
+// short (a blocking file takes no deadline).
+func pollableFIFO(f *os.File) (*os.File, bool, error) {
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return f, false, nil
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	nfd := -1
+	if cerr := rc.Control(func(fd uintptr) { nfd, err = unix.Dup(int(fd)) }); cerr != nil {
+		err = cerr
+	}
+	f.Close()
+	if err != nil {
+		return nil, false, fmt.Errorf("FIFO %s: %w", f.Name(), err)
+	}
+	unix.CloseOnExec(nfd)
+	if err := unix.SetNonblock(nfd, true); err != nil {
+		unix.Close(nfd)
+		return nil, false, fmt.Errorf("FIFO %s: %w", f.Name(), err)
+	}
+	return os.NewFile(uintptr(nfd), f.Name()), true, nil
+}
+
+// write writes a batch's records; a FIFO whose reader takes none of
+// them for jsonWriteWait is given up (closed, reopened later), its
+// copies counted lost. A regular file takes no deadline (ErrNoDeadline).
 func (o *jsonOut) write(items []*item) (int, error) {
+	_ = o.f.SetWriteDeadline(time.Now().Add(jsonWriteWait))
 	for _, it := range items {
 		o.line = o.record(o.line[:0], it)
 		if _, err := o.w.Write(o.line); err != nil {
-			return len(items), nil
+			return len(items), o.writeError(err)
 		}
 	}
 	if err := o.w.Flush(); err != nil {
-		return len(items), nil
+		return len(items), o.writeError(err)
 	}
 	return 0, nil
+}
+
+// writeError is what a failed write means to the sender. A FIFO whose
+// reader stalled or left is gone: the sender closes it and opens it
+// again later, for the next reader. A regular file (a full disk) keeps
+// its place, its writer reset, since a bufio error is sticky; the batch
+// is lost.
+func (o *jsonOut) writeError(err error) error {
+	if !o.fifo {
+		o.w.Reset(o.f)
+		return nil
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("the FIFO's reader took no record for %v", jsonWriteWait)
+	}
+	return err
 }
 
 func (o *jsonOut) close() {

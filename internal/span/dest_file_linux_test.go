@@ -1,0 +1,126 @@
+package span
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvs/internal/netdev"
+)
+
+// A json: destination that is a FIFO whose reader stopped reading (a
+// suspended `... | less`) must not hold its sender in a write for good:
+// Session.Close waits for the sender, and the reconciler waits for
+// Session.Close with the switch's lock held. The stalled copies are
+// counted lost instead, and the session closes.
+func TestSpanJSONStalledFIFOReader(t *testing.T) {
+	dir, err := netdev.PrepareCaptureDir(filepath.Join(t.TempDir(), "capture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "x.json")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The reader that never reads.
+	rd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(rd)
+
+	src, _ := ParseSource("src0")
+	d, err := ParseDest("json:x.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: true},
+		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
+	snd := newSender(s, d)
+	s.dests = append(s.dests, snd)
+	snd.open()
+	if snd.out == nil {
+		t.Fatalf("json destination did not open: %v", *snd.err.Load())
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); snd.run() }()
+
+	// Far more records than a pipe holds (64 KiB, about 250 records).
+	var vnet [vnetHdrLen]byte
+	frame := ipFrame4UDP(9)
+	for range 4 {
+		for range queueLen {
+			s.fanOut(frame, len(frame), &vnet, time.Now().UnixNano(), 0, false, false)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Session.Close still waits for a sender stuck writing to a FIFO nobody reads")
+	}
+	st := s.Status().Stats.Dests[0]
+	if st.Dropped == 0 {
+		t.Errorf("no copy counted lost: %+v", st)
+	}
+}
+
+// A json: FIFO whose reader left is opened again for the next reader,
+// as a pcap: FIFO is: the records after the failed batch reach it.
+func TestSpanJSONFIFONextReader(t *testing.T) {
+	dir, err := netdev.PrepareCaptureDir(filepath.Join(t.TempDir(), "capture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "x.json")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := ParseSource("src0")
+	d, _ := ParseDest("json:x.json")
+	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: true},
+		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
+	snd := newSender(s, d)
+	s.dests = append(s.dests, snd)
+	snd.open()
+	if snd.out == nil {
+		t.Fatalf("json destination did not open: %v", *snd.err.Load())
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); snd.run() }()
+	defer s.Close()
+	unix.Close(first) // the first reader leaves
+	var vnet [vnetHdrLen]byte
+	frame := ipFrame4UDP(9)
+	for deadline := time.Now().Add(5 * time.Second); s.Status().Stats.Dests[0].Dropped == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("a record to a FIFO with no reader was not counted lost")
+		}
+		s.fanOut(frame, len(frame), &vnet, time.Now().UnixNano(), 0, false, false)
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	second, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(second)
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		s.fanOut(frame, len(frame), &vnet, time.Now().UnixNano(), 0, false, false)
+		time.Sleep(100 * time.Millisecond)
+		if n, _ := unix.Read(second, buf); n > 0 {
+			return
+		}
+	}
+	t.Fatalf("the second reader got no record; destination status %+v, error %v", s.Status().Stats.Dests, s.Status().Error)
+}
