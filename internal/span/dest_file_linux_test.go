@@ -124,3 +124,52 @@ func TestSpanJSONFIFONextReader(t *testing.T) {
 	}
 	t.Fatalf("the second reader got no record; destination status %+v, error %v", s.Status().Stats.Dests, s.Status().Error)
 }
+
+// A pcap: destination that is a FIFO whose reader stopped reading (a
+// suspended `gvs capture | tcpdump -r -`) must not hold Session.Close
+// for good either: the pcap port's write blocks, so Close stops waiting
+// for that sender.
+func TestSpanPcapStalledFIFOReader(t *testing.T) {
+	dir, err := netdev.PrepareCaptureDir(filepath.Join(t.TempDir(), "capture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "x.pcapng")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closed last: the stuck write then fails and its goroutine ends.
+	defer unix.Close(rd)
+
+	src, _ := ParseSource("src0")
+	d, _ := ParseDest("pcap:x.pcapng")
+	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}},
+		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
+	snd := newSender(s, d)
+	s.dests = append(s.dests, snd)
+	snd.open()
+	if snd.out == nil {
+		t.Fatalf("pcap destination did not open: %v", *snd.err.Load())
+	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); snd.run() }()
+	var vnet [vnetHdrLen]byte
+	frame := append(ipFrame4UDP(9), make([]byte, 1400)...)
+	for range 4 {
+		for range queueLen {
+			s.fanOut(frame, len(frame), &vnet, time.Now().UnixNano(), 0, false, false)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Session.Close still waits for a sender stuck writing to a FIFO nobody reads")
+	}
+}

@@ -137,9 +137,30 @@ func (s *Session) Close() {
 	if s.smp != nil {
 		s.smp.close()
 	}
-	s.wg.Wait()
+	s.waitGoroutines()
 	if s.tc != nil {
 		s.tc.close()
+	}
+}
+
+// closeWait bounds how long Close waits for the session's goroutines. A
+// sender blocked writing to a FIFO whose reader stopped reading (a pcap
+// port's writes block) ends only once the reader reads or leaves, and
+// Close must not wait for that: the reconciler calls it with the switch's
+// lock held.
+const closeWait = 5 * time.Second
+
+// waitGoroutines waits for the goroutines, at most closeWait; one still
+// running then touches only its own destination and queue.
+func (s *Session) waitGoroutines() {
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(closeWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		spanLog.Warn("span %s: closed with a destination's write still stuck (a FIFO nobody reads?): its sender ends when the write does", s.cfg.Name)
 	}
 }
 
