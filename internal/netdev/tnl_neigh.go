@@ -15,16 +15,24 @@ import (
 // of each next hop of natively sent tunnel packets, learned by snooping
 // the ARP packets that reach a gvs internal port (and set by hand with
 // tnl/neigh/set). Entries expire after the aging time unless seen again;
-// the cache holds at most maxNeighbours entries, evicting the one closest
-// to expiry when full.
+// the cache holds at most maxNeighbours entries, in neighShards shards by
+// address, a full shard evicting its entry closest to expiry.
 //
-// Readers (the tunnel ports' transmit paths) load an immutable map
+// Readers (the tunnel ports' transmit paths) load a shard's immutable map
 // through one atomic pointer; a refresh of a known entry only moves its
-// expiry (an atomic store), and only a new or changed entry copies the
-// map, under the writers' mutex.
+// expiry (an atomic store), and only a new or changed entry copies its
+// shard's map, under the shard's mutex. The shards keep that copy small:
+// any host on a bridge can send ARP packets with new sender addresses,
+// and copying one map of every entry for each cost about 250 µs and
+// 330 KB of garbage per packet.
 
 const (
 	maxNeighbours = 4096
+	// neighShards (a power of two) splits the cache so that learning a
+	// new address copies at most maxNeighbours/neighShards entries.
+	neighShards        = 128
+	maxShardNeighbours = maxNeighbours / neighShards
+	neighShardShift    = 64 - 7 // log2(neighShards)
 	// DefaultNeighAging is OVS's default aging time, in seconds.
 	DefaultNeighAging = 900
 	maxNeighAging     = 3600
@@ -42,21 +50,35 @@ type neighEntry struct {
 	expires atomic.Int64 // unix nanoseconds
 }
 
-// NeighCache is a bounded, aging IP to MAC table.
-type NeighCache struct {
+// neighShard is one part of the cache: a copy-on-write map.
+type neighShard struct {
 	mu      sync.Mutex
 	entries atomic.Pointer[map[netip.Addr]*neighEntry]
-	aging   atomic.Int64 // nanoseconds
-	now     func() time.Time
+}
+
+// NeighCache is a bounded, aging IP to MAC table.
+type NeighCache struct {
+	shards [neighShards]neighShard
+	aging  atomic.Int64 // nanoseconds
+	now    func() time.Time
 }
 
 // NewNeighCache returns an empty cache with OVS's default aging.
 func NewNeighCache() *NeighCache {
 	c := &NeighCache{now: time.Now}
-	m := map[netip.Addr]*neighEntry{}
-	c.entries.Store(&m)
+	for i := range c.shards {
+		m := map[netip.Addr]*neighEntry{}
+		c.shards[i].entries.Store(&m)
+	}
 	c.aging.Store(int64(DefaultNeighAging * time.Second))
 	return c
+}
+
+// shard is the shard that holds ip (already unmapped).
+func (c *NeighCache) shard(ip netip.Addr) *neighShard {
+	b := ip.As16()
+	x := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])
+	return &c.shards[(x*0x9e3779b97f4a7c15)>>neighShardShift]
 }
 
 // tunnelNeighbours is gvsd's neighbour cache (one per process).
@@ -68,7 +90,8 @@ func TunnelNeighbours() *NeighCache { return tunnelNeighbours }
 // Lookup returns ip's MAC address if it is known and fresh. It does not
 // allocate.
 func (c *NeighCache) Lookup(ip netip.Addr) ([6]byte, bool) {
-	e := (*c.entries.Load())[ip.Unmap()]
+	ip = ip.Unmap()
+	e := (*c.shard(ip).entries.Load())[ip]
 	if e == nil || c.now().UnixNano() > e.expires.Load() {
 		return [6]byte{}, false
 	}
@@ -80,13 +103,14 @@ func (c *NeighCache) Set(bridge string, ip netip.Addr, mac [6]byte) {
 	ip = ip.Unmap()
 	now := c.now().UnixNano()
 	exp := now + c.aging.Load()
-	if e := (*c.entries.Load())[ip]; e != nil && e.MAC == mac && e.Bridge == bridge {
+	sh := c.shard(ip)
+	if e := (*sh.entries.Load())[ip]; e != nil && e.MAC == mac && e.Bridge == bridge {
 		e.expires.Store(exp)
 		return
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	old := *c.entries.Load()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	old := *sh.entries.Load()
 	m := make(map[netip.Addr]*neighEntry, len(old)+1)
 	for k, e := range old {
 		if e.expires.Load() >= now {
@@ -94,13 +118,13 @@ func (c *NeighCache) Set(bridge string, ip netip.Addr, mac [6]byte) {
 		}
 	}
 	delete(m, ip)
-	if len(m) >= maxNeighbours {
+	if len(m) >= maxShardNeighbours {
 		evictOldest(m)
 	}
 	e := &neighEntry{Neighbour: Neighbour{IP: ip, MAC: mac, Bridge: bridge}}
 	e.expires.Store(exp)
 	m[ip] = e
-	c.entries.Store(&m)
+	sh.entries.Store(&m)
 }
 
 func evictOldest(m map[netip.Addr]*neighEntry) {
@@ -116,10 +140,13 @@ func evictOldest(m map[netip.Addr]*neighEntry) {
 
 // Flush forgets every entry.
 func (c *NeighCache) Flush() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := map[netip.Addr]*neighEntry{}
-	c.entries.Store(&m)
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		m := map[netip.Addr]*neighEntry{}
+		sh.entries.Store(&m)
+		sh.mu.Unlock()
+	}
 }
 
 // Aging returns the aging time in seconds.
@@ -133,9 +160,11 @@ func (c *NeighCache) SetAging(secs int) bool {
 	}
 	c.aging.Store(int64(secs) * int64(time.Second))
 	limit := c.now().UnixNano() + int64(secs)*int64(time.Second)
-	for _, e := range *c.entries.Load() {
-		if e.expires.Load() > limit {
-			e.expires.Store(limit)
+	for i := range c.shards {
+		for _, e := range *c.shards[i].entries.Load() {
+			if e.expires.Load() > limit {
+				e.expires.Store(limit)
+			}
 		}
 	}
 	return true
@@ -145,9 +174,11 @@ func (c *NeighCache) SetAging(secs int) bool {
 func (c *NeighCache) Entries() []Neighbour {
 	now := c.now().UnixNano()
 	var out []Neighbour
-	for _, e := range *c.entries.Load() {
-		if e.expires.Load() >= now {
-			out = append(out, e.Neighbour)
+	for i := range c.shards {
+		for _, e := range *c.shards[i].entries.Load() {
+			if e.expires.Load() >= now {
+				out = append(out, e.Neighbour)
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
@@ -155,7 +186,13 @@ func (c *NeighCache) Entries() []Neighbour {
 }
 
 // Len is the number of entries held (fresh or not yet swept).
-func (c *NeighCache) Len() int { return len(*c.entries.Load()) }
+func (c *NeighCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		n += len(*c.shards[i].entries.Load())
+	}
+	return n
+}
 
 // ParseARPNeighbour reads what an Ethernet frame teaches the cache: the
 // sender of an IPv4-over-Ethernet ARP request or reply (OVS 3.1 learns
