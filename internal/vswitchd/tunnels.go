@@ -223,7 +223,17 @@ func tnlNeighShow(args []string) (string, error) {
 	return sb.String(), nil
 }
 
+// maxNeighBridgeLen bounds the bridge name tnl/neigh/set stores with an
+// entry: a bridge's name is its internal port's, an interface name.
+const maxNeighBridgeLen = 15
+
 func tnlNeighSet(args []string) (string, error) {
+	switch {
+	case args[0] == "":
+		return "", errors.New("bad bridge name: empty")
+	case len(args[0]) > maxNeighBridgeLen:
+		return "", fmt.Errorf("bad bridge name: longer than %d bytes", maxNeighBridgeLen)
+	}
 	ip, err := netip.ParseAddr(args[1])
 	if err != nil || ip.Zone() != "" {
 		return "", errors.New("bad IP address")

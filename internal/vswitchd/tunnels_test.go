@@ -42,9 +42,13 @@ func TestRouteAndNeighFormats(t *testing.T) {
 	for args, msg := range map[[3]string]string{
 		{"ul", "1.2.3", "aa:bb:cc:dd:ee:ff"}: "bad IP address",
 		{"ul", "1.2.3.4", "zz"}:              "bad MAC address",
+		// Up to 4096 entries each keep their bridge's name: a name as
+		// long as appctl allows (1 MiB) would hold 4 GiB.
+		{strings.Repeat("b", 1<<20), "1.2.3.4", "aa:bb:cc:dd:ee:ff"}: "bad bridge name: longer than 15 bytes",
+		{"", "1.2.3.4", "aa:bb:cc:dd:ee:ff"}:                         "bad bridge name: empty",
 	} {
 		if _, err := tnlNeighSet(args[:]); err == nil || err.Error() != msg {
-			t.Errorf("tnl/neigh/set %v: %v, want %q", args, err, msg)
+			t.Errorf("tnl/neigh/set %.40q (%d bytes) %v %v: %v, want %q", args[0], len(args[0]), args[1], args[2], err, msg)
 		}
 	}
 	if _, err := ovsRouteAdd([]string{"10.53.0.0/16", "nosuch-gvs-port"}); err == nil || err.Error() != "Error while inserting route." {
