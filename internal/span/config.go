@@ -163,6 +163,23 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("span %s: destination %s: --metadata writes records, which only json: destinations take", c.Name, d.Text)
 		}
 	}
+	return c.checkCompiles()
+}
+
+// checkCompiles compiles the rules for each direction the sources use,
+// as Start will: rules that each pass may together make a program
+// longer than the kernel takes, which a commit must refuse.
+func (c *Config) checkCompiles() error {
+	done := map[Direction]bool{}
+	for _, s := range c.Sources {
+		if done[s.Dir] {
+			continue
+		}
+		done[s.Dir] = true
+		if _, err := Compile(c.FilterRules(), s.Dir, c.snaplen()); err != nil {
+			return fmt.Errorf("span %s: %w", c.Name, err)
+		}
+	}
 	return nil
 }
 

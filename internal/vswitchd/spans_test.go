@@ -1,6 +1,7 @@
 package vswitchd
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,9 +20,19 @@ func TestSpanCheckedAtCommit(t *testing.T) {
 	sw := New(db)
 	sw.SetCaptureDir(t.TempDir())
 	t.Cleanup(func() { sw.state.close(true) })
+	// 64 rules that each pass alone but together compile to more
+	// instructions than the kernel takes.
+	big := "accept tcp6,ipv6_src=2001:db8::1/ffff:0:ffff:0:ffff:0:ffff:1,ipv6_dst=2001:db8::2/ffff:0:ffff:0:ffff:0:ffff:1," +
+		"tp_src=1/0xfff0,tp_dst=2/0xfff0,vlan_tci=0x1000/0x1fff,tcp_flags=+syn-ack+fin-rst,ipv6_label=5/0xff,nw_tos=4,nw_ttl=3," +
+		"nw_ecn=1,dl_src=01:00:00:00:00:00/01:00:00:00:00:01,dl_dst=02:00:00:00:00:01/ff:ff:ff:00:00:01,ip_frag=no"
+	var bigRules []string
+	for i := range 64 {
+		bigRules = append(bigRules, fmt.Sprintf(`[%d,%q]`, i, big))
+	}
 	for _, c := range []struct {
 		name, sources, rules, dests, extra, want string
 	}{
+		{"too-big", `[["veth0","both"]]`, "[" + strings.Join(bigRules, ",") + "]", `["dev:veth1"]`, ``, `more than the kernel's 4096`},
 		{"bad-rule", `[["veth0","both"]]`, `[[0,"accept tcp,tp_dst=http"]]`, `["dev:veth1"]`, ``, `tp_dst=http`},
 		{"bad-verb", `[["veth0","both"]]`, `[[0,"allow tcp"]]`, `["dev:veth1"]`, ``, `accept or reject`},
 		{"ct", `[["veth0","both"]]`, `[[0,"accept tcp,ct_state=+est"]]`, `["dev:veth1"]`, ``, `conntrack`},
