@@ -20,6 +20,11 @@ const (
 	DefaultSnap = 262144
 )
 
+// MaxSessions bounds the sessions gvsd runs (the Span table's maxRows):
+// each has its goroutines, its programs on every source and up to 32 MiB
+// of perf rings pinned in the kernel.
+const MaxSessions = 32
+
 // Rule is one line of a session's rule list: Accept (copy) or not
 // (reject) the packets Match selects.
 type Rule struct {

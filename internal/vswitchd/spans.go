@@ -156,6 +156,7 @@ func (st *datapathState) applySpans(snap *ovsdb.Snapshot) {
 		}
 		want[name], cfgs[name] = l, c
 	}
+	limitSpans(want)
 	for name, l := range st.spans {
 		if w, ok := want[name]; ok && w.key == l.key && w.err == "" {
 			w.s = l.s
@@ -177,6 +178,25 @@ func (st *datapathState) applySpans(snap *ovsdb.Snapshot) {
 		w.s = s
 	}
 	st.spans = want
+}
+
+// limitSpans leaves the sessions after the first span.MaxSessions (by
+// name) in error, for a database that holds more rows than the schema's
+// maxRows allows (one written by an older gvs, or a remote server's).
+func limitSpans(want map[string]*liveSpan) {
+	if len(want) <= span.MaxSessions {
+		return
+	}
+	names := make([]string, 0, len(want))
+	for name := range want {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names[span.MaxSessions:] {
+		w := want[name]
+		w.err = fmt.Sprintf("span %s: not started: gvsd runs at most %d span sessions", name, span.MaxSessions)
+		w.key = "error:" + w.err
+	}
 }
 
 // closeSpans stops every session (gvsd exiting).

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gvs/internal/ovsdb"
+	"gvs/internal/span"
 )
 
 // spanRow is the JSON of a Span row for a transaction.
@@ -126,5 +129,50 @@ func TestSpanLoopBetweenSessions(t *testing.T) {
 		"span a: destination dev:y0 is a source of span d (y0:both)")
 	if n := len(db.Rows("Span")); n != 2 {
 		t.Errorf("%d Span rows, want the 2 accepted", n)
+	}
+}
+
+// TestSpanSessionsBounded: the Span table holds at most span.MaxSessions
+// rows, and a database that holds more anyway (written without the
+// limit) runs only that many sessions, the others saying why.
+func TestSpanSessionsBounded(t *testing.T) {
+	db := newMemDB(t)
+	for i := range span.MaxSessions {
+		name := fmt.Sprintf("s%02d", i)
+		if err := transact(t, db, spanInsert(name, `[["gvsnosuchdev","in"]]`, `[]`, `["dev:gvsnosuchdev2"]`, ``)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := transact(t, db, spanInsert("one-more", `[["gvsnosuchdev","in"]]`, `[]`, `["dev:gvsnosuchdev2"]`, ``))
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("limit of %d row", span.MaxSessions)) {
+		t.Fatalf("session %d: %v, want the table's row limit", span.MaxSessions+1, err)
+	}
+
+	schema, err := ovsdb.ParseSchema(SchemaJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema.Tables["Span"].MaxRows = 0
+	db = ovsdb.NewDB(schema, nil)
+	for i := range span.MaxSessions + 3 {
+		name := fmt.Sprintf("s%02d", i)
+		if err := transact(t, db, spanInsert(name, `[["gvsnosuchdev","in"]]`, `[]`, `["dev:gvsnosuchdev2"]`, ``)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sw := New(db)
+	t.Cleanup(func() { sw.state.close(true) })
+	sw.reconcile()
+	running, refused := 0, 0
+	for _, l := range sw.state.spans {
+		switch {
+		case l.s != nil:
+			running++
+		case strings.Contains(l.err, "at most"):
+			refused++
+		}
+	}
+	if running != span.MaxSessions || refused != 3 {
+		t.Errorf("%d sessions running and %d refused, want %d and 3", running, refused, span.MaxSessions)
 	}
 }
