@@ -2,6 +2,8 @@ package span
 
 import (
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,4 +174,37 @@ func TestSpanPcapStalledFIFOReader(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("Session.Close still waits for a sender stuck writing to a FIFO nobody reads")
 	}
+}
+
+// panicOut is a destination whose write panics, as a bug met by some
+// copy would.
+type panicOut struct{ closed *atomic.Bool }
+
+func (panicOut) write([]*item) (int, error) { panic("destination bug") }
+func (o panicOut) close()                   { o.closed.Store(true) }
+
+// A panic in a session's goroutine stops that goroutine only: gvsd goes
+// on, the session says so in its status, and closes.
+func TestSpanPanicStopsOnlyItsGoroutine(t *testing.T) {
+	src, _ := ParseSource("src0")
+	d, _ := ParseDest("dev:dst0")
+	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}}, stop: make(chan struct{})}
+	snd := newSender(s, d)
+	var closed atomic.Bool
+	snd.out = panicOut{&closed}
+	s.dests = append(s.dests, snd)
+	s.goGuarded("destination "+d.Text, snd.run)
+	var vnet [vnetHdrLen]byte
+	frame := ipFrame4UDP(9)
+	s.fanOut(frame, len(frame), &vnet, 0, 0, false, false)
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(s.Status().Error, "destination bug"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("status %q does not tell of the panic", s.Status().Error)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !closed.Load() {
+		t.Error("the destination was not closed when its sender stopped")
+	}
+	s.Close()
 }

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/net/bpf"
 
+	"gvs/internal/coverage"
+	"gvs/internal/guard"
 	"gvs/internal/vlog"
 )
 
@@ -40,9 +42,10 @@ type Session struct {
 	// destination is one the kernel clones to).
 	smp *sampler
 
-	closed atomic.Bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	closed   atomic.Bool
+	panicked atomic.Pointer[string] // a goroutine's recovered panic
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 // Start starts a session whose Config passed Validate. It does not fail:
@@ -91,23 +94,37 @@ func Start(cfg Config, env Env) (*Session, error) {
 		r.tryOpen()
 	}
 	for _, d := range s.dests {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); d.run() }()
+		s.goGuarded("destination "+d.dest.Text, d.run)
 	}
 	for _, r := range s.srcs {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); r.run() }()
+		s.goGuarded("source "+r.src.Dev, r.run)
 	}
 	for _, a := range s.tcs {
 		a.tryAttach()
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); a.run() }()
+		s.goGuarded("source "+a.src.Dev, a.run)
 	}
 	if s.smp != nil {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.smp.run() }()
+		s.goGuarded("samples", s.smp.run)
 	}
 	return s, nil
+}
+
+// spanPanics counts panics recovered in span sessions' goroutines.
+var spanPanics = coverage.New("span_panic")
+
+// goGuarded runs fn on a goroutine of the session. A panic in it (a bug
+// met by some packet) is logged, counted and shown in Status, and stops
+// only that goroutine, its source or destination, not gvsd.
+func (s *Session) goGuarded(what string, fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := guard.Call(spanLog, spanPanics, "span "+s.cfg.Name+": "+what, fn); err != nil {
+			msg := err.Error() + " (stopped until the session restarts)"
+			s.panicked.Store(&msg)
+			s.changed()
+		}
+	}()
 }
 
 // Config returns the session's configuration.
@@ -318,6 +335,9 @@ func (s *Session) Status() Status {
 		if e := d.err.Load(); e != nil {
 			errs = append(errs, *e)
 		}
+	}
+	if e := s.panicked.Load(); e != nil {
+		errs = append(errs, *e)
 	}
 	st.Error = strings.Join(errs, "; ")
 	return st
