@@ -1,11 +1,24 @@
 package span
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // queueLen is how many copies wait for one destination's sender. A
 // destination that falls this far behind loses copies (counted) rather
 // than hold up the reader, and with it every other destination.
 const queueLen = 1024
+
+// maxQueueBytes bounds the memory one destination's copies keep in their
+// buffers: a buffer grows to the largest copy it carried (a super-frame
+// is up to 64 KiB), so queueLen of them could hold 64 MiB. A copy that
+// would take the queue past it is lost and counted, as when the queue is
+// full.
+const maxQueueBytes = 8 << 20
+
+// minItemBuf is the smallest buffer a copy gets: an MTU-size frame fits.
+const minItemBuf = 2048
 
 // item is one copy on its way to a destination. Its buffer is reused, so
 // a steady flow of copies allocates nothing.
@@ -19,16 +32,21 @@ type item struct {
 }
 
 // queue is a bounded queue of copies with a free list of the same size:
-// the reader takes a free item or counts a drop, never waits.
+// the reader takes a free item or counts a drop, never waits. The free
+// list is a stack, so that a destination that keeps up reuses the few
+// buffers it has warmed instead of growing every item's in turn.
 type queue struct {
-	free, full chan *item
-	dropped    atomic.Uint64
+	mu      sync.Mutex
+	free    []*item
+	full    chan *item
+	bytes   atomic.Int64 // the capacity of every item's buffer
+	dropped atomic.Uint64
 }
 
 func newQueue(n int) *queue {
-	q := &queue{free: make(chan *item, n), full: make(chan *item, n)}
+	q := &queue{free: make([]*item, 0, n), full: make(chan *item, n)}
 	for range n {
-		q.free <- &item{}
+		q.free = append(q.free, &item{})
 	}
 	return q
 }
@@ -36,21 +54,40 @@ func newQueue(n int) *queue {
 // get returns a free item, or nil (and counts a drop) if the destination
 // has queueLen copies waiting.
 func (q *queue) get() *item {
-	select {
-	case it := <-q.free:
-		return it
-	default:
+	q.mu.Lock()
+	n := len(q.free)
+	if n == 0 {
+		q.mu.Unlock()
 		q.dropped.Add(1)
 		return nil
 	}
+	it := q.free[n-1]
+	q.free = q.free[:n-1]
+	q.mu.Unlock()
+	return it
+}
+
+// put gives an item back to the free list.
+func (q *queue) put(it *item) {
+	q.mu.Lock()
+	q.free = append(q.free, it)
+	q.mu.Unlock()
 }
 
 // fill copies frame into it, growing its buffer only the first time a
-// copy this large passes.
-func (it *item) fill(frame []byte) {
-	if cap(it.buf) < len(frame) {
-		it.buf = make([]byte, len(frame), max(len(frame), 2048))
+// copy this large passes; false (a drop, counted) if the buffer would
+// take the queue's buffers past maxQueueBytes.
+func (it *item) fill(q *queue, frame []byte) bool {
+	if c := cap(it.buf); c < len(frame) {
+		grow := int64(max(len(frame), minItemBuf) - c)
+		if q.bytes.Add(grow) > maxQueueBytes {
+			q.bytes.Add(-grow)
+			q.dropped.Add(1)
+			return false
+		}
+		it.buf = make([]byte, len(frame), max(len(frame), minItemBuf))
 	}
 	it.buf = it.buf[:len(frame)]
 	copy(it.buf, frame)
+	return true
 }

@@ -232,7 +232,7 @@ func BenchmarkSamplerTake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		p.take(raw)
-		q.free <- <-q.full
+		q.put(<-q.full)
 	}
 }
 
@@ -367,7 +367,7 @@ func BenchmarkSamplerTakePartial(b *testing.B) {
 	for b.Loop() {
 		binary.BigEndian.PutUint16(raw[field:], pseudo) // partial again
 		p.take(raw)
-		q.free <- <-q.full
+		q.put(<-q.full)
 	}
 }
 

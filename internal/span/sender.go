@@ -90,7 +90,7 @@ func (d *sender) run() {
 		batch = d.collect(append(batch[:0], it))
 		d.deliver(batch)
 		for _, b := range batch {
-			d.q.free <- b
+			d.q.put(b)
 		}
 	}
 }

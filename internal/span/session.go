@@ -222,7 +222,10 @@ func (s *Session) fanOut(frame []byte, orig int, vnet *[vnetHdrLen]byte, ts int6
 		if it == nil {
 			continue
 		}
-		it.fill(frame)
+		if !it.fill(d.q, frame) {
+			d.q.put(it)
+			continue
+		}
 		it.vnet, it.orig, it.ts, it.src, it.outgoing = *vnet, orig, ts, src, out
 		if cut {
 			it.vnet = [vnetHdrLen]byte{} // a cut super-frame is no longer one
