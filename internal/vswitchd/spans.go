@@ -110,6 +110,9 @@ func checkSpan(t *ovsdb.Table, old, new *ovsdb.Row, captureDir string) error {
 	if err != nil {
 		return err
 	}
+	if err := c.CheckCompiles(); err != nil {
+		return err
+	}
 	for _, d := range c.Dests {
 		if d.Kind != span.DestPcap && d.Kind != span.DestJSON {
 			continue
