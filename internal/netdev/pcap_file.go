@@ -285,9 +285,13 @@ func openCaptureFile(port, file, dir string, dirfd int, name string, fifo, trunc
 	if err == nil && !fifo && truncate {
 		err = unix.Ftruncate(fd, 0)
 	}
-	// Blocking writes are never partial, so every record reaches a FIFO's
-	// reader whole; the nonblocking flag was only for the open.
-	if err == nil {
+	// A FIFO stays non-blocking, so that os.NewFile puts it under Go's
+	// poller: a write waits there for the reader (and writes a record
+	// whole), and closing the file from another goroutine ends the wait,
+	// which is how the port's Close frees a writer that a stalled reader
+	// holds. A blocking descriptor's write could not be cut short: its
+	// close waits for the write. A regular file is never pollable.
+	if err == nil && !fifo {
 		err = unix.SetNonblock(fd, false)
 	}
 	if err != nil {

@@ -457,10 +457,11 @@ func TestPcapCloseStalledReader(t *testing.T) {
 		t.Fatal("Close blocked behind a stalled FIFO write")
 	}
 	t.Logf("Close took %v", time.Since(start).Round(time.Millisecond))
-	rd.Close() // the stuck write now fails and the writer returns
+	// Close shut the file under the writer, whose write then fails: the
+	// thread that wrote (a port's) goes on while the reader still sleeps.
 	select {
 	case <-writing:
 	case <-time.After(5 * time.Second):
-		t.Fatal("writer still blocked after the reader closed")
+		t.Fatal("writer still blocked after Close, with the reader still stalled")
 	}
 }

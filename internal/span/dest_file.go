@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
 )
@@ -80,40 +78,15 @@ func openJSON(s *Session, d Dest) (output, error) {
 	if err != nil {
 		return nil, err
 	}
-	fifo := false
-	if f, fifo, err = pollableFIFO(f); err != nil {
-		return nil, err
-	}
-	return &jsonOut{f: f, fifo: fifo, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s}, nil
-}
-
-// pollableFIFO returns f, or if it is a FIFO, f in non-blocking mode
-// under Go's poller, so that a write deadline can cut a stalled write
-// short (a blocking file takes no deadline).
-func pollableFIFO(f *os.File) (*os.File, bool, error) {
+	// A FIFO comes under Go's poller (OpenCaptureFile leaves it
+	// non-blocking), so that a write deadline can cut a stalled write.
 	st, err := f.Stat()
-	if err != nil || st.Mode()&os.ModeNamedPipe == 0 {
-		return f, false, nil
-	}
-	rc, err := f.SyscallConn()
 	if err != nil {
 		f.Close()
-		return nil, false, err
+		return nil, err
 	}
-	nfd := -1
-	if cerr := rc.Control(func(fd uintptr) { nfd, err = unix.Dup(int(fd)) }); cerr != nil {
-		err = cerr
-	}
-	f.Close()
-	if err != nil {
-		return nil, false, fmt.Errorf("FIFO %s: %w", f.Name(), err)
-	}
-	unix.CloseOnExec(nfd)
-	if err := unix.SetNonblock(nfd, true); err != nil {
-		unix.Close(nfd)
-		return nil, false, fmt.Errorf("FIFO %s: %w", f.Name(), err)
-	}
-	return os.NewFile(uintptr(nfd), f.Name()), true, nil
+	fifo := st.Mode()&os.ModeNamedPipe != 0
+	return &jsonOut{f: f, fifo: fifo, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s}, nil
 }
 
 // write writes a batch's records; a FIFO whose reader takes none of
