@@ -81,6 +81,13 @@ type Netdev interface {
 	Close() error
 }
 
+// Faulter is implemented by a Netdev whose writes can fail after it
+// opened (a pcap file on a full disk). Fault says why while they fail,
+// "" when they work: the switch shows it in the port's Interface.error.
+type Faulter interface {
+	Fault() string
+}
+
 // NonBlocking is implemented by a Netdev whose WriteBatch never waits for
 // the device: what it cannot take at once is dropped and counted (a
 // kernel device written with MSG_DONTWAIT, a TAP). The datapath sends

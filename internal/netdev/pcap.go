@@ -93,6 +93,7 @@ type pcapPort struct {
 	nextOpen  time.Time // earliest lazy reopen after a failure
 	waiting   bool      // the background FIFO opener is running
 	failing   bool      // the last write failed (log only the first)
+	room      CaptureRoom
 	pending   batchCount
 	tally     batchCount
 	epb       [pcapngEPBFixed]byte
@@ -101,6 +102,7 @@ type pcapPort struct {
 	fileMu   sync.Mutex // guards openFile, the file Close may have to force shut
 	openFile *os.File
 
+	fault  atomic.Pointer[string] // why writes fail, for Interface.error; nil while they work
 	linkUp atomic.Bool
 	closed atomic.Bool
 	done   chan struct{}
@@ -260,6 +262,7 @@ func (p *pcapPort) install(f *os.File) error {
 		return err
 	}
 	p.f = f
+	p.room.Reset()
 	p.written = base + int64(len(p.header))
 	p.committed, p.sectionAt = p.written, p.written
 	p.setOpenFile(f)
@@ -286,6 +289,17 @@ func (p *pcapPort) dropFile() {
 }
 
 func (p *pcapPort) Name() string { return p.name }
+
+// Fault says why writes to a regular file fail, while they do.
+func (p *pcapPort) Fault() string {
+	if why := p.fault.Load(); why != nil {
+		return *why
+	}
+	return ""
+}
+
+var _ Faulter = (*pcapPort)(nil)
+
 func (p *pcapPort) Type() string { return "pcap" }
 func (p *pcapPort) Stats() Stats { return p.stats.snapshot() }
 
@@ -361,6 +375,7 @@ func (p *pcapPort) writeFrames(frames [][]byte, origLens []int, meta []FrameMeta
 		}
 		if err := p.writeRecord(f, orig, ts); err != nil {
 			p.writeFailed(err)
+			p.tally.errors++ // this frame, lost with the buffered ones
 			p.tally.dropped += uint64(len(frames) - i - 1)
 			return
 		}
@@ -377,6 +392,11 @@ func (p *pcapPort) writeRecord(frame []byte, orig int, ts uint64) error {
 	total := pcapngEPBFixed + len(frame) + pad + pcapngTrailerLen
 	if p.maxSize > 0 && !p.fifo && p.written+int64(total) > p.maxSize && p.written > p.sectionAt {
 		if err := p.rotate(); err != nil {
+			return err
+		}
+	}
+	if !p.fifo {
+		if err := p.room.Allow(p.dirfd, p.written+int64(total), int64(total), p.written-p.committed); err != nil {
 			return err
 		}
 	}
@@ -414,6 +434,7 @@ func (p *pcapPort) commit() error {
 	p.pending = batchCount{}
 	if p.failing {
 		p.failing = false
+		p.fault.Store(nil)
 		netdevLog.Info("pcap port %s: writing to %s again", p.name, p.path)
 	}
 	return nil
@@ -431,6 +452,10 @@ func (p *pcapPort) writeFailed(err error) {
 		netdevLog.WarnRL(pcapRL, "pcap port %s: writing to %s failed, dropping frames: %v", p.name, p.path, err)
 	}
 	p.failing = true
+	if !p.fifo {
+		why := fmt.Sprintf("pcap port %s: writing to %s failed, frames are lost: %v", p.name, p.path, err)
+		p.fault.Store(&why)
+	}
 	p.nextOpen = time.Now().Add(pcapRetryInterval)
 	if p.fifo || p.f == nil {
 		p.dropFile()

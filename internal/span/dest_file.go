@@ -56,6 +56,14 @@ func (o *pcapOut) write(items []*item) (int, error) {
 
 func (o *pcapOut) close() { o.dev.Close() }
 
+// fault is why the pcap file's writes fail, if they do.
+func (o *pcapOut) fault() string {
+	if f, ok := o.dev.(netdev.Faulter); ok {
+		return f.Fault()
+	}
+	return ""
+}
+
 // jsonOut writes one JSON object a line for each copy: its metadata,
 // never its payload.
 type jsonOut struct {
@@ -66,6 +74,13 @@ type jsonOut struct {
 	key  packet.Key
 	off  packet.Offsets
 	s    *Session
+
+	// A regular file's growth is checked against its filesystem's free
+	// space (netdev.CaptureRoom); why is the last write's failure.
+	fd   int
+	size int64
+	room netdev.CaptureRoom
+	why  string
 }
 
 // jsonWriteWait bounds how long a batch of records waits for a FIFO's
@@ -86,7 +101,13 @@ func openJSON(s *Session, d Dest) (output, error) {
 		return nil, err
 	}
 	fifo := st.Mode()&os.ModeNamedPipe != 0
-	return &jsonOut{f: f, fifo: fifo, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s}, nil
+	o := &jsonOut{f: f, fifo: fifo, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s, fd: -1}
+	if !fifo {
+		// Fd puts the descriptor in blocking mode, which changes nothing
+		// for a regular file (never under the poller).
+		o.fd = int(f.Fd())
+	}
+	return o, nil
 }
 
 // write writes a batch's records; a FIFO whose reader takes none of
@@ -94,16 +115,32 @@ func openJSON(s *Session, d Dest) (output, error) {
 // copies counted lost. A regular file takes no deadline (ErrNoDeadline).
 func (o *jsonOut) write(items []*item) (int, error) {
 	_ = o.f.SetWriteDeadline(time.Now().Add(jsonWriteWait))
+	var n int64 // this batch's bytes
 	for _, it := range items {
 		o.line = o.record(o.line[:0], it)
+		if err := o.roomFor(n, len(o.line)); err != nil {
+			return len(items), o.writeError(err)
+		}
 		if _, err := o.w.Write(o.line); err != nil {
 			return len(items), o.writeError(err)
 		}
+		n += int64(len(o.line))
 	}
 	if err := o.w.Flush(); err != nil {
 		return len(items), o.writeError(err)
 	}
+	o.size += n
+	o.why = ""
 	return 0, nil
+}
+
+// roomFor checks that a regular file, grown by batch bytes so far in
+// this write, may take n more.
+func (o *jsonOut) roomFor(batch int64, n int) error {
+	if o.fifo {
+		return nil
+	}
+	return o.room.Allow(o.fd, o.size+batch+int64(n), int64(n), int64(o.w.Buffered()))
 }
 
 // writeError is what a failed write means to the sender. A FIFO whose
@@ -114,6 +151,7 @@ func (o *jsonOut) write(items []*item) (int, error) {
 func (o *jsonOut) writeError(err error) error {
 	if !o.fifo {
 		o.w.Reset(o.f)
+		o.why = "writing to the file failed, records are lost: " + err.Error()
 		return nil
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -121,6 +159,9 @@ func (o *jsonOut) writeError(err error) error {
 	}
 	return err
 }
+
+// fault is why the file's writes fail, if they do.
+func (o *jsonOut) fault() string { return o.why }
 
 func (o *jsonOut) close() {
 	_ = o.w.Flush()

@@ -130,10 +130,32 @@ func (d *sender) deliver(batch []*item) {
 			d.out = nil
 			d.setErr(fmt.Sprintf("destination %s: %v", d.dest.Text, gone))
 			d.nextOpen = time.Now().Add(retryInterval)
+		} else {
+			d.showFault()
 		}
 	}
 	d.sent.Add(uint64(len(batch) - failed))
 	d.refused.Add(uint64(failed))
+}
+
+// faulter is an output that stays open while its writes fail (a file on
+// a full disk) and says why.
+type faulter interface {
+	fault() string
+}
+
+// showFault puts why the open destination's writes fail in Span.error,
+// or clears it once they work again.
+func (d *sender) showFault() {
+	f, ok := d.out.(faulter)
+	if !ok {
+		return
+	}
+	if why := f.fault(); why != "" {
+		d.setErr(fmt.Sprintf("destination %s: %s", d.dest.Text, why))
+	} else {
+		d.setErr("")
+	}
 }
 
 // openOutput opens a destination of any kind.

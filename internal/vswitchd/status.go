@@ -1,6 +1,7 @@
 package vswitchd
 
 import (
+	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 )
 
@@ -18,11 +19,7 @@ func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 		}
 		row := map[string]any{}
 		setIfChanged(snap, u, row, "ofport", intSet(ifc.ofport))
-		errText := ifc.errorText()
-		if errText == "" {
-			errText = st.violations[u]
-		}
-		setIfChanged(snap, u, row, "error", stringSet(errText))
+		setIfChanged(snap, u, row, "error", stringSet(st.errorFor(ifc)))
 		if ifc.dev != nil {
 			info := ifc.dev.Info()
 			if !info.Stale {
@@ -38,6 +35,22 @@ func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 		}
 	}
 	return append(ops, st.spanStatusOps(snap)...)
+}
+
+// errorFor is an interface's Interface.error: why its configuration
+// failed, else a rule it breaks, else why its device's writes fail now
+// (a pcap file on a full disk). The caller holds st.mu.
+func (st *datapathState) errorFor(ifc *iface) string {
+	if e := ifc.errorText(); e != "" {
+		return e
+	}
+	if e := st.violations[ifc.want.ifaceUUID]; e != "" {
+		return e
+	}
+	if f, ok := ifc.dev.(netdev.Faulter); ok {
+		return f.Fault()
+	}
+	return ""
 }
 
 func (ifc *iface) errorText() string {
@@ -114,11 +127,18 @@ func (st *datapathState) statsOps(snap *ovsdb.Snapshot) []any {
 			"rx_packets": s.RxPackets, "rx_bytes": s.RxBytes, "rx_dropped": s.RxDropped, "rx_errors": s.RxErrors,
 			"tx_packets": s.TxPackets, "tx_bytes": s.TxBytes, "tx_dropped": s.TxDropped, "tx_errors": s.TxErrors,
 		}
-		have := get(snap, "Interface", u, "statistics")
-		if sameStats(have, stats) {
-			continue
+		row := map[string]any{}
+		if !sameStats(get(snap, "Interface", u, "statistics"), stats) {
+			row["statistics"] = statsMap(stats)
 		}
-		ops = append(ops, updateRow("Interface", u, map[string]any{"statistics": statsMap(stats)}))
+		// A device's write failures come and go without a
+		// reconfiguration: look at them with the statistics.
+		if _, ok := ifc.dev.(netdev.Faulter); ok {
+			setIfChanged(snap, u, row, "error", stringSet(st.errorFor(ifc)))
+		}
+		if len(row) > 0 {
+			ops = append(ops, updateRow("Interface", u, row))
+		}
 	}
 	ops = append(ops, st.spanStatusOps(snap)...)
 	return append(ops, st.mirrorStatsOps(snap)...)
