@@ -19,14 +19,17 @@ import (
 // and a direct send takes frames as sendmmsg would. It records what went
 // out, and how.
 type fakeTxKernel struct {
-	ring    *txRing
-	head    int
-	busy    bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
-	errno   unix.Errno // a flush fails with this, taking nothing
-	flushes int
-	sent    []string // "ring:" or "direct:" and the frame's first byte, in order
-	vnet    [][]byte // each ring frame's virtio header
-	frames  [][]byte
+	ring  *txRing
+	head  int
+	busy  bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
+	errno unix.Errno // a flush fails with this, taking nothing
+	// take, if > 0, is how many slots a flush takes at most (a socket
+	// buffer that fills); takeTotal, if > 0, how many in all.
+	take, takeTotal, taken int
+	flushes                int
+	sent                   []string // "ring:" or "direct:" and the frame's first byte, in order
+	vnet                   [][]byte // each ring frame's virtio header
+	frames                 [][]byte
 }
 
 func (k *fakeTxKernel) flushRing() unix.Errno {
@@ -35,7 +38,10 @@ func (k *fakeTxKernel) flushRing() unix.Errno {
 		return k.errno
 	}
 	r := k.ring
-	for {
+	for n := 0; ; n++ {
+		if (k.take > 0 && n == k.take) || (k.takeTotal > 0 && k.taken == k.takeTotal) {
+			return 0 // the kernel returns what it took, or EAGAIN
+		}
 		base := k.head * r.slotSize
 		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.mem[base]))
 		if atomic.LoadUint32(&h.Status) != unix.TP_STATUS_SEND_REQUEST {
@@ -51,6 +57,7 @@ func (k *fakeTxKernel) flushRing() unix.Errno {
 		}
 		atomic.StoreUint32(&h.Status, st)
 		k.head = (k.head + 1) % r.slots
+		k.taken++
 	}
 }
 
@@ -339,5 +346,102 @@ func TestTxRingHeldUntilKick(t *testing.T) {
 	}
 	if st := near.Stats(); st.TxPackets != 3 || st.TxDropped != 0 {
 		t.Fatalf("stats %+v: want 3 sent", st)
+	}
+}
+
+// Held frames that a later write finds the device down for are dropped,
+// and reported apart from the write's own frames: the write's count
+// never goes below zero (its Sent used to go negative), and the held
+// ones, which an earlier call reported as sent, are in lost.
+func TestTxRingHeldDroppedApart(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	var held batchCount
+	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 100)}, nil, &held)
+	if held.packets != 3 {
+		t.Fatalf("held count %+v, want 3", held)
+	}
+	k.errno = unix.ENETDOWN
+	var count batchCount
+	r.write(k, [][]byte{txFrame(4, 60)}, nil, &count)
+	if count.packets != 0 || count.bytes != 0 || count.dropped != 1 {
+		t.Errorf("the write's count %+v, want its one frame dropped", count)
+	}
+	if res := count.result(); res.Sent != 0 || res.Dropped != 1 {
+		t.Errorf("the write's result %+v, want 0 sent and 1 dropped", res)
+	}
+	if lost := r.takeLost(); lost.packets != 3 || lost.bytes != 300 {
+		t.Errorf("held frames lost %+v, want 3 of 100 bytes", lost)
+	}
+	if lost := r.takeLost(); lost.packets != 0 {
+		t.Errorf("lost not reset: %+v", lost)
+	}
+	if r.head != 0 || r.queued != 0 || !r.free() {
+		t.Errorf("head %d, queued %d: the slots were not taken back", r.head, r.queued)
+	}
+	// A kick of held frames (flushHeld) reports them all as lost.
+	k.errno = 0
+	held = batchCount{}
+	r.writeHeld(k, [][]byte{txFrame(5, 80), txFrame(6, 80)}, nil, &held)
+	k.errno = unix.ENODEV
+	var kicked batchCount
+	r.flushHeld(k, &kicked)
+	if kicked != (batchCount{}) {
+		t.Errorf("a kick counted %+v in its own count", kicked)
+	}
+	if lost := r.takeLost(); lost.packets != 2 || lost.bytes != 160 {
+		t.Errorf("kicked frames lost %+v, want 2 of 80 bytes", lost)
+	}
+}
+
+// A flush the kernel takes only part of (its socket buffer is full) is
+// retried until every frame is taken, so that no frame stays marked in
+// the ring with nothing to send it.
+func TestTxRingPartialFlushRetried(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	k.take = 1
+	var count batchCount
+	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 100)}, nil, &count)
+	r.flushHeld(k, &count)
+	if fmt.Sprint(k.sent) != "[ring:1 ring:2 ring:3]" {
+		t.Fatalf("sent %v after one flush of a socket that takes one frame a time: want all 3", k.sent)
+	}
+	if r.queued != 0 || count.packets != 3 || count.dropped != 0 {
+		t.Errorf("queued %d, count %+v: want 3 sent and none left", r.queued, count)
+	}
+}
+
+// Frames the kernel keeps refusing (its socket buffer stays full) are,
+// after a bounded number of tries, taken back and counted as dropped:
+// the write's own in its count, the held ones in lost.
+func TestTxRingPartialFlushGivesUp(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	var held batchCount
+	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100)}, nil, &held)
+	k.take, k.takeTotal = 1, 1 // one frame, then the buffer stays full
+	var count batchCount
+	start := time.Now()
+	r.write(k, [][]byte{txFrame(3, 50)}, nil, &count)
+	if fmt.Sprint(k.sent) != "[ring:1]" {
+		t.Fatalf("sent %v, want only the first", k.sent)
+	}
+	if count.packets != 0 || count.dropped != 1 || count.bytes != 0 {
+		t.Errorf("the write's count %+v, want its frame dropped", count)
+	}
+	if lost := r.takeLost(); lost.packets != 1 || lost.bytes != 100 {
+		t.Errorf("held lost %+v, want frame 2", lost)
+	}
+	if k.flushes > txRingWaitRounds+3 || time.Since(start) > time.Second {
+		t.Errorf("%d flushes in %v: the retries are not bounded", k.flushes, time.Since(start))
+	}
+	if r.queued != 0 || !r.free() {
+		t.Fatalf("queued %d: frames left marked in the ring", r.queued)
+	}
+	// The kernel's head is at the first slot taken back: the next frame
+	// goes there, and out.
+	k.take, k.takeTotal = 0, 0
+	count = batchCount{}
+	r.write(k, [][]byte{txFrame(4, 60)}, nil, &count)
+	if fmt.Sprint(k.sent) != "[ring:1 ring:4]" || count.packets != 1 {
+		t.Errorf("after the buffer drained: sent %v, count %+v", k.sent, count)
 	}
 }

@@ -15,11 +15,18 @@ import "gvs/internal/packet"
 type TxResult struct {
 	Sent    int // handed to the device
 	Dropped int // refused or malformed: counted in TxDropped or TxErrors
+	// HeldDropped counts frames that an earlier TransmitHeld left held
+	// (and reported as sent), which this call's send had to drop: the
+	// device went down, or the kernel kept refusing them. They are
+	// counted in TxDropped, and no longer in TxPackets. Sent and Dropped
+	// are about this call's own frames only.
+	HeldDropped int
 }
 
 func (r *TxResult) add(o TxResult) {
 	r.Sent += o.Sent
 	r.Dropped += o.Dropped
+	r.HeldDropped += o.HeldDropped
 }
 
 func (b batchCount) result() TxResult {
@@ -105,7 +112,9 @@ type Transmitter interface {
 type HeldTransmitter interface {
 	Transmitter
 	TransmitHeld(b *Batch) (TxResult, error)
-	// Kick returns the held frames it dropped (the device is down).
+	// Kick returns, as HeldDropped, the held frames it dropped (the
+	// device is down, or the kernel kept refusing them). No frame is
+	// left held after it.
 	Kick() TxResult
 }
 
