@@ -413,3 +413,80 @@ for k in range(3):
 		t.Error("no UDP super-frame was read whole from the TAP")
 	}
 }
+
+// A TAP's read calls its idle function (IdleNotifier) when it finds no
+// frame and is about to wait, and not while frames wait: a port thread
+// sends the mirror copies it holds there, without a system call to ask
+// whether the read would wait.
+func TestInternalNotifiesIdleBeforeWaiting(t *testing.T) {
+	needRoot(t)
+	sw, name := newSwitchNetns(t), uniqueName(t, "t")
+	dev := openTapIn(t, sw, name)
+	n, ok := dev.(IdleNotifier)
+	if !ok {
+		t.Fatal("an internal port is no IdleNotifier")
+	}
+	var idles atomic.Int32
+	n.NotifyIdle(func() { idles.Add(1) })
+	run(t, "ip", "-n", sw, "addr", "add", "198.51.100.1/24", "dev", name)
+	run(t, "ip", "-n", sw, "link", "set", name, "up")
+	run(t, "ip", "-n", sw, "neigh", "replace", "198.51.100.2", "lladdr", "02:00:00:00:00:02", "dev", name)
+	send := func(k int) { // k UDP datagrams out of the port, queued on the TAP
+		for range k {
+			run(t, "ip", "netns", "exec", sw, "bash", "-c", "echo x >/dev/udp/198.51.100.2/9")
+		}
+	}
+	isUDP := func(f []byte) bool {
+		return len(f) > 14+20 && binary.BigEndian.Uint16(f[12:]) == etherTypeIPv4 && f[14+9] == 17
+	}
+	bufs, sizes := makeBufs(8)
+	defer watchdog(t, 10*time.Second, dev)()
+
+	// Frames waiting: the read returns them without calling idle.
+	send(3)
+	time.Sleep(50 * time.Millisecond)
+	udp := 0
+	for udp < 3 {
+		got, err := dev.ReadBatch(bufs, sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if idles.Load() != 0 && udp == 0 {
+			t.Fatalf("idle called %d times by a read that had frames waiting", idles.Load())
+		}
+		for i := range got {
+			if isUDP(bufs[i][:sizes[i]]) {
+				udp++
+			}
+		}
+	}
+
+	// Nothing waiting: the read calls idle, then waits for the next frame.
+	idles.Store(0)
+	done := make(chan int)
+	go func() {
+		got, _ := dev.ReadBatch(bufs, sizes)
+		done <- got
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for idles.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if idles.Load() == 0 {
+		t.Fatal("a read with no frame waiting did not call idle")
+	}
+	select {
+	case <-done:
+		t.Fatal("the read returned with no frame")
+	default:
+	}
+	send(1)
+	select {
+	case got := <-done:
+		if got == 0 {
+			t.Fatal("the read returned no frame")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the read never returned the frame sent")
+	}
+}
