@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -366,13 +367,42 @@ func (q *copyQueue) kickSoon() {
 }
 
 // kickHeld sends the copies held in the port's transmit ring, if any.
+// Copies the kernel has no socket buffer for stay held: it tries again,
+// yielding and then pausing between tries, a bounded number of times,
+// then drops them (counted in the port's tx_dropped and the mirror's),
+// so that no copy waits in the ring with no send to come.
 func (q *copyQueue) kickHeld() {
 	if q.port.held == nil {
 		return
 	}
+	for round := 0; q.kickOnce(round == heldKickRounds) > 0; round++ {
+		if round < heldKickRounds/2 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(heldKickPause)
+		}
+	}
+}
+
+// heldKickRounds and heldKickPause bound the tries of kickHeld: at most
+// about a millisecond in all.
+const (
+	heldKickRounds = 16
+	heldKickPause  = 100 * time.Microsecond
+)
+
+// kickOnce kicks the port's held copies, or drops them (drop), under the
+// port's transmit lock, and returns how many are still held.
+func (q *copyQueue) kickOnce(drop bool) int {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
-	q.port.chargeDrops(q.port.held.Kick(), 0, nil)
+	if drop {
+		q.port.chargeDrops(q.port.held.DropHeld(), 0, nil)
+		return 0
+	}
+	res := q.port.held.Kick()
+	q.port.chargeDrops(res, 0, nil)
+	return res.Held
 }
 
 // dropAll empties the queue, counting every copy in it as dropped. It

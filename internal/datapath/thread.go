@@ -543,7 +543,9 @@ func (t *portThread) kick(hc heldCopies, idle bool) {
 			return
 		}
 	}
-	p.chargeDrops(p.held.Kick(), 0, nil)
+	res := p.held.Kick()
+	p.chargeDrops(res, 0, nil)
+	p.retryHeld(t.dp, res)
 }
 
 // writeQueue writes q's frames under the port's transmit lock, which a
@@ -553,6 +555,21 @@ func (t *portThread) writeQueue(q *outQueue) {
 	defer q.port.txMu.Unlock()
 	res, _ := t.tx.Send(q.port.Dev, q.batch)
 	q.port.chargeDrops(res, q.copies, q.charge)
+	if q.port.held != nil {
+		q.port.retryHeld(t.dp, res)
+	}
+}
+
+// retryHeld has p's copy sender send again the frames that a write to p
+// left held because the kernel had no socket buffer for them: nothing
+// else may come to send them. The caller holds p.txMu.
+func (p *Port) retryHeld(dp *Datapath, res netdev.TxResult) {
+	if res.Held == 0 || p.holders > 0 { // a holder sends them within its bounds
+		return
+	}
+	if q := p.copyQueueFor(dp); q != nil {
+		q.kickSoon()
+	}
 }
 
 // chargeDrops charges the mirror copies a write to p dropped: of the

@@ -227,29 +227,22 @@ func metaRange(meta []FrameMeta, i, j int) []FrameMeta {
 }
 
 // flush hands the queued slots to the kernel. Frames it could not take
-// for want of socket buffer are offered again, a bounded number of
-// times, then taken back and dropped, so that none stays marked with no
-// send to come; if the device is down or gone it took none, and they
-// are dropped.
+// for want of socket buffer stay marked and queued, for the next flush
+// (a Kick: the port reports them held, so that its caller sends them
+// later); if the device is down or gone it took none, and they are
+// dropped.
 func (t *txRing) flush(io txRingIO, count *batchCount) {
-	for round := 0; t.queued > 0; round++ {
-		switch io.flushRing() {
-		case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
-			t.drop(t.queued, count)
-			return
-		}
-		left := t.untaken()
-		t.prior = max(0, t.prior-(t.queued-left)) // the oldest went first
-		t.queued = left
-		if left > 0 && round == txRingWaitRounds {
-			t.drop(left, count)
-			return
-		}
-		if left > 0 {
-			runtime.Gosched() // for transmit completions to free socket buffer
-		}
+	if t.queued == 0 {
+		return
 	}
-	t.prior = 0
+	switch io.flushRing() {
+	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
+		t.drop(t.queued, count)
+		return
+	}
+	left := t.untaken()
+	t.prior = max(0, t.prior-(t.queued-left)) // the oldest went first
+	t.queued = left
 }
 
 // flushHeld is flush for Kick, which puts no frames of its own: every
@@ -257,6 +250,13 @@ func (t *txRing) flush(io txRingIO, count *batchCount) {
 func (t *txRing) flushHeld(io txRingIO, count *batchCount) {
 	t.prior = t.queued
 	t.flush(io, count)
+}
+
+// dropHeld takes back every queued frame, which earlier calls left held,
+// and counts them in t.lost.
+func (t *txRing) dropHeld(count *batchCount) {
+	t.prior = t.queued
+	t.drop(t.queued, count)
 }
 
 // waitFree flushes and yields until the head slot is free, a bounded
@@ -271,7 +271,7 @@ func (t *txRing) waitFree(io txRingIO, count *batchCount) bool {
 		if t.free() {
 			return true
 		}
-		_ = io.flushRing() // slots the kernel had no buffer for
+		t.flush(io, count) // slots the kernel had no buffer for
 	}
 	return t.free()
 }

@@ -393,53 +393,51 @@ func TestTxRingHeldDroppedApart(t *testing.T) {
 	}
 }
 
-// A flush the kernel takes only part of (its socket buffer is full) is
-// retried until every frame is taken, so that no frame stays marked in
-// the ring with nothing to send it.
-func TestTxRingPartialFlushRetried(t *testing.T) {
+// Frames a flush leaves (the kernel's socket buffer is full) stay
+// queued, so that the port reports them held and a Kick (flushHeld)
+// sends them: they used to be forgotten by the ring, and a Kick found
+// nothing to send.
+func TestTxRingPartialFlushStaysQueued(t *testing.T) {
 	r, k := newFakeTx(t, 8)
 	k.take = 1
 	var count batchCount
-	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 100)}, nil, &count)
-	r.flushHeld(k, &count)
-	if fmt.Sprint(k.sent) != "[ring:1 ring:2 ring:3]" {
-		t.Fatalf("sent %v after one flush of a socket that takes one frame a time: want all 3", k.sent)
+	r.write(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 100)}, nil, &count)
+	if fmt.Sprint(k.sent) != "[ring:1]" || r.queued != 2 || count.packets != 3 {
+		t.Fatalf("sent %v, queued %d, count %+v: want frame 1 sent, 2 queued", k.sent, r.queued, count)
 	}
-	if r.queued != 0 || count.packets != 3 || count.dropped != 0 {
-		t.Errorf("queued %d, count %+v: want 3 sent and none left", r.queued, count)
+	var kicked batchCount
+	r.flushHeld(k, &kicked)
+	r.flushHeld(k, &kicked)
+	if fmt.Sprint(k.sent) != "[ring:1 ring:2 ring:3]" || r.queued != 0 {
+		t.Fatalf("after two kicks: sent %v, queued %d", k.sent, r.queued)
+	}
+	if kicked != (batchCount{}) || r.takeLost() != (batchCount{}) {
+		t.Errorf("kicks counted %+v", kicked)
 	}
 }
 
-// Frames the kernel keeps refusing (its socket buffer stays full) are,
-// after a bounded number of tries, taken back and counted as dropped:
-// the write's own in its count, the held ones in lost.
-func TestTxRingPartialFlushGivesUp(t *testing.T) {
+// Held frames that the kernel keeps refusing are taken back (dropHeld)
+// and counted as lost; the next frame goes into the first slot taken
+// back, where the kernel looks next.
+func TestTxRingDropHeld(t *testing.T) {
 	r, k := newFakeTx(t, 8)
 	var held batchCount
 	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100)}, nil, &held)
-	k.take, k.takeTotal = 1, 1 // one frame, then the buffer stays full
-	var count batchCount
-	start := time.Now()
-	r.write(k, [][]byte{txFrame(3, 50)}, nil, &count)
-	if fmt.Sprint(k.sent) != "[ring:1]" {
-		t.Fatalf("sent %v, want only the first", k.sent)
+	k.take, k.takeTotal = 1, 1
+	var kicked batchCount
+	r.flushHeld(k, &kicked)
+	if fmt.Sprint(k.sent) != "[ring:1]" || r.queued != 1 {
+		t.Fatalf("sent %v, queued %d", k.sent, r.queued)
 	}
-	if count.packets != 0 || count.dropped != 1 || count.bytes != 0 {
-		t.Errorf("the write's count %+v, want its frame dropped", count)
-	}
-	if lost := r.takeLost(); lost.packets != 1 || lost.bytes != 100 {
-		t.Errorf("held lost %+v, want frame 2", lost)
-	}
-	if k.flushes > txRingWaitRounds+3 || time.Since(start) > time.Second {
-		t.Errorf("%d flushes in %v: the retries are not bounded", k.flushes, time.Since(start))
+	r.dropHeld(&kicked)
+	if lost := r.takeLost(); lost.packets != 1 || lost.bytes != 100 || kicked != (batchCount{}) {
+		t.Errorf("lost %+v, kick count %+v: want frame 2 lost", lost, kicked)
 	}
 	if r.queued != 0 || !r.free() {
-		t.Fatalf("queued %d: frames left marked in the ring", r.queued)
+		t.Fatalf("queued %d: frames left marked", r.queued)
 	}
-	// The kernel's head is at the first slot taken back: the next frame
-	// goes there, and out.
 	k.take, k.takeTotal = 0, 0
-	count = batchCount{}
+	var count batchCount
 	r.write(k, [][]byte{txFrame(4, 60)}, nil, &count)
 	if fmt.Sprint(k.sent) != "[ring:1 ring:4]" || count.packets != 1 {
 		t.Errorf("after the buffer drained: sent %v, count %+v", k.sent, count)

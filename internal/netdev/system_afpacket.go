@@ -305,7 +305,8 @@ func (p *afpacketPort) writeBatch(frames [][]byte, offs []FrameMeta) (TxResult, 
 		p.stats.dropHeld(w.heldLost)
 		res.HeldDropped = int(w.heldLost.packets)
 	}
-	w.frames, w.offs, w.count, w.heldLost = nil, nil, batchCount{}, batchCount{}
+	res.Held = w.held
+	w.frames, w.offs, w.count, w.heldLost, w.held = nil, nil, batchCount{}, batchCount{}, 0
 	if err != nil {
 		if p.closed.Load() {
 			return res, ErrClosed
@@ -475,6 +476,7 @@ type afpacketWriter struct {
 	kickFn     func(fd uintptr) bool
 	kicked     batchCount // Kick's own count, which stays empty
 	heldLost   batchCount // held frames a ring write dropped
+	held       int        // frames left queued in the ring after a write
 
 	hdr    [vnetHdrLen]byte
 	hdrs   [][vnetHdrLen]byte // per frame, when offs is set
@@ -594,6 +596,7 @@ func (p *afpacketPort) writeRing(frames [][]byte, offs []FrameMeta) error {
 	err := p.txConn.Write(w.ringFn)
 	w.ringFrames, w.ringMeta = nil, nil
 	w.heldLost = w.ring.takeLost()
+	w.held = w.ring.queued
 	return err
 }
 
@@ -632,6 +635,25 @@ func (p *afpacketPort) Kick() TxResult {
 	}
 	w.kicked = batchCount{} // a kick puts no frames: only lost counts
 	_ = p.txConn.Write(w.kickFn)
+	lost := w.ring.takeLost()
+	p.stats.dropHeld(lost)
+	return TxResult{HeldDropped: int(lost.packets), Held: w.ring.queued}
+}
+
+// DropHeld takes back the frames held in the transmit ring and counts
+// them as dropped (HeldTransmitter).
+func (p *afpacketPort) DropHeld() TxResult {
+	w := &p.wr
+	if p.closed.Load() || w.ring == nil {
+		return TxResult{}
+	}
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	if w.ring.mem == nil || w.ring.queued == 0 {
+		return TxResult{}
+	}
+	w.kicked = batchCount{}
+	w.ring.dropHeld(&w.kicked)
 	lost := w.ring.takeLost()
 	p.stats.dropHeld(lost)
 	return TxResult{HeldDropped: int(lost.packets)}

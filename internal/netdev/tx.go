@@ -21,12 +21,18 @@ type TxResult struct {
 	// counted in TxDropped, and no longer in TxPackets. Sent and Dropped
 	// are about this call's own frames only.
 	HeldDropped int
+	// Held counts the frames a HeldTransmitter holds after this call:
+	// TransmitHeld's, and any the kernel had no socket buffer for (of
+	// this call or earlier ones), which stay queued. Only a later
+	// Transmit or Kick sends them, so the caller must see that one comes.
+	Held int
 }
 
 func (r *TxResult) add(o TxResult) {
 	r.Sent += o.Sent
 	r.Dropped += o.Dropped
 	r.HeldDropped += o.HeldDropped
+	r.Held = o.Held // the latest call's
 }
 
 func (b batchCount) result() TxResult {
@@ -113,9 +119,12 @@ type HeldTransmitter interface {
 	Transmitter
 	TransmitHeld(b *Batch) (TxResult, error)
 	// Kick returns, as HeldDropped, the held frames it dropped (the
-	// device is down, or the kernel kept refusing them). No frame is
-	// left held after it.
+	// device is down), and as Held those the kernel had no socket
+	// buffer for, which stay held for the next Kick.
 	Kick() TxResult
+	// DropHeld takes back the frames held, and returns them as
+	// HeldDropped: for a caller whose Kicks the kernel keeps refusing.
+	DropHeld() TxResult
 }
 
 // RxReadier is a Netdev that can tell, without a system call, whether
