@@ -116,7 +116,6 @@ type Port struct {
 	tunOff   netdev.TunnelOffloadReader // both of the above at once, or nil
 	held     netdev.HeldTransmitter     // Dev can hold inline copies for one send, or nil
 	rxReady  netdev.RxReadier           // Dev tells whether a read would wait, or nil
-	idle     netdev.IdleNotifier        // Dev's read says when it is about to wait, or nil
 }
 
 // prepare records what p's device can do. A port is prepared before the
@@ -142,9 +141,6 @@ func (p *Port) prepare() {
 		p.held, _ = p.Dev.(netdev.HeldTransmitter)
 	}
 	p.rxReady, _ = p.Dev.(netdev.RxReadier)
-	if p.rxReady == nil {
-		p.idle, _ = p.Dev.(netdev.IdleNotifier)
-	}
 	p.prepared = true
 }
 

@@ -60,7 +60,11 @@ func (tt *TestThread) ProcessTunnel(frames [][]byte, md []packet.TunnelMeta) {
 
 // BeforeWait does what the port thread does before it reads again:
 // held mirror copies are sent when no frame waits on the port.
-func (tt *TestThread) BeforeWait() { tt.t.beforeRead() }
+func (tt *TestThread) BeforeWait() {
+	if tt.t.heldN > 0 && !tt.t.rxReady() {
+		tt.t.kickHeld(true)
+	}
+}
 
 // SetHeldMaxAgeForTest changes how long a thread holds mirror copies at
 // most, until the test ends.

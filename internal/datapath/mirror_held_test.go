@@ -188,45 +188,6 @@ func TestMirrorCopiesHeldByPacketOutAreSent(t *testing.T) {
 	}
 }
 
-// idleMemory is a memory port whose read, like a TAP's, says when it is
-// about to wait (netdev.IdleNotifier) but cannot be asked beforehand.
-type idleMemory struct {
-	*netdev.Memory
-	idle func()
-}
-
-func (m *idleMemory) NotifyIdle(idle func()) { m.idle = idle }
-
-// A thread whose port's read says when it is about to wait (a TAP) holds
-// its mirror copies across reads, and sends them when the read is about
-// to wait: before, it sent them before every read, since it could not
-// ask whether the read would wait.
-func TestMirrorCopiesHeldAcrossReadsOfIdleNotifier(t *testing.T) {
-	datapath.SetHeldMaxAgeForTest(t, time.Minute)
-	dest := &heldMemory{Memory: netdev.NewMemory("mi3", 256)}
-	in := &idleMemory{Memory: netdev.NewMemory("mi1", 64)}
-	dp, _ := mirrorSwitchOf(t, [3]netdev.Netdev{in, netdev.NewMemory("mi2", 64), dest}, 0)
-	th := dp.NewTestThread(1)
-	if in.idle == nil {
-		t.Fatal("the thread did not give the port its idle callback")
-	}
-	for range 4 {
-		th.Process(burst(2))
-		th.BeforeWait() // the loop's check before each read
-	}
-	if sends, held := dest.state(); sends != 0 || held != 8 {
-		t.Fatalf("%d sends, %d copies held across 4 reads; want 0 sends, 8 held", sends, held)
-	}
-	in.idle() // the read found nothing and is about to wait
-	if sends, got := dest.waitSends(1), len(drain(dest.Memory)); sends != 1 || got != 8 {
-		t.Fatalf("at the wait: %d sends carried %d copies, want 1 send of 8", sends, got)
-	}
-	in.idle() // nothing held: nothing to send
-	if sends, _ := dest.state(); sends != 1 {
-		t.Fatalf("%d sends after an idle call with nothing held", sends)
-	}
-}
-
 // Copies a kick leaves held, because the kernel had no socket buffer for
 // them, are sent by the port's copy sender, which tries again until all
 // are out: nothing else might ever send them (they used to wait for the

@@ -118,9 +118,6 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	t.xls[0].Actions = make([]Action, 0, 64)
 	t.xls[0].Effects = make([]Effect, 0, 16)
 	t.cache = newFlowCache(int(dp.flowLimit.Load()))
-	if p.idle != nil {
-		p.idle.NotifyIdle(t.idle) // before the thread's first read
-	}
 	return t
 }
 
@@ -166,7 +163,9 @@ func (t *portThread) loop() (done bool) {
 	}
 	defer t.kickHeld(false)
 	for {
-		t.beforeRead()
+		if t.heldN > 0 && !t.rxReady() {
+			t.kickHeld(true)
+		}
 		n, err := t.read(rx)
 		select {
 		case <-t.quit:
@@ -218,25 +217,6 @@ func (t *portThread) read(rx [][]byte) (int, error) {
 // waiting; false when the port cannot tell.
 func (t *portThread) rxReady() bool {
 	return t.port.rxReady != nil && t.port.rxReady.RxReady()
-}
-
-// beforeRead sends the mirror copies the thread holds when its next read
-// may wait: when the port's device says no frame waits (RxReadier), or
-// when it cannot tell. A device whose read says when it is about to
-// wait (IdleNotifier: a TAP) calls idle then instead, so that a thread
-// kept busy by its port holds copies across reads.
-func (t *portThread) beforeRead() {
-	if t.heldN > 0 && t.port.idle == nil && !t.rxReady() {
-		t.kickHeld(true)
-	}
-}
-
-// idle is the port's IdleNotifier callback: the thread's read found no
-// frame and is about to wait.
-func (t *portThread) idle() {
-	if t.heldN > 0 {
-		t.kickHeld(true)
-	}
 }
 
 // processBatch looks each frame up in the flow cache, translating and

@@ -235,10 +235,6 @@ func (p *tapPort) read(bufs [][]byte, sizes []int, offs []Offload) (int, error) 
 	}
 }
 
-// NotifyIdle sets the function a read calls when it finds no frame and
-// is about to wait (IdleNotifier). Only the reading goroutine calls it.
-func (p *tapPort) NotifyIdle(idle func()) { p.rd.idle = idle }
-
 // WriteBatch hands each frame to the kernel with a zeroed virtio header
 // (complete checksum, no GSO). A TAP write never waits: frames refused
 // (device down, queue full) are counted as dropped.
@@ -327,7 +323,6 @@ type tapReader struct {
 	got   int
 	err   error
 	count batchCount
-	idle  func() // see IdleNotifier
 }
 
 func (r *tapReader) init(stats *counters, tso, uso bool) {
@@ -375,9 +370,6 @@ func (r *tapReader) readSome(fd uintptr) bool {
 			r.accept(buf, int(n)-vnetHdrLen)
 		case unix.EINTR:
 		case unix.EAGAIN:
-			if r.got == 0 && r.idle != nil {
-				r.idle() // about to park (IdleNotifier)
-			}
 			return r.got > 0
 		default:
 			r.err = errno // EBADFD: the device was destroyed

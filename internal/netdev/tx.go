@@ -133,19 +133,6 @@ type RxReadier interface {
 	RxReady() bool
 }
 
-// IdleNotifier is a Netdev whose reads can tell their caller, with no
-// system call of their own, that they are about to wait for frames: a
-// TAP's read finds none (EAGAIN) and parks in Go's netpoller, which is
-// its wait point anyway. idle then runs on the reading goroutine, before
-// it parks; a port thread sends the mirror copies it holds there
-// (HeldTransmitter). It is the RxReadier of a device whose readiness
-// cannot be seen from outside without a system call.
-type IdleNotifier interface {
-	// NotifyIdle sets idle (nil: none). The goroutine that reads the
-	// port calls it, before its reads.
-	NotifyIdle(idle func())
-}
-
 // SuperFrameTaker is a Transmitter that may take super-frames whole, the
 // kernel or the NIC behind it cutting them.
 type SuperFrameTaker interface {
