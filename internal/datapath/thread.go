@@ -558,9 +558,8 @@ func (p *Port) retryHeld(dp *Datapath, res netdev.TxResult) {
 // the copies last held (heldCharge). Inline copies to p then pause. The
 // caller holds p.txMu.
 func (p *Port) chargeDrops(res netdev.TxResult, copies int, charge *CopyStats) {
-	own := 0
-	if copies > 0 && charge != nil {
-		own = min(res.Dropped, copies)
+	own := min(res.Dropped, copies)
+	if own > 0 && charge != nil { // no atomic add per batch when nothing dropped
 		charge.Dropped.Add(uint64(own))
 	}
 	if res.HeldDropped > 0 && p.heldCharge != nil {
