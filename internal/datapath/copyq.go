@@ -1,6 +1,7 @@
 package datapath
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -366,15 +367,42 @@ func (q *copyQueue) kickSoon() {
 }
 
 // kickHeld sends the copies held in the port's transmit ring, if any.
-// Copies the device drops then are counted in its tx_dropped only: the
-// mirror they belong to is not known here.
+// Copies the kernel has no socket buffer for stay held: it tries again,
+// yielding and then pausing between tries, a bounded number of times,
+// then drops them (counted in the port's tx_dropped and the mirror's),
+// so that no copy waits in the ring with no send to come.
 func (q *copyQueue) kickHeld() {
 	if q.port.held == nil {
 		return
 	}
+	for round := 0; q.kickOnce(round == heldKickRounds) > 0; round++ {
+		if round < heldKickRounds/2 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(heldKickPause)
+		}
+	}
+}
+
+// heldKickRounds and heldKickPause bound the tries of kickHeld: at most
+// about a millisecond in all.
+const (
+	heldKickRounds = 16
+	heldKickPause  = 100 * time.Microsecond
+)
+
+// kickOnce kicks the port's held copies, or drops them (drop), under the
+// port's transmit lock, and returns how many are still held.
+func (q *copyQueue) kickOnce(drop bool) int {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
-	q.port.held.Kick()
+	if drop {
+		q.port.chargeDrops(q.port.held.DropHeld(), 0, nil)
+		return 0
+	}
+	res := q.port.held.Kick()
+	q.port.chargeDrops(res, 0, nil)
+	return res.Held
 }
 
 // dropAll empties the queue, counting every copy in it as dropped. It
@@ -400,7 +428,9 @@ func (q *copyQueue) dropAll() {
 }
 
 // sendSome sends up to a batch of the oldest copies; it reports whether
-// it sent anything.
+// it sent anything. A batch holds the copies of one mirror only, so that
+// what the device refuses of it is charged to that mirror: copies of two
+// mirrors share a port's queue only when both mirrors output there.
 func (q *copyQueue) sendSome() bool {
 	head := q.head.Load()
 	k := min(q.tail.Load()-head, BatchSize)
@@ -409,8 +439,13 @@ func (q *copyQueue) sendSome() bool {
 	}
 	q.batch.Reset()
 	supers := uint64(0)
+	charge := q.stats[head%copyQueueDepth]
 	for j := range k {
 		i := int((head + j) % copyQueueDepth)
+		if q.stats[i] != charge {
+			k = j // another mirror's: in the next batch
+			break
+		}
 		if c := q.supers[i]; c.big >= 0 {
 			if supers == copySupersPerBatch {
 				k = j // the rest in the next batch
@@ -424,7 +459,7 @@ func (q *copyQueue) sendSome() bool {
 		q.batch.Add(q.bufs[i][:q.lens[i]], netdev.Offload{}, q.orig[i], 0)
 		q.batchTun(i)
 	}
-	q.write(q.stats[head%copyQueueDepth])
+	q.write(charge)
 	// The slots and big buffers are free once written: big buffers are
 	// used in slot order, so the first supers of them are these.
 	q.bigHead.Add(supers)
@@ -477,10 +512,7 @@ func (q *copyQueue) write(charge *CopyStats) {
 		return
 	}
 	defer q.batch.Reset()
-	res, err := q.writeLocked()
-	if res.Dropped > 0 && charge != nil {
-		charge.Dropped.Add(uint64(res.Dropped))
-	}
+	_, err := q.writeLocked(charge)
 	if err != nil {
 		copySendError.Inc()
 		dpLog.DbgRL(copyRL, "port %s: mirror copies not sent: %v", q.port.Name, err)
@@ -488,10 +520,17 @@ func (q *copyQueue) write(charge *CopyStats) {
 }
 
 // writeLocked writes the batch under the port's transmit lock, which a
-// panicking driver must not leave held, and returns what the device
-// refused.
-func (q *copyQueue) writeLocked() (netdev.TxResult, error) {
+// panicking driver must not leave held, and charges what the device
+// refused to the mirror.
+func (q *copyQueue) writeLocked(charge *CopyStats) (netdev.TxResult, error) {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
-	return q.tx.Send(q.port.Dev, q.batch)
+	res, err := q.tx.Send(q.port.Dev, q.batch)
+	if res.Dropped > 0 && charge != nil {
+		charge.Dropped.Add(uint64(res.Dropped))
+	}
+	if res.HeldDropped > 0 {
+		q.port.chargeDrops(netdev.TxResult{HeldDropped: res.HeldDropped}, 0, nil)
+	}
+	return res, err
 }

@@ -93,7 +93,12 @@ type Port struct {
 	// holders counts the threads that hold mirror copies in this port's
 	// transmit ring (guarded by txMu): a thread about to wait leaves its
 	// copies to another holder's send, and only the last one sends.
-	holders       int
+	holders int
+	// heldCharge is the mirror of the copies last held in this port's
+	// transmit ring (guarded by txMu), which held copies that a later
+	// send drops are charged to: the device's ring does not know whose
+	// copies it holds, and a port is nearly always one mirror's output.
+	heldCharge    *CopyStats
 	copyMu        sync.Mutex
 	copiesStopped bool                      // guarded by copyMu: p left the datapath
 	copies        atomic.Pointer[copyQueue] // created on the first mirror copy to this port

@@ -38,6 +38,17 @@ func mirrorSwitchOf(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*data
 // ports' translator.
 func mirrorSwitchBridge(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*datapath.Datapath, *ofproto.MirrorStats, *ofproto.Bridge) {
 	t.Helper()
+	stats := &ofproto.MirrorStats{}
+	dp, br := mirrorSwitchWith(t, ports, func(out *ofproto.Port) []*ofproto.Mirror {
+		return []*ofproto.Mirror{{Name: "m0", All: true, OutPort: out, OutVLAN: -1, Snaplen: snaplen, Stats: stats}}
+	})
+	return dp, stats, br
+}
+
+// mirrorSwitchWith is mirrorSwitchBridge with the mirrors that mirrors
+// makes for output port 3.
+func mirrorSwitchWith(t testing.TB, ports [3]netdev.Netdev, mirrors func(out *ofproto.Port) []*ofproto.Mirror) (*datapath.Datapath, *ofproto.Bridge) {
+	t.Helper()
 	dp, br := datapath.New(), ofproto.NewBridge("br", 1024, 300)
 	bcfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}}
 	dcfg := &datapath.Config{Ports: map[uint32]*datapath.Port{}}
@@ -49,11 +60,10 @@ func mirrorSwitchBridge(t testing.TB, ports [3]netdev.Netdev, snaplen uint32) (*
 		dcfg.Ports[no] = &datapath.Port{No: no, Name: p.Name, Dev: dev, Translator: br}
 		t.Cleanup(func() { dev.Close() })
 	}
-	stats := &ofproto.MirrorStats{}
-	bcfg.Mirrors = []*ofproto.Mirror{{Name: "m0", All: true, OutPort: bcfg.Ports[3], OutVLAN: -1, Snaplen: snaplen, Stats: stats}}
+	bcfg.Mirrors = mirrors(bcfg.Ports[3])
 	br.SetConfig(bcfg)
 	dp.SetConfigForTest(dcfg)
-	return dp, stats, br
+	return dp, br
 }
 
 // burst is n broadcasts of 100 bytes from A.

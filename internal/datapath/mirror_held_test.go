@@ -16,6 +16,9 @@ type heldMemory struct {
 	mu    sync.Mutex // the port's copy sender kicks too
 	held  [][]byte
 	sends int
+	// take, if > 0, is how many held frames a Kick sends at most (the
+	// kernel's socket buffer fills); the rest stay held.
+	take int // < 0: none at all
 }
 
 // state returns how many sends there were and how many frames are held.
@@ -54,15 +57,30 @@ func (h *heldMemory) TransmitHeld(b *netdev.Batch) (netdev.TxResult, error) {
 	return netdev.TxResult{Sent: b.Len()}, nil
 }
 
+func (h *heldMemory) DropHeld() netdev.TxResult {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := len(h.held)
+	h.held = h.held[:0]
+	return netdev.TxResult{HeldDropped: n}
+}
+
 func (h *heldMemory) Kick() netdev.TxResult {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if len(h.held) > 0 {
-		h.sends++
-		_ = h.Memory.WriteBatch(h.held)
-		h.held = h.held[:0]
+	if len(h.held) == 0 {
+		return netdev.TxResult{}
 	}
-	return netdev.TxResult{}
+	n := len(h.held)
+	if h.take > 0 {
+		n = min(n, h.take)
+	}
+	if h.take >= 0 {
+		h.sends++
+		_ = h.Memory.WriteBatch(h.held[:n])
+		h.held = append(h.held[:0], h.held[n:]...)
+	}
+	return netdev.TxResult{Held: len(h.held)}
 }
 
 // Mirror copies to a device that can hold them leave in one send for
@@ -167,5 +185,49 @@ func TestMirrorCopiesHeldByPacketOutAreSent(t *testing.T) {
 	th.BeforeWait() // no other holder: the thread sends its copies
 	if sends, got := dest.waitSends(2), len(drain(dest.Memory)); sends != 2 || got != 2 {
 		t.Fatalf("after a packet-out: %d sends carried %d copies of the thread's, want a second send of 2", sends, got)
+	}
+}
+
+// Copies a kick leaves held, because the kernel had no socket buffer for
+// them, are sent by the port's copy sender, which tries again until all
+// are out: nothing else might ever send them (they used to wait for the
+// port's next write).
+func TestMirrorCopiesLeftByAKickAreSent(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &heldMemory{Memory: netdev.NewMemory("mk3", 256), take: 1}
+	dp, stats, _ := mirrorSwitch(t, dest, 0)
+	th := dp.NewTestThread(1)
+	th.Process(burst(3))
+	th.BeforeWait() // the thread's kick sends one copy
+	deadline := time.Now().Add(5 * time.Second)
+	got := 0
+	for got < 3 && time.Now().Before(deadline) {
+		if _, ok := dest.Next(100 * time.Millisecond); ok {
+			got++
+		}
+	}
+	if _, held := dest.state(); got != 3 || held != 0 {
+		t.Fatalf("%d of 3 copies sent, %d still held", got, held)
+	}
+	if d := stats.Copy.Dropped.Load(); d != 0 {
+		t.Fatalf("mirror charged %d drops", d)
+	}
+}
+
+// Copies the kernel keeps refusing are, after a bounded number of tries,
+// taken back and charged to the mirror as dropped.
+func TestMirrorCopiesRefusedByKicksAreDropped(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &heldMemory{Memory: netdev.NewMemory("mk3", 256), take: -1}
+	dp, stats, _ := mirrorSwitch(t, dest, 0)
+	th := dp.NewTestThread(1)
+	th.Process(burst(3))
+	th.BeforeWait()
+	deadline := time.Now().Add(5 * time.Second)
+	for stats.Copy.Dropped.Load() < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if _, held := dest.state(); held != 0 || stats.Copy.Dropped.Load() != 3 {
+		t.Fatalf("%d copies still held, mirror charged %d drops; want none held, 3 dropped", held, stats.Copy.Dropped.Load())
 	}
 }

@@ -67,11 +67,9 @@ type portThread struct {
 	heldSince int64
 }
 
-// heldCopies is a port with mirror copies held in its transmit ring, and
-// the mirror that copies its device drops when kicked are charged to.
+// heldCopies is a port with mirror copies held in its transmit ring.
 type heldCopies struct {
-	port   *Port
-	charge *CopyStats
+	port *Port
 }
 
 // Held mirror copies are sent when the thread is about to wait for
@@ -471,10 +469,8 @@ func (t *portThread) holdCopies(q *outQueue) bool {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
 	res, _ := h.TransmitHeld(q.batch)
-	if res.Dropped > 0 {
-		q.charge.Dropped.Add(uint64(min(res.Dropped, q.copies)))
-		q.port.pauseCopies(monotime())
-	}
+	q.port.heldCharge = q.charge
+	q.port.chargeDrops(res, q.copies, q.charge)
 	if t.heldN == 0 {
 		t.heldSince = t.clock()
 	}
@@ -485,7 +481,7 @@ func (t *portThread) holdCopies(q *outQueue) bool {
 		}
 	}
 	q.port.holders++
-	t.held = append(t.held, heldCopies{port: q.port, charge: q.charge})
+	t.held = append(t.held, heldCopies{port: q.port})
 	return true
 }
 
@@ -527,10 +523,9 @@ func (t *portThread) kick(hc heldCopies, idle bool) {
 			return
 		}
 	}
-	if res := p.held.Kick(); res.Dropped > 0 && hc.charge != nil {
-		hc.charge.Dropped.Add(uint64(res.Dropped))
-		p.pauseCopies(monotime())
-	}
+	res := p.held.Kick()
+	p.chargeDrops(res, 0, nil)
+	p.retryHeld(t.dp, res)
 }
 
 // writeQueue writes q's frames under the port's transmit lock, which a
@@ -539,9 +534,39 @@ func (t *portThread) writeQueue(q *outQueue) {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
 	res, _ := t.tx.Send(q.port.Dev, q.batch)
-	if q.copies > 0 && res.Dropped > 0 {
-		q.charge.Dropped.Add(uint64(min(res.Dropped, q.copies)))
-		q.port.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long
+	q.port.chargeDrops(res, q.copies, q.charge)
+	if q.port.held != nil {
+		q.port.retryHeld(t.dp, res)
+	}
+}
+
+// retryHeld has p's copy sender send again the frames that a write to p
+// left held because the kernel had no socket buffer for them: nothing
+// else may come to send them. The caller holds p.txMu.
+func (p *Port) retryHeld(dp *Datapath, res netdev.TxResult) {
+	if res.Held == 0 || p.holders > 0 { // a holder sends them within its bounds
+		return
+	}
+	if q := p.copyQueueFor(dp); q != nil {
+		q.kickSoon()
+	}
+}
+
+// chargeDrops charges the mirror copies a write to p dropped: of the
+// write's own frames, up to copies of them to charge (the copies are
+// assumed lost first), and the held copies it dropped to the mirror of
+// the copies last held (heldCharge). Inline copies to p then pause. The
+// caller holds p.txMu.
+func (p *Port) chargeDrops(res netdev.TxResult, copies int, charge *CopyStats) {
+	own := min(res.Dropped, copies)
+	if own > 0 && charge != nil { // no atomic add per batch when nothing dropped
+		charge.Dropped.Add(uint64(own))
+	}
+	if res.HeldDropped > 0 && p.heldCharge != nil {
+		p.heldCharge.Dropped.Add(uint64(res.HeldDropped))
+	}
+	if own > 0 || res.HeldDropped > 0 {
+		p.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long
 	}
 }
 

@@ -48,6 +48,12 @@ type txRing struct {
 	slots    int
 	head     int
 	queued   int // slots filled since the last flush, ending at head
+	// prior is how many of the queued slots (the oldest) earlier calls
+	// left held (TransmitHeld), whose frames they reported as sent; lost
+	// counts those of them a flush then dropped, for the port to take
+	// back out of its sent count (takeLost).
+	prior int
+	lost  batchCount
 	// maxPlain is the largest frame that is not a super-frame the ring
 	// takes (the device's MTU and an Ethernet header with one VLAN tag;
 	// 0: no limit). The ring path skips the kernel's MTU check, so a
@@ -101,21 +107,55 @@ func (t *txRing) put(frame []byte, off Offload) {
 	t.queued++
 }
 
-// unqueue takes back the frames queued since the last flush, which the
-// kernel refused before it looked at any (the device is gone or down),
-// and returns how many and their bytes.
-func (t *txRing) unqueue() (n, bytes int) {
-	n = t.queued
-	for range n {
+// drop takes back the n newest queued frames, which the kernel did not
+// take (the device is down or gone, or its socket buffer stayed full),
+// and counts them as dropped: those this call put in count, whose sent
+// count they leave, and those earlier calls left held in t.lost.
+func (t *txRing) drop(n int, count *batchCount) {
+	mine := t.queued - t.prior
+	for i := range n {
 		if t.head--; t.head < 0 {
 			t.head = t.slots - 1
 		}
 		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&t.mem[t.head*t.slotSize]))
-		bytes += int(h.Len) - vnetHdrLen
+		size := uint64(int(h.Len) - vnetHdrLen)
 		atomic.StoreUint32(&h.Status, unix.TP_STATUS_AVAILABLE)
+		if i < mine {
+			count.packets--
+			count.bytes -= size
+			count.dropped++
+		} else {
+			t.lost.packets++
+			t.lost.bytes += size
+		}
 	}
-	t.queued = 0
-	return n, bytes
+	t.queued -= n
+	t.prior = min(t.prior, t.queued)
+}
+
+// untaken is how many of the queued slots, the newest, a flush left
+// marked: the kernel takes them in order and stops at the first it has
+// no socket buffer for.
+func (t *txRing) untaken() int {
+	n, i := 0, t.head
+	for n < t.queued {
+		if i--; i < 0 {
+			i = t.slots - 1
+		}
+		if atomic.LoadUint32(t.statusAt(i)) != unix.TP_STATUS_SEND_REQUEST {
+			break
+		}
+		n++
+	}
+	return n
+}
+
+// takeLost returns, and forgets, the held frames that flushes dropped
+// since the last call: earlier calls reported them as sent.
+func (t *txRing) takeLost() batchCount {
+	l := t.lost
+	t.lost = batchCount{}
+	return l
 }
 
 // txRingIO is what the ring writer needs from the port: the send() that
@@ -136,6 +176,7 @@ func (t *txRing) write(io txRingIO, frames [][]byte, meta []FrameMeta, count *ba
 // writeHeld is write without the final send(): the frames put in slots
 // stay marked until the next flush, this writer's or another's.
 func (t *txRing) writeHeld(io txRingIO, frames [][]byte, meta []FrameMeta, count *batchCount) {
+	t.prior = t.queued
 	for i := 0; i < len(frames); {
 		f := frames[i]
 		if len(f) < ethHeaderLen {
@@ -186,20 +227,36 @@ func metaRange(meta []FrameMeta, i, j int) []FrameMeta {
 }
 
 // flush hands the queued slots to the kernel. Frames it could not take
-// for want of socket buffer stay marked and go with the next flush; if
-// the device is down or gone it took none, and they are dropped.
+// for want of socket buffer stay marked and queued, for the next flush
+// (a Kick: the port reports them held, so that its caller sends them
+// later); if the device is down or gone it took none, and they are
+// dropped.
 func (t *txRing) flush(io txRingIO, count *batchCount) {
 	if t.queued == 0 {
 		return
 	}
 	switch io.flushRing() {
 	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
-		n, bytes := t.unqueue()
-		count.packets -= uint64(n)
-		count.bytes -= uint64(bytes)
-		count.dropped += uint64(n)
+		t.drop(t.queued, count)
+		return
 	}
-	t.queued = 0
+	left := t.untaken()
+	t.prior = max(0, t.prior-(t.queued-left)) // the oldest went first
+	t.queued = left
+}
+
+// flushHeld is flush for Kick, which puts no frames of its own: every
+// frame queued was left held by an earlier call.
+func (t *txRing) flushHeld(io txRingIO, count *batchCount) {
+	t.prior = t.queued
+	t.flush(io, count)
+}
+
+// dropHeld takes back every queued frame, which earlier calls left held,
+// and counts them in t.lost.
+func (t *txRing) dropHeld(count *batchCount) {
+	t.prior = t.queued
+	t.drop(t.queued, count)
 }
 
 // waitFree flushes and yields until the head slot is free, a bounded
@@ -214,7 +271,7 @@ func (t *txRing) waitFree(io txRingIO, count *batchCount) bool {
 		if t.free() {
 			return true
 		}
-		_ = io.flushRing() // slots the kernel had no buffer for
+		t.flush(io, count) // slots the kernel had no buffer for
 	}
 	return t.free()
 }

@@ -19,14 +19,17 @@ import (
 // and a direct send takes frames as sendmmsg would. It records what went
 // out, and how.
 type fakeTxKernel struct {
-	ring    *txRing
-	head    int
-	busy    bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
-	errno   unix.Errno // a flush fails with this, taking nothing
-	flushes int
-	sent    []string // "ring:" or "direct:" and the frame's first byte, in order
-	vnet    [][]byte // each ring frame's virtio header
-	frames  [][]byte
+	ring  *txRing
+	head  int
+	busy  bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
+	errno unix.Errno // a flush fails with this, taking nothing
+	// take, if > 0, is how many slots a flush takes at most (a socket
+	// buffer that fills); takeTotal, if > 0, how many in all.
+	take, takeTotal, taken int
+	flushes                int
+	sent                   []string // "ring:" or "direct:" and the frame's first byte, in order
+	vnet                   [][]byte // each ring frame's virtio header
+	frames                 [][]byte
 }
 
 func (k *fakeTxKernel) flushRing() unix.Errno {
@@ -35,7 +38,10 @@ func (k *fakeTxKernel) flushRing() unix.Errno {
 		return k.errno
 	}
 	r := k.ring
-	for {
+	for n := 0; ; n++ {
+		if (k.take > 0 && n == k.take) || (k.takeTotal > 0 && k.taken == k.takeTotal) {
+			return 0 // the kernel returns what it took, or EAGAIN
+		}
 		base := k.head * r.slotSize
 		h := (*unix.Tpacket2Hdr)(unsafe.Pointer(&r.mem[base]))
 		if atomic.LoadUint32(&h.Status) != unix.TP_STATUS_SEND_REQUEST {
@@ -51,6 +57,7 @@ func (k *fakeTxKernel) flushRing() unix.Errno {
 		}
 		atomic.StoreUint32(&h.Status, st)
 		k.head = (k.head + 1) % r.slots
+		k.taken++
 	}
 }
 
@@ -339,5 +346,100 @@ func TestTxRingHeldUntilKick(t *testing.T) {
 	}
 	if st := near.Stats(); st.TxPackets != 3 || st.TxDropped != 0 {
 		t.Fatalf("stats %+v: want 3 sent", st)
+	}
+}
+
+// Held frames that a later write finds the device down for are dropped,
+// and reported apart from the write's own frames: the write's count
+// never goes below zero (its Sent used to go negative), and the held
+// ones, which an earlier call reported as sent, are in lost.
+func TestTxRingHeldDroppedApart(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	var held batchCount
+	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 100)}, nil, &held)
+	if held.packets != 3 {
+		t.Fatalf("held count %+v, want 3", held)
+	}
+	k.errno = unix.ENETDOWN
+	var count batchCount
+	r.write(k, [][]byte{txFrame(4, 60)}, nil, &count)
+	if count.packets != 0 || count.bytes != 0 || count.dropped != 1 {
+		t.Errorf("the write's count %+v, want its one frame dropped", count)
+	}
+	if res := count.result(); res.Sent != 0 || res.Dropped != 1 {
+		t.Errorf("the write's result %+v, want 0 sent and 1 dropped", res)
+	}
+	if lost := r.takeLost(); lost.packets != 3 || lost.bytes != 300 {
+		t.Errorf("held frames lost %+v, want 3 of 100 bytes", lost)
+	}
+	if lost := r.takeLost(); lost.packets != 0 {
+		t.Errorf("lost not reset: %+v", lost)
+	}
+	if r.head != 0 || r.queued != 0 || !r.free() {
+		t.Errorf("head %d, queued %d: the slots were not taken back", r.head, r.queued)
+	}
+	// A kick of held frames (flushHeld) reports them all as lost.
+	k.errno = 0
+	held = batchCount{}
+	r.writeHeld(k, [][]byte{txFrame(5, 80), txFrame(6, 80)}, nil, &held)
+	k.errno = unix.ENODEV
+	var kicked batchCount
+	r.flushHeld(k, &kicked)
+	if kicked != (batchCount{}) {
+		t.Errorf("a kick counted %+v in its own count", kicked)
+	}
+	if lost := r.takeLost(); lost.packets != 2 || lost.bytes != 160 {
+		t.Errorf("kicked frames lost %+v, want 2 of 80 bytes", lost)
+	}
+}
+
+// Frames a flush leaves (the kernel's socket buffer is full) stay
+// queued, so that the port reports them held and a Kick (flushHeld)
+// sends them: they used to be forgotten by the ring, and a Kick found
+// nothing to send.
+func TestTxRingPartialFlushStaysQueued(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	k.take = 1
+	var count batchCount
+	r.write(k, [][]byte{txFrame(1, 100), txFrame(2, 100), txFrame(3, 100)}, nil, &count)
+	if fmt.Sprint(k.sent) != "[ring:1]" || r.queued != 2 || count.packets != 3 {
+		t.Fatalf("sent %v, queued %d, count %+v: want frame 1 sent, 2 queued", k.sent, r.queued, count)
+	}
+	var kicked batchCount
+	r.flushHeld(k, &kicked)
+	r.flushHeld(k, &kicked)
+	if fmt.Sprint(k.sent) != "[ring:1 ring:2 ring:3]" || r.queued != 0 {
+		t.Fatalf("after two kicks: sent %v, queued %d", k.sent, r.queued)
+	}
+	if kicked != (batchCount{}) || r.takeLost() != (batchCount{}) {
+		t.Errorf("kicks counted %+v", kicked)
+	}
+}
+
+// Held frames that the kernel keeps refusing are taken back (dropHeld)
+// and counted as lost; the next frame goes into the first slot taken
+// back, where the kernel looks next.
+func TestTxRingDropHeld(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	var held batchCount
+	r.writeHeld(k, [][]byte{txFrame(1, 100), txFrame(2, 100)}, nil, &held)
+	k.take, k.takeTotal = 1, 1
+	var kicked batchCount
+	r.flushHeld(k, &kicked)
+	if fmt.Sprint(k.sent) != "[ring:1]" || r.queued != 1 {
+		t.Fatalf("sent %v, queued %d", k.sent, r.queued)
+	}
+	r.dropHeld(&kicked)
+	if lost := r.takeLost(); lost.packets != 1 || lost.bytes != 100 || kicked != (batchCount{}) {
+		t.Errorf("lost %+v, kick count %+v: want frame 2 lost", lost, kicked)
+	}
+	if r.queued != 0 || !r.free() {
+		t.Fatalf("queued %d: frames left marked", r.queued)
+	}
+	k.take, k.takeTotal = 0, 0
+	var count batchCount
+	r.write(k, [][]byte{txFrame(4, 60)}, nil, &count)
+	if fmt.Sprint(k.sent) != "[ring:1 ring:4]" || count.packets != 1 {
+		t.Errorf("after the buffer drained: sent %v, count %+v", k.sent, count)
 	}
 }

@@ -32,6 +32,17 @@ func (c *counters) addTx(b batchCount) {
 	addIfSet(&c.txErrors, b.errors)
 }
 
+// dropHeld moves frames that an earlier write counted as sent (held in
+// a transmit ring) to the dropped count.
+func (c *counters) dropHeld(b batchCount) {
+	if b.packets == 0 {
+		return
+	}
+	c.txPackets.Add(-b.packets)
+	c.txBytes.Add(-b.bytes)
+	c.txDropped.Add(b.packets)
+}
+
 // addIfSet skips the atomic add (a locked instruction) when there is
 // nothing to add, which is the usual case for the drop and error counters.
 func addIfSet(c *atomic.Uint64, v uint64) {

@@ -301,7 +301,12 @@ func (p *afpacketPort) writeBatch(frames [][]byte, offs []FrameMeta) (TxResult, 
 	}
 	p.stats.addTx(w.count)
 	res := w.count.result()
-	w.frames, w.offs, w.count = nil, nil, batchCount{}
+	if w.heldLost.packets > 0 {
+		p.stats.dropHeld(w.heldLost)
+		res.HeldDropped = int(w.heldLost.packets)
+	}
+	res.Held = w.held
+	w.frames, w.offs, w.count, w.heldLost, w.held = nil, nil, batchCount{}, batchCount{}, 0
 	if err != nil {
 		if p.closed.Load() {
 			return res, ErrClosed
@@ -469,7 +474,9 @@ type afpacketWriter struct {
 	ringFn     func(fd uintptr) bool
 	hold       bool // TransmitHeld: leave the ring's slots for Kick
 	kickFn     func(fd uintptr) bool
-	kicked     batchCount // what Kick's flush did
+	kicked     batchCount // Kick's own count, which stays empty
+	heldLost   batchCount // held frames a ring write dropped
+	held       int        // frames left queued in the ring after a write
 
 	hdr    [vnetHdrLen]byte
 	hdrs   [][vnetHdrLen]byte // per frame, when offs is set
@@ -588,6 +595,8 @@ func (p *afpacketPort) writeRing(frames [][]byte, offs []FrameMeta) error {
 	w.ringFrames, w.ringMeta = frames, offs
 	err := p.txConn.Write(w.ringFn)
 	w.ringFrames, w.ringMeta = nil, nil
+	w.heldLost = w.ring.takeLost()
+	w.held = w.ring.queued
 	return err
 }
 
@@ -613,7 +622,7 @@ func (p *afpacketPort) TransmitHeld(b *Batch) (TxResult, error) {
 
 // Kick sends the frames that TransmitHeld left in the transmit ring; a
 // device that is down or gone takes none, and they are dropped and
-// returned as such (they were counted as sent when they were put).
+// returned as HeldDropped (they were counted as sent when they were put).
 func (p *afpacketPort) Kick() TxResult {
 	w := &p.wr
 	if p.closed.Load() || w.ring == nil {
@@ -624,15 +633,35 @@ func (p *afpacketPort) Kick() TxResult {
 	if w.ring.mem == nil || w.ring.queued == 0 {
 		return TxResult{}
 	}
-	w.kicked = batchCount{}
+	w.kicked = batchCount{} // a kick puts no frames: only lost counts
 	_ = p.txConn.Write(w.kickFn)
-	p.stats.addTx(w.kicked) // packets and bytes go down by what was dropped
-	return TxResult{Dropped: int(w.kicked.dropped)}
+	lost := w.ring.takeLost()
+	p.stats.dropHeld(lost)
+	return TxResult{HeldDropped: int(lost.packets), Held: w.ring.queued}
+}
+
+// DropHeld takes back the frames held in the transmit ring and counts
+// them as dropped (HeldTransmitter).
+func (p *afpacketPort) DropHeld() TxResult {
+	w := &p.wr
+	if p.closed.Load() || w.ring == nil {
+		return TxResult{}
+	}
+	p.txMu.Lock()
+	defer p.txMu.Unlock()
+	if w.ring.mem == nil || w.ring.queued == 0 {
+		return TxResult{}
+	}
+	w.kicked = batchCount{}
+	w.ring.dropHeld(&w.kicked)
+	lost := w.ring.takeLost()
+	p.stats.dropHeld(lost)
+	return TxResult{HeldDropped: int(lost.packets)}
 }
 
 func (w *afpacketWriter) kickRing(fd uintptr) bool {
 	w.txFd = fd
-	w.ring.flush(w, &w.kicked)
+	w.ring.flushHeld(w, &w.kicked)
 	return true
 }
 

@@ -15,11 +15,24 @@ import "gvs/internal/packet"
 type TxResult struct {
 	Sent    int // handed to the device
 	Dropped int // refused or malformed: counted in TxDropped or TxErrors
+	// HeldDropped counts frames that an earlier TransmitHeld left held
+	// (and reported as sent), which this call's send had to drop: the
+	// device went down, or the kernel kept refusing them. They are
+	// counted in TxDropped, and no longer in TxPackets. Sent and Dropped
+	// are about this call's own frames only.
+	HeldDropped int
+	// Held counts the frames a HeldTransmitter holds after this call:
+	// TransmitHeld's, and any the kernel had no socket buffer for (of
+	// this call or earlier ones), which stay queued. Only a later
+	// Transmit or Kick sends them, so the caller must see that one comes.
+	Held int
 }
 
 func (r *TxResult) add(o TxResult) {
 	r.Sent += o.Sent
 	r.Dropped += o.Dropped
+	r.HeldDropped += o.HeldDropped
+	r.Held = o.Held // the latest call's
 }
 
 func (b batchCount) result() TxResult {
@@ -105,8 +118,13 @@ type Transmitter interface {
 type HeldTransmitter interface {
 	Transmitter
 	TransmitHeld(b *Batch) (TxResult, error)
-	// Kick returns the held frames it dropped (the device is down).
+	// Kick returns, as HeldDropped, the held frames it dropped (the
+	// device is down), and as Held those the kernel had no socket
+	// buffer for, which stay held for the next Kick.
 	Kick() TxResult
+	// DropHeld takes back the frames held, and returns them as
+	// HeldDropped: for a caller whose Kicks the kernel keeps refusing.
+	DropHeld() TxResult
 }
 
 // RxReadier is a Netdev that can tell, without a system call, whether

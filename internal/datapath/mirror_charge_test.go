@@ -1,0 +1,58 @@
+package datapath_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"gvs/internal/netdev"
+	"gvs/internal/ofproto"
+)
+
+// refusingTunnel is a port whose copies are queued (netdev.CopyQueued),
+// as a tunnel's are, and whose device refuses every frame; each send
+// waits until release is closed, so that copies pile up in the queue.
+type refusingTunnel struct {
+	*netdev.Memory
+	release chan struct{}
+}
+
+func (*refusingTunnel) NonBlocking()          {}
+func (*refusingTunnel) CountTxDropped(uint64) {}
+
+func (r *refusingTunnel) Transmit(b *netdev.Batch) (netdev.TxResult, error) {
+	<-r.release
+	return netdev.TxResult{Dropped: b.Len()}, nil
+}
+
+// The copy sender charges each mirror with the drops of its own copies,
+// even when one batch of the sender carries copies of two mirrors that
+// share an output port (it used to charge the whole batch's to the
+// first copy's mirror).
+func TestCopySenderChargesEachMirrorItsDrops(t *testing.T) {
+	dest := &refusingTunnel{Memory: netdev.NewMemory("mch3", 64), release: make(chan struct{})}
+	var release sync.Once
+	t.Cleanup(func() { release.Do(func() { close(dest.release) }) })
+	m1, m2 := &ofproto.MirrorStats{}, &ofproto.MirrorStats{}
+	dp, _ := mirrorSwitchWith(t, [3]netdev.Netdev{netdev.NewMemory("mch1", 64), netdev.NewMemory("mch2", 64), dest},
+		func(out *ofproto.Port) []*ofproto.Mirror {
+			return []*ofproto.Mirror{
+				{Name: "m1", Src: map[uint32]bool{1: true}, OutPort: out, OutVLAN: -1, Stats: m1},
+				{Name: "m2", Src: map[uint32]bool{2: true}, OutPort: out, OutVLAN: -1, Stats: m2},
+			}
+		})
+	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
+	// Copies of m1, m2, m1 in the queue, while the sender waits in its
+	// first send.
+	th1.Process(burst(4))
+	th2.Process(burst(4))
+	th1.Process(burst(4))
+	release.Do(func() { close(dest.release) })
+	deadline := time.Now().Add(5 * time.Second)
+	for m1.Copy.Dropped.Load()+m2.Copy.Dropped.Load() < 12 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if d1, d2 := m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load(); d1 != 8 || d2 != 4 {
+		t.Fatalf("mirror m1 charged %d drops and m2 %d, want 8 and 4", d1, d2)
+	}
+}
