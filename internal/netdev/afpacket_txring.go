@@ -38,6 +38,11 @@ const (
 	// yields for the kernel to free a slot before it drops the rest of
 	// its batch: a device's transmit completions, not ours, free slots.
 	txRingWaitRounds = 64
+	// rawSendFrameMax is the largest frame a flush may carry and still
+	// be a raw system call (txRing.shortFlush): a send()'s kernel work is
+	// the receiver's input of each frame, run in the send's softirq, and
+	// for frames this small (64-byte UDP, TCP ACKs) it is short.
+	rawSendFrameMax = 256
 )
 
 // txRing is the mapped transmit ring and the slot to fill next. Only the
@@ -48,6 +53,9 @@ type txRing struct {
 	slots    int
 	head     int
 	queued   int // slots filled since the last flush, ending at head
+	// queuedMax is the largest frame among the queued ones (a
+	// super-frame counts as larger than any), for shortFlush.
+	queuedMax int
 	// maxPlain is the largest frame that is not a super-frame the ring
 	// takes (the device's MTU and an Ethernet header with one VLAN tag;
 	// 0: no limit). The ring path skips the kernel's MTU check, so a
@@ -99,6 +107,22 @@ func (t *txRing) put(frame []byte, off Offload) {
 		t.head = 0
 	}
 	t.queued++
+	n := len(frame)
+	if off.IsSuper() {
+		n = MaxSuperFrame
+	}
+	t.queuedMax = max(t.queuedMax, n)
+}
+
+// shortFlush reports whether every queued frame is small, so that the
+// send() flushing them may be a raw system call. A raw call spares the
+// runtime's entersyscall (which wakes Go's sysmon thread, 10 % of
+// gvsd's CPU under 64-byte UDP) but keeps the thread's P for the whole
+// call: with MTU-size frames the send's softirq runs the receiver's TCP
+// input for tens of microseconds, and the other direction's thread,
+// woken meanwhile, waited for that P (TCP -8 %, docs/PERFORMANCE.md).
+func (t *txRing) shortFlush() bool {
+	return t.queuedMax <= rawSendFrameMax
 }
 
 // unqueue takes back the frames queued since the last flush, which the
@@ -114,14 +138,15 @@ func (t *txRing) unqueue() (n, bytes int) {
 		bytes += int(h.Len) - vnetHdrLen
 		atomic.StoreUint32(&h.Status, unix.TP_STATUS_AVAILABLE)
 	}
-	t.queued = 0
+	t.queued, t.queuedMax = 0, 0
 	return n, bytes
 }
 
 // txRingIO is what the ring writer needs from the port: the send() that
-// flushes the ring, and sendmmsg for the frames that fit no slot.
+// flushes the ring (a raw system call when raw is set), and sendmmsg for
+// the frames that fit no slot.
 type txRingIO interface {
-	flushRing() unix.Errno
+	flushRing(raw bool) unix.Errno
 	sendDirect(frames [][]byte, meta []FrameMeta)
 }
 
@@ -192,14 +217,14 @@ func (t *txRing) flush(io txRingIO, count *batchCount) {
 	if t.queued == 0 {
 		return
 	}
-	switch io.flushRing() {
+	switch io.flushRing(t.shortFlush()) {
 	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
 		n, bytes := t.unqueue()
 		count.packets -= uint64(n)
 		count.bytes -= uint64(bytes)
 		count.dropped += uint64(n)
 	}
-	t.queued = 0
+	t.queued, t.queuedMax = 0, 0
 }
 
 // waitFree flushes and yields until the head slot is free, a bounded
@@ -214,7 +239,7 @@ func (t *txRing) waitFree(io txRingIO, count *batchCount) bool {
 		if t.free() {
 			return true
 		}
-		_ = io.flushRing() // slots the kernel had no buffer for
+		_ = io.flushRing(false) // slots the kernel had no buffer for
 	}
 	return t.free()
 }

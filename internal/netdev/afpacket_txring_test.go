@@ -24,13 +24,15 @@ type fakeTxKernel struct {
 	busy    bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
 	errno   unix.Errno // a flush fails with this, taking nothing
 	flushes int
+	raw     []bool // each flush's raw flag
 	sent    []string // "ring:" or "direct:" and the frame's first byte, in order
 	vnet    [][]byte // each ring frame's virtio header
 	frames  [][]byte
 }
 
-func (k *fakeTxKernel) flushRing() unix.Errno {
+func (k *fakeTxKernel) flushRing(raw bool) unix.Errno {
 	k.flushes++
+	k.raw = append(k.raw, raw)
 	if k.errno != 0 {
 		return k.errno
 	}
@@ -339,5 +341,60 @@ func TestTxRingHeldUntilKick(t *testing.T) {
 	}
 	if st := near.Stats(); st.TxPackets != 3 || st.TxDropped != 0 {
 		t.Fatalf("stats %+v: want 3 sent", st)
+	}
+}
+
+// A flush is a raw system call only when every frame it carries is small
+// (64-byte UDP, TCP ACKs): one MTU-size frame or super-frame among them,
+// held ones included, makes it an ordinary call, and the next flush is
+// judged by its own frames.
+func TestTxRingRawFlushOnlyForSmallFrames(t *testing.T) {
+	r, k := newFakeTx(t, 16)
+	super := Offload{h: vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 100}}
+	var count batchCount
+	small := func() []byte { return txFrame(1, 64) }
+	steps := []struct {
+		name   string
+		frames [][]byte
+		meta   []FrameMeta
+		hold   bool
+		want   string // raw flags of the flushes this step makes
+	}{
+		{"64-byte frames", [][]byte{small(), small(), txFrame(2, rawSendFrameMax)}, nil, false, "[true]"},
+		{"one MTU-size frame among small ones", [][]byte{small(), txFrame(3, 1514), small()}, nil, false, "[false]"},
+		{"small frames after a large batch", [][]byte{small()}, nil, false, "[true]"},
+		{"one byte over the bound", [][]byte{txFrame(4, rawSendFrameMax+1)}, nil, false, "[false]"},
+		{"a small super-frame", [][]byte{small()}, []FrameMeta{{Off: super}}, false, "[false]"},
+		{"a large frame held", [][]byte{txFrame(5, 1000)}, nil, true, "[]"},
+		{"small frames flushed with the held large one", [][]byte{small()}, nil, false, "[false]"},
+		{"small frames after that", [][]byte{small(), small()}, nil, false, "[true]"},
+	}
+	for _, s := range steps {
+		k.raw = nil
+		if s.hold {
+			r.writeHeld(k, s.frames, s.meta, &count)
+		} else {
+			r.write(k, s.frames, s.meta, &count)
+		}
+		if got := fmt.Sprint(k.raw); got != s.want {
+			t.Errorf("%s: flushes raw %s, want %s", s.name, got, s.want)
+		}
+	}
+	if count.dropped+count.errors != 0 {
+		t.Errorf("count %+v: nothing should be lost", count)
+	}
+}
+
+// A flush the device refused (down) takes the frames back; the frames
+// queued after it are judged alone.
+func TestTxRingRawFlushAfterRefusal(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	var count batchCount
+	k.errno = unix.ENETDOWN
+	r.write(k, [][]byte{txFrame(1, 1500)}, nil, &count)
+	k.errno, k.raw = 0, nil
+	r.write(k, [][]byte{txFrame(2, 64)}, nil, &count)
+	if fmt.Sprint(k.raw) != "[true]" {
+		t.Errorf("flushes raw %v after a refused large frame, want [true]", k.raw)
 	}
 }
