@@ -24,7 +24,7 @@ type fakeTxKernel struct {
 	busy    bool       // slots taken stay TP_STATUS_SENDING (no transmit completion)
 	errno   unix.Errno // a flush fails with this, taking nothing
 	flushes int
-	raw     []bool // each flush's raw flag
+	raw     []bool   // each flush's raw flag
 	sent    []string // "ring:" or "direct:" and the frame's first byte, in order
 	vnet    [][]byte // each ring frame's virtio header
 	frames  [][]byte
