@@ -56,6 +56,7 @@ type afpacketReader struct {
 	stalled    bool // the ring must be replaced (ringStalled)
 	losing     bool // a slot said the kernel dropped frames: read the count
 	statsFn    func(fd uintptr)
+	mod        rxModeration
 
 	whole      bool  // the last arm was for ReadBatchOffload
 	backlog    []int // slot indexes still to hand out, in order
