@@ -56,7 +56,6 @@ type afpacketReader struct {
 	stalled    bool // the ring must be replaced (ringStalled)
 	losing     bool // a slot said the kernel dropped frames: read the count
 	statsFn    func(fd uintptr)
-	mod        rxModeration
 
 	whole      bool  // the last arm was for ReadBatchOffload
 	backlog    []int // slot indexes still to hand out, in order

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -379,20 +378,13 @@ func (p *afpacketPort) readRingLocked(bufs [][]byte, sizes []int, offs []Offload
 			_ = p.conn.Control(r.statsFn)
 		}
 		if out > 0 {
-			r.mod.found()
 			return out, nil
 		}
 		if p.poll != nil && p.poll.wait(p.member) {
 			continue
 		}
-		if r.mod.shouldNap() {
-			nap(modNap)
-			continue
-		}
 		r.woken = false
-		parked := time.Now()
 		err := p.conn.Read(r.waitFn)
-		r.mod.waited(time.Since(parked))
 		if p.closed.Load() {
 			return 0, ErrClosed
 		}
