@@ -108,10 +108,28 @@ func (t *txRing) put(frame []byte, off Offload) {
 	}
 	t.queued++
 	n := len(frame)
-	if off.IsSuper() {
+	if off.IsSuper() || carriesTCP(frame) {
 		n = MaxSuperFrame
 	}
 	t.queuedMax = max(t.queuedMax, n)
+}
+
+// carriesTCP reports whether frame is a TCP segment over IPv4 or IPv6
+// (no extension headers walked). Even a bare ACK's input at the
+// receiver may send the data it clocks out, inside the same softirq:
+// its kernel work is not short.
+func carriesTCP(frame []byte) bool {
+	off, etherType, ok := l3Offset(frame)
+	if !ok {
+		return false
+	}
+	switch etherType {
+	case etherTypeIPv4:
+		return off+ipv4HeaderLen <= len(frame) && frame[off+9] == ipProtoTCP
+	case etherTypeIPv6:
+		return off+ipv6HeaderLen <= len(frame) && frame[off+6] == ipProtoTCP
+	}
+	return false
 }
 
 // shortFlush reports whether every queued frame is small, so that the

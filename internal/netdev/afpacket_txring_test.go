@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -396,5 +397,42 @@ func TestTxRingRawFlushAfterRefusal(t *testing.T) {
 	r.write(k, [][]byte{txFrame(2, 64)}, nil, &count)
 	if fmt.Sprint(k.raw) != "[true]" {
 		t.Errorf("flushes raw %v after a refused large frame, want [true]", k.raw)
+	}
+}
+
+// A batch of small TCP segments (bare ACKs) is not short kernel work: the
+// receiver's input of an ACK may send the data it clocks out, inside the
+// same send(). So a flush with a TCP segment in it is an ordinary system
+// call, over IPv4 or IPv6, tagged or not; small UDP and other small
+// frames stay raw.
+func TestTxRingRawFlushNotForTCP(t *testing.T) {
+	src4, dst4 := net.IPv4(10, 0, 0, 1), net.IPv4(10, 0, 0, 2)
+	src6, dst6 := net.ParseIP("fd00::1"), net.ParseIP("fd00::2")
+	ack4 := append(ethernet(macA, macB, etherTypeIPv4), ipv4Packet(src4, dst4, ipProtoTCP, 1, tcpSegment(1, 0x10, nil))...)
+	ack6 := append(ethernet(macA, macB, etherTypeIPv6), ipv6Packet(src6, dst6, ipProtoTCP, tcpSegment(1, 0x10, nil))...)
+	tagged := append(ethernet(macA, macB, etherTypeVLAN), 0, 10)
+	tagged = binary.BigEndian.AppendUint16(tagged, etherTypeIPv4)
+	tagged = append(tagged, ipv4Packet(src4, dst4, ipProtoTCP, 1, tcpSegment(1, 0x10, nil))...)
+	udp4 := append(ethernet(macA, macB, etherTypeIPv4), ipv4Packet(src4, dst4, ipProtoUDP, 1, udpDatagram(make([]byte, 18)))...)
+	udp6 := append(ethernet(macA, macB, etherTypeIPv6), ipv6Packet(src6, dst6, ipProtoUDP, udpDatagram(make([]byte, 18)))...)
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		raw    bool
+	}{
+		{"UDP over IPv4", [][]byte{udp4, udp4}, true},
+		{"UDP over IPv6", [][]byte{udp6}, true},
+		{"an ARP-sized frame", [][]byte{txFrame(1, 60)}, true},
+		{"a TCP ACK over IPv4", [][]byte{udp4, ack4}, false},
+		{"a TCP ACK over IPv6", [][]byte{ack6}, false},
+		{"a tagged TCP ACK", [][]byte{tagged}, false},
+		{"a truncated IPv4 header", [][]byte{ack4[:ethHeaderLen+9]}, true},
+	} {
+		r, k := newFakeTx(t, 8)
+		var count batchCount
+		r.write(k, tc.frames, nil, &count)
+		if len(k.raw) != 1 || k.raw[0] != tc.raw {
+			t.Errorf("%s: flushes raw %v, want [%v]", tc.name, k.raw, tc.raw)
+		}
 	}
 }
