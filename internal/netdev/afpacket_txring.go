@@ -41,7 +41,7 @@ const (
 	// rawSendFrameMax is the largest frame a flush may carry and still
 	// be a raw system call (txRing.shortFlush): a send()'s kernel work is
 	// the receiver's input of each frame, run in the send's softirq, and
-	// for frames this small (64-byte UDP, TCP ACKs) it is short.
+	// for frames this small (64-byte UDP, ARP, ICMP) it is short.
 	rawSendFrameMax = 256
 )
 
@@ -54,7 +54,8 @@ type txRing struct {
 	head     int
 	queued   int // slots filled since the last flush, ending at head
 	// queuedMax is the largest frame among the queued ones (a
-	// super-frame counts as larger than any), for shortFlush.
+	// super-frame or a TCP segment counts as larger than any), for
+	// shortFlush.
 	queuedMax int
 	// maxPlain is the largest frame that is not a super-frame the ring
 	// takes (the device's MTU and an Ethernet header with one VLAN tag;
@@ -132,13 +133,14 @@ func carriesTCP(frame []byte) bool {
 	return false
 }
 
-// shortFlush reports whether every queued frame is small, so that the
-// send() flushing them may be a raw system call. A raw call spares the
-// runtime's entersyscall (which wakes Go's sysmon thread, 10 % of
-// gvsd's CPU under 64-byte UDP) but keeps the thread's P for the whole
-// call: with MTU-size frames the send's softirq runs the receiver's TCP
-// input for tens of microseconds, and the other direction's thread,
-// woken meanwhile, waited for that P (TCP -8 %, docs/PERFORMANCE.md).
+// shortFlush reports whether every queued frame is small and none is
+// TCP, so that the send() flushing them may be a raw system call. A raw
+// call spares the runtime's entersyscall (which wakes Go's sysmon
+// thread, 10 % of gvsd's CPU under 64-byte UDP) but keeps the thread's
+// P for the whole call: with MTU-size frames, or ACKs that clock out
+// more data, the send's softirq runs the receiver's TCP for tens of
+// microseconds, and the other direction's thread, woken meanwhile,
+// waited for that P (TCP -8 % with every send raw, docs/PERFORMANCE.md).
 func (t *txRing) shortFlush() bool {
 	return t.queuedMax <= rawSendFrameMax
 }
