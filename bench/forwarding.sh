@@ -253,6 +253,16 @@ cpu_ticks() {
 	fi
 }
 
+# ctx_switches PID: context switches (voluntary and not) of every thread
+# of a process so far, or "-": a switch's wake-ups, near enough.
+ctx_switches() {
+	if [ -n "$1" ] && [ -d "/proc/$1/task" ]; then
+		cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {n += $2} END {print n + 0}'
+	else
+		echo -
+	fi
+}
+
 # wait_until_up: a few pings until a reaches b (MAC learning, flows).
 wait_until_up() {
 	for _ in $(seq 20); do
@@ -314,11 +324,12 @@ one_run() {
 		echo "iperf3 server did not start"
 		return 1
 	fi
-	local copies0 deliv0 recv0 cpu0 t0 copies1 deliv1 recv1 cpu1 t1 perf_pid="" rc=0
+	local ctx0 ctx1 copies0 deliv0 recv0 cpu0 t0 copies1 deliv1 recv1 cpu1 t1 perf_pid="" rc=0
 	copies0=$(rx_packets gvbf-m gvbfm1)
 	recv0=$(rx_packets gvbf-b "$dev_b")
 	deliv0=$(($(rx_packets gvbf-a "$dev_a") + recv0))
 	cpu0=$(cpu_ticks "$swpid")
+	ctx0=$(ctx_switches "$swpid")
 	t0=$(date +%s.%N)
 	if [ -n "$perf_out" ]; then
 		perf record -q -F 499 -g -p "$swpid" -o "$perf_out" -- sleep "$secs" >/dev/null 2>&1 &
@@ -329,6 +340,7 @@ one_run() {
 	ip netns exec gvbf-a timeout $((secs + 20)) iperf3 "${args[@]}" >"$json" 2>&1 || rc=$?
 	t1=$(date +%s.%N)
 	cpu1=$(cpu_ticks "$swpid")
+	ctx1=$(ctx_switches "$swpid")
 	copies1=$(rx_packets gvbf-m gvbfm1)
 	recv1=$(rx_packets gvbf-b "$dev_b")
 	deliv1=$(($(rx_packets gvbf-a "$dev_a") + recv1))
@@ -354,6 +366,9 @@ one_run() {
 	if [ "$cpu0" != - ] && [ "$cpu1" != - ]; then
 		cpu=$(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
 			'BEGIN {printf "%.0f", (b - a) / hz / (t1 - t0) * 100}')
+	fi
+	if [ "$ctx0" != - ] && [ "$ctx1" != - ] && [ $((deliv1 - deliv0)) -gt 0 ]; then
+		log "switch context switches: $((ctx1 - ctx0)), $(awk -v c=$((ctx1 - ctx0)) -v d=$((deliv1 - deliv0)) 'BEGIN {printf "%.2f", d / c}') delivered frames per switch"
 	fi
 	local wall
 	wall=$(awk -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.3f", t1 - t0}')

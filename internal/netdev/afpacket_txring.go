@@ -38,6 +38,11 @@ const (
 	// yields for the kernel to free a slot before it drops the rest of
 	// its batch: a device's transmit completions, not ours, free slots.
 	txRingWaitRounds = 64
+	// rawSendFrameMax is the largest frame a flush may carry and still
+	// be a raw system call (txRing.shortFlush): a send()'s kernel work is
+	// the receiver's input of each frame, run in the send's softirq, and
+	// for frames this small (64-byte UDP, ARP, ICMP) it is short.
+	rawSendFrameMax = 256
 )
 
 // txRing is the mapped transmit ring and the slot to fill next. Only the
@@ -54,6 +59,10 @@ type txRing struct {
 	// back out of its sent count (takeLost).
 	prior int
 	lost  batchCount
+	// queuedMax is the largest frame among the queued ones (a
+	// super-frame or a TCP segment counts as larger than any), for
+	// shortFlush.
+	queuedMax int
 	// maxPlain is the largest frame that is not a super-frame the ring
 	// takes (the device's MTU and an Ethernet header with one VLAN tag;
 	// 0: no limit). The ring path skips the kernel's MTU check, so a
@@ -105,6 +114,41 @@ func (t *txRing) put(frame []byte, off Offload) {
 		t.head = 0
 	}
 	t.queued++
+	n := len(frame)
+	if off.IsSuper() || carriesTCP(frame) {
+		n = MaxSuperFrame
+	}
+	t.queuedMax = max(t.queuedMax, n)
+}
+
+// carriesTCP reports whether frame is a TCP segment over IPv4 or IPv6
+// (no extension headers walked). Even a bare ACK's input at the
+// receiver may send the data it clocks out, inside the same softirq:
+// its kernel work is not short.
+func carriesTCP(frame []byte) bool {
+	off, etherType, ok := l3Offset(frame)
+	if !ok {
+		return false
+	}
+	switch etherType {
+	case etherTypeIPv4:
+		return off+ipv4HeaderLen <= len(frame) && frame[off+9] == ipProtoTCP
+	case etherTypeIPv6:
+		return off+ipv6HeaderLen <= len(frame) && frame[off+6] == ipProtoTCP
+	}
+	return false
+}
+
+// shortFlush reports whether every queued frame is small and none is
+// TCP, so that the send() flushing them may be a raw system call. A raw
+// call spares the runtime's entersyscall (which wakes Go's sysmon
+// thread, 10 % of gvsd's CPU under 64-byte UDP) but keeps the thread's
+// P for the whole call: with MTU-size frames, or ACKs that clock out
+// more data, the send's softirq runs the receiver's TCP for tens of
+// microseconds, and the other direction's thread, woken meanwhile,
+// waited for that P (TCP -8 % with every send raw, docs/PERFORMANCE.md).
+func (t *txRing) shortFlush() bool {
+	return t.queuedMax <= rawSendFrameMax
 }
 
 // drop takes back the n newest queued frames, which the kernel did not
@@ -131,6 +175,9 @@ func (t *txRing) drop(n int, count *batchCount) {
 	}
 	t.queued -= n
 	t.prior = min(t.prior, t.queued)
+	if t.queued == 0 {
+		t.queuedMax = 0
+	}
 }
 
 // untaken is how many of the queued slots, the newest, a flush left
@@ -159,9 +206,10 @@ func (t *txRing) takeLost() batchCount {
 }
 
 // txRingIO is what the ring writer needs from the port: the send() that
-// flushes the ring, and sendmmsg for the frames that fit no slot.
+// flushes the ring (a raw system call when raw is set), and sendmmsg for
+// the frames that fit no slot.
 type txRingIO interface {
-	flushRing() unix.Errno
+	flushRing(raw bool) unix.Errno
 	sendDirect(frames [][]byte, meta []FrameMeta)
 }
 
@@ -235,7 +283,7 @@ func (t *txRing) flush(io txRingIO, count *batchCount) {
 	if t.queued == 0 {
 		return
 	}
-	switch io.flushRing() {
+	switch io.flushRing(t.shortFlush()) {
 	case unix.ENETDOWN, unix.ENXIO, unix.ENODEV:
 		t.drop(t.queued, count)
 		return
@@ -243,6 +291,9 @@ func (t *txRing) flush(io txRingIO, count *batchCount) {
 	left := t.untaken()
 	t.prior = max(0, t.prior-(t.queued-left)) // the oldest went first
 	t.queued = left
+	if t.queued == 0 {
+		t.queuedMax = 0
+	}
 }
 
 // flushHeld is flush for Kick, which puts no frames of its own: every

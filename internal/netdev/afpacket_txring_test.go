@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,13 +28,15 @@ type fakeTxKernel struct {
 	// buffer that fills); takeTotal, if > 0, how many in all.
 	take, takeTotal, taken int
 	flushes                int
+	raw                    []bool   // each flush's raw flag
 	sent                   []string // "ring:" or "direct:" and the frame's first byte, in order
 	vnet                   [][]byte // each ring frame's virtio header
 	frames                 [][]byte
 }
 
-func (k *fakeTxKernel) flushRing() unix.Errno {
+func (k *fakeTxKernel) flushRing(raw bool) unix.Errno {
 	k.flushes++
+	k.raw = append(k.raw, raw)
 	if k.errno != 0 {
 		return k.errno
 	}
@@ -441,5 +444,97 @@ func TestTxRingDropHeld(t *testing.T) {
 	r.write(k, [][]byte{txFrame(4, 60)}, nil, &count)
 	if fmt.Sprint(k.sent) != "[ring:1 ring:4]" || count.packets != 1 {
 		t.Errorf("after the buffer drained: sent %v, count %+v", k.sent, count)
+	}
+}
+
+// A flush is a raw system call only when every frame it carries is small
+// (64-byte UDP, TCP ACKs): one MTU-size frame or super-frame among them,
+// held ones included, makes it an ordinary call, and the next flush is
+// judged by its own frames.
+func TestTxRingRawFlushOnlyForSmallFrames(t *testing.T) {
+	r, k := newFakeTx(t, 16)
+	super := Offload{h: vnetHdr{gsoType: vnetGSOTCPv4, gsoSize: 100}}
+	var count batchCount
+	small := func() []byte { return txFrame(1, 64) }
+	steps := []struct {
+		name   string
+		frames [][]byte
+		meta   []FrameMeta
+		hold   bool
+		want   string // raw flags of the flushes this step makes
+	}{
+		{"64-byte frames", [][]byte{small(), small(), txFrame(2, rawSendFrameMax)}, nil, false, "[true]"},
+		{"one MTU-size frame among small ones", [][]byte{small(), txFrame(3, 1514), small()}, nil, false, "[false]"},
+		{"small frames after a large batch", [][]byte{small()}, nil, false, "[true]"},
+		{"one byte over the bound", [][]byte{txFrame(4, rawSendFrameMax+1)}, nil, false, "[false]"},
+		{"a small super-frame", [][]byte{small()}, []FrameMeta{{Off: super}}, false, "[false]"},
+		{"a large frame held", [][]byte{txFrame(5, 1000)}, nil, true, "[]"},
+		{"small frames flushed with the held large one", [][]byte{small()}, nil, false, "[false]"},
+		{"small frames after that", [][]byte{small(), small()}, nil, false, "[true]"},
+	}
+	for _, s := range steps {
+		k.raw = nil
+		if s.hold {
+			r.writeHeld(k, s.frames, s.meta, &count)
+		} else {
+			r.write(k, s.frames, s.meta, &count)
+		}
+		if got := fmt.Sprint(k.raw); got != s.want {
+			t.Errorf("%s: flushes raw %s, want %s", s.name, got, s.want)
+		}
+	}
+	if count.dropped+count.errors != 0 {
+		t.Errorf("count %+v: nothing should be lost", count)
+	}
+}
+
+// A flush the device refused (down) takes the frames back; the frames
+// queued after it are judged alone.
+func TestTxRingRawFlushAfterRefusal(t *testing.T) {
+	r, k := newFakeTx(t, 8)
+	var count batchCount
+	k.errno = unix.ENETDOWN
+	r.write(k, [][]byte{txFrame(1, 1500)}, nil, &count)
+	k.errno, k.raw = 0, nil
+	r.write(k, [][]byte{txFrame(2, 64)}, nil, &count)
+	if fmt.Sprint(k.raw) != "[true]" {
+		t.Errorf("flushes raw %v after a refused large frame, want [true]", k.raw)
+	}
+}
+
+// A batch of small TCP segments (bare ACKs) is not short kernel work: the
+// receiver's input of an ACK may send the data it clocks out, inside the
+// same send(). So a flush with a TCP segment in it is an ordinary system
+// call, over IPv4 or IPv6, tagged or not; small UDP and other small
+// frames stay raw.
+func TestTxRingRawFlushNotForTCP(t *testing.T) {
+	src4, dst4 := net.IPv4(10, 0, 0, 1), net.IPv4(10, 0, 0, 2)
+	src6, dst6 := net.ParseIP("fd00::1"), net.ParseIP("fd00::2")
+	ack4 := append(ethernet(macA, macB, etherTypeIPv4), ipv4Packet(src4, dst4, ipProtoTCP, 1, tcpSegment(1, 0x10, nil))...)
+	ack6 := append(ethernet(macA, macB, etherTypeIPv6), ipv6Packet(src6, dst6, ipProtoTCP, tcpSegment(1, 0x10, nil))...)
+	tagged := append(ethernet(macA, macB, etherTypeVLAN), 0, 10)
+	tagged = binary.BigEndian.AppendUint16(tagged, etherTypeIPv4)
+	tagged = append(tagged, ipv4Packet(src4, dst4, ipProtoTCP, 1, tcpSegment(1, 0x10, nil))...)
+	udp4 := append(ethernet(macA, macB, etherTypeIPv4), ipv4Packet(src4, dst4, ipProtoUDP, 1, udpDatagram(make([]byte, 18)))...)
+	udp6 := append(ethernet(macA, macB, etherTypeIPv6), ipv6Packet(src6, dst6, ipProtoUDP, udpDatagram(make([]byte, 18)))...)
+	for _, tc := range []struct {
+		name   string
+		frames [][]byte
+		raw    bool
+	}{
+		{"UDP over IPv4", [][]byte{udp4, udp4}, true},
+		{"UDP over IPv6", [][]byte{udp6}, true},
+		{"an ARP-sized frame", [][]byte{txFrame(1, 60)}, true},
+		{"a TCP ACK over IPv4", [][]byte{udp4, ack4}, false},
+		{"a TCP ACK over IPv6", [][]byte{ack6}, false},
+		{"a tagged TCP ACK", [][]byte{tagged}, false},
+		{"a truncated IPv4 header", [][]byte{ack4[:ethHeaderLen+9]}, true},
+	} {
+		r, k := newFakeTx(t, 8)
+		var count batchCount
+		r.write(k, tc.frames, nil, &count)
+		if len(k.raw) != 1 || k.raw[0] != tc.raw {
+			t.Errorf("%s: flushes raw %v, want [%v]", tc.name, k.raw, tc.raw)
+		}
 	}
 }

@@ -679,15 +679,17 @@ func (p *afpacketPort) RxReady() bool {
 }
 
 // flushRing is the send() that hands the ring's marked slots to the
-// kernel (txRingIO). Not a raw system call, although it never blocks:
-// raw ones (which spare the runtime's entersyscall and its sysmon
-// wake-ups, 10 % of gvsd's CPU under 64-byte UDP) cut that CPU by 6-15 %
-// but cost TCP with MTU-size frames 8 %, presumably because the send's
-// softirq (the receiver's TCP input) then holds the thread's P, and the
-// other direction's woken thread waits for it (docs/PERFORMANCE.md).
-func (w *afpacketWriter) flushRing() unix.Errno {
+// kernel (txRingIO). It never blocks (MSG_DONTWAIT); it is a raw system
+// call only when raw is set, for batches of small frames
+// (txRing.shortFlush says why not for all).
+func (w *afpacketWriter) flushRing(raw bool) unix.Errno {
 	for {
-		_, _, errno := unix.Syscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		var errno syscall.Errno
+		if raw {
+			_, _, errno = unix.RawSyscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		} else {
+			_, _, errno = unix.Syscall6(unix.SYS_SENDTO, w.txFd, 0, 0, unix.MSG_DONTWAIT, 0, 0)
+		}
 		if errno != unix.EINTR {
 			return errno
 		}
