@@ -470,3 +470,78 @@ func gsoSink(tb testing.TB, addr netip.Addr, port uint16) {
 		tb.Fatal(err)
 	}
 }
+
+// cutSuper cuts a TCP super-frame of payload bytes into segments of mss.
+func cutSuper(tb testing.TB, payload int, mss uint16) [][]byte {
+	super, off := testSuperFrame(tb, payload, mss)
+	var seg Segmenter
+	if !seg.Start(super, off) {
+		tb.Fatal("the segmenter refused the test's super-frame")
+	}
+	var out [][]byte
+	for {
+		b := make([]byte, MaxFrame)
+		n := seg.Next(b)
+		if n == 0 {
+			return out
+		}
+		out = append(out, b[:n])
+	}
+}
+
+// The segments of a cut super-frame are one run without hashing each
+// (sameFlowHead), and what sameFlowHead calls the same flow always has
+// the same UDP source port; a segment of other ports, addresses or MACs
+// ends the run.
+func TestGSORunOfSegments(t *testing.T) {
+	segs := cutSuper(t, 20*1348, 1348)
+	if got := gsoRun(segs, packet.VXLANLen); got != len(segs) {
+		t.Errorf("gsoRun = %d, want all %d segments", got, len(segs))
+	}
+	for _, edit := range []struct {
+		name string
+		at   int
+	}{{"source port", 14 + 20 + 1}, {"destination address", 14 + 19}, {"source MAC", 11}, {"protocol", 14 + 9}} {
+		other := cutSuper(t, 3*1348, 1348)
+		for _, s := range other {
+			s[edit.at] ^= 0x5a
+		}
+		run := append(segs[:2:2], other...)
+		if sameFlowHead(run[0], other[0]) {
+			t.Errorf("%s changed: sameFlowHead still true", edit.name)
+		}
+		if got := gsoRun(run, packet.VXLANLen); got != 2 {
+			t.Errorf("%s changed: gsoRun = %d, want 2", edit.name, got)
+		}
+	}
+	for _, a := range segs {
+		if sameFlowHead(segs[0], a) && packet.TunnelSourcePort(a) != packet.TunnelSourcePort(segs[0]) {
+			t.Fatal("sameFlowHead true for segments of different source ports")
+		}
+	}
+}
+
+// sameFlowHead never calls two frames the same flow when
+// packet.TunnelSourcePort gives them different ports.
+func FuzzSameFlowHead(f *testing.F) {
+	segs := cutSuper(f, 2*1348, 1348)
+	f.Add(segs[0][:60], segs[1][:60])
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		if sameFlowHead(a, b) && packet.TunnelSourcePort(a) != packet.TunnelSourcePort(b) {
+			t.Fatalf("same flow head, ports %d and %d", packet.TunnelSourcePort(a), packet.TunnelSourcePort(b))
+		}
+	})
+}
+
+// BenchmarkGSORun: finding the runs of a cut 64,000-byte super-frame
+// (48 segments of MSS 1348); ns/op is per segment.
+func BenchmarkGSORun(b *testing.B) {
+	segs := cutSuper(b, 64000, 1348)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(segs) {
+		for rest := segs; len(rest) > 0; {
+			rest = rest[max(1, gsoRun(rest, packet.VXLANLen)):]
+		}
+	}
+}
