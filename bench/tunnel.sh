@@ -312,6 +312,8 @@ profile_gvsd() {
 	for h in 1 2; do
 		go tool pprof -top -cum -nodecount 40 "$work/bin/gvsd" "$out-host$h.pb.gz" >"$out-host$h.txt" 2>/dev/null || true
 		log "profile: $out-host$h.txt"
+		# How the segments went: GSO sends, GRO reads, joined frames.
+		appctl_at "$work/sw$h" coverage/show 2>/dev/null | grep -E 'tunnel_(udp_gso|udp_gro|gro_)' >"$out-host$h.coverage.txt" || true
 	done
 	if [ -f "$out.perf.data" ]; then
 		perf report -q -i "$out.perf.data" --no-children --sort comm,sym --percent-limit 0.5 -g none \

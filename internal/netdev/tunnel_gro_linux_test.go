@@ -7,6 +7,9 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"gvs/internal/packet"
 )
@@ -121,7 +124,7 @@ func groTake(t *testing.T, frames [][]byte, mds []packet.TunnelMeta, nbufs int) 
 		if mds != nil {
 			md = mds[i]
 		}
-		if !r.put(f, &md) {
+		if !r.put(f, &md, false) {
 			t.Fatal("ring full")
 		}
 	}
@@ -358,7 +361,7 @@ func TestTunnelGROLimits(t *testing.T) {
 	var r rxRing
 	r.init()
 	for _, f := range buildAll(segs) {
-		r.put(f, &packet.TunnelMeta{})
+		r.put(f, &packet.TunnelMeta{}, false)
 	}
 	bufs, sizes, offs1 := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
 	if k, c := r.take(bufs, sizes, offs1, nil, true); k != 1 || c.packets != 3 || Segments(bufs[0][:sizes[0]], offs1[0]) != 3 {
@@ -370,14 +373,14 @@ func TestTunnelGROLimits(t *testing.T) {
 	// Without joining (ReadBatch; a GRE port) nothing joins, and the
 	// offload slots, if any, say so.
 	for _, f := range in[:3] {
-		r.put(f, &packet.TunnelMeta{})
+		r.put(f, &packet.TunnelMeta{}, false)
 	}
 	bufs = [][]byte{make([]byte, MaxFrame), make([]byte, MaxFrame), make([]byte, MaxFrame)}
 	if k, _ := r.take(bufs, make([]int, 3), nil, nil, false); k != 3 {
 		t.Errorf("ReadBatch took %d frames, want 3 as they came", k)
 	}
 	for _, f := range in[:3] {
-		r.put(f, &packet.TunnelMeta{})
+		r.put(f, &packet.TunnelMeta{}, false)
 	}
 	stale := []Offload{offs[0], offs[0], offs[0]}
 	if k, _ := r.take(bufs, make([]int, 3), stale, nil, false); k != 3 || stale[0].IsSuper() || stale[2].IsSuper() {
@@ -399,7 +402,7 @@ func TestTunnelGRONoAllocation(t *testing.T) {
 	md := packet.TunnelMeta{ID: 16}
 	allocs := testing.AllocsPerRun(20, func() {
 		for _, f := range in {
-			r.put(f, &md)
+			r.put(f, &md, false)
 		}
 		r.take(bufs, sizes, offs, tun, true)
 	})
@@ -435,7 +438,7 @@ func BenchmarkTunnelGROTake(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				f := in[i%len(in)]
-				r.put(f, &md)
+				r.put(f, &md, false)
 				if i%len(in) == len(in)-1 {
 					r.take(bufs, sizes, offs, nil, join)
 				}
@@ -529,4 +532,64 @@ func groSameButSums(a, b []byte) bool {
 		clear(f[l4+tcpChecksumOffset : l4+tcpChecksumOffset+2])
 	}
 	return bytes.Equal(a, b)
+}
+
+// A UDP GRO read of several datagrams for one port wakes the port's
+// thread once, after the last is in its ring, not at the first: woken
+// early, the thread would take and join only the first few segments of
+// a GSO send. (The wake channel is made roomier here to count wakes.)
+func TestTunnelGROBufferWakesOnce(t *testing.T) {
+	o, err := parseTunnelOptions(Config{Name: "vx", Type: "vxlan",
+		Options: map[string]string{"remote_ip": "192.0.2.1", "local_ip": "192.0.2.2", "key": "16"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tunnelPort{name: "vx", typ: "vxlan", opts: o, gro: true, done: make(chan struct{})}
+	p.rx.init()
+	p.rx.wake = make(chan struct{}, 8)
+	u := &underlay{key: underlayKey{udpPort: packet.VXLANPort}}
+	u.initBuffers()
+	ports := []*tunnelPort{p}
+	u.ports.Store(&ports)
+
+	segs := buildAll(groRun(3, 1000))
+	size := packet.VXLANLen + len(segs[0])
+	b := u.bufs[0][:0]
+	for _, s := range segs {
+		vx := make([]byte, packet.VXLANLen)
+		vx[0] = 0x08
+		binary.BigEndian.PutUint32(vx[4:], 16<<8)
+		b = append(append(b, vx...), s...)
+	}
+	u.msgs[0].Len = uint32(len(b))
+	src := (*unix.RawSockaddrInet4)(unsafe.Pointer(&u.names[0]))
+	*src = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{192, 0, 2, 1}}
+	c := u.ctrl[0][:0]
+	c = appendCmsg(c, unix.SOL_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint32(nil, uint32(size)))
+	pi := make([]byte, 12) // struct in_pktinfo: ifindex, local address, destination
+	copy(pi[8:], []byte{192, 0, 2, 2})
+	c = appendCmsg(c, unix.IPPROTO_IP, unix.IP_PKTINFO, pi)
+	u.msgs[0].Hdr.Control = &u.ctrl[0][0]
+	u.msgs[0].Hdr.SetControllen(len(c))
+
+	u.dispatch(0)
+	if n := p.rx.tail.Load() - p.rx.head.Load(); n != 3 {
+		t.Fatalf("%d frames in the port's ring, want 3", n)
+	}
+	if n := len(p.rx.wake); n != 1 {
+		t.Errorf("the port's thread was woken %d times, want once for the buffer", n)
+	}
+}
+
+// appendCmsg appends a control message of level, type and data to c.
+func appendCmsg(c []byte, level, typ int32, data []byte) []byte {
+	n := unix.CmsgLen(len(data))
+	c = binary.NativeEndian.AppendUint64(c, uint64(n))
+	c = binary.NativeEndian.AppendUint32(c, uint32(level))
+	c = binary.NativeEndian.AppendUint32(c, uint32(typ))
+	c = append(c, data...)
+	for len(c)%8 != 0 {
+		c = append(c, 0)
+	}
+	return c
 }

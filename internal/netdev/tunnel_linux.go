@@ -201,14 +201,16 @@ func (p *tunnelPort) Transmit(b *Batch) (TxResult, error) {
 }
 
 // deliver hands a decapsulated frame, with its tunnel metadata, to the
-// port's thread; it runs on the underlay's reader goroutine.
-func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta) {
+// port's thread; it runs on the underlay's reader goroutine. With hold,
+// the thread is not woken: the caller wakes it (rx.signal) once the
+// frames that came together are all in the ring.
+func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta, hold bool) {
 	if len(inner) > MaxFrame {
 		p.stats.rxErrors.Add(1)
 		tunnelTooBig.Inc()
 		return
 	}
-	if !p.rx.put(inner, md) {
+	if !p.rx.put(inner, md, hold) {
 		p.stats.rxDropped.Add(1)
 	}
 }
@@ -236,9 +238,9 @@ func (r *rxRing) init() {
 	r.wake = make(chan struct{}, 1)
 }
 
-// put copies frame and its metadata into the ring; false when it is
-// full.
-func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
+// put copies frame and its metadata into the ring and, unless hold,
+// wakes the consumer; false when the ring is full.
+func (r *rxRing) put(frame []byte, md *packet.TunnelMeta, hold bool) bool {
 	r.putMu.Lock()
 	defer r.putMu.Unlock()
 	t := r.tail.Load()
@@ -249,11 +251,18 @@ func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 	r.sizes[i] = copy(r.slots[i], frame)
 	r.metas[i] = *md
 	r.tail.Store(t + 1)
+	if !hold {
+		r.signal()
+	}
+	return true
+}
+
+// signal wakes the consumer, if it waits.
+func (r *rxRing) signal() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // take copies waiting frames into bufs (and their metadata into tun, if
@@ -796,4 +805,12 @@ func unixSockaddr6(a netip.Addr) unix.RawSockaddrInet6 {
 
 func unixSockaddr4(a netip.Addr) unix.RawSockaddrInet4 {
 	return unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+}
+
+// signal wakes p's thread after frames delivered with hold; nil is no
+// port.
+func (p *tunnelPort) signal() {
+	if p != nil {
+		p.rx.signal()
+	}
 }

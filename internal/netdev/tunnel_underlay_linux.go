@@ -212,9 +212,18 @@ func (u *underlay) dispatch(i int) {
 		if size > 0 && size < len(b) {
 			tunnelGROReads.Inc()
 		}
+		// The port's thread is woken once the buffer's datagrams are all
+		// in its ring (or the next go to another port), not at the
+		// first: it takes the segments of a GSO send together and
+		// joins them into one super-frame.
+		var last *tunnelPort
 		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
-			u.decapsulate(first, src, dst, outer)
+			if p := u.decapsulate(first, src, dst, outer, true); p != last {
+				last.signal()
+				last = p
+			}
 			if len(rest) == 0 {
+				last.signal()
 				return
 			}
 		}
@@ -227,14 +236,16 @@ func (u *underlay) dispatch(i int) {
 		}
 		src, dst, b, outer = o.Src, o.Dst, b[o.Payload:o.End], o.Meta
 	}
-	u.decapsulate(b, src, dst, outer)
+	u.decapsulate(b, src, dst, outer, false)
 }
 
 // decapsulate takes the GRE, VXLAN or Geneve header off b (the outer IP
 // payload, or the UDP payload) and delivers the inner frame to its port.
 // The underlay's reader and the native receive path (tnl_native_linux.go)
 // both call it; outer is what the outer headers said besides addresses.
-func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta) {
+// It returns the port the frame went to (nil if none), whose thread it
+// leaves asleep with hold (see tunnelPort.deliver).
+func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta, hold bool) *tunnelPort {
 	var info packet.TunnelInfo
 	var err error
 	if u.key.udpPort != 0 {
@@ -244,16 +255,17 @@ func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.Outer
 	}
 	if err != nil {
 		tunnelMalformed.Inc()
-		return
+		return nil
 	}
 	p := u.match(info.Type, src, dst, info.Key)
 	if p == nil {
 		tunnelUnknown.Inc()
-		return
+		return nil
 	}
 	var md packet.TunnelMeta
 	md.SetReceived(&info, src, dst, outer)
-	p.deliver(b[info.Inner:], &md)
+	p.deliver(b[info.Inner:], &md, hold)
+	return p
 }
 
 // parseUDP reads a VXLAN or Geneve header, as the port number says.
