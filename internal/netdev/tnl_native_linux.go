@@ -433,7 +433,7 @@ func decapNative(s *nativeState, b []byte, v6 bool) bool {
 		return false
 	}
 	tunnelNativeRx.Inc()
-	u.decapsulate(b, o.Src, o.Dst, o.Meta, false)
+	u.decapsulate(b, o.Src, o.Dst, o.Meta)
 	return true
 }
 

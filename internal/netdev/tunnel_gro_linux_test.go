@@ -124,7 +124,7 @@ func groTake(t *testing.T, frames [][]byte, mds []packet.TunnelMeta, nbufs int) 
 		if mds != nil {
 			md = mds[i]
 		}
-		if !r.put(f, &md, false) {
+		if !r.put(f, &md) {
 			t.Fatal("ring full")
 		}
 	}
@@ -361,7 +361,7 @@ func TestTunnelGROLimits(t *testing.T) {
 	var r rxRing
 	r.init()
 	for _, f := range buildAll(segs) {
-		r.put(f, &packet.TunnelMeta{}, false)
+		r.put(f, &packet.TunnelMeta{})
 	}
 	bufs, sizes, offs1 := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
 	if k, c := r.take(bufs, sizes, offs1, nil, true); k != 1 || c.packets != 3 || Segments(bufs[0][:sizes[0]], offs1[0]) != 3 {
@@ -373,14 +373,14 @@ func TestTunnelGROLimits(t *testing.T) {
 	// Without joining (ReadBatch; a GRE port) nothing joins, and the
 	// offload slots, if any, say so.
 	for _, f := range in[:3] {
-		r.put(f, &packet.TunnelMeta{}, false)
+		r.put(f, &packet.TunnelMeta{})
 	}
 	bufs = [][]byte{make([]byte, MaxFrame), make([]byte, MaxFrame), make([]byte, MaxFrame)}
 	if k, _ := r.take(bufs, make([]int, 3), nil, nil, false); k != 3 {
 		t.Errorf("ReadBatch took %d frames, want 3 as they came", k)
 	}
 	for _, f := range in[:3] {
-		r.put(f, &packet.TunnelMeta{}, false)
+		r.put(f, &packet.TunnelMeta{})
 	}
 	stale := []Offload{offs[0], offs[0], offs[0]}
 	if k, _ := r.take(bufs, make([]int, 3), stale, nil, false); k != 3 || stale[0].IsSuper() || stale[2].IsSuper() {
@@ -402,7 +402,7 @@ func TestTunnelGRONoAllocation(t *testing.T) {
 	md := packet.TunnelMeta{ID: 16}
 	allocs := testing.AllocsPerRun(20, func() {
 		for _, f := range in {
-			r.put(f, &md, false)
+			r.put(f, &md)
 		}
 		r.take(bufs, sizes, offs, tun, true)
 	})
@@ -411,19 +411,20 @@ func TestTunnelGRONoAllocation(t *testing.T) {
 	}
 }
 
-// BenchmarkTunnelGROTake: the port thread's take of 44 segments of one
-// flow (a UDP GRO read's worth), joined or copied one by one; ns/op is
-// per segment.
+// BenchmarkTunnelGROTake: 44 segments of one flow (a UDP GRO read's
+// worth) put into a port's ring one by one (put) or at once
+// (deliverRun), and taken by the port's thread, joined or copied one by
+// one; ns/op is per segment.
 func BenchmarkTunnelGROTake(b *testing.B) {
 	in := buildAll(groRun(44, 1448))
-	for _, join := range []bool{false, true} {
-		name := "copy"
-		if join {
-			name = "join"
-		}
-		b.Run(name, func(b *testing.B) {
-			var r rxRing
-			r.init()
+	for _, c := range []struct {
+		name      string
+		join, run bool
+	}{{"copy", false, false}, {"join", true, false}, {"run-join", true, true}} {
+		join := c.join
+		b.Run(c.name, func(b *testing.B) {
+			p := &tunnelPort{name: "vx", gro: true}
+			p.rx.init()
 			bufs := make([][]byte, 44)
 			for i := range bufs {
 				bufs[i] = make([]byte, MaxSuperFrame)
@@ -433,15 +434,22 @@ func BenchmarkTunnelGROTake(b *testing.B) {
 				offs = nil
 			}
 			md := packet.TunnelMeta{ID: 16}
+			run := make([]pendingFrame, len(in))
+			for i, f := range in {
+				run[i] = pendingFrame{p: p, inner: f, md: md}
+			}
 			b.SetBytes(int64(len(in[0])))
 			b.ReportAllocs()
 			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				f := in[i%len(in)]
-				r.put(f, &md, false)
-				if i%len(in) == len(in)-1 {
-					r.take(bufs, sizes, offs, nil, join)
+			for i := 0; i < b.N; i += len(in) {
+				if c.run {
+					p.deliverRun(run)
+				} else {
+					for _, f := range in {
+						p.rx.put(f, &md)
+					}
 				}
+				p.rx.take(bufs, sizes, offs, nil, join)
 			}
 		})
 	}
@@ -592,4 +600,36 @@ func appendCmsg(c []byte, level, typ int32, data []byte) []byte {
 		c = append(c, 0)
 	}
 	return c
+}
+
+// deliverRun fills the ring as far as it goes and counts the rest as
+// dropped, and a frame too big for a slot as an error; what went in is
+// taken in order.
+func TestTunnelDeliverRunFillsRing(t *testing.T) {
+	p := &tunnelPort{name: "vx", gro: true}
+	p.rx.init()
+	md := packet.TunnelMeta{ID: 16}
+	for range tunnelRxSlots - 2 {
+		p.rx.put(innerTestFrame(60), &md)
+	}
+	run := make([]pendingFrame, 5)
+	for i := range run {
+		run[i] = pendingFrame{p: p, inner: innerTestFrame(100 + i), md: md}
+	}
+	run[1].inner = make([]byte, MaxFrame+1)
+	p.deliverRun(run)
+	if s := p.Stats(); s.RxErrors != 1 || s.RxDropped != 2 {
+		t.Errorf("rx_errors %d rx_dropped %d, want 1 (too big) and 2 (ring full)", s.RxErrors, s.RxDropped)
+	}
+	if n := p.rx.tail.Load() - p.rx.head.Load(); n != tunnelRxSlots {
+		t.Fatalf("%d frames in the ring, want it full (%d)", n, tunnelRxSlots)
+	}
+	bufs, sizes := make([][]byte, tunnelRxSlots), make([]int, tunnelRxSlots)
+	for i := range bufs {
+		bufs[i] = make([]byte, MaxFrame)
+	}
+	k, _ := p.rx.take(bufs, sizes, nil, nil, false)
+	if k != tunnelRxSlots || sizes[k-2] != 100 || sizes[k-1] != 102 {
+		t.Errorf("took %d frames, the last two of %d and %d bytes; want %d, 100 and 102", k, sizes[k-2], sizes[k-1], tunnelRxSlots)
+	}
 }

@@ -201,17 +201,64 @@ func (p *tunnelPort) Transmit(b *Batch) (TxResult, error) {
 }
 
 // deliver hands a decapsulated frame, with its tunnel metadata, to the
-// port's thread; it runs on the underlay's reader goroutine. With hold,
-// the thread is not woken: the caller wakes it (rx.signal) once the
-// frames that came together are all in the ring.
-func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta, hold bool) {
+// port's thread; it runs on the underlay's reader goroutine or the native
+// receive path.
+func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta) {
 	if len(inner) > MaxFrame {
 		p.stats.rxErrors.Add(1)
 		tunnelTooBig.Inc()
 		return
 	}
-	if !p.rx.put(inner, md, hold) {
+	if !p.rx.put(inner, md) {
 		p.stats.rxDropped.Add(1)
+	}
+}
+
+// pendingFrame is a decapsulated frame waiting to be delivered with the
+// others of its UDP GRO read.
+type pendingFrame struct {
+	p     *tunnelPort
+	inner []byte
+	md    packet.TunnelMeta
+}
+
+// deliverRun hands frames of one UDP GRO read, all for p, to p's thread
+// at once: one lock, and one wake after the last is in the ring, so that
+// the thread takes them together and joins them into one super-frame
+// (woken at the first, it would take and join only the first few).
+func (p *tunnelPort) deliverRun(run []pendingFrame) {
+	r := &p.rx
+	r.putMu.Lock()
+	t := r.tail.Load()
+	free := tunnelRxSlots - (t - r.head.Load())
+	var tooBig, dropped uint64
+	for k := range run {
+		f := &run[k]
+		if len(f.inner) > MaxFrame {
+			tooBig++
+			continue
+		}
+		if free == 0 { // the thread may have taken some since
+			if free = tunnelRxSlots - (t - r.head.Load()); free == 0 {
+				dropped++
+				continue
+			}
+		}
+		i := t % tunnelRxSlots
+		r.sizes[i] = copy(r.slots[i], f.inner)
+		r.metas[i] = f.md
+		t++
+		free--
+	}
+	r.tail.Store(t)
+	r.putMu.Unlock()
+	r.signal()
+	if tooBig > 0 {
+		p.stats.rxErrors.Add(tooBig)
+		tunnelTooBig.Add(tooBig)
+	}
+	if dropped > 0 {
+		p.stats.rxDropped.Add(dropped)
 	}
 }
 
@@ -238,9 +285,9 @@ func (r *rxRing) init() {
 	r.wake = make(chan struct{}, 1)
 }
 
-// put copies frame and its metadata into the ring and, unless hold,
-// wakes the consumer; false when the ring is full.
-func (r *rxRing) put(frame []byte, md *packet.TunnelMeta, hold bool) bool {
+// put copies frame and its metadata into the ring and wakes the
+// consumer; false when the ring is full.
+func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 	r.putMu.Lock()
 	defer r.putMu.Unlock()
 	t := r.tail.Load()
@@ -251,9 +298,7 @@ func (r *rxRing) put(frame []byte, md *packet.TunnelMeta, hold bool) bool {
 	r.sizes[i] = copy(r.slots[i], frame)
 	r.metas[i] = *md
 	r.tail.Store(t + 1)
-	if !hold {
-		r.signal()
-	}
+	r.signal()
 	return true
 }
 
@@ -805,12 +850,4 @@ func unixSockaddr6(a netip.Addr) unix.RawSockaddrInet6 {
 
 func unixSockaddr4(a netip.Addr) unix.RawSockaddrInet4 {
 	return unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
-}
-
-// signal wakes p's thread after frames delivered with hold; nil is no
-// port.
-func (p *tunnelPort) signal() {
-	if p != nil {
-		p.rx.signal()
-	}
 }

@@ -42,6 +42,7 @@ type underlay struct {
 	msgs  []unix.Mmsghdr
 	got   int
 	err   error
+	pend  []pendingFrame // a UDP GRO read's frames (dispatch)
 }
 
 func (u *underlay) portList() []*tunnelPort {
@@ -114,6 +115,7 @@ func (u *underlay) initBuffers() {
 	u.names = make([]unix.RawSockaddrInet6, tunnelBatch)
 	u.iovs = make([]unix.Iovec, tunnelBatch)
 	u.msgs = make([]unix.Mmsghdr, tunnelBatch)
+	u.pend = make([]pendingFrame, 0, groMaxDatagrams)
 	size := tunnelRecvBuf
 	if u.key.udpPort != 0 {
 		size = groRecvBuf // UDP GRO joins datagrams: tunnel_gro_linux.go
@@ -212,18 +214,20 @@ func (u *underlay) dispatch(i int) {
 		if size > 0 && size < len(b) {
 			tunnelGROReads.Inc()
 		}
-		// The port's thread is woken once the buffer's datagrams are all
-		// in its ring (or the next go to another port), not at the
-		// first: it takes the segments of a GSO send together and
-		// joins them into one super-frame.
-		var last *tunnelPort
+		// The datagrams are delivered together (deliverPending), so that
+		// the port's thread takes the segments of a GSO send at once.
 		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
-			if p := u.decapsulate(first, src, dst, outer, true); p != last {
-				last.signal()
-				last = p
+			if len(u.pend) == cap(u.pend) {
+				u.deliverPending()
+			}
+			n := len(u.pend)
+			u.pend = u.pend[:n+1]
+			f := &u.pend[n]
+			if f.p, f.inner = u.classify(first, src, dst, outer, &f.md); f.p == nil {
+				u.pend = u.pend[:n]
 			}
 			if len(rest) == 0 {
-				last.signal()
+				u.deliverPending()
 				return
 			}
 		}
@@ -236,16 +240,41 @@ func (u *underlay) dispatch(i int) {
 		}
 		src, dst, b, outer = o.Src, o.Dst, b[o.Payload:o.End], o.Meta
 	}
-	u.decapsulate(b, src, dst, outer, false)
+	u.decapsulate(b, src, dst, outer)
+}
+
+// deliverPending hands the pending frames to their ports, each port's
+// run at once.
+func (u *underlay) deliverPending() {
+	for i := 0; i < len(u.pend); {
+		j := i + 1
+		for j < len(u.pend) && u.pend[j].p == u.pend[i].p {
+			j++
+		}
+		u.pend[i].p.deliverRun(u.pend[i:j])
+		i = j
+	}
+	for i := range u.pend {
+		u.pend[i].p, u.pend[i].inner = nil, nil // a closed port may go
+	}
+	u.pend = u.pend[:0]
 }
 
 // decapsulate takes the GRE, VXLAN or Geneve header off b (the outer IP
 // payload, or the UDP payload) and delivers the inner frame to its port.
 // The underlay's reader and the native receive path (tnl_native_linux.go)
 // both call it; outer is what the outer headers said besides addresses.
-// It returns the port the frame went to (nil if none), whose thread it
-// leaves asleep with hold (see tunnelPort.deliver).
-func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta, hold bool) *tunnelPort {
+func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta) {
+	var md packet.TunnelMeta
+	if p, inner := u.classify(b, src, dst, outer, &md); p != nil {
+		p.deliver(inner, &md)
+	}
+}
+
+// classify reads b's tunnel header and returns the port b is for, the
+// inner frame, and its metadata in md; nil (counted) if b is malformed or
+// for no port.
+func (u *underlay) classify(b []byte, src, dst netip.Addr, outer packet.OuterMeta, md *packet.TunnelMeta) (*tunnelPort, []byte) {
 	var info packet.TunnelInfo
 	var err error
 	if u.key.udpPort != 0 {
@@ -255,17 +284,16 @@ func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.Outer
 	}
 	if err != nil {
 		tunnelMalformed.Inc()
-		return nil
+		return nil, nil
 	}
 	p := u.match(info.Type, src, dst, info.Key)
 	if p == nil {
 		tunnelUnknown.Inc()
-		return nil
+		return nil, nil
 	}
-	var md packet.TunnelMeta
+	*md = packet.TunnelMeta{}
 	md.SetReceived(&info, src, dst, outer)
-	p.deliver(b[info.Inner:], &md, hold)
-	return p
+	return p, b[info.Inner:]
 }
 
 // parseUDP reads a VXLAN or Geneve header, as the port number says.
