@@ -542,11 +542,12 @@ func groSameButSums(a, b []byte) bool {
 	return bytes.Equal(a, b)
 }
 
-// A UDP GRO read of several datagrams for one port wakes the port's
-// thread once, after the last is in its ring, not at the first: woken
-// early, the thread would take and join only the first few segments of
-// a GSO send. (The wake channel is made roomier here to count wakes.)
-func TestTunnelGROBufferWakesOnce(t *testing.T) {
+// The datagrams of one read (two UDP GRO buffers, as the two GSO sends
+// of a TCP super-frame arrive) for one port wake the port's thread once,
+// after the last is in its ring, not at the first: woken early, the
+// thread would take and join only the first few segments. (The wake
+// channel is made roomier here to count wakes.)
+func TestTunnelGROReadWakesOnce(t *testing.T) {
 	o, err := parseTunnelOptions(Config{Name: "vx", Type: "vxlan",
 		Options: map[string]string{"remote_ip": "192.0.2.1", "local_ip": "192.0.2.2", "key": "16"}})
 	if err != nil {
@@ -560,32 +561,38 @@ func TestTunnelGROBufferWakesOnce(t *testing.T) {
 	ports := []*tunnelPort{p}
 	u.ports.Store(&ports)
 
-	segs := buildAll(groRun(3, 1000))
-	size := packet.VXLANLen + len(segs[0])
-	b := u.bufs[0][:0]
-	for _, s := range segs {
-		vx := make([]byte, packet.VXLANLen)
-		vx[0] = 0x08
-		binary.BigEndian.PutUint32(vx[4:], 16<<8)
-		b = append(append(b, vx...), s...)
+	segs := buildAll(groRun(5, 1000))
+	for m, part := range [][][]byte{segs[:3], segs[3:]} {
+		size := packet.VXLANLen + len(part[0])
+		b := u.bufs[m][:0]
+		for _, s := range part {
+			vx := make([]byte, packet.VXLANLen)
+			vx[0] = 0x08
+			binary.BigEndian.PutUint32(vx[4:], 16<<8)
+			b = append(append(b, vx...), s...)
+		}
+		u.msgs[m].Len = uint32(len(b))
+		src := (*unix.RawSockaddrInet4)(unsafe.Pointer(&u.names[m]))
+		*src = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{192, 0, 2, 1}}
+		c := u.ctrl[m][:0]
+		c = appendCmsg(c, unix.SOL_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint32(nil, uint32(size)))
+		pi := make([]byte, 12) // struct in_pktinfo: ifindex, local address, destination
+		copy(pi[8:], []byte{192, 0, 2, 2})
+		c = appendCmsg(c, unix.IPPROTO_IP, unix.IP_PKTINFO, pi)
+		u.msgs[m].Hdr.Control = &u.ctrl[m][0]
+		u.msgs[m].Hdr.SetControllen(len(c))
 	}
-	u.msgs[0].Len = uint32(len(b))
-	src := (*unix.RawSockaddrInet4)(unsafe.Pointer(&u.names[0]))
-	*src = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{192, 0, 2, 1}}
-	c := u.ctrl[0][:0]
-	c = appendCmsg(c, unix.SOL_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint32(nil, uint32(size)))
-	pi := make([]byte, 12) // struct in_pktinfo: ifindex, local address, destination
-	copy(pi[8:], []byte{192, 0, 2, 2})
-	c = appendCmsg(c, unix.IPPROTO_IP, unix.IP_PKTINFO, pi)
-	u.msgs[0].Hdr.Control = &u.ctrl[0][0]
-	u.msgs[0].Hdr.SetControllen(len(c))
-
-	u.dispatch(0)
-	if n := p.rx.tail.Load() - p.rx.head.Load(); n != 3 {
-		t.Fatalf("%d frames in the port's ring, want 3", n)
+	u.got = 2
+	u.dispatchAll()
+	if n := p.rx.tail.Load() - p.rx.head.Load(); n != 5 {
+		t.Fatalf("%d frames in the port's ring, want 5", n)
 	}
 	if n := len(p.rx.wake); n != 1 {
-		t.Errorf("the port's thread was woken %d times, want once for the buffer", n)
+		t.Errorf("the port's thread was woken %d times, want once for the read", n)
+	}
+	bufs, sizes, offs := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
+	if k, _ := p.rx.take(bufs, sizes, offs, nil, true); k != 1 || sizes[0] != len(segs[0])+4*1000 {
+		t.Errorf("took %d frames, the first of %d bytes; want one super-frame of the 5 segments", k, sizes[0])
 	}
 }
 

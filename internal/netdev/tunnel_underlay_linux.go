@@ -171,10 +171,19 @@ func (u *underlay) readOnce() bool {
 		tunnelLog.Warn("%s: read failed: %v", u.key, u.err)
 		return false
 	}
+	u.dispatchAll()
+	return false
+}
+
+// dispatchAll dispatches the messages read and then delivers the frames
+// of UDP datagrams, each port's at once: the two or three GSO sends of
+// one TCP super-frame, read together, reach the port's thread together
+// and join into one super-frame again.
+func (u *underlay) dispatchAll() {
 	for i := range u.got {
 		u.dispatch(i)
 	}
-	return false
+	u.deliverPending()
 }
 
 func (u *underlay) recv(fd uintptr) bool {
@@ -214,8 +223,9 @@ func (u *underlay) dispatch(i int) {
 		if size > 0 && size < len(b) {
 			tunnelGROReads.Inc()
 		}
-		// The datagrams are delivered together (deliverPending), so that
-		// the port's thread takes the segments of a GSO send at once.
+		// The datagrams are delivered together (deliverPending, at the
+		// latest after the last message read), so that the port's thread
+		// takes the segments of a GSO send at once.
 		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
 			if len(u.pend) == cap(u.pend) {
 				u.deliverPending()
@@ -227,7 +237,6 @@ func (u *underlay) dispatch(i int) {
 				u.pend = u.pend[:n]
 			}
 			if len(rest) == 0 {
-				u.deliverPending()
 				return
 			}
 		}
