@@ -180,6 +180,7 @@ func (u *underlay) readOnce() bool {
 // one TCP super-frame, read together, reach the port's thread together
 // and join into one super-frame again.
 func (u *underlay) dispatchAll() {
+	u.clearPending() // left by a batch that panicked: their buffers are reused
 	for i := range u.got {
 		u.dispatch(i)
 	}
@@ -263,6 +264,11 @@ func (u *underlay) deliverPending() {
 		u.pend[i].p.deliverRun(u.pend[i:j])
 		i = j
 	}
+	u.clearPending()
+}
+
+// clearPending empties the pending frames.
+func (u *underlay) clearPending() {
 	for i := range u.pend {
 		u.pend[i].p, u.pend[i].inner = nil, nil // a closed port may go
 	}
