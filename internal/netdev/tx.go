@@ -209,6 +209,11 @@ func (s *Sender) send(to target, b *Batch, whole bool) (TxResult, error) {
 			res.Dropped++
 			continue
 		}
+		// A super-frame's segments go out in one write where they fit
+		// one: a tunnel port sends them in one UDP GSO send.
+		if left := s.seg.Left(); s.out.Len()+left > senderBufs && left <= senderBufs {
+			flush()
+		}
 		for {
 			if used == len(s.bufs) || s.out.Len() == senderBufs {
 				flush()

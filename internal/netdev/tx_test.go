@@ -178,3 +178,45 @@ func TestSegments(t *testing.T) {
 		t.Errorf("an ordinary frame: %d segments, want 1", got)
 	}
 }
+
+// writeSizes is a Transmitter that records how many frames each write
+// carried.
+type writeSizes struct {
+	*Memory
+	writes []int
+}
+
+func (w *writeSizes) Transmit(b *Batch) (TxResult, error) {
+	w.writes = append(w.writes, b.Len())
+	return TxResult{Sent: b.Len()}, nil
+}
+
+// A super-frame's segments go out in one write where they fit one (a
+// tunnel port then sends them in one UDP GSO send), not split across two
+// because the previous super-frame left the Sender's buffers part full;
+// one of more segments than a write holds still goes out in full writes.
+func TestSendKeepsASuperFramesSegmentsTogether(t *testing.T) {
+	const mss = 1000
+	super, off := testSuperFrame(t, 40*mss, mss)
+	b := NewBatch(3)
+	for range 3 {
+		b.Add(super, off, 0, 0)
+	}
+	var s Sender
+	w := &writeSizes{}
+	if res, _ := s.SendTo(w, b); res.Sent != 120 {
+		t.Fatalf("sent %d segments, want 120", res.Sent)
+	}
+	if len(w.writes) != 3 || w.writes[0] != 40 || w.writes[1] != 40 || w.writes[2] != 40 {
+		t.Errorf("writes of %v segments, want 40, 40 and 40", w.writes)
+	}
+	big, bigOff := testSuperFrame(t, 100*mss, mss)
+	b.Reset()
+	b.Add(super, off, 0, 0)
+	b.Add(big, bigOff, 0, 0)
+	w.writes = nil
+	s.SendTo(w, b)
+	if len(w.writes) != 3 || w.writes[0] != 64 || w.writes[1] != 64 || w.writes[2] != 12 {
+		t.Errorf("writes of %v segments, want 64, 64 and 12: one too big for a write fills them", w.writes)
+	}
+}
