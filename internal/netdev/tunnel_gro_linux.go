@@ -22,9 +22,6 @@ var tunnelGROReads = coverage.New("tunnel_udp_gro")
 // decapsulates each, so one recvmmsg slot carries up to 64 tunnel packets.
 
 const (
-	// groMaxDatagrams is how many datagrams of a UDP GRO read are
-	// delivered at once (the kernel's GRO joins at most 64).
-	groMaxDatagrams = 64
 	// groRecvBuf holds the largest joined buffer: a whole UDP payload. A
 	// smaller buffer would cut it and lose every datagram in it.
 	groRecvBuf = 0xffff

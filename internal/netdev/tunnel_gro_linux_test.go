@@ -7,9 +7,6 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"gvs/internal/packet"
 )
@@ -411,20 +408,19 @@ func TestTunnelGRONoAllocation(t *testing.T) {
 	}
 }
 
-// BenchmarkTunnelGROTake: 44 segments of one flow (a UDP GRO read's
-// worth) put into a port's ring one by one (put) or at once
-// (deliverRun), and taken by the port's thread, joined or copied one by
-// one; ns/op is per segment.
+// BenchmarkTunnelGROTake: the port thread's take of 44 segments of one
+// flow (a UDP GRO read's worth), joined or copied one by one; ns/op is
+// per segment.
 func BenchmarkTunnelGROTake(b *testing.B) {
 	in := buildAll(groRun(44, 1448))
-	for _, c := range []struct {
-		name      string
-		join, run bool
-	}{{"copy", false, false}, {"join", true, false}, {"run-join", true, true}} {
-		join := c.join
-		b.Run(c.name, func(b *testing.B) {
-			p := &tunnelPort{name: "vx", gro: true}
-			p.rx.init()
+	for _, join := range []bool{false, true} {
+		name := "copy"
+		if join {
+			name = "join"
+		}
+		b.Run(name, func(b *testing.B) {
+			var r rxRing
+			r.init()
 			bufs := make([][]byte, 44)
 			for i := range bufs {
 				bufs[i] = make([]byte, MaxSuperFrame)
@@ -434,22 +430,15 @@ func BenchmarkTunnelGROTake(b *testing.B) {
 				offs = nil
 			}
 			md := packet.TunnelMeta{ID: 16}
-			run := make([]pendingFrame, len(in))
-			for i, f := range in {
-				run[i] = pendingFrame{p: p, inner: f, md: md}
-			}
 			b.SetBytes(int64(len(in[0])))
 			b.ReportAllocs()
 			b.ResetTimer()
-			for i := 0; i < b.N; i += len(in) {
-				if c.run {
-					p.deliverRun(run)
-				} else {
-					for _, f := range in {
-						p.rx.put(f, &md)
-					}
+			for i := 0; i < b.N; i++ {
+				f := in[i%len(in)]
+				r.put(f, &md)
+				if i%len(in) == len(in)-1 {
+					r.take(bufs, sizes, offs, nil, join)
 				}
-				p.rx.take(bufs, sizes, offs, nil, join)
 			}
 		})
 	}
@@ -540,103 +529,4 @@ func groSameButSums(a, b []byte) bool {
 		clear(f[l4+tcpChecksumOffset : l4+tcpChecksumOffset+2])
 	}
 	return bytes.Equal(a, b)
-}
-
-// The datagrams of one read (two UDP GRO buffers, as the two GSO sends
-// of a TCP super-frame arrive) for one port wake the port's thread once,
-// after the last is in its ring, not at the first: woken early, the
-// thread would take and join only the first few segments. (The wake
-// channel is made roomier here to count wakes.)
-func TestTunnelGROReadWakesOnce(t *testing.T) {
-	o, err := parseTunnelOptions(Config{Name: "vx", Type: "vxlan",
-		Options: map[string]string{"remote_ip": "192.0.2.1", "local_ip": "192.0.2.2", "key": "16"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tunnelPort{name: "vx", typ: "vxlan", opts: o, gro: true, done: make(chan struct{})}
-	p.rx.init()
-	p.rx.wake = make(chan struct{}, 8)
-	u := &underlay{key: underlayKey{udpPort: packet.VXLANPort}}
-	u.initBuffers()
-	ports := []*tunnelPort{p}
-	u.ports.Store(&ports)
-
-	segs := buildAll(groRun(5, 1000))
-	for m, part := range [][][]byte{segs[:3], segs[3:]} {
-		size := packet.VXLANLen + len(part[0])
-		b := u.bufs[m][:0]
-		for _, s := range part {
-			vx := make([]byte, packet.VXLANLen)
-			vx[0] = 0x08
-			binary.BigEndian.PutUint32(vx[4:], 16<<8)
-			b = append(append(b, vx...), s...)
-		}
-		u.msgs[m].Len = uint32(len(b))
-		src := (*unix.RawSockaddrInet4)(unsafe.Pointer(&u.names[m]))
-		*src = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: [4]byte{192, 0, 2, 1}}
-		c := u.ctrl[m][:0]
-		c = appendCmsg(c, unix.SOL_UDP, unix.UDP_GRO, binary.NativeEndian.AppendUint32(nil, uint32(size)))
-		pi := make([]byte, 12) // struct in_pktinfo: ifindex, local address, destination
-		copy(pi[8:], []byte{192, 0, 2, 2})
-		c = appendCmsg(c, unix.IPPROTO_IP, unix.IP_PKTINFO, pi)
-		u.msgs[m].Hdr.Control = &u.ctrl[m][0]
-		u.msgs[m].Hdr.SetControllen(len(c))
-	}
-	u.got = 2
-	u.dispatchAll()
-	if n := p.rx.tail.Load() - p.rx.head.Load(); n != 5 {
-		t.Fatalf("%d frames in the port's ring, want 5", n)
-	}
-	if n := len(p.rx.wake); n != 1 {
-		t.Errorf("the port's thread was woken %d times, want once for the read", n)
-	}
-	bufs, sizes, offs := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
-	if k, _ := p.rx.take(bufs, sizes, offs, nil, true); k != 1 || sizes[0] != len(segs[0])+4*1000 {
-		t.Errorf("took %d frames, the first of %d bytes; want one super-frame of the 5 segments", k, sizes[0])
-	}
-}
-
-// appendCmsg appends a control message of level, type and data to c.
-func appendCmsg(c []byte, level, typ int32, data []byte) []byte {
-	n := unix.CmsgLen(len(data))
-	c = binary.NativeEndian.AppendUint64(c, uint64(n))
-	c = binary.NativeEndian.AppendUint32(c, uint32(level))
-	c = binary.NativeEndian.AppendUint32(c, uint32(typ))
-	c = append(c, data...)
-	for len(c)%8 != 0 {
-		c = append(c, 0)
-	}
-	return c
-}
-
-// deliverRun fills the ring as far as it goes and counts the rest as
-// dropped, and a frame too big for a slot as an error; what went in is
-// taken in order.
-func TestTunnelDeliverRunFillsRing(t *testing.T) {
-	p := &tunnelPort{name: "vx", gro: true}
-	p.rx.init()
-	md := packet.TunnelMeta{ID: 16}
-	for range tunnelRxSlots - 2 {
-		p.rx.put(innerTestFrame(60), &md)
-	}
-	run := make([]pendingFrame, 5)
-	for i := range run {
-		run[i] = pendingFrame{p: p, inner: innerTestFrame(100 + i), md: md}
-	}
-	run[1].inner = make([]byte, MaxFrame+1)
-	p.deliverRun(run)
-	if s := p.Stats(); s.RxErrors != 1 || s.RxDropped != 2 {
-		t.Errorf("rx_errors %d rx_dropped %d, want 1 (too big) and 2 (ring full)", s.RxErrors, s.RxDropped)
-	}
-	if n := p.rx.tail.Load() - p.rx.head.Load(); n != tunnelRxSlots {
-		t.Fatalf("%d frames in the ring, want it full (%d)", n, tunnelRxSlots)
-	}
-	bufs, sizes := make([][]byte, tunnelRxSlots), make([]int, tunnelRxSlots)
-	for i := range bufs {
-		bufs[i] = make([]byte, MaxFrame)
-	}
-	k, _ := p.rx.take(bufs, sizes, nil, nil, false)
-	if k != tunnelRxSlots || sizes[k-2] != 100 || sizes[k-1] != 102 {
-		t.Errorf("took %d frames, the last two of %d and %d bytes; want %d, 100 and 102", k, sizes[k-2], sizes[k-1], tunnelRxSlots)
-	}
 }

@@ -201,8 +201,7 @@ func (p *tunnelPort) Transmit(b *Batch) (TxResult, error) {
 }
 
 // deliver hands a decapsulated frame, with its tunnel metadata, to the
-// port's thread; it runs on the underlay's reader goroutine or the native
-// receive path.
+// port's thread; it runs on the underlay's reader goroutine.
 func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta) {
 	if len(inner) > MaxFrame {
 		p.stats.rxErrors.Add(1)
@@ -211,54 +210,6 @@ func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta) {
 	}
 	if !p.rx.put(inner, md) {
 		p.stats.rxDropped.Add(1)
-	}
-}
-
-// pendingFrame is a decapsulated frame waiting to be delivered with the
-// others of its UDP GRO read.
-type pendingFrame struct {
-	p     *tunnelPort
-	inner []byte
-	md    packet.TunnelMeta
-}
-
-// deliverRun hands frames of one UDP GRO read, all for p, to p's thread
-// at once: one lock, and one wake after the last is in the ring, so that
-// the thread takes them together and joins them into one super-frame
-// (woken at the first, it would take and join only the first few).
-func (p *tunnelPort) deliverRun(run []pendingFrame) {
-	r := &p.rx
-	r.putMu.Lock()
-	t := r.tail.Load()
-	free := tunnelRxSlots - (t - r.head.Load())
-	var tooBig, dropped uint64
-	for k := range run {
-		f := &run[k]
-		if len(f.inner) > MaxFrame {
-			tooBig++
-			continue
-		}
-		if free == 0 { // the thread may have taken some since
-			if free = tunnelRxSlots - (t - r.head.Load()); free == 0 {
-				dropped++
-				continue
-			}
-		}
-		i := t % tunnelRxSlots
-		r.sizes[i] = copy(r.slots[i], f.inner)
-		r.metas[i] = f.md
-		t++
-		free--
-	}
-	r.tail.Store(t)
-	r.putMu.Unlock()
-	r.signal()
-	if tooBig > 0 {
-		p.stats.rxErrors.Add(tooBig)
-		tunnelTooBig.Add(tooBig)
-	}
-	if dropped > 0 {
-		p.stats.rxDropped.Add(dropped)
 	}
 }
 
@@ -285,8 +236,8 @@ func (r *rxRing) init() {
 	r.wake = make(chan struct{}, 1)
 }
 
-// put copies frame and its metadata into the ring and wakes the
-// consumer; false when the ring is full.
+// put copies frame and its metadata into the ring; false when it is
+// full.
 func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 	r.putMu.Lock()
 	defer r.putMu.Unlock()
@@ -298,16 +249,11 @@ func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 	r.sizes[i] = copy(r.slots[i], frame)
 	r.metas[i] = *md
 	r.tail.Store(t + 1)
-	r.signal()
-	return true
-}
-
-// signal wakes the consumer, if it waits.
-func (r *rxRing) signal() {
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // take copies waiting frames into bufs (and their metadata into tun, if

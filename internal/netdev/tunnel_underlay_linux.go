@@ -42,7 +42,6 @@ type underlay struct {
 	msgs  []unix.Mmsghdr
 	got   int
 	err   error
-	pend  []pendingFrame // a UDP GRO read's frames (dispatch)
 }
 
 func (u *underlay) portList() []*tunnelPort {
@@ -115,7 +114,6 @@ func (u *underlay) initBuffers() {
 	u.names = make([]unix.RawSockaddrInet6, tunnelBatch)
 	u.iovs = make([]unix.Iovec, tunnelBatch)
 	u.msgs = make([]unix.Mmsghdr, tunnelBatch)
-	u.pend = make([]pendingFrame, 0, groMaxDatagrams)
 	size := tunnelRecvBuf
 	if u.key.udpPort != 0 {
 		size = groRecvBuf // UDP GRO joins datagrams: tunnel_gro_linux.go
@@ -171,20 +169,10 @@ func (u *underlay) readOnce() bool {
 		tunnelLog.Warn("%s: read failed: %v", u.key, u.err)
 		return false
 	}
-	u.dispatchAll()
-	return false
-}
-
-// dispatchAll dispatches the messages read and then delivers the frames
-// of UDP datagrams, each port's at once: the two or three GSO sends of
-// one TCP super-frame, read together, reach the port's thread together
-// and join into one super-frame again.
-func (u *underlay) dispatchAll() {
-	u.clearPending() // left by a batch that panicked: their buffers are reused
 	for i := range u.got {
 		u.dispatch(i)
 	}
-	u.deliverPending()
+	return false
 }
 
 func (u *underlay) recv(fd uintptr) bool {
@@ -224,19 +212,8 @@ func (u *underlay) dispatch(i int) {
 		if size > 0 && size < len(b) {
 			tunnelGROReads.Inc()
 		}
-		// The datagrams are delivered together (deliverPending, at the
-		// latest after the last message read), so that the port's thread
-		// takes the segments of a GSO send at once.
 		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
-			if len(u.pend) == cap(u.pend) {
-				u.deliverPending()
-			}
-			n := len(u.pend)
-			u.pend = u.pend[:n+1]
-			f := &u.pend[n]
-			if f.p, f.inner = u.classify(first, src, dst, outer, &f.md); f.p == nil {
-				u.pend = u.pend[:n]
-			}
+			u.decapsulate(first, src, dst, outer)
 			if len(rest) == 0 {
 				return
 			}
@@ -253,43 +230,11 @@ func (u *underlay) dispatch(i int) {
 	u.decapsulate(b, src, dst, outer)
 }
 
-// deliverPending hands the pending frames to their ports, each port's
-// run at once.
-func (u *underlay) deliverPending() {
-	for i := 0; i < len(u.pend); {
-		j := i + 1
-		for j < len(u.pend) && u.pend[j].p == u.pend[i].p {
-			j++
-		}
-		u.pend[i].p.deliverRun(u.pend[i:j])
-		i = j
-	}
-	u.clearPending()
-}
-
-// clearPending empties the pending frames.
-func (u *underlay) clearPending() {
-	for i := range u.pend {
-		u.pend[i].p, u.pend[i].inner = nil, nil // a closed port may go
-	}
-	u.pend = u.pend[:0]
-}
-
 // decapsulate takes the GRE, VXLAN or Geneve header off b (the outer IP
 // payload, or the UDP payload) and delivers the inner frame to its port.
 // The underlay's reader and the native receive path (tnl_native_linux.go)
 // both call it; outer is what the outer headers said besides addresses.
 func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta) {
-	var md packet.TunnelMeta
-	if p, inner := u.classify(b, src, dst, outer, &md); p != nil {
-		p.deliver(inner, &md)
-	}
-}
-
-// classify reads b's tunnel header and returns the port b is for, the
-// inner frame, and its metadata in md; nil (counted) if b is malformed or
-// for no port.
-func (u *underlay) classify(b []byte, src, dst netip.Addr, outer packet.OuterMeta, md *packet.TunnelMeta) (*tunnelPort, []byte) {
 	var info packet.TunnelInfo
 	var err error
 	if u.key.udpPort != 0 {
@@ -299,16 +244,16 @@ func (u *underlay) classify(b []byte, src, dst netip.Addr, outer packet.OuterMet
 	}
 	if err != nil {
 		tunnelMalformed.Inc()
-		return nil, nil
+		return
 	}
 	p := u.match(info.Type, src, dst, info.Key)
 	if p == nil {
 		tunnelUnknown.Inc()
-		return nil, nil
+		return
 	}
-	*md = packet.TunnelMeta{}
+	var md packet.TunnelMeta
 	md.SetReceived(&info, src, dst, outer)
-	return p, b[info.Inner:]
+	p.deliver(b[info.Inner:], &md)
 }
 
 // parseUDP reads a VXLAN or Geneve header, as the port number says.
