@@ -156,6 +156,13 @@ func gsoRun(frames [][]byte, hdr int) int {
 	return n
 }
 
+// keepsSegmentRuns: a port that sends by UDP GSO wants a super-frame's
+// segments in one write (Sender), to send them in one GSO send.
+func (p *tunnelPort) keepsSegmentRuns() bool { return p.tx.gso.on }
+
+// keepsSegmentRuns: as a tunnel port's.
+func (s *TunnelSender) keepsSegmentRuns() bool { return s.w.gso.on }
+
 // sameFlowHead reports whether b has the bytes of a that
 // packet.TunnelSourcePort hashes, and so a's UDP source port, without
 // hashing it (about 30 ns a segment): both untagged IPv4 without
