@@ -37,7 +37,9 @@
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
 # kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
 # of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
-# run per mode and UDP tunnel type in TYPES (with gvsd in SWITCHES; both hosts) and one more
+# run per mode and UDP tunnel type in TYPES (with gvsd in SWITCHES; both
+# hosts, their tunnel coverage counters, and perf of the whole machine
+# when perf is installed) and one more
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
