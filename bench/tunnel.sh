@@ -37,7 +37,9 @@
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
 # kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
 # of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
-# vxlan run per mode (with gvsd in SWITCHES; both hosts) and one more
+# run per mode and UDP tunnel type in TYPES (with gvsd in SWITCHES; both
+# hosts, their tunnel coverage counters, and perf of the whole machine
+# when perf is installed) and one more
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
@@ -285,13 +287,13 @@ mirror_config() {
 	remove_topology
 }
 
-# profile_gvsd MODE: CPU profiles of both hosts' gvsd (the sender's
-# and the receiver's side of the tunnel) during one vxlan iperf3 run.
+# profile_gvsd MODE TYPE: CPU profiles of both hosts' gvsd (the sender's
+# and the receiver's side of the tunnel) during one iperf3 run over TYPE.
 profile_gvsd() {
-	local mode=$1 out=$profile_dir/gvsd-tunnel-vxlan-$1 h ppids=()
+	local mode=$1 typ=$2 out=$profile_dir/gvsd-tunnel-$2-$1 h ppids=()
 	gvsd_metrics=127.0.0.1:947
 	make_topology "$mode" yes
-	gvsd_pair vxlan
+	gvsd_pair "$typ"
 	ping_ok gvbt-v1 "$vm2" || true
 	for h in 1 2; do
 		ip netns exec "gvbt-h$h" timeout $((secs + 30)) go tool pprof -proto -output "$out-host$h.pb.gz" -seconds "$secs" \
@@ -299,6 +301,12 @@ profile_gvsd() {
 		ppids+=($!)
 		pids+=($!)
 	done
+	if command -v perf >/dev/null; then
+		# The whole machine: the VMs' TCP, the kernel's UDP and veths.
+		(sleep 1 && perf record -q -a -g -o "$out.perf.data" -- sleep "$((secs - 1))" >/dev/null 2>&1) &
+		ppids+=($!)
+		pids+=($!)
+	fi
 	iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port" >/dev/null || true
 	for h in "${ppids[@]}"; do
 		wait "$h" 2>/dev/null || true
@@ -306,7 +314,15 @@ profile_gvsd() {
 	for h in 1 2; do
 		go tool pprof -top -cum -nodecount 40 "$work/bin/gvsd" "$out-host$h.pb.gz" >"$out-host$h.txt" 2>/dev/null || true
 		log "profile: $out-host$h.txt"
+		# How the segments went: GSO sends, GRO reads, joined frames.
+		appctl_at "$work/sw$h" coverage/show 2>/dev/null | grep -E 'tunnel_(udp_gso|udp_gro|gro_)' >"$out-host$h.coverage.txt" || true
 	done
+	if [ -f "$out.perf.data" ]; then
+		perf report -q -i "$out.perf.data" --no-children --sort comm,sym --percent-limit 0.5 -g none \
+			>"$out.perf.txt" 2>/dev/null || true
+		rm -f "$out.perf.data"
+		log "profile: $out.perf.txt"
+	fi
 	pair_down
 	remove_topology
 	gvsd_metrics=""
@@ -387,6 +403,10 @@ if [ -n "$profile_dir" ]; then
 		if [[ "$switches" == *" mirror "* ]]; then
 			mirror_config "$mode" select_all "$profile_dir/gvsd-mirror-gre-$mode"
 		fi
-		[[ "$switches" == *" gvsd "* ]] && profile_gvsd "$mode"
+		if [[ "$switches" == *" gvsd "* ]]; then
+			for typ in $types; do
+				[ "$typ" = gre ] || profile_gvsd "$mode" "$typ"
+			done
+		fi
 	done
 fi

@@ -72,6 +72,16 @@ type Segmenter struct{ s segmenter }
 // cannot be cut (it is then dropped).
 func (g *Segmenter) Start(frame []byte, o Offload) bool { return g.s.start(frame, o.h, 0) }
 
+// Left returns how many segments of the current super-frame Next has
+// yet to write.
+func (g *Segmenter) Left() int {
+	s := &g.s
+	if !s.active() || s.mss <= 0 {
+		return 0
+	}
+	return (len(s.frame) - s.hlen - s.next + s.mss - 1) / s.mss
+}
+
 // Next writes the next segment into dst (capacity >= MaxFrame) and returns
 // its length, or 0 once the super-frame is done.
 func (g *Segmenter) Next(dst []byte) int {

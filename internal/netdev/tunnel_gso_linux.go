@@ -3,6 +3,8 @@
 package netdev
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"runtime"
@@ -142,7 +144,7 @@ func gsoRun(frames [][]byte, hdr int) int {
 	for n < len(frames) && n < gsoMaxSegs {
 		f := frames[n]
 		if len(f) > size || len(f) < packet.EthernetLen || total+len(f)+hdr > gsoMaxBytes ||
-			packet.TunnelSourcePort(f) != port {
+			!sameFlowHead(frames[0], f) && packet.TunnelSourcePort(f) != port {
 			break
 		}
 		total += len(f) + hdr
@@ -152,6 +154,30 @@ func gsoRun(frames [][]byte, hdr int) int {
 		}
 	}
 	return n
+}
+
+// keepsSegmentRuns: a port that sends by UDP GSO wants a super-frame's
+// segments in one write (Sender), to send them in one GSO send.
+func (p *tunnelPort) keepsSegmentRuns() bool { return p.tx.gso.on }
+
+// keepsSegmentRuns: as a tunnel port's.
+func (s *TunnelSender) keepsSegmentRuns() bool { return s.w.gso.on }
+
+// sameFlowHead reports whether b has the bytes of a that
+// packet.TunnelSourcePort hashes, and so a's UDP source port, without
+// hashing it (about 30 ns a segment): both untagged IPv4 without
+// options, not fragments, with the same Ethernet addresses, protocol, IP
+// addresses and ports, as the segments of one cut super-frame are. False
+// says nothing: the port may still be the same.
+func sameFlowHead(a, b []byte) bool {
+	const ip = packet.EthernetLen
+	const end = ip + packet.IPv4MinLen + 4 // the ports
+	if len(a) < end || len(b) < end || a[ip] != 0x45 || b[ip] != 0x45 ||
+		binary.BigEndian.Uint16(a[ip+6:])&0x3fff != 0 || binary.BigEndian.Uint16(b[ip+6:])&0x3fff != 0 {
+		return false
+	}
+	return a[ip+9] == b[ip+9] && bytes.Equal(a[:ip], b[:ip]) && bytes.Equal(a[ip+12:end], b[ip+12:end]) &&
+		binary.BigEndian.Uint16(a[12:]) == packet.EtherTypeIPv4
 }
 
 // sendRouted sends frames by the host's routing: runs that UDP GSO can

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -401,5 +402,149 @@ func TestUDPGSOInitWithoutRemote(t *testing.T) {
 			t.Errorf("%+v: on %v v6 %v, want on %v, IPv4", tc.cfg, g.on, g.v6, tc.on)
 		}
 		g.close()
+	}
+}
+
+// BenchmarkTunnelSuperFrameSend: TCP super-frames of 64,000 bytes or of
+// 40 segments (MSS 1348, as a VM with MTU 1400 behind a 1500-byte
+// underlay sends them), four per batch, cut and sent into VXLAN and
+// Geneve with csum=true by the host's routing, to a UDP_GRO socket on
+// the loopback of a namespace of its own that drops them; ns/op is per
+// super-frame, and gso-sends/op the UDP GSO sends each took.
+func BenchmarkTunnelSuperFrameSend(b *testing.B) {
+	needRoot(b)
+	ns := newNetns(b)
+	remote := netip.MustParseAddr("127.0.0.2")
+	for _, typ := range []packet.TunnelType{packet.TunnelVXLAN, packet.TunnelGeneve} {
+		port := uint16(packet.VXLANPort)
+		if typ == packet.TunnelGeneve {
+			port = packet.GenevePort
+		}
+		inNetns(b, ns, func() { gsoSink(b, remote, port) })
+		for _, payload := range []int{64000, 40 * 1348} {
+			b.Run(fmt.Sprintf("%s/%d", typ, payload), func(b *testing.B) {
+				var tx *TunnelSender
+				var err error
+				inNetns(b, ns, func() {
+					tx, err = NewTunnelSender(TunnelSenderConfig{Name: "bench", Encap: packet.TunnelConfig{
+						Type: typ, Dst: remote, Key: 7, DF: true, Csum: true}})
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer tx.Close()
+				super, off := testSuperFrame(b, payload, 1348)
+				batch := NewBatch(4)
+				for range 4 {
+					batch.Add(super, off, len(super), 0)
+				}
+				b.ReportAllocs()
+				b.SetBytes(int64(payload))
+				s0 := tunnelGSOSends.Total()
+				sent := 0
+				inNetns(b, ns, func() {
+					b.ResetTimer()
+					for i := 0; i < b.N; i += batch.Len() {
+						sent += tx.Send(batch).Sent
+					}
+					b.StopTimer()
+				})
+				if sent == 0 {
+					b.Fatal("nothing sent")
+				}
+				b.ReportMetric(float64(tunnelGSOSends.Total()-s0)/float64(b.N), "gso-sends/op")
+			})
+		}
+	}
+}
+
+// gsoSink binds a UDP_GRO socket that drops what it gets to (addr,
+// port) in the calling thread's namespace, for the test's lifetime.
+func gsoSink(tb testing.TB, addr netip.Addr, port uint16) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	prog := unix.SockFprog{Len: 1, Filter: &gsoDropAll[0]}
+	if err := errors.Join(unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_GRO, 1),
+		unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &prog),
+		unix.Bind(fd, &unix.SockaddrInet4{Addr: addr.As4(), Port: int(port)})); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// cutSuper cuts a TCP super-frame of payload bytes into segments of mss.
+func cutSuper(tb testing.TB, payload int, mss uint16) [][]byte {
+	super, off := testSuperFrame(tb, payload, mss)
+	var seg Segmenter
+	if !seg.Start(super, off) {
+		tb.Fatal("the segmenter refused the test's super-frame")
+	}
+	var out [][]byte
+	for {
+		b := make([]byte, MaxFrame)
+		n := seg.Next(b)
+		if n == 0 {
+			return out
+		}
+		out = append(out, b[:n])
+	}
+}
+
+// The segments of a cut super-frame are one run without hashing each
+// (sameFlowHead), and what sameFlowHead calls the same flow always has
+// the same UDP source port; a segment of other ports, addresses or MACs
+// ends the run.
+func TestGSORunOfSegments(t *testing.T) {
+	segs := cutSuper(t, 20*1348, 1348)
+	if got := gsoRun(segs, packet.VXLANLen); got != len(segs) {
+		t.Errorf("gsoRun = %d, want all %d segments", got, len(segs))
+	}
+	for _, edit := range []struct {
+		name string
+		at   int
+	}{{"source port", 14 + 20 + 1}, {"destination address", 14 + 19}, {"source MAC", 11}, {"protocol", 14 + 9}} {
+		other := cutSuper(t, 3*1348, 1348)
+		for _, s := range other {
+			s[edit.at] ^= 0x5a
+		}
+		run := append(segs[:2:2], other...)
+		if sameFlowHead(run[0], other[0]) {
+			t.Errorf("%s changed: sameFlowHead still true", edit.name)
+		}
+		if got := gsoRun(run, packet.VXLANLen); got != 2 {
+			t.Errorf("%s changed: gsoRun = %d, want 2", edit.name, got)
+		}
+	}
+	for _, a := range segs {
+		if sameFlowHead(segs[0], a) && packet.TunnelSourcePort(a) != packet.TunnelSourcePort(segs[0]) {
+			t.Fatal("sameFlowHead true for segments of different source ports")
+		}
+	}
+}
+
+// sameFlowHead never calls two frames the same flow when
+// packet.TunnelSourcePort gives them different ports.
+func FuzzSameFlowHead(f *testing.F) {
+	segs := cutSuper(f, 2*1348, 1348)
+	f.Add(segs[0][:60], segs[1][:60])
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		if sameFlowHead(a, b) && packet.TunnelSourcePort(a) != packet.TunnelSourcePort(b) {
+			t.Fatalf("same flow head, ports %d and %d", packet.TunnelSourcePort(a), packet.TunnelSourcePort(b))
+		}
+	})
+}
+
+// BenchmarkGSORun: finding the runs of a cut 64,000-byte super-frame
+// (48 segments of MSS 1348); ns/op is per segment.
+func BenchmarkGSORun(b *testing.B) {
+	segs := cutSuper(b, 64000, 1348)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += len(segs) {
+		for rest := segs; len(rest) > 0; {
+			rest = rest[max(1, gsoRun(rest, packet.VXLANLen)):]
+		}
 	}
 }

@@ -179,6 +179,25 @@ type target struct {
 	t   Transmitter
 }
 
+// runKeeper is a Transmitter that sends the segments of a super-frame
+// best in one write (a UDP tunnel port sends them in one GSO send).
+type runKeeper interface {
+	keepsSegmentRuns() bool
+}
+
+// keepsRuns reports whether t's port or transmitter is a runKeeper that
+// wants it.
+func (t target) keepsRuns() bool {
+	var k runKeeper
+	var ok bool
+	if t.t != nil {
+		k, ok = t.t.(runKeeper)
+	} else {
+		k, ok = t.dev.(runKeeper)
+	}
+	return ok && k.keepsSegmentRuns()
+}
+
 func (t target) transmit(b *Batch) (TxResult, error) {
 	if t.t != nil {
 		return t.t.Transmit(b)
@@ -201,6 +220,7 @@ func (s *Sender) send(to target, b *Batch, whole bool) (TxResult, error) {
 	var res TxResult
 	var firstErr error
 	used := 0
+	keep := to.keepsRuns()
 	flush := func() {
 		if s.out.Len() > 0 {
 			r, err := to.transmit(&s.out)
@@ -226,6 +246,12 @@ func (s *Sender) send(to target, b *Batch, whole bool) (TxResult, error) {
 		if !s.seg.Start(f, off) {
 			res.Dropped++
 			continue
+		}
+		// A super-frame's segments go out in one write where they fit
+		// one, for a port that sends a run of them at once (a tunnel's
+		// UDP GSO); other ports get full writes, fewer system calls.
+		if left := s.seg.Left(); keep && s.out.Len()+left > senderBufs && left <= senderBufs {
+			flush()
 		}
 		for {
 			if used == len(s.bufs) || s.out.Len() == senderBufs {

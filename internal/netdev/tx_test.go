@@ -178,3 +178,54 @@ func TestSegments(t *testing.T) {
 		t.Errorf("an ordinary frame: %d segments, want 1", got)
 	}
 }
+
+// writeSizes is a Transmitter that records how many frames each write
+// carried; keep says whether it wants a super-frame's segments together.
+type writeSizes struct {
+	*Memory
+	writes []int
+	keep   bool
+}
+
+func (w *writeSizes) keepsSegmentRuns() bool { return w.keep }
+
+func (w *writeSizes) Transmit(b *Batch) (TxResult, error) {
+	w.writes = append(w.writes, b.Len())
+	return TxResult{Sent: b.Len()}, nil
+}
+
+// A super-frame's segments go out in one write where they fit one, for
+// a port that wants it (a UDP tunnel port then sends them in one GSO
+// send), not split across two because the previous super-frame left the
+// Sender's buffers part full; one of more segments than a write holds
+// still goes out in full writes, and other ports get full writes.
+func TestSendKeepsASuperFramesSegmentsTogether(t *testing.T) {
+	const mss = 1000
+	super, off := testSuperFrame(t, 40*mss, mss)
+	b := NewBatch(3)
+	for range 3 {
+		b.Add(super, off, 0, 0)
+	}
+	var s Sender
+	other := &writeSizes{}
+	s.SendTo(other, b)
+	if len(other.writes) != 2 || other.writes[0] != 64 || other.writes[1] != 56 {
+		t.Errorf("a port that does not ask: writes of %v segments, want 64 and 56", other.writes)
+	}
+	w := &writeSizes{keep: true}
+	if res, _ := s.SendTo(w, b); res.Sent != 120 {
+		t.Fatalf("sent %d segments, want 120", res.Sent)
+	}
+	if len(w.writes) != 3 || w.writes[0] != 40 || w.writes[1] != 40 || w.writes[2] != 40 {
+		t.Errorf("writes of %v segments, want 40, 40 and 40", w.writes)
+	}
+	big, bigOff := testSuperFrame(t, 100*mss, mss)
+	b.Reset()
+	b.Add(super, off, 0, 0)
+	b.Add(big, bigOff, 0, 0)
+	w.writes = nil
+	s.SendTo(w, b)
+	if len(w.writes) != 3 || w.writes[0] != 64 || w.writes[1] != 64 || w.writes[2] != 12 {
+		t.Errorf("writes of %v segments, want 64, 64 and 12: one too big for a write fills them", w.writes)
+	}
+}
