@@ -21,6 +21,10 @@ import (
 // tunnelGSOSends counts UDP GSO sends (each carries a run of frames).
 var tunnelGSOSends = coverage.New("tunnel_udp_gso")
 
+// tunnelGSOReserved counts runs sent through the raw socket because
+// their source port is reserved (tunnel_gso_ports_linux.go).
+var tunnelGSOReserved = coverage.New("tunnel_udp_gso_reserved_port")
+
 // UDP GSO for VXLAN and Geneve ports on the host's routing.
 //
 // A TCP super-frame reaches a tunnel port cut into segments of equal size
@@ -290,6 +294,10 @@ func (g *udpGSO) socket(src netip.Addr, port uint16, now time.Time) int {
 		if s.used < old.used {
 			old = s
 		}
+	}
+	if portReserved(port, now) {
+		tunnelGSOReserved.Inc()
+		return -1
 	}
 	if old.fd >= 0 {
 		unix.Close(old.fd)
