@@ -71,9 +71,8 @@ type tunnelPort struct {
 	done   chan struct{}
 	closed atomic.Bool
 	stats  counters
-	// gro: the port joins the TCP segments it receives (VXLAN and
-	// Geneve; GRE and ERSPAN carry remote mirrors, whose collectors
-	// should see the frames as they were copied).
+	// gro: the port joins the TCP segments it receives (tunnelOptions.gro:
+	// GRE, VXLAN and Geneve unless options:gvs-gro=false).
 	gro bool
 }
 
@@ -86,7 +85,7 @@ func openTunnel(cfg Config) (Netdev, error) {
 		return nil, err
 	}
 	p := &tunnelPort{name: cfg.Name, typ: cfg.Type, opts: o, done: make(chan struct{})}
-	p.gro = o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve
+	p.gro = o.gro
 	if err := p.tx.init(cfg.Name, o); err != nil {
 		return nil, err
 	}
@@ -134,11 +133,11 @@ func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.Tu
 }
 
 // PassesSuperFrames reports whether the port joins segments
-// (SuperFrameSource): VXLAN and Geneve ports do.
+// (SuperFrameSource): GRE, VXLAN and Geneve ports do, unless told not to.
 func (p *tunnelPort) PassesSuperFrames() bool { return p.gro }
 
 // ReadBatchOffload is ReadBatch with consecutive TCP segments of a flow
-// joined into super-frames (tunnel_gro.go, VXLAN and Geneve ports),
+// joined into super-frames (tunnel_gro.go, ports with gro),
 // described in offs.
 func (p *tunnelPort) ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	return p.ReadBatchTunnelOffload(bufs, sizes, offs, nil)

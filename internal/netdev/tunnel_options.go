@@ -41,6 +41,11 @@ type tunnelOptions struct {
 	// received frame matches whatever it carries there.
 	remoteFlow, localFlow, inKeyFlow, outKeyFlow bool
 	v6                                           bool // the underlay is IPv6
+	// gro: the port joins the TCP segments it receives (tunnel_gro.go);
+	// options:gvs-gro=false turns it off, for a remote mirror's collector
+	// that wants the frames as they were copied. ERSPAN ports never join:
+	// they exist for remote mirrors.
+	gro bool
 }
 
 // flowBased reports whether any outer value comes from the flow.
@@ -71,6 +76,9 @@ func parseTunnelOptions(cfg Config) (*tunnelOptions, error) {
 		return nil, err
 	}
 	if err := o.parseTypeSpecific(cfg); err != nil {
+		return nil, err
+	}
+	if err := o.parseGRO(cfg); err != nil {
 		return nil, err
 	}
 	// Let the encoder check the whole: limits that depend on the type.
@@ -257,6 +265,26 @@ func (o *tunnelOptions) parseTypeSpecific(cfg Config) error {
 		}
 		f.set(v)
 	}
+	return nil
+}
+
+// tunnelGROOption turns joining received TCP segments off (or on): a gvs
+// option, which OVS 3.1 would only warn about.
+const tunnelGROOption = "gvs-gro"
+
+// parseGRO reads gvs-gro: joining is on by default for GRE, VXLAN and
+// Geneve, as behind the kernel's own devices, whose underlay GRO joins
+// GRE as well as UDP tunnels; ERSPAN never joins.
+func (o *tunnelOptions) parseGRO(cfg Config) error {
+	erspan := o.encap.Type == packet.TunnelERSPAN
+	on, err := tunnelBool(cfg, tunnelGROOption, !erspan)
+	if err != nil {
+		return err
+	}
+	if on && erspan {
+		return fmt.Errorf("%s: options:%s=true: %s ports carry remote mirrors and never join segments", cfg.Name, tunnelGROOption, cfg.Type)
+	}
+	o.gro = on
 	return nil
 }
 
