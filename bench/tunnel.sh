@@ -36,8 +36,8 @@
 # interrupt; traffic stays between the namespaces made here.
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
 # kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
-# of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
-# vxlan run per mode (with gvsd in SWITCHES; both hosts) and one more
+# of gvsd (go tool pprof via --metrics/--pprof) for one more run per
+# mode and tunnel type (with gvsd in SWITCHES; both hosts) and one more
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
@@ -204,13 +204,30 @@ tunnel_config() {
 		log "$key: no ping from v1 to v2"
 	elif r=$(iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port"); then
 		record tcp "$key" "$r"
-		log "$key round $round: $r Gbit/s"
+		log "$key round $round: $r Gbit/s, $(retransmits) TCP retransmits$(tunnel_drops "$sw")"
 	else
 		record fail "$key" "$r"
 		log "$key round $round: failed: $r"
 	fi
 	pair_down
 	remove_topology
+}
+
+# retransmits: the TCP retransmissions of the last iperf_tcp run.
+retransmits() {
+	sed -n 's/.*"retransmits":[[:space:]]*\([0-9]*\).*/\1/p' "$work/iperf.$port.json" | tail -1
+}
+
+# tunnel_drops SWITCH: for gvsd, the tunnel ports' drop counters on both
+# hosts (receive queue overflows show as rx_dropped).
+tunnel_drops() {
+	[ "$1" = gvsd ] || return 0
+	local h out=""
+	for h in 1 2; do
+		out+="; host$h tunnel port $(vsctl_at "$work/sw$h" get interface gvbtt statistics 2>/dev/null |
+			tr -d '{}"' | tr ',' '\n' | grep -E 'dropped|errors' | grep -v '=0$' | tr '\n' ' ')"
+	done
+	echo "$out"
 }
 
 # stat NS DEV NAME: a kernel interface counter.
@@ -285,13 +302,14 @@ mirror_config() {
 	remove_topology
 }
 
-# profile_gvsd MODE: CPU profiles of both hosts' gvsd (the sender's
-# and the receiver's side of the tunnel) during one vxlan iperf3 run.
+# profile_gvsd MODE TYPE: CPU profiles of both hosts' gvsd (the sender's
+# and the receiver's side of the tunnel) during one iperf3 run through a
+# TYPE tunnel.
 profile_gvsd() {
-	local mode=$1 out=$profile_dir/gvsd-tunnel-vxlan-$1 h ppids=()
+	local mode=$1 typ=$2 out=$profile_dir/gvsd-tunnel-$2-$1 h ppids=()
 	gvsd_metrics=127.0.0.1:947
 	make_topology "$mode" yes
-	gvsd_pair vxlan
+	gvsd_pair "$typ"
 	ping_ok gvbt-v1 "$vm2" || true
 	for h in 1 2; do
 		ip netns exec "gvbt-h$h" timeout $((secs + 30)) go tool pprof -proto -output "$out-host$h.pb.gz" -seconds "$secs" \
@@ -299,6 +317,13 @@ profile_gvsd() {
 		ppids+=($!)
 		pids+=($!)
 	done
+	if command -v perf >/dev/null; then
+		# The whole machine's kernel too (both hosts, the VMs' stacks):
+		# most of a tunnelled packet's cost is there.
+		(sleep 1 && perf record -q -a -g -o "$out.perf.data" -- sleep "$((secs - 1))" >/dev/null 2>&1) &
+		ppids+=($!)
+		pids+=($!)
+	fi
 	iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port" >/dev/null || true
 	for h in "${ppids[@]}"; do
 		wait "$h" 2>/dev/null || true
@@ -307,6 +332,15 @@ profile_gvsd() {
 		go tool pprof -top -cum -nodecount 40 "$work/bin/gvsd" "$out-host$h.pb.gz" >"$out-host$h.txt" 2>/dev/null || true
 		log "profile: $out-host$h.txt"
 	done
+	if [ -f "$out.perf.data" ]; then
+		perf report -q -i "$out.perf.data" --no-children --sort comm,sym --percent-limit 0.7 -g none \
+			>"$out.perf.txt" 2>/dev/null || true
+		perf report -q -i "$out.perf.data" --children --comm gvsd --sort sym --percent-limit 2 -g none \
+			>"$out.perf-children.txt" 2>/dev/null || true
+		perf report -q -i "$out.perf.data" --no-children --sort comm -g none >"$out.perf-comm.txt" 2>/dev/null || true
+		rm -f "$out.perf.data"
+		log "profile: $out.perf.txt"
+	fi
 	pair_down
 	remove_topology
 	gvsd_metrics=""
@@ -387,6 +421,10 @@ if [ -n "$profile_dir" ]; then
 		if [[ "$switches" == *" mirror "* ]]; then
 			mirror_config "$mode" select_all "$profile_dir/gvsd-mirror-gre-$mode"
 		fi
-		[[ "$switches" == *" gvsd "* ]] && profile_gvsd "$mode"
+		if [[ "$switches" == *" gvsd "* ]]; then
+			for typ in $types; do
+				profile_gvsd "$mode" "$typ"
+			done
+		fi
 	done
 fi

@@ -330,8 +330,9 @@ type tunnelWriter struct {
 	sendStaged func(fd uintptr)
 
 	nat    nativeTx
-	native bool   // the messages are set up for native sending
-	gso    udpGSO // VXLAN and Geneve by the host's routing: tunnel_gso_linux.go
+	direct directTx // straight to the kernel route's device: tnl_direct_linux.go
+	native bool     // the messages are set up for native sending
+	gso    udpGSO   // VXLAN and Geneve by the host's routing: tunnel_gso_linux.go
 
 	// Where the next frames go: the remote (the sockets' destination and
 	// the header's), the source when one is given (local_ip, or tun_src
@@ -370,6 +371,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	w.setRemote(o.encap.Dst)
 	w.hdrs = make([][packet.EthernetLen + packet.MaxTunnelHeader]byte, tunnelBatch)
 	w.nat.fd = -1
+	w.initDirect()
 	w.msgs = make([]unix.Mmsghdr, tunnelBatch)
 	w.iovs = make([][2]unix.Iovec, tunnelBatch)
 	w.sizes = make([]int, tunnelBatch)
@@ -382,6 +384,10 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	w.route, w.source = -1, o.local
 	if o.autoSrc {
 		if w.route, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			w.direct.close()
+			if w.nat.fd >= 0 {
+				unix.Close(w.nat.fd)
+			}
 			w.f.Close()
 			return fmt.Errorf("%s: cannot open a socket for route lookups: %w", name, err)
 		}
@@ -423,6 +429,7 @@ func (w *tunnelWriter) close() error {
 		unix.Close(w.nat.fd)
 		w.nat.fd = -1
 	}
+	w.direct.close()
 	w.routeMu.Unlock()
 	w.gso.close()
 	if err := w.f.Close(); err != nil {

@@ -46,6 +46,11 @@ type tunnelOptions struct {
 	// that wants the frames as they were copied. ERSPAN ports never join:
 	// they exist for remote mirrors.
 	gro bool
+	// direct: frames may go straight to the route's device when the
+	// kernel's neighbour is known (tnl_direct_linux.go);
+	// options:gvs-direct=false keeps every frame on the kernel's IP
+	// output (netfilter).
+	direct bool
 }
 
 // flowBased reports whether any outer value comes from the flow.
@@ -272,9 +277,12 @@ func (o *tunnelOptions) parseTypeSpecific(cfg Config) error {
 // option, which OVS 3.1 would only warn about.
 const tunnelGROOption = "gvs-gro"
 
-// parseGRO reads gvs-gro: joining is on by default for GRE, VXLAN and
-// Geneve, as behind the kernel's own devices, whose underlay GRO joins
-// GRE as well as UDP tunnels; ERSPAN never joins.
+// tunnelDirectOption turns direct sending off: a gvs option too.
+const tunnelDirectOption = "gvs-direct"
+
+// parseGRO reads gvs-gro and gvs-direct. Joining is on by default for
+// GRE, VXLAN and Geneve, as behind the kernel's own devices, whose
+// underlay GRO joins GRE as well as UDP tunnels; ERSPAN never joins.
 func (o *tunnelOptions) parseGRO(cfg Config) error {
 	erspan := o.encap.Type == packet.TunnelERSPAN
 	on, err := tunnelBool(cfg, tunnelGROOption, !erspan)
@@ -285,7 +293,8 @@ func (o *tunnelOptions) parseGRO(cfg Config) error {
 		return fmt.Errorf("%s: options:%s=true: %s ports carry remote mirrors and never join segments", cfg.Name, tunnelGROOption, cfg.Type)
 	}
 	o.gro = on
-	return nil
+	o.direct, err = tunnelBool(cfg, tunnelDirectOption, true)
+	return err
 }
 
 // tunnelBool reads a true/false option.
