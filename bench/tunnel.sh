@@ -41,7 +41,8 @@
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
-# one built from this tree (A/B runs).
+# one built from this tree (A/B runs); GVSD_TUNNEL_OPTIONS: more
+# settings of gvsd's tunnel ports (e.g. "options:gvs-gro=false").
 # Run as root: bash bench/tunnel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -133,9 +134,9 @@ gvsd_pair() {
 		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
 	done
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
-		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")"
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")" ${GVSD_TUNNEL_OPTIONS:-}
 	vsctl_at "$work/sw2" add-br gvbt-br -- add-port gvbt-br gvbtp2 \
-		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16 "$(udp_csum "$typ")"
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16 "$(udp_csum "$typ")" ${GVSD_TUNNEL_OPTIONS:-}
 }
 
 # udp_csum TYPE: the csum option for the UDP tunnels. The kernel's VXLAN
