@@ -36,14 +36,13 @@
 # interrupt; traffic stays between the namespaces made here.
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
 # kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
-# of host1's gvsd (go tool pprof via --metrics/--pprof) for one more
-# run per mode and UDP tunnel type in TYPES (with gvsd in SWITCHES; both
-# hosts, their tunnel coverage counters, and perf of the whole machine
-# when perf is installed) and one more
+# of gvsd (go tool pprof via --metrics/--pprof) for one more run per
+# mode and tunnel type (with gvsd in SWITCHES; both hosts) and one more
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
-# one built from this tree (A/B runs).
+# one built from this tree (A/B runs); GVSD_TUNNEL_OPTIONS: more
+# settings of gvsd's tunnel ports (e.g. "options:gvs-gro=false").
 # Run as root: bash bench/tunnel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -135,9 +134,9 @@ gvsd_pair() {
 		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
 	done
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
-		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")"
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")" ${GVSD_TUNNEL_OPTIONS:-}
 	vsctl_at "$work/sw2" add-br gvbt-br -- add-port gvbt-br gvbtp2 \
-		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16 "$(udp_csum "$typ")"
+		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul1 options:key=16 "$(udp_csum "$typ")" ${GVSD_TUNNEL_OPTIONS:-}
 }
 
 # udp_csum TYPE: the csum option for the UDP tunnels. The kernel's VXLAN
@@ -206,13 +205,30 @@ tunnel_config() {
 		log "$key: no ping from v1 to v2"
 	elif r=$(iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port"); then
 		record tcp "$key" "$r"
-		log "$key round $round: $r Gbit/s"
+		log "$key round $round: $r Gbit/s, $(retransmits) TCP retransmits$(tunnel_drops "$sw")"
 	else
 		record fail "$key" "$r"
 		log "$key round $round: failed: $r"
 	fi
 	pair_down
 	remove_topology
+}
+
+# retransmits: the TCP retransmissions of the last iperf_tcp run.
+retransmits() {
+	sed -n 's/.*"retransmits":[[:space:]]*\([0-9]*\).*/\1/p' "$work/iperf.$port.json" | tail -1
+}
+
+# tunnel_drops SWITCH: for gvsd, the tunnel ports' drop counters on both
+# hosts (receive queue overflows show as rx_dropped).
+tunnel_drops() {
+	[ "$1" = gvsd ] || return 0
+	local h out=""
+	for h in 1 2; do
+		out+="; host$h tunnel port $(vsctl_at "$work/sw$h" get interface gvbtt statistics 2>/dev/null |
+			tr -d '{}"' | tr ',' '\n' | grep -E 'dropped|errors' | grep -v '=0$' | tr '\n' ' ')"
+	done
+	echo "$out"
 }
 
 # stat NS DEV NAME: a kernel interface counter.
@@ -288,7 +304,8 @@ mirror_config() {
 }
 
 # profile_gvsd MODE TYPE: CPU profiles of both hosts' gvsd (the sender's
-# and the receiver's side of the tunnel) during one iperf3 run over TYPE.
+# and the receiver's side of the tunnel) during one iperf3 run through a
+# TYPE tunnel.
 profile_gvsd() {
 	local mode=$1 typ=$2 out=$profile_dir/gvsd-tunnel-$2-$1 h ppids=()
 	gvsd_metrics=127.0.0.1:947
@@ -302,7 +319,8 @@ profile_gvsd() {
 		pids+=($!)
 	done
 	if command -v perf >/dev/null; then
-		# The whole machine: the VMs' TCP, the kernel's UDP and veths.
+		# The whole machine's kernel too (both hosts, the VMs' stacks):
+		# most of a tunnelled packet's cost is there.
 		(sleep 1 && perf record -q -a -g -o "$out.perf.data" -- sleep "$((secs - 1))" >/dev/null 2>&1) &
 		ppids+=($!)
 		pids+=($!)
@@ -318,8 +336,11 @@ profile_gvsd() {
 		appctl_at "$work/sw$h" coverage/show 2>/dev/null | grep -E 'tunnel_(udp_gso|udp_gro|gro_)' >"$out-host$h.coverage.txt" || true
 	done
 	if [ -f "$out.perf.data" ]; then
-		perf report -q -i "$out.perf.data" --no-children --sort comm,sym --percent-limit 0.5 -g none \
+		perf report -q -i "$out.perf.data" --no-children --sort comm,sym --percent-limit 0.7 -g none \
 			>"$out.perf.txt" 2>/dev/null || true
+		perf report -q -i "$out.perf.data" --children --comm gvsd --sort sym --percent-limit 2 -g none \
+			>"$out.perf-children.txt" 2>/dev/null || true
+		perf report -q -i "$out.perf.data" --no-children --sort comm -g none >"$out.perf-comm.txt" 2>/dev/null || true
 		rm -f "$out.perf.data"
 		log "profile: $out.perf.txt"
 	fi
@@ -405,7 +426,7 @@ if [ -n "$profile_dir" ]; then
 		fi
 		if [[ "$switches" == *" gvsd "* ]]; then
 			for typ in $types; do
-				[ "$typ" = gre ] || profile_gvsd "$mode" "$typ"
+				profile_gvsd "$mode" "$typ"
 			done
 		fi
 	done

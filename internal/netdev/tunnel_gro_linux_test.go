@@ -367,7 +367,7 @@ func TestTunnelGROLimits(t *testing.T) {
 	if k, _ := r.take(bufs, sizes, offs1, nil, true); k != 1 || offs1[0].IsSuper() || sizes[0] != len(segs[3].build()) {
 		t.Errorf("the other flow's segment was not left for the next read")
 	}
-	// Without joining (ReadBatch; a GRE port) nothing joins, and the
+	// Without joining (ReadBatch; an ERSPAN port) nothing joins, and the
 	// offload slots, if any, say so.
 	for _, f := range in[:3] {
 		r.put(f, &packet.TunnelMeta{})

@@ -208,8 +208,12 @@ func (w *tunnelWriter) sendRouted(frames [][]byte, ts uint32, now time.Time) {
 	w.sendRaw(frames[rest:], ts)
 }
 
-// sendRaw sends frames through the raw IP socket, a chunk per sendmmsg.
+// sendRaw sends frames through the raw IP socket, a chunk per sendmmsg,
+// or directly to the route's device (tnl_direct_linux.go).
 func (w *tunnelWriter) sendRaw(frames [][]byte, ts uint32) {
+	if len(frames) == 0 || w.sendDirect(frames, ts) {
+		return
+	}
 	for start := 0; start < len(frames); start += tunnelBatch {
 		chunk := frames[start:min(len(frames), start+tunnelBatch)]
 		w.staged = w.stage(chunk, ts)

@@ -71,9 +71,8 @@ type tunnelPort struct {
 	done   chan struct{}
 	closed atomic.Bool
 	stats  counters
-	// gro: the port joins the TCP segments it receives (VXLAN and
-	// Geneve; GRE and ERSPAN carry remote mirrors, whose collectors
-	// should see the frames as they were copied).
+	// gro: the port joins the TCP segments it receives (tunnelOptions.gro:
+	// GRE, VXLAN and Geneve unless options:gvs-gro=false).
 	gro bool
 }
 
@@ -86,7 +85,7 @@ func openTunnel(cfg Config) (Netdev, error) {
 		return nil, err
 	}
 	p := &tunnelPort{name: cfg.Name, typ: cfg.Type, opts: o, done: make(chan struct{})}
-	p.gro = o.encap.Type == packet.TunnelVXLAN || o.encap.Type == packet.TunnelGeneve
+	p.gro = o.gro
 	if err := p.tx.init(cfg.Name, o); err != nil {
 		return nil, err
 	}
@@ -134,11 +133,11 @@ func (p *tunnelPort) ReadBatchTunnel(bufs [][]byte, sizes []int, tun []packet.Tu
 }
 
 // PassesSuperFrames reports whether the port joins segments
-// (SuperFrameSource): VXLAN and Geneve ports do.
+// (SuperFrameSource): GRE, VXLAN and Geneve ports do, unless told not to.
 func (p *tunnelPort) PassesSuperFrames() bool { return p.gro }
 
 // ReadBatchOffload is ReadBatch with consecutive TCP segments of a flow
-// joined into super-frames (tunnel_gro.go, VXLAN and Geneve ports),
+// joined into super-frames (tunnel_gro.go, ports with gro),
 // described in offs.
 func (p *tunnelPort) ReadBatchOffload(bufs [][]byte, sizes []int, offs []Offload) (int, error) {
 	return p.ReadBatchTunnelOffload(bufs, sizes, offs, nil)
@@ -331,8 +330,9 @@ type tunnelWriter struct {
 	sendStaged func(fd uintptr)
 
 	nat    nativeTx
-	native bool   // the messages are set up for native sending
-	gso    udpGSO // VXLAN and Geneve by the host's routing: tunnel_gso_linux.go
+	direct directTx // straight to the kernel route's device: tnl_direct_linux.go
+	native bool     // the messages are set up for native sending
+	gso    udpGSO   // VXLAN and Geneve by the host's routing: tunnel_gso_linux.go
 
 	// Where the next frames go: the remote (the sockets' destination and
 	// the header's), the source when one is given (local_ip, or tun_src
@@ -371,6 +371,7 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	w.setRemote(o.encap.Dst)
 	w.hdrs = make([][packet.EthernetLen + packet.MaxTunnelHeader]byte, tunnelBatch)
 	w.nat.fd = -1
+	w.initDirect()
 	w.msgs = make([]unix.Mmsghdr, tunnelBatch)
 	w.iovs = make([][2]unix.Iovec, tunnelBatch)
 	w.sizes = make([]int, tunnelBatch)
@@ -383,6 +384,10 @@ func (w *tunnelWriter) init(name string, o *tunnelOptions) error {
 	w.route, w.source = -1, o.local
 	if o.autoSrc {
 		if w.route, err = unix.Socket(family, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0); err != nil {
+			w.direct.close()
+			if w.nat.fd >= 0 {
+				unix.Close(w.nat.fd)
+			}
 			w.f.Close()
 			return fmt.Errorf("%s: cannot open a socket for route lookups: %w", name, err)
 		}
@@ -424,6 +429,7 @@ func (w *tunnelWriter) close() error {
 		unix.Close(w.nat.fd)
 		w.nat.fd = -1
 	}
+	w.direct.close()
 	w.routeMu.Unlock()
 	w.gso.close()
 	if err := w.f.Close(); err != nil {

@@ -41,6 +41,16 @@ type tunnelOptions struct {
 	// received frame matches whatever it carries there.
 	remoteFlow, localFlow, inKeyFlow, outKeyFlow bool
 	v6                                           bool // the underlay is IPv6
+	// gro: the port joins the TCP segments it receives (tunnel_gro.go);
+	// options:gvs-gro=false turns it off, for a remote mirror's collector
+	// that wants the frames as they were copied. ERSPAN ports never join:
+	// they exist for remote mirrors.
+	gro bool
+	// direct: frames may go straight to the route's device when the
+	// kernel's neighbour is known (tnl_direct_linux.go);
+	// options:gvs-direct=false keeps every frame on the kernel's IP
+	// output (netfilter).
+	direct bool
 }
 
 // flowBased reports whether any outer value comes from the flow.
@@ -71,6 +81,9 @@ func parseTunnelOptions(cfg Config) (*tunnelOptions, error) {
 		return nil, err
 	}
 	if err := o.parseTypeSpecific(cfg); err != nil {
+		return nil, err
+	}
+	if err := o.parseGRO(cfg); err != nil {
 		return nil, err
 	}
 	// Let the encoder check the whole: limits that depend on the type.
@@ -258,6 +271,30 @@ func (o *tunnelOptions) parseTypeSpecific(cfg Config) error {
 		f.set(v)
 	}
 	return nil
+}
+
+// tunnelGROOption turns joining received TCP segments off (or on): a gvs
+// option, which OVS 3.1 would only warn about.
+const tunnelGROOption = "gvs-gro"
+
+// tunnelDirectOption turns direct sending off: a gvs option too.
+const tunnelDirectOption = "gvs-direct"
+
+// parseGRO reads gvs-gro and gvs-direct. Joining is on by default for
+// GRE, VXLAN and Geneve, as behind the kernel's own devices, whose
+// underlay GRO joins GRE as well as UDP tunnels; ERSPAN never joins.
+func (o *tunnelOptions) parseGRO(cfg Config) error {
+	erspan := o.encap.Type == packet.TunnelERSPAN
+	on, err := tunnelBool(cfg, tunnelGROOption, !erspan)
+	if err != nil {
+		return err
+	}
+	if on && erspan {
+		return fmt.Errorf("%s: options:%s=true: %s ports carry remote mirrors and never join segments", cfg.Name, tunnelGROOption, cfg.Type)
+	}
+	o.gro = on
+	o.direct, err = tunnelBool(cfg, tunnelDirectOption, true)
+	return err
 }
 
 // tunnelBool reads a true/false option.

@@ -33,6 +33,9 @@ func TestTunnelOptionsRefused(t *testing.T) {
 		{"erspan", map[string]string{"remote_ip": "192.0.2.1", "erspan_hwid": "40"}, "invalid erspan_hwid"},
 		{"erspan", map[string]string{"remote_ip": "192.0.2.1", "erspan_dir": "2"}, "invalid erspan_dir"},
 		{"erspan", map[string]string{"remote_ip": "192.0.2.1", "key": "1024"}, "from 0 to 1023"},
+		{"gre", map[string]string{"remote_ip": "192.0.2.1", "gvs-gro": "no"}, "options:gvs-gro \"no\" is neither true nor false"},
+		{"erspan", map[string]string{"remote_ip": "192.0.2.1", "gvs-gro": "true"}, "never join"},
+		{"gre", map[string]string{"remote_ip": "192.0.2.1", "gvs-direct": "1"}, "options:gvs-direct \"1\" is neither true nor false"},
 	} {
 		_, err := parseTunnelOptions(Config{Name: "t0", Type: tc.typ, Options: tc.opts})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "t0: ") {

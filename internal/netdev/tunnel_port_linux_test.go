@@ -206,3 +206,59 @@ func TestTunnelCountsDroppedCopies(t *testing.T) {
 		t.Fatalf("statistics after 3 copies dropped: %+v", s)
 	}
 }
+
+// TestTunnelPortsJoinSegments: GRE, VXLAN and Geneve ports join the TCP
+// segments of a flow they receive into one super-frame, as the kernel's
+// underlay GRO does for its own GRE and UDP tunnel devices; ERSPAN ports,
+// and a port with options:gvs-gro=false, hand them over as they came.
+func TestTunnelPortsJoinSegments(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	for _, tc := range []struct {
+		name, typ string
+		opts      map[string]string
+		join      bool
+	}{
+		{"gre", "gre", map[string]string{"key": "16"}, true},
+		{"gre-no-gro", "gre", map[string]string{"key": "16", "gvs-gro": "false"}, false},
+		{"erspan", "erspan", map[string]string{"key": "3"}, false},
+		{"vxlan", "vxlan", map[string]string{"key": "16"}, true},
+		{"geneve", "geneve", map[string]string{"key": "16", "gvs-gro": "true"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := tunnelPair(t, ns, tc.typ, tc.opts)
+			if got := b.(SuperFrameSource).PassesSuperFrames(); got != tc.join {
+				t.Errorf("PassesSuperFrames %v, want %v", got, tc.join)
+			}
+			in := buildAll(groRun(4, 1000))
+			if err := a.WriteBatch(in); err != nil {
+				t.Fatal(err)
+			}
+			rx := &b.(*tunnelPort).rx
+			for i := 0; rx.tail.Load()-rx.head.Load() < 4; i++ {
+				if i == 100 {
+					t.Fatalf("%d of 4 segments arrived", rx.tail.Load()-rx.head.Load())
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			bufs, sizes, offs := make([][]byte, 4), make([]int, 4), make([]Offload, 4)
+			for i := range bufs {
+				bufs[i] = make([]byte, MaxSuperFrame)
+			}
+			k, err := b.(OffloadPort).ReadBatchOffload(bufs, sizes, offs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := 4
+			if tc.join {
+				want = 1
+			}
+			if k != want || (tc.join && Segments(bufs[0][:sizes[0]], offs[0]) != 4) {
+				t.Errorf("read %d frames (first of %d segments), want %d", k, Segments(bufs[0][:sizes[0]], offs[0]), want)
+			}
+			if s := b.Stats(); s.RxPackets != 4 {
+				t.Errorf("rx_packets %d, want the 4 segments as they came", s.RxPackets)
+			}
+		})
+	}
+}

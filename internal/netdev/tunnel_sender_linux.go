@@ -45,7 +45,8 @@ func NewTunnelSender(cfg TunnelSenderConfig) (*TunnelSender, error) {
 		return nil, fmt.Errorf("%s: no remote address", cfg.Name)
 	}
 	o := &tunnelOptions{encap: cfg.Encap, remote: cfg.Encap.Dst.Unmap(), local: cfg.Encap.Src, v6: cfg.Encap.Dst.Unmap().Is6(),
-		autoSrc: !cfg.Encap.Src.IsValid() || cfg.Encap.Src.IsUnspecified()}
+		autoSrc: !cfg.Encap.Src.IsValid() || cfg.Encap.Src.IsUnspecified(),
+		direct:  !cfg.HasMark} // a mark is for the host's routing and firewall: every frame goes through them
 	if o.autoSrc {
 		o.local, o.encap.Src = netip.Addr{}, netip.Addr{}
 	}

@@ -43,8 +43,9 @@ print(hashlib.sha256(data).hexdigest(), len(data))
 // joins the decapsulated segments into super-frames (coverage
 // tunnel_gro_frames counts them), which reach a VM behind a system port
 // and a namespace behind an internal port whole; what arrives is what
-// was sent, byte for byte. A GRE port, which carries remote mirrors,
-// joins nothing.
+// was sent, byte for byte. The same over GRE (raw IP sockets, no UDP
+// GSO or GRO): host2's GRE port joins too; with options:gvs-gro=false (a
+// remote mirror's collector) it joins nothing.
 func TestTunnelGROTransfer(t *testing.T) {
 	requireTool(t, "ss")
 	h := gvtfSetup(t)
@@ -111,7 +112,7 @@ func TestTunnelGROTransfer(t *testing.T) {
 		t.Errorf("tunnel_gro_segments %d for %d super-frames: want at least 2 segments each", segs, afterInternal)
 	}
 
-	// GRE: the same transfer, nothing joined.
+	// GRE: the same transfer, joined.
 	for _, c := range []struct {
 		g      *Gvsd
 		remote string
@@ -121,7 +122,18 @@ func TestTunnelGROTransfer(t *testing.T) {
 	h.lab.pingOK(gvtfVM1, vm2Addr)
 	before = gvtnCoverage(t, h.g2, "tunnel_gro_frames")
 	transfer(vm2, vm2Addr, 5303, 8<<20, 3)
+	after := gvtnCoverage(t, h.g2, "tunnel_gro_frames")
+	t.Logf("GRE: tunnel_gro_frames %d before, %d after an 8 MiB transfer", before, after)
+	if after-before < 30 {
+		t.Errorf("host2's GRE port joined %d super-frames for an 8 MiB transfer, want many", after-before)
+	}
+
+	// GRE with options:gvs-gro=false: nothing joined.
+	h.g2.MustVsctl("set", "interface", "vx0", "options:gvs-gro=false")
+	h.lab.pingOK(gvtfVM1, vm2Addr)
+	before = gvtnCoverage(t, h.g2, "tunnel_gro_frames")
+	transfer(vm2, vm2Addr, 5304, 8<<20, 4)
 	if after := gvtnCoverage(t, h.g2, "tunnel_gro_frames"); after != before {
-		t.Errorf("a GRE port joined %d super-frames", after-before)
+		t.Errorf("a GRE port with options:gvs-gro=false joined %d super-frames", after-before)
 	}
 }
