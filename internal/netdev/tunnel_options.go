@@ -41,10 +41,11 @@ type tunnelOptions struct {
 	// received frame matches whatever it carries there.
 	remoteFlow, localFlow, inKeyFlow, outKeyFlow bool
 	v6                                           bool // the underlay is IPv6
-	// gro: the port joins the TCP segments it receives (tunnel_gro.go);
-	// options:gvs-gro=false turns it off, for a remote mirror's collector
-	// that wants the frames as they were copied. ERSPAN ports never join:
-	// they exist for remote mirrors.
+	// gro: the port joins the TCP segments it receives (tunnel_gro.go):
+	// VXLAN and Geneve by default (options:gvs-gro=false turns it off,
+	// for a remote mirror's collector that wants the frames as they were
+	// copied), GRE with gvs-gro=true. ERSPAN ports never join: they
+	// exist for remote mirrors.
 	gro bool
 	// direct: frames may go straight to the route's device when the
 	// kernel's neighbour is known (tnl_direct_linux.go);
@@ -281,11 +282,14 @@ const tunnelGROOption = "gvs-gro"
 const tunnelDirectOption = "gvs-direct"
 
 // parseGRO reads gvs-gro and gvs-direct. Joining is on by default for
-// GRE, VXLAN and Geneve, as behind the kernel's own devices, whose
-// underlay GRO joins GRE as well as UDP tunnels; ERSPAN never joins.
+// VXLAN and Geneve, as behind the kernel's own devices. GRE is the
+// tunnel of remote mirrors (S4, S5), whose collectors should see the
+// frames as they were copied, as OVS 3.1 hands them on: a GRE port
+// joins only with gvs-gro=true (as the kernel's underlay GRO does for
+// gretap). ERSPAN never joins.
 func (o *tunnelOptions) parseGRO(cfg Config) error {
 	erspan := o.encap.Type == packet.TunnelERSPAN
-	on, err := tunnelBool(cfg, tunnelGROOption, !erspan)
+	on, err := tunnelBool(cfg, tunnelGROOption, o.encap.Type != packet.TunnelGRE && !erspan)
 	if err != nil {
 		return err
 	}

@@ -207,10 +207,12 @@ func TestTunnelCountsDroppedCopies(t *testing.T) {
 	}
 }
 
-// TestTunnelPortsJoinSegments: GRE, VXLAN and Geneve ports join the TCP
-// segments of a flow they receive into one super-frame, as the kernel's
-// underlay GRO does for its own GRE and UDP tunnel devices; ERSPAN ports,
-// and a port with options:gvs-gro=false, hand them over as they came.
+// TestTunnelPortsJoinSegments: VXLAN and Geneve ports, and GRE ports
+// with options:gvs-gro=true, join the TCP segments of a flow they
+// receive into one super-frame, as the kernel's underlay GRO does for
+// its own GRE and UDP tunnel devices; ERSPAN ports, GRE ports by default
+// (remote mirrors) and a port with options:gvs-gro=false hand them over
+// as they came.
 func TestTunnelPortsJoinSegments(t *testing.T) {
 	needRoot(t)
 	ns := newNetns(t)
@@ -219,8 +221,10 @@ func TestTunnelPortsJoinSegments(t *testing.T) {
 		opts      map[string]string
 		join      bool
 	}{
-		{"gre", "gre", map[string]string{"key": "16"}, true},
+		{"gre", "gre", map[string]string{"key": "16", "gvs-gro": "true"}, true},
+		{"gre-default", "gre", map[string]string{"key": "16"}, false},
 		{"gre-no-gro", "gre", map[string]string{"key": "16", "gvs-gro": "false"}, false},
+		{"vxlan-no-gro", "vxlan", map[string]string{"key": "16", "gvs-gro": "false"}, false},
 		{"erspan", "erspan", map[string]string{"key": "3"}, false},
 		{"vxlan", "vxlan", map[string]string{"key": "16"}, true},
 		{"geneve", "geneve", map[string]string{"key": "16", "gvs-gro": "true"}, true},

@@ -44,8 +44,8 @@ print(hashlib.sha256(data).hexdigest(), len(data))
 // tunnel_gro_frames counts them), which reach a VM behind a system port
 // and a namespace behind an internal port whole; what arrives is what
 // was sent, byte for byte. The same over GRE (raw IP sockets, no UDP
-// GSO or GRO): host2's GRE port joins too; with options:gvs-gro=false (a
-// remote mirror's collector) it joins nothing.
+// GSO or GRO): host2's GRE port joins with options:gvs-gro=true, and by
+// default (GRE carries remote mirrors) joins nothing.
 func TestTunnelGROTransfer(t *testing.T) {
 	requireTool(t, "ss")
 	h := gvtfSetup(t)
@@ -117,7 +117,7 @@ func TestTunnelGROTransfer(t *testing.T) {
 		g      *Gvsd
 		remote string
 	}{{h.g1, gvtnUnder2}, {h.g2, gvtnUnder1}} {
-		c.g.MustVsctl("set", "interface", "vx0", "type=gre", "options:remote_ip="+c.remote, "options:key=16", "options:csum=false")
+		c.g.MustVsctl("set", "interface", "vx0", "type=gre", "options:remote_ip="+c.remote, "options:key=16", "options:csum=false", "options:gvs-gro=true")
 	}
 	h.lab.pingOK(gvtfVM1, vm2Addr)
 	before = gvtnCoverage(t, h.g2, "tunnel_gro_frames")
@@ -128,12 +128,12 @@ func TestTunnelGROTransfer(t *testing.T) {
 		t.Errorf("host2's GRE port joined %d super-frames for an 8 MiB transfer, want many", after-before)
 	}
 
-	// GRE with options:gvs-gro=false: nothing joined.
-	h.g2.MustVsctl("set", "interface", "vx0", "options:gvs-gro=false")
+	// GRE by default: nothing joined.
+	h.g2.MustVsctl("remove", "interface", "vx0", "options", "gvs-gro")
 	h.lab.pingOK(gvtfVM1, vm2Addr)
 	before = gvtnCoverage(t, h.g2, "tunnel_gro_frames")
 	transfer(vm2, vm2Addr, 5304, 8<<20, 4)
 	if after := gvtnCoverage(t, h.g2, "tunnel_gro_frames"); after != before {
-		t.Errorf("a GRE port with options:gvs-gro=false joined %d super-frames", after-before)
+		t.Errorf("a GRE port without options:gvs-gro=true joined %d super-frames", after-before)
 	}
 }

@@ -334,14 +334,13 @@ func gvtnCoverage(t *testing.T, g *Gvsd, name string) int {
 //     counted (lgre0's tx_dropped, tunnel_too_big), not lost silently;
 //   - TCP super-frames that the VM's TSO hands to p1 are cut into
 //     wire-size segments before encapsulation (underlay MTU 9000 here):
-//     rmon sees no frame above 1514 bytes, and nothing is dropped. The
-//     collector's GRE port has options:gvs-gro=false, so that it hands
-//     the copies on as they came (a GRE port joins TCP segments by
-//     default, as the kernel's GRO does behind a gretap device).
+//     rmon sees no frame above 1514 bytes, and nothing is dropped (the
+//     collector's GRE port hands the copies on as they came: a GRE port
+//     joins TCP segments only with options:gvs-gro=true).
 func TestTunnelMirrorFrameSizes(t *testing.T) {
 	requireTool(t, "iperf3")
 	s := gvtnSetupS4(t)
-	s.connect(t, gvtnTunnel{"gre", "gre", []string{"options:gvs-gro=false"}, "gre_sys"})
+	s.connect(t, gvtnTunnel{"gre", "gre", nil, "gre_sys"})
 
 	s.g1.MustVsctl("set", "mirror", "m0", "snaplen=100")
 	rmon := gvmiCapture(t, gvtnRmon, "ml", "in")
