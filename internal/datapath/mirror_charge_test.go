@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"gvs/internal/datapath"
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
 )
@@ -54,5 +55,55 @@ func TestCopySenderChargesEachMirrorItsDrops(t *testing.T) {
 	}
 	if d1, d2 := m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load(); d1 != 8 || d2 != 4 {
 		t.Fatalf("mirror m1 charged %d drops and m2 %d, want 8 and 4", d1, d2)
+	}
+}
+
+// downHeld is a held-copies device that went down: a write takes none of
+// its own frames and drops the copies held before it (HeldDropped), as
+// a system port's transmit ring does when its flush meets ENETDOWN.
+type downHeld struct {
+	*heldMemory
+}
+
+func (d *downHeld) TransmitHeld(b *netdev.Batch) (netdev.TxResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.take >= 0 { // up: hold, as heldMemory does
+		for _, f := range b.Frames {
+			d.held = append(d.held, append([]byte(nil), f...))
+		}
+		return netdev.TxResult{Sent: b.Len(), Held: len(d.held)}, nil
+	}
+	n := len(d.held)
+	d.held = d.held[:0]
+	return netdev.TxResult{Dropped: b.Len(), HeldDropped: n}, nil
+}
+
+// Copies held for one mirror that a later write of another mirror's
+// copies drops are charged to the mirror whose copies they were, as
+// COMPATIBILITY says (the copies last held before that write), not to
+// the mirror of the write that met the drop.
+func TestHeldCopiesDroppedAreChargedToTheirMirror(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &downHeld{&heldMemory{Memory: netdev.NewMemory("mhd3", 256)}}
+	m1, m2 := &ofproto.MirrorStats{}, &ofproto.MirrorStats{}
+	dp, _ := mirrorSwitchWith(t, [3]netdev.Netdev{netdev.NewMemory("mhd1", 64), netdev.NewMemory("mhd2", 64), dest},
+		func(out *ofproto.Port) []*ofproto.Mirror {
+			return []*ofproto.Mirror{
+				{Name: "m1", Src: map[uint32]bool{1: true}, OutPort: out, OutVLAN: -1, Stats: m1},
+				{Name: "m2", Src: map[uint32]bool{2: true}, OutPort: out, OutVLAN: -1, Stats: m2},
+			}
+		})
+	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
+	th1.Process(burst(4)) // m1's copies, held
+	if _, held := dest.state(); held != 4 {
+		t.Fatalf("%d copies held, want m1's 4", held)
+	}
+	dest.mu.Lock()
+	dest.take = -1 // the device goes down
+	dest.mu.Unlock()
+	th2.Process(burst(3)) // m2's copies: refused, and m1's held ones dropped
+	if d1, d2 := m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load(); d1 != 4 || d2 != 3 {
+		t.Fatalf("mirror m1 charged %d drops and m2 %d, want 4 and 3", d1, d2)
 	}
 }

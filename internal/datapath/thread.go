@@ -469,8 +469,10 @@ func (t *portThread) holdCopies(q *outQueue) bool {
 	q.port.txMu.Lock()
 	defer q.port.txMu.Unlock()
 	res, _ := h.TransmitHeld(q.batch)
-	q.port.heldCharge = q.charge
+	// Held copies this write dropped were the last holder's mirror's:
+	// charge them before these copies become the ones held.
 	q.port.chargeDrops(res, q.copies, q.charge)
+	q.port.heldCharge = q.charge
 	if t.heldN == 0 {
 		t.heldSince = t.clock()
 	}

@@ -90,3 +90,26 @@ func TestPcapPortStopsAtReserveAndSaysWhy(t *testing.T) {
 		t.Fatalf("write with space back: %v, fault %q", err, f.Fault())
 	}
 }
+
+// Every frame of a batch that the reserve refuses is counted in
+// tx_errors, as the documentation says, not only the first: the file
+// stays open, and the rest of the batch is lost to the same failure
+// (it was counted in tx_dropped, as frames that find no file open).
+func TestPcapPortCountsABatchRefusedForRoomAsErrors(t *testing.T) {
+	total, free, looks := int64(100<<20), int64(50<<20), 0
+	fakeStatfs(t, &total, &free, &looks)
+	dev, err := Open(Config{Name: "cap0", Type: "pcap", Options: map[string]string{"file": "room.pcapng"}, CaptureDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	free = 4 << 20 // below the 5 MiB reserve
+	batch := make([][]byte, 8)
+	for i := range batch {
+		batch[i] = make([]byte, 1000)
+	}
+	_ = dev.WriteBatch(batch)
+	if s := dev.Stats(); s.TxErrors != 8 || s.TxDropped != 0 || s.TxPackets != 0 {
+		t.Fatalf("a batch of 8 refused for room: tx_errors %d, tx_dropped %d, tx_packets %d; want 8, 0, 0", s.TxErrors, s.TxDropped, s.TxPackets)
+	}
+}

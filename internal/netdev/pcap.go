@@ -376,7 +376,13 @@ func (p *pcapPort) writeFrames(frames [][]byte, origLens []int, meta []FrameMeta
 		if err := p.writeRecord(f, orig, ts); err != nil {
 			p.writeFailed(err)
 			p.tally.errors++ // this frame, lost with the buffered ones
-			p.tally.dropped += uint64(len(frames) - i - 1)
+			// The rest of the batch: lost to the same failure while the
+			// file stays open (a full disk), or finding no file open.
+			if rest := uint64(len(frames) - i - 1); p.f != nil {
+				p.tally.errors += rest
+			} else {
+				p.tally.dropped += rest
+			}
 			return
 		}
 	}

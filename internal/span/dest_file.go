@@ -56,6 +56,11 @@ func (o *pcapOut) write(items []*item) (int, error) {
 
 func (o *pcapOut) close() { o.dev.Close() }
 
+// interrupt closes the port under a write that a FIFO's stalled reader
+// holds (the port's Close is safe during a write, and the sender's own
+// close after it does nothing).
+func (o *pcapOut) interrupt() { o.dev.Close() }
+
 // fault is why the pcap file's writes fail, if they do.
 func (o *pcapOut) fault() string {
 	if f, ok := o.dev.(netdev.Faulter); ok {

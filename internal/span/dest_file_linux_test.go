@@ -144,7 +144,7 @@ func TestSpanPcapStalledFIFOReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Closed last: the stuck write then fails and its goroutine ends.
+	// Closed last: the reader stays stalled until the sender has ended.
 	defer unix.Close(rd)
 
 	src, _ := ParseSource("src0")
@@ -173,6 +173,15 @@ func TestSpanPcapStalledFIFOReader(t *testing.T) {
 	case <-closed:
 	case <-time.After(15 * time.Second):
 		t.Fatal("Session.Close still waits for a sender stuck writing to a FIFO nobody reads")
+	}
+	// The sender, and the FIFO it holds open, must not outlive the
+	// session for as long as the reader stays stalled.
+	ended := make(chan struct{})
+	go func() { s.wg.Wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sender stuck on the stalled FIFO outlived Session.Close, with the file open")
 	}
 }
 

@@ -13,8 +13,8 @@ const queueLen = 1024
 // maxQueueBytes bounds the memory one destination's copies keep in their
 // buffers: a buffer grows to the largest copy it carried (a super-frame
 // is up to 64 KiB), so queueLen of them could hold 64 MiB. A copy that
-// would take the queue past it is lost and counted, as when the queue is
-// full.
+// would take the queue past it, even once the free items' buffers are
+// given up (reclaim), is lost and counted, as when the queue is full.
 const maxQueueBytes = 8 << 20
 
 // minItemBuf is the smallest buffer a copy gets: an MTU-size frame fits.
@@ -38,6 +38,7 @@ type item struct {
 type queue struct {
 	mu      sync.Mutex
 	free    []*item
+	freeCap int64 // the capacity of the free items' buffers (guarded by mu)
 	full    chan *item
 	bytes   atomic.Int64 // the capacity of every item's buffer
 	dropped atomic.Uint64
@@ -63,6 +64,7 @@ func (q *queue) get() *item {
 	}
 	it := q.free[n-1]
 	q.free = q.free[:n-1]
+	q.freeCap -= int64(cap(it.buf))
 	q.mu.Unlock()
 	return it
 }
@@ -71,7 +73,31 @@ func (q *queue) get() *item {
 func (q *queue) put(it *item) {
 	q.mu.Lock()
 	q.free = append(q.free, it)
+	q.freeCap += int64(cap(it.buf))
 	q.mu.Unlock()
+}
+
+// reclaim frees the buffers of free items, the coldest (the bottom of
+// the stack) first, until grow more bytes fit under maxQueueBytes: the
+// buffers a drained backlog grew would otherwise keep the bound used up
+// for good, and every copy larger than they are would be lost with the
+// queue empty. It walks the free list only when it holds enough.
+func (q *queue) reclaim(grow int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.freeCap < grow {
+		return
+	}
+	for _, it := range q.free {
+		if q.bytes.Load()+grow <= maxQueueBytes {
+			return
+		}
+		if c := int64(cap(it.buf)); c > 0 {
+			it.buf = nil
+			q.freeCap -= c
+			q.bytes.Add(-c)
+		}
+	}
 }
 
 // fill copies frame into it, growing its buffer only the first time a
@@ -80,6 +106,9 @@ func (q *queue) put(it *item) {
 func (it *item) fill(q *queue, frame []byte) bool {
 	if c := cap(it.buf); c < len(frame) {
 		grow := int64(max(len(frame), minItemBuf) - c)
+		if q.bytes.Load()+grow > maxQueueBytes {
+			q.reclaim(grow)
+		}
 		if q.bytes.Add(grow) > maxQueueBytes {
 			q.bytes.Add(-grow)
 			q.dropped.Add(1)

@@ -68,3 +68,44 @@ func TestSpanQueueBytesBounded(t *testing.T) {
 		t.Errorf("the queue keeps %d bytes of buffers, want at most %d", got, maxQueueBytes)
 	}
 }
+
+// The bytes bound is on the copies a destination holds, not on the
+// largest burst it ever met: once a backlog of 32 KiB copies (which
+// grew buffers up to the bound) has drained, a larger copy must still
+// find a buffer. Before, the budget never came back and every copy
+// larger than the buffers already grown was lost for good, the queue
+// empty.
+func TestSpanQueueBytesComeBackAfterBacklog(t *testing.T) {
+	q := newQueue(queueLen)
+	mid := make([]byte, 32<<10)
+	var backlog []*item
+	for range queueLen {
+		it := q.get()
+		if it == nil {
+			break
+		}
+		if !it.fill(q, mid) {
+			q.put(it)
+			break
+		}
+		backlog = append(backlog, it)
+	}
+	for _, it := range backlog { // the destination catches up
+		q.put(it)
+	}
+	big := make([]byte, 64<<10)
+	for i := range 16 {
+		it := q.get()
+		if it == nil {
+			t.Fatal("no free item with the queue empty")
+		}
+		ok := it.fill(q, big)
+		q.put(it)
+		if !ok {
+			t.Fatalf("copy %d of 64 KiB lost with the queue empty (%d bytes of buffers counted)", i, q.bytes.Load())
+		}
+	}
+	if got := q.retainedForTest(); got > maxQueueBytes {
+		t.Errorf("the queue keeps %d bytes of buffers, want at most %d", got, maxQueueBytes)
+	}
+}

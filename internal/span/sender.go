@@ -17,6 +17,10 @@ type sender struct {
 	// itself; its sender has work only on the AF_PACKET path.
 	kernel bool
 
+	// live is the open output, for Session.Close to interrupt a write
+	// the sender is stuck in (run sets it with out).
+	live atomic.Pointer[liveOutput]
+
 	sent, refused atomic.Uint64
 	err           atomic.Pointer[string]
 	kick          chan struct{}
@@ -30,6 +34,35 @@ type output interface {
 	// error if the destination is gone (the sender reopens it later).
 	write(items []*item) (failed int, gone error)
 	close()
+}
+
+// liveOutput boxes an output for an atomic pointer.
+type liveOutput struct{ out output }
+
+// interrupter is an output whose interrupt, safe while a write runs on
+// another goroutine, closes it and ends that write (a pcap port's Close
+// does, for a FIFO whose reader stalled).
+type interrupter interface {
+	interrupt()
+}
+
+// setOut makes out the open output (nil: none).
+func (d *sender) setOut(out output) {
+	d.out = out
+	if out == nil {
+		d.live.Store(nil)
+		return
+	}
+	d.live.Store(&liveOutput{out})
+}
+
+// interrupt ends a write the sender is stuck in, if its output can.
+func (d *sender) interrupt() {
+	if l := d.live.Load(); l != nil {
+		if i, ok := l.out.(interrupter); ok {
+			i.interrupt()
+		}
+	}
 }
 
 // batchMax is how many queued copies a sender writes at once.
@@ -103,7 +136,7 @@ func (d *sender) open() {
 		d.nextOpen = time.Now().Add(retryInterval)
 		return
 	}
-	d.out = out
+	d.setOut(out)
 	d.setErr("")
 }
 
@@ -127,7 +160,7 @@ func (d *sender) deliver(batch []*item) {
 		var gone error
 		if failed, gone = d.out.write(batch); gone != nil {
 			d.out.close()
-			d.out = nil
+			d.setOut(nil)
 			d.setErr(fmt.Sprintf("destination %s: %v", d.dest.Text, gone))
 			d.nextOpen = time.Now().Add(retryInterval)
 		} else {

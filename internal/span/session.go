@@ -168,7 +168,8 @@ func (s *Session) Close() {
 const closeWait = 5 * time.Second
 
 // waitGoroutines waits for the goroutines, at most closeWait; one still
-// running then touches only its own destination and queue.
+// running then touches only its own destination and queue, which is
+// closed under it (interrupt) so that it ends too.
 func (s *Session) waitGoroutines() {
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -177,7 +178,12 @@ func (s *Session) waitGoroutines() {
 	select {
 	case <-done:
 	case <-t.C:
-		spanLog.Warn("span %s: closed with a destination's write still stuck (a FIFO nobody reads?): its sender ends when the write does", s.cfg.Name)
+		spanLog.Warn("span %s: closed with a destination's write still stuck (a FIFO nobody reads?): closing the destination under it", s.cfg.Name)
+		// Without waiting more: the sender, and the file it holds
+		// open, end once the write does, not when the reader wakes.
+		for _, d := range s.dests {
+			go d.interrupt()
+		}
 	}
 }
 
