@@ -59,6 +59,12 @@ func TestCaptureRoomKeepsReserve(t *testing.T) {
 	if err := r.Allow(0, size+1024, 1024, 8192); err == nil {
 		t.Fatal("8 KiB above the reserve with 8 KiB buffered took 1 KiB more")
 	}
+	// A filesystem that reports no size at all is not refused.
+	total, free = 0, 0
+	r.Reset()
+	if err := r.Allow(0, size+1024, 1024, 0); err != nil {
+		t.Fatalf("a filesystem of unknown size: %v", err)
+	}
 }
 
 func TestPcapPortStopsAtReserveAndSaysWhy(t *testing.T) {
