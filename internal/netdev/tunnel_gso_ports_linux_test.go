@@ -50,15 +50,19 @@ func TestTunnelUDPGSOSkipsReservedPorts(t *testing.T) {
 	ns := newNetns(t)
 	local, remote := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
 	fd := listenUDP(t, ns, remote, packet.VXLANPort)
-	var tx *TunnelSender
-	var err error
-	inNetns(t, ns, func() {
-		tx, err = NewTunnelSender(TunnelSenderConfig{Name: "gso", Encap: packet.TunnelConfig{
-			Type: packet.TunnelVXLAN, Src: local, Dst: remote, Key: 100, TTL: 64, Csum: true}})
-	})
-	if err != nil {
-		t.Fatal(err)
+	newSender := func() *TunnelSender {
+		var tx *TunnelSender
+		var err error
+		inNetns(t, ns, func() {
+			tx, err = NewTunnelSender(TunnelSenderConfig{Name: "gso", Encap: packet.TunnelConfig{
+				Type: packet.TunnelVXLAN, Src: local, Dst: remote, Key: 100, TTL: 64, Csum: true}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
 	}
+	tx := newSender()
 	t.Cleanup(func() { tx.Close() })
 	super, off := testSuperFrame(t, 2500, 1000)
 	send := func() (gso, reserved uint64, got []datagram) {
@@ -79,13 +83,7 @@ func TestTunnelUDPGSOSkipsReservedPorts(t *testing.T) {
 	}
 	port := got[0].port
 	tx.Close() // the socket bound to port goes; a new sender looks again
-	inNetns(t, ns, func() {
-		tx, err = NewTunnelSender(TunnelSenderConfig{Name: "gso", Encap: packet.TunnelConfig{
-			Type: packet.TunnelVXLAN, Src: local, Dst: remote, Key: 100, TTL: 64, Csum: true}})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tx = newSender()
 	useReservedPorts(t, fmt.Sprintf("1000,%d", port))
 	gso, reserved, got := send()
 	if gso != 0 || reserved != 1 {
