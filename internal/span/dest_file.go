@@ -1,13 +1,15 @@
 package span
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"strconv"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gvs/internal/netdev"
 	"gvs/internal/packet"
@@ -70,20 +72,24 @@ func (o *pcapOut) fault() string {
 }
 
 // jsonOut writes one JSON object a line for each copy: its metadata,
-// never its payload.
+// never its payload. A batch's records go in one write, so that a
+// failed write can be taken back whole (cut).
 type jsonOut struct {
-	f    *os.File
-	fifo bool
-	w    *bufio.Writer
-	line []byte
-	key  packet.Key
-	off  packet.Offsets
-	s    *Session
+	f     *os.File
+	w     io.Writer // f; a test puts a failing writer here
+	fifo  bool
+	batch []byte // the records of the batch being written
+	key   packet.Key
+	off   packet.Offsets
+	s     *Session
 
 	// A regular file's growth is checked against its filesystem's free
-	// space (netdev.CaptureRoom); why is the last write's failure.
+	// space (netdev.CaptureRoom); why is the last write's failure. size
+	// is the length of its whole records; torn says that a failed write
+	// may have left part of a batch past it.
 	fd   int
 	size int64
+	torn bool
 	room netdev.CaptureRoom
 	why  string
 }
@@ -106,7 +112,7 @@ func openJSON(s *Session, d Dest) (output, error) {
 		return nil, err
 	}
 	fifo := st.Mode()&os.ModeNamedPipe != 0
-	o := &jsonOut{f: f, fifo: fifo, w: bufio.NewWriterSize(f, 64<<10), line: make([]byte, 0, 512), s: s, fd: -1}
+	o := &jsonOut{f: f, w: f, fifo: fifo, batch: make([]byte, 0, 64<<10), s: s, fd: -1}
 	if !fifo {
 		// Fd puts the descriptor in blocking mode, which changes nothing
 		// for a regular file (never under the poller).
@@ -119,44 +125,58 @@ func openJSON(s *Session, d Dest) (output, error) {
 // them for jsonWriteWait is given up (closed, reopened later), its
 // copies counted lost. A regular file takes no deadline (ErrNoDeadline).
 func (o *jsonOut) write(items []*item) (int, error) {
-	_ = o.f.SetWriteDeadline(time.Now().Add(jsonWriteWait))
-	var n int64 // this batch's bytes
-	for _, it := range items {
-		o.line = o.record(o.line[:0], it)
-		if err := o.roomFor(n, len(o.line)); err != nil {
+	if o.torn {
+		if err := o.cut(); err != nil {
 			return len(items), o.writeError(err)
 		}
-		if _, err := o.w.Write(o.line); err != nil {
-			return len(items), o.writeError(err)
-		}
-		n += int64(len(o.line))
 	}
-	if err := o.w.Flush(); err != nil {
+	o.batch = o.batch[:0]
+	for _, it := range items {
+		o.batch = o.record(o.batch, it)
+	}
+	if !o.fifo {
+		n := int64(len(o.batch))
+		if err := o.room.Allow(o.fd, o.size+n, n, 0); err != nil {
+			return len(items), o.writeError(err)
+		}
+	}
+	_ = o.f.SetWriteDeadline(time.Now().Add(jsonWriteWait))
+	if _, err := o.w.Write(o.batch); err != nil {
+		o.torn = true
 		return len(items), o.writeError(err)
 	}
-	o.size += n
+	o.size += int64(len(o.batch))
 	o.why = ""
 	return 0, nil
 }
 
-// roomFor checks that a regular file, grown by batch bytes so far in
-// this write, may take n more.
-func (o *jsonOut) roomFor(batch int64, n int) error {
-	if o.fifo {
-		return nil
+// cut takes a regular file back to its whole records, removing what a
+// failed write (a short write on a full disk) left of its batch: a
+// record written after a part of one would be glued to it, and a reader
+// could parse neither.
+func (o *jsonOut) cut() error {
+	if err := unix.Ftruncate(o.fd, o.size); err != nil {
+		return fmt.Errorf("cannot remove the part of a record a failed write left: %w", err)
 	}
-	return o.room.Allow(o.fd, o.size+batch+int64(n), int64(n), int64(o.w.Buffered()))
+	if _, err := unix.Seek(o.fd, o.size, io.SeekStart); err != nil {
+		return fmt.Errorf("cannot go back to the file's last whole record: %w", err)
+	}
+	o.torn = false
+	return nil
 }
 
 // writeError is what a failed write means to the sender. A FIFO whose
 // reader stalled or left is gone: the sender closes it and opens it
 // again later, for the next reader. A regular file (a full disk) keeps
-// its place, its writer reset, since a bufio error is sticky; the batch
-// is lost.
+// its place, cut back to its whole records; the batch is lost.
 func (o *jsonOut) writeError(err error) error {
 	if !o.fifo {
-		o.w.Reset(o.f)
 		o.why = "writing to the file failed, records are lost: " + err.Error()
+		if o.torn {
+			if cerr := o.cut(); cerr != nil {
+				o.why += "; " + cerr.Error()
+			}
+		}
 		return nil
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -168,10 +188,7 @@ func (o *jsonOut) writeError(err error) error {
 // fault is why the file's writes fail, if they do.
 func (o *jsonOut) fault() string { return o.why }
 
-func (o *jsonOut) close() {
-	_ = o.w.Flush()
-	o.f.Close()
-}
+func (o *jsonOut) close() { o.f.Close() }
 
 // record appends the JSON record of one copy to b.
 func (o *jsonOut) record(b []byte, it *item) []byte {

@@ -1,6 +1,9 @@
 package span
 
 import (
+	"encoding/json"
+	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -216,4 +219,89 @@ func TestSpanPanicStopsOnlyItsGoroutine(t *testing.T) {
 		t.Error("the destination was not closed when its sender stopped")
 	}
 	s.Close()
+}
+
+// tornWriter writes the first keep bytes of its first write to f and
+// fails it as a full disk does (a short write, then ENOSPC); later
+// writes go to f whole.
+type tornWriter struct {
+	f      io.Writer
+	keep   int
+	failed bool
+}
+
+func (w *tornWriter) Write(p []byte) (int, error) {
+	if w.failed {
+		return w.f.Write(p)
+	}
+	w.failed = true
+	n, _ := w.f.Write(p[:min(w.keep, len(p))])
+	return n, unix.ENOSPC
+}
+
+// A write to a regular json: file that fails part-way (a disk that
+// fills) loses its batch, counted and said in Span.error, but leaves no
+// part of a record behind: the records written after it are whole lines
+// that a reader can parse, with nothing glued before them.
+func TestSpanJSONFileFailedWriteLeavesWholeLines(t *testing.T) {
+	dir, err := netdev.PrepareCaptureDir(filepath.Join(t.TempDir(), "capture"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := ParseSource("src0")
+	d, _ := ParseDest("json:x.json")
+	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: true},
+		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
+	snd := newSender(s, d)
+	s.dests = append(s.dests, snd)
+	snd.open()
+	o, ok := snd.out.(*jsonOut)
+	if !ok {
+		t.Fatalf("json destination did not open: %v", s.Status().Error)
+	}
+	defer o.close()
+	frame := ipFrame4UDP(9)
+	batch := func(n int) []*item {
+		var b []*item
+		for range n {
+			it := snd.q.get()
+			if !it.fill(snd.q, frame) {
+				t.Fatal("no queue item")
+			}
+			it.orig, it.ts = len(frame), time.Now().UnixNano()
+			b = append(b, it)
+		}
+		return b
+	}
+
+	snd.deliver(batch(3)) // whole records before the failure
+	o.w = &tornWriter{f: o.f, keep: 150}
+	snd.deliver(batch(5))
+	st := s.Status()
+	if st.Stats.Dests[0].Dropped != 5 || !strings.Contains(st.Error, "writing to the file failed") {
+		t.Fatalf("the failed batch: dropped %d (want 5), Span.error %q", st.Stats.Dests[0].Dropped, st.Error)
+	}
+	snd.deliver(batch(4))
+	if st := s.Status(); st.Error != "" || st.Stats.Dests[0].Sent != 7 {
+		t.Fatalf("after the disk has room again: sent %d (want 7), Span.error %q", st.Stats.Dests[0].Sent, st.Error)
+	}
+
+	data, err := os.ReadFile(filepath.Join(dir, "x.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	if last := lines[len(lines)-1]; last != "" {
+		t.Errorf("the file ends inside a record: %q", last)
+	}
+	lines = lines[:len(lines)-1]
+	for i, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Errorf("line %d is not a whole record (%v): %q", i+1, err, l)
+		}
+	}
+	if len(lines) != 7 {
+		t.Errorf("%d lines, want the 3 records before the failure and the 4 after it", len(lines))
+	}
 }
