@@ -529,8 +529,8 @@ func (q *copyQueue) writeLocked(charge *CopyStats) (netdev.TxResult, error) {
 	if res.Dropped > 0 && charge != nil {
 		charge.Dropped.Add(uint64(res.Dropped))
 	}
-	if res.HeldDropped > 0 {
-		q.port.chargeDrops(netdev.TxResult{HeldDropped: res.HeldDropped}, 0, nil)
-	}
+	// Its own drops are charged above, copy by copy: only the held
+	// frames' are left to chargeDrops.
+	q.port.chargeDrops(netdev.TxResult{HeldDropped: res.HeldDropped, Held: res.Held}, 0, nil)
 	return res, err
 }

@@ -98,6 +98,8 @@ type Port struct {
 	// transmit ring (guarded by txMu), which held copies that a later
 	// send drops are charged to: the device's ring does not know whose
 	// copies it holds, and a port is nearly always one mirror's output.
+	// It is nil once a send leaves nothing held, and for a deleted
+	// mirror (ForgetCopyStats).
 	heldCharge    *CopyStats
 	copyMu        sync.Mutex
 	copiesStopped bool                      // guarded by copyMu: p left the datapath
@@ -230,3 +232,20 @@ func (dp *Datapath) Close() {
 
 // closeWait bounds how long Close waits for threads.
 const closeWait = 5 * time.Second
+
+// ForgetCopyStats makes the datapath charge c, the copy counters of a
+// mirror that was deleted, nothing more: held copies of it that a later
+// send drops are counted in their port's tx_dropped only. Only ports
+// that hold copies are locked, and their writes never wait.
+func (dp *Datapath) ForgetCopyStats(c *CopyStats) {
+	for _, p := range dp.cfg.Load().Ports {
+		if p.held == nil {
+			continue
+		}
+		p.txMu.Lock()
+		if p.heldCharge == c {
+			p.heldCharge = nil
+		}
+		p.txMu.Unlock()
+	}
+}

@@ -107,3 +107,33 @@ func TestHeldCopiesDroppedAreChargedToTheirMirror(t *testing.T) {
 		t.Fatalf("mirror m1 charged %d drops and m2 %d, want 4 and 3", d1, d2)
 	}
 }
+
+// A mirror deleted while its copies are held is charged nothing more
+// once the datapath forgets its counters (ForgetCopyStats, which the
+// reconfiguration calls): a drop of the held frames is counted in the
+// port's tx_dropped only, not in counters of a row that is gone.
+func TestHeldCopiesOfADeletedMirrorAreNotCharged(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &downHeld{&heldMemory{Memory: netdev.NewMemory("mhf3", 256)}}
+	m1, m2 := &ofproto.MirrorStats{}, &ofproto.MirrorStats{}
+	dp, _ := mirrorSwitchWith(t, [3]netdev.Netdev{netdev.NewMemory("mhf1", 64), netdev.NewMemory("mhf2", 64), dest},
+		func(out *ofproto.Port) []*ofproto.Mirror {
+			return []*ofproto.Mirror{
+				{Name: "m1", Src: map[uint32]bool{1: true}, OutPort: out, OutVLAN: -1, Stats: m1},
+				{Name: "m2", Src: map[uint32]bool{2: true}, OutPort: out, OutVLAN: -1, Stats: m2},
+			}
+		})
+	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
+	th1.Process(burst(4)) // m1's copies, held
+	if _, held := dest.state(); held != 4 {
+		t.Fatalf("%d copies held, want m1's 4", held)
+	}
+	dp.ForgetCopyStats(&m1.Copy) // m1 is deleted
+	dest.mu.Lock()
+	dest.take = -1 // the device goes down
+	dest.mu.Unlock()
+	th2.Process(burst(3)) // m2's copies: refused, and m1's held ones dropped
+	if d1, d2 := m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load(); d1 != 0 || d2 != 3 {
+		t.Fatalf("deleted mirror m1 charged %d drops and m2 %d, want 0 and 3", d1, d2)
+	}
+}

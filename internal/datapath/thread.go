@@ -557,8 +557,8 @@ func (p *Port) retryHeld(dp *Datapath, res netdev.TxResult) {
 // chargeDrops charges the mirror copies a write to p dropped: of the
 // write's own frames, up to copies of them to charge (the copies are
 // assumed lost first), and the held copies it dropped to the mirror of
-// the copies last held (heldCharge). Inline copies to p then pause. The
-// caller holds p.txMu.
+// the copies last held (heldCharge), which a write that leaves nothing
+// held ends. Inline copies to p then pause. The caller holds p.txMu.
 func (p *Port) chargeDrops(res netdev.TxResult, copies int, charge *CopyStats) {
 	own := min(res.Dropped, copies)
 	if own > 0 && charge != nil { // no atomic add per batch when nothing dropped
@@ -566,6 +566,9 @@ func (p *Port) chargeDrops(res netdev.TxResult, copies int, charge *CopyStats) {
 	}
 	if res.HeldDropped > 0 && p.heldCharge != nil {
 		p.heldCharge.Dropped.Add(uint64(res.HeldDropped))
+	}
+	if res.Held == 0 {
+		p.heldCharge = nil // frames held later are no copies of it
 	}
 	if own > 0 || res.HeldDropped > 0 {
 		p.pauseCopies(monotime()) // now: a batch that cut super-frames may have taken long

@@ -107,8 +107,9 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.syncChannels(bridges)
 	st.applySpans(snap)
 	st.applyZoneTimeouts(snap)
-	for u := range st.mirrorStat {
+	for u, s := range st.mirrorStat {
 		if !st.liveMirrors[u] {
+			st.dp.ForgetCopyStats(&s.Copy) // its held copies' drops are charged to no row
 			delete(st.mirrorStat, u)
 		}
 	}
