@@ -352,6 +352,38 @@ func TestTxRingHeldUntilKick(t *testing.T) {
 	}
 }
 
+// DropHeld takes back what TransmitHeld left in a system port's ring:
+// the frames never reach the far end, leave the sent counts for
+// tx_dropped, and a Kick after it has nothing left to send.
+func TestSystemDropHeld(t *testing.T) {
+	near, far := systemLoop(t)
+	h, ok := near.(HeldTransmitter)
+	r, rok := far.(RxReadier)
+	if !ok || !rok {
+		t.Fatalf("system port: HeldTransmitter %v, RxReadier %v", ok, rok)
+	}
+	b := NewBatch(3)
+	for _, f := range testFrames(3) {
+		b.Add(f, Offload{}, len(f), 0)
+	}
+	if res, err := h.TransmitHeld(b); err != nil || res.Sent != 3 || res.Held != 3 {
+		t.Fatalf("TransmitHeld: %+v, %v", res, err)
+	}
+	if res := h.DropHeld(); res.HeldDropped != 3 || res.Held != 0 {
+		t.Fatalf("DropHeld: %+v, want 3 dropped and none held", res)
+	}
+	if res := h.Kick(); res != (TxResult{}) {
+		t.Fatalf("Kick after DropHeld: %+v, want nothing", res)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if r.RxReady() {
+		t.Fatal("a dropped held frame reached the far end")
+	}
+	if st := near.Stats(); st.TxPackets != 0 || st.TxDropped != 3 {
+		t.Fatalf("stats %+v: want 3 dropped, none sent", st)
+	}
+}
+
 // Held frames that a later write finds the device down for are dropped,
 // and reported apart from the write's own frames: the write's count
 // never goes below zero (its Sent used to go negative), and the held

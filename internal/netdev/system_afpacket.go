@@ -623,7 +623,17 @@ func (p *afpacketPort) TransmitHeld(b *Batch) (TxResult, error) {
 // Kick sends the frames that TransmitHeld left in the transmit ring; a
 // device that is down or gone takes none, and they are dropped and
 // returned as HeldDropped (they were counted as sent when they were put).
-func (p *afpacketPort) Kick() TxResult {
+func (p *afpacketPort) Kick() TxResult { return p.settleHeld(false) }
+
+// DropHeld takes back the frames held in the transmit ring and counts
+// them as dropped (HeldTransmitter).
+func (p *afpacketPort) DropHeld() TxResult { return p.settleHeld(true) }
+
+// settleHeld sends the ring's held frames, or drops them (drop), under
+// the transmit lock, when the port is open and holds any; what is lost
+// is taken out of the sent counts and returned as HeldDropped, what
+// stays held (the kernel had no socket buffer) as Held.
+func (p *afpacketPort) settleHeld(drop bool) TxResult {
 	w := &p.wr
 	if p.closed.Load() || w.ring == nil {
 		return TxResult{}
@@ -634,29 +644,14 @@ func (p *afpacketPort) Kick() TxResult {
 		return TxResult{}
 	}
 	w.kicked = batchCount{} // a kick puts no frames: only lost counts
-	_ = p.txConn.Write(w.kickFn)
+	if drop {
+		w.ring.dropHeld(&w.kicked)
+	} else {
+		_ = p.txConn.Write(w.kickFn)
+	}
 	lost := w.ring.takeLost()
 	p.stats.dropHeld(lost)
 	return TxResult{HeldDropped: int(lost.packets), Held: w.ring.queued}
-}
-
-// DropHeld takes back the frames held in the transmit ring and counts
-// them as dropped (HeldTransmitter).
-func (p *afpacketPort) DropHeld() TxResult {
-	w := &p.wr
-	if p.closed.Load() || w.ring == nil {
-		return TxResult{}
-	}
-	p.txMu.Lock()
-	defer p.txMu.Unlock()
-	if w.ring.mem == nil || w.ring.queued == 0 {
-		return TxResult{}
-	}
-	w.kicked = batchCount{}
-	w.ring.dropHeld(&w.kicked)
-	lost := w.ring.takeLost()
-	p.stats.dropHeld(lost)
-	return TxResult{HeldDropped: int(lost.packets)}
 }
 
 func (w *afpacketWriter) kickRing(fd uintptr) bool {
