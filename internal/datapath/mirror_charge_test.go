@@ -84,26 +84,7 @@ func (d *downHeld) TransmitHeld(b *netdev.Batch) (netdev.TxResult, error) {
 // COMPATIBILITY says (the copies last held before that write), not to
 // the mirror of the write that met the drop.
 func TestHeldCopiesDroppedAreChargedToTheirMirror(t *testing.T) {
-	datapath.SetHeldMaxAgeForTest(t, time.Minute)
-	dest := &downHeld{&heldMemory{Memory: netdev.NewMemory("mhd3", 256)}}
-	m1, m2 := &ofproto.MirrorStats{}, &ofproto.MirrorStats{}
-	dp, _ := mirrorSwitchWith(t, [3]netdev.Netdev{netdev.NewMemory("mhd1", 64), netdev.NewMemory("mhd2", 64), dest},
-		func(out *ofproto.Port) []*ofproto.Mirror {
-			return []*ofproto.Mirror{
-				{Name: "m1", Src: map[uint32]bool{1: true}, OutPort: out, OutVLAN: -1, Stats: m1},
-				{Name: "m2", Src: map[uint32]bool{2: true}, OutPort: out, OutVLAN: -1, Stats: m2},
-			}
-		})
-	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
-	th1.Process(burst(4)) // m1's copies, held
-	if _, held := dest.state(); held != 4 {
-		t.Fatalf("%d copies held, want m1's 4", held)
-	}
-	dest.mu.Lock()
-	dest.take = -1 // the device goes down
-	dest.mu.Unlock()
-	th2.Process(burst(3)) // m2's copies: refused, and m1's held ones dropped
-	if d1, d2 := m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load(); d1 != 4 || d2 != 3 {
+	if d1, d2 := heldMirrorsDropped(t, "mhd", nil); d1 != 4 || d2 != 3 {
 		t.Fatalf("mirror m1 charged %d drops and m2 %d, want 4 and 3", d1, d2)
 	}
 }
@@ -113,10 +94,22 @@ func TestHeldCopiesDroppedAreChargedToTheirMirror(t *testing.T) {
 // reconfiguration calls): a drop of the held frames is counted in the
 // port's tx_dropped only, not in counters of a row that is gone.
 func TestHeldCopiesOfADeletedMirrorAreNotCharged(t *testing.T) {
+	forget := func(dp *datapath.Datapath, m1 *ofproto.MirrorStats) { dp.ForgetCopyStats(&m1.Copy) }
+	if d1, d2 := heldMirrorsDropped(t, "mhf", forget); d1 != 0 || d2 != 3 {
+		t.Fatalf("deleted mirror m1 charged %d drops and m2 %d, want 0 and 3", d1, d2)
+	}
+}
+
+// heldMirrorsDropped holds 4 copies of mirror m1 (of port 1) in port 3's
+// device, runs between (if set), takes the device down and has port 2's
+// thread send 3 copies of mirror m2 there: they are refused, and m1's
+// held ones dropped. It returns the drops charged to m1 and to m2.
+func heldMirrorsDropped(t *testing.T, prefix string, between func(*datapath.Datapath, *ofproto.MirrorStats)) (d1, d2 uint64) {
+	t.Helper()
 	datapath.SetHeldMaxAgeForTest(t, time.Minute)
-	dest := &downHeld{&heldMemory{Memory: netdev.NewMemory("mhf3", 256)}}
+	dest := &downHeld{&heldMemory{Memory: netdev.NewMemory(prefix+"3", 256)}}
 	m1, m2 := &ofproto.MirrorStats{}, &ofproto.MirrorStats{}
-	dp, _ := mirrorSwitchWith(t, [3]netdev.Netdev{netdev.NewMemory("mhf1", 64), netdev.NewMemory("mhf2", 64), dest},
+	dp, _ := mirrorSwitchWith(t, [3]netdev.Netdev{netdev.NewMemory(prefix+"1", 64), netdev.NewMemory(prefix+"2", 64), dest},
 		func(out *ofproto.Port) []*ofproto.Mirror {
 			return []*ofproto.Mirror{
 				{Name: "m1", Src: map[uint32]bool{1: true}, OutPort: out, OutVLAN: -1, Stats: m1},
@@ -124,16 +117,16 @@ func TestHeldCopiesOfADeletedMirrorAreNotCharged(t *testing.T) {
 			}
 		})
 	th1, th2 := dp.NewTestThread(1), dp.NewTestThread(2)
-	th1.Process(burst(4)) // m1's copies, held
+	th1.Process(burst(4))
 	if _, held := dest.state(); held != 4 {
 		t.Fatalf("%d copies held, want m1's 4", held)
 	}
-	dp.ForgetCopyStats(&m1.Copy) // m1 is deleted
+	if between != nil {
+		between(dp, m1)
+	}
 	dest.mu.Lock()
 	dest.take = -1 // the device goes down
 	dest.mu.Unlock()
-	th2.Process(burst(3)) // m2's copies: refused, and m1's held ones dropped
-	if d1, d2 := m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load(); d1 != 0 || d2 != 3 {
-		t.Fatalf("deleted mirror m1 charged %d drops and m2 %d, want 0 and 3", d1, d2)
-	}
+	th2.Process(burst(3))
+	return m1.Copy.Dropped.Load(), m2.Copy.Dropped.Load()
 }

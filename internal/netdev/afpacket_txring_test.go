@@ -314,21 +314,34 @@ func TestSystemTxRing(t *testing.T) {
 	}
 }
 
-// Frames that TransmitHeld leaves in the transmit ring reach the link
-// only with Kick; the far end's RxReady sees them then, without a read.
-func TestTxRingHeldUntilKick(t *testing.T) {
-	near, far := systemLoop(t)
+// heldLoop is systemLoop's two ends, with the near one's held transmit
+// and the far one's RxReady.
+func heldLoop(t *testing.T) (near, far Netdev, h HeldTransmitter, r RxReadier) {
+	t.Helper()
+	near, far = systemLoop(t)
 	h, ok := near.(HeldTransmitter)
 	r, rok := far.(RxReadier)
 	if !ok || !rok {
 		t.Fatalf("system port: HeldTransmitter %v, RxReadier %v", ok, rok)
 	}
-	frames := testFrames(3)
-	b := NewBatch(3)
+	return near, far, h, r
+}
+
+// plainBatch is a batch of frames without offloads, each whole.
+func plainBatch(frames [][]byte) *Batch {
+	b := NewBatch(len(frames))
 	for _, f := range frames {
 		b.Add(f, Offload{}, len(f), 0)
 	}
-	if res, err := h.TransmitHeld(b); err != nil || res.Sent != 3 {
+	return b
+}
+
+// Frames that TransmitHeld leaves in the transmit ring reach the link
+// only with Kick; the far end's RxReady sees them then, without a read.
+func TestTxRingHeldUntilKick(t *testing.T) {
+	near, far, h, r := heldLoop(t)
+	frames := testFrames(3)
+	if res, err := h.TransmitHeld(plainBatch(frames)); err != nil || res.Sent != 3 {
 		t.Fatalf("TransmitHeld: %+v, %v", res, err)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -356,17 +369,8 @@ func TestTxRingHeldUntilKick(t *testing.T) {
 // the frames never reach the far end, leave the sent counts for
 // tx_dropped, and a Kick after it has nothing left to send.
 func TestSystemDropHeld(t *testing.T) {
-	near, far := systemLoop(t)
-	h, ok := near.(HeldTransmitter)
-	r, rok := far.(RxReadier)
-	if !ok || !rok {
-		t.Fatalf("system port: HeldTransmitter %v, RxReadier %v", ok, rok)
-	}
-	b := NewBatch(3)
-	for _, f := range testFrames(3) {
-		b.Add(f, Offload{}, len(f), 0)
-	}
-	if res, err := h.TransmitHeld(b); err != nil || res.Sent != 3 || res.Held != 3 {
+	near, _, h, r := heldLoop(t)
+	if res, err := h.TransmitHeld(plainBatch(testFrames(3))); err != nil || res.Sent != 3 || res.Held != 3 {
 		t.Fatalf("TransmitHeld: %+v, %v", res, err)
 	}
 	if res := h.DropHeld(); res.HeldDropped != 3 || res.Held != 0 {

@@ -36,19 +36,7 @@ func TestSpanJSONStalledFIFOReader(t *testing.T) {
 	}
 	defer unix.Close(rd)
 
-	src, _ := ParseSource("src0")
-	d, err := ParseDest("json:x.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: true},
-		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
-	snd := newSender(s, d)
-	s.dests = append(s.dests, snd)
-	snd.open()
-	if snd.out == nil {
-		t.Fatalf("json destination did not open: %v", *snd.err.Load())
-	}
+	s, snd := openFileSession(t, dir, "json:x.json")
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); snd.run() }()
 
@@ -90,16 +78,7 @@ func TestSpanJSONFIFONextReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := ParseSource("src0")
-	d, _ := ParseDest("json:x.json")
-	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: true},
-		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
-	snd := newSender(s, d)
-	s.dests = append(s.dests, snd)
-	snd.open()
-	if snd.out == nil {
-		t.Fatalf("json destination did not open: %v", *snd.err.Load())
-	}
+	s, snd := openFileSession(t, dir, "json:x.json")
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); snd.run() }()
 	defer s.Close()
@@ -150,16 +129,7 @@ func TestSpanPcapStalledFIFOReader(t *testing.T) {
 	// Closed last: the reader stays stalled until the sender has ended.
 	defer unix.Close(rd)
 
-	src, _ := ParseSource("src0")
-	d, _ := ParseDest("pcap:x.pcapng")
-	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}},
-		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
-	snd := newSender(s, d)
-	s.dests = append(s.dests, snd)
-	snd.open()
-	if snd.out == nil {
-		t.Fatalf("pcap destination did not open: %v", *snd.err.Load())
-	}
+	s, snd := openFileSession(t, dir, "pcap:x.pcapng")
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); snd.run() }()
 	var vnet [vnetHdrLen]byte
@@ -248,17 +218,8 @@ func TestSpanJSONFileFailedWriteLeavesWholeLines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, _ := ParseSource("src0")
-	d, _ := ParseDest("json:x.json")
-	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: true},
-		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
-	snd := newSender(s, d)
-	s.dests = append(s.dests, snd)
-	snd.open()
-	o, ok := snd.out.(*jsonOut)
-	if !ok {
-		t.Fatalf("json destination did not open: %v", s.Status().Error)
-	}
+	s, snd := openFileSession(t, dir, "json:x.json")
+	o := snd.out.(*jsonOut)
 	defer o.close()
 	frame := ipFrame4UDP(9)
 	batch := func(n int) []*item {
@@ -304,4 +265,25 @@ func TestSpanJSONFileFailedWriteLeavesWholeLines(t *testing.T) {
 	if len(lines) != 7 {
 		t.Errorf("%d lines, want the 3 records before the failure and the 4 after it", len(lines))
 	}
+}
+
+// openFileSession returns a session of one source and one destination
+// dest in the capture directory dir (a json: one writes metadata), its
+// sender open but not running.
+func openFileSession(t *testing.T, dir, dest string) (*Session, *sender) {
+	t.Helper()
+	src, _ := ParseSource("src0")
+	d, err := ParseDest(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{cfg: Config{Name: "t", Sources: []Source{src}, Dests: []Dest{d}, Metadata: d.Kind == DestJSON},
+		env: Env{CaptureDir: dir}, stop: make(chan struct{})}
+	snd := newSender(s, d)
+	s.dests = append(s.dests, snd)
+	snd.open()
+	if snd.out == nil {
+		t.Fatalf("destination %s did not open: %v", dest, s.Status().Error)
+	}
+	return s, snd
 }
