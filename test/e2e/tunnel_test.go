@@ -164,10 +164,18 @@ func (s *gvtnS4) disconnect(t *testing.T) {
 // checkRemoteMirror pings from the VM behind p1 and checks that rmon saw
 // exactly the frames the VM sent through p1: every echo request and
 // nothing that did not come from p1 (no echo replies).
+//
+// vm1 also sends frames of its own at times no test step sets: an ARP
+// reply to vm2's unicast probe, whenever vm2's neighbour entry for vm1
+// needs confirming (seconds after vm2 last used a stale one). They are
+// mirrored too, so the capture of what vm1 sends runs from before
+// rmon's starts to after it stops: every frame rmon sees is one it saw.
+// (Started the other way round, such a reply that fell between the two
+// starts failed the test: rmon saw a frame vm1 "did not send".)
 func (s *gvtnS4) checkRemoteMirror(t *testing.T) {
 	t.Helper()
-	rmon := gvmiCapture(t, gvtnRmon, "ml", "in")
 	sent := gvmiCapture(t, gvtnVM1, "vm1eth", "out")
+	rmon := gvmiCapture(t, gvtnRmon, "ml", "in")
 	gvmiPing(t, s.lab, gvtnVM1, gvtnVMAddr2, gvtnMirrorPingSize)
 	if !rmon.waitFor(5*time.Second, "ICMP echo request", "seq "+strconv.Itoa(gvtnMirrorPingSize)) {
 		t.Errorf("rmon did not see the last echo request")
