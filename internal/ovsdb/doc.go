@@ -37,6 +37,12 @@
 //     over them gets a JSON-RPC error, and the connection stays usable.
 //   - MaxParked: "wait" transactions parked per client; over it, the wait
 //     fails with a "resources exhausted" error in the transaction's result.
+//   - MaxParkedBytes: the requests of the transactions parked on one
+//     database, all clients together (each is kept and rerun on commits);
+//     over it, the wait fails as over MaxParked.
+//   - MaxReply: a transaction whose "select" results pass it (counted as
+//     they would be encoded, before they are built) fails with a
+//     "resources exhausted" error; a small request cannot make a huge reply.
 //
 // Every error text names the limit (as its Server field).
 //

@@ -251,6 +251,31 @@ func atomJSON(a Atom) any {
 	return a
 }
 
+// datumSize is about the length of d's JSON form: exact for the text of
+// strings that need no escapes, an upper bound for numbers.
+func datumSize(d Datum) int {
+	n := 12 // ["set",[...]] or ["map",[...]]
+	for _, a := range d.Keys {
+		n += atomSize(a) + 1
+	}
+	for _, a := range d.Values {
+		n += atomSize(a) + 3
+	}
+	return n
+}
+
+func atomSize(a Atom) int {
+	switch x := a.(type) {
+	case string:
+		return len(x) + 2
+	case UUID:
+		return 47 // ["uuid","..."]
+	case bool:
+		return 5
+	}
+	return 24 // int64 or float64
+}
+
 // realJSON keeps reals looking like reals on the wire, as OVSDB requires a
 // real column value to be distinguishable from an integer.
 type realJSON float64

@@ -280,3 +280,79 @@ func TestServerNonReadingClientTornDown(t *testing.T) {
 	})
 	jsonIs(t, "lock after teardown", dial(t, path).result("lock", "L"), `{"locked":true}`)
 }
+
+// TestServerSelectRepliesBounded: a small request of many "select"
+// operations over a large row would build a reply hundreds of times its
+// own size; the transaction is refused once its results pass MaxReply,
+// without building more.
+func TestServerSelectRepliesBounded(t *testing.T) {
+	db := newTestDB(t)
+	const limit = 8 << 20
+	_, path := testServer(t, db, func(s *Server) { s.MaxReply = limit })
+	insertRoot(t, db, "big", fmt.Sprintf(`,"opts":["map",[["p",%q]]]`, strings.Repeat("p", 1<<20)))
+	c := dial(t, path)
+	sel := `{"op":"select","table":"Root","where":[]}`
+	const n = 100 // 100 MiB of results
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := c.reply(c.transact("[" + strings.TrimSuffix(strings.Repeat(sel+",", n), ",") + "]"))
+	runtime.ReadMemStats(&after)
+	res, _ := r["result"].([]any)
+	if len(res) == 0 || errTag(res[len(res)-1]) != "resources exhausted" || !strings.Contains(errDetails(res[len(res)-1]), "MaxReply") {
+		t.Fatalf("%d selects of a 1 MiB row: got %d results, last %.200s; want a \"resources exhausted\" error naming MaxReply",
+			n, len(res), mustJSONText(t, res[len(res)-1]))
+	}
+	grew := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %d MiB", grew>>20)
+	// The reply holds the results up to the limit: encoded, sent and
+	// decoded by the test's client, a few times the limit in all.
+	if grew > 8*limit {
+		t.Fatalf("%d MiB allocated for a transaction refused at MaxReply %d MiB", grew>>20, limit>>20)
+	}
+	// A select within the limit still works, on the same connection.
+	if got := c.mustTransact(`[{"op":"select","table":"Root","where":[],"columns":["name"]}]`); len(got) != 1 {
+		t.Fatalf("select after the refusal: %s", mustJSONText(t, got))
+	}
+}
+
+// TestServerParkedBytesBounded: parked "wait" transactions are kept,
+// decoded, until a commit or their timeout releases them, and rerun on
+// every commit to the tables they wait on. The requests they hold are
+// bounded across the server, not only in number per client: over the
+// bound, the wait fails instead of parking.
+func TestServerParkedBytesBounded(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, nil)
+	c := dial(t, path)
+	pad := strings.Repeat("w", 1<<20)
+	wait := fmt.Sprintf(`[{"op":"wait","table":"Root","where":[],"columns":["name"],"until":"==","rows":[{"name":"never"}],"timeout":600000},{"op":"comment","comment":%q}]`, pad)
+	const n = 24 // 24 MiB of requests, each under MaxMessage and MaxParked
+	for i := 0; i < n; i++ {
+		c.transact(wait)
+	}
+	var refusals int
+	for {
+		m, ok := c.next(2 * time.Second)
+		if !ok {
+			break
+		}
+		res, _ := m["result"].([]any)
+		if len(res) != 1 || errTag(res[0]) != "resources exhausted" || !strings.Contains(errDetails(res[0]), "MaxParkedBytes") {
+			t.Fatalf("reply %.300s, want a \"resources exhausted\" error naming MaxParkedBytes", mustJSONText(t, m))
+		}
+		refusals++
+	}
+	parked := srv.usage().Parked
+	t.Logf("%d parked, %d refused", parked, refusals)
+	if parked+refusals != n || int64(parked)*int64(len(wait)) > DefaultMaxParkedBytes {
+		t.Fatalf("%d transactions of %d KiB parked and %d refused, of %d: the parked ones hold more than %d MiB",
+			parked, len(wait)>>10, refusals, n, DefaultMaxParkedBytes>>20)
+	}
+	// Once the parked ones go, a wait parks again.
+	c.conn.Close()
+	waitFor(t, "the parked transactions to go", func() bool { return srv.usage().Parked == 0 })
+	d := dial(t, path)
+	d.transact(wait)
+	waitFor(t, "a new wait to park", func() bool { return srv.usage().Parked == 1 })
+}

@@ -33,6 +33,12 @@ type Server struct {
 	MaxMonitors int
 	MaxLocks    int
 	MaxParked   int
+	// MaxParkedBytes bounds the requests of the transactions parked on
+	// one database, all clients together.
+	MaxParkedBytes int
+	// MaxReply bounds the results of one transaction, in bytes as
+	// encoded (estimated as they are built).
+	MaxReply int
 
 	mu        sync.Mutex
 	dbs       map[string]*DB
@@ -51,7 +57,7 @@ type Server struct {
 func NewServer(dbs ...*DB) (*Server, error) {
 	s := &Server{MaxMessage: DefaultMaxMessage, SendQueue: DefaultSendQueue, SendBudget: DefaultSendBudget,
 		WriteTimeout: DefaultWriteTimeout, MaxSessions: DefaultMaxSessions, MaxMonitors: DefaultMaxMonitors,
-		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked,
+		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked, MaxParkedBytes: DefaultMaxParkedBytes, MaxReply: DefaultMaxReply,
 		dbs: map[string]*DB{}, serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
 	for _, db := range dbs {
 		s.dbs[db.Name()] = db
@@ -160,6 +166,7 @@ type request struct {
 	Params []any
 	ID     any
 	IsResp bool
+	Size   int // of the message, in bytes
 }
 
 func decodeRequest(msg []byte) (*request, *Error) {
@@ -184,7 +191,7 @@ func decodeRequest(msg []byte) (*request, *Error) {
 	if !ok {
 		return &request{ID: obj["id"]}, errorf("syntax error", "JSON-RPC request %q lacks a \"params\" array", method)
 	}
-	return &request{Method: method, Params: params, ID: obj["id"]}, nil
+	return &request{Method: method, Params: params, ID: obj["id"], Size: len(msg)}, nil
 }
 
 func (ss *session) handle(msg []byte) {
@@ -275,7 +282,7 @@ func (ss *session) transact(r *request) {
 		return
 	}
 	id := r.ID
-	results, parked := db.transact(ops, ss, id, func(res []any) { ss.reply(id, res) })
+	results, parked := db.transact(ops, ss, id, r.Size, func(res []any) { ss.reply(id, res) })
 	if !parked {
 		ss.replyDirect(id, results)
 	}
