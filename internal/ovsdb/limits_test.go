@@ -356,3 +356,36 @@ func TestServerParkedBytesBounded(t *testing.T) {
 	d.transact(wait)
 	waitFor(t, "a new wait to park", func() bool { return srv.usage().Parked == 1 })
 }
+
+// TestMonitorCondChangeOntoAnotherID: monitor_cond_change to the id of
+// another monitor of the session is refused, as ovsdb-server does.
+// Before, the other monitor was dropped from the session but stayed
+// registered, getting every commit for good, session closed or not, and
+// outside MaxMonitors: a client could pile up monitors without bound.
+func TestMonitorCondChangeOntoAnotherID(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, nil)
+	c := dial(t, path)
+	req := map[string]any{"Root": []any{map[string]any{"columns": []any{"name"}}}}
+	c.result("monitor_cond", "Test", "a", req)
+	c.result("monitor_cond", "Test", "b", req)
+	r := c.call("monitor_cond_change", "a", "b", map[string]any{"Root": []any{map[string]any{"where": []any{true}}}})
+	if errTag(r["error"]) != "duplicate monitor ID" {
+		t.Fatalf("monitor_cond_change onto another monitor's id: %s, want a \"duplicate monitor ID\" error", mustJSONText(t, r))
+	}
+	// Both monitors are still there, and both go with the session.
+	jsonIs(t, "cancel a", c.result("monitor_cancel", "a"), `{}`)
+	jsonIs(t, "cancel b", c.result("monitor_cancel", "b"), `{}`)
+	for i := 0; i < 10; i++ {
+		c.result("monitor_cond", "Test", "a", req)
+		c.result("monitor_cond", "Test", "b", req)
+		c.call("monitor_cond_change", "a", "b", map[string]any{"Root": []any{map[string]any{"where": []any{true}}}})
+		c.call("monitor_cancel", "a")
+		c.call("monitor_cancel", "b")
+	}
+	c.conn.Close()
+	waitFor(t, "every monitor to go with the session", func() bool {
+		u := srv.usage()
+		return u.Sessions == 0 && u.Monitors == 0
+	})
+}

@@ -406,6 +406,18 @@ func (ss *session) monitorCondChange(r *request) {
 	}
 	newKey := string(mustJSON(r.Params[1]))
 	ss.mu.Lock()
+	if _, dup := ss.monitors[newKey]; dup && newKey != key {
+		// Replacing it would leave it registered with nothing to
+		// cancel it, even when the session ends.
+		ss.mu.Unlock()
+		ss.replyError(r.ID, errorf("duplicate monitor ID", "monitor %s already exists", newKey))
+		return
+	}
+	if ss.monitors[key] != m {
+		ss.mu.Unlock()
+		ss.replyError(r.ID, errorf("unknown monitor session", "no monitor_cond session %s", key))
+		return
+	}
 	delete(ss.monitors, key)
 	ss.monitors[newKey] = m
 	ss.mu.Unlock()
