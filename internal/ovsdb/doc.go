@@ -35,6 +35,9 @@
 //   - MaxSessions: a client over it gets an error and is hung up on.
 //   - MaxMonitors, MaxLocks: per client; a monitor, lock or steal request
 //     over them gets a JSON-RPC error, and the connection stays usable.
+//   - MaxMonitorBytes: the requests a client's monitors hold (each keeps
+//     its conditions); a monitor or monitor_cond_change request over it
+//     gets a JSON-RPC error, as over MaxMonitors.
 //   - MaxParked: "wait" transactions parked per client; over it, the wait
 //     fails with a "resources exhausted" error in the transaction's result.
 //   - MaxParkedBytes: the requests of the transactions parked on one

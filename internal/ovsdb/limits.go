@@ -25,6 +25,9 @@ const (
 	// parked on one database hold, all clients together: each is kept
 	// decoded and rerun on every commit to a table it waits on.
 	DefaultMaxParkedBytes = 16 << 20
+	// DefaultMaxMonitorBytes bounds the requests that one client's
+	// monitors hold (their conditions): as much as one message.
+	DefaultMaxMonitorBytes = DefaultMaxMessage
 )
 
 // largeMessage is the size from which a request is read, decoded and run

@@ -389,3 +389,43 @@ func TestMonitorCondChangeOntoAnotherID(t *testing.T) {
 		return u.Sessions == 0 && u.Monitors == 0
 	})
 }
+
+// TestServerMonitorBytesBounded: each monitor keeps its request (its
+// conditions, parsed, and its text), so MaxMonitors alone let one client
+// hold 256 requests of up to MaxMessage each: gigabytes. The requests a
+// client's monitors hold are bounded together; over the bound, the
+// monitor request gets a "resources exhausted" error.
+func TestServerMonitorBytesBounded(t *testing.T) {
+	db := newTestDB(t)
+	srv, path := testServer(t, db, nil)
+	c := dial(t, path)
+	conds := make([]any, 40000)
+	for i := range conds {
+		conds[i] = []any{"name", "==", fmt.Sprintf("r%07d", i)}
+	}
+	req := map[string]any{"Root": []any{map[string]any{"columns": []any{"name"}, "where": conds}}}
+	size := len(mustJSON(req))
+	const n = 24
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	var refusals int
+	for i := 0; i < n; i++ {
+		r := c.call("monitor_cond", "Test", fmt.Sprintf("m%d", i), req)
+		if r["error"] != nil {
+			refused(t, fmt.Sprintf("monitor %d", i), r, "MaxMonitorBytes")
+			refusals++
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := srv.usage().Monitors
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d monitors of %d KiB held, %d refused; heap grew by %d MiB", held, size>>10, refusals, grew>>20)
+	if held*size > DefaultMaxMonitorBytes || held+refusals != n {
+		t.Fatalf("%d monitors of %d KiB held (bound %d MiB), %d refused, of %d", held, size>>10, DefaultMaxMonitorBytes>>20, refusals, n)
+	}
+	// A cancelled monitor makes room.
+	jsonIs(t, "cancel", c.result("monitor_cancel", "m0"), `{}`)
+	c.result("monitor_cond", "Test", "again", req)
+}

@@ -19,6 +19,9 @@ type monitor struct {
 	// version and requests), so a commit's update is encoded once for
 	// all of them; "" for a monitor encoded alone.
 	sig string
+	// size is that of the request that set its conditions, counted
+	// against the session's MaxMonitorBytes (guarded by session.mu).
+	size int
 }
 
 // monitorSignature identifies a monitor's view: its version and its

@@ -29,10 +29,12 @@ type Server struct {
 	MaxSessions int
 	// MaxMonitors, MaxLocks and MaxParked bound, per client, the
 	// monitors, the locks (owned or waited for) and the transactions
-	// parked in a "wait" operation.
-	MaxMonitors int
-	MaxLocks    int
-	MaxParked   int
+	// parked in a "wait" operation; MaxMonitorBytes the requests that a
+	// client's monitors hold, in bytes.
+	MaxMonitors     int
+	MaxLocks        int
+	MaxParked       int
+	MaxMonitorBytes int
 	// MaxParkedBytes bounds the requests of the transactions parked on
 	// one database, all clients together.
 	MaxParkedBytes int
@@ -57,7 +59,7 @@ type Server struct {
 func NewServer(dbs ...*DB) (*Server, error) {
 	s := &Server{MaxMessage: DefaultMaxMessage, SendQueue: DefaultSendQueue, SendBudget: DefaultSendBudget,
 		WriteTimeout: DefaultWriteTimeout, MaxSessions: DefaultMaxSessions, MaxMonitors: DefaultMaxMonitors,
-		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked, MaxParkedBytes: DefaultMaxParkedBytes, MaxReply: DefaultMaxReply,
+		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked, MaxParkedBytes: DefaultMaxParkedBytes, MaxMonitorBytes: DefaultMaxMonitorBytes, MaxReply: DefaultMaxReply,
 		dbs: map[string]*DB{}, serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
 	for _, db := range dbs {
 		s.dbs[db.Name()] = db
@@ -321,13 +323,20 @@ func (ss *session) monitor(r *request, version int) {
 		return
 	}
 	key := string(mustJSON(r.Params[1]))
+	ss.mu.Lock()
+	err = ss.monitorRoom(nil, r.Size)
+	ss.mu.Unlock()
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
 	tables, err := parseMonitorRequests(db, r.Params[2], version)
 	if err != nil {
 		ss.replyError(r.ID, err)
 		return
 	}
 	m := &monitor{session: ss, db: db, id: r.Params[1], idJSON: []byte(key), version: version, tables: tables,
-		sig: monitorSignature(version, db, r.Params[2])}
+		sig: monitorSignature(version, db, r.Params[2]), size: r.Size}
 	ss.mu.Lock()
 	err = ss.addMonitor(key, m)
 	ss.mu.Unlock()
@@ -349,7 +358,27 @@ func (ss *session) addMonitor(key string, m *monitor) *Error {
 	case len(ss.monitors) >= ss.server.MaxMonitors:
 		return errorf("resources exhausted", "too many monitors: the limit is %d per client (MaxMonitors)", ss.server.MaxMonitors)
 	}
+	if err := ss.monitorRoom(nil, m.size); err != nil {
+		return err
+	}
 	ss.monitors[key] = m
+	ss.monBytes += m.size
+	return nil
+}
+
+// monitorRoom says whether the session's monitors may hold a request of
+// size bytes more, in place of old's if old is not nil (called with ss.mu
+// held): each keeps its request, parsed, so MaxMonitors alone would let
+// one client hold hundreds of the largest messages.
+func (ss *session) monitorRoom(old *monitor, size int) *Error {
+	total := ss.monBytes + size
+	if old != nil {
+		total -= old.size
+	}
+	if total > ss.server.MaxMonitorBytes && size > 0 {
+		return errorf("resources exhausted", "the monitors of this client would hold %d bytes of requests: the limit is %d per client (MaxMonitorBytes)",
+			total, ss.server.MaxMonitorBytes)
+	}
 	return nil
 }
 
@@ -418,6 +447,13 @@ func (ss *session) monitorCondChange(r *request) {
 		ss.replyError(r.ID, errorf("unknown monitor session", "no monitor_cond session %s", key))
 		return
 	}
+	if err := ss.monitorRoom(m, r.Size); err != nil {
+		ss.mu.Unlock()
+		ss.replyError(r.ID, err)
+		return
+	}
+	ss.monBytes += r.Size - m.size
+	m.size = r.Size
 	delete(ss.monitors, key)
 	ss.monitors[newKey] = m
 	ss.mu.Unlock()
@@ -476,6 +512,9 @@ func (ss *session) monitorCancel(r *request) {
 	ss.mu.Lock()
 	m, ok := ss.monitors[key]
 	delete(ss.monitors, key)
+	if ok {
+		ss.monBytes -= m.size
+	}
 	ss.mu.Unlock()
 	if !ok {
 		ss.replyError(r.ID, errorf("unknown monitor", "no monitor %s", key))
