@@ -28,6 +28,10 @@ const (
 	// DefaultMaxMonitorBytes bounds the requests that one client's
 	// monitors hold (their conditions): as much as one message.
 	DefaultMaxMonitorBytes = DefaultMaxMessage
+	// DefaultMaxSize bounds a database's contents, as encoded: far above
+	// an Open_vSwitch database of thousands of ports (a few MiB), while a
+	// client that grows it by MaxMessage per transaction is stopped.
+	DefaultMaxSize = 256 << 20
 )
 
 // largeMessage is the size from which a request is read, decoded and run
@@ -61,4 +65,38 @@ func (db *DB) parkRefusal(s *session, size int) *Error {
 			bytes, s.server.MaxParkedBytes, db.Name())
 	}
 	return nil
+}
+
+// rowSize is about the length of r's JSON form (see datumSize).
+func rowSize(r *Row) int64 {
+	if r == nil {
+		return 0
+	}
+	n := 64 // _uuid, _version and braces
+	for _, d := range r.Cols {
+		n += 8 + datumSize(d)
+	}
+	return int64(n)
+}
+
+// sizeDelta is how much the transaction's changes grow the database.
+func (tx *txn) sizeDelta() int64 {
+	var d int64
+	for _, u := range tx.order {
+		c := tx.changes[u]
+		d += rowSize(c.new) - rowSize(c.old)
+	}
+	return d
+}
+
+// sizeRefusal says why a client's transaction that grows the database by
+// grow bytes may not commit, or nil. Only clients are refused: gvsd's own
+// writes (status, statistics) follow the switch's state.
+func (tx *txn) sizeRefusal(grow int64) *Error {
+	db := tx.db
+	if tx.session == nil || grow <= 0 || db.size+grow <= db.MaxSize {
+		return nil
+	}
+	return errorf("resources exhausted", "the database would hold about %d bytes, over its limit of %d (MaxSize): delete rows or values first",
+		db.size+grow, db.MaxSize)
 }

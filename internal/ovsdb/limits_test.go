@@ -429,3 +429,74 @@ func TestServerMonitorBytesBounded(t *testing.T) {
 	jsonIs(t, "cancel", c.result("monitor_cancel", "m0"), `{}`)
 	c.result("monitor_cond", "Test", "again", req)
 }
+
+// TestServerDatabaseSizeBounded: every request is bounded, but a client
+// could grow the database by MaxMessage per transaction without end,
+// in memory and in the journal. A transaction that would take the
+// database past MaxSize is refused with "resources exhausted"; one that
+// shrinks it still commits, and the refused rows never appear.
+func TestServerDatabaseSizeBounded(t *testing.T) {
+	path := tempDBPath(t)
+	db := openTestDB(t, path)
+	db.MaxSize = 8 << 20
+	_, sock := testServer(t, db, nil)
+	c := dial(t, sock)
+	pad := strings.Repeat("x", 1<<20)
+	var committed, refusedAt int
+	for i := 0; i < 16 && refusedAt == 0; i++ {
+		res, _ := c.reply(c.transact(fmt.Sprintf(`[{"op":"insert","table":"Root","row":{"name":"r%d","opts":["map",[["pad",%q]]]}}]`, i, pad)))["result"].([]any)
+		switch {
+		case len(res) == 1 && errTag(res[0]) == "":
+			committed++
+		case len(res) == 2 && errTag(res[1]) == "resources exhausted" && strings.Contains(errDetails(res[1]), "MaxSize"):
+			refusedAt = i
+		default:
+			t.Fatalf("insert %d: %.300s", i, mustJSONText(t, res))
+		}
+	}
+	t.Logf("%d rows of 1 MiB committed, then refused", committed)
+	if refusedAt == 0 || committed > 8 {
+		t.Fatalf("%d rows of 1 MiB committed into a database of at most 8 MiB", committed)
+	}
+	// Making room works, and then the insert does.
+	c.mustTransact(`[{"op":"delete","table":"Root","where":[["name","==","r0"]]}]`)
+	c.mustTransact(fmt.Sprintf(`[{"op":"insert","table":"Root","row":{"name":"again","opts":["map",[["pad",%q]]]}}]`, pad))
+	if n := len(selectRows(t, db, "Root", `[]`, `["name"]`)); n != committed {
+		t.Fatalf("%d rows, want %d", n, committed)
+	}
+}
+
+// TestDatabaseSizeFollowsCommits: the size estimate that MaxSize is
+// checked against is the sum over the rows, after commits, failed
+// syncs' undos and a reopen alike.
+func TestDatabaseSizeFollowsCommits(t *testing.T) {
+	path := tempDBPath(t)
+	db := openTestDB(t, path)
+	sum := func(db *DB) (int64, int64) {
+		db.mu.Lock()
+		defer db.mu.Unlock()
+		var n int64
+		for _, td := range db.tables {
+			for _, r := range td.rows {
+				n += rowSize(r)
+			}
+		}
+		return n, db.size
+	}
+	a := insertRoot(t, db, "a", `,"opts":["map",[["k","v"]]]`)
+	insertRoot(t, db, "b", `,"nums":["set",[1,2,3]]`)
+	mustTx(t, db, ops(t, fmt.Sprintf(`[{"op":"update","table":"Root","where":[["_uuid","==",%s]],"row":{"opts":["map",[["k","a longer value"]]]}}]`, uuidJSON(a))))
+	mustTx(t, db, ops(t, `[{"op":"delete","table":"Root","where":[["name","==","b"]]}]`))
+	if want, got := sum(db); got != want || got == 0 {
+		t.Fatalf("size %d after commits, rows sum to %d", got, want)
+	}
+	db.journal.Close()
+	re, err := OpenDB(path, testSchema(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.journal.Close()
+	if want, got := sum(re); got != want || got == 0 {
+		t.Fatalf("size %d after a reopen, rows sum to %d", got, want)
+	}
+}

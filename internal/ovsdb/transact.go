@@ -76,6 +76,10 @@ func (db *DB) run(ops []any, s *session) (outcome, map[string]any) {
 	if err := tx.prepare(); err != nil {
 		return outcome{results: append(results, err.JSON())}, nil
 	}
+	grow := tx.sizeDelta()
+	if err := tx.sizeRefusal(grow); err != nil {
+		return outcome{results: append(results, err.JSON())}, nil
+	}
 	cm := tx.commit()
 	if len(cm.Changes) == 0 {
 		return outcome{results: results}, nil
@@ -87,6 +91,7 @@ func (db *DB) run(ops []any, s *session) (outcome, map[string]any) {
 		return outcome{results: append(results, err.JSON())}, nil
 	}
 	tx.apply()
+	db.size += grow
 	db.lastTxn = cm.TxnID
 	db.notifyMonitors(cm)
 	return outcome{results: results, cm: cm, seq: seq}, nil
