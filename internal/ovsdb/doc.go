@@ -46,6 +46,9 @@
 //   - MaxReply: a transaction whose "select" results pass it (counted as
 //     they would be encoded, before they are built) fails with a
 //     "resources exhausted" error; a small request cannot make a huge reply.
+//   - MaxCompares: a transaction whose conditions, times the rows they
+//     are checked against, pass it fails likewise, before it scans: the
+//     checks run under the database's lock.
 //
 // Every error text names the limit (as its Server field).
 //

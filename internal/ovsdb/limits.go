@@ -32,6 +32,10 @@ const (
 	// an Open_vSwitch database of thousands of ports (a few MiB), while a
 	// client that grows it by MaxMessage per transaction is stopped.
 	DefaultMaxSize = 256 << 20
+	// DefaultMaxCompares bounds the condition checks of one transaction
+	// (conditions, weighted by their values' sizes, times rows scanned):
+	// they run under the database's lock, a few tenths of a second at most.
+	DefaultMaxCompares = 10_000_000
 )
 
 // largeMessage is the size from which a request is read, decoded and run
@@ -99,4 +103,22 @@ func (tx *txn) sizeRefusal(grow int64) *Error {
 	}
 	return errorf("resources exhausted", "the database would hold about %d bytes, over its limit of %d (MaxSize): delete rows or values first",
 		db.size+grow, db.MaxSize)
+}
+
+// chargeCompares counts the checks of conds over n rows against the
+// transaction's limit (none for in-process callers).
+func (tx *txn) chargeCompares(conds conditions, n int) *Error {
+	if tx.maxCompares <= 0 || len(conds) == 0 {
+		return nil
+	}
+	w := 0
+	for i := range conds {
+		w += 1 + conds[i].arg.Len()
+	}
+	tx.compares += int64(w) * int64(n)
+	if tx.compares > tx.maxCompares {
+		return errorf("resources exhausted", "the conditions of this transaction would take %d comparisons, over the limit of %d (MaxCompares): use fewer conditions, or _uuid",
+			tx.compares, tx.maxCompares)
+	}
+	return nil
 }

@@ -41,6 +41,8 @@ type Server struct {
 	// MaxReply bounds the results of one transaction, in bytes as
 	// encoded (estimated as they are built).
 	MaxReply int
+	// MaxCompares bounds the condition checks of one transaction.
+	MaxCompares int
 
 	mu        sync.Mutex
 	dbs       map[string]*DB
@@ -59,7 +61,7 @@ type Server struct {
 func NewServer(dbs ...*DB) (*Server, error) {
 	s := &Server{MaxMessage: DefaultMaxMessage, SendQueue: DefaultSendQueue, SendBudget: DefaultSendBudget,
 		WriteTimeout: DefaultWriteTimeout, MaxSessions: DefaultMaxSessions, MaxMonitors: DefaultMaxMonitors,
-		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked, MaxParkedBytes: DefaultMaxParkedBytes, MaxMonitorBytes: DefaultMaxMonitorBytes, MaxReply: DefaultMaxReply,
+		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked, MaxParkedBytes: DefaultMaxParkedBytes, MaxMonitorBytes: DefaultMaxMonitorBytes, MaxReply: DefaultMaxReply, MaxCompares: DefaultMaxCompares,
 		dbs: map[string]*DB{}, serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
 	for _, db := range dbs {
 		s.dbs[db.Name()] = db

@@ -25,12 +25,16 @@ type txn struct {
 	// replyBytes counts the encoded size of the selected rows so far,
 	// against maxReply (0: no limit, for in-process callers).
 	replyBytes, maxReply int
+	// compares counts condition checks against maxCompares (0: no
+	// limit).
+	compares, maxCompares int64
 }
 
 func newTxn(db *DB, s *session) *txn {
 	tx := &txn{db: db, changes: map[UUID]*change{}, names: namedUUIDs{}, session: s}
 	if s != nil {
 		tx.maxReply = s.server.MaxReply
+		tx.maxCompares = int64(s.server.MaxCompares)
 	}
 	return tx
 }
@@ -282,6 +286,11 @@ func (tx *txn) matching(td *tableData, op map[string]any) ([]*Row, *Error) {
 	if !ok {
 		return nil, errorf("syntax error", "%v operation requires array \"where\"", op["op"])
 	}
+	// Each condition costs at least one check a row: too many are
+	// refused before they are parsed, under the database's lock.
+	if tx.maxCompares > 0 && tx.compares+int64(len(where))*int64(len(td.rows)+len(tx.order)) > tx.maxCompares {
+		return nil, tx.chargeCompares(make(conditions, len(where)), len(td.rows)+len(tx.order))
+	}
 	conds, err := parseConditions(td.schema, where, tx.names)
 	if err != nil {
 		return nil, err
@@ -292,6 +301,9 @@ func (tx *txn) matching(td *tableData, op map[string]any) ([]*Row, *Error) {
 			return []*Row{r}, nil
 		}
 		return nil, nil
+	}
+	if err := tx.chargeCompares(conds, len(td.rows)+len(tx.order)); err != nil {
+		return nil, err
 	}
 	var rows []*Row
 	tx.scan(td, func(r *Row) bool {
