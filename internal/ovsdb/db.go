@@ -71,12 +71,17 @@ type DB struct {
 	// estimate (rowSize of every row).
 	MaxSize int64
 	size    int64
+	// MaxMonitorConditions bounds monConds, the conditions of all
+	// monitors (monitor.conds).
+	MaxMonitorConditions int
+	monConds             int
 }
 
 // NewDB makes an empty database with schema s. With a journal, every
 // committed transaction is written to it before Transact returns.
 func NewDB(s *Schema, j *Journal) *DB {
-	db := &DB{schema: s, tables: map[string]*tableData{}, mons: map[*monitor]struct{}{}, MaxSize: DefaultMaxSize}
+	db := &DB{schema: s, tables: map[string]*tableData{}, mons: map[*monitor]struct{}{}, MaxSize: DefaultMaxSize,
+		MaxMonitorConditions: DefaultMaxMonitorConditions}
 	if j != nil {
 		db.attachJournal(j)
 	}

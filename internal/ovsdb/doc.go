@@ -50,6 +50,12 @@
 //     are checked against, pass it fails likewise, before it scans: the
 //     checks run under the database's lock.
 //
+// And per database (fields of DB, set by NewDB): MaxSize, the contents a
+// client's transaction may grow it to, and MaxMonitorConditions, the
+// conditions of all its monitors together, which every commit checks the
+// rows it changes against; over either, the transaction or monitor
+// request gets a "resources exhausted" error.
+//
 // Every error text names the limit (as its Server field).
 //
 // A session is torn down only by the goroutine that reads its requests;

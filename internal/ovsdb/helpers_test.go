@@ -271,6 +271,16 @@ func invariantError(db *DB) error {
 	if size != db.size {
 		return fmt.Errorf("the database's size is %d, its rows sum to %d", db.size, size)
 	}
+	conds := 0
+	for m := range db.mons {
+		if m.conds != tablesWeight(m.tables) {
+			return fmt.Errorf("monitor %s counts conditions of weight %d, has %d", m.idJSON, m.conds, tablesWeight(m.tables))
+		}
+		conds += m.conds
+	}
+	if conds != db.monConds {
+		return fmt.Errorf("the database counts monitor conditions of weight %d, its monitors have %d", db.monConds, conds)
+	}
 	return nil
 }
 

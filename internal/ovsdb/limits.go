@@ -36,6 +36,10 @@ const (
 	// (conditions, weighted by their values' sizes, times rows scanned):
 	// they run under the database's lock, a few tenths of a second at most.
 	DefaultMaxCompares = 10_000_000
+	// DefaultMaxMonitorConditions bounds the conditions of all the
+	// monitors of a database together: every commit checks each row it
+	// changes against them, under the database's lock.
+	DefaultMaxMonitorConditions = 100_000
 )
 
 // largeMessage is the size from which a request is read, decoded and run

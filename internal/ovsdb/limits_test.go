@@ -397,6 +397,7 @@ func TestMonitorCondChangeOntoAnotherID(t *testing.T) {
 // monitor request gets a "resources exhausted" error.
 func TestServerMonitorBytesBounded(t *testing.T) {
 	db := newTestDB(t)
+	db.MaxMonitorConditions = 1 << 30 // the bound on bytes is the one under test
 	srv, path := testServer(t, db, nil)
 	c := dial(t, path)
 	conds := make([]any, 40000)
@@ -540,5 +541,48 @@ func TestServerConditionWorkBounded(t *testing.T) {
 	// A few conditions over the rows, and _uuid lookups, still work.
 	if got := c.mustTransact(`[{"op":"select","table":"Root","where":[["name","!=","zzz"],["n","==",0]],"columns":["name"]}]`); len(got) != 1 {
 		t.Fatal(mustJSONText(t, got))
+	}
+}
+
+// TestMonitorConditionsBounded: every commit checks each changed row
+// against the conditions of every monitor, under the database's lock, so
+// the conditions of all monitors of a database are bounded together
+// (MaxMonitorConditions); a monitor or monitor_cond_change beyond is
+// refused, and a cancelled monitor makes room.
+func TestMonitorConditionsBounded(t *testing.T) {
+	db := newTestDB(t)
+	db.MaxMonitorConditions = 1000
+	srv, path := testServer(t, db, nil)
+	c := dial(t, path)
+	where := func(n int) []any {
+		conds := make([]any, n)
+		for i := range conds {
+			conds[i] = []any{"name", "==", fmt.Sprintf("r%d", i)}
+		}
+		return conds
+	}
+	req := func(n int) map[string]any {
+		return map[string]any{"Root": []any{map[string]any{"columns": []any{"name"}, "where": where(n)}}}
+	}
+	c.result("monitor_cond", "Test", "a", req(300)) // each condition weighs 2: itself and its value
+	refused(t, "a second monitor of 300 conditions", c.call("monitor_cond", "Test", "b", req(300)), "MaxMonitorConditions")
+	c.result("monitor_cond", "Test", "b", req(200))
+	refused(t, "a change to 350 conditions", c.call("monitor_cond_change", "b", "b", map[string]any{"Root": []any{map[string]any{"where": where(350)}}}), "MaxMonitorConditions")
+	jsonIs(t, "change to 150", c.result("monitor_cond_change", "b", "b", map[string]any{"Root": []any{map[string]any{"where": where(150)}}}), `{}`)
+	jsonIs(t, "cancel a", c.result("monitor_cancel", "a"), `{}`)
+	c.result("monitor_cond", "Test", "c", req(350))
+	if u := srv.usage(); u.Monitors != 2 {
+		t.Fatalf("%d monitors, want 2", u.Monitors)
+	}
+	// Monitors without conditions are not limited.
+	for i := 0; i < 5; i++ {
+		c.result("monitor_cond", "Test", fmt.Sprintf("all%d", i), map[string]any{"Root": []any{map[string]any{"columns": []any{"name"}}}})
+	}
+	c.conn.Close()
+	waitFor(t, "the monitors to go", func() bool { return srv.usage().Monitors == 0 })
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.monConds != 0 {
+		t.Fatalf("%d monitor conditions counted with no monitor", db.monConds)
 	}
 }

@@ -393,7 +393,19 @@ func (ss *session) startMonitor(r *request, m *monitor, db *DB) {
 	if ss.dead.Load() {
 		return // the reader tears the session down next: register nothing
 	}
+	m.conds = tablesWeight(m.tables)
+	if err := db.conditionRoom(m.conds, 0); err != nil {
+		ss.mu.Lock()
+		if ss.monitors[string(m.idJSON)] == m {
+			delete(ss.monitors, string(m.idJSON))
+			ss.monBytes -= m.size
+		}
+		ss.mu.Unlock()
+		ss.replyError(r.ID, err)
+		return
+	}
 	db.mons[m] = struct{}{}
+	db.monConds += m.conds
 	initial := m.initialUpdates()
 	if m.version < 3 {
 		ss.reply(r.ID, initial)
@@ -431,6 +443,11 @@ func (ss *session) monitorCondChange(r *request) {
 		return
 	}
 	newWhere, err := parseWhereChanges(m, reqs)
+	if err == nil {
+		m.db.mu.Lock()
+		err = m.db.conditionRoom(m.newWeight(newWhere), m.conds)
+		m.db.mu.Unlock()
+	}
 	if err != nil {
 		ss.replyError(r.ID, err)
 		return
