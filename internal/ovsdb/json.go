@@ -191,11 +191,14 @@ func (b *BaseType) check(a Atom) error {
 			return &Error{Tag: "constraint violation", Details: "string is not valid UTF-8"}
 		}
 		if n := utf8.RuneCountInString(x); n < b.MinLength || n > b.MaxLength {
-			return &Error{Tag: "constraint violation", Details: fmt.Sprintf("%q length %d is not in the valid range [%d, %d]", x, n, b.MinLength, b.MaxLength)}
+			return &Error{Tag: "constraint violation", Details: fmt.Sprintf("%s length %d is not in the valid range [%d, %d]", atomString(x), n, b.MinLength, b.MaxLength)}
 		}
 	}
 	return nil
 }
+
+// maxQuoted is the longest string an error message quotes whole.
+const maxQuoted = 64
 
 func intRange(b *BaseType) string {
 	switch {
@@ -218,10 +221,14 @@ func enumString(d *Datum) string {
 	return buf.String()
 }
 
-// atomString formats an atom for error messages.
+// atomString formats an atom for error messages; a long string is cut,
+// so that an error never holds a refused value of megabytes.
 func atomString(a Atom) string {
 	switch x := a.(type) {
 	case string:
+		if len(x) > maxQuoted {
+			return strconv.Quote(x[:maxQuoted]) + fmt.Sprintf("... (%d bytes)", len(x))
+		}
 		return strconv.Quote(x)
 	case UUID:
 		return x.String()

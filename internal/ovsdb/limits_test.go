@@ -586,3 +586,21 @@ func TestMonitorConditionsBounded(t *testing.T) {
 		t.Fatalf("%d monitor conditions counted with no monitor", db.monConds)
 	}
 }
+
+// TestErrorsQuoteValuesShort: a refused value is quoted in the error in
+// short: a 2 MiB string of control bytes made an error of 8 MiB and a
+// reply of 10 MiB.
+func TestErrorsQuoteValuesShort(t *testing.T) {
+	db := newTestDB(t)
+	_, path := testServer(t, db, nil)
+	c := dial(t, path)
+	bad := mustJSON(strings.Repeat("\x01", 2<<20)) // 12 MiB of JSON
+	r := c.reply(c.transact(fmt.Sprintf(`[{"op":"insert","table":"Root","row":{"name":"x","color":%s}}]`, bad)))
+	res, _ := r["result"].([]any)
+	if len(res) != 1 || errTag(res[0]) != "constraint violation" {
+		t.Fatalf("insert of a color not in the enum: %.300s", mustJSONText(t, r))
+	}
+	if d := errDetails(res[0]); len(d) > 1024 || !strings.Contains(d, "not one of the allowed values") {
+		t.Fatalf("error details of %d bytes: %.300s", len(d), d)
+	}
+}
