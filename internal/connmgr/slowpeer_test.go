@@ -71,3 +71,34 @@ func TestSlowPeerDoesNotHoldFlowRemoval(t *testing.T) {
 		t.Fatal("no echo reply on another connection")
 	}
 }
+
+// TestIdlePeersDoNotLockOutOfctl: MaxConns idle peers on the management
+// socket (a hello, then nothing) refused every further connection, so
+// ovs-ofctl was locked out for as long as they stayed. A new connection
+// at the limit now takes the place of the service connection idle
+// longest.
+func TestIdlePeersDoNotLockOutOfctl(t *testing.T) {
+	s, _ := newTestService(t, &Info{})
+	idle := make([]*fakeController, MaxConns)
+	for i := range idle {
+		idle[i] = dialService(t, s, openflow.Version13)
+	}
+	for range 3 {
+		f := dialService(t, s, openflow.Version13)
+		f.send(&openflow.EchoRequest{})
+		if _, ok := f.next().(*openflow.EchoReply); !ok {
+			t.Fatal("no echo reply past the limit of idle connections")
+		}
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	s.mu.Unlock()
+	if n > MaxConns {
+		t.Fatalf("%d connections served, limit %d", n, MaxConns)
+	}
+	// The one idle longest went.
+	_ = idle[0].nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := openflow.ReadMessage(idle[0].nc, nil); err == nil {
+		t.Fatal("the connection idle longest is still served")
+	}
+}
