@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -22,7 +21,6 @@ type conn struct {
 	s  *Service
 	nc net.Conn
 
-	wmu     sync.Mutex // serializes writes (replies and flow-removed)
 	version uint8
 
 	nxm        bool // NXT_SET_FLOW_FORMAT chose NXM
@@ -45,7 +43,9 @@ type conn struct {
 	lastRx      atomic.Int64  // unix nanoseconds of the last message received
 	probing     atomic.Bool   // an echo request for the inactivity probe is out
 	pin         chan []byte   // encoded packet-ins waiting for the writer
+	out         outQueue      // every other message, in order (output.go)
 	done        chan struct{} // closed when serve returns
+	wdone       chan struct{} // closed when the writer returns
 }
 
 // pinQueue bounds the packet-ins waiting to be written on one
@@ -53,7 +53,8 @@ type conn struct {
 const pinQueue = 256
 
 func newConn(s *Service, nc net.Conn) *conn {
-	c := &conn{s: s, nc: nc, pin: make(chan []byte, pinQueue), done: make(chan struct{})}
+	c := &conn{s: s, nc: nc, pin: make(chan []byte, pinQueue), done: make(chan struct{}), wdone: make(chan struct{})}
+	c.out.init()
 	c.lastRx.Store(time.Now().UnixNano())
 	return c
 }
@@ -61,6 +62,11 @@ func newConn(s *Service, nc net.Conn) *conn {
 // serve runs the connection until it ends, and returns why.
 func (c *conn) serve() error {
 	defer close(c.done)
+	go c.writer()
+	defer func() {
+		c.out.close(false)
+		<-c.wdone // what was queued is written, or the peer is dropped
+	}()
 	buf := make([]byte, openflow.MaxMessageLen)
 	if c.primary {
 		c.missSendLen.Store(128)
@@ -73,7 +79,6 @@ func (c *conn) serve() error {
 	}
 	c.ready.Store(true)
 	c.s.connsChanged()
-	go c.writePacketIns()
 	for {
 		msg, err := openflow.ReadMessage(c.nc, buf)
 		if err != nil {
@@ -95,23 +100,6 @@ func (c *conn) serve() error {
 	}
 }
 
-// writePacketIns writes queued packet-ins until the connection ends.
-func (c *conn) writePacketIns() {
-	for {
-		select {
-		case <-c.done:
-			return
-		case b := <-c.pin:
-			c.wmu.Lock()
-			_, err := c.nc.Write(b)
-			c.wmu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}
-}
-
 // checkProbe sends an echo request to a controller that has been silent
 // for the probe interval, and drops one that stayed silent for another,
 // as OVS's inactivity probe does.
@@ -127,7 +115,7 @@ func (c *conn) checkProbe(now time.Time) {
 	case idle >= c.probe && !c.probing.Load():
 		c.probing.Store(true)
 		c.s.statusChanged()
-		c.send(0, &openflow.EchoRequest{})
+		c.sendAsync(&openflow.EchoRequest{})
 	}
 }
 
@@ -160,9 +148,7 @@ func (c *conn) hello(buf []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.nc.Write(b); err != nil {
-		return err
-	}
+	c.out.put(true, b)
 	_ = c.nc.SetReadDeadline(time.Now().Add(helloTimeout))
 	msg, err := openflow.ReadMessage(c.nc, buf)
 	_ = c.nc.SetReadDeadline(time.Time{})
@@ -194,7 +180,8 @@ func highest(bitmap uint32) uint8 {
 	return openflow.Version10
 }
 
-// send writes one message (or a chain of multipart replies).
+// send queues one reply (or a chain of multipart replies), waiting for
+// room while the peer is behind.
 func (c *conn) send(xid uint32, m openflow.Message) {
 	bs, skipped, err := openflow.EncodeRepliesSkipping(c.version, xid, m)
 	if skipped > 0 {
@@ -207,12 +194,20 @@ func (c *conn) send(xid uint32, m openflow.Message) {
 		c.sendError(err, nil, xid)
 		return
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	for _, b := range bs {
-		if _, err := c.nc.Write(b); err != nil {
-			return
-		}
+	c.out.put(true, bs...)
+}
+
+// sendAsync queues an asynchronous message (flow-removed, an echo
+// probe) without waiting: the goroutine that sends it serves every
+// connection. A peer too far behind loses it, counted.
+func (c *conn) sendAsync(m openflow.Message) {
+	b, err := openflow.Encode(c.version, 0, m)
+	if err != nil {
+		connLog.Warn("bridge %s: encoding %T: %v", c.s.name, m, err)
+		return
+	}
+	if !c.out.put(false, b) {
+		asyncDrops.Inc()
 	}
 }
 
@@ -224,9 +219,7 @@ func (c *conn) sendError(err error, request []byte, xid uint32) {
 	if encErr != nil {
 		return
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_, _ = c.nc.Write(b)
+	c.out.put(true, b)
 }
 
 // handle serves one message; a request that fails gets its error.
@@ -358,5 +351,5 @@ func (c *conn) sendFlowRemoved(r ofproto.Removed, now time.Time) {
 			fr.Match10 = m10
 		}
 	}
-	c.send(0, fr)
+	c.sendAsync(fr)
 }

@@ -24,6 +24,7 @@ var (
 	connLog     = vlog.New("connmgr")
 	connPanics  = coverage.New("ofconn_panic")
 	connRefused = coverage.New("ofconn_refused")
+	connEvicted = coverage.New("ofconn_evicted")
 	connErrors  = coverage.New("ofconn_error_sent")
 	// connMoreParts counts multipart request parts that announced more.
 	connMoreParts = coverage.New("ofconn_multipart_part")
@@ -31,7 +32,8 @@ var (
 	connTooBig = coverage.New("ofconn_reply_entry_too_big")
 )
 
-// MaxConns bounds the OpenFlow connections of one bridge; more are
+// MaxConns bounds the OpenFlow connections of one bridge (a new one on
+// the management socket closes the one idle longest); more are
 // closed as they arrive.
 const MaxConns = 64
 
@@ -257,6 +259,9 @@ func (s *Service) accept() {
 		}
 		c := newConn(s, nc)
 		s.mu.Lock()
+		if !s.closed && len(s.conns) >= MaxConns {
+			s.evictIdlestLocked()
+		}
 		if s.closed || len(s.conns) >= MaxConns {
 			s.mu.Unlock()
 			connRefused.Inc()
@@ -274,6 +279,26 @@ func (s *Service) accept() {
 			_ = c.serve()
 		}()
 	}
+}
+
+// evictIdlestLocked closes the service connection (not a controller's)
+// that has received nothing for longest, so that idle peers on the
+// management socket can never lock ovs-ofctl out (called with s.mu held).
+func (s *Service) evictIdlestLocked() {
+	var idlest *conn
+	for c := range s.conns {
+		if !c.primary && (idlest == nil || c.lastRx.Load() < idlest.lastRx.Load()) {
+			idlest = c
+		}
+	}
+	if idlest == nil {
+		return
+	}
+	delete(s.conns, idlest) // its serve ends as its read fails
+	idlest.nc.Close()
+	connEvicted.Inc()
+	connLog.Info("bridge %s: %d OpenFlow connections (the limit): closed the one idle for %v", s.name, MaxConns,
+		time.Since(time.Unix(0, idlest.lastRx.Load())).Round(time.Millisecond))
 }
 
 func (s *Service) drop(c *conn) {

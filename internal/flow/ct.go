@@ -165,6 +165,7 @@ func parseZone(ct *CT, val string) error {
 func (p *actionParser) parseCTExec(s string) ([]Action, error) {
 	inner := *p
 	inner.inCT = true
+	inner.depth++ // exec(...) nests as clone(...) does
 	acts, err := inner.parseList(s)
 	if err != nil {
 		return nil, err

@@ -192,7 +192,7 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	} else {
 		b.pipeline(x, cfg, in, f, 0)
 	}
-	if x.aborted {
+	if checkSize(x); x.aborted {
 		out.Actions = out.Actions[:0]
 	}
 }

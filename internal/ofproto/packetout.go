@@ -72,7 +72,7 @@ func (p *packetOut) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	x.cur, x.ncur = x.base, x.nbase
 	k := &pkt.Key
 	p.b.pipeline(x, cfg, p.in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, 0)
-	if x.aborted {
+	if checkSize(x); x.aborted {
 		out.Actions = out.Actions[:0]
 	}
 }

@@ -23,6 +23,13 @@ const TableAll uint8 = 255
 // DefaultMaxFlows bounds the flows of one bridge's tables together.
 const DefaultMaxFlows = 1_000_000
 
+// DefaultMaxActions bounds the actions of one bridge's flows together
+// (those nested in clone, ct exec and learn included). A flow-mod may
+// hold thousands of actions, so DefaultMaxFlows alone let an OpenFlow
+// client keep hundreds of GB of them; at 8 million, flows average 8
+// actions at the flow limit.
+const DefaultMaxActions = 8_000_000
+
 // Errors of flow table requests; the OpenFlow channel turns them into
 // the flow_mod errors OVS sends (OFPFMFC_OVERLAP, OFPFMFC_TABLE_FULL,
 // OFPBRC_BAD_TABLE_ID).
@@ -80,6 +87,7 @@ type Tables struct {
 	now      func() time.Time
 	maxFlows int
 	nflows   int
+	nactions int // countActions of every rule's actions
 	seq      uint64
 	timed    map[*Rule]struct{} // rules with an idle or hard timeout
 }
@@ -192,6 +200,10 @@ func (t *Tables) add(f *flow.Flow) error {
 	if old == nil && t.nflows >= t.maxFlows {
 		return fmt.Errorf("table %d: %w: %d flows, at most %d", f.Table, ErrTableFull, t.nflows, t.maxFlows)
 	}
+	n := countActions(fl.Actions)
+	if err := t.actionRoom(n, old); err != nil {
+		return fmt.Errorf("table %d: %w", f.Table, err)
+	}
 	now := t.now().UnixNano()
 	r := &Rule{match: fl.Match, priority: fl.Priority, flow: &fl, created: now, modified: now,
 		order: t.nextOrder(), stats: &ruleStats{}}
@@ -202,10 +214,12 @@ func (t *Tables) add(f *flow.Flow) error {
 		}
 		c.replace(old, r)
 		delete(t.timed, old)
+		t.nactions -= countActions(old.flow.Actions)
 	} else {
 		c.insert(r)
 		t.nflows++
 	}
+	t.nactions += n
 	if fl.IdleTimeout != 0 || fl.HardTimeout != 0 {
 		t.timed[r] = struct{}{}
 	}
@@ -379,6 +393,15 @@ func (t *Tables) Modify(m Modify) (int, error) {
 		}
 		return 1, t.add(m.AddIfNone)
 	}
+	n := countActions(m.Actions)
+	grow := 0
+	for _, old := range rules {
+		grow += n - countActions(old.flow.Actions)
+	}
+	if grow > 0 && t.nactions+grow > DefaultMaxActions {
+		return 0, fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, t.nactions+grow, DefaultMaxActions)
+	}
+	t.nactions += grow
 	now := t.now().UnixNano()
 	for _, old := range rules {
 		fl := *old.flow
@@ -423,6 +446,36 @@ func (t *Tables) remove(r *Rule) {
 	t.tables[r.flow.Table].remove(r)
 	delete(t.timed, r)
 	t.nflows--
+	t.nactions -= countActions(r.flow.Actions)
+}
+
+// actionRoom says whether a flow of n actions fits, in place of old if
+// old is not nil.
+func (t *Tables) actionRoom(n int, old *Rule) error {
+	total := t.nactions + n
+	if old != nil {
+		total -= countActions(old.flow.Actions)
+	}
+	if n > 0 && total > DefaultMaxActions {
+		return fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, total, DefaultMaxActions)
+	}
+	return nil
+}
+
+// countActions counts acts and the actions and learn specs they nest.
+func countActions(acts []flow.Action) int {
+	n := len(acts)
+	for _, a := range acts {
+		switch a := a.(type) {
+		case flow.Clone:
+			n += countActions(a.Actions)
+		case flow.CT:
+			n += countActions(a.Exec)
+		case flow.Learn:
+			n += len(a.Specs)
+		}
+	}
+	return n
 }
 
 // FlowStats is one flow of a dump with its statistics.

@@ -385,3 +385,49 @@ func TestCountsListsNonEmptyTables(t *testing.T) {
 		t.Errorf("Counts() = %v, %d; want %v, 10", counts, max, want)
 	}
 }
+
+// TestTablesActionsBounded: the actions of a bridge's flows are bounded
+// together (DefaultMaxActions), not only the flows: one flow-mod can hold
+// thousands of actions, so a million flows could hold hundreds of GB.
+// Over the bound an add or modify fails with ErrTableFull (the
+// OFPFMFC_TABLE_FULL error OpenFlow clients get); deleting makes room.
+func TestTablesActionsBounded(t *testing.T) {
+	tb, _ := newTestTables(t)
+	const per = 8000 // about what one 64 KiB flow-mod holds
+	big := mustFlow(t, "actions=drop")
+	for range per {
+		big.Actions = append(big.Actions, flow.Output{Port: 1})
+	}
+	var added int
+	for i := 0; i < 2*DefaultMaxActions/per; i++ {
+		f := *big // the test's flows share one action list; the bound counts each
+		f.Match = mustMatch(t, "reg0="+strconv.Itoa(i))
+		if err := tb.Add(&f); err != nil {
+			if !errors.Is(err, ErrTableFull) || !strings.Contains(err.Error(), "actions") {
+				t.Fatalf("flow %d: %v, want a table-full error about actions", i, err)
+			}
+			break
+		}
+		added++
+	}
+	if added*per > DefaultMaxActions || added == 0 {
+		t.Fatalf("%d flows of %d actions added (bound %d actions)", added, per, DefaultMaxActions)
+	}
+	// A modify that would grow past the bound fails too; one that
+	// shrinks works, and then there is room again.
+	if _, err := tb.Modify(Modify{Selector: Selector{Table: TableAll, Match: mustMatch(t, "reg0=0")}, Actions: append(big.Actions, big.Actions...)}); !errors.Is(err, ErrTableFull) {
+		t.Fatalf("modify to %d actions: %v, want ErrTableFull", 2*per, err)
+	}
+	if _, err := tb.Modify(Modify{Selector: Selector{Table: TableAll, Match: mustMatch(t, "reg0=0")}, Actions: mustFlow(t, "actions=drop").Actions}); err != nil {
+		t.Fatal(err)
+	}
+	f := *big
+	f.Match = mustMatch(t, "reg1=1")
+	if err := tb.Add(&f); err != nil {
+		t.Fatalf("add after a modify made room: %v", err)
+	}
+	tb.Delete(Selector{Table: TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})})
+	if tb.nactions != 0 {
+		t.Fatalf("%d actions counted in empty tables", tb.nactions)
+	}
+}

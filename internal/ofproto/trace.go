@@ -93,9 +93,9 @@ func (b *Bridge) trace(key packet.Key, t Tracer, cfg *Config, in *Port, fz *froz
 	}
 	x.cur, x.ncur = x.base, x.nbase
 	b.pipelineFrom(x, cfg, in, frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}, depth, fz)
-	if x.aborted {
+	if checkSize(x); x.aborted {
 		out.Actions = out.Actions[:0]
-		t.Note("packet dropped: unsupported action or too many resubmits", 0)
+		t.Note("packet dropped: unsupported action, too many resubmits or too many datapath actions", 0)
 	}
 	return out, x.final, nil
 }

@@ -20,6 +20,28 @@ const (
 // tooDeep counts packets dropped for going over those limits.
 var tooDeep = coverage.New("ofproto_xlate_too_deep")
 
+// maxDatapathActions bounds the datapath actions of one packet. Flows
+// that fit in flow-mods can fan out, within the resubmit limits, to
+// millions of outputs (seconds and hundreds of MB per packet); OVS drops
+// a packet whose datapath actions outgrow a netlink attribute (64 KiB,
+// some 8000 outputs), and so does gvs past this many.
+const maxDatapathActions = 8192
+
+// tooLarge counts packets dropped for going over maxDatapathActions.
+var tooLarge = coverage.New("ofproto_xlate_too_large")
+
+// checkSize drops the packet once its datapath actions are too many.
+func checkSize(x *xlate) bool {
+	if len(x.out.Actions) <= maxDatapathActions {
+		return true
+	}
+	if !x.aborted {
+		tooLarge.Inc()
+	}
+	x.aborted = true
+	return false
+}
+
 // ofctx is one bridge's pass of a frame through its OpenFlow tables. key
 // is the working flow key: OpenFlow in_port, fields as the actions so far
 // rewrote them, registers and metadata; lookups and actions read it, and
@@ -164,7 +186,7 @@ func supported(acts []flow.Action) bool {
 // run executes a rule's actions.
 func (c *ofctx) run(x *xlate, acts []flow.Action) {
 	for _, a := range acts {
-		if x.aborted || c.stop {
+		if x.aborted || c.stop || !checkSize(x) {
 			return
 		}
 		if x.trace != nil {

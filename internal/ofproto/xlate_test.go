@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
 
 	"gvs/internal/datapath"
@@ -527,5 +529,36 @@ func TestTranslateMaskPropertyWithActions(t *testing.T) {
 	}
 	if differentKeys < 500 {
 		t.Fatalf("only %d compared pairs had different keys", differentKeys)
+	}
+}
+
+// TestTranslateActionsBounded: flows an OpenFlow client may add (each
+// well under a flow-mod's 64 KiB) fan out within the resubmit limits to
+// millions of outputs for one packet. Like OVS, which drops a packet
+// whose datapath actions outgrow a netlink attribute, translation stops
+// at maxDatapathActions, drops the packet and counts it.
+func TestTranslateActionsBounded(t *testing.T) {
+	b := ofBridge(t)
+	rep := func(a string, n int) string { return strings.TrimSuffix(strings.Repeat(a+",", n), ",") }
+	addFlow(t, b, "actions="+rep("resubmit(,1)", 60))
+	addFlow(t, b, "table=1,actions="+rep("resubmit(,2)", 60))
+	addFlow(t, b, "table=2,actions="+rep("output:2", 1000)) // 3.6 million outputs in all
+	before := tooLarge.Total()
+	start := time.Now()
+	_, x := translateSpec(b, frameSpec{in: 1, src: 0, dst: 4, ether: 3})
+	took := time.Since(start)
+	t.Logf("translation took %v", took)
+	if len(x.Actions) != 0 {
+		t.Errorf("%d datapath actions, want the packet dropped", len(x.Actions))
+	}
+	if tooLarge.Total() != before+1 {
+		t.Errorf("ofproto_xlate_too_large went from %d to %d", before, tooLarge.Total())
+	}
+	// Under the limit, a fan-out still forwards.
+	b = ofBridge(t)
+	addFlow(t, b, "actions="+rep("resubmit(,1)", 4))
+	addFlow(t, b, "table=1,actions="+rep("output:2", 1000))
+	if _, x := translateSpec(b, frameSpec{in: 1, src: 0, dst: 4, ether: 3}); len(x.Actions) != 4000 {
+		t.Errorf("%d datapath actions for 4000 outputs", len(x.Actions))
 	}
 }

@@ -451,6 +451,7 @@ func (db *DB) undo(cm *Commit) {
 			strongRefs(c.Table, c.Old, func(t string, u UUID) { addRefs(db.tables[t], u, 1) })
 		}
 		reindex(td, c.UUID, c.New, c.Old)
+		db.size += rowSize(c.Old) - rowSize(c.New)
 		if c.Old == nil {
 			delete(td.rows, c.UUID)
 		} else {

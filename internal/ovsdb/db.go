@@ -66,12 +66,22 @@ type DB struct {
 	// unsynced are the commits whose journal records may not be on disk
 	// yet, oldest first, for a failed sync to roll back.
 	unsynced []unsyncedCommit
+	// MaxSize bounds the contents, in bytes as encoded, that clients'
+	// transactions may grow the database to; size is the current
+	// estimate (rowSize of every row).
+	MaxSize int64
+	size    int64
+	// MaxMonitorConditions bounds monConds, the conditions of all
+	// monitors (monitor.conds).
+	MaxMonitorConditions int
+	monConds             int
 }
 
 // NewDB makes an empty database with schema s. With a journal, every
 // committed transaction is written to it before Transact returns.
 func NewDB(s *Schema, j *Journal) *DB {
-	db := &DB{schema: s, tables: map[string]*tableData{}, mons: map[*monitor]struct{}{}}
+	db := &DB{schema: s, tables: map[string]*tableData{}, mons: map[*monitor]struct{}{}, MaxSize: DefaultMaxSize,
+		MaxMonitorConditions: DefaultMaxMonitorConditions}
 	if j != nil {
 		db.attachJournal(j)
 	}

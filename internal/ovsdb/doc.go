@@ -35,8 +35,26 @@
 //   - MaxSessions: a client over it gets an error and is hung up on.
 //   - MaxMonitors, MaxLocks: per client; a monitor, lock or steal request
 //     over them gets a JSON-RPC error, and the connection stays usable.
+//   - MaxMonitorBytes: the requests a client's monitors hold (each keeps
+//     its conditions); a monitor or monitor_cond_change request over it
+//     gets a JSON-RPC error, as over MaxMonitors.
 //   - MaxParked: "wait" transactions parked per client; over it, the wait
 //     fails with a "resources exhausted" error in the transaction's result.
+//   - MaxParkedBytes: the requests of the transactions parked on one
+//     database, all clients together (each is kept and rerun on commits);
+//     over it, the wait fails as over MaxParked.
+//   - MaxReply: a transaction whose "select" results pass it (counted as
+//     they would be encoded, before they are built) fails with a
+//     "resources exhausted" error; a small request cannot make a huge reply.
+//   - MaxCompares: a transaction whose conditions, times the rows they
+//     are checked against, pass it fails likewise, before it scans: the
+//     checks run under the database's lock.
+//
+// And per database (fields of DB, set by NewDB): MaxSize, the contents a
+// client's transaction may grow it to, and MaxMonitorConditions, the
+// conditions of all its monitors together, which every commit checks the
+// rows it changes against; over either, the transaction or monitor
+// request gets a "resources exhausted" error.
 //
 // Every error text names the limit (as its Server field).
 //

@@ -248,8 +248,10 @@ func checkInvariants(t testing.TB, db *DB) {
 
 func invariantError(db *DB) error {
 	counts := map[refKey]int{}
+	var size int64
 	for name, td := range db.tables {
 		for u, r := range td.rows {
+			size += rowSize(r)
 			if err := checkStoredRow(db, td, u, r, counts); err != nil {
 				return fmt.Errorf("%s row %s: %w", name, u, err)
 			}
@@ -265,6 +267,19 @@ func invariantError(db *DB) error {
 		if td.schema.MaxRows > 0 && len(td.rows) > td.schema.MaxRows {
 			return fmt.Errorf("%s has %d rows, over maxRows %d", name, len(td.rows), td.schema.MaxRows)
 		}
+	}
+	if size != db.size {
+		return fmt.Errorf("the database's size is %d, its rows sum to %d", db.size, size)
+	}
+	conds := 0
+	for m := range db.mons {
+		if m.conds != tablesWeight(m.tables) {
+			return fmt.Errorf("monitor %s counts conditions of weight %d, has %d", m.idJSON, m.conds, tablesWeight(m.tables))
+		}
+		conds += m.conds
+	}
+	if conds != db.monConds {
+		return fmt.Errorf("the database counts monitor conditions of weight %d, its monitors have %d", db.monConds, conds)
 	}
 	return nil
 }

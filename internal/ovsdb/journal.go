@@ -370,11 +370,13 @@ func (db *DB) replay(rec *journalRecord) {
 			if err != nil {
 				continue
 			}
+			db.size -= rowSize(td.rows[u])
 			if string(raw) == "null" {
 				delete(td.rows, u)
 				continue
 			}
 			td.rows[u] = decodeStoredRow(td.schema, u, raw)
+			db.size += rowSize(td.rows[u])
 		}
 	}
 	if rec.Txn != "" {

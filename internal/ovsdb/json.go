@@ -191,11 +191,14 @@ func (b *BaseType) check(a Atom) error {
 			return &Error{Tag: "constraint violation", Details: "string is not valid UTF-8"}
 		}
 		if n := utf8.RuneCountInString(x); n < b.MinLength || n > b.MaxLength {
-			return &Error{Tag: "constraint violation", Details: fmt.Sprintf("%q length %d is not in the valid range [%d, %d]", x, n, b.MinLength, b.MaxLength)}
+			return &Error{Tag: "constraint violation", Details: fmt.Sprintf("%s length %d is not in the valid range [%d, %d]", atomString(x), n, b.MinLength, b.MaxLength)}
 		}
 	}
 	return nil
 }
+
+// maxQuoted is the longest string an error message quotes whole.
+const maxQuoted = 64
 
 func intRange(b *BaseType) string {
 	switch {
@@ -218,10 +221,14 @@ func enumString(d *Datum) string {
 	return buf.String()
 }
 
-// atomString formats an atom for error messages.
+// atomString formats an atom for error messages; a long string is cut,
+// so that an error never holds a refused value of megabytes.
 func atomString(a Atom) string {
 	switch x := a.(type) {
 	case string:
+		if len(x) > maxQuoted {
+			return strconv.Quote(x[:maxQuoted]) + fmt.Sprintf("... (%d bytes)", len(x))
+		}
 		return strconv.Quote(x)
 	case UUID:
 		return x.String()
@@ -249,6 +256,31 @@ func atomJSON(a Atom) any {
 		return realJSON(x)
 	}
 	return a
+}
+
+// datumSize is about the length of d's JSON form: exact for the text of
+// strings that need no escapes, an upper bound for numbers.
+func datumSize(d Datum) int {
+	n := 12 // ["set",[...]] or ["map",[...]]
+	for _, a := range d.Keys {
+		n += atomSize(a) + 1
+	}
+	for _, a := range d.Values {
+		n += atomSize(a) + 3
+	}
+	return n
+}
+
+func atomSize(a Atom) int {
+	switch x := a.(type) {
+	case string:
+		return len(x) + 2
+	case UUID:
+		return 47 // ["uuid","..."]
+	case bool:
+		return 5
+	}
+	return 24 // int64 or float64
 }
 
 // realJSON keeps reals looking like reals on the wire, as OVSDB requires a

@@ -19,6 +19,52 @@ type monitor struct {
 	// version and requests), so a commit's update is encoded once for
 	// all of them; "" for a monitor encoded alone.
 	sig string
+	// size is that of the request that set its conditions, counted
+	// against the session's MaxMonitorBytes (guarded by session.mu).
+	size int
+	// conds is the weight of its conditions, counted in the database's
+	// monConds while it is registered (guarded by db.mu).
+	conds int
+}
+
+// condWeight is what checking a row against where costs: one per
+// condition and per value in it.
+func condWeight(where conditions) int {
+	w := 0
+	for i := range where {
+		w += 1 + where[i].arg.Len()
+	}
+	return w
+}
+
+// tablesWeight is condWeight over the tables of a monitor.
+func tablesWeight(tables map[string]*monTable) int {
+	w := 0
+	for _, mt := range tables {
+		w += condWeight(mt.where)
+	}
+	return w
+}
+
+// newWeight is the weight of m's conditions once newWhere replaces
+// those of its tables (called with db.mu held).
+func (m *monitor) newWeight(newWhere map[string]conditions) int {
+	w := m.conds
+	for name, where := range newWhere {
+		w += condWeight(where) - condWeight(m.tables[name].where)
+	}
+	return w
+}
+
+// conditionRoom says whether the database's monitors may hold conditions
+// of weight w more, in place of old's (called with db.mu held).
+func (db *DB) conditionRoom(w, old int) *Error {
+	total := db.monConds - old + w
+	if w > old && total > db.MaxMonitorConditions {
+		return errorf("resources exhausted", "the monitors of database %s would hold conditions of weight %d, over the limit of %d for all clients (MaxMonitorConditions)",
+			db.Name(), total, db.MaxMonitorConditions)
+	}
+	return nil
 }
 
 // monitorSignature identifies a monitor's view: its version and its
@@ -368,7 +414,10 @@ func (m *monitor) send(updates map[string]any, txn UUID) {
 func (db *DB) removeMonitor(m *monitor) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
-	delete(db.mons, m)
+	if _, ok := db.mons[m]; ok {
+		delete(db.mons, m)
+		db.monConds -= m.conds
+	}
 }
 
 // changeConditions replaces the conditions of some of m's tables and sends
@@ -376,6 +425,11 @@ func (db *DB) removeMonitor(m *monitor) {
 func (db *DB) changeConditions(m *monitor, newWhere map[string]conditions) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
+	w := m.newWeight(newWhere)
+	if _, ok := db.mons[m]; ok {
+		db.monConds += w - m.conds
+	}
+	m.conds = w
 	updates := map[string]any{}
 	for name, where := range newWhere {
 		mt := m.tables[name]

@@ -42,6 +42,7 @@ func (db *DB) ApplyUpdate(version int, raw json.RawMessage, reset bool) error {
 	}
 	for _, c := range cm.Changes {
 		td := db.tables[c.Table.Name]
+		db.size += rowSize(c.New) - rowSize(td.rows[c.UUID])
 		if c.New == nil {
 			delete(td.rows, c.UUID)
 		} else {

@@ -29,10 +29,20 @@ type Server struct {
 	MaxSessions int
 	// MaxMonitors, MaxLocks and MaxParked bound, per client, the
 	// monitors, the locks (owned or waited for) and the transactions
-	// parked in a "wait" operation.
-	MaxMonitors int
-	MaxLocks    int
-	MaxParked   int
+	// parked in a "wait" operation; MaxMonitorBytes the requests that a
+	// client's monitors hold, in bytes.
+	MaxMonitors     int
+	MaxLocks        int
+	MaxParked       int
+	MaxMonitorBytes int
+	// MaxParkedBytes bounds the requests of the transactions parked on
+	// one database, all clients together.
+	MaxParkedBytes int
+	// MaxReply bounds the results of one transaction, in bytes as
+	// encoded (estimated as they are built).
+	MaxReply int
+	// MaxCompares bounds the condition checks of one transaction.
+	MaxCompares int
 
 	mu        sync.Mutex
 	dbs       map[string]*DB
@@ -51,7 +61,7 @@ type Server struct {
 func NewServer(dbs ...*DB) (*Server, error) {
 	s := &Server{MaxMessage: DefaultMaxMessage, SendQueue: DefaultSendQueue, SendBudget: DefaultSendBudget,
 		WriteTimeout: DefaultWriteTimeout, MaxSessions: DefaultMaxSessions, MaxMonitors: DefaultMaxMonitors,
-		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked,
+		MaxLocks: DefaultMaxLocks, MaxParked: DefaultMaxParked, MaxParkedBytes: DefaultMaxParkedBytes, MaxMonitorBytes: DefaultMaxMonitorBytes, MaxReply: DefaultMaxReply, MaxCompares: DefaultMaxCompares,
 		dbs: map[string]*DB{}, serverID: NewUUID(), locks: newLockTable(), sessions: map[*session]struct{}{}}
 	for _, db := range dbs {
 		s.dbs[db.Name()] = db
@@ -160,6 +170,7 @@ type request struct {
 	Params []any
 	ID     any
 	IsResp bool
+	Size   int // of the message, in bytes
 }
 
 func decodeRequest(msg []byte) (*request, *Error) {
@@ -184,7 +195,7 @@ func decodeRequest(msg []byte) (*request, *Error) {
 	if !ok {
 		return &request{ID: obj["id"]}, errorf("syntax error", "JSON-RPC request %q lacks a \"params\" array", method)
 	}
-	return &request{Method: method, Params: params, ID: obj["id"]}, nil
+	return &request{Method: method, Params: params, ID: obj["id"], Size: len(msg)}, nil
 }
 
 func (ss *session) handle(msg []byte) {
@@ -275,7 +286,7 @@ func (ss *session) transact(r *request) {
 		return
 	}
 	id := r.ID
-	results, parked := db.transact(ops, ss, id, func(res []any) { ss.reply(id, res) })
+	results, parked := db.transact(ops, ss, id, r.Size, func(res []any) { ss.reply(id, res) })
 	if !parked {
 		ss.replyDirect(id, results)
 	}
@@ -314,13 +325,20 @@ func (ss *session) monitor(r *request, version int) {
 		return
 	}
 	key := string(mustJSON(r.Params[1]))
+	ss.mu.Lock()
+	err = ss.monitorRoom(nil, r.Size)
+	ss.mu.Unlock()
+	if err != nil {
+		ss.replyError(r.ID, err)
+		return
+	}
 	tables, err := parseMonitorRequests(db, r.Params[2], version)
 	if err != nil {
 		ss.replyError(r.ID, err)
 		return
 	}
 	m := &monitor{session: ss, db: db, id: r.Params[1], idJSON: []byte(key), version: version, tables: tables,
-		sig: monitorSignature(version, db, r.Params[2])}
+		sig: monitorSignature(version, db, r.Params[2]), size: r.Size}
 	ss.mu.Lock()
 	err = ss.addMonitor(key, m)
 	ss.mu.Unlock()
@@ -342,7 +360,27 @@ func (ss *session) addMonitor(key string, m *monitor) *Error {
 	case len(ss.monitors) >= ss.server.MaxMonitors:
 		return errorf("resources exhausted", "too many monitors: the limit is %d per client (MaxMonitors)", ss.server.MaxMonitors)
 	}
+	if err := ss.monitorRoom(nil, m.size); err != nil {
+		return err
+	}
 	ss.monitors[key] = m
+	ss.monBytes += m.size
+	return nil
+}
+
+// monitorRoom says whether the session's monitors may hold a request of
+// size bytes more, in place of old's if old is not nil (called with ss.mu
+// held): each keeps its request, parsed, so MaxMonitors alone would let
+// one client hold hundreds of the largest messages.
+func (ss *session) monitorRoom(old *monitor, size int) *Error {
+	total := ss.monBytes + size
+	if old != nil {
+		total -= old.size
+	}
+	if total > ss.server.MaxMonitorBytes && size > 0 {
+		return errorf("resources exhausted", "the monitors of this client would hold %d bytes of requests: the limit is %d per client (MaxMonitorBytes)",
+			total, ss.server.MaxMonitorBytes)
+	}
 	return nil
 }
 
@@ -355,7 +393,19 @@ func (ss *session) startMonitor(r *request, m *monitor, db *DB) {
 	if ss.dead.Load() {
 		return // the reader tears the session down next: register nothing
 	}
+	m.conds = tablesWeight(m.tables)
+	if err := db.conditionRoom(m.conds, 0); err != nil {
+		ss.mu.Lock()
+		if ss.monitors[string(m.idJSON)] == m {
+			delete(ss.monitors, string(m.idJSON))
+			ss.monBytes -= m.size
+		}
+		ss.mu.Unlock()
+		ss.replyError(r.ID, err)
+		return
+	}
 	db.mons[m] = struct{}{}
+	db.monConds += m.conds
 	initial := m.initialUpdates()
 	if m.version < 3 {
 		ss.reply(r.ID, initial)
@@ -393,12 +443,36 @@ func (ss *session) monitorCondChange(r *request) {
 		return
 	}
 	newWhere, err := parseWhereChanges(m, reqs)
+	if err == nil {
+		m.db.mu.Lock()
+		err = m.db.conditionRoom(m.newWeight(newWhere), m.conds)
+		m.db.mu.Unlock()
+	}
 	if err != nil {
 		ss.replyError(r.ID, err)
 		return
 	}
 	newKey := string(mustJSON(r.Params[1]))
 	ss.mu.Lock()
+	if _, dup := ss.monitors[newKey]; dup && newKey != key {
+		// Replacing it would leave it registered with nothing to
+		// cancel it, even when the session ends.
+		ss.mu.Unlock()
+		ss.replyError(r.ID, errorf("duplicate monitor ID", "monitor %s already exists", newKey))
+		return
+	}
+	if ss.monitors[key] != m {
+		ss.mu.Unlock()
+		ss.replyError(r.ID, errorf("unknown monitor session", "no monitor_cond session %s", key))
+		return
+	}
+	if err := ss.monitorRoom(m, r.Size); err != nil {
+		ss.mu.Unlock()
+		ss.replyError(r.ID, err)
+		return
+	}
+	ss.monBytes += r.Size - m.size
+	m.size = r.Size
 	delete(ss.monitors, key)
 	ss.monitors[newKey] = m
 	ss.mu.Unlock()
@@ -457,6 +531,9 @@ func (ss *session) monitorCancel(r *request) {
 	ss.mu.Lock()
 	m, ok := ss.monitors[key]
 	delete(ss.monitors, key)
+	if ok {
+		ss.monBytes -= m.size
+	}
 	ss.mu.Unlock()
 	if !ok {
 		ss.replyError(r.ID, errorf("unknown monitor", "no monitor %s", key))

@@ -48,6 +48,7 @@ type session struct {
 
 	mu       sync.Mutex
 	monitors map[string]*monitor // by the JSON text of the monitor id
+	monBytes int                 // the sizes of their requests
 }
 
 // outMsg is one message to send, in parts so that a monitor update body

@@ -17,13 +17,14 @@ type pendingTxn struct {
 	timer   *time.Timer
 	done    bool
 	tables  map[string]bool // what its wait operations look at
+	size    int             // of its request, in bytes
 }
 
 // Transact executes a transaction's operations (the "params" of a transact
 // request without the database name) and returns the result array. It is
 // the entry point for in-process clients too.
 func (db *DB) Transact(ops []any) []any {
-	results, _ := db.transact(ops, nil, nil, nil)
+	results, _ := db.transact(ops, nil, nil, 0, nil)
 	return results
 }
 
@@ -38,15 +39,16 @@ type outcome struct {
 
 // transact runs ops. If a wait operation blocks with a timeout, the
 // transaction is parked and reply is called later; transact then returns
-// parked == true and no results.
-func (db *DB) transact(ops []any, s *session, id any, reply func([]any)) (results []any, parked bool) {
+// parked == true and no results. size is that of the request, which a
+// parked transaction holds.
+func (db *DB) transact(ops []any, s *session, id any, size int, reply func([]any)) (results []any, parked bool) {
 	db.mu.Lock()
 	own, blocked := db.run(ops, s)
 	if blocked != nil && reply != nil {
-		if err := db.parkRefusal(s); err != nil {
+		if err := db.parkRefusal(s, size); err != nil {
 			own.results[len(own.results)-1] = err.JSON() // the wait that would park
 		} else {
-			db.park(&pendingTxn{ops: ops, session: s, id: id, reply: reply, tables: waitTables(ops)}, blocked)
+			db.park(&pendingTxn{ops: ops, session: s, id: id, reply: reply, tables: waitTables(ops), size: size}, blocked)
 			db.mu.Unlock()
 			return nil, true
 		}
@@ -74,6 +76,10 @@ func (db *DB) run(ops []any, s *session) (outcome, map[string]any) {
 	if err := tx.prepare(); err != nil {
 		return outcome{results: append(results, err.JSON())}, nil
 	}
+	grow := tx.sizeDelta()
+	if err := tx.sizeRefusal(grow); err != nil {
+		return outcome{results: append(results, err.JSON())}, nil
+	}
 	cm := tx.commit()
 	if len(cm.Changes) == 0 {
 		return outcome{results: results}, nil
@@ -85,6 +91,7 @@ func (db *DB) run(ops []any, s *session) (outcome, map[string]any) {
 		return outcome{results: append(results, err.JSON())}, nil
 	}
 	tx.apply()
+	db.size += grow
 	db.lastTxn = cm.TxnID
 	db.notifyMonitors(cm)
 	return outcome{results: results, cm: cm, seq: seq}, nil

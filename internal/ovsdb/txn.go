@@ -22,10 +22,21 @@ type txn struct {
 	names   namedUUIDs
 	session *session // the requesting session, for "assert"; may be nil
 	durable bool
+	// replyBytes counts the encoded size of the selected rows so far,
+	// against maxReply (0: no limit, for in-process callers).
+	replyBytes, maxReply int
+	// compares counts condition checks against maxCompares (0: no
+	// limit).
+	compares, maxCompares int64
 }
 
 func newTxn(db *DB, s *session) *txn {
-	return &txn{db: db, changes: map[UUID]*change{}, names: namedUUIDs{}, session: s}
+	tx := &txn{db: db, changes: map[UUID]*change{}, names: namedUUIDs{}, session: s}
+	if s != nil {
+		tx.maxReply = s.server.MaxReply
+		tx.maxCompares = int64(s.server.MaxCompares)
+	}
+	return tx
 }
 
 // row returns the current version of a row, or nil.
@@ -275,6 +286,11 @@ func (tx *txn) matching(td *tableData, op map[string]any) ([]*Row, *Error) {
 	if !ok {
 		return nil, errorf("syntax error", "%v operation requires array \"where\"", op["op"])
 	}
+	// Each condition costs at least one check a row: too many are
+	// refused before they are parsed, under the database's lock.
+	if tx.maxCompares > 0 && tx.compares+int64(len(where))*int64(len(td.rows)+len(tx.order)) > tx.maxCompares {
+		return nil, tx.chargeCompares(make(conditions, len(where)), len(td.rows)+len(tx.order))
+	}
 	conds, err := parseConditions(td.schema, where, tx.names)
 	if err != nil {
 		return nil, err
@@ -285,6 +301,9 @@ func (tx *txn) matching(td *tableData, op map[string]any) ([]*Row, *Error) {
 			return []*Row{r}, nil
 		}
 		return nil, nil
+	}
+	if err := tx.chargeCompares(conds, len(td.rows)+len(tx.order)); err != nil {
+		return nil, err
 	}
 	var rows []*Row
 	tx.scan(td, func(r *Row) bool {
@@ -309,11 +328,35 @@ func (tx *txn) opSelect(op map[string]any) (any, *Error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := tx.chargeReply(td.schema, rows, cols); err != nil {
+		return nil, err
+	}
 	out := make([]any, len(rows))
 	for i, r := range rows {
 		out[i] = rowJSON(td.schema, r, cols)
 	}
 	return map[string]any{"rows": out}, nil
+}
+
+// chargeReply counts the selected rows against the transaction's reply
+// limit before they are built: a select costs a few dozen bytes of
+// request and may return a whole table, as often as a request repeats it.
+func (tx *txn) chargeReply(t *Table, rows []*Row, cols []*Column) *Error {
+	if tx.maxReply <= 0 {
+		return nil
+	}
+	if cols == nil {
+		cols = t.Columns
+	}
+	for _, r := range rows {
+		for _, c := range cols {
+			tx.replyBytes += len(c.Name) + 4 + datumSize(r.Cols[c.index])
+		}
+		if tx.replyBytes > tx.maxReply {
+			return errorf("resources exhausted", "the results of this transaction exceed %d bytes (MaxReply): select fewer rows or columns", tx.maxReply)
+		}
+	}
+	return nil
 }
 
 // selectColumns parses an optional "columns" array (nil: all columns).

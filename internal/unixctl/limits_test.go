@@ -3,7 +3,9 @@ package unixctl
 import (
 	"net"
 	"os"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -97,4 +99,50 @@ func setReadTimeoutForTest(t *testing.T, d time.Duration) {
 	old := readTimeout
 	readTimeout = d
 	t.Cleanup(func() { readTimeout = old })
+}
+
+// TestLargeRepliesHeldBounded: a client that asks for a large reply (a
+// conntrack or flow dump can be hundreds of MB) and does not read it
+// held it until the write timed out, and its connection counted as busy,
+// so could not be evicted: many such clients held many replies. Only
+// maxReplying large replies are written at once; a new one drops the
+// client that has been writing longest.
+func TestLargeRepliesHeldBounded(t *testing.T) {
+	ts := startServer(t)
+	var calls atomic.Int32
+	big := strings.Repeat("r", 512<<10)
+	ts.Register("test/big", "", 0, 0, func([]string) (string, error) {
+		calls.Add(1)
+		return big, nil
+	})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const n = 60
+	for i := range n {
+		c, err := net.DialTimeout("unix", ts.Path(), 2*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if _, err := c.Write([]byte(`{"id":1,"method":"test/big","params":[]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d replies built, heap grew by %d MiB", calls.Load(), held>>20)
+	if bound := int64(maxReplying) << 20; held > bound {
+		t.Fatalf("%d MiB held for clients that do not read their 512 KiB replies (bound %d MiB)", held>>20, bound>>20)
+	}
+	// A client that reads still gets its large reply.
+	if out := mustCall(t, ts, "test/big"); strings.TrimSuffix(out, "\n") != big {
+		t.Fatalf("reply of %d bytes, want %d", len(out), len(big))
+	}
 }

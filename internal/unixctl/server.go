@@ -29,6 +29,12 @@ const (
 	// writeTimeout stops a client that never reads from holding a
 	// goroutine forever.
 	writeTimeout = 10 * time.Second
+	// maxReplying bounds the large replies (over largeReply bytes) being
+	// written at once: a conntrack or flow dump can be hundreds of MB,
+	// and a client that does not read holds its reply until writeTimeout.
+	// A new one drops the client that has been writing longest.
+	maxReplying = 8
+	largeReply  = 64 << 10
 )
 
 // readTimeout is how long a client has to send a whole request after it
@@ -58,6 +64,7 @@ type Server struct {
 	commands map[string]command
 	conns    map[net.Conn]*client
 	closed   bool
+	writers  map[net.Conn]time.Time // writing a large reply, since when
 }
 
 // client is what the server knows about one connection.
@@ -89,6 +96,7 @@ func NewServer(path string, opts ...Option) (*Server, error) {
 		version:  VersionText("ovs-vswitchd", "devel"),
 		commands: make(map[string]command),
 		conns:    make(map[net.Conn]*client),
+		writers:  make(map[net.Conn]time.Time),
 	}
 	for _, opt := range opts {
 		opt(s)
@@ -290,6 +298,10 @@ func isDisconnect(err error) bool {
 }
 
 func (s *Server) send(conn net.Conn, reply []byte) bool {
+	if len(reply) > largeReply {
+		s.startLargeWrite(conn)
+		defer s.endLargeWrite(conn)
+	}
 	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := conn.Write(reply); err != nil {
 		s.log.Dbg("%s: writing reply: %v", s.path, err)
@@ -297,6 +309,35 @@ func (s *Server) send(conn net.Conn, reply []byte) bool {
 	}
 	s.replied.Inc()
 	return true
+}
+
+// startLargeWrite counts conn among the clients writing a large reply,
+// first dropping the one that has been at it longest if there are
+// maxReplying already: its write fails, and its reply is freed.
+func (s *Server) startLargeWrite(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.writers) >= maxReplying {
+		var oldest net.Conn
+		var since time.Time
+		for c, t := range s.writers {
+			if oldest == nil || t.Before(since) {
+				oldest, since = c, t
+			}
+		}
+		delete(s.writers, oldest)
+		delete(s.conns, oldest)
+		oldest.Close()
+		s.evicted.Inc()
+		s.log.Dbg("%s: too many large replies being written, dropped a client writing for %v", s.path, time.Since(since).Round(time.Millisecond))
+	}
+	s.writers[conn] = time.Now()
+}
+
+func (s *Server) endLargeWrite(conn net.Conn) {
+	s.mu.Lock()
+	delete(s.writers, conn)
+	s.mu.Unlock()
 }
 
 // VersionText is what gvsd's version command prints: OVS's layout with the

@@ -1,0 +1,156 @@
+package connmgr
+
+import (
+	"sync"
+	"time"
+
+	"gvs/internal/coverage"
+)
+
+// A connection's messages are written by one goroutine of its own, from
+// an ordered queue (replies, errors, flow-removed, echo probes) and from
+// the packet-in channel. So a peer that does not read holds up only its
+// own requests: a flow deletion that reports flow-removed messages to
+// every connection, the expiry and the inactivity probes never wait for
+// a peer's socket, and a write blocked writeTimeout drops the peer.
+const (
+	// writeTimeout bounds one write to a peer.
+	writeTimeout = 10 * time.Second
+	// outBudget bounds the bytes queued for one connection. A reply
+	// waits for room (its own peer is the one not reading); an
+	// asynchronous message over it is dropped and counted.
+	outBudget = 4 << 20
+)
+
+// asyncDrops counts flow-removed messages and echo probes dropped because
+// their connection's queue was full.
+var asyncDrops = coverage.New("ofconn_async_drop")
+
+// outQueue is the ordered queue of a connection's messages.
+type outQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond // signalled when the queue changes
+	msgs   [][]byte
+	bytes  int  // queued and being written
+	closed bool // the connection is ending: queue nothing more
+	broken bool // a write failed: nothing more is written
+	wake   chan struct{}
+}
+
+func (q *outQueue) init() {
+	q.cond = sync.NewCond(&q.mu)
+	q.wake = make(chan struct{}, 1)
+}
+
+// put queues bs in order. A reply (wait) waits while the queue is over
+// its budget; another message is then dropped. It reports whether the
+// messages were queued.
+func (q *outQueue) put(wait bool, bs ...[]byte) bool {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	q.mu.Lock()
+	for wait && q.bytes > 0 && q.bytes+n > outBudget && !q.closed && !q.broken {
+		q.cond.Wait()
+	}
+	if q.closed || q.broken || (!wait && q.bytes > 0 && q.bytes+n > outBudget) {
+		q.mu.Unlock()
+		return false
+	}
+	q.msgs = append(q.msgs, bs...)
+	q.bytes += n
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take returns the queued messages, in order, and whether the queue is
+// closed.
+func (q *outQueue) take() ([][]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	bs := q.msgs
+	q.msgs = nil
+	return bs, q.closed
+}
+
+// written gives back the room of n bytes written (or dropped).
+func (q *outQueue) written(n int) {
+	q.mu.Lock()
+	q.bytes -= n
+	q.cond.Broadcast()
+	q.mu.Unlock()
+}
+
+// close stops the queue; broken says a write failed, so that waiting
+// replies give up.
+func (q *outQueue) close(broken bool) {
+	q.mu.Lock()
+	q.closed = true
+	q.broken = q.broken || broken
+	q.cond.Broadcast()
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writer writes the connection's messages until the connection ends;
+// what was queued before it ended is still written, within writeTimeout.
+func (c *conn) writer() {
+	defer close(c.wdone)
+	var drainBy time.Time
+	for {
+		bs, closed := c.out.take()
+		if closed && drainBy.IsZero() {
+			drainBy = time.Now().Add(writeTimeout)
+		}
+		for i, b := range bs {
+			if !c.write(b, drainBy) {
+				rest := 0
+				for _, r := range bs[i:] {
+					rest += len(r)
+				}
+				c.out.written(rest)
+				c.out.close(true)
+				return
+			}
+			c.out.written(len(b))
+		}
+		if len(bs) > 0 {
+			continue
+		}
+		if closed {
+			return
+		}
+		select {
+		case <-c.out.wake:
+		case b := <-c.pin:
+			if !c.write(b, time.Time{}) {
+				c.out.close(true)
+				return
+			}
+		}
+	}
+}
+
+// write writes one message with a deadline; a failed write closes the
+// connection, which ends its reader.
+func (c *conn) write(b []byte, drainBy time.Time) bool {
+	deadline := time.Now().Add(writeTimeout)
+	if !drainBy.IsZero() && drainBy.Before(deadline) {
+		deadline = drainBy
+	}
+	_ = c.nc.SetWriteDeadline(deadline)
+	if _, err := c.nc.Write(b); err != nil {
+		connLog.Info("bridge %s: OpenFlow connection: write: %v", c.s.name, err)
+		c.nc.Close()
+		return false
+	}
+	return true
+}
