@@ -1,0 +1,114 @@
+//go:build linux
+
+package netdev
+
+import (
+	"errors"
+	"net"
+	"strings"
+	"testing"
+)
+
+// openXDPIn opens a system port with options:gvs-xdp=true on host in sw.
+func openXDPIn(t *testing.T, sw, host string) *afpacketPort {
+	t.Helper()
+	dev, err := openIn(t, sw, Config{Name: host, Options: map[string]string{xdpOption: "true"}})
+	if err != nil {
+		t.Fatalf("open system port with XDP: %v", err)
+	}
+	return dev.(*afpacketPort)
+}
+
+// xdpAttached says whether ip link shows an XDP program on dev.
+func xdpAttached(t *testing.T, ns, dev string) bool {
+	out := run(t, "ip", "-n", ns, "-d", "link", "show", "dev", dev)
+	return strings.Contains(out, "prog/xdp")
+}
+
+// A ping through a port receiving with XDP: the program is attached
+// natively on the veth, the frames come through the XDP socket (not the
+// packet ring), and closing the port detaches the program.
+func TestSystemXDPPingThroughVeth(t *testing.T) {
+	needRoot(t)
+	sw, ns := newSwitchNetns(t), newNetns(t)
+	host, _ := newVeth(t, sw, ns, "198.51.100.1/24")
+	p := openXDPIn(t, sw, host)
+	if p.xdp.sock == nil || p.xdp.sock.mode != "native" || p.Fault() != "" {
+		t.Fatalf("XDP socket %+v, fault %q: want native mode, no fault", p.xdp.sock, p.Fault())
+	}
+	if !xdpAttached(t, sw, host) {
+		t.Fatal("no XDP program on the interface")
+	}
+	startFakeHost(t, p, macB, net.IPv4(198, 51, 100, 2))
+	pingFrom(t, ns, "198.51.100.2", 3)
+	st := p.Stats()
+	if st.RxPackets < 4 || st.TxPackets < 4 || st.RxErrors+st.TxErrors+st.TxDropped != 0 {
+		t.Errorf("stats %+v: want >= 4 frames each way, no errors", st)
+	}
+	if p.rd.ring != nil && p.rd.ring.ready() {
+		t.Error("a frame reached the packet ring despite XDP")
+	}
+	p.Close()
+	if xdpAttached(t, sw, host) {
+		t.Error("the XDP program is still attached after Close")
+	}
+}
+
+// A TCP transfer through two XDP ports joined by the test arrives
+// intact (the peers' checksum offload off: XDP hands frames over as the
+// peer sent them).
+func TestSystemXDPTCPTransfer(t *testing.T) {
+	needRoot(t)
+	sw := newSwitchNetns(t)
+	ns1, ns2 := newNetns(t), newNetns(t)
+	h1, v1 := newVeth(t, sw, ns1, "198.51.100.1/24")
+	h2, v2 := newVeth(t, sw, ns2, "198.51.100.2/24")
+	for _, e := range [][2]string{{ns1, v1}, {ns2, v2}} {
+		if out, err := runErr("ip", "netns", "exec", e[0], "ethtool", "-K", e[1], "tx", "off"); err != nil {
+			t.Skipf("ethtool: %v %s", err, out)
+		}
+	}
+	p1, p2 := openXDPIn(t, sw, h1), openXDPIn(t, sw, h2)
+	if p1.xdp.sock == nil || p2.xdp.sock == nil {
+		t.Fatalf("no XDP socket: %q, %q", p1.Fault(), p2.Fault())
+	}
+	done1, done2 := make(chan struct{}), make(chan struct{})
+	go forward(p1, p2, done1)
+	go forward(p2, p1, done2)
+	t.Cleanup(func() { p1.Close(); p2.Close(); <-done1; <-done2 })
+	elapsed := transferTCP(t, ns1, ns2, "198.51.100.2", 8<<20)
+	t.Logf("8 MiB in %v; p1 %+v", elapsed, p1.Stats())
+	if p1.Stats().RxPackets == 0 {
+		t.Error("p1 received nothing")
+	}
+}
+
+// An MTU too large for the XDP frames leaves the port on its packet
+// ring, with the reason in Interface.error, and no program attached.
+func TestSystemXDPRefusedKeepsRing(t *testing.T) {
+	needRoot(t)
+	sw, ns := newSwitchNetns(t), newNetns(t)
+	host, _ := newVeth(t, sw, ns, "198.51.100.1/24")
+	run(t, "ip", "-n", sw, "link", "set", host, "mtu", "9000")
+	p := openXDPIn(t, sw, host)
+	if p.xdp.sock != nil || !strings.Contains(p.Fault(), "options:gvs-xdp: MTU 9000 too large") {
+		t.Fatalf("fault %q: want the MTU refused", p.Fault())
+	}
+	if xdpAttached(t, sw, host) {
+		t.Error("XDP program attached though refused")
+	}
+	startFakeHost(t, p, macB, net.IPv4(198, 51, 100, 2))
+	pingFrom(t, ns, "198.51.100.2", 2)
+}
+
+// A value other than true or false fails the port.
+func TestSystemXDPBadOption(t *testing.T) {
+	needRoot(t)
+	sw, ns := newSwitchNetns(t), newNetns(t)
+	host, _ := newVeth(t, sw, ns, "198.51.100.1/24")
+	_, err := openIn(t, sw, Config{Name: host, Options: map[string]string{xdpOption: "yes"}})
+	var oe *openError
+	if err == nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), `options:gvs-xdp="yes"`) {
+		t.Fatalf("Open = %v, want the option refused", err)
+	}
+}
