@@ -56,7 +56,10 @@
 # code before a change) in the same rounds, as "gvsd B" rows after each
 # gvsd row; BUSY_POLL=US to measure gvsd with Open_vSwitch
 # other_config:gvs-busy-poll-us=US as well, as "gvsd busy-poll" rows
-# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B).
+# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B);
+# XDP=1 to measure gvsd with options:gvs-xdp=true on its system ports
+# (AF_XDP receive) as well, as "gvsd XDP" rows after each gvsd row of
+# the modes with system ports.
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +71,8 @@ modes=${MODES:-off on alloff int-on int-alloff}
 switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
 gvsd_b=${GVSD_B:-}
 busy_poll=${BUSY_POLL:-}
+xdp=${XDP:-}
+xdp_ports=false
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
@@ -153,6 +158,9 @@ if [ -n "$gvsd_b" ]; then
 fi
 if [ -n "$busy_poll" ]; then
 	switches="$switches gvsdbp gvsdbbp "
+fi
+if [ -n "$xdp" ]; then
+	switches="$switches gvsdxdp "
 fi
 
 # ---------------------------------------------------------------- topology
@@ -496,7 +504,12 @@ attach_ports() {
 		place_internal "$mode"
 		return
 	fi
-	vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- add-port "$br" gvbfb0 -- add-port "$br" gvbfm0
+	local opts=()
+	if $xdp_ports; then
+		opts=(-- set interface gvbfa0 options:gvs-xdp=true -- set interface gvbfb0 options:gvs-xdp=true
+			-- set interface gvbfm0 options:gvs-xdp=true)
+	fi
+	vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- add-port "$br" gvbfb0 -- add-port "$br" gvbfm0 "${opts[@]}"
 }
 
 ovs_start() {
@@ -585,6 +598,12 @@ gvsdbbp_start() { gvsd_bin=$work/bin/gvsd-b gvsdbp_start; }
 gvsdbbp_stop() { gvsd_stop; }
 gvsdbbp_mirror() { gvsd_mirror "$@"; }
 gvsdbp_mirror() { gvsd_mirror "$@"; }
+gvsdxdp_start() {
+	xdp_ports=true gvsd_start
+	ip -n gvbf-s -d link show dev gvbfa0 | grep -q "prog/xdp" || die "gvsd XDP: no XDP program on gvbfa0 (see its Interface.error)"
+}
+gvsdxdp_stop() { gvsd_stop; }
+gvsdxdp_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -751,6 +770,15 @@ if [ -n "$busy_poll" ]; then
 		[ "$prefix" = gvsdb ] && with_bp+=("$mode;gvsd B busy-poll $busy_poll µs;gvsdbbp;$mirror")
 	done
 	plan=("${with_bp[@]}")
+fi
+if [ -n "$xdp" ]; then
+	with_xdp=()
+	for entry in "${plan[@]}"; do
+		with_xdp+=("$entry")
+		IFS=';' read -r mode sw prefix mirror <<<"$entry"
+		[ "$prefix" = gvsd ] && [[ "$mode" != int-* ]] && with_xdp+=("$mode;gvsd XDP;gvsdxdp;$mirror")
+	done
+	plan=("${with_xdp[@]}")
 fi
 
 # Rounds: every configuration once per round, so that the load of a

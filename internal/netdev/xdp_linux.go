@@ -51,6 +51,10 @@ const (
 	// Ring sizes (powers of two). The fill ring holds every frame, so
 	// returning a frame never finds it full.
 	xskRingSize = xskFrames
+	// Transmit (experimental, not used by ports: see
+	// docs/PERFORMANCE.md): frames after the receive ones, in a UMEM of
+	// their own size.
+	xskTxFrames = 256
 	// Offset of rx_queue_index in struct xdp_md.
 	xdpMdRxQueueIndex = 16
 	xdpPass           = 2
@@ -89,6 +93,10 @@ type xskSocket struct {
 	umem []byte
 	fill xskRing
 	rx   xskRing
+	// With transmit: the rings, and the UMEM frames free for it.
+	tx, comp xskRing
+	txFree   []uint64
+	txFd     uintptr
 	// mode is "native" or "generic"; fault says why native failed.
 	mode  string
 	fault string
@@ -129,7 +137,7 @@ func openXSK(name string, ifindex, mtu int) (*xskSocket, error) {
 		return nil, fmt.Errorf("XDP socket: %w", err)
 	}
 	x := &xskSocket{}
-	if err := x.setup(fd, ifindex); err != nil {
+	if err := x.setup(fd, ifindex, false); err != nil {
 		unix.Close(fd)
 		x.close()
 		return nil, err
@@ -149,9 +157,13 @@ func openXSK(name string, ifindex, mtu int) (*xskSocket, error) {
 
 // setup registers the UMEM, maps the fill and receive rings, fills the
 // fill ring with every frame and binds the socket to queue 0.
-func (x *xskSocket) setup(fd, ifindex int) error {
+func (x *xskSocket) setup(fd, ifindex int, withTx bool) error {
 	var err error
-	x.umem, err = unix.Mmap(-1, 0, xskFrames*xskFrameSize, unix.PROT_READ|unix.PROT_WRITE,
+	frames := xskFrames
+	if withTx {
+		frames += xskTxFrames
+	}
+	x.umem, err = unix.Mmap(-1, 0, frames*xskFrameSize, unix.PROT_READ|unix.PROT_WRITE,
 		unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_POPULATE)
 	if err != nil {
 		return fmt.Errorf("XDP UMEM: %w", err)
@@ -160,7 +172,11 @@ func (x *xskSocket) setup(fd, ifindex int) error {
 	if err := setsockoptPtr(fd, unix.XDP_UMEM_REG, unsafe.Pointer(&reg), unsafe.Sizeof(reg)); err != nil {
 		return fmt.Errorf("XDP_UMEM_REG: %w", err)
 	}
-	for _, o := range []int{unix.XDP_UMEM_FILL_RING, unix.XDP_UMEM_COMPLETION_RING, unix.XDP_RX_RING} {
+	rings := []int{unix.XDP_UMEM_FILL_RING, unix.XDP_UMEM_COMPLETION_RING, unix.XDP_RX_RING}
+	if withTx {
+		rings = append(rings, unix.XDP_TX_RING)
+	}
+	for _, o := range rings {
 		if err := unix.SetsockoptInt(fd, unix.SOL_XDP, o, xskRingSize); err != nil {
 			return fmt.Errorf("XDP ring %d: %w", o, err)
 		}
@@ -176,6 +192,11 @@ func (x *xskSocket) setup(fd, ifindex int) error {
 	}
 	if err := mapXSKRing(&x.rx, fd, off.Rx, unix.XDP_PGOFF_RX_RING, uint64(unsafe.Sizeof(unix.XDPDesc{}))); err != nil {
 		return err
+	}
+	if withTx {
+		if err := x.mapTx(fd, off); err != nil {
+			return err
+		}
 	}
 	for i := range uint32(xskFrames) {
 		*x.fill.addr(i) = uint64(i) * xskFrameSize
@@ -348,6 +369,8 @@ func (x *xskSocket) close() {
 	}
 	x.fill.unmap()
 	x.rx.unmap()
+	x.tx.unmap()
+	x.comp.unmap()
 	if x.umem != nil {
 		_ = unix.Munmap(x.umem)
 		x.umem = nil

@@ -7,6 +7,9 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // openXDPIn opens a system port with options:gvs-xdp=true on host in sw.
@@ -111,4 +114,140 @@ func TestSystemXDPBadOption(t *testing.T) {
 	if err == nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), `options:gvs-xdp="yes"`) {
 		t.Fatalf("Open = %v, want the option refused", err)
 	}
+}
+
+// xdpLoop is systemLoop with the near port receiving through XDP.
+func xdpLoop(t testing.TB) (near, far Netdev) {
+	needRoot(t)
+	sw, ns := newSwitchNetns(t), newNetns(t)
+	host, peer := newVeth(t, sw, ns, "198.51.100.1/24")
+	near, err := openIn(t, sw, Config{Name: host, Options: map[string]string{xdpOption: "true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := near.(*afpacketPort); p.xdp.sock == nil {
+		t.Fatalf("no XDP socket: %s", p.Fault())
+	}
+	far, err = openIn(t, ns, Config{Name: peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return near, far
+}
+
+// Receiving through XDP allocates nothing per batch (nor does the
+// packet ring's transmit beside it).
+func TestSystemXDPZeroAllocs(t *testing.T) {
+	near, far := xdpLoop(t)
+	checkLoopAllocs(t, near, far)
+}
+
+// BenchmarkSystemXDPReadBatch is BenchmarkSystemReadBatch through XDP.
+func BenchmarkSystemXDPReadBatch(b *testing.B) {
+	near, far := xdpLoop(b)
+	benchmarkLoop(b, far, near)
+}
+
+func BenchmarkSystemXDPReadSmallBatch(b *testing.B) {
+	near, far := xdpLoop(b)
+	benchmarkLoopOf(b, far, near, 2)
+}
+
+func BenchmarkSystemReadSmallBatch(b *testing.B) {
+	near, far := systemLoop(b)
+	benchmarkLoopOf(b, far, near, 2)
+}
+
+// xskTxPort sends through an XDP socket's transmit ring: the transmit
+// experiment, as a Netdev writer for benchmarkLoopOf.
+type xskTxPort struct {
+	Netdev
+	x *xskSocket
+}
+
+func (p *xskTxPort) WriteBatch(frames [][]byte) error {
+	p.x.transmit(frames)
+	return nil
+}
+
+func xdpTxLoop(t testing.TB) (near, far Netdev) {
+	needRoot(t)
+	sw, ns := newSwitchNetns(t), newNetns(t)
+	host, peer := newVeth(t, sw, ns, "198.51.100.1/24")
+	var x *xskSocket
+	var err error
+	inNetns(t, sw, func() {
+		var ifi *net.Interface
+		if ifi, err = net.InterfaceByName(host); err == nil {
+			x, err = openXSKTx(ifi.Index)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(x.close)
+	far, err = openIn(t, ns, Config{Name: peer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &xskTxPort{Netdev: far, x: x}, far
+}
+
+// The transmit experiment's frames arrive.
+func TestXSKTransmit(t *testing.T) {
+	near, far := xdpTxLoop(t)
+	frames := testFrames(40)
+	bufs, sizes := makeBufs(40)
+	defer watchdog(t, 10*time.Second, far)()
+	for range 20 {
+		near.WriteBatch(frames)
+		if !readTestFrames(far, bufs, sizes, 40) {
+			t.Fatal("frames lost")
+		}
+	}
+}
+
+func BenchmarkXSKWriteBatch(b *testing.B) {
+	near, far := xdpTxLoop(b)
+	benchmarkLoop(b, near, far)
+}
+
+func BenchmarkXSKWriteSmallBatch(b *testing.B) {
+	near, far := xdpTxLoop(b)
+	benchmarkLoopOf(b, near, far, 2)
+}
+
+// BenchmarkXDPCompare measures the packet ring and XDP side by side,
+// with the process's CPU time per batch (cpu-ns/op: user and system,
+// including the softirq work the system calls run) besides wall time.
+func BenchmarkXDPCompare(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		loop  func(testing.TB) (Netdev, Netdev)
+		write bool
+	}{
+		{"read/ring", systemLoop, false},
+		{"read/xdp", xdpLoop, false},
+		{"write/ring", systemLoop, true},
+		{"write/xsk", xdpTxLoop, true},
+	} {
+		for _, batch := range []int{32, 2} {
+			b.Run(c.name+"/"+itoa(batch), func(b *testing.B) {
+				near, far := c.loop(b)
+				from, to := far, near
+				if c.write {
+					from, to = near, far
+				}
+				before := cpuTime()
+				benchmarkLoopOf(b, from, to, batch)
+				b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
+}
+
+func cpuTime() int64 {
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
