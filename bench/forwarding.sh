@@ -57,9 +57,10 @@
 # gvsd row; BUSY_POLL=US to measure gvsd with Open_vSwitch
 # other_config:gvs-busy-poll-us=US as well, as "gvsd busy-poll" rows
 # after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B);
-# XDP=1 to measure gvsd with options:gvs-xdp=true on its system ports
-# (AF_XDP receive) as well, as "gvsd XDP" rows after each gvsd row of
-# the modes with system ports.
+# XDP="rx tx both" (any of them) to measure gvsd with
+# options:gvs-xdp=MODE on its system ports (AF_XDP receive, transmit or
+# both) as well, as "gvsd XDP MODE" rows after each gvsd row of the
+# modes with system ports.
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,7 +73,7 @@ switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
 gvsd_b=${GVSD_B:-}
 busy_poll=${BUSY_POLL:-}
 xdp=${XDP:-}
-xdp_ports=false
+xdp_value=""
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
@@ -159,9 +160,9 @@ fi
 if [ -n "$busy_poll" ]; then
 	switches="$switches gvsdbp gvsdbbp "
 fi
-if [ -n "$xdp" ]; then
-	switches="$switches gvsdxdp "
-fi
+for m in $xdp; do
+	switches="$switches gvsdxdp$m "
+done
 
 # ---------------------------------------------------------------- topology
 
@@ -505,9 +506,9 @@ attach_ports() {
 		return
 	fi
 	local opts=()
-	if $xdp_ports; then
-		opts=(-- set interface gvbfa0 options:gvs-xdp=true -- set interface gvbfb0 options:gvs-xdp=true
-			-- set interface gvbfm0 options:gvs-xdp=true)
+	if [ -n "$xdp_value" ]; then
+		opts=(-- set interface gvbfa0 "options:gvs-xdp=$xdp_value" -- set interface gvbfb0 "options:gvs-xdp=$xdp_value"
+			-- set interface gvbfm0 "options:gvs-xdp=$xdp_value")
 	fi
 	vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- add-port "$br" gvbfb0 -- add-port "$br" gvbfm0 "${opts[@]}"
 }
@@ -598,12 +599,25 @@ gvsdbbp_start() { gvsd_bin=$work/bin/gvsd-b gvsdbp_start; }
 gvsdbbp_stop() { gvsd_stop; }
 gvsdbbp_mirror() { gvsd_mirror "$@"; }
 gvsdbp_mirror() { gvsd_mirror "$@"; }
-gvsdxdp_start() {
-	xdp_ports=true gvsd_start
-	ip -n gvbf-s -d link show dev gvbfa0 | grep -q "prog/xdp" || die "gvsd XDP: no XDP program on gvbfa0 (see its Interface.error)"
+# gvsdxdp_with MODE: gvsd with options:gvs-xdp=MODE, checked.
+gvsdxdp_with() {
+	xdp_value=$1 gvsd_start
+	local err
+	err=$(vsctl get interface gvbfa0 error)
+	[ "$err" = "[]" ] || die "gvsd XDP $1: gvbfa0 error $err"
+	if [ "$1" != tx ]; then
+		ip -n gvbf-s -d link show dev gvbfa0 | grep -q "prog/xdp" || die "gvsd XDP $1: no XDP program on gvbfa0"
+	fi
 }
-gvsdxdp_stop() { gvsd_stop; }
-gvsdxdp_mirror() { gvsd_mirror "$@"; }
+gvsdxdprx_start() { gvsdxdp_with rx; }
+gvsdxdptx_start() { gvsdxdp_with tx; }
+gvsdxdpboth_start() { gvsdxdp_with both; }
+gvsdxdprx_stop() { gvsd_stop; }
+gvsdxdptx_stop() { gvsd_stop; }
+gvsdxdpboth_stop() { gvsd_stop; }
+gvsdxdprx_mirror() { gvsd_mirror "$@"; }
+gvsdxdptx_mirror() { gvsd_mirror "$@"; }
+gvsdxdpboth_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -776,7 +790,11 @@ if [ -n "$xdp" ]; then
 	for entry in "${plan[@]}"; do
 		with_xdp+=("$entry")
 		IFS=';' read -r mode sw prefix mirror <<<"$entry"
-		[ "$prefix" = gvsd ] && [[ "$mode" != int-* ]] && with_xdp+=("$mode;gvsd XDP;gvsdxdp;$mirror")
+		if [ "$prefix" = gvsd ] && [[ "$mode" != int-* ]]; then
+			for m in $xdp; do
+				with_xdp+=("$mode;gvsd XDP $m;gvsdxdp$m;$mirror")
+			done
+		fi
 	done
 	plan=("${with_xdp[@]}")
 fi

@@ -98,7 +98,7 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, openFailed(cfg.Name, errors.New("not an Ethernet device"))
 	}
-	useXDP, err := wantXDP(cfg.Options)
+	xdpRx, xdpTx, err := wantXDP(cfg.Options)
 	if err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
@@ -132,8 +132,8 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	p.rd.ring = ring
 	p.wr.init(conn)
 	p.openTx(ringSlotSize(max(ifi.MTU, cfg.MTU)), ifi.MTU)
-	if useXDP {
-		p.openXDP(max(ifi.MTU, cfg.MTU))
+	if xdpRx || xdpTx {
+		p.openXDP(max(ifi.MTU, cfg.MTU), xdpRx, xdpTx)
 	}
 	p.last.update(infoFrom(ifi))
 	return p, nil
@@ -611,6 +611,9 @@ func (p *afpacketPort) writeRing(frames [][]byte, offs []FrameMeta) error {
 	if w.ring.mem == nil { // closed under us
 		w.count.dropped += uint64(len(frames))
 		return ErrClosed
+	}
+	if p.xdp.tx != nil && p.xskWrite(frames, offs) {
+		return nil
 	}
 	w.ringFrames, w.ringMeta = frames, offs
 	err := p.txConn.Write(w.ringFn)

@@ -110,19 +110,25 @@ type xskSocket struct {
 	waitFn func(fd uintptr) bool
 }
 
-// wantXDP reads options:gvs-xdp.
-func wantXDP(opts map[string]string) (bool, error) {
+// wantXDP reads options:gvs-xdp: "true" or "rx" receives through XDP,
+// "tx" transmits through an XDP socket (the experiment), "both" does
+// both.
+func wantXDP(opts map[string]string) (rx, tx bool, err error) {
 	switch opts[xdpOption] {
 	case "", "false":
-		return false, nil
-	case "true":
-		return true, nil
+		return false, false, nil
+	case "true", "rx":
+		return true, false, nil
+	case "tx":
+		return false, true, nil
+	case "both":
+		return true, true, nil
 	}
-	return false, fmt.Errorf("options:%s=%q: must be true or false", xdpOption, opts[xdpOption])
+	return false, false, fmt.Errorf("options:%s=%q: must be true, rx, tx, both or false", xdpOption, opts[xdpOption])
 }
 
 // openXSK sets up the socket and attaches the program to ifindex.
-func openXSK(name string, ifindex, mtu int) (*xskSocket, error) {
+func openXSK(name string, ifindex, mtu int, withTx bool) (*xskSocket, error) {
 	if mtu+ethHeaderLen+vlanTagLen > xskFrameSize {
 		return nil, fmt.Errorf("MTU %d too large for XDP frames of %d bytes", mtu, xskFrameSize)
 	}
@@ -136,8 +142,8 @@ func openXSK(name string, ifindex, mtu int) (*xskSocket, error) {
 	if err != nil {
 		return nil, fmt.Errorf("XDP socket: %w", err)
 	}
-	x := &xskSocket{}
-	if err := x.setup(fd, ifindex, false); err != nil {
+	x := &xskSocket{txFd: uintptr(fd)}
+	if err := x.setup(fd, ifindex, withTx); err != nil {
 		unix.Close(fd)
 		x.close()
 		return nil, err

@@ -14,8 +14,12 @@ import (
 
 // openXDPIn opens a system port with options:gvs-xdp=true on host in sw.
 func openXDPIn(t *testing.T, sw, host string) *afpacketPort {
+	return openXDPModeIn(t, sw, host, "true")
+}
+
+func openXDPModeIn(t *testing.T, sw, host, mode string) *afpacketPort {
 	t.Helper()
-	dev, err := openIn(t, sw, Config{Name: host, Options: map[string]string{xdpOption: "true"}})
+	dev, err := openIn(t, sw, Config{Name: host, Options: map[string]string{xdpOption: mode}})
 	if err != nil {
 		t.Fatalf("open system port with XDP: %v", err)
 	}
@@ -59,8 +63,14 @@ func TestSystemXDPPingThroughVeth(t *testing.T) {
 
 // A TCP transfer through two XDP ports joined by the test arrives
 // intact (the peers' checksum offload off: XDP hands frames over as the
-// peer sent them).
+// peer sent them), receiving, transmitting, or both through XDP sockets.
 func TestSystemXDPTCPTransfer(t *testing.T) {
+	for _, mode := range []string{"rx", "tx", "both"} {
+		t.Run(mode, func(t *testing.T) { xdpTransfer(t, mode) })
+	}
+}
+
+func xdpTransfer(t *testing.T, mode string) {
 	needRoot(t)
 	sw := newSwitchNetns(t)
 	ns1, ns2 := newNetns(t), newNetns(t)
@@ -71,9 +81,11 @@ func TestSystemXDPTCPTransfer(t *testing.T) {
 			t.Skipf("ethtool: %v %s", err, out)
 		}
 	}
-	p1, p2 := openXDPIn(t, sw, h1), openXDPIn(t, sw, h2)
-	if p1.xdp.sock == nil || p2.xdp.sock == nil {
-		t.Fatalf("no XDP socket: %q, %q", p1.Fault(), p2.Fault())
+	p1, p2 := openXDPModeIn(t, sw, h1, mode), openXDPModeIn(t, sw, h2, mode)
+	for _, p := range []*afpacketPort{p1, p2} {
+		if (mode != "tx") != (p.xdp.sock != nil) || (mode != "rx") != (p.xdp.tx != nil) {
+			t.Fatalf("mode %s: receive socket %v, transmit socket %v; fault %q", mode, p.xdp.sock != nil, p.xdp.tx != nil, p.Fault())
+		}
 	}
 	done1, done2 := make(chan struct{}), make(chan struct{})
 	go forward(p1, p2, done1)
@@ -81,8 +93,8 @@ func TestSystemXDPTCPTransfer(t *testing.T) {
 	t.Cleanup(func() { p1.Close(); p2.Close(); <-done1; <-done2 })
 	elapsed := transferTCP(t, ns1, ns2, "198.51.100.2", 8<<20)
 	t.Logf("8 MiB in %v; p1 %+v", elapsed, p1.Stats())
-	if p1.Stats().RxPackets == 0 {
-		t.Error("p1 received nothing")
+	if p1.Stats().RxPackets == 0 || p2.Stats().TxPackets == 0 {
+		t.Error("nothing forwarded")
 	}
 }
 
@@ -111,7 +123,7 @@ func TestSystemXDPBadOption(t *testing.T) {
 	host, _ := newVeth(t, sw, ns, "198.51.100.1/24")
 	_, err := openIn(t, sw, Config{Name: host, Options: map[string]string{xdpOption: "yes"}})
 	var oe *openError
-	if err == nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), `options:gvs-xdp="yes"`) {
+	if err == nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), `options:gvs-xdp="yes": must be`) {
 		t.Fatalf("Open = %v, want the option refused", err)
 	}
 }

@@ -19,6 +19,9 @@ type xdpState struct {
 	// so the rings are never unmapped under a reader.
 	mu   sync.Mutex
 	sock *xskSocket // nil: the port receives through its packet ring
+	// tx is the socket the port transmits plain frames through (the
+	// transmit experiment), or nil; used under the port's txMu.
+	tx *xskSocket
 	// fault is why the option could not be honoured in full: shown in
 	// Interface.error (Fault).
 	fault string
@@ -27,8 +30,17 @@ type xdpState struct {
 // openXDP gives the port its XDP socket if cfg asks for one. Failing
 // to attach is not fatal: the port keeps its packet ring, and the
 // reason goes to Interface.error.
-func (p *afpacketPort) openXDP(mtu int) {
-	x, err := openXSK(p.name, p.ifindex, mtu)
+func (p *afpacketPort) openXDP(mtu int, rx, tx bool) {
+	if !rx {
+		x, err := openXSKTx(p.ifindex)
+		if err != nil {
+			p.xdp.fault = fmt.Sprintf("options:%s: %v; transmitting through the packet ring", xdpOption, err)
+			return
+		}
+		p.xdp.tx = x
+		return
+	}
+	x, err := openXSK(p.name, p.ifindex, mtu, tx)
 	if err != nil {
 		xdpSetupFailed.Inc()
 		p.xdp.fault = fmt.Sprintf("options:%s: %v; receiving through the packet ring", xdpOption, err)
@@ -36,6 +48,9 @@ func (p *afpacketPort) openXDP(mtu int) {
 		return
 	}
 	p.xdp.sock = x
+	if tx {
+		p.xdp.tx = x
+	}
 	p.xdp.fault = x.fault
 	netdevLog.Info("port %s: receiving through an XDP socket (%s mode)", p.name, x.mode)
 }
@@ -70,6 +85,11 @@ func (p *afpacketPort) readXDP(bufs [][]byte, sizes []int) (int, error) {
 // closeXDP detaches the program and frees the socket; the port is
 // already marked closed.
 func (p *afpacketPort) closeXDP() {
+	if t := p.xdp.tx; t != nil && t != p.xdp.sock {
+		p.txMu.Lock()
+		t.close()
+		p.txMu.Unlock()
+	}
 	x := p.xdp.sock
 	if x == nil {
 		return
@@ -77,8 +97,31 @@ func (p *afpacketPort) closeXDP() {
 	// Closing the file wakes a waiting reader, which then lets go of mu.
 	_ = x.file.Close()
 	p.xdp.mu.Lock()
+	p.txMu.Lock()
 	x.close()
+	p.txMu.Unlock()
 	p.xdp.mu.Unlock()
+}
+
+// xskWrite sends a batch of plain frames through the XDP socket (the
+// transmit experiment); false leaves the batch to the packet ring.
+// Called under txMu.
+func (p *afpacketPort) xskWrite(frames [][]byte, offs []FrameMeta) bool {
+	x := p.xdp.tx
+	if x.umem == nil {
+		return false
+	}
+	for i, f := range frames {
+		if len(f) > xskFrameSize || (offs != nil && offs[i].Off != (Offload{})) {
+			return false
+		}
+	}
+	sent := x.transmit(frames)
+	for _, f := range frames[:sent] {
+		p.wr.count.add(len(f), 0)
+	}
+	p.wr.count.dropped += uint64(len(frames) - sent)
+	return true
 }
 
 // xdpDropped is what the XDP socket could not take, for RxDropped.
