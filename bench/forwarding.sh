@@ -56,11 +56,7 @@
 # code before a change) in the same rounds, as "gvsd B" rows after each
 # gvsd row; BUSY_POLL=US to measure gvsd with Open_vSwitch
 # other_config:gvs-busy-poll-us=US as well, as "gvsd busy-poll" rows
-# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B);
-# XDP="rx tx both" (any of them) to measure gvsd with
-# options:gvs-xdp=MODE on its system ports (AF_XDP receive, transmit or
-# both) as well, as "gvsd XDP MODE" rows after each gvsd row of the
-# modes with system ports.
+# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B).
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,8 +68,6 @@ modes=${MODES:-off on alloff int-on int-alloff}
 switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
 gvsd_b=${GVSD_B:-}
 busy_poll=${BUSY_POLL:-}
-xdp=${XDP:-}
-xdp_value=""
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
@@ -160,9 +154,6 @@ fi
 if [ -n "$busy_poll" ]; then
 	switches="$switches gvsdbp gvsdbbp "
 fi
-for m in $xdp; do
-	switches="$switches gvsdxdp$m "
-done
 
 # ---------------------------------------------------------------- topology
 
@@ -505,12 +496,7 @@ attach_ports() {
 		place_internal "$mode"
 		return
 	fi
-	local opts=()
-	if [ -n "$xdp_value" ]; then
-		opts=(-- set interface gvbfa0 "options:gvs-xdp=$xdp_value" -- set interface gvbfb0 "options:gvs-xdp=$xdp_value"
-			-- set interface gvbfm0 "options:gvs-xdp=$xdp_value")
-	fi
-	vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- add-port "$br" gvbfb0 -- add-port "$br" gvbfm0 "${opts[@]}"
+	vsctl add-br "$br" "$@" -- add-port "$br" gvbfa0 -- add-port "$br" gvbfb0 -- add-port "$br" gvbfm0
 }
 
 ovs_start() {
@@ -599,25 +585,6 @@ gvsdbbp_start() { gvsd_bin=$work/bin/gvsd-b gvsdbp_start; }
 gvsdbbp_stop() { gvsd_stop; }
 gvsdbbp_mirror() { gvsd_mirror "$@"; }
 gvsdbp_mirror() { gvsd_mirror "$@"; }
-# gvsdxdp_with MODE: gvsd with options:gvs-xdp=MODE, checked.
-gvsdxdp_with() {
-	xdp_value=$1 gvsd_start
-	local err
-	err=$(vsctl get interface gvbfa0 error)
-	[ "$err" = "[]" ] || die "gvsd XDP $1: gvbfa0 error $err"
-	if [ "$1" != tx ]; then
-		ip -n gvbf-s -d link show dev gvbfa0 | grep -q "prog/xdp" || die "gvsd XDP $1: no XDP program on gvbfa0"
-	fi
-}
-gvsdxdprx_start() { gvsdxdp_with rx; }
-gvsdxdptx_start() { gvsdxdp_with tx; }
-gvsdxdpboth_start() { gvsdxdp_with both; }
-gvsdxdprx_stop() { gvsd_stop; }
-gvsdxdptx_stop() { gvsd_stop; }
-gvsdxdpboth_stop() { gvsd_stop; }
-gvsdxdprx_mirror() { gvsd_mirror "$@"; }
-gvsdxdptx_mirror() { gvsd_mirror "$@"; }
-gvsdxdpboth_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -784,19 +751,6 @@ if [ -n "$busy_poll" ]; then
 		[ "$prefix" = gvsdb ] && with_bp+=("$mode;gvsd B busy-poll $busy_poll µs;gvsdbbp;$mirror")
 	done
 	plan=("${with_bp[@]}")
-fi
-if [ -n "$xdp" ]; then
-	with_xdp=()
-	for entry in "${plan[@]}"; do
-		with_xdp+=("$entry")
-		IFS=';' read -r mode sw prefix mirror <<<"$entry"
-		if [ "$prefix" = gvsd ] && [[ "$mode" != int-* ]]; then
-			for m in $xdp; do
-				with_xdp+=("$mode;gvsd XDP $m;gvsdxdp$m;$mirror")
-			done
-		fi
-	done
-	plan=("${with_xdp[@]}")
 fi
 
 # Rounds: every configuration once per round, so that the load of a

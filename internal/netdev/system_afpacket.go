@@ -81,8 +81,6 @@ type afpacketPort struct {
 	// nil; set before the first ReadBatch.
 	poll   *PollGroup
 	member *pollMember
-
-	xdp xdpState // options:gvs-xdp (xdp_port_linux.go)
 }
 
 func openAFPacket(cfg Config) (Netdev, error) {
@@ -97,10 +95,6 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	// TUN) carry no Ethernet header; a switch cannot forward them as is.
 	if len(ifi.HardwareAddr) != 6 {
 		return nil, openFailed(cfg.Name, errors.New("not an Ethernet device"))
-	}
-	xdpRx, xdpTx, err := wantXDP(cfg.Options)
-	if err != nil {
-		return nil, openFailed(cfg.Name, err)
 	}
 	// Protocol 0 receives nothing until bind, so no frame from another
 	// interface slips in while the socket is being set up.
@@ -132,9 +126,6 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	p.rd.ring = ring
 	p.wr.init(conn)
 	p.openTx(ringSlotSize(max(ifi.MTU, cfg.MTU)), ifi.MTU)
-	if xdpRx || xdpTx {
-		p.openXDP(max(ifi.MTU, cfg.MTU), xdpRx, xdpTx)
-	}
 	p.last.update(infoFrom(ifi))
 	return p, nil
 }
@@ -208,11 +199,7 @@ func htons(v uint16) uint16 {
 
 func (p *afpacketPort) Name() string { return p.name }
 func (p *afpacketPort) Type() string { return "system" }
-func (p *afpacketPort) Stats() Stats {
-	s := p.stats.snapshot()
-	s.RxDropped += p.xdpDropped()
-	return s
-}
+func (p *afpacketPort) Stats() Stats { return p.stats.snapshot() }
 
 // Info reads the interface by the ifindex it was opened with; if it has
 // gone (deleted, or moved to another namespace) it returns the last state
@@ -261,9 +248,6 @@ func (p *afpacketPort) readBatch(bufs [][]byte, sizes []int, offs []Offload) (in
 	defer r.publish()
 	if r.pending() {
 		return r.drain(bufs[:n], sizes[:n]), nil
-	}
-	if p.xdp.sock != nil {
-		return p.readXDP(bufs[:n], sizes[:n])
 	}
 	if r.ring != nil {
 		return p.readRing(bufs[:n], sizes[:n], offs)
@@ -342,7 +326,6 @@ func (p *afpacketPort) Close() error {
 	if p.poll != nil {
 		p.poll.leave(p.member)
 	}
-	p.closeXDP()
 	p.ringMu.Lock()
 	p.rd.ring.unmap()
 	p.ringMu.Unlock()
@@ -425,9 +408,6 @@ func (p *afpacketPort) readRingLocked(bufs [][]byte, sizes []int, offs []Offload
 // (BusyPoller). Without a ring (the kernel refused one) the port always
 // sleeps in the kernel.
 func (p *afpacketPort) JoinPollGroup(g *PollGroup) {
-	if p.xdp.sock != nil {
-		return
-	}
 	p.poll = g
 	p.member = newPollMember(func() bool { return p.closed.Load() || p.rd.ring.ready() })
 }
@@ -612,9 +592,6 @@ func (p *afpacketPort) writeRing(frames [][]byte, offs []FrameMeta) error {
 		w.count.dropped += uint64(len(frames))
 		return ErrClosed
 	}
-	if p.xdp.tx != nil && p.xskWrite(frames, offs) {
-		return nil
-	}
 	w.ringFrames, w.ringMeta = frames, offs
 	err := p.txConn.Write(w.ringFn)
 	w.ringFrames, w.ringMeta = nil, nil
@@ -692,9 +669,6 @@ func (w *afpacketWriter) kickRing(fd uintptr) bool {
 // super-frame's segments are still to be delivered), so that ReadBatch
 // would return without waiting (RxReadier). It makes no system call.
 func (p *afpacketPort) RxReady() bool {
-	if p.xdp.sock != nil {
-		return p.xdpReady()
-	}
 	p.ringMu.Lock()
 	defer p.ringMu.Unlock()
 	r := &p.rd
