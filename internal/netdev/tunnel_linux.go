@@ -49,9 +49,6 @@ var (
 
 const (
 	tunnelBatch = 32
-	// tunnelRxSlots is how many received frames wait for a port's thread:
-	// a burst of a super-frame's segments from a remote mirror fits.
-	tunnelRxSlots = 512
 	// tunnelRecvBuf holds the largest packet a port forwards, with room
 	// for outer headers: longer packets arrive cut and are dropped.
 	tunnelRecvBuf = MaxFrame + packet.MaxTunnelHeader + packet.IPv4MaxLen
@@ -210,96 +207,6 @@ func (p *tunnelPort) deliver(inner []byte, md *packet.TunnelMeta) {
 	if !p.rx.put(inner, md) {
 		p.stats.rxDropped.Add(1)
 	}
-}
-
-// rxRing passes frames from the underlay's reader and the native receive
-// path (producers, serialised by a per-port mutex) to the port's thread
-// (one consumer) without allocation.
-type rxRing struct {
-	putMu      sync.Mutex // producers: the underlay's reader and native receive
-	slots      [][]byte
-	sizes      []int
-	metas      []packet.TunnelMeta
-	head, tail atomic.Uint32
-	wake       chan struct{}
-	gro        groJoiner // the consumer's
-}
-
-func (r *rxRing) init() {
-	r.slots = make([][]byte, tunnelRxSlots)
-	for i := range r.slots {
-		r.slots[i] = make([]byte, MaxFrame)
-	}
-	r.sizes = make([]int, tunnelRxSlots)
-	r.metas = make([]packet.TunnelMeta, tunnelRxSlots)
-	r.wake = make(chan struct{}, 1)
-}
-
-// put copies frame and its metadata into the ring; false when it is
-// full.
-func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
-	r.putMu.Lock()
-	defer r.putMu.Unlock()
-	t := r.tail.Load()
-	if t-r.head.Load() >= tunnelRxSlots {
-		return false
-	}
-	i := t % tunnelRxSlots
-	r.sizes[i] = copy(r.slots[i], frame)
-	r.metas[i] = *md
-	r.tail.Store(t + 1)
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-// take copies waiting frames into bufs (and their metadata into tun, if
-// not nil) and returns how many, and the tally of the frames received
-// (segments, as they came). With join, consecutive segments of a flow
-// with the same metadata are joined into super-frames, described in offs
-// (which must then be as long as bufs); without, offs (if not nil) says
-// every frame is whole.
-func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta, join bool) (int, batchCount) {
-	h, t := r.head.Load(), r.tail.Load()
-	k := 0
-	var c batchCount
-	var cur *packet.TunnelMeta // the metadata of the frame being joined
-	for ; h != t; h++ {
-		i := h % tunnelRxSlots
-		frame := r.slots[i][:r.sizes[i]]
-		if cur != nil && *cur == r.metas[i] && r.gro.join(frame) {
-			c.add(len(frame), 0)
-			continue
-		}
-		if k == len(bufs) {
-			break
-		}
-		if cur != nil {
-			sizes[k-1], offs[k-1] = r.gro.finish()
-			cur = nil
-		}
-		if join {
-			sizes[k] = r.gro.start(bufs[k], frame)
-			cur = &r.metas[i]
-		} else {
-			sizes[k] = copy(bufs[k][:cap(bufs[k])], frame)
-			if k < len(offs) {
-				offs[k] = Offload{}
-			}
-		}
-		c.add(len(frame), 0)
-		if k < len(tun) {
-			tun[k] = r.metas[i]
-		}
-		k++
-	}
-	if cur != nil {
-		sizes[k-1], offs[k-1] = r.gro.finish()
-	}
-	r.head.Store(h)
-	return k, c
 }
 
 // tunnelWriter is a port's transmit state: a raw IP socket into which
