@@ -276,3 +276,60 @@ func BenchmarkTunnelUDPRxLend(b *testing.B) {
 		q.take(bufs, sizes, offs, nil, true)
 	}
 }
+
+// TestTunnelUDPSlowPortDoesNotStarveOthers: a VXLAN port whose thread
+// does not read holds at most udpRxPins receive buffers, its further
+// frames are dropped and counted, and another port on the same UDP
+// socket still receives.
+func TestTunnelUDPSlowPortDoesNotStarveOthers(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	slowA, slowB := tunnelPair(t, ns, "vxlan", map[string]string{"key": "16", "csum": "true"})
+	open := func(name, local, remote string) Netdev {
+		dev, err := openIn(t, ns, Config{Name: name, Type: "vxlan", Options: map[string]string{"local_ip": local, "remote_ip": remote, "key": "17", "csum": "true"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dev
+	}
+	fastA, fastB := open("tnlc", "127.0.0.1", "127.0.0.2"), open("tnld", "127.0.0.2", "127.0.0.1")
+	run := buildAll(groRun(8, 1000))
+	const sends = udpRxPins + 16
+	inNetns(t, ns, func() {
+		for range sends { // one UDP GRO read, one receive buffer, each
+			if err := slowA.WriteBatch(run); err != nil {
+				t.Error(err)
+			}
+			time.Sleep(time.Millisecond) // the reader takes each send alone
+		}
+	})
+	slow := slowB.(*tunnelPort)
+	for i := 0; slow.Stats().RxDropped == 0; i++ {
+		if i == 100 {
+			t.Fatalf("no frame dropped after %d runs to a port that does not read (%d waiting, %d buffers held)", sends, slow.rxWaiting(), slow.udp.pins.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if pins := slow.udp.pins.Load(); pins != udpRxPins {
+		t.Errorf("the slow port holds %d buffers, want %d", pins, udpRxPins)
+	}
+	inNetns(t, ns, func() {
+		if err := fastA.WriteBatch(run); err != nil {
+			t.Error(err)
+		}
+	})
+	bufs, sizes, offs := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
+	got := make(chan int, 1)
+	go func() {
+		k, _ := fastB.(OffloadPort).ReadBatchOffload(bufs, sizes, offs)
+		got <- k
+	}()
+	select {
+	case k := <-got:
+		if k != 1 || Segments(bufs[0][:sizes[0]], offs[0]) != len(run) {
+			t.Errorf("the other port read %d frames, want one of %d segments", k, len(run))
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the other port on the socket received nothing")
+	}
+}
