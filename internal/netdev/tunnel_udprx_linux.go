@@ -135,9 +135,8 @@ func newUDPRxQueue(pool *rxPool) *udpRxQueue {
 }
 
 // put queues frame [off, off+n) of buffer buf, which the reader filled
-// for the seq'th time (seq tells one use of a buffer from the next); the
-// caller wakes the consumer (signal) once it has put a message's
-// frames. False when the queue is full, holds its share of
+// for the seq'th time (seq tells one use of a buffer from the next), and
+// wakes the consumer; false when the queue is full, holds its share of
 // buffers, or is closed (the caller then counts the frame dropped and
 // does not count it lent).
 func (q *udpRxQueue) put(buf, off, n int32, seq uint64, md *packet.TunnelMeta) bool {
@@ -158,15 +157,11 @@ func (q *udpRxQueue) put(buf, off, n int32, seq uint64, md *packet.TunnelMeta) b
 	e := &q.ents[t%udpRxQueueLen]
 	e.buf, e.off, e.n, e.first, e.md = buf, off, n, first, *md
 	q.tail.Store(t + 1)
-	return true
-}
-
-// signal wakes the consumer if it waits.
-func (q *udpRxQueue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // take moves waiting frames into bufs (and their metadata into tun, if
@@ -255,27 +250,6 @@ type udpReader struct {
 	packN int32    // bytes used in it
 	packL int      // frames lent from it
 	packS uint64   // its use's number
-	// woken: the queue given frames of the message being dispatched,
-	// to be woken once at its end (or when another queue is given some)
-	// rather than once per datagram.
-	woken *udpRxQueue
-}
-
-// given notes that q was given a frame, waking the queue given the
-// previous ones if it is another.
-func (r *udpReader) given(q *udpRxQueue) {
-	if r.woken != q {
-		r.wake()
-		r.woken = q
-	}
-}
-
-// wake wakes the queue given the last frames.
-func (r *udpReader) wake() {
-	if r.woken != nil {
-		r.woken.signal()
-		r.woken = nil
-	}
 }
 
 func (r *udpReader) init(msgs int) {
@@ -317,7 +291,6 @@ func (r *udpReader) begin(i int) []byte {
 // done ends message i's dispatch: a buffer none of whose frames are lent
 // stays the message's; otherwise the message takes a new one next time.
 func (r *udpReader) done(i int) {
-	r.wake()
 	if !r.pool.unhold(r.slot[i], r.lent) {
 		r.slot[i] = -1
 	}
@@ -329,7 +302,6 @@ func (r *udpReader) lend(q *udpRxQueue, i int, off, n int, md *packet.TunnelMeta
 		return false
 	}
 	r.lent++
-	r.given(q)
 	tunnelRxLent.Inc()
 	return true
 }
@@ -356,7 +328,6 @@ func (r *udpReader) copyIn(q *udpRxQueue, inner []byte, md *packet.TunnelMeta) (
 	}
 	r.packN += int32(n+7) &^ 7 // the next frame starts aligned
 	r.packL++
-	r.given(q)
 	tunnelRxPacked.Inc()
 	return true, true
 }
