@@ -63,8 +63,11 @@ type tunnelPort struct {
 	opts      *tunnelOptions
 	ul        *underlay
 
-	tx     tunnelWriter
-	rx     rxRing
+	tx tunnelWriter
+	rx rxRing
+	// udp: frames lent by a UDP underlay's reader (VXLAN, Geneve); rx
+	// holds the rest (GRE, and frames received natively).
+	udp    *udpRxQueue
 	done   chan struct{}
 	closed atomic.Bool
 	stats  counters
@@ -115,6 +118,9 @@ func (p *tunnelPort) Close() error {
 	}
 	close(p.done)
 	releaseUnderlay(p)
+	if p.udp != nil {
+		p.udp.close() // gives back the buffers its waiting frames hold
+	}
 	return p.tx.close()
 }
 
@@ -159,20 +165,55 @@ func (p *tunnelPort) read(bufs [][]byte, sizes []int, offs []Offload, tun []pack
 	if err != nil {
 		return 0, err
 	}
+	var udpWake chan struct{} // nil (never ready) without a UDP queue
+	if p.udp != nil {
+		udpWake = p.udp.wake
+	}
 	for {
 		if p.closed.Load() {
 			return 0, ErrClosed
 		}
-		if k, c := p.rx.take(bufs[:n], sizes, offs, tun, p.gro && offs != nil); k > 0 {
+		if k, c := p.takeAll(bufs[:n], sizes, offs, tun); k > 0 {
 			p.stats.addRx(c)
 			return k, nil
 		}
 		select {
 		case <-p.rx.wake:
+		case <-udpWake:
 		case <-p.done:
 			return 0, ErrClosed
 		}
 	}
+}
+
+// takeAll takes frames lent by the UDP underlay, then those copied into
+// the ring, into the room left.
+func (p *tunnelPort) takeAll(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta) (int, batchCount) {
+	join := p.gro && offs != nil
+	k := 0
+	var c batchCount
+	if p.udp != nil {
+		if k, c = p.udp.take(bufs, sizes, offs, tun, join); k == len(bufs) {
+			return k, c
+		}
+	}
+	k2, c2 := p.rx.take(bufs[k:], sizes[k:], from(offs, k), from(tun, k), join)
+	c.packets, c.bytes = c.packets+c2.packets, c.bytes+c2.bytes
+	return k + k2, c
+}
+
+// rxWaiting is how many received frames wait for the port's thread.
+func (p *tunnelPort) rxWaiting() int {
+	n := int(p.rx.tail.Load() - p.rx.head.Load())
+	if p.udp != nil {
+		n += int(p.udp.tail.Load() - p.udp.head.Load())
+	}
+	return n
+}
+
+// from is s[k:], or empty when s is shorter.
+func from[T any](s []T, k int) []T {
+	return s[min(k, len(s)):]
 }
 
 // WriteBatch encapsulates and sends frames.
@@ -594,6 +635,9 @@ func acquireUnderlay(p *tunnelPort) (*underlay, error) {
 		if err := conflict(p, q); err != nil {
 			return nil, err
 		}
+	}
+	if u.udp != nil {
+		p.udp = newUDPRxQueue(u.udp.pool)
 	}
 	ports := append(append(make([]*tunnelPort, 0, len(old)+1), old...), p)
 	u.ports.Store(&ports)

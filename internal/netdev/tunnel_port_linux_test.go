@@ -238,10 +238,9 @@ func TestTunnelPortsJoinSegments(t *testing.T) {
 			if err := a.WriteBatch(in); err != nil {
 				t.Fatal(err)
 			}
-			rx := &b.(*tunnelPort).rx
-			for i := 0; rx.tail.Load()-rx.head.Load() < 4; i++ {
+			for i := 0; b.(*tunnelPort).rxWaiting() < 4; i++ {
 				if i == 100 {
-					t.Fatalf("%d of 4 segments arrived", rx.tail.Load()-rx.head.Load())
+					t.Fatalf("%d of 4 segments arrived", b.(*tunnelPort).rxWaiting())
 				}
 				time.Sleep(10 * time.Millisecond)
 			}

@@ -34,6 +34,10 @@ type underlay struct {
 	rc    syscall.RawConn
 	ports atomic.Pointer[[]*tunnelPort] // copy on write, under underlaysMu
 	done  chan struct{}
+	quit  chan struct{} // closed first by close: a reader waiting for a buffer stops
+
+	udp  *udpReader // UDP underlays: receive buffers lent to the ports (tunnel_udprx_linux.go)
+	vlen int        // messages read into this time
 
 	bufs  [][]byte
 	ctrl  [][underlayCtrlLen]byte
@@ -57,7 +61,7 @@ func openUnderlay(k underlayKey) (*underlay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the %s tunnel socket: %w", k, err)
 	}
-	u := &underlay{key: k, f: os.NewFile(uintptr(fd), k.String()), done: make(chan struct{})}
+	u := &underlay{key: k, f: os.NewFile(uintptr(fd), k.String()), done: make(chan struct{}), quit: make(chan struct{})}
 	if u.rc, err = u.f.SyscallConn(); err != nil {
 		u.f.Close()
 		return nil, err
@@ -114,25 +118,32 @@ func (u *underlay) initBuffers() {
 	u.names = make([]unix.RawSockaddrInet6, tunnelBatch)
 	u.iovs = make([]unix.Iovec, tunnelBatch)
 	u.msgs = make([]unix.Mmsghdr, tunnelBatch)
-	size := tunnelRecvBuf
-	if u.key.udpPort != 0 {
-		size = groRecvBuf // UDP GRO joins datagrams: tunnel_gro_linux.go
+	if u.key.udpPort != 0 { // buffers from a pool, set before each read
+		u.udp = &udpReader{}
+		u.udp.init(len(u.msgs))
 	}
 	for i := range u.msgs {
-		u.bufs[i] = make([]byte, size)
-		u.iovs[i].Base = &u.bufs[i][0]
-		u.iovs[i].SetLen(size)
+		if u.udp == nil {
+			u.bufs[i] = make([]byte, tunnelRecvBuf)
+			u.iovs[i].Base = &u.bufs[i][0]
+			u.iovs[i].SetLen(tunnelRecvBuf)
+		}
 		h := &u.msgs[i].Hdr
 		h.Iov = &u.iovs[i]
 		h.SetIovlen(1)
 	}
+	u.vlen = len(u.msgs)
 }
 
 // close stops the reader and closes the socket; the caller holds
 // underlaysMu.
 func (u *underlay) close() {
+	close(u.quit)
 	u.f.Close() // wakes the reader with an error
 	<-u.done
+	if u.udp != nil {
+		u.udp.close()
+	}
 }
 
 // run reads until the socket is closed. A panic on a packet is recovered
@@ -153,7 +164,10 @@ func (u *underlay) readGuarded() (stop bool) {
 // readOnce reads one batch and dispatches it; true means the socket is
 // gone.
 func (u *underlay) readOnce() bool {
-	for i := range u.msgs {
+	if u.udp != nil && !u.setUDPBuffers() {
+		return true
+	}
+	for i := range u.msgs[:u.vlen] {
 		h := &u.msgs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&u.names[i]))
 		h.Namelen = unix.SizeofSockaddrInet6
@@ -178,7 +192,7 @@ func (u *underlay) readOnce() bool {
 func (u *underlay) recv(fd uintptr) bool {
 	for {
 		n, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&u.msgs[0])), uintptr(len(u.msgs)), unix.MSG_DONTWAIT, 0, 0)
+			uintptr(unsafe.Pointer(&u.msgs[0])), uintptr(u.vlen), unix.MSG_DONTWAIT, 0, 0)
 		switch errno {
 		case 0:
 			u.got = int(n)
@@ -196,6 +210,10 @@ func (u *underlay) recv(fd uintptr) bool {
 // dispatch decapsulates message i and delivers it to its port.
 func (u *underlay) dispatch(i int) {
 	m := &u.msgs[i]
+	if u.udp != nil {
+		u.dispatchUDP(i)
+		return
+	}
 	b := u.bufs[i][:min(int(m.Len), len(u.bufs[i]))]
 	if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
 		tunnelTooBig.Inc()
@@ -203,23 +221,7 @@ func (u *underlay) dispatch(i int) {
 	}
 	src, dst := u.addresses(i)
 	outer := cmsgOuter(u.ctrl[i][:min(int(m.Hdr.Controllen), len(u.ctrl[i]))])
-	if u.key.udpPort != 0 { // datagrams joined by UDP GRO, or one
-		if m.Hdr.Flags&unix.MSG_CTRUNC != 0 { // their size may be lost
-			tunnelMalformed.Inc()
-			return
-		}
-		size := groSize(u.ctrl[i][:min(int(m.Hdr.Controllen), len(u.ctrl[i]))])
-		if size > 0 && size < len(b) {
-			tunnelGROReads.Inc()
-		}
-		for first, rest := nextDatagram(b, size); ; first, rest = nextDatagram(rest, size) {
-			u.decapsulate(first, src, dst, outer)
-			if len(rest) == 0 {
-				return
-			}
-		}
-	}
-	if u.key.udpPort == 0 && !u.key.v6 { // raw IPv4 sockets deliver the IP header
+	if !u.key.v6 { // raw IPv4 sockets deliver the IP header
 		var o packet.OuterIP
 		if err := packet.ParseOuterIPv4(b, &o); err != nil {
 			tunnelMalformed.Inc()
@@ -235,6 +237,16 @@ func (u *underlay) dispatch(i int) {
 // The underlay's reader and the native receive path (tnl_native_linux.go)
 // both call it; outer is what the outer headers said besides addresses.
 func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.OuterMeta) {
+	var md packet.TunnelMeta
+	if p, inner := u.demux(b, src, dst, outer, &md); p != nil {
+		p.deliver(b[inner:], &md)
+	}
+}
+
+// demux takes the tunnel header off b and finds the port the packet is
+// for; it returns the port (nil: dropped and counted), where in b the
+// inner frame starts, and its tunnel metadata in md.
+func (u *underlay) demux(b []byte, src, dst netip.Addr, outer packet.OuterMeta, md *packet.TunnelMeta) (*tunnelPort, int) {
 	var info packet.TunnelInfo
 	var err error
 	if u.key.udpPort != 0 {
@@ -244,16 +256,15 @@ func (u *underlay) decapsulate(b []byte, src, dst netip.Addr, outer packet.Outer
 	}
 	if err != nil {
 		tunnelMalformed.Inc()
-		return
+		return nil, 0
 	}
 	p := u.match(info.Type, src, dst, info.Key)
 	if p == nil {
 		tunnelUnknown.Inc()
-		return
+		return nil, 0
 	}
-	var md packet.TunnelMeta
 	md.SetReceived(&info, src, dst, outer)
-	p.deliver(b[info.Inner:], &md)
+	return p, info.Inner
 }
 
 // parseUDP reads a VXLAN or Geneve header, as the port number says.
