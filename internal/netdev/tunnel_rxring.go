@@ -105,44 +105,72 @@ func (r *rxRing) frame(d *rxDesc) []byte {
 // every frame is whole.
 func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.TunnelMeta, join bool) (int, batchCount) {
 	h0, t := r.head.Load(), r.tail.Load()
-	h, k := h0, 0
+	h := h0
 	var c batchCount
-	var cur *packet.TunnelMeta // the metadata of the frame being joined
+	f := readFill{gro: &r.gro, bufs: bufs, sizes: sizes, offs: offs, tun: tun, join: join}
 	for ; h != t; h++ {
 		d := &r.descs[h%tunnelRxFrames]
 		frame := r.frame(d)
-		if cur != nil && *cur == d.meta && r.gro.join(frame) {
-			c.add(len(frame), 0)
-			continue
-		}
-		if k == len(bufs) {
+		if !f.add(frame, &d.meta) {
 			break
 		}
-		if cur != nil {
-			sizes[k-1], offs[k-1] = r.gro.finish()
-			cur = nil
-		}
-		if join {
-			sizes[k] = r.gro.start(bufs[k], frame)
-			cur = &d.meta
-		} else {
-			sizes[k] = copy(bufs[k][:cap(bufs[k])], frame)
-			if k < len(offs) {
-				offs[k] = Offload{}
-			}
-		}
 		c.add(len(frame), 0)
-		if k < len(tun) {
-			tun[k] = d.meta
-		}
-		k++
 	}
-	if cur != nil {
-		sizes[k-1], offs[k-1] = r.gro.finish()
-	}
+	f.end()
 	if h != h0 {
 		r.freed.Store(r.descs[(h-1)%tunnelRxFrames].end)
 		r.head.Store(h)
 	}
-	return k, c
+	return f.k, c
+}
+
+// readFill fills one read's buffers from queued frames, for both receive
+// queues: with join, consecutive TCP segments of a flow with the same
+// metadata are joined into one super-frame (described in offs);
+// without, each frame is copied whole.
+type readFill struct {
+	gro   *groJoiner
+	bufs  [][]byte
+	sizes []int
+	offs  []Offload
+	tun   []packet.TunnelMeta
+	join  bool
+	k     int                // buffers filled
+	cur   *packet.TunnelMeta // the metadata of the frame being joined
+}
+
+// add takes frame into the read, joined to the frame before it or in a
+// buffer of its own. It returns false, frame not taken, when no buffer
+// is left.
+func (f *readFill) add(frame []byte, md *packet.TunnelMeta) bool {
+	if f.cur != nil && *f.cur == *md && f.gro.join(frame) {
+		return true
+	}
+	if f.k == len(f.bufs) {
+		return false
+	}
+	f.end()
+	k := f.k
+	if f.join {
+		f.sizes[k] = f.gro.start(f.bufs[k], frame)
+		f.cur = md
+	} else {
+		f.sizes[k] = copy(f.bufs[k][:cap(f.bufs[k])], frame)
+		if k < len(f.offs) {
+			f.offs[k] = Offload{}
+		}
+	}
+	if k < len(f.tun) {
+		f.tun[k] = *md
+	}
+	f.k++
+	return true
+}
+
+// end closes the super-frame being joined, if any.
+func (f *readFill) end() {
+	if f.cur != nil {
+		f.sizes[f.k-1], f.offs[f.k-1] = f.gro.finish()
+		f.cur = nil
+	}
 }

@@ -171,34 +171,14 @@ func (q *udpRxQueue) take(bufs [][]byte, sizes []int, offs []Offload, tun []pack
 	q.takeMu.Lock()
 	defer q.takeMu.Unlock()
 	h, t := q.head.Load(), q.tail.Load()
-	k := 0
 	var c batchCount
-	var cur *packet.TunnelMeta // the metadata of the frame being joined
+	f := readFill{gro: &q.gro, bufs: bufs, sizes: sizes, offs: offs, tun: tun, join: join}
 	rel, reln := int32(-1), int32(0)
 	for ; h != t; h++ {
 		e := &q.ents[h%udpRxQueueLen]
 		frame := q.pool.bufs[e.buf][e.off : e.off+e.n]
-		if cur == nil || *cur != e.md || !q.gro.join(frame) {
-			if k == len(bufs) {
-				break
-			}
-			if cur != nil {
-				sizes[k-1], offs[k-1] = q.gro.finish()
-				cur = nil
-			}
-			if join {
-				sizes[k] = q.gro.start(bufs[k], frame)
-				cur = &e.md
-			} else {
-				sizes[k] = copy(bufs[k][:cap(bufs[k])], frame)
-				if k < len(offs) {
-					offs[k] = Offload{}
-				}
-			}
-			if k < len(tun) {
-				tun[k] = e.md
-			}
-			k++
+		if !f.add(frame, &e.md) {
+			break
 		}
 		c.add(len(frame), 0)
 		if e.first {
@@ -210,12 +190,10 @@ func (q *udpRxQueue) take(bufs [][]byte, sizes []int, offs []Offload, tun []pack
 		}
 		reln++
 	}
-	if cur != nil {
-		sizes[k-1], offs[k-1] = q.gro.finish()
-	}
+	f.end()
 	q.pool.release(rel, reln)
 	q.head.Store(h)
-	return k, c
+	return f.k, c
 }
 
 // close refuses further frames and gives back the buffers of those

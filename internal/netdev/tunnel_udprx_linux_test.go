@@ -201,18 +201,7 @@ func TestTunnelUDPRunLentInPlace(t *testing.T) {
 	lent0 := c("tunnel_rx_lent")
 	a, b := tunnelPair(t, ns, "vxlan", map[string]string{"key": "16", "csum": "true"})
 	in := buildAll(groRun(8, 1000))
-	inNetns(t, ns, func() { // one UDP GSO send: one UDP GRO read
-		if err := a.WriteBatch(in); err != nil {
-			t.Error(err)
-		}
-	})
-	p := b.(*tunnelPort)
-	for i := 0; p.rxWaiting() < len(in); i++ {
-		if i == 100 {
-			t.Fatalf("%d of %d segments arrived", p.rxWaiting(), len(in))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	p := sendAndAwait(t, ns, a, b, in) // one UDP GSO send: one UDP GRO read
 	if got := c("tunnel_rx_lent") - lent0; got != uint64(len(in)) {
 		t.Errorf("%d segments lent, want %d", got, len(in))
 	}
@@ -313,20 +302,28 @@ func TestTunnelUDPSlowPortDoesNotStarveOthers(t *testing.T) {
 	if pins := slow.udp.pins.Load(); pins != udpRxPins {
 		t.Errorf("the slow port holds %d buffers, want %d", pins, udpRxPins)
 	}
-	inNetns(t, ns, func() {
-		if err := fastA.WriteBatch(run); err != nil {
-			t.Error(err)
-		}
-	})
-	fast := fastB.(*tunnelPort)
-	for i := 0; fast.rxWaiting() < len(run); i++ {
-		if i == 200 {
-			t.Fatalf("the other port on the socket received %d of %d segments", fast.rxWaiting(), len(run))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	fast := sendAndAwait(t, ns, fastA, fastB, run)
 	bufs, sizes, offs := [][]byte{make([]byte, MaxSuperFrame)}, []int{0}, []Offload{{}}
 	if k, err := fast.ReadBatchOffload(bufs, sizes, offs); err != nil || k != 1 || Segments(bufs[0][:sizes[0]], offs[0]) != len(run) {
 		t.Errorf("the other port read %d frames (%v), want one of %d segments", k, err, len(run))
 	}
+}
+
+// sendAndAwait sends frames through tunnel port from, inside ns, and
+// waits (up to 2 s) until all of them wait in the queue of port to.
+func sendAndAwait(t *testing.T, ns string, from, to Netdev, frames [][]byte) *tunnelPort {
+	t.Helper()
+	inNetns(t, ns, func() {
+		if err := from.WriteBatch(frames); err != nil {
+			t.Error(err)
+		}
+	})
+	p := to.(*tunnelPort)
+	for i := 0; p.rxWaiting() < len(frames); i++ {
+		if i == 200 {
+			t.Fatalf("%d of %d segments arrived", p.rxWaiting(), len(frames))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return p
 }
