@@ -253,3 +253,27 @@ func TestParseActionsNestingBounded(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A ct action given zone= twice takes the last one, whether each is a
+// number or a subfield: before, a number and a subfield were both kept,
+// so the action printed (and ran) differently from what it parsed to.
+func TestCTLastZoneWins(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		zone uint16
+		src  string
+	}{
+		{"ct(zone=1,zone=NXM_NX_REG0[0..15])", 0, "reg0"},
+		{"ct(zone=NXM_NX_REG0[0..15],zone=7)", 7, ""},
+		{"ct(zone=3,zone=9)", 9, ""},
+	} {
+		acts, err := ParseActions(tc.in, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.in, err)
+		}
+		ct := acts[0].(CT)
+		if ct.Zone != tc.zone || ct.ZoneSrc.Field != tc.src {
+			t.Errorf("%s: zone %d from %q, want %d from %q", tc.in, ct.Zone, ct.ZoneSrc.Field, tc.zone, tc.src)
+		}
+	}
+}

@@ -153,11 +153,12 @@ func parseZone(ct *CT, val string) error {
 		if sf.Bits != 16 {
 			return fmt.Errorf("a zone subfield must be 16 bits wide, not %d", sf.Bits)
 		}
-		ct.ZoneSrc = sf
+		// The last zone= wins, whichever form each has.
+		ct.ZoneSrc, ct.Zone = sf, 0
 		return nil
 	}
 	z, err := parseUint(val, 16)
-	ct.Zone = uint16(z)
+	ct.Zone, ct.ZoneSrc = uint16(z), Subfield{}
 	return widthError(err, 16)
 }
 
