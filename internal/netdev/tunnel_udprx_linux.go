@@ -5,6 +5,7 @@ package netdev
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -30,7 +31,12 @@ import (
 // so one slow port cannot take every buffer from the other ports on the
 // socket; beyond either limit its frames are dropped and counted, as a
 // full queue's are. When the pool is empty the reader waits for a buffer
-// (the kernel's socket buffer holds what arrives meanwhile).
+// (the kernel's socket buffer holds what arrives meanwhile), but only
+// udpRxWait: ports whose threads stopped reading can hold the whole pool
+// between them (udpRxBufs/udpRxPins of them), so the reader then reads
+// into a spare buffer of its own and copies each frame into its port's
+// ring (rxRing, as GRE's are), and the other ports on the socket still
+// receive.
 
 const (
 	// udpRxBufs is how many receive buffers a UDP underlay lends: 6 MiB,
@@ -49,6 +55,11 @@ const (
 	// reader has added what it lent (one atomic add per buffer, not one
 	// per frame).
 	readerHold = 1 << 24
+	// udpRxWait is how long the reader waits for a buffer of an empty
+	// pool before it reads into its spare buffer: a port's thread
+	// descheduled gives buffers back within it, one that stopped does
+	// not.
+	udpRxWait = 10 * time.Millisecond
 )
 
 // tunnelRxLent counts frames handed to a port's thread in the receive
@@ -228,6 +239,11 @@ type udpReader struct {
 	packN int32    // bytes used in it
 	packL int      // frames lent from it
 	packS uint64   // its use's number
+	// spare is read into, one message at a time, while the pool is
+	// empty (copying): its frames are copied into the ports' rings.
+	spare   []byte
+	copying bool
+	wait    *time.Timer // udpRxWait, stopped when not waiting
 }
 
 func (r *udpReader) init(msgs int) {
@@ -239,6 +255,9 @@ func (r *udpReader) init(msgs int) {
 	}
 	r.pack = -1
 	r.next = 1
+	r.spare = make([]byte, udpRxBufSize)
+	r.wait = time.NewTimer(udpRxWait)
+	r.wait.Stop()
 }
 
 // fill gives the first messages a buffer each and returns how many have
@@ -330,19 +349,32 @@ func (r *udpReader) close() {
 	}
 }
 
-// setUDPBuffers points the receive messages at pool buffers, waiting for
-// one when the pool is empty; false when the underlay is closing.
+// setUDPBuffers points the receive messages at pool buffers, waiting
+// udpRxWait for one when the pool is empty, then one message at the
+// spare buffer (waiting longer would wait for ports' threads that may
+// never read); false when the underlay is closing.
 func (u *underlay) setUDPBuffers() bool {
 	r := u.udp
 	n := r.fill()
 	if n == 0 {
+		r.wait.Reset(udpRxWait)
 		select {
 		case b := <-r.pool.free:
+			r.wait.Stop()
 			r.slot[0] = b
 			n = r.fill()
+		case <-r.wait.C:
 		case <-u.quit:
+			r.wait.Stop()
 			return false
 		}
+	}
+	r.copying = n == 0
+	if r.copying {
+		u.iovs[0].Base = &r.spare[0]
+		u.iovs[0].SetLen(len(r.spare))
+		u.vlen = 1
+		return true
 	}
 	for i := range n {
 		u.iovs[i].Base = &r.pool.bufs[r.slot[i]][0]
@@ -358,8 +390,11 @@ func (u *underlay) setUDPBuffers() bool {
 func (u *underlay) dispatchUDP(i int) {
 	m := &u.msgs[i]
 	r := u.udp
-	b := r.begin(i)
-	defer r.done(i)
+	b := r.spare
+	if !r.copying {
+		b = r.begin(i)
+		defer r.done(i)
+	}
 	b = b[:min(int(m.Len), len(b))]
 	ctrl := u.ctrl[i][:min(int(m.Hdr.Controllen), len(u.ctrl[i]))]
 	if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
@@ -393,6 +428,10 @@ func (u *underlay) dispatchUDP(i int) {
 // queueUDP queues a decapsulated frame, at offset off of message i's
 // buffer, for port p.
 func (u *underlay) queueUDP(p *tunnelPort, i int, run bool, off int, inner []byte, md *packet.TunnelMeta) {
+	if u.udp.copying { // read into the spare buffer, used again next read
+		p.deliver(inner, md)
+		return
+	}
 	if len(inner) > MaxFrame {
 		p.stats.rxErrors.Add(1)
 		tunnelTooBig.Inc()

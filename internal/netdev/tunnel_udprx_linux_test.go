@@ -327,3 +327,55 @@ func sendAndAwait(t *testing.T, ns string, from, to Netdev, frames [][]byte) *tu
 	}
 	return p
 }
+
+// TestUDPRxStuckPortsDoNotStopTheReader: ports whose threads stopped
+// reading (each at its udpRxPins) can together hold every buffer of the
+// pool; the reader then waits udpRxWait, not until one of them reads
+// (every other port on the socket starved), and reads into a spare
+// buffer, copying frames into the ports' rings.
+func TestUDPRxStuckPortsDoNotStopTheReader(t *testing.T) {
+	u := &underlay{key: underlayKey{udpPort: 4789}, quit: make(chan struct{})}
+	u.initBuffers()
+	r := u.udp
+	var stuck []*udpRxQueue
+	for range udpRxBufs/udpRxPins + 1 {
+		stuck = append(stuck, newUDPRxQueue(r.pool))
+	}
+	md := packet.TunnelMeta{}
+	frame := innerTestFrame(1400)
+	for round := 0; len(r.pool.free) > 0 || r.fill() > 0; round++ {
+		if round > 1000 {
+			t.Fatal("the stuck ports never held every buffer")
+		}
+		for i := range r.fill() {
+			b := r.begin(i)
+			q := stuck[(round*tunnelBatch+i)%len(stuck)]
+			for off := 0; off+len(frame) <= 40*len(frame); off += len(frame) {
+				copy(b[off:], frame)
+				r.lend(q, i, off, len(frame), &md)
+			}
+			r.done(i)
+		}
+	}
+	done := make(chan bool, 1)
+	go func() { done <- u.setUDPBuffers() }()
+	select {
+	case ok := <-done:
+		if !ok || u.vlen == 0 {
+			t.Fatalf("with every buffer lent the reader stopped: ok %v, %d messages to read", ok, u.vlen)
+		}
+	case <-time.After(2 * time.Second):
+		close(u.quit)
+		<-done
+		t.Fatal("with every buffer lent to ports that do not read, the reader waits for one: every port on the socket is starved")
+	}
+	// A frame read meanwhile is copied into its port's ring, not lent.
+	var p tunnelPort
+	p.rx.init()
+	p.udp = newUDPRxQueue(r.pool)
+	u.queueUDP(&p, 0, true, 0, frame, &md)
+	if p.rx.tail.Load() != 1 || p.udp.tail.Load() != 0 || p.stats.rxDropped.Load() != 0 {
+		t.Errorf("frame read with the pool empty: %d in the ring, %d lent, %d dropped; want it in the ring",
+			p.rx.tail.Load(), p.udp.tail.Load(), p.stats.rxDropped.Load())
+	}
+}
