@@ -18,6 +18,11 @@ type batchCount struct {
 	packets, bytes, dropped, errors uint64
 }
 
+// plus is the tally of both batches.
+func (c batchCount) plus(o batchCount) batchCount {
+	return batchCount{c.packets + o.packets, c.bytes + o.bytes, c.dropped + o.dropped, c.errors + o.errors}
+}
+
 func (c *counters) addRx(b batchCount) {
 	addIfSet(&c.rxPackets, b.packets)
 	addIfSet(&c.rxBytes, b.bytes)

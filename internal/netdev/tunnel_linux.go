@@ -198,8 +198,7 @@ func (p *tunnelPort) takeAll(bufs [][]byte, sizes []int, offs []Offload, tun []p
 		}
 	}
 	k2, c2 := p.rx.take(bufs[k:], sizes[k:], from(offs, k), from(tun, k), join)
-	c.packets, c.bytes = c.packets+c2.packets, c.bytes+c2.bytes
-	return k + k2, c
+	return k + k2, c.plus(c2)
 }
 
 // rxWaiting is how many received frames wait for the port's thread.
