@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,11 @@ type ControllerConfig struct {
 	Target     string        // tcp:IP[:PORT], unix:PATH, ptcp:[PORT][:IP], punix:PATH
 	MaxBackoff time.Duration // reconnection backoff cap; 0: DefaultMaxBackoff
 	Probe      time.Duration // inactivity_probe; 0 disables
+	// UnixDir, when set, is the directory a unix: or punix: target's
+	// socket must be in (gvsd's run directory): gvsd runs as root, and a
+	// database client must not make it create, replace or remove a
+	// socket file anywhere else, nor talk to another service's socket.
+	UnixDir string
 }
 
 // ControllerStatus is what the Controller table's status columns say.
@@ -99,6 +105,29 @@ func parseTarget(target string) (network, addr string, err error) {
 	return "", "", fmt.Errorf("controller %q: unsupported connection method %q (tcp, unix, ptcp, punix)", target, kind)
 }
 
+// checkUnixDir refuses a unix: or punix: target whose socket is not in
+// dir (the path cleaned, so "dir/../x" is outside). An empty dir allows
+// any path.
+func checkUnixDir(target, path, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(path))
+	if err != nil || !filepath.IsAbs(path) || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return fmt.Errorf("controller %q: a unix or punix socket must be in gvsd's run directory %s", target, dir)
+	}
+	return nil
+}
+
+// resolveTarget is parseTarget with a unix socket confined to cfg.UnixDir.
+func resolveTarget(cfg ControllerConfig) (network, addr string, err error) {
+	network, addr, err = parseTarget(cfg.Target)
+	if err == nil && network == "unix" {
+		err = checkUnixDir(cfg.Target, addr, cfg.UnixDir)
+	}
+	return network, addr, err
+}
+
 func checkPort(target, port string) error {
 	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n == 0 {
 		return fmt.Errorf("controller %q: bad port %q", target, port)
@@ -165,7 +194,7 @@ func (k *controller) set(f func(st *ControllerStatus)) {
 // max_backoff; a connection that lived longer than the backoff starts
 // over from 1 s).
 func (k *controller) connectLoop() {
-	network, addr, err := parseTarget(k.cfg.Target)
+	network, addr, err := resolveTarget(k.cfg)
 	if err != nil {
 		k.set(func(st *ControllerStatus) { st.LastError = err.Error() })
 		connLog.Warn("bridge %s: %v", k.s.name, err)
@@ -222,7 +251,7 @@ var errPeerClosed = errors.New("peer closed the connection")
 // listen accepts connections on a passive target; each is served like
 // an active controller's.
 func (k *controller) listen() {
-	network, addr, err := parseTarget(k.cfg.Target)
+	network, addr, err := resolveTarget(k.cfg)
 	var ln net.Listener
 	if err == nil {
 		if network == "unix" {

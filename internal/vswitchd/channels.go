@@ -87,7 +87,9 @@ func (st *datapathState) channelInfo(b *wantBridge) *connmgr.Info {
 	info.DatapathID = datapathID(b, localMAC)
 	info.FailMode = b.failMode
 	for _, c := range b.controllers {
-		info.Controllers = append(info.Controllers, c.config)
+		cc := c.config
+		cc.UnixDir = st.rundir // unix: and punix: targets stay in it
+		info.Controllers = append(info.Controllers, cc)
 	}
 	return info
 }
