@@ -38,6 +38,12 @@ func (st *datapathState) syncChannels(bridges []*wantBridge) {
 			ch.SetInfo(info)
 			continue
 		}
+		if err := checkBridgeName(b.name); err != nil {
+			// Only a database gvsd did not check holds it (the
+			// remote checks log it): no socket outside the run
+			// directory.
+			continue
+		}
 		ch, err := connmgr.Listen(filepath.Join(st.rundir, b.name+".mgmt"), st.bridges[b.name], info)
 		if err != nil {
 			vswitchdLog.Warn("%v", err)

@@ -3,6 +3,7 @@ package vswitchd
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"gvs/internal/datapath"
@@ -52,7 +53,23 @@ func clampedInt(s string, def, lo, hi int) int {
 // checkBridge refuses a Bridge row whose other_config:mac-table-size is
 // not an integer from 1 to ofproto.MaxMACTableSize.
 func checkBridge(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	if old == nil { // the name is immutable
+		name, _ := new.Column(t, "name").Str()
+		if err := checkBridgeName(name); err != nil {
+			return err
+		}
+	}
 	return checkIntKey(t, old, new, "other_config", "mac-table-size", 1, ofproto.MaxMACTableSize)
+}
+
+// checkBridgeName refuses a bridge name that could not name a file in
+// the run directory: the bridge's OpenFlow socket is <rundir>/NAME.mgmt,
+// created by gvsd as root.
+func checkBridgeName(name string) error {
+	if name == "" || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("bridge name %q: must not be empty or contain \"/\" or a NUL byte", name)
+	}
+	return nil
 }
 
 // checkOpenvSwitch refuses an other_config:flow-limit out of range, the
