@@ -149,12 +149,26 @@ func (st *datapathState) closeUnwanted(wanted map[string]*wantPort) {
 	}
 }
 
+// maxInterfaces bounds the interfaces gvsd sets up at once, over every
+// bridge: each costs a port thread with its buffers (about 3.5 MiB), and
+// most a file descriptor or a kernel device. A variable for tests.
+var maxInterfaces = MaxInterfaces
+
+// MaxInterfaces is the default of maxInterfaces.
+const MaxInterfaces = 4096
+
 func (st *datapathState) openWanted(wanted map[string]*wantPort) {
 	names := make([]string, 0, len(wanted))
 	for n := range wanted {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	working := 0
+	for _, ifc := range st.ifaces {
+		if ifc.err == "" {
+			working++
+		}
+	}
 	for _, name := range names {
 		w := wanted[name]
 		if ifc, ok := st.ifaces[name]; ok {
@@ -163,7 +177,13 @@ func (st *datapathState) openWanted(wanted map[string]*wantPort) {
 		}
 		ifc := &iface{want: w, key: w.key(), dpNo: st.nextDP}
 		st.nextDP++
-		ifc.err = st.open(ifc)
+		if working >= maxInterfaces {
+			// Not opened; tried again at every reconfiguration, so
+			// it opens once others are deleted.
+			ifc.err = fmt.Sprintf("could not open network device %s (too many interfaces: gvsd sets up at most %d)", w.name, maxInterfaces)
+		} else if ifc.err = st.open(ifc); ifc.err == "" {
+			working++
+		}
 		st.ifaces[name] = ifc
 	}
 }
