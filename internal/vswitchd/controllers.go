@@ -37,7 +37,7 @@ func readControllers(snap *ovsdb.Snapshot, bu ovsdb.UUID) []wantController {
 		}
 		out = append(out, wantController{uuid: cu, config: cc})
 	}
-	return out
+	return out[:min(len(out), MaxControllers)] // the check refuses more, but not a remote server's
 }
 
 // controllerOps returns the updates that write each controller's

@@ -75,7 +75,7 @@ func desiredBridges(snap *ovsdb.Snapshot) []*wantBridge {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	return out[:min(len(out), MaxBridges)] // the check refuses more, but not a remote server's
 }
 
 func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {

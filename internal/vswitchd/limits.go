@@ -59,7 +59,39 @@ func checkBridge(t *ovsdb.Table, old, new *ovsdb.Row) error {
 			return err
 		}
 	}
+	if err := checkSetSize(t, old, new, "controller", MaxControllers); err != nil {
+		return err
+	}
+	if err := checkSetSize(t, old, new, "mirrors", MaxMirrors); err != nil {
+		return err
+	}
 	return checkIntKey(t, old, new, "other_config", "mac-table-size", 1, ofproto.MaxMACTableSize)
+}
+
+// Counts of rows gvsd sets up for one row of the database, each with a
+// cost beyond the row itself: a bridge has an OpenFlow socket, tables
+// and a port; a controller a connection or a listening socket; a mirror
+// is looked at for every new flow of packets. A transaction that grows a
+// set past its limit fails; a database that holds more (written by
+// another program) is applied up to the limit, and the remote checks log
+// it.
+const (
+	MaxBridges     = 1024 // per Open_vSwitch row
+	MaxControllers = 64   // per bridge
+	MaxMirrors     = 32   // per bridge, as OVS
+)
+
+// checkSetSize refuses a set column that a change makes longer than max.
+// A set that was that long already may stay (or shrink).
+func checkSetSize(t *ovsdb.Table, old, new *ovsdb.Row, column string, max int) error {
+	n := len(new.Column(t, column).Keys)
+	if n <= max {
+		return nil
+	}
+	if old != nil && n <= len(old.Column(t, column).Keys) {
+		return nil
+	}
+	return fmt.Errorf("%s: %d rows, at most %d", column, n, max)
 }
 
 // checkBridgeName refuses a bridge name that could not name a file in
@@ -77,6 +109,9 @@ func checkBridgeName(name string) error {
 // gvs does not have.
 func checkOpenvSwitch(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	if err := checkDatapaths(t, old, new); err != nil {
+		return err
+	}
+	if err := checkSetSize(t, old, new, "bridges", MaxBridges); err != nil {
 		return err
 	}
 	if err := checkIntKey(t, old, new, "other_config", "flow-limit", 0, datapath.MaxFlowLimit); err != nil {

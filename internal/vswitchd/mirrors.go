@@ -44,7 +44,7 @@ func readMirrors(snap *ovsdb.Snapshot, bu ovsdb.UUID) []*wantMirror {
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	return out[:min(len(out), MaxMirrors)] // the check refuses more, but not a remote server's
 }
 
 // buildMirrors turns a bridge's mirror rows into translation mirrors,
