@@ -621,6 +621,9 @@ func acquireUnderlay(p *tunnelPort) (*underlay, error) {
 	defer underlaysMu.Unlock()
 	k := keyFor(p.opts)
 	u := underlays[k]
+	if u == nil && k.udpPort != 0 && udpUnderlays() >= MaxUDPUnderlays {
+		return nil, fmt.Errorf("%s: too many tunnel UDP ports: VXLAN and Geneve ports receive on at most %d different dst_port values (IPv4 and IPv6 counted apart)", p.name, MaxUDPUnderlays)
+	}
 	if u == nil {
 		var err error
 		if u, err = openUnderlay(k); err != nil {
@@ -656,6 +659,23 @@ func conflict(p, q *tunnelPort) error {
 			pick(a.remoteFlow, "flow", a.remote.String()), pick(a.inKeyFlow, "flow", strconv.FormatUint(uint64(a.inKey), 10)))
 	}
 	return nil
+}
+
+// MaxUDPUnderlays bounds the UDP sockets tunnels receive on, one per
+// dst_port and address family: each holds its receive buffers, 12 MiB,
+// from its first port to its last.
+const MaxUDPUnderlays = 16
+
+// udpUnderlays counts the open UDP underlays; the caller holds
+// underlaysMu.
+func udpUnderlays() int {
+	n := 0
+	for k := range underlays {
+		if k.udpPort != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // releaseUnderlay detaches p, closing the socket after its last port.
