@@ -86,17 +86,35 @@ func openMemory(cfg Config) (Netdev, error) {
 	if _, taken := memoryPorts[cfg.Name]; taken {
 		return nil, fmt.Errorf("memory port %s: already open", cfg.Name)
 	}
+	if memoryDepthInUse+depth > memoryDepthTotal {
+		return nil, fmt.Errorf("memory port %s: depth %d: the memory ports' depths add up to at most %d (%d in use)",
+			cfg.Name, depth, memoryDepthTotal, memoryDepthInUse)
+	}
 	m := NewMemory(cfg.Name, depth)
 	memoryPorts[cfg.Name] = m
+	memoryDepthInUse += depth
 	m.unregister = func() {
 		memoryMu.Lock()
 		defer memoryMu.Unlock()
 		if memoryPorts[cfg.Name] == m {
 			delete(memoryPorts, cfg.Name)
+			memoryDepthInUse -= depth
 		}
 	}
 	return m, nil
 }
+
+// MaxMemoryDepthTotal bounds the depths of the memory ports opened by
+// name (a database's) together, about 1 GiB of buffers: options:depth
+// bounds one port, not how many a database asks for.
+const MaxMemoryDepthTotal = 56 * MaxMemoryDepth
+
+// memoryDepthTotal is MaxMemoryDepthTotal, a variable for tests.
+var memoryDepthTotal = MaxMemoryDepthTotal
+
+// memoryDepthInUse is the sum of the open registered ports' depths,
+// under memoryMu.
+var memoryDepthInUse int
 
 // MemoryDepth reads a memory port's options:depth, DefaultMemoryDepth
 // when absent; it is an error outside 1 .. MaxMemoryDepth.

@@ -3,6 +3,7 @@ package netdev
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -215,4 +216,39 @@ func TestMemoryDepthBounded(t *testing.T) {
 			t.Errorf("depth %s: err = %v, want a range error", depth, err)
 		}
 	}
+}
+
+// TestMemoryDepthTotalBounded: one port's depth is bounded, and so are
+// all ports' together (each unit preallocates two frames): a database
+// opening many deep memory ports is refused past MaxMemoryDepthTotal,
+// and a closed port gives its depth back.
+func TestMemoryDepthTotalBounded(t *testing.T) {
+	defer func(n int) { memoryDepthTotal = n }(memoryDepthTotal)
+	memoryDepthTotal = 4 * 16
+	deep := map[string]string{"depth": "16"}
+	var open []Netdev
+	defer func() {
+		for _, p := range open {
+			p.Close()
+		}
+	}()
+	for i := range 4 {
+		p, err := Open(Config{Name: fmt.Sprintf("memtot%d", i), Type: "memory", Options: deep})
+		if err != nil {
+			t.Fatalf("port %d: %v", i, err)
+		}
+		open = append(open, p)
+	}
+	if p, err := Open(Config{Name: "memtotmore", Type: "memory", Options: deep}); err == nil || !strings.Contains(err.Error(), "add up to at most") {
+		if p != nil {
+			p.Close()
+		}
+		t.Fatalf("one port too many: %v, want the total depth refused", err)
+	}
+	open[0].Close()
+	p, err := Open(Config{Name: "memtotmore", Type: "memory", Options: deep})
+	if err != nil {
+		t.Fatalf("after closing one: %v", err)
+	}
+	open = append(open, p)
 }
