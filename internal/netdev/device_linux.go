@@ -55,6 +55,19 @@ func validDeviceName(name string) error {
 	return nil
 }
 
+// MaxMTU is the largest mtu_request gvs sets (Linux's largest IP MTU):
+// the kernel takes an int, so a larger database value would be cut.
+const MaxMTU = 65535
+
+// checkMTU refuses an mtu_request above MaxMTU before anything is set
+// up; 0 is none.
+func checkMTU(mtu int) error {
+	if mtu < 0 || mtu > MaxMTU {
+		return fmt.Errorf("mtu_request %d: must be at most %d", mtu, MaxMTU)
+	}
+	return nil
+}
+
 // setMTU applies Interface.mtu_request to a kernel device.
 func setMTU(name string, mtu int) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)

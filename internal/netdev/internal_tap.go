@@ -64,7 +64,7 @@ type tapPort struct {
 type netnsID struct{ dev, ino uint64 }
 
 func openTap(cfg Config) (Netdev, error) {
-	if err := validDeviceName(cfg.Name); err != nil {
+	if err := errors.Join(validDeviceName(cfg.Name), checkMTU(cfg.MTU)); err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
 	home, err := threadNetns()

@@ -87,6 +87,9 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	if validDeviceName(cfg.Name) != nil {
 		return nil, openFailed(cfg.Name, unix.ENODEV)
 	}
+	if err := checkMTU(cfg.MTU); err != nil {
+		return nil, openFailed(cfg.Name, err)
+	}
 	ifi, err := net.InterfaceByName(cfg.Name)
 	if err != nil {
 		return nil, openFailed(cfg.Name, unix.ENODEV)
