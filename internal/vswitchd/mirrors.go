@@ -3,6 +3,7 @@ package vswitchd
 import (
 	"fmt"
 	"sort"
+	"strconv"
 
 	"gvs/internal/flow"
 	"gvs/internal/ofproto"
@@ -151,6 +152,10 @@ func compileFilter(s string, ports map[string]*ofproto.Port) (*flow.Match, error
 	if s == "" {
 		return nil, nil
 	}
+	if len(s) > flow.MaxFlowText {
+		// As long as the flow text of appctl and span rules may be.
+		return nil, fmt.Errorf("too long (%d bytes, at most %d)", len(s), flow.MaxFlowText)
+	}
 	byName := func(string) (uint32, bool) { return 0, true }
 	if ports != nil {
 		byName = func(name string) (uint32, bool) {
@@ -195,7 +200,16 @@ func checkMirror(t *ovsdb.Table, old, new *ovsdb.Row) error {
 		}
 	}
 	if _, err := compileFilter(filter, nil); err != nil {
-		return fmt.Errorf("invalid filter %q: %v", filter, err)
+		return fmt.Errorf("invalid filter %s: %v", quoteShort(filter), err)
 	}
 	return nil
+}
+
+// quoteShort quotes s, or its first 64 bytes and how long it is, so
+// that an error about a long value stays short.
+func quoteShort(s string) string {
+	if len(s) <= 64 {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprintf("%q... (%d bytes)", s[:64], len(s))
 }
