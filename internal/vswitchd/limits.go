@@ -157,7 +157,7 @@ func checkIntKey(t *ovsdb.Table, old, new *ovsdb.Row, column, key string, lo, hi
 		}
 	}
 	if n, err := strconv.ParseInt(s, 10, 64); err != nil || n < lo || n > hi {
-		return fmt.Errorf("%s:%s=%q: must be an integer from %d to %d", column, key, s, lo, hi)
+		return fmt.Errorf("%s:%s=%s: must be an integer from %d to %d", column, key, quoteShort(s), lo, hi)
 	}
 	return nil
 }

@@ -211,8 +211,12 @@ func (st *datapathState) open(ifc *iface) string {
 	}
 	if err != nil {
 		ifaceOpenError.Inc()
-		vswitchdLog.Warn("bridge %s: cannot open interface %s: %v", w.bridge, w.name, err)
-		return err.Error()
+		// A failed interface is tried again at every reconfiguration,
+		// and its error may quote megabytes a client wrote: the log
+		// gets it cut, and not every time (Interface.error has it).
+		text := cutError(err.Error())
+		vswitchdLog.WarnRL(openFailRL, "bridge %s: cannot open interface %s: %s", w.bridge, w.name, text)
+		return text
 	}
 	ifc.dev = dev
 	return ""

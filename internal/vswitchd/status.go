@@ -1,6 +1,8 @@
 package vswitchd
 
 import (
+	"unicode/utf8"
+
 	"gvs/internal/netdev"
 	"gvs/internal/ovsdb"
 )
@@ -42,15 +44,33 @@ func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 // (a pcap file on a full disk). The caller holds st.mu.
 func (st *datapathState) errorFor(ifc *iface) string {
 	if e := ifc.errorText(); e != "" {
-		return e
+		return cutError(e)
 	}
 	if e := st.violations[ifc.want.ifaceUUID]; e != "" {
-		return e
+		return cutError(e)
 	}
 	if f, ok := ifc.dev.(netdev.Faulter); ok {
-		return f.Fault()
+		return cutError(f.Fault())
 	}
 	return ""
+}
+
+// maxErrorText bounds an error gvsd writes into the database: errors
+// quote values a client wrote, which may be megabytes, and one status
+// transaction carries every interface's.
+const maxErrorText = 1024
+
+// cutError cuts e to maxErrorText bytes, on a character boundary, and
+// says it was cut.
+func cutError(e string) string {
+	if len(e) <= maxErrorText {
+		return e
+	}
+	cut := maxErrorText
+	for cut > 0 && !utf8.RuneStart(e[cut]) {
+		cut--
+	}
+	return e[:cut] + " [cut]"
 }
 
 func (ifc *iface) errorText() string {

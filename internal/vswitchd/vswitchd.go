@@ -20,6 +20,9 @@ var (
 	// statusRL limits the messages of a status write-back that fails
 	// every second (a database that refuses writes).
 	statusRL = vlog.NewRateLimit(5, time.Minute)
+	// openFailRL: interfaces that cannot be set up, tried again at every
+	// reconfiguration.
+	openFailRL = vlog.NewRateLimit(20, time.Minute)
 
 	ifaceOpenError   = coverage.New("bridge_iface_open_error") // shown in Interface.error
 	mirrorBadFilter  = coverage.New("bridge_mirror_bad_filter")
