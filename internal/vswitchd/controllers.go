@@ -94,7 +94,7 @@ func controllerStatusMap(cs connmgr.ControllerStatus, now time.Time) map[string]
 		m["sec_since_disconnect"] = strconv.FormatInt(int64(now.Sub(cs.LastDisconnected)/time.Second), 10)
 	}
 	if cs.LastError != "" {
-		m["last_error"] = cs.LastError
+		m["last_error"] = cutError(cs.LastError) // it may quote a long target
 	}
 	return m
 }
