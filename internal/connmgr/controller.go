@@ -308,14 +308,13 @@ func (k *controller) serve(nc net.Conn) {
 	c := newConn(k.s, nc)
 	c.primary, c.probe = true, k.cfg.Probe
 	k.mu.Lock()
-	if isStopped(k.stop) || len(k.conns) >= MaxConns {
+	if isStopped(k.stop) || len(k.conns) >= MaxConns || !k.s.addConn(c) {
 		k.mu.Unlock()
 		nc.Close()
 		return
 	}
 	k.conns[c] = struct{}{}
 	k.mu.Unlock()
-	k.s.addConn(c)
 	now := time.Now()
 	k.set(func(st *ControllerStatus) { st.State, st.LastConnected = "ACTIVE", now })
 	connLog.Info("bridge %s: connected to controller %s", k.s.name, k.cfg.Target)

@@ -37,6 +37,12 @@ var (
 // closed as they arrive.
 const MaxConns = 64
 
+// MaxControllerConns bounds the connections of a bridge's controllers
+// together (a passive one takes any number of peers): controller
+// connections are never evicted, so this leaves the management socket
+// room for ovs-ofctl.
+const MaxControllerConns = MaxConns / 2
+
 // Port is a bridge port as the channel describes it.
 type Port struct {
 	OFPort uint32 // OpenFlow 1.0 numbering (LOCAL is 0xfffe)
@@ -309,12 +315,32 @@ func (s *Service) drop(c *conn) {
 	s.connsChanged()
 }
 
-// addConn registers a controller's connection.
-func (s *Service) addConn(c *conn) {
+// addConn registers a controller's connection, unless the bridge has
+// MaxControllerConns of them already.
+func (s *Service) addConn(c *conn) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	n := 0
+	for other := range s.conns {
+		if other.primary {
+			n++
+		}
+	}
+	if n >= MaxControllerConns {
+		connRefused.Inc()
+		connLog.WarnRL(ctlConnsRL, "bridge %s: refusing a controller connection: %d already (the limit)", s.name, MaxControllerConns)
+		return false
+	}
 	s.conns[c] = struct{}{}
-	s.mu.Unlock()
+	return true
 }
+
+// ctlConnsRL limits the warnings of controller connections refused: a
+// peer may try again and again.
+var ctlConnsRL = vlog.NewRateLimit(5, time.Minute)
 
 // connsChanged recomputes the connections that may get packet-ins and
 // tells the bridge whether a table miss should make one.
