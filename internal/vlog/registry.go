@@ -163,7 +163,7 @@ func (r *Registry) write(m *Module, l Level, msg string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.serial++
-	rec := record{level: l, module: m.name, msg: msg, serial: r.serial, when: now}
+	rec := record{level: l, module: m.name, msg: sanitize(msg), serial: r.serial, when: now}
 	for d := range numDestinations {
 		if l > Level(m.levels[d].Load()) {
 			continue
