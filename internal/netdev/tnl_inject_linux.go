@@ -44,11 +44,23 @@ const (
 // internal port's reader had fallen behind.
 var tunnelNativeQueueFull = coverage.New("tunnel_native_queue_full")
 
+// nativeInjectWait is how long a tunnel port waits for room in a full
+// queue before it drops the frame: the reader runs the underlay bridge
+// and sends out of the physical port, the costlier half, so a sender
+// that outruns it waits (as a write into the kernel would have taken
+// that time) instead of encapsulating frames only to drop them; a reader
+// that stopped costs a batch at most this long. A few milliseconds: a
+// runnable thread waits that long for a CPU on a busy host (1 ms lost
+// frames in a GRE run on 2 busy CPUs). A variable for tests.
+var nativeInjectWait = 5 * time.Millisecond
+
 // nativeInject is an internal port's queue of native tunnel frames.
 type nativeInject struct {
 	ring   rxRing
 	parked atomic.Bool // the reader waits in the netpoller
 	wake   func()
+	full   atomic.Bool   // a sender waits for room
+	room   chan struct{} // the reader made room
 }
 
 // injector returns d's queue, made on first use; nil when d has no
@@ -60,7 +72,7 @@ func (d *nativeDev) injector() *nativeInject {
 	if q := d.inject.Load(); q != nil {
 		return q
 	}
-	q := &nativeInject{wake: d.wakeReader}
+	q := &nativeInject{wake: d.wakeReader, room: make(chan struct{}, 1)}
 	q.ring.initSize(nativeInjectBytes, nativeInjectFrames)
 	q.ring.wake = nil // the reader waits in the netpoller, not on the channel
 	// The reader may be waiting already, without having seen the queue:
@@ -94,7 +106,7 @@ func (w *tunnelWriter) injectNative(q *nativeInject, frames [][]byte, ts uint32,
 		e.SetType(packet.EtherTypeIPv6)
 	}
 	var none packet.TunnelMeta
-	sent := 0
+	sent, gaveUp := 0, false // after one wait in vain, the batch's rest is dropped at once
 	for _, f := range frames {
 		if len(f) < packet.EthernetLen {
 			w.count.errors++
@@ -106,7 +118,8 @@ func (w *tunnelWriter) injectNative(q *nativeInject, frames [][]byte, ts uint32,
 			w.count.dropped++
 			continue
 		}
-		if !q.ring.putParts(h[:packet.EthernetLen+n], f, &none) {
+		if !q.ring.putParts(h[:packet.EthernetLen+n], f, &none) && (gaveUp || !w.waitRoom(q, h[:packet.EthernetLen+n], f, &none)) {
+			gaveUp = true
 			tunnelNativeQueueFull.Inc()
 			w.count.dropped++
 			continue
@@ -116,6 +129,39 @@ func (w *tunnelWriter) injectNative(q *nativeInject, frames [][]byte, ts uint32,
 	}
 	tunnelNativeTx.Add(uint64(sent))
 	q.signal()
+}
+
+// waitRoom waits up to nativeInjectWait for the reader to make room in
+// the full queue, then queues the frame; false if it still does not fit.
+func (w *tunnelWriter) waitRoom(q *nativeInject, head, body []byte, md *packet.TunnelMeta) bool {
+	q.full.Store(true)
+	if q.ring.putParts(head, body, md) { // the reader took frames meanwhile
+		return true
+	}
+	if q.parked.CompareAndSwap(true, false) {
+		q.wake()
+	}
+	if w.nat.wait == nil {
+		w.nat.wait = time.NewTimer(nativeInjectWait)
+	} else {
+		w.nat.wait.Reset(nativeInjectWait)
+	}
+	select {
+	case <-q.room:
+		w.nat.wait.Stop()
+	case <-w.nat.wait.C:
+	}
+	return q.ring.putParts(head, body, md)
+}
+
+// madeRoom tells a sender waiting for room (waitRoom) that there is.
+func (q *nativeInject) madeRoom() {
+	if q.full.Load() && q.full.CompareAndSwap(true, false) {
+		select {
+		case q.room <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // wakeReader makes a reader that waits in the netpoller return (its read
@@ -149,6 +195,7 @@ func (r *tapReader) takeInjected() {
 	k, c := q.ring.take(r.bufs[r.got:], r.sizes[r.got:], from(r.offs, r.got), nil, false)
 	r.got += k
 	r.count = r.count.plus(c)
+	q.madeRoom()
 }
 
 // park marks the reader as about to wait and takes what was queued

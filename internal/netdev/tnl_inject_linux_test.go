@@ -177,3 +177,33 @@ func waitFrames(t *testing.T, dev Netdev, got chan framesRead) framesRead {
 		return <-got
 	}
 }
+
+// TestNativeSendWaitsForReader: a sender that outruns the internal
+// port's reader waits for room in the full queue instead of dropping:
+// twice the queue's frames, written while the reader takes them, all
+// arrive.
+func TestNativeSendWaitsForReader(t *testing.T) {
+	ns, _, ul, gre := nativeInjectSetup(t)
+	old := nativeInjectWait
+	nativeInjectWait = time.Second // the mechanism, not this busy machine's latency
+	t.Cleanup(func() { nativeInjectWait = old })
+	const count = 4 * nativeInjectFrames
+	got := readFramesAsync(ul, count)
+	frames := make([][]byte, count)
+	for i := range frames {
+		frames[i] = innerTestFrame(1000)
+	}
+	full := tunnelNativeQueueFull.Total()
+	var err error
+	inNetns(t, ns, func() { err = gre.WriteBatch(frames) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := gre.Stats(); s.TxDropped != 0 || s.TxPackets != count {
+		t.Errorf("tx_packets %d tx_dropped %d (tunnel_native_queue_full +%d), want %d and none dropped",
+			s.TxPackets, s.TxDropped, tunnelNativeQueueFull.Total()-full, count)
+	}
+	if r := waitFrames(t, ul, got); len(r.frames) != count {
+		t.Errorf("read %d frames, want %d (err %v)", len(r.frames), count, r.err)
+	}
+}

@@ -459,6 +459,7 @@ type nativeTx struct {
 	etherType uint16 // of the outer header: the remote's family
 	nextARP   time.Time
 	query     [NSFrameLen]byte // an ARP request or a neighbor solicitation
+	wait      *time.Timer      // waitRoom's, made on first use
 }
 
 // nativeRoute decides how the port's packets leave now: natively when
