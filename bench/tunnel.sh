@@ -2,9 +2,9 @@
 # Throughput through tunnels between two hosts (issue 11's
 # "Performance"), side by side in one run: gvsd on both hosts, Open
 # vSwitch 3.1 on both hosts (userspace datapath with its native
-# tunnelling), and the kernel's own VXLAN device in a Linux bridge (this
-# kernel has no GRE or Geneve devices); and a select_all mirror into a GRE
-# port at full speed.
+# tunnelling), gvsd with the same native tunnelling, and the kernel's own
+# VXLAN device in a Linux bridge (this kernel has no GRE or Geneve
+# devices); and a select_all mirror into a GRE port at full speed.
 #
 # Topology, made afresh for each configuration: hosts gvbt-h1 and gvbt-h2
 # (namespaces) joined by a veth underlay (172.21.99.1 and 172.21.99.2);
@@ -16,6 +16,11 @@
 #            underlay address sits on the veth (the host's own routing:
 #            gvs sends through the kernel's raw or UDP sockets), as
 #            test/e2e/tunnel_test.go builds S4.
+#   gvsd-native  gvsd's native tunnelling, the topology of OVS below
+#            (bridge gvbt-ul with the underlay veth, the address on its
+#            internal port): gvs decapsulates what that bridge delivers to
+#            gvbt-ul and sends encapsulated frames into that bridge
+#            (internal/netdev/tnl_native_linux.go).
 #   OVS 3.1  OVS's native tunnelling, as test/e2e/tunnel_ovs_test.go:
 #            the underlay address on the internal port of bridge gvbt-ul,
 #            whose port is the underlay veth.
@@ -35,9 +40,10 @@
 # median (min-max). Everything made here is removed on exit, failure or
 # interrupt; traffic stays between the namespaces made here.
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
-# kernel mirror"), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
+# kernel mirror"; also gvsd-native), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
 # of gvsd (go tool pprof via --metrics/--pprof) for one more run per
-# mode and tunnel type (with gvsd in SWITCHES; both hosts) and one more
+# mode and tunnel type (with gvsd or gvsd-native in SWITCHES, each;
+# both hosts) and one more
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
@@ -124,14 +130,15 @@ make_topology() {
 
 # ------------------------------------------------------------- switches
 
-# gvsd_pair TYPE: gvsd on each host, a bridge with the VM's port and the
-# tunnel port.
+# gvsd_pair TYPE [native]: gvsd on each host, a bridge with the VM's port
+# and the tunnel port; with native, the underlay as ovs_pair builds it.
 gvsd_pair() {
 	local typ=$1 h extra=()
 	for h in 1 2; do
 		extra=()
 		[ -n "${gvsd_metrics:-}" ] && extra=(-metrics "$gvsd_metrics$h" -pprof)
 		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
+		[ "${2:-}" = native ] && native_underlay "$h"
 	done
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
 		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")" ${GVSD_TUNNEL_OPTIONS:-}
@@ -147,6 +154,18 @@ udp_csum() {
 	case $1 in vxlan | geneve) echo "options:csum=${CSUM:-true}" ;; *) echo "options:csum=false" ;; esac
 }
 
+# native_underlay H: host H's switch gets bridge gvbt-ul with the
+# underlay veth as its port and the underlay address on its internal port
+# (native tunnelling, the same for OVS and gvsd).
+native_underlay() {
+	local h=$1 me_addr=$ul1
+	[ "$h" = 2 ] && me_addr=$ul2
+	vsctl_at "$work/sw$h" add-br gvbt-ul -- set bridge gvbt-ul datapath_type=netdev -- add-port gvbt-ul "gvbtu$h"
+	wait_link "gvbt-h$h" gvbt-ul
+	ip -n "gvbt-h$h" addr add "$me_addr/24" dev gvbt-ul
+	ip -n "gvbt-h$h" link set gvbt-ul up
+}
+
 # ovs_pair TYPE: OVS on each host, native tunnelling over bridge gvbt-ul.
 ovs_pair() {
 	local typ=$1 h remote
@@ -154,12 +173,7 @@ ovs_pair() {
 		remote=$ul2
 		[ $h = 2 ] && remote=$ul1
 		ovs_up "gvbt-h$h" "$work/sw$h"
-		vsctl_at "$work/sw$h" add-br gvbt-ul -- set bridge gvbt-ul datapath_type=netdev -- add-port gvbt-ul "gvbtu$h"
-		wait_link "gvbt-h$h" gvbt-ul
-		local me_addr=$ul1
-		[ $h = 2 ] && me_addr=$ul2
-		ip -n "gvbt-h$h" addr add "$me_addr/24" dev gvbt-ul
-		ip -n "gvbt-h$h" link set gvbt-ul up
+		native_underlay "$h"
 		vsctl_at "$work/sw$h" add-br gvbt-br -- set bridge gvbt-br datapath_type=netdev -- add-port gvbt-br "gvbtp$h" \
 			-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$remote options:key=16 "$(udp_csum "$typ")"
 	done
@@ -193,10 +207,11 @@ record() {
 # tunnel_config MODE SWITCH TYPE
 tunnel_config() {
 	local mode=$1 sw=$2 typ=$3 r key="$1|$2|$3" ul=yes
-	[ "$sw" = ovs ] && ul=no
+	case $sw in ovs | gvsd-native) ul=no ;; esac
 	make_topology "$mode" "$ul"
 	case $sw in
 	gvsd) gvsd_pair "$typ" ;;
+	gvsd-native) gvsd_pair "$typ" native ;;
 	ovs) ovs_pair "$typ" ;;
 	kernel) kernel_pair ;;
 	esac
@@ -222,7 +237,7 @@ retransmits() {
 # tunnel_drops SWITCH: for gvsd, the tunnel ports' drop counters on both
 # hosts (receive queue overflows show as rx_dropped).
 tunnel_drops() {
-	[ "$1" = gvsd ] || return 0
+	[ "$1" = gvsd ] || [ "$1" = gvsd-native ] || return 0
 	local h out=""
 	for h in 1 2; do
 		out+="; host$h tunnel port $(vsctl_at "$work/sw$h" get interface gvbtt statistics 2>/dev/null |
@@ -303,14 +318,15 @@ mirror_config() {
 	remove_topology
 }
 
-# profile_gvsd MODE TYPE: CPU profiles of both hosts' gvsd (the sender's
-# and the receiver's side of the tunnel) during one iperf3 run through a
-# TYPE tunnel.
+# profile_gvsd MODE TYPE [native]: CPU profiles of both hosts' gvsd (the
+# sender's and the receiver's side of the tunnel) during one iperf3 run
+# through a TYPE tunnel; with native, over gvsd's native underlay.
 profile_gvsd() {
-	local mode=$1 typ=$2 out=$profile_dir/gvsd-tunnel-$2-$1 h ppids=()
+	local mode=$1 typ=$2 out=$profile_dir/gvsd-tunnel-$2-$1 h ppids=() ul=yes
+	[ "${3:-}" = native ] && out=$profile_dir/gvsd-native-tunnel-$2-$1 ul=no
 	gvsd_metrics=127.0.0.1:947
-	make_topology "$mode" yes
-	gvsd_pair "$typ"
+	make_topology "$mode" "$ul"
+	gvsd_pair "$typ" "${3:-}"
 	ping_ok gvbt-v1 "$vm2" || true
 	for h in 1 2; do
 		ip netns exec "gvbt-h$h" timeout $((secs + 30)) go tool pprof -proto -output "$out-host$h.pb.gz" -seconds "$secs" \
@@ -333,7 +349,7 @@ profile_gvsd() {
 		go tool pprof -top -cum -nodecount 40 "$work/bin/gvsd" "$out-host$h.pb.gz" >"$out-host$h.txt" 2>/dev/null || true
 		log "profile: $out-host$h.txt"
 		# How the segments went: GSO sends, GRO reads, joined frames.
-		appctl_at "$work/sw$h" coverage/show 2>/dev/null | grep -E 'tunnel_(udp_gso|udp_gro|gro_)' >"$out-host$h.coverage.txt" || true
+		appctl_at "$work/sw$h" coverage/show 2>/dev/null | grep -E 'tunnel_(udp_gso|udp_gro|gro_|native_|direct)' >"$out-host$h.coverage.txt" || true
 	done
 	if [ -f "$out.perf.data" ]; then
 		perf report -q -i "$out.perf.data" --no-children --sort comm,sym --percent-limit 0.7 -g none \
@@ -362,6 +378,7 @@ for round in $(seq "$runs"); do
 	for mode in $modes; do
 		for typ in $types; do
 			[[ "$switches" == *" gvsd "* ]] && tunnel_config "$mode" gvsd "$typ"
+			[[ "$switches" == *" gvsd-native "* ]] && tunnel_config "$mode" gvsd-native "$typ"
 			[[ "$switches" == *" ovs "* ]] && [ "$mode" = off ] && tunnel_config "$mode" ovs "$typ"
 		done
 		[[ "$switches" == *" kernel "* ]] && tunnel_config "$mode" kernel vxlan
@@ -390,18 +407,21 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) pr
 
 echo "TCP through a tunnel between two hosts, Gbit/s"
 echo
-echo "| offloads | tunnel | gvsd | OVS 3.1 netdev | kernel vxlan device | gvsd / OVS | gvsd / kernel vxlan |"
-echo "|---|---|---:|---:|---:|---:|---:|"
+echo "gvsd: the host's routing underlay; gvsd native: native tunnelling, OVS's topology"
+echo
+echo "| offloads | tunnel | gvsd | gvsd native | OVS 3.1 netdev | kernel vxlan device | gvsd / OVS | gvsd native / OVS | gvsd / kernel vxlan | gvsd native / kernel vxlan |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for mode in $modes; do
 	k=$(med tcp "$mode|kernel|vxlan")
 	for typ in $types; do
 		g=$(med tcp "$mode|gvsd|$typ")
+		gn=$(med tcp "$mode|gvsd-native|$typ")
 		o=$(med tcp "$mode|ovs|$typ")
 		ocell="not run (partial checksums and TSO)"
 		[ "$mode" = off ] && ocell=$(cell tcp "$mode|ovs|$typ")
 		kcell="no $typ device in this kernel"
 		[ "$typ" = vxlan ] && kcell=$(cell tcp "$mode|kernel|vxlan")
-		echo "| $mode | $typ | $(cell tcp "$mode|gvsd|$typ") | $ocell | $kcell | $(ratio "$g" "$o") | $(ratio "$g" "$k") |"
+		echo "| $mode | $typ | $(cell tcp "$mode|gvsd|$typ") | $(cell tcp "$mode|gvsd-native|$typ") | $ocell | $kcell | $(ratio "$g" "$o") | $(ratio "$gn" "$o") | $(ratio "$g" "$k") | $(ratio "$gn" "$k") |"
 	done
 done
 echo
@@ -424,10 +444,9 @@ if [ -n "$profile_dir" ]; then
 		if [[ "$switches" == *" mirror "* ]]; then
 			mirror_config "$mode" select_all "$profile_dir/gvsd-mirror-gre-$mode"
 		fi
-		if [[ "$switches" == *" gvsd "* ]]; then
-			for typ in $types; do
-				profile_gvsd "$mode" "$typ"
-			done
-		fi
+		for typ in $types; do
+			if [[ "$switches" == *" gvsd "* ]]; then profile_gvsd "$mode" "$typ"; fi
+			if [[ "$switches" == *" gvsd-native "* ]]; then profile_gvsd "$mode" "$typ" native; fi
+		done
 	done
 fi

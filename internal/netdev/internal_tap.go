@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -95,7 +96,12 @@ func openTap(cfg Config) (Netdev, error) {
 		p.last.update(found.info()) // what Info reports if it is elsewhere
 	}
 	p.Info()
-	p.native = registerNative(cfg.Name)
+	wake := p.wakeReader
+	if p.file.SetReadDeadline(time.Time{}) != nil {
+		wake = nil // no netpoller wake-up: native tunnels send through the device
+	}
+	p.native = registerNative(cfg.Name, wake)
+	p.rd.native = p.native
 	return p, nil
 }
 
@@ -222,6 +228,9 @@ func (p *tapPort) read(bufs [][]byte, sizes []int, offs []Offload) (int, error) 
 		if p.closed.Load() {
 			return 0, ErrClosed
 		}
+		if p.woken(err) {
+			continue // native tunnel frames were queued
+		}
 		if err != nil {
 			return 0, fmt.Errorf("port %s: read: %w", p.name, err)
 		}
@@ -306,6 +315,7 @@ func (p *tapPort) release(destroy bool) error {
 // ReadBatch call allocates nothing.
 type tapReader struct {
 	stats    *counters
+	native   *nativeDev // native tunnel frames queued for this reader
 	tso, uso bool
 	hdr      [vnetHdrLen]byte
 	iov      [3]unix.Iovec
@@ -349,6 +359,7 @@ func (r *tapReader) finish() {
 // readSome runs inside RawConn.Read: returning false parks the goroutine
 // until the fd is readable again.
 func (r *tapReader) readSome(fd uintptr) bool {
+	r.takeInjected()
 	for r.got < len(r.bufs) {
 		if r.seg.active() {
 			r.drainSegments()
@@ -370,7 +381,7 @@ func (r *tapReader) readSome(fd uintptr) bool {
 			r.accept(buf, int(n)-vnetHdrLen)
 		case unix.EINTR:
 		case unix.EAGAIN:
-			return r.got > 0
+			return r.got > 0 || !r.park()
 		default:
 			r.err = errno // EBADFD: the device was destroyed
 			return true

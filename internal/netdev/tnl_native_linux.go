@@ -22,10 +22,11 @@ import (
 // are the physical NICs). gvs then
 //
 //   - sends a tunnel's packets as Ethernet frames into that port's bridge,
-//     as if the host had sent them through `ul` (an AF_PACKET write on
-//     the TAP, which gvs reads back as the port's traffic), with the next
-//     hop's MAC address from its own neighbour cache (tnl_neigh.go) and
-//     the route from its own route table (tnl_router.go);
+//     as if the host had sent them through `ul`: queued for the port's
+//     reader, which takes them as the port's traffic without a trip
+//     through the kernel (tnl_inject_linux.go), with the next hop's MAC
+//     address from its own neighbour cache (tnl_neigh.go) and the route
+//     from its own route table (tnl_router.go);
 //   - takes the tunnel packets that its bridge delivers to `ul`, addressed
 //     to one of `ul`'s addresses, off before the kernel sees them, and
 //     decapsulates them itself (tapPort.write calls nativeDev.intercept);
@@ -58,6 +59,11 @@ const (
 type nativeDev struct {
 	name  string
 	state atomic.Pointer[nativeState] // nil while the device is not in gvsd's namespace
+	// wakeReader wakes the port's reader when it waits in the netpoller
+	// (set once at registration; nil: frames are sent through the
+	// kernel device with AF_PACKET instead of queued).
+	wakeReader func()
+	inject     atomic.Pointer[nativeInject] // made on first use
 }
 
 // nativeState is what the kernel said about the device at the last sync.
@@ -66,6 +72,7 @@ type nativeState struct {
 	mac     [6]byte
 	mtu     int
 	addrs   []netip.Prefix
+	dev     *nativeDev // the port it describes (nil in tests that build one)
 }
 
 // owns reports whether addr is one of the device's addresses.
@@ -82,17 +89,21 @@ var (
 	nativeMu   sync.Mutex
 	nativeDevs atomic.Pointer[map[string]*nativeDev]
 	syncStop   chan struct{}
+	// nativeSyncOff, set by tests that give devices their state
+	// themselves, keeps the kernel sync from starting.
+	nativeSyncOff bool
 )
 
-// registerNative makes an internal port a candidate underlay.
-func registerNative(name string) *nativeDev {
+// registerNative makes an internal port a candidate underlay; wake
+// wakes its reader (see nativeDev.wakeReader).
+func registerNative(name string, wake func()) *nativeDev {
 	nativeMu.Lock()
 	defer nativeMu.Unlock()
-	d := &nativeDev{name: name}
+	d := &nativeDev{name: name, wakeReader: wake}
 	m := copyNative()
 	m[name] = d
 	nativeDevs.Store(&m)
-	if syncStop == nil {
+	if syncStop == nil && !nativeSyncOff {
 		syncStop = make(chan struct{})
 		go syncKernelLoop(syncStop)
 	}
@@ -190,7 +201,11 @@ func SyncTunnelRoutes() {
 	}
 	if m := nativeDevs.Load(); m != nil {
 		for _, d := range *m {
-			d.state.Store(nativeStateOf(d.name, ifs, addrs))
+			st := nativeStateOf(d.name, ifs, addrs)
+			if st != nil {
+				st.dev = d
+			}
+			d.state.Store(st)
 		}
 	}
 	routes, err := kernelRoutes(names, addrs)
@@ -444,6 +459,7 @@ type nativeTx struct {
 	etherType uint16 // of the outer header: the remote's family
 	nextARP   time.Time
 	query     [NSFrameLen]byte // an ARP request or a neighbor solicitation
+	wait      *time.Timer      // waitRoom's, made on first use
 }
 
 // nativeRoute decides how the port's packets leave now: natively when
@@ -485,6 +501,10 @@ func (w *tunnelWriter) sendNative(frames [][]byte, r Route, s *nativeState, now 
 		w.askNeighbour(s, src, nh, now)
 		w.count.dropped += uint64(len(frames))
 		tunnelNoNeigh.Add(uint64(len(frames)))
+		return
+	}
+	if q := s.dev.injector(); q != nil {
+		w.injectNative(q, frames, ts, mac, s)
 		return
 	}
 	if !w.openPacketSocket() {

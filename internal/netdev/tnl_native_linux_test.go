@@ -14,7 +14,7 @@ import (
 
 // withNativeDevs replaces the registry of internal ports and the route
 // table's kernel routes for one test.
-func withNativeDevs(t *testing.T, devs map[string]*nativeDev, routes []Route) {
+func withNativeDevs(t testing.TB, devs map[string]*nativeDev, routes []Route) {
 	t.Helper()
 	nativeMu.Lock()
 	old := nativeDevs.Load()

@@ -43,6 +43,7 @@ type rxRing struct {
 	head, tail atomic.Uint32
 	freed      atomic.Uint64
 	end        uint64
+	mask       uint32 // len(descs)-1: descs has a power-of-two length
 	wake       chan struct{}
 	gro        groJoiner // the consumer's
 }
@@ -54,23 +55,33 @@ type rxDesc struct {
 	meta packet.TunnelMeta
 }
 
-func (r *rxRing) init() {
-	r.data = make([]byte, tunnelRxBytes)
-	r.descs = make([]rxDesc, tunnelRxFrames)
+func (r *rxRing) init() { r.initSize(tunnelRxBytes, tunnelRxFrames) }
+
+// initSize makes a ring of bytes frame bytes and at most frames frames
+// (a power of two, so that the counters may wrap).
+func (r *rxRing) initSize(bytes, frames int) {
+	r.data = make([]byte, bytes)
+	r.descs = make([]rxDesc, frames)
+	r.mask = uint32(frames - 1)
 	r.wake = make(chan struct{}, 1)
 }
 
 // put copies frame and its metadata into the ring; false when it is
 // full (of frames or of bytes) or the frame could never fit.
 func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
+	return r.putParts(nil, frame, md)
+}
+
+// putParts is put for a frame given in two pieces, head then body.
+func (r *rxRing) putParts(head, body []byte, md *packet.TunnelMeta) bool {
 	r.putMu.Lock()
 	defer r.putMu.Unlock()
 	t := r.tail.Load()
-	if t-r.head.Load() >= tunnelRxFrames {
+	if t-r.head.Load() > r.mask {
 		return false
 	}
 	size := uint64(len(r.data))
-	n := uint64(len(frame))
+	n := uint64(len(head) + len(body))
 	start := r.end
 	if off := start % size; off+n > size { // one piece: start again at 0
 		start += size - off
@@ -79,8 +90,8 @@ func (r *rxRing) put(frame []byte, md *packet.TunnelMeta) bool {
 		return false
 	}
 	off := start % size
-	copy(r.data[off:off+n], frame)
-	d := &r.descs[t%tunnelRxFrames]
+	copy(r.data[off+uint64(copy(r.data[off:off+n], head)):off+n], body)
+	d := &r.descs[t&r.mask]
 	d.end, d.n, d.meta = start+n, uint32(n), *md
 	r.end = start + n
 	r.tail.Store(t + 1)
@@ -109,7 +120,7 @@ func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.T
 	var c batchCount
 	f := readFill{gro: &r.gro, bufs: bufs, sizes: sizes, offs: offs, tun: tun, join: join}
 	for ; h != t; h++ {
-		d := &r.descs[h%tunnelRxFrames]
+		d := &r.descs[h&r.mask]
 		frame := r.frame(d)
 		if !f.add(frame, &d.meta) {
 			break
@@ -118,7 +129,7 @@ func (r *rxRing) take(bufs [][]byte, sizes []int, offs []Offload, tun []packet.T
 	}
 	f.end()
 	if h != h0 {
-		r.freed.Store(r.descs[(h-1)%tunnelRxFrames].end)
+		r.freed.Store(r.descs[(h-1)&r.mask].end)
 		r.head.Store(h)
 	}
 	return f.k, c
