@@ -49,7 +49,9 @@
 #
 # Environment: RUNS (default 3), SECS (seconds per measurement, default
 # 5), PROFILE=DIR to also record perf profiles of gvsd into DIR (extra
-# runs, not in the table), MODES (default "off on alloff int-on
+# runs, not in the table; PROFILE_EVENT="-e EVENT" records EVENT instead
+# of perf's clock at 499 Hz, say "-e sched:sched_switch" for the
+# switch's thread sleeps), MODES (default "off on alloff int-on
 # int-alloff"), SWITCHES (default "lbr ovs gvsd ovsacl gvsdacl": which
 # switches to measure, for quick checks of one), TRAFFIC (default "tcp
 # udp rr"), GVSD_B=PATH to measure a second gvsd binary (say, the
@@ -332,7 +334,8 @@ one_run() {
 	ctx0=$(ctx_switches "$swpid")
 	t0=$(date +%s.%N)
 	if [ -n "$perf_out" ]; then
-		perf record -q -F 499 -g -p "$swpid" -o "$perf_out" -- sleep "$secs" >/dev/null 2>&1 &
+		# shellcheck disable=SC2086 # PROFILE_EVENT is words for perf
+		perf record -q ${PROFILE_EVENT:--F 499} -g -p "$swpid" -o "$perf_out" -- sleep "$secs" >/dev/null 2>&1 &
 		perf_pid=$!
 		pids+=("$perf_pid")
 		echo "$perf_pid" >"$work/perf.pid"

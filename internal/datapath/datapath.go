@@ -92,7 +92,8 @@ type Port struct {
 	txMu sync.Mutex // serialises WriteBatch from several receive threads
 	// holders counts the threads that hold mirror copies in this port's
 	// transmit ring (guarded by txMu): a thread about to wait leaves its
-	// copies to another holder's send, and only the last one sends.
+	// copies to another holder's send, and only the last one has them
+	// sent (by the port's copy sender).
 	holders int
 	// heldCharge is the mirror of the copies last held in this port's
 	// transmit ring (guarded by txMu), which held copies that a later

@@ -19,6 +19,9 @@ type heldMemory struct {
 	// take, if > 0, is how many held frames a Kick sends at most (the
 	// kernel's socket buffer fills); the rest stay held.
 	take int // < 0: none at all
+	// gate, if set, holds every Kick until it is closed: a kick run by
+	// the caller itself then blocks it.
+	gate chan struct{}
 }
 
 // state returns how many sends there were and how many frames are held.
@@ -66,6 +69,9 @@ func (h *heldMemory) DropHeld() netdev.TxResult {
 }
 
 func (h *heldMemory) Kick() netdev.TxResult {
+	if h.gate != nil {
+		<-h.gate
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if len(h.held) == 0 {
@@ -153,7 +159,7 @@ func TestMirrorCopiesHeldLeftToOtherHolder(t *testing.T) {
 	drain(mems[1])
 	drain(mems[2])
 
-	// Alone, a thread about to wait sends its own.
+	// Alone, a thread about to wait has its own sent.
 	th2.Process([][]byte{frame(bcast, macB, -1, 46)})
 	th2.BeforeWait()
 	if sends, got := dest.waitSends(2), len(drain(dest.Memory)); sends != 2 || got != 1 {
@@ -186,6 +192,43 @@ func TestMirrorCopiesHeldByPacketOutAreSent(t *testing.T) {
 	if sends, got := dest.waitSends(2), len(drain(dest.Memory)); sends != 2 || got != 2 {
 		t.Fatalf("after a packet-out: %d sends carried %d copies of the thread's, want a second send of 2", sends, got)
 	}
+}
+
+// A thread about to wait, the last to hold copies on the port, leaves
+// their send (and the kernel's work for each copy in it: the device's
+// transmit, the receiver's input) to the port's copy sender rather than
+// making it itself before it waits: the thread then takes the next
+// frames at once, on this core or the other, while the sender works.
+func TestMirrorCopiesOfAnIdleThreadSentByTheCopySender(t *testing.T) {
+	datapath.SetHeldMaxAgeForTest(t, time.Minute)
+	dest := &heldMemory{Memory: netdev.NewMemory("mi3", 256), gate: make(chan struct{})}
+	dp, _, mems := mirrorSwitch(t, dest, 0)
+	th := dp.NewTestThread(1)
+	th.Process(burst(3))
+	done := make(chan struct{})
+	go func() {
+		th.BeforeWait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		close(dest.gate) // let the thread's own kick finish
+		<-done
+		t.Fatal("the thread about to wait sent its held copies itself")
+	}
+	close(dest.gate)
+	if sends, got := dest.waitSends(1), len(drain(dest.Memory)); sends != 1 || got != 3 {
+		t.Fatalf("copy sender: %d sends carried %d copies, want 1 send of 3", sends, got)
+	}
+	// Copies held after the hand-off follow the handed-off ones.
+	th.Process(burst(2))
+	th.BeforeWait()
+	if sends, got := dest.waitSends(2), len(drain(dest.Memory)); sends != 2 || got != 2 {
+		t.Fatalf("second hand-off: %d sends carried %d copies, want a second send of 2", sends, got)
+	}
+	drain(mems[1])
+	drain(mems[2])
 }
 
 // Copies a kick leaves held, because the kernel had no socket buffer for

@@ -72,9 +72,10 @@ type heldCopies struct {
 	port *Port
 }
 
-// Held mirror copies are sent when the thread is about to wait for
-// frames, when heldMax of them wait, or when the oldest has waited
-// heldMaxAge, whichever comes first. One send() (and its system call)
+// Held mirror copies are sent, by the port's copy sender (see kick), when
+// the thread is about to wait for frames, when heldMax of them wait, or
+// when the oldest has waited heldMaxAge, whichever comes first. One
+// send() (and its system call)
 // then carries the copies of several receive batches: under a stream of
 // small batches, a copy otherwise cost a send() of its own.
 const heldMax = BatchSize
@@ -499,18 +500,20 @@ func (t *portThread) kickHeld(idle bool) {
 	t.heldN = 0
 }
 
-// kick sends hc's held copies under its port's transmit lock, unless
-// the thread is about to wait and another thread holds copies there:
-// that one sends every held slot of the ring, ours too, within its own
-// bounds, or leaves them to the last holder when it waits in turn.
-// (Under the lock, a holder's send and its leaving are one step, so the
-// last holder always sends.) A direction that carries only ACKs then
-// does not pay a send() per copy of an ACK.
+// kick has hc's held copies sent, under its port's transmit lock,
+// unless the thread is about to wait and another thread holds copies
+// there: that one has every held slot of the ring sent, ours too,
+// within its own bounds, or leaves them to the last holder when it
+// waits in turn. (Under the lock, a holder's hand-off and its leaving
+// are one step, so the last holder always has them sent.) A direction
+// that carries only ACKs then does not pay a send() per copy of an ACK.
 //
-// A thread that is busy (not about to wait) hands the send to the
-// port's copy sender instead, on another core if one is free: under a
-// stream that keeps the thread busy, the copies' kernel work would
-// otherwise make it the bottleneck.
+// The send is the port's copy sender's, busy thread or idle: the
+// copies' kernel work (the device's transmit of each, and the
+// receiver's input, which a veth runs inside the send) then runs on
+// another goroutine, on the other core if one is free, and the thread
+// takes its next frames at once. Only when the port has no copy sender
+// (it is being removed) does the thread send itself.
 func (t *portThread) kick(hc heldCopies, idle bool) {
 	p := hc.port
 	p.txMu.Lock()
@@ -519,11 +522,9 @@ func (t *portThread) kick(hc heldCopies, idle bool) {
 	if idle && p.holders > 0 {
 		return
 	}
-	if !idle {
-		if q := p.copyQueueFor(t.dp); q != nil {
-			q.kickSoon()
-			return
-		}
+	if q := p.copyQueueFor(t.dp); q != nil {
+		q.kickSoon()
+		return
 	}
 	res := p.held.Kick()
 	p.chargeDrops(res, 0, nil)
