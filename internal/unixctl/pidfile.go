@@ -87,9 +87,9 @@ func heldByThisProcess(fi os.FileInfo) bool {
 // lockPidfile opens and write-locks path. retry is true when the file was
 // unlinked or replaced between open and lock, so the lock guards nothing.
 func lockPidfile(path string) (f *os.File, retry bool, err error) {
-	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err = openPidfile(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("pidfile %q: %w", path, err)
+		return nil, false, err
 	}
 	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
 	if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lock); err != nil {
@@ -106,6 +106,42 @@ func lockPidfile(path string) (f *os.File, retry bool, err error) {
 		return nil, true, nil
 	}
 	return f, false, nil
+}
+
+// openPidfile opens or creates path as a pidfile may be: a regular file
+// with one link, owned by this process's user, reached without following
+// a symbolic link at its name. The run directory may be one that others
+// can write (OVS_RUNDIR=/tmp), where a link or a hard link planted at the
+// pidfile's name would otherwise make gvsd truncate and write another
+// file as root. O_NONBLOCK keeps a FIFO there from blocking the open.
+func openPidfile(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("pidfile %q: is a symbolic link; gvsd does not follow one there", path)
+	}
+	if errors.Is(err, unix.EISDIR) {
+		return nil, fmt.Errorf("pidfile %q: not a regular file", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pidfile %q: %w", path, err)
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(fd, &st)
+	switch {
+	case err != nil:
+		err = fmt.Errorf("pidfile %q: %w", path, err)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		err = fmt.Errorf("pidfile %q: not a regular file", path)
+	case st.Nlink != 1:
+		err = fmt.Errorf("pidfile %q: has %d links, a pidfile has one", path, st.Nlink)
+	case int(st.Uid) != os.Geteuid():
+		err = fmt.Errorf("pidfile %q: owned by uid %d, not by gvsd's user (uid %d)", path, st.Uid, os.Geteuid())
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // lockHolder is the pid of the process holding f's lock, from the kernel

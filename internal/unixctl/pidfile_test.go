@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -204,5 +205,98 @@ func TestRemoveStaleControls(t *testing.T) {
 		if _, err := os.Lstat(keep); err != nil {
 			t.Errorf("%s removed: %v", keep, err)
 		}
+	}
+}
+
+// A pidfile name that is a symbolic link (planted in a run directory
+// others can write, such as /tmp) must not make gvsd, running as root,
+// truncate and write whatever file the link points to.
+func TestPidfileRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gvsd.pid")
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	p, err := CreatePidfile(path)
+	if err == nil {
+		p.Remove()
+		t.Fatal("CreatePidfile followed a symbolic link")
+	}
+	if !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("error %q does not say why", err)
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Errorf("the link's target was changed to %q", got)
+	}
+}
+
+// Only a regular file with one link is a pidfile: a FIFO would hang
+// nothing but is no pidfile, and a hard link to another file (say
+// /etc/shadow, on the same filesystem) would be truncated.
+func TestPidfileRefusesOtherFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.pid")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hard := filepath.Join(dir, "hard.pid")
+	if err := os.Link(victim, hard); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ path, want string }{
+		{fifo, "not a regular file"},
+		{hard, "2 links"},
+		{dir, "not a regular file"},
+	} {
+		done := make(chan error, 1)
+		go func() {
+			p, err := CreatePidfile(c.path)
+			if err == nil {
+				p.Remove()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: error %v, want one saying %q", c.path, err, c.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: CreatePidfile hangs", c.path)
+		}
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Errorf("the hard link's other name was changed to %q", got)
+	}
+}
+
+// A pidfile that another user owns is that user's to lock or rewrite:
+// it is refused, not shared.
+func TestPidfileRefusesAnotherUsersFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file away")
+	}
+	path := filepath.Join(t.TempDir(), "gvsd.pid")
+	if err := os.WriteFile(path, []byte("1\n"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	p, err := CreatePidfile(path)
+	if err == nil {
+		p.Remove()
+		t.Fatal("CreatePidfile took another user's file")
+	}
+	if !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("error %q does not say why", err)
 	}
 }
