@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// startGvsdStderr starts gvsd with stdout and stderr on w (gvsd's
+// console log), waits until db.sock answers, and stops it when the test
+// ends.
+func startGvsdStderr(t *testing.T, w *os.File, args ...string) *Gvsd {
+	t.Helper()
+	g := &Gvsd{t: t, Rundir: t.TempDir(), DBPath: filepath.Join(t.TempDir(), "conf.db")}
+	argv := append([]string{"-rundir", g.Rundir, "-db", g.DBPath}, args...)
+	g.cmd = exec.Command(gvsdBin, argv...)
+	g.cmd.Stdout, g.cmd.Stderr = w, w
+	g.cmd.Env = append(os.Environ(), "OVS_RUNDIR="+g.Rundir)
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.Stop)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("unix", g.Socket()); err == nil {
+			c.Close()
+			return g
+		}
+	}
+	t.Fatal("gvsd did not open db.sock within 10 s")
+	return nil
+}
+
+// TestGvsdSurvivesClosedStderr: gvsd started in a pipeline (gvsd 2>&1 |
+// head) whose reader goes away must go on (as ovs-vswitchd, which
+// ignores SIGPIPE), not die on its next console log line and leave its
+// devices, sockets and pidfile behind.
+func TestGvsdSurvivesClosedStderr(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := startGvsdStderr(t, pw)
+	pw.Close()
+	pr.Close()
+	// Console lines: debug logging on for every module, then a few
+	// requests.
+	if out, errOut, err := g.Run("ovs-appctl", "vlog/set", "dbg"); err != nil {
+		t.Fatalf("ovs-appctl vlog/set dbg: %v %s %s", err, out, errOut)
+	}
+	for range 3 {
+		g.Vsctl("show")
+		g.Run("ovs-appctl", "vlog/list")
+	}
+	out, errOut, err := g.Run("ovs-appctl", "version")
+	if err != nil || !strings.Contains(out, "ovs-vswitchd") {
+		state := "running"
+		if g.cmd.ProcessState != nil {
+			state = g.cmd.ProcessState.String()
+		} else if werr := waitExit(g.cmd, time.Second); werr != "" {
+			state = werr
+		}
+		t.Fatalf("gvsd stopped answering once its stderr's reader left (%s): %v %s", state, err, errOut)
+	}
+}
+
+// waitExit says how cmd ended if it ends within limit, "" otherwise.
+func waitExit(cmd *exec.Cmd, limit time.Duration) string {
+	done := make(chan string, 1)
+	go func() { cmd.Wait(); done <- cmd.ProcessState.String() }()
+	select {
+	case s := <-done:
+		return s
+	case <-time.After(limit):
+		return ""
+	}
+}
