@@ -4,7 +4,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -54,5 +56,60 @@ func TestServerPprofOnlyWhenAsked(t *testing.T) {
 func TestListenReportsABadAddress(t *testing.T) {
 	if _, err := Listen("256.0.0.1:http-nope", testSources(), Options{}); err == nil || !strings.Contains(err.Error(), "metrics") {
 		t.Errorf("Listen on a bad address: %v, want an error naming metrics", err)
+	}
+}
+
+// The profiler is for the host's operators, but anyone who reaches the
+// listener can ask it: a profile or trace of an hour (which holds the
+// profiler and, for a trace, slows every goroutine), a pile of slow
+// profiles at once, or an endless symbol lookup must be refused with a
+// clear answer.
+func TestPprofRequestsBounded(t *testing.T) {
+	s, err := Listen("127.0.0.1:0", testSources(), Options{Pprof: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	base := "http://" + s.Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	do := func(method, path string, body io.Reader) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, body)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return resp.StatusCode, string(b)
+	}
+	for _, path := range []string{"/debug/pprof/profile?seconds=3600", "/debug/pprof/trace?seconds=3600", "/debug/pprof/heap?seconds=3600"} {
+		code, body := do("GET", path, nil)
+		if code != http.StatusBadRequest || !strings.Contains(body, "at most 60") {
+			t.Errorf("%s answered %d %q, want 400 naming the limit", path, code, body)
+		}
+	}
+	// Two slow delta profiles hold the profiler; a third is turned away.
+	var wg sync.WaitGroup
+	for range maxProfiles {
+		wg.Add(1)
+		go func() { defer wg.Done(); do("GET", "/debug/pprof/allocs?seconds=2", nil) }()
+	}
+	time.Sleep(500 * time.Millisecond)
+	code, body := do("GET", "/debug/pprof/goroutine?debug=2", nil)
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "profiles") {
+		t.Errorf("a profile beyond %d at once answered %d %q, want 429", maxProfiles, code, body)
+	}
+	wg.Wait()
+	if code, _ := do("GET", "/debug/pprof/goroutine?debug=1", nil); code != http.StatusOK {
+		t.Errorf("after the slow profiles, a profile answered %d", code)
+	}
+	// pprof's symbol lookup answers a line per known address it is sent.
+	big := strings.Repeat("0x401000+", (maxSymbolRequest+10)/9)
+	if code, _ := do("POST", "/debug/pprof/symbol", strings.NewReader(big)); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a %d-byte symbol lookup answered %d, want 413", len(big), code)
+	}
+	if code, body := do("POST", "/debug/pprof/symbol", strings.NewReader("0x401000")); code != http.StatusOK {
+		t.Errorf("a small symbol lookup answered %d %q", code, body)
 	}
 }
