@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gvs/internal/procinfo"
 )
 
 // MaxMessage bounds one JSON-RPC message from the server. A database's
@@ -70,7 +73,32 @@ func dial(ctx context.Context, remote string) (net.Conn, error) {
 		return nil, err
 	}
 	d := net.Dialer{Timeout: 5 * time.Second}
-	return d.DialContext(ctx, network, addr)
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if err := checkServerUser(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkServerUser accepts the server at the other end of a unix socket
+// only if it runs as root or as gvsd's own user: someone else could
+// otherwise configure the switch gvsd runs (as root) by binding the
+// socket's name first in a run directory they can write.
+func checkServerUser(c net.Conn) error {
+	pid, uid, ok := procinfo.PeerCred(c)
+	if !ok {
+		return errors.New("cannot tell which user serves the socket")
+	}
+	if uid != 0 && uid != os.Geteuid() {
+		return fmt.Errorf("the socket is served by %s, running as uid %d: gvsd takes its configuration only from a server running as root or as gvsd's user (uid %d)", procinfo.Describe(pid), uid, os.Geteuid())
+	}
+	return nil
 }
 
 func newConn(c net.Conn, notify func(string, json.RawMessage)) *conn {
