@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,7 @@ func (info *Info) secure() bool { return info.FailMode == "secure" }
 // Service is one bridge's OpenFlow channel.
 type Service struct {
 	name   string
+	rundir string // the management socket's directory: where unix: controllers may be
 	bridge *ofproto.Bridge
 	tables *ofproto.Tables
 	ln     net.Listener
@@ -106,7 +108,7 @@ func Listen(path string, b *ofproto.Bridge, info *Info) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge %q: OpenFlow management socket: %w", b.Name, err)
 	}
-	s := &Service{name: b.Name, bridge: b, tables: b.Tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{},
+	s := &Service{name: b.Name, rundir: filepath.Dir(ln.Path()), bridge: b, tables: b.Tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{},
 		stop: make(chan struct{}), controllers: map[string]*controller{}, failSince: time.Now()}
 	s.info.Store(info)
 	if info.secure() || len(info.Controllers) > 0 {

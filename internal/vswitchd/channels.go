@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"gvs/internal/connmgr"
 	"gvs/internal/ofproto"
@@ -36,6 +37,13 @@ func (st *datapathState) syncChannels(bridges []*wantBridge) {
 		info := st.channelInfo(b)
 		if ch := st.channels[b.name]; ch != nil {
 			ch.SetInfo(info)
+			continue
+		}
+		if strings.ContainsRune(b.name, '/') {
+			// The socket would be made outside the run directory,
+			// wherever the name points. (Its local interface, named
+			// the same, is refused with an Interface.error.)
+			vswitchdLog.Warn("bridge %q: no OpenFlow management socket: a bridge name with \"/\" would put it outside the run directory", b.name)
 			continue
 		}
 		ch, err := connmgr.Listen(filepath.Join(st.rundir, b.name+".mgmt"), st.bridges[b.name], info)

@@ -95,7 +95,9 @@ func testcontrollerSecure(t *testing.T, protocols, prefix string) {
 	}
 	lab.pingFails(ns1, "10.79.0.2")
 
-	sock := filepath.Join(t.TempDir(), "ctl.sock")
+	// In the run directory: gvsd, as OVS, connects to no unix: controller
+	// elsewhere.
+	sock := filepath.Join(g.Rundir, "ctl.sock")
 	ctl, _ := startTestController(t, sock)
 	g.MustVsctl("set-controller", br, "unix:"+sock, "--", "set", "controller", br, "max_backoff=1000")
 	listing := waitControllerColumn(t, g, "is_connected", "true", 10*time.Second)
@@ -133,7 +135,7 @@ func TestControllerFailOpen(t *testing.T) {
 		labPort{name: "fop1", ns: "fons1", addrs: []string{"10.79.1.1/24"}},
 		labPort{name: "fop2", ns: "fons2", addrs: []string{"10.79.1.2/24"}})
 	lab.pingOK("fons1", "10.79.1.2")
-	sock := filepath.Join(t.TempDir(), "nobody.sock")
+	sock := filepath.Join(g.Rundir, "nobody.sock")
 	g.MustVsctl("set-controller", "fobr", "unix:"+sock, "--", "set", "controller", "fobr", "inactivity_probe=1000")
 	if out, _, _ := g.Run("ovs-ofctl", "dump-flows", "fobr"); strings.Contains(out, "actions=") {
 		t.Fatalf("set-controller left flows:\n%s", out)

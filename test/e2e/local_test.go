@@ -78,3 +78,25 @@ func waitExit(cmd *exec.Cmd, limit time.Duration) string {
 		return ""
 	}
 }
+
+// TestBridgeNameCannotPlaceSocketsElsewhere: a bridge's OpenFlow socket
+// is <rundir>/<bridge>.mgmt. A bridge name with a "/" (any database
+// writer's to choose) must not make gvsd, as root, create a socket file
+// outside its run directory, or remove one there when the bridge goes.
+func TestBridgeNameCannotPlaceSocketsElsewhere(t *testing.T) {
+	requireTool(t, "ovs-vsctl")
+	g := StartGvsd(t)
+	name := "../" + filepath.Base(g.Rundir) + "-bnx"
+	outside := filepath.Join(filepath.Dir(g.Rundir), filepath.Base(g.Rundir)+"-bnx.mgmt")
+	defer os.Remove(outside)
+	g.Vsctl("--no-wait", "add-br", name)
+	g.MustVsctl("add-br", "bnxok") // waits for a reconfiguration after it
+	if _, err := os.Stat(filepath.Join(g.Rundir, "bnxok.mgmt")); err != nil {
+		t.Fatalf("the good bridge has no management socket: %v", err)
+	}
+	if _, err := os.Lstat(outside); err == nil {
+		t.Fatalf("bridge %q made gvsd create %s", name, outside)
+	}
+	g.MustVsctl("del-br", "bnxok")
+	g.Vsctl("--no-wait", "del-br", name)
+}
