@@ -318,7 +318,7 @@ func (k *controller) serve(nc net.Conn) {
 	k.s.addConn(c)
 	now := time.Now()
 	k.set(func(st *ControllerStatus) { st.State, st.LastConnected = "ACTIVE", now })
-	connLog.Info("bridge %s: connected to controller %s", k.s.name, k.cfg.Target)
+	connLog.InfoRL(connLifeRL, "bridge %s: connected to controller %s", k.s.name, k.cfg.Target)
 	err := c.serve()
 	k.s.drop(c)
 	k.mu.Lock()
@@ -337,5 +337,5 @@ func (k *controller) serve(nc net.Conn) {
 			st.LastError = describe(err)
 		}
 	})
-	connLog.Info("bridge %s: controller %s: disconnected: %v", k.s.name, k.cfg.Target, describe(err))
+	connLog.InfoRL(connLifeRL, "bridge %s: controller %s: disconnected: %v", k.s.name, k.cfg.Target, describe(err))
 }
