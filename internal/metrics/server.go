@@ -66,7 +66,16 @@ func Listen(addr string, src Sources, opts Options) (*Server, error) {
 	}}
 	go s.serve()
 	metricsLog.Info("serving metrics on http://%s/metrics%s", l.Addr(), pprofNote(opts))
+	if opts.Pprof && !loopback(l.Addr()) {
+		metricsLog.Warn("the profiler on %s answers every host that reaches it: it shows gvsd's command line, stacks and heap, and profiling slows the switch; prefer a loopback address (127.0.0.1:PORT)", l.Addr())
+	}
 	return s, nil
+}
+
+// loopback reports whether a only takes connections from this host.
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func pprofNote(opts Options) string {

@@ -3,10 +3,13 @@ package metrics
 import (
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"gvs/internal/vlog"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -113,3 +116,40 @@ func TestPprofRequestsBounded(t *testing.T) {
 		t.Errorf("a small symbol lookup answered %d %q", code, body)
 	}
 }
+
+// TestPprofOnEveryAddressWarns: --pprof on an address other hosts reach
+// (":9475" is every address) is allowed but warned about; on loopback
+// it is not.
+func TestPprofOnEveryAddressWarns(t *testing.T) {
+	var logged strings.Builder
+	var mu sync.Mutex
+	vlog.Default.SetConsole(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logged.Write(p)
+	}))
+	t.Cleanup(func() { vlog.Default.SetConsole(os.Stderr) })
+	for _, c := range []struct {
+		addr string
+		warn bool
+	}{{"127.0.0.1:0", false}, {":0", true}} {
+		mu.Lock()
+		logged.Reset()
+		mu.Unlock()
+		s, err := Listen(c.addr, testSources(), Options{Pprof: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		mu.Lock()
+		got := strings.Contains(logged.String(), "answers every host")
+		mu.Unlock()
+		if got != c.warn {
+			t.Errorf("--metrics=%s --pprof: warning %v, want %v", c.addr, got, c.warn)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
