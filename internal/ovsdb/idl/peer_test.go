@@ -70,4 +70,21 @@ func TestDialRefusesAnotherUsersServer(t *testing.T) {
 	if !strings.Contains(err.Error(), "uid 65534") {
 		t.Errorf("error %q does not name the server's user", err)
 	}
+	// The same server in a directory of its own user's (ovsdb-server run
+	// as the openvswitch user, in the run directory given to it) is
+	// trusted: that user could put any socket there anyway.
+	own := filepath.Join(dir, "own")
+	if err := os.Mkdir(own, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(own, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	sock = filepath.Join(own, "db.sock")
+	listenAs(t, 65534, sock)
+	c, err = dial(ctx, "unix:"+sock)
+	if err != nil {
+		t.Fatalf("dial refused a server in its own user's directory: %v", err)
+	}
+	c.Close()
 }
