@@ -208,95 +208,113 @@ func TestRemoveStaleControls(t *testing.T) {
 	}
 }
 
-// A pidfile name that is a symbolic link (planted in a run directory
-// others can write, such as /tmp) must not make gvsd, running as root,
-// truncate and write whatever file the link points to.
-func TestPidfileRefusesSymlink(t *testing.T) {
-	dir := t.TempDir()
-	victim := filepath.Join(dir, "victim")
-	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+// checkFreshPidfile checks that p is a new regular file at path, with
+// one link, owned by this process's user, holding this process's pid.
+func checkFreshPidfile(t *testing.T, p *Pidfile, path string) {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "gvsd.pid")
-	if err := os.Symlink(victim, path); err != nil {
-		t.Fatal(err)
+	sys := st.Sys().(*syscall.Stat_t)
+	if !st.Mode().IsRegular() || sys.Nlink != 1 || int(sys.Uid) != os.Geteuid() {
+		t.Errorf("pidfile is %v, %d links, uid %d", st.Mode(), sys.Nlink, sys.Uid)
 	}
-	p, err := CreatePidfile(path)
-	if err == nil {
-		p.Remove()
-		t.Fatal("CreatePidfile followed a symbolic link")
-	}
-	if !strings.Contains(err.Error(), "symbolic link") {
-		t.Errorf("error %q does not say why", err)
-	}
-	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
-		t.Errorf("the link's target was changed to %q", got)
+	if got, want := readPidfile(t, p), fmt.Sprintf("%d\n", os.Getpid()); got != want {
+		t.Errorf("pidfile holds %q, want %q", got, want)
 	}
 }
 
-// Only a regular file with one link is a pidfile: a FIFO would hang
-// nothing but is no pidfile, and a hard link to another file (say
-// /etc/shadow, on the same filesystem) would be truncated.
-func TestPidfileRefusesOtherFiles(t *testing.T) {
+// What another user may have put at the pidfile's name in a run
+// directory others can write (OVS_RUNDIR=/tmp) must not make gvsd, as
+// root, truncate and write another file: a symbolic link, a hard link (a
+// second name of, say, /etc/shadow), a FIFO (which would also block the
+// open), another user's file (theirs to rewrite later, and to lock). Each
+// is replaced by a fresh file, as OVS's rename over the name replaces
+// it, and whatever it pointed to is left alone.
+func TestPidfileReplacesPlantedNames(t *testing.T) {
 	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo.pid")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
 	victim := filepath.Join(dir, "victim")
 	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	hard := filepath.Join(dir, "hard.pid")
-	if err := os.Link(victim, hard); err != nil {
-		t.Fatal(err)
+	plant := map[string]func(path string) error{
+		"symlink":  func(path string) error { return os.Symlink(victim, path) },
+		"dangling": func(path string) error { return os.Symlink(filepath.Join(dir, "created-through-link"), path) },
+		"hardlink": func(path string) error { return os.Link(victim, path) },
+		"fifo":     func(path string) error { return syscall.Mkfifo(path, 0o666) },
 	}
-	for _, c := range []struct{ path, want string }{
-		{fifo, "not a regular file"},
-		{hard, "2 links"},
-		{dir, "not a regular file"},
-	} {
-		done := make(chan error, 1)
-		go func() {
-			p, err := CreatePidfile(c.path)
-			if err == nil {
-				p.Remove()
+	if os.Geteuid() == 0 {
+		plant["theirs"] = func(path string) error {
+			if err := os.WriteFile(path, []byte("1\n"), 0o666); err != nil {
+				return err
 			}
-			done <- err
-		}()
-		select {
-		case err := <-done:
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("%s: error %v, want one saying %q", c.path, err, c.want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%s: CreatePidfile hangs", c.path)
+			return os.Chown(path, 65534, 65534)
 		}
 	}
+	for name, place := range plant {
+		path := filepath.Join(dir, name+".pid")
+		if err := place(path); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		var p *Pidfile
+		var err error
+		go func() { p, err = CreatePidfile(path); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: CreatePidfile hangs", name)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		checkFreshPidfile(t, p, path)
+		p.Remove()
+	}
 	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
-		t.Errorf("the hard link's other name was changed to %q", got)
+		t.Errorf("the planted name's target now holds %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "created-through-link")); err == nil {
+		t.Error("a file was created through a dangling link")
+	}
+	if _, err := CreatePidfile(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("a directory at the pidfile's name: error %v", err)
 	}
 }
 
-// A pidfile that another user owns is that user's to lock or rewrite:
-// it is refused, not shared.
-func TestPidfileRefusesAnotherUsersFile(t *testing.T) {
+// Another user's pidfile that a live process holds is not replaced: that
+// process is running.
+func TestPidfileKeepsAnotherUsersLockedFile(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give the file away")
 	}
 	path := filepath.Join(t.TempDir(), "gvsd.pid")
-	if err := os.WriteFile(path, []byte("1\n"), 0o666); err != nil {
+	holder := helperCommand("hold", path)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
 		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); holder.Wait() })
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.HasPrefix(line, "locked") {
+		t.Fatalf("holder: %q", line)
 	}
 	if err := os.Chown(path, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
-	p, err := CreatePidfile(path)
-	if err == nil {
-		p.Remove()
-		t.Fatal("CreatePidfile took another user's file")
+	_, err = CreatePidfile(path)
+	if want := fmt.Sprintf("pid %d)", holder.Process.Pid); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CreatePidfile of a held file of another user: %v, want an error naming %q", err, want)
 	}
-	if !strings.Contains(err.Error(), "owned by uid 65534") {
-		t.Errorf("error %q does not say why", err)
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the held pidfile was removed: %v", err)
 	}
 }
