@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -99,4 +101,41 @@ func TestBridgeNameCannotPlaceSocketsElsewhere(t *testing.T) {
 	}
 	g.MustVsctl("del-br", "bnxok")
 	g.Vsctl("--no-wait", "del-br", name)
+}
+
+// TestDetachKeepsNoInheritedFiles: a detached gvsd outlives whoever
+// started it, so it must not keep what that starter left open: a lock a
+// script holds with flock(1) (a reference ovs-vswitchd --detach once held
+// the e2e lock for 25 minutes), or the write end of a pipe someone reads
+// to its end.
+func TestDetachKeepsNoInheritedFiles(t *testing.T) {
+	requireTool(t, "ovs-appctl")
+	dir := t.TempDir()
+	g := &Gvsd{t: t, Rundir: dir, DBPath: filepath.Join(dir, "conf.db")}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	cmd := exec.Command(gvsdBin, "-rundir", dir, "-db", g.DBPath, "--detach", "-vconsole:off")
+	cmd.Env = append(os.Environ(), "OVS_RUNDIR="+dir)
+	// Descriptors 3 and 4 in gvsd, without close-on-exec. (gvsd's own
+	// readiness pipe becomes 3 in the daemon.)
+	cmd.ExtraFiles = []*os.File{pw, pw}
+	out, err := cmd.CombinedOutput()
+	pw.Close()
+	if err != nil {
+		t.Fatalf("gvsd --detach: %v\n%s", err, out)
+	}
+	pid := daemonPid(t, filepath.Join(dir, "ovs-vswitchd.pid"))
+	t.Cleanup(func() {
+		g.Run("ovs-appctl", "exit", "--cleanup")
+		if !waitFor(5*time.Second, func() bool { return !procAlive(pid) }) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	pr.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := pr.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("the pipe the starter passed gvsd did not close once --detach returned (%v): the daemon (pid %d) holds it", err, pid)
+	}
 }
