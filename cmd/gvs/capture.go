@@ -600,11 +600,43 @@ func openCaptureOutput(dest string) (io.Writer, func(), error) {
 	if dest == "-" {
 		return os.Stdout, func() {}, nil
 	}
-	f, err := os.Create(dest)
+	f, err := createCaptureFile(dest)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("-w %s: %w", dest, err)
 	}
 	return f, func() { f.Close() }, nil
+}
+
+// createCaptureFile opens dest for a capture that runs as root: a new
+// file is 0600 (it holds a port's traffic), and nothing another user may
+// have put at that name in a shared directory such as /tmp is written
+// through: a symbolic link, a second name (hard link) of another file,
+// another user's file. A FIFO or a device (/dev/null) is fine.
+func createCaptureFile(dest string) (*os.File, error) {
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if errors.Is(err, unix.ELOOP) {
+		return nil, errors.New("is a symbolic link; gvs capture does not write through one")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Stat_t
+	err = unix.Fstat(int(f.Fd()), &st)
+	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFREG {
+		switch {
+		case st.Nlink != 1:
+			err = fmt.Errorf("has %d links: it is also another file's name", st.Nlink)
+		case int(st.Uid) != os.Geteuid():
+			err = fmt.Errorf("owned by uid %d, not by this user (uid %d)", st.Uid, os.Geteuid())
+		default:
+			err = f.Truncate(0)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // run copies the capture until -c, a signal, or the end of the reader of

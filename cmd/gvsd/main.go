@@ -35,6 +35,12 @@ import (
 var log = vlog.New("vswitchd")
 
 func main() {
+	// A console (stderr) whose reader went away must cost gvsd its log
+	// lines, not its life: writes to it fail with EPIPE instead of a
+	// SIGPIPE that ends the process without cleanup, as ovs-vswitchd
+	// ignores SIGPIPE. Caught rather than ignored, so that programs gvsd
+	// starts get the default action back.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	o, err := parseOptions(os.Args[1:], os.Getenv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "gvsd: %v\n\n%s", err, usage())

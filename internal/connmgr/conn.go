@@ -73,7 +73,7 @@ func (c *conn) serve() error {
 	}
 	if err := c.hello(buf); err != nil {
 		if !isClosed(err) {
-			connLog.Info("bridge %s: OpenFlow hello: %v", c.s.name, err)
+			connLog.InfoRL(connErrRL, "bridge %s: OpenFlow hello: %v", c.s.name, err)
 		}
 		return err
 	}
@@ -87,7 +87,7 @@ func (c *conn) serve() error {
 				// A length below the header: the stream is lost.
 				c.sendError(err, msg, 0)
 			} else if !isClosed(err) {
-				connLog.Info("bridge %s: OpenFlow connection: %v", c.s.name, err)
+				connLog.InfoRL(connErrRL, "bridge %s: OpenFlow connection: %v", c.s.name, err)
 			}
 			if errors.Is(err, io.EOF) {
 				err = errPeerClosed

@@ -64,6 +64,37 @@ func passive(target string) bool {
 	return strings.HasPrefix(target, "ptcp:") || strings.HasPrefix(target, "punix:")
 }
 
+// target is the network and address of k's target, a unix socket's
+// confined to the run directory as OVS confines it: gvsd runs as root,
+// and a Controller row is any database writer's. An active unix: target
+// must lie in the run directory (else gvsd would connect to, and speak
+// OpenFlow to, any socket on the host), a passive punix: one must be
+// named <rundir>/<bridge>.* (else gvsd would create socket files
+// anywhere). A relative name is taken in the run directory, and ".." is
+// resolved before the check (OVS compares the text only).
+func (k *controller) target() (network, addr string, err error) {
+	network, addr, err = parseTarget(k.cfg.Target)
+	if err != nil || network != "unix" {
+		return network, addr, err
+	}
+	rundir := k.s.rundir
+	if !filepath.IsAbs(addr) {
+		addr = filepath.Join(rundir, addr)
+	}
+	addr = filepath.Clean(addr)
+	if err := checkUnixDir(k.cfg.Target, addr, k.cfg.UnixDir); err != nil {
+		return "", "", err
+	}
+	if passive(k.cfg.Target) {
+		if filepath.Dir(addr) != rundir || !strings.HasPrefix(filepath.Base(addr), k.s.name+".") {
+			return "", "", fmt.Errorf("controller %q: gvsd listens for controllers only on sockets in its run directory named after the bridge, %s/%s.* (or connect to unix:%s/%s.mgmt)", k.cfg.Target, rundir, k.s.name, rundir, k.s.name)
+		}
+	} else if rel, err := filepath.Rel(rundir, addr); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", "", fmt.Errorf("controller %q: gvsd connects only to controller sockets in its run directory %s", k.cfg.Target, rundir)
+	}
+	return network, addr, nil
+}
+
 // parseTarget returns the network and address a target names.
 func parseTarget(target string) (network, addr string, err error) {
 	kind, rest, _ := strings.Cut(target, ":")
@@ -117,15 +148,6 @@ func checkUnixDir(target, path, dir string) error {
 		return fmt.Errorf("controller %q: a unix or punix socket must be in gvsd's run directory %s", target, dir)
 	}
 	return nil
-}
-
-// resolveTarget is parseTarget with a unix socket confined to cfg.UnixDir.
-func resolveTarget(cfg ControllerConfig) (network, addr string, err error) {
-	network, addr, err = parseTarget(cfg.Target)
-	if err == nil && network == "unix" {
-		err = checkUnixDir(cfg.Target, addr, cfg.UnixDir)
-	}
-	return network, addr, err
 }
 
 func checkPort(target, port string) error {
@@ -194,7 +216,7 @@ func (k *controller) set(f func(st *ControllerStatus)) {
 // max_backoff; a connection that lived longer than the backoff starts
 // over from 1 s).
 func (k *controller) connectLoop() {
-	network, addr, err := resolveTarget(k.cfg)
+	network, addr, err := k.target()
 	if err != nil {
 		k.set(func(st *ControllerStatus) { st.LastError = err.Error() })
 		connLog.Warn("bridge %s: %v", k.s.name, err)
@@ -251,7 +273,7 @@ var errPeerClosed = errors.New("peer closed the connection")
 // listen accepts connections on a passive target; each is served like
 // an active controller's.
 func (k *controller) listen() {
-	network, addr, err := resolveTarget(k.cfg)
+	network, addr, err := k.target()
 	var ln net.Listener
 	if err == nil {
 		if network == "unix" {
@@ -317,7 +339,7 @@ func (k *controller) serve(nc net.Conn) {
 	k.mu.Unlock()
 	now := time.Now()
 	k.set(func(st *ControllerStatus) { st.State, st.LastConnected = "ACTIVE", now })
-	connLog.Info("bridge %s: connected to controller %s", k.s.name, k.cfg.Target)
+	connLog.InfoRL(connLifeRL, "bridge %s: connected to controller %s", k.s.name, k.cfg.Target)
 	err := c.serve()
 	k.s.drop(c)
 	k.mu.Lock()
@@ -336,5 +358,5 @@ func (k *controller) serve(nc net.Conn) {
 			st.LastError = describe(err)
 		}
 	})
-	connLog.Info("bridge %s: controller %s: disconnected: %v", k.s.name, k.cfg.Target, describe(err))
+	connLog.InfoRL(connLifeRL, "bridge %s: controller %s: disconnected: %v", k.s.name, k.cfg.Target, describe(err))
 }

@@ -2,8 +2,10 @@ package connmgr
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,7 +67,7 @@ func (f *fakeController) next() openflow.Message {
 
 func listenUnix(t *testing.T) (string, net.Listener) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "ctl.sock")
+	path := filepath.Join(testRundir(t), "ctl.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)
@@ -74,13 +76,27 @@ func listenUnix(t *testing.T) (string, net.Listener) {
 	return path, ln
 }
 
+// testRundirs is each test's run directory, where its bridge's
+// management socket and its unix: controllers' sockets go.
+var testRundirs sync.Map
+
+func testRundir(t *testing.T) string {
+	if dir, ok := testRundirs.Load(t); ok {
+		return dir.(string)
+	}
+	dir := t.TempDir()
+	testRundirs.Store(t, dir)
+	t.Cleanup(func() { testRundirs.Delete(t) })
+	return dir
+}
+
 func newTestService(t *testing.T, info *Info) (*Service, *ofproto.Bridge) {
 	t.Helper()
 	b := ofproto.NewBridge("br", 64, 300)
 	if info.Versions == 0 {
 		info.Versions = openflow.VersionBitmap(openflow.Version10, openflow.Version13)
 	}
-	s, err := Listen(filepath.Join(t.TempDir(), "br.mgmt"), b, info)
+	s, err := Listen(filepath.Join(testRundir(t), "br.mgmt"), b, info)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +216,7 @@ func TestFlushOnControllers(t *testing.T) {
 	if b.Tables.NumFlows() != 1 {
 		t.Fatalf("a new standalone bridge has %d flows, want NORMAL's", b.Tables.NumFlows())
 	}
-	s.SetInfo(&Info{Versions: 2, Controllers: []ControllerConfig{{Target: "unix:/nonexistent/x"}}})
+	s.SetInfo(&Info{Versions: 2, Controllers: []ControllerConfig{{Target: "unix:nobody.sock"}}})
 	if b.Tables.NumFlows() != 0 {
 		t.Fatalf("the first controller left %d flows", b.Tables.NumFlows())
 	}
@@ -246,7 +262,7 @@ func TestParseTarget(t *testing.T) {
 // connects to it is served like a dialled one (hello, status connected);
 // when it leaves the listener stays.
 func TestPassiveController(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "listen.sock")
+	path := filepath.Join(testRundir(t), "br.listen")
 	s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "punix:" + path}}})
 	waitStatus(t, s, "listening", func(cs ControllerStatus) bool { return cs.State == "LISTENING" })
 	nc, err := net.Dial("unix", path)
@@ -272,24 +288,79 @@ func TestPassiveController(t *testing.T) {
 // flushed and NORMAL switches; a secure one never does.
 func TestFailOpen(t *testing.T) {
 	for _, mode := range []string{"standalone", "secure"} {
-		s, b := newTestService(t, &Info{FailMode: mode, Controllers: []ControllerConfig{{Target: "unix:/nonexistent/ctl", Probe: time.Second}}})
-		if err := b.Tables.Add(&flow.Flow{Priority: 5, Match: flow.NewMatch(packet.Key{}, packet.Key{})}); err != nil {
-			t.Fatal(err)
+		t.Run(mode, func(t *testing.T) { testFailOpen(t, mode) })
+	}
+}
+
+func testFailOpen(t *testing.T, mode string) {
+	s, b := newTestService(t, &Info{FailMode: mode, Controllers: []ControllerConfig{{Target: "unix:nobody.sock", Probe: time.Second}}})
+	if err := b.Tables.Add(&flow.Flow{Priority: 5, Match: flow.NewMatch(packet.Key{}, packet.Key{})}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s.ctlMu.Lock()
+	s.updateFailOpen(start.Add(2 * time.Second))
+	early := b.FailOpen()
+	s.updateFailOpen(start.Add(4 * time.Second))
+	s.ctlMu.Unlock()
+	if early {
+		t.Errorf("%s: failed open before three probe intervals", mode)
+	}
+	if want := mode == "standalone"; b.FailOpen() != want {
+		t.Errorf("%s: fail-open %v after 4 s, want %v", mode, b.FailOpen(), want)
+	}
+	if want := map[string]int{"standalone": 0, "secure": 1}[mode]; b.Tables.NumFlows() != want {
+		t.Errorf("%s: %d flows after 4 s, want %d", mode, b.Tables.NumFlows(), want)
+	}
+}
+
+// TestUnixControllersConfinedToRundir: a Controller row is a database
+// writer's, and gvsd runs as root. A unix: target outside the run
+// directory would have it connect to any socket on the host (and speak
+// OpenFlow to it), a punix: target would create a socket file anywhere,
+// so, as OVS does, unix: targets must lie in the run directory and
+// punix: targets be named <rundir>/<bridge>.*; a relative name is taken
+// in the run directory. ".." does not get out of it.
+func TestUnixControllersConfinedToRundir(t *testing.T) {
+	rundir := testRundir(t)
+	elsewhere := t.TempDir()
+	outside, err := net.Listen("unix", filepath.Join(elsewhere, "service.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outside.Close()
+	for _, target := range []string{
+		"unix:" + filepath.Join(elsewhere, "service.sock"),
+		"unix:" + rundir + "/../" + filepath.Base(elsewhere) + "/service.sock",
+		"punix:" + filepath.Join(elsewhere, "planted.sock"),
+		"punix:" + rundir + "/../planted.sock",
+		"punix:" + rundir + "/other.sock", // not <bridge>.*
+	} {
+		s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: target, Probe: time.Second}}})
+		cs := waitStatus(t, s, "refused", func(cs ControllerStatus) bool { return cs.LastError != "" })
+		if !strings.Contains(cs.LastError, "run directory") {
+			t.Errorf("%s: last_error %q does not say why", target, cs.LastError)
 		}
-		start := time.Now()
-		s.ctlMu.Lock()
-		s.updateFailOpen(start.Add(2 * time.Second))
-		early := b.FailOpen()
-		s.updateFailOpen(start.Add(4 * time.Second))
-		s.ctlMu.Unlock()
-		if early {
-			t.Errorf("%s: failed open before three probe intervals", mode)
-		}
-		if want := mode == "standalone"; b.FailOpen() != want {
-			t.Errorf("%s: fail-open %v after 4 s, want %v", mode, b.FailOpen(), want)
-		}
-		if want := map[string]int{"standalone": 0, "secure": 1}[mode]; b.Tables.NumFlows() != want {
-			t.Errorf("%s: %d flows after 4 s, want %d", mode, b.Tables.NumFlows(), want)
+		s.Close()
+	}
+	outside.(*net.UnixListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+	if c, err := outside.Accept(); err == nil {
+		c.Close()
+		t.Error("gvsd connected to a socket outside its run directory")
+	}
+	for _, name := range []string{filepath.Join(elsewhere, "planted.sock"), filepath.Join(filepath.Dir(rundir), "planted.sock"), filepath.Join(rundir, "other.sock")} {
+		if _, err := os.Lstat(name); err == nil {
+			t.Errorf("a socket was created at %s", name)
 		}
 	}
+	// Allowed: unix: in the run directory, relative or absolute, and
+	// punix:<rundir>/<bridge>.<anything>.
+	_, ln := listenUnix(t)
+	s, _ := newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "unix:ctl.sock"}}})
+	f := acceptController(t, ln, openflow.Version13)
+	f.nc.Close()
+	s.Close()
+	s, _ = newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "punix:" + rundir + "/br.controller"}}})
+	waitStatus(t, s, "listening", func(cs ControllerStatus) bool { return cs.State == "LISTENING" })
+	s.Close()
 }

@@ -17,10 +17,11 @@ import (
 // its management socket. A bridge's controller connections now stop at
 // MaxControllerConns, leaving the management socket room.
 func TestPassiveControllerConnsBounded(t *testing.T) {
-	dir := t.TempDir()
+	// Relative names: in the run directory, named after the bridge.
+	names := []string{"br.a.sock", "br.b.sock"}
 	var ctls []ControllerConfig
-	for _, n := range []string{"a.sock", "b.sock"} {
-		ctls = append(ctls, ControllerConfig{Target: "punix:" + filepath.Join(dir, n)})
+	for _, n := range names {
+		ctls = append(ctls, ControllerConfig{Target: "punix:" + n})
 	}
 	s, _ := newTestService(t, &Info{Controllers: ctls})
 	deadline := time.Now().Add(10 * time.Second)
@@ -41,7 +42,7 @@ func TestPassiveControllerConnsBounded(t *testing.T) {
 	}
 	served := 0
 	for i := range MaxConns {
-		nc, err := net.Dial("unix", ctls[i%2].Target[len("punix:"):])
+		nc, err := net.Dial("unix", filepath.Join(s.rundir, names[i%2]))
 		if err != nil {
 			t.Fatal(err)
 		}

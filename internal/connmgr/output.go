@@ -148,7 +148,7 @@ func (c *conn) write(b []byte, drainBy time.Time) bool {
 	}
 	_ = c.nc.SetWriteDeadline(deadline)
 	if _, err := c.nc.Write(b); err != nil {
-		connLog.Info("bridge %s: OpenFlow connection: write: %v", c.s.name, err)
+		connLog.InfoRL(connErrRL, "bridge %s: OpenFlow connection: write: %v", c.s.name, err)
 		c.nc.Close()
 		return false
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,14 @@ var (
 	connMoreParts = coverage.New("ofconn_multipart_part")
 	// connTooBig counts reply entries left out because no message holds them.
 	connTooBig = coverage.New("ofconn_reply_entry_too_big")
+
+	// Lines that each connection can cause are rate-limited per kind:
+	// a passive controller target (ptcp: listens on every address by
+	// default) is open to whoever reaches it, and the log has no size
+	// limit of its own.
+	connLifeRL  = vlog.NewRateLimit(20, time.Minute) // a controller connected or left
+	connErrRL   = vlog.NewRateLimit(20, time.Minute) // a connection's hello, read or write failed
+	connLimitRL = vlog.NewRateLimit(10, time.Minute) // a connection refused or evicted at the limit
 )
 
 // MaxConns bounds the OpenFlow connections of one bridge (a new one on
@@ -72,6 +81,7 @@ func (info *Info) secure() bool { return info.FailMode == "secure" }
 // Service is one bridge's OpenFlow channel.
 type Service struct {
 	name   string
+	rundir string // the management socket's directory: where unix: controllers may be
 	bridge *ofproto.Bridge
 	tables *ofproto.Tables
 	ln     net.Listener
@@ -112,7 +122,7 @@ func Listen(path string, b *ofproto.Bridge, info *Info) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge %q: OpenFlow management socket: %w", b.Name, err)
 	}
-	s := &Service{name: b.Name, bridge: b, tables: b.Tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{},
+	s := &Service{name: b.Name, rundir: filepath.Dir(ln.Path()), bridge: b, tables: b.Tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{},
 		stop: make(chan struct{}), controllers: map[string]*controller{}, failSince: time.Now()}
 	s.info.Store(info)
 	if info.secure() || len(info.Controllers) > 0 {
@@ -259,7 +269,7 @@ func (s *Service) accept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			connLog.Warn("bridge %s: accepting an OpenFlow connection: %v", s.name, err)
+			connLog.WarnRL(connErrRL, "bridge %s: accepting an OpenFlow connection: %v", s.name, err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -271,7 +281,7 @@ func (s *Service) accept() {
 		if s.closed || len(s.conns) >= MaxConns {
 			s.mu.Unlock()
 			connRefused.Inc()
-			connLog.Warn("bridge %s: refusing an OpenFlow connection: %d connections already (the limit)", s.name, MaxConns)
+			connLog.WarnRL(connLimitRL, "bridge %s: refusing an OpenFlow connection: %d connections already (the limit)", s.name, MaxConns)
 			nc.Close()
 			continue
 		}
@@ -303,7 +313,7 @@ func (s *Service) evictIdlestLocked() {
 	delete(s.conns, idlest) // its serve ends as its read fails
 	idlest.nc.Close()
 	connEvicted.Inc()
-	connLog.Info("bridge %s: %d OpenFlow connections (the limit): closed the one idle for %v", s.name, MaxConns,
+	connLog.InfoRL(connLimitRL, "bridge %s: %d OpenFlow connections (the limit): closed the one idle for %v", s.name, MaxConns,
 		time.Since(time.Unix(0, idlest.lastRx.Load())).Round(time.Millisecond))
 }
 

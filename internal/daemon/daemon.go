@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
 
@@ -156,6 +157,7 @@ func waitReady(r *os.File) bool {
 // in a new session and returns the status to exit with: 0 once the
 // daemon is ready, the daemon's own status when it stopped before that.
 func detach(next string) int {
+	closeInheritedOnExec()
 	cmd, r, err := spawn(next, true)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gvsd: --detach:", err)
@@ -165,6 +167,25 @@ func detach(next string) int {
 		return 0
 	}
 	return exitStatus(cmd.Wait(), cmd.ProcessState)
+}
+
+// closeInheritedOnExec marks every descriptor above 2 close-on-exec, so
+// that the daemon keeps none of what its starter left open: it outlives
+// the starter, and would hold a lock a script took with flock(1) or the
+// write end of a pipe someone reads to its end for as long as it runs.
+// (ovs-vswitchd keeps them: a reference one started with --detach from a
+// locked script held the lock for 25 minutes.) gvsd's own descriptors
+// are close-on-exec already; the readiness pipe is passed explicitly.
+func closeInheritedOnExec() {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			unix.CloseOnExec(fd)
+		}
+	}
 }
 
 // exitStatus is the status a parent reports for a child that ended

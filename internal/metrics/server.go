@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,11 @@ const (
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = time.Minute
 	maxHeaderBytes    = 64 << 10
+
+	// The profiler's limits: anyone who reaches the listener may ask it.
+	maxProfiles       = 2       // /debug/pprof/ requests served at once
+	maxProfileSeconds = 60      // ?seconds= of a CPU profile, trace or delta profile
+	maxSymbolRequest  = 1 << 20 // bytes of addresses in one symbol lookup
 )
 
 // Options are what the listener serves besides /metrics.
@@ -60,7 +66,16 @@ func Listen(addr string, src Sources, opts Options) (*Server, error) {
 	}}
 	go s.serve()
 	metricsLog.Info("serving metrics on http://%s/metrics%s", l.Addr(), pprofNote(opts))
+	if opts.Pprof && !loopback(l.Addr()) {
+		metricsLog.Warn("the profiler on %s answers every host that reaches it: it shows gvsd's command line, stacks and heap, and profiling slows the switch; prefer a loopback address (127.0.0.1:PORT)", l.Addr())
+	}
 	return s, nil
+}
+
+// loopback reports whether a only takes connections from this host.
+func loopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 func pprofNote(opts Options) string {
@@ -80,14 +95,46 @@ func newMux(g prometheus.Gatherer, opts Options) *http.ServeMux {
 		Timeout:             scrapeTimeout,
 	}))
 	if opts.Pprof {
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		slots := make(chan struct{}, maxProfiles)
+		handle := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, limitProfile(slots, h)) }
+		handle("GET /debug/pprof/", pprof.Index)
+		handle("GET /debug/pprof/cmdline", pprof.Cmdline)
+		handle("GET /debug/pprof/profile", pprof.Profile)
+		handle("GET /debug/pprof/symbol", pprof.Symbol)
+		handle("POST /debug/pprof/symbol", pprof.Symbol)
+		handle("GET /debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// limitProfile serves a profiler request within the profiler's limits:
+// at most maxProfiles at once (a goroutine dump stops the world, a trace
+// slows every goroutine), at most maxProfileSeconds long, and symbol
+// lookups of at most maxSymbolRequest bytes. net/http/pprof itself takes
+// any duration and any body.
+func limitProfile(slots chan struct{}, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("seconds"); v != "" {
+			if sec, err := strconv.ParseFloat(v, 64); err != nil || !(sec <= maxProfileSeconds) {
+				http.Error(w, fmt.Sprintf("seconds=%s: a profile lasts at most %d seconds", v, maxProfileSeconds), http.StatusBadRequest)
+				return
+			}
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+		default:
+			http.Error(w, fmt.Sprintf("%d profiles are being taken; try again when one is done", maxProfiles), http.StatusTooManyRequests)
+			return
+		}
+		if r.ContentLength > maxSymbolRequest {
+			http.Error(w, fmt.Sprintf("a request body of %d bytes: at most %d", r.ContentLength, maxSymbolRequest), http.StatusRequestEntityTooLarge)
+			return
+		}
+		// A body without a length is cut off there (pprof says so in its answer).
+		r.Body = http.MaxBytesReader(w, r.Body, maxSymbolRequest)
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) serve() {

@@ -730,7 +730,7 @@ func (db *DB) rewriteJournal() error {
 // atomically, synced to disk.
 func writeSnapshot(path string, db *DB, sync func(*os.File) error) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := createSnapshotFile(tmp)
 	if err != nil {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
@@ -745,6 +745,18 @@ func writeSnapshot(path string, db *DB, sync func(*os.File) error) error {
 		return fmt.Errorf("database %s: %w", path, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// createSnapshotFile creates tmp afresh. Whatever a crash (or anyone who
+// can write the database's directory) left at that name is removed, not
+// opened: a symbolic link or hard link there would have gvsd truncate and
+// write another file as root. O_EXCL|O_NOFOLLOW refuses one put back in
+// between; the compaction is then retried later.
+func createSnapshotFile(tmp string) (*os.File, error) {
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o600)
 }
 
 // writeSnapshotTo writes the journal header, the schema and one record

@@ -467,3 +467,41 @@ func TestJournalTornGroupCommitIsCut(t *testing.T) {
 		t.Fatalf("rows %q after a new commit and reopen, want a,d", got)
 	}
 }
+
+// The snapshot written at creation and at every compaction goes to
+// <db>.tmp first. A symbolic link planted there (OVS_DBDIR in a directory
+// others can write) must not make gvsd truncate and overwrite its target.
+func TestJournalSnapshotIgnoresPlantedTmp(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "test.db")
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	db := openTestDB(t, path)
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Fatalf("creating the database wrote through the link: victim now %d bytes", len(got))
+	}
+	// Again at compaction, with the link planted while gvsd runs.
+	os.Remove(path + ".tmp")
+	if err := os.Symlink(victim, path+".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	db.journal.CompactAfter = 1024
+	for i := range 50 {
+		insertRoot(t, db, fmt.Sprintf("r%d-%s", i, strings.Repeat("x", 100)), "")
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Fatalf("compaction wrote through the link: victim now %d bytes", len(got))
+	}
+	if recordBytes(t, path) > 16*1024 {
+		t.Error("the journal was never compacted")
+	}
+	want := dumpDB(t, db, false)
+	if got := dumpDB(t, reopen(t, db, path), false); got != want {
+		t.Fatal("contents differ after reopening")
+	}
+}

@@ -30,19 +30,26 @@ func Describe(pid int) string {
 // Peer is the pid of the process at the other end of a unix socket
 // connection, from SO_PEERCRED; 0 when the kernel does not say.
 func Peer(conn net.Conn) int {
-	uc, ok := conn.(*net.UnixConn)
-	if !ok {
-		return 0
+	pid, _, _ := PeerCred(conn)
+	return pid
+}
+
+// PeerCred is the pid and uid of the process at the other end of a unix
+// socket connection (the one that listened, or connected), from
+// SO_PEERCRED; ok is false when the kernel does not say.
+func PeerCred(conn net.Conn) (pid, uid int, ok bool) {
+	uc, isUnix := conn.(*net.UnixConn)
+	if !isUnix {
+		return 0, 0, false
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
-	var pid int
 	raw.Control(func(fd uintptr) {
 		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			pid = int(cred.Pid)
+			pid, uid, ok = int(cred.Pid), int(cred.Uid), true
 		}
 	})
-	return pid
+	return pid, uid, ok
 }

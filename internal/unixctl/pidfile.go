@@ -87,9 +87,9 @@ func heldByThisProcess(fi os.FileInfo) bool {
 // lockPidfile opens and write-locks path. retry is true when the file was
 // unlinked or replaced between open and lock, so the lock guards nothing.
 func lockPidfile(path string) (f *os.File, retry bool, err error) {
-	f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err = openPidfile(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("pidfile %q: %w", path, err)
+		return nil, false, err
 	}
 	lock := unix.Flock_t{Type: unix.F_WRLCK, Whence: 0, Start: 0, Len: 0}
 	if err := unix.FcntlFlock(f.Fd(), unix.F_SETLK, &lock); err != nil {
@@ -106,6 +106,69 @@ func lockPidfile(path string) (f *os.File, retry bool, err error) {
 		return nil, true, nil
 	}
 	return f, false, nil
+}
+
+// openPidfile opens or creates path as a pidfile must be: a regular file
+// with one link, owned by this process's user, reached without following
+// a symbolic link at its name. The run directory may be one that others
+// can write (OVS_RUNDIR=/tmp), where a symbolic link or a hard link
+// planted at the pidfile's name would otherwise make gvsd truncate and
+// write another file as root, and another user's file would be theirs to
+// rewrite. Whatever else is at the name is replaced (unlinked, then
+// created afresh with O_EXCL), as OVS's rename of a new pidfile over the
+// name replaces it, unless a live process holds a lock on it. O_NONBLOCK
+// keeps a FIFO there from blocking the open.
+func openPidfile(path string) (*os.File, error) {
+	for range maxCreateAttempts {
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o644)
+		switch {
+		case errors.Is(err, unix.EISDIR):
+			return nil, fmt.Errorf("pidfile %q: is a directory", path)
+		case err == nil:
+			ok, err := usablePidfile(fd, path)
+			if ok || err != nil {
+				if err != nil {
+					unix.Close(fd)
+					return nil, err
+				}
+				return os.NewFile(uintptr(fd), path), nil
+			}
+			unix.Close(fd)
+		case !errors.Is(err, unix.ELOOP):
+			return nil, fmt.Errorf("pidfile %q: %w", path, err)
+		}
+		// A symbolic link, a hard link, a FIFO or another user's file.
+		if err := unix.Unlink(path); err != nil && !errors.Is(err, unix.ENOENT) {
+			return nil, fmt.Errorf("pidfile %q: removing what is at that name: %w", path, err)
+		}
+		fd, err = unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+		if err == nil {
+			return os.NewFile(uintptr(fd), path), nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("pidfile %q: %w", path, err)
+		}
+		// Someone put something there again: look at it again.
+	}
+	return nil, fmt.Errorf("pidfile %q: something keeps appearing at that name", path)
+}
+
+// usablePidfile reports whether fd, opened at path, may be this
+// process's pidfile as it is. It is an error when a live process holds
+// a lock on the file, which is then no leftover to replace.
+func usablePidfile(fd int, path string) (bool, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false, fmt.Errorf("pidfile %q: %w", path, err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink == 1 && int(st.Uid) == os.Geteuid() {
+		return true, nil
+	}
+	probe := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(uintptr(fd), unix.F_GETLK, &probe); err == nil && probe.Type != unix.F_UNLCK {
+		return false, fmt.Errorf("pidfile %q: already held by %s", path, procinfo.Describe(int(probe.Pid)))
+	}
+	return false, nil
 }
 
 // lockHolder is the pid of the process holding f's lock, from the kernel

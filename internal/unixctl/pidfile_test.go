@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -204,5 +205,116 @@ func TestRemoveStaleControls(t *testing.T) {
 		if _, err := os.Lstat(keep); err != nil {
 			t.Errorf("%s removed: %v", keep, err)
 		}
+	}
+}
+
+// checkFreshPidfile checks that p is a new regular file at path, with
+// one link, owned by this process's user, holding this process's pid.
+func checkFreshPidfile(t *testing.T, p *Pidfile, path string) {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys := st.Sys().(*syscall.Stat_t)
+	if !st.Mode().IsRegular() || sys.Nlink != 1 || int(sys.Uid) != os.Geteuid() {
+		t.Errorf("pidfile is %v, %d links, uid %d", st.Mode(), sys.Nlink, sys.Uid)
+	}
+	if got, want := readPidfile(t, p), fmt.Sprintf("%d\n", os.Getpid()); got != want {
+		t.Errorf("pidfile holds %q, want %q", got, want)
+	}
+}
+
+// What another user may have put at the pidfile's name in a run
+// directory others can write (OVS_RUNDIR=/tmp) must not make gvsd, as
+// root, truncate and write another file: a symbolic link, a hard link (a
+// second name of, say, /etc/shadow), a FIFO (which would also block the
+// open), another user's file (theirs to rewrite later, and to lock). Each
+// is replaced by a fresh file, as OVS's rename over the name replaces
+// it, and whatever it pointed to is left alone.
+func TestPidfileReplacesPlantedNames(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plant := map[string]func(path string) error{
+		"symlink":  func(path string) error { return os.Symlink(victim, path) },
+		"dangling": func(path string) error { return os.Symlink(filepath.Join(dir, "created-through-link"), path) },
+		"hardlink": func(path string) error { return os.Link(victim, path) },
+		"fifo":     func(path string) error { return syscall.Mkfifo(path, 0o666) },
+	}
+	if os.Geteuid() == 0 {
+		plant["theirs"] = func(path string) error {
+			if err := os.WriteFile(path, []byte("1\n"), 0o666); err != nil {
+				return err
+			}
+			return os.Chown(path, 65534, 65534)
+		}
+	}
+	for name, place := range plant {
+		path := filepath.Join(dir, name+".pid")
+		if err := place(path); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		var p *Pidfile
+		var err error
+		go func() { p, err = CreatePidfile(path); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: CreatePidfile hangs", name)
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		checkFreshPidfile(t, p, path)
+		p.Remove()
+	}
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Errorf("the planted name's target now holds %q", got)
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "created-through-link")); err == nil {
+		t.Error("a file was created through a dangling link")
+	}
+	if _, err := CreatePidfile(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("a directory at the pidfile's name: error %v", err)
+	}
+}
+
+// Another user's pidfile that a live process holds is not replaced: that
+// process is running.
+func TestPidfileKeepsAnotherUsersLockedFile(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give the file away")
+	}
+	path := filepath.Join(t.TempDir(), "gvsd.pid")
+	holder := helperCommand("hold", path)
+	stdin, err := holder.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := holder.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); holder.Wait() })
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.HasPrefix(line, "locked") {
+		t.Fatalf("holder: %q", line)
+	}
+	if err := os.Chown(path, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	_, err = CreatePidfile(path)
+	if want := fmt.Sprintf("pid %d)", holder.Process.Pid); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("CreatePidfile of a held file of another user: %v, want an error naming %q", err, want)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the held pidfile was removed: %v", err)
 	}
 }

@@ -62,7 +62,7 @@ func (s *fileSink) write(line []byte) {
 }
 
 func (s *fileSink) open(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openLogFile(path)
 	if err != nil {
 		return fmt.Errorf("log file %q: %w", path, err)
 	}
@@ -98,7 +98,7 @@ func (r *Registry) ReopenFile() error {
 	if r.file.path == "" {
 		return fmt.Errorf("logging to file not configured")
 	}
-	r.file.close()
+	// The old file stays open (and logged to) if the new one is refused.
 	err := r.file.open(r.file.path)
 	r.refreshAllLocked()
 	return err

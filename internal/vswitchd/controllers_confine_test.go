@@ -19,7 +19,7 @@ func TestControllerUnixSocketsStayInRundir(t *testing.T) {
 	sw.SetRunDir(rundir)
 	evil := filepath.Join(outside, "evil.sock")
 	sneaky := rundir + "/../" + filepath.Base(outside) + "/sneaky.sock"
-	good := filepath.Join(rundir, "ctl.sock")
+	good := filepath.Join(rundir, "br0.ctl.sock")
 	err := transact(t, sw.db, `[
 		{"op":"insert","table":"Controller","uuid-name":"c1","row":{"target":"punix:`+evil+`"}},
 		{"op":"insert","table":"Controller","uuid-name":"c2","row":{"target":"punix:`+sneaky+`"}},

@@ -69,7 +69,7 @@ func TestConfigChurnLeaksNothing(t *testing.T) {
 			"--", "add-port", "chbr", "chpc", "--", "set", "interface", "chpc", "type=pcap", "options:file=churn.pcapng",
 			"--", "--id=@m", "get", "port", "chvx", "--", "--id=@mi", "create", "mirror", "name=chm", "select_all=true", "output_port=@m",
 			"--", "add", "bridge", "chbr", "mirrors", "@mi")
-		g.MustVsctl("set-controller", "chbr", "punix:"+filepath.Join(g.Rundir, "chctl.sock"), "ptcp:0:127.0.0.1")
+		g.MustVsctl("set-controller", "chbr", "punix:"+filepath.Join(g.Rundir, "chbr.ctl.sock"), "ptcp:0:127.0.0.1")
 		g.MustVsctl("del-controller", "chbr", "--", "clear", "bridge", "chbr", "mirrors",
 			"--", "del-port", "chbr", "chi", "--", "del-port", "chbr", "chv0", "--", "del-port", "chbr", "chvx",
 			"--", "del-port", "chbr", "chgre", "--", "del-port", "chbr", "chpc")

@@ -8,10 +8,16 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"gvs/internal/procinfo"
 )
 
 // MaxMessage bounds one JSON-RPC message from the server. A database's
@@ -70,7 +76,38 @@ func dial(ctx context.Context, remote string) (net.Conn, error) {
 		return nil, err
 	}
 	d := net.Dialer{Timeout: 5 * time.Second}
-	return d.DialContext(ctx, network, addr)
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if network == "unix" {
+		if err := checkServerUser(c, addr); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// checkServerUser accepts the server at the other end of the unix socket
+// at path only if it runs as root, as gvsd's own user, or as the owner
+// of the socket's directory (an ovsdb-server run as the openvswitch
+// user, in its own run directory): whoever else binds the socket's name
+// first in a directory they can write (OVS_RUNDIR=/tmp) would otherwise
+// configure the switch that gvsd runs as root.
+func checkServerUser(c net.Conn, path string) error {
+	pid, uid, ok := procinfo.PeerCred(c)
+	if !ok {
+		return errors.New("cannot tell which user serves the socket")
+	}
+	if uid == 0 || uid == os.Geteuid() {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Dir(path), &st); err == nil && int(st.Uid) == uid {
+		return nil
+	}
+	return fmt.Errorf("the socket is served by %s, running as uid %d: gvsd takes its configuration only from a server running as root, as gvsd's user (uid %d) or as the owner of the socket's directory", procinfo.Describe(pid), uid, os.Geteuid())
 }
 
 func newConn(c net.Conn, notify func(string, json.RawMessage)) *conn {

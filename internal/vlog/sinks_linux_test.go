@@ -1,0 +1,202 @@
+package vlog
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// withTimeout runs f and fails the test if it does not return in 5 s.
+func withTimeout(t *testing.T, what string, f func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s hangs", what)
+		return nil
+	}
+}
+
+// isFreshLog checks that path is now a regular file with one link.
+func isFreshLog(t *testing.T, path string) {
+	t.Helper()
+	st, err := os.Lstat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Mode().IsRegular() || st.Sys().(*syscall.Stat_t).Nlink != 1 {
+		t.Errorf("%s is %v with %d links, want a new regular file", path, st.Mode(), st.Sys().(*syscall.Stat_t).Nlink)
+	}
+}
+
+// The log directory may be writable by a user other than gvsd's (root):
+// a symbolic link that user puts at the log file's name, before a start
+// or before logrotate's SIGHUP, must not make gvsd append to its target
+// (nor keep it from starting): it is replaced by a new file. A link
+// gvsd's own user made is still followed.
+func TestLogFileReplacesAnotherUsersSymlink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a link owned by another user")
+	}
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gvsd.log")
+	plant := func() {
+		t.Helper()
+		os.Remove(path)
+		if err := os.Symlink(victim, path); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, _, _ := newTestRegistry(t)
+	m := r.Module("mod")
+	plant()
+	if err := r.OpenFile(path); err != nil {
+		t.Fatalf("OpenFile with another user's link at the name: %v", err)
+	}
+	isFreshLog(t, path)
+	m.Info("at start")
+	// At reopen: the file was fine at start, then replaced by a link.
+	plant()
+	if err := r.ReopenFile(); err != nil {
+		t.Fatalf("ReopenFile with another user's link at the name: %v", err)
+	}
+	isFreshLog(t, path)
+	m.Info("after the reopen")
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Fatalf("the link's target was written: %q", got)
+	}
+	if got, _ := os.ReadFile(path); !strings.HasSuffix(string(got), "|after the reopen\n") {
+		t.Errorf("the new log file holds %q", got)
+	}
+	// gvsd's own link is followed, as OVS follows one.
+	mine := filepath.Join(dir, "real.log")
+	os.Remove(path)
+	if err := os.Symlink(mine, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReopenFile(); err != nil {
+		t.Fatalf("ReopenFile through gvsd's own link: %v", err)
+	}
+	m.Info("through my link")
+	if got, _ := os.ReadFile(mine); !strings.HasSuffix(string(got), "|through my link\n") {
+		t.Errorf("own link's target holds %q", got)
+	}
+}
+
+// Another user's named pipe at the log file's name must neither hang
+// gvsd's open (no reader) nor become its log (a reader that stops
+// reading would block every log line, and with them gvsd): it is
+// replaced. Root's own named pipe is used, and one nobody reads is an
+// error, not a hang.
+func TestLogFileNamedPipes(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to make a FIFO owned by another user")
+	}
+	dir := t.TempDir()
+	r, _, _ := newTestRegistry(t)
+	theirs := func(name string) string {
+		path := filepath.Join(dir, name)
+		if err := syscall.Mkfifo(path, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(path, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	lonely := theirs("lonely.log")
+	if err := withTimeout(t, "OpenFile of another user's FIFO without a reader", func() error { return r.OpenFile(lonely) }); err != nil {
+		t.Fatalf("OpenFile of another user's FIFO without a reader: %v", err)
+	}
+	isFreshLog(t, lonely)
+	read := theirs("read.log")
+	reader, err := os.OpenFile(read, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	if err := withTimeout(t, "OpenFile of another user's FIFO with a reader", func() error { return r.OpenFile(read) }); err != nil {
+		t.Fatalf("OpenFile of another user's FIFO with a reader: %v", err)
+	}
+	isFreshLog(t, read)
+	mine := filepath.Join(dir, "mine.log")
+	if err := syscall.Mkfifo(mine, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = withTimeout(t, "OpenFile of root's FIFO without a reader", func() error { return r.OpenFile(mine) })
+	if err == nil || !strings.Contains(err.Error(), "nobody reads") {
+		t.Errorf("OpenFile of root's FIFO without a reader: %v", err)
+	}
+}
+
+// A hard link at the log file's name is another file's second name: the
+// name gets a file of its own.
+func TestLogFileReplacesHardLink(t *testing.T) {
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "gvsd.log")
+	if err := os.Link(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := newTestRegistry(t)
+	if err := r.OpenFile(path); err != nil {
+		t.Fatalf("OpenFile with a hard link at the name: %v", err)
+	}
+	isFreshLog(t, path)
+	r.Module("mod").Info("x")
+	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
+		t.Fatalf("the other name's file was written: %q", got)
+	}
+}
+
+// --log-file=/dev/stdout (a link root made, to a magic link, to whatever
+// stdout is: here a pipe) and /dev/null still work.
+func TestLogFileInheritedPipeAndDevices(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	saved, err := syscall.Dup(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Dup2(int(pw.Fd()), 1); err != nil {
+		t.Fatal(err)
+	}
+	r, _, _ := newTestRegistry(t)
+	err = r.OpenFile("/dev/stdout")
+	syscall.Dup2(saved, 1)
+	syscall.Close(saved)
+	pw.Close()
+	if err != nil {
+		t.Fatalf("OpenFile(/dev/stdout) on a pipe: %v", err)
+	}
+	r.Module("mod").Info("to the pipe")
+	r.CloseFile()
+	buf := make([]byte, 256)
+	n, _ := pr.Read(buf)
+	if !strings.HasSuffix(string(buf[:n]), "|to the pipe\n") {
+		t.Errorf("the pipe got %q", buf[:n])
+	}
+	if err := r.OpenFile(os.DevNull); err != nil {
+		t.Errorf("OpenFile(/dev/null): %v", err)
+	}
+	r.CloseFile()
+}
