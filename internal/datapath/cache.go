@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -19,7 +20,41 @@ var (
 	cacheEvictions = coverage.New("datapath_flow_evict")
 	cacheStale     = coverage.New("datapath_flow_stale")
 	cacheUncached  = coverage.New("datapath_flow_uncacheable")
+	cacheOverMem   = coverage.New("datapath_flow_memory_full")
 )
+
+// FlowCacheMemory is the memory all port threads' flow caches together
+// may hold, in bytes as flowCost counts them: each cache is bounded by
+// the flow limit, but 4,096 ports times a million flows of up to 8,192
+// actions would be far more than a host has.
+const FlowCacheMemory = 1 << 30
+
+// The shared budget: flowMemBudget is FlowCacheMemory (a variable for
+// tests), flowMemUsed what the caches hold (live flows and the ones kept
+// for reuse), flowCaches how many caches share it. They are touched on
+// a cache miss only, never on a hit.
+var (
+	flowMemBudget atomic.Int64
+	flowMemUsed   atomic.Int64
+	flowCaches    atomic.Int64
+)
+
+func init() { flowMemBudget.Store(FlowCacheMemory) }
+
+// flowBaseCost is what a flow costs besides its action and effect
+// lists: the flow, at most four subtable slots (a subtable is at most
+// half full, and doubles) and four entries of the eviction order.
+const flowBaseCost = int64(unsafe.Sizeof(cacheFlow{}) + 4*unsafe.Sizeof(slot{}) + 4*unsafe.Sizeof(orderEntry{}))
+
+// flowCost is what f holds, counted against the shared budget.
+func flowCost(f *cacheFlow) int64 {
+	return flowBaseCost + int64(cap(f.actions))*int64(unsafe.Sizeof(Action{})) +
+		int64(cap(f.effects))*int64(unsafe.Sizeof(Effect{}))
+}
+
+// FlowCacheMemoryUsed returns what the flow caches hold, for
+// memory/show-style reports and tests.
+func FlowCacheMemoryUsed() int64 { return flowMemUsed.Load() }
 
 // DefaultFlowLimit is how many flows a port thread's cache holds unless
 // the operator says otherwise (Open_vSwitch other_config:flow-limit): as
@@ -78,8 +113,13 @@ type flowCache struct {
 	wall      time.Time
 	wallClock func() time.Time
 
+	// charged is what this cache's flows (live and free) hold of the
+	// shared budget; released, that the cache's thread is gone.
+	charged  int64
+	released bool
+
 	// Counts since the last batch's flush to the coverage counters.
-	hits, misses, evictions, stale, uncached uint64
+	hits, misses, evictions, stale, uncached, overMem uint64
 }
 
 // orderEntry is a flow in the eviction order, as installed the seq'th
@@ -136,6 +176,7 @@ type cacheFlow struct {
 	created int64
 	dead    bool
 	seq     uint64 // of its installation, see orderEntry
+	cost    int64  // charged to the shared budget, see flowCost
 	// pinned counts the executions of its actions under way (a
 	// recirculation runs within one): a flow removed meanwhile is not
 	// reused, so that its action list stays as it is.
@@ -155,6 +196,7 @@ type cacheFlow struct {
 
 func newFlowCache(limit int) *flowCache {
 	c := &flowCache{limit: limit}
+	flowCaches.Add(1)
 	c.wallClock = func() time.Time {
 		if c.wall.IsZero() {
 			c.wall = time.Now()
@@ -291,6 +333,13 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 	for c.n >= c.limit {
 		c.evictOldest()
 	}
+	need := flowBaseCost + int64(len(x.Actions))*int64(unsafe.Sizeof(Action{})) +
+		int64(len(x.Effects))*int64(unsafe.Sizeof(Effect{}))
+	if !c.makeRoom(need) {
+		c.overMem++
+		c.uncached++
+		return nil
+	}
 	f := c.newFlow()
 	f.st, f.gen, f.created, f.dead = s, gen, now, false
 	f.expires = 0
@@ -304,6 +353,7 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 	f.hash = s.hashWords(kw)
 	f.actions = append(f.actions[:0], x.Actions...)
 	f.effects = append(f.effects[:0], x.Effects...)
+	c.charge(f)
 	f.accounts, f.touched, f.accPackets, f.accBytes = false, false, 0, 0
 	for i := range f.effects {
 		k := f.effects[i].Kind
@@ -437,7 +487,84 @@ func (c *flowCache) remove(f *cacheFlow) {
 	if len(c.free) < maxFree && f.pinned == 0 {
 		f.st = nil
 		c.free = append(c.free, f)
+	} else {
+		c.uncharge(f)
 	}
+}
+
+// charge counts what f holds now against the shared budget.
+func (c *flowCache) charge(f *cacheFlow) {
+	cost := flowCost(f)
+	if d := cost - f.cost; d != 0 {
+		f.cost = cost
+		c.charged += d
+		flowMemUsed.Add(d)
+	}
+}
+
+// uncharge gives back what f held: it is left to the garbage collector.
+func (c *flowCache) uncharge(f *cacheFlow) {
+	c.charged -= f.cost
+	flowMemUsed.Add(-f.cost)
+	f.cost = 0
+}
+
+// fairShare is the part of the shared budget each cache may keep when
+// the budget is full.
+func fairShare() int64 { return flowMemBudget.Load() / max(flowCaches.Load(), 1) }
+
+// makeRoom makes room in the shared budget for a flow that needs need
+// bytes: by dropping the flows kept for reuse, and, while this cache
+// holds more than its fair share, by evicting its oldest flows. A cache
+// within its share whose flow does not fit is refused: the caches above
+// theirs shrink at their next batch (trim), so one port's many flows
+// cannot keep the others' out for long.
+func (c *flowCache) makeRoom(need int64) bool {
+	for flowMemUsed.Load()+need > flowMemBudget.Load() {
+		if len(c.free) > 0 {
+			c.dropFree()
+			continue
+		}
+		if c.n == 0 || c.charged+need <= fairShare() {
+			return false
+		}
+		c.evictOldest()
+	}
+	return true
+}
+
+// trim, called at the start of a batch, shrinks a cache that holds more
+// than its fair share while the shared budget is full.
+func (c *flowCache) trim() {
+	if flowMemUsed.Load() < flowMemBudget.Load()-flowMemBudget.Load()/16 {
+		return
+	}
+	c.dropFree()
+	for share := fairShare(); c.charged > share && c.n > 0; {
+		c.evictOldest()
+		c.dropFree()
+	}
+}
+
+// dropFree leaves the flows kept for reuse to the garbage collector.
+func (c *flowCache) dropFree() {
+	for i, f := range c.free {
+		c.uncharge(f)
+		c.free[i] = nil
+	}
+	c.free = c.free[:0]
+}
+
+// release gives back all the cache holds, when its thread ends.
+func (c *flowCache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.released = true
+	c.flush()
+	flowCaches.Add(-1)
 }
 
 // maxFree bounds the flows kept for reuse.
@@ -479,6 +606,10 @@ func (c *flowCache) flush() {
 	c.subtables = nil
 	c.order, c.head, c.n = nil, 0, 0
 	c.free = nil
+	// The flows are the garbage collector's now (a flow pinned by an
+	// execution under way too: it is not reused).
+	flowMemUsed.Add(-c.charged)
+	c.charged = 0
 }
 
 // reportCounts adds the batch's counts to the coverage counters.
@@ -498,5 +629,8 @@ func (c *flowCache) reportCounts() {
 	if c.uncached != 0 {
 		cacheUncached.Add(c.uncached)
 	}
-	c.hits, c.misses, c.evictions, c.stale, c.uncached = 0, 0, 0, 0, 0
+	if c.overMem != 0 {
+		cacheOverMem.Add(c.overMem)
+	}
+	c.hits, c.misses, c.evictions, c.stale, c.uncached, c.overMem = 0, 0, 0, 0, 0, 0
 }

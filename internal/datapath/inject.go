@@ -29,6 +29,7 @@ func (dp *Datapath) Execute(frame []byte, inPort uint32, tr Translator) error {
 	defer dp.inject.mu.Unlock()
 	if dp.inject.t == nil {
 		dp.inject.t = newPortThread(dp, &Port{Name: "packet-out"})
+		dp.inject.t.cache.release() // it caches nothing
 	}
 	t := dp.inject.t
 	cfg := dp.cfg.Load()

@@ -135,6 +135,7 @@ func (t *portThread) stop() {
 func (t *portThread) run() {
 	defer t.dp.wg.Done()
 	defer close(t.done)
+	defer t.cache.release()
 	pause := restartPause
 	for !t.loop() {
 		t.discardPending()
@@ -241,6 +242,7 @@ func (t *portThread) processFrames(cfg *Config, frames [][]byte) {
 	t.cache.mu.Lock()
 	defer t.cache.mu.Unlock()
 	t.cache.limit = int(t.dp.flowLimit.Load())
+	t.cache.trim()
 	for i, f := range frames {
 		t.pkt.Frame = f[:t.sizes[i]]
 		t.pkt.InPort = t.port.No
