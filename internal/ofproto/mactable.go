@@ -6,7 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
+	"gvs/internal/coverage"
 	"gvs/internal/datapath"
 )
 
@@ -29,11 +31,12 @@ import (
 // for; a learning that races with a resize may be lost, and the next
 // frame from that address learns it again.
 type MACTable struct {
-	tab   atomic.Pointer[macSlots]
-	mu    sync.Mutex // held to replace tab: growth, SetLimit, Flush, FlushPort
-	epoch time.Time
-	aging atomic.Int64 // seconds
-	limit atomic.Int64 // mac-table-size: entries beyond it are not learned
+	tab    atomic.Pointer[macSlots]
+	charge *macCharge // what tab holds of the shared budget
+	mu     sync.Mutex // held to replace tab: growth, SetLimit, Flush, FlushPort
+	epoch  time.Time
+	aging  atomic.Int64 // seconds
+	limit  atomic.Int64 // mac-table-size: entries beyond it are not learned
 }
 
 // macSlots is one generation of the table's slot array.
@@ -60,6 +63,40 @@ const (
 	seenMask = valValid - 1
 )
 
+// MACTableMemory bounds the slot arrays of all bridges' MAC tables
+// together, in bytes: each table is bounded by its mac-table-size (at
+// most a million entries, 48 MiB of slots), but 1,024 bridges of that
+// would be 48 GiB. A table that would grow past it does not: it goes on
+// learning into the room it has (and into expired entries' slots), and
+// mac_learning_memory_full counts the refusals.
+const MACTableMemory = 1 << 30
+
+var (
+	macMemBudget atomic.Int64 // MACTableMemory; a variable for tests
+	macMemUsed   atomic.Int64
+	macMemFull   = coverage.New("mac_learning_memory_full")
+)
+
+func init() { macMemBudget.Store(MACTableMemory) }
+
+// macCharge is what one table's slot array holds of the shared budget;
+// apart from the table, so that a cleanup gives it back once the table
+// is garbage.
+type macCharge struct{ bytes atomic.Int64 }
+
+func slotsBytes(n int) int64 { return int64(n) * int64(unsafe.Sizeof(macSlot{})) }
+
+// MACTableMemoryUsed returns what all MAC tables' slots hold.
+func MACTableMemoryUsed() int64 { return macMemUsed.Load() }
+
+// setTab replaces the table's slot array, charging the difference to
+// the shared budget. The caller holds t.mu (or owns t).
+func (t *MACTable) setTab(next *macSlots) {
+	b := slotsBytes(len(next.slots))
+	macMemUsed.Add(b - t.charge.bytes.Swap(b))
+	t.tab.Store(next)
+}
+
 // MaxMACTableSize is the largest mac-table-size a table takes, the top
 // of the range OVS forces the setting into; larger limits are clamped.
 const MaxMACTableSize = 1000000
@@ -68,10 +105,11 @@ const MaxMACTableSize = 1000000
 // MaxMACTableSize) with the given aging time in seconds. It allocates
 // room for a few entries only, and grows as they are learned.
 func NewMACTable(size int, agingSeconds int) *MACTable {
-	t := &MACTable{epoch: time.Now()}
+	t := &MACTable{epoch: time.Now(), charge: &macCharge{}}
 	t.limit.Store(int64(clampSize(size)))
 	t.aging.Store(int64(agingSeconds))
-	t.tab.Store(newMACSlots(minSlots))
+	t.setTab(newMACSlots(minSlots))
+	runtime.AddCleanup(t, func(c *macCharge) { macMemUsed.Add(-c.bytes.Load()) }, t.charge)
 	return t
 }
 
@@ -251,6 +289,10 @@ func (t *MACTable) grow(tab *macSlots) bool {
 	if t.tab.Load() != tab || len(tab.slots) >= maxSlots(t.limit.Load()) {
 		return false
 	}
+	if macMemUsed.Load()+slotsBytes(len(tab.slots)) > macMemBudget.Load() {
+		macMemFull.Inc()
+		return false
+	}
 	t.rebuild(tab, 2*len(tab.slots), int(t.limit.Load()))
 	return true
 }
@@ -279,7 +321,7 @@ func (t *MACTable) rebuild(tab *macSlots, size, keep int) {
 			}
 		}
 	}
-	t.tab.Store(next)
+	t.setTab(next)
 }
 
 type rawEntry struct{ key, val uint64 }
@@ -342,7 +384,7 @@ func (t *MACTable) lookupTTL(mac [6]byte, vlan uint16) (uint32, time.Duration, b
 func (t *MACTable) Flush() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.tab.Store(newMACSlots(minSlots))
+	t.setTab(newMACSlots(minSlots))
 	datapath.Invalidate()
 }
 

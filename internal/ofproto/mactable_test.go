@@ -164,3 +164,54 @@ func BenchmarkMACLookup(b *testing.B) {
 		tb.Lookup([6]byte{2, 0, 0, 0, byte(i >> 8 & 3), byte(i)}, 10)
 	}
 }
+
+// TestMACTablesShareAMemoryBudget fills many bridges' MAC tables, each
+// allowed a million addresses, with addresses a packet sender makes up:
+// together their slots stay within the shared budget (1,024 bridges of
+// 48 MiB each were possible before), learning goes on within the room
+// they have, and a table's memory is given back when it goes away.
+func TestMACTablesShareAMemoryBudget(t *testing.T) {
+	const budget = 2 << 20
+	old := macMemBudget.Load()
+	macMemBudget.Store(budget)
+	t.Cleanup(func() { macMemBudget.Store(old) })
+	usedBefore := MACTableMemoryUsed()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapAlloc
+	var tables []*MACTable
+	for i := range 64 {
+		mt := NewMACTable(MaxMACTableSize, 300)
+		tables = append(tables, mt)
+		for j := range 20000 {
+			mt.Learn([6]byte{2, byte(i), 0, byte(j >> 16), byte(j >> 8), byte(j)}, 0, 1)
+		}
+		if _, ok := mt.Lookup([6]byte{2, byte(i), 0, 0, 0, 0}, 0); !ok {
+			t.Fatalf("table %d did not learn its first address", i)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	grown := int64(ms.HeapAlloc) - int64(before)
+	t.Logf("64 tables of up to 20000 addresses: heap grew %d KiB, charged %d KiB, budget %d KiB",
+		grown>>10, (MACTableMemoryUsed()-usedBefore)>>10, budget>>10)
+	if grown > 2*budget {
+		t.Errorf("the tables hold %d KiB, more than twice the %d KiB budget", grown>>10, budget>>10)
+	}
+	if MACTableMemoryUsed() > budget+slotsBytes(minSlots)*64 {
+		t.Errorf("charged %d bytes past the budget of %d", MACTableMemoryUsed(), budget)
+	}
+	runtime.KeepAlive(tables)
+	tables = nil
+	for range 20 {
+		runtime.GC()
+		if MACTableMemoryUsed() <= usedBefore {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if used := MACTableMemoryUsed(); used > usedBefore {
+		t.Errorf("%d bytes still charged after the tables went away (%d before)", used, usedBefore)
+	}
+}
