@@ -3,6 +3,7 @@ package ofproto
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,36 @@ const DefaultMaxFlows = 1_000_000
 // client keep hundreds of GB of them; at 8 million, flows average 8
 // actions at the flow limit.
 const DefaultMaxActions = 8_000_000
+
+// MaxAllFlows and MaxAllActions bound the flows and actions of all
+// bridges together: a flow costs about 1.6 KB and an action tens of
+// bytes, so 1,024 bridges at the per-bridge bounds (a controller or
+// learn actions can fill them) would be terabytes; at these two, about
+// 4 GB. Past them an add or modify fails with ErrTableFull as past the
+// bridge's own.
+const (
+	MaxAllFlows   = 2_000_000
+	MaxAllActions = 16_000_000
+)
+
+// The flows and actions of all Tables, and their bounds (variables for
+// tests).
+var (
+	allFlows, allActions       atomic.Int64
+	maxAllFlows, maxAllActions atomic.Int64
+)
+
+func init() {
+	maxAllFlows.Store(MaxAllFlows)
+	maxAllActions.Store(MaxAllActions)
+}
+
+// tablesCharge is what one Tables counts in allFlows and allActions;
+// apart from it, so that a cleanup gives it back once it is garbage.
+type tablesCharge struct{ flows, actions atomic.Int64 }
+
+// AllFlows returns how many flows all bridges' tables hold together.
+func AllFlows() int64 { return allFlows.Load() }
 
 // Errors of flow table requests; the OpenFlow channel turns them into
 // the flow_mod errors OVS sends (OFPFMFC_OVERLAP, OFPFMFC_TABLE_FULL,
@@ -88,13 +119,23 @@ type Tables struct {
 	maxFlows int
 	nflows   int
 	nactions int // countActions of every rule's actions
-	seq      uint64
-	timed    map[*Rule]struct{} // rules with an idle or hard timeout
+	charge   *tablesCharge
+	// global says that adds are bounded by MaxAllFlows too: not the
+	// one flow NewBridgeTables puts in, so that a new bridge switches
+	// even when the others hold every flow.
+	global bool
+	seq    uint64
+	timed  map[*Rule]struct{} // rules with an idle or hard timeout
 }
 
 // NewTables returns empty tables.
 func NewTables(opts TablesOptions) *Tables {
-	t := &Tables{now: opts.Now, maxFlows: opts.MaxFlows, timed: map[*Rule]struct{}{}}
+	t := &Tables{now: opts.Now, maxFlows: opts.MaxFlows, timed: map[*Rule]struct{}{},
+		charge: &tablesCharge{}, global: true}
+	runtime.AddCleanup(t, func(c *tablesCharge) {
+		allFlows.Add(-c.flows.Load())
+		allActions.Add(-c.actions.Load())
+	}, t.charge)
 	if t.now == nil {
 		t.now = time.Now
 	}
@@ -112,6 +153,8 @@ func NewTables(opts TablesOptions) *Tables {
 // programmed switches like a learning switch.
 func NewBridgeTables(opts TablesOptions) *Tables {
 	t := NewTables(opts)
+	t.global = false
+	defer func() { t.global = true }()
 	normal := &flow.Flow{Priority: 0, Match: flow.NewMatch(packet.Key{}, packet.Key{}),
 		Actions: []flow.Action{flow.Output{Port: flow.PortNormal}}}
 	// An empty table takes one flow: no overlap, no limit to reach.
@@ -200,6 +243,9 @@ func (t *Tables) add(f *flow.Flow) error {
 	if old == nil && t.nflows >= t.maxFlows {
 		return fmt.Errorf("table %d: %w: %d flows, at most %d", f.Table, ErrTableFull, t.nflows, t.maxFlows)
 	}
+	if all := allFlows.Load(); old == nil && t.global && all >= maxAllFlows.Load() {
+		return fmt.Errorf("table %d: %w: %d flows in all bridges, at most %d", f.Table, ErrTableFull, all, maxAllFlows.Load())
+	}
 	n := countActions(fl.Actions)
 	if err := t.actionRoom(n, old); err != nil {
 		return fmt.Errorf("table %d: %w", f.Table, err)
@@ -214,12 +260,11 @@ func (t *Tables) add(f *flow.Flow) error {
 		}
 		c.replace(old, r)
 		delete(t.timed, old)
-		t.nactions -= countActions(old.flow.Actions)
+		t.count(0, n-countActions(old.flow.Actions))
 	} else {
 		c.insert(r)
-		t.nflows++
+		t.count(1, n)
 	}
-	t.nactions += n
 	if fl.IdleTimeout != 0 || fl.HardTimeout != 0 {
 		t.timed[r] = struct{}{}
 	}
@@ -401,7 +446,10 @@ func (t *Tables) Modify(m Modify) (int, error) {
 	if grow > 0 && t.nactions+grow > DefaultMaxActions {
 		return 0, fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, t.nactions+grow, DefaultMaxActions)
 	}
-	t.nactions += grow
+	if err := globalActionRoom(grow); err != nil {
+		return 0, err
+	}
+	t.count(0, grow)
 	now := t.now().UnixNano()
 	for _, old := range rules {
 		fl := *old.flow
@@ -445,8 +493,26 @@ func (t *Tables) Delete(sel Selector) []Removed {
 func (t *Tables) remove(r *Rule) {
 	t.tables[r.flow.Table].remove(r)
 	delete(t.timed, r)
-	t.nflows--
-	t.nactions -= countActions(r.flow.Actions)
+	t.count(-1, -countActions(r.flow.Actions))
+}
+
+// count changes the flows and actions t holds, here and in all bridges'
+// counts.
+func (t *Tables) count(flows, actions int) {
+	t.nflows += flows
+	t.nactions += actions
+	t.charge.flows.Add(int64(flows))
+	t.charge.actions.Add(int64(actions))
+	allFlows.Add(int64(flows))
+	allActions.Add(int64(actions))
+}
+
+// globalActionRoom says whether grow more actions fit in all bridges'.
+func globalActionRoom(grow int) error {
+	if all := allActions.Load(); grow > 0 && all+int64(grow) > maxAllActions.Load() {
+		return fmt.Errorf("%w: %d actions in all bridges' flows, at most %d", ErrTableFull, all+int64(grow), maxAllActions.Load())
+	}
+	return nil
 }
 
 // actionRoom says whether a flow of n actions fits, in place of old if
@@ -458,6 +524,9 @@ func (t *Tables) actionRoom(n int, old *Rule) error {
 	}
 	if n > 0 && total > DefaultMaxActions {
 		return fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, total, DefaultMaxActions)
+	}
+	if t.global {
+		return globalActionRoom(total - t.nactions)
 	}
 	return nil
 }

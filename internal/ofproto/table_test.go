@@ -3,6 +3,7 @@ package ofproto
 import (
 	"errors"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -429,5 +430,68 @@ func TestTablesActionsBounded(t *testing.T) {
 	tb.Delete(Selector{Table: TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})})
 	if tb.nactions != 0 {
 		t.Fatalf("%d actions counted in empty tables", tb.nactions)
+	}
+}
+
+// TestTablesBoundedAcrossBridges: each bridge's tables are bounded, but
+// 1,024 bridges at their bounds were terabytes, so the flows and actions
+// of all bridges are bounded together too (MaxAllFlows, MaxAllActions);
+// a bridge made when the others hold them all still gets its NORMAL
+// flow, and a bridge that goes away gives its flows back.
+func TestTablesBoundedAcrossBridges(t *testing.T) {
+	oldF, oldA := maxAllFlows.Load(), maxAllActions.Load()
+	t.Cleanup(func() { maxAllFlows.Store(oldF); maxAllActions.Store(oldA) })
+	base := AllFlows()
+	maxAllFlows.Store(base + 1000)
+	maxAllActions.Store(allActions.Load() + 1e6)
+	var bridges []*Tables
+	added := 0
+	for b := range 8 {
+		tb := NewBridgeTables(TablesOptions{})
+		bridges = append(bridges, tb)
+		for i := range 500 {
+			f := mustFlow(t, "actions=output:1")
+			f.Match = mustMatch(t, "reg0="+strconv.Itoa(i))
+			err := tb.Add(f)
+			if err != nil {
+				if !errors.Is(err, ErrTableFull) || !strings.Contains(err.Error(), "all bridges") {
+					t.Fatalf("bridge %d flow %d: %v, want a table-full error about all bridges", b, i, err)
+				}
+				break
+			}
+			added++
+		}
+	}
+	if added > 1000 {
+		t.Errorf("%d flows added to 8 bridges of 500, bound 1000", added)
+	}
+	if added < 1000-8 {
+		t.Errorf("only %d flows added under a bound of 1000", added)
+	}
+	late := NewBridgeTables(TablesOptions{})
+	if late.NumFlows() != 1 {
+		t.Errorf("a bridge made when all flows are taken has %d flows, want its NORMAL flow", late.NumFlows())
+	}
+	// Actions: a modify that grows past the bound of all bridges fails.
+	maxAllActions.Store(allActions.Load() + 10)
+	big := mustFlow(t, "actions=output:1,output:2,output:3,output:4,output:5,output:6,output:7,output:8,output:9,output:10,output:11,output:12")
+	if _, err := bridges[0].Modify(Modify{Selector: Selector{Table: TableAll, Match: mustMatch(t, "reg0=0")}, Actions: big.Actions}); !errors.Is(err, ErrTableFull) {
+		t.Errorf("modify past all bridges' actions: %v, want ErrTableFull", err)
+	}
+	bridges[0].Delete(Selector{Table: TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})})
+	if err := bridges[1].Add(mustFlow(t, "reg1=1,actions=drop")); err != nil {
+		t.Errorf("add after another bridge's flows were deleted: %v", err)
+	}
+	runtime.KeepAlive(late)
+	bridges, late = nil, nil
+	for range 20 {
+		runtime.GC()
+		if AllFlows() <= base {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := AllFlows(); got > base {
+		t.Errorf("%d flows counted after the bridges went away (%d before)", got, base)
 	}
 }
