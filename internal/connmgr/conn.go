@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -54,7 +55,11 @@ const pinQueue = 256
 
 func newConn(s *Service, nc net.Conn) *conn {
 	c := &conn{s: s, nc: nc, pin: make(chan []byte, pinQueue), done: make(chan struct{}), wdone: make(chan struct{})}
-	c.out.init()
+	charge := &outCharge{}
+	c.out.init(charge)
+	// What is left queued when the connection ends (packet-ins sent
+	// while it ended) is given back once it is garbage.
+	runtime.AddCleanup(c, func(ch *outCharge) { ch.add(-int(ch.bytes.Load())) }, charge)
 	c.lastRx.Store(time.Now().UnixNano())
 	return c
 }
@@ -199,15 +204,20 @@ func (c *conn) send(xid uint32, m openflow.Message) {
 
 // sendAsync queues an asynchronous message (flow-removed, an echo
 // probe) without waiting: the goroutine that sends it serves every
-// connection. A peer too far behind loses it, counted.
+// connection. A peer too far behind loses it, counted
+// (ofconn_async_drop); one whose connection is ending too
+// (ofconn_async_closed).
 func (c *conn) sendAsync(m openflow.Message) {
 	b, err := openflow.Encode(c.version, 0, m)
 	if err != nil {
 		connLog.Warn("bridge %s: encoding %T: %v", c.s.name, m, err)
 		return
 	}
-	if !c.out.put(false, b) {
+	switch c.out.put(false, b) {
+	case putFull:
 		asyncDrops.Inc()
+	case putClosed:
+		asyncClosed.Inc()
 	}
 }
 

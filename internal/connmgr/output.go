@@ -2,6 +2,7 @@ package connmgr
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvs/internal/coverage"
@@ -22,9 +23,53 @@ const (
 	outBudget = 4 << 20
 )
 
-// asyncDrops counts flow-removed messages and echo probes dropped because
-// their connection's queue was full.
-var asyncDrops = coverage.New("ofconn_async_drop")
+// OutputMemory bounds the bytes queued for all OpenFlow connections of
+// all bridges together (ordered messages and packet-ins): each is
+// bounded (outBudget, pinQueue), but 1,024 bridges with 32 controller
+// connections each, every one a peer that does not read, were hundreds
+// of GiB. Past it a packet-in or an asynchronous message is dropped as
+// past its connection's own bound, and a reply waits until its
+// connection's queue is empty.
+const OutputMemory = 256 << 20
+
+var (
+	outMemBudget atomic.Int64 // OutputMemory; a variable for tests
+	outMemUsed   atomic.Int64
+)
+
+func init() { outMemBudget.Store(OutputMemory) }
+
+// outCharge is what one connection's queues hold of the shared budget;
+// apart from the connection, so that a cleanup gives back what is still
+// queued once it is garbage.
+type outCharge struct{ bytes atomic.Int64 }
+
+func (ch *outCharge) add(n int) {
+	ch.bytes.Add(int64(n))
+	outMemUsed.Add(int64(n))
+}
+
+// outMemFull says whether n more bytes would pass the shared budget.
+func outMemFull(n int) bool { return outMemUsed.Load()+int64(n) > outMemBudget.Load() }
+
+var (
+	// asyncDrops counts flow-removed messages and echo probes dropped
+	// because their connection's queue (or all connections' budget) was
+	// full: only overflow.
+	asyncDrops = coverage.New("ofconn_async_drop")
+	// asyncClosed counts those not sent because their connection was
+	// ending.
+	asyncClosed = coverage.New("ofconn_async_closed")
+)
+
+// putResult says what became of messages given to outQueue.put.
+type putResult uint8
+
+const (
+	putQueued putResult = iota
+	putFull             // over the connection's or the shared budget
+	putClosed           // the connection is ending
+)
 
 // outQueue is the ordered queue of a connection's messages.
 type outQueue struct {
@@ -35,37 +80,44 @@ type outQueue struct {
 	closed bool // the connection is ending: queue nothing more
 	broken bool // a write failed: nothing more is written
 	wake   chan struct{}
+	charge *outCharge
 }
 
-func (q *outQueue) init() {
+func (q *outQueue) init(charge *outCharge) {
 	q.cond = sync.NewCond(&q.mu)
 	q.wake = make(chan struct{}, 1)
+	q.charge = charge
 }
 
 // put queues bs in order. A reply (wait) waits while the queue is over
-// its budget; another message is then dropped. It reports whether the
-// messages were queued.
-func (q *outQueue) put(wait bool, bs ...[]byte) bool {
+// its budget, or the shared one is full, and not empty; another message
+// is then dropped. It reports what became of the messages.
+func (q *outQueue) put(wait bool, bs ...[]byte) putResult {
 	n := 0
 	for _, b := range bs {
 		n += len(b)
 	}
 	q.mu.Lock()
-	for wait && q.bytes > 0 && q.bytes+n > outBudget && !q.closed && !q.broken {
+	for wait && q.bytes > 0 && (q.bytes+n > outBudget || outMemFull(n)) && !q.closed && !q.broken {
 		q.cond.Wait()
 	}
-	if q.closed || q.broken || (!wait && q.bytes > 0 && q.bytes+n > outBudget) {
+	if q.closed || q.broken {
 		q.mu.Unlock()
-		return false
+		return putClosed
+	}
+	if !wait && ((q.bytes > 0 && q.bytes+n > outBudget) || outMemFull(n)) {
+		q.mu.Unlock()
+		return putFull
 	}
 	q.msgs = append(q.msgs, bs...)
 	q.bytes += n
+	q.charge.add(n)
 	q.mu.Unlock()
 	select {
 	case q.wake <- struct{}{}:
 	default:
 	}
-	return true
+	return putQueued
 }
 
 // take returns the queued messages, in order, and whether the queue is
@@ -82,6 +134,7 @@ func (q *outQueue) take() ([][]byte, bool) {
 func (q *outQueue) written(n int) {
 	q.mu.Lock()
 	q.bytes -= n
+	q.charge.add(-n)
 	q.cond.Broadcast()
 	q.mu.Unlock()
 }
@@ -131,7 +184,9 @@ func (c *conn) writer() {
 		select {
 		case <-c.out.wake:
 		case b := <-c.pin:
-			if !c.write(b, time.Time{}) {
+			ok := c.write(b, time.Time{})
+			c.out.charge.add(-len(b))
+			if !ok {
 				c.out.close(true)
 				return
 			}

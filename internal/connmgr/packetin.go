@@ -12,7 +12,8 @@ import (
 
 var (
 	// pinDrops counts packet-ins dropped because a connection's queue
-	// was full: a slow controller never slows the packet path.
+	// (or all connections' budget, OutputMemory) was full: a slow
+	// controller never slows the packet path.
 	pinDrops = coverage.New("ofconn_packet_in_drop")
 	pinSent  = coverage.New("ofconn_packet_in")
 )
@@ -34,10 +35,16 @@ func (s *Service) PacketIn(pi *ofproto.PacketIn, frame []byte) {
 		if err != nil {
 			continue
 		}
+		if outMemFull(len(b)) {
+			pinDrops.Inc()
+			continue
+		}
+		c.out.charge.add(len(b))
 		select {
 		case c.pin <- b:
 			pinSent.Inc()
 		default:
+			c.out.charge.add(-len(b))
 			pinDrops.Inc()
 		}
 	}

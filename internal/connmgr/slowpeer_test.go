@@ -3,6 +3,7 @@ package connmgr
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -100,5 +101,88 @@ func TestIdlePeersDoNotLockOutOfctl(t *testing.T) {
 	_ = idle[0].nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := openflow.ReadMessage(idle[0].nc, nil); err == nil {
 		t.Fatal("the connection idle longest is still served")
+	}
+}
+
+// queuedBytes returns what the connections of s have queued.
+func queuedBytes(s *Service) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		c.out.mu.Lock()
+		n += c.out.bytes
+		c.out.mu.Unlock()
+	}
+	return n
+}
+
+// TestOutputBoundedAcrossBridges: each connection's queue is bounded
+// (4 MiB), but a peer that does not read on each of 1,024 bridges'
+// 32 controller connections held hundreds of GiB; what all connections
+// queue is bounded together (OutputMemory), and past it flow-removed
+// messages are dropped as overflow.
+func TestOutputBoundedAcrossBridges(t *testing.T) {
+	const budget = 1 << 20
+	old := outMemBudget.Load()
+	outMemBudget.Store(budget)
+	t.Cleanup(func() { outMemBudget.Store(old) })
+	drops := asyncDrops.Total()
+	total := 0
+	for i := range 4 {
+		name := fmt.Sprintf("br%d", i)
+		b := ofproto.NewBridge(name, 64, 300)
+		s, err := Listen(filepath.Join(testRundir(t), name+".mgmt"), b, &Info{Versions: openflow.VersionBitmap(openflow.Version10)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		const n = 50000 // more flow-removed messages (88 bytes each) than a queue holds
+		for i := 0; i < n; i++ {
+			f, err := flow.ParseFlow(fmt.Sprintf("priority=%d,reg0=%d,send_flow_rem,actions=drop", 1+i%100, i), flow.ParseOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Tables.Add(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		slow := dialService(t, s, openflow.Version10)
+		slow.send(&openflow.SetConfig{MissSendLen: 128})
+		slow.send(&openflow.EchoRequest{})
+		if _, ok := slow.next().(*openflow.EchoReply); !ok {
+			t.Fatal("no echo reply")
+		}
+		all := ofproto.Selector{Table: ofproto.TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})}
+		s.flowsRemoved(s.tables.Delete(all))
+		total += queuedBytes(s)
+	}
+	t.Logf("4 bridges with a peer that does not read: %d KiB queued, budget %d KiB", total>>10, budget>>10)
+	if total > budget+64<<10 {
+		t.Errorf("%d KiB queued for 4 peers, budget %d KiB", total>>10, budget>>10)
+	}
+	if asyncDrops.Total() == drops {
+		t.Error("no flow-removed message counted as dropped past the budget")
+	}
+}
+
+// TestAsyncToEndingConnNotADrop: an asynchronous message for a
+// connection that is ending is not an overflow: ofconn_async_drop
+// counts only those, ofconn_async_closed the others.
+func TestAsyncToEndingConnNotADrop(t *testing.T) {
+	s, _ := newTestService(t, &Info{})
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	c := newConn(s, a)
+	c.version = openflow.Version10
+	c.out.close(false)
+	drops, closed := asyncDrops.Total(), asyncClosed.Total()
+	c.sendAsync(&openflow.EchoRequest{})
+	if asyncDrops.Total() != drops {
+		t.Error("a message for an ending connection counted as ofconn_async_drop")
+	}
+	if asyncClosed.Total() != closed+1 {
+		t.Error("a message for an ending connection not counted as ofconn_async_closed")
 	}
 }
