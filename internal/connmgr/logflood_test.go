@@ -1,35 +1,16 @@
 package connmgr
 
 import (
-	"bytes"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"gvs/internal/testutil"
 	"gvs/internal/vlog"
 )
-
-// syncBuffer is a bytes.Buffer safe for the log's writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestConnectionLogBounded: a passive controller target (ptcp: listens
 // on every address by default) is open to anyone who can reach it; one
@@ -40,7 +21,7 @@ func TestConnectionLogBounded(t *testing.T) {
 	life, errs, limit := connLifeRL, connErrRL, connLimitRL
 	connLifeRL, connErrRL, connLimitRL = vlog.NewRateLimit(20, time.Minute), vlog.NewRateLimit(20, time.Minute), vlog.NewRateLimit(10, time.Minute)
 	t.Cleanup(func() { connLifeRL, connErrRL, connLimitRL = life, errs, limit })
-	var logged syncBuffer
+	var logged testutil.SyncBuffer
 	vlog.Default.SetConsole(&logged)
 	t.Cleanup(func() { vlog.Default.SetConsole(os.Stderr) })
 	path := filepath.Join(testRundir(t), "br.listen")

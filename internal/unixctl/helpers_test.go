@@ -1,33 +1,14 @@
 package unixctl
 
 import (
-	"bytes"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"gvs/internal/coverage"
+	"gvs/internal/testutil"
 	"gvs/internal/vlog"
 )
-
-// syncBuffer is a bytes.Buffer safe to share with a logging goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // testServer is a running server in its own rundir, with its own log and
 // coverage registries so tests do not see each other.
@@ -36,7 +17,7 @@ type testServer struct {
 	rundir  string
 	logs    *vlog.Registry
 	cov     *coverage.Registry
-	console *syncBuffer
+	console *testutil.SyncBuffer
 }
 
 // startServer runs a server as ovs-vswitchd would: pidfile and
@@ -49,9 +30,9 @@ func startServer(t *testing.T, opts ...Option) *testServer {
 		t.Fatalf("CreatePidfile: %v", err)
 	}
 	t.Cleanup(func() { pf.Remove() })
-	ts := &testServer{rundir: rundir, logs: vlog.NewRegistry("ovs-vswitchd"), cov: coverage.NewRegistry(), console: &syncBuffer{}}
+	ts := &testServer{rundir: rundir, logs: vlog.NewRegistry("ovs-vswitchd"), cov: coverage.NewRegistry(), console: &testutil.SyncBuffer{}}
 	ts.logs.SetConsole(ts.console)
-	ts.logs.SetSyslog(&syncBuffer{})
+	ts.logs.SetSyslog(&testutil.SyncBuffer{})
 	opts = append([]Option{WithLogs(ts.logs), WithCoverage(ts.cov)}, opts...)
 	srv, err := NewServer(ControlPath(rundir, "ovs-vswitchd"), opts...)
 	if err != nil {

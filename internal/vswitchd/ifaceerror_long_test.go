@@ -1,13 +1,12 @@
 package vswitchd
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 
+	"gvs/internal/testutil"
 	"gvs/internal/vlog"
 )
 
@@ -40,31 +39,13 @@ func TestInterfaceErrorBounded(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestInterfaceOpenFailuresLogBounded: an interface that cannot be set up
 // is tried again at every reconfiguration, and gvsd's own statistics
 // writes reconfigure it every few seconds; each try logged the whole
 // error (megabytes when it quotes a client's option value). The log
 // stays bounded: lines are cut, and repeats rate-limited.
 func TestInterfaceOpenFailuresLogBounded(t *testing.T) {
-	var log syncBuffer
+	var log testutil.SyncBuffer
 	vlog.Default.SetConsole(&log)
 	defer vlog.Default.SetConsole(os.Stderr)
 	sw := newSwitchWithBridge(t, `[]`)
