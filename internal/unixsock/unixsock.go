@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -62,7 +63,8 @@ func Listen(path string, perm os.FileMode) (*Listener, error) {
 	if err := CheckStale(path); err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp(filepath.Dir(path), ".sock")
+	removeStaleDirs(filepath.Dir(path))
+	tmp, err := os.MkdirTemp(filepath.Dir(path), tmpPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("socket %q: %w", path, err)
 	}
@@ -77,6 +79,62 @@ func Listen(path string, perm os.FileMode) (*Listener, error) {
 		return nil, fmt.Errorf("socket %q: %w", path, err)
 	}
 	return l, nil
+}
+
+// tmpPrefix starts the name of the private directory a socket is bound
+// in, followed by the pid of the process that made it.
+const tmpPrefix = ".sock-"
+
+// staleAge is how old a private directory of an older gvsd (".sock"
+// and digits, no pid) must be to be taken as left by a crash: Listen
+// holds one for a moment only.
+const staleAge = time.Minute
+
+// removeStaleDirs removes the private directories that a process of this
+// user left in dir when it died between making one and removing it (a
+// crash at bind time): those whose process is gone, or, named by an
+// older gvsd, older than staleAge. Another user's, a live process's, and
+// anything that is not a directory are left alone.
+func removeStaleDirs(dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if !e.IsDir() || len(name) < len(".sock")+1 || name[:len(".sock")] != ".sock" {
+			continue
+		}
+		full := filepath.Join(dir, name)
+		var st syscall.Stat_t
+		if syscall.Lstat(full, &st) != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR || int(st.Uid) != os.Geteuid() {
+			continue
+		}
+		if !staleDir(name, time.Unix(st.Mtim.Sec, st.Mtim.Nsec)) {
+			continue
+		}
+		// Only what Listen puts there: the socket "s".
+		os.Remove(filepath.Join(full, "s"))
+		os.Remove(full)
+	}
+}
+
+// staleDir says whether a private directory called name, last changed at
+// mtime, was left by a process that is gone.
+func staleDir(name string, mtime time.Time) bool {
+	rest, ok := strings.CutPrefix(name, tmpPrefix)
+	if !ok {
+		if _, err := strconv.ParseUint(name[len(".sock"):], 10, 64); err != nil {
+			return false
+		}
+		return time.Since(mtime) > staleAge
+	}
+	pidText, _, ok := strings.Cut(rest, "-")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(unix.Kill(pid, 0), unix.ESRCH)
 }
 
 // bindIn binds a socket called "s" in the private directory dir and

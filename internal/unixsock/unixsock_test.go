@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // watchMode records the mode of path each time it is seen, from before
@@ -164,4 +166,65 @@ func TestListenNearPathLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// TestListenRemovesStaleBindDirs: a gvsd killed between making its
+// private bind directory and removing it left an empty ".sock..."
+// directory in the run directory for good; Listen removes those of this
+// user whose process is gone (or, named by an older gvsd, that are old),
+// and leaves a live process's, another user's and recent ones alone.
+func TestListenRemovesStaleBindDirs(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := cmd.Process.Pid
+	mk := func(name string, withSocket bool) string {
+		p := filepath.Join(dir, name)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if withSocket {
+			if err := os.WriteFile(filepath.Join(p, "s"), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return p
+	}
+	staleNew := mk(fmt.Sprintf(".sock-%d-1", dead), true)
+	staleOld := mk(".sock123456", false)
+	old := time.Now().Add(-2 * staleAge)
+	if err := os.Chtimes(staleOld, old, old); err != nil {
+		t.Fatal(err)
+	}
+	recentOld := mk(".sock654321", false)
+	live := mk(fmt.Sprintf(".sock-%d-1", os.Getppid()), false)
+	others := mk(fmt.Sprintf(".sock-%d-2", dead), false)
+	if err := os.Chown(others, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Listen(filepath.Join(dir, "a.sock"), 0o700)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, p := range []string{staleNew, staleOld} {
+		if _, err := os.Lstat(p); !os.IsNotExist(err) {
+			t.Errorf("stale %s still there (%v)", filepath.Base(p), err)
+		}
+	}
+	for _, p := range []string{recentOld, live, others} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s removed: %v", filepath.Base(p), err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 4 {
+		t.Errorf("run directory holds %q, want a.sock and the three kept directories", names)
+	}
 }
