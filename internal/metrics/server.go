@@ -35,6 +35,18 @@ const (
 	maxSymbolRequest  = 1 << 20 // bytes of addresses in one symbol lookup
 )
 
+// A client that sends its request body (a symbol lookup) or reads its
+// answer slowly, or not at all, held one of the maxConns connections,
+// and a profile slot, for as long as it liked: 16 such clients kept
+// every scraper out for good. A whole request must arrive within
+// readTimeout, and its answer be written within writeTimeout (a CPU
+// profile takes up to maxProfileSeconds before it is written).
+// Variables for tests.
+var (
+	readTimeout  = 30 * time.Second
+	writeTimeout = (maxProfileSeconds + 30) * time.Second
+)
+
 // Options are what the listener serves besides /metrics.
 type Options struct {
 	// Pprof adds Go's profiler under /debug/pprof/; without it those
@@ -61,6 +73,8 @@ func Listen(addr string, src Sources, opts Options) (*Server, error) {
 	s := &Server{l: netutil.LimitListener(l, maxConns), http: &http.Server{
 		Handler:           newMux(reg, opts),
 		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 	}}

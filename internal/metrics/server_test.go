@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -153,3 +154,39 @@ func TestPprofOnEveryAddressWarns(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestSlowClientsDoNotHoldTheListener: clients that send their request
+// body a byte at a time and then stop held every one of the listener's
+// maxConns connections (and the profiler's slots) for good, so a
+// scraper could never connect; a request must now arrive whole within
+// readTimeout.
+func TestSlowClientsDoNotHoldTheListener(t *testing.T) {
+	old := readTimeout
+	readTimeout = 500 * time.Millisecond
+	defer func() { readTimeout = old }()
+	s, err := Listen("127.0.0.1:0", testSources(), Options{Pprof: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for range maxConns {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "POST /debug/pprof/symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	client := &http.Client{Timeout: 5 * time.Second}
+	resp, err := client.Get("http://" + s.Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatalf("a scrape with %d slow clients connected: %v", maxConns, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("scrape answered %d", resp.StatusCode)
+	}
+}
