@@ -49,7 +49,7 @@ func NewRegistry(program string) *Registry {
 		},
 		modules:  make(map[string]*Module),
 		defaults: [numDestinations]Level{Info, Info, Info},
-		console:  os.Stderr,
+		console:  console(os.Stderr),
 	}
 	r.patterns[Console] = parsePattern(defaultConsolePattern)
 	r.patterns[Syslog] = parsePattern(defaultSyslogPattern)
@@ -64,11 +64,17 @@ func (r *Registry) SetProgram(name string) {
 	r.env.program = name
 }
 
-// SetConsole sends console output to w; nil silences the console.
+// SetConsole sends console output to w; nil silences the console. A
+// file (a terminal, a pipe) is written by a goroutine of its own, so that
+// a reader that stops costs lines, never the daemon (consoleWriter).
 func (r *Registry) SetConsole(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.console = w
+	if w == nil {
+		r.console = nil
+		return
+	}
+	r.console = console(w)
 }
 
 // SetSyslog sends syslog output to w instead of /dev/log (tests, or a
