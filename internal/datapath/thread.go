@@ -32,6 +32,10 @@ type portThread struct {
 	// an output, so a NAT must rewrite a copy.
 	rawSent bool
 
+	// frameMem is the mapping bufs and scratch are in, given back when
+	// the thread ends; nil if they are on the heap.
+	frameMem []byte
+
 	// scratch holds re-encoded copies of frames (a tag pushed or
 	// removed), BatchSize*maxVariants of them, reused every batch.
 	scratch [][]byte
@@ -110,16 +114,36 @@ func newPortThread(dp *Datapath, p *Port) *portThread {
 	if p.tunRx != nil {
 		t.tun = make([]packet.TunnelMeta, BatchSize)
 	}
+	// The receive and scratch buffers are carved out of one block,
+	// mapped outside the heap so that only what frames use of them is
+	// resident (allocFrames).
+	rxSize, scrSize := packet.Headroom+frameSize, packet.Headroom+netdev.MaxFrame
+	mem, mapped := allocFrames(BatchSize*rxSize + BatchSize*maxVariants*scrSize)
+	if mapped {
+		t.frameMem = mem
+	}
 	for range BatchSize {
-		t.bufs = append(t.bufs, make([]byte, packet.Headroom+frameSize))
+		t.bufs = append(t.bufs, mem[:rxSize:rxSize])
+		mem = mem[rxSize:]
 	}
 	for range BatchSize * maxVariants {
-		t.scratch = append(t.scratch, make([]byte, packet.Headroom+netdev.MaxFrame))
+		t.scratch = append(t.scratch, mem[:scrSize:scrSize])
+		mem = mem[scrSize:]
 	}
 	t.xls[0].Actions = make([]Action, 0, 64)
 	t.xls[0].Effects = make([]Effect, 0, 16)
 	t.cache = newFlowCache(int(dp.flowLimit.Load()))
 	return t
+}
+
+// freeFrameMem gives the thread's frame buffers back once it has ended
+// (nothing refers to them then: a batch's outputs are written or copied
+// before the next read).
+func (t *portThread) freeFrameMem() {
+	if t.frameMem != nil {
+		freeFrames(t.frameMem)
+		t.frameMem, t.bufs, t.scratch = nil, nil, nil
+	}
 }
 
 func (t *portThread) stop() {
@@ -136,6 +160,7 @@ func (t *portThread) run() {
 	defer t.dp.wg.Done()
 	defer close(t.done)
 	defer t.cache.release()
+	defer t.freeFrameMem()
 	pause := restartPause
 	for !t.loop() {
 		t.discardPending()
