@@ -9,12 +9,13 @@ import (
 	"net"
 	"os/exec"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gvs/internal/testutil"
 )
 
 // openTapIn creates an internal port from inside namespace sw.
@@ -389,7 +390,7 @@ while n < `+itoa(segs*3)+`:
     n += 1
 print(n, flush=True)
 `)
-	out := &lockedBuilder{}
+	out := &testutil.SyncBuffer{}
 	recv.Stdout = out
 	if err := recv.Start(); err != nil {
 		t.Fatal(err)
@@ -413,23 +414,4 @@ for k in range(3):
 	if fromTap.Load() == 0 {
 		t.Error("no UDP super-frame was read whole from the TAP")
 	}
-}
-
-// lockedBuilder is a strings.Builder that a command's output copier
-// writes while the test reads it.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"gvs/internal/testutil"
 )
 
 // newTestRegistry returns a registry whose console and syslog go to
@@ -326,7 +328,7 @@ func TestSlogHandler(t *testing.T) {
 
 func TestConcurrentLoggingAndSetting(t *testing.T) {
 	r, _, _ := newTestRegistry(t)
-	var out syncWriter
+	var out testutil.SyncBuffer
 	r.SetConsole(&out)
 	var wg sync.WaitGroup
 	for i := range 4 {
@@ -356,23 +358,6 @@ func TestConcurrentLoggingAndSetting(t *testing.T) {
 			t.Fatalf("serials out of order at %q", line)
 		}
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 func TestDefaultRegistryNew(t *testing.T) {
