@@ -30,14 +30,11 @@ func dialService(t *testing.T, s *Service, v uint8) *fakeController {
 	return f
 }
 
-// TestSlowPeerDoesNotHoldFlowRemoval: a peer on the management socket
-// that asks for asynchronous messages and never reads must not hold up
-// the deletion of flows that report their removal (an ovs-ofctl
-// del-flows, the once-a-second expiry), nor the inactivity probes that
-// run with it: only its own messages wait or are dropped.
-func TestSlowPeerDoesNotHoldFlowRemoval(t *testing.T) {
-	s, b := newTestService(t, &Info{})
-	const n = 20000 // far more flow-removed messages than a socket buffer holds
+// slowPeerWithRemovals gives b n flows that report their removal, and
+// connects a peer to s that asks for asynchronous messages and then
+// reads nothing.
+func slowPeerWithRemovals(t *testing.T, s *Service, b *ofproto.Bridge, n int) {
+	t.Helper()
 	for i := 0; i < n; i++ {
 		f, err := flow.ParseFlow(fmt.Sprintf("priority=%d,reg0=%d,send_flow_rem,actions=drop", 1+i%100, i), flow.ParseOptions{})
 		if err != nil {
@@ -54,6 +51,17 @@ func TestSlowPeerDoesNotHoldFlowRemoval(t *testing.T) {
 	if _, ok := slow.next().(*openflow.EchoReply); !ok {
 		t.Fatal("no echo reply")
 	}
+}
+
+// TestSlowPeerDoesNotHoldFlowRemoval: a peer on the management socket
+// that asks for asynchronous messages and never reads must not hold up
+// the deletion of flows that report their removal (an ovs-ofctl
+// del-flows, the once-a-second expiry), nor the inactivity probes that
+// run with it: only its own messages wait or are dropped.
+func TestSlowPeerDoesNotHoldFlowRemoval(t *testing.T) {
+	s, b := newTestService(t, &Info{})
+	// Far more flow-removed messages than a socket buffer holds.
+	slowPeerWithRemovals(t, s, b, 20000)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -137,22 +145,8 @@ func TestOutputBoundedAcrossBridges(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
-		const n = 50000 // more flow-removed messages (88 bytes each) than a queue holds
-		for i := 0; i < n; i++ {
-			f, err := flow.ParseFlow(fmt.Sprintf("priority=%d,reg0=%d,send_flow_rem,actions=drop", 1+i%100, i), flow.ParseOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := b.Tables.Add(f); err != nil {
-				t.Fatal(err)
-			}
-		}
-		slow := dialService(t, s, openflow.Version10)
-		slow.send(&openflow.SetConfig{MissSendLen: 128})
-		slow.send(&openflow.EchoRequest{})
-		if _, ok := slow.next().(*openflow.EchoReply); !ok {
-			t.Fatal("no echo reply")
-		}
+		// More flow-removed messages (88 bytes each) than a queue holds.
+		slowPeerWithRemovals(t, s, b, 50000)
 		all := ofproto.Selector{Table: ofproto.TableAll, Match: flow.NewMatch(packet.Key{}, packet.Key{})}
 		s.flowsRemoved(s.tables.Delete(all))
 		total += queuedBytes(s)
