@@ -484,13 +484,7 @@ func TestTablesBoundedAcrossBridges(t *testing.T) {
 	}
 	runtime.KeepAlive(late)
 	bridges, late = nil, nil
-	for range 20 {
-		runtime.GC()
-		if AllFlows() <= base {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	collectUntil(func() bool { return AllFlows() <= base })
 	if got := AllFlows(); got > base {
 		t.Errorf("%d flows counted after the bridges went away (%d before)", got, base)
 	}
