@@ -48,7 +48,8 @@
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
 # one built from this tree (A/B runs); GVSD_TUNNEL_OPTIONS: more
-# settings of gvsd's tunnel ports (e.g. "options:gvs-gro=false").
+# settings of gvsd's tunnel ports (e.g. "options:gvs-gro=false"); DIAG=DIR:
+# after each run, every device's and gvsd's counters into DIR (diag_snap).
 # Run as root: bash bench/tunnel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -218,9 +219,10 @@ tunnel_config() {
 	if ! ping_ok gvbt-v1 "$vm2"; then
 		record fail "$key" "no ping from v1 to v2"
 		log "$key: no ping from v1 to v2"
-	elif r=$(iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port"); then
+	elif diag_snap before && r=$(iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port"); then
 		record tcp "$key" "$r"
-		log "$key round $round: $r Gbit/s, $(retransmits) TCP retransmits$(tunnel_drops "$sw")"
+		log "$key round $round: $r Gbit/s, $(retransmits) TCP retransmits$(tunnel_drops "$sw")$(ring_drops "$sw")"
+		diag_snap after "$sw-$typ-$mode-$round"
 	else
 		record fail "$key" "$r"
 		log "$key round $round: failed: $r"
@@ -244,6 +246,68 @@ tunnel_drops() {
 			tr -d '{}"' | tr ',' '\n' | grep -E 'dropped|errors' | grep -v '=0$' | tr '\n' ' ')"
 	done
 	echo "$out"
+}
+
+# ring_drops SWITCH: for gvsd, every other port whose Interface.statistics
+# count drops or errors (the underlay's and the VMs' system ports, the
+# native underlay's internal port), on both hosts: a segment TCP had to
+# retransmit was lost in one of them, or in no switch at all.
+ring_drops() {
+	[ "$1" = gvsd ] || [ "$1" = gvsd-native ] || return 0
+	local h out="" line
+	for h in 1 2; do
+		while read -r line; do
+			out+="; host$h $line"
+		done < <(vsctl_at "$work/sw$h" --bare --columns=name,statistics list interface 2>/dev/null |
+			awk 'NF == 1 && $1 !~ /=/ {name = $1; next}
+			     /=/ {n = split($0, kv, /[ ,]+/); s = ""
+			          for (i = 1; i <= n; i++) if (kv[i] ~ /(dropped|errors)=[1-9]/) s = s " " kv[i]
+			          if (name != "gvbtt" && s != "") print name s}')
+	done
+	echo "$out"
+}
+
+# diag_snap before|after NAME: with DIAG=DIR, the kernel's counters of
+# every device in the four namespaces (ip -s -s link), the VMs' TCP
+# counters (nstat: retransmissions, reordering, out-of-order queueing,
+# DSACKs), the machine's softnet drops, and each gvsd's coverage/show and
+# Interface statistics, at the end of a run into DIR/NAME.txt (the
+# namespaces are new for each run, so their counters are the run's).
+diag_snap() {
+	[ -n "${DIAG:-}" ] || return 0
+	local n
+	if [ "$1" = before ]; then
+		cp /proc/net/softnet_stat "$work/softnet.before"
+		for n in h1 h2; do
+			ip -n "gvbt-$n" -s link
+		done >"$work/links.before" 2>&1
+		return 0
+	fi
+	local f=$DIAG/$2.txt h
+	mkdir -p "$DIAG"
+	{
+		echo "== ip -s link of the hosts before the run (after the ping)"
+		cat "$work/links.before"
+		for n in h1 h2 v1 v2; do
+			echo "== ip -s -s link, gvbt-$n"
+			ip -n "gvbt-$n" -s -s link
+		done
+		for n in v1 v2; do
+			echo "== nstat, gvbt-$n"
+			ip netns exec "gvbt-$n" nstat -az 2>/dev/null | grep -E 'Retrans|Reorder|OFO|DSACK|SACK|Loss|Lost|Spurious|Prune|Drop|InSegs|OutSegs|Timeout' | grep -v ' 0 '
+		done
+		echo "== softnet_stat before / after (processed dropped time_squeeze, hex, per CPU)"
+		awk '{print $1, $2, $3}' "$work/softnet.before"
+		awk '{print $1, $2, $3}' /proc/net/softnet_stat
+		for h in 1 2; do
+			[ -S "$work/sw$h/db.sock" ] || continue
+			echo "== host$h interfaces"
+			vsctl_at "$work/sw$h" --columns=name,statistics list interface 2>/dev/null
+			echo "== host$h coverage/show"
+			appctl_at "$work/sw$h" coverage/show 2>/dev/null | grep -v ' 0\.0/sec .* total: 0$'
+		done
+	} >"$f" 2>&1
+	cp "$work/iperf.$port.json" "$DIAG/$2.iperf.json" 2>/dev/null || true
 }
 
 # stat NS DEV NAME: a kernel interface counter.

@@ -30,11 +30,19 @@ import (
 // recvmmsg reads it with its virtio header, in ring order.
 
 const (
-	// ringMemory is the ring's size per port, bounding what a burst can
-	// queue: 1024 slots of 2 KiB for a 1500-byte MTU, 10 ms at 100,000
-	// frames a second. It is kernel memory, pinned, for every system
-	// port; 8 MiB measured no better (docs/PERFORMANCE.md).
+	// ringMemory is the ring's size per port at first, bounding what a
+	// burst can queue: 1024 slots of 2 KiB for a 1500-byte MTU, 10 ms at
+	// 100,000 frames a second. It is kernel memory, pinned, for every
+	// system port; 8 MiB measured no better for a VM's port
+	// (docs/PERFORMANCE.md).
 	ringMemory = 2 << 20
+	// ringMemoryMax is what a port's ring grows to, doubling each time
+	// the kernel dropped frames for want of a slot (growRing): an
+	// underlay port taking a tunnel's MTU-size segments at 280,000 a
+	// second emptied 1024 slots in under 4 ms whenever its reader waited
+	// for a CPU, and lost 3 % of them; 4096 slots lost none
+	// (docs/PERFORMANCE.md). Only ports that overflow pay for it.
+	ringMemoryMax = 8 << 20
 	// ringBlock is the kernel's allocation unit; a slot never spans two.
 	ringBlock = 64 << 10
 	// Slot sizes: a power of two from ringSlotMin to ringSlotMax, the
@@ -53,6 +61,7 @@ type packetRing struct {
 	slotSize int
 	slots    int
 	head     int
+	size     int // bytes mapped: ringMemory, or more once grown
 }
 
 // ringSlotSize is the slot size for an interface MTU: larger frames go
@@ -77,42 +86,47 @@ func setupRing(fd, slotSize int) (*packetRing, error) {
 	if err := unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_COPY_THRESH, 1); err != nil {
 		return nil, fmt.Errorf("PACKET_COPY_THRESH: %w", err)
 	}
-	return mapRing(fd, slotSize)
+	return mapRing(fd, slotSize, ringMemory)
 }
 
-// mapRing creates the ring on fd and maps it.
-func mapRing(fd, slotSize int) (*packetRing, error) {
+// mapRing creates a ring of size bytes on fd and maps it.
+func mapRing(fd, slotSize, size int) (*packetRing, error) {
 	req := unix.TpacketReq{
 		Block_size: ringBlock,
-		Block_nr:   ringMemory / ringBlock,
+		Block_nr:   uint32(size / ringBlock),
 		Frame_size: uint32(slotSize),
-		Frame_nr:   uint32(ringMemory / slotSize),
+		Frame_nr:   uint32(size / slotSize),
 	}
 	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &req); err != nil {
 		return nil, fmt.Errorf("PACKET_RX_RING: %w", err)
 	}
-	mem, err := unix.Mmap(fd, 0, ringMemory, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		_ = unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &unix.TpacketReq{})
 		return nil, fmt.Errorf("mmap of the receive ring: %w", err)
 	}
-	return &packetRing{mem: mem, slotSize: slotSize, slots: ringMemory / slotSize}, nil
+	return &packetRing{mem: mem, slotSize: slotSize, slots: size / slotSize, size: size}, nil
 }
 
-// remapRing replaces the ring on fd by a fresh one and empties the
-// socket queue, whose frames belonged to slots of the old ring. On error
-// the port is left without a ring, reading with recvmmsg.
-func remapRing(fd int, old *packetRing, scratch []byte) (*packetRing, error) {
+// remapRing replaces the ring on fd by a fresh one of size bytes and
+// empties the socket queue, whose frames belonged to slots of the old
+// ring (or arrived while there was none); it returns how many frames it
+// threw away, for the caller to count. On error the port is left
+// without a ring, reading with recvmmsg.
+func remapRing(fd int, old *packetRing, scratch []byte, size int) (*packetRing, int, error) {
 	old.unmap()
 	if err := unix.SetsockoptTpacketReq(fd, unix.SOL_PACKET, unix.PACKET_RX_RING, &unix.TpacketReq{}); err != nil {
-		return nil, fmt.Errorf("PACKET_RX_RING (free): %w", err)
+		return nil, 0, fmt.Errorf("PACKET_RX_RING (free): %w", err)
 	}
-	for range 4 * ringMemory / ringSlotMin {
-		if _, _, err := unix.Recvfrom(fd, scratch, unix.MSG_DONTWAIT); err == unix.EAGAIN || err == unix.EBADF {
+	lost := 0
+	for range 4 * old.size / ringSlotMin {
+		if _, _, err := unix.Recvfrom(fd, scratch, unix.MSG_DONTWAIT); err != nil {
 			break
 		}
+		lost++
 	}
-	return mapRing(fd, old.slotSize)
+	ring, err := mapRing(fd, old.slotSize, size)
+	return ring, lost, err
 }
 
 // ringStalled tells, from PACKET_STATISTICS read (and so reset) at a
@@ -298,7 +312,13 @@ func (r *afpacketReader) readDrops(fd uintptr) (stalled bool) {
 		return false
 	}
 	r.count.dropped += uint64(st.Drops)
-	return ringStalled(*st)
+	if ringStalled(*st) {
+		return true
+	}
+	if st.Drops > 0 && r.ring != nil && r.ring.size < ringMemoryMax {
+		r.grow = true // at the next moment the ring is empty (growRing)
+	}
+	return false
 }
 
 // copySlots counts the TP_STATUS_COPY slots in a row from the head, up

@@ -319,6 +319,68 @@ func TestSystemRingCountsDrops(t *testing.T) {
 	}
 }
 
+// A ring the kernel overflowed grows, doubling up to ringMemoryMax, at a
+// moment it is empty; the frames it dropped are counted, and frames keep
+// coming through the larger ring.
+func TestSystemRingGrowsAfterDrops(t *testing.T) {
+	near, far := systemLoop(t)
+	defer watchdog(t, 60*time.Second, near, far)()
+	p := near.(*afpacketPort)
+	frames := testFrames(32)
+	bufs, sizes := makeBufs(64)
+	overflow := func() {
+		t.Helper()
+		dropped := p.Stats().RxDropped
+		for range 2 * p.rd.ring.size / ringSlotMin / len(frames) {
+			if err := far.WriteBatch(frames); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Read until the drops are counted and the ring is empty.
+		for i := 0; i < 1000 && (p.Stats().RxDropped == dropped || p.RxReady()); i++ {
+			if err := far.WriteBatch(frames[:1]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := near.ReadBatch(bufs, sizes); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p.Stats().RxDropped == dropped {
+			t.Fatal("no frames dropped: the ring did not overflow")
+		}
+	}
+	grown := ringGrown.Total()
+	for _, want := range []int{4 << 20, ringMemoryMax, ringMemoryMax} {
+		overflow()
+		// The next read, once the ring is empty, swaps it.
+		if err := far.WriteBatch(frames[:1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := near.ReadBatch(bufs, sizes); err != nil {
+			t.Fatal(err)
+		}
+		if got := p.rd.ring.size; got != want {
+			t.Fatalf("ring of %d bytes after an overflow, want %d", got, want)
+		}
+	}
+	if n := ringGrown.Total() - grown; n != 2 {
+		t.Errorf("netdev_afpacket_ring_grown counted %d growths, want 2", n)
+	}
+	for range 4 {
+		if err := far.WriteBatch(frames); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := 0
+	for got < 4*len(frames) {
+		n, err := near.ReadBatch(bufs, sizes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+}
+
 // Copy slots in a row are counted, so that their frames come off the
 // socket queue in one recvmmsg, also across the end of the ring.
 func TestRingCopySlots(t *testing.T) {

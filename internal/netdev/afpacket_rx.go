@@ -55,6 +55,7 @@ type afpacketReader struct {
 	woken      bool // waitFn has already parked once in this wait
 	stalled    bool // the ring must be replaced (ringStalled)
 	losing     bool // a slot said the kernel dropped frames: read the count
+	grow       bool // the kernel dropped frames for want of a slot: a larger ring
 	statsFn    func(fd uintptr)
 
 	whole      bool  // the last arm was for ReadBatchOffload

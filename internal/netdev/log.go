@@ -18,6 +18,7 @@ var (
 	pcapRotateError   = coverage.New("netdev_pcap_rotate_error")
 	ringSetupFailed   = coverage.New("netdev_afpacket_no_ring") // system port reading with recvmmsg
 	ringReplaced      = coverage.New("netdev_afpacket_ring_replaced")
+	ringGrown         = coverage.New("netdev_afpacket_ring_grown") // after frames were dropped for want of a slot
 	txRingSetupFailed = coverage.New("netdev_afpacket_no_tx_ring") // system port sending with sendmmsg
 	// A busy-polling receive ring (BusyPoller) that saw a frame come
 	// while it spun, or spun out and slept.

@@ -385,6 +385,11 @@ func (p *afpacketPort) readRingLocked(bufs [][]byte, sizes []int, offs []Offload
 			r.losing = false
 			_ = p.conn.Control(r.statsFn)
 		}
+		if r.grow && !r.pending() && !r.ring.ready() {
+			if err := p.growRing(); err != nil {
+				return out, err
+			}
+		}
 		if out > 0 {
 			return out, nil
 		}
@@ -421,19 +426,47 @@ func (p *afpacketPort) replaceRing() error {
 	r := &p.rd
 	r.stalled = false
 	ringReplaced.Inc()
+	if err := p.remap(r.ring.size); err != nil {
+		return fmt.Errorf("port %s: receive ring stalled, reading with recvmmsg: %w", p.name, err)
+	}
+	netdevLog.Warn("port %s: the kernel stopped filling the receive ring: replaced it", p.name)
+	return nil
+}
+
+// growRing gives the port a receive ring twice as large (up to
+// ringMemoryMax) after the kernel dropped frames for want of a slot.
+// The reader calls it when the ring is empty; frames that arrive while
+// the ring is swapped wait on the socket queue and are thrown away and
+// counted as dropped (a few, once per growth).
+func (p *afpacketPort) growRing() error {
+	r := &p.rd
+	r.grow = false
+	size := min(2*r.ring.size, ringMemoryMax)
+	if err := p.remap(size); err != nil {
+		return fmt.Errorf("port %s: receive ring not grown, reading with recvmmsg: %w", p.name, err)
+	}
+	ringGrown.Inc()
+	netdevLog.Info("port %s: the receive ring overflowed: grown to %d KiB (%d slots)", p.name, size>>10, r.ring.slots)
+	return nil
+}
+
+// remap swaps the port's ring for a fresh one of size bytes; on error
+// the port is left reading with recvmmsg.
+func (p *afpacketPort) remap(size int) error {
+	r := &p.rd
 	var err error
+	var lost int
 	cerr := p.conn.Control(func(fd uintptr) {
-		r.ring, err = remapRing(int(fd), r.ring, r.slots[0].big)
+		r.ring, lost, err = remapRing(int(fd), r.ring, r.slots[0].big, size)
 	})
+	r.count.dropped += uint64(lost)
 	if err == nil {
 		err = cerr
 	}
 	if err != nil {
 		r.ring = nil
-		return fmt.Errorf("port %s: receive ring stalled, reading with recvmmsg: %w", p.name, err)
 	}
-	netdevLog.Warn("port %s: the kernel stopped filling the receive ring: replaced it", p.name)
-	return nil
+	return err
 }
 
 func offsFrom(offs []Offload, i int) []Offload {

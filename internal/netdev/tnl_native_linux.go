@@ -4,8 +4,11 @@ package netdev
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -105,7 +108,11 @@ func registerNative(name string, wake func()) *nativeDev {
 	nativeDevs.Store(&m)
 	if syncStop == nil && !nativeSyncOff {
 		syncStop = make(chan struct{})
-		go syncKernelLoop(syncStop)
+		ev, err := openRouteEvents()
+		if err != nil {
+			tunnelLog.Warn("route table: no notice of the kernel's changes, copied every %v: %v", kernelSyncInterval, err)
+		}
+		go syncKernelLoop(syncStop, ev)
 	}
 	return d
 }
@@ -167,18 +174,79 @@ func NativeDevAddrs(name string) ([]netip.Prefix, bool) {
 	return s.addrs, true
 }
 
-func syncKernelLoop(stop chan struct{}) {
+// syncKernelLoop copies the kernel's routes and addresses every
+// kernelSyncInterval and, with ev, as soon as the kernel reports a
+// change of a link, an address or a route, as OVS's route table follows
+// the kernel's notices: until a new underlay address is seen, a tunnel's
+// packets take the host's routing (through the kernel, whose neighbour
+// entry may name another of the peer's devices), so a poll alone left
+// up to a second of a tunnel's first traffic on that path.
+func syncKernelLoop(stop chan struct{}, ev *routeEvents) {
+	syncLoop(stop, ev, SyncTunnelRoutes)
+}
+
+// syncLoop is syncKernelLoop with the copy as a parameter (tests).
+func syncLoop(stop chan struct{}, ev *routeEvents, copyRoutes func()) {
 	t := time.NewTicker(kernelSyncInterval)
 	defer t.Stop()
+	kick := make(chan struct{}, 1)
+	if ev != nil {
+		defer ev.close()
+		go func() {
+			buf := make([]byte, 16<<10)
+			for ev.wait(buf) {
+				select {
+				case kick <- struct{}{}:
+				default: // a copy is due already: it sees this change too
+				}
+			}
+		}()
+	}
 	for {
-		SyncTunnelRoutes()
+		copyRoutes()
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-kick:
+			tunnelRouteEvent.Inc()
 		}
 	}
 }
+
+// tunnelRouteEvent counts copies of the kernel's routes made on its
+// notice of a change (rather than by the clock).
+var tunnelRouteEvent = coverage.New("tunnel_route_kernel_change")
+
+// routeEvents is a netlink socket that the kernel tells of changes to
+// links, addresses and routes; the messages themselves are not read,
+// only their arrival (the copy reads the whole table).
+type routeEvents struct{ f *os.File }
+
+// openRouteEvents subscribes, in the calling thread's network
+// namespace, to the kernel's link, address and route changes.
+func openRouteEvents() (*routeEvents, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	groups := uint32(unix.RTMGRP_LINK | unix.RTMGRP_IPV4_IFADDR | unix.RTMGRP_IPV6_IFADDR |
+		unix.RTMGRP_IPV4_ROUTE | unix.RTMGRP_IPV6_ROUTE)
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: groups}); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("netlink bind: %w", err)
+	}
+	return &routeEvents{f: os.NewFile(uintptr(fd), "netlink:route-events")}, nil
+}
+
+// wait returns true when the kernel reported a change (or that it had
+// to drop notices: ENOBUFS), false once the socket is closed.
+func (e *routeEvents) wait(buf []byte) bool {
+	_, err := e.f.Read(buf)
+	return err == nil || errors.Is(err, unix.ENOBUFS)
+}
+
+func (e *routeEvents) close() { e.f.Close() }
 
 var syncMu sync.Mutex
 

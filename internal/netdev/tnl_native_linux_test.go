@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"net/netip"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -295,4 +296,50 @@ func captureOne(t *testing.T, fd int) []byte {
 		t.Fatalf("no frame on the capture within 2s: %v", err)
 	}
 	return b[:n]
+}
+
+// The route table is copied again as soon as the kernel reports a new
+// address (and so a new route), not only at the next tick: until then a
+// tunnel's packets took the host's routing instead of the native
+// underlay (docs/PERFORMANCE.md, issue 11, 4 December 2026, later).
+func TestRouteCopyFollowsKernelNotices(t *testing.T) {
+	needRoot(t)
+	ns := newNetns(t)
+	var ev *routeEvents
+	var err error
+	inNetns(t, ns, func() { ev, err = openRouteEvents() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := make(chan time.Time, 16)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		syncLoop(stop, ev, func() {
+			select {
+			case copies <- time.Now():
+			default:
+			}
+		})
+		close(done)
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	<-copies // the first copy, at the start
+	time.Sleep(50 * time.Millisecond)
+	dev := uniqueName(t, "d")
+	start := time.Now()
+	run(t, "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", dev+"p")
+	run(t, "ip", "-n", ns, "addr", "add", "172.21.13.1/24", "dev", dev)
+	run(t, "ip", "-n", ns, "link", "set", dev, "up")
+	select {
+	case at := <-copies:
+		if d := at.Sub(start); d > kernelSyncInterval/2 {
+			t.Fatalf("routes copied %v after the address was added, want well within the %v tick", d, kernelSyncInterval)
+		}
+	case <-time.After(3 * kernelSyncInterval):
+		t.Fatal("routes not copied again after the address was added")
+	}
 }
