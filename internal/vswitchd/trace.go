@@ -43,7 +43,8 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 		PortByName: func(n string) (uint32, bool) { no, ok := byName[n]; return no, ok },
 	})
 	if err != nil {
-		return "", fmt.Errorf("Bad openflow flow syntax: %w", err) // OVS's prefix; err names the flow
+		//lint:ignore ST1005 OVS's words, capital included, which scripts match
+		return "", fmt.Errorf("Bad openflow flow syntax: %w", err) // err names the flow
 	}
 	if m.Mask().InPort == 0 {
 		return "", fmt.Errorf("ofproto/trace: %s: the flow needs an in_port", args[1])

@@ -239,26 +239,9 @@ func TestOfctlAppctlDifferential(t *testing.T) {
 	if _, err := os.Stat(gvsyOVSSchema); err != nil {
 		t.Skipf("Open vSwitch schema missing (openvswitch-common not installed): %v", err)
 	}
-	lab := newNetLab(t)
-	lab.netns("gvsudiff")
-	var ports []string
-	for i := 1; i <= 3; i++ {
-		p := fmt.Sprintf("gvsu%d", i)
-		lab.veth(p, p+"x", "gvsudiff")
-		ports = append(ports, p)
-	}
 	const br = "gvsubr"
+	_, configure := gvofDiffPorts(t, "gvsudiff", "gvsu", br, 3)
 	files := map[string]string{"@flows": gvofWriteFile(t, "gvsuflows", gvsuFlows...)}
-	configure := func(vsctl func(...string) string) {
-		gvsyFreeBridgeName(br)
-		vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
-		for i, p := range ports {
-			vsctl("add-port", br, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
-		}
-		for _, p := range ports {
-			gvsyRequirePortUp(t, vsctl, p)
-		}
-	}
 	// runAll runs cmds with run; appctl are ovs-appctl's options to
 	// reach the daemon, rundir the run directory for commands under
 	// timeout (which does not go through run's environment).
