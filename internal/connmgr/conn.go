@@ -329,6 +329,8 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		return c.portStats(h.Xid, m)
 	case *openflow.PortDescRequest:
 		c.send(h.Xid, &openflow.PortDescReply{Ports: c.portDescs()})
+	case *openflow.QueueStatsRequest:
+		return c.queueStats(h.Xid, m)
 	case *openflow.TableFeaturesRequest:
 		if len(m.Tables) > 0 {
 			return &openflow.Error{Code: openflow.ErrTableFeaturesEPerm, Detail: "gvs does not change its tables' features"}

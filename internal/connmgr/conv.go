@@ -60,6 +60,35 @@ func init() {
 var fullMask = map[string]uint64{"ip_frag": 0x3, "nw_ecn": 0x3, "tcp_flags": 0xfff, "ipv6_label": 0xfffff,
 	"nw_tos": 0xfc, "ct_state": 0xff, "icmp_type": 0xff, "icmp_code": 0xff, "icmpv6_type": 0xff, "icmpv6_code": 0xff}
 
+// nxmCookie takes NXM_NX_COOKIE(_W) out of an NXM match: in OpenFlow
+// 1.0 with Nicira extensions it is how a flow mod or a flow stats request
+// selects flows by cookie (ovs-ofctl's cookie=VALUE/MASK), not a packet
+// field. It returns the other fields, the cookie and its mask (all ones
+// for an exact match, 0 when the match has none).
+func nxmCookie(fs []openflow.Field) (rest []openflow.Field, cookie, mask uint64) {
+	for i := range fs {
+		fi, ok := fs[i].Info()
+		if !ok || fi.FlowName != "cookie" {
+			continue
+		}
+		cookie, mask = beUint64(fs[i].Value), ^uint64(0)
+		if fs[i].Mask != nil {
+			mask = beUint64(fs[i].Mask)
+		}
+		rest = append(append(make([]openflow.Field, 0, len(fs)-1), fs[:i]...), fs[i+1:]...)
+		return rest, cookie & mask, mask
+	}
+	return fs, 0, 0
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, c := range b {
+		v = v<<8 | uint64(c)
+	}
+	return v
+}
+
 // matchFromWire converts a decoded NXM/OXM match to the flow model.
 func matchFromWire(fs []openflow.Field) (*flow.Match, error) {
 	wfs := make([]flow.WireField, 0, len(fs))

@@ -145,6 +145,12 @@ func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
 		Flags: flow.FlowFlags{SendFlowRem: m.Flags&openflow.FlagSendFlowRem != 0, CheckOverlap: m.Flags&openflow.FlagCheckOverlap != 0,
 			ResetCounts: m.Flags&openflow.FlagResetCounts != 0, NoPacketCounts: m.Flags&openflow.FlagNoPktCounts != 0,
 			NoByteCounts: m.Flags&openflow.FlagNoBytCounts != 0}}
+	if c.version == openflow.Version10 && m.Command == openflow.FlowAdd {
+		// OpenFlow 1.0 has no flag for it: its add always starts the
+		// counters again, even when it replaces a flow. OVS records that
+		// as reset_counts, which a 1.3 dump-flows shows.
+		f.Flags.ResetCounts = true
+	}
 	return f, c.checkActions(f)
 }
 
@@ -159,7 +165,7 @@ func (c *conn) checkActions(f *flow.Flow) error {
 				return &openflow.Error{Code: openflow.ErrInstBadTableID, Detail: fmt.Sprintf("goto_table:%d from table %d", a.Table, f.Table)}
 			}
 		case flow.Output:
-			if a.Port == flow.PortNone || a.Port == 0 {
+			if a.Port == flow.PortNone { // port 0 is a port number like any other (none has it), as in OVS
 				return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("output to port %d", a.Port)}
 			}
 		}
@@ -175,6 +181,23 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 	case openflow.FlowAdd, openflow.FlowModify, openflow.FlowModifyStrict, openflow.FlowDelete, openflow.FlowDeleteStrict:
 	default:
 		return &openflow.Error{Code: openflow.ErrFlowBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
+	}
+	// The cookie a modify or delete selects by: OpenFlow 1.3's
+	// cookie/cookie_mask, NXM_NX_COOKIE in an NXM match (1.0 has no
+	// other way). A 1.0 message's cookie field is the cookie to give
+	// (all ones: keep the cookies as they are); a 1.3 modify never
+	// changes a cookie, as in OVS.
+	selCookie, selMask := m.Cookie, m.CookieMask
+	if c.version == openflow.Version10 {
+		selCookie, selMask = 0, 0
+		if m.NXM {
+			nm := *m
+			nm.Match, selCookie, selMask = nxmCookie(m.Match)
+			if selMask != 0 && m.Command == openflow.FlowAdd {
+				return &openflow.Error{Code: openflow.ErrNXMInvalid, Detail: "a cookie match in a flow add"}
+			}
+			m = &nm
+		}
 	}
 	f, err := c.decodeFlow(m)
 	if err != nil {
@@ -195,25 +218,25 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 		}
 		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
 	}
-	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: f.Cookie, CookieMask: f.CookieMask,
+	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: selCookie & selMask, CookieMask: selMask,
 		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
-	if c.version == openflow.Version10 {
-		sel.CookieMask = 0 // 1.0 flow mods select by cookie only through NXM_NX_COOKIE
-	}
 	switch m.Command {
 	case openflow.FlowAdd:
 		return tableError(c.s.tables.Add(f))
 	case openflow.FlowModify, openflow.FlowModifyStrict:
 		mod := ofproto.Modify{Selector: sel, Actions: f.Actions, ResetCounts: f.Flags.ResetCounts}
-		if c.version == openflow.Version10 {
-			mod.SetCookie, mod.NewCookie = true, f.Cookie
-			add := *f
-			if add.Table == ofproto.TableAll {
-				add.Table = 0
+		if c.version == openflow.Version10 && m.Cookie != ^uint64(0) {
+			mod.SetCookie, mod.NewCookie = true, m.Cookie
+			if selMask == 0 {
+				// A 1.0 modify that matches nothing adds the flow,
+				// unless it selects by cookie.
+				add := *f
+				add.CookieMask = 0
+				if add.Table == ofproto.TableAll {
+					add.Table = 0
+				}
+				mod.AddIfNone = &add
 			}
-			mod.AddIfNone = &add
-		} else if f.CookieMask == 0 {
-			mod.SetCookie, mod.NewCookie = true, f.Cookie
 		}
 		_, err := c.s.tables.Modify(mod)
 		return tableError(err)
@@ -238,9 +261,13 @@ func tableError(err error) error {
 
 // selector converts a flow or aggregate stats request.
 func (c *conn) selector(m *openflow.FlowStatsRequest) (ofproto.Selector, error) {
-	fields := m.Match
-	if c.version == openflow.Version10 && !m.NXM {
-		fields = m.Match10.Fields()
+	fields, cookie, cookieMask := m.Match, m.Cookie, m.CookieMask
+	if c.version == openflow.Version10 {
+		if m.NXM {
+			fields, cookie, cookieMask = nxmCookie(fields) // 1.0 selects by cookie only this way
+		} else {
+			fields, cookie, cookieMask = m.Match10.Fields(), 0, 0
+		}
 	}
 	match, err := matchFromWire(fields)
 	if err != nil {
@@ -249,7 +276,7 @@ func (c *conn) selector(m *openflow.FlowStatsRequest) (ofproto.Selector, error) 
 	if m.TableID != ofproto.TableAll && m.TableID >= ofproto.NumTables {
 		return ofproto.Selector{}, &openflow.Error{Code: openflow.ErrBadTableID, Detail: fmt.Sprintf("table %d", m.TableID)}
 	}
-	return ofproto.Selector{Table: m.TableID, Match: match, Cookie: m.Cookie, CookieMask: m.CookieMask,
+	return ofproto.Selector{Table: m.TableID, Match: match, Cookie: cookie & cookieMask, CookieMask: cookieMask,
 		OutPort: toFlowPort(m.OutPort)}, nil
 }
 
@@ -336,10 +363,31 @@ func (c *conn) tableStats() *openflow.TableStatsReply {
 	return r
 }
 
+// queueStats answers a queue stats request: gvs has no queues, so the
+// reply to one for all queues lists none, as OVS's for ports without
+// QoS; as in OVS, a port the bridge does not have is OFPQOFC_BAD_PORT
+// and a queue of its own number OFPQOFC_BAD_QUEUE.
+func (c *conn) queueStats(xid uint32, m *openflow.QueueStatsRequest) error {
+	if m.PortNo != openflow.PortAny && m.PortNo != openflow.PortAll {
+		found := false
+		for _, p := range c.s.info.Load().Ports {
+			found = found || toWirePort(p.OFPort) == m.PortNo
+		}
+		if !found {
+			return &openflow.Error{Code: openflow.ErrQueueBadPort, Detail: fmt.Sprintf("port %d", m.PortNo)}
+		}
+	}
+	if m.QueueID != openflow.QueueAll {
+		return &openflow.Error{Code: openflow.ErrQueueBadQueue, Detail: fmt.Sprintf("queue %d: gvs has no queues", m.QueueID)}
+	}
+	c.send(xid, &openflow.QueueStatsReply{})
+	return nil
+}
+
 func (c *conn) portStats(xid uint32, m *openflow.PortStatsRequest) error {
 	info := c.s.info.Load()
 	r := &openflow.PortStatsReply{}
-	d := time.Since(c.s.start)
+	d := time.Since(c.s.start).Truncate(time.Millisecond) // OVS counts in milliseconds
 	for _, p := range info.Ports {
 		no := toWirePort(p.OFPort)
 		if m.PortNo != openflow.PortAny && m.PortNo != no {

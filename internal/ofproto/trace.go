@@ -112,9 +112,10 @@ func (t *TextTracer) indent(depth int) { t.WriteString(strings.Repeat("    ", de
 // Bridge implements Tracer.
 func (t *TextTracer) Bridge(b *Bridge, depth int) {
 	t.indent(depth)
-	fmt.Fprintf(t, "bridge(%q)\n", b.Name)
+	head := fmt.Sprintf("bridge(%q)", b.Name)
+	t.WriteString(head + "\n")
 	t.indent(depth)
-	t.WriteString("-------------\n")
+	t.WriteString(strings.Repeat("-", len(head)) + "\n") // underlined, as OVS does
 }
 
 // Lookup implements Tracer.

@@ -136,6 +136,8 @@ func messages(t *testing.T, v uint8) []Message {
 		&PacketIn2{Props: []Prop{{Type: PacketIn2Packet, Data: []byte{1, 2, 3}}, {Type: PacketIn2Reason, Data: []byte{1}}}},
 		&DescRequest{}, &DescReply{Mfr: "gvs", HW: "hw", SW: "3.1.0", Serial: "None", DPDesc: "br0"},
 		&TableStatsRequest{}, &PortDescRequest{}, &PortStatsRequest{PortNo: PortAny},
+		&QueueStatsRequest{PortNo: PortAny, QueueID: QueueAll}, &QueueStatsRequest{PortNo: 3, QueueID: 1},
+		&QueueStatsReply{},
 		&AggregateStatsReply{PacketCount: 1, ByteCount: 2, FlowCount: 3},
 		&PortDescReply{Ports: []PortDesc{port, port}},
 		&PortStatsReply{Flags: ReplyMore, Ports: []PortStats{{PortNo: 1, RxPackets: 1, Collisions: 12}}},

@@ -13,6 +13,7 @@ const (
 	statsAggregate     = 2
 	statsTable         = 3
 	statsPort          = 4
+	statsQueue         = 5
 	statsTableFeatures = 12 // 1.3
 	statsPortDesc      = 13 // 1.3, and OVS's extension to 1.0
 	statsVendor        = 0xffff
@@ -31,6 +32,13 @@ type (
 	PortStatsRequest  struct {
 		Flags  uint16
 		PortNo uint32 // PortAny for all ports
+	}
+	// QueueStatsRequest asks for the statistics of queue QueueID
+	// (QueueAll: every queue) of port PortNo (PortAny: every port).
+	QueueStatsRequest struct {
+		Flags   uint16
+		PortNo  uint32
+		QueueID uint32
 	}
 	// FlowStatsRequest asks for flows matching Match (NXM in 1.0 when
 	// NXM is set, Match10 otherwise; OXM in 1.3) in TableID (0xff: all).
@@ -83,6 +91,9 @@ type (
 		Flags uint16
 		Ports []PortDesc
 	}
+	// QueueStatsReply lists no queues: gvs has none (OVS answers a
+	// bridge without QoS the same way).
+	QueueStatsReply    struct{ Flags uint16 }
 	TableFeaturesReply struct {
 		Flags  uint16
 		Tables []TableFeatures
@@ -193,6 +204,24 @@ func (m *PortStatsRequest) encode(w *writer, v uint8) (uint8, error) {
 	return reqType(v), nil
 }
 
+// QueueAll names every queue of a port in a queue stats request.
+const QueueAll = 0xffffffff
+
+func (m *QueueStatsRequest) encode(w *writer, v uint8) (uint8, error) {
+	statsHeader(w, v, statsQueue, m.Flags)
+	if err := putPort(w, v, m.PortNo); err != nil {
+		return 0, err
+	}
+	w.zeros(int(pick(v, 2, 0)))
+	w.u32(m.QueueID)
+	return reqType(v), nil
+}
+
+func (m *QueueStatsReply) encode(w *writer, v uint8) (uint8, error) {
+	statsHeader(w, v, statsQueue, m.Flags)
+	return repType(v), nil
+}
+
 func (m *FlowStatsRequest) encode(w *writer, v uint8) (uint8, error) {
 	return reqType(v), encodeFlowStatsRequest(w, v, m, statsFlow, nxstFlow)
 }
@@ -269,6 +298,14 @@ func decodeStatsRequest(r *reader, v uint8) (Message, error) {
 		}
 		m := &PortStatsRequest{Flags: flags, PortNo: getPort(r, v)}
 		r.zeros(r.len())
+		return m, nil
+	case statsQueue:
+		if r.len() != 8 {
+			return nil, errorf(ErrBadLen, "queue stats request with a %d-byte body", r.len())
+		}
+		m := &QueueStatsRequest{Flags: flags, PortNo: getPort(r, v)}
+		r.zeros(int(pick(v, 2, 0)))
+		m.QueueID = r.u32()
 		return m, nil
 	case statsFlow, statsAggregate:
 		m, err := decodeFlowStatsRequest(r, v, flags)
@@ -736,6 +773,11 @@ func decodeStatsReply(r *reader, v uint8) (Message, error) {
 	case statsPort:
 		ps, err := decodePortStats(r, v)
 		return &PortStatsReply{Flags: flags, Ports: ps}, err
+	case statsQueue:
+		if r.len() != 0 {
+			return nil, errorf(ErrBadLen, "queue stats reply with %d bytes of entries: gvs reads none", r.len())
+		}
+		return &QueueStatsReply{Flags: flags}, nil
 	case statsPortDesc:
 		ps, err := decodePortDescs(r, v)
 		return &PortDescReply{Flags: flags, Ports: ps}, err

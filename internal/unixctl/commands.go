@@ -1,6 +1,7 @@
 package unixctl
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -210,7 +211,12 @@ func (s *Server) registerLogCommands() {
 		}
 		return "", nil
 	})
-	s.Register("vlog/reopen", "", 0, 0, func([]string) (string, error) { return "", logs.ReopenFile() })
+	s.Register("vlog/reopen", "", 0, 0, func([]string) (string, error) {
+		if err := logs.ReopenFile(); !errors.Is(err, vlog.ErrNoLogFile) {
+			return "", err
+		}
+		return "", nil // without a log file there is nothing to reopen: OVS says nothing either
+	})
 	s.Register("vlog/close", "", 0, 0, func([]string) (string, error) { logs.CloseFile(); return "", nil })
 }
 

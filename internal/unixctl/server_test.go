@@ -442,9 +442,10 @@ func TestLogCommands(t *testing.T) {
 	if out := mustCall(t, ts, "vlog/list-pattern"); !strings.Contains(out, "CONSOLE  none                              %c|%p|%m\n") {
 		t.Errorf("list-pattern:\n%s", out)
 	}
-	_, err = ts.call(t, "vlog/reopen")
-	if msg := remoteMessage(t, err); !strings.Contains(msg, "not configured") {
-		t.Errorf("reopen without a file: %q", msg)
+	// Without a log file, vlog/reopen does nothing and succeeds, as in
+	// OVS 3.1 (scripts run it after logrotate whatever the options).
+	if out, err := ts.call(t, "vlog/reopen"); err != nil || out != "" {
+		t.Errorf("reopen without a file: %q %v", out, err)
 	}
 	mustCall(t, ts, "vlog/set")
 	if out := mustCall(t, ts, "vlog/list"); strings.Contains(out, "INFO") || strings.Contains(out, "WARN") {

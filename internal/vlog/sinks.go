@@ -1,6 +1,7 @@
 package vlog
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -90,13 +91,16 @@ func (r *Registry) OpenFile(path string) error {
 	return nil
 }
 
+// ErrNoLogFile is ReopenFile's error when no log file was ever opened.
+var ErrNoLogFile = errors.New("logging to file not configured")
+
 // ReopenFile closes and reopens the log file, so that logging continues in
 // a new file after rotation. It fails when no file was ever opened.
 func (r *Registry) ReopenFile() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.file.path == "" {
-		return fmt.Errorf("logging to file not configured")
+		return ErrNoLogFile
 	}
 	// The old file stays open (and logged to) if the new one is refused.
 	err := r.file.open(r.file.path)

@@ -33,7 +33,7 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 	defer st.mu.Unlock()
 	b, err := st.bridge(args[0])
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", args[0], err)
+		return "", fmt.Errorf("%s: unknown bridge", args[0]) // OVS's words
 	}
 	byName := map[string]uint32{}
 	for _, p := range b.Config().Flood {
@@ -43,7 +43,8 @@ func (sw *Switch) ofprotoTrace(args []string) (string, error) {
 		PortByName: func(n string) (uint32, bool) { no, ok := byName[n]; return no, ok },
 	})
 	if err != nil {
-		return "", fmt.Errorf("ofproto/trace: %s: %w", args[1], err)
+		//lint:ignore ST1005 OVS's words, capital included, which scripts match
+		return "", fmt.Errorf("Bad openflow flow syntax: %w", err) // err names the flow
 	}
 	if m.Mask().InPort == 0 {
 		return "", fmt.Errorf("ofproto/trace: %s: the flow needs an in_port", args[1])

@@ -474,6 +474,32 @@ func gvofDiffRun(t *testing.T, run func(...string) (string, string, error), br s
 	return out
 }
 
+// gvofDiffPorts makes namespace ns and n veths named PREFIX1...PREFIXn
+// whose peers (PREFIXix) are in ns, for a test that runs OVS and gvsd
+// one after the other on them. configure makes bridge br (netdev) on a
+// switch, through its ovs-vsctl, with the veths as OpenFlow ports 1...n,
+// and fails the test unless each is up.
+func gvofDiffPorts(t *testing.T, ns, prefix, br string, n int) (ports []string, configure func(vsctl func(...string) string)) {
+	t.Helper()
+	lab := newNetLab(t)
+	lab.netns(ns)
+	for i := 1; i <= n; i++ {
+		p := fmt.Sprintf("%s%d", prefix, i)
+		lab.veth(p, p+"x", ns)
+		ports = append(ports, p)
+	}
+	return ports, func(vsctl func(...string) string) {
+		gvsyFreeBridgeName(br)
+		vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
+		for i, p := range ports {
+			vsctl("add-port", br, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
+		}
+		for _, p := range ports {
+			gvsyRequirePortUp(t, vsctl, p)
+		}
+	}
+}
+
 // TestOfctlDifferential runs the same ovs-ofctl commands against the real
 // OVS 3.1 (userspace datapath) and gvsd, one after the other on the same
 // veths and bridge name, and compares what ovs-ofctl prints; then it sends
@@ -485,25 +511,8 @@ func TestOfctlDifferential(t *testing.T) {
 	if _, err := os.Stat(gvsyOVSSchema); err != nil {
 		t.Skipf("Open vSwitch schema missing (openvswitch-common not installed): %v", err)
 	}
-	lab := newNetLab(t)
-	lab.netns("gvofdiff")
-	var ports []string
-	for i := 1; i <= 3; i++ {
-		p := fmt.Sprintf("gvofd%d", i)
-		lab.veth(p, p+"x", "gvofdiff")
-		ports = append(ports, p)
-	}
 	const br = "gvofdbr"
-	configure := func(vsctl func(...string) string) {
-		gvsyFreeBridgeName(br)
-		vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
-		for i, p := range ports {
-			vsctl("add-port", br, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
-		}
-		for _, p := range ports {
-			gvsyRequirePortUp(t, vsctl, p)
-		}
-	}
+	ports, configure := gvofDiffPorts(t, "gvofdiff", "gvofd", br, 3)
 	raws := make([]*gvsyRaw, len(ports))
 	for i, p := range ports {
 		raws[i] = gvsyOpenRaw(t, fmt.Sprintf("port %d (%s)", i+1, p), "gvofdiff", p+"x")
