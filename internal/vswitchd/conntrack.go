@@ -280,7 +280,8 @@ func (sw *Switch) dpctlCTSetMaxconns(args []string) (string, error) {
 	}
 	n, err := strconv.ParseUint(args[0], 10, 32)
 	if err != nil {
-		return "", fmt.Errorf("maxconns %q: missing or malformed (a number from 0 to %d)", args[0], uint32(1<<32-1))
+		// OVS's words, which name no argument.
+		return "", fmt.Errorf("maxconns missing or malformed (Invalid argument)")
 	}
 	sw.state.ct.SetMaxConns(uint32(n))
 	return "setting maxconns successful", nil
