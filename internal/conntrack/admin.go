@@ -17,6 +17,14 @@ const MaxZoneLimit = 1<<31 - 1
 // connections stay; new ones are refused while the table is at the limit.
 func (t *Tracker) SetMaxConns(n uint32) { t.maxConns.Store(n) }
 
+// SetTCPSeqCheck turns the TCP sequence (window) checks on or off; off,
+// segments outside the window are no longer +inv, as with the kernel's
+// nf_conntrack_tcp_be_liberal=1. They are on by default.
+func (t *Tracker) SetTCPSeqCheck(on bool) { t.noSeqCheck.Store(!on) }
+
+// TCPSeqCheck reports whether the TCP sequence checks are on.
+func (t *Tracker) TCPSeqCheck() bool { return !t.noSeqCheck.Load() }
+
 // MaxConns returns the global limit.
 func (t *Tracker) MaxConns() uint32 { return t.maxConns.Load() }
 

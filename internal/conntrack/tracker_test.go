@@ -158,6 +158,12 @@ func TestTCPOutOfWindow(t *testing.T) {
 	if r := s7(t, tr, c.fromL(fACK|fPSH, []byte("zz"), false), true, now); r.State != StateTrk|StateInv {
 		t.Fatalf("out of window: %s", stateString(r.State))
 	}
+	// dpctl/ct-disable-tcp-seq-chk: the same segment is let through.
+	tr.SetTCPSeqCheck(false)
+	if r := s7(t, tr, c.fromL(fACK|fPSH, []byte("zz"), false), true, now); r.State != StateTrk|StateEst || tr.TCPSeqCheck() {
+		t.Fatalf("out of window, sequence checks off: %s", stateString(r.State))
+	}
+	tr.SetTCPSeqCheck(true)
 	c.lseq -= 10_000_000
 	if r := s7(t, tr, c.fromL(fACK|fPSH, []byte("zz"), true), true, now); r.State != StateTrk|StateEst {
 		t.Fatalf("in window: %s", stateString(r.State))

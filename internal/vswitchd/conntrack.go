@@ -21,6 +21,9 @@ func (sw *Switch) registerConntrack(r Registrar) {
 	r.Register("dpctl/ct-set-maxconns", "[dp] maxconns", 1, 2, sw.dpctlCTSetMaxconns)
 	r.Register("dpctl/ct-get-maxconns", "[dp]", 0, 1, sw.dpctlCTGetMaxconns)
 	r.Register("dpctl/ct-get-nconns", "[dp]", 0, 1, sw.dpctlCTGetNconns)
+	r.Register("dpctl/ct-enable-tcp-seq-chk", "[dp]", 0, 1, sw.dpctlCTSeqChk(true))
+	r.Register("dpctl/ct-disable-tcp-seq-chk", "[dp]", 0, 1, sw.dpctlCTSeqChk(false))
+	r.Register("dpctl/ct-get-tcp-seq-chk", "[dp]", 0, 1, sw.dpctlCTGetSeqChk)
 	r.Register("dpctl/ct-set-limits", "[dp] [default=L] [zone=N,limit=L]...", 1, maxLimitArgs, sw.dpctlCTSetLimits)
 	r.Register("dpctl/ct-get-limits", "[dp] [zone=N[,N]...]", 0, 2, sw.dpctlCTGetLimits)
 	r.Register("dpctl/ct-del-limits", "[dp] zone=N[,N]...", 1, 2, sw.dpctlCTDelLimits)
@@ -301,6 +304,32 @@ func (sw *Switch) dpctlCTGetNconns(args []string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d\n", sw.state.ct.Stats().Conns), nil
+}
+
+// dpctlCTSeqChk turns the TCP sequence checks on or off, with OVS's
+// answer.
+func (sw *Switch) dpctlCTSeqChk(on bool) func([]string) (string, error) {
+	return func(args []string) (string, error) {
+		if err := checkDP(args); err != nil {
+			return "", err
+		}
+		sw.state.ct.SetTCPSeqCheck(on)
+		if on {
+			return "enabling TCP sequence checking successful", nil
+		}
+		return "disabling TCP sequence checking successful", nil
+	}
+}
+
+// dpctlCTGetSeqChk says whether the TCP sequence checks are on.
+func (sw *Switch) dpctlCTGetSeqChk(args []string) (string, error) {
+	if err := checkDP(args); err != nil {
+		return "", err
+	}
+	if sw.state.ct.TCPSeqCheck() {
+		return "TCP sequence checking: enabled\n", nil
+	}
+	return "TCP sequence checking: disabled\n", nil
 }
 
 // dpctlCTSetLimits sets the default and per-zone connection limits:

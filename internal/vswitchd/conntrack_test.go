@@ -110,6 +110,16 @@ func TestConntrackCommands(t *testing.T) {
 	if got := run(sw.dpctlCTGetMaxconns); got != "1234\n" {
 		t.Errorf("ct-get-maxconns: %q", got)
 	}
+	if got := run(sw.dpctlCTSeqChk(false)); got != "disabling TCP sequence checking successful" {
+		t.Errorf("ct-disable-tcp-seq-chk: %q", got)
+	}
+	if got := run(sw.dpctlCTGetSeqChk); got != "TCP sequence checking: disabled\n" {
+		t.Errorf("ct-get-tcp-seq-chk: %q", got)
+	}
+	run(sw.dpctlCTSeqChk(true))
+	if got := run(sw.dpctlCTGetSeqChk, "netdev@ovs-netdev"); got != "TCP sequence checking: enabled\n" {
+		t.Errorf("ct-get-tcp-seq-chk after enabling: %q", got)
+	}
 
 	run(sw.dpctlFlushConntrack, "zone=5", "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=17,ct_tp_src=1000,ct_tp_dst=53")
 	if got := run(sw.dpctlDumpConntrack); got != "" {

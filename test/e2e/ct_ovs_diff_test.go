@@ -80,6 +80,10 @@ var gvcdAppctl = [][]string{
 	{"dpctl/ct-get-limits", "zone=7"},
 	{"dpctl/ct-set-limits", "zone=70000,limit=3"},
 	{"dpctl/ct-set-maxconns", "foo"},
+	{"dpctl/ct-disable-tcp-seq-chk"},
+	{"dpctl/ct-get-tcp-seq-chk"},
+	{"dpctl/ct-enable-tcp-seq-chk"},
+	{"dpctl/ct-get-tcp-seq-chk"},
 }
 
 // gvcdOwnWording are the commands whose errors gvs words its own way
