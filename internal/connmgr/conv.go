@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -423,7 +424,14 @@ const (
 
 func ctFromWire(a openflow.CT, v uint8) (flow.Action, error) {
 	ct := flow.CT{Commit: a.Flags&ctCommit != 0, Force: a.Flags&ctForce != 0, Table: a.RecircTable, Zone: a.Zone}
+	if ct.Force && !ct.Commit {
+		return nil, &openflow.Error{Code: openflow.ErrActBadArgument, Detail: "ct: force without commit"}
+	}
 	if a.ZoneSrc != 0 {
+		// As OVS: a zone read from a field is exactly 16 bits wide.
+		if n := a.Zone&63 + 1; n != 16 {
+			return nil, &openflow.Error{Code: openflow.ErrActBadSetLen, Detail: fmt.Sprintf("ct: zone n_bits %d not within valid range [16..16]", n)}
+		}
 		sf, err := subfieldFromNXM(a.ZoneSrc, a.Zone>>6, a.Zone&63+1)
 		if err != nil {
 			return nil, err
@@ -441,8 +449,17 @@ func ctFromWire(a openflow.CT, v uint8) (flow.Action, error) {
 	}
 	for _, inner := range a.Actions {
 		if n, ok := deref(inner).(openflow.NAT); ok {
+			if err := checkNAT(n); err != nil {
+				return nil, err
+			}
+			if !ct.Commit && (n.Flags != 0 || n.RangePresent&natRangeAddrs != 0) {
+				return nil, errCTNeedsCommit
+			}
 			ct.NAT = natFromWire(n)
 			continue
+		}
+		if !ct.Commit {
+			return nil, errCTNeedsCommit
 		}
 		fa, err := actionFromWire(inner, v)
 		if err != nil {
@@ -451,6 +468,46 @@ func ctFromWire(a openflow.CT, v uint8) (flow.Action, error) {
 		ct.Exec = append(ct.Exec, fa)
 	}
 	return ct, nil
+}
+
+// errCTNeedsCommit is OVS's answer to a ct without commit that would set
+// anything: only a bare nat (apply the connection's translation) may go
+// without it.
+var errCTNeedsCommit = &openflow.Error{Code: openflow.ErrActBadArgument,
+	Detail: "ct: actions other than nat without arguments require commit"}
+
+const natRangeAddrs = openflow.NATRangeIPv4Min | openflow.NATRangeIPv4Max | openflow.NATRangeIPv6Min | openflow.NATRangeIPv6Max
+
+// checkNAT refuses what OVS refuses in a nat action: src and dst
+// together, hash and random together, unknown flags, a maximum without
+// its minimum, a range whose maximum is below its minimum, and IPv4 and
+// IPv6 addresses mixed.
+func checkNAT(n openflow.NAT) error {
+	bad := func(what string) error {
+		return &openflow.Error{Code: openflow.ErrActBadArgument, Detail: "nat: " + what}
+	}
+	const v4 = openflow.NATRangeIPv4Min | openflow.NATRangeIPv4Max
+	const v6 = openflow.NATRangeIPv6Min | openflow.NATRangeIPv6Max
+	r := n.RangePresent
+	switch {
+	case n.Flags&^(natSrc|natDst|natPersistent|natHash|natRandom) != 0:
+		return bad(fmt.Sprintf("unknown flags %#x", n.Flags))
+	case n.Flags&natSrc != 0 && n.Flags&natDst != 0:
+		return bad("src and dst together")
+	case n.Flags&natHash != 0 && n.Flags&natRandom != 0:
+		return bad("hash and random together")
+	case r&v4 != 0 && r&v6 != 0:
+		return bad("IPv4 and IPv6 addresses together")
+	case r&openflow.NATRangeIPv4Max != 0 && r&openflow.NATRangeIPv4Min == 0,
+		r&openflow.NATRangeIPv6Max != 0 && r&openflow.NATRangeIPv6Min == 0,
+		r&openflow.NATRangeProtoMax != 0 && r&openflow.NATRangeProtoMin == 0:
+		return bad("a range maximum without its minimum")
+	case r&openflow.NATRangeIPv4Max != 0 && bytes.Compare(n.IPv4Max[:], n.IPv4Min[:]) < 0,
+		r&openflow.NATRangeIPv6Max != 0 && bytes.Compare(n.IPv6Max[:], n.IPv6Min[:]) < 0,
+		r&openflow.NATRangeProtoMax != 0 && n.ProtoMax < n.ProtoMin:
+		return bad("a range whose maximum is below its minimum")
+	}
+	return nil
 }
 
 func natFromWire(n openflow.NAT) *flow.NAT {

@@ -3,6 +3,7 @@ package conntrack
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"time"
 
@@ -15,6 +16,14 @@ const MaxZoneLimit = 1<<31 - 1
 // SetMaxConns sets the global limit on committed connections. Existing
 // connections stay; new ones are refused while the table is at the limit.
 func (t *Tracker) SetMaxConns(n uint32) { t.maxConns.Store(n) }
+
+// SetTCPSeqCheck turns the TCP sequence (window) checks on or off; off,
+// segments outside the window are no longer +inv, as with the kernel's
+// nf_conntrack_tcp_be_liberal=1. They are on by default.
+func (t *Tracker) SetTCPSeqCheck(on bool) { t.noSeqCheck.Store(!on) }
+
+// TCPSeqCheck reports whether the TCP sequence checks are on.
+func (t *Tracker) TCPSeqCheck() bool { return !t.noSeqCheck.Load() }
 
 // MaxConns returns the global limit.
 func (t *Tracker) MaxConns() uint32 { return t.maxConns.Load() }
@@ -239,6 +248,37 @@ func (t *Tracker) Flush(zone *uint16, tuple *Tuple) int {
 		n += t.sweepShard(i, 0, match)
 	}
 	return n
+}
+
+// FlushMatching removes the connections of zone (all zones with nil)
+// whose original direction matches orig and whose reply direction
+// matches reply, where a zero field (an invalid address, protocol, port,
+// ICMP id, type or code 0) or a nil tuple matches anything: the
+// partial tuples of dpctl/flush-conntrack. It returns how many.
+func (t *Tracker) FlushMatching(zone *uint16, orig, reply *Tuple) int {
+	match := func(c *conn) bool {
+		if zone != nil && c.zone != *zone {
+			return false
+		}
+		v6 := c.isV6()
+		return tupleMatches(orig, publicTuple(&c.tup[0], c.proto, v6)) && tupleMatches(reply, publicTuple(&c.tup[1], c.proto, v6))
+	}
+	n := 0
+	for i := range t.shards {
+		n += t.sweepShard(i, 0, match)
+	}
+	return n
+}
+
+func tupleMatches(want *Tuple, got Tuple) bool {
+	if want == nil {
+		return true
+	}
+	addr := func(w, g netip.Addr) bool { return !w.IsValid() || w == g }
+	num := func(w, g uint16) bool { return w == 0 || w == g }
+	return addr(want.Src, got.Src) && addr(want.Dst, got.Dst) && (want.Proto == 0 || want.Proto == got.Proto) &&
+		num(want.SrcPort, got.SrcPort) && num(want.DstPort, got.DstPort) && num(want.ICMPID, got.ICMPID) &&
+		num(uint16(want.ICMPType), uint16(got.ICMPType)) && num(uint16(want.ICMPCode), uint16(got.ICMPCode))
 }
 
 func connFromTuple(u *Tuple, zone uint16) conn {

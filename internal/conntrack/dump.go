@@ -141,9 +141,9 @@ func FormatEntryStats(e Entry, verbose, stats bool) string {
 	var b strings.Builder
 	b.WriteString(ProtoString(e.Orig.Proto))
 	b.WriteString(",orig=(")
-	formatTuple(&b, &e.Orig, verbose)
+	formatTuple(&b, &e.Orig)
 	b.WriteString("),reply=(")
-	formatTuple(&b, &e.Reply, verbose)
+	formatTuple(&b, &e.Reply)
 	b.WriteString(")")
 	if verbose {
 		b.WriteString(",id=" + strconv.FormatUint(uint64(e.ID), 10))
@@ -204,13 +204,12 @@ func ProtoString(p uint8) string {
 	return strconv.Itoa(int(p))
 }
 
-func formatTuple(b *strings.Builder, t *Tuple, verbose bool) {
+func formatTuple(b *strings.Builder, t *Tuple) {
 	b.WriteString("src=" + t.Src.String() + ",dst=" + t.Dst.String())
 	if isICMP(t.Proto) {
+		// OVS 3.1 prints type and code with or without -m.
 		b.WriteString(",id=" + strconv.Itoa(int(t.ICMPID)))
-		if verbose {
-			b.WriteString(",type=" + strconv.Itoa(int(t.ICMPType)) + ",code=" + strconv.Itoa(int(t.ICMPCode)))
-		}
+		b.WriteString(",type=" + strconv.Itoa(int(t.ICMPType)) + ",code=" + strconv.Itoa(int(t.ICMPCode)))
 		return
 	}
 	b.WriteString(",sport=" + strconv.Itoa(int(t.SrcPort)) + ",dport=" + strconv.Itoa(int(t.DstPort)))

@@ -119,6 +119,8 @@ type tcpSeg struct {
 	// ackAdj was taken from the packet's ack (see seqadj.go): its SACK
 	// edges need the same.
 	ackAdj uint32
+	// liberal skips the window checks (Tracker.SetTCPSeqCheck(false)).
+	liberal bool
 }
 
 func parseSeg(p *pkt) (tcpSeg, bool) {
@@ -278,7 +280,7 @@ func tcpInWindow(t *tcpConn, dir int, index int, seg *tcpSeg) int {
 		// No data: only the ack is checked.
 		seq, end = sender.end, sender.end
 	}
-	liberal := sender.flags&tfBeLiberal != 0
+	liberal := sender.flags&tfBeLiberal != 0 || seg.liberal
 	maxAckWin := max(sender.maxwin, 66000)
 	switch {
 	case !before(seq, sender.maxend+1):
@@ -374,6 +376,7 @@ func tcpCanEarlyDrop(state uint8) bool {
 func (t *Tracker) tcpPacket(c *conn, dir int, seg *tcpSeg, tm *Timeouts) (verdict int, timeout int64, kill bool) {
 	tc := &c.tcp
 	old := tc.state
+	seg.liberal = t.noSeqCheck.Load()
 	index := tcpIndex(seg.flags)
 	ns := tcpTable[dir][index][old]
 	inWindow := false

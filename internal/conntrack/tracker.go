@@ -95,16 +95,19 @@ type Tracker struct {
 	timeouts  atomic.Pointer[timeoutCfg]
 	limits    atomic.Pointer[limitCfg]
 	maxConns  atomic.Uint32
-	count     atomic.Int64
-	zoneCount []atomic.Int32 // by zone: 65536 entries
-	byProto   [256]atomic.Int64
-	committed atomic.Uint64
-	expired   atomic.Uint64
-	invalid   atomic.Uint64
-	limitDrop atomic.Uint64
-	natFail   atomic.Uint64
-	natMu     sync.Mutex // serialises NAT commits (see nat.go)
-	exp       expectTable
+	// noSeqCheck turns the TCP window checks off, as the kernel's
+	// nf_conntrack_tcp_be_liberal=1 (dpctl/ct-disable-tcp-seq-chk).
+	noSeqCheck atomic.Bool
+	count      atomic.Int64
+	zoneCount  []atomic.Int32 // by zone: 65536 entries
+	byProto    [256]atomic.Int64
+	committed  atomic.Uint64
+	expired    atomic.Uint64
+	invalid    atomic.Uint64
+	limitDrop  atomic.Uint64
+	natFail    atomic.Uint64
+	natMu      sync.Mutex // serialises NAT commits (see nat.go)
+	exp        expectTable
 }
 
 type timeoutCfg struct {

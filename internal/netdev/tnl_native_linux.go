@@ -375,7 +375,9 @@ func parseKernelRoute(m *syscall.NetlinkMessage, names map[int]string, addrs map
 	}
 	r.Prefix = netip.PrefixFrom(dst, dstLen).Masked()
 	r.Local = typ == unix.RTN_LOCAL
-	if r.Local {
+	if r.Local && !r.Src.IsValid() {
+		// A local route's own source, as OVS takes it, is its preferred
+		// source (127.0.0.1 for 127.0.0.0/8), else its address.
 		r.Src = dst
 	}
 	if !r.Src.IsValid() {

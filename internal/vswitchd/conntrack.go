@@ -16,10 +16,14 @@ import (
 // registerConntrack adds the conntrack commands.
 func (sw *Switch) registerConntrack(r Registrar) {
 	r.Register("dpctl/dump-conntrack", "[-m] [-s] [dp] [zone=N]", 0, 4, sw.dpctlDumpConntrack)
-	r.Register("dpctl/flush-conntrack", "[dp] [zone=N] [ct-orig-tuple]", 0, 3, sw.dpctlFlushConntrack)
+	r.Register("dpctl/flush-conntrack", "[dp] [zone=N] [ct-orig-tuple] [ct-reply-tuple]", 0, 4, sw.dpctlFlushConntrack)
 	r.Register("dpctl/ct-stats-show", "[-m] [dp] [zone=N] [verbose]", 0, 4, sw.dpctlCTStatsShow)
 	r.Register("dpctl/ct-set-maxconns", "[dp] maxconns", 1, 2, sw.dpctlCTSetMaxconns)
 	r.Register("dpctl/ct-get-maxconns", "[dp]", 0, 1, sw.dpctlCTGetMaxconns)
+	r.Register("dpctl/ct-get-nconns", "[dp]", 0, 1, sw.dpctlCTGetNconns)
+	r.Register("dpctl/ct-enable-tcp-seq-chk", "[dp]", 0, 1, sw.dpctlCTSeqChk(true))
+	r.Register("dpctl/ct-disable-tcp-seq-chk", "[dp]", 0, 1, sw.dpctlCTSeqChk(false))
+	r.Register("dpctl/ct-get-tcp-seq-chk", "[dp]", 0, 1, sw.dpctlCTGetSeqChk)
 	r.Register("dpctl/ct-set-limits", "[dp] [default=L] [zone=N,limit=L]...", 1, maxLimitArgs, sw.dpctlCTSetLimits)
 	r.Register("dpctl/ct-get-limits", "[dp] [zone=N[,N]...]", 0, 2, sw.dpctlCTGetLimits)
 	r.Register("dpctl/ct-del-limits", "[dp] zone=N[,N]...", 1, 2, sw.dpctlCTDelLimits)
@@ -98,26 +102,58 @@ func (sw *Switch) dpctlFlushConntrack(args []string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var tuple *conntrack.Tuple
-	switch len(a.rest) {
-	case 0:
-	case 1:
-		t, err := parseOrigTuple(a.rest[0])
+	if len(a.rest) > 2 {
+		return "", fmt.Errorf("%s: unexpected argument", a.rest[2])
+	}
+	var tuples [2]*conntrack.Tuple
+	full := len(a.rest) == 1
+	for i, arg := range a.rest {
+		t, complete, err := parseOrigTuple(arg)
 		if err != nil {
 			return "", err
 		}
-		tuple = &t
-	default:
-		return "", fmt.Errorf("%s: unexpected argument", a.rest[1])
+		tuples[i] = &t
+		full = full && complete
 	}
-	sw.state.ct.Flush(a.zone, tuple)
+	if !full && tuples[0] != nil {
+		// A partial tuple, or a reply tuple too, selects every
+		// connection it matches, in every zone without zone=, as OVS
+		// 3.1 does; matching none is no error.
+		sw.state.ct.FlushMatching(a.zone, tuples[0], tuples[1])
+		return "", nil
+	}
+	if n := sw.state.ct.Flush(a.zone, tuples[0]); n == 0 && tuples[0] != nil {
+		// As OVS's userspace datapath: a whole 5-tuple that names no
+		// connection is an error (ENOENT), a zone with none is not.
+		return "", fmt.Errorf("failed to flush conntrack (No such file or directory)")
+	}
 	return "", nil
 }
 
-// parseOrigTuple reads a ct-orig-tuple: ct_nw_src=,ct_nw_dst= (or
-// ct_ipv6_src=,ct_ipv6_dst=), ct_nw_proto=, ct_tp_src=, ct_tp_dst=, and
-// icmp_id=, icmp_type=, icmp_code= for ICMP.
-func parseOrigTuple(s string) (conntrack.Tuple, error) {
+// parseOrigTuple reads a ct-orig-tuple (or a ct-reply-tuple):
+// ct_nw_src=,ct_nw_dst= (or ct_ipv6_src=,ct_ipv6_dst=), ct_nw_proto=,
+// ct_tp_src=, ct_tp_dst=, and icmp_id=, icmp_type=, icmp_code= for
+// ICMP, any of them left out. complete is true when it names one
+// connection: both addresses, the protocol, and both ports (ICMP: the
+// id and type).
+func parseOrigTuple(s string) (t conntrack.Tuple, complete bool, err error) {
+	t, err = parseTupleFields(s)
+	if err != nil {
+		return t, false, err
+	}
+	if t.Src.IsValid() && t.Dst.IsValid() && t.Src.Is4() != t.Dst.Is4() {
+		return t, false, fmt.Errorf("ct-orig-tuple %q: the L3 protocol does not match %s", s, t.Dst)
+	}
+	complete = t.Src.IsValid() && t.Dst.IsValid() && t.Proto != 0
+	if t.Proto == 1 || t.Proto == 58 {
+		complete = complete && t.ICMPID != 0 && t.ICMPType != 0
+	} else {
+		complete = complete && t.SrcPort != 0 && t.DstPort != 0
+	}
+	return t, complete, nil
+}
+
+func parseTupleFields(s string) (conntrack.Tuple, error) {
 	var t conntrack.Tuple
 	for _, item := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(item, "=")
@@ -148,9 +184,6 @@ func parseOrigTuple(s string) (conntrack.Tuple, error) {
 		if err != nil {
 			return t, fmt.Errorf("ct-orig-tuple %q: %s: bad value %q", s, k, v)
 		}
-	}
-	if !t.Src.IsValid() || !t.Dst.IsValid() || t.Proto == 0 {
-		return t, fmt.Errorf("ct-orig-tuple %q: needs the source and destination address and ct_nw_proto", s)
 	}
 	return t, nil
 }
@@ -250,7 +283,8 @@ func (sw *Switch) dpctlCTSetMaxconns(args []string) (string, error) {
 	}
 	n, err := strconv.ParseUint(args[0], 10, 32)
 	if err != nil {
-		return "", fmt.Errorf("maxconns %q: missing or malformed (a number from 0 to %d)", args[0], uint32(1<<32-1))
+		// OVS's words, which name no argument.
+		return "", fmt.Errorf("maxconns missing or malformed (Invalid argument)")
 	}
 	sw.state.ct.SetMaxConns(uint32(n))
 	return "setting maxconns successful", nil
@@ -262,6 +296,40 @@ func (sw *Switch) dpctlCTGetMaxconns(args []string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d\n", sw.state.ct.MaxConns()), nil
+}
+
+// dpctlCTGetNconns prints how many connections the tracker holds.
+func (sw *Switch) dpctlCTGetNconns(args []string) (string, error) {
+	if err := checkDP(args); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d\n", sw.state.ct.Stats().Conns), nil
+}
+
+// dpctlCTSeqChk turns the TCP sequence checks on or off, with OVS's
+// answer.
+func (sw *Switch) dpctlCTSeqChk(on bool) func([]string) (string, error) {
+	return func(args []string) (string, error) {
+		if err := checkDP(args); err != nil {
+			return "", err
+		}
+		sw.state.ct.SetTCPSeqCheck(on)
+		if on {
+			return "enabling TCP sequence checking successful", nil
+		}
+		return "disabling TCP sequence checking successful", nil
+	}
+}
+
+// dpctlCTGetSeqChk says whether the TCP sequence checks are on.
+func (sw *Switch) dpctlCTGetSeqChk(args []string) (string, error) {
+	if err := checkDP(args); err != nil {
+		return "", err
+	}
+	if sw.state.ct.TCPSeqCheck() {
+		return "TCP sequence checking: enabled\n", nil
+	}
+	return "TCP sequence checking: disabled\n", nil
 }
 
 // dpctlCTSetLimits sets the default and per-zone connection limits:

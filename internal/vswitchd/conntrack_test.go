@@ -110,12 +110,42 @@ func TestConntrackCommands(t *testing.T) {
 	if got := run(sw.dpctlCTGetMaxconns); got != "1234\n" {
 		t.Errorf("ct-get-maxconns: %q", got)
 	}
+	if got := run(sw.dpctlCTSeqChk(false)); got != "disabling TCP sequence checking successful" {
+		t.Errorf("ct-disable-tcp-seq-chk: %q", got)
+	}
+	if got := run(sw.dpctlCTGetSeqChk); got != "TCP sequence checking: disabled\n" {
+		t.Errorf("ct-get-tcp-seq-chk: %q", got)
+	}
+	run(sw.dpctlCTSeqChk(true))
+	if got := run(sw.dpctlCTGetSeqChk, "netdev@ovs-netdev"); got != "TCP sequence checking: enabled\n" {
+		t.Errorf("ct-get-tcp-seq-chk after enabling: %q", got)
+	}
 
 	run(sw.dpctlFlushConntrack, "zone=5", "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=17,ct_tp_src=1000,ct_tp_dst=53")
 	if got := run(sw.dpctlDumpConntrack); got != "" {
 		t.Errorf("after flushing the tuple: %q", got)
 	}
+	// As OVS 3.1: a whole tuple that names no connection is an error; a
+	// partial one flushes what it matches, in every zone, and matching
+	// nothing is fine.
+	if _, err := sw.dpctlFlushConntrack([]string{"zone=5", "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=17,ct_tp_src=1000,ct_tp_dst=53"}); err == nil ||
+		err.Error() != "failed to flush conntrack (No such file or directory)" {
+		t.Errorf("flushing a tuple that is not there: %v", err)
+	}
 	sendUDP(1002)
+	if got := run(sw.dpctlCTGetNconns); got != "1\n" {
+		t.Errorf("ct-get-nconns: %q", got)
+	}
+	run(sw.dpctlFlushConntrack, "ct_nw_src=10.0.0.9")
+	run(sw.dpctlFlushConntrack, "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=17,ct_tp_src=1002,ct_tp_dst=53", "ct_nw_src=10.0.0.2,ct_tp_src=54")
+	if got := run(sw.dpctlCTGetNconns); got != "1\n" {
+		t.Errorf("partial flushes that match nothing left %q connections", got)
+	}
+	run(sw.dpctlFlushConntrack, "ct_nw_dst=10.0.0.2,ct_nw_proto=17")
+	if got := run(sw.dpctlDumpConntrack); got != "" {
+		t.Errorf("after flushing a partial tuple: %q", got)
+	}
+	sendUDP(1003)
 	run(sw.dpctlFlushConntrack, "netdev@ovs-netdev", "zone=5")
 	if got := run(sw.dpctlDumpConntrack); got != "" {
 		t.Errorf("after flushing zone 5: %q", got)
@@ -129,7 +159,8 @@ func TestConntrackCommands(t *testing.T) {
 		{sw.dpctlDumpConntrack, []string{"zone=70000"}, "zone=70000"},
 		{sw.dpctlDumpConntrack, []string{"-x"}, "unknown option"},
 		{sw.dpctlDumpConntrack, []string{"system@other"}, "no such datapath"},
-		{sw.dpctlFlushConntrack, []string{"ct_nw_src=10.0.0.1,ct_nw_proto=17"}, "needs the source and destination"},
+		{sw.dpctlFlushConntrack, []string{"ct_nw_src=10.0.0.1,ct_ipv6_dst=fd00::1"}, "the L3 protocol does not match"},
+		{sw.dpctlFlushConntrack, []string{"bogus=1"}, "unknown field"},
 		{sw.dpctlFlushConntrack, []string{"ct_nw_src=::1,ct_nw_dst=10.0.0.2,ct_nw_proto=17"}, "ct_nw_src"},
 		{sw.dpctlCTSetLimits, []string{"zone=5"}, "expected default=LIMIT"},
 		{sw.dpctlCTSetLimits, []string{"zone=5,limit=-1"}, "a limit is a number"},
