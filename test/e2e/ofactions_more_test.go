@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -81,6 +82,9 @@ func TestOpenFlowControllerActionMonitor(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mon := exec.CommandContext(ctx, "ovs-ofctl", "monitor", "unix:"+g.Rundir+"/cmbr.mgmt", "65535")
+	// ovs-ofctl monitor makes its own control socket in OVS_RUNDIR:
+	// gvsd's run directory, never a system one that may not exist.
+	mon.Env = append(os.Environ(), "OVS_RUNDIR="+g.Rundir)
 	out := &lockedBuffer{}
 	mon.Stdout, mon.Stderr = out, out
 	if err := mon.Start(); err != nil {
