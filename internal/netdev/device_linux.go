@@ -86,17 +86,6 @@ func setMTU(name string, mtu int) error {
 	return nil
 }
 
-// infoFrom converts what the kernel says about a device into an Info.
-func infoFrom(ifi *net.Interface) Info {
-	return Info{
-		MAC:     append(net.HardwareAddr(nil), ifi.HardwareAddr...),
-		Ifindex: ifi.Index,
-		MTU:     ifi.MTU,
-		LinkUp:  ifi.Flags&net.FlagRunning != 0,
-		AdminUp: ifi.Flags&net.FlagUp != 0,
-	}
-}
-
 // lastInfo remembers the latest Info a port could read, so that a device
 // that has left gvsd's network namespace (or vanished) is still described,
 // marked Stale, instead of failing.

@@ -5,7 +5,6 @@ package netdev
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync/atomic"
 	"syscall"
@@ -180,11 +179,11 @@ func (p *tapPort) Info() Info {
 	if err != nil || lookErr != nil || ns != p.home {
 		return p.last.stale()
 	}
-	ifi, err := net.InterfaceByName(name)
-	if err != nil {
+	info, ok := linkInfo(name)
+	if !ok {
 		return p.last.stale()
 	}
-	return p.last.update(infoFrom(ifi))
+	return p.last.update(info)
 }
 
 // ReadBatch reads frames until the batch is full or the device has no

@@ -54,18 +54,53 @@ const rtnlTimeoutSec = 5
 // lookupLink returns the device called name in the calling thread's
 // namespace, or nil if there is none.
 func lookupLink(name string) (*kernelLink, error) {
-	reply, err := rtnlLinkRequest(unix.RTM_GETLINK, 0, rtAttr{unix.IFLA_IFNAME, cstring(name)})
+	return getLink(name, 0, rtAttr{unix.IFLA_IFNAME, cstring(name)})
+}
+
+// lookupLinkIndex returns the device with ifindex index in the calling
+// thread's namespace, or nil if there is none. Like lookupLink it asks
+// the kernel for that one device: net.InterfaceByName and
+// net.InterfaceByIndex read the whole link table for each call, which
+// made every port's Info cost as much as the number of devices (and a
+// transaction adding many ports quadratic).
+func lookupLinkIndex(index int) (*kernelLink, error) {
+	return getLink(fmt.Sprintf("ifindex %d", index), int32(index))
+}
+
+// getLink sends one RTM_GETLINK for the device named by index or attrs;
+// what names it in the errors.
+func getLink(what string, index int32, attrs ...rtAttr) (*kernelLink, error) {
+	reply, err := rtnlRequest(unix.RTM_GETLINK, 0, index, attrs...)
 	if errors.Is(err, unix.ENODEV) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("look up %s: %w", name, err)
+		return nil, fmt.Errorf("look up %s: %w", what, err)
 	}
 	link, ok := parseLink(reply)
 	if !ok {
-		return nil, fmt.Errorf("look up %s: malformed rtnetlink reply", name)
+		return nil, fmt.Errorf("look up %s: malformed rtnetlink reply", what)
 	}
 	return link, nil
+}
+
+// linkInfo is the Info of device name, for a port's Info: false when
+// there is no such device or it cannot be read.
+func linkInfo(name string) (Info, bool) {
+	l, err := lookupLink(name)
+	if err != nil || l == nil {
+		return Info{}, false
+	}
+	return l.info(), true
+}
+
+// linkInfoIndex is linkInfo by ifindex.
+func linkInfoIndex(index int) (Info, bool) {
+	l, err := lookupLinkIndex(index)
+	if err != nil || l == nil {
+		return Info{}, false
+	}
+	return l.info(), true
 }
 
 // setLinkAlias sets the ifalias of device name ("ip link set NAME alias").
@@ -89,6 +124,12 @@ func cstring(s string) []byte { return append([]byte(s), 0) }
 // (ifi_index 0), and returns the payload of the answer: the link for a
 // GET, nothing for an acknowledged SET.
 func rtnlLinkRequest(msgType, flags uint16, attrs ...rtAttr) ([]byte, error) {
+	return rtnlRequest(msgType, flags, 0, attrs...)
+}
+
+// rtnlRequest is rtnlLinkRequest with the device's ifindex in the
+// ifinfomsg (0: named by the attributes).
+func rtnlRequest(msgType, flags uint16, index int32, attrs ...rtAttr) ([]byte, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink socket: %w", err)
@@ -100,6 +141,7 @@ func rtnlLinkRequest(msgType, flags uint16, attrs ...rtAttr) ([]byte, error) {
 	}
 	const seq = 1
 	req := encodeLinkRequest(msgType, unix.NLM_F_REQUEST|flags, seq, attrs)
+	binary.NativeEndian.PutUint32(req[unix.NLMSG_HDRLEN+4:], uint32(index)) // ifi_index
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("rtnetlink send: %w", err)
 	}

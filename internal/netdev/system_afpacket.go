@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -90,13 +89,13 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	if err := checkMTU(cfg.MTU); err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
-	ifi, err := net.InterfaceByName(cfg.Name)
-	if err != nil {
+	ifi, err := lookupLink(cfg.Name)
+	if err != nil || ifi == nil {
 		return nil, openFailed(cfg.Name, unix.ENODEV)
 	}
 	// Frames from a device without Ethernet addresses (WireGuard, an L3
 	// TUN) carry no Ethernet header; a switch cannot forward them as is.
-	if len(ifi.HardwareAddr) != 6 {
+	if len(ifi.mac) != 6 {
 		return nil, openFailed(cfg.Name, errors.New("not an Ethernet device"))
 	}
 	// Protocol 0 receives nothing until bind, so no frame from another
@@ -105,7 +104,7 @@ func openAFPacket(cfg Config) (Netdev, error) {
 	if err != nil {
 		return nil, openFailed(cfg.Name, err)
 	}
-	ring, err := setupPacketSocket(fd, ifi.Index, ringSlotSize(max(ifi.MTU, cfg.MTU)))
+	ring, err := setupPacketSocket(fd, ifi.index, ringSlotSize(max(ifi.mtu, cfg.MTU)))
 	if err != nil {
 		unix.Close(fd)
 		return nil, openFailed(cfg.Name, err)
@@ -124,12 +123,12 @@ func openAFPacket(cfg Config) (Netdev, error) {
 		file.Close()
 		return nil, openFailed(cfg.Name, err)
 	}
-	p := &afpacketPort{name: cfg.Name, ifindex: ifi.Index, file: file, conn: conn}
+	p := &afpacketPort{name: cfg.Name, ifindex: ifi.index, file: file, conn: conn}
 	p.rd.init(&p.stats)
 	p.rd.ring = ring
 	p.wr.init(conn)
-	p.openTx(ringSlotSize(max(ifi.MTU, cfg.MTU)), ifi.MTU)
-	p.last.update(infoFrom(ifi))
+	p.openTx(ringSlotSize(max(ifi.mtu, cfg.MTU)), ifi.mtu)
+	p.last.update(ifi.info())
 	return p, nil
 }
 
@@ -211,11 +210,11 @@ func (p *afpacketPort) Info() Info {
 	if p.closed.Load() {
 		return p.last.stale()
 	}
-	ifi, err := net.InterfaceByIndex(p.ifindex)
-	if err != nil {
+	info, ok := linkInfoIndex(p.ifindex)
+	if !ok {
 		return p.last.stale()
 	}
-	return p.last.update(infoFrom(ifi))
+	return p.last.update(info)
 }
 
 // ReadBatch returns frames received by the interface, complete and

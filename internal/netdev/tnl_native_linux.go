@@ -261,11 +261,16 @@ func SyncTunnelRoutes() {
 		tunnelLog.Warn("route table: cannot list interfaces: %v", err)
 		return
 	}
+	byIndex, err := kernelAddrs()
+	if err != nil {
+		tunnelLog.Warn("route table: cannot list addresses: %v", err)
+		return
+	}
 	names := make(map[int]string, len(ifs))
 	addrs := make(map[string][]netip.Prefix, len(ifs))
 	for _, ifc := range ifs {
 		names[ifc.Index] = ifc.Name
-		addrs[ifc.Name] = interfacePrefixes(&ifc)
+		addrs[ifc.Name] = byIndex[ifc.Index]
 	}
 	if m := nativeDevs.Load(); m != nil {
 		for _, d := range *m {
@@ -295,21 +300,58 @@ func nativeStateOf(name string, ifs []net.Interface, addrs map[string][]netip.Pr
 	return nil
 }
 
-func interfacePrefixes(ifc *net.Interface) []netip.Prefix {
-	as, err := ifc.Addrs()
+// kernelAddrs reads every address of the namespace in one dump, by
+// ifindex. (net.Interface.Addrs dumps them all for each interface: with
+// thousands of ports each copy of the routes was quadratic.) For a
+// point-to-point address the local one is kept, as net does.
+func kernelAddrs() (map[int][]netip.Prefix, error) {
+	rib, err := syscall.NetlinkRIB(unix.RTM_GETADDR, unix.AF_UNSPEC)
 	if err != nil {
-		return nil
+		return nil, err
 	}
-	var out []netip.Prefix
-	for _, a := range as {
-		if n, ok := a.(*net.IPNet); ok {
-			if ip, ok := netip.AddrFromSlice(n.IP); ok {
-				ones, _ := n.Mask.Size()
-				out = append(out, netip.PrefixFrom(ip.Unmap(), ones))
-			}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int][]netip.Prefix)
+	for i := range msgs {
+		if idx, p, ok := parseKernelAddr(&msgs[i]); ok {
+			out[idx] = append(out[idx], p)
 		}
 	}
-	return out
+	return out, nil
+}
+
+// parseKernelAddr decodes one RTM_NEWADDR: the device's ifindex and the
+// address with its prefix length.
+func parseKernelAddr(m *syscall.NetlinkMessage) (int, netip.Prefix, bool) {
+	if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
+		return 0, netip.Prefix{}, false
+	}
+	family, plen := m.Data[0], int(m.Data[1])
+	index := int(binary.NativeEndian.Uint32(m.Data[4:]))
+	var addr, local []byte
+	eachAttr(m.Data[unix.SizeofIfAddrmsg:], func(typ uint16, data []byte) {
+		switch typ {
+		case unix.IFA_ADDRESS:
+			addr = data
+		case unix.IFA_LOCAL:
+			local = data
+		}
+	})
+	if local != nil {
+		addr = local
+	}
+	var ip netip.Addr
+	switch {
+	case family == unix.AF_INET && len(addr) == 4:
+		ip = netip.AddrFrom4([4]byte(addr))
+	case family == unix.AF_INET6 && len(addr) == 16:
+		ip = netip.AddrFrom16([16]byte(addr))
+	default:
+		return 0, netip.Prefix{}, false
+	}
+	return index, netip.PrefixFrom(ip, plen), true
 }
 
 // kernelRoutes reads the kernel's unicast and local routes of the main

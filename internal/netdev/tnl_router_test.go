@@ -170,7 +170,12 @@ func TestKernelRoutesIPv6(t *testing.T) {
 			err = e
 			return
 		}
-		routes, err = kernelRoutes(map[int]string{ifc.Index: dev}, map[string][]netip.Prefix{dev: interfacePrefixes(ifc)})
+		addrs, e := kernelAddrs()
+		if e != nil {
+			err = e
+			return
+		}
+		routes, err = kernelRoutes(map[int]string{ifc.Index: dev}, map[string][]netip.Prefix{dev: addrs[ifc.Index]})
 	})
 	if err != nil {
 		t.Fatal(err)
