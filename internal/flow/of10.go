@@ -9,9 +9,15 @@ package flow
 // its 8-byte aligned action. The result prints as the dump of a flow
 // added with the original actions. The input is not changed.
 func OpenFlow10Actions(acts []Action) []Action {
+	return openFlow10Actions(acts, false)
+}
+
+// openFlow10Actions is OpenFlow10Actions; with keepIPMods, mod_nw_ecn and
+// mod_nw_ttl stay as they are instead of becoming loads.
+func openFlow10Actions(acts []Action, keepIPMods bool) []Action {
 	out := make([]Action, 0, len(acts))
 	for _, a := range acts {
-		out = append(out, of10Action(a)...)
+		out = append(out, of10Action(a, keepIPMods)...)
 	}
 	return out
 }
@@ -23,17 +29,29 @@ func OpenFlow10Actions(acts []Action) []Action {
 func (f *Flow) OpenFlow10() *Flow {
 	c := *f
 	c.Actions = OpenFlow10Actions(f.Actions)
+	if f.Match != nil && checkActionPrereqs(f.Match, c.Actions) != nil {
+		// mod_nw_ecn and mod_nw_ttl in a flow that does not match IP
+		// (allowed, as in OVS: they do nothing to other packets) would
+		// print as loads that no flow line without ip may hold.
+		c.Actions = openFlow10Actions(f.Actions, true)
+	}
 	c.Flags, c.Importance = FlowFlags{}, 0
 	return &c
 }
 
-func of10Action(a Action) []Action {
+func of10Action(a Action, keepIPMods bool) []Action {
 	switch a := a.(type) {
 	case SetField:
 		return of10SetField(a)
 	case SetIPECN:
+		if keepIPMods {
+			return []Action{a}
+		}
 		return []Action{loadWhole("nw_ecn", uint64(a.ECN))}
 	case SetIPTTL:
+		if keepIPMods {
+			return []Action{a}
+		}
 		return []Action{loadWhole("nw_ttl", uint64(a.TTL))}
 	case GotoTable:
 		return []Action{Resubmit{InPort: PortInPort, Table: a.Table}}
@@ -46,9 +64,9 @@ func of10Action(a Action) []Action {
 		copy(data, a.Data)
 		return []Action{Note{data}}
 	case Clone:
-		return []Action{Clone{OpenFlow10Actions(a.Actions)}}
+		return []Action{Clone{openFlow10Actions(a.Actions, keepIPMods)}}
 	case CT:
-		a.Exec = OpenFlow10Actions(a.Exec)
+		a.Exec = openFlow10Actions(a.Exec, keepIPMods)
 		if len(a.Exec) == 0 {
 			a.Exec = nil
 		}
