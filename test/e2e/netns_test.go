@@ -12,12 +12,13 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"gvs/internal/testutil"
 )
 
 // netLab builds the hosts of one test: network namespaces, veth pairs and
@@ -384,28 +385,10 @@ func (c *tcpdumpCapture) waitFor(limit time.Duration, words ...string) bool {
 
 // lockedBuffer is a buffer that tcpdump's output goroutine writes while
 // the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+type lockedBuffer struct{ testutil.SyncBuffer }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) WriteString(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// WriteString appends s, for tests that note their own lines in between.
+func (b *lockedBuffer) WriteString(s string) { _, _ = b.Write([]byte(s)) }
 
 func nonEmptyLines(s string) []string {
 	var out []string
