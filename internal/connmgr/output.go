@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/budget"
 	"gvs/internal/coverage"
 )
 
@@ -53,16 +54,11 @@ func (ch *outCharge) add(n int) {
 // reports whether it did: a compare-and-swap, so that connections
 // reserving at once do not pass the budget together.
 func (ch *outCharge) reserve(n int) bool {
-	for {
-		used := outMemUsed.Load()
-		if used+int64(n) > outMemBudget.Load() {
-			return false
-		}
-		if outMemUsed.CompareAndSwap(used, used+int64(n)) {
-			ch.bytes.Add(int64(n))
-			return true
-		}
+	if !budget.Reserve(&outMemUsed, int64(n), outMemBudget.Load()) {
+		return false
 	}
+	ch.bytes.Add(int64(n))
+	return true
 }
 
 // outMemFull says whether n more bytes would pass the shared budget.
