@@ -16,7 +16,7 @@ import (
 
 // dialService connects to a service's management socket and says hello
 // in version v, reading the switch's hello.
-func dialService(t *testing.T, s *Service, v uint8) *fakeController {
+func dialService(t testing.TB, s *Service, v uint8) *fakeController {
 	t.Helper()
 	nc, err := net.Dial("unix", s.ln.Addr().String())
 	if err != nil {
@@ -185,7 +185,7 @@ func TestAsyncToEndingConnNotADrop(t *testing.T) {
 var dumpAll = &openflow.FlowStatsRequest{TableID: ofproto.TableAll, OutPort: openflow.PortAny, OutGroup: 0xffffffff}
 
 // addDumpFlows gives b n flows with a few actions each.
-func addDumpFlows(t *testing.T, b *ofproto.Bridge, n int) {
+func addDumpFlows(t testing.TB, b *ofproto.Bridge, n int) {
 	t.Helper()
 	for i := range n {
 		f, err := flow.ParseFlow(fmt.Sprintf("priority=%d,ip,reg0=%d,nw_dst=10.%d.%d.0/24,actions=load:0x%x->NXM_NX_REG1[],mod_nw_tos:8,output:%d",
