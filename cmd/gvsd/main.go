@@ -69,9 +69,10 @@ func main() {
 	if err != nil {
 		log.Err("%v", err)
 	}
-	// Console lines are written by a goroutine of their own (a stopped
-	// reader must not hang gvsd): give them a moment to get out.
-	vlog.Default.FlushConsole(time.Second)
+	// Console and log file lines are written by goroutines of their own
+	// (a stopped reader must not hang gvsd): give them a moment to get
+	// out.
+	vlog.Default.Flush(time.Second)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gvsd:", err)
 		os.Exit(1)

@@ -189,17 +189,35 @@ func highest(bitmap uint32) uint8 {
 // room while the peer is behind.
 func (c *conn) send(xid uint32, m openflow.Message) {
 	bs, skipped, err := openflow.EncodeRepliesSkipping(c.version, xid, m)
-	if skipped > 0 {
-		// As OVS: the reply leaves out what no message can carry.
-		connTooBig.Add(uint64(skipped))
-		connLog.Warn("bridge %s: %d entries of a %T too big for an OpenFlow %#x message, left out", c.s.name, skipped, m, c.version)
-	}
+	c.noteSkipped(skipped, m)
 	if err != nil {
 		connLog.Warn("bridge %s: encoding %T: %v", c.s.name, m, err)
 		c.sendError(err, nil, xid)
 		return
 	}
-	c.out.put(true, bs...)
+	c.putEach(bs)
+}
+
+// noteSkipped counts and logs the entries of a reply of m's kind that
+// no message could carry: as OVS, the reply leaves them out.
+func (c *conn) noteSkipped(skipped int, m openflow.Message) {
+	if skipped > 0 {
+		connTooBig.Add(uint64(skipped))
+		connLog.Warn("bridge %s: %d entries of a %T too big for an OpenFlow %#x message, left out", c.s.name, skipped, m, c.version)
+	}
+}
+
+// putEach queues the messages of a reply one at a time, each waiting
+// for room, so that a long reply holds at most the connection's budget
+// (and one message) while its peer is behind. It reports false once the
+// connection is ending.
+func (c *conn) putEach(bs [][]byte) bool {
+	for _, b := range bs {
+		if c.out.put(true, b) == putClosed {
+			return false
+		}
+	}
+	return true
 }
 
 // sendAsync queues an asynchronous message (flow-removed, an echo

@@ -18,7 +18,7 @@ import (
 // fakeController is the controller end of a connection: it says hello
 // in version v and reads what the switch sends.
 type fakeController struct {
-	t  *testing.T
+	t  testing.TB
 	nc net.Conn
 	v  uint8
 }
@@ -80,7 +80,7 @@ func listenUnix(t *testing.T) (string, net.Listener) {
 // management socket and its unix: controllers' sockets go.
 var testRundirs sync.Map
 
-func testRundir(t *testing.T) string {
+func testRundir(t testing.TB) string {
 	if dir, ok := testRundirs.Load(t); ok {
 		return dir.(string)
 	}
@@ -90,7 +90,7 @@ func testRundir(t *testing.T) string {
 	return dir
 }
 
-func newTestService(t *testing.T, info *Info) (*Service, *ofproto.Bridge) {
+func newTestService(t testing.TB, info *Info) (*Service, *ofproto.Bridge) {
 	t.Helper()
 	b := ofproto.NewBridge("br", 64, 300)
 	if info.Versions == 0 {

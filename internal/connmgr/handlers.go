@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unsafe"
 
 	"gvs/internal/flow"
 	"gvs/internal/netdev"
@@ -280,17 +281,52 @@ func (c *conn) selector(m *openflow.FlowStatsRequest) (ofproto.Selector, error) 
 		OutPort: toFlowPort(m.OutPort)}, nil
 }
 
+// dumpBatch is how many flows a flow dump converts and encodes at a
+// time.
+const dumpBatch = 64
+
+// flowStats streams the selected flows' stats: a batch of flows at a
+// time is encoded and queued, waiting while the peer is behind (as any
+// reply does), so a dump of a million flows holds at most a
+// connection's budget of encoded messages (outBudget) instead of all of
+// them. The snapshot of the selected flows it works from (a pointer and
+// the counters per flow) is charged to the shared budget while the
+// dump runs; when that budget cannot take it, the request is refused.
 func (c *conn) flowStats(xid uint32, m *openflow.FlowStatsRequest) error {
 	sel, err := c.selector(m)
 	if err != nil {
 		return err
 	}
 	dump := c.s.tables.Dump(sel)
-	r := &openflow.FlowStatsReply{NXM: c.version == openflow.Version10 && m.NXM}
-	for _, d := range dump {
-		r.Flows = append(r.Flows, c.flowStatsEntry(d, r.NXM))
+	held := len(dump) * int(unsafe.Sizeof(ofproto.FlowStats{}))
+	if !c.out.charge.reserve(held) {
+		dumpRefused.Inc()
+		err := &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf(
+			"a dump of %d flows refused: the OpenFlow output memory (%d MiB for all connections) is full, try again", len(dump), outMemBudget.Load()>>20)}
+		connLog.InfoRL(connErrRL, "bridge %s: %s", c.s.name, err.Detail)
+		return err
 	}
-	c.send(xid, r)
+	defer c.out.charge.add(-held)
+	nxm := c.version == openflow.Version10 && m.NXM
+	e := &openflow.ReplyEncoder{Version: c.version, Xid: xid}
+	for first := true; first || len(dump) > 0; first = false {
+		batch := dump[:min(len(dump), dumpBatch)]
+		r := &openflow.FlowStatsReply{NXM: nxm, Flows: make([]openflow.FlowStats, 0, len(batch))}
+		for _, d := range batch {
+			r.Flows = append(r.Flows, c.flowStatsEntry(d, nxm))
+		}
+		clear(batch) // flows deleted meanwhile need not stay alive
+		dump = dump[len(batch):]
+		bs, err := e.Add(r)
+		if err != nil {
+			return err
+		}
+		if !c.putEach(bs) {
+			return nil // the connection is ending
+		}
+	}
+	c.noteSkipped(e.Skipped, &openflow.FlowStatsReply{})
+	c.putEach([][]byte{e.Finish()})
 	return nil
 }
 
@@ -350,9 +386,10 @@ func (c *conn) aggregate(xid uint32, m *openflow.FlowStatsRequest) error {
 
 func (c *conn) tableStats() *openflow.TableStatsReply {
 	counts := make([]uint32, numTables)
-	for _, d := range c.s.tables.Dump(ofproto.Selector{Table: ofproto.TableAll}) {
-		if int(d.Flow.Table) < numTables {
-			counts[d.Flow.Table]++
+	tc, _ := c.s.tables.Counts() // not a dump of every flow, to count them
+	for _, n := range tc {
+		if int(n.Table) < numTables {
+			counts[n.Table] = uint32(n.Flows)
 		}
 	}
 	r := &openflow.TableStatsReply{}

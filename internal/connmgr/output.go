@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/budget"
 	"gvs/internal/coverage"
 )
 
@@ -49,6 +50,17 @@ func (ch *outCharge) add(n int) {
 	outMemUsed.Add(int64(n))
 }
 
+// reserve charges n bytes if the shared budget has room for them, and
+// reports whether it did: a compare-and-swap, so that connections
+// reserving at once do not pass the budget together.
+func (ch *outCharge) reserve(n int) bool {
+	if !budget.Reserve(&outMemUsed, int64(n), outMemBudget.Load()) {
+		return false
+	}
+	ch.bytes.Add(int64(n))
+	return true
+}
+
 // outMemFull says whether n more bytes would pass the shared budget.
 func outMemFull(n int) bool { return outMemUsed.Load()+int64(n) > outMemBudget.Load() }
 
@@ -60,6 +72,9 @@ var (
 	// asyncClosed counts those not sent because their connection was
 	// ending.
 	asyncClosed = coverage.New("ofconn_async_closed")
+	// dumpRefused counts flow dumps refused because the shared budget
+	// could not take their snapshot of the flows.
+	dumpRefused = coverage.New("ofconn_dump_refused")
 )
 
 // putResult says what became of messages given to outQueue.put.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 // dialService connects to a service's management socket and says hello
 // in version v, reading the switch's hello.
-func dialService(t *testing.T, s *Service, v uint8) *fakeController {
+func dialService(t testing.TB, s *Service, v uint8) *fakeController {
 	t.Helper()
 	nc, err := net.Dial("unix", s.ln.Addr().String())
 	if err != nil {
@@ -178,5 +179,118 @@ func TestAsyncToEndingConnNotADrop(t *testing.T) {
 	}
 	if asyncClosed.Total() != closed+1 {
 		t.Error("a message for an ending connection not counted as ofconn_async_closed")
+	}
+}
+
+var dumpAll = &openflow.FlowStatsRequest{TableID: ofproto.TableAll, OutPort: openflow.PortAny, OutGroup: 0xffffffff}
+
+// addDumpFlows gives b n flows with a few actions each.
+func addDumpFlows(t testing.TB, b *ofproto.Bridge, n int) {
+	t.Helper()
+	for i := range n {
+		f, err := flow.ParseFlow(fmt.Sprintf("priority=%d,ip,reg0=%d,nw_dst=10.%d.%d.0/24,actions=load:0x%x->NXM_NX_REG1[],mod_nw_tos:8,output:%d",
+			1+i%100, i, i>>8&255, i&255, i, 1+i%7), flow.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Tables.Add(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFlowDumpsBoundedByOutputBudget: a flow dump was encoded whole and
+// queued at once when its connection's queue was empty, outside both
+// the connection's 4 MiB and the shared budget: peers that ask for
+// dumps of a large table and do not read held a whole dump each. A dump
+// is now streamed as its peer reads, its snapshot of the flows charged
+// to the shared budget, so gvsd's heap grows by about the budget,
+// whatever the number of such peers; and a peer that reads still gets
+// every flow.
+func TestFlowDumpsBoundedByOutputBudget(t *testing.T) {
+	const budget = 8 << 20
+	old := outMemBudget.Load()
+	outMemBudget.Store(budget)
+	t.Cleanup(func() { outMemBudget.Store(old) })
+	s, b := newTestService(t, &Info{})
+	const nflows = 30000
+	addDumpFlows(t, b, nflows)
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	const peers = 8
+	for range peers {
+		slow := dialService(t, s, openflow.Version13)
+		slow.send(dumpAll) // and never read
+	}
+	// The dumps are taken and queued (or wait for room): nothing queued
+	// changes any more.
+	last, stable := int64(-1), 0
+	for deadline := time.Now().Add(10 * time.Second); stable < 5 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		if used := outMemUsed.Load(); used == last && used > 0 {
+			stable++
+		} else {
+			last, stable = used, 0
+		}
+	}
+	grown := int64(heap()) - int64(before)
+	t.Logf("%d peers dumping %d flows without reading: heap grew %d KiB, %d KiB charged, budget %d KiB",
+		peers, nflows, grown>>10, outMemUsed.Load()>>10, budget>>10)
+	// Beyond the budget, per connection: one message waiting for room,
+	// the one being encoded (its buffer up to 128 KiB), a batch of
+	// flows, its 64 KiB read buffer: about 300 KiB, with room for the
+	// race detector's noise (the old code grew by 36 MiB here).
+	if limit := int64(budget + peers*768<<10); grown > limit {
+		t.Errorf("%d peers dumping without reading grew the heap by %d KiB, more than the budget (%d KiB) allows",
+			peers, grown>>10, budget>>10)
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.nc.Close() // the slow peers go: their dumps end
+	}
+	s.mu.Unlock()
+	// A peer that reads gets every flow, in messages flagged "more"
+	// but the last.
+	fast := dialService(t, s, openflow.Version13)
+	fast.send(dumpAll)
+	got := 0
+	for {
+		r, ok := fast.next().(*openflow.FlowStatsReply)
+		if !ok {
+			t.Fatal("the dump's reply is not a flow stats reply")
+		}
+		got += len(r.Flows)
+		if r.Flags&openflow.ReplyMore == 0 {
+			break
+		}
+	}
+	if want := b.Tables.NumFlows(); got != want {
+		t.Errorf("a dump read to its end has %d flows, want %d", got, want)
+	}
+}
+
+// TestFlowDumpRefusedPastTheBudget: a dump whose snapshot of the flows
+// the shared budget cannot take is refused with an OpenFlow error
+// (OFPBRC_EPERM) that says why, not queued past the budget.
+func TestFlowDumpRefusedPastTheBudget(t *testing.T) {
+	old := outMemBudget.Load()
+	outMemBudget.Store(256 << 10)
+	t.Cleanup(func() { outMemBudget.Store(old) })
+	s, b := newTestService(t, &Info{})
+	addDumpFlows(t, b, 10000) // a snapshot of about 700 KiB
+	refused := dumpRefused.Total()
+	f := dialService(t, s, openflow.Version13)
+	f.send(dumpAll)
+	e, ok := f.next().(*openflow.ErrorMsg)
+	if !ok || e.Err.Code != openflow.ErrEPerm {
+		t.Fatalf("a dump past the budget: %#v, want an OFPBRC_EPERM error", e)
+	}
+	if dumpRefused.Total() != refused+1 {
+		t.Error("the refused dump is not counted as ofconn_dump_refused")
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -71,14 +72,21 @@ func Start(cfg Config) (*Process, error) {
 		if cfg.Monitor {
 			next = "monitor"
 		}
-		os.Exit(detach(next))
+		exit(detach(next))
 	case stage == "monitor" || cfg.Monitor:
 		if err := leaveDirectory(cfg); err != nil {
 			return nil, err
 		}
-		os.Exit(monitor(cfg, parent))
+		exit(monitor(cfg, parent))
 	}
 	return newProcess(cfg, parent)
+}
+
+// exit ends a stage that is not the daemon, once the lines it logged
+// (written by vlog's goroutines) are out or a second has passed.
+func exit(code int) {
+	vlog.Default.Flush(time.Second)
+	os.Exit(code)
 }
 
 func newProcess(cfg Config, parent *os.File) (*Process, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"gvs/internal/budget"
 	"gvs/internal/coverage"
 )
 
@@ -351,9 +352,9 @@ func (c *flowCache) install(k *Key, x *Xlate, gen uint64, now int64) *cacheFlow 
 		f.vals[i] = kw[w] & s.mwrd[i]
 	}
 	f.hash = s.hashWords(kw)
-	f.actions = append(f.actions[:0], x.Actions...)
-	f.effects = append(f.effects[:0], x.Effects...)
-	c.charge(f)
+	f.actions = copyExact(f.actions, x.Actions)
+	f.effects = copyExact(f.effects, x.Effects)
+	c.charge(f, need)
 	f.accounts, f.touched, f.accPackets, f.accBytes = false, false, 0, 0
 	for i := range f.effects {
 		k := f.effects[i].Kind
@@ -492,14 +493,27 @@ func (c *flowCache) remove(f *cacheFlow) {
 	}
 }
 
-// charge counts what f holds now against the shared budget.
-func (c *flowCache) charge(f *cacheFlow) {
+// charge counts what f holds now against the shared budget, in place
+// of the reserved bytes makeRoom took for it: what f grew by is at most
+// that (copyExact), so the budget is never passed.
+func (c *flowCache) charge(f *cacheFlow, reserved int64) {
 	cost := flowCost(f)
-	if d := cost - f.cost; d != 0 {
-		f.cost = cost
-		c.charged += d
-		flowMemUsed.Add(d)
+	d := cost - f.cost
+	f.cost = cost
+	c.charged += d
+	flowMemUsed.Add(d - reserved)
+}
+
+// copyExact copies src into dst, growing dst to exactly len(src) if it
+// is too small, so that a flow's lists cost no more than makeRoom
+// reserved for them (append would round the capacity up).
+func copyExact[T any](dst, src []T) []T {
+	if cap(dst) < len(src) {
+		dst = make([]T, len(src))
 	}
+	dst = dst[:len(src)]
+	copy(dst, src)
+	return dst
 }
 
 // uncharge gives back what f held: it is left to the garbage collector.
@@ -519,8 +533,12 @@ func fairShare() int64 { return flowMemBudget.Load() / max(flowCaches.Load(), 1)
 // within its share whose flow does not fit is refused: the caches above
 // theirs shrink at their next batch (trim), so one port's many flows
 // cannot keep the others' out for long.
+//
+// The room is reserved (budget.Reserve), so port threads adding at once
+// cannot pass the budget together; charge turns the reservation into
+// the flow's cost.
 func (c *flowCache) makeRoom(need int64) bool {
-	for flowMemUsed.Load()+need > flowMemBudget.Load() {
+	for !budget.Reserve(&flowMemUsed, need, flowMemBudget.Load()) {
 		if len(c.free) > 0 {
 			c.dropFree()
 			continue

@@ -3,6 +3,8 @@ package datapath
 import (
 	"math/rand"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -305,4 +307,43 @@ func TestFlowCachesShareAMemoryBudget(t *testing.T) {
 		t.Errorf("%d bytes still charged after every cache was released", used)
 	}
 	runtime.KeepAlive(caches)
+}
+
+// TestFlowCacheBudgetUnderParallelMisses: port threads installing flows
+// at once each checked the shared budget and then charged their flow,
+// so together they passed it by a flow or more each. The room is now
+// reserved with a compare-and-swap, and a flow costs no more than its
+// reservation: the charge never passes the budget, as each thread sees
+// after each of its installs.
+func TestFlowCacheBudgetUnderParallelMisses(t *testing.T) {
+	const budget = 1 << 20
+	limit := FlowCacheMemoryUsed() + budget // with other tests' caches
+	setFlowCacheBudget(t, limit)
+	var caches []*flowCache
+	var worst atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		c := newFlowCache(DefaultFlowLimit)
+		caches = append(caches, c)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 20000 {
+				k := cacheKey(uint32(i), byte(j), byte(j>>8))
+				c.mu.Lock()
+				c.install(&k, xlateWide(2, 1+j%16), 1, 0)
+				c.mu.Unlock()
+				if used := FlowCacheMemoryUsed(); used > limit {
+					worst.CompareAndSwap(0, used)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if w := worst.Load(); w > 0 {
+		t.Errorf("the flow caches were charged %d bytes past the budget", w-limit)
+	}
+	for _, c := range caches {
+		c.release()
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unsafe"
 
+	"gvs/internal/budget"
 	"gvs/internal/coverage"
 	"gvs/internal/datapath"
 )
@@ -289,11 +290,16 @@ func (t *MACTable) grow(tab *macSlots) bool {
 	if t.tab.Load() != tab || len(tab.slots) >= maxSlots(t.limit.Load()) {
 		return false
 	}
-	if macMemUsed.Load()+slotsBytes(len(tab.slots)) > macMemBudget.Load() {
+	// Reserved first, so that bridges growing at once cannot pass the
+	// budget together; setTab charges the new slots, and the
+	// reservation is given back.
+	grow := slotsBytes(len(tab.slots))
+	if !budget.Reserve(&macMemUsed, grow, macMemBudget.Load()) {
 		macMemFull.Inc()
 		return false
 	}
 	t.rebuild(tab, 2*len(tab.slots), int(t.limit.Load()))
+	macMemUsed.Add(-grow)
 	return true
 }
 

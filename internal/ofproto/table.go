@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/budget"
 	"gvs/internal/datapath"
 	"gvs/internal/flow"
 	"gvs/internal/packet"
@@ -243,11 +244,15 @@ func (t *Tables) add(f *flow.Flow) error {
 	if old == nil && t.nflows >= t.maxFlows {
 		return fmt.Errorf("table %d: %w: %d flows, at most %d", f.Table, ErrTableFull, t.nflows, t.maxFlows)
 	}
-	if all := allFlows.Load(); old == nil && t.global && all >= maxAllFlows.Load() {
-		return fmt.Errorf("table %d: %w: %d flows in all bridges, at most %d", f.Table, ErrTableFull, all, maxAllFlows.Load())
-	}
 	n := countActions(fl.Actions)
 	if err := t.actionRoom(n, old); err != nil {
+		return fmt.Errorf("table %d: %w", f.Table, err)
+	}
+	newFlows, grow := 1, n
+	if old != nil {
+		newFlows, grow = 0, n-countActions(old.flow.Actions)
+	}
+	if err := t.reserveGlobal(newFlows, grow); err != nil {
 		return fmt.Errorf("table %d: %w", f.Table, err)
 	}
 	now := t.now().UnixNano()
@@ -260,11 +265,10 @@ func (t *Tables) add(f *flow.Flow) error {
 		}
 		c.replace(old, r)
 		delete(t.timed, old)
-		t.count(0, n-countActions(old.flow.Actions))
 	} else {
 		c.insert(r)
-		t.count(1, n)
 	}
+	t.countLocal(newFlows, grow)
 	if fl.IdleTimeout != 0 || fl.HardTimeout != 0 {
 		t.timed[r] = struct{}{}
 	}
@@ -446,10 +450,10 @@ func (t *Tables) Modify(m Modify) (int, error) {
 	if grow > 0 && t.nactions+grow > DefaultMaxActions {
 		return 0, fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, t.nactions+grow, DefaultMaxActions)
 	}
-	if err := globalActionRoom(grow); err != nil {
+	if err := t.reserveGlobal(0, grow); err != nil {
 		return 0, err
 	}
-	t.count(0, grow)
+	t.countLocal(0, grow)
 	now := t.now().UnixNano()
 	for _, old := range rules {
 		fl := *old.flow
@@ -499,24 +503,43 @@ func (t *Tables) remove(r *Rule) {
 // count changes the flows and actions t holds, here and in all bridges'
 // counts.
 func (t *Tables) count(flows, actions int) {
-	t.nflows += flows
-	t.nactions += actions
-	t.charge.flows.Add(int64(flows))
-	t.charge.actions.Add(int64(actions))
+	t.countLocal(flows, actions)
 	allFlows.Add(int64(flows))
 	allActions.Add(int64(actions))
 }
 
-// globalActionRoom says whether grow more actions fit in all bridges'.
-func globalActionRoom(grow int) error {
-	if all := allActions.Load(); grow > 0 && all+int64(grow) > maxAllActions.Load() {
-		return fmt.Errorf("%w: %d actions in all bridges' flows, at most %d", ErrTableFull, all+int64(grow), maxAllActions.Load())
+// countLocal changes the flows and actions t holds, whose part of all
+// bridges' counts reserveGlobal took.
+func (t *Tables) countLocal(flows, actions int) {
+	t.nflows += flows
+	t.nactions += actions
+	t.charge.flows.Add(int64(flows))
+	t.charge.actions.Add(int64(actions))
+}
+
+// reserveGlobal takes room for flows more flows and actions more
+// actions (either may be negative) in all bridges' counts, or says why
+// there is none. Bridges adding at once each checked the counts and then
+// added to them, so together they could pass the bounds; a reservation
+// cannot. A bridge's own NORMAL flow (t.global unset) is always counted.
+func (t *Tables) reserveGlobal(flows, actions int) error {
+	if !t.global {
+		allFlows.Add(int64(flows))
+		allActions.Add(int64(actions))
+		return nil
+	}
+	if !budget.Reserve(&allFlows, int64(flows), maxAllFlows.Load()) {
+		return fmt.Errorf("%w: %d flows in all bridges, at most %d", ErrTableFull, allFlows.Load(), maxAllFlows.Load())
+	}
+	if !budget.Reserve(&allActions, int64(actions), maxAllActions.Load()) {
+		allFlows.Add(-int64(flows))
+		return fmt.Errorf("%w: %d actions in all bridges' flows, at most %d", ErrTableFull, allActions.Load()+int64(actions), maxAllActions.Load())
 	}
 	return nil
 }
 
-// actionRoom says whether a flow of n actions fits, in place of old if
-// old is not nil.
+// actionRoom says whether a flow of n actions fits the bridge's own
+// bound, in place of old if old is not nil.
 func (t *Tables) actionRoom(n int, old *Rule) error {
 	total := t.nactions + n
 	if old != nil {
@@ -524,9 +547,6 @@ func (t *Tables) actionRoom(n int, old *Rule) error {
 	}
 	if n > 0 && total > DefaultMaxActions {
 		return fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, total, DefaultMaxActions)
-	}
-	if t.global {
-		return globalActionRoom(total - t.nactions)
 	}
 	return nil
 }

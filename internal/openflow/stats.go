@@ -4,7 +4,10 @@ package openflow
 // its own Go type; Flags carries OFPSF_REPLY_MORE on replies that continue
 // in the next message (EncodeReplies splits long replies that way).
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Stats types (OFPST_* / OFPMP_*).
 const (
@@ -426,39 +429,92 @@ func EncodeReplies(version uint8, xid uint32, m Message) ([][]byte, error) {
 // big for any message (a flow with thousands of actions, in a version
 // whose actions are longer), as OVS does, and says how many it left out.
 func EncodeRepliesSkipping(version uint8, xid uint32, m Message) (out [][]byte, skipped int, err error) {
-	mr, ok := m.(multipartReply)
-	if !ok {
+	if _, ok := m.(multipartReply); !ok {
 		b, err := Encode(version, xid, m)
 		return [][]byte{b}, 0, err
 	}
-	es, err := mr.entries(version)
+	e := &ReplyEncoder{Version: version, Xid: xid}
+	out, err = e.Add(m)
 	if err != nil {
 		return nil, 0, err
 	}
-	for first := true; first || len(es) > 0; first = false {
-		w := &writer{}
-		w.u8(version)
-		w.u8(mr.typ(version))
-		w.u16(0)
-		w.u32(xid)
-		mr.head(w, version, 0)
-		flagsAt := HeaderLen + 2
-		for len(es) > 0 && (es[0] == nil || w.pos()+len(es[0]) > MaxMessageLen) {
-			es, skipped = es[1:], skipped+1
-		}
-		n := 0
-		for n < len(es) && es[n] != nil && w.pos()+len(es[n]) <= MaxMessageLen {
-			w.bytes(es[n])
-			n++
-		}
-		es = es[n:]
-		if len(es) > 0 {
-			w.put16(flagsAt, ReplyMore)
-		}
-		w.put16(2, uint16(w.pos()))
-		out = append(out, w.b)
+	return append(out, e.Finish()), e.Skipped, nil
+}
+
+// ReplyEncoder encodes a multipart reply given in parts (a flow dump a
+// few flows at a time), so that the whole reply never needs to be in
+// memory: each Add returns the messages its entries filled, flagged
+// ReplyMore, and Finish the last one. Entries too big for any message
+// are left out and counted in Skipped, as EncodeRepliesSkipping does.
+type ReplyEncoder struct {
+	Version uint8
+	Xid     uint32
+	Skipped int
+
+	mr      multipartReply
+	w       *writer // the message being filled
+	headEnd int     // where its entries start
+}
+
+// Add encodes the entries of m, a part of the reply (every part of the
+// same kind), and returns the messages they filled.
+func (e *ReplyEncoder) Add(m Message) ([][]byte, error) {
+	mr, ok := m.(multipartReply)
+	if !ok {
+		return nil, fmt.Errorf("%T is not a multipart reply", m)
 	}
-	return out, skipped, nil
+	es, err := mr.entries(e.Version)
+	if err != nil {
+		return nil, err
+	}
+	e.mr = mr
+	if e.w == nil {
+		e.start()
+	}
+	var out [][]byte
+	for _, en := range es {
+		if en != nil && e.w.pos()+len(en) > MaxMessageLen && e.w.pos() > e.headEnd {
+			out = append(out, e.seal(true))
+			e.start()
+		}
+		if en == nil || e.w.pos()+len(en) > MaxMessageLen {
+			e.Skipped++
+			continue
+		}
+		e.w.bytes(en)
+	}
+	return out, nil
+}
+
+// Finish returns the reply's last message; Add must have been called
+// (with no entries, for an empty reply).
+func (e *ReplyEncoder) Finish() []byte {
+	if e.w == nil {
+		e.start()
+	}
+	return e.seal(false)
+}
+
+func (e *ReplyEncoder) start() {
+	w := &writer{}
+	w.u8(e.Version)
+	w.u8(e.mr.typ(e.Version))
+	w.u16(0)
+	w.u32(e.Xid)
+	e.mr.head(w, e.Version, 0)
+	e.w, e.headEnd = w, w.pos()
+}
+
+// seal ends the message being filled.
+func (e *ReplyEncoder) seal(more bool) []byte {
+	const flagsAt = HeaderLen + 2
+	w := e.w
+	if more {
+		w.put16(flagsAt, ReplyMore)
+	}
+	w.put16(2, uint16(w.pos()))
+	e.w = nil
+	return w.b
 }
 
 func (m *DescReply) encode(w *writer, v uint8) (uint8, error) {

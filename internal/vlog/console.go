@@ -8,19 +8,25 @@ import (
 	"time"
 )
 
-// maxConsoleQueued bounds the console lines waiting for a console that
+// maxQueued bounds the lines waiting for a console or log file that
 // does not take them.
-const maxConsoleQueued = 1 << 20
+const maxQueued = 1 << 20
 
-// consoleWriter writes console lines to a file (stderr) from a goroutine
-// of its own. A write to a pipe or terminal whose reader is stopped
-// (a paused terminal, `gvsd 2>&1 | less` stopped, a pipe nobody reads)
-// blocks, and it was made under the registry's lock: every goroutine
-// that logged then waited, and the switch hung. Now such a console costs
-// lines: past maxConsoleQueued bytes waiting they are dropped, and the
-// next line written says how many.
-type consoleWriter struct {
+// closeWait bounds how long closing a log file (vlog/reopen, vlog/close,
+// SIGHUP) waits for the lines still queued for it to be written.
+const closeWait = time.Second
+
+// queuedWriter writes log lines to a file (stderr, the log file) from a
+// goroutine of its own. A write to a pipe or terminal whose reader is
+// stopped (a paused terminal, `gvsd 2>&1 | less` stopped, a named pipe
+// given as --log-file that nobody reads any more) blocks, and it was
+// made under the registry's lock: every goroutine that logged then
+// waited, and the switch hung. Now such a destination costs lines: past
+// maxQueued bytes waiting they are dropped, and the next line written
+// says how many. Lines are written in the order they were queued.
+type queuedWriter struct {
 	w       io.Writer
+	what    string // "console", "log file": for the count of dropped lines
 	mu      sync.Mutex
 	queued  []byte
 	spare   []byte
@@ -28,16 +34,21 @@ type consoleWriter struct {
 	dropped int
 	wake    chan struct{}
 	started bool
+	closed  bool
 }
 
-func newConsoleWriter(w io.Writer) *consoleWriter {
-	return &consoleWriter{w: w, wake: make(chan struct{}, 1)}
+func newQueuedWriter(w io.Writer, what string) *queuedWriter {
+	return &queuedWriter{w: w, what: what, wake: make(chan struct{}, 1)}
 }
 
-// Write queues p; it never blocks on the console.
-func (c *consoleWriter) Write(p []byte) (int, error) {
+// Write queues p; it never blocks on the destination.
+func (c *queuedWriter) Write(p []byte) (int, error) {
 	c.mu.Lock()
-	if len(c.queued)+len(p) > maxConsoleQueued {
+	defer c.mu.Unlock()
+	if c.closed {
+		return len(p), nil
+	}
+	if len(c.queued)+len(p) > maxQueued {
 		c.dropped++
 	} else {
 		c.queued = append(c.queued, p...)
@@ -46,7 +57,6 @@ func (c *consoleWriter) Write(p []byte) (int, error) {
 		c.started = true
 		go c.run()
 	}
-	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -54,11 +64,11 @@ func (c *consoleWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *consoleWriter) run() {
+func (c *queuedWriter) run() {
 	for range c.wake {
 		for {
 			c.mu.Lock()
-			if len(c.queued) == 0 && c.dropped == 0 {
+			if c.closed || len(c.queued) == 0 && c.dropped == 0 {
 				c.busy = false
 				c.mu.Unlock()
 				break
@@ -70,11 +80,11 @@ func (c *consoleWriter) run() {
 			c.busy = true
 			c.mu.Unlock()
 			if dropped > 0 {
-				fmt.Fprintf(c.w, "vlog: %d console lines dropped: the console was not read\n", dropped)
+				fmt.Fprintf(c.w, "vlog: %d %s lines dropped: the %s was not read\n", dropped, c.what, c.what)
 			}
 			c.w.Write(out) // a log line that cannot be written has nowhere to go
 			c.mu.Lock()
-			if cap(out) <= maxConsoleQueued {
+			if cap(out) <= maxQueued {
 				c.spare = out[:0]
 			}
 			c.mu.Unlock()
@@ -82,37 +92,57 @@ func (c *consoleWriter) run() {
 	}
 }
 
-// flush waits up to d for the queued lines to be written.
-func (c *consoleWriter) flush(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+// flush waits until deadline for the queued lines to be written.
+func (c *queuedWriter) flush(deadline time.Time) {
+	for {
 		c.mu.Lock()
 		done := len(c.queued) == 0 && c.dropped == 0 && !c.busy
 		c.mu.Unlock()
-		if done {
+		if done || !time.Now().Before(deadline) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
+// close writes what is queued, waiting at most d, then closes the file
+// (which ends a write blocked on a named pipe) and ends the goroutine;
+// what could not be written by then is lost.
+func (c *queuedWriter) close(d time.Duration, f io.Closer) {
+	c.flush(time.Now().Add(d))
+	c.mu.Lock()
+	c.closed = true
+	if c.started {
+		close(c.wake)
+	}
+	c.mu.Unlock()
+	if f != nil {
+		f.Close()
+	}
+}
+
 // console returns what the registry writes console lines to for w: a
-// file (stderr, a terminal, a pipe) through a consoleWriter, anything
+// file (stderr, a terminal, a pipe) through a queuedWriter, anything
 // else (a test's buffer) as it is.
 func console(w io.Writer) io.Writer {
 	if f, ok := w.(*os.File); ok {
-		return newConsoleWriter(f)
+		return newQueuedWriter(f, "console")
 	}
 	return w
 }
 
-// FlushConsole waits up to d for the console lines still queued to be
-// written, before the program exits.
-func (r *Registry) FlushConsole(d time.Duration) {
+// Flush waits up to d for the console and log file lines still queued
+// to be written, before the program exits.
+func (r *Registry) Flush(d time.Duration) {
+	deadline := time.Now().Add(d)
 	r.mu.Lock()
-	c, _ := r.console.(*consoleWriter)
+	c, _ := r.console.(*queuedWriter)
+	f := r.file.q
 	r.mu.Unlock()
 	if c != nil {
-		c.flush(d)
+		c.flush(deadline)
+	}
+	if f != nil {
+		f.flush(deadline)
 	}
 }

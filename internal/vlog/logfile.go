@@ -10,7 +10,7 @@ import (
 
 // logFlags open the log file for appending. O_NONBLOCK keeps a named pipe
 // without a reader from blocking the open; it is cleared once the file
-// is known to be one gvsd may log to.
+// is known to be one gvsd may log to, unless it is a pipe (checkLogFile).
 const logFlags = unix.O_WRONLY | unix.O_APPEND | unix.O_CREAT | unix.O_NONBLOCK | unix.O_CLOEXEC
 
 // maxLogAttempts bounds the replacements of what keeps appearing at the
@@ -114,7 +114,9 @@ func fifoWithoutReader(path string) error {
 }
 
 // checkLogFile accepts fd as a log file or says why not, and makes its
-// writes blocking again.
+// writes blocking again, except a named pipe's: the Go runtime's poller
+// waits for a pipe whose reader is behind, so that closing the file
+// (vlog/reopen, vlog/close) ends a write that waits.
 func checkLogFile(fd int) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -133,6 +135,7 @@ func checkLogFile(fd int) error {
 		if fs.Type != unix.PIPEFS_MAGIC && !trusted(st.Uid) {
 			return &plantedError{fmt.Sprintf("a named pipe owned by uid %d", st.Uid)}
 		}
+		return nil
 	}
 	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, unix.O_APPEND)
 	return err

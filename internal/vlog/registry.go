@@ -66,7 +66,7 @@ func (r *Registry) SetProgram(name string) {
 
 // SetConsole sends console output to w; nil silences the console. A
 // file (a terminal, a pipe) is written by a goroutine of its own, so that
-// a reader that stops costs lines, never the daemon (consoleWriter).
+// a reader that stops costs lines, never the daemon (queuedWriter).
 func (r *Registry) SetConsole(w io.Writer) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

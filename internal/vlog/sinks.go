@@ -50,68 +50,91 @@ func (s *syslogSink) write(msg []byte, now time.Time) {
 	}
 }
 
-// fileSink is the log file named by OpenFile, if any.
+// fileSink is the log file named by OpenFile, if any. Its lines are
+// written through a queuedWriter, as the console's: a named pipe whose
+// reader stops (or any file whose writes stall) costs lines, never the
+// goroutines that log.
 type fileSink struct {
 	path string
 	f    *os.File
+	q    *queuedWriter
 }
 
 func (s *fileSink) isOpen() bool { return s.f != nil }
 
 func (s *fileSink) write(line []byte) {
-	s.f.Write(line) // a log line that cannot be written has nowhere to go
+	s.q.Write(line)
 }
 
-func (s *fileSink) open(path string) error {
+// open starts writing to the file at path; it returns what was open
+// before, for closeOld once the registry's lock is released.
+func (s *fileSink) open(path string) (old fileSink, err error) {
 	f, err := openLogFile(path)
 	if err != nil {
-		return fmt.Errorf("log file %q: %w", path, err)
+		return fileSink{}, fmt.Errorf("log file %q: %w", path, err)
 	}
-	s.close()
-	s.path, s.f = path, f
-	return nil
+	old = s.take()
+	s.path, s.f, s.q = path, f, newQueuedWriter(f, "log file")
+	return old, nil
 }
 
-func (s *fileSink) close() {
+// take stops writing to the file and returns it, for closeOld.
+func (s *fileSink) take() fileSink {
+	old := *s
+	s.f, s.q = nil, nil
+	return old
+}
+
+// closeOld writes what is still queued for a file taken from the sink
+// (waiting at most closeWait, outside the registry's lock, so that
+// logging goes on meanwhile), then closes it.
+func (s fileSink) closeOld() {
 	if s.f != nil {
-		s.f.Close()
-		s.f = nil
+		s.q.close(closeWait, s.f)
 	}
 }
 
 // OpenFile starts logging to the file at path (appending), the file
-// destination's only target. It replaces any file already open.
+// destination's only target. It replaces any file already open, once
+// what was queued for that one is written.
 func (r *Registry) OpenFile(path string) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err := r.file.open(path); err != nil {
-		return err
+	old, err := r.file.open(path)
+	if err == nil {
+		r.refreshAllLocked()
 	}
-	r.refreshAllLocked()
-	return nil
+	r.mu.Unlock()
+	old.closeOld()
+	return err
 }
 
 // ErrNoLogFile is ReopenFile's error when no log file was ever opened.
 var ErrNoLogFile = errors.New("logging to file not configured")
 
 // ReopenFile closes and reopens the log file, so that logging continues in
-// a new file after rotation. It fails when no file was ever opened.
+// a new file after rotation. It fails when no file was ever opened. The
+// lines logged before it go to the old file (within closeWait), those
+// after to the new one.
 func (r *Registry) ReopenFile() error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.file.path == "" {
+		r.mu.Unlock()
 		return ErrNoLogFile
 	}
 	// The old file stays open (and logged to) if the new one is refused.
-	err := r.file.open(r.file.path)
+	old, err := r.file.open(r.file.path)
 	r.refreshAllLocked()
+	r.mu.Unlock()
+	old.closeOld()
 	return err
 }
 
-// CloseFile stops logging to the file until ReopenFile or OpenFile.
+// CloseFile stops logging to the file until ReopenFile or OpenFile; the
+// lines queued for it are written first (within closeWait).
 func (r *Registry) CloseFile() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.file.close()
+	old := r.file.take()
 	r.refreshAllLocked()
+	r.mu.Unlock()
+	old.closeOld()
 }

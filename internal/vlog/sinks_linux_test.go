@@ -1,6 +1,8 @@
 package vlog
 
 import (
+	"bufio"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,6 +77,7 @@ func TestLogFileReplacesAnotherUsersSymlink(t *testing.T) {
 	}
 	isFreshLog(t, path)
 	m.Info("after the reopen")
+	r.Flush(5 * time.Second)
 	if got, _ := os.ReadFile(victim); string(got) != "precious\n" {
 		t.Fatalf("the link's target was written: %q", got)
 	}
@@ -91,6 +94,7 @@ func TestLogFileReplacesAnotherUsersSymlink(t *testing.T) {
 		t.Fatalf("ReopenFile through gvsd's own link: %v", err)
 	}
 	m.Info("through my link")
+	r.Flush(5 * time.Second)
 	if got, _ := os.ReadFile(mine); !strings.HasSuffix(string(got), "|through my link\n") {
 		t.Errorf("own link's target holds %q", got)
 	}
@@ -199,4 +203,143 @@ func TestLogFileInheritedPipeAndDevices(t *testing.T) {
 		t.Errorf("OpenFile(/dev/null): %v", err)
 	}
 	r.CloseFile()
+}
+
+// TestLogFileNobodyReads: --log-file names a named pipe whose reader
+// stopped reading (not closed). Each line was written under the
+// registry's lock, so once the pipe was full every goroutine that
+// logged hung, as with the console (TestConsoleNobodyReads). Logging
+// now goes on; lines the pipe cannot take are dropped, and once it is
+// read again the lines come in order with the count of those lost.
+// vlog/reopen and vlog/close do not hang on it either.
+func TestLogFileNobodyReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gvsd.log")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	r, _, _ := newTestRegistry(t)
+	for _, spec := range []string{"console:off", "syslog:off"} {
+		if err := r.Set(spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := withTimeout(t, "OpenFile of a named pipe with a reader", func() error { return r.OpenFile(path) }); err != nil {
+		t.Fatal(err)
+	}
+	m := r.Module("m")
+	pad := strings.Repeat("x", 1000)
+	flood := func() error {
+		for i := range 5000 { // 5 MB: far more than a pipe holds (64 KiB)
+			m.Info("line %05d %s", i, pad)
+		}
+		return nil
+	}
+	withTimeout(t, "logging to a named pipe nobody reads", flood)
+
+	// The reader comes back: lines in order, the count of those lost,
+	// and a line logged after.
+	type result struct {
+		inOrder, dropped, after bool
+		last                    string
+	}
+	got := make(chan result, 1)
+	go func() {
+		res := result{inOrder: true}
+		prev := -1
+		sc := bufio.NewScanner(reader)
+		sc.Buffer(make([]byte, 4096), 1<<20)
+		for sc.Scan() {
+			l := sc.Text()
+			res.last = l
+			if i := strings.Index(l, "|line "); i >= 0 {
+				var n int
+				if _, err := fmt.Sscanf(l[i+6:], "%d", &n); err != nil || n <= prev {
+					res.inOrder = false
+				}
+				prev = n
+			}
+			res.dropped = res.dropped || strings.Contains(l, "log file lines dropped")
+			if strings.HasSuffix(l, "|after the flood") {
+				res.after = true
+				break
+			}
+		}
+		got <- res
+	}()
+	m.Info("after the flood")
+	select {
+	case res := <-got:
+		if !res.inOrder {
+			t.Error("the lines read are not in the order they were logged")
+		}
+		if !res.dropped {
+			t.Error("no line says log file lines were dropped")
+		}
+		if !res.after {
+			t.Errorf("the line logged after the flood did not come; last %.80q", res.last)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the lines did not come once the pipe was read again")
+	}
+
+	// The reader stops again: reopening (logrotate's SIGHUP) and
+	// closing the file give up on what is queued instead of hanging.
+	withTimeout(t, "logging to a named pipe nobody reads", flood)
+	if err := withTimeout(t, "ReopenFile of a named pipe nobody reads", r.ReopenFile); err != nil {
+		t.Fatal(err)
+	}
+	withTimeout(t, "logging after the reopen", flood)
+	withTimeout(t, "CloseFile of a named pipe nobody reads", func() error { r.CloseFile(); return nil })
+}
+
+// TestLogFileFlushedAtReopenAndExit: log file lines are written by a
+// goroutine of their own (TestLogFileNobodyReads); what is queued still
+// reaches the file before vlog/reopen, vlog/close or gvsd's exit
+// (Flush) return. A guard: the old code, which wrote each line at once,
+// passes it too.
+func TestLogFileFlushedAtReopenAndExit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "gvsd.log")
+	r, _, _ := newTestRegistry(t)
+	if err := r.OpenFile(path); err != nil {
+		t.Fatal(err)
+	}
+	m := r.Module("m")
+	const n = 2000
+	lines := func(what string) {
+		for i := range n {
+			m.Info("%s %d", what, i)
+		}
+	}
+	count := func(p, what string) int {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Count(string(b), "|"+what+" ")
+	}
+	lines("before-reopen")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.ReopenFile(); err != nil {
+		t.Fatal(err)
+	}
+	if c := count(path+".1", "before-reopen"); c != n {
+		t.Errorf("the rotated file holds %d of the %d lines logged before vlog/reopen", c, n)
+	}
+	lines("before-exit")
+	r.Flush(5 * time.Second)
+	if c := count(path, "before-exit"); c != n {
+		t.Errorf("the log file holds %d of the %d lines logged before Flush", c, n)
+	}
+	lines("before-close")
+	r.CloseFile()
+	if c := count(path, "before-close"); c != n {
+		t.Errorf("the log file holds %d of the %d lines logged before vlog/close", c, n)
+	}
 }
