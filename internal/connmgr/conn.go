@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -328,7 +329,13 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.PortStatsRequest:
 		return c.portStats(h.Xid, m)
 	case *openflow.PortDescRequest:
-		c.send(h.Xid, &openflow.PortDescReply{Ports: c.portDescs()})
+		ports := c.portDescs()
+		if m.PortNo != openflow.PortAny {
+			// 1.5 asks for one port; one the bridge lacks gets an empty
+			// reply, as from OVS.
+			ports = slices.DeleteFunc(ports, func(p openflow.PortDesc) bool { return p.PortNo != m.PortNo })
+		}
+		c.send(h.Xid, &openflow.PortDescReply{Ports: ports})
 	case *openflow.QueueStatsRequest:
 		return c.queueStats(h.Xid, m)
 	case *openflow.TableFeaturesRequest:

@@ -141,7 +141,7 @@ func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
 		return nil, err
 	}
 	f := &flow.Flow{Table: c.tableOf(m), Priority: m.Priority, Cookie: m.Cookie, CookieMask: m.CookieMask,
-		IdleTimeout: m.IdleTimeout, HardTimeout: m.HardTimeout, Match: match, Actions: acts,
+		IdleTimeout: m.IdleTimeout, HardTimeout: m.HardTimeout, Importance: m.Importance, Match: match, Actions: acts,
 		Flags: flow.FlowFlags{SendFlowRem: m.Flags&openflow.FlagSendFlowRem != 0, CheckOverlap: m.Flags&openflow.FlagCheckOverlap != 0,
 			ResetCounts: m.Flags&openflow.FlagResetCounts != 0, NoPacketCounts: m.Flags&openflow.FlagNoPktCounts != 0,
 			NoByteCounts: m.Flags&openflow.FlagNoBytCounts != 0}}
@@ -308,6 +308,13 @@ func (c *conn) flowStatsEntry(d ofproto.FlowStats, nxm bool) openflow.FlowStats 
 	case c.version != openflow.Version10:
 		fs.Match = matchToWire(f.Match, true)
 		fs.Flags = flowFlags(f.Flags)
+		if c.version >= openflow.Version14 {
+			fs.Importance = f.Importance
+		}
+		if c.version >= openflow.Version15 {
+			// OXS's idle time is the age itself, not NXST's age plus one.
+			fs.IdleAge = uint16(min(st.IdleAge, 0xffff))
+		}
 		if len(acts) > 0 {
 			fs.Instructions = append(fs.Instructions, openflow.ApplyActions{Actions: acts})
 		}
@@ -426,6 +433,11 @@ func (c *conn) packetOut(m *openflow.PacketOut) error {
 	}
 	if len(m.Data) < 14 {
 		return &openflow.Error{Code: openflow.ErrBadPacket, Detail: "packet-out frame shorter than an Ethernet header"}
+	}
+	if len(m.Match) > 0 {
+		// A 1.5 packet-out may set pipeline fields (metadata, registers,
+		// tunnel) in its match; gvs takes in_port only.
+		return &openflow.Error{Code: openflow.ErrMatchBadField, Detail: "gvs takes only in_port in a packet-out match"}
 	}
 	acts, err := actionsFromWire(m.Actions, c.version)
 	if err != nil {

@@ -263,7 +263,28 @@ func (c ErrCode) enc(version uint8) errEnc {
 	if version == Version10 {
 		return errTable[c].of10
 	}
+	if version >= Version15 {
+		if e, ok := errTable15[c]; ok {
+			return e
+		}
+	}
+	if version >= Version14 {
+		if e, ok := errTable14[c]; ok {
+			return e
+		}
+	}
 	return errTable[c].of13
+}
+
+// errTable14 and errTable15 are the errors whose numbers changed in
+// OpenFlow 1.4 and 1.5: 1.3's ONF extensions that became standard.
+var errTable14 = map[ErrCode]errEnc{
+	ErrInstDup:         of(3, 9),
+	ErrFlowBadPriority: of(5, 9),
+}
+
+var errTable15 = map[ErrCode]errEnc{
+	ErrActBadSetMask: of(2, 16),
 }
 
 // Error is an OpenFlow error: what the switch answers a request it
