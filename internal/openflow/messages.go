@@ -143,6 +143,14 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return &BarrierRequest{}, nil
 		case t13BarrierRep:
 			return &BarrierReply{}, nil
+		case t14BundleControl, t14BundleAdd:
+			if v < Version14 {
+				break
+			}
+			if h.Type == t14BundleControl {
+				return decodeBundleControl(r)
+			}
+			return decodeBundleAdd(r, h)
 		}
 	}
 	return nil, errorf(ErrBadType, "message type %d is not supported in %s", h.Type, versionName(v))

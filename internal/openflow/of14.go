@@ -411,3 +411,115 @@ func decodePacketOut15(r *reader) (Message, error) {
 	m.Data = r.rest()
 	return m, nil
 }
+
+// OpenFlow 1.4 bundle messages.
+const (
+	t14BundleControl = 33
+	t14BundleAdd     = 34
+)
+
+// Bundle control types (OFPBCT_*) and flags (OFPBF_*).
+const (
+	BundleOpenRequest    = 0
+	BundleOpenReply      = 1
+	BundleCloseRequest   = 2
+	BundleCloseReply     = 3
+	BundleCommitRequest  = 4
+	BundleCommitReply    = 5
+	BundleDiscardRequest = 6
+	BundleDiscardReply   = 7
+
+	BundleAtomic  = 1 << 0
+	BundleOrdered = 1 << 1
+)
+
+// BundleControl opens, closes, commits or discards a bundle, and
+// answers each (OFPT_BUNDLE_CONTROL). Properties are kept as they came.
+type BundleControl struct {
+	BundleID uint32
+	Type     uint16
+	Flags    uint16
+	Props    []Prop
+}
+
+// BundleAdd adds one message to a bundle (OFPT_BUNDLE_ADD_MESSAGE).
+// Message is the whole inner message, header included, as it came.
+type BundleAdd struct {
+	BundleID uint32
+	Flags    uint16
+	Message  []byte
+	Props    []Prop
+}
+
+func bundleVersion(v uint8) error {
+	if v < Version14 {
+		return errorf(ErrBadType, "bundles are OpenFlow 1.4+ messages")
+	}
+	return nil
+}
+
+func (m *BundleControl) encode(w *writer, v uint8) (uint8, error) {
+	if err := bundleVersion(v); err != nil {
+		return 0, err
+	}
+	w.u32(m.BundleID)
+	w.u16(m.Type)
+	w.u16(m.Flags)
+	return t14BundleControl, encodeProps(w, m.Props)
+}
+
+func (m *BundleAdd) encode(w *writer, v uint8) (uint8, error) {
+	if err := bundleVersion(v); err != nil {
+		return 0, err
+	}
+	w.u32(m.BundleID)
+	w.zeros(2)
+	w.u16(m.Flags)
+	start := w.pos()
+	w.bytes(m.Message)
+	if len(m.Props) > 0 {
+		w.pad8(start)
+	}
+	return t14BundleAdd, encodeProps(w, m.Props)
+}
+
+func decodeBundleControl(r *reader) (Message, error) {
+	if r.len() < 8 {
+		return nil, errorf(ErrBadLen, "bundle control with a %d-byte body", r.len())
+	}
+	m := &BundleControl{BundleID: r.u32(), Type: r.u16(), Flags: r.u16()}
+	ps, err := decodeProps(r)
+	m.Props = ps
+	return m, err
+}
+
+// decodeBundleAdd reads a bundle add message; the inner message must be
+// of the outer's version and xid (OFPBFC_MSG_BAD_LEN, _BAD_XID).
+func decodeBundleAdd(r *reader, h Header) (Message, error) {
+	if r.len() < 8+HeaderLen {
+		return nil, errorf(ErrBundleMsgBadLen, "bundle add with a %d-byte body", r.len())
+	}
+	m := &BundleAdd{BundleID: r.u32()}
+	r.zeros(2)
+	m.Flags = r.u16()
+	inner, err := ParseHeader(r.b[:min(len(r.b), max(HeaderLen, int(r.b[2])<<8|int(r.b[3])))])
+	if err != nil || int(inner.Length) > r.len() {
+		return nil, errorf(ErrBundleMsgBadLen, "inner message of %d bytes with %d left", inner.Length, r.len())
+	}
+	if inner.Version != h.Version {
+		return nil, errorf(ErrBundleMsgBadLen, "inner message of version 0x%02x in a 0x%02x bundle", inner.Version, h.Version)
+	}
+	if inner.Xid != h.Xid {
+		return nil, errorf(ErrBundleMsgBadXid, "inner xid %d, outer %d", inner.Xid, h.Xid)
+	}
+	m.Message = r.clone(int(inner.Length))
+	if r.len() > 0 {
+		r.skip(min(pad8(int(inner.Length))-int(inner.Length), r.len()))
+		ps, err := decodeProps(r)
+		if err != nil {
+			return nil, err
+		}
+		m.Props = ps
+	}
+	return m, nil
+}
