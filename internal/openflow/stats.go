@@ -34,7 +34,7 @@ type (
 		Flags  uint16
 		PortNo uint32
 	}
-	PortStatsRequest  struct {
+	PortStatsRequest struct {
 		Flags  uint16
 		PortNo uint32 // PortAny for all ports
 	}
