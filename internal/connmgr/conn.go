@@ -28,6 +28,7 @@ type conn struct {
 	nxm        bool // NXT_SET_FLOW_FORMAT chose NXM
 	tableIDExt bool // NXT_FLOW_MOD_TABLE_ID
 	config     openflow.SetConfig
+	bundles    bundleState // OpenFlow 1.4 bundles, used by serve's goroutine only
 	async      atomic.Bool // the peer asked for asynchronous messages
 
 	// primary marks a controller connection (OVS's OFCONN_PRIMARY): it
@@ -68,6 +69,7 @@ func newConn(s *Service, nc net.Conn) *conn {
 // serve runs the connection until it ends, and returns why.
 func (c *conn) serve() error {
 	defer close(c.done)
+	defer c.dropBundles()
 	go c.writer()
 	defer func() {
 		c.out.close(false)
@@ -316,6 +318,10 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		c.send(h.Xid, &openflow.RoleReply{Role: role, GenerationID: m.GenerationID})
 	case *openflow.FlowMod:
 		return c.flowMod(m)
+	case *openflow.BundleControl:
+		return c.bundleControl(h.Xid, m)
+	case *openflow.BundleAdd:
+		return c.bundleAdd(h, m)
 	case *openflow.PacketOut:
 		return c.packetOut(m)
 	case *openflow.DescRequest:

@@ -14,9 +14,10 @@ import (
 
 // Features OVS 3.1 reports (ovs-ofctl show prints them).
 const (
-	capabilities10 = 0xc7  // FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP
-	capabilities13 = 0x4f  // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
-	actions10      = 0xfff // every OpenFlow 1.0 action
+	capabilities10 = 0xc7   // FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP
+	capabilities13 = 0x4f   // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
+	capBundles     = 1 << 9 // OFPC14_BUNDLES, from 1.4
+	actions10      = 0xfff  // every OpenFlow 1.0 action
 	numTables      = 254
 	// hiddenTable is the table after the ones a switch reports, which
 	// OVS reserves for itself.
@@ -35,6 +36,9 @@ func (c *conn) features() *openflow.FeaturesReply {
 	r := &openflow.FeaturesReply{DatapathID: info.DatapathID, NTables: numTables, Capabilities: capabilities13}
 	if c.version == openflow.Version10 {
 		r.Capabilities, r.Actions, r.Ports = capabilities10, actions10, c.portDescs()
+	}
+	if c.version >= openflow.Version14 {
+		r.Capabilities |= capBundles
 	}
 	return r
 }
@@ -174,13 +178,33 @@ func (c *conn) checkActions(f *flow.Flow) error {
 }
 
 func (c *conn) flowMod(m *openflow.FlowMod) error {
+	op, err := c.flowModOp(m)
+	switch {
+	case err != nil:
+		return err
+	case op.Add != nil:
+		return tableError(c.s.tables.Add(op.Add))
+	case op.Modify != nil:
+		_, err := c.s.tables.Modify(*op.Modify)
+		return tableError(err)
+	case op.Delete != nil:
+		c.s.flowsRemoved(c.s.tables.Delete(*op.Delete))
+	}
+	return nil
+}
+
+// flowModOp checks a flow mod and returns the change it makes (none
+// for a delete in the hidden table), for flowMod to apply now or a
+// bundle at its commit.
+func (c *conn) flowModOp(m *openflow.FlowMod) (ofproto.Op, error) {
+	var none ofproto.Op
 	if m.BufferID != openflow.NoBuffer && m.Command <= openflow.FlowModifyStrict {
-		return &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
+		return none, &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
 	}
 	switch m.Command {
 	case openflow.FlowAdd, openflow.FlowModify, openflow.FlowModifyStrict, openflow.FlowDelete, openflow.FlowDeleteStrict:
 	default:
-		return &openflow.Error{Code: openflow.ErrFlowBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
+		return none, &openflow.Error{Code: openflow.ErrFlowBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
 	}
 	// The cookie a modify or delete selects by: OpenFlow 1.3's
 	// cookie/cookie_mask, NXM_NX_COOKIE in an NXM match (1.0 has no
@@ -194,35 +218,35 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 			nm := *m
 			nm.Match, selCookie, selMask = nxmCookie(m.Match)
 			if selMask != 0 && m.Command == openflow.FlowAdd {
-				return &openflow.Error{Code: openflow.ErrNXMInvalid, Detail: "a cookie match in a flow add"}
+				return none, &openflow.Error{Code: openflow.ErrNXMInvalid, Detail: "a cookie match in a flow add"}
 			}
 			m = &nm
 		}
 	}
 	f, err := c.decodeFlow(m)
 	if err != nil {
-		return err
+		return none, err
 	}
 	if f.Table == ofproto.TableAll && (m.Command == openflow.FlowAdd || c.version != openflow.Version10 && m.Command != openflow.FlowDelete && m.Command != openflow.FlowDeleteStrict) {
-		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: "table 255 names every table, not one to add to"}
+		return none, &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: "table 255 names every table, not one to add to"}
 	}
 	if f.Table != ofproto.TableAll && f.Table >= ofproto.NumTables {
-		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
+		return none, &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
 	}
 	if f.Table == hiddenTable {
 		// OVS keeps its own flows in its last table: an add or modify
 		// there is refused, a delete finds nothing to delete. gvs does
 		// the same, so that a controller sees the same switch.
 		if m.Command == openflow.FlowDelete || m.Command == openflow.FlowDeleteStrict {
-			return nil
+			return none, nil
 		}
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
+		return none, &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
 	}
 	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: selCookie & selMask, CookieMask: selMask,
 		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
 	switch m.Command {
 	case openflow.FlowAdd:
-		return tableError(c.s.tables.Add(f))
+		return ofproto.Op{Add: f}, nil
 	case openflow.FlowModify, openflow.FlowModifyStrict:
 		mod := ofproto.Modify{Selector: sel, Actions: f.Actions, ResetCounts: f.Flags.ResetCounts}
 		if c.version == openflow.Version10 && m.Cookie != ^uint64(0) {
@@ -238,11 +262,9 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 				mod.AddIfNone = &add
 			}
 		}
-		_, err := c.s.tables.Modify(mod)
-		return tableError(err)
+		return ofproto.Op{Modify: &mod}, nil
 	}
-	c.s.flowsRemoved(c.s.tables.Delete(sel))
-	return nil
+	return ofproto.Op{Delete: &sel}, nil
 }
 
 func tableError(err error) error {

@@ -75,6 +75,18 @@ var gvswSame = []gvsuCmd{
 	gvswOf14("packet-out", "br", "in_port=1 packet=00 actions=output:2"),
 	gvswOf15("mod-port", "br", "nosuch", "up"),
 	gvsuOf("-O", "OpenFlow16", "show", "br"),
+	// Bundles: all or nothing.
+	gvsuOf("--bundle", "add-flow", "br", "table=7,priority=3,actions=drop"),
+	gvswOf15("--bundle", "add-flows", "br", "@flows"),
+	gvswOf14("--bundle", "mod-flows", "br", "table=7,actions=output:1"),
+	gvswOf14("--no-stats", "dump-flows", "br", "--sort"),
+	gvswOf15("--bundle", "add-flows", "br", "@overlap"),
+	gvswOf15("--bundle", "add-flows", "br", "@badflow"),
+	gvswOf14("--no-stats", "dump-flows", "br", "table=8"),
+	gvswOf15("--bundle", "del-flows", "br", "table=7"),
+	gvswOf14("--bundle", "replace-flows", "br", "@flows2"),
+	gvswOf14("--no-stats", "dump-flows", "br", "--sort"),
+	gvswOf15("--bundle", "replace-flows", "br", "@flows"),
 	gvswOf15("diff-flows", "br", "@flows"),
 	gvswOf14("replace-flows", "br", "@flows"),
 	gvswOf15("--no-stats", "dump-flows", "br", "--sort"),
@@ -91,7 +103,6 @@ var gvswRefused = []struct {
 }{
 	{gvswOf15("mod-port", "br", "2", "no-flood"), "OFPBRC_EPERM"},
 	{gvswOf15("dump-groups", "br"), "OFPBRC_BAD_STAT"},
-	{gvswOf14("--bundle", "add-flow", "br", "actions=drop"), "OFPBRC_BAD_TYPE"},
 }
 
 // TestOfctl1415Differential runs gvswSame on OVS 3.1 and on gvsd,
@@ -105,7 +116,14 @@ func TestOfctl1415Differential(t *testing.T) {
 	}
 	const br = "gvswbr"
 	_, configure := gvofDiffPorts(t, "gvswdiff", "gvsw", br, 3)
-	files := map[string]string{"@flows": gvofWriteFile(t, "gvswflows", gvsuFlows...)}
+	files := map[string]string{
+		"@flows":  gvofWriteFile(t, "gvswflows", gvsuFlows...),
+		"@flows2": gvofWriteFile(t, "gvswflows2", "table=0, priority=10, in_port=2, actions=output:1", "table=9, priority=1, actions=drop"),
+		// The second flow overlaps the first: the commit fails, neither stays.
+		"@overlap": gvofWriteFile(t, "gvswoverlap", "table=8, priority=5, actions=drop", "table=8, priority=5, check_overlap, tcp, actions=drop"),
+		// The second flow is refused as it is added: neither stays.
+		"@badflow": gvofWriteFile(t, "gvswbadflow", "table=8, priority=6, actions=drop", "table=8, priority=6, ip, actions=goto_table:1"),
+	}
 	var refused []gvsuCmd
 	for _, r := range gvswRefused {
 		refused = append(refused, r.cmd)

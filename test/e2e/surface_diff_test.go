@@ -195,7 +195,6 @@ var gvsuRefused = []struct {
 	{gvsuOf("-O", "OpenFlow13", "dump-groups", "br"), "OFPBRC_BAD_STAT"},
 	{gvsuOf("-O", "OpenFlow13", "add-meter", "br", "meter=1,kbps,band=type=drop,rate=1000"), "OFPBRC_BAD_TYPE"},
 	{gvsuOf("-O", "OpenFlow13", "dump-meters", "br"), "OFPBRC_BAD_STAT"},
-	{gvsuOf("--bundle", "add-flow", "br", "actions=drop"), "OFPBRC_BAD_TYPE"},
 	{gvsuOf("queue-get-config", "br", "1"), "OFPBRC_BAD_TYPE"},
 	{gvsuCmd{"timeout", []string{"2", "ovs-ofctl", "monitor", "br", "watch:"}}, "OFPBRC_BAD_STAT"},
 	{gvsuAp("fdb/stats-show", "br"), "is not a valid command"},
@@ -209,10 +208,11 @@ var gvsuFlows = []string{
 }
 
 // gvsuMaskRE masks what differs between two switches by nature: datapath
-// ids, durations, the bridge port's MAC, log timestamps, and the path
-// ovs-appctl names its target by (the reference needs -t).
+// ids, durations, the bridge port's MAC, log timestamps, the path
+// ovs-appctl names its target by (the reference needs -t), and the run
+// directory in ovs-ofctl's errors.
 var gvsuMaskRE = regexp.MustCompile(`dpid:[0-9a-f]{16}|duration=[0-9.]+s|LOCAL\([^)]*\): addr:[0-9a-f:]+|` +
-	`(?m)^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\||ovs-appctl: [^ ]*ovs-vswitchd[^ ]*: `)
+	`(?m)^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\||ovs-appctl: [^ ]*ovs-vswitchd[^ ]*: |talking to unix:[^ ]*/`)
 
 func gvsuMask(s string) string {
 	return gvsuMaskRE.ReplaceAllStringFunc(s, func(m string) string {
@@ -225,6 +225,8 @@ func gvsuMask(s string) string {
 			return m[:strings.Index(m, "addr:")+5] + "*"
 		case strings.HasPrefix(m, "ovs-appctl:"):
 			return "ovs-appctl: TARGET: "
+		case strings.HasPrefix(m, "talking to unix:"):
+			return "talking to unix:RUNDIR/"
 		}
 		return "TIME|"
 	})
