@@ -11,8 +11,12 @@ import (
 // OpenFlow15 against the real OVS 3.1 and gvsd must print the same.
 // Everything made here starts with "gvsw".
 
-func gvswOf14(args ...string) gvsuCmd { return gvsuOf(append([]string{"-O", "OpenFlow14"}, args...)...) }
-func gvswOf15(args ...string) gvsuCmd { return gvsuOf(append([]string{"-O", "OpenFlow15"}, args...)...) }
+func gvswOf14(args ...string) gvsuCmd {
+	return gvsuOf(append([]string{"-O", "OpenFlow14"}, args...)...)
+}
+func gvswOf15(args ...string) gvsuCmd {
+	return gvsuOf(append([]string{"-O", "OpenFlow15"}, args...)...)
+}
 
 // gvswSame are run in order on both switches; the flow commands build
 // on each other.
