@@ -18,11 +18,15 @@ import (
 // limit the add fails with OFPBFC_MSG_TOO_MANY (OFPBFC_OUT_OF_BUNDLES
 // for the bundles), and the bundle stays as it was.
 const (
-	maxBundles        = 16
+	maxBundles  = 16
+	bundleFlags = openflow.BundleAtomic | openflow.BundleOrdered
+)
+
+// The limits on what bundles hold (variables for the tests).
+var (
 	maxBundleMsgs     = 1_000_000
 	maxBundleBytes    = 64 << 20
-	maxAllBundleBytes = 256 << 20
-	bundleFlags       = openflow.BundleAtomic | openflow.BundleOrdered
+	maxAllBundleBytes = int64(256 << 20)
 )
 
 var (
