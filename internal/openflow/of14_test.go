@@ -75,7 +75,6 @@ func TestOF14MalformedGetErrors(t *testing.T) {
 	}
 }
 
-
 // TestErrorNumbersByVersion: the errors 1.4 and 1.5 made standard are
 // sent with their standard numbers there, and as ONF experimenter
 // errors in 1.3, as OVS sends them; each decodes back to its name.
