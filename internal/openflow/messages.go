@@ -517,6 +517,11 @@ func decodePacketOut(r *reader, v uint8) (Message, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	return m.decodeTail(r, n, v)
+}
+
+// decodeTail reads a packet-out's n bytes of actions and its frame.
+func (m *PacketOut) decodeTail(r *reader, n int, v uint8) (Message, error) {
 	if n > r.len() {
 		return nil, errorf(ErrBadLen, "packet-out actions length %d with %d bytes left", n, r.len())
 	}

@@ -49,23 +49,37 @@ func decodePortDesc14(r *reader) (PortDesc, error) {
 	r.zeros(2)
 	p.Name = r.fixedString(portNameLen)
 	p.Config, p.State = r.u32(), r.u32()
-	props := newReader(r.bytes(n-port14Len), ErrBadLen, "port description property")
+	e, err := ethernetProp(newReader(r.bytes(n-port14Len), ErrBadLen, "port description"), portProp14Len, "Ethernet port property")
+	if err != nil {
+		return p, err
+	}
+	if e != nil {
+		p.Curr, p.Advertised, p.Supported = e.u32(), e.u32(), e.u32()
+		p.Peer, p.CurrSpeed, p.MaxSpeed = e.u32(), e.u32(), e.u32()
+	}
+	return p, r.err
+}
+
+// ethernetProp reads a property list and returns a reader on the body
+// of its Ethernet property (of at least n bytes) past the padding, or
+// nil without one; other properties (optical, experimenter) are
+// skipped.
+func ethernetProp(props *reader, n int, what string) (*reader, error) {
+	var eth *reader
 	for props.len() > 0 {
 		typ, body, err := nextProp(props)
 		if err != nil {
-			return p, err
+			return nil, err
 		}
 		if typ == propEthernet {
-			if len(body) < portProp14Len-4 {
-				return p, errorf(ErrBadLen, "Ethernet port property of %d bytes", len(body)+4)
+			if len(body) < n-4 {
+				return nil, errorf(ErrBadLen, "%s of %d bytes", what, len(body)+4)
 			}
-			e := newReader(body, ErrBadLen, "Ethernet port property")
-			e.zeros(4)
-			p.Curr, p.Advertised, p.Supported = e.u32(), e.u32(), e.u32()
-			p.Peer, p.CurrSpeed, p.MaxSpeed = e.u32(), e.u32(), e.u32()
+			eth = newReader(body, ErrBadLen, what)
+			eth.zeros(4)
 		}
 	}
-	return p, r.err
+	return eth, nil
 }
 
 // nextProp reads one property (type, length, body, padding to 8 bytes,
@@ -117,22 +131,15 @@ func decodePortStats14(r *reader) ([]PortStats, error) {
 		p := PortStats{PortNo: e.u32(), DurationSec: e.u32(), DurationNsec: e.u32()}
 		p.RxPackets, p.TxPackets, p.RxBytes, p.TxBytes = e.u64(), e.u64(), e.u64(), e.u64()
 		p.RxDropped, p.TxDropped, p.RxErrors, p.TxErrors = e.u64(), e.u64(), e.u64(), e.u64()
-		for e.len() > 0 {
-			typ, body, err := nextProp(e)
-			if err != nil {
-				return nil, err
-			}
-			if typ == propEthernet {
-				if len(body) < statsProp14Len-4 {
-					return nil, errorf(ErrBadLen, "Ethernet port stats property of %d bytes", len(body)+4)
-				}
-				b := newReader(body, ErrBadLen, "Ethernet port stats property")
-				b.zeros(4)
-				p.RxFrameErr, p.RxOverErr, p.RxCRCErr, p.Collisions = b.u64(), b.u64(), b.u64(), b.u64()
-			}
-		}
 		if e.err != nil {
 			return nil, e.err
+		}
+		b, err := ethernetProp(e, statsProp14Len, "Ethernet port stats property")
+		if err != nil {
+			return nil, err
+		}
+		if b != nil {
+			p.RxFrameErr, p.RxOverErr, p.RxCRCErr, p.Collisions = b.u64(), b.u64(), b.u64(), b.u64()
 		}
 		out = append(out, p)
 	}
@@ -400,16 +407,7 @@ func decodePacketOut15(r *reader) (Message, error) {
 		}
 		m.Match = append(m.Match, f)
 	}
-	if n > r.len() {
-		return nil, errorf(ErrBadLen, "packet-out actions length %d with %d bytes left", n, r.len())
-	}
-	acts, err := decodeActions(r.bytes(n), Version15, 0)
-	if err != nil {
-		return nil, err
-	}
-	m.Actions = acts
-	m.Data = r.rest()
-	return m, nil
+	return m.decodeTail(r, n, Version15)
 }
 
 // OpenFlow 1.4 bundle messages.
