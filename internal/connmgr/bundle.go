@@ -54,9 +54,7 @@ type bundleState struct {
 func (c *conn) bundleControl(xid uint32, m *openflow.BundleControl) error {
 	bs := &c.bundles
 	b := bs.open[m.BundleID]
-	if m.Flags&^bundleFlags != 0 {
-		return &openflow.Error{Code: openflow.ErrBundleBadFlags, Detail: fmt.Sprintf("flags %#x", m.Flags)}
-	}
+	m.Flags &= bundleFlags // unknown flags are ignored, as OVS ignores them
 	reply := func(typ uint16) {
 		c.send(xid, &openflow.BundleControl{BundleID: m.BundleID, Type: typ, Flags: m.Flags})
 	}
@@ -118,9 +116,7 @@ func (c *conn) bundleControl(xid uint32, m *openflow.BundleControl) error {
 // OpenFlow 1.4 says.
 func (c *conn) bundleAdd(h openflow.Header, m *openflow.BundleAdd) error {
 	bs := &c.bundles
-	if m.Flags&^bundleFlags != 0 {
-		return &openflow.Error{Code: openflow.ErrBundleBadFlags, Detail: fmt.Sprintf("flags %#x", m.Flags)}
-	}
+	m.Flags &= bundleFlags
 	_, inner, err := openflow.Decode(m.Message)
 	if err != nil {
 		return err

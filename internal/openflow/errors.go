@@ -129,6 +129,9 @@ const (
 	ErrBundleMsgUnsup     // OFPBFC_MSG_UNSUP: a message bundles cannot hold
 	ErrBundleMsgTooMany   // OFPBFC_MSG_TOO_MANY: past a bundle's limits
 	ErrBundleMsgFailed    // OFPBFC_MSG_FAILED: one message failed at commit
+	ErrBundleBadVersion   // OFPBFC_BAD_VERSION: inner and outer versions differ
+
+	ErrPropBadLen // OFPBPC_BAD_LEN: a 1.4 property's length
 
 	numErrCodes
 )
@@ -275,6 +278,9 @@ var errTable = [numErrCodes]errInfo{
 	ErrBundleMsgUnsup:     {"OFPBFC_MSG_UNSUP", none, onf13(2310)},
 	ErrBundleMsgTooMany:   {"OFPBFC_MSG_TOO_MANY", none, onf13(2312)},
 	ErrBundleMsgFailed:    {"OFPBFC_MSG_FAILED", none, onf13(2313)},
+	ErrBundleBadVersion:   {"OFPBFC_BAD_VERSION", none, none},
+
+	ErrPropBadLen: {"OFPBPC_BAD_LEN", none, none},
 }
 
 // String is the name ovs-ofctl prints for the error.
@@ -315,7 +321,9 @@ var errTable14 = map[ErrCode]errEnc{
 	ErrBundleExist: of(17, 3), ErrBundleClosed: of(17, 4), ErrBundleOutOfBundles: of(17, 5),
 	ErrBundleBadType: of(17, 6), ErrBundleBadFlags: of(17, 7), ErrBundleMsgBadLen: of(17, 8),
 	ErrBundleMsgBadXid: of(17, 9), ErrBundleMsgUnsup: of(17, 10), ErrBundleMsgTooMany: of(17, 12),
-	ErrBundleMsgFailed: of(17, 13),
+	ErrBundleMsgFailed: of(17, 13), ErrBundleBadVersion: nx13(22),
+
+	ErrPropBadLen: of(14, 1),
 }
 
 var errTable15 = map[ErrCode]errEnc{

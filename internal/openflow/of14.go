@@ -73,7 +73,7 @@ func ethernetProp(props *reader, n int, what string) (*reader, error) {
 		}
 		if typ == propEthernet {
 			if len(body) < n-4 {
-				return nil, errorf(ErrBadLen, "%s of %d bytes", what, len(body)+4)
+				return nil, errorf(ErrPropBadLen, "%s of %d bytes", what, len(body)+4)
 			}
 			eth = newReader(body, ErrBadLen, what)
 			eth.zeros(4)
@@ -86,11 +86,11 @@ func ethernetProp(props *reader, n int, what string) (*reader, error) {
 // as every 1.4 property list is laid out) and returns its body.
 func nextProp(r *reader) (uint16, []byte, error) {
 	if r.len() < 4 {
-		return 0, nil, errorf(ErrBadLen, "property truncated to %d bytes", r.len())
+		return 0, nil, errorf(ErrPropBadLen, "property truncated to %d bytes", r.len())
 	}
 	typ, n := r.u16(), int(r.u16())
 	if n < 4 || n-4 > r.len() {
-		return 0, nil, errorf(ErrBadLen, "property %d has length %d, %d bytes left", typ, n, r.len()+4)
+		return 0, nil, errorf(ErrPropBadLen, "property %d has length %d, %d bytes left", typ, n, r.len()+4)
 	}
 	body := r.bytes(n - 4)
 	r.skip(min(pad8(n)-n, r.len()))
@@ -176,7 +176,7 @@ func decodePortMod14(r *reader) (Message, error) {
 		}
 		if typ == propEthernet {
 			if len(body) != 4 {
-				return nil, errorf(ErrBadLen, "Ethernet port mod property of %d bytes", len(body)+4)
+				return nil, errorf(ErrPropBadLen, "Ethernet port mod property of %d bytes", len(body)+4)
 			}
 			m.Advertise = uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3])
 		}
@@ -505,7 +505,7 @@ func decodeBundleAdd(r *reader, h Header) (Message, error) {
 		return nil, errorf(ErrBundleMsgBadLen, "inner message of %d bytes with %d left", inner.Length, r.len())
 	}
 	if inner.Version != h.Version {
-		return nil, errorf(ErrBundleMsgBadLen, "inner message of version 0x%02x in a 0x%02x bundle", inner.Version, h.Version)
+		return nil, errorf(ErrBundleBadVersion, "inner message of version 0x%02x in a 0x%02x bundle", inner.Version, h.Version)
 	}
 	if inner.Xid != h.Xid {
 		return nil, errorf(ErrBundleMsgBadXid, "inner xid %d, outer %d", inner.Xid, h.Xid)
