@@ -344,6 +344,8 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		c.send(h.Xid, &openflow.PortDescReply{Ports: ports})
 	case *openflow.QueueStatsRequest:
 		return c.queueStats(h.Xid, m)
+	case *openflow.TableDescRequest:
+		c.send(h.Xid, tableDescs())
 	case *openflow.TableFeaturesRequest:
 		if len(m.Tables) > 0 {
 			return &openflow.Error{Code: openflow.ErrTableFeaturesEPerm, Detail: "gvs does not change its tables' features"}

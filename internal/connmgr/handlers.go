@@ -377,6 +377,19 @@ func (c *conn) aggregate(xid uint32, m *openflow.FlowStatsRequest) error {
 	return nil
 }
 
+// tableDescs answers a 1.4 table description request as OVS 3.1 does:
+// every table with config 0 and an eviction property whose flags say
+// other factors, importance and lifetime (OFPTMPEF14_*); gvs evicts no
+// flows, and OVS evicts only from tables configured to.
+func tableDescs() *openflow.TableDescReply {
+	r := &openflow.TableDescReply{}
+	for i := range numTables {
+		r.Tables = append(r.Tables, openflow.TableDesc{TableID: uint8(i),
+			Props: []openflow.Prop{{Type: openflow.TablePropEviction, Data: []byte{0, 0, 0, 7}}}})
+	}
+	return r
+}
+
 func (c *conn) tableStats() *openflow.TableStatsReply {
 	counts := make([]uint32, numTables)
 	for _, d := range c.s.tables.Dump(ofproto.Selector{Table: ofproto.TableAll}) {

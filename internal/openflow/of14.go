@@ -521,3 +521,93 @@ func decodeBundleAdd(r *reader, h Header) (Message, error) {
 	}
 	return m, nil
 }
+
+// statsTableDesc is OFPMP_TABLE_DESC (1.4+): each table's configuration
+// and properties (ovs-ofctl dump-table-desc).
+const statsTableDesc = 14
+
+// Table description property types (OFPTMPT14_*).
+const (
+	TablePropEviction = 2
+	TablePropVacancy  = 3
+)
+
+type (
+	TableDescRequest struct{ Flags uint16 }
+	TableDescReply   struct {
+		Flags  uint16
+		Tables []TableDesc
+	}
+	// TableDesc is one table's ofp14_table_desc; its properties stay as
+	// type and bytes.
+	TableDesc struct {
+		TableID uint8
+		Config  uint32
+		Props   []Prop
+	}
+)
+
+func (m *TableDescRequest) encode(w *writer, v uint8) (uint8, error) {
+	if v < Version14 {
+		return 0, errorf(ErrBadStat, "table descriptions are OpenFlow 1.4+")
+	}
+	statsHeader(w, v, statsTableDesc, m.Flags)
+	return reqType(v), nil
+}
+
+func (m *TableDescReply) encode(w *writer, v uint8) (uint8, error) {
+	if v < Version14 {
+		return 0, errorf(ErrBadStat, "table descriptions are OpenFlow 1.4+")
+	}
+	return encodeMultipart(w, v, m, m.Flags)
+}
+
+func (m *TableDescReply) typ(v uint8) uint8 { return repType(v) }
+
+func (m *TableDescReply) head(w *writer, v uint8, flags uint16) {
+	statsHeader(w, v, statsTableDesc, flags)
+}
+
+func (m *TableDescReply) entries(v uint8) ([][]byte, error) {
+	out := make([][]byte, 0, len(m.Tables))
+	for _, t := range m.Tables {
+		w := &writer{}
+		w.u16(0)
+		w.u8(t.TableID)
+		w.zeros(1)
+		w.u32(t.Config)
+		if err := encodeProps(w, t.Props); err != nil {
+			return nil, err
+		}
+		if w.pos() > MaxMessageLen-16 {
+			return nil, errorf(ErrBadLen, "table %d description of %d bytes", t.TableID, w.pos())
+		}
+		w.put16(0, uint16(w.pos()))
+		out = append(out, w.b)
+	}
+	return out, nil
+}
+
+func decodeTableDescs(r *reader) ([]TableDesc, error) {
+	var out []TableDesc
+	for r.len() > 0 {
+		if r.len() < 8 {
+			return nil, errorf(ErrBadLen, "table description truncated to %d bytes", r.len())
+		}
+		n := int(r.u16())
+		if n < 8 || n-2 > r.len() {
+			return nil, errorf(ErrBadLen, "table description length %d with %d bytes left", n, r.len()+2)
+		}
+		e := newReader(r.bytes(n-2), ErrBadLen, "table description")
+		t := TableDesc{TableID: e.u8()}
+		e.zeros(1)
+		t.Config = e.u32()
+		ps, err := decodeProps(e)
+		if err != nil {
+			return nil, err
+		}
+		t.Props = ps
+		out = append(out, t)
+	}
+	return out, nil
+}

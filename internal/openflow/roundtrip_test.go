@@ -194,6 +194,8 @@ func messages(t *testing.T, v uint8) []Message {
 			&FlowMod{Match: match, Command: FlowAdd, Priority: 9, Importance: 77, BufferID: NoBuffer, Instructions: insts},
 			&FlowStatsReply{Flows: []FlowStats{{TableID: 2, Match: match, Importance: 5, DurationSec: 1, PacketCount: 2}}},
 			&ErrorMsg{Err: Error{Code: ErrInstDup}},
+			&TableDescRequest{}, &TableDescReply{Flags: ReplyMore, Tables: []TableDesc{
+				{TableID: 1, Props: []Prop{{Type: TablePropEviction, Data: []byte{0, 0, 0, 7}}}}, {TableID: 2, Config: 3}}},
 			&PortStatus{Reason: 0, Desc: PortDesc{PortNo: PortLocal, Name: "br0", State: 1}},
 		)
 	}

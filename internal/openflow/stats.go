@@ -339,6 +339,11 @@ func decodeStatsRequest(r *reader, v uint8) (Message, error) {
 		}
 		ts, err := decodeTableFeatures(r)
 		return &TableFeaturesRequest{Flags: flags, Tables: ts}, err
+	case statsTableDesc:
+		if v < Version14 {
+			break
+		}
+		return empty(&TableDescRequest{Flags: flags})
 	case statsVendor:
 		if v == Version10 {
 			return decodeNXStatsRequest(r, flags)
@@ -837,6 +842,12 @@ func decodeStatsReply(r *reader, v uint8) (Message, error) {
 		}
 		ts, err := decodeTableFeatures(r)
 		return &TableFeaturesReply{Flags: flags, Tables: ts}, err
+	case statsTableDesc:
+		if v < Version14 {
+			break
+		}
+		ts, err := decodeTableDescs(r)
+		return &TableDescReply{Flags: flags, Tables: ts}, err
 	case statsVendor:
 		if v != Version10 {
 			return nil, errorf(ErrBadVendor, "experimenter multipart replies are not supported")

@@ -33,6 +33,8 @@ var gvswSame = []gvsuCmd{
 	gvswOf15("dump-ports-desc", "br", "77"),
 	gvswOf14("dump-tables", "br"),
 	gvswOf15("dump-tables", "br"),
+	gvswOf14("dump-table-desc", "br"),
+	gvswOf15("dump-table-desc", "br"),
 	gvswOf14("add-flow", "br", "table=0,priority=10,in_port=1,actions=output:2"),
 	gvswOf14("add-flow", "br", "cookie=0x10,table=0,priority=20,importance=7,in_port=2,dl_type=0x0800,actions=output:1"),
 	gvswOf15("add-flow", "br", "cookie=0x11,table=1,priority=30,udp,tp_dst=53,actions=output:3"),

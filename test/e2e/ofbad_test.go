@@ -269,8 +269,8 @@ func TestOpenFlowBadInput(t *testing.T) {
 	// OVS 3.1 takes goto_table:255 (and prints it as "resubmit(,)" in
 	// 1.0); gvs refuses it as a table that does not exist. OVS answers
 	// a bundle control of an unknown type with a reply of type 0; gvs
-	// with OFPBFC_BAD_TYPE. gvs does not serve 1.4's table descriptions
-	// (OFPBRC_BAD_STAT) or OFPT_GET_ASYNC_REQUEST (OFPBRC_BAD_TYPE) yet.
+	// with OFPBFC_BAD_TYPE. gvs does not serve OFPT_GET_ASYNC_REQUEST
+	// (OFPBRC_BAD_TYPE) yet.
 	for i, c := range extra {
 		refuse := func(typ, code byte) {
 			ref[i] = fmt.Sprintf("%s: closed=false replies=1 first=%x", c.name,
@@ -281,8 +281,6 @@ func TestOpenFlowBadInput(t *testing.T) {
 			refuse(3, 2)
 		case "bundle_ctl_bad_type14":
 			refuse(17, 6)
-		case "table_desc14":
-			refuse(1, 2)
 		case "get_async14":
 			refuse(1, 1)
 		}
