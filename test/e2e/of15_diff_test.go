@@ -81,6 +81,10 @@ var gvswSame = []gvsuCmd{
 	gvswOf14("packet-out", "br", "in_port=1 packet=00 actions=output:2"),
 	gvswOf15("mod-port", "br", "nosuch", "up"),
 	gvsuOf("-O", "OpenFlow16", "show", "br"),
+	// monitor says what it asks for (set-config, async configuration) and
+	// waits: nothing comes, on both, until the timeout.
+	{"timeout", []string{"1", "ovs-ofctl", "-O", "OpenFlow14", "monitor", "br"}},
+	{"timeout", []string{"1", "ovs-ofctl", "-O", "OpenFlow15", "monitor", "br", "65534"}},
 	// Bundles: all or nothing.
 	gvsuOf("--bundle", "add-flow", "br", "table=7,priority=3,actions=drop"),
 	gvswOf15("--bundle", "add-flows", "br", "@flows"),
