@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -27,6 +28,7 @@ type conn struct {
 	nxm        bool // NXT_SET_FLOW_FORMAT chose NXM
 	tableIDExt bool // NXT_FLOW_MOD_TABLE_ID
 	config     openflow.SetConfig
+	bundles    bundleState // OpenFlow 1.4 bundles, used by serve's goroutine only
 	async      atomic.Bool // the peer asked for asynchronous messages
 
 	// primary marks a controller connection (OVS's OFCONN_PRIMARY): it
@@ -67,6 +69,7 @@ func newConn(s *Service, nc net.Conn) *conn {
 // serve runs the connection until it ends, and returns why.
 func (c *conn) serve() error {
 	defer close(c.done)
+	defer c.dropBundles()
 	go c.writer()
 	defer func() {
 		c.out.close(false)
@@ -333,6 +336,10 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		c.send(h.Xid, &openflow.RoleReply{Role: role, GenerationID: m.GenerationID})
 	case *openflow.FlowMod:
 		return c.flowMod(m)
+	case *openflow.BundleControl:
+		return c.bundleControl(h.Xid, m)
+	case *openflow.BundleAdd:
+		return c.bundleAdd(h, m)
 	case *openflow.PacketOut:
 		return c.packetOut(m)
 	case *openflow.DescRequest:
@@ -346,9 +353,17 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.PortStatsRequest:
 		return c.portStats(h.Xid, m)
 	case *openflow.PortDescRequest:
-		c.send(h.Xid, &openflow.PortDescReply{Ports: c.portDescs()})
+		ports := c.portDescs()
+		if m.PortNo != openflow.PortAny {
+			// 1.5 asks for one port; one the bridge lacks gets an empty
+			// reply, as from OVS.
+			ports = slices.DeleteFunc(ports, func(p openflow.PortDesc) bool { return p.PortNo != m.PortNo })
+		}
+		c.send(h.Xid, &openflow.PortDescReply{Ports: ports})
 	case *openflow.QueueStatsRequest:
 		return c.queueStats(h.Xid, m)
+	case *openflow.TableDescRequest:
+		c.send(h.Xid, tableDescs())
 	case *openflow.TableFeaturesRequest:
 		if len(m.Tables) > 0 {
 			return &openflow.Error{Code: openflow.ErrTableFeaturesEPerm, Detail: "gvs does not change its tables' features"}

@@ -1,7 +1,8 @@
 // Package connmgr is a bridge's OpenFlow channel (OVS's connmgr and
 // ofconn): it listens on <rundir>/<bridge>.mgmt, where ovs-ofctl looks
 // with no flags, negotiates OpenFlow 1.0 (with the Nicira extensions
-// ovs-ofctl uses by default) or 1.3, and serves flow mods, flow,
+// ovs-ofctl uses by default), 1.3, 1.4 or 1.5, and serves flow mods,
+// bundles of them (bundle.go, committed all or nothing), flow,
 // aggregate, table and port statistics, port descriptions, features,
 // configuration, barriers, echo and packet-out against the bridge's
 // ofproto.Tables. It converts between the wire values of

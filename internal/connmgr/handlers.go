@@ -15,9 +15,10 @@ import (
 
 // Features OVS 3.1 reports (ovs-ofctl show prints them).
 const (
-	capabilities10 = 0xc7  // FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP
-	capabilities13 = 0x4f  // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
-	actions10      = 0xfff // every OpenFlow 1.0 action
+	capabilities10 = 0xc7   // FLOW_STATS TABLE_STATS PORT_STATS QUEUE_STATS ARP_MATCH_IP
+	capabilities13 = 0x4f   // FLOW_STATS TABLE_STATS PORT_STATS GROUP_STATS QUEUE_STATS
+	capBundles     = 1 << 9 // OFPC14_BUNDLES, from 1.4
+	actions10      = 0xfff  // every OpenFlow 1.0 action
 	numTables      = 254
 	// hiddenTable is the table after the ones a switch reports, which
 	// OVS reserves for itself.
@@ -36,6 +37,9 @@ func (c *conn) features() *openflow.FeaturesReply {
 	r := &openflow.FeaturesReply{DatapathID: info.DatapathID, NTables: numTables, Capabilities: capabilities13}
 	if c.version == openflow.Version10 {
 		r.Capabilities, r.Actions, r.Ports = capabilities10, actions10, c.portDescs()
+	}
+	if c.version >= openflow.Version14 {
+		r.Capabilities |= capBundles
 	}
 	return r
 }
@@ -142,7 +146,7 @@ func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
 		return nil, err
 	}
 	f := &flow.Flow{Table: c.tableOf(m), Priority: m.Priority, Cookie: m.Cookie, CookieMask: m.CookieMask,
-		IdleTimeout: m.IdleTimeout, HardTimeout: m.HardTimeout, Match: match, Actions: acts,
+		IdleTimeout: m.IdleTimeout, HardTimeout: m.HardTimeout, Importance: m.Importance, Match: match, Actions: acts,
 		Flags: flow.FlowFlags{SendFlowRem: m.Flags&openflow.FlagSendFlowRem != 0, CheckOverlap: m.Flags&openflow.FlagCheckOverlap != 0,
 			ResetCounts: m.Flags&openflow.FlagResetCounts != 0, NoPacketCounts: m.Flags&openflow.FlagNoPktCounts != 0,
 			NoByteCounts: m.Flags&openflow.FlagNoBytCounts != 0}}
@@ -175,13 +179,33 @@ func (c *conn) checkActions(f *flow.Flow) error {
 }
 
 func (c *conn) flowMod(m *openflow.FlowMod) error {
+	op, err := c.flowModOp(m)
+	switch {
+	case err != nil:
+		return err
+	case op.Add != nil:
+		return tableError(c.s.tables.Add(op.Add))
+	case op.Modify != nil:
+		_, err := c.s.tables.Modify(*op.Modify)
+		return tableError(err)
+	case op.Delete != nil:
+		c.s.flowsRemoved(c.s.tables.Delete(*op.Delete))
+	}
+	return nil
+}
+
+// flowModOp checks a flow mod and returns the change it makes (none
+// for a delete in the hidden table), for flowMod to apply now or a
+// bundle at its commit.
+func (c *conn) flowModOp(m *openflow.FlowMod) (ofproto.Op, error) {
+	var none ofproto.Op
 	if m.BufferID != openflow.NoBuffer && m.Command <= openflow.FlowModifyStrict {
-		return &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
+		return none, &openflow.Error{Code: openflow.ErrBufferUnknown, Detail: "gvs buffers no packets"}
 	}
 	switch m.Command {
 	case openflow.FlowAdd, openflow.FlowModify, openflow.FlowModifyStrict, openflow.FlowDelete, openflow.FlowDeleteStrict:
 	default:
-		return &openflow.Error{Code: openflow.ErrFlowBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
+		return none, &openflow.Error{Code: openflow.ErrFlowBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
 	}
 	// The cookie a modify or delete selects by: OpenFlow 1.3's
 	// cookie/cookie_mask, NXM_NX_COOKIE in an NXM match (1.0 has no
@@ -195,35 +219,35 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 			nm := *m
 			nm.Match, selCookie, selMask = nxmCookie(m.Match)
 			if selMask != 0 && m.Command == openflow.FlowAdd {
-				return &openflow.Error{Code: openflow.ErrNXMInvalid, Detail: "a cookie match in a flow add"}
+				return none, &openflow.Error{Code: openflow.ErrNXMInvalid, Detail: "a cookie match in a flow add"}
 			}
 			m = &nm
 		}
 	}
 	f, err := c.decodeFlow(m)
 	if err != nil {
-		return err
+		return none, err
 	}
 	if f.Table == ofproto.TableAll && (m.Command == openflow.FlowAdd || c.version != openflow.Version10 && m.Command != openflow.FlowDelete && m.Command != openflow.FlowDeleteStrict) {
-		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: "table 255 names every table, not one to add to"}
+		return none, &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: "table 255 names every table, not one to add to"}
 	}
 	if f.Table != ofproto.TableAll && f.Table >= ofproto.NumTables {
-		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
+		return none, &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: fmt.Sprintf("table %d", f.Table)}
 	}
 	if f.Table == hiddenTable {
 		// OVS keeps its own flows in its last table: an add or modify
 		// there is refused, a delete finds nothing to delete. gvs does
 		// the same, so that a controller sees the same switch.
 		if m.Command == openflow.FlowDelete || m.Command == openflow.FlowDeleteStrict {
-			return nil
+			return none, nil
 		}
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
+		return none, &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("table %d is read-only", f.Table)}
 	}
 	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: selCookie & selMask, CookieMask: selMask,
 		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
 	switch m.Command {
 	case openflow.FlowAdd:
-		return tableError(c.s.tables.Add(f))
+		return ofproto.Op{Add: f}, nil
 	case openflow.FlowModify, openflow.FlowModifyStrict:
 		mod := ofproto.Modify{Selector: sel, Actions: f.Actions, ResetCounts: f.Flags.ResetCounts}
 		if c.version == openflow.Version10 && m.Cookie != ^uint64(0) {
@@ -239,11 +263,9 @@ func (c *conn) flowMod(m *openflow.FlowMod) error {
 				mod.AddIfNone = &add
 			}
 		}
-		_, err := c.s.tables.Modify(mod)
-		return tableError(err)
+		return ofproto.Op{Modify: &mod}, nil
 	}
-	c.s.flowsRemoved(c.s.tables.Delete(sel))
-	return nil
+	return ofproto.Op{Delete: &sel}, nil
 }
 
 func tableError(err error) error {
@@ -344,6 +366,13 @@ func (c *conn) flowStatsEntry(d ofproto.FlowStats, nxm bool) openflow.FlowStats 
 	case c.version != openflow.Version10:
 		fs.Match = matchToWire(f.Match, true)
 		fs.Flags = flowFlags(f.Flags)
+		if c.version >= openflow.Version14 {
+			fs.Importance = f.Importance
+		}
+		if c.version >= openflow.Version15 {
+			// OXS's idle time is the age itself, not NXST's age plus one.
+			fs.IdleAge = uint16(min(st.IdleAge, 0xffff))
+		}
 		if len(acts) > 0 {
 			fs.Instructions = append(fs.Instructions, openflow.ApplyActions{Actions: acts})
 		}
@@ -382,6 +411,19 @@ func (c *conn) aggregate(xid uint32, m *openflow.FlowStatsRequest) error {
 	c.send(xid, &openflow.AggregateStatsReply{NXM: c.version == openflow.Version10 && m.NXM,
 		PacketCount: a.Packets, ByteCount: a.Bytes, FlowCount: uint32(a.Flows)})
 	return nil
+}
+
+// tableDescs answers a 1.4 table description request as OVS 3.1 does:
+// every table with config 0 and an eviction property whose flags say
+// other factors, importance and lifetime (OFPTMPEF14_*); gvs evicts no
+// flows, and OVS evicts only from tables configured to.
+func tableDescs() *openflow.TableDescReply {
+	r := &openflow.TableDescReply{}
+	for i := range numTables {
+		r.Tables = append(r.Tables, openflow.TableDesc{TableID: uint8(i),
+			Props: []openflow.Prop{{Type: openflow.TablePropEviction, Data: []byte{0, 0, 0, 7}}}})
+	}
+	return r
 }
 
 func (c *conn) tableStats() *openflow.TableStatsReply {
@@ -463,6 +505,11 @@ func (c *conn) packetOut(m *openflow.PacketOut) error {
 	}
 	if len(m.Data) < 14 {
 		return &openflow.Error{Code: openflow.ErrBadPacket, Detail: "packet-out frame shorter than an Ethernet header"}
+	}
+	if len(m.Match) > 0 {
+		// A 1.5 packet-out may set pipeline fields (metadata, registers,
+		// tunnel) in its match; gvs takes in_port only.
+		return &openflow.Error{Code: openflow.ErrMatchBadField, Detail: "gvs takes only in_port in a packet-out match"}
 	}
 	acts, err := actionsFromWire(m.Actions, c.version)
 	if err != nil {

@@ -231,6 +231,12 @@ func (t *Tables) Add(f *flow.Flow) error {
 }
 
 func (t *Tables) add(f *flow.Flow) error {
+	_, err := t.addUndo(f)
+	return err
+}
+
+// addUndo is add, and returns what puts the tables back as they were.
+func (t *Tables) addUndo(f *flow.Flow) (undo func(), err error) {
 	c := t.tables[f.Table]
 	fl := *f
 	fl.CookieMask = 0
@@ -239,21 +245,21 @@ func (t *Tables) add(f *flow.Flow) error {
 	}
 	old := t.findStrict(c, fl.Match, fl.Priority)
 	if fl.Flags.CheckOverlap && t.overlaps(c, fl.Match, fl.Priority, old) {
-		return fmt.Errorf("table %d: priority %d: %s: %w", f.Table, f.Priority, fl.Match, ErrOverlap)
+		return nil, fmt.Errorf("table %d: priority %d: %s: %w", f.Table, f.Priority, fl.Match, ErrOverlap)
 	}
 	if old == nil && t.nflows >= t.maxFlows {
-		return fmt.Errorf("table %d: %w: %d flows, at most %d", f.Table, ErrTableFull, t.nflows, t.maxFlows)
+		return nil, fmt.Errorf("table %d: %w: %d flows, at most %d", f.Table, ErrTableFull, t.nflows, t.maxFlows)
 	}
 	n := countActions(fl.Actions)
 	if err := t.actionRoom(n, old); err != nil {
-		return fmt.Errorf("table %d: %w", f.Table, err)
+		return nil, fmt.Errorf("table %d: %w", f.Table, err)
 	}
 	newFlows, grow := 1, n
 	if old != nil {
 		newFlows, grow = 0, n-countActions(old.flow.Actions)
 	}
 	if err := t.reserveGlobal(newFlows, grow); err != nil {
-		return fmt.Errorf("table %d: %w", f.Table, err)
+		return nil, fmt.Errorf("table %d: %w", f.Table, err)
 	}
 	now := t.now().UnixNano()
 	r := &Rule{match: fl.Match, priority: fl.Priority, flow: &fl, created: now, modified: now,
@@ -264,16 +270,26 @@ func (t *Tables) add(f *flow.Flow) error {
 			r.stats = old.stats
 		}
 		c.replace(old, r)
+		_, oldTimed := t.timed[old]
 		delete(t.timed, old)
+		undo = func() {
+			c.replace(r, old)
+			delete(t.timed, r)
+			if oldTimed {
+				t.timed[old] = struct{}{}
+			}
+			t.count(0, -grow)
+		}
 	} else {
 		c.insert(r)
+		undo = func() { t.remove(r) }
 	}
 	t.countLocal(newFlows, grow)
 	if fl.IdleTimeout != 0 || fl.HardTimeout != 0 {
 		t.timed[r] = struct{}{}
 	}
 	t.changed()
-	return nil
+	return undo, nil
 }
 
 // findStrict returns the rule of c with exactly this match and priority.
@@ -432,15 +448,22 @@ type Modify struct {
 func (t *Tables) Modify(m Modify) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	n, _, err := t.modifyUndo(m)
+	return n, err
+}
+
+// modifyUndo is Modify, and returns what puts the tables back.
+func (t *Tables) modifyUndo(m Modify) (int, func(), error) {
 	rules := t.selected(&m.Selector, false)
 	if len(rules) == 0 {
 		if m.AddIfNone == nil || m.CookieMask != 0 {
-			return 0, nil
+			return 0, func() {}, nil
 		}
 		if m.AddIfNone.Table >= NumTables {
-			return 0, fmt.Errorf("table %d: %w", m.AddIfNone.Table, ErrBadTable)
+			return 0, nil, fmt.Errorf("table %d: %w", m.AddIfNone.Table, ErrBadTable)
 		}
-		return 1, t.add(m.AddIfNone)
+		undo, err := t.addUndo(m.AddIfNone)
+		return 1, undo, err
 	}
 	n := countActions(m.Actions)
 	grow := 0
@@ -448,14 +471,15 @@ func (t *Tables) Modify(m Modify) (int, error) {
 		grow += n - countActions(old.flow.Actions)
 	}
 	if grow > 0 && t.nactions+grow > DefaultMaxActions {
-		return 0, fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, t.nactions+grow, DefaultMaxActions)
+		return 0, nil, fmt.Errorf("%w: %d actions in the bridge's flows, at most %d", ErrTableFull, t.nactions+grow, DefaultMaxActions)
 	}
 	if err := t.reserveGlobal(0, grow); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	t.countLocal(0, grow)
 	now := t.now().UnixNano()
-	for _, old := range rules {
+	news := make([]*Rule, len(rules))
+	for i, old := range rules {
 		fl := *old.flow
 		fl.Actions = m.Actions
 		if m.SetCookie {
@@ -468,13 +492,24 @@ func (t *Tables) Modify(m Modify) (int, error) {
 			r.stats.used.Store(now)
 		}
 		t.tables[fl.Table].replace(old, r)
+		news[i] = r
 		if _, ok := t.timed[old]; ok {
 			delete(t.timed, old)
 			t.timed[r] = struct{}{}
 		}
 	}
 	t.changed()
-	return len(rules), nil
+	undo := func() {
+		for i, old := range rules {
+			t.tables[old.flow.Table].replace(news[i], old)
+			if _, ok := t.timed[news[i]]; ok {
+				delete(t.timed, news[i])
+				t.timed[old] = struct{}{}
+			}
+		}
+		t.count(0, -grow)
+	}
+	return len(rules), undo, nil
 }
 
 // Delete removes the selected flows and returns them, in dump order, for
@@ -482,6 +517,12 @@ func (t *Tables) Modify(m Modify) (int, error) {
 func (t *Tables) Delete(sel Selector) []Removed {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	out, _ := t.deleteUndo(sel)
+	return out
+}
+
+// deleteUndo is Delete, and returns what puts the deleted flows back.
+func (t *Tables) deleteUndo(sel Selector) ([]Removed, func()) {
 	rules := t.selected(&sel, true)
 	out := make([]Removed, len(rules))
 	for i, r := range rules {
@@ -491,7 +532,15 @@ func (t *Tables) Delete(sel Selector) []Removed {
 	if len(rules) > 0 {
 		t.changed()
 	}
-	return out
+	return out, func() {
+		for _, r := range rules {
+			t.tables[r.flow.Table].insert(r)
+			if r.flow.IdleTimeout != 0 || r.flow.HardTimeout != 0 {
+				t.timed[r] = struct{}{}
+			}
+			t.count(1, countActions(r.flow.Actions))
+		}
+	}
 }
 
 func (t *Tables) remove(r *Rule) {

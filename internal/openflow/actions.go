@@ -206,8 +206,10 @@ func end(w *writer, at int) error {
 	return nil
 }
 
+// only checks that an action exists in version: want Version10 means
+// 1.0 alone, Version13 means 1.3 and later.
 func only(version, want uint8, what string) error {
-	if version != want {
+	if (version == Version10) != (want == Version10) {
 		return errorf(ErrActBadType, "%s is not an action of %s", what, versionName(version))
 	}
 	return nil

@@ -1,8 +1,9 @@
 // Package openflow is gvs's OpenFlow wire codec: it turns the bytes
 // ovs-ofctl and controllers send into Go values and back, for OpenFlow 1.0
 // with the Nicira extensions ovs-ofctl uses by default (NXM matches,
-// NXT_FLOW_MOD, NXST_FLOW, Nicira actions) and for OpenFlow 1.3 with OXM
-// matches and instructions. It frames messages (ReadMessage, a 64 KiB
+// NXT_FLOW_MOD, NXST_FLOW, Nicira actions) and for OpenFlow 1.3, 1.4 and
+// 1.5 with OXM matches and instructions (of14.go: the messages whose
+// layout 1.4 and 1.5 changed, OXS statistics, bundles). It frames messages (ReadMessage, a 64 KiB
 // limit, EncodeReplies to chain long replies with the MORE flag), decodes
 // and encodes every message ovs-ofctl 3.1 exchanges for show, add-flow,
 // dump-flows, del-flows, mod-flows, dump-ports(-desc), dump-tables,
@@ -10,7 +11,7 @@
 // switch-to-controller messages (packet-in, NXT_PACKET_IN2, flow-removed,
 // port-status, role). It does not serve connections; the channel does,
 // and it is the channel that refuses a message whose header version is not
-// the negotiated one (ErrBadVersion, as OVS does): Decode accepts both.
+// the negotiated one (ErrBadVersion, as OVS does): Decode accepts all four.
 //
 // Every decoder returns an *Error naming the OpenFlow error a switch
 // answers with (OFPBRC_BAD_LEN, OFPBAC_BAD_TYPE, OFPBMC_BAD_FIELD...), in

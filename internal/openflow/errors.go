@@ -116,6 +116,23 @@ const (
 	ErrTableFeaturesBadMetadata // OFPTFFC_BAD_METADATA
 	ErrTableFeaturesEPerm       // OFPTFFC_EPERM
 
+	ErrBundleUnknown      // OFPBFC_UNKNOWN
+	ErrBundleEPerm        // OFPBFC_EPERM
+	ErrBundleBadID        // OFPBFC_BAD_ID: no such bundle
+	ErrBundleExist        // OFPBFC_BUNDLE_EXIST: bundle id already open
+	ErrBundleClosed       // OFPBFC_BUNDLE_CLOSED
+	ErrBundleOutOfBundles // OFPBFC_OUT_OF_BUNDLES: too many open bundles
+	ErrBundleBadType      // OFPBFC_BAD_TYPE: unknown bundle control type
+	ErrBundleBadFlags     // OFPBFC_BAD_FLAGS
+	ErrBundleMsgBadLen    // OFPBFC_MSG_BAD_LEN: the inner message's length
+	ErrBundleMsgBadXid    // OFPBFC_MSG_BAD_XID
+	ErrBundleMsgUnsup     // OFPBFC_MSG_UNSUP: a message bundles cannot hold
+	ErrBundleMsgTooMany   // OFPBFC_MSG_TOO_MANY: past a bundle's limits
+	ErrBundleMsgFailed    // OFPBFC_MSG_FAILED: one message failed at commit
+	ErrBundleBadVersion   // OFPBFC_BAD_VERSION: inner and outer versions differ
+
+	ErrPropBadLen // OFPBPC_BAD_LEN: a 1.4 property's length
+
 	numErrCodes
 )
 
@@ -246,6 +263,24 @@ var errTable = [numErrCodes]errInfo{
 	ErrTableFeaturesBadTable:    {"OFPTFFC_BAD_TABLE", none, of(13, 0)},
 	ErrTableFeaturesBadMetadata: {"OFPTFFC_BAD_METADATA", none, of(13, 1)},
 	ErrTableFeaturesEPerm:       {"OFPTFFC_EPERM", none, of(13, 5)},
+
+	// Bundles: ONF's extension in 1.3, standard from 1.4 (errTable14).
+	ErrBundleUnknown:      {"OFPBFC_UNKNOWN", none, onf13(2300)},
+	ErrBundleEPerm:        {"OFPBFC_EPERM", none, onf13(2301)},
+	ErrBundleBadID:        {"OFPBFC_BAD_ID", none, onf13(2302)},
+	ErrBundleExist:        {"OFPBFC_BUNDLE_EXIST", none, onf13(2303)},
+	ErrBundleClosed:       {"OFPBFC_BUNDLE_CLOSED", none, onf13(2304)},
+	ErrBundleOutOfBundles: {"OFPBFC_OUT_OF_BUNDLES", none, onf13(2305)},
+	ErrBundleBadType:      {"OFPBFC_BAD_TYPE", none, onf13(2306)},
+	ErrBundleBadFlags:     {"OFPBFC_BAD_FLAGS", none, onf13(2307)},
+	ErrBundleMsgBadLen:    {"OFPBFC_MSG_BAD_LEN", none, onf13(2308)},
+	ErrBundleMsgBadXid:    {"OFPBFC_MSG_BAD_XID", none, onf13(2309)},
+	ErrBundleMsgUnsup:     {"OFPBFC_MSG_UNSUP", none, onf13(2310)},
+	ErrBundleMsgTooMany:   {"OFPBFC_MSG_TOO_MANY", none, onf13(2312)},
+	ErrBundleMsgFailed:    {"OFPBFC_MSG_FAILED", none, onf13(2313)},
+	ErrBundleBadVersion:   {"OFPBFC_BAD_VERSION", none, none},
+
+	ErrPropBadLen: {"OFPBPC_BAD_LEN", none, none},
 }
 
 // String is the name ovs-ofctl prints for the error.
@@ -263,7 +298,36 @@ func (c ErrCode) enc(version uint8) errEnc {
 	if version == Version10 {
 		return errTable[c].of10
 	}
+	if version >= Version15 {
+		if e, ok := errTable15[c]; ok {
+			return e
+		}
+	}
+	if version >= Version14 {
+		if e, ok := errTable14[c]; ok {
+			return e
+		}
+	}
 	return errTable[c].of13
+}
+
+// errTable14 and errTable15 are the errors whose numbers changed in
+// OpenFlow 1.4 and 1.5: 1.3's ONF extensions that became standard.
+var errTable14 = map[ErrCode]errEnc{
+	ErrInstDup:         of(3, 9),
+	ErrFlowBadPriority: of(5, 9),
+
+	ErrBundleUnknown: of(17, 0), ErrBundleEPerm: of(17, 1), ErrBundleBadID: of(17, 2),
+	ErrBundleExist: of(17, 3), ErrBundleClosed: of(17, 4), ErrBundleOutOfBundles: of(17, 5),
+	ErrBundleBadType: of(17, 6), ErrBundleBadFlags: of(17, 7), ErrBundleMsgBadLen: of(17, 8),
+	ErrBundleMsgBadXid: of(17, 9), ErrBundleMsgUnsup: of(17, 10), ErrBundleMsgTooMany: of(17, 12),
+	ErrBundleMsgFailed: of(17, 13), ErrBundleBadVersion: nx13(22),
+
+	ErrPropBadLen: of(14, 1),
+}
+
+var errTable15 = map[ErrCode]errEnc{
+	ErrActBadSetMask: of(2, 16),
 }
 
 // Error is an OpenFlow error: what the switch answers a request it

@@ -43,7 +43,7 @@ func FuzzDecodeActions(f *testing.F) {
 	f.Add(uint8(1), []byte{0, 0, 0, 8, 0, 1, 0, 0})
 	f.Add(uint8(4), []byte{0, 0, 0, 16, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, v uint8, b []byte) {
-		v = []uint8{Version10, Version13}[v&1]
+		v = []uint8{Version10, Version13, Version14, Version15}[v&3]
 		acts, err := DecodeActions(b, v)
 		if err != nil {
 			return

@@ -16,7 +16,7 @@ func Encode(version uint8, xid uint32, m Message) ([]byte, error) {
 
 // AppendMessage appends the wire form of m to b.
 func AppendMessage(b []byte, version uint8, xid uint32, m Message) ([]byte, error) {
-	if _, hello := m.(*Hello); !hello && version != Version10 && version != Version13 {
+	if _, hello := m.(*Hello); !hello && !Supported(version) {
 		return b, errorf(ErrBadVersion, "cannot encode %s", versionName(version))
 	}
 	w := &writer{b: b}
@@ -51,7 +51,7 @@ func Decode(b []byte) (Header, Message, error) {
 		m, err := decodeHello(r)
 		return h, m, err
 	}
-	if h.Version != Version10 && h.Version != Version13 {
+	if !Supported(h.Version) {
 		return h, nil, errorf(ErrBadVersion, "%s is not supported", versionName(h.Version))
 	}
 	m, err := decodeBody(h, r)
@@ -117,13 +117,16 @@ func decodeBody(h Header, r *reader) (Message, error) {
 		case t13PacketIn:
 			return decodePacketIn(r, v)
 		case t13FlowRemoved:
+			if v >= Version15 {
+				return decodeFlowRemoved15(r)
+			}
 			return decodeFlowRemoved13(r)
 		case t13PortStatus:
 			return decodePortStatus(r, v)
 		case t13PacketOut:
 			return decodePacketOut(r, v)
 		case t13FlowMod:
-			return decodeFlowMod13(r)
+			return decodeFlowMod13(r, v)
 		case t13PortMod:
 			return decodePortMod(r, v)
 		case t13RoleRequest:
@@ -140,6 +143,14 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return &BarrierRequest{}, nil
 		case t13BarrierRep:
 			return &BarrierReply{}, nil
+		case t14BundleControl, t14BundleAdd:
+			if v < Version14 {
+				break
+			}
+			if h.Type == t14BundleControl {
+				return decodeBundleControl(r)
+			}
+			return decodeBundleAdd(r, h)
 		}
 	}
 	return nil, errorf(ErrBadType, "message type %d is not supported in %s", h.Type, versionName(v))
@@ -293,6 +304,10 @@ const (
 )
 
 func encodePortDesc(w *writer, v uint8, p *PortDesc) error {
+	if v >= Version14 {
+		encodePortDesc14(w, p)
+		return nil
+	}
 	if err := putPort(w, v, p.PortNo); err != nil {
 		return err
 	}
@@ -342,6 +357,17 @@ func portDescLen(v uint8) int {
 
 // decodePortDescs reads port descriptions filling the rest of r.
 func decodePortDescs(r *reader, v uint8) ([]PortDesc, error) {
+	if v >= Version14 {
+		var ps []PortDesc
+		for r.len() > 0 {
+			p, err := decodePortDesc14(r)
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+		}
+		return ps, nil
+	}
 	n := portDescLen(v)
 	if r.len()%n != 0 {
 		return nil, errorf(ErrBadLen, "%d bytes of port descriptions, not a multiple of %d", r.len(), n)
@@ -428,6 +454,11 @@ func (m *PortStatus) encode(w *writer, v uint8) (uint8, error) {
 func decodePortStatus(r *reader, v uint8) (Message, error) {
 	m := &PortStatus{Reason: r.u8()}
 	r.zeros(7)
+	if v >= Version14 {
+		d, err := decodePortDesc14(r)
+		m.Desc = d
+		return m, err
+	}
 	if r.len() != portDescLen(v) {
 		return nil, errorf(ErrBadLen, "port status with %d bytes of description", r.len())
 	}
@@ -439,14 +470,23 @@ func decodePortStatus(r *reader, v uint8) (Message, error) {
 type PacketOut struct {
 	BufferID uint32
 	InPort   uint32
-	Actions  []Action
-	Data     []byte
+	// Match holds the fields of a 1.5 packet-out's match other than
+	// in_port (pipeline fields such as metadata or registers).
+	Match   []Field
+	Actions []Action
+	Data    []byte
 }
 
 // NoBuffer is the buffer id of a message that carries its packet.
 const NoBuffer = 0xffffffff
 
 func (m *PacketOut) encode(w *writer, v uint8) (uint8, error) {
+	if v >= Version15 {
+		return t13PacketOut, m.encode15(w)
+	}
+	if len(m.Match) != 0 {
+		return 0, errorf(ErrBadVersion, "a packet-out match needs OpenFlow 1.5")
+	}
 	w.u32(m.BufferID)
 	if err := putPort(w, v, m.InPort); err != nil {
 		return 0, err
@@ -466,6 +506,9 @@ func (m *PacketOut) encode(w *writer, v uint8) (uint8, error) {
 }
 
 func decodePacketOut(r *reader, v uint8) (Message, error) {
+	if v >= Version15 {
+		return decodePacketOut15(r)
+	}
 	m := &PacketOut{BufferID: r.u32(), InPort: getPort(r, v)}
 	n := int(r.u16())
 	if v != Version10 {
@@ -474,6 +517,11 @@ func decodePacketOut(r *reader, v uint8) (Message, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	return m.decodeTail(r, n, v)
+}
+
+// decodeTail reads a packet-out's n bytes of actions and its frame.
+func (m *PacketOut) decodeTail(r *reader, n int, v uint8) (Message, error) {
 	if n > r.len() {
 		return nil, errorf(ErrBadLen, "packet-out actions length %d with %d bytes left", n, r.len())
 	}
@@ -584,15 +632,16 @@ type FlowMod struct {
 	OutPort      uint32
 	OutGroup     uint32 // 1.3
 	Flags        uint16
+	Importance   uint16 // 1.4+: eviction precedence, 0 in earlier versions
 	Match10      Match10
 	Match        []Field
 	Actions      []Action      // 1.0
-	Instructions []Instruction // 1.3
+	Instructions []Instruction // 1.3+
 }
 
 func (m *FlowMod) encode(w *writer, v uint8) (uint8, error) {
-	if v == Version13 {
-		return m.encode13(w)
+	if v != Version10 {
+		return m.encode13(w, v)
 	}
 	if m.NXM {
 		return tVendor, m.encodeNX(w)
@@ -632,7 +681,7 @@ func (m *FlowMod) encodeNX(w *writer) error {
 	return encodeActions(w, Version10, m.Actions)
 }
 
-func (m *FlowMod) encode13(w *writer) (uint8, error) {
+func (m *FlowMod) encode13(w *writer, v uint8) (uint8, error) {
 	w.u64(m.Cookie)
 	w.u64(m.CookieMask)
 	w.u8(m.TableID)
@@ -644,7 +693,11 @@ func (m *FlowMod) encode13(w *writer) (uint8, error) {
 	w.u32(m.OutPort)
 	w.u32(m.OutGroup)
 	w.u16(m.Flags)
-	w.zeros(2)
+	if v >= Version14 {
+		w.u16(m.Importance)
+	} else {
+		w.zeros(2)
+	}
 	encodeOXMMatch(w, m.Match)
 	return t13FlowMod, encodeInstructions(w, m.Instructions)
 }
@@ -690,7 +743,7 @@ func decodeFlowModNX(r *reader) (Message, error) {
 	return m, err
 }
 
-func decodeFlowMod13(r *reader) (Message, error) {
+func decodeFlowMod13(r *reader, v uint8) (Message, error) {
 	if r.len() < 40 {
 		return nil, errorf(ErrBadLen, "flow mod of %d bytes", r.len()+HeaderLen)
 	}
@@ -698,7 +751,11 @@ func decodeFlowMod13(r *reader) (Message, error) {
 	m.IdleTimeout, m.HardTimeout, m.Priority = r.u16(), r.u16(), r.u16()
 	m.BufferID, m.OutPort, m.OutGroup = r.u32(), r.u32(), r.u32()
 	m.Flags = r.u16()
-	r.zeros(2)
+	if v >= Version14 {
+		m.Importance = r.u16()
+	} else {
+		r.zeros(2)
+	}
 	fs, err := decodeOXMMatch(r)
 	if err != nil {
 		return nil, err
@@ -729,7 +786,10 @@ type FlowRemoved struct {
 
 func (m *FlowRemoved) encode(w *writer, v uint8) (uint8, error) {
 	switch {
-	case v == Version13:
+	case v >= Version15:
+		m.encode15(w)
+		return t13FlowRemoved, nil
+	case v != Version10:
 		w.u64(m.Cookie)
 		w.u16(m.Priority)
 		w.u8(m.Reason)
@@ -1001,6 +1061,10 @@ type PortMod struct {
 }
 
 func (m *PortMod) encode(w *writer, v uint8) (uint8, error) {
+	if v >= Version14 {
+		m.encode14(w)
+		return t13PortMod, nil
+	}
 	if err := putPort(w, v, m.PortNo); err != nil {
 		return 0, err
 	}
@@ -1019,6 +1083,9 @@ func (m *PortMod) encode(w *writer, v uint8) (uint8, error) {
 }
 
 func decodePortMod(r *reader, v uint8) (Message, error) {
+	if v >= Version14 {
+		return decodePortMod14(r)
+	}
 	if r.len() != int(pick(v, 24, 32)) {
 		return nil, errorf(ErrBadLen, "port mod with a %d-byte body", r.len())
 	}

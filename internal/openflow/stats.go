@@ -31,8 +31,13 @@ const ReplyMore = 1
 type (
 	DescRequest       struct{ Flags uint16 }
 	TableStatsRequest struct{ Flags uint16 }
-	PortDescRequest   struct{ Flags uint16 }
-	PortStatsRequest  struct {
+	// PortDescRequest asks for one port (PortNo, 1.5 only) or all
+	// (PortAny).
+	PortDescRequest struct {
+		Flags  uint16
+		PortNo uint32
+	}
+	PortStatsRequest struct {
 		Flags  uint16
 		PortNo uint32 // PortAny for all ports
 	}
@@ -112,8 +117,9 @@ type FlowStats struct {
 	Priority     uint16
 	IdleTimeout  uint16
 	HardTimeout  uint16
-	Flags        uint16 // 1.3
-	IdleAge      uint16 // NXM
+	Flags        uint16 // 1.3+
+	Importance   uint16 // 1.4+
+	IdleAge      uint16 // NXM and 1.5
 	HardAge      uint16 // NXM
 	Cookie       uint64
 	PacketCount  uint64
@@ -195,6 +201,12 @@ func (m *TableStatsRequest) encode(w *writer, v uint8) (uint8, error) {
 
 func (m *PortDescRequest) encode(w *writer, v uint8) (uint8, error) {
 	statsHeader(w, v, statsPortDesc, m.Flags)
+	if v >= Version15 {
+		w.u32(m.PortNo)
+		w.zeros(4)
+	} else if m.PortNo != PortAny && m.PortNo != 0 {
+		return 0, errorf(ErrBadVersion, "a port description request for one port needs OpenFlow 1.5")
+	}
 	return reqType(v), nil
 }
 
@@ -235,7 +247,7 @@ func (m *AggregateStatsRequest) encode(w *writer, v uint8) (uint8, error) {
 
 func encodeFlowStatsRequest(w *writer, v uint8, m *FlowStatsRequest, typ uint16, nxType uint32) error {
 	switch {
-	case v == Version13:
+	case v != Version10:
 		statsHeader(w, v, typ, m.Flags)
 		w.u8(m.TableID)
 		w.zeros(3)
@@ -294,7 +306,15 @@ func decodeStatsRequest(r *reader, v uint8) (Message, error) {
 	case statsTable:
 		return empty(&TableStatsRequest{Flags: flags})
 	case statsPortDesc:
-		return empty(&PortDescRequest{Flags: flags})
+		if v >= Version15 {
+			if r.len() != 8 {
+				return nil, errorf(ErrBadLen, "port description request with a %d-byte body", r.len())
+			}
+			m := &PortDescRequest{Flags: flags, PortNo: r.u32()}
+			r.zeros(4)
+			return m, nil
+		}
+		return empty(&PortDescRequest{Flags: flags, PortNo: PortAny})
 	case statsPort:
 		if r.len() != 8 {
 			return nil, errorf(ErrBadLen, "port stats request with a %d-byte body", r.len())
@@ -322,6 +342,11 @@ func decodeStatsRequest(r *reader, v uint8) (Message, error) {
 		}
 		ts, err := decodeTableFeatures(r)
 		return &TableFeaturesRequest{Flags: flags, Tables: ts}, err
+	case statsTableDesc:
+		if v < Version14 {
+			break
+		}
+		return empty(&TableDescRequest{Flags: flags})
 	case statsVendor:
 		if v == Version10 {
 			return decodeNXStatsRequest(r, flags)
@@ -562,19 +587,30 @@ func (m *FlowStatsReply) entries(v uint8) ([][]byte, error) {
 }
 
 func encodeFlowStats(w *writer, v uint8, nxm bool, f *FlowStats) error {
+	if v >= Version15 {
+		if err := encodeFlowStats15(w, f); err != nil {
+			return err
+		}
+		return finishFlowStats(w)
+	}
 	w.u16(0)
 	w.u8(f.TableID)
 	w.zeros(1)
 	var err error
 	switch {
-	case v == Version13:
+	case v != Version10:
 		w.u32(f.DurationSec)
 		w.u32(f.DurationNsec)
 		w.u16(f.Priority)
 		w.u16(f.IdleTimeout)
 		w.u16(f.HardTimeout)
 		w.u16(f.Flags)
-		w.zeros(4)
+		if v >= Version14 {
+			w.u16(f.Importance)
+			w.zeros(2)
+		} else {
+			w.zeros(4)
+		}
 		w.u64(f.Cookie)
 		w.u64(f.PacketCount)
 		w.u64(f.ByteCount)
@@ -612,6 +648,11 @@ func encodeFlowStats(w *writer, v uint8, nxm bool, f *FlowStats) error {
 	if err != nil {
 		return err
 	}
+	return finishFlowStats(w)
+}
+
+// finishFlowStats fills in the length of the entry w holds.
+func finishFlowStats(w *writer) error {
 	if w.pos() > MaxMessageLen-HeaderLen-24 {
 		return errEntryTooBig
 	}
@@ -624,6 +665,11 @@ func (m *AggregateStatsReply) encode(w *writer, v uint8) (uint8, error) {
 		nxStatsHeader(w, m.Flags, nxstAggregate)
 	} else {
 		statsHeader(w, v, statsAggregate, m.Flags)
+	}
+	if v >= Version15 {
+		encodeOXS(w, &oxsStats{PacketCount: m.PacketCount, ByteCount: m.ByteCount, FlowCount: m.FlowCount,
+			hasPackets: true, hasBytes: true, hasFlowCount: true})
+		return repType(v), nil
 	}
 	w.u64(m.PacketCount)
 	w.u64(m.ByteCount)
@@ -675,6 +721,11 @@ func (m *PortStatsReply) entries(v uint8) ([][]byte, error) {
 	out := make([][]byte, 0, len(m.Ports))
 	for _, p := range m.Ports {
 		w := &writer{}
+		if v >= Version14 {
+			encodePortStats14(w, &p)
+			out = append(out, w.b)
+			continue
+		}
 		if err := putPort(w, v, p.PortNo); err != nil {
 			return nil, err
 		}
@@ -822,6 +873,10 @@ func decodeStatsReply(r *reader, v uint8) (Message, error) {
 		fs, err := decodeFlowStatsList(r, v, false)
 		return &FlowStatsReply{Flags: flags, Flows: fs}, err
 	case statsAggregate:
+		if v >= Version15 {
+			s, err := decodeOXS(r)
+			return &AggregateStatsReply{Flags: flags, PacketCount: s.PacketCount, ByteCount: s.ByteCount, FlowCount: s.FlowCount}, err
+		}
 		return decodeAggregateReply(r, flags, false)
 	case statsTable:
 		ts, err := decodeTableStats(r, v)
@@ -843,6 +898,12 @@ func decodeStatsReply(r *reader, v uint8) (Message, error) {
 		}
 		ts, err := decodeTableFeatures(r)
 		return &TableFeaturesReply{Flags: flags, Tables: ts}, err
+	case statsTableDesc:
+		if v < Version14 {
+			break
+		}
+		ts, err := decodeTableDescs(r)
+		return &TableDescReply{Flags: flags, Tables: ts}, err
 	case statsVendor:
 		if v != Version10 {
 			return nil, errorf(ErrBadVendor, "experimenter multipart replies are not supported")
@@ -896,15 +957,23 @@ func decodeFlowStatsList(r *reader, v uint8, nxm bool) ([]FlowStats, error) {
 }
 
 func decodeFlowStats(e *reader, v uint8, nxm bool) (FlowStats, error) {
+	if v >= Version15 {
+		return decodeFlowStats15(e)
+	}
 	e.skip(2)
 	f := FlowStats{TableID: e.u8()}
 	e.zeros(1)
 	var err error
 	switch {
-	case v == Version13:
+	case v != Version10:
 		f.DurationSec, f.DurationNsec = e.u32(), e.u32()
 		f.Priority, f.IdleTimeout, f.HardTimeout, f.Flags = e.u16(), e.u16(), e.u16(), e.u16()
-		e.zeros(4)
+		if v >= Version14 {
+			f.Importance = e.u16()
+			e.zeros(2)
+		} else {
+			e.zeros(4)
+		}
 		f.Cookie, f.PacketCount, f.ByteCount = e.u64(), e.u64(), e.u64()
 		if e.err != nil {
 			return f, e.err
@@ -963,6 +1032,9 @@ func decodeTableStats(r *reader, v uint8) ([]TableStats, error) {
 }
 
 func decodePortStats(r *reader, v uint8) ([]PortStats, error) {
+	if v >= Version14 {
+		return decodePortStats14(r)
+	}
 	n := int(pick(v, 104, 112))
 	if r.len()%n != 0 {
 		return nil, errorf(ErrBadLen, "%d bytes of port stats, not a multiple of %d", r.len(), n)

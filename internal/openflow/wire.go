@@ -10,7 +10,16 @@ import (
 const (
 	Version10 uint8 = 0x01
 	Version13 uint8 = 0x04
+	Version14 uint8 = 0x05
+	Version15 uint8 = 0x06
 )
+
+// Supported reports whether gvs speaks version v. 1.4 and 1.5 share
+// 1.3's message numbers and OXM matches; the messages whose layout
+// changed take the version and branch on it.
+func Supported(v uint8) bool {
+	return v == Version10 || v == Version13 || v == Version14 || v == Version15
+}
 
 // HeaderLen is the size of ofp_header, the start of every message.
 const HeaderLen = 8
@@ -237,6 +246,10 @@ func versionName(v uint8) string {
 		return "OpenFlow 1.0"
 	case Version13:
 		return "OpenFlow 1.3"
+	case Version14:
+		return "OpenFlow 1.4"
+	case Version15:
+		return "OpenFlow 1.5"
 	}
 	return fmt.Sprintf("OpenFlow version 0x%02x", v)
 }

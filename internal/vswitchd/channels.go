@@ -122,11 +122,12 @@ func datapathID(b *wantBridge, localMAC []byte) uint64 {
 }
 
 // protocolVersions is the hello bitmap Bridge.protocols allows, of the
-// versions gvs speaks (1.0 and 1.3); empty protocols allow both, as OVS
-// allows 1.0 to 1.5 by default.
+// versions gvs speaks (1.0, 1.3, 1.4 and 1.5); empty protocols allow
+// all four, as OVS allows 1.0 to 1.5 by default. OpenFlow11 and
+// OpenFlow12, which gvs does not speak, allow nothing.
 func protocolVersions(protocols []string) uint32 {
 	if len(protocols) == 0 {
-		return openflow.VersionBitmap(openflow.Version10, openflow.Version13)
+		return openflow.VersionBitmap(openflow.Version10, openflow.Version13, openflow.Version14, openflow.Version15)
 	}
 	var v uint32
 	for _, p := range protocols {
@@ -135,6 +136,10 @@ func protocolVersions(protocols []string) uint32 {
 			v |= openflow.VersionBitmap(openflow.Version10)
 		case "OpenFlow13":
 			v |= openflow.VersionBitmap(openflow.Version13)
+		case "OpenFlow14":
+			v |= openflow.VersionBitmap(openflow.Version14)
+		case "OpenFlow15":
+			v |= openflow.VersionBitmap(openflow.Version15)
 		}
 	}
 	return v

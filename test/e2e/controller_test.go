@@ -66,11 +66,13 @@ func waitControllerColumn(t *testing.T, g *Gvsd, column, want string, limit time
 // the controller adds; the Controller row says is_connected true, state
 // ACTIVE; once the controller is killed it says false with the error,
 // and new traffic (an ARP request, which only the controller floods)
-// no longer passes. Run for OpenFlow 1.3 (what gvs and the controller
-// agree on by default) and 1.0 (table-miss packet-ins).
+// no longer passes. Run for OpenFlow 1.3 and 1.0 (table-miss
+// packet-ins). Not 1.5, which the two agree on by default as with OVS:
+// ovs-testcontroller 3.1's 1.5 packet-outs carry a match its own
+// decoder refuses (OFPBMC_BAD_MASK in its log), so gvs refuses them too.
 func TestTestcontrollerSecure(t *testing.T) {
 	for _, tc := range []struct{ name, protocols, prefix string }{
-		{"OpenFlow13", "", "tca"}, {"OpenFlow10", "OpenFlow10", "tcb"},
+		{"OpenFlow13", "OpenFlow10,OpenFlow13", "tca"}, {"OpenFlow10", "OpenFlow10", "tcb"},
 	} {
 		t.Run(tc.name, func(t *testing.T) { testcontrollerSecure(t, tc.protocols, tc.prefix) })
 	}

@@ -166,6 +166,13 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		outs[i] = &openflow.Output{Port: 1}
 	}
 	big.Instructions = []openflow.Instruction{openflow.ApplyActions{Actions: outs}}
+	raw := func(h string) []byte {
+		b, err := hex.DecodeString(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
 	echo := make([]byte, 0xffff)
 	copy(echo, []byte{4, 2, 0xff, 0xff, 0, 0, 0, 0x77})
 	return []gvofBadCase{
@@ -184,6 +191,27 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "fm13_goto_table254", version: 4, req: enc(4, gotoFrom(0, 254))},
 		{name: "fm13_goto_table255", version: 4, req: enc(4, gotoFrom(0, 255))},
 		{name: "header13_len4", version: 4, req: []byte{4, 2, 0, 4, 0, 0, 0, 0x77}},
+		// OpenFlow 1.4 and 1.5: bundles misused, the messages whose
+		// layout changed cut short, what gvs does not speak yet.
+		{name: "bundle_add_no_msg14", version: 5, req: raw("05220010000000770000000100000003")},
+		{name: "bundle_add_bad_xid14", version: 5, req: raw("052200180000007700000001000000030514000800000078")},
+		{name: "bundle_add_inner_version15", version: 6, req: raw("062200180000007700000001000000030514000800000077")},
+		{name: "bundle_add_inner_too_long14", version: 5, req: raw("05220018000000770000000100000003051400c800000077")},
+		{name: "bundle_add_echo14", version: 5, req: raw("052200180000007700000001000000030502000800000077")},
+		{name: "bundle_ctl_short14", version: 5, req: raw("0521000c0000007700000001")},
+		{name: "bundle_ctl_bad_type14", version: 5, req: raw("05210010000000770000000100630003")},
+		{name: "bundle_commit_unknown15", version: 6, req: raw("06210010000000770000000500040003")},
+		{name: "bundle_close_unknown14", version: 5, req: raw("05210010000000770000000500020003")},
+		{name: "bundle_ctl_bad_flags14", version: 5, req: raw("05210010000000770000000100000080")},
+		{name: "bundle13", version: 4, req: raw("04210010000000770000000100000003")},
+		{name: "port_mod14_bad_prop", version: 5, req: raw("05100028000000770000000100000000000000000000000000000000000000000000000c00000000")},
+		{name: "packet_out15_no_match", version: 6, req: raw("060d001000000077ffffffff00000000")},
+		{name: "port_desc_req15_empty", version: 6, req: raw("0612001000000077000d000000000000")},
+		{name: "port_desc_req14_body", version: 5, req: raw("0512001800000077000d0000000000000000000000000000")},
+		{name: "table_desc14", version: 5, req: raw("0512001000000077000e000000000000")},
+		{name: "get_async14", version: 5, req: raw("051a000800000077")},
+		{name: "flow_mod14_short", version: 5, req: raw("050e001c000000770000000000000000000000000000000000000000")},
+		{name: "aggregate15_short", version: 6, req: raw("061200180000007700020000000000000000000000000000")},
 	}
 }
 
@@ -239,11 +267,22 @@ func TestOpenFlowBadInput(t *testing.T) {
 	}()
 	// Where gvs answers differently on purpose (docs/COMPATIBILITY.md):
 	// OVS 3.1 takes goto_table:255 (and prints it as "resubmit(,)" in
-	// 1.0); gvs refuses it as a table that does not exist.
+	// 1.0); gvs refuses it as a table that does not exist. OVS answers
+	// a bundle control of an unknown type with a reply of type 0; gvs
+	// with OFPBFC_BAD_TYPE. gvs does not serve OFPT_GET_ASYNC_REQUEST
+	// (OFPBRC_BAD_TYPE) yet.
 	for i, c := range extra {
-		if c.name == "fm13_goto_table255" {
+		refuse := func(typ, code byte) {
 			ref[i] = fmt.Sprintf("%s: closed=false replies=1 first=%x", c.name,
-				append([]byte{4, 1, 0, byte(12 + len(c.req)), 0, 0, 0, 0x77, 0, 3, 0, 2}, c.req...))
+				append([]byte{c.version, 1, 0, byte(12 + len(c.req)), 0, 0, 0, 0x77, 0, typ, 0, code}, c.req...))
+		}
+		switch c.name {
+		case "fm13_goto_table255":
+			refuse(3, 2)
+		case "bundle_ctl_bad_type14":
+			refuse(17, 6)
+		case "get_async14":
+			refuse(1, 1)
 		}
 	}
 

@@ -195,8 +195,6 @@ var gvsuRefused = []struct {
 	{gvsuOf("-O", "OpenFlow13", "dump-groups", "br"), "OFPBRC_BAD_STAT"},
 	{gvsuOf("-O", "OpenFlow13", "add-meter", "br", "meter=1,kbps,band=type=drop,rate=1000"), "OFPBRC_BAD_TYPE"},
 	{gvsuOf("-O", "OpenFlow13", "dump-meters", "br"), "OFPBRC_BAD_STAT"},
-	{gvsuOf("-O", "OpenFlow14", "show", "br"), "version negotiation failed"},
-	{gvsuOf("--bundle", "add-flow", "br", "actions=drop"), "version negotiation failed"},
 	{gvsuOf("queue-get-config", "br", "1"), "OFPBRC_BAD_TYPE"},
 	{gvsuCmd{"timeout", []string{"2", "ovs-ofctl", "monitor", "br", "watch:"}}, "OFPBRC_BAD_STAT"},
 	{gvsuAp("fdb/stats-show", "br"), "is not a valid command"},
@@ -210,10 +208,11 @@ var gvsuFlows = []string{
 }
 
 // gvsuMaskRE masks what differs between two switches by nature: datapath
-// ids, durations, the bridge port's MAC, log timestamps, and the path
-// ovs-appctl names its target by (the reference needs -t).
+// ids, durations, the bridge port's MAC, log timestamps, the path
+// ovs-appctl names its target by (the reference needs -t), and the run
+// directory in ovs-ofctl's errors.
 var gvsuMaskRE = regexp.MustCompile(`dpid:[0-9a-f]{16}|duration=[0-9.]+s|LOCAL\([^)]*\): addr:[0-9a-f:]+|` +
-	`(?m)^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\||ovs-appctl: [^ ]*ovs-vswitchd[^ ]*: `)
+	`(?m)^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\||ovs-appctl: [^ ]*ovs-vswitchd[^ ]*: |talking to unix:[^ ]*/`)
 
 func gvsuMask(s string) string {
 	return gvsuMaskRE.ReplaceAllStringFunc(s, func(m string) string {
@@ -226,6 +225,8 @@ func gvsuMask(s string) string {
 			return m[:strings.Index(m, "addr:")+5] + "*"
 		case strings.HasPrefix(m, "ovs-appctl:"):
 			return "ovs-appctl: TARGET: "
+		case strings.HasPrefix(m, "talking to unix:"):
+			return "talking to unix:RUNDIR/"
 		}
 		return "TIME|"
 	})
@@ -246,56 +247,16 @@ func TestOfctlAppctlDifferential(t *testing.T) {
 	const br = "gvsubr"
 	_, configure := gvofDiffPorts(t, "gvsudiff", "gvsu", br, 3)
 	files := map[string]string{"@flows": gvofWriteFile(t, "gvsuflows", gvsuFlows...)}
-	// runAll runs cmds with run; appctl are ovs-appctl's options to
-	// reach the daemon, rundir the run directory for commands under
-	// timeout (which does not go through run's environment).
-	runAll := func(cmds []gvsuCmd, run func(...string) (string, string, error), appctl []string, rundir string) []gvsuResult {
-		var out []gvsuResult
-		for _, c := range cmds {
-			args := append([]string(nil), c.args...)
-			for i := range args {
-				if args[i] == "br" {
-					args[i] = br
-				} else if f, ok := files[args[i]]; ok {
-					args[i] = f
-				}
-			}
-			full := append([]string{c.tool}, args...)
-			switch c.tool {
-			case "ovs-appctl":
-				full = append(append([]string{c.tool}, appctl...), args...)
-			case "timeout":
-				full = append([]string{"env", "OVS_RUNDIR=" + rundir}, full...)
-			}
-			stdout, stderr, err := run(full...)
-			stdout, stderr = gvsuMask(stdout), gvsuMask(stderr)
-			out = append(out, gvsuResult{fmt.Sprintf("$ %s %s\nexit: %v\nstderr:\n%sstdout:\n%s", c.tool, strings.Join(c.args, " "), err, stderr, stdout), stdout, stderr})
-		}
-		return out
-	}
-	var shapes []gvsuCmd
+	var shapes, refused []gvsuCmd
 	for _, s := range gvsuShapes {
 		shapes = append(shapes, s.cmd)
 	}
-	var refSame, refShapes []gvsuResult
-	func() {
-		o := gvsyStartOVS(t)
-		defer o.Stop()
-		configure(o.MustVsctl)
-		appctl := []string{"-t", filepath.Join(o.dir, "ovs-vswitchd.ctl")}
-		refSame = runAll(gvsuSame, o.run, appctl, o.dir)
-		refShapes = runAll(shapes, o.run, appctl, o.dir)
-	}()
-	g := StartGvsd(t)
-	configure(g.MustVsctl)
-	run := func(a ...string) (string, string, error) { return g.Run(a[0], a[1:]...) }
-	gotSame := runAll(gvsuSame, run, nil, g.Rundir)
-	gotShapes := runAll(shapes, run, nil, g.Rundir)
-	var refused []gvsuCmd
 	for _, r := range gvsuRefused {
 		refused = append(refused, r.cmd)
 	}
-	gotRefused := runAll(refused, run, nil, g.Rundir)
+	ref, got := gvsuRunBoth(t, br, configure, files, [][]gvsuCmd{gvsuSame, shapes}, [][]gvsuCmd{gvsuSame, shapes, refused})
+	refSame, refShapes := ref[0], ref[1]
+	gotSame, gotShapes, gotRefused := got[0], got[1], got[2]
 
 	// The reference must have run the scenario, or the comparison says
 	// nothing.
@@ -327,4 +288,56 @@ func TestOfctlAppctlDifferential(t *testing.T) {
 			t.Errorf("gvsd: want %q:\n%s", r.want, gotRefused[i].text)
 		}
 	}
+}
+
+// gvsuRunBoth configures the bridge br on OVS 3.1 and runs the command
+// lists ref there, then on gvsd and runs got there, and returns what
+// each printed, list by list. In commands "br" stands for br and a key
+// of files for its path.
+func gvsuRunBoth(t *testing.T, br string, configure func(func(...string) string), files map[string]string,
+	ref, got [][]gvsuCmd) (refOut, gotOut [][]gvsuResult) {
+	t.Helper()
+	// runAll runs cmds with run; appctl are ovs-appctl's options to
+	// reach the daemon, rundir the run directory for commands under
+	// timeout (which does not go through run's environment).
+	runAll := func(cmds []gvsuCmd, run func(...string) (string, string, error), appctl []string, rundir string) []gvsuResult {
+		var out []gvsuResult
+		for _, c := range cmds {
+			args := append([]string(nil), c.args...)
+			for i := range args {
+				if args[i] == "br" {
+					args[i] = br
+				} else if f, ok := files[args[i]]; ok {
+					args[i] = f
+				}
+			}
+			full := append([]string{c.tool}, args...)
+			switch c.tool {
+			case "ovs-appctl":
+				full = append(append([]string{c.tool}, appctl...), args...)
+			case "timeout":
+				full = append([]string{"env", "OVS_RUNDIR=" + rundir}, full...)
+			}
+			stdout, stderr, err := run(full...)
+			stdout, stderr = gvsuMask(stdout), gvsuMask(stderr)
+			out = append(out, gvsuResult{fmt.Sprintf("$ %s %s\nexit: %v\nstderr:\n%sstdout:\n%s", c.tool, strings.Join(c.args, " "), err, stderr, stdout), stdout, stderr})
+		}
+		return out
+	}
+	func() {
+		o := gvsyStartOVS(t)
+		defer o.Stop()
+		configure(o.MustVsctl)
+		appctl := []string{"-t", filepath.Join(o.dir, "ovs-vswitchd.ctl")}
+		for _, cmds := range ref {
+			refOut = append(refOut, runAll(cmds, o.run, appctl, o.dir))
+		}
+	}()
+	g := StartGvsd(t)
+	configure(g.MustVsctl)
+	run := func(a ...string) (string, string, error) { return g.Run(a[0], a[1:]...) }
+	for _, cmds := range got {
+		gotOut = append(gotOut, runAll(cmds, run, nil, g.Rundir))
+	}
+	return refOut, gotOut
 }
