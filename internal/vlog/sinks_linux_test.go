@@ -3,6 +3,7 @@ package vlog
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -342,4 +343,111 @@ func TestLogFileFlushedAtReopenAndExit(t *testing.T) {
 	if c := count(path, "before-close"); c != n {
 		t.Errorf("the log file holds %d of the %d lines logged before vlog/close", c, n)
 	}
+}
+
+// syslogToSocket makes r send its syslog messages to the unix datagram
+// socket at path, as it sends them to /dev/log.
+func syslogToSocket(r *Registry, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.syslog.closer.(*syslogDialer).path = path
+}
+
+// TestSyslogNobodyReads: the syslog daemon stops reading /dev/log (a
+// real unix datagram socket here, whose queue fills). Each message was
+// sent under the registry's lock, so once the socket was full every
+// goroutine that logged hung, as with the console (TestConsoleNobodyReads).
+// Logging now goes on; the messages the socket cannot take are dropped,
+// and once it is read again the messages come one per datagram, in
+// order, with one that counts those lost. Flush (at exit) and replacing
+// the destination do not hang on it either.
+func TestSyslogNobodyReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	r := NewRegistry("gvsd")
+	r.SetConsole(nil)
+	syslogToSocket(r, path)
+	m := r.Module("m")
+	pad := strings.Repeat("x", 1000)
+	flood := func() error {
+		for i := range 5000 { // 5 MB: far more than the socket holds
+			m.Info("line %05d %s", i, pad)
+		}
+		return nil
+	}
+	withTimeout(t, "logging to a syslog socket nobody reads", flood)
+
+	// The daemon reads again.
+	type result struct {
+		inOrder, dropped, after, whole bool
+		n                              int
+		last                           string
+	}
+	got := make(chan result, 1)
+	go func() {
+		res := result{inOrder: true, whole: true}
+		prev := -1
+		buf := make([]byte, 65536)
+		for {
+			sock.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := sock.Read(buf)
+			if err != nil {
+				break
+			}
+			d := string(buf[:n])
+			res.n++
+			res.last = d
+			if !strings.HasPrefix(d, "<") || strings.Count(d, "<") != 1 {
+				res.whole = false
+			}
+			if i := strings.Index(d, "|line "); i >= 0 {
+				var n int
+				if _, err := fmt.Sscanf(d[i+6:], "%d", &n); err != nil || n <= prev {
+					res.inOrder = false
+				}
+				prev = n
+			}
+			if strings.Contains(d, "gvsd: vlog: ") && strings.Contains(d, " syslog messages dropped") {
+				res.dropped = true
+			}
+			if strings.HasSuffix(d, "|after the flood") {
+				res.after = true
+				break
+			}
+		}
+		got <- res
+	}()
+	r.Flush(10 * time.Second)
+	m.Info("after the flood")
+	select {
+	case res := <-got:
+		if !res.whole {
+			t.Error("a datagram does not hold one whole message")
+		}
+		if !res.inOrder {
+			t.Error("the messages read are not in the order they were logged")
+		}
+		if !res.dropped {
+			t.Error("no message says syslog messages were dropped")
+		}
+		if !res.after {
+			t.Errorf("the message logged after the flood did not come (%d read); last %.80q", res.n, res.last)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the messages did not come once the socket was read again")
+	}
+
+	// The daemon stops again: Flush at exit gives up within its bound,
+	// and replacing the destination does not hang.
+	withTimeout(t, "logging to a syslog socket nobody reads", flood)
+	start := time.Now()
+	r.Flush(200 * time.Millisecond)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Flush(200ms) took %v with a syslog socket nobody reads", d)
+	}
+	withTimeout(t, "SetSyslog away from a socket nobody reads", func() error { r.SetSyslog(nopWriter{}); return nil })
 }
