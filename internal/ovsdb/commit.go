@@ -2,6 +2,7 @@ package ovsdb
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -339,16 +340,43 @@ func (tx *txn) checkMaxRows() *Error {
 }
 
 // checkIndexes verifies that no two rows share the values of a unique
-// index once the transaction commits.
+// index once the transaction commits. Each written row's keys are
+// computed once and filed by key, so that the check costs one lookup a
+// row and index: comparing each row with every other row the transaction
+// wrote made a transaction adding n ports O(n²) (1.4 s for 2,048).
 func (tx *txn) checkIndexes() *Error {
+	type index struct {
+		td *tableData
+		i  int
+	}
+	written := map[index]map[string][]UUID{} // rows by key, in order
+	keys := map[UUID][]string{}              // each written row's keys
+	for _, u := range tx.order {
+		c := tx.changes[u]
+		if c.new == nil || len(c.td.schema.Indexes) == 0 {
+			continue
+		}
+		ks := make([]string, len(c.td.schema.Indexes))
+		for i, cols := range c.td.schema.Indexes {
+			ks[i] = indexKey(c.new, cols)
+			byKey := written[index{c.td, i}]
+			if byKey == nil {
+				byKey = map[string][]UUID{}
+				written[index{c.td, i}] = byKey
+			}
+			byKey[ks[i]] = append(byKey[ks[i]], u)
+		}
+		keys[u] = ks
+	}
 	for _, u := range tx.order {
 		c := tx.changes[u]
 		if c.new == nil {
 			continue
 		}
 		for i, cols := range c.td.schema.Indexes {
-			key := indexKey(c.new, cols)
-			if other, ok := tx.indexOwner(c.td, i, key, u); ok {
+			key := keys[u][i]
+			other, ok := tx.indexOwner(c.td, i, key, u, written[index{c.td, i}][key])
+			if ok {
 				return errorf("constraint violation",
 					"Transaction causes multiple rows in %q table to have identical values (%s) for index on %s. "+
 						"First row, with UUID %s, was inserted or modified by this transaction. Second row, with UUID %s, %s.",
@@ -359,16 +387,18 @@ func (tx *txn) checkIndexes() *Error {
 	return nil
 }
 
-// indexOwner finds another row than u whose index i has the given key.
-func (tx *txn) indexOwner(td *tableData, i int, key string, u UUID) (UUID, bool) {
+// indexOwner finds another row than u whose index i has the given key:
+// the committed row that has it, unless the transaction changed that
+// row's key or deleted it, or one of those that the transaction wrote
+// with that key (written, in order).
+func (tx *txn) indexOwner(td *tableData, i int, key string, u UUID, written []UUID) (UUID, bool) {
 	if other, ok := td.indexes[i][key]; ok && other != u {
-		if c, changed := tx.changes[other]; !changed || (c.new != nil && indexKey(c.new, td.schema.Indexes[i]) == key) {
+		if _, changed := tx.changes[other]; !changed || slices.Contains(written, other) {
 			return other, true
 		}
 	}
-	for _, v := range tx.order {
-		c := tx.changes[v]
-		if v != u && c.td == td && c.new != nil && indexKey(c.new, td.schema.Indexes[i]) == key {
+	for _, v := range written {
+		if v != u {
 			return v, true
 		}
 	}

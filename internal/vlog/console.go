@@ -24,21 +24,41 @@ const closeWait = time.Second
 // waited, and the switch hung. Now such a destination costs lines: past
 // maxQueued bytes waiting they are dropped, and the next line written
 // says how many. Lines are written in the order they were queued.
+//
+// A datagram writer (syslog) keeps each Write a message of its own: the
+// goroutine writes them one by one, and the count of dropped messages is
+// a message of its own too, made by notice.
 type queuedWriter struct {
-	w       io.Writer
-	what    string // "console", "log file": for the count of dropped lines
-	mu      sync.Mutex
-	queued  []byte
-	spare   []byte
-	busy    bool // the goroutine is writing
-	dropped int
-	wake    chan struct{}
-	started bool
-	closed  bool
+	w         io.Writer
+	notice    func(dropped int) []byte
+	mu        sync.Mutex
+	queued    []byte
+	spare     []byte
+	datagrams bool
+	ends      []int // datagrams only: where each message in queued ends
+	spareE    []int
+	busy      bool // the goroutine is writing
+	dropped   int
+	dropAt    int // where in queued the first of the dropped lines was
+	wake      chan struct{}
+	started   bool
+	closed    bool
 }
 
 func newQueuedWriter(w io.Writer, what string) *queuedWriter {
-	return &queuedWriter{w: w, what: what, wake: make(chan struct{}, 1)}
+	q := &queuedWriter{w: w, wake: make(chan struct{}, 1)}
+	q.notice = func(dropped int) []byte {
+		return fmt.Appendf(nil, "vlog: %d %s lines dropped: the %s was not read\n", dropped, what, what)
+	}
+	return q
+}
+
+// newDatagramWriter is a queuedWriter whose Writes are messages, each
+// written to w by a Write of its own; notice says how many were dropped.
+// notice is called by the writer's goroutine, with none of its locks
+// held.
+func newDatagramWriter(w io.Writer, notice func(dropped int) []byte) *queuedWriter {
+	return &queuedWriter{w: w, notice: notice, datagrams: true, wake: make(chan struct{}, 1)}
 }
 
 // Write queues p; it never blocks on the destination.
@@ -49,9 +69,15 @@ func (c *queuedWriter) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if len(c.queued)+len(p) > maxQueued {
+		if c.dropped == 0 {
+			c.dropAt = len(c.queued)
+		}
 		c.dropped++
 	} else {
 		c.queued = append(c.queued, p...)
+		if c.datagrams {
+			c.ends = append(c.ends, len(c.queued))
+		}
 	}
 	if !c.started {
 		c.started = true
@@ -73,22 +99,50 @@ func (c *queuedWriter) run() {
 				c.mu.Unlock()
 				break
 			}
-			out := c.queued
+			out, ends := c.queued, c.ends
 			c.queued, c.spare = c.spare[:0], nil
-			dropped := c.dropped
+			c.ends, c.spareE = c.spareE[:0], nil
+			dropped, dropAt := c.dropped, c.dropAt
 			c.dropped = 0
 			c.busy = true
 			c.mu.Unlock()
-			if dropped > 0 {
-				fmt.Fprintf(c.w, "vlog: %d %s lines dropped: the %s was not read\n", dropped, c.what, c.what)
-			}
-			c.w.Write(out) // a log line that cannot be written has nowhere to go
+			c.write(out, ends, dropped, dropAt)
 			c.mu.Lock()
 			if cap(out) <= maxQueued {
 				c.spare = out[:0]
+				c.spareE = ends[:0]
 			}
 			c.mu.Unlock()
 		}
+	}
+}
+
+// write writes a batch taken from the queue, with the count of the
+// lines dropped (if any) where the first of them would have been. A log
+// line that cannot be written has nowhere to go: errors are ignored.
+func (c *queuedWriter) write(out []byte, ends []int, dropped, dropAt int) {
+	if dropped > 0 && dropAt == 0 {
+		c.w.Write(c.notice(dropped))
+	}
+	if !c.datagrams {
+		if dropped > 0 && dropAt > 0 {
+			c.w.Write(out[:dropAt])
+			c.w.Write(c.notice(dropped))
+			out = out[dropAt:]
+		}
+		c.w.Write(out)
+		return
+	}
+	start := 0
+	for _, end := range ends {
+		if dropped > 0 && dropAt > 0 && start == dropAt {
+			c.w.Write(c.notice(dropped))
+		}
+		c.w.Write(out[start:end])
+		start = end
+	}
+	if dropped > 0 && dropAt > 0 && start == dropAt {
+		c.w.Write(c.notice(dropped))
 	}
 }
 
@@ -131,18 +185,18 @@ func console(w io.Writer) io.Writer {
 	return w
 }
 
-// Flush waits up to d for the console and log file lines still queued
+// Flush waits up to d for the console, log file and syslog lines still queued
 // to be written, before the program exits.
 func (r *Registry) Flush(d time.Duration) {
 	deadline := time.Now().Add(d)
 	r.mu.Lock()
 	c, _ := r.console.(*queuedWriter)
 	f := r.file.q
+	s := r.syslog.q
 	r.mu.Unlock()
-	if c != nil {
-		c.flush(deadline)
-	}
-	if f != nil {
-		f.flush(deadline)
+	for _, q := range []*queuedWriter{c, f, s} {
+		if q != nil {
+			q.flush(deadline)
+		}
 	}
 }

@@ -51,6 +51,7 @@ func NewRegistry(program string) *Registry {
 		defaults: [numDestinations]Level{Info, Info, Info},
 		console:  console(os.Stderr),
 	}
+	r.syslog = newSyslogSink(nil, r.syslogNotice)
 	r.patterns[Console] = parsePattern(defaultConsolePattern)
 	r.patterns[Syslog] = parsePattern(defaultSyslogPattern)
 	r.patterns[File] = parsePattern(defaultFilePattern)
@@ -78,11 +79,27 @@ func (r *Registry) SetConsole(w io.Writer) {
 }
 
 // SetSyslog sends syslog output to w instead of /dev/log (tests, or a
-// remote syslog connection the caller dialled); nil restores /dev/log.
+// remote syslog connection the caller dialled), each message ended by a
+// newline; nil restores /dev/log. A socket or a file is written by a
+// goroutine of its own, as /dev/log is (syslogSink). What is queued for
+// the destination replaced is written first, for at most closeWait.
 func (r *Registry) SetSyslog(w io.Writer) {
 	r.mu.Lock()
+	old := r.syslog
+	r.syslog = newSyslogSink(w, r.syslogNotice)
+	r.mu.Unlock()
+	old.close()
+}
+
+// syslogNotice is the syslog message that counts those a syslog daemon
+// did not take. The syslog queue's goroutine calls it, holding none of
+// the registry's locks.
+func (r *Registry) syslogNotice(dropped int) []byte {
+	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.syslog.setWriter(w)
+	rec := record{level: Warn, module: "vlog", when: time.Now()}
+	b := syslogPrefixPattern.appendTo(nil, &rec, &r.env)
+	return fmt.Appendf(b, "vlog: %d syslog messages dropped: the syslog daemon did not read them", dropped)
 }
 
 // Module returns the module called name, creating it on first use with the
@@ -188,7 +205,7 @@ func (r *Registry) write(m *Module, l Level, msg string, now time.Time) {
 		case Syslog:
 			r.line = syslogPrefixPattern.appendTo(r.line[:0], &rec, &r.env)
 			r.line = r.patterns[d].appendTo(r.line, &rec, &r.env)
-			r.syslog.write(r.line, now)
+			r.syslog.write(r.line)
 		}
 	}
 }

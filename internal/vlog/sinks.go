@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -13,41 +14,108 @@ import (
 // failed, so a host without syslog costs nothing per message.
 const syslogRetry = 10 * time.Second
 
-// syslogSink writes datagrams to /dev/log, or to a writer set for it.
+// devLog is where syslog messages go unless SetSyslog says otherwise.
+const devLog = "/dev/log"
+
+// syslogSink is where syslog messages go. /dev/log (or any socket or
+// file given to SetSyslog) is written through a queuedWriter in datagram
+// mode, as the console and the log file: a syslog daemon that stops
+// reading fills the socket's queue, after which each send blocks, and it
+// was made under the registry's lock, so every goroutine that logged
+// waited. Now such a daemon costs messages, counted in the next one
+// delivered. Another writer (a test's buffer) is written at once.
 type syslogSink struct {
-	override io.Writer
+	w      io.Writer     // each Write is one message
+	q      *queuedWriter // w when it is queued, for Flush and close
+	closer io.Closer     // what to close when the sink is replaced (its own)
+	// newline ends each message given to SetSyslog's writer (a stream
+	// needs it between messages), not those to /dev/log.
+	newline bool
+}
+
+// write sends one message, msg, whose spare capacity it may use.
+func (s *syslogSink) write(msg []byte) {
+	if s.newline {
+		msg = append(msg, '\n')
+	}
+	s.w.Write(msg)
+}
+
+// close writes what is still queued (waiting at most closeWait), then
+// closes the destination, which ends a send blocked on it.
+func (s syslogSink) close() {
+	if s.q != nil {
+		s.q.close(closeWait, s.closer)
+	}
+}
+
+// newSyslogSink returns the sink for w (nil: /dev/log); notice formats
+// the message that counts dropped ones.
+func newSyslogSink(w io.Writer, notice func(int) []byte) syslogSink {
+	switch w.(type) {
+	case nil:
+		d := &syslogDialer{path: devLog}
+		q := newDatagramWriter(d, notice)
+		return syslogSink{w: q, q: q, closer: d}
+	case *os.File, net.Conn:
+		// The caller's to close: a send blocked on it ends then.
+		q := newDatagramWriter(w, func(n int) []byte { return append(notice(n), '\n') })
+		return syslogSink{w: q, q: q, newline: true}
+	}
+	return syslogSink{w: w, newline: true}
+}
+
+// syslogDialer sends each Write as one datagram to the unix socket at
+// path (/dev/log), dialled at the first message, after an error, and
+// after syslogRetry if dialling failed. Writes come from the syslog
+// queue's goroutine; Close (from another) ends a send blocked on a
+// daemon that does not read.
+type syslogDialer struct {
+	path     string
+	mu       sync.Mutex
 	conn     net.Conn
 	nextDial time.Time
+	closed   bool
 }
 
-func (s *syslogSink) setWriter(w io.Writer) {
-	s.override = w
-	if s.conn != nil {
-		s.conn.Close()
-		s.conn = nil
-	}
-}
-
-func (s *syslogSink) write(msg []byte, now time.Time) {
-	if s.override != nil {
-		s.override.Write(append(msg, '\n'))
-		return
-	}
-	if s.conn == nil {
+func (s *syslogDialer) Write(msg []byte) (int, error) {
+	s.mu.Lock()
+	conn := s.conn
+	if conn == nil && !s.closed {
+		now := time.Now()
 		if now.Before(s.nextDial) {
-			return
+			s.mu.Unlock()
+			return len(msg), nil
 		}
-		conn, err := net.Dial("unixgram", "/dev/log")
-		if err != nil {
+		var err error
+		if conn, err = net.Dial("unixgram", s.path); err != nil {
 			s.nextDial = now.Add(syslogRetry)
-			return
 		}
 		s.conn = conn
 	}
-	if _, err := s.conn.Write(msg); err != nil {
-		s.conn.Close()
-		s.conn = nil
+	s.mu.Unlock()
+	if conn == nil {
+		return len(msg), nil
 	}
+	if _, err := conn.Write(msg); err != nil {
+		s.mu.Lock()
+		if s.conn == conn {
+			s.conn = nil
+		}
+		s.mu.Unlock()
+		conn.Close()
+	}
+	return len(msg), nil
+}
+
+func (s *syslogDialer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.conn != nil {
+		return s.conn.Close()
+	}
+	return nil
 }
 
 // fileSink is the log file named by OpenFile, if any. Its lines are

@@ -3,6 +3,7 @@ package vlog
 import (
 	"bufio"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -232,60 +233,26 @@ func TestLogFileNobodyReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := r.Module("m")
-	pad := strings.Repeat("x", 1000)
-	flood := func() error {
-		for i := range 5000 { // 5 MB: far more than a pipe holds (64 KiB)
-			m.Info("line %05d %s", i, pad)
-		}
-		return nil
-	}
+	flood := floodOf(m)
 	withTimeout(t, "logging to a named pipe nobody reads", flood)
 
 	// The reader comes back: lines in order, the count of those lost,
 	// and a line logged after.
-	type result struct {
-		inOrder, dropped, after bool
-		last                    string
-	}
-	got := make(chan result, 1)
+	got := make(chan *floodResult, 1)
 	go func() {
-		res := result{inOrder: true}
-		prev := -1
+		res := newFloodResult("log file lines dropped")
 		sc := bufio.NewScanner(reader)
 		sc.Buffer(make([]byte, 4096), 1<<20)
 		for sc.Scan() {
-			l := sc.Text()
-			res.last = l
-			if i := strings.Index(l, "|line "); i >= 0 {
-				var n int
-				if _, err := fmt.Sscanf(l[i+6:], "%d", &n); err != nil || n <= prev {
-					res.inOrder = false
-				}
-				prev = n
-			}
-			res.dropped = res.dropped || strings.Contains(l, "log file lines dropped")
-			if strings.HasSuffix(l, "|after the flood") {
-				res.after = true
+			if res.see(sc.Text()) {
 				break
 			}
 		}
 		got <- res
 	}()
 	m.Info("after the flood")
-	select {
-	case res := <-got:
-		if !res.inOrder {
-			t.Error("the lines read are not in the order they were logged")
-		}
-		if !res.dropped {
-			t.Error("no line says log file lines were dropped")
-		}
-		if !res.after {
-			t.Errorf("the line logged after the flood did not come; last %.80q", res.last)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the lines did not come once the pipe was read again")
-	}
+	res := waitFlood(t, got, "the lines did not come once the pipe was read again")
+	res.check(t, "line")
 
 	// The reader stops again: reopening (logrotate's SIGHUP) and
 	// closing the file give up on what is queued instead of hanging.
@@ -341,5 +308,154 @@ func TestLogFileFlushedAtReopenAndExit(t *testing.T) {
 	r.CloseFile()
 	if c := count(path, "before-close"); c != n {
 		t.Errorf("the log file holds %d of the %d lines logged before vlog/close", c, n)
+	}
+}
+
+// syslogToSocket makes r send its syslog messages to the unix datagram
+// socket at path, as it sends them to /dev/log.
+func syslogToSocket(r *Registry, path string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.syslog.closer.(*syslogDialer).path = path
+}
+
+// TestSyslogNobodyReads: the syslog daemon stops reading /dev/log (a
+// real unix datagram socket here, whose queue fills). Each message was
+// sent under the registry's lock, so once the socket was full every
+// goroutine that logged hung, as with the console (TestConsoleNobodyReads).
+// Logging now goes on; the messages the socket cannot take are dropped,
+// and once it is read again the messages come one per datagram, in
+// order, with one that counts those lost. Flush (at exit) and replacing
+// the destination do not hang on it either.
+func TestSyslogNobodyReads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log")
+	sock, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	r := NewRegistry("gvsd")
+	r.SetConsole(nil)
+	syslogToSocket(r, path)
+	m := r.Module("m")
+	flood := floodOf(m)
+	withTimeout(t, "logging to a syslog socket nobody reads", flood)
+
+	// The daemon reads again: one message a datagram, in order, the
+	// count of those lost, and a message logged after.
+	got := make(chan *floodResult, 1)
+	go func() {
+		res := newFloodResult("gvsd: vlog: ", " syslog messages dropped: ")
+		whole := true
+		buf := make([]byte, 65536)
+		for {
+			sock.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := sock.Read(buf)
+			if err != nil {
+				break
+			}
+			d := string(buf[:n])
+			if !strings.HasPrefix(d, "<") || strings.Count(d, "<") != 1 {
+				whole = false
+			}
+			if res.see(d) {
+				break
+			}
+		}
+		if !whole {
+			res.problems = append(res.problems, "a datagram does not hold one whole message")
+		}
+		got <- res
+	}()
+	r.Flush(10 * time.Second)
+	m.Info("after the flood")
+	res := waitFlood(t, got, "the messages did not come once the socket was read again")
+	res.check(t, "message")
+
+	// The daemon stops again: Flush at exit gives up within its bound,
+	// and replacing the destination does not hang.
+	withTimeout(t, "logging to a syslog socket nobody reads", flood)
+	start := time.Now()
+	r.Flush(200 * time.Millisecond)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("Flush(200ms) took %v with a syslog socket nobody reads", d)
+	}
+	withTimeout(t, "SetSyslog away from a socket nobody reads", func() error { r.SetSyslog(nopWriter{}); return nil })
+}
+
+// floodOf returns what logs 5 MB through m: far more than a pipe (64
+// KiB) or a datagram socket holds.
+func floodOf(m *Module) func() error {
+	pad := strings.Repeat("x", 1000)
+	return func() error {
+		for i := range 5000 {
+			m.Info("line %05d %s", i, pad)
+		}
+		return nil
+	}
+}
+
+// floodResult is what a reader of a destination flooded by floodOf
+// saw once it read again, up to the line logged "after the flood".
+type floodResult struct {
+	droppedText    []string // what the line counting the dropped ones holds
+	inOrder        bool
+	dropped, after bool
+	prev, n        int
+	last           string
+	problems       []string
+}
+
+func newFloodResult(droppedText ...string) *floodResult {
+	return &floodResult{droppedText: droppedText, inOrder: true, prev: -1}
+}
+
+// see notes line l; it reports whether l is the one logged after the
+// flood, the last to wait for.
+func (r *floodResult) see(l string) bool {
+	r.n++
+	r.last = l
+	if i := strings.Index(l, "|line "); i >= 0 {
+		var n int
+		if _, err := fmt.Sscanf(l[i+6:], "%d", &n); err != nil || n <= r.prev {
+			r.inOrder = false
+		}
+		r.prev = n
+	}
+	counted := true
+	for _, s := range r.droppedText {
+		counted = counted && strings.Contains(l, s)
+	}
+	r.dropped = r.dropped || counted
+	r.after = strings.HasSuffix(l, "|after the flood")
+	return r.after
+}
+
+func waitFlood(t *testing.T, got <-chan *floodResult, what string) *floodResult {
+	t.Helper()
+	select {
+	case res := <-got:
+		return res
+	case <-time.After(15 * time.Second):
+		t.Fatal(what)
+		return nil
+	}
+}
+
+// check reports what is wrong with what was read; a line is what the
+// destination holds ("line", "message").
+func (r *floodResult) check(t *testing.T, line string) {
+	t.Helper()
+	for _, p := range r.problems {
+		t.Error(p)
+	}
+	if !r.inOrder {
+		t.Errorf("the %ss read are not in the order they were logged", line)
+	}
+	if !r.dropped {
+		t.Errorf("no %s says %ss were dropped (%q)", line, line, r.droppedText)
+	}
+	if !r.after {
+		t.Errorf("the %s logged after the flood did not come (%d read); last %.80q", line, r.n, r.last)
 	}
 }

@@ -9,10 +9,11 @@ import (
 
 // statusOps returns the updates that write each interface's state back to
 // its row, leaving out values that are already there so that an idle
-// switch commits nothing.
+// switch commits nothing. It ends the reconciliation's reads of Info.
 func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	defer func() { st.infos = nil }()
 	var ops []any
 	for _, ifc := range st.ifaces {
 		u := ifc.want.ifaceUUID
@@ -23,7 +24,7 @@ func (st *datapathState) statusOps(snap *ovsdb.Snapshot) []any {
 		setIfChanged(snap, u, row, "ofport", intSet(ifc.ofport))
 		setIfChanged(snap, u, row, "error", stringSet(st.errorFor(ifc)))
 		if ifc.dev != nil {
-			info := ifc.dev.Info()
+			info := st.devInfo(ifc)
 			if !info.Stale {
 				setIfChanged(snap, u, row, "mac_in_use", stringSet(info.MAC.String()))
 				setIfChanged(snap, u, row, "ifindex", intSet(int64(info.Ifindex)))
