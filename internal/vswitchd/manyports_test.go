@@ -60,7 +60,9 @@ func TestAddPortsReconcileCostDoesNotGrowWithPorts(t *testing.T) {
 	ts, tl := best(small), best(large)
 	perSmall, perLarge := ts/small, tl/large
 	t.Logf("per port: %v with %d (%v), %v with %d (%v)", perSmall, small, ts, perLarge, large, tl)
-	if perLarge > 5*max(perSmall, 100*time.Microsecond)/2 {
+	// The floor keeps a loaded machine from failing it: the old code cost
+	// 875-901 µs a port with 2,048, past 2.5 times the floor.
+	if perLarge > 5*max(perSmall, 200*time.Microsecond)/2 {
 		t.Errorf("the reconciliation's cost per port grew with the number of ports: %v a port with %d (%v), %v with %d (%v)",
 			perSmall, small, ts, perLarge, large, tl)
 	}
