@@ -210,9 +210,24 @@ func syncLoop(stop chan struct{}, ev *routeEvents, copyRoutes func()) {
 		case <-t.C:
 		case <-kick:
 			tunnelRouteEvent.Inc()
+			// Notices come in bursts (one transaction that adds a
+			// thousand internal ports makes a thousand TAPs): each copy
+			// reads every link and address, so copies back to back took
+			// half of gvsd's CPU while the TAPs were made. After a short
+			// settle one copy sees the whole burst, or most of it.
+			select {
+			case <-stop:
+				return
+			case <-time.After(routeNoticeSettle):
+			}
 		}
 	}
 }
+
+// routeNoticeSettle is how long a notice waits for more before the copy:
+// far less than the tick, so a new underlay address is still seen at
+// once (TestRouteCopyFollowsKernelNotices).
+const routeNoticeSettle = 25 * time.Millisecond
 
 // tunnelRouteEvent counts copies of the kernel's routes made on its
 // notice of a change (rather than by the clock).
