@@ -297,9 +297,21 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.FeaturesRequest:
 		c.send(h.Xid, c.features())
 	case *openflow.GetConfigRequest:
-		c.send(h.Xid, &openflow.GetConfigReply{Flags: c.config.Flags, MissSendLen: c.config.MissSendLen})
+		// The fragment mode is the bridge's; the other flags and
+		// miss_send_len are the connection's own.
+		flags := c.config.Flags&^ofproto.FragMask | uint16(c.s.bridge.FragMode())
+		c.send(h.Xid, &openflow.GetConfigReply{Flags: flags, MissSendLen: c.config.MissSendLen})
 	case *openflow.SetConfig:
 		c.config = *m
+		// A slave controller may not change the bridge's fragment mode;
+		// reassembly is not implemented: the mode stays, which is what
+		// ovs-ofctl set-frags reads back and reports, as from OVS.
+		if !c.primary || c.role.Load() != roleSlave {
+			mode := ofproto.FragMode(m.Flags & ofproto.FragMask)
+			if !c.s.bridge.SetFragMode(mode) {
+				connLog.WarnRL(connErrRL, "bridge %s: fragment handling mode %v is not supported", c.s.name, mode)
+			}
+		}
 		c.async.Store(true)
 		c.missSendLen.Store(uint32(m.MissSendLen))
 		c.s.connsChanged()
