@@ -30,6 +30,9 @@ type conn struct {
 	config     openflow.SetConfig
 	bundles    bundleState // OpenFlow 1.4 bundles, used by serve's goroutine only
 	async      atomic.Bool // the peer asked for asynchronous messages
+	// asyncCfg is which asynchronous messages the peer gets, by kind,
+	// reason and role (async.go); set once the version is known.
+	asyncCfg atomic.Pointer[asyncConfig]
 
 	// primary marks a controller connection (OVS's OFCONN_PRIMARY): it
 	// gets packet-ins without asking. The management socket's
@@ -85,6 +88,7 @@ func (c *conn) serve() error {
 		}
 		return err
 	}
+	c.asyncCfg.Store(defaultAsync(c.version))
 	c.ready.Store(true)
 	c.s.connsChanged()
 	for {
@@ -340,12 +344,17 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		if m.Role != roleNoChange {
 			c.role.Store(m.Role)
 			c.s.statusChanged()
+			c.s.connsChanged() // a slave's masks are not a master's
 		}
 		role := c.role.Load()
 		if role == 0 {
 			role = roleEqual
 		}
 		c.send(h.Xid, &openflow.RoleReply{Role: role, GenerationID: m.GenerationID})
+	case *openflow.GetAsyncRequest:
+		c.send(h.Xid, c.asyncCfg.Load().reply(c.version))
+	case *openflow.SetAsync:
+		c.setAsync(m)
 	case *openflow.FlowMod:
 		return c.flowMod(m)
 	case *openflow.BundleControl:
