@@ -34,14 +34,7 @@ func TestFragModesSwitchFragments(t *testing.T) {
 	addInternalPorts(lab, g, br,
 		labPort{name: "gvfr1", ns: "gvfrns1", addrs: []string{"10.79.0.1/24"}},
 		labPort{name: "gvfr2", ns: "gvfrns2", addrs: []string{"10.79.0.2/24"}})
-	ofctl := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := g.Run("ovs-ofctl", args...)
-		if err != nil {
-			t.Fatalf("ovs-ofctl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		return out
-	}
+	ofctl := func(args ...string) string { t.Helper(); return gvofMust(t, g, nil, args...) }
 	// flows puts back the counting flows, with zero counters.
 	flows := func() {
 		ofctl("del-flows", br, "cookie=0x1f/-1")
@@ -89,33 +82,28 @@ func TestFragModesSwitchFragments(t *testing.T) {
 	if got := strings.TrimSpace(ofctl("get-frags", br)); got != "normal" {
 		t.Fatalf("get-frags of a new bridge: %q, want normal", got)
 	}
-	flows()
-	if err := ping("3000"); err != nil {
-		t.Fatalf("normal: a fragmented ping failed: %v", err)
+	for i, step := range []struct {
+		mode         string
+		bigPasses    bool
+		type8, frags int
+	}{
+		{"normal", true, 0, 6},
+		{"nx-match", true, 1, 5},
+		{"drop", false, 1, 0}, // the small ping's request counts
+		{"normal", true, 0, 6},
+	} {
+		if i > 0 {
+			setFrags(step.mode)
+		}
+		flows()
+		if err := ping("3000"); (err == nil) != step.bigPasses {
+			t.Errorf("%s: a fragmented ping: %v, want passing %v", step.mode, err, step.bigPasses)
+		}
+		if !step.bigPasses {
+			if err := ping("100"); err != nil {
+				t.Errorf("%s: a ping of whole packets failed: %v", step.mode, err)
+			}
+		}
+		counts(step.mode, step.type8, step.frags)
 	}
-	counts("normal", 0, 6)
-
-	setFrags("nx-match")
-	flows()
-	if err := ping("3000"); err != nil {
-		t.Fatalf("nx-match: a fragmented ping failed: %v", err)
-	}
-	counts("nx-match", 1, 5)
-
-	setFrags("drop")
-	flows()
-	if err := ping("3000"); err == nil {
-		t.Errorf("drop: a fragmented ping passed")
-	}
-	if err := ping("100"); err != nil {
-		t.Errorf("drop: a ping of whole packets failed: %v", err)
-	}
-	counts("drop", 1, 0)
-
-	setFrags("normal")
-	flows()
-	if err := ping("3000"); err != nil {
-		t.Fatalf("normal again: a fragmented ping failed: %v", err)
-	}
-	counts("normal again", 0, 6)
 }
