@@ -136,7 +136,8 @@ func TestSetAsyncApplies(t *testing.T) {
 // configurations, as OVS 3.1 sends them: a fixed body of the wrong
 // length is OFPBRC_BAD_LEN; in 1.4 a property with reasons its version
 // lacks is OFPACFC_INVALID, one of an unknown type OFPACFC_UNSUPPORTED
-// and one of the wrong length OFPBPC_BAD_LEN. Reasons a 1.3 body
+// and one of the wrong length OFPBPC_BAD_LEN (one past the message's
+// end OFPBRC_BAD_LEN), a Nicira one OFPBPC_BAD_EXP_TYPE. Reasons a 1.3 body
 // lacks are dropped, not refused.
 func TestSetAsyncBadInput(t *testing.T) {
 	s, _ := newTestService(t, &Info{Versions: openflow.VersionBitmap(openflow.Version13, openflow.Version14)})
@@ -150,7 +151,8 @@ func TestSetAsyncBadInput(t *testing.T) {
 		{openflow.Version14, []byte{0, 1, 0, 8, 0, 0, 0, 0x40}, "OFPACFC_INVALID"},
 		{openflow.Version14, []byte{0, 12, 0, 8, 0, 0, 0, 1}, "OFPACFC_UNSUPPORTED"},
 		{openflow.Version14, []byte{0, 1, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, "OFPBPC_BAD_LEN"},
-		{openflow.Version14, []byte{0, 1, 0, 8, 0, 0}, "OFPBPC_BAD_LEN"},
+		{openflow.Version14, []byte{0, 1, 0, 8, 0, 0}, "OFPBRC_BAD_LEN"},
+		{openflow.Version14, []byte{0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 0, 0, 1, 0, 0, 0, 1}, "OFPBPC_BAD_EXP_TYPE"},
 	}
 	for _, tc := range cases {
 		f := dialService(t, s, tc.v)

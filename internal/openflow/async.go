@@ -137,7 +137,8 @@ func b2i(b bool) int {
 // decodeAsyncConfig reads a get-async reply or a set-async request. The
 // fixed body keeps only the reasons the version defines, as OVS does;
 // a 1.4 property with others is refused (OFPACFC_INVALID), one of an
-// unknown type too (OFPACFC_UNSUPPORTED).
+// unknown type too (OFPACFC_UNSUPPORTED), an experimenter's with
+// OFPBPC_BAD_EXP_TYPE (Nicira) or OFPBPC_BAD_EXPERIMENTER.
 func decodeAsyncConfig(r *reader, v uint8, reply, legacy bool) (Message, error) {
 	var props []AsyncProp
 	if legacy {
@@ -150,6 +151,11 @@ func decodeAsyncConfig(r *reader, v uint8, reply, legacy bool) (Message, error) 
 		}
 	} else {
 		for r.len() > 0 {
+			// A property longer than the message is the message's
+			// length, as OVS answers it.
+			if r.len() >= 4 && int(r.b[2])<<8|int(r.b[3]) > r.len() {
+				return nil, errorf(ErrBadLen, "asynchronous configuration property longer than the message")
+			}
 			typ, body, err := nextProp(r)
 			if err != nil {
 				return nil, err
@@ -157,6 +163,9 @@ func decodeAsyncConfig(r *reader, v uint8, reply, legacy bool) (Message, error) 
 			if typ >= 0xfffe {
 				if len(body) < 8 {
 					return nil, errorf(ErrPropBadLen, "experimenter property of %d bytes", len(body)+4)
+				}
+				if exp := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3]); exp == NXVendorID {
+					return nil, errorf(ErrPropBadExpType, "no Nicira asynchronous configuration property is known")
 				}
 				return nil, errorf(ErrPropBadExperimenter, "no experimenter asynchronous configuration is known")
 			}

@@ -133,6 +133,7 @@ const (
 
 	ErrPropBadLen          // OFPBPC_BAD_LEN: a 1.4 property's length
 	ErrPropBadExperimenter // OFPBPC_BAD_EXPERIMENTER: a property of an unknown experimenter
+	ErrPropBadExpType      // OFPBPC_BAD_EXP_TYPE: a known experimenter's property of an unknown type
 
 	ErrAsyncInvalid     // OFPACFC_INVALID: an async config mask with reasons the version lacks
 	ErrAsyncUnsupported // OFPACFC_UNSUPPORTED: an unknown async config property
@@ -286,6 +287,7 @@ var errTable = [numErrCodes]errInfo{
 
 	ErrPropBadLen:          {"OFPBPC_BAD_LEN", none, none},
 	ErrPropBadExperimenter: {"OFPBPC_BAD_EXPERIMENTER", none, none},
+	ErrPropBadExpType:      {"OFPBPC_BAD_EXP_TYPE", none, none},
 
 	// OpenFlow 1.4's asynchronous configuration errors (errTable14).
 	ErrAsyncInvalid:     {"OFPACFC_INVALID", none, none},
@@ -332,7 +334,7 @@ var errTable14 = map[ErrCode]errEnc{
 	ErrBundleMsgBadXid: of(17, 9), ErrBundleMsgUnsup: of(17, 10), ErrBundleMsgTooMany: of(17, 12),
 	ErrBundleMsgFailed: of(17, 13), ErrBundleBadVersion: nx13(22),
 
-	ErrPropBadLen: of(14, 1), ErrPropBadExperimenter: of(14, 5),
+	ErrPropBadLen: of(14, 1), ErrPropBadExperimenter: of(14, 5), ErrPropBadExpType: of(14, 6),
 
 	ErrAsyncInvalid: of(15, 0), ErrAsyncUnsupported: of(15, 1),
 }

@@ -225,6 +225,7 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "set_async14_prop_len", version: 5, req: raw("051c001800000077" + "0001000c00000001" + "0000000000000000")},
 		{name: "set_async14_prop_short", version: 5, req: raw("051c000e00000077" + "000100080000")},
 		{name: "set_async14_experimenter", version: 5, req: raw("051c001800000077" + "ffff001000002320" + "0000000100000001")},
+		{name: "set_async15_experimenter_other", version: 6, req: raw("061c001800000077" + "fffe001000001234" + "0000000100000001")},
 		{name: "set_async14_slave_get", version: 5, req: raw("051c001000000077" + "0004000800000007" + "051a000800000077")},
 		{name: "nx_set_async13_get", version: 4, req: raw("0404002800000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "0000000400000000" + "041a000800000077")},
 		{name: "nx_set_async10", version: 1, req: raw("0104002800000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "0000000400000000")},
