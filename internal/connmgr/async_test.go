@@ -137,7 +137,7 @@ func TestSetAsyncApplies(t *testing.T) {
 // length is OFPBRC_BAD_LEN; in 1.4 a property with reasons its version
 // lacks is OFPACFC_INVALID, one of an unknown type OFPACFC_UNSUPPORTED
 // and one of the wrong length OFPBPC_BAD_LEN (one past the message's
-// end OFPBRC_BAD_LEN), a Nicira one OFPBPC_BAD_EXP_TYPE. Reasons a 1.3 body
+// end OFPBRC_BAD_LEN), an experimenter's OFPBPC_BAD_EXP_TYPE. Reasons a 1.3 body
 // lacks are dropped, not refused.
 func TestSetAsyncBadInput(t *testing.T) {
 	s, _ := newTestService(t, &Info{Versions: openflow.VersionBitmap(openflow.Version13, openflow.Version14)})

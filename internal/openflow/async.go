@@ -137,8 +137,8 @@ func b2i(b bool) int {
 // decodeAsyncConfig reads a get-async reply or a set-async request. The
 // fixed body keeps only the reasons the version defines, as OVS does;
 // a 1.4 property with others is refused (OFPACFC_INVALID), one of an
-// unknown type too (OFPACFC_UNSUPPORTED), an experimenter's with
-// OFPBPC_BAD_EXP_TYPE (Nicira) or OFPBPC_BAD_EXPERIMENTER.
+// unknown type too (OFPACFC_UNSUPPORTED), any experimenter's with
+// OFPBPC_BAD_EXP_TYPE, as OVS 3.1 answers them.
 func decodeAsyncConfig(r *reader, v uint8, reply, legacy bool) (Message, error) {
 	var props []AsyncProp
 	if legacy {
@@ -164,10 +164,7 @@ func decodeAsyncConfig(r *reader, v uint8, reply, legacy bool) (Message, error) 
 				if len(body) < 8 {
 					return nil, errorf(ErrPropBadLen, "experimenter property of %d bytes", len(body)+4)
 				}
-				if exp := uint32(body[0])<<24 | uint32(body[1])<<16 | uint32(body[2])<<8 | uint32(body[3]); exp == NXVendorID {
-					return nil, errorf(ErrPropBadExpType, "no Nicira asynchronous configuration property is known")
-				}
-				return nil, errorf(ErrPropBadExperimenter, "no experimenter asynchronous configuration is known")
+				return nil, errorf(ErrPropBadExpType, "no experimenter asynchronous configuration property is known")
 			}
 			kind := int(typ / 2)
 			if kind >= NumAsyncKinds {
