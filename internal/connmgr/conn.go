@@ -30,6 +30,9 @@ type conn struct {
 	config     openflow.SetConfig
 	bundles    bundleState // OpenFlow 1.4 bundles, used by serve's goroutine only
 	async      atomic.Bool // the peer asked for asynchronous messages
+	// asyncCfg is which asynchronous messages the peer gets, by kind,
+	// reason and role (async.go); set once the version is known.
+	asyncCfg atomic.Pointer[asyncConfig]
 
 	// primary marks a controller connection (OVS's OFCONN_PRIMARY): it
 	// gets packet-ins without asking. The management socket's
@@ -85,6 +88,7 @@ func (c *conn) serve() error {
 		}
 		return err
 	}
+	c.asyncCfg.Store(defaultAsync(c.version))
 	c.ready.Store(true)
 	c.s.connsChanged()
 	for {
@@ -297,9 +301,21 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.FeaturesRequest:
 		c.send(h.Xid, c.features())
 	case *openflow.GetConfigRequest:
-		c.send(h.Xid, &openflow.GetConfigReply{Flags: c.config.Flags, MissSendLen: c.config.MissSendLen})
+		// The fragment mode is the bridge's; the other flags and
+		// miss_send_len are the connection's own.
+		flags := c.config.Flags&^ofproto.FragMask | uint16(c.s.bridge.FragMode())
+		c.send(h.Xid, &openflow.GetConfigReply{Flags: flags, MissSendLen: c.config.MissSendLen})
 	case *openflow.SetConfig:
 		c.config = *m
+		// A slave controller may not change the bridge's fragment mode;
+		// reassembly is not implemented: the mode stays, which is what
+		// ovs-ofctl set-frags reads back and reports, as from OVS.
+		if !c.primary || c.role.Load() != roleSlave {
+			mode := ofproto.FragMode(m.Flags & ofproto.FragMask)
+			if !c.s.bridge.SetFragMode(mode) {
+				connLog.WarnRL(connErrRL, "bridge %s: fragment handling mode %v is not supported", c.s.name, mode)
+			}
+		}
 		c.async.Store(true)
 		c.missSendLen.Store(uint32(m.MissSendLen))
 		c.s.connsChanged()
@@ -328,12 +344,17 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		if m.Role != roleNoChange {
 			c.role.Store(m.Role)
 			c.s.statusChanged()
+			c.s.connsChanged() // a slave's masks are not a master's
 		}
 		role := c.role.Load()
 		if role == 0 {
 			role = roleEqual
 		}
 		c.send(h.Xid, &openflow.RoleReply{Role: role, GenerationID: m.GenerationID})
+	case *openflow.GetAsyncRequest:
+		c.send(h.Xid, c.asyncCfg.Load().reply(c.version))
+	case *openflow.SetAsync:
+		c.setAsync(m)
 	case *openflow.FlowMod:
 		return c.flowMod(m)
 	case *openflow.BundleControl:

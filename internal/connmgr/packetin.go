@@ -50,15 +50,13 @@ func (s *Service) PacketIn(pi *ofproto.PacketIn, frame []byte) {
 	}
 }
 
-// wantsPacketIn applies OVS's defaults: a slave gets none; a table miss
-// goes to OpenFlow 1.0 connections only (OpenFlow 1.3 controllers add a
-// table-miss flow instead); a controller action with an id goes to the
-// connections with that id.
+// wantsPacketIn applies the connection's asynchronous configuration
+// for its role (by default, as in OVS, a slave gets none and a table
+// miss without a rule goes to OpenFlow 1.0 connections only, OpenFlow
+// 1.3 controllers adding a table-miss flow instead); a controller
+// action with an id goes to the connections with that id.
 func (c *conn) wantsPacketIn(pi *ofproto.PacketIn) bool {
-	if c.role.Load() == roleSlave {
-		return false
-	}
-	if pi.Miss && c.version != openflow.Version10 {
+	if !c.receives(openflow.AsyncPacketIn, pinReason(pi)) {
 		return false
 	}
 	return uint32(pi.ControllerID) == c.ctlID.Load()

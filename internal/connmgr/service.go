@@ -361,7 +361,7 @@ func (s *Service) connsChanged() {
 	for c := range s.conns {
 		if c.ready.Load() && (c.primary || c.missSendLen.Load() != 0) {
 			async = append(async, c)
-			miss = miss || c.version == openflow.Version10
+			miss = miss || c.receives(openflow.AsyncPacketIn, pinImplicitMiss)
 		}
 	}
 	s.async.Store(&async)
@@ -402,7 +402,7 @@ func (s *Service) flowsRemoved(rs []ofproto.Removed) {
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
-		if c.async.Load() {
+		if c.async.Load() || c.primary && c.ready.Load() {
 			conns = append(conns, c)
 		}
 	}
@@ -413,7 +413,9 @@ func (s *Service) flowsRemoved(rs []ofproto.Removed) {
 			continue
 		}
 		for _, c := range conns {
-			c.sendFlowRemoved(r, now)
+			if c.receives(openflow.AsyncFlowRemoved, uint(r.Reason)) {
+				c.sendFlowRemoved(r, now)
+			}
 		}
 	}
 }

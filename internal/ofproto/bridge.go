@@ -92,6 +92,7 @@ type Bridge struct {
 	sink     atomic.Pointer[sinkHolder] // packet-ins go here (the OpenFlow channel)
 	failOpen atomic.Bool                // see SetFailOpen
 	missIn   atomic.Bool                // see SetMissPacketIn
+	frag     atomic.Uint32              // FragMode; see SetFragMode
 }
 
 // NewBridge returns a bridge with no ports.
@@ -212,6 +213,15 @@ func (b *Bridge) pipelineFrom(x *xlate, cfg *Config, in *Port, f frame, depth in
 	base := len(x.outs)
 	mirrored := false
 	pktOut := x.pktOut != nil && depth == 0
+	// The fragment mode is the receiving bridge's: a frame crossing a
+	// patch was judged by the first one.
+	var noPorts bool
+	if f.key == nil {
+		var drop bool
+		if drop, noPorts = b.fragments(x); drop {
+			return
+		}
+	}
 	if b.Tables == nil || b.failOpen.Load() && !pktOut {
 		mirrored = b.normal(x, cfg, in, f, depth)
 	} else {
@@ -232,6 +242,9 @@ func (b *Bridge) pipelineFrom(x *xlate, cfg *Config, in *Port, f frame, depth in
 				c.key.VLANTCI, c.key.InnerVLANTCI = keyTCI(f.vlans[0]), keyTCI(f.vlans[1])
 				c.key.DlSrc, c.key.DlDst = f.src, f.dst
 			}
+		}
+		if noPorts {
+			c.key.TpSrc, c.key.TpDst = 0, 0
 		}
 		c.key.InPort = in.OFPort
 		table := uint8(0)

@@ -25,6 +25,7 @@ type frameSpec struct {
 	nwSrc    byte
 	tpDst    uint16
 	dei      bool
+	frag     int // IPv4 only; 0: whole, 1: first fragment, 2: later fragment
 }
 
 var propMACs = [][6]byte{
@@ -36,6 +37,7 @@ func randomSpec(rng *rand.Rand, ports int) frameSpec {
 	s := frameSpec{in: uint32(1 + rng.Intn(ports)), src: rng.Intn(len(propMACs)), dst: rng.Intn(len(propMACs)),
 		ether: rng.Intn(4), nwSrc: byte(1 + rng.Intn(2)), tpDst: uint16(80 + rng.Intn(2)), dei: rng.Intn(4) == 0}
 	s.tags = randomTags(rng)
+	s.frag = rng.Intn(3)
 	return s
 }
 
@@ -78,6 +80,9 @@ func (s frameSpec) mutate(rng *rand.Rand) frameSpec {
 	if pick() {
 		m.dei = r.dei
 	}
+	if pick() {
+		m.frag = r.frag
+	}
 	return m
 }
 
@@ -98,7 +103,8 @@ func (s frameSpec) bytes() []byte {
 			proto = 17
 		}
 		f = binary.BigEndian.AppendUint16(f, 0x0800)
-		f = append(f, 0x45, 0, 0, 40, 0, 0, 0, 0, 64, proto, 0, 0, 10, 0, 0, s.nwSrc, 10, 0, 0, 9)
+		flags := [3][2]byte{{0, 0}, {0x20, 0}, {0, 3}}[s.frag] // MF; an offset of 24 bytes
+		f = append(f, 0x45, 0, 0, 40, 0, 0, flags[0], flags[1], 64, proto, 0, 0, 10, 0, 0, s.nwSrc, 10, 0, 0, 9)
 		l4 := make([]byte, 20)
 		binary.BigEndian.PutUint16(l4[0:], 1000)
 		binary.BigEndian.PutUint16(l4[2:], s.tpDst)

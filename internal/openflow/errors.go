@@ -131,7 +131,11 @@ const (
 	ErrBundleMsgFailed    // OFPBFC_MSG_FAILED: one message failed at commit
 	ErrBundleBadVersion   // OFPBFC_BAD_VERSION: inner and outer versions differ
 
-	ErrPropBadLen // OFPBPC_BAD_LEN: a 1.4 property's length
+	ErrPropBadLen     // OFPBPC_BAD_LEN: a 1.4 property's length
+	ErrPropBadExpType // OFPBPC_BAD_EXP_TYPE: an experimenter's property gvs does not know
+
+	ErrAsyncInvalid     // OFPACFC_INVALID: an async config mask with reasons the version lacks
+	ErrAsyncUnsupported // OFPACFC_UNSUPPORTED: an unknown async config property
 
 	numErrCodes
 )
@@ -280,7 +284,12 @@ var errTable = [numErrCodes]errInfo{
 	ErrBundleMsgFailed:    {"OFPBFC_MSG_FAILED", none, onf13(2313)},
 	ErrBundleBadVersion:   {"OFPBFC_BAD_VERSION", none, none},
 
-	ErrPropBadLen: {"OFPBPC_BAD_LEN", none, none},
+	ErrPropBadLen:     {"OFPBPC_BAD_LEN", none, none},
+	ErrPropBadExpType: {"OFPBPC_BAD_EXP_TYPE", none, none},
+
+	// OpenFlow 1.4's asynchronous configuration errors (errTable14).
+	ErrAsyncInvalid:     {"OFPACFC_INVALID", none, none},
+	ErrAsyncUnsupported: {"OFPACFC_UNSUPPORTED", none, none},
 }
 
 // String is the name ovs-ofctl prints for the error.
@@ -323,7 +332,9 @@ var errTable14 = map[ErrCode]errEnc{
 	ErrBundleMsgBadXid: of(17, 9), ErrBundleMsgUnsup: of(17, 10), ErrBundleMsgTooMany: of(17, 12),
 	ErrBundleMsgFailed: of(17, 13), ErrBundleBadVersion: nx13(22),
 
-	ErrPropBadLen: of(14, 1),
+	ErrPropBadLen: of(14, 1), ErrPropBadExpType: of(14, 6),
+
+	ErrAsyncInvalid: of(15, 0), ErrAsyncUnsupported: of(15, 1),
 }
 
 var errTable15 = map[ErrCode]errEnc{

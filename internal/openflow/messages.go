@@ -143,6 +143,12 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return &BarrierRequest{}, nil
 		case t13BarrierRep:
 			return &BarrierReply{}, nil
+		case t13GetAsyncReq:
+			return &GetAsyncRequest{}, nil
+		case t13GetAsyncRep:
+			return decodeAsyncConfig(r, v, true, v < Version14)
+		case t13SetAsync:
+			return decodeAsyncConfig(r, v, false, v < Version14)
 		case t14BundleControl, t14BundleAdd:
 			if v < Version14 {
 				break
@@ -971,6 +977,15 @@ func decodeVendor(r *reader, v uint8) (Message, error) {
 	case nxtPacketIn2:
 		ps, err := decodeProps(r)
 		return &PacketIn2{Props: ps}, err
+	case nxtSetAsyncConfig:
+		if err := exact(asyncLegacyLen); err != nil {
+			return nil, err
+		}
+		m, err := decodeAsyncConfig(r, v, false, true)
+		if err == nil {
+			m.(*SetAsync).NX = true
+		}
+		return m, err
 	case nxtSetControllerID:
 		if err := exact(8); err != nil {
 			return nil, err

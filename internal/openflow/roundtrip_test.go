@@ -142,6 +142,20 @@ func messages(t *testing.T, v uint8) []Message {
 		&PortDescReply{Ports: []PortDesc{port, port}},
 		&PortStatsReply{Flags: ReplyMore, Ports: []PortStats{{PortNo: 1, RxPackets: 1, Collisions: 12}}},
 	}
+	legacy := []AsyncProp{{AsyncPacketIn, false, 3}, {AsyncPacketIn, true, 0}, {AsyncPortStatus, false, 7},
+		{AsyncPortStatus, true, 1}, {AsyncFlowRemoved, false, 0xf}, {AsyncFlowRemoved, true, 2}}
+	ms = append(ms, &SetAsync{NX: true, Legacy: true, Props: legacy})
+	if v == Version13 {
+		ms = append(ms, &SetAsync{Legacy: true, Props: legacy},
+			&GetAsyncReply{Master: AsyncMasks{3, 7, 0xf}, Slave: AsyncMasks{0, 7, 0}})
+	}
+	if v >= Version13 {
+		ms = append(ms, &GetAsyncRequest{})
+	}
+	if v >= Version14 {
+		ms = append(ms, &SetAsync{Props: []AsyncProp{{AsyncPacketIn, false, 0x3b}, {AsyncTableStatus, true, 0x18}}},
+			&GetAsyncReply{Master: AsyncMasks{0x3b, 7, 0x3f, 1, 0x8, 2}, Slave: AsyncMasks{0, 7, 0, 4, 0x10, 1}})
+	}
 	if v == Version10 {
 		ts := TableStats{TableID: 1, Name: "classifier", Wildcards: 0x3fffff, MaxEntries: 1000000, ActiveCount: 2, LookupCount: 3, MatchedCount: 4}
 		ms = append(ms,

@@ -68,6 +68,9 @@ const (
 	t13MultipartRep = 19
 	t13BarrierReq   = 20
 	t13BarrierRep   = 21
+	t13GetAsyncReq  = 26
+	t13GetAsyncRep  = 27
+	t13SetAsync     = 28
 )
 
 // NXVendorID is Nicira's vendor (experimenter) id, which every Open

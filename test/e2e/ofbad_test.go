@@ -209,7 +209,27 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "port_desc_req15_empty", version: 6, req: raw("0612001000000077000d000000000000")},
 		{name: "port_desc_req14_body", version: 5, req: raw("0512001800000077000d0000000000000000000000000000")},
 		{name: "table_desc14", version: 5, req: raw("0512001000000077000e000000000000")},
+		// Asynchronous configuration: the defaults, a configuration
+		// set and read back on one connection, malformed ones.
+		{name: "get_async13", version: 4, req: raw("041a000800000077")},
 		{name: "get_async14", version: 5, req: raw("051a000800000077")},
+		{name: "get_async15", version: 6, req: raw("061a000800000077")},
+		{name: "get_async10", version: 1, req: raw("011a000800000077")},
+		{name: "get_async13_body", version: 4, req: raw("041a0010000000770000000000000000")},
+		{name: "set_async13_get", version: 4, req: raw("041c002000000077" + "00000001000000ff" + "0000000500000000" + "00000000ffffffff" + "041a000800000077")},
+		{name: "set_async13_short", version: 4, req: raw("041c001c00000077" + "0000000100000002" + "0000000500000000" + "00000000")},
+		{name: "set_async14_get", version: 5, req: raw("051c001800000077" + "000000080000003f" + "0009000800000018" + "051a000800000077")},
+		{name: "set_async15_get", version: 6, req: raw("061c001000000077" + "0005000800000001" + "061a000800000077")},
+		{name: "set_async14_bad_mask", version: 5, req: raw("051c001000000077" + "0001000800000040")},
+		{name: "set_async14_unknown_prop", version: 5, req: raw("051c001000000077" + "000c000800000001")},
+		{name: "set_async14_prop_len", version: 5, req: raw("051c001800000077" + "0001000c00000001" + "0000000000000000")},
+		{name: "set_async14_prop_short", version: 5, req: raw("051c000e00000077" + "000100080000")},
+		{name: "set_async14_experimenter", version: 5, req: raw("051c001800000077" + "ffff001000002320" + "0000000100000001")},
+		{name: "set_async15_experimenter_other", version: 6, req: raw("061c001800000077" + "fffe001000001234" + "0000000100000001")},
+		{name: "set_async14_slave_get", version: 5, req: raw("051c001000000077" + "0004000800000007" + "051a000800000077")},
+		{name: "nx_set_async13_get", version: 4, req: raw("0404002800000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "0000000400000000" + "041a000800000077")},
+		{name: "nx_set_async10", version: 1, req: raw("0104002800000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "0000000400000000")},
+		{name: "nx_set_async10_short", version: 1, req: raw("0104002400000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "00000004")},
 		{name: "flow_mod14_short", version: 5, req: raw("050e001c000000770000000000000000000000000000000000000000")},
 		{name: "aggregate15_short", version: 6, req: raw("061200180000007700020000000000000000000000000000")},
 	}
@@ -269,8 +289,7 @@ func TestOpenFlowBadInput(t *testing.T) {
 	// OVS 3.1 takes goto_table:255 (and prints it as "resubmit(,)" in
 	// 1.0); gvs refuses it as a table that does not exist. OVS answers
 	// a bundle control of an unknown type with a reply of type 0; gvs
-	// with OFPBFC_BAD_TYPE. gvs does not serve OFPT_GET_ASYNC_REQUEST
-	// (OFPBRC_BAD_TYPE) yet.
+	// with OFPBFC_BAD_TYPE.
 	for i, c := range extra {
 		refuse := func(typ, code byte) {
 			ref[i] = fmt.Sprintf("%s: closed=false replies=1 first=%x", c.name,
@@ -281,8 +300,6 @@ func TestOpenFlowBadInput(t *testing.T) {
 			refuse(3, 2)
 		case "bundle_ctl_bad_type14":
 			refuse(17, 6)
-		case "get_async14":
-			refuse(1, 1)
 		}
 	}
 

@@ -35,6 +35,18 @@ var gvsuSame = []gvsuCmd{
 	gvsuOf("dump-ports-desc", "br"),
 	gvsuOf("dump-tables", "br"),
 	gvsuOf("-O", "OpenFlow13", "dump-tables", "br"),
+	// The fragment mode is the bridge's: each command is a new
+	// connection, which reads what the one before set. reassemble is
+	// not implemented by either: ovs-ofctl reads the mode back and fails.
+	gvsuOf("get-frags", "br"),
+	gvsuOf("set-frags", "br", "drop"),
+	gvsuOf("-O", "OpenFlow13", "get-frags", "br"),
+	gvsuOf("-O", "OpenFlow13", "set-frags", "br", "nx-match"),
+	gvsuOf("get-frags", "br"),
+	gvsuOf("set-frags", "br", "reassemble"),
+	gvsuOf("-O", "OpenFlow13", "get-frags", "br"),
+	gvsuOf("set-frags", "br", "normal"),
+	gvsuOf("get-frags", "br"),
 	gvsuOf("add-flow", "br", "table=0,priority=10,in_port=1,actions=output:2"),
 	gvsuOf("add-flow", "br", "cookie=0x10,table=0,priority=20,in_port=2,dl_type=0x0800,actions=output:1"),
 	gvsuOf("add-flow", "br", "cookie=0x11,table=1,priority=30,udp,tp_dst=53,actions=output:3"),
