@@ -26,7 +26,18 @@ func TestFragModeIsTheBridges(t *testing.T) {
 		}
 		return r
 	}
-	a.send(&openflow.SetConfig{Flags: uint16(ofproto.FragDrop), MissSendLen: 200})
+	// set-config has no reply: a barrier on the setting connection says
+	// it was applied before the other connection reads (each connection
+	// has its own goroutine).
+	setConfig := func(f *fakeController, m *openflow.SetConfig) {
+		t.Helper()
+		f.send(m)
+		f.send(&openflow.BarrierRequest{})
+		if r, ok := f.next().(*openflow.BarrierReply); !ok {
+			t.Fatalf("got %T, want the barrier reply", r)
+		}
+	}
+	setConfig(a, &openflow.SetConfig{Flags: uint16(ofproto.FragDrop), MissSendLen: 200})
 	if r := getConfig(c); r.Flags != uint16(ofproto.FragDrop) || r.MissSendLen != 0 {
 		t.Errorf("other connection reads flags %#x miss_send_len %d, want drop (1) and its own 0", r.Flags, r.MissSendLen)
 	}
@@ -36,11 +47,11 @@ func TestFragModeIsTheBridges(t *testing.T) {
 	if b.FragMode() != ofproto.FragDrop {
 		t.Errorf("bridge mode %v, want drop", b.FragMode())
 	}
-	c.send(&openflow.SetConfig{Flags: uint16(ofproto.FragReassemble)})
+	setConfig(c, &openflow.SetConfig{Flags: uint16(ofproto.FragReassemble)})
 	if r := getConfig(a); r.Flags != uint16(ofproto.FragDrop) {
 		t.Errorf("after reassemble: flags %#x, want drop kept", r.Flags)
 	}
-	c.send(&openflow.SetConfig{Flags: uint16(ofproto.FragNXMatch)})
+	setConfig(c, &openflow.SetConfig{Flags: uint16(ofproto.FragNXMatch)})
 	if r := getConfig(a); r.Flags != uint16(ofproto.FragNXMatch) {
 		t.Errorf("after nx-match: flags %#x", r.Flags)
 	}
