@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -153,5 +154,53 @@ func TestBundleCommitFailsWhole(t *testing.T) {
 	wantError(t, f, openflow.ErrBundleMsgFailed)
 	if n := flowsIn(s, 5); n != 0 {
 		t.Fatalf("%d flows in table 5 after a failed commit", n)
+	}
+}
+
+// TestBundleMemoryWithinItsLimit: what a bundle holds is charged as
+// the memory it takes, not only its messages' bytes. A 56-byte flow mod
+// held 968 bytes once decoded, so with the wire bytes alone the limit
+// of all bundles let them hold 17 times as much.
+func TestBundleMemoryWithinItsLimit(t *testing.T) {
+	const limit = 4 << 20
+	old := maxAllBundleBytes
+	maxAllBundleBytes = limit
+	defer func() { maxAllBundleBytes = old }()
+	s, _ := newTestService(t, &Info{Versions: openflow.VersionBitmap(openflow.Version14)})
+	f := dialService(t, s, openflow.Version14)
+	const flags = openflow.BundleAtomic | openflow.BundleOrdered
+	f.send(&openflow.BundleControl{BundleID: 1, Type: openflow.BundleOpenRequest, Flags: flags})
+	wantControl(t, f, openflow.BundleOpenReply)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	added := 0
+	for i := range 200_000 {
+		f.send(&openflow.BundleAdd{BundleID: 1, Flags: flags, Message: bundleFlowMod(t, 3, uint16(i))})
+		if i%1000 != 999 {
+			continue
+		}
+		// A barrier every thousand adds: an error before its reply
+		// means the limit was reached.
+		f.send(&openflow.BarrierRequest{})
+		if m := f.next(); m != nil {
+			if e, ok := m.(*openflow.ErrorMsg); ok {
+				if e.Err.Code != openflow.ErrBundleMsgTooMany {
+					t.Fatalf("error %v, want OFPBFC_MSG_TOO_MANY", e.Err.Code)
+				}
+				added = i
+				break
+			}
+		}
+	}
+	if added == 0 {
+		t.Fatal("200,000 flow mods added to a bundle without reaching the limit")
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("%d flow mods added before the limit; heap grew %d KiB for a limit of %d KiB", added, grew>>10, limit>>10)
+	if grew > 2*limit {
+		t.Errorf("bundles grew the heap by %d KiB, limit %d KiB", grew>>10, limit>>10)
 	}
 }
