@@ -82,17 +82,10 @@ func FuzzHandle(f *testing.F) {
 	for _, s := range messageSeeds(f) {
 		f.Add(s)
 	}
-	var (
-		svc   *Service
-		br    *ofproto.Bridge
-		conns map[uint8]*conn
-		runs  int
-	)
+	svc, br := newTestService(f, &Info{Versions: openflow.VersionBitmap(fuzzVersions...)})
+	conns := fuzzConns(f, svc)
+	runs := 0
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		if svc == nil {
-			svc, br = newTestService(t, &Info{Versions: openflow.VersionBitmap(fuzzVersions...)})
-			conns = fuzzConns(t, svc)
-		}
 		if len(msg) < 8 || len(msg) > openflow.MaxMessageLen {
 			return
 		}

@@ -93,12 +93,8 @@ func FuzzPipeline(f *testing.F) {
 			f.Add(in, seed)
 		}
 	}
-	var ts *testSwitch
-	var threads []*datapath.TestThread
+	ts, threads := pipelineSwitch(f)
 	f.Fuzz(func(t *testing.T, in byte, fr []byte) {
-		if ts == nil {
-			ts, threads = pipelineSwitch(t)
-		}
 		if len(fr) > 9000 {
 			fr = fr[:9000]
 		}

@@ -16,7 +16,7 @@ var fuzzTunnelTypes = []string{"gre", "vxlan", "geneve", "erspan", "ip6gre", "ip
 // mirror, with column of table row name set to {key: value} (or, for
 // the Mirror's filter, to value), written before the switch's checks
 // exist, as a database file written by another program would be.
-func fuzzConfigDB(t *testing.T, table, row, column, tunType, key, value string) (Database, bool) {
+func fuzzConfigDB(t testing.TB, table, row, column, tunType, key, value string) (Database, bool) {
 	db := newMemDB(t)
 	mapOf := func(m map[string]string) string {
 		pairs := [][2]string{}
@@ -114,5 +114,51 @@ func FuzzReconcileConfig(f *testing.F) {
 		if sw.state.bridges["br0"] == nil {
 			t.Fatalf("%s %s %s[%s]=%s: bridge br0 not applied", tg[0], tg[1], tg[2], strconv.Quote(key), strconv.Quote(value))
 		}
+	})
+}
+
+// commandSet collects the switch's ovs-appctl commands.
+type commandSet struct {
+	names    []string
+	min, max []int
+	handlers []func([]string) (string, error)
+}
+
+func (c *commandSet) Register(name, usage string, minArgs, maxArgs int, h func([]string) (string, error)) {
+	c.names = append(c.names, name)
+	c.min, c.max = append(c.min, minArgs), append(c.max, maxArgs)
+	c.handlers = append(c.handlers, h)
+}
+
+// FuzzAppctl calls each of the switch's ovs-appctl commands with
+// arbitrary arguments (as many as the command takes) on a switch with
+// two bridges, a mirror and a tunnel port: each must answer or refuse,
+// without panicking.
+func FuzzAppctl(f *testing.F) {
+	seeds := []string{"br0", "br0 in_port=1,tcp,nw_dst=10.0.0.1", "--ct-next trk,new br0 ip", "zone=5 state=new",
+		"-m --names br0", "ovs-netdev", "br0 dl_vlan=10 -generate", "10.0.0.0/8 fzt1 10.0.0.1", "fzm1", "ul 10.0.0.1 aa:bb:cc:dd:ee:ff",
+		"zone=3,limit=10", "default limit=5", "ANY:dbg", "br0 in_port=fzm1,dl_src=02:00:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff"}
+	for i := range 64 {
+		f.Add(uint8(i), seeds[i%len(seeds)])
+	}
+	db, ok := fuzzConfigDB(f, "", "", "", "vxlan", "", "")
+	if !ok {
+		f.Fatal("the base database was refused")
+	}
+	sw := New(db)
+	f.Cleanup(func() { sw.state.close(true) })
+	sw.reconcile()
+	var cmd commandSet
+	sw.RegisterCommands(&cmd)
+	f.Fuzz(func(t *testing.T, which uint8, args string) {
+		i := int(which) % len(cmd.names)
+		if cmd.names[i] == "exit" || len(args) > 4096 {
+			return
+		}
+		list := strings.Fields(args)
+		if len(list) < cmd.min[i] || len(list) > cmd.max[i] {
+			return
+		}
+		_, _ = cmd.handlers[i](list)
 	})
 }

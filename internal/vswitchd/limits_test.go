@@ -15,7 +15,7 @@ import (
 
 // newMemDB returns an in-memory database with the Open_vSwitch schema and
 // no switch (so no row checks) yet.
-func newMemDB(t *testing.T) *ovsdb.DB {
+func newMemDB(t testing.TB) *ovsdb.DB {
 	t.Helper()
 	schema, err := ovsdb.ParseSchema(SchemaJSON)
 	if err != nil {
@@ -26,7 +26,7 @@ func newMemDB(t *testing.T) *ovsdb.DB {
 
 // transact runs the JSON operations in text and returns the error of the
 // transaction, nil if it committed.
-func transact(t *testing.T, db Database, text string) error {
+func transact(t testing.TB, db Database, text string) error {
 	t.Helper()
 	d := json.NewDecoder(bytes.NewReader([]byte(text)))
 	d.UseNumber()
