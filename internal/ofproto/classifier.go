@@ -2,6 +2,7 @@ package ofproto
 
 import (
 	"slices"
+	"sort"
 	"sync/atomic"
 	"unsafe"
 
@@ -308,17 +309,53 @@ func (c *Classifier) insert(r *Rule) {
 	if st.nrules == 1 || r.priority > st.maxPrio {
 		st.maxPrio = r.priority
 		st.maxSince = c.next()
-		c.publish()
+		c.reorder(st, false)
 	}
 }
 
-// insertByPriority returns a new list with r in priority order.
+// insertByPriority returns a new list with r in priority order (after
+// the rules of its priority). Readers may hold the old list, so it is
+// copied; once, since one match can have 65,536 priorities, and a list
+// that long copied twice per insert made adding them take seconds.
 func insertByPriority(rules []*Rule, r *Rule) []*Rule {
-	i := 0
-	for i < len(rules) && rules[i].priority > r.priority {
-		i++
+	i, _ := slices.BinarySearchFunc(rules, r.priority, func(o *Rule, p uint16) int {
+		if o.priority >= p {
+			return -1
+		}
+		return 1
+	})
+	out := make([]*Rule, len(rules)+1)
+	copy(out, rules[:i])
+	out[i] = r
+	copy(out[i+1:], rules[i:])
+	return out
+}
+
+// without returns a new list of the rules but r, copied once (see
+// insertByPriority).
+func without(rules []*Rule, r *Rule) []*Rule {
+	i := slices.Index(rules, r)
+	out := make([]*Rule, 0, len(rules)-1)
+	out = append(out, rules[:i]...)
+	return append(out, rules[i+1:]...)
+}
+
+// highestBelow is the highest priority of st's rules, all of which are
+// below p: found by stepping down from p or by walking the priorities
+// held, whichever is shorter, so that deleting a match's rules from the
+// highest priority down (each removal a new maximum) costs each removal
+// the gap to the next priority, not a walk of all of them.
+func (st *subtable) highestBelow(p uint16) uint16 {
+	for q, steps := int(p)-1, 0; q >= 0 && steps < len(st.prioRefs); q, steps = q-1, steps+1 {
+		if st.prioRefs[uint16(q)] > 0 {
+			return uint16(q)
+		}
 	}
-	return slices.Insert(slices.Clone(rules), i, r)
+	highest := uint16(0)
+	for q := range st.prioRefs {
+		highest = max(highest, q)
+	}
+	return highest
 }
 
 // replace puts nw in the place of old, which has the same match and
@@ -349,14 +386,11 @@ func (c *Classifier) remove(r *Rule) {
 	}
 	if st.nrules == 0 {
 		delete(c.byMask, st.mask)
-		c.publish()
+		c.reorder(st, true)
 	} else if r.priority == st.maxPrio && st.prioRefs[r.priority] == 0 {
-		st.maxPrio = 0
-		for p := range st.prioRefs {
-			st.maxPrio = max(st.maxPrio, p)
-		}
+		st.maxPrio = st.highestBelow(r.priority)
 		st.maxSince = c.next()
-		c.publish()
+		c.reorder(st, false)
 	}
 	value := r.match.Value()
 	hs, vals := st.hashes(&value)
@@ -365,8 +399,7 @@ func (c *Classifier) remove(r *Rule) {
 	if len(n.rules) == 1 {
 		st.rules.replace(n, nil)
 	} else {
-		rules := slices.DeleteFunc(slices.Clone(n.rules), func(o *Rule) bool { return o == r })
-		st.rules.replace(n, &cmapNode{hash: h, vals: n.vals, rules: rules})
+		st.rules.replace(n, &cmapNode{hash: h, vals: n.vals, rules: without(n.rules, r)})
 	}
 	for s := 0; s+1 < st.nstages; s++ {
 		if st.stageRefs[s][hs[s]]--; st.stageRefs[s][hs[s]] == 0 {
@@ -376,30 +409,26 @@ func (c *Classifier) remove(r *Rule) {
 	}
 }
 
-// publish rebuilds the lookup order: highest priority first, and of
-// equal ones the subtable that reached it first.
-func (c *Classifier) publish() {
-	order := make([]subEntry, 0, len(c.byMask))
-	for _, st := range c.byMask {
-		order = append(order, subEntry{st: st, maxPrio: st.maxPrio})
-	}
-	slices.SortFunc(order, func(a, b subEntry) int {
-		if a.maxPrio != b.maxPrio {
-			return int(b.maxPrio) - int(a.maxPrio)
+// reorder publishes the lookup order (highest priority first, and of
+// equal ones the subtable that reached it first) with st moved to where
+// its highest priority, just reached, now puts it: after every subtable
+// of that priority, which all reached it before. Or without st, when it
+// is gone. The order is copied once, not sorted again: with thousands
+// of masks in a table, sorting them for each flow added made adding
+// them quadratic with a large constant (20,000 masks took 30 s).
+func (c *Classifier) reorder(st *subtable, gone bool) {
+	old := *c.order.Load()
+	order := make([]subEntry, 0, len(old)+1)
+	for _, e := range old {
+		if e.st != st {
+			order = append(order, e)
 		}
-		return cmpUint64(a.st.maxSince, b.st.maxSince)
-	})
-	c.order.Store(&order)
-}
-
-func cmpUint64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
 	}
-	return 0
+	if !gone {
+		i := sort.Search(len(order), func(i int) bool { return order[i].maxPrio < st.maxPrio })
+		order = slices.Insert(order, i, subEntry{st: st, maxPrio: st.maxPrio})
+	}
+	c.order.Store(&order)
 }
 
 // subtables returns the subtables in lookup order, writer side.

@@ -158,3 +158,33 @@ func BenchmarkTablesAdd(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTablesAddAdversarial fills a table with 10,000 flows that
+// each have a mask of their own, or that all share one match at
+// different priorities, in rising priority (each flow a new highest):
+// the shapes that made adding flows quadratic with a large constant.
+func BenchmarkTablesAddAdversarial(b *testing.B) {
+	for _, shape := range []struct{ name, format string }{
+		{"masks", "priority=%[1]d,tcp,tp_dst=0/0x%[1]x,actions=drop"},
+		{"same-match", "priority=%d,ip,nw_dst=10.0.0.1,actions=drop"},
+	} {
+		flows := make([]*flow.Flow, 10_000)
+		for i := range flows {
+			f, err := flow.ParseFlow(fmt.Sprintf(shape.format, i+1), flow.ParseOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			flows[i] = f
+		}
+		b.Run(shape.name, func(b *testing.B) {
+			for b.Loop() {
+				tb := NewTables(TablesOptions{})
+				for _, f := range flows {
+					if err := tb.Add(f); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}

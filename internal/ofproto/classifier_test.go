@@ -308,3 +308,52 @@ func TestClassifierConcurrentReaders(t *testing.T) {
 		t.Fatalf("%d lookups returned a wrong rule during updates", n)
 	}
 }
+
+// TestClassifierOrderKeptInPlace: the lookup order, now moved one
+// subtable at a time instead of sorted again, always holds every
+// subtable once, by highest priority and then by when it was reached;
+// and each match's rules stay in priority order as they come and go.
+func TestClassifierOrderKeptInPlace(t *testing.T) {
+	g := keyGen{rand.New(rand.NewPCG(3, 11))}
+	c := NewClassifier()
+	var rules []*Rule
+	seen := map[string]bool{}
+	for step := range 3000 {
+		if len(rules) > 0 && g.r.IntN(3) == 0 {
+			i := g.r.IntN(len(rules))
+			c.remove(rules[i])
+			delete(seen, fmt.Sprint(rules[i].match, rules[i].priority))
+			rules = append(rules[:i], rules[i+1:]...)
+		} else {
+			m, prio := g.match(), uint16(g.r.IntN(40))
+			if id := fmt.Sprint(m, prio); !seen[id] {
+				seen[id] = true
+				r := newTestRule(m, prio)
+				c.insert(r)
+				rules = append(rules, r)
+			}
+		}
+		order := *c.order.Load()
+		if len(order) != len(c.byMask) {
+			t.Fatalf("step %d: %d subtables in the order, %d held", step, len(order), len(c.byMask))
+		}
+		for i, e := range order {
+			if c.byMask[e.st.mask] != e.st || e.maxPrio != e.st.maxPrio {
+				t.Fatalf("step %d: entry %d is stale (priority %d, subtable's %d)", step, i, e.maxPrio, e.st.maxPrio)
+			}
+			if i > 0 {
+				p := order[i-1]
+				if p.maxPrio < e.maxPrio || p.maxPrio == e.maxPrio && p.st.maxSince > e.st.maxSince {
+					t.Fatalf("step %d: entry %d (priority %d, since %d) after (%d, %d)", step, i, e.maxPrio, e.st.maxSince, p.maxPrio, p.st.maxSince)
+				}
+			}
+			e.st.rules.each(func(n *cmapNode) {
+				for j := 1; j < len(n.rules); j++ {
+					if n.rules[j-1].priority <= n.rules[j].priority {
+						t.Fatalf("step %d: a match's rules out of priority order: %d then %d", step, n.rules[j-1].priority, n.rules[j].priority)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package ofproto
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -383,7 +384,7 @@ func (t *Tables) selected(sel *Selector, outPort bool) []*Rule {
 				continue
 			}
 			rules := st.allRules()
-			slices.SortFunc(rules, func(a, b *Rule) int { return cmpUint64(a.order, b.order) })
+			slices.SortFunc(rules, func(a, b *Rule) int { return cmp.Compare(a.order, b.order) })
 			for _, r := range rules {
 				if t.picks(sel, r, &fv, &fm, outPort) {
 					out = append(out, r)
@@ -675,7 +676,7 @@ func (t *Tables) Expire() []Removed {
 			out = append(out, Removed{Rule: r, Reason: reason})
 		}
 	}
-	slices.SortFunc(out, func(a, b Removed) int { return cmpUint64(a.Rule.order, b.Rule.order) })
+	slices.SortFunc(out, func(a, b Removed) int { return cmp.Compare(a.Rule.order, b.Rule.order) })
 	for _, e := range out {
 		t.remove(e.Rule)
 	}
