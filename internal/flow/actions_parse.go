@@ -28,7 +28,7 @@ func ParseActions(s string, byName func(string) (uint32, bool)) ([]Action, error
 		return nil, err
 	}
 	if err := CheckConjunctions(acts); err != nil {
-		return nil, &Error{Msg: err.Error()}
+		return nil, &Error{Field: "conjunction", Msg: err.Error()}
 	}
 	return acts, nil
 }
