@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,6 +43,20 @@ var gvcjFlows = []string{
 	"priority=0,actions=drop",
 }
 
+// gvcjTraces are ofproto/trace flows: allowed TCP, a source in no
+// clause, a port in no clause, and the allowed echo request.
+var gvcjTraces = []string{
+	"in_port=1,tcp,nw_src=" + gvcjA + ",nw_dst=" + gvcjS + ",tp_dst=22",
+	"in_port=1,tcp,nw_src=" + gvcjC + ",nw_dst=" + gvcjS + ",tp_dst=22",
+	"in_port=1,tcp,nw_src=" + gvcjB + ",nw_dst=" + gvcjS + ",tp_dst=443",
+	"in_port=1,icmp,nw_src=" + gvcjB + ",nw_dst=" + gvcjS + ",icmp_type=8",
+}
+
+// gvcjTraceRE picks the rule table 0 found out of a trace. (Its actions
+// are not compared: gvs prints no "drop" line for a flow without
+// actions.)
+var gvcjTraceRE = regexp.MustCompile(`(?m)^ 0\. .*$`)
+
 // gvcjAttempt is one connection or ping and whether the list allows it.
 type gvcjAttempt struct {
 	icmp    bool
@@ -64,7 +79,7 @@ var gvcjStatsRE = regexp.MustCompile(`duration=[0-9.]+s, |idle_age=[0-9]+, |hard
 // RST: three packets when it is allowed, one SYN when it is not: the
 // timeout is shorter than the SYN retransmit) or one echo request.
 func gvcjTry(l *netLab, a gvcjAttempt) (bool, error) {
-	return gvcjTryWithin(l, a, 600*time.Millisecond)
+	return gvcjTryWithin(l, a, 900*time.Millisecond)
 }
 
 func gvcjTryWithin(l *netLab, a gvcjAttempt, timeout time.Duration) (bool, error) {
@@ -138,7 +153,7 @@ func TestConjunctionOVSDifferential(t *testing.T) {
 	}
 	// scenario adds the flows, makes every attempt and returns the
 	// verdicts and dump-flows once the counters have settled.
-	scenario := func(run func(...string) (string, string, error)) (verdicts []bool, dump string) {
+	scenario := func(run func(...string) (string, string, error), appctl []string) (verdicts []bool, dump string, traces []string) {
 		must := func(args ...string) string {
 			out, errOut, err := run(args...)
 			if err != nil {
@@ -165,6 +180,7 @@ func TestConjunctionOVSDifferential(t *testing.T) {
 		time.Sleep(time.Second)
 		must("ovs-ofctl", "del-flows", gvcjBr)
 		must("ovs-ofctl", "add-flows", gvcjBr, flowsFile)
+		time.Sleep(1500 * time.Millisecond) // the switch revalidates its cached flows
 		for _, a := range gvcjAttempts {
 			ok, err := gvcjTry(lab, a)
 			if err != nil {
@@ -191,23 +207,29 @@ func TestConjunctionOVSDifferential(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond) // nothing more may come
 		dump = gvcjStatsRE.ReplaceAllString(must("ovs-ofctl", "dump-flows", gvcjBr), "")
-		return verdicts, dump
+		// ofproto/trace names the conj_id flow as the packet's flow.
+		for _, f := range gvcjTraces {
+			out := must(append(append([]string(nil), appctl...), "ofproto/trace", gvcjBr, f)...)
+			traces = append(traces, f+"\n"+strings.Join(gvcjTraceRE.FindAllString(out, -1), "\n"))
+		}
+		return verdicts, dump, traces
 	}
 
 	var refVerdicts, gotVerdicts []bool
 	var refDump, gotDump string
+	var refTraces, gotTraces []string
 	func() {
 		o := gvsyStartOVS(t)
 		defer o.Stop()
 		configure(o.MustVsctl)
-		refVerdicts, refDump = scenario(o.run)
+		refVerdicts, refDump, refTraces = scenario(o.run, []string{"ovs-appctl", "-t", filepath.Join(o.dir, "ovs-vswitchd.ctl")})
 	}()
 	func() {
 		g := StartGvsd(t)
 		defer g.Stop()
 		configure(g.MustVsctl)
 		run := func(args ...string) (string, string, error) { return g.Run(args[0], args[1:]...) }
-		gotVerdicts, gotDump = scenario(run)
+		gotVerdicts, gotDump, gotTraces = scenario(run, []string{"ovs-appctl"})
 	}()
 
 	t.Logf("OVS 3.1 dump-flows:\n%s", refDump)
@@ -225,6 +247,12 @@ func TestConjunctionOVSDifferential(t *testing.T) {
 	}
 	if refDump != gotDump {
 		t.Errorf("dump-flows differ:\n--- OVS 3.1:\n%s\n--- gvsd:\n%s", refDump, gotDump)
+	}
+	for i := range refTraces {
+		t.Logf("OVS 3.1 trace: %s", refTraces[i])
+		if refTraces[i] != gotTraces[i] {
+			t.Errorf("ofproto/trace differs:\n--- OVS 3.1:\n%s\n--- gvsd:\n%s", refTraces[i], gotTraces[i])
+		}
 	}
 	if !strings.Contains(refDump, "n_packets=12,") {
 		t.Errorf("the reference's conj_id=1 flow did not count the 12 allowed TCP packets: the scenario did not run as designed\n%s", refDump)
