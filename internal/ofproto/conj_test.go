@@ -406,3 +406,43 @@ func TestConjunctionLookupDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocations per lookup round", allocs)
 	}
 }
+
+// BenchmarkClassifierConjunction is a lookup in a Neutron-style allow
+// list: 200 source addresses x 50 ports as 250 clause flows (the 10,000
+// flows it replaces), half the keys allowed, above a catch-all.
+func BenchmarkClassifierConjunction(b *testing.B) {
+	tb := NewTables(TablesOptions{})
+	add := func(s string) {
+		f, err := flow.ParseFlow(s, flow.ParseOptions{})
+		if err == nil {
+			err = tb.Add(f)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range 200 {
+		add(fmt.Sprintf("priority=10,ip,nw_src=10.1.%d.%d,actions=conjunction(1,1/2)", i/100, i%100+1))
+	}
+	for p := range 50 {
+		add(fmt.Sprintf("priority=10,tcp,tp_dst=%d,actions=conjunction(1,2/2)", 1000+p))
+	}
+	add("priority=10,conj_id=1,tcp,actions=NORMAL")
+	add("priority=0,actions=drop")
+	keys := make([]packet.Key, 4096)
+	r := rand.New(rand.NewSource(1))
+	for i := range keys {
+		k := conjKey4(1, 0, uint16(1000+r.Intn(100)))
+		n := r.Intn(200)
+		k.NwSrc = [4]byte{10, 1, byte(n / 100), byte(n%100 + 1)}
+		keys[i] = k
+	}
+	b.ReportAllocs()
+	var wc packet.Key
+	for i := 0; b.Loop(); i++ {
+		wc = packet.Key{}
+		if tb.Lookup(0, &keys[i&4095], &wc) == nil {
+			b.Fatal("miss")
+		}
+	}
+}
