@@ -118,6 +118,20 @@ func gvcjListen(t *testing.T) {
 	}
 }
 
+// gvsyNetdevBridge makes bridge br (datapath netdev) with the ports,
+// OpenFlow numbers 1 up, and fails the test unless each is up.
+func gvsyNetdevBridge(t *testing.T, vsctl func(...string) string, br string, ports ...string) {
+	t.Helper()
+	gvsyFreeBridgeName(br)
+	vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
+	for i, p := range ports {
+		vsctl("add-port", br, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
+	}
+	for _, p := range ports {
+		gvsyRequirePortUp(t, vsctl, p)
+	}
+}
+
 func TestConjunctionOVSDifferential(t *testing.T) {
 	gvsyRequireRoot(t)
 	requireTool(t, "ovs-vsctl", "ovs-ofctl", "ovs-appctl", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ip", "sysctl", "ping", "ethtool")
@@ -141,16 +155,7 @@ func TestConjunctionOVSDifferential(t *testing.T) {
 	gvcjListen(t)
 	flowsFile := gvofWriteFile(t, "conjflows", gvcjFlows...)
 
-	configure := func(vsctl func(...string) string) {
-		gvsyFreeBridgeName(gvcjBr)
-		vsctl("add-br", gvcjBr, "--", "set", "bridge", gvcjBr, "datapath_type=netdev")
-		for i, p := range []string{"gvcjc", "gvcjs"} {
-			vsctl("add-port", gvcjBr, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
-		}
-		for _, p := range []string{"gvcjc", "gvcjs"} {
-			gvsyRequirePortUp(t, vsctl, p)
-		}
-	}
+	configure := func(vsctl func(...string) string) { gvsyNetdevBridge(t, vsctl, gvcjBr, "gvcjc", "gvcjs") }
 	// scenario adds the flows, makes every attempt and returns the
 	// verdicts and dump-flows once the counters have settled.
 	scenario := func(run func(...string) (string, string, error), appctl []string) (verdicts []bool, dump string, traces []string) {
@@ -258,4 +263,3 @@ func TestConjunctionOVSDifferential(t *testing.T) {
 		t.Errorf("the reference's conj_id=1 flow did not count the 12 allowed TCP packets: the scenario did not run as designed\n%s", refDump)
 	}
 }
-
