@@ -58,6 +58,7 @@
 //   - ct(nat(src)) and other nat with arguments without commit are refused
 //     here; ovs-ofctl passes them and the OVS switch refuses them.
 //   - drop must be the only action; goto_table the last.
+//   - conjunction nested in clone(...) or ct(exec(...)) is refused.
 //   - An unbalanced parenthesis is an error wherever it is.
 //   - Actions gvs does not parse yet are "unknown action": enqueue, group,
 //     meter, write_metadata, set_queue, multipath, bundle,
