@@ -221,25 +221,20 @@ func TestConjunctionMaskProperty(t *testing.T) {
 		return k
 	}
 	// mutate draws b again field by field, each with probability 1/3.
+	fields := []func(b, r *packet.Key){
+		func(b, r *packet.Key) { b.InPort = r.InPort },
+		func(b, r *packet.Key) { b.NwSrc = r.NwSrc },
+		func(b, r *packet.Key) { b.NwDst = r.NwDst },
+		func(b, r *packet.Key) { b.NwProto = r.NwProto },
+		func(b, r *packet.Key) { b.TpSrc = r.TpSrc },
+		func(b, r *packet.Key) { b.TpDst = r.TpDst },
+	}
 	mutate := func(a packet.Key) packet.Key {
 		b, r := a, random()
-		if rng.Intn(3) == 0 {
-			b.InPort = r.InPort
-		}
-		if rng.Intn(3) == 0 {
-			b.NwSrc = r.NwSrc
-		}
-		if rng.Intn(3) == 0 {
-			b.TpDst = r.TpDst
-		}
-		if rng.Intn(3) == 0 {
-			b.NwProto = r.NwProto
-		}
-		if rng.Intn(3) == 0 {
-			b.NwDst = r.NwDst
-		}
-		if rng.Intn(3) == 0 {
-			b.TpSrc = r.TpSrc
+		for _, set := range fields {
+			if rng.Intn(3) == 0 {
+				set(&b, &r)
+			}
 		}
 		return b
 	}
