@@ -283,6 +283,8 @@ func deref(a openflow.Action) openflow.Action {
 		return *p
 	case *openflow.Learn:
 		return *p
+	case *openflow.Conjunction:
+		return *p
 	}
 	return a
 }
@@ -368,6 +370,14 @@ func actionFromWireValue(a openflow.Action, v uint8) (flow.Action, error) {
 		return learnFromWire(a.Body)
 	case openflow.CT:
 		return ctFromWire(a, v)
+	case openflow.Conjunction:
+		// The wire numbers the clause from 0, the text from 1.
+		c := flow.Conjunction{ID: a.ID, Clause: a.Clause + 1, NClauses: a.NClauses}
+		if a.Clause == 0xff || c.Check() != nil {
+			return nil, &openflow.Error{Code: openflow.ErrActBadConjunction,
+				Detail: fmt.Sprintf("conjunction(%d,%d/%d) (clause numbered from 0)", a.ID, a.Clause, a.NClauses)}
+		}
+		return c, nil
 	}
 	return nil, errUnsupportedAction(fmt.Sprintf("action %T", a))
 }
@@ -672,6 +682,8 @@ func actionToWire(a flow.Action, v uint8) openflow.Action {
 		return nil
 	case flow.CT:
 		return ctToWire(a, v)
+	case flow.Conjunction:
+		return &openflow.Conjunction{ID: a.ID, Clause: a.Clause - 1, NClauses: a.NClauses}
 	}
 	return nil
 }

@@ -163,6 +163,9 @@ func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
 // or resubmit to a table that does not exist, outputs to ports OpenFlow
 // does not allow.
 func (c *conn) checkActions(f *flow.Flow) error {
+	if err := flow.CheckConjunctions(f.Actions); err != nil {
+		return &openflow.Error{Code: openflow.ErrActBadConjunction, Detail: err.Error()}
+	}
 	for _, a := range f.Actions {
 		switch a := a.(type) {
 		case flow.GotoTable:
@@ -278,6 +281,8 @@ func tableError(err error) error {
 		return &openflow.Error{Code: openflow.ErrFlowTableFull, Detail: err.Error()}
 	case errors.Is(err, ofproto.ErrBadTable):
 		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: err.Error()}
+	case errors.Is(err, ofproto.ErrBadConjunction):
+		return &openflow.Error{Code: openflow.ErrActBadConjunction, Detail: err.Error()}
 	}
 	return &openflow.Error{Code: openflow.ErrFlowUnknown, Detail: err.Error()}
 }

@@ -23,7 +23,14 @@ func ParseActions(s string, byName func(string) (uint32, bool)) ([]Action, error
 		return nil, &Error{Field: "actions", Msg: fmt.Sprintf("too long (%d bytes, at most %d)", len(s), MaxActionsText)}
 	}
 	p := actionParser{byName: byName}
-	return p.parseList(s)
+	acts, err := p.parseList(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckConjunctions(acts); err != nil {
+		return nil, &Error{Field: "conjunction", Msg: err.Error()}
+	}
+	return acts, nil
 }
 
 // actionParser parses one action list; inner lists (clone, ct exec) use a
@@ -113,6 +120,11 @@ func (p *actionParser) parseOne(key, val string, delim byte) (Action, error) {
 		return parseDecTTL(val, delim)
 	case "note":
 		return parseNote(val)
+	case "conjunction":
+		if p.depth > 0 || p.inCT {
+			return nil, errors.New("conjunction is only valid among a flow's own actions, not nested")
+		}
+		return parseConjunction(val)
 	}
 	if parse, ok := setActions[key]; ok {
 		return parse(val)

@@ -51,16 +51,17 @@
 //     are refused here; OVS refuses them only when the flow is added.
 //   - ip_frag also takes value/mask numbers (nw_frag=0x2/0x3), so that
 //     every match prints as text that parses back.
-//   - Fields gvs's flow key does not carry (NSH, tun_metadata, conj_id,
+//   - Fields gvs's flow key does not carry (NSH, tun_metadata,
 //     packet_type...) are refused as unsupported.
 //
 // ParseActions and ParseFlow differ from ovs-ofctl in these ways:
 //   - ct(nat(src)) and other nat with arguments without commit are refused
 //     here; ovs-ofctl passes them and the OVS switch refuses them.
 //   - drop must be the only action; goto_table the last.
+//   - conjunction nested in clone(...) or ct(exec(...)) is refused.
 //   - An unbalanced parenthesis is an error wherever it is.
 //   - Actions gvs does not parse yet are "unknown action": enqueue, group,
-//     meter, write_metadata, set_queue, multipath, bundle, conjunction,
+//     meter, write_metadata, set_queue, multipath, bundle,
 //     output(port=...,max_len=...), check_pkt_larger, sample, encap/decap,
 //     push_mpls/pop_mpls, and ct's timeout= argument.
 //   - ct_state=+trk,+new (the tutorials' spelling) is accepted with

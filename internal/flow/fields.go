@@ -82,6 +82,7 @@ func init() {
 		typed("in_port", sInPort, kPort),
 		num("recirc_id", sRecircID, 32, false),
 		num("dp_hash", sDpHash, 32, true),
+		num("conj_id", sConjID, 32, false),
 		num("pkt_mark", sPktMark, 32, true),
 		typed("ct_state", sCtState, kCtState),
 		num("ct_zone", sCtZone, 16, false),
@@ -252,7 +253,7 @@ var notMatchFields = map[string]bool{
 // key does not carry, so that the error says so rather than "unknown".
 func unsupportedField(name string) bool {
 	switch name {
-	case "conj_id", "skb_priority", "actset_output", "packet_type",
+	case "skb_priority", "actset_output", "packet_type",
 		"nd_reserved", "nd_options_type", "tun_gtpu_flags", "tun_gtpu_msgtype",
 		"nsp", "nsi", "nshc1", "nshc2", "nshc3", "nshc4":
 		return true

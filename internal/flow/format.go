@@ -103,6 +103,7 @@ func (w *writer) metadata() {
 	w.hexNum("pkt_mark")
 	w.hexNum("recirc_id")
 	w.hexNum("dp_hash")
+	w.decNum("conj_id")
 }
 
 func (w *writer) conntrack() {

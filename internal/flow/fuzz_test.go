@@ -45,6 +45,8 @@ func FuzzParseFlow(f *testing.F) {
 		f.Add(c, true)
 	}
 	f.Add("table=0, priority=50, ct_state=+trk,+new, tcp, in_port=veth_l0, actions=ct(commit),veth_r0", true)
+	f.Add("priority=10,conj_id=4294967295,tcp,actions=NORMAL", false)
+	f.Add("priority=10,ip,nw_src=10.0.0.2,actions=conjunction(1,1/2),note:aa,conjunction(2,3/3)", false)
 	f.Fuzz(func(t *testing.T, s string, lenient bool) {
 		fl, err := ParseFlow(s, ParseOptions{LenientCtState: lenient, PortByName: goldenByName})
 		if err != nil {

@@ -70,6 +70,7 @@ const (
 	sNdTarget
 	sNdSll
 	sNdTll
+	sConjID
 	sReg0    // sReg0+i is register i, up to packet.NumRegs
 	numSlots = sReg0 + packet.NumRegs
 )
@@ -112,6 +113,7 @@ var fixedLayouts = [numSlots]slotLayout{
 	sTunErspanDir:  intSlot(unsafe.Offsetof(lk.TunErspanDir), 1),
 	sTunErspanHWID: intSlot(unsafe.Offsetof(lk.TunErspanHWID), 1),
 	sMetadata:      intSlot(unsafe.Offsetof(lk.Metadata), 8),
+	sConjID:        intSlot(unsafe.Offsetof(lk.ConjID), 4),
 	sInPort:        intSlot(unsafe.Offsetof(lk.InPort), 4),
 	sRecircID:      intSlot(unsafe.Offsetof(lk.RecircID), 4),
 	sDpHash:        intSlot(unsafe.Offsetof(lk.DpHash), 4),

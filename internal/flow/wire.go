@@ -117,6 +117,7 @@ var (
 		{"tun_erspan_idx", sTunErspanIdx, 0, 0}, {"tun_erspan_ver", sTunErspanVer, 0, 0},
 		{"tun_erspan_dir", sTunErspanDir, 0, 0}, {"tun_erspan_hwid", sTunErspanHWID, 0, 0},
 		{"metadata", sMetadata, 0, 0}, {"recirc_id", sRecircID, 0, 0}, {"dp_hash", sDpHash, 0, 0},
+		{"conj_id", sConjID, 0, 0},
 		{"pkt_mark", sPktMark, 0, 0}, {"ct_state", sCtState, 0, 0}, {"ct_zone", sCtZone, 0, 0},
 		{"ct_mark", sCtMark, 0, 0}, {"ct_label", sCtLabel, 0, 0},
 		{"eth_src", sDlSrc, 0, 0}, {"eth_dst", sDlDst, 0, 0}, {"eth_type", sDlType, 0, 0},

@@ -184,9 +184,10 @@ func (st *subtable) find(h uint64, vals []uint64) *cmapNode {
 	return nil
 }
 
-// lookup returns the best rule of the subtable that k matches, and ORs
-// into wc the mask words it looked at. It does not allocate.
-func (st *subtable) lookup(kw, wc *keyWordView) *Rule {
+// lookup returns the node of the subtable's rules that k matches (its
+// rules are in descending priority), and ORs into wc the mask words it
+// looked at. It does not allocate.
+func (st *subtable) lookup(kw, wc *keyWordView) *cmapNode {
 	h := uint64(hashBasis)
 	i := 0
 	for s := 0; s < st.nstages; s++ {
@@ -202,7 +203,7 @@ func (st *subtable) lookup(kw, wc *keyWordView) *Rule {
 	st.unwildcard(wc, len(st.idx))
 	for n := st.rules.first(h); n != nil; n = n.nextWith() {
 		if st.equalMasked(kw, n.vals) {
-			return n.rules[0]
+			return n
 		}
 	}
 	return nil
@@ -241,6 +242,9 @@ type Classifier struct {
 	byMask map[packet.Key]*subtable
 	seq    uint64
 	n      int
+	// conjFlows counts the clause flows' conjunction actions by id
+	// (writer only).
+	conjFlows map[uint32]int
 }
 
 // NewClassifier returns an empty classifier.
@@ -262,12 +266,21 @@ func (c *Classifier) Lookup(k, wc *packet.Key) *Rule {
 		wc = &scratch
 	}
 	kw, ww := words(k), words(wc)
+	order := *c.order.Load()
 	var best *Rule
-	for _, e := range *c.order.Load() {
+	for i, e := range order {
 		if best != nil && e.maxPrio <= best.priority {
 			break
 		}
-		if r := e.st.lookup(kw, ww); r != nil && (best == nil || r.priority > best.priority) {
+		n := e.st.lookup(kw, ww)
+		if n == nil {
+			continue
+		}
+		if r := n.rules[0]; best == nil || r.priority > best.priority {
+			if r.conj != nil {
+				// A clause of a conjunctive match: conj.go takes over.
+				return c.lookupConj(k, wc, order, i, best, n)
+			}
 			best = r
 		}
 	}
@@ -288,6 +301,8 @@ func (c *Classifier) insert(r *Rule) {
 		st = newSubtable(&mask, c.next())
 		c.byMask[mask] = st
 	}
+	r.conj = ruleConj(r)
+	c.conjCount(r.conj, 1)
 	value := r.match.Value()
 	hs, vals := st.hashes(&value)
 	for s := 0; s+1 < st.nstages; s++ {
@@ -373,12 +388,16 @@ func (c *Classifier) replace(old, nw *Rule) {
 		}
 	}
 	nw.st = st
+	nw.conj = ruleConj(nw)
+	c.conjCount(old.conj, -1)
+	c.conjCount(nw.conj, 1)
 	st.rules.replace(n, &cmapNode{hash: h, vals: n.vals, rules: rules})
 }
 
 // remove takes r out. Writer only.
 func (c *Classifier) remove(r *Rule) {
 	st := r.st
+	c.conjCount(r.conj, -1)
 	st.nrules--
 	c.n--
 	if st.prioRefs[r.priority]--; st.prioRefs[r.priority] == 0 {

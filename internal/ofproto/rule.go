@@ -15,6 +15,9 @@ type Rule struct {
 	match    *flow.Match
 	priority uint16
 	st       *subtable
+	// conj is the flow's conjunction actions when it is a clause of
+	// conjunctive matches (its actions are those and notes), else nil.
+	conj []conjRef
 
 	flow     *flow.Flow // Table, Priority, Cookie, timeouts, flags, match, actions
 	created  int64      // unix nanoseconds of the add

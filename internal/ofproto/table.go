@@ -248,6 +248,16 @@ func (t *Tables) addUndo(f *flow.Flow) (undo func(), err error) {
 	if fl.Flags.CheckOverlap && t.overlaps(c, fl.Match, fl.Priority, old) {
 		return nil, fmt.Errorf("table %d: priority %d: %s: %w", f.Table, f.Priority, fl.Match, ErrOverlap)
 	}
+	if err := checkConjActions(fl.Actions); err != nil {
+		return nil, fmt.Errorf("table %d: %w", f.Table, err)
+	}
+	var oldConj []conjRef
+	if old != nil {
+		oldConj = old.conj
+	}
+	if err := c.conjRoom(conjRefsOf(fl.Actions), 1, oldConj); err != nil {
+		return nil, fmt.Errorf("table %d: %w", f.Table, err)
+	}
 	if old == nil && t.nflows >= t.maxFlows {
 		return nil, fmt.Errorf("table %d: %w: %d flows, at most %d", f.Table, ErrTableFull, t.nflows, t.maxFlows)
 	}
@@ -466,6 +476,9 @@ func (t *Tables) modifyUndo(m Modify) (int, func(), error) {
 		undo, err := t.addUndo(m.AddIfNone)
 		return 1, undo, err
 	}
+	if err := t.modifyConjRoom(m.Actions, rules); err != nil {
+		return 0, nil, err
+	}
 	n := countActions(m.Actions)
 	grow := 0
 	for _, old := range rules {
@@ -511,6 +524,27 @@ func (t *Tables) modifyUndo(m Modify) (int, func(), error) {
 		t.count(0, -grow)
 	}
 	return len(rules), undo, nil
+}
+
+// modifyConjRoom says whether rules can all take acts as their actions.
+func (t *Tables) modifyConjRoom(acts []flow.Action, rules []*Rule) error {
+	if err := checkConjActions(acts); err != nil {
+		return err
+	}
+	refs := conjRefsOf(acts)
+	if refs == nil {
+		return nil
+	}
+	olds := map[uint8][][]conjRef{}
+	for _, r := range rules {
+		olds[r.flow.Table] = append(olds[r.flow.Table], r.conj)
+	}
+	for id, o := range olds {
+		if err := t.tables[id].conjRoom(refs, len(o), o...); err != nil {
+			return fmt.Errorf("table %d: %w", id, err)
+		}
+	}
+	return nil
 }
 
 // Delete removes the selected flows and returns them, in dump order, for

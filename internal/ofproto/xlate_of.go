@@ -77,6 +77,7 @@ type ofctx struct {
 func (c *ofctx) table(x *xlate, id uint8, mayPacketIn bool) {
 	var wc packet.Key
 	r := c.b.Tables.Lookup(id, &c.key, &wc)
+	wc.ConjID = 0 // a table reads conj_id but no packet carries one
 	x.out.Mask.OrMask(&wc)
 	if x.trace != nil {
 		x.trace.Lookup(id, r, c.nest)
@@ -123,7 +124,8 @@ func (c *ofctx) resubmit(x *xlate, inPort uint32, id uint8, mayPacketIn bool) {
 }
 
 // supported reports whether translation executes every action of acts.
-// The others (conjunction, ...) are still to come.
+// The others are still to come. (conjunction does nothing when it runs:
+// only a packet-out can run one, a lookup never returns a clause flow.)
 func supported(acts []flow.Action) bool {
 	for _, a := range acts {
 		switch a := a.(type) {
@@ -158,7 +160,7 @@ func supported(acts []flow.Action) bool {
 			}
 		case flow.CTClear, flow.Resubmit, flow.GotoTable, flow.SetVLANVID, flow.SetVLANPCP, flow.StripVLAN,
 			flow.PushVLAN, flow.SetEthAddr, flow.SetIPv4Addr, flow.SetIPTOS, flow.SetIPECN,
-			flow.SetIPTTL, flow.SetL4Port, flow.Note, flow.SetTunnel:
+			flow.SetIPTTL, flow.SetL4Port, flow.Note, flow.SetTunnel, flow.Conjunction:
 		case flow.Clone:
 			if !supported(a.Actions) {
 				return false
@@ -207,7 +209,7 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 			c.ct(x, a)
 		case flow.CTClear:
 			c.ctClear(x)
-		case flow.Note:
+		case flow.Note, flow.Conjunction:
 		case flow.Clone:
 			c.clone(x, a.Actions)
 		case flow.Learn:

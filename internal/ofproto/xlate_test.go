@@ -322,8 +322,18 @@ func TestTranslateMaskPropertyWithFlows(t *testing.T) {
 	addFlow(t, b, "priority=90,in_port=4,dl_vlan=20,actions=drop")
 	addFlow(t, b, "priority=80,udp,actions=NORMAL")
 	addFlow(t, b, "priority=70,dl_dst=ff:ff:ff:ff:ff:ff,arp,actions=drop")
-	rng := rand.New(rand.NewSource(3))
-	differentKeys := 0
+	if differentKeys := checkMaskPairs(t, b, nports, 3); differentKeys < 500 {
+		t.Fatalf("only %d compared pairs had different keys", differentKeys)
+	}
+}
+
+// checkMaskPairs translates 20,000 random frames and a mutation of each,
+// and fails the test when two that agree on the first one's mask
+// translate differently. It returns how many compared pairs had
+// different keys.
+func checkMaskPairs(t *testing.T, b *Bridge, nports int, seed int64) (differentKeys int) {
+	t.Helper()
+	rng := rand.New(rand.NewSource(seed))
 	for range 20000 {
 		sa := randomSpec(rng, nports)
 		ka, xa := translateSpec(b, sa)
@@ -340,9 +350,7 @@ func TestTranslateMaskPropertyWithFlows(t *testing.T) {
 				sa.bytes(), sb.bytes(), datapath.FormatActions(xa.Actions, nil), datapath.FormatActions(xb.Actions, nil))
 		}
 	}
-	if differentKeys < 500 {
-		t.Fatalf("only %d compared pairs had different keys", differentKeys)
-	}
+	return differentKeys
 }
 
 // TestPatchPeerTableSeesFrameAsCrossed checks that the peer bridge of a

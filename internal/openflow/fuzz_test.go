@@ -13,6 +13,14 @@ import (
 
 func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 8, 0, 0, 0, 1})
+	// An OpenFlow 1.3 flow mod: conj_id=5 (NXM_NX_CONJ_ID in the OXM
+	// match), actions=conjunction(5,2/3).
+	f.Add([]byte{4, 14, 0, 88, 0, 0, 0, 2,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // cookie, mask
+		0, 0, 0, 0, 0, 0, 0, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+		0, 1, 0, 12, 0, 1, 0x4a, 4, 0, 0, 0, 5, 0, 0, 0, 0, // match
+		0, 4, 0, 24, 0, 0, 0, 0, // apply_actions
+		0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 34, 1, 3, 0, 0, 0, 5})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, m, err := Decode(b)
 		if err != nil {
@@ -42,6 +50,13 @@ func FuzzDecodeMessage(f *testing.F) {
 func FuzzDecodeActions(f *testing.F) {
 	f.Add(uint8(1), []byte{0, 0, 0, 8, 0, 1, 0, 0})
 	f.Add(uint8(4), []byte{0, 0, 0, 16, 0, 0, 0, 1, 0xff, 0xff, 0, 0, 0, 0, 0, 0})
+	// conjunction(7,1/2) and conjunction(7,2/2) (clauses from 0 on the
+	// wire), and a bad one with n=1 that only ofproto refuses.
+	conj := func(k, n uint8, id uint32) []byte {
+		return []byte{0xff, 0xff, 0, 16, 0, 0, 0x23, 0x20, 0, 34, k, n, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)}
+	}
+	f.Add(uint8(1), append(conj(0, 2, 7), conj(1, 2, 7)...))
+	f.Add(uint8(4), append(conj(0, 1, 0xffffffff), 0, 0, 0, 8, 0, 1, 0, 0))
 	f.Fuzz(func(t *testing.T, v uint8, b []byte) {
 		v = []uint8{Version10, Version13, Version14, Version15}[v&3]
 		acts, err := DecodeActions(b, v)

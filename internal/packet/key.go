@@ -95,6 +95,11 @@ type Key struct {
 	ArpSpa, ArpTpa       [4]byte  // ARP protocol addresses
 	NdTarget             [16]byte // ICMPv6 ND target address
 	NdSll, NdTll         [6]byte  // ND source/target link-layer options
+
+	// ConjID is conj_id: 0 for every frame; an OpenFlow table sets it
+	// only for the lookup of a conjunctive match's conj_id flow.
+	ConjID uint32
+	_      uint32 // the key stays a whole number of 64-bit words
 }
 
 // NumRegs is how many 32-bit registers (reg0 to reg15) a flow key has.

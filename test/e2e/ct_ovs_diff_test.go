@@ -136,16 +136,7 @@ func TestConntrackOVSDifferential(t *testing.T) {
 	right := gvsyOpenRaw(t, "right", nsR, "gvcdrx")
 	raws := []*gvsyRaw{left, right}
 
-	configure := func(vsctl func(...string) string) {
-		gvsyFreeBridgeName(br)
-		vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
-		for i, p := range []string{"gvcdl", "gvcdr"} {
-			vsctl("add-port", br, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
-		}
-		for _, p := range []string{"gvcdl", "gvcdr"} {
-			gvsyRequirePortUp(t, vsctl, p)
-		}
-	}
+	configure := func(vsctl func(...string) string) { gvsyNetdevBridge(t, vsctl, br, "gvcdl", "gvcdr") }
 	flowsFile := gvofWriteFile(t, "ctflows", gvcdFlows...)
 	frames := []ctdPkt{
 		ctdICMP(true, 8, 0, 5000, []byte("gvcd echo")),

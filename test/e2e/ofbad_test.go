@@ -173,6 +173,13 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		}
 		return b
 	}
+	// Clause flows OVS 3.1 refuses: n of 1 and 65, a clause past n, and
+	// a conjunction beside an output.
+	conj := func(acts ...openflow.Action) []byte {
+		m := fm(0, openflow.FlowAdd)
+		m.Instructions = []openflow.Instruction{openflow.ApplyActions{Actions: acts}}
+		return enc(4, m)
+	}
 	echo := make([]byte, 0xffff)
 	copy(echo, []byte{4, 2, 0xff, 0xff, 0, 0, 0, 0x77})
 	return []gvofBadCase{
@@ -191,6 +198,10 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "fm13_goto_table254", version: 4, req: enc(4, gotoFrom(0, 254))},
 		{name: "fm13_goto_table255", version: 4, req: enc(4, gotoFrom(0, 255))},
 		{name: "header13_len4", version: 4, req: []byte{4, 2, 0, 4, 0, 0, 0, 0x77}},
+		{name: "fm13_conjunction_n1", version: 4, req: conj(&openflow.Conjunction{Clause: 0, NClauses: 1, ID: 3})},
+		{name: "fm13_conjunction_n65", version: 4, req: conj(&openflow.Conjunction{Clause: 0, NClauses: 65, ID: 3})},
+		{name: "fm13_conjunction_clause_past_n", version: 4, req: conj(&openflow.Conjunction{Clause: 2, NClauses: 2, ID: 3})},
+		{name: "fm13_conjunction_and_output", version: 4, req: conj(&openflow.Conjunction{Clause: 0, NClauses: 2, ID: 3}, &openflow.Output{Port: 1})},
 		// OpenFlow 1.4 and 1.5: bundles misused, the messages whose
 		// layout changed cut short, what gvs does not speak yet.
 		{name: "bundle_add_no_msg14", version: 5, req: raw("05220010000000770000000100000003")},

@@ -488,16 +488,7 @@ func gvofDiffPorts(t *testing.T, ns, prefix, br string, n int) (ports []string, 
 		lab.veth(p, p+"x", ns)
 		ports = append(ports, p)
 	}
-	return ports, func(vsctl func(...string) string) {
-		gvsyFreeBridgeName(br)
-		vsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
-		for i, p := range ports {
-			vsctl("add-port", br, p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
-		}
-		for _, p := range ports {
-			gvsyRequirePortUp(t, vsctl, p)
-		}
-	}
+	return ports, func(vsctl func(...string) string) { gvsyNetdevBridge(t, vsctl, br, ports...) }
 }
 
 // TestOfctlDifferential runs the same ovs-ofctl commands against the real
