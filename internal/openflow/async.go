@@ -50,8 +50,8 @@ type SetAsync struct {
 const (
 	nxtSetAsyncConfig  = 19
 	nxtSetAsyncConfig2 = 27
-	asyncLegacyLen    = 24 // three kinds, two roles, four bytes each
-	asyncPropLen      = 8
+	asyncLegacyLen     = 24 // three kinds, two roles, four bytes each
+	asyncPropLen       = 8
 )
 
 // AsyncAllowed returns the reasons that version defines for kind: what
