@@ -37,8 +37,8 @@ type GetAsyncRequest struct{}
 type GetAsyncReply struct{ Master, Slave AsyncMasks }
 
 // SetAsync is OFPT_SET_ASYNC (1.3 and later) or, with NX,
-// NXT_SET_ASYNC_CONFIG (Legacy) or NXT_SET_ASYNC_CONFIG2 (properties),
-// both in any version. Legacy: the fixed 1.3 body, which sets every
+// NXT_SET_ASYNC_CONFIG (Legacy, any version) or NXT_SET_ASYNC_CONFIG2
+// (properties, before 1.4 as in OVS 3.1). Legacy: the fixed 1.3 body, which sets every
 // mask (those it lacks to none); else Props change only the masks they
 // name.
 type SetAsync struct {

@@ -992,7 +992,11 @@ func decodeVendor(r *reader, v uint8) (Message, error) {
 		}
 		return m, err
 	case nxtSetAsyncConfig2:
-		// The 1.4 property form, in any version.
+		// The 1.4 property form before 1.4; from 1.4, OFPT_SET_ASYNC
+		// is the way and OVS 3.1 knows no such Nicira message.
+		if v >= Version14 {
+			break
+		}
 		m, err := decodeAsyncConfig(r, v, false, false)
 		if err == nil {
 			m.(*SetAsync).NX = true

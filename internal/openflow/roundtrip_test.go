@@ -144,8 +144,10 @@ func messages(t *testing.T, v uint8) []Message {
 	}
 	legacy := []AsyncProp{{AsyncPacketIn, false, 3}, {AsyncPacketIn, true, 0}, {AsyncPortStatus, false, 7},
 		{AsyncPortStatus, true, 1}, {AsyncFlowRemoved, false, 0xf}, {AsyncFlowRemoved, true, 2}}
-	ms = append(ms, &SetAsync{NX: true, Legacy: true, Props: legacy},
-		&SetAsync{NX: true, Props: []AsyncProp{{AsyncPortStatus, true, 1}, {AsyncRoleStatus, false, 7}}})
+	ms = append(ms, &SetAsync{NX: true, Legacy: true, Props: legacy})
+	if v < Version14 {
+		ms = append(ms, &SetAsync{NX: true, Props: []AsyncProp{{AsyncPortStatus, true, 1}, {AsyncRoleStatus, false, 7}}})
+	}
 	if v == Version13 {
 		ms = append(ms, &SetAsync{Legacy: true, Props: legacy},
 			&GetAsyncReply{Master: AsyncMasks{3, 7, 0xf}, Slave: AsyncMasks{0, 7, 0}})
