@@ -104,8 +104,8 @@ func TestPortStatusAsyncMask(t *testing.T) {
 	// 1.4: master and equal get additions only.
 	master := listener(t, s, openflow.Version14, addOnly, &openflow.RoleRequest{Role: roleMaster})
 	equal := listener(t, s, openflow.Version14, addOnly)
-	// 1.3 slave: deletions only (NXT_SET_ASYNC_CONFIG2, the 1.4 form in
-	// any version). On 1.0 the same for a connection that stays equal,
+	// 1.3 slave: deletions only (NXT_SET_ASYNC_CONFIG2, the 1.4 form
+	// before 1.4). On 1.0 the same for a connection that stays equal,
 	// which gets the master's.
 	slave := listener(t, s, openflow.Version13, slaveDelOnly, &openflow.RoleRequest{Role: roleSlave})
 	nx := &openflow.SetAsync{NX: true, Props: []openflow.AsyncProp{{Kind: openflow.AsyncPortStatus, Mask: 1 << portDeleted}}}

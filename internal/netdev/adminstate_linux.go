@@ -12,29 +12,38 @@ import (
 // set NAME up|down`), in the calling thread's network namespace: what
 // OVS does for an OpenFlow port mod of OFPPC_PORT_DOWN.
 func SetAdminUp(name string, up bool) error {
+	err := withIfreq(name, func(fd int, ifr *unix.Ifreq) error {
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+			return err
+		}
+		flags := ifr.Uint16()
+		want := flags &^ unix.IFF_UP
+		if up {
+			want |= unix.IFF_UP
+		}
+		if want == flags {
+			return nil
+		}
+		ifr.SetUint16(want)
+		return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+	})
+	if err != nil {
+		return fmt.Errorf("device %s: set admin state: %w", name, err)
+	}
+	return nil
+}
+
+// withIfreq runs an ioctl (fn) on device name's ifreq, with a socket
+// of the calling thread's namespace.
+func withIfreq(name string, fn func(fd int, ifr *unix.Ifreq) error) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("device %s: socket: %w", name, err)
+		return err
 	}
 	defer unix.Close(fd)
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
-		return fmt.Errorf("device %s: %w", name, err)
+		return err
 	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("device %s: read flags: %w", name, err)
-	}
-	flags := ifr.Uint16()
-	want := flags &^ unix.IFF_UP
-	if up {
-		want |= unix.IFF_UP
-	}
-	if want == flags {
-		return nil
-	}
-	ifr.SetUint16(want)
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
-		return fmt.Errorf("device %s: set flags: %w", name, err)
-	}
-	return nil
+	return fn(fd, ifr)
 }

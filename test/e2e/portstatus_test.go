@@ -80,6 +80,16 @@ func gvpsRoleTrace(t *testing.T, mgmt string, mask string, gen uint64) []string 
 	return out
 }
 
+// gvpsOVSBridge starts the reference OVS with bridge br on its
+// userspace datapath.
+func gvpsOVSBridge(t *testing.T, br string) *gvsyOVS {
+	t.Helper()
+	o := gvsyStartOVS(t)
+	gvsyFreeBridgeName(br)
+	o.MustVsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
+	return o
+}
+
 // gvpsMasks: the default role status masks, every reason, none.
 var gvpsMasks = []string{"", "7", "0"}
 
@@ -91,10 +101,8 @@ func TestRoleStatusDifferential(t *testing.T) {
 	const br = "gvpsr0"
 	var ref [][]string
 	func() {
-		o := gvsyStartOVS(t)
+		o := gvpsOVSBridge(t, br)
 		defer o.Stop()
-		gvsyFreeBridgeName(br)
-		o.MustVsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
 		for i, mask := range gvpsMasks {
 			ref = append(ref, gvpsRoleTrace(t, filepath.Join(o.dir, br+".mgmt"), mask, uint64(10*i+1)))
 		}
@@ -228,10 +236,8 @@ func TestPortStatusDifferential(t *testing.T) {
 	}
 	var ref [][]string
 	func() {
-		o := gvsyStartOVS(t)
+		o := gvpsOVSBridge(t, br)
 		defer o.Stop()
-		gvsyFreeBridgeName(br)
-		o.MustVsctl("add-br", br, "--", "set", "bridge", br, "datapath_type=netdev")
 		ref = gvpsPortStatus(t, o.env, br, steps, func(s ...string) {
 			if s[0] == "ovs-ofctl" {
 				o.must(s...)
