@@ -479,6 +479,6 @@ func (c *conn) portMod(m *openflow.PortMod) error {
 	if err := netdev.SetAdminUp(p.Dev.Name(), m.Config&portConfigDown == 0); err != nil {
 		return &openflow.Error{Code: openflow.ErrEPerm, Detail: err.Error()}
 	}
-	c.s.syncPorts(c, false)
+	c.s.syncPorts(c, false, true)
 	return nil
 }

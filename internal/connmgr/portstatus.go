@@ -11,9 +11,12 @@ import (
 
 // Port status messages (OFPT_PORT_STATUS): the channel keeps what it
 // last reported of each port and, when the bridge's ports change
-// (SetInfo, a port mod) or once a second while a connection listens
-// (link and admin state changed outside gvsd), tells every connection
-// that gets them of each port added, deleted or modified. They are
+// (SetInfo: ports added, deleted, renamed, with the state the switch
+// read for them), a port mod changes one, or once a second while a
+// connection listens (link and admin state, read from the devices),
+// tells every connection that gets them of each port added, deleted or
+// modified. A reconfiguration reads no device (TestReconcileReadsEach
+// DeviceInfoOnce), and nobody listening, nothing is polled. They are
 // queued as the other asynchronous messages are: a connection too far
 // behind loses them (ofconn_async_drop), nobody waits.
 
@@ -34,13 +37,23 @@ type portView struct {
 	modeOK    bool
 }
 
-// viewOf reads p's device: a few system calls.
-func viewOf(p *Port) portView {
+// viewOf describes p. live reads its device now (a few system calls);
+// else a port prev knew keeps prev's state (the poll reads it, so a
+// reconfiguration's older reading does not undo it) and a new one
+// takes what the switch read at its reconfiguration (DevInfo).
+func viewOf(p *Port, live bool, prev *portView) portView {
 	v := portView{no: p.OFPort, name: p.Name, hwAddr: p.HWAddr}
 	if p.Dev == nil {
 		return v
 	}
-	di := p.Dev.Info()
+	if !live && prev != nil && prev.hasDev {
+		v.hasDev, v.adminDown, v.linkDown, v.mode, v.modeOK = true, prev.adminDown, prev.linkDown, prev.mode, prev.modeOK
+		return v
+	}
+	di := p.DevInfo
+	if live {
+		di = p.Dev.Info()
+	}
 	v.hasDev, v.adminDown, v.linkDown = true, !di.AdminUp, !di.LinkUp
 	if !di.Stale {
 		if m, err := netdev.ReadLinkMode(p.Dev.Name()); err == nil {
@@ -100,34 +113,39 @@ func (s *Service) watchPorts() {
 	defer s.wg.Done()
 	t := time.NewTicker(portPollInterval)
 	defer t.Stop()
-	s.syncPorts(nil, true)
+	s.syncPorts(nil, true, false)
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-s.portsPoke:
+			guard.Call(connLog, connPanics, "bridge "+s.name+": port status", func() { s.syncPorts(nil, false, false) })
 		case <-t.C:
-			if conns := s.async.Load(); conns == nil || len(*conns) == 0 {
-				continue
+			if conns := s.async.Load(); conns != nil && len(*conns) > 0 {
+				guard.Call(connLog, connPanics, "bridge "+s.name+": port status", func() { s.syncPorts(nil, false, true) })
 			}
 		}
-		guard.Call(connLog, connPanics, "bridge "+s.name+": port status", func() { s.syncPorts(nil, false) })
 	}
 }
 
 // syncPorts compares the bridge's ports with what was last reported,
 // and reports the differences unless quiet (a connection that starts
-// listening learns nothing of what changed before). A port mod's own
+// listening learns nothing of what changed before); live reads the
+// devices' state (viewOf). A port mod's own
 // connection (source) below 1.5 gets no message of the change it made,
 // as OpenFlow before 1.5 asks and OVS does.
-func (s *Service) syncPorts(source *conn, quiet bool) {
+func (s *Service) syncPorts(source *conn, quiet, live bool) {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
 	info := s.info.Load()
 	now := make(map[uint32]portView, len(info.Ports))
 	var changes []portChange
 	for i := range info.Ports {
-		v := viewOf(&info.Ports[i])
+		var prev *portView
+		if old, ok := s.ports[info.Ports[i].OFPort]; ok {
+			prev = &old
+		}
+		v := viewOf(&info.Ports[i], live, prev)
 		now[v.no] = v
 		switch old, ok := s.ports[v.no]; {
 		case !ok:

@@ -64,9 +64,9 @@ func TestPortStatusFanOut(t *testing.T) {
 	quiet := dialService(t, s, openflow.Version13)
 
 	p2 := netdev.NewMemory("gvps2", 4)
-	two := &Info{Versions: allVersions, Ports: []Port{info.Ports[0], {OFPort: 2, Name: "gvps2", HWAddr: [6]byte{2, 0, 0, 0, 0, 2}, Dev: p2}}}
+	two := &Info{Versions: allVersions, Ports: []Port{info.Ports[0], {OFPort: 2, Name: "gvps2", HWAddr: [6]byte{2, 0, 0, 0, 0, 2}, Dev: p2, DevInfo: p2.Info()}}}
 	s.SetInfo(two)
-	s.syncPorts(nil, false) // what the poke does, done by now
+	s.syncPorts(nil, false, false) // what the poke does, done by now
 	for _, f := range fs {
 		ps := f.expectPortStatus(portAdded, 2)
 		if ps.Desc.Name != "gvps2" || ps.Desc.HWAddr != two.Ports[1].HWAddr || ps.Desc.State&portStateDown != 0 {
@@ -76,7 +76,7 @@ func TestPortStatusFanOut(t *testing.T) {
 	}
 
 	p2.SetLinkUp(false)
-	s.syncPorts(nil, false) // the poll
+	s.syncPorts(nil, false, true) // the poll
 	for _, f := range fs {
 		ps := f.expectPortStatus(portModified, 2)
 		if ps.Desc.State&portStateDown == 0 || ps.Desc.State&portStateLive != 0 {
@@ -85,7 +85,7 @@ func TestPortStatusFanOut(t *testing.T) {
 	}
 
 	s.SetInfo(info)
-	s.syncPorts(nil, false)
+	s.syncPorts(nil, false, false)
 	for _, f := range fs {
 		f.expectPortStatus(portDeleted, 2)
 		f.expectNothing()
@@ -112,14 +112,14 @@ func TestPortStatusAsyncMask(t *testing.T) {
 	equal10 := listener(t, s, openflow.Version10, nx)
 
 	p1 := netdev.NewMemory("gvps1", 4)
-	s.SetInfo(&Info{Versions: allVersions, Ports: []Port{{OFPort: 1, Name: "gvps1", Dev: p1}}})
-	s.syncPorts(nil, false)
+	s.SetInfo(&Info{Versions: allVersions, Ports: []Port{{OFPort: 1, Name: "gvps1", Dev: p1, DevInfo: p1.Info()}}})
+	s.syncPorts(nil, false, false)
 	master.expectPortStatus(portAdded, 1)
 	equal.expectPortStatus(portAdded, 1)
 	p1.SetLinkUp(false)
-	s.syncPorts(nil, false)
+	s.syncPorts(nil, false, true)
 	s.SetInfo(info)
-	s.syncPorts(nil, false)
+	s.syncPorts(nil, false, false)
 	slave.expectPortStatus(portDeleted, 1)
 	equal10.expectPortStatus(portDeleted, 1)
 	for _, f := range []*fakeController{master, equal, slave, equal10} {
@@ -138,7 +138,7 @@ func TestPortStatusDroppedWhenFull(t *testing.T) {
 	t.Cleanup(func() { outMemBudget.Store(old) })
 	drops := asyncDrops.Total()
 	s.SetInfo(&Info{Versions: allVersions, Ports: []Port{{OFPort: 1, Name: "gvps1", Dev: netdev.NewMemory("gvps1", 4)}}})
-	s.syncPorts(nil, false)
+	s.syncPorts(nil, false, false)
 	if asyncDrops.Total() != drops+1 {
 		t.Errorf("ofconn_async_drop went from %d to %d, want one more", drops, asyncDrops.Total())
 	}

@@ -60,6 +60,9 @@ type Port struct {
 	// Dev is the port's device, for port statistics, state and
 	// packet-out; nil for a port without one (patch).
 	Dev netdev.Netdev
+	// DevInfo is Dev's state as the switch read it for this
+	// configuration: a new port's first port status tells it.
+	DevInfo netdev.Info
 }
 
 // Info is what the channel knows of its bridge; the switch replaces it
@@ -381,7 +384,7 @@ func (s *Service) connsChanged() {
 	if (before == nil || len(*before) == 0) && len(async) > 0 {
 		// Ports are not polled while nobody listens: what changed
 		// meanwhile is not news to the first listener.
-		s.syncPorts(nil, true)
+		s.syncPorts(nil, true, true)
 	}
 }
 
