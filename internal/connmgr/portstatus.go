@@ -37,11 +37,13 @@ type portView struct {
 	modeOK    bool
 }
 
-// viewOf describes p. live reads its device now (a few system calls);
-// else a port prev knew keeps prev's state (the poll reads it, so a
+// viewOf describes p. live reads its device now: from links (one dump
+// of the namespace's devices) when its device is there with the
+// ifindex the switch saw, else by its Info (a few system calls); not
+// live, a port prev knew keeps prev's state (the poll reads it, so a
 // reconfiguration's older reading does not undo it) and a new one
 // takes what the switch read at its reconfiguration (DevInfo).
-func viewOf(p *Port, live bool, prev *portView) portView {
+func viewOf(p *Port, live bool, prev *portView, links map[string]netdev.Info) portView {
 	v := portView{no: p.OFPort, name: p.Name, hwAddr: p.HWAddr}
 	if p.Dev == nil {
 		return v
@@ -52,9 +54,19 @@ func viewOf(p *Port, live bool, prev *portView) portView {
 	}
 	di := p.DevInfo
 	if live {
-		di = p.Dev.Info()
+		if l, ok := links[p.Dev.Name()]; ok && l.Ifindex != 0 && l.Ifindex == p.DevInfo.Ifindex {
+			di = l
+		} else {
+			di = p.Dev.Info()
+		}
 	}
 	v.hasDev, v.adminDown, v.linkDown = true, !di.AdminUp, !di.LinkUp
+	if prev != nil && prev.hasDev && prev.adminDown == v.adminDown && prev.linkDown == v.linkDown {
+		// The speed changes with the link: an ethtool call less a
+		// port and a poll.
+		v.mode, v.modeOK = prev.mode, prev.modeOK
+		return v
+	}
 	if !di.Stale {
 		if m, err := netdev.ReadLinkMode(p.Dev.Name()); err == nil {
 			v.mode, v.modeOK = m, true
@@ -138,6 +150,10 @@ func (s *Service) syncPorts(source *conn, quiet, live bool) {
 	s.portsMu.Lock()
 	defer s.portsMu.Unlock()
 	info := s.info.Load()
+	var links map[string]netdev.Info
+	if live && len(info.Ports) > 1 {
+		links, _ = netdev.LinkStates() // on failure, each port's Info
+	}
 	now := make(map[uint32]portView, len(info.Ports))
 	var changes []portChange
 	for i := range info.Ports {
@@ -145,7 +161,7 @@ func (s *Service) syncPorts(source *conn, quiet, live bool) {
 		if old, ok := s.ports[info.Ports[i].OFPort]; ok {
 			prev = &old
 		}
-		v := viewOf(&info.Ports[i], live, prev)
+		v := viewOf(&info.Ports[i], live, prev, links)
 		now[v.no] = v
 		switch old, ok := s.ports[v.no]; {
 		case !ok:

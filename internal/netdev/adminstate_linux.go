@@ -4,6 +4,7 @@ package netdev
 
 import (
 	"fmt"
+	"net"
 
 	"golang.org/x/sys/unix"
 )
@@ -46,4 +47,20 @@ func withIfreq(name string, fn func(fd int, ifr *unix.Ifreq) error) error {
 		return err
 	}
 	return fn(fd, ifr)
+}
+
+// LinkStates reads every device of the calling thread's namespace in
+// one dump, by name: what a poll of many ports' link and admin state
+// reads instead of each port's Info (a netlink request apiece).
+func LinkStates() (map[string]Info, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	out := make(map[string]Info, len(ifs))
+	for _, ifc := range ifs {
+		out[ifc.Name] = Info{MAC: ifc.HardwareAddr, Ifindex: ifc.Index, MTU: ifc.MTU,
+			LinkUp: ifc.Flags&net.FlagRunning != 0, AdminUp: ifc.Flags&net.FlagUp != 0}
+	}
+	return out, nil
 }
