@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
 	"gvs/internal/openflow"
 )
@@ -341,6 +342,12 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		if m.Role > roleSlave {
 			return &openflow.Error{Code: openflow.ErrRoleBadRole, Detail: fmt.Sprintf("role %d", m.Role)}
 		}
+		if m.Role == roleMaster || m.Role == roleSlave {
+			c.s.electionID.Store(m.GenerationID)
+		}
+		if m.Role == roleMaster {
+			c.s.demoteMasters(c)
+		}
 		if m.Role != roleNoChange {
 			c.role.Store(m.Role)
 			c.s.statusChanged()
@@ -391,7 +398,7 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		}
 		c.send(h.Xid, tableFeatures())
 	case *openflow.PortMod:
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: "port mod is not supported by gvs yet"}
+		return c.portMod(m)
 	default:
 		return &openflow.Error{Code: openflow.ErrBadType, Detail: "message not supported by a switch"}
 	}
@@ -418,4 +425,60 @@ func (c *conn) sendFlowRemoved(r ofproto.Removed, now time.Time) {
 		}
 	}
 	c.sendAsync(fr)
+}
+
+// demoteMasters makes every other master connection a slave, as a new
+// master does in OpenFlow, and tells each with a role status: from 1.4
+// (OVS 3.1 sends none before), whatever its role status masks say, as
+// OVS 3.1 sends it (TestRoleStatusDifferential).
+func (s *Service) demoteMasters(master *conn) {
+	s.mu.Lock()
+	var demoted []*conn
+	for c := range s.conns {
+		if c != master && c.role.CompareAndSwap(roleMaster, roleSlave) {
+			demoted = append(demoted, c)
+		}
+	}
+	s.mu.Unlock()
+	if len(demoted) == 0 {
+		return
+	}
+	s.statusChanged()
+	s.connsChanged() // a slave's masks are not a master's
+	for _, c := range demoted {
+		if c.version >= openflow.Version14 {
+			c.sendAsync(&openflow.RoleStatus{Role: roleSlave, Reason: openflow.RoleStatusMasterRequest, GenerationID: s.electionID.Load()})
+		}
+	}
+}
+
+// portMod serves OFPT_PORT_MOD. gvs changes only OFPPC_PORT_DOWN, as
+// OVS does, by bringing the port's device down or up; then the port's
+// status goes to the other connections. The other config bits change
+// how OVS forwards: gvs refuses them (docs/COMPATIBILITY.md).
+func (c *conn) portMod(m *openflow.PortMod) error {
+	p := c.s.info.Load().port(toFlowPort(m.PortNo))
+	if p == nil {
+		return &openflow.Error{Code: openflow.ErrPortModBadPort, Detail: fmt.Sprintf("port %d", m.PortNo)}
+	}
+	if m.HWAddr != p.HWAddr {
+		return &openflow.Error{Code: openflow.ErrPortModBadHwAddr, Detail: fmt.Sprintf("port %d has another hardware address", m.PortNo)}
+	}
+	if m.Mask&^portConfigDown != 0 {
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: "gvs changes only a port's PORT_DOWN"}
+	}
+	if m.Mask == 0 {
+		return nil
+	}
+	if p.Dev == nil {
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
+	}
+	if di := p.Dev.Info(); di.Ifindex == 0 || di.Stale {
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
+	}
+	if err := netdev.SetAdminUp(p.Dev.Name(), m.Config&portConfigDown == 0); err != nil {
+		return &openflow.Error{Code: openflow.ErrEPerm, Detail: err.Error()}
+	}
+	c.s.syncPorts(c, false, true)
+	return nil
 }

@@ -47,26 +47,9 @@ func (c *conn) features() *openflow.FeaturesReply {
 func (c *conn) portDescs() []openflow.PortDesc {
 	info := c.s.info.Load()
 	out := make([]openflow.PortDesc, 0, len(info.Ports))
-	for _, p := range info.Ports {
-		d := openflow.PortDesc{PortNo: toWirePort(p.OFPort), HWAddr: p.HWAddr, Name: p.Name}
-		if p.Dev != nil {
-			di := p.Dev.Info()
-			if !di.AdminUp {
-				d.Config |= portConfigDown
-			}
-			if !di.LinkUp {
-				d.State |= portStateDown
-			}
-			if di.AdminUp && di.LinkUp && c.version != openflow.Version10 {
-				d.State |= portStateLive
-			}
-			if !di.Stale {
-				if m, err := netdev.ReadLinkMode(p.Dev.Name()); err == nil {
-					d.Curr, d.CurrSpeed = portFeatures(m, c.version), m.SpeedMbps*1000
-				}
-			}
-		}
-		out = append(out, d)
+	for i := range info.Ports {
+		v := viewOf(&info.Ports[i], true, nil, nil)
+		out = append(out, v.desc(c.version))
 	}
 	// LOCAL last, as OVS lists it after the numbered ports in 1.0's show.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].PortNo < out[j].PortNo })

@@ -60,6 +60,9 @@ type Port struct {
 	// Dev is the port's device, for port statistics, state and
 	// packet-out; nil for a port without one (patch).
 	Dev netdev.Netdev
+	// DevInfo is Dev's state as the switch read it for this
+	// configuration: a new port's first port status tells it.
+	DevInfo netdev.Info
 }
 
 // Info is what the channel knows of its bridge; the switch replaces it
@@ -103,6 +106,14 @@ type Service struct {
 	failSince   time.Time // since when no controller is connected
 	onStatus    atomic.Pointer[func()]
 	exec        atomic.Pointer[Executor]
+
+	// ports is what port status messages last reported (portstatus.go).
+	portsMu   sync.Mutex
+	ports     map[uint32]portView
+	portsPoke chan struct{}
+	// electionID is the generation id of the last master or slave
+	// role request, which role status messages carry, as in OVS.
+	electionID atomic.Uint64
 }
 
 // Executor runs a packet through a translation and executes it: the
@@ -123,16 +134,17 @@ func Listen(path string, b *ofproto.Bridge, info *Info) (*Service, error) {
 		return nil, fmt.Errorf("bridge %q: OpenFlow management socket: %w", b.Name, err)
 	}
 	s := &Service{name: b.Name, rundir: filepath.Dir(ln.Path()), bridge: b, tables: b.Tables, ln: ln, start: time.Now(), conns: map[*conn]struct{}{},
-		stop: make(chan struct{}), controllers: map[string]*controller{}, failSince: time.Now()}
+		stop: make(chan struct{}), controllers: map[string]*controller{}, failSince: time.Now(), portsPoke: make(chan struct{}, 1)}
 	s.info.Store(info)
 	if info.secure() || len(info.Controllers) > 0 {
 		s.flush(info)
 	}
 	s.syncControllers(info)
 	b.SetPacketInSink(s)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.accept()
 	go s.expire()
+	go s.watchPorts()
 	return s, nil
 }
 
@@ -147,6 +159,7 @@ func (s *Service) SetInfo(info *Info) {
 		s.flush(info)
 	}
 	s.syncControllers(info)
+	s.pokePorts()
 }
 
 // OnStatusChange sets f to be called (on any goroutine) when a
@@ -356,6 +369,7 @@ var ctlConnsRL = vlog.NewRateLimit(5, time.Minute)
 // tells the bridge whether a table miss should make one.
 func (s *Service) connsChanged() {
 	s.mu.Lock()
+	before := s.async.Load()
 	var async []*conn
 	miss := false
 	for c := range s.conns {
@@ -367,6 +381,11 @@ func (s *Service) connsChanged() {
 	s.async.Store(&async)
 	s.mu.Unlock()
 	s.bridge.SetMissPacketIn(miss)
+	if (before == nil || len(*before) == 0) && len(async) > 0 {
+		// Ports are not polled while nobody listens: what changed
+		// meanwhile is not news to the first listener.
+		s.syncPorts(nil, true, true)
+	}
 }
 
 // expire removes timed-out flows once a second and reports them.

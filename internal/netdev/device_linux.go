@@ -70,17 +70,11 @@ func checkMTU(mtu int) error {
 
 // setMTU applies Interface.mtu_request to a kernel device.
 func setMTU(name string, mtu int) error {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	err := withIfreq(name, func(fd int, ifr *unix.Ifreq) error {
+		ifr.SetUint32(uint32(mtu))
+		return unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr)
+	})
 	if err != nil {
-		return fmt.Errorf("set mtu of %s: %w", name, err)
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		return fmt.Errorf("set mtu of %s: %w", name, err)
-	}
-	ifr.SetUint32(uint32(mtu))
-	if err := unix.IoctlIfreq(fd, unix.SIOCSIFMTU, ifr); err != nil {
 		return fmt.Errorf("set mtu of %s to %d: %w", name, mtu, err)
 	}
 	return nil

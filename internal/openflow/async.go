@@ -37,9 +37,10 @@ type GetAsyncRequest struct{}
 type GetAsyncReply struct{ Master, Slave AsyncMasks }
 
 // SetAsync is OFPT_SET_ASYNC (1.3 and later) or, with NX,
-// NXT_SET_ASYNC_CONFIG (any version). Legacy: the fixed 1.3 body,
-// which sets every mask (those it lacks to none); else Props change
-// only the masks they name.
+// NXT_SET_ASYNC_CONFIG (Legacy, any version) or NXT_SET_ASYNC_CONFIG2
+// (properties, before 1.4 as in OVS 3.1). Legacy: the fixed 1.3 body, which sets every
+// mask (those it lacks to none); else Props change only the masks they
+// name.
 type SetAsync struct {
 	Props  []AsyncProp
 	Legacy bool
@@ -47,9 +48,10 @@ type SetAsync struct {
 }
 
 const (
-	nxtSetAsyncConfig = 19
-	asyncLegacyLen    = 24 // three kinds, two roles, four bytes each
-	asyncPropLen      = 8
+	nxtSetAsyncConfig  = 19
+	nxtSetAsyncConfig2 = 27
+	asyncLegacyLen     = 24 // three kinds, two roles, four bytes each
+	asyncPropLen       = 8
 )
 
 // AsyncAllowed returns the reasons that version defines for kind: what
@@ -95,12 +97,14 @@ func (m *GetAsyncReply) encode(w *writer, v uint8) (uint8, error) {
 func (m *SetAsync) encode(w *writer, v uint8) (uint8, error) {
 	t := uint8(t13SetAsync)
 	switch {
-	case m.NX:
+	case m.NX && m.Legacy:
 		t, _ = nxHeader(w, nxtSetAsyncConfig)
+	case m.NX:
+		t, _ = nxHeader(w, nxtSetAsyncConfig2)
 	case v < Version13:
 		return 0, errorf(ErrBadType, "no set-async in %s", versionName(v))
 	}
-	encodeAsync(w, v, m.Props, m.Legacy || m.NX)
+	encodeAsync(w, v, m.Props, m.Legacy)
 	return t, nil
 }
 

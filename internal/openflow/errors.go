@@ -284,12 +284,14 @@ var errTable = [numErrCodes]errInfo{
 	ErrBundleMsgFailed:    {"OFPBFC_MSG_FAILED", none, onf13(2313)},
 	ErrBundleBadVersion:   {"OFPBFC_BAD_VERSION", none, none},
 
-	ErrPropBadLen:     {"OFPBPC_BAD_LEN", none, none},
-	ErrPropBadExpType: {"OFPBPC_BAD_EXP_TYPE", none, none},
+	// Before 1.4 only NXT_SET_ASYNC_CONFIG2 has properties: OVS 3.1
+	// answers its bad ones with these (TestOpenFlowBadInput).
+	ErrPropBadLen:     {"OFPBPC_BAD_LEN", nx10(13, 3), of(13, 3)},
+	ErrPropBadExpType: {"OFPBPC_BAD_EXP_TYPE", nx10(14, 6), onf13(4446)},
 
 	// OpenFlow 1.4's asynchronous configuration errors (errTable14).
-	ErrAsyncInvalid:     {"OFPACFC_INVALID", none, none},
-	ErrAsyncUnsupported: {"OFPACFC_UNSUPPORTED", none, none},
+	ErrAsyncInvalid:     {"OFPACFC_INVALID", none, onf13(2370)},
+	ErrAsyncUnsupported: {"OFPACFC_UNSUPPORTED", none, onf13(2371)},
 }
 
 // String is the name ovs-ofctl prints for the error.

@@ -149,6 +149,11 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return decodeAsyncConfig(r, v, true, v < Version14)
 		case t13SetAsync:
 			return decodeAsyncConfig(r, v, false, v < Version14)
+		case t14RoleStatus:
+			if v < Version14 {
+				break
+			}
+			return decodeRoleStatus(r)
 		case t14BundleControl, t14BundleAdd:
 			if v < Version14 {
 				break
@@ -986,6 +991,17 @@ func decodeVendor(r *reader, v uint8) (Message, error) {
 			m.(*SetAsync).NX = true
 		}
 		return m, err
+	case nxtSetAsyncConfig2:
+		// The 1.4 property form before 1.4; from 1.4, OFPT_SET_ASYNC
+		// is the way and OVS 3.1 knows no such Nicira message.
+		if v >= Version14 {
+			break
+		}
+		m, err := decodeAsyncConfig(r, v, false, false)
+		if err == nil {
+			m.(*SetAsync).NX = true
+		}
+		return m, err
 	case nxtSetControllerID:
 		if err := exact(8); err != nil {
 			return nil, err
@@ -1156,6 +1172,43 @@ func (m *RoleRequest) encode(w *writer, v uint8) (uint8, error) {
 
 func (m *RoleReply) encode(w *writer, v uint8) (uint8, error) {
 	return encodeRole(w, v, m.Role, m.GenerationID, t13RoleReply)
+}
+
+// t14RoleStatus is OFPT_ROLE_STATUS, OpenFlow 1.4 and later.
+const t14RoleStatus = 30
+
+// RoleStatusMasterRequest is OFPCRR_MASTER_REQUEST: another connection
+// became master.
+const RoleStatusMasterRequest = 0
+
+// RoleStatus (OpenFlow 1.4+) tells a controller its role changed
+// without its asking, and why (RoleStatus*).
+type RoleStatus struct {
+	Role         uint32
+	Reason       uint8
+	GenerationID uint64
+}
+
+func (m *RoleStatus) encode(w *writer, v uint8) (uint8, error) {
+	if v < Version14 {
+		return 0, errorf(ErrBadType, "no role status in %s", versionName(v))
+	}
+	w.u32(m.Role)
+	w.u8(m.Reason)
+	w.zeros(3)
+	w.u64(m.GenerationID)
+	return t14RoleStatus, nil
+}
+
+func decodeRoleStatus(r *reader) (Message, error) {
+	if r.len() < 16 {
+		return nil, errorf(ErrBadLen, "role status with a %d-byte body", r.len())
+	}
+	m := &RoleStatus{Role: r.u32(), Reason: r.u8()}
+	r.zeros(3)
+	m.GenerationID = r.u64()
+	r.skip(r.len()) // properties: none is known
+	return m, nil
 }
 
 func decodeRole(r *reader) (uint32, uint64, error) {

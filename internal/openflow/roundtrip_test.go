@@ -145,6 +145,9 @@ func messages(t *testing.T, v uint8) []Message {
 	legacy := []AsyncProp{{AsyncPacketIn, false, 3}, {AsyncPacketIn, true, 0}, {AsyncPortStatus, false, 7},
 		{AsyncPortStatus, true, 1}, {AsyncFlowRemoved, false, 0xf}, {AsyncFlowRemoved, true, 2}}
 	ms = append(ms, &SetAsync{NX: true, Legacy: true, Props: legacy})
+	if v < Version14 {
+		ms = append(ms, &SetAsync{NX: true, Props: []AsyncProp{{AsyncPortStatus, true, 1}, {AsyncRoleStatus, false, 7}}})
+	}
 	if v == Version13 {
 		ms = append(ms, &SetAsync{Legacy: true, Props: legacy},
 			&GetAsyncReply{Master: AsyncMasks{3, 7, 0xf}, Slave: AsyncMasks{0, 7, 0}})
@@ -154,6 +157,7 @@ func messages(t *testing.T, v uint8) []Message {
 	}
 	if v >= Version14 {
 		ms = append(ms, &SetAsync{Props: []AsyncProp{{AsyncPacketIn, false, 0x3b}, {AsyncTableStatus, true, 0x18}}},
+			&RoleStatus{Role: RoleSlave, Reason: RoleStatusMasterRequest, GenerationID: 7},
 			&GetAsyncReply{Master: AsyncMasks{0x3b, 7, 0x3f, 1, 0x8, 2}, Slave: AsyncMasks{0, 7, 0, 4, 0x10, 1}})
 	}
 	if v == Version10 {

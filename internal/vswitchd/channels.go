@@ -81,7 +81,8 @@ func (st *datapathState) channelInfo(b *wantBridge) *connmgr.Info {
 		}
 		port := connmgr.Port{OFPort: uint32(ifc.ofport), Name: p.name, Dev: ifc.dev}
 		if ifc.dev != nil {
-			if mac := st.devInfo(ifc).MAC; len(mac) == 6 {
+			port.DevInfo = st.devInfo(ifc)
+			if mac := port.DevInfo.MAC; len(mac) == 6 {
 				copy(port.HWAddr[:], mac)
 				if ifc.ofport == ofproto.LocalPort {
 					localMAC = mac

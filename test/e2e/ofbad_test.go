@@ -241,6 +241,22 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "nx_set_async13_get", version: 4, req: raw("0404002800000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "0000000400000000" + "041a000800000077")},
 		{name: "nx_set_async10", version: 1, req: raw("0104002800000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "0000000400000000")},
 		{name: "nx_set_async10_short", version: 1, req: raw("0104002400000077" + "0000232000000013" + "0000000200000001" + "0000000000000007" + "00000004")},
+		// NXT_SET_ASYNC_CONFIG2: the 1.4 properties before 1.4 (from
+		// 1.4 OVS 3.1 does not know it).
+		{name: "nx_set_async2_13_get", version: 4, req: raw("0404002000000077" + "000023200000001b" + "0002000800000001" + "0001000800000002" + "041a000800000077")},
+		{name: "nx_set_async2_10", version: 1, req: raw("0104001800000077" + "000023200000001b" + "0003000800000005")},
+		{name: "nx_set_async2_10_bad_mask", version: 1, req: raw("0104001800000077" + "000023200000001b" + "0001000800000008")},
+		{name: "nx_set_async2_14_bad_mask", version: 5, req: raw("0504001800000077" + "000023200000001b" + "0001000800000040")},
+		{name: "nx_set_async2_13_unknown_prop", version: 4, req: raw("0404001800000077" + "000023200000001b" + "000c000800000001")},
+		{name: "nx_set_async2_10_prop_len", version: 1, req: raw("0104002000000077" + "000023200000001b" + "0001000c00000001" + "0000000000000000")},
+		{name: "nx_set_async2_15_prop_short", version: 6, req: raw("0604001600000077" + "000023200000001b" + "000100080000")},
+		{name: "nx_set_async2_13_experimenter", version: 4, req: raw("0404002000000077" + "000023200000001b" + "ffff001000002320" + "0000000100000001")},
+		{name: "nx_set_async2_13_bad_mask", version: 4, req: raw("0404001800000077" + "000023200000001b" + "0001000800000008")},
+		{name: "nx_set_async2_10_unknown_prop", version: 1, req: raw("0104001800000077" + "000023200000001b" + "000c000800000001")},
+		{name: "nx_set_async2_13_prop_len", version: 4, req: raw("0404002000000077" + "000023200000001b" + "0001000c00000001" + "0000000000000000")},
+		{name: "nx_set_async2_10_experimenter", version: 1, req: raw("0104002000000077" + "000023200000001b" + "ffff001000002320" + "0000000100000001")},
+		{name: "nx_set_async2_10_prop_short", version: 1, req: raw("0104001600000077" + "000023200000001b" + "000100080000")},
+		{name: "nx_set_async2_15_get", version: 6, req: raw("0604002000000077" + "000023200000001b" + "0006000800000007" + "0003000800000000" + "061a000800000077")},
 		{name: "flow_mod14_short", version: 5, req: raw("050e001c000000770000000000000000000000000000000000000000")},
 		{name: "aggregate15_short", version: 6, req: raw("061200180000007700020000000000000000000000000000")},
 	}

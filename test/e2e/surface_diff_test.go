@@ -200,7 +200,6 @@ var gvsuRefused = []struct {
 	cmd  gvsuCmd
 	want string
 }{
-	{gvsuOf("mod-port", "br", "gvsu2", "down"), "OFPBRC_EPERM"},
 	{gvsuOf("mod-port", "br", "2", "no-flood"), "OFPBRC_EPERM"},
 	{gvsuOf("add-group", "br", "group_id=1,type=all,bucket=output:1"), "OFPBRC_BAD_SUBTYPE"},
 	{gvsuOf("-O", "OpenFlow13", "add-group", "br", "group_id=1,type=all,bucket=output:1"), "OFPBRC_BAD_TYPE"},
