@@ -124,7 +124,7 @@ type bondMember struct {
 	port    *Port
 	carrier bool    // the link's state as last seen (may_enable)
 	mac     [6]byte // the device's address, as last seen
-	enabled bool // whether the bond uses it: the carrier after the delays
+	enabled bool    // whether the bond uses it: the carrier after the delays
 	// delay is when a pending change of enabled (to carrier) happens;
 	// zero when none is pending.
 	delay time.Time
