@@ -144,6 +144,12 @@ func checkInterface(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	return checkIntKey(t, old, new, "options", "depth", 1, netdev.MaxMemoryDepth)
 }
 
+// checkPort refuses a bond of more than ofproto.MaxBondMembers
+// interfaces.
+func checkPort(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	return checkSetSize(t, old, new, "interfaces", ofproto.MaxBondMembers)
+}
+
 // checkIntKey refuses a new value of column:key that is not an integer
 // from lo to hi. An unchanged value, or an absent one, passes.
 func checkIntKey(t *ovsdb.Table, old, new *ovsdb.Row, column, key string, lo, hi int64) error {
