@@ -77,15 +77,16 @@ type BondConfig struct {
 	DownDelay time.Duration // bond_downdelay
 	Primary   string        // other_config:bond-primary, a member's name
 	// LACP is the Port's lacp column: "active", "passive", or off
-	// (""). gvs does not speak LACP, so a bond with LACP configured
-	// is never negotiated: like OVS's with a partner that does not
-	// answer, it sends and takes nothing unless LACPFallbackAB
-	// (other_config:lacp-fallback-ab) makes it active-backup.
+	// (""). Until LACP is negotiated (see lacp.go) a bond with LACP
+	// configured sends and takes nothing, as OVS's, unless
+	// LACPFallbackAB (other_config:lacp-fallback-ab) makes it
+	// active-backup.
 	LACP           string
 	LACPFallbackAB bool
+	LACPFast       bool // other_config:lacp-time=fast
 }
 
-// lacpStatus is bond/show's lacp_status.
+// lacpStatus is bond/show's lacp_status, before negotiation.
 func (c *BondConfig) lacpStatus() string {
 	if c.LACP == "" || c.LACP == "off" {
 		return "off"
@@ -96,11 +97,15 @@ func (c *BondConfig) lacpStatus() string {
 // effective returns the mode the bond runs in and whether it may carry
 // traffic at all: balance-tcp needs negotiated LACP, and so does any
 // bond with LACP configured, unless it falls back to active-backup.
-func (c *BondConfig) effective() (BondMode, bool) {
-	if c.lacpStatus() == "configured" {
-		return BondActiveBackup, c.LACPFallbackAB
+// Under b.mu.
+func (b *Bond) effective() (BondMode, bool) {
+	switch {
+	case b.negotiated:
+		return b.cfg.Mode, true
+	case b.cfg.lacpStatus() == "configured":
+		return BondActiveBackup, b.cfg.LACPFallbackAB
 	}
-	return c.Mode, c.Mode != BondBalanceTCP
+	return b.cfg.Mode, b.cfg.Mode != BondBalanceTCP
 }
 
 // Bond is one bond's state. It lives as long as its Port row, so that the
@@ -116,7 +121,10 @@ type Bond struct {
 	cfg     BondConfig
 	members []*bondMember // in OpenFlow port order
 	active  *bondMember
-	st      atomic.Pointer[bondState]
+	// negotiated: LACP runs and a member's partner speaks it.
+	negotiated bool
+	st         atomic.Pointer[bondState]
+	clock      func() time.Time // time.Now; tests set it
 }
 
 // bondMember is a member's link state, under Bond.mu.
@@ -124,7 +132,8 @@ type bondMember struct {
 	port    *Port
 	carrier bool    // the link's state as last seen (may_enable)
 	mac     [6]byte // the device's address, as last seen
-	enabled bool    // whether the bond uses it: the carrier after the delays
+	lacp    lacpMember
+	enabled bool // whether the bond uses it: the carrier after the delays
 	// delay is when a pending change of enabled (to carrier) happens;
 	// zero when none is pending.
 	delay time.Time
@@ -132,11 +141,15 @@ type bondMember struct {
 
 // bondState is what the packet path reads: immutable, swapped whole.
 type bondState struct {
-	mode    BondMode
-	dead    bool   // the bond sends and takes nothing (see BondConfig.effective)
-	lead    uint32 // the datapath port NORMAL learns the bond's addresses on
-	active  *Port  // nil: no member is enabled
-	enabled map[uint32]bool
+	mode BondMode
+	dead bool                       // the bond sends and takes nothing (see Bond.effective)
+	lacp map[uint32]datapath.Upcall // by member datapath port; nil: LACP off
+	// negotiated: the partner speaks LACP, and takes care of loops: a
+	// member that is enabled takes every frame.
+	negotiated bool
+	lead       uint32 // the datapath port NORMAL learns the bond's addresses on
+	active     *Port  // nil: no member is enabled
+	enabled    map[uint32]bool
 	// buckets are the balancing modes' hash buckets, each the member
 	// it sends through (nil: none is enabled).
 	buckets [bondBuckets]*Port
@@ -144,7 +157,7 @@ type bondState struct {
 
 // NewBond returns a bond with no members.
 func NewBond(name string) *Bond {
-	b := &Bond{Name: name}
+	b := &Bond{Name: name, clock: time.Now}
 	b.st.Store(&bondState{enabled: map[uint32]bool{}})
 	return b
 }
@@ -218,9 +231,15 @@ func (b *Bond) Run(now time.Time, carrier func(p *Port) (up bool, mac [6]byte)) 
 		if up != m.carrier {
 			bondLog.Info("member %s: link state %s", m.port.Name, upDown(up))
 			m.carrier = up
+			m.lacp.carrierChanged++
 		}
+	}
+	wasNegotiated := b.negotiated
+	b.lacpUpdate(now)
+	for _, m := range b.members {
+		up := m.carrier && b.lacpMayEnable(m) // OVS's may_enable
 		switch {
-		case m.enabled == m.carrier:
+		case m.enabled == up:
 			if !m.delay.IsZero() {
 				bondLog.Info("member %s: link state %s; cancelled the pending change", m.port.Name, upDown(up))
 				m.delay = time.Time{}
@@ -243,11 +262,11 @@ func (b *Bond) Run(now time.Time, carrier func(p *Port) (up bool, mac [6]byte)) 
 		}
 		if !now.Before(m.delay) {
 			m.delay = time.Time{}
-			b.enable(m, m.carrier)
+			b.enable(m, up)
 			changed = true
 		}
 	}
-	if changed {
+	if changed || b.negotiated != wasNegotiated {
 		b.choose(false)
 		b.publish()
 	}
@@ -302,8 +321,15 @@ func (b *Bond) choose(force bool) {
 func (b *Bond) publish() {
 	s := &bondState{enabled: map[uint32]bool{}}
 	var live bool
-	s.mode, live = b.cfg.effective()
+	s.mode, live = b.effective()
 	s.dead = !live
+	s.negotiated = b.negotiated
+	if b.lacpOn() {
+		s.lacp = map[uint32]datapath.Upcall{}
+		for _, m := range b.members {
+			s.lacp[m.port.DPPort] = lacpUpcall{b: b, m: m}
+		}
+	}
 	var on []*Port
 	for i, m := range b.members {
 		if i == 0 {
@@ -390,7 +416,11 @@ func (b *Bond) Show() string {
 	if b.cfg.Mode != BondActiveBackup {
 		fmt.Fprintf(&s, "next rebalance: 0 ms\n")
 	}
-	fmt.Fprintf(&s, "lacp_status: %s\n", b.cfg.lacpStatus())
+	lacpStatus := b.cfg.lacpStatus()
+	if b.negotiated {
+		lacpStatus = "negotiated"
+	}
+	fmt.Fprintf(&s, "lacp_status: %s\n", lacpStatus)
 	fmt.Fprintf(&s, "lacp_fallback_ab: %t\n", b.cfg.LACPFallbackAB)
 	primary := b.cfg.Primary
 	if primary == "" {
@@ -402,24 +432,35 @@ func (b *Bond) Show() string {
 	} else {
 		fmt.Fprintf(&s, "active member mac: 00:00:00:00:00:00(none)\n")
 	}
-	names := make([]*bondMember, len(b.members))
-	copy(names, b.members)
-	sort.Slice(names, func(i, j int) bool { return names[i].port.Name < names[j].port.Name })
-	for _, m := range names {
+	for _, m := range b.sortedMembers() {
 		fmt.Fprintf(&s, "\nmember %s: %s\n", m.port.Name, map[bool]string{true: "enabled", false: "disabled"}[m.enabled])
 		if m == b.active {
 			fmt.Fprintf(&s, "  active member\n")
 		}
 		if !m.delay.IsZero() {
 			verb := "downdelay"
-			if m.carrier {
+			if !m.enabled {
 				verb = "updelay"
 			}
-			fmt.Fprintf(&s, "  %s expires in %d ms\n", verb, max(0, time.Until(m.delay).Milliseconds()))
+			fmt.Fprintf(&s, "  %s expires in %d ms\n", verb, max(0, m.delay.Sub(b.clock()).Milliseconds()))
 		}
-		fmt.Fprintf(&s, "  may_enable: %t\n", m.carrier)
+		fmt.Fprintf(&s, "  may_enable: %t\n", m.carrier && b.lacpMayEnable(m))
 	}
 	return s.String()
+}
+
+// sortedMembers returns the members in name order. Under b.mu.
+func (b *Bond) sortedMembers() []*bondMember {
+	out := append([]*bondMember(nil), b.members...)
+	sort.Slice(out, func(i, j int) bool { return out[i].port.Name < out[j].port.Name })
+	return out
+}
+
+// LACPTx returns the LACPDUs due at now, each for one member.
+func (b *Bond) LACPTx(now time.Time) []BondFrame {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lacpTx(now)
 }
 
 // Members returns the members' names in OpenFlow port order.
@@ -459,13 +500,15 @@ func sameSwitchPort(a, b *Port) bool {
 // broadcast come in only on the active member; an active-backup bond
 // takes frames on its active member only; a balance-slb bond drops a
 // frame whose source it learned on another port (its own frame coming
-// back), except a gratuitous ARP (the host moved). A drop is counted.
+// back), except a gratuitous ARP (the host moved). With LACP negotiated
+// an enabled member takes every frame. A drop is counted.
 func (b *Bridge) bondAdmits(x *xlate, cfg *Config, in *Port, f *frame, vlan uint16) bool {
 	s := in.Bond.st.Load()
 	ok := true
 	switch {
 	case s.dead, !s.enabled[in.DPPort]:
 		ok = false
+	case s.negotiated:
 	case f.dst[0]&1 != 0 && s.active != in:
 		ok = false
 	case s.mode == BondActiveBackup && s.active != in:

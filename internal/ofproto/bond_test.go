@@ -3,6 +3,7 @@ package ofproto
 import (
 	"encoding/binary"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ func newBondBridge(t *testing.T, bc BondConfig) *bondBridge {
 		cfg.Ports[p.DPPort] = p
 		cfg.Flood = append(cfg.Flood, p)
 	}
+	bb.bond.clock = func() time.Time { return bb.now }
 	bb.bond.Configure(members, bc)
 	bb.b.SetConfig(cfg)
 	bb.run()
@@ -361,5 +363,66 @@ func TestBondTranslateAllocs(t *testing.T) {
 	run()
 	if n := testing.AllocsPerRun(100, run); n != 0 {
 		t.Fatalf("%v allocations per translation received on a member", n)
+	}
+}
+
+// TestBondLACPNegotiates: two bonds running LACP whose LACPDUs reach each
+// other (each member's to the peer member) become negotiated, their
+// members current and attached, and then carry balance-tcp traffic; a
+// received LACPDU is taken by the bond (a userspace action, nothing
+// switched). When the partner falls silent its members expire and the
+// bond carries nothing again.
+func TestBondLACPNegotiates(t *testing.T) {
+	lc := BondConfig{Mode: BondBalanceTCP, LACP: "active", LACPFast: true}
+	a := newBondBridge(t, lc)
+	b := newBondBridge(t, lc)
+	peer := map[uint32]*Port{}
+	for _, n := range []uint32{2, 3} {
+		peer[n] = b.b.Config().Ports[n]
+	}
+	deliver := func(from, to *bondBridge) {
+		for _, f := range from.bond.LACPTx(from.now) {
+			outs, x := to.send(f.DPPort, f.Frame) // member N is wired to the peer's member N
+			if len(outs) != 0 || len(x.Actions) != 1 || x.Actions[0].Kind != datapath.ActUserspace {
+				t.Fatalf("LACPDU translated to %s", datapath.FormatActions(x.Actions, nil))
+			}
+			x.Actions[0].Upcall.Upcall(f.Frame)
+		}
+	}
+	for range 4 {
+		a.now, b.now = a.now.Add(time.Second), b.now.Add(time.Second)
+		deliver(a, b)
+		deliver(b, a)
+		a.run()
+		b.run()
+	}
+	for _, bb := range []*bondBridge{a, b} {
+		show := bb.bond.ShowLACP()
+		for _, want := range []string{"status: active negotiated", "member: m2: current attached", "member: m3: current attached",
+			"actor state: activity timeout aggregation synchronized collecting distributing\n"} {
+			if !strings.Contains(show, want) {
+				t.Fatalf("lacp/show lacks %q:\n%s", want, show)
+			}
+		}
+		if s := bb.bond.Show(); !strings.Contains(s, "lacp_status: negotiated") || !strings.Contains(s, "member m3: enabled") {
+			t.Fatalf("bond/show:\n%s", s)
+		}
+	}
+	a.b.MACs.Learn(hostB, 0, 2)
+	if outs, _ := a.send(1, bondFrame(hostA, hostB, 1)); len(outs) != 1 || outs[0] != 2 && outs[0] != 3 {
+		t.Fatalf("negotiated balance-tcp sent to %v", outs)
+	}
+	// A negotiated bond takes frames on every enabled member.
+	if outs, _ := a.send(3, bondFrame(hostB, bcast, 1)); !samePorts(outs, 1, 4) {
+		t.Fatalf("broadcast on a member of a negotiated bond went to %v", outs)
+	}
+	// The partner falls silent: after 3 s (fast) nothing is current.
+	a.now = a.now.Add(4 * time.Second)
+	a.run()
+	if show := a.bond.ShowLACP(); !strings.Contains(show, "member: m2: expired detached") || strings.Contains(show, "negotiated") {
+		t.Fatalf("after the partner fell silent:\n%s", show)
+	}
+	if outs, _ := a.send(1, bondFrame(hostA, hostB, 1)); len(outs) != 0 {
+		t.Fatalf("balance-tcp without negotiated LACP sent to %v", outs)
 	}
 }

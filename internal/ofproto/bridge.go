@@ -191,6 +191,9 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.cur, x.ncur, x.npushed = x.base, x.nbase, 0
 	k := &pkt.Key
+	if k.RecircID == 0 && in.Bond != nil && lacpRx(in, pkt, out) {
+		return // a LACPDU, taken by the bond's LACP
+	}
 	f := frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}
 	if k.RecircID != 0 {
 		resume(x, k.RecircID, f)

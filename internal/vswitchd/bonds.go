@@ -37,6 +37,7 @@ func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	oc := get(snap, "Port", pu, "other_config").StringMap()
 	b.cfg.Primary = oc["bond-primary"]
 	b.cfg.LACPFallbackAB = oc["lacp-fallback-ab"] == "true"
+	b.cfg.LACPFast = oc["lacp-time"] == "fast"
 	name, _ := get(snap, "Port", pu, "name").Str()
 	var warn []string
 	switch d := oc["bond-detect-mode"]; d {
@@ -44,9 +45,10 @@ func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	default:
 		warn = append(warn, fmt.Sprintf("port %s: unsupported bond-detect-mode %s, defaulting to carrier", name, quoteShort(d)))
 	}
-	if l := b.cfg.LACP; l == "active" || l == "passive" {
-		warn = append(warn, fmt.Sprintf("port %s: gvsd does not speak LACP: the bond is never negotiated (%s)", name,
-			map[bool]string{true: "falls back to active-backup", false: "carries no traffic; set other_config:lacp-fallback-ab=true to use it as active-backup"}[b.cfg.LACPFallbackAB]))
+	switch t := oc["lacp-time"]; t {
+	case "", "slow", "fast":
+	default:
+		warn = append(warn, fmt.Sprintf("port %s: unknown lacp-time %s, using slow", name, quoteShort(t)))
 	}
 	b.warning = strings.Join(warn, "; ")
 	return b
@@ -129,6 +131,11 @@ func (st *datapathState) runBonds(now time.Time) {
 	}
 	for _, at := range bonds {
 		_, active := at.bond.Run(now, func(p *ofproto.Port) (bool, [6]byte) { return up[p.Name], macs[p.Name] })
+		for _, f := range at.bond.LACPTx(now) {
+			if err := st.dp.Execute(f.Frame, f.DPPort, outputTo(f.DPPort)); err != nil {
+				vswitchdLog.Warn("bond %s: LACPDU: %v", at.bond.Name, err)
+			}
+		}
 		if active != "" && at.br != nil {
 			st.sendLearningPackets(at.br, at.bond, active)
 		}
@@ -250,6 +257,29 @@ func (sw *Switch) registerBondCommands(r Registrar) {
 		}
 		return s.String(), nil
 	})
+	for _, c := range []struct {
+		name string
+		show func(*ofproto.Bond) string
+	}{{"lacp/show", (*ofproto.Bond).ShowLACP}, {"lacp/show-stats", (*ofproto.Bond).ShowLACPStats}} {
+		r.Register(c.name, "[port]", 0, 1, func(args []string) (string, error) {
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if len(args) == 1 {
+				bd := st.bondByName(args[0])
+				if bd == nil || !bd.LACPOn() {
+					return "", fmt.Errorf("no such lacp object")
+				}
+				return c.show(bd), nil
+			}
+			var s strings.Builder
+			for _, bd := range st.sortedBonds() {
+				if bd.LACPOn() {
+					s.WriteString(c.show(bd))
+				}
+			}
+			return s.String(), nil
+		})
+	}
 	member := func(args []string) (*ofproto.Bond, error) {
 		st.mu.Lock()
 		defer st.mu.Unlock()

@@ -87,14 +87,14 @@ func ifaceUUID(t *testing.T, sw *Switch, name string) string {
 	return sw.state.ifaces[name].want.ifaceUUID.String()
 }
 
-// TestBondConfigErrors: LACP (which gvsd does not speak) and an unknown
-// bond-detect-mode are reported in the members' Interface.error; a bad
+// TestBondConfigErrors: an unknown bond-detect-mode or lacp-time is
+// reported in the members' Interface.error (OVS only logs it); a bad
 // bond_mode or lacp is refused by the schema, and a bond of more than
 // ofproto.MaxBondMembers interfaces by the row check.
 func TestBondConfigErrors(t *testing.T) {
-	sw := bondSwitch(t, `,"lacp":"active","other_config":["map",[["bond-detect-mode","foo"]]]`)
+	sw := bondSwitch(t, `,"lacp":"active","other_config":["map",[["bond-detect-mode","foo"],["lacp-time","soon"]]]`)
 	e := sw.state.ifaces["bm1"].errorText()
-	if !strings.Contains(e, "does not speak LACP") || !strings.Contains(e, `unsupported bond-detect-mode "foo"`) {
+	if !strings.Contains(e, `unknown lacp-time "soon"`) || !strings.Contains(e, `unsupported bond-detect-mode "foo"`) {
 		t.Fatalf("Interface.error %q", e)
 	}
 	for _, bad := range []string{`"bond_mode":"unknown"`, `"lacp":"bogus"`} {

@@ -33,11 +33,9 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("memory/show", "", 0, 0, sw.memoryShow)
 	r.Register("qos/show", "interface", 1, 1, sw.qosShow)
 	sw.registerBondCommands(r)
-	// gvs has no LACP, CFM, BFD, STP or RSTP: listing them all prints
+	// gvs has no CFM, BFD, STP or RSTP: listing them all prints
 	// nothing and naming one is an error, in OVS's words.
 	for _, c := range []struct{ name, usage, missing string }{
-		{"lacp/show", "[port]", "no such lacp object"},
-		{"lacp/show-stats", "[port]", "no such lacp object"},
 		{"cfm/show", "[interface]", "no such CFM object"},
 		{"bfd/show", "[interface]", "no such bfd object"},
 		{"stp/show", "[bridge]", "no such stp object"},

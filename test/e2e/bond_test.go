@@ -1,7 +1,11 @@
 package e2e
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,5 +113,135 @@ func TestBondActiveBackupFailover(t *testing.T) {
 	}
 	if out, _, _ := g.Run("ovs-appctl", "bond/list"); !strings.Contains(out, "gvbdb\tactive-backup\t0\t") {
 		t.Fatalf("bond/list:\n%s", out)
+	}
+}
+
+// gvblRxPackets reads a root-namespace device's kernel rx_packets.
+func gvblRxPackets(t *testing.T, dev string) int {
+	t.Helper()
+	b, err := os.ReadFile("/sys/class/net/" + dev + "/statistics/rx_packets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestBondLACPBalanceTCPAgainstOVS: a gvsd bond of gvblG1 and gvblG2
+// and an OVS 3.1 bond of their veth peers gvblO1 and gvblO2, both
+// lacp=active (fast) and balance-tcp: each side's lacp/show says
+// negotiated with both members current and attached, and sixteen TCP
+// connections from host gvbl-a (behind gvsd) to host gvbl-b (behind
+// OVS) go over both members. On main, gvsd used only gvblG1 and
+// lacp/show answered "no such lacp object".
+func TestBondLACPBalanceTCPAgainstOVS(t *testing.T) {
+	requireTool(t, "ovs-vsctl", "ovs-appctl", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ip", "python3", "ethtool")
+	lab := newNetLab(t)
+	o := gvsyStartOVS(t)
+	g := StartGvsd(t)
+	lab.netns("gvbl-a")
+	lab.netns("gvbl-b")
+	lab.veth("gvblGH", "gvblGHp", "gvbl-a", "10.78.1.1/24")
+	lab.veth("gvblOH", "gvblOHp", "gvbl-b", "10.78.1.2/24")
+	for _, i := range []string{"1", "2"} {
+		gd, od := "gvblG"+i, "gvblO"+i
+		if labLinkExists(gd) {
+			_, _ = lab.run("ip", "link", "del", gd)
+		}
+		lab.must("ip", "link", "add", gd, "type", "veth", "peer", "name", od)
+		t.Cleanup(func() {
+			if labLinkExists(gd) {
+				_, _ = lab.run("ip", "link", "del", gd)
+			}
+		})
+		for _, d := range []string{gd, od} {
+			lab.must("sysctl", "-q", "-w", "net/ipv6/conf/"+d+"/disable_ipv6=1")
+			lab.must("ip", "link", "set", "dev", d, "up")
+		}
+	}
+	o.MustVsctl("add-br", "gvblo", "--", "set", "bridge", "gvblo", "datapath_type=netdev")
+	o.MustVsctl("add-port", "gvblo", "gvblOH")
+	o.MustVsctl("add-bond", "gvblo", "gvblob", "gvblO1", "gvblO2", "bond_mode=balance-tcp", "lacp=active",
+		"other_config:lacp-time=fast")
+	g.MustVsctl("add-br", "gvblg")
+	g.MustVsctl("add-port", "gvblg", "gvblGH")
+	g.MustVsctl("add-bond", "gvblg", "gvblgb", "gvblG1", "gvblG2", "bond_mode=balance-tcp", "lacp=active",
+		"other_config:lacp-time=fast")
+
+	ovsCtl := filepath.Join(o.dir, "ovs-vswitchd.ctl")
+	negotiated := func(show string, members ...string) bool {
+		if !strings.Contains(show, "status: active negotiated") {
+			return false
+		}
+		for _, m := range members {
+			if !strings.Contains(show, "member: "+m+": current attached") {
+				return false
+			}
+		}
+		return true
+	}
+	var gShow, oShow string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		gShow, _, _ = g.Run("ovs-appctl", "lacp/show", "gvblgb")
+		oShow, _, _ = o.run("ovs-appctl", "-t", ovsCtl, "lacp/show", "gvblob")
+		if negotiated(gShow, "gvblG1", "gvblG2") && negotiated(oShow, "gvblO1", "gvblO2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LACP not negotiated on both sides within 20 s\ngvsd:\n%s\nOVS:\n%s", gShow, oShow)
+		}
+	}
+	bondShow := gvbdWaitShow(t, g, "gvblgb", 5*time.Second, "lacp_status: negotiated", "member gvblG1: enabled", "member gvblG2: enabled")
+	oBond := o.must("ovs-appctl", "-t", ovsCtl, "bond/show", "gvblob")
+	if !strings.Contains(oBond, "member gvblO1: enabled") || !strings.Contains(oBond, "member gvblO2: enabled") {
+		t.Fatalf("OVS's bond members not both enabled:\n%s\ngvsd's:\n%s", oBond, bondShow)
+	}
+	if !lab.pingEventually("gvbl-a", "10.78.1.2", 10*time.Second) {
+		t.Fatalf("no ping across the LACP bonds\ngvsd:\n%s\nOVS:\n%s", bondShow, oBond)
+	}
+
+	// Sixteen TCP connections, each sending 256 KiB, from gvbl-a to
+	// gvbl-b. The hosts send frames of their MTU, checksummed: OVS's
+	// userspace datapath (without userspace-tso-enable) takes no
+	// offloaded super-frames from its veths.
+	lab.mustExec("gvbl-a", "ethtool", "-K", "gvblGHp", "tx", "off", "tso", "off", "gso", "off")
+	lab.mustExec("gvbl-b", "ethtool", "-K", "gvblOHp", "tx", "off", "tso", "off", "gso", "off")
+	server := exec.Command("ip", "netns", "exec", "gvbl-b", "python3", "-c", `
+import socket, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.78.1.2", 5901)); s.listen(32)
+def drain(c):
+    while c.recv(65536): pass
+    c.close()
+while True:
+    c, _ = s.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
+`)
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	before1, before2 := gvblRxPackets(t, "gvblO1"), gvblRxPackets(t, "gvblO2")
+	out, err := lab.exec("gvbl-a", "python3", "-c", `
+import socket, time
+for attempt in range(50):
+    try:
+        socket.create_connection(("10.78.1.2", 5901), timeout=2).close(); break
+    except OSError: time.sleep(0.1)
+for i in range(16):
+    c = socket.create_connection(("10.78.1.2", 5901), timeout=5)
+    c.sendall(b"x" * 262144); c.close()
+    print("connection", i, "sent", flush=True)
+print("sent")
+`)
+	if err != nil || !strings.Contains(out, "sent") {
+		t.Fatalf("TCP connections across the bonds: %v\n%s", err, out)
+	}
+	d1, d2 := gvblRxPackets(t, "gvblO1")-before1, gvblRxPackets(t, "gvblO2")-before2
+	t.Logf("packets received by OVS's members: gvblO1 %d, gvblO2 %d", d1, d2)
+	if d1 < 50 || d2 < 50 {
+		t.Fatalf("16 connections did not spread over both members: gvblO1 got %d packets, gvblO2 %d", d1, d2)
 	}
 }
