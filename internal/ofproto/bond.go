@@ -193,9 +193,9 @@ func (b *Bond) Configure(members []*Port, cfg BondConfig) {
 	}
 	primaryChanged := b.cfg.Primary != cfg.Primary
 	b.cfg = cfg
-	if primaryChanged {
-		b.choose(true)
-	}
+	// The active member may have left the bond; a new primary takes
+	// over at once.
+	b.choose(primaryChanged)
 	b.publish()
 }
 

@@ -2,6 +2,7 @@ package ofproto
 
 import (
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -87,17 +88,7 @@ func (bb *bondBridge) send(in uint32, f []byte) ([]uint32, *datapath.Xlate) {
 	return outs, x
 }
 
-func samePorts(a []uint32, b ...uint32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
+func samePorts(a []uint32, b ...uint32) bool { return slices.Equal(a, b) }
 
 func countsDrop(x *datapath.Xlate, bond *Bond) bool {
 	for _, e := range x.Effects {
@@ -424,5 +415,18 @@ func TestBondLACPNegotiates(t *testing.T) {
 	}
 	if outs, _ := a.send(1, bondFrame(hostA, hostB, 1)); len(outs) != 0 {
 		t.Fatalf("balance-tcp without negotiated LACP sent to %v", outs)
+	}
+}
+
+// TestBondActiveMemberLeaves: when the active member leaves the bond (a
+// reconfiguration), another enabled member becomes active at once.
+func TestBondActiveMemberLeaves(t *testing.T) {
+	bb := newBondBridge(t, BondConfig{Mode: BondActiveBackup})
+	if bb.bond.Active() != "m2" {
+		t.Fatalf("active %q", bb.bond.Active())
+	}
+	bb.bond.Configure(bb.bond.ports()[1:], BondConfig{Mode: BondActiveBackup})
+	if got := bb.bond.Active(); got != "m3" {
+		t.Fatalf("active member %q after m2 left, want m3", got)
 	}
 }
