@@ -446,6 +446,7 @@ func (b *Bond) Show() string {
 		}
 		fmt.Fprintf(&s, "  may_enable: %t\n", m.carrier && b.lacpMayEnable(m))
 	}
+	s.WriteString("\n") // OVS ends each bond with a blank line
 	return s.String()
 }
 

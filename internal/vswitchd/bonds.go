@@ -253,7 +253,6 @@ func (sw *Switch) registerBondCommands(r Registrar) {
 		var s strings.Builder
 		for _, bd := range st.sortedBonds() {
 			s.WriteString(bd.Show())
-			s.WriteString("\n")
 		}
 		return s.String(), nil
 	})
