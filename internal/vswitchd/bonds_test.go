@@ -1,6 +1,7 @@
 package vswitchd
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -114,5 +115,100 @@ func TestBondConfigErrors(t *testing.T) {
 	err := transact(t, sw.db, ops)
 	if err == nil || !strings.Contains(err.Error(), "interfaces: 33 rows, at most 32") {
 		t.Fatalf("a bond of 33 interfaces: %v", err)
+	}
+}
+
+// TestBondFailoverSendsLearningPackets: when the active member changes,
+// a RARP from each address learned elsewhere on the bridge goes out of
+// the new active member (OVS's learning packets), and none for
+// addresses learned on the bond; with lacp=active each member sends a
+// LACPDU.
+func TestBondFailoverSendsLearningPackets(t *testing.T) {
+	sw := bondSwitch(t, `,"bond_mode":"active-backup"`)
+	st := sw.state
+	st.runBonds(time.Now())
+	bond := st.bondByName("bond0")
+	active := bond.Active()
+	other := map[string]string{"bm1": "bm2", "bm2": "bm1"}[active]
+	elsewhere := [6]byte{2, 0, 0, 0, 7, 1}
+	onBond := [6]byte{2, 0, 0, 0, 7, 2}
+	br := st.bridges["br0"]
+	br.MACs.Learn(elsewhere, 0, st.ifaces["bp3"].dpNo)
+	br.MACs.Learn(onBond, 0, st.ifaces[active].dpNo)
+	dev := st.ifaces[other].dev.(*netdev.Memory)
+	dev.Sent()
+	st.ifaces[active].dev.(*netdev.Memory).SetLinkUp(false)
+	st.runBonds(time.Now())
+	if got := bond.Active(); got != other {
+		t.Fatalf("active member %q, want %s", got, other)
+	}
+	f, ok := dev.Next(2 * time.Second)
+	if !ok {
+		t.Fatalf("no learning packet out of %s", other)
+	}
+	if len(f) < 60 || [6]byte(f[6:12]) != elsewhere || f[12] != 0x80 || f[13] != 0x35 || [6]byte(f[0:6]) != [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff} {
+		t.Fatalf("learning packet % x, want a broadcast RARP from %x", f, elsewhere)
+	}
+	if f, ok := dev.Next(200 * time.Millisecond); ok {
+		t.Fatalf("a second learning packet % x (none for addresses on the bond)", f)
+	}
+
+	if err := transact(t, sw.db, `[{"op":"update","table":"Port","where":[["name","==","bond0"]],"row":{"lacp":"active"}}]`); err != nil {
+		t.Fatal(err)
+	}
+	sw.reconcile()
+	st.runBonds(time.Now())
+	f, ok = dev.Next(2 * time.Second)
+	if !ok || len(f) != 124 || [6]byte(f[0:6]) != [6]byte{0x01, 0x80, 0xc2, 0, 0, 2} || f[12] != 0x88 || f[13] != 0x09 || f[14] != 1 {
+		t.Fatalf("LACPDU out of %s: % x (%v)", other, f, ok)
+	}
+	out, err := appctl(sw, "lacp/show", "bond0")
+	if err != nil || !strings.Contains(out, "status: active\n") || !strings.Contains(out, "member: "+other+": defaulted detached") {
+		t.Fatalf("lacp/show: %v\n%s", err, out)
+	}
+}
+
+// appctl runs one of the switch's ovs-appctl commands.
+func appctl(sw *Switch, name string, args ...string) (string, error) {
+	var c commandSet
+	sw.RegisterCommands(&c)
+	for i, n := range c.names {
+		if n == name {
+			return c.handlers[i](args)
+		}
+	}
+	return "", fmt.Errorf("no command %s", name)
+}
+
+// TestBondCommands: the bond/ and lacp/ commands answer in OVS's words.
+func TestBondCommands(t *testing.T) {
+	sw := bondSwitch(t, `,"bond_mode":"balance-slb"`)
+	sw.state.runBonds(time.Now())
+	for _, c := range []struct {
+		args []string
+		out  string // a line the answer holds
+		err  string // the error, when it fails
+	}{
+		{args: []string{"bond/list"}, out: "bond0\tbalance-slb\t0\tbm1, bm2\n"},
+		{args: []string{"bond/show"}, out: "bond_mode: balance-slb\n"},
+		{args: []string{"bond/show", "nosuch"}, err: "no such bond"},
+		{args: []string{"bond/set-active-member", "nosuch", "bm1"}, err: "no such bond"},
+		{args: []string{"bond/set-active-member", "bond0", "bp3"}, err: "no such member"},
+		{args: []string{"bond/disable-member", "bond0", "bm2"}, out: "disabled"},
+		{args: []string{"bond/set-active-member", "bond0", "bm2"}, err: "cannot make disabled member active"},
+		{args: []string{"bond/enable-member", "bond0", "bm2"}, out: "enabled"},
+		{args: []string{"bond/set-active-member", "bond0", "bm2"}, out: "done"},
+		{args: []string{"bond/show", "bond0"}, out: "active member mac: 02:"},
+		{args: []string{"lacp/show", "bond0"}, err: "no such lacp object"},
+		{args: []string{"lacp/show-stats", "bond0"}, err: "no such lacp object"},
+		{args: []string{"lacp/show"}, out: ""},
+	} {
+		out, err := appctl(sw, c.args[0], c.args[1:]...)
+		switch {
+		case c.err != "" && (err == nil || err.Error() != c.err):
+			t.Errorf("%v: %q, %v; want error %q", c.args, out, err, c.err)
+		case c.err == "" && (err != nil || !strings.Contains(out, c.out)):
+			t.Errorf("%v: %q, %v; want %q", c.args, out, err, c.out)
+		}
 	}
 }
