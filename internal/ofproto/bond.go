@@ -76,6 +76,10 @@ type BondConfig struct {
 	UpDelay   time.Duration // bond_updelay
 	DownDelay time.Duration // bond_downdelay
 	Primary   string        // other_config:bond-primary, a member's name
+	// RebalanceInterval is other_config:bond-rebalance-interval: how
+	// often balance-slb and balance-tcp move hash buckets from the
+	// busiest member to the idlest; 0 never.
+	RebalanceInterval time.Duration
 	// LACP is the Port's lacp column: "active", "passive", or off
 	// (""). Until LACP is negotiated (see lacp.go) a bond with LACP
 	// configured sends and takes nothing, as OVS's, unless
@@ -125,6 +129,17 @@ type Bond struct {
 	negotiated bool
 	st         atomic.Pointer[bondState]
 	clock      func() time.Time // time.Now; tests set it
+
+	// assign is each hash bucket's member (nil: none), moved the
+	// member rebalancing moved it to; load counts what each bucket
+	// sent, loadSeen what it had counted at the last rebalancing (see
+	// rebalance.go).
+	assign        [bondBuckets]*bondMember
+	moved         [bondBuckets]*bondMember
+	load          [bondBuckets]datapath.Counter
+	loadSeen      [bondBuckets]uint64
+	lastLoad      [bondBuckets]uint64 // bytes of the last interval, for bond/show
+	nextRebalance time.Time
 }
 
 // bondMember is a member's link state, under Bond.mu.
@@ -266,6 +281,9 @@ func (b *Bond) Run(now time.Time, carrier func(p *Port) (up bool, mac [6]byte)) 
 			changed = true
 		}
 	}
+	if b.rebalance(now) {
+		b.publish()
+	}
 	if changed || b.negotiated != wasNegotiated {
 		b.choose(false)
 		b.publish()
@@ -343,9 +361,10 @@ func (b *Bond) publish() {
 	if b.active != nil {
 		s.active = b.active.port
 	}
-	if len(on) > 0 {
-		for i := range s.buckets {
-			s.buckets[i] = on[i%len(on)]
+	b.assignBuckets()
+	for i, m := range b.assign {
+		if m != nil {
+			s.buckets[i] = m.port
 		}
 	}
 	b.st.Store(s)
@@ -414,7 +433,7 @@ func (b *Bond) Show() string {
 	fmt.Fprintf(&s, "updelay: %d ms\n", b.cfg.UpDelay.Milliseconds())
 	fmt.Fprintf(&s, "downdelay: %d ms\n", b.cfg.DownDelay.Milliseconds())
 	if b.cfg.Mode != BondActiveBackup {
-		fmt.Fprintf(&s, "next rebalance: 0 ms\n")
+		fmt.Fprintf(&s, "next rebalance: %d ms\n", max(0, b.nextRebalance.Sub(b.clock()).Milliseconds()))
 	}
 	lacpStatus := b.cfg.lacpStatus()
 	if b.negotiated {
@@ -445,6 +464,7 @@ func (b *Bond) Show() string {
 			fmt.Fprintf(&s, "  %s expires in %d ms\n", verb, max(0, m.delay.Sub(b.clock()).Milliseconds()))
 		}
 		fmt.Fprintf(&s, "  may_enable: %t\n", m.carrier && b.lacpMayEnable(m))
+		b.showHashes(&s, m)
 	}
 	s.WriteString("\n") // OVS ends each bond with a blank line
 	return s.String()
@@ -557,10 +577,16 @@ func bondOutput(x *xlate, out *Port, f *frame, vlan uint16) *Port {
 		return nil
 	}
 	switch s.mode {
-	case BondBalanceSLB:
-		return s.buckets[slbHash(f.src, vlan)%bondBuckets]
-	case BondBalanceTCP:
-		return s.buckets[l4Hash(x, f, vlan)%bondBuckets]
+	case BondBalanceSLB, BondBalanceTCP:
+		var h uint32
+		if s.mode == BondBalanceSLB {
+			h = slbHash(f.src, vlan) % bondBuckets
+		} else {
+			h = l4Hash(x, f, vlan) % bondBuckets
+		}
+		// The bucket's load, for rebalancing (see rebalance.go).
+		x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectCount, Counter: &out.Bond.load[h]})
+		return s.buckets[h]
 	}
 	return s.active
 }

@@ -81,8 +81,12 @@ func (bb *bondBridge) send(in uint32, f []byte) ([]uint32, *datapath.Xlate) {
 	sort.Slice(outs, func(i, j int) bool { return outs[i] < outs[j] })
 	// Apply the learning, as the datapath would.
 	for _, e := range x.Effects {
-		if e.Kind == datapath.EffectLearn {
+		switch e.Kind {
+		case datapath.EffectLearn:
 			e.Learner.Learn(e.MAC, e.VLAN, e.Port)
+		case datapath.EffectCount:
+			e.Counter.Packets.Add(1)
+			e.Counter.Bytes.Add(uint64(len(f)))
 		}
 	}
 	return outs, x
@@ -429,4 +433,50 @@ func TestBondActiveMemberLeaves(t *testing.T) {
 	if got := bb.bond.Active(); got != "m3" {
 		t.Fatalf("active member %q after m2 left, want m3", got)
 	}
+}
+
+// TestBondRebalance: every bond-rebalance-interval a balance-slb bond
+// moves a bucket from the member that sent the most to the one that sent
+// the least, when that narrows the gap; bond/show lists the buckets'
+// loads.
+func TestBondRebalance(t *testing.T) {
+	bb := newBondBridge(t, BondConfig{Mode: BondBalanceSLB, RebalanceInterval: 10 * time.Second})
+	// Two sources whose buckets are on the same member.
+	var srcs [][6]byte
+	var on uint32
+	for i := 0; len(srcs) < 2 && i < 256; i++ {
+		src := [6]byte{2, 0, 0, 2, 0, byte(i)}
+		outs, _ := bb.send(1, bondFrame(src, bcast, 1))
+		if on == 0 {
+			on = outs[0]
+		}
+		if outs[0] == on && slbHash(src, 0)%bondBuckets != slbHash(srcs0(srcs), 0)%bondBuckets {
+			srcs = append(srcs, src)
+		}
+	}
+	for range 100 {
+		bb.send(1, bondFrame(srcs[0], bcast, 1))
+		bb.send(1, bondFrame(srcs[1], bcast, 1))
+	}
+	bb.now = bb.now.Add(10 * time.Second)
+	bb.run()
+	seen := map[uint32]bool{}
+	for _, src := range srcs {
+		outs, _ := bb.send(1, bondFrame(src, bcast, 1))
+		seen[outs[0]] = true
+	}
+	if len(seen) != 2 {
+		t.Fatalf("after rebalancing, two busy sources of member %d go out of %v, want both members", on, seen)
+	}
+	if show := bb.bond.Show(); !strings.Contains(show, " kB load\n") || !strings.Contains(show, "next rebalance: 10000 ms") {
+		t.Fatalf("bond/show:\n%s", show)
+	}
+}
+
+// srcs0 is the first of srcs, or a zero address.
+func srcs0(srcs [][6]byte) [6]byte {
+	if len(srcs) == 0 {
+		return [6]byte{0xff}
+	}
+	return srcs[0]
 }

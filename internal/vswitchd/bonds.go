@@ -3,6 +3,7 @@ package vswitchd
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,13 @@ type wantBond struct {
 	// does (which only logs it): it goes to the members' Interface.error.
 	warning string
 }
+
+// other_config:bond-rebalance-interval, in ms: OVS's default and the
+// top of its range (the commit check refuses more).
+const (
+	defaultRebalanceMS = 10000
+	maxRebalanceMS     = 10000
+)
 
 // maxBondDelay bounds bond_updelay and bond_downdelay: longer ones are
 // taken as this (OVS takes any; a negative one is 0 in both).
@@ -38,6 +46,10 @@ func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	b.cfg.Primary = oc["bond-primary"]
 	b.cfg.LACPFallbackAB = oc["lacp-fallback-ab"] == "true"
 	b.cfg.LACPFast = oc["lacp-time"] == "fast"
+	b.cfg.RebalanceInterval = time.Duration(defaultRebalanceMS) * time.Millisecond
+	if n, err := strconv.ParseInt(oc["bond-rebalance-interval"], 10, 64); err == nil {
+		b.cfg.RebalanceInterval = time.Duration(min(max(n, 0), maxRebalanceMS)) * time.Millisecond
+	}
 	name, _ := get(snap, "Port", pu, "name").Str()
 	var warn []string
 	switch d := oc["bond-detect-mode"]; d {

@@ -116,6 +116,10 @@ func TestBondConfigErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "interfaces: 33 rows, at most 32") {
 		t.Fatalf("a bond of 33 interfaces: %v", err)
 	}
+	err = transact(t, sw.db, `[{"op":"update","table":"Port","where":[["name","==","bond0"]],"row":{"other_config":["map",[["bond-rebalance-interval","10001"]]]}}]`)
+	if err == nil || !strings.Contains(err.Error(), `other_config:bond-rebalance-interval="10001": must be an integer from 0 to 10000`) {
+		t.Fatalf("bond-rebalance-interval=10001: %v", err)
+	}
 }
 
 // TestBondFailoverSendsLearningPackets: when the active member changes,

@@ -145,9 +145,13 @@ func checkInterface(t *ovsdb.Table, old, new *ovsdb.Row) error {
 }
 
 // checkPort refuses a bond of more than ofproto.MaxBondMembers
-// interfaces.
+// interfaces, and an other_config:bond-rebalance-interval out of OVS's
+// documented range.
 func checkPort(t *ovsdb.Table, old, new *ovsdb.Row) error {
-	return checkSetSize(t, old, new, "interfaces", ofproto.MaxBondMembers)
+	if err := checkSetSize(t, old, new, "interfaces", ofproto.MaxBondMembers); err != nil {
+		return err
+	}
+	return checkIntKey(t, old, new, "other_config", "bond-rebalance-interval", 0, maxRebalanceMS)
 }
 
 // checkIntKey refuses a new value of column:key that is not an integer
