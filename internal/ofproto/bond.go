@@ -348,14 +348,12 @@ func (b *Bond) publish() {
 			s.lacp[m.port.DPPort] = lacpUpcall{b: b, m: m}
 		}
 	}
-	var on []*Port
 	for i, m := range b.members {
 		if i == 0 {
 			s.lead = m.port.DPPort
 		}
 		if m.enabled {
 			s.enabled[m.port.DPPort] = true
-			on = append(on, m.port)
 		}
 	}
 	if b.active != nil {
