@@ -480,3 +480,18 @@ func srcs0(srcs [][6]byte) [6]byte {
 	}
 	return srcs[0]
 }
+
+// TestBondMirrorOutput: a mirror whose output_port is a bond sends its
+// copies out of the bond's active member, whichever member the
+// configuration named.
+func TestBondMirrorOutput(t *testing.T) {
+	bb := newBondBridge(t, BondConfig{Mode: BondActiveBackup})
+	cfg := *bb.b.Config()
+	m3 := cfg.Ports[3]
+	cfg.Mirrors = []*Mirror{{Name: "m", Src: map[uint32]bool{1: true}, OutPort: m3, OutVLAN: -1, Stats: &MirrorStats{}}}
+	cfg.Ports[2].MirrorOut, m3.MirrorOut = true, true
+	bb.b.SetConfig(&cfg)
+	if outs, _ := bb.send(1, bondFrame(hostA, bcast, 1)); !samePorts(outs, 2, 4) {
+		t.Fatalf("broadcast from a mirrored port went to %v, want p4 and the copy out of the active member 2", outs)
+	}
+}

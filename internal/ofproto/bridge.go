@@ -510,7 +510,9 @@ func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, 
 		c := f
 		c.copy, c.snaplen = &m.Stats.Copy, m.Snaplen
 		if m.OutPort != nil {
-			b.copyTo(x, m.OutPort, c, vs, depth)
+			if out := bondOutput(x, m.OutPort, &c, vlan); out != nil {
+				b.copyTo(x, out, c, vs, depth)
+			}
 			continue
 		}
 		if m.OutVLAN < 0 || uint16(m.OutVLAN) == vlan || isReservedMulticast(f.dst) {

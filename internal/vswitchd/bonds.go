@@ -339,7 +339,9 @@ func (st *datapathState) wantBondOf(b *wantBridge, port *ofproto.Port) ofproto.B
 
 // mirrorBondMembers makes a mirror that selects a bond (by its Port row,
 // which byPortRow maps to one member) select every member, as OVS's
-// select_src_port and select_dst_port of a bond do.
+// select_src_port and select_dst_port of a bond do; a bond that is a
+// mirror's output_port leaves normal switching with all its members
+// (the copies go out of the member the bond picks).
 func mirrorBondMembers(mirrors []*ofproto.Mirror, byPortRow map[ovsdb.UUID]*ofproto.Port, bonds map[ovsdb.UUID][]*ofproto.Port) {
 	for u, members := range bonds {
 		one := byPortRow[u]
@@ -347,6 +349,11 @@ func mirrorBondMembers(mirrors []*ofproto.Mirror, byPortRow map[ovsdb.UUID]*ofpr
 			continue
 		}
 		for _, m := range mirrors {
+			if m.OutPort == one {
+				for _, p := range members {
+					p.MirrorOut = true
+				}
+			}
 			for _, set := range []map[uint32]bool{m.Src, m.Dst} {
 				if set[one.DPPort] {
 					for _, p := range members {
