@@ -164,23 +164,20 @@ func TestBondDelaysPrimaryAndCommands(t *testing.T) {
 	if got := bb.bond.Active(); got != "m3" {
 		t.Fatalf("active member %q, want the primary m3 (the updelay is skipped with no member enabled)", got)
 	}
+	// step runs the bond d later and checks the active member.
+	step := func(d time.Duration, want, when string) {
+		t.Helper()
+		bb.now = bb.now.Add(d)
+		bb.run()
+		if got := bb.bond.Active(); got != want {
+			t.Fatalf("active member %q %s, want %s", got, when, want)
+		}
+	}
 	bb.up["m3"] = false
-	bb.now = bb.now.Add(10 * time.Millisecond)
-	bb.run()
-	if got := bb.bond.Active(); got != "m3" {
-		t.Fatalf("active member %q during the downdelay, want m3", got)
-	}
-	bb.now = bb.now.Add(200 * time.Millisecond)
-	bb.run()
-	if got := bb.bond.Active(); got != "m2" {
-		t.Fatalf("active member %q after the downdelay, want m2", got)
-	}
+	step(10*time.Millisecond, "m3", "during the downdelay")
+	step(200*time.Millisecond, "m2", "after the downdelay")
 	bb.up["m3"] = true
-	bb.now = bb.now.Add(10 * time.Millisecond)
-	bb.run()
-	if got := bb.bond.Active(); got != "m2" {
-		t.Fatalf("active member %q during the primary's updelay, want m2", got)
-	}
+	step(10*time.Millisecond, "m2", "during the primary's updelay")
 	bb.now = bb.now.Add(100 * time.Millisecond)
 	if _, active := bb.run(); active != "m3" {
 		t.Fatalf("new active member %q after the primary's updelay, want m3", active)
