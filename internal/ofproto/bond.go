@@ -206,8 +206,9 @@ func (b *Bond) Configure(members []*Port, cfg BondConfig) {
 			b.active = m
 		}
 	}
-	primaryChanged := b.cfg.Primary != cfg.Primary
+	oldPrimary := b.primary()
 	b.cfg = cfg
+	primaryChanged := oldPrimary != b.primary()
 	// The active member may have left the bond; a new primary takes
 	// over at once.
 	b.choose(primaryChanged)
@@ -307,13 +308,22 @@ func (b *Bond) enable(m *bondMember, on bool) {
 	bondLog.Info("member %s: %s", m.port.Name, map[bool]string{true: "enabled", false: "disabled"}[on])
 }
 
+// primary is the bond-primary member's name: only an active-backup bond
+// has one, as in OVS. Under b.mu.
+func (b *Bond) primary() string {
+	if b.cfg.Mode != BondActiveBackup {
+		return ""
+	}
+	return b.cfg.Primary
+}
+
 // choose picks the active member: the primary when it is enabled and
 // either force is set or the primary just became usable, else the
 // current one while it is enabled, else the first enabled member.
 // Under b.mu.
 func (b *Bond) choose(force bool) {
 	prev := b.active
-	if p := b.member(b.cfg.Primary); p != nil && p.enabled && (force || prev == nil || !prev.enabled || prev != p) {
+	if p := b.member(b.primary()); p != nil && p.enabled && (force || prev == nil || !prev.enabled || prev != p) {
 		// OVS goes back to the primary whenever it is up.
 		b.active = p
 	} else if b.active == nil || !b.active.enabled {
@@ -439,7 +449,7 @@ func (b *Bond) Show() string {
 	}
 	fmt.Fprintf(&s, "lacp_status: %s\n", lacpStatus)
 	fmt.Fprintf(&s, "lacp_fallback_ab: %t\n", b.cfg.LACPFallbackAB)
-	primary := b.cfg.Primary
+	primary := b.primary()
 	if primary == "" {
 		primary = "<none>"
 	}

@@ -116,6 +116,25 @@ func TestBondActiveBackupFailover(t *testing.T) {
 	}
 }
 
+// gvbdVethPair makes a veth pair a-b in the root namespace, both ends up
+// and without IPv6, deleted when the test ends.
+func gvbdVethPair(lab *netLab, a, b string) {
+	lab.t.Helper()
+	if labLinkExists(a) {
+		_, _ = lab.run("ip", "link", "del", a)
+	}
+	lab.must("ip", "link", "add", a, "type", "veth", "peer", "name", b)
+	lab.t.Cleanup(func() {
+		if labLinkExists(a) {
+			_, _ = lab.run("ip", "link", "del", a)
+		}
+	})
+	for _, d := range []string{a, b} {
+		lab.must("sysctl", "-q", "-w", "net/ipv6/conf/"+d+"/disable_ipv6=1")
+		lab.must("ip", "link", "set", "dev", d, "up")
+	}
+}
+
 // gvblRxPackets reads a root-namespace device's kernel rx_packets.
 func gvblRxPackets(t *testing.T, dev string) int {
 	t.Helper()
@@ -146,22 +165,8 @@ func TestBondLACPBalanceTCPAgainstOVS(t *testing.T) {
 	lab.netns("gvbl-b")
 	lab.veth("gvblGH", "gvblGHp", "gvbl-a", "10.78.1.1/24")
 	lab.veth("gvblOH", "gvblOHp", "gvbl-b", "10.78.1.2/24")
-	for _, i := range []string{"1", "2"} {
-		gd, od := "gvblG"+i, "gvblO"+i
-		if labLinkExists(gd) {
-			_, _ = lab.run("ip", "link", "del", gd)
-		}
-		lab.must("ip", "link", "add", gd, "type", "veth", "peer", "name", od)
-		t.Cleanup(func() {
-			if labLinkExists(gd) {
-				_, _ = lab.run("ip", "link", "del", gd)
-			}
-		})
-		for _, d := range []string{gd, od} {
-			lab.must("sysctl", "-q", "-w", "net/ipv6/conf/"+d+"/disable_ipv6=1")
-			lab.must("ip", "link", "set", "dev", d, "up")
-		}
-	}
+	gvbdVethPair(lab, "gvblG1", "gvblO1")
+	gvbdVethPair(lab, "gvblG2", "gvblO2")
 	o.MustVsctl("add-br", "gvblo", "--", "set", "bridge", "gvblo", "datapath_type=netdev")
 	o.MustVsctl("add-port", "gvblo", "gvblOH")
 	o.MustVsctl("add-bond", "gvblo", "gvblob", "gvblO1", "gvblO2", "bond_mode=balance-tcp", "lacp=active",
@@ -244,4 +249,96 @@ print("sent")
 	if d1 < 50 || d2 < 50 {
 		t.Fatalf("16 connections did not spread over both members: gvblO1 got %d packets, gvblO2 %d", d1, d2)
 	}
+}
+
+// gvbsMask makes bond/show and bond/list of gvsd and OVS comparable: the
+// member names' prefixes and the MAC addresses go, and "next rebalance"
+// keeps its name only (a countdown).
+var gvbsMask = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`gvbs[GO]`), "M"},
+	{regexp.MustCompile(`[0-9a-f]{2}(:[0-9a-f]{2}){5}`), "MAC"},
+	{regexp.MustCompile(`next rebalance: \d+ ms`), "next rebalance: N ms"},
+	{regexp.MustCompile(`\tM2, M1\n`), "\tM1, M2\n"}, // OVS lists members in hash order
+	// bond/list's recircID: OVS's, which gvs has none of (its bond/show
+	// says "Recirc-ID : -1" for the same bond).
+	{regexp.MustCompile(`(?m)^(gvbsb\t[a-z-]+\t)\d+\t`), "${1}ID\t"},
+}
+
+// TestBondShowDifferential: the same active-backup, then balance-slb,
+// bond (two veths, updelay, downdelay, a primary) on OVS 3.1 and on gvsd
+// prints the same bond/show and bond/list, member names and addresses
+// aside, and the commands fail with the same errors.
+func TestBondShowDifferential(t *testing.T) {
+	requireTool(t, "ovs-vsctl", "ovs-appctl", "ovsdb-tool", "ovsdb-server", "ovs-vswitchd", "ip")
+	lab := newNetLab(t)
+	o := gvsyStartOVS(t)
+	g := StartGvsd(t)
+	for _, d := range []string{"gvbsG1", "gvbsG2", "gvbsO1", "gvbsO2"} {
+		gvbdVethPair(lab, d, d+"p")
+	}
+	ovsCtl := filepath.Join(o.dir, "ovs-vswitchd.ctl")
+	mask := func(s string) string {
+		for _, m := range gvbsMask {
+			s = m.re.ReplaceAllString(s, m.with)
+		}
+		return s
+	}
+	gApp := func(args ...string) string {
+		out, errOut, _ := g.Run("ovs-appctl", args...)
+		return mask(out + strings.SplitN(errOut, "\n", 2)[0])
+	}
+	oApp := func(args ...string) string {
+		args = append([]string(nil), args...)
+		for i := range args {
+			args[i] = strings.ReplaceAll(args[i], "gvbsG", "gvbsO")
+		}
+		out, errOut, _ := o.run(append([]string{"ovs-appctl", "-t", ovsCtl}, args...)...)
+		return mask(out + strings.SplitN(errOut, "\n", 2)[0])
+	}
+	o.MustVsctl("add-br", "gvbso", "--", "set", "bridge", "gvbso", "datapath_type=netdev")
+	o.MustVsctl("add-bond", "gvbso", "gvbsb", "gvbsO1", "gvbsO2", "bond_mode=active-backup", "bond_updelay=100",
+		"bond_downdelay=200", "other_config:bond-primary=gvbsO1")
+	g.MustVsctl("add-br", "gvbsg")
+	g.MustVsctl("add-bond", "gvbsg", "gvbsb", "gvbsG1", "gvbsG2", "bond_mode=active-backup", "bond_updelay=100",
+		"bond_downdelay=200", "other_config:bond-primary=gvbsG1")
+	settled := func(mode string) {
+		t.Helper()
+		want := []string{"bond_mode: " + mode, "member M1: enabled\n  active member\n  may_enable: true", "member M2: enabled\n  may_enable: true\n"}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			gs, os := gApp("bond/show", "gvbsb"), oApp("bond/show", "gvbsb")
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(gs, w) && strings.Contains(os, w)
+			}
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bonds did not settle within 10 s\ngvsd:\n%s\nOVS:\n%s", gs, os)
+			}
+		}
+	}
+	compare := func(args ...string) {
+		t.Helper()
+		if gs, os := gApp(args...), oApp(args...); gs != os {
+			t.Errorf("ovs-appctl %s differs\ngvsd:\n%s\nOVS:\n%s", strings.Join(args, " "), gs, os)
+		}
+	}
+	settled("active-backup")
+	compare("bond/show", "gvbsb")
+	compare("bond/show")
+	compare("bond/list")
+	compare("bond/show", "nosuch")
+	compare("bond/set-active-member", "nosuch", "gvbsG1")
+	compare("bond/set-active-member", "gvbsb", "nosuch")
+	compare("lacp/show", "gvbsb")
+
+	o.MustVsctl("set", "port", "gvbsb", "bond_mode=balance-slb")
+	g.MustVsctl("set", "port", "gvbsb", "bond_mode=balance-slb")
+	settled("balance-slb")
+	compare("bond/show", "gvbsb")
+	compare("bond/list")
 }
