@@ -425,6 +425,17 @@ func (b *Bond) Active() string {
 	return ""
 }
 
+// ActiveMAC returns the active member's MAC address as last seen, ""
+// when no member is active.
+func (b *Bond) ActiveMAC() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.active == nil {
+		return ""
+	}
+	return net.HardwareAddr(b.active.mac[:]).String()
+}
+
 // Show describes the bond as OVS's bond/show does.
 func (b *Bond) Show() string {
 	b.mu.Lock()

@@ -388,3 +388,32 @@ func (st *datapathState) startBondMonitor() func() {
 		<-stopped
 	}
 }
+
+// bondStatsOps returns the updates of the bonds' Port rows: statistics
+// bond_rx_dropped (gvs's: the frames NORMAL dropped on the members, see
+// ofproto.Bond.RxDrops) and bond_active_slave, the active member's MAC
+// address as OVS writes it (empty with none). The caller holds st.mu.
+func (st *datapathState) bondStatsOps(snap *ovsdb.Snapshot) []any {
+	var ops []any
+	for u, bd := range st.bonds {
+		if _, ok := snap.Tables["Port"][u]; !ok {
+			continue
+		}
+		row := map[string]any{}
+		stats := map[string]uint64{"bond_rx_dropped": bd.RxDrops.Packets.Load()}
+		if !sameStats(get(snap, "Port", u, "statistics"), stats) {
+			row["statistics"] = statsMap(stats)
+		}
+		active := []any{"set", []any{}}
+		if mac := bd.ActiveMAC(); mac != "" {
+			active = []any{"set", []any{mac}}
+		}
+		if have, _ := get(snap, "Port", u, "bond_active_slave").Str(); have != bd.ActiveMAC() {
+			row["bond_active_slave"] = active
+		}
+		if len(row) > 0 {
+			ops = append(ops, updateRow("Port", u, row))
+		}
+	}
+	return ops
+}

@@ -8,6 +8,7 @@ import (
 
 	"gvs/internal/netdev"
 	"gvs/internal/ofproto"
+	"gvs/internal/ovsdb"
 )
 
 // bondSwitch is a switch whose bridge br0 has a bond "bond0" of memory
@@ -214,5 +215,32 @@ func TestBondCommands(t *testing.T) {
 		case c.err == "" && (err != nil || !strings.Contains(out, c.out)):
 			t.Errorf("%v: %q, %v; want %q", c.args, out, err, c.out)
 		}
+	}
+}
+
+// TestBondPortStatus: the bond's Port row gets bond_active_slave, the
+// active member's address (as OVS writes it), and statistics
+// bond_rx_dropped, the frames dropped on its members.
+func TestBondPortStatus(t *testing.T) {
+	sw := bondSwitch(t, `,"bond_mode":"active-backup"`)
+	st := sw.state
+	st.runBonds(time.Now())
+	bond := st.bondByName("bond0")
+	bond.RxDrops.Packets.Add(7) // as if seven frames came in on the backup member
+	sw.refreshStats()
+	snap := sw.db.Snapshot()
+	var pu ovsdb.UUID
+	for u := range snap.Tables["Port"] {
+		if n, _ := get(snap, "Port", u, "name").Str(); n == "bond0" {
+			pu = u
+		}
+	}
+	info := st.ifaces[bond.Active()].dev.Info()
+	if got, _ := get(snap, "Port", pu, "bond_active_slave").Str(); got != info.MAC.String() || got == "" {
+		t.Errorf("bond_active_slave %q, want %s", got, info.MAC)
+	}
+	stats := get(snap, "Port", pu, "statistics")
+	if stats.Len() != 1 || stats.Keys[0] != "bond_rx_dropped" || stats.Values[0] != int64(7) {
+		t.Errorf("Port statistics %v %v, want bond_rx_dropped=7", stats.Keys, stats.Values)
 	}
 }
