@@ -116,25 +116,6 @@ func TestBondActiveBackupFailover(t *testing.T) {
 	}
 }
 
-// gvbdVethPair makes a veth pair a-b in the root namespace, both ends up
-// and without IPv6, deleted when the test ends.
-func gvbdVethPair(lab *netLab, a, b string) {
-	lab.t.Helper()
-	if labLinkExists(a) {
-		_, _ = lab.run("ip", "link", "del", a)
-	}
-	lab.must("ip", "link", "add", a, "type", "veth", "peer", "name", b)
-	lab.t.Cleanup(func() {
-		if labLinkExists(a) {
-			_, _ = lab.run("ip", "link", "del", a)
-		}
-	})
-	for _, d := range []string{a, b} {
-		lab.must("sysctl", "-q", "-w", "net/ipv6/conf/"+d+"/disable_ipv6=1")
-		lab.must("ip", "link", "set", "dev", d, "up")
-	}
-}
-
 // gvblRxPackets reads a root-namespace device's kernel rx_packets.
 func gvblRxPackets(t *testing.T, dev string) int {
 	t.Helper()
@@ -165,8 +146,8 @@ func TestBondLACPBalanceTCPAgainstOVS(t *testing.T) {
 	lab.netns("gvbl-b")
 	lab.veth("gvblGH", "gvblGHp", "gvbl-a", "10.78.1.1/24")
 	lab.veth("gvblOH", "gvblOHp", "gvbl-b", "10.78.1.2/24")
-	gvbdVethPair(lab, "gvblG1", "gvblO1")
-	gvbdVethPair(lab, "gvblG2", "gvblO2")
+	lab.veth("gvblG1", "gvblO1", "")
+	lab.veth("gvblG2", "gvblO2", "")
 	o.MustVsctl("add-br", "gvblo", "--", "set", "bridge", "gvblo", "datapath_type=netdev")
 	o.MustVsctl("add-port", "gvblo", "gvblOH")
 	o.MustVsctl("add-bond", "gvblo", "gvblob", "gvblO1", "gvblO2", "bond_mode=balance-tcp", "lacp=active",
@@ -277,7 +258,7 @@ func TestBondShowDifferential(t *testing.T) {
 	o := gvsyStartOVS(t)
 	g := StartGvsd(t)
 	for _, d := range []string{"gvbsG1", "gvbsG2", "gvbsO1", "gvbsO2"} {
-		gvbdVethPair(lab, d, d+"p")
+		lab.veth(d, d+"p", "")
 	}
 	ovsCtl := filepath.Join(o.dir, "ovs-vswitchd.ctl")
 	mask := func(s string) string {
