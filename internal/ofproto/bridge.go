@@ -48,6 +48,10 @@ type Port struct {
 	// (remote_ip, local_ip, key) come from the flow's tun_* fields: an
 	// output to it carries them (see emitTunnel).
 	TunnelFlow netdev.TunnelFlow
+
+	// Bond, for a member of a bond, is the bond: NORMAL switches
+	// through the bond, not the member (see bond.go).
+	Bond *Bond
 }
 
 // IsPatch reports whether p is one end of a patch.
@@ -187,6 +191,9 @@ func (b *Bridge) Translate(pkt *datapath.Packet, out *datapath.Xlate) {
 	}
 	x.cur, x.ncur, x.npushed = x.base, x.nbase, 0
 	k := &pkt.Key
+	if k.RecircID == 0 && in.Bond != nil && lacpRx(in, pkt, out) {
+		return // a LACPDU, taken by the bond's LACP
+	}
 	f := frame{src: k.DlSrc, dst: k.DlDst, vlans: x.base}
 	if k.RecircID != 0 {
 		resume(x, k.RecircID, f)
@@ -384,6 +391,12 @@ func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) boo
 		return false
 	}
 	vlan := vs.VID()
+	if in.Bond != nil {
+		if !b.bondAdmits(x, cfg, in, &f, vlan) {
+			return false
+		}
+		in = bondLead(cfg, in) // the bond's addresses are learned on its lead member
+	}
 	// A multicast source address is never learned, but the frame is
 	// still switched, as OVS does.
 	if f.src[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
@@ -392,7 +405,7 @@ func (b *Bridge) normal(x *xlate, cfg *Config, in *Port, f frame, depth int) boo
 	}
 	base := len(x.outs)
 	if cfg.ForwardBPDU || !isReservedMulticast(f.dst) {
-		b.chooseOutputs(x, cfg, in, f.dst, vs)
+		b.chooseOutputs(x, cfg, in, &f, vs)
 	}
 	for _, out := range x.outs[base:] {
 		b.output(x, out, f, vs, depth)
@@ -421,16 +434,20 @@ func (b *Bridge) lookup(x *xlate, dst [6]byte, vlan uint16) (uint32, bool) {
 // chooseOutputs appends to x.outs the ports NORMAL sends the frame to:
 // the learned port of a known unicast destination, or every port of the
 // VLAN but the input; only ports that take the frame's headers (see
-// PortVLAN.Includes).
-func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, dst [6]byte, vs VLANs) {
+// PortVLAN.Includes). A bond is one port: flooded once, through the
+// member bondOutput picks.
+func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, f *frame, vs VLANs) {
 	vlan := vs.VID()
+	dst := f.dst
 	if dst[0]&1 == 0 && !cfg.FloodVLANs.Has(vlan) {
 		if port, ok := b.lookup(x, dst, vlan); ok {
 			if x.trace != nil {
 				x.trace.Note(fmt.Sprintf("forwarding to learned port %s", portName(cfg, port)), x.tnest)
 			}
-			if out := cfg.Ports[port]; out != nil && out != in && !out.MirrorOut && out.VLAN.Includes(vs) {
-				x.outs = append(x.outs, out)
+			if out := cfg.Ports[port]; out != nil && !sameSwitchPort(out, in) && !out.MirrorOut && out.VLAN.Includes(vs) {
+				if out = bondOutput(x, out, f, vlan); out != nil {
+					x.outs = append(x.outs, out)
+				}
 			}
 			return
 		}
@@ -439,8 +456,10 @@ func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, dst [6]byte, vs 
 		x.trace.Note("no learned MAC for destination, flooding", x.tnest)
 	}
 	for _, out := range cfg.Flood {
-		if out != in && !out.MirrorOut && out.VLAN.Includes(vs) {
-			x.outs = append(x.outs, out)
+		if !sameSwitchPort(out, in) && !out.MirrorOut && out.VLAN.Includes(vs) && bondLead(cfg, out) == out {
+			if out = bondOutput(x, out, f, vlan); out != nil {
+				x.outs = append(x.outs, out)
+			}
 		}
 	}
 }
@@ -491,7 +510,9 @@ func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, 
 		c := f
 		c.copy, c.snaplen = &m.Stats.Copy, m.Snaplen
 		if m.OutPort != nil {
-			b.copyTo(x, m.OutPort, c, vs, depth)
+			if out := bondOutput(x, m.OutPort, &c, vlan); out != nil {
+				b.copyTo(x, out, c, vs, depth)
+			}
 			continue
 		}
 		if m.OutVLAN < 0 || uint16(m.OutVLAN) == vlan || isReservedMulticast(f.dst) {
@@ -503,8 +524,10 @@ func (b *Bridge) mirror(x *xlate, cfg *Config, in *Port, outs []*Port, f frame, 
 		ovs := vs
 		ovs[0] = withVID(ovs[0], uint16(m.OutVLAN))
 		for _, out := range cfg.Flood {
-			if !out.MirrorOut && out.VLAN.Includes(ovs) {
-				b.copyTo(x, out, c, ovs, depth)
+			if !out.MirrorOut && out.VLAN.Includes(ovs) && bondLead(cfg, out) == out {
+				if out = bondOutput(x, out, &c, uint16(m.OutVLAN)); out != nil {
+					b.copyTo(x, out, c, ovs, depth)
+				}
 			}
 		}
 	}

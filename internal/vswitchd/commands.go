@@ -32,12 +32,10 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("revalidator/wait", "", 0, 0, func([]string) (string, error) { return "", nil })
 	r.Register("memory/show", "", 0, 0, sw.memoryShow)
 	r.Register("qos/show", "interface", 1, 1, sw.qosShow)
-	// gvs has no bonds, LACP, CFM, BFD, STP or RSTP: listing them all
-	// prints nothing and naming one is an error, in OVS's words.
+	sw.registerBondCommands(r)
+	// gvs has no CFM, BFD, STP or RSTP: listing them all prints
+	// nothing and naming one is an error, in OVS's words.
 	for _, c := range []struct{ name, usage, missing string }{
-		{"bond/show", "[port]", "no such bond"},
-		{"lacp/show", "[port]", "no such lacp object"},
-		{"lacp/show-stats", "[port]", "no such lacp object"},
 		{"cfm/show", "[interface]", "no such CFM object"},
 		{"bfd/show", "[interface]", "no such bfd object"},
 		{"stp/show", "[bridge]", "no such stp object"},

@@ -29,8 +29,9 @@ type wantBridge struct {
 	mirrors     []*wantMirror
 }
 
-// wantPort is a port and its (first) interface as the database describes
-// them.
+// wantPort is a port and one of its interfaces as the database
+// describes them: a bond (a port of several interfaces) has one for each
+// member, all with the same bond.
 type wantPort struct {
 	portUUID  ovsdb.UUID
 	ifaceUUID ovsdb.UUID
@@ -44,7 +45,8 @@ type wantPort struct {
 	ofportReq int64
 	ofport    int64 // the value in the database, to keep numbers stable
 	mtuReq    int64
-	bondExtra bool // a second or later interface of one port
+	bond      *wantBond // nil: a port of one interface
+	bondErr   string    // why this member cannot be used (see readBond)
 }
 
 // key says when an interface must be reopened: a change of any of these.
@@ -95,9 +97,20 @@ func readBridge(snap *ovsdb.Snapshot, bu ovsdb.UUID) *wantBridge {
 	b.failMode, _ = get(snap, "Bridge", bu, "fail_mode").Str()
 	b.controllers = readControllers(snap, bu)
 	for _, pu := range get(snap, "Bridge", bu, "ports").UUIDs() {
-		for i, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
+		ius := get(snap, "Port", pu, "interfaces").UUIDs()
+		var bond *wantBond
+		if len(ius) > 1 {
+			bond = readBond(snap, pu)
+		}
+		for i, iu := range ius {
 			w := readPort(snap, name, pu, iu)
-			w.bondExtra = i > 0
+			if bond != nil {
+				w.bond = bond
+				w.vlanErr = joinErrors(w.vlanErr, bond.warning)
+				if i >= ofproto.MaxBondMembers {
+					w.bondErr = fmt.Sprintf("%s: bond %s has more than %d interfaces: gvsd uses the first %d", w.name, w.port, ofproto.MaxBondMembers, ofproto.MaxBondMembers)
+				}
+			}
 			b.ports = append(b.ports, w)
 		}
 	}

@@ -144,6 +144,16 @@ func checkInterface(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	return checkIntKey(t, old, new, "options", "depth", 1, netdev.MaxMemoryDepth)
 }
 
+// checkPort refuses a bond of more than ofproto.MaxBondMembers
+// interfaces, and an other_config:bond-rebalance-interval out of OVS's
+// documented range.
+func checkPort(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	if err := checkSetSize(t, old, new, "interfaces", ofproto.MaxBondMembers); err != nil {
+		return err
+	}
+	return checkIntKey(t, old, new, "other_config", "bond-rebalance-interval", 0, maxRebalanceMS)
+}
+
 // checkIntKey refuses a new value of column:key that is not an integer
 // from lo to hi. An unchanged value, or an absent one, passes.
 func checkIntKey(t *ovsdb.Table, old, new *ovsdb.Row, column, key string, lo, hi int64) error {

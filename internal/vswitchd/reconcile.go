@@ -64,6 +64,12 @@ type datapathState struct {
 	// interface (devInfo); nil outside one.
 	infos map[*iface]netdev.Info
 
+	// bonds are the bonds, by Port row; liveBonds those of the last
+	// apply (see bondFor); stopBonds ends their link monitoring.
+	bonds     map[ovsdb.UUID]*ofproto.Bond
+	liveBonds map[ovsdb.UUID]bool
+	stopBonds func()
+
 	// spans are the running span sessions, by name; spanChanged asks
 	// for their status to be written back soon.
 	spans          map[string]*liveSpan
@@ -88,6 +94,8 @@ func newDatapathState() *datapathState {
 	st.ct = conntrack.New(conntrack.Config{Clock: datapath.Monotime})
 	st.dp.SetTracker(st.ct)
 	st.stopSweep = st.ct.StartSweeper(ctSweepInterval, datapath.Monotime)
+	st.bonds = map[ovsdb.UUID]*ofproto.Bond{}
+	st.stopBonds = st.startBondMonitor()
 	return st
 }
 
@@ -107,7 +115,9 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.syncBridges(bridges)
 	st.assignOfports(bridges)
 	st.liveMirrors = map[ovsdb.UUID]bool{}
+	st.liveBonds = map[ovsdb.UUID]bool{}
 	st.configureBridges(bridges)
+	st.forgetBonds()
 	st.configureDatapath()
 	st.syncChannels(bridges)
 	st.applySpans(snap)
@@ -212,8 +222,8 @@ func (st *datapathState) openWanted(wanted map[string]*wantPort) {
 // open sets up the interface's device, returning the Interface.error text.
 func (st *datapathState) open(ifc *iface) string {
 	w := ifc.want
-	if w.bondExtra {
-		return fmt.Sprintf("%s: bonds are not supported: only the first interface of a port is used", w.name)
+	if w.bondErr != "" {
+		return w.bondErr
 	}
 	if w.typ == "patch" {
 		if w.options["peer"] == "" {
@@ -328,6 +338,7 @@ func (st *datapathState) configureBridges(bridges []*wantBridge) {
 		br := st.bridges[b.name]
 		cfg := &ofproto.Config{Ports: map[uint32]*ofproto.Port{}, ForwardBPDU: b.forwardBPDU, VLANLimit: b.vlanLimit}
 		byPortRow := map[ovsdb.UUID]*ofproto.Port{}
+		bondPorts := map[ovsdb.UUID][]*ofproto.Port{}
 		for _, v := range b.floodVLANs {
 			cfg.FloodVLANs.Add(uint16(v))
 		}
@@ -343,12 +354,20 @@ func (st *datapathState) configureBridges(bridges []*wantBridge) {
 			if t, ok := ifc.dev.(netdev.TunnelFlowPort); ok {
 				port.TunnelFlow = t.TunnelFlow()
 			}
+			if p.bond != nil {
+				port.Bond = st.bondFor(p.portUUID, p.port)
+				bondPorts[p.portUUID] = append(bondPorts[p.portUUID], port)
+			}
 			cfg.Ports[ifc.dpNo] = port
 			cfg.Flood = append(cfg.Flood, port)
 			byPortRow[p.portUUID] = port
 		}
 		sort.Slice(cfg.Flood, func(i, j int) bool { return cfg.Flood[i].OFPort < cfg.Flood[j].OFPort })
+		for _, ports := range bondPorts {
+			ports[0].Bond.Configure(ports, st.wantBondOf(b, ports[0]))
+		}
 		cfg.Mirrors = st.buildMirrors(b, byPortRow)
+		mirrorBondMembers(cfg.Mirrors, byPortRow, bondPorts)
 		br.SetConfig(cfg)
 	}
 }
@@ -385,6 +404,11 @@ func (st *datapathState) configureDatapath() {
 // The devices go first: that releases the port threads blocked reading
 // them, which the datapath's Close then waits for.
 func (st *datapathState) close(cleanup bool) {
+	// Before st.mu: the monitor takes it.
+	if st.stopBonds != nil {
+		st.stopBonds()
+		st.stopBonds = nil
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.closeChannels()

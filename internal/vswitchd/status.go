@@ -162,6 +162,7 @@ func (st *datapathState) statsOps(snap *ovsdb.Snapshot) []any {
 		}
 	}
 	ops = append(ops, st.spanStatusOps(snap)...)
+	ops = append(ops, st.bondStatsOps(snap)...)
 	return append(ops, st.mirrorStatsOps(snap)...)
 }
 

@@ -82,6 +82,7 @@ var rowChecks = []struct {
 	{"Mirror", checkMirror},
 	{"Bridge", checkBridge},
 	{"Interface", checkInterface},
+	{"Port", checkPort},
 	{"Open_vSwitch", checkOpenvSwitch},
 }
 

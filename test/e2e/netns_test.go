@@ -140,7 +140,8 @@ func (l *netLab) configure(ns, dev string, cidrs ...string) {
 
 // veth makes a veth pair: root stays in the root namespace, up and without
 // addresses (it becomes a switch port); peer goes into ns with the
-// addresses.
+// addresses, or with ns "" stays in the root namespace too, up and
+// without addresses (a link between two switches).
 func (l *netLab) veth(root, peer, ns string, cidrs ...string) {
 	l.t.Helper()
 	if labLinkExists(root) {
@@ -154,6 +155,11 @@ func (l *netLab) veth(root, peer, ns string, cidrs ...string) {
 	})
 	l.must("sysctl", "-q", "-w", "net/ipv6/conf/"+root+"/disable_ipv6=1")
 	l.must("ip", "link", "set", "dev", root, "up")
+	if ns == "" {
+		l.must("sysctl", "-q", "-w", "net/ipv6/conf/"+peer+"/disable_ipv6=1")
+		l.must("ip", "link", "set", "dev", peer, "up")
+		return
+	}
 	l.moveInto(peer, ns, cidrs...)
 }
 
