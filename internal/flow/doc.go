@@ -59,7 +59,7 @@
 //     here; ovs-ofctl passes them and the OVS switch refuses them.
 //   - drop must be the only action; goto_table the last.
 //   - An unbalanced parenthesis is an error wherever it is.
-//   - Actions gvs does not parse yet are "unknown action": enqueue, group,
+//   - Actions gvs does not parse yet are "unknown action": enqueue,
 //     meter, write_metadata, set_queue, multipath, bundle, conjunction,
 //     output(port=...,max_len=...), check_pkt_larger, sample, encap/decap,
 //     push_mpls/pop_mpls, and ct's timeout= argument.
