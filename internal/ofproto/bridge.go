@@ -48,6 +48,10 @@ type Port struct {
 	// (remote_ip, local_ip, key) come from the flow's tun_* fields: an
 	// output to it carries them (see emitTunnel).
 	TunnelFlow netdev.TunnelFlow
+
+	// Dev is the port's device, whose link state says whether buckets
+	// watching the port are live; nil for a patch port.
+	Dev netdev.Netdev
 }
 
 // IsPatch reports whether p is one end of a patch.
@@ -87,6 +91,8 @@ type Bridge struct {
 	// Tables are the bridge's OpenFlow tables, which live as long as
 	// the bridge; a new bridge has OVS's "priority=0 actions=NORMAL".
 	Tables *Tables
+	// Groups is the bridge's OpenFlow group table.
+	Groups *Groups
 	cfg    atomic.Pointer[Config]
 
 	sink     atomic.Pointer[sinkHolder] // packet-ins go here (the OpenFlow channel)
@@ -99,6 +105,7 @@ type Bridge struct {
 func NewBridge(name string, macTableSize, macAging int) *Bridge {
 	b := &Bridge{Name: name, MACs: NewMACTable(macTableSize, macAging), Tables: NewBridgeTables(TablesOptions{})}
 	b.cfg.Store(&Config{Ports: map[uint32]*Port{}})
+	b.Groups = newGroups(b.Tables, func() []*Port { return b.cfg.Load().Flood })
 	return b
 }
 
