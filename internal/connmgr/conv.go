@@ -283,6 +283,8 @@ func deref(a openflow.Action) openflow.Action {
 		return *p
 	case *openflow.Learn:
 		return *p
+	case *openflow.Group:
+		return *p
 	}
 	return a
 }
@@ -364,6 +366,11 @@ func actionFromWireValue(a openflow.Action, v uint8) (flow.Action, error) {
 		return flow.Clone{Actions: acts}, err
 	case openflow.CTClear:
 		return flow.CTClear{}, nil
+	case openflow.Group:
+		if a.GroupID > flow.MaxGroupID {
+			return nil, &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: fmt.Sprintf("group 0x%x is reserved", a.GroupID)}
+		}
+		return flow.Group{ID: a.GroupID}, nil
 	case openflow.Learn:
 		return learnFromWire(a.Body)
 	case openflow.CT:
@@ -665,6 +672,8 @@ func actionToWire(a flow.Action, v uint8) openflow.Action {
 		return &openflow.Clone{Actions: inner}
 	case flow.CTClear:
 		return &openflow.CTClear{}
+	case flow.Group:
+		return &openflow.Group{GroupID: a.ID}
 	case flow.Learn:
 		if la, ok := learnToWire(a); ok {
 			return la

@@ -239,7 +239,9 @@ func TestGroupModInvalidatesCache(t *testing.T) {
 	for _, op := range []func() error{
 		func() error { return b.Groups.Add(parseGroup(t, 1, GroupAll, "output:2")) },
 		func() error { return b.Groups.Modify(parseGroup(t, 1, GroupAll, "output:3"), false) },
-		func() error { return b.Groups.InsertBuckets(1, BucketLast, parseGroup(t, 1, GroupAll, "", "output:4").Buckets[1:]) },
+		func() error {
+			return b.Groups.InsertBuckets(1, BucketLast, parseGroup(t, 1, GroupAll, "", "output:4").Buckets[1:])
+		},
 		func() error { return b.Groups.RemoveBuckets(1, BucketFirst) },
 		func() error { b.Groups.Delete(1); return nil },
 	} {

@@ -114,7 +114,7 @@ func TestGroupModBadInput(t *testing.T) {
 		b    []byte
 		want ErrCode
 	}{
-		{[]byte{4, 15, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0}, ErrGroupBadBucket},   // 8-byte bucket
+		{[]byte{4, 15, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0}, ErrGroupBadBucket}, // 8-byte bucket
 		{[]byte{4, 15, 0, 32, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, ErrGroupBadBucket},
 		{[]byte{6, 15, 0, 24, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 64, 0, 0, 0xff, 0xff, 0xff, 0xff}, ErrGroupBadBucket}, // array past the end
 		{[]byte{4, 15, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0}, ErrBadLen},
