@@ -1,6 +1,8 @@
 package connmgr
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -37,6 +39,9 @@ func (c *conn) groupMod(m *openflow.GroupMod) error {
 	}
 	if m.Type > openflow.GroupTypeFastFailover {
 		return &openflow.Error{Code: openflow.ErrGroupBadType, Detail: fmt.Sprintf("group type %d", m.Type)}
+	}
+	if err := checkGroupProps(m.Props); err != nil {
+		return err
 	}
 	buckets, err := c.bucketsFromWire(m.Buckets)
 	if err != nil {
@@ -84,6 +89,29 @@ func (c *conn) bucketsFromWire(bs []openflow.Bucket) ([]ofproto.Bucket, error) {
 			WatchGroup: b.WatchGroup, Actions: acts})
 	}
 	return out, nil
+}
+
+// checkGroupProps takes OVS's selection method property (Netronome's
+// experimenter property, 1.5) when it asks for what gvs does anyway,
+// dp_hash or the default, and refuses anything else visibly rather than
+// hash other fields than asked: OFPBPC_BAD_EXP_TYPE.
+func checkGroupProps(ps []openflow.Prop) error {
+	for _, p := range ps {
+		d := p.Data
+		if p.Type == 0xffff && len(d) >= 28 {
+			vendor, expType := binary.BigEndian.Uint32(d), binary.BigEndian.Uint32(d[4:])
+			if (vendor == 0x154d || vendor == 0x1540) && expType == 1 {
+				method := string(bytes.TrimRight(d[12:28], "\x00"))
+				if method == "" || method == "dp_hash" {
+					continue
+				}
+				return &openflow.Error{Code: openflow.ErrPropBadExpType,
+					Detail: fmt.Sprintf("selection method %q is not supported by gvs yet (it hashes the default fields)", method)}
+			}
+		}
+		return &openflow.Error{Code: openflow.ErrPropBadExpType, Detail: fmt.Sprintf("group property type %d is not supported by gvs", p.Type)}
+	}
+	return nil
 }
 
 // toFlowWatch converts a watch_port: OFPP_ANY stays ofproto.WatchAny.

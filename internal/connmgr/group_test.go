@@ -110,3 +110,23 @@ func TestGroupModsOverTheChannel(t *testing.T) {
 		t.Errorf("1.5 group desc %+v", d)
 	}
 }
+
+// TestGroupSelectionMethodProperty: OVS's selection method property is
+// taken for dp_hash (what gvs does) and refused for hash with fields,
+// which gvs does not apply, rather than silently hash other fields.
+func TestGroupSelectionMethodProperty(t *testing.T) {
+	prop := func(method string) openflow.Prop {
+		d := make([]byte, 36)
+		copy(d, []byte{0, 0, 0x15, 0x4d, 0, 0, 0, 1})
+		copy(d[12:], method)
+		return openflow.Prop{Type: 0xffff, Data: d}
+	}
+	if err := checkGroupProps([]openflow.Prop{prop("dp_hash")}); err != nil {
+		t.Errorf("dp_hash: %v", err)
+	}
+	for _, p := range []openflow.Prop{prop("hash"), {Type: 3, Data: []byte{1}}} {
+		if err, ok := checkGroupProps([]openflow.Prop{p}).(*openflow.Error); !ok || err.Code != openflow.ErrPropBadExpType {
+			t.Errorf("%+v: %v, want OFPBPC_BAD_EXP_TYPE", p, err)
+		}
+	}
+}

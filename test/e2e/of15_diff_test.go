@@ -118,7 +118,6 @@ var gvswRefused = []struct {
 	want string
 }{
 	{gvswOf15("mod-port", "br", "2", "no-flood"), "OFPBRC_EPERM"},
-	{gvswOf15("dump-groups", "br"), "OFPBRC_BAD_STAT"},
 }
 
 // TestOfctl1415Differential runs gvswSame on OVS 3.1 and on gvsd,
