@@ -130,3 +130,24 @@ func TestGroupSelectionMethodProperty(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupModInBundleRefused: a bundle holds flow mods only; a group
+// mod in one gets OFPBFC_MSG_UNSUP (OVS's error for a message a bundle
+// cannot hold) and changes nothing. A guard: bundles refused group mods
+// before groups existed, and still do.
+func TestGroupModInBundleRefused(t *testing.T) {
+	s, b := newTestService(t, &Info{Versions: openflow.VersionBitmap(openflow.Version14)})
+	f := dialService(t, s, openflow.Version14)
+	const flags = openflow.BundleAtomic | openflow.BundleOrdered
+	f.send(&openflow.BundleControl{BundleID: 1, Type: openflow.BundleOpenRequest, Flags: flags})
+	wantControl(t, f, openflow.BundleOpenReply)
+	gm, err := openflow.Encode(openflow.Version14, 1, &openflow.GroupMod{Command: openflow.GroupAdd, GroupID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.send(&openflow.BundleAdd{BundleID: 1, Flags: flags, Message: gm})
+	wantError(t, f, openflow.ErrBundleMsgUnsup)
+	if b.Groups.Len() != 0 {
+		t.Errorf("the bundled group mod added a group")
+	}
+}
