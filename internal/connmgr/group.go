@@ -129,33 +129,34 @@ func toWireWatch(p uint32) uint32 {
 	return toWirePort(p)
 }
 
+// groupErrors are the OpenFlow errors of the group table's errors.
+var groupErrors = []struct {
+	err  error
+	code openflow.ErrCode
+}{
+	{ofproto.ErrGroupExists, openflow.ErrGroupExists},
+	{ofproto.ErrGroupUnknown, openflow.ErrGroupUnknown},
+	{ofproto.ErrGroupInvalid, openflow.ErrGroupInvalid},
+	{ofproto.ErrGroupWatch, openflow.ErrGroupWatchUnsupported},
+	{ofproto.ErrGroupLoop, openflow.ErrGroupLoop},
+	{ofproto.ErrGroupChain, openflow.ErrGroupChainingUnsupported},
+	{ofproto.ErrGroupTooMany, openflow.ErrGroupOutOfGroups},
+	{ofproto.ErrBucketTooMany, openflow.ErrGroupOutOfBuckets},
+	{ofproto.ErrBadOutGroup, openflow.ErrActBadOutGroup},
+	{ofproto.ErrBucketUnknown, openflow.ErrGroupUnknownBucket},
+	{ofproto.ErrBucketExists, openflow.ErrGroupBucketExists},
+}
+
 func groupError(err error) error {
-	code := openflow.ErrGroupEPerm
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, ofproto.ErrGroupExists):
-		code = openflow.ErrGroupExists
-	case errors.Is(err, ofproto.ErrGroupUnknown):
-		code = openflow.ErrGroupUnknown
-	case errors.Is(err, ofproto.ErrGroupInvalid):
-		code = openflow.ErrGroupInvalid
-	case errors.Is(err, ofproto.ErrGroupWatch):
-		code = openflow.ErrGroupWatchUnsupported
-	case errors.Is(err, ofproto.ErrGroupLoop):
-		code = openflow.ErrGroupLoop
-	case errors.Is(err, ofproto.ErrGroupChain):
-		code = openflow.ErrGroupChainingUnsupported
-	case errors.Is(err, ofproto.ErrGroupTooMany):
-		code = openflow.ErrGroupOutOfGroups
-	case errors.Is(err, ofproto.ErrBucketTooMany):
-		code = openflow.ErrGroupOutOfBuckets
-	case errors.Is(err, ofproto.ErrBadOutGroup):
-		code = openflow.ErrActBadOutGroup
-	case errors.Is(err, ofproto.ErrBucketUnknown):
-		code = openflow.ErrGroupUnknownBucket
-	case errors.Is(err, ofproto.ErrBucketExists):
-		code = openflow.ErrGroupBucketExists
+	}
+	code := openflow.ErrGroupEPerm
+	for _, e := range groupErrors {
+		if errors.Is(err, e.err) {
+			code = e.code
+			break
+		}
 	}
 	return &openflow.Error{Code: code, Detail: err.Error()}
 }

@@ -389,37 +389,48 @@ func (m *GroupDescReply) head(w *writer, v uint8, flags uint16) {
 }
 
 func (m *GroupDescReply) entries(v uint8) ([][]byte, error) {
-	if v == Version10 {
-		return nil, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
-	}
-	out := make([][]byte, 0, len(m.Groups))
-	for i := range m.Groups {
+	return groupEntries(v, len(m.Groups), func(w *writer, i int) error {
 		g := &m.Groups[i]
-		w := &writer{}
 		w.u16(0)
 		w.u8(g.Type)
 		w.zeros(1)
 		w.u32(g.GroupID)
-		var err error
 		if v < Version15 {
-			err = encodeBuckets11(w, v, g.Buckets)
+			if err := encodeBuckets11(w, v, g.Buckets); err != nil {
+				return err
+			}
 		} else {
 			w.u16(0)
 			w.zeros(6)
-			err = encodeBuckets15(w, v, g.Type, g.Buckets)
+			if err := encodeBuckets15(w, v, g.Type, g.Buckets); err != nil {
+				return err
+			}
 			w.put16(8, uint16(w.pos()-16))
-			if err == nil {
-				err = encodeProps(w, g.Props)
+			if err := encodeProps(w, g.Props); err != nil {
+				return err
 			}
 		}
-		if err != nil {
+		w.put16(0, uint16(w.pos()))
+		return nil
+	})
+}
+
+// groupEntries encodes n entries of a group reply with one; an entry
+// longer than a message can carry is left out (nil), as flow stats'.
+func groupEntries(v uint8, n int, one func(w *writer, i int) error) ([][]byte, error) {
+	if v == Version10 {
+		return nil, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
+	}
+	out := make([][]byte, 0, n)
+	for i := range n {
+		w := &writer{}
+		if err := one(w, i); err != nil {
 			return nil, err
 		}
 		if w.pos() > MaxMessageLen-HeaderLen-8 {
 			out = append(out, nil)
 			continue
 		}
-		w.put16(0, uint16(w.pos()))
 		out = append(out, w.b)
 	}
 	return out, nil
@@ -434,14 +445,9 @@ func (m *GroupStatsReply) head(w *writer, v uint8, flags uint16) {
 }
 
 func (m *GroupStatsReply) entries(v uint8) ([][]byte, error) {
-	if v == Version10 {
-		return nil, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
-	}
-	out := make([][]byte, 0, len(m.Groups))
-	for i := range m.Groups {
+	return groupEntries(v, len(m.Groups), func(w *writer, i int) error {
 		g := &m.Groups[i]
-		w := &writer{}
-		w.u16(uint16(40 + 16*len(g.Buckets)))
+		w.u16(uint16(min(40+16*len(g.Buckets), 0xffff)))
 		w.zeros(2)
 		w.u32(g.GroupID)
 		w.u32(g.RefCount)
@@ -454,13 +460,8 @@ func (m *GroupStatsReply) entries(v uint8) ([][]byte, error) {
 			w.u64(b.PacketCount)
 			w.u64(b.ByteCount)
 		}
-		if w.pos() > MaxMessageLen-HeaderLen-8 {
-			out = append(out, nil)
-			continue
-		}
-		out = append(out, w.b)
-	}
-	return out, nil
+		return nil
+	})
 }
 
 func (m *GroupFeaturesReply) encode(w *writer, v uint8) (uint8, error) {

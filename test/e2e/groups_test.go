@@ -18,53 +18,50 @@ import (
 func gvgrOf13(args ...string) gvsuCmd {
 	return gvsuOf(append([]string{"-O", "OpenFlow13"}, args...)...)
 }
-func gvgrOf15(args ...string) gvsuCmd {
-	return gvsuOf(append([]string{"-O", "OpenFlow15"}, args...)...)
-}
 
 // gvgrSame run in order on both switches and must print the same.
 var gvgrSame = []gvsuCmd{
 	gvgrOf13("add-group", "br", "group_id=1,type=all,bucket=output:1,bucket=output:2"),
 	gvgrOf13("add-group", "br", "group_id=2,type=select,bucket=weight:5,output:1,bucket=output:2"),
-	gvgrOf15("add-group", "br", "group_id=3,type=fast_failover,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2"),
+	gvswOf15("add-group", "br", "group_id=3,type=fast_failover,bucket=watch_port:1,output:1,bucket=watch_port:2,output:2"),
 	gvgrOf13("add-group", "br", "group_id=4,type=indirect,bucket=mod_dl_dst:02:00:00:00:00:09,output:3"),
 	gvgrOf13("add-group", "br", "group_id=5,type=all,bucket=group:99"),
 	gvgrOf13("add-group", "br", "group_id=6,type=all,bucket=group:4,bucket=dec_ttl,output:1"),
 	gvgrOf13("add-flow", "br", "priority=5,in_port=1,actions=group:1"),
 	gvgrOf13("add-flow", "br", "priority=6,in_port=2,actions=group:4,group:2"),
-	gvgrOf15("add-flow", "br", "priority=7,in_port=3,actions=group:6"),
+	gvswOf15("add-flow", "br", "priority=7,in_port=3,actions=group:6"),
 	gvgrOf13("dump-groups", "br"),
-	gvgrOf15("dump-groups", "br"),
+	gvswOf15("dump-groups", "br"),
 	gvgrOf13("dump-groups", "br", "group_id=4"),
-	gvgrOf15("dump-groups", "br", "group_id=2"),
+	gvswOf15("dump-groups", "br", "group_id=2"),
 	gvgrOf13("dump-group-stats", "br"),
-	gvgrOf15("dump-group-stats", "br"),
+	gvswOf15("dump-group-stats", "br"),
 	gvgrOf13("dump-group-stats", "br", "group_id=2"),
 	gvgrOf13("--no-stats", "dump-flows", "br", "--sort"),
-	gvgrOf15("--no-stats", "dump-flows", "br", "--sort"),
+	gvswOf15("--no-stats", "dump-flows", "br", "--sort"),
 	gvsuOf("--no-stats", "dump-flows", "br", "--sort"),
 	// Errors, with OVS 3.1's codes.
 	gvgrOf13("add-group", "br", "group_id=1,type=all,bucket=output:2"),
-	gvgrOf15("mod-group", "br", "group_id=77,type=all,bucket=output:1"),
+	gvswOf15("mod-group", "br", "group_id=77,type=all,bucket=output:1"),
 	gvgrOf13("add-flow", "br", "in_port=3,actions=group:99"),
-	gvgrOf15("add-flow", "br", "in_port=3,actions=group:99"),
+	gvswOf15("add-flow", "br", "in_port=3,actions=group:99"),
 	gvgrOf13("add-group", "br", "group_id=7,type=all,bucket=watch_port:1,output:1"),
 	// Changes.
 	gvgrOf13("mod-group", "br", "group_id=4,type=indirect,bucket=output:2"),
-	gvgrOf15("insert-buckets", "br", "group_id=1,command_bucket_id=first,bucket=bucket_id:7,actions=output:3"),
-	gvgrOf15("insert-buckets", "br", "group_id=1,command_bucket_id=last,bucket=bucket_id:8,actions=output:3"),
-	gvgrOf15("remove-buckets", "br", "group_id=1,command_bucket_id=1"),
-	gvgrOf15("dump-groups", "br"),
+	gvswOf15("insert-buckets", "br", "group_id=1,command_bucket_id=first,bucket=bucket_id:7,actions=output:3"),
+	gvswOf15("insert-buckets", "br", "group_id=1,command_bucket_id=last,bucket=bucket_id:8,actions=output:3"),
+	gvswOf15("remove-buckets", "br", "group_id=1,command_bucket_id=1"),
+	gvswOf15("dump-groups", "br"),
 	gvgrOf13("dump-groups", "br"),
 	// Deleting a group deletes the flows that send to it.
 	gvgrOf13("del-groups", "br", "group_id=1"),
 	gvgrOf13("--no-stats", "dump-flows", "br", "--sort"),
 	gvgrOf13("dump-group-stats", "br"),
-	gvgrOf15("del-groups", "br", "group_id=4"),
-	gvgrOf15("--no-stats", "dump-flows", "br", "--sort"),
-	gvgrOf15("del-groups", "br"),
+	gvswOf15("del-groups", "br", "group_id=4"),
+	gvswOf15("--no-stats", "dump-flows", "br", "--sort"),
+	gvswOf15("del-groups", "br"),
 	gvgrOf13("dump-groups", "br"),
-	gvgrOf15("dump-group-stats", "br"),
+	gvswOf15("dump-group-stats", "br"),
 }
 
 // gvgrGroupLine is a line of a group dump: OVS lists its groups in the
@@ -100,7 +97,7 @@ func TestGroupsDifferential(t *testing.T) {
 	}
 	const br = "gvgrbr"
 	_, configure := gvofDiffPorts(t, "gvgrdiff", "gvgrd", br, 3)
-	features := []gvsuCmd{gvgrOf13("dump-group-features", "br"), gvgrOf15("dump-group-features", "br")}
+	features := []gvsuCmd{gvgrOf13("dump-group-features", "br"), gvswOf15("dump-group-features", "br")}
 	ref, got := gvsuRunBoth(t, br, configure, nil, [][]gvsuCmd{gvgrSame}, [][]gvsuCmd{gvgrSame, features})
 	all := ""
 	for _, r := range ref[0] {
