@@ -15,6 +15,10 @@ import (
 // OpenFlow groups: group mods, and the group description, statistics
 // and features requests, as OVS 3.1 answers them.
 
+// groupAddOrModify is OVS's OFPGC11_ADD_OR_MOD (ovs-ofctl mod-group
+// --may-create): a modify that adds a group that does not exist.
+const groupAddOrModify = 0x8000
+
 // groupMod applies a group mod. Deleting a group deletes the flows that
 // name it (and sends their flow-removed messages), as in OVS.
 func (c *conn) groupMod(m *openflow.GroupMod) error {
@@ -26,7 +30,7 @@ func (c *conn) groupMod(m *openflow.GroupMod) error {
 		}
 		c.s.flowsRemoved(groups.Delete(m.GroupID))
 		return nil
-	case openflow.GroupAdd, openflow.GroupModify:
+	case openflow.GroupAdd, openflow.GroupModify, groupAddOrModify:
 	case openflow.GroupInsertBucket, openflow.GroupRemoveBucket:
 		if c.version < openflow.Version15 {
 			return &openflow.Error{Code: openflow.ErrGroupBadCommand, Detail: fmt.Sprintf("command %d needs OpenFlow 1.5", m.Command)}
@@ -49,7 +53,7 @@ func (c *conn) groupMod(m *openflow.GroupMod) error {
 	}
 	var gerr error
 	switch m.Command {
-	case openflow.GroupAdd, openflow.GroupModify:
+	case openflow.GroupAdd, openflow.GroupModify, groupAddOrModify:
 		spec := &ofproto.GroupSpec{ID: m.GroupID, Type: m.Type, Buckets: buckets}
 		for _, p := range m.Props {
 			spec.Props = append(spec.Props, ofproto.GroupProp{Type: p.Type, Data: p.Data})
@@ -57,7 +61,7 @@ func (c *conn) groupMod(m *openflow.GroupMod) error {
 		if m.Command == openflow.GroupAdd {
 			gerr = groups.Add(spec)
 		} else {
-			gerr = groups.Modify(spec, false)
+			gerr = groups.Modify(spec, m.Command == groupAddOrModify)
 		}
 	case openflow.GroupInsertBucket:
 		gerr = groups.InsertBuckets(m.GroupID, m.CommandBucketID, buckets)

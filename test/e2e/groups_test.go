@@ -48,6 +48,8 @@ var gvgrSame = []gvsuCmd{
 	gvgrOf13("add-group", "br", "group_id=7,type=all,bucket=watch_port:1,output:1"),
 	// Changes.
 	gvgrOf13("mod-group", "br", "group_id=4,type=indirect,bucket=output:2"),
+	gvgrOf13("--may-create", "mod-group", "br", "group_id=8,type=indirect,bucket=output:2"),
+	gvswOf15("--may-create", "mod-group", "br", "group_id=8,type=all,bucket=output:3"),
 	gvswOf15("insert-buckets", "br", "group_id=1,command_bucket_id=first,bucket=bucket_id:7,actions=output:3"),
 	gvswOf15("insert-buckets", "br", "group_id=1,command_bucket_id=last,bucket=bucket_id:8,actions=output:3"),
 	gvswOf15("remove-buckets", "br", "group_id=1,command_bucket_id=1"),
@@ -103,7 +105,8 @@ func TestGroupsDifferential(t *testing.T) {
 	for _, r := range ref[0] {
 		all += r.text
 	}
-	for _, want := range []string{"OFPST_GROUP_DESC reply (OF1.5)", "type=ff", "ref_count=1", "OFPGMFC_GROUP_EXISTS", "bucket_id:7"} {
+	for _, want := range []string{"OFPST_GROUP_DESC reply (OF1.5)", "type=ff", "ref_count=1", "OFPGMFC_GROUP_EXISTS", "bucket_id:7",
+		"group_id=8,type=all,bucket=bucket_id:0,actions=output:3"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("the reference OVS never printed %q: the scenario did not run\n%s", want, all)
 		}
