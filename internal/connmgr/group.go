@@ -44,9 +44,6 @@ func (c *conn) groupMod(m *openflow.GroupMod) error {
 	if m.Type > openflow.GroupTypeFastFailover {
 		return &openflow.Error{Code: openflow.ErrGroupBadType, Detail: fmt.Sprintf("group type %d", m.Type)}
 	}
-	if err := checkGroupProps(m.Props); err != nil {
-		return err
-	}
 	buckets, err := c.bucketsFromWire(m.Buckets)
 	if err != nil {
 		return err
@@ -55,6 +52,9 @@ func (c *conn) groupMod(m *openflow.GroupMod) error {
 	switch m.Command {
 	case openflow.GroupAdd, openflow.GroupModify, groupAddOrModify:
 		spec := &ofproto.GroupSpec{ID: m.GroupID, Type: m.Type, Buckets: buckets}
+		if err := selectionMethod(spec, m.Props); err != nil {
+			return err
+		}
 		for _, p := range m.Props {
 			spec.Props = append(spec.Props, ofproto.GroupProp{Type: p.Type, Data: p.Data})
 		}
@@ -95,25 +95,61 @@ func (c *conn) bucketsFromWire(bs []openflow.Bucket) ([]ofproto.Bucket, error) {
 	return out, nil
 }
 
-// checkGroupProps takes OVS's selection method property (Netronome's
-// experimenter property, 1.5) when it asks for what gvs does anyway,
-// dp_hash or the default, and refuses anything else visibly rather than
-// hash other fields than asked: OFPBPC_BAD_EXP_TYPE.
-func checkGroupProps(ps []openflow.Prop) error {
+// selectionMethod reads OVS's selection method property (Netronome's
+// experimenter property, OpenFlow 1.5) into spec: dp_hash is what gvs
+// does by default; hash with fields(...) hashes those fields, under
+// their masks, with selection_method_param as the hash's basis. Any
+// other method or property is refused visibly (OFPBPC_BAD_EXP_TYPE)
+// rather than ignored.
+func selectionMethod(spec *ofproto.GroupSpec, ps []openflow.Prop) error {
 	for _, p := range ps {
 		d := p.Data
-		if p.Type == 0xffff && len(d) >= 28 {
-			vendor, expType := binary.BigEndian.Uint32(d), binary.BigEndian.Uint32(d[4:])
-			if (vendor == 0x154d || vendor == 0x1540) && expType == 1 {
-				method := string(bytes.TrimRight(d[12:28], "\x00"))
-				if method == "" || method == "dp_hash" {
-					continue
-				}
-				return &openflow.Error{Code: openflow.ErrPropBadExpType,
-					Detail: fmt.Sprintf("selection method %q is not supported by gvs yet (it hashes the default fields)", method)}
-			}
+		if p.Type != 0xffff || len(d) < 36 {
+			return &openflow.Error{Code: openflow.ErrPropBadExpType, Detail: fmt.Sprintf("group property type %d is not supported by gvs", p.Type)}
 		}
-		return &openflow.Error{Code: openflow.ErrPropBadExpType, Detail: fmt.Sprintf("group property type %d is not supported by gvs", p.Type)}
+		vendor, expType := binary.BigEndian.Uint32(d), binary.BigEndian.Uint32(d[4:])
+		if vendor != 0x154d && vendor != 0x1540 || expType != 1 {
+			return &openflow.Error{Code: openflow.ErrPropBadExpType,
+				Detail: fmt.Sprintf("group property of experimenter 0x%x type %d is not supported by gvs", vendor, expType)}
+		}
+		method := string(bytes.TrimRight(d[12:28], "\x00"))
+		switch method {
+		case "", "dp_hash":
+			continue
+		case "hash":
+		default:
+			return &openflow.Error{Code: openflow.ErrPropBadExpType, Detail: fmt.Sprintf("selection method %q is not supported by gvs", method)}
+		}
+		spec.HashBasis = binary.BigEndian.Uint64(d[28:])
+		var wfs []flow.WireField
+		for rest := d[36:]; len(rest) >= 4; {
+			h := binary.BigEndian.Uint32(rest)
+			if h == 0 {
+				break // padding
+			}
+			f := openflow.Field{Class: uint16(h >> 16), Field: uint8(h>>9) & 0x7f}
+			n, hdr := int(h&0xff), 4
+			if f.Class == openflow.ClassExperimenter && len(rest) >= 8 {
+				f.Experimenter, n, hdr = binary.BigEndian.Uint32(rest[4:]), n-4, 8
+			}
+			// Each entry is a field whose value is the mask to hash
+			// it under (all ones: the whole field), as OVS writes them.
+			fi, ok := f.Info()
+			if !ok || h&0x100 != 0 || fi.Len != n || len(rest) < hdr+n {
+				return &openflow.Error{Code: openflow.ErrPropBadExpType, Detail: fmt.Sprintf("selection method field 0x%08x is not one gvs hashes", h)}
+			}
+			f.Value, f.Mask = make([]byte, n), rest[hdr:hdr+n]
+			wf, _ := wireField(&f)
+			wfs = append(wfs, wf)
+			rest = rest[hdr+n:]
+		}
+		if len(wfs) > 0 {
+			m, err := flow.FieldsMask(wfs)
+			if err != nil {
+				return &openflow.Error{Code: openflow.ErrPropBadExpType, Detail: err.Error()}
+			}
+			spec.HashFields = &m
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package connmgr
 import (
 	"testing"
 
+	"gvs/internal/ofproto"
 	"gvs/internal/openflow"
 )
 
@@ -111,21 +112,37 @@ func TestGroupModsOverTheChannel(t *testing.T) {
 	}
 }
 
-// TestGroupSelectionMethodProperty: OVS's selection method property is
-// taken for dp_hash (what gvs does) and refused for hash with fields,
-// which gvs does not apply, rather than silently hash other fields.
+// TestGroupSelectionMethodProperty: OVS's selection method property:
+// dp_hash is the default hashing, hash with fields hashes those fields
+// (their key bits, from the basis), anything else is refused visibly.
 func TestGroupSelectionMethodProperty(t *testing.T) {
-	prop := func(method string) openflow.Prop {
+	prop := func(method string, basis byte, fields ...byte) openflow.Prop {
 		d := make([]byte, 36)
 		copy(d, []byte{0, 0, 0x15, 0x4d, 0, 0, 0, 1})
 		copy(d[12:], method)
-		return openflow.Prop{Type: 0xffff, Data: d}
+		d[35] = basis
+		return openflow.Prop{Type: 0xffff, Data: append(d, fields...)}
 	}
-	if err := checkGroupProps([]openflow.Prop{prop("dp_hash")}); err != nil {
-		t.Errorf("dp_hash: %v", err)
+	var spec ofproto.GroupSpec
+	if err := selectionMethod(&spec, []openflow.Prop{prop("dp_hash", 0)}); err != nil || spec.HashFields != nil {
+		t.Errorf("dp_hash: %v, fields %v", err, spec.HashFields)
 	}
-	for _, p := range []openflow.Prop{prop("hash"), {Type: 3, Data: []byte{1}}} {
-		if err, ok := checkGroupProps([]openflow.Prop{p}).(*openflow.Error); !ok || err.Code != openflow.ErrPropBadExpType {
+	// fields(ip_src,tcp_dst), then eth_src under a mask, basis 7: each
+	// field with the mask as its value, as ovs-ofctl 3.1 sends them.
+	ipSrcTCPDst := []byte{0x80, 0, 0x16, 0x04, 0xff, 0xff, 0xff, 0xff, 0x80, 0, 0x1c, 0x02, 0xff, 0xff}
+	if err := selectionMethod(&spec, []openflow.Prop{prop("hash", 7, ipSrcTCPDst...)}); err != nil || spec.HashFields == nil {
+		t.Fatalf("hash: %v", err)
+	}
+	if m := spec.HashFields; m.NwSrc != [4]byte{255, 255, 255, 255} || m.TpDst != 0xffff || m.NwDst != [4]byte{} || spec.HashBasis != 7 {
+		t.Errorf("hash fields mask %+v basis %d", m, spec.HashBasis)
+	}
+	ethSrcMasked := []byte{0x80, 0, 0x08, 0x06, 0xff, 0xff, 0xff, 0, 0, 0}
+	spec = ofproto.GroupSpec{}
+	if err := selectionMethod(&spec, []openflow.Prop{prop("hash", 0, ethSrcMasked...)}); err != nil || spec.HashFields.DlSrc != [6]byte{255, 255, 255} {
+		t.Errorf("masked eth_src: %v %+v", err, spec.HashFields)
+	}
+	for _, p := range []openflow.Prop{prop("frob", 0), {Type: 3, Data: []byte{1}}, prop("hash", 0, 0x80, 0, 0x16, 0x09, 1, 2, 3, 4)} {
+		if err, ok := selectionMethod(&ofproto.GroupSpec{}, []openflow.Prop{p}).(*openflow.Error); !ok || err.Code != openflow.ErrPropBadExpType {
 			t.Errorf("%+v: %v, want OFPBPC_BAD_EXP_TYPE", p, err)
 		}
 	}

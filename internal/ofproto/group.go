@@ -10,6 +10,7 @@ import (
 
 	"gvs/internal/datapath"
 	"gvs/internal/flow"
+	"gvs/internal/packet"
 )
 
 // OpenFlow groups (ovs-ofctl(8) "Group Syntax", ovs-actions(7) "group"):
@@ -76,6 +77,11 @@ type GroupSpec struct {
 	// Props are OpenFlow 1.5 group properties, kept to be given back
 	// as they came.
 	Props []GroupProp
+	// HashFields, for a select group, are the key bits its hash reads
+	// (OVS's selection_method=hash,fields(...)), with HashBasis as the
+	// hash's basis; nil for the default fields.
+	HashFields *packet.Key
+	HashBasis  uint64
 }
 
 // GroupProp is an OpenFlow 1.5 group property.

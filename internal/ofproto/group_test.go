@@ -354,3 +354,34 @@ func TestGroupTranslateAllocatesNothing(t *testing.T) {
 		t.Errorf("%v allocations per translation through groups, %v without", n, base)
 	}
 }
+
+// TestSelectGroupHashFields: with selection_method=hash,fields(ip_src),
+// connections from one source share a bucket whatever their ports, the
+// mask holds ip_src (and not the ports), and sources spread.
+func TestSelectGroupHashFields(t *testing.T) {
+	b := ofBridge(t)
+	spec := parseGroup(t, 1, GroupSelect, "output:2", "output:3")
+	spec.HashFields = &packet.Key{NwSrc: [4]byte{255, 255, 255, 255}}
+	mustAddGroup(t, b, spec)
+	addFlow(t, b, "actions=group:1")
+	buckets := map[string]int{}
+	for src := range 64 {
+		var first string
+		for port := range 8 {
+			x := translateFrame(b, 1, tcpFrame([4]byte{10, 0, 1, byte(src)}, [4]byte{10, 1, 0, 1}, uint16(2000+port*13), 80))
+			got := datapath.FormatActions(x.Actions, nil)
+			if port == 0 {
+				first = got
+				buckets[got]++
+				if x.Mask.NwSrc != [4]byte{255, 255, 255, 255} || x.Mask.TpSrc != 0 {
+					t.Fatalf("mask %+v: want ip_src and not the ports", x.Mask.Key)
+				}
+			} else if got != first {
+				t.Fatalf("source %d went to %s and %s", src, first, got)
+			}
+		}
+	}
+	if len(buckets) != 2 || buckets["clone(2)"] < 16 || buckets["clone(3)"] < 16 {
+		t.Errorf("64 sources spread %v", buckets)
+	}
+}

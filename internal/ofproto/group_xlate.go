@@ -67,7 +67,14 @@ func (c *ofctx) selectBucket(x *xlate, grp *Group) *Bucket {
 	if total == 0 {
 		return nil
 	}
-	pick := flowHash(&c.key, &x.out.Mask) % total
+	var h uint32
+	if grp.HashFields != nil {
+		h = fieldsHash(&c.key, grp.HashFields, grp.HashBasis)
+		x.out.Mask.OrMask(grp.HashFields)
+	} else {
+		h = flowHash(&c.key, &x.out.Mask)
+	}
+	pick := h % total
 	for i := range grp.Buckets {
 		b := &grp.Buckets[i]
 		if b.Weight == 0 || !c.b.Groups.bucketLive(b, 0) {
@@ -128,6 +135,21 @@ func flowHash(k *packet.Key, m *datapath.Key) uint32 {
 		pair(s[:], d[:])
 	}
 	return fmix(h)
+}
+
+// fieldsHash hashes the bits of k under mask (a selection method's
+// fields), from basis. A field the packet does not have hashes as the
+// zero the key holds for it; OVS leaves such a field out.
+func fieldsHash(k, mask *packet.Key, basis uint64) uint32 {
+	h := uint64(basis) ^ 0x9e3779b97f4a7c15
+	kw, mw := words(k), words(mask)
+	for i, m := range mw {
+		if m != 0 {
+			h = (h ^ kw[i]&m) * 0x100000001b3
+			h ^= h >> 29
+		}
+	}
+	return fmix(uint32(h) ^ uint32(h>>32))
 }
 
 // fmix spreads the bits of h (murmur3's finalizer), so that the low

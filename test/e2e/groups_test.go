@@ -27,6 +27,10 @@ var gvgrSame = []gvsuCmd{
 	gvgrOf13("add-group", "br", "group_id=4,type=indirect,bucket=mod_dl_dst:02:00:00:00:00:09,output:3"),
 	gvgrOf13("add-group", "br", "group_id=5,type=all,bucket=group:99"),
 	gvgrOf13("add-group", "br", "group_id=6,type=all,bucket=group:4,bucket=dec_ttl,output:1"),
+	gvswOf15("add-group", "br", "group_id=10,type=select,selection_method=hash,fields(ip_src,tcp_dst),bucket=output:1,bucket=output:2"),
+	gvswOf15("add-group", "br", "group_id=11,type=select,selection_method=hash,selection_method_param=7,fields(eth_src=ff:ff:ff:00:00:00,ip_dst),bucket=output:1"),
+	gvswOf15("add-group", "br", "group_id=12,type=select,selection_method=dp_hash,bucket=output:1"),
+	gvgrOf13("add-group", "br", "group_id=13,type=select,selection_method=hash,fields(ip_src),bucket=output:1"),
 	gvgrOf13("add-flow", "br", "priority=5,in_port=1,actions=group:1"),
 	gvgrOf13("add-flow", "br", "priority=6,in_port=2,actions=group:4,group:2"),
 	gvswOf15("add-flow", "br", "priority=7,in_port=3,actions=group:6"),
@@ -106,7 +110,7 @@ func TestGroupsDifferential(t *testing.T) {
 		all += r.text
 	}
 	for _, want := range []string{"OFPST_GROUP_DESC reply (OF1.5)", "type=ff", "ref_count=1", "OFPGMFC_GROUP_EXISTS", "bucket_id:7",
-		"group_id=8,type=all,bucket=bucket_id:0,actions=output:3"} {
+		"group_id=8,type=all,bucket=bucket_id:0,actions=output:3", "fields(eth_src=ff:ff:ff:00:00:00,ip_dst)"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("the reference OVS never printed %q: the scenario did not run\n%s", want, all)
 		}
