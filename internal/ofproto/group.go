@@ -41,6 +41,11 @@ const (
 	// and so on): translation runs each bucket as a datapath clone,
 	// nested with clone(...) actions within maxCloneNest.
 	MaxGroupDepth = maxCloneNest
+	// MaxGroupActions bounds the actions of all a bridge's buckets
+	// together (counted as the flow tables count theirs): 65,536 groups
+	// of 64 KiB group mods would otherwise hold gigabytes, and so would
+	// a dump of them.
+	MaxGroupActions = 1 << 20
 )
 
 // Errors of group table requests; the OpenFlow channel sends them as
@@ -97,6 +102,7 @@ type Group struct {
 	created int64
 	stats   *datapath.Counter
 	weight  uint32 // select: the sum of the buckets' weights
+	nacts   int    // countActions of its buckets
 }
 
 // GroupStats is a group's counters, for dump-group-stats.
@@ -121,6 +127,7 @@ type Groups struct {
 	shards [groupShards]atomic.Pointer[map[uint32]*Group]
 	n      int
 	max    int // MaxGroups; tests lower it
+	nacts  int // countActions of every bucket
 	now    func() time.Time
 	tables *Tables
 
@@ -311,8 +318,28 @@ func (g *Groups) build(s *GroupSpec, created int64, stats *datapath.Counter) *Gr
 	for i := range grp.Buckets {
 		grp.Buckets[i].stats = &datapath.Counter{}
 		grp.weight += uint32(grp.Buckets[i].Weight)
+		grp.nacts += countActions(grp.Buckets[i].Actions)
 	}
 	return grp
+}
+
+// store puts grp in place of old (nil: a new group), within
+// MaxGroupActions.
+func (g *Groups) store(old, grp *Group) error {
+	n := g.nacts + grp.nacts
+	if old != nil {
+		n -= old.nacts
+	}
+	if n > MaxGroupActions && grp.nacts > 0 {
+		return fmt.Errorf("group %d: %w: %d actions in the bridge's buckets, at most %d", grp.ID, ErrBucketTooMany, n, MaxGroupActions)
+	}
+	g.nacts = n
+	g.put(grp.ID, grp)
+	if old == nil {
+		g.n++
+	}
+	g.changed()
+	return nil
 }
 
 // Add adds a group; ErrGroupExists if its id is taken.
@@ -332,10 +359,7 @@ func (g *Groups) add(s *GroupSpec) error {
 	if g.n >= g.max {
 		return fmt.Errorf("group %d: %w: the bridge has %d, at most %d", s.ID, ErrGroupTooMany, g.n, g.max)
 	}
-	g.put(s.ID, g.build(s, g.now().UnixNano(), &datapath.Counter{}))
-	g.n++
-	g.changed()
-	return nil
+	return g.store(nil, g.build(s, g.now().UnixNano(), &datapath.Counter{}))
 }
 
 // Modify replaces group s.ID's type and buckets (ErrGroupUnknown if it
@@ -344,7 +368,8 @@ func (g *Groups) add(s *GroupSpec) error {
 func (g *Groups) Modify(s *GroupSpec, addIfNone bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.Get(s.ID) == nil {
+	old := g.Get(s.ID)
+	if old == nil {
 		if addIfNone {
 			return g.add(s)
 		}
@@ -353,9 +378,7 @@ func (g *Groups) Modify(s *GroupSpec, addIfNone bool) error {
 	if err := g.check(s); err != nil {
 		return err
 	}
-	g.put(s.ID, g.build(s, g.now().UnixNano(), &datapath.Counter{}))
-	g.changed()
-	return nil
+	return g.store(old, g.build(s, g.now().UnixNano(), &datapath.Counter{}))
 }
 
 // InsertBuckets adds buckets to group id before the bucket with id
@@ -397,9 +420,7 @@ func (g *Groups) InsertBuckets(id, before uint32, buckets []Bucket) error {
 			ng.Buckets[i].stats = old.Buckets[i-len(buckets)].stats
 		}
 	}
-	g.put(id, ng)
-	g.changed()
-	return nil
+	return g.store(old, ng)
 }
 
 // Reserved bucket ids of OpenFlow 1.5's bucket commands.
@@ -448,9 +469,7 @@ func (g *Groups) RemoveBuckets(id, which uint32) error {
 	for i := range ng.Buckets {
 		ng.Buckets[i].stats = stats[i]
 	}
-	g.put(id, ng)
-	g.changed()
-	return nil
+	return g.store(old, ng)
 }
 
 // Delete removes group id (WatchAny or OFPG_ALL: every group) and the
@@ -462,6 +481,7 @@ func (g *Groups) Delete(id uint32) []Removed {
 	for _, grp := range g.List(id) {
 		g.put(grp.ID, nil)
 		g.n--
+		g.nacts -= grp.nacts
 		gone = append(gone, grp.ID)
 	}
 	if len(gone) > 0 {

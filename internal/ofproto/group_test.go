@@ -324,6 +324,19 @@ func TestGroupChecksAndLimits(t *testing.T) {
 	if err := b.Groups.Add(parseGroup(t, 50, GroupAll)); !errors.Is(err, ErrGroupTooMany) {
 		t.Errorf("past the group limit: %v", err)
 	}
+	// The actions of all buckets together are bounded too.
+	big := make([]string, MaxBuckets)
+	for i := range big {
+		big[i] = strings.Repeat("output:2,", 255) + "output:2"
+	}
+	var err error
+	for id := uint32(100); err == nil && id < 200; id++ {
+		b.Groups.max = MaxGroups
+		err = b.Groups.Add(parseGroup(t, id, GroupAll, big...))
+	}
+	if !errors.Is(err, ErrBucketTooMany) || !strings.Contains(err.Error(), "actions in the bridge's buckets") {
+		t.Errorf("past the bridge's bucket actions: %v", err)
+	}
 	if err := b.Groups.CheckActions([]flow.Action{flow.Clone{Actions: []flow.Action{flow.Group{ID: 99}}}}); !errors.Is(err, ErrBadOutGroup) {
 		t.Errorf("a flow to a missing group: %v", err)
 	}
