@@ -205,14 +205,8 @@ func TestGroupsForwardPackets(t *testing.T) {
 		g.MustVsctl("add-port", "gvgrbr", p, "--", "set", "interface", p, fmt.Sprintf("ofport_request=%d", i+1))
 		gvsyRequirePortUp(t, g.MustVsctl, p)
 	}
-	ofctl := func(args ...string) string {
-		t.Helper()
-		out, errOut, err := g.Run("ovs-ofctl", append([]string{"-O", "OpenFlow13"}, args...)...)
-		if err != nil {
-			t.Fatalf("ovs-ofctl %s: %v\n%s%s", strings.Join(args, " "), err, out, errOut)
-		}
-		return out
-	}
+	of13 := []string{"-O", "OpenFlow13"}
+	ofctl := func(args ...string) string { t.Helper(); return gvofMust(t, g, of13, args...) }
 	ofctl("del-flows", "gvgrbr")
 	ofctl("add-group", "gvgrbr", "group_id=1,type=all,bucket=output:2,bucket=output:3")
 	ofctl("add-group", "gvgrbr", "group_id=2,type=select,bucket=output:2,bucket=output:3")
