@@ -536,6 +536,9 @@ func (c *conn) packetOut(m *openflow.PacketOut) error {
 			return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("output to port %d", o.Port)}
 		}
 	}
+	if err := c.s.bridge.Groups.CheckActions(acts); err != nil {
+		return &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: err.Error()}
+	}
 	inPort := toFlowPort(m.InPort)
 	exec := c.s.exec.Load()
 	if exec == nil {

@@ -257,6 +257,8 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "group15_remove_unknown_bucket", version: 6, req: raw("060f001800000077" + "0005000000000001" + "0000000000000063")},
 		{name: "group15_bucket_id_reserved", version: 6, req: raw("060f002000000077" + "0000000000000009" + "00080000ffffffff" + "00080000ffffffff")},
 		{name: "flow13_to_group99", version: 4, req: enc(4, toGroup(99))},
+		{name: "packet_out13_to_group99", version: 4, req: raw("040d002e00000077" + "fffffffffffffffd" + "0008000000000000" +
+			"0016000800000063" + "ffffffffffff02000000000188b5")},
 		{name: "group13_delete_all", version: 4, req: raw("040f001000000077" + "00020000fffffffc")},
 	}
 }
