@@ -364,7 +364,7 @@ func (g *Groups) add(s *GroupSpec) error {
 
 // Modify replaces group s.ID's type and buckets (ErrGroupUnknown if it
 // does not exist, unless addIfNone). Its counters start again, as the
-// buckets they counted are gone.
+// buckets they counted are gone; its duration goes on, as in OVS.
 func (g *Groups) Modify(s *GroupSpec, addIfNone bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -378,12 +378,13 @@ func (g *Groups) Modify(s *GroupSpec, addIfNone bool) error {
 	if err := g.check(s); err != nil {
 		return err
 	}
-	return g.store(old, g.build(s, g.now().UnixNano(), &datapath.Counter{}))
+	return g.store(old, g.build(s, old.created, &datapath.Counter{}))
 }
 
 // InsertBuckets adds buckets to group id before the bucket with id
 // before (flow's BucketFirst/BucketLast for the ends), as OpenFlow 1.5's
-// INSERT_BUCKET does. The group keeps its counters.
+// INSERT_BUCKET does. As in OVS, the buckets keep their counters and
+// the group's start again.
 func (g *Groups) InsertBuckets(id, before uint32, buckets []Bucket) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -412,7 +413,7 @@ func (g *Groups) InsertBuckets(id, before uint32, buckets []Bucket) error {
 	if err := g.check(&s); err != nil {
 		return err
 	}
-	ng := g.build(&s, old.created, old.stats)
+	ng := g.build(&s, old.created, &datapath.Counter{})
 	for i := range ng.Buckets { // the old buckets keep their counters
 		if i < at {
 			ng.Buckets[i].stats = old.Buckets[i].stats
@@ -465,7 +466,7 @@ func (g *Groups) RemoveBuckets(id, which uint32) error {
 	if err := g.check(&s); err != nil {
 		return err
 	}
-	ng := g.build(&s, old.created, old.stats)
+	ng := g.build(&s, old.created, &datapath.Counter{})
 	for i := range ng.Buckets {
 		ng.Buckets[i].stats = stats[i]
 	}

@@ -59,6 +59,21 @@ var gvgrSame = []gvsuCmd{
 	gvswOf15("remove-buckets", "br", "group_id=1,command_bucket_id=1"),
 	gvswOf15("dump-groups", "br"),
 	gvgrOf13("dump-groups", "br"),
+	// Counters: packet-outs through a group count in it and its
+	// buckets; inserting or removing buckets starts the group's
+	// counters again but not the buckets'; a modify starts all again.
+	gvswOf15("add-group", "br", "group_id=20,type=all,bucket=output:1,bucket=output:2"),
+	gvswOf15("packet-out", "br", "in_port=LOCAL packet=0002677675000202677675000188b5676f actions=group:20"),
+	gvswOf15("packet-out", "br", "in_port=LOCAL packet=0002677675000202677675000188b5676f actions=group:20"),
+	gvgrOf13("packet-out", "br", "in_port=LOCAL packet=0002677675000202677675000188b5676f actions=group:20"),
+	gvswOf15("dump-group-stats", "br", "group_id=20"),
+	gvswOf15("insert-buckets", "br", "group_id=20,command_bucket_id=last,bucket=bucket_id:5,actions=output:3"),
+	gvswOf15("dump-group-stats", "br", "group_id=20"),
+	gvswOf15("remove-buckets", "br", "group_id=20,command_bucket_id=first"),
+	gvswOf15("dump-group-stats", "br", "group_id=20"),
+	gvswOf15("mod-group", "br", "group_id=20,type=all,bucket=output:3"),
+	gvswOf15("dump-group-stats", "br", "group_id=20"),
+	gvswOf15("packet-out", "br", "in_port=LOCAL packet=0002677675000202677675000188b5676f actions=group:77"),
 	// Deleting a group deletes the flows that send to it.
 	gvgrOf13("del-groups", "br", "group_id=1"),
 	gvgrOf13("--no-stats", "dump-flows", "br", "--sort"),
@@ -110,7 +125,8 @@ func TestGroupsDifferential(t *testing.T) {
 		all += r.text
 	}
 	for _, want := range []string{"OFPST_GROUP_DESC reply (OF1.5)", "type=ff", "ref_count=1", "OFPGMFC_GROUP_EXISTS", "bucket_id:7",
-		"group_id=8,type=all,bucket=bucket_id:0,actions=output:3", "fields(eth_src=ff:ff:ff:00:00:00,ip_dst)"} {
+		"group_id=8,type=all,bucket=bucket_id:0,actions=output:3", "fields(eth_src=ff:ff:ff:00:00:00,ip_dst)",
+		"group_id=20,duration=*,ref_count=0,packet_count=3,byte_count=51"} {
 		if !strings.Contains(all, want) {
 			t.Fatalf("the reference OVS never printed %q: the scenario did not run\n%s", want, all)
 		}
