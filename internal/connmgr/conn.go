@@ -399,6 +399,14 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		c.send(h.Xid, tableFeatures())
 	case *openflow.PortMod:
 		return c.portMod(m)
+	case *openflow.GroupMod:
+		return c.groupMod(m)
+	case *openflow.GroupDescRequest:
+		c.groupDescs(h.Xid, m)
+	case *openflow.GroupStatsRequest:
+		c.groupStats(h.Xid, m)
+	case *openflow.GroupFeaturesRequest:
+		c.send(h.Xid, groupFeatures())
 	default:
 		return &openflow.Error{Code: openflow.ErrBadType, Detail: "message not supported by a switch"}
 	}
@@ -408,7 +416,11 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 func (c *conn) sendFlowRemoved(r ofproto.Removed, now time.Time) {
 	f := r.Rule.Flow()
 	st := r.Rule.Stats(now)
-	fr := &openflow.FlowRemoved{Cookie: f.Cookie, Priority: f.Priority, Reason: uint8(r.Reason), TableID: f.Table,
+	reason := uint8(r.Reason)
+	if r.Reason == ofproto.RemovedGroupDelete && c.version == openflow.Version10 {
+		reason = uint8(ofproto.RemovedDelete) // 1.0 has no OFPRR_GROUP_DELETE
+	}
+	fr := &openflow.FlowRemoved{Cookie: f.Cookie, Priority: f.Priority, Reason: reason, TableID: f.Table,
 		DurationSec: uint32(st.Duration / time.Second), DurationNsec: uint32(st.Duration % time.Second),
 		IdleTimeout: f.IdleTimeout, HardTimeout: f.HardTimeout, PacketCount: st.Packets, ByteCount: st.Bytes}
 	switch {

@@ -94,30 +94,9 @@ func beUint64(b []byte) uint64 {
 func matchFromWire(fs []openflow.Field) (*flow.Match, error) {
 	wfs := make([]flow.WireField, 0, len(fs))
 	for i := range fs {
-		f := &fs[i]
-		fi, ok := f.Info()
+		wf, ok := wireField(&fs[i])
 		if !ok {
 			return nil, &openflow.Error{Code: openflow.ErrMatchBadField, Detail: "unknown field"}
-		}
-		wf := flow.WireField{Name: fi.FlowName}
-		copy(wf.Value[16-len(f.Value):], f.Value)
-		if f.Mask != nil {
-			copy(wf.Mask[16-len(f.Mask):], f.Mask)
-		} else {
-			for j := 16 - fi.Len; j < 16; j++ {
-				wf.Mask[j] = 0xff
-			}
-		}
-		if wf.Name == "in_port_oxm" {
-			wf.Name = "in_port"
-			p := toFlowPort(uint32(wf.Value[12])<<24 | uint32(wf.Value[13])<<16 | uint32(wf.Value[14])<<8 | uint32(wf.Value[15]))
-			wf.Value = [16]byte{14: byte(p >> 8), 15: byte(p)}
-			wf.Mask = [16]byte{14: 0xff, 15: 0xff}
-		}
-		if wf.Name == "ip_dscp" { // OXM's DSCP is the TOS byte's upper six bits
-			wf.Name = "nw_tos"
-			wf.Value[15] <<= 2
-			wf.Mask[15] = 0xff
 		}
 		wfs = append(wfs, wf)
 	}
@@ -135,6 +114,37 @@ func matchFromWire(fs []openflow.Field) (*flow.Match, error) {
 		return nil, &openflow.Error{Code: code, Detail: err.Error()}
 	}
 	return m, nil
+}
+
+// wireField converts one NXM/OXM entry to the flow model's form (OXM's
+// in_port and ip_dscp as ovs-fields names them); ok false for a field
+// gvs does not know.
+func wireField(f *openflow.Field) (wf flow.WireField, ok bool) {
+	fi, ok := f.Info()
+	if !ok {
+		return wf, false
+	}
+	wf = flow.WireField{Name: fi.FlowName}
+	copy(wf.Value[16-len(f.Value):], f.Value)
+	if f.Mask != nil {
+		copy(wf.Mask[16-len(f.Mask):], f.Mask)
+	} else {
+		for j := 16 - fi.Len; j < 16; j++ {
+			wf.Mask[j] = 0xff
+		}
+	}
+	if wf.Name == "in_port_oxm" {
+		wf.Name = "in_port"
+		p := toFlowPort(uint32(wf.Value[12])<<24 | uint32(wf.Value[13])<<16 | uint32(wf.Value[14])<<8 | uint32(wf.Value[15]))
+		wf.Value = [16]byte{14: byte(p >> 8), 15: byte(p)}
+		wf.Mask = [16]byte{14: 0xff, 15: 0xff}
+	}
+	if wf.Name == "ip_dscp" { // OXM's DSCP is the TOS byte's upper six bits
+		wf.Name = "nw_tos"
+		wf.Value[15] <<= 2
+		wf.Mask[15] = 0xff
+	}
+	return wf, true
 }
 
 // matchToWire converts a match to NXM (oxm false) or OXM entries.
@@ -284,6 +294,7 @@ func deref(a openflow.Action) openflow.Action {
 	case *openflow.Learn:
 		return *p
 	case *openflow.Conjunction:
+	case *openflow.Group:
 		return *p
 	}
 	return a
@@ -366,6 +377,11 @@ func actionFromWireValue(a openflow.Action, v uint8) (flow.Action, error) {
 		return flow.Clone{Actions: acts}, err
 	case openflow.CTClear:
 		return flow.CTClear{}, nil
+	case openflow.Group:
+		if a.GroupID > flow.MaxGroupID {
+			return nil, &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: fmt.Sprintf("group 0x%x is reserved", a.GroupID)}
+		}
+		return flow.Group{ID: a.GroupID}, nil
 	case openflow.Learn:
 		return learnFromWire(a.Body)
 	case openflow.CT:
@@ -675,6 +691,8 @@ func actionToWire(a flow.Action, v uint8) openflow.Action {
 		return &openflow.Clone{Actions: inner}
 	case flow.CTClear:
 		return &openflow.CTClear{}
+	case flow.Group:
+		return &openflow.Group{GroupID: a.ID}
 	case flow.Learn:
 		if la, ok := learnToWire(a); ok {
 			return la

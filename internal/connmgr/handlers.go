@@ -139,7 +139,14 @@ func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
 		// as reset_counts, which a 1.3 dump-flows shows.
 		f.Flags.ResetCounts = true
 	}
-	return f, c.checkActions(f)
+	if err := c.checkActions(f); err != nil {
+		return f, err
+	}
+	// A flow may not name a group that does not exist (a bucket may).
+	if err := c.s.bridge.Groups.CheckActions(f.Actions); err != nil {
+		return f, &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: err.Error()}
+	}
+	return f, nil
 }
 
 // checkActions refuses what OVS refuses when a flow is added: goto_table
@@ -231,6 +238,7 @@ func (c *conn) flowModOp(m *openflow.FlowMod) (ofproto.Op, error) {
 	}
 	sel := ofproto.Selector{Table: f.Table, Match: f.Match, Priority: f.Priority, Cookie: selCookie & selMask, CookieMask: selMask,
 		OutPort: toFlowPort(m.OutPort), Strict: m.Command == openflow.FlowModifyStrict || m.Command == openflow.FlowDeleteStrict}
+	sel.ByGroup, sel.OutGroup = outGroup(c.version, m.OutGroup)
 	switch m.Command {
 	case openflow.FlowAdd:
 		return ofproto.Op{Add: f}, nil
@@ -287,8 +295,16 @@ func (c *conn) selector(m *openflow.FlowStatsRequest) (ofproto.Selector, error) 
 	if m.TableID != ofproto.TableAll && m.TableID >= ofproto.NumTables {
 		return ofproto.Selector{}, &openflow.Error{Code: openflow.ErrBadTableID, Detail: fmt.Sprintf("table %d", m.TableID)}
 	}
-	return ofproto.Selector{Table: m.TableID, Match: match, Cookie: cookie & cookieMask, CookieMask: cookieMask,
-		OutPort: toFlowPort(m.OutPort)}, nil
+	sel := ofproto.Selector{Table: m.TableID, Match: match, Cookie: cookie & cookieMask, CookieMask: cookieMask,
+		OutPort: toFlowPort(m.OutPort)}
+	sel.ByGroup, sel.OutGroup = outGroup(c.version, m.OutGroup)
+	return sel, nil
+}
+
+// outGroup reads a 1.1+ request's out_group: a group to select flows
+// by, unless OFPG_ANY (or another reserved id).
+func outGroup(v uint8, g uint32) (bool, uint32) {
+	return v != openflow.Version10 && g <= openflow.GroupMax, g
 }
 
 // dumpBatch is how many flows a flow dump converts and encodes at a
@@ -507,6 +523,9 @@ func (c *conn) packetOut(m *openflow.PacketOut) error {
 		if o, ok := a.(flow.Output); ok && (o.Port == flow.PortNone || o.Port == 0) {
 			return &openflow.Error{Code: openflow.ErrActBadOutPort, Detail: fmt.Sprintf("output to port %d", o.Port)}
 		}
+	}
+	if err := c.s.bridge.Groups.CheckActions(acts); err != nil {
+		return &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: err.Error()}
 	}
 	inPort := toFlowPort(m.InPort)
 	exec := c.s.exec.Load()

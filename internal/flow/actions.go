@@ -126,6 +126,10 @@ type Clone struct{ Actions []Action }
 // CTClear forgets the packet's connection tracking state.
 type CTClear struct{}
 
+// Group runs the packet through the buckets of an OpenFlow group
+// (group:ID), each on a copy of the packet, as ovs-actions(7) says.
+type Group struct{ ID uint32 }
+
 // FormatActions prints an action list as ovs-ofctl does: "drop" when
 // empty, else the actions separated by commas.
 func FormatActions(acts []Action, o FormatOptions) string {
@@ -281,6 +285,10 @@ func (a Clone) format(b *strings.Builder, o FormatOptions) {
 }
 
 func (CTClear) format(b *strings.Builder, _ FormatOptions) { b.WriteString("ct_clear") }
+
+func (a Group) format(b *strings.Builder, _ FormatOptions) {
+	b.WriteString("group:" + strconv.FormatUint(uint64(a.ID), 10))
+}
 
 func pick(cond bool, yes, no string) string {
 	if cond {

@@ -125,6 +125,8 @@ func (p *actionParser) parseOne(key, val string, delim byte) (Action, error) {
 			return nil, errors.New("conjunction is only valid among a flow's own actions, not nested")
 		}
 		return parseConjunction(val)
+	case "group":
+		return parseGroup(val)
 	}
 	if parse, ok := setActions[key]; ok {
 		return parse(val)
@@ -511,4 +513,17 @@ func cutKeyValue(item string) (key, val string, hasVal bool) {
 		return item, "", false // matches no known argument
 	}
 	return key, val, delim != 0
+}
+
+// MaxGroupID is the largest group number (OpenFlow's OFPG_MAX); the ones
+// above it name all or any group, never one a flow can send to.
+const MaxGroupID = 0xffffff00
+
+// parseGroup reads group:ID.
+func parseGroup(val string) (Action, error) {
+	id, err := strconv.ParseUint(val, 0, 32)
+	if err != nil || id > MaxGroupID {
+		return nil, fmt.Errorf("group %q: want a group number from 0 to %d", val, uint32(MaxGroupID))
+	}
+	return Group{ID: uint32(id)}, nil
 }

@@ -64,6 +64,8 @@ var ofctlActionCases = []struct{ of, flow string }{
 	{"15", "tcp,actions=set_field:1.2.3.0/24->ip_src,set_field:0x5/0xff->tun_id,set_field:80->tcp_dst,set_field:80/0xff->tp_src"},
 	{"15", "actions=set_field:3->in_port,set_field:0x5/0xff->reg3,set_field:5->xreg0,set_field:0x1/0x3->xxreg1"},
 	{"15", "ip,actions=ct(commit,exec(set_field:1->ct_mark,set_field:0x1/0x1->ct_label)),ct_clear"},
+	{"", "actions=group:1,output:2,group:4294967040,clone(group:7)"},
+	{"15", "actions=group:5,clone(group:0),output:3"},
 }
 
 // ofctlActions returns the actions ovs-ofctl prints for flow, or ok=false
@@ -122,6 +124,8 @@ func TestActionErrors(t *testing.T) {
 	cases := []struct{ in, word, msg string }{
 		{"actions=frobnicate", "frobnicate", "unknown action"},
 		{"actions=output:2,bogus:3", "bogus", "unknown action"},
+		{"actions=group:x", "group", "group number"},
+		{"actions=group:4294967041", "group", "group number"},
 		{"actions=drop,output:2", "drop", "only action"},
 		{"actions=output:99999999", "output", "out of range"},
 		{"actions=output:ANY", "output", "ANY"},

@@ -60,7 +60,7 @@
 //   - drop must be the only action; goto_table the last.
 //   - conjunction nested in clone(...) or ct(exec(...)) is refused.
 //   - An unbalanced parenthesis is an error wherever it is.
-//   - Actions gvs does not parse yet are "unknown action": enqueue, group,
+//   - Actions gvs does not parse yet are "unknown action": enqueue,
 //     meter, write_metadata, set_queue, multipath, bundle,
 //     output(port=...,max_len=...), check_pkt_larger, sample, encap/decap,
 //     push_mpls/pop_mpls, and ct's timeout= argument.

@@ -277,3 +277,22 @@ func KeyField(k *packet.Key, name string) ([16]byte, packet.Key, bool) {
 	wf, _ := m.wireField(ws)
 	return wf.Value, mask, true
 }
+
+// FieldsMask returns the key bits that fields (names, and masks in
+// FieldValue.Mask; the values are ignored) cover: what a select group's
+// selection_method=hash,fields(...) hashes. Prerequisites are not
+// required, as OVS's field list names fields alone.
+func FieldsMask(fs []WireField) (packet.Key, error) {
+	var p parser
+	for _, wf := range fs {
+		f, ok := fields[wf.Name]
+		if !ok {
+			return packet.Key{}, &Error{Field: wf.Name, Msg: "field not supported by gvs"}
+		}
+		wf.Value = wf.Mask
+		if err := p.setWire(f, wf.FieldValue); err != nil {
+			return packet.Key{}, &Error{Field: wf.Name, Msg: err.Error()}
+		}
+	}
+	return p.mask, nil
+}

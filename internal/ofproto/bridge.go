@@ -52,6 +52,9 @@ type Port struct {
 	// Bond, for a member of a bond, is the bond: NORMAL switches
 	// through the bond, not the member (see bond.go).
 	Bond *Bond
+	// Dev is the port's device, whose link state says whether buckets
+	// watching the port are live; nil for a patch port.
+	Dev netdev.Netdev
 }
 
 // IsPatch reports whether p is one end of a patch.
@@ -91,6 +94,8 @@ type Bridge struct {
 	// Tables are the bridge's OpenFlow tables, which live as long as
 	// the bridge; a new bridge has OVS's "priority=0 actions=NORMAL".
 	Tables *Tables
+	// Groups is the bridge's OpenFlow group table.
+	Groups *Groups
 	cfg    atomic.Pointer[Config]
 
 	sink     atomic.Pointer[sinkHolder] // packet-ins go here (the OpenFlow channel)
@@ -103,6 +108,7 @@ type Bridge struct {
 func NewBridge(name string, macTableSize, macAging int) *Bridge {
 	b := &Bridge{Name: name, MACs: NewMACTable(macTableSize, macAging), Tables: NewBridgeTables(TablesOptions{})}
 	b.cfg.Store(&Config{Ports: map[uint32]*Port{}})
+	b.Groups = newGroups(b.Tables, func() []*Port { return b.cfg.Load().Flood })
 	return b
 }
 

@@ -81,8 +81,9 @@ func thaw(id uint32) (frozen, bool) {
 }
 
 // ForgetBridge drops the frozen states of a bridge that is gone, so
-// that their ids can be used again.
+// that their ids can be used again, and stops its group port watcher.
 func ForgetBridge(b *Bridge) {
+	b.Groups.Close() // its port watcher
 	recircs.Lock()
 	defer recircs.Unlock()
 	for fz, id := range recircs.ids {

@@ -81,6 +81,7 @@ const (
 	RemovedIdleTimeout RemovedReason = 0
 	RemovedHardTimeout RemovedReason = 1
 	RemovedDelete      RemovedReason = 2
+	RemovedGroupDelete RemovedReason = 3
 )
 
 func (r RemovedReason) String() string {
@@ -89,6 +90,8 @@ func (r RemovedReason) String() string {
 		return "idle"
 	case RemovedHardTimeout:
 		return "hard"
+	case RemovedGroupDelete:
+		return "group_delete"
 	}
 	return "delete"
 }
@@ -366,6 +369,10 @@ type Selector struct {
 	// selects flows with an output action to it. Modify ignores it, as
 	// OpenFlow says.
 	OutPort uint32
+	// ByGroup selects flows whose actions name group OutGroup; Modify
+	// ignores it too.
+	ByGroup  bool
+	OutGroup uint32
 }
 
 // selected returns the rules sel picks, in dump order.
@@ -410,6 +417,9 @@ func (t *Tables) picks(sel *Selector, r *Rule, fv, fm *packet.Key, outPort bool)
 		return false
 	}
 	if outPort && sel.OutPort != flow.PortNone && sel.OutPort != 0 && !outputsTo(r.flow.Actions, sel.OutPort) {
+		return false
+	}
+	if outPort && sel.ByGroup && !refersToGroup(r.flow.Actions, sel.OutGroup) {
 		return false
 	}
 	if sel.Strict {

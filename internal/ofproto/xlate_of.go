@@ -165,6 +165,7 @@ func supported(acts []flow.Action) bool {
 			if !supported(a.Actions) {
 				return false
 			}
+		case flow.Group:
 		case flow.OutputReg:
 			if _, ok := readable(a.Src.Field); !ok {
 				return false
@@ -220,6 +221,8 @@ func (c *ofctx) run(x *xlate, acts []flow.Action) {
 			c.output(x, uint32(f.get(&c.key)>>a.Src.Start&bitsMask(a.Src.Bits)))
 		case flow.Controller:
 			c.controller(x, a)
+		case flow.Group:
+			c.group(x, a.ID)
 		default:
 			c.edit(x, a)
 		}

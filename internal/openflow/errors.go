@@ -137,6 +137,24 @@ const (
 	ErrAsyncInvalid     // OFPACFC_INVALID: an async config mask with reasons the version lacks
 	ErrAsyncUnsupported // OFPACFC_UNSUPPORTED: an unknown async config property
 
+	ErrGroupExists              // OFPGMFC_GROUP_EXISTS: an add of a group id in use
+	ErrGroupInvalid             // OFPGMFC_INVALID_GROUP: a reserved id, or buckets the type cannot have
+	ErrGroupWeightUnsupported   // OFPGMFC_WEIGHT_UNSUPPORTED
+	ErrGroupOutOfGroups         // OFPGMFC_OUT_OF_GROUPS: the bridge's group limit
+	ErrGroupOutOfBuckets        // OFPGMFC_OUT_OF_BUCKETS: a group's bucket limit
+	ErrGroupChainingUnsupported // OFPGMFC_CHAINING_UNSUPPORTED
+	ErrGroupWatchUnsupported    // OFPGMFC_WATCH_UNSUPPORTED: a watch in a group type that has none
+	ErrGroupLoop                // OFPGMFC_LOOP: a group that would reach itself
+	ErrGroupUnknown             // OFPGMFC_UNKNOWN_GROUP: a modify of a group that does not exist
+	ErrGroupChained             // OFPGMFC_CHAINED_GROUP
+	ErrGroupBadType             // OFPGMFC_BAD_TYPE: an unknown group type
+	ErrGroupBadCommand          // OFPGMFC_BAD_COMMAND
+	ErrGroupBadBucket           // OFPGMFC_BAD_BUCKET: a malformed bucket
+	ErrGroupBadWatch            // OFPGMFC_BAD_WATCH
+	ErrGroupEPerm               // OFPGMFC_EPERM
+	ErrGroupUnknownBucket       // OFPGMFC_UNKNOWN_BUCKET: 1.5's command bucket id names none
+	ErrGroupBucketExists        // OFPGMFC_BUCKET_EXISTS: 1.5's insert of a bucket id in use
+
 	numErrCodes
 )
 
@@ -256,6 +274,24 @@ var errTable = [numErrCodes]errInfo{
 
 	ErrQueueBadPort:  {"OFPQOFC_BAD_PORT", of(5, 0), of(9, 0)},
 	ErrQueueBadQueue: {"OFPQOFC_BAD_QUEUE", of(5, 1), of(9, 1)},
+
+	ErrGroupExists:              {"OFPGMFC_GROUP_EXISTS", none, of(6, 0)},
+	ErrGroupInvalid:             {"OFPGMFC_INVALID_GROUP", none, of(6, 1)},
+	ErrGroupWeightUnsupported:   {"OFPGMFC_WEIGHT_UNSUPPORTED", none, of(6, 2)},
+	ErrGroupOutOfGroups:         {"OFPGMFC_OUT_OF_GROUPS", none, of(6, 3)},
+	ErrGroupOutOfBuckets:        {"OFPGMFC_OUT_OF_BUCKETS", none, of(6, 4)},
+	ErrGroupChainingUnsupported: {"OFPGMFC_CHAINING_UNSUPPORTED", none, of(6, 5)},
+	ErrGroupWatchUnsupported:    {"OFPGMFC_WATCH_UNSUPPORTED", none, of(6, 6)},
+	ErrGroupLoop:                {"OFPGMFC_LOOP", none, of(6, 7)},
+	ErrGroupUnknown:             {"OFPGMFC_UNKNOWN_GROUP", none, of(6, 8)},
+	ErrGroupChained:             {"OFPGMFC_CHAINED_GROUP", none, of(6, 9)},
+	ErrGroupBadType:             {"OFPGMFC_BAD_TYPE", none, of(6, 10)},
+	ErrGroupBadCommand:          {"OFPGMFC_BAD_COMMAND", none, of(6, 11)},
+	ErrGroupBadBucket:           {"OFPGMFC_BAD_BUCKET", none, of(6, 12)},
+	ErrGroupBadWatch:            {"OFPGMFC_BAD_WATCH", none, of(6, 13)},
+	ErrGroupEPerm:               {"OFPGMFC_EPERM", none, of(6, 14)},
+	ErrGroupUnknownBucket:       {"OFPGMFC_UNKNOWN_BUCKET", none, of(6, 15)},
+	ErrGroupBucketExists:        {"OFPGMFC_BUCKET_EXISTS", none, of(6, 16)},
 
 	ErrSwitchConfigBadFlags: {"OFPSCFC_BAD_FLAGS", none, of(10, 0)},
 	ErrSwitchConfigBadLen:   {"OFPSCFC_BAD_LEN", none, of(10, 1)},

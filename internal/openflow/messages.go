@@ -129,6 +129,8 @@ func decodeBody(h Header, r *reader) (Message, error) {
 			return decodeFlowMod13(r, v)
 		case t13PortMod:
 			return decodePortMod(r, v)
+		case t13GroupMod:
+			return decodeGroupMod(r, v)
 		case t13RoleRequest:
 			role, gen, err := decodeRole(r)
 			return &RoleRequest{Role: role, GenerationID: gen}, err

@@ -347,6 +347,11 @@ func decodeStatsRequest(r *reader, v uint8) (Message, error) {
 			break
 		}
 		return empty(&TableDescRequest{Flags: flags})
+	case groupStatsType, groupDescType, groupFeatureType:
+		if v == Version10 {
+			break
+		}
+		return decodeGroupStatsRequest(r, v, typ, flags)
 	case statsVendor:
 		if v == Version10 {
 			return decodeNXStatsRequest(r, flags)
@@ -863,6 +868,10 @@ func decodeStatsReply(r *reader, v uint8) (Message, error) {
 		return nil, r.err
 	}
 	switch typ {
+	case groupStatsType, groupDescType, groupFeatureType:
+		if v != Version10 {
+			return decodeGroupStatsReply(r, v, typ, flags)
+		}
 	case statsDesc:
 		if r.len() != 1056 {
 			return nil, errorf(ErrBadLen, "desc reply with a %d-byte body", r.len())

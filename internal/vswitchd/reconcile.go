@@ -348,6 +348,9 @@ func (st *datapathState) configureBridges(bridges []*wantBridge) {
 				continue
 			}
 			port := &ofproto.Port{Name: p.name, OFPort: uint32(ifc.ofport), DPPort: ifc.dpNo, VLAN: p.vlan}
+			if p.typ != "patch" {
+				port.Dev = ifc.dev
+			}
 			if p.typ == "patch" {
 				st.linkPatch(port, p)
 			}

@@ -118,9 +118,7 @@ var gvswSame = []gvsuCmd{
 var gvswRefused = []struct {
 	cmd  gvsuCmd
 	want string
-}{
-	{gvswOf15("dump-groups", "br"), "OFPBRC_BAD_STAT"},
-}
+}{}
 
 // TestOfctl1415Differential runs gvswSame on OVS 3.1 and on gvsd,
 // bridges of the same name with the same veths, and compares them; then

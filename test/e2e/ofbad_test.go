@@ -159,6 +159,11 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		m.Instructions = []openflow.Instruction{openflow.GotoTable{Table: to}}
 		return m
 	}
+	toGroup := func(id uint32) *openflow.FlowMod {
+		m := fm(0, openflow.FlowAdd)
+		m.Instructions = []openflow.Instruction{openflow.ApplyActions{Actions: []openflow.Action{openflow.Group{GroupID: id}}}}
+		return m
+	}
 	// The largest flow mod a message holds: 4091 outputs, in table 5.
 	big := fm(5, openflow.FlowAdd)
 	outs := make([]openflow.Action, 4091)
@@ -259,6 +264,29 @@ func gvofExtraCases(t *testing.T) []gvofBadCase {
 		{name: "nx_set_async2_15_get", version: 6, req: raw("0604002000000077" + "000023200000001b" + "0006000800000007" + "0003000800000000" + "061a000800000077")},
 		{name: "flow_mod14_short", version: 5, req: raw("050e001c000000770000000000000000000000000000000000000000")},
 		{name: "aggregate15_short", version: 6, req: raw("061200180000007700020000000000000000000000000000")},
+		// Groups: malformed and refused group mods, a flow to a missing
+		// group, group multipart requests (the bridge keeps the groups
+		// from one case to the next, on both switches).
+		{name: "group13_bad_type", version: 4, req: raw("040f001000000077" + "0000090000000001")},
+		{name: "group13_bad_command", version: 4, req: raw("040f001000000077" + "0009000000000001")},
+		{name: "group13_reserved_id", version: 4, req: raw("040f001000000077" + "00000000fffffffc")},
+		{name: "group13_bucket_len8", version: 4, req: raw("040f001800000077" + "0000000000000002" + "0008000000000000")},
+		{name: "group13_indirect_two", version: 4, req: raw("040f003000000077" + "0000020000000003" +
+			"00100000ffffffffffffffff00000000" + "00100000ffffffffffffffff00000000")},
+		{name: "group13_add", version: 4, req: raw("040f003000000077" + "0000000000000001" +
+			"00200000ffffffffffffffff00000000" + "0000001000000002" + "0000000000000000")},
+		{name: "group13_add_exists", version: 4, req: raw("040f003000000077" + "0000000000000001" +
+			"00200000ffffffffffffffff00000000" + "0000001000000002" + "0000000000000000")},
+		{name: "group13_mod_unknown", version: 4, req: raw("040f001000000077" + "0001000000000042")},
+		{name: "group13_stats_unknown", version: 4, req: raw("041200180000007700060000000000000000006300000000")},
+		{name: "group13_desc_body", version: 4, req: raw("041200180000007700070000000000000000000100000000")},
+		{name: "group15_insert_unknown_group", version: 6, req: raw("060f001800000077" + "0003000000000005" + "00000000fffffffd")},
+		{name: "group15_remove_unknown_bucket", version: 6, req: raw("060f001800000077" + "0005000000000001" + "0000000000000063")},
+		{name: "group15_bucket_id_reserved", version: 6, req: raw("060f002000000077" + "0000000000000009" + "00080000ffffffff" + "00080000ffffffff")},
+		{name: "flow13_to_group99", version: 4, req: enc(4, toGroup(99))},
+		{name: "packet_out13_to_group99", version: 4, req: raw("040d002e00000077" + "fffffffffffffffd" + "0008000000000000" +
+			"0016000800000063" + "ffffffffffff02000000000188b5")},
+		{name: "group13_delete_all", version: 4, req: raw("040f001000000077" + "00020000fffffffc")},
 	}
 }
 
