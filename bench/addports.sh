@@ -44,6 +44,6 @@ vs "${args[@]}" >/dev/null || echo "ovs-vsctl failed"
 t1=$(date +%s.%N)
 touch "$RUN/done"; wait $READER
 c=$(ip netns exec "$NS" ip -o link | grep -c ': m[0-9]')
-echo "$(date +%T) ports=$N vsctl=$(echo "$t1-$t0" | bc)s taps=$c worst_read=$(cat "$RUN/worst")ms load=$(cut -d' ' -f1-3 /proc/loadavg)"
+echo "$(date +%T) ports=$N vsctl=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')s taps=$c worst_read=$(cat "$RUN/worst")ms load=$(cut -d' ' -f1-3 /proc/loadavg)"
 [ -n "$CURLPID" ] && wait $CURLPID
 true
