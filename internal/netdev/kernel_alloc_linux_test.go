@@ -90,10 +90,20 @@ func checkLoopAllocs(t *testing.T, near, far Netdev) {
 		name     string
 		from, to Netdev
 	}{{"ReadBatch", far, near}, {"WriteBatch", near, far}} {
-		allocs := testing.AllocsPerRun(50, func() {
-			dir.from.WriteBatch(frames)
-			readTestFrames(dir.to, bufs, sizes, batch)
-		})
+		// AllocsPerRun counts the whole process's allocations, and under
+		// load the runtime's own (a parked reader's wake-up) now and
+		// then land in a run: an allocation of the path shows in every
+		// attempt, so the least of three is what the path costs.
+		allocs := -1.0
+		for range 3 {
+			a := testing.AllocsPerRun(50, func() {
+				dir.from.WriteBatch(frames)
+				readTestFrames(dir.to, bufs, sizes, batch)
+			})
+			if allocs < 0 || a < allocs {
+				allocs = a
+			}
+		}
 		if allocs != 0 {
 			t.Errorf("%s path allocates %.1f times per batch of %d", dir.name, allocs, batch)
 		}
