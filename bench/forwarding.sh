@@ -58,7 +58,10 @@
 # code before a change) in the same rounds, as "gvsd B" rows after each
 # gvsd row; BUSY_POLL=US to measure gvsd with Open_vSwitch
 # other_config:gvs-busy-poll-us=US as well, as "gvsd busy-poll" rows
-# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B).
+# after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B);
+# HW_OFFLOAD=1 to measure gvsd with Open_vSwitch other_config:hw-offload=true
+# (the kernel fast path: flows of system ports forwarded by its tc
+# program) as well, as "gvsd hw-offload" rows after each gvsd row.
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +73,7 @@ modes=${MODES:-off on alloff int-on int-alloff}
 switches=" ${SWITCHES:-lbr ovs gvsd ovsacl gvsdacl} "
 gvsd_b=${GVSD_B:-}
 busy_poll=${BUSY_POLL:-}
+hw_offload=${HW_OFFLOAD:-}
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
 
@@ -155,6 +159,9 @@ if [ -n "$gvsd_b" ]; then
 fi
 if [ -n "$busy_poll" ]; then
 	switches="$switches gvsdbp gvsdbbp "
+fi
+if [ -n "$hw_offload" ]; then
+	switches="$switches gvsdhw "
 fi
 
 # ---------------------------------------------------------------- topology
@@ -588,6 +595,9 @@ gvsdbbp_start() { gvsd_bin=$work/bin/gvsd-b gvsdbp_start; }
 gvsdbbp_stop() { gvsd_stop; }
 gvsdbbp_mirror() { gvsd_mirror "$@"; }
 gvsdbp_mirror() { gvsd_mirror "$@"; }
+gvsdhw_start() { gvsd_start && vsctl set Open_vSwitch . other_config:hw-offload=true; }
+gvsdhw_stop() { gvsd_stop; }
+gvsdhw_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -754,6 +764,16 @@ if [ -n "$busy_poll" ]; then
 		[ "$prefix" = gvsdb ] && with_bp+=("$mode;gvsd B busy-poll $busy_poll µs;gvsdbbp;$mirror")
 	done
 	plan=("${with_bp[@]}")
+fi
+
+if [ -n "$hw_offload" ]; then
+	with_hw=()
+	for entry in "${plan[@]}"; do
+		with_hw+=("$entry")
+		IFS=';' read -r mode sw prefix mirror <<<"$entry"
+		[ "$prefix" = gvsd ] && with_hw+=("$mode;gvsd hw-offload;gvsdhw;$mirror")
+	done
+	plan=("${with_hw[@]}")
 fi
 
 # Rounds: every configuration once per round, so that the load of a

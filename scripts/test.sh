@@ -11,7 +11,7 @@ for pkg_cmd in openvswitch-common:ovs-vsctl openvswitch-switch:ovsdb-server \
 	iproute2:ip procps:sysctl iputils-ping:ping tcpdump:tcpdump netcat-openbsd:nc iperf3:iperf3 \
 	tshark:tshark python3:python3 prometheus:promtool systemd:systemd-analyze man-db:man \
 	ethtool:ethtool openvswitch-testcontroller:ovs-testcontroller tftpd-hpa:in.tftpd tftp-hpa:tftp \
-	conntrack:conntrack nftables:nft dpkg:dpkg-deb; do
+	conntrack:conntrack nftables:nft dpkg:dpkg-deb clang:clang; do
 	command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
 done
 # scapy is a Python module (the conntrack tests send TCP segments with it).

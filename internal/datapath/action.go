@@ -293,7 +293,10 @@ var generation atomic.Uint64
 // each flow is translated again. Whoever changes what translation reads
 // calls it after the change is visible and before reporting the change
 // done, so that the very next packet sees it.
-func Invalidate() { generation.Add(1) }
+func Invalidate() {
+	generation.Add(1)
+	publishGeneration()
+}
 
 // Generation returns the current generation, for tests and diagnostics.
 func Generation() uint64 { return generation.Load() }

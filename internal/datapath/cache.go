@@ -11,6 +11,7 @@ import (
 
 	"gvs/internal/budget"
 	"gvs/internal/coverage"
+	"gvs/internal/offload"
 )
 
 // The flow cache's counters, added once per batch so that port threads
@@ -121,6 +122,10 @@ type flowCache struct {
 
 	// Counts since the last batch's flush to the coverage counters.
 	hits, misses, evictions, stale, uncached, overMem uint64
+
+	// kslots are the kernel fast path's mask slots of this cache's port
+	// (see fastpath.go), by the subtable that has each.
+	kslots [offload.MaxMasks]*subtable
 }
 
 // orderEntry is a flow in the eviction order, as installed the seq'th
@@ -152,6 +157,9 @@ type subtable struct {
 	slots []slot
 	n     int
 	hits  uint64 // since the subtables were last sorted
+	// kmask is the kernel's mask slot plus one (0: none), kflows how
+	// many of its flows are in the kernel.
+	kmask, kflows int
 }
 
 // slot is one place of a subtable: the flow's hash is beside the pointer
@@ -193,6 +201,13 @@ type cacheFlow struct {
 	// no locked instruction.
 	packets, bytes uint64
 	used           int64 // monotime of the last hit; 0: never
+
+	// kf is the flow's copy in the kernel fast path, of port kport;
+	// kPackets and kBytes are its kernel counters already taken into
+	// packets and bytes.
+	kf               offload.Flow
+	kport            *offload.Port
+	kPackets, kBytes uint64
 }
 
 func newFlowCache(limit int) *flowCache {
@@ -475,6 +490,7 @@ func (c *flowCache) remove(f *cacheFlow) {
 	if f.dead {
 		return
 	}
+	c.unoffload(f)
 	if f.touched {
 		// Its packets of this batch are accounted now, before it is
 		// reused.
@@ -621,6 +637,7 @@ func (c *flowCache) compactOrder() {
 
 // flush removes every flow.
 func (c *flowCache) flush() {
+	c.forgetKernel()
 	c.subtables = nil
 	c.order, c.head, c.n = nil, 0, 0
 	c.free = nil

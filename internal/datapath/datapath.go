@@ -35,6 +35,7 @@ import (
 
 	"gvs/internal/coverage"
 	"gvs/internal/netdev"
+	"gvs/internal/offload"
 	"gvs/internal/packet"
 	"gvs/internal/vlog"
 )
@@ -109,6 +110,10 @@ type Port struct {
 	// copies to this port are tried again after its device refused some.
 	copyPauseUntil atomic.Int64
 
+	// fast is the port's kernel fast path, nil without one (see
+	// fastpath.go).
+	fast atomic.Pointer[offload.Port]
+
 	// What Dev can do, found once (see prepare) rather than by a type
 	// assertion per packet.
 	prepared bool
@@ -165,6 +170,13 @@ type Datapath struct {
 	wg sync.WaitGroup
 	// inject executes packet-outs (see Execute).
 	inject injector
+
+	// The kernel fast path (fastpath.go), guarded by mu: on, and the
+	// goroutine that accounts its counters. offloadMu serialises
+	// SetOffload, which lets go of mu to stop that goroutine.
+	offloadOn          bool
+	pullQuit, pullDone chan struct{}
+	offloadMu          sync.Mutex
 }
 
 // New returns an empty datapath.
@@ -193,6 +205,9 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	for _, p := range cfg.Ports {
 		live[p] = true
 		if _, ok := dp.threads[p]; !ok {
+			if dp.offloadOn {
+				dp.attachFast(p)
+			}
 			if bp, ok := p.Dev.(netdev.BusyPoller); ok {
 				bp.JoinPollGroup(dp.poll) // before its thread's first read
 			}
@@ -205,6 +220,7 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	}
 	for p, t := range dp.threads {
 		if !live[p] {
+			dp.detachFast(p)
 			t.stop()
 			p.stopCopies()
 			delete(dp.threads, p)
@@ -218,6 +234,7 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 // that has not ended after closeWait is reported and left behind, so
 // that a stuck driver cannot hang the daemon's exit.
 func (dp *Datapath) Close() {
+	_ = dp.SetOffload(false)
 	dp.SetConfig(&Config{Ports: map[uint32]*Port{}})
 	done := make(chan struct{})
 	go func() {

@@ -55,6 +55,8 @@ type CachedFlow struct {
 	// it never did.
 	Used    time.Duration
 	Actions []Action
+	// Offloaded says the kernel fast path forwards its packets too.
+	Offloaded bool
 }
 
 // Flows returns the current flows of the caches of the ports that want
@@ -84,12 +86,17 @@ func (c *flowCache) appendFlows(out []CachedFlow, port uint32, gen uint64, now i
 		if !e.live() || f.gen != gen || (f.expires != 0 && now >= f.expires) {
 			continue
 		}
+		if f.kf.Valid() {
+			c.pullFlow(f)
+			c.accountFlow(f)
+			c.wall = time.Time{}
+		}
 		used := time.Duration(-1)
 		if u := f.used; u != 0 {
 			used = time.Duration(now - u)
 		}
 		out = append(out, CachedFlow{InPort: port, Key: f.key(), Mask: f.st.mask,
-			Packets: f.packets, Bytes: f.bytes, Used: used,
+			Packets: f.packets, Bytes: f.bytes, Used: used, Offloaded: f.kf.Valid(),
 			Actions: append([]Action(nil), f.actions...)})
 	}
 	return out
@@ -142,8 +149,11 @@ func (f *CachedFlow) String(portName func(uint32) string) string {
 	if f.Used >= 0 {
 		used = fmt.Sprintf("%.3fs", f.Used.Seconds())
 	}
-	fmt.Fprintf(&b, ", packets:%d, bytes:%d, used:%s, actions:%s", f.Packets, f.Bytes, used,
-		FormatActions(f.Actions, portName))
+	fmt.Fprintf(&b, ", packets:%d, bytes:%d, used:%s", f.Packets, f.Bytes, used)
+	if f.Offloaded {
+		b.WriteString(", offloaded:yes, dp:tc")
+	}
+	fmt.Fprintf(&b, ", actions:%s", FormatActions(f.Actions, portName))
 	return b.String()
 }
 

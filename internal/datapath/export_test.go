@@ -83,3 +83,11 @@ const CopyStarve = copyStarve
 // FrameBufferSize is the size of the thread's receive buffers, without
 // headroom.
 func (tt *TestThread) FrameBufferSize() int { return len(tt.t.bufs[0]) - packet.Headroom }
+
+// SetKernelPullInterval sets how often the kernel fast path's counters
+// are taken, for tests; it returns the old value.
+func SetKernelPullInterval(d time.Duration) time.Duration {
+	old := kernelPullInterval
+	kernelPullInterval = d
+	return old
+}

@@ -7,6 +7,7 @@ import (
 
 	"gvs/internal/guard"
 	"gvs/internal/netdev"
+	"gvs/internal/offload"
 	"gvs/internal/packet"
 	"gvs/internal/vlog"
 )
@@ -69,6 +70,8 @@ type portThread struct {
 	held      []heldCopies
 	heldN     int
 	heldSince int64
+
+	kops []offload.Op // scratch for a flow's kernel actions (offloadFlow)
 }
 
 // heldCopies is a port with mirror copies held in its transmit ring.
@@ -325,6 +328,9 @@ func (t *portThread) runPacket(cfg *Config, pkt *Packet, level int) {
 		t.port.Translator.Translate(pkt, xl)
 		if f = t.cache.install(&pkt.Key, xl, gen, now); f != nil {
 			f.packets, f.bytes, f.used = 1, uint64(len(pkt.Frame)), now
+			if level == 0 && t.port.fast.Load() != nil {
+				t.offloadFlow(cfg, f)
+			}
 		}
 		acts, effects = xl.Actions, xl.Effects
 		if dpLog.Enabled(vlog.Dbg) {

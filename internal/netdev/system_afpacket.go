@@ -60,6 +60,7 @@ type afpacketPort struct {
 	file    *os.File
 	conn    syscall.RawConn
 	stats   counters
+	kstats  kernelStats // what the kernel fast path forwarded (FastPathDev)
 	last    lastInfo
 	closed  atomic.Bool
 
@@ -201,7 +202,7 @@ func htons(v uint16) uint16 {
 
 func (p *afpacketPort) Name() string { return p.name }
 func (p *afpacketPort) Type() string { return "system" }
-func (p *afpacketPort) Stats() Stats { return p.stats.snapshot() }
+func (p *afpacketPort) Stats() Stats { return p.kstats.add(p.stats.snapshot()) }
 
 // Info reads the interface by the ifindex it was opened with; if it has
 // gone (deleted, or moved to another namespace) it returns the last state

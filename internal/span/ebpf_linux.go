@@ -205,7 +205,9 @@ func (a *tcSource) attach() error {
 		if a.src.Dir != Both && a.src.Dir != at.dir {
 			continue
 		}
-		l, err := attachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.s.tc.prog(at.dir), Attach: at.at})
+		// At the head: a span sees every packet, before a program that
+		// forwards some elsewhere (the datapath's fast path, package offload).
+		l, err := attachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.s.tc.prog(at.dir), Attach: at.at, Anchor: link.Head()})
 		if err != nil {
 			a.detach()
 			return fmt.Errorf("attaching at tc (TCX) to %s: %w", a.src.Dev, err)

@@ -52,6 +52,7 @@ func (sw *Switch) RegisterCommands(r Registrar) {
 	r.Register("dpif/dump-flows", "[-m] [--names | --no-names] bridge", 1, 4, sw.dpifDumpFlows)
 	r.Register("dpctl/dump-flows", "[-m] [--names | --no-names] [dp]", 0, 4, sw.dpctlDumpFlows)
 	r.Register("dpctl/del-flows", "[dp]", 0, 1, sw.dpctlDelFlows)
+	r.Register("dpctl/offload-stats-show", "", 0, 0, sw.offloadStatsShow)
 	r.Register("ofproto/trace", "[--ct-next flags]... bridge flow [-generate]", 2, 3+2*maxCtNext, sw.ofprotoTrace)
 	r.Register("gvs/trace", "bridge flow [ct-next=FLAGS]...", 2, 2+maxCtNext, sw.gvsTrace)
 	r.Register("gvs/conntrack", "[zone=N] [addr=A] [port=P] [proto=NAME] [state=S]", 0, 5, sw.gvsConntrack)
@@ -158,6 +159,34 @@ func (sw *Switch) dpctlDumpFlows(args []string) (string, error) {
 	namer := st.portNamer(names)
 	st.mu.Unlock()
 	return formatFlows(st.dp.Flows(nil), namer), nil
+}
+
+// offloadStatsShow says whether the kernel fast path
+// (other_config:hw-offload) is on, how many cached flows it holds, and
+// what its programs did with the packets they saw.
+func (sw *Switch) offloadStatsShow([]string) (string, error) {
+	on, counters := sw.state.dp.OffloadStatus()
+	var b strings.Builder
+	state := "off"
+	if on {
+		state = "on"
+	}
+	fmt.Fprintf(&b, "Kernel fast path (other_config:hw-offload): %s\n", state)
+	n := 0
+	for _, f := range sw.state.dp.Flows(nil) {
+		if f.Offloaded {
+			n++
+		}
+	}
+	fmt.Fprintf(&b, "  flows offloaded: %d\n", n)
+	names := []string{"packets forwarded", "packets looked up, no flow", "packets not keyed (to gvsd)",
+		"packets of stale flows (to gvsd)", "verdicts without their packet", "actions refused by the kernel"}
+	for i, v := range counters {
+		if i < len(names) {
+			fmt.Fprintf(&b, "  %s: %d\n", names[i], v)
+		}
+	}
+	return b.String(), nil
 }
 
 // dpctlDelFlows empties the flow caches; the next packet of each flow is

@@ -188,6 +188,17 @@ func readBusyPoll(snap *ovsdb.Snapshot) time.Duration {
 	return 0
 }
 
+// readHWOffload reads the Open_vSwitch table's other_config:hw-offload
+// (the commit check keeps it true or false).
+func readHWOffload(snap *ovsdb.Snapshot) bool {
+	for ovs := range snap.Tables["Open_vSwitch"] {
+		oc := get(snap, "Open_vSwitch", ovs, "other_config").StringMap()
+		on, _ := parseHWOffload(oc[hwOffloadKey])
+		return on
+	}
+	return false
+}
+
 // readVLANLimit reads other_config:vlan-limit as OVS does: absent or not
 // a number, 1 (the default); 0 or less, no limit but the datapath's; gvs,
 // like OVS's userspace datapath, sees at most two headers.

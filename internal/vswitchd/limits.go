@@ -117,7 +117,49 @@ func checkOpenvSwitch(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	if err := checkIntKey(t, old, new, "other_config", "flow-limit", 0, datapath.MaxFlowLimit); err != nil {
 		return err
 	}
+	if err := checkHWOffload(t, old, new); err != nil {
+		return err
+	}
 	return checkIntKey(t, old, new, "other_config", busyPollKey, 0, maxBusyPollUS)
+}
+
+// checkHWOffload refuses an other_config:hw-offload that is neither true
+// nor false, and turning it on where the kernel refuses the fast path's
+// program, with the kernel's reason: OVS would only log it.
+func checkHWOffload(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	s, ok := new.Column(t, "other_config").StringMap()[hwOffloadKey]
+	if !ok {
+		return nil
+	}
+	if old != nil {
+		if was, ok := old.Column(t, "other_config").StringMap()[hwOffloadKey]; ok && was == s {
+			return nil
+		}
+	}
+	on, err := parseHWOffload(s)
+	if err != nil {
+		return err
+	}
+	if on {
+		if err := datapath.CheckOffload(); err != nil {
+			return fmt.Errorf("other_config:%s=true: %v", hwOffloadKey, err)
+		}
+	}
+	return nil
+}
+
+// hwOffloadKey turns the kernel fast path on (datapath.SetOffload), as
+// it turns on OVS's flow offload to tc.
+const hwOffloadKey = "hw-offload"
+
+func parseHWOffload(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true":
+		return true, nil
+	case "false", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("other_config:%s=%s: must be true or false", hwOffloadKey, quoteShort(s))
 }
 
 // busyPollKey is the Open_vSwitch table's other_config key for the time

@@ -122,6 +122,9 @@ func (st *datapathState) apply(snap *ovsdb.Snapshot) {
 	st.syncChannels(bridges)
 	st.applySpans(snap)
 	st.applyZoneTimeouts(snap)
+	if err := st.dp.SetOffload(readHWOffload(snap)); err != nil {
+		vswitchdLog.WarnRL(statusRL, "other_config:hw-offload: %v", err)
+	}
 	for u, s := range st.mirrorStat {
 		if !st.liveMirrors[u] {
 			st.dp.ForgetCopyStats(&s.Copy) // its held copies' drops are charged to no row

@@ -1,0 +1,427 @@
+package datapath
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvs/internal/coverage"
+	"gvs/internal/netdev"
+	"gvs/internal/offload"
+	"gvs/internal/vlog"
+)
+
+// The kernel fast path (package offload, Open_vSwitch
+// other_config:hw-offload=true): a cached flow of a system port whose
+// actions the kernel can run is installed there too, and its packets
+// never reach the port thread. The thread's cache stays the owner: it
+// installs and removes the kernel's copy with its own flow, and takes
+// the kernel's counters into the flow (and so into its rules, mirrors and
+// MAC learning) every kernelPullInterval, before dumps and when the flow
+// goes.
+
+var (
+	kernelAdded     = coverage.New("datapath_offload_flow_add")
+	kernelRefused   = coverage.New("datapath_offload_flow_refused")
+	kernelAttachErr = coverage.New("datapath_offload_attach_error")
+
+	offloadRL = vlog.NewRateLimit(5, time.Minute)
+)
+
+// kernelPullInterval is how often the kernel's flow counters are
+// accounted: MAC learning and rule counters lag by at most this.
+var kernelPullInterval = time.Second // a variable for tests
+
+// The program and maps, loaded on the first SetOffload(true) and kept
+// for the process's life (one set serves every datapath).
+var (
+	kernelMu   sync.Mutex
+	kernelErr  error
+	kernelPath atomic.Pointer[offload.Kernel]
+	// genMu orders the generation's writes to the kernel, so that the
+	// last one written is the latest.
+	genMu sync.Mutex
+)
+
+func loadKernel() (*offload.Kernel, error) {
+	kernelMu.Lock()
+	defer kernelMu.Unlock()
+	if k := kernelPath.Load(); k != nil {
+		return k, nil
+	}
+	if kernelErr != nil {
+		return nil, kernelErr
+	}
+	k, err := offload.Load(monotime)
+	if err != nil {
+		kernelErr = err
+		return nil, err
+	}
+	kernelPath.Store(k)
+	publishGeneration()
+	return k, nil
+}
+
+// publishGeneration tells the kernel the datapath's generation.
+func publishGeneration() {
+	k := kernelPath.Load()
+	if k == nil {
+		return
+	}
+	genMu.Lock()
+	defer genMu.Unlock()
+	if err := k.SetGeneration(generation.Load()); err != nil {
+		dpLog.ErrRL(offloadRL, "offload: cannot set the generation, the kernel may forward by stale flows: %v", err)
+	}
+}
+
+// CheckOffload loads the fast path's program if it is not yet, and
+// returns the kernel's reason if it cannot be.
+func CheckOffload() error {
+	_, err := loadKernel()
+	return err
+}
+
+// SetOffload turns the kernel fast path on or off for every system
+// port. Turning it on fails, with the kernel's reason, if the program
+// cannot be loaded; the switch then works as before.
+func (dp *Datapath) SetOffload(on bool) error {
+	dp.offloadMu.Lock()
+	defer dp.offloadMu.Unlock()
+	dp.mu.Lock()
+	if on == dp.offloadOn {
+		dp.mu.Unlock()
+		return nil
+	}
+	if on {
+		if _, err := loadKernel(); err != nil {
+			dp.mu.Unlock()
+			return err
+		}
+		dp.offloadOn = true
+		for _, p := range dp.cfg.Load().Ports {
+			dp.attachFast(p)
+		}
+		dp.pullQuit = make(chan struct{})
+		dp.pullDone = make(chan struct{})
+		go dp.pullKernelLoop(dp.pullQuit, dp.pullDone)
+		dp.mu.Unlock()
+	} else {
+		dp.offloadOn = false
+		quit, done := dp.pullQuit, dp.pullDone
+		dp.mu.Unlock()
+		// The loop takes mu: it is stopped without it.
+		close(quit)
+		<-done
+		dp.mu.Lock()
+		for _, p := range dp.cfg.Load().Ports {
+			dp.detachFast(p)
+		}
+		dp.mu.Unlock()
+	}
+	// Flows cached so far are made again, and installed in the kernel
+	// (or not) by the new setting.
+	Invalidate()
+	return nil
+}
+
+// OffloadStatus says whether the fast path is on, and the programs'
+// counters (see offload.Counter*).
+func (dp *Datapath) OffloadStatus() (on bool, counters []uint64) {
+	dp.mu.Lock()
+	on = dp.offloadOn
+	dp.mu.Unlock()
+	if k := kernelPath.Load(); k != nil {
+		c := k.Counters()
+		counters = c[:]
+	}
+	return on, counters
+}
+
+// attachFast gives port p a fast path if its device can have one.
+func (dp *Datapath) attachFast(p *Port) {
+	dev, ok := p.Dev.(netdev.FastPathDev)
+	k := kernelPath.Load()
+	if !ok || k == nil || p.fast.Load() != nil {
+		return
+	}
+	kp, err := k.NewPort(dev.IfIndex(), p.No)
+	if err != nil {
+		kernelAttachErr.Inc()
+		dpLog.WarnRL(offloadRL, "port %s: no kernel fast path: %v", p.Name, err)
+		return
+	}
+	// A port the programs cannot go on is still an output of others'
+	// flows.
+	if err := kp.Attach(dev); err != nil {
+		kernelAttachErr.Inc()
+		dpLog.WarnRL(offloadRL, "port %s: the kernel fast path forwards nothing it receives: %v", p.Name, err)
+	}
+	dev.SetKernelStats(func() netdev.Stats {
+		s := kp.Stats()
+		return netdev.Stats{RxPackets: s.RxPackets, RxBytes: s.RxBytes,
+			TxPackets: s.TxPackets, TxBytes: s.TxBytes, TxDropped: s.TxDropped}
+	})
+	p.fast.Store(kp)
+}
+
+// detachFast takes port p's fast path away: its flows' counters are
+// accounted, then the programs and the flows leave the kernel.
+func (dp *Datapath) detachFast(p *Port) {
+	kp := p.fast.Swap(nil)
+	if kp == nil {
+		return
+	}
+	kp.Detach() // from here on, gvsd gets every packet
+	if t := dp.threads[p]; t != nil {
+		t.cache.mu.Lock()
+		t.cache.forgetKernel()
+		t.cache.mu.Unlock()
+	}
+	kp.Close()
+	if dev, ok := p.Dev.(netdev.FastPathDev); ok {
+		dev.SetKernelStats(nil)
+	}
+}
+
+// pullKernelLoop accounts the kernel's counters every
+// kernelPullInterval until quit closes.
+func (dp *Datapath) pullKernelLoop(quit, done chan struct{}) {
+	defer close(done)
+	tick := time.NewTicker(kernelPullInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-tick.C:
+		}
+		dp.mu.Lock()
+		caches := make([]*flowCache, 0, len(dp.threads))
+		for _, t := range dp.threads {
+			caches = append(caches, t.cache)
+		}
+		dp.mu.Unlock()
+		for _, c := range caches {
+			c.mu.Lock()
+			c.pullKernel()
+			c.mu.Unlock()
+		}
+	}
+}
+
+// offloadFlow installs f, just cached, in the kernel if its input port
+// has a fast path and the kernel can run its actions.
+func (t *portThread) offloadFlow(cfg *Config, f *cacheFlow) {
+	kp := t.port.fast.Load()
+	if kp == nil || !kernelEffects(f.effects) {
+		return
+	}
+	ops, ok := t.kernelOps(cfg, f.actions)
+	if !ok {
+		return
+	}
+	c := t.cache
+	slot, ok := c.kernelMask(kp, f.st)
+	if !ok {
+		kernelRefused.Inc()
+		return
+	}
+	kf, err := kp.AddFlow(slot, f.vals[:len(f.st.idx)], ops, f.gen, f.expires)
+	if err != nil {
+		kernelRefused.Inc()
+		if !errors.Is(err, offload.ErrFull) {
+			dpLog.WarnRL(offloadRL, "port %s: flow not offloaded: %v", t.port.Name, err)
+		}
+		c.releaseKernelMask(kp, f.st)
+		return
+	}
+	f.kf, f.kport, f.kPackets, f.kBytes = kf, kp, 0, 0
+	f.st.kflows++
+	kernelAdded.Inc()
+}
+
+// kernelEffects reports whether effects can be applied in bulk, from the
+// kernel's counters.
+func kernelEffects(effects []Effect) bool {
+	for i := range effects {
+		switch effects[i].Kind {
+		case EffectAccount, EffectCount, EffectLearn:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// kernelOps translates acts into the kernel's actions, in t's scratch
+// list; false if the kernel cannot run one of them (an output to a port
+// without a fast path, a set-field, a truncation, conntrack...).
+func (t *portThread) kernelOps(cfg *Config, acts []Action) ([]offload.Op, bool) {
+	ops := t.kops[:0]
+	for i := 0; i < len(acts); i++ {
+		a := &acts[i]
+		var ok bool
+		if a.Kind == ActClone {
+			n := min(int(a.Len), len(acts)-i-1)
+			ops, ok = kernelClone(cfg, ops, acts[i+1:i+1+n])
+			i += n
+		} else {
+			ops, ok = kernelOp(cfg, ops, a)
+		}
+		if !ok || len(ops) > offload.MaxOps {
+			return nil, false
+		}
+	}
+	t.kops = ops
+	return ops, true
+}
+
+// kernelOp appends the kernel's form of a, an output or a VLAN action.
+func kernelOp(cfg *Config, ops []offload.Op, a *Action) ([]offload.Op, bool) {
+	switch a.Kind {
+	case ActOutput:
+		out := cfg.Ports[a.Port]
+		if out == nil {
+			return ops, false
+		}
+		op := out.fast.Load()
+		if op == nil {
+			return ops, false
+		}
+		return append(ops, offload.Output(op)), true
+	case ActPushVLAN:
+		return append(ops, offload.PushVLAN(a.TPID, a.TCI)), true
+	case ActPopVLAN:
+		return append(ops, offload.PopVLAN()), true
+	}
+	return ops, false
+}
+
+// kernelClone appends a clone of body, as translation makes them for
+// NORMAL's outputs: outputs and at most one VLAN push or pop, which the
+// kernel undoes after them (a pop by pushing the tag it saved before).
+func kernelClone(cfg *Config, ops []offload.Op, body []Action) ([]offload.Op, bool) {
+	var vlan ActionKind
+	for i := range body {
+		switch k := body[i].Kind; k {
+		case ActOutput:
+		case ActPushVLAN, ActPopVLAN:
+			if vlan != 0 {
+				return ops, false
+			}
+			vlan = k
+		default:
+			return ops, false
+		}
+	}
+	if vlan == ActPopVLAN {
+		ops = append(ops, offload.SaveVLAN())
+	}
+	for i := range body {
+		var ok bool
+		if ops, ok = kernelOp(cfg, ops, &body[i]); !ok {
+			return ops, false
+		}
+	}
+	switch vlan {
+	case ActPopVLAN:
+		ops = append(ops, offload.UndoPop())
+	case ActPushVLAN:
+		ops = append(ops, offload.UndoPush())
+	}
+	return ops, true
+}
+
+// kernelMask returns the kernel's mask slot of subtable s, giving it one
+// if it has none.
+func (c *flowCache) kernelMask(kp *offload.Port, s *subtable) (int, bool) {
+	if s.kmask > 0 {
+		return s.kmask - 1, true
+	}
+	for slot, owner := range c.kslots {
+		if owner != nil {
+			continue
+		}
+		if err := kp.SetMask(slot, s.idx, s.mwrd); err != nil {
+			dpLog.WarnRL(offloadRL, "offload: mask not installed: %v", err)
+			return 0, false
+		}
+		c.kslots[slot] = s
+		s.kmask = slot + 1
+		return slot, true
+	}
+	return 0, false
+}
+
+// releaseKernelMask frees s's mask slot once no kernel flow uses it.
+func (c *flowCache) releaseKernelMask(kp *offload.Port, s *subtable) {
+	if s.kmask == 0 || s.kflows > 0 {
+		return
+	}
+	kp.ClearMask(s.kmask - 1)
+	c.kslots[s.kmask-1] = nil
+	s.kmask = 0
+}
+
+// pullFlow takes what the kernel forwarded for f since the last pull
+// into f's counters.
+func (c *flowCache) pullFlow(f *cacheFlow) {
+	p, b, used, ok := f.kport.FlowStats(f.kf)
+	if !ok || p <= f.kPackets {
+		return
+	}
+	f.packets += p - f.kPackets
+	f.bytes += b - f.kBytes
+	f.kPackets, f.kBytes = p, b
+	f.used = max(f.used, used)
+}
+
+// pullKernel accounts what the kernel forwarded for every flow.
+func (c *flowCache) pullKernel() {
+	for _, s := range c.subtables {
+		if s.kflows == 0 {
+			continue
+		}
+		for i := range s.slots {
+			if f := s.slots[i].f; f != nil && f.kf.Valid() {
+				c.pullFlow(f)
+				c.accountFlow(f)
+			}
+		}
+	}
+	c.wall = time.Time{}
+}
+
+// unoffload takes f out of the kernel, accounting what it forwarded.
+func (c *flowCache) unoffload(f *cacheFlow) {
+	if !f.kf.Valid() {
+		return
+	}
+	kp := f.kport
+	if p, b, used, ok := kp.DelFlow(f.kf); ok && p > f.kPackets {
+		f.packets += p - f.kPackets
+		f.bytes += b - f.kBytes
+		f.used = max(f.used, used)
+		c.accountFlow(f)
+		c.wall = time.Time{}
+	}
+	f.kf, f.kport, f.kPackets, f.kBytes = 0, nil, 0, 0
+	f.st.kflows--
+	c.releaseKernelMask(kp, f.st)
+}
+
+// forgetKernel takes every flow of c out of the kernel.
+func (c *flowCache) forgetKernel() {
+	for _, s := range c.subtables {
+		if s.kflows == 0 {
+			continue
+		}
+		for i := range s.slots {
+			if f := s.slots[i].f; f != nil && f.kf.Valid() {
+				c.unoffload(f)
+			}
+		}
+	}
+}
