@@ -124,8 +124,11 @@ type flowCache struct {
 	hits, misses, evictions, stale, uncached, overMem uint64
 
 	// kslots are the kernel fast path's mask slots of this cache's port
-	// (see fastpath.go), by the subtable that has each.
+	// (see fastpath.go), by the subtable that has each; kreads and
+	// kgone are pullKernel's lists, kept for reuse.
 	kslots [offload.MaxMasks]*subtable
+	kreads []kernelRead
+	kgone  []*cacheFlow
 }
 
 // orderEntry is a flow in the eviction order, as installed the seq'th
@@ -243,7 +246,11 @@ func (c *flowCache) account() {
 }
 
 // accountFlow tells f's rules what f matched since it last did.
-func (c *flowCache) accountFlow(f *cacheFlow) {
+func (c *flowCache) accountFlow(f *cacheFlow) { c.accountEffects(f, true) }
+
+// accountEffects is accountFlow, learning MAC addresses only if learn
+// says so.
+func (c *flowCache) accountEffects(f *cacheFlow, learn bool) {
 	p, b := f.packets, f.bytes
 	dp, db := p-f.accPackets, b-f.accBytes
 	if dp == 0 {
@@ -259,7 +266,9 @@ func (c *flowCache) accountFlow(f *cacheFlow) {
 			e.Counter.Packets.Add(dp)
 			e.Counter.Bytes.Add(db)
 		case EffectLearn:
-			e.Learner.Learn(e.MAC, e.VLAN, e.Port)
+			if learn {
+				e.Learner.Learn(e.MAC, e.VLAN, e.Port)
+			}
 		}
 	}
 }

@@ -177,11 +177,12 @@ type Datapath struct {
 	offloadOn          bool
 	pullQuit, pullDone chan struct{}
 	offloadMu          sync.Mutex
+	offloadErrs        map[string]string // ports the programs could not go on, and why
 }
 
 // New returns an empty datapath.
 func New() *Datapath {
-	dp := &Datapath{threads: map[*Port]*portThread{}, poll: netdev.NewPollGroup()}
+	dp := &Datapath{threads: map[*Port]*portThread{}, poll: netdev.NewPollGroup(), offloadErrs: map[string]string{}}
 	dp.cfg.Store(&Config{Ports: map[uint32]*Port{}})
 	dp.flowLimit.Store(DefaultFlowLimit)
 	return dp
@@ -204,6 +205,15 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	live := map[*Port]bool{}
 	for _, p := range cfg.Ports {
 		live[p] = true
+	}
+	// A device that moves between bridges is another Port: its old fast
+	// path goes before the new one comes.
+	for p := range dp.threads {
+		if !live[p] {
+			dp.detachFast(p)
+		}
+	}
+	for _, p := range cfg.Ports {
 		if _, ok := dp.threads[p]; !ok {
 			if dp.offloadOn {
 				dp.attachFast(p)
@@ -220,7 +230,6 @@ func (dp *Datapath) SetConfig(cfg *Config) {
 	}
 	for p, t := range dp.threads {
 		if !live[p] {
-			dp.detachFast(p)
 			t.stop()
 			p.stopCopies()
 			delete(dp.threads, p)

@@ -2,6 +2,7 @@ package datapath
 
 import (
 	"errors"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,6 @@ var kernelPullInterval = time.Second // a variable for tests
 // for the process's life (one set serves every datapath).
 var (
 	kernelMu   sync.Mutex
-	kernelErr  error
 	kernelPath atomic.Pointer[offload.Kernel]
 	// genMu orders the generation's writes to the kernel, so that the
 	// last one written is the latest.
@@ -50,12 +50,9 @@ func loadKernel() (*offload.Kernel, error) {
 	if k := kernelPath.Load(); k != nil {
 		return k, nil
 	}
-	if kernelErr != nil {
-		return nil, kernelErr
-	}
+	// A failure is not kept: what made it (memory, a limit) may pass.
 	k, err := offload.Load(monotime)
 	if err != nil {
-		kernelErr = err
 		return nil, err
 	}
 	kernelPath.Store(k)
@@ -115,7 +112,15 @@ func (dp *Datapath) SetOffload(on bool) error {
 		close(quit)
 		<-done
 		dp.mu.Lock()
-		for _, p := range dp.cfg.Load().Ports {
+		ports := dp.cfg.Load().Ports
+		// Every program off first, so that no flow still sends to (and
+		// counts on) a port closed before it.
+		for _, p := range ports {
+			if kp := p.fast.Load(); kp != nil {
+				kp.Detach()
+			}
+		}
+		for _, p := range ports {
 			dp.detachFast(p)
 		}
 		dp.mu.Unlock()
@@ -126,17 +131,18 @@ func (dp *Datapath) SetOffload(on bool) error {
 	return nil
 }
 
-// OffloadStatus says whether the fast path is on, and the programs'
-// counters (see offload.Counter*).
-func (dp *Datapath) OffloadStatus() (on bool, counters []uint64) {
+// OffloadStatus says whether the fast path is on, the programs'
+// counters (see offload.Counter*), and why ports have none, by name.
+func (dp *Datapath) OffloadStatus() (on bool, counters []uint64, portErrs map[string]string) {
 	dp.mu.Lock()
 	on = dp.offloadOn
+	portErrs = maps.Clone(dp.offloadErrs)
 	dp.mu.Unlock()
 	if k := kernelPath.Load(); k != nil {
 		c := k.Counters()
 		counters = c[:]
 	}
-	return on, counters
+	return on, counters, portErrs
 }
 
 // attachFast gives port p a fast path if its device can have one.
@@ -157,6 +163,7 @@ func (dp *Datapath) attachFast(p *Port) {
 	if err := kp.Attach(dev); err != nil {
 		kernelAttachErr.Inc()
 		dpLog.WarnRL(offloadRL, "port %s: the kernel fast path forwards nothing it receives: %v", p.Name, err)
+		dp.offloadErrs[p.Name] = err.Error()
 	}
 	dev.SetKernelStats(func() netdev.Stats {
 		s := kp.Stats()
@@ -169,6 +176,7 @@ func (dp *Datapath) attachFast(p *Port) {
 // detachFast takes port p's fast path away: its flows' counters are
 // accounted, then the programs and the flows leave the kernel.
 func (dp *Datapath) detachFast(p *Port) {
+	delete(dp.offloadErrs, p.Name)
 	kp := p.fast.Swap(nil)
 	if kp == nil {
 		return
@@ -204,9 +212,7 @@ func (dp *Datapath) pullKernelLoop(quit, done chan struct{}) {
 		}
 		dp.mu.Unlock()
 		for _, c := range caches {
-			c.mu.Lock()
 			c.pullKernel()
-			c.mu.Unlock()
 		}
 	}
 }
@@ -215,7 +221,7 @@ func (dp *Datapath) pullKernelLoop(quit, done chan struct{}) {
 // has a fast path and the kernel can run its actions.
 func (t *portThread) offloadFlow(cfg *Config, f *cacheFlow) {
 	kp := t.port.fast.Load()
-	if kp == nil || !kernelEffects(f.effects) {
+	if kp == nil || !kp.Attached() || !kernelEffects(f.effects) {
 		return
 	}
 	ops, ok := t.kernelOps(cfg, f.actions)
@@ -368,30 +374,89 @@ func (c *flowCache) releaseKernelMask(kp *offload.Port, s *subtable) {
 // pullFlow takes what the kernel forwarded for f since the last pull
 // into f's counters.
 func (c *flowCache) pullFlow(f *cacheFlow) {
-	p, b, used, ok := f.kport.FlowStats(f.kf)
-	if !ok || p <= f.kPackets {
-		return
+	if p, b, used, ok := f.kport.FlowStats(f.kf); ok {
+		c.takeKernelCounts(f, p, b, used)
 	}
-	f.packets += p - f.kPackets
-	f.bytes += b - f.kBytes
-	f.kPackets, f.kBytes = p, b
-	f.used = max(f.used, used)
 }
 
-// pullKernel accounts what the kernel forwarded for every flow.
+// kernelIdle is how long a flow the kernel forwards may go unused before
+// it leaves the kernel and the cache (OVS's default max-idle): the
+// kernel's table is shared by all ports.
+var kernelIdle = 10 * time.Second
+
+// kernelRead is one flow's kernel counters, read by pullKernel without
+// the cache's lock.
+type kernelRead struct {
+	f      *cacheFlow
+	seq    uint64 // f's installation, which the counters are of
+	kf     offload.Flow
+	kp     *offload.Port
+	p, b   uint64
+	used   int64
+	readOK bool
+}
+
+// pullKernel accounts what the kernel forwarded for every flow of c,
+// and removes the flows that are stale, expired or idle. The counters
+// are read (a system call per flow) without c's lock, so that the port
+// thread is not held up meanwhile.
 func (c *flowCache) pullKernel() {
+	c.mu.Lock()
+	reads := c.kreads[:0]
 	for _, s := range c.subtables {
 		if s.kflows == 0 {
 			continue
 		}
 		for i := range s.slots {
 			if f := s.slots[i].f; f != nil && f.kf.Valid() {
-				c.pullFlow(f)
-				c.accountFlow(f)
+				reads = append(reads, kernelRead{f: f, seq: f.seq, kf: f.kf, kp: f.kport})
 			}
 		}
 	}
+	c.mu.Unlock()
+	for i := range reads {
+		r := &reads[i]
+		r.p, r.b, r.used, r.readOK = r.kp.FlowStats(r.kf)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	gen, now := generation.Load(), monotime()
+	gone := c.kgone[:0]
+	for i := range reads {
+		r := &reads[i]
+		f := r.f
+		if f.dead || f.seq != r.seq || f.kf != r.kf || !r.readOK {
+			continue // removed meanwhile: accounted then
+		}
+		c.takeKernelCounts(f, r.p, r.b, r.used)
+		live := f.gen == gen && (f.expires == 0 || now < f.expires)
+		// A stale flow's packets are counted but teach nothing: the
+		// host may have moved since (a learned address that changed
+		// made it stale).
+		c.accountEffects(f, live)
+		if !live || now-f.used > int64(kernelIdle) {
+			gone = append(gone, f)
+		}
+	}
+	for i, f := range gone {
+		c.remove(f)
+		gone[i] = nil
+	}
 	c.wall = time.Time{}
+	clear(reads)
+	c.kreads, c.kgone = reads[:0], gone[:0]
+}
+
+// takeKernelCounts takes the kernel's counters of f, p packets and b
+// bytes in all, into f's.
+func (c *flowCache) takeKernelCounts(f *cacheFlow, p, b uint64, used int64) {
+	if p <= f.kPackets {
+		return
+	}
+	f.packets += p - f.kPackets
+	f.bytes += b - f.kBytes
+	f.kPackets, f.kBytes = p, b
+	f.used = max(f.used, used)
 }
 
 // unoffload takes f out of the kernel, accounting what it forwarded.
@@ -401,10 +466,9 @@ func (c *flowCache) unoffload(f *cacheFlow) {
 	}
 	kp := f.kport
 	if p, b, used, ok := kp.DelFlow(f.kf); ok && p > f.kPackets {
-		f.packets += p - f.kPackets
-		f.bytes += b - f.kBytes
-		f.used = max(f.used, used)
-		c.accountFlow(f)
+		c.takeKernelCounts(f, p, b, used)
+		live := f.gen == generation.Load() && (f.expires == 0 || monotime() < f.expires)
+		c.accountEffects(f, live)
 		c.wall = time.Time{}
 	}
 	f.kf, f.kport, f.kPackets, f.kBytes = 0, nil, 0, 0

@@ -32,7 +32,7 @@ func TestSetOffloadToggles(t *testing.T) {
 				return
 			default:
 			}
-			_, _ = dp.OffloadStatus()
+			_, _, _ = dp.OffloadStatus()
 			_ = dp.Flows(nil)
 		}
 	}()
@@ -50,7 +50,7 @@ func TestSetOffloadToggles(t *testing.T) {
 	}
 	close(done)
 	wg.Wait()
-	if on, _ := dp.OffloadStatus(); on {
+	if on, _, _ := dp.OffloadStatus(); on {
 		t.Error("the fast path is on after an even number of toggles")
 	}
 }

@@ -29,9 +29,11 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -172,8 +174,29 @@ func Load(now func() int64) (*Kernel, error) {
 		coll.Close()
 		return nil, fmt.Errorf("offload: reading the clock: %w", err)
 	}
+	if err := probeTCX(k.ingress); err != nil {
+		coll.Close()
+		return nil, err
+	}
 	k.clockOffset = ts.Nano() - now()
 	return k, nil
+}
+
+// probeTCX attaches prog to the loopback device's tc ingress and takes
+// it off again: a kernel that loads the program but cannot attach it
+// (no TCX before Linux 6.6) is refused here, where the user sees why,
+// rather than port by port. With no port in the maps the program lets
+// every packet go on.
+func probeTCX(prog *ebpf.Program) error {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		return fmt.Errorf("offload: no loopback device to probe tc with: %w", err)
+	}
+	l, err := link.AttachTCX(link.TCXOptions{Interface: lo.Index, Program: prog, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("offload: the kernel cannot attach programs at tc (TCX, Linux 6.6 and later): %w", err)
+	}
+	return l.Close()
 }
 
 // SetGeneration makes the flows of every other generation stale.

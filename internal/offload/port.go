@@ -33,13 +33,15 @@ type Port struct {
 	slot    int
 	inport  uint32
 
-	mu     sync.Mutex
-	closed bool
-	masks  [MaxMasks]bool
-	flows  map[uint32]flowKey // by counter index
-	tc     link.Link
-	sock   Socket
-	final  Stats // the counters at Close
+	mu       sync.Mutex
+	closed   bool
+	attached bool
+	masks    [MaxMasks]bool
+	flows    map[uint32]flowKey // by counter index
+	ids      map[flowKey]uint32 // the other way round
+	tc       link.Link
+	sock     Socket
+	final    Stats // the counters at Close
 }
 
 // ErrFull means a map has no room left: the flow stays in gvsd only.
@@ -60,7 +62,7 @@ func (k *Kernel) NewPort(ifindex int, inport uint32) (*Port, error) {
 	if slot < 0 {
 		return nil, fmt.Errorf("%w: %d ports", ErrFull, MaxPorts)
 	}
-	p := &Port{k: k, ifindex: ifindex, slot: slot, inport: inport, flows: map[uint32]flowKey{}}
+	p := &Port{k: k, ifindex: ifindex, slot: slot, inport: inport, flows: map[uint32]flowKey{}, ids: map[flowKey]uint32{}}
 	zero := make([]portStats, ebpf.MustPossibleCPU())
 	if err := k.portStats.Update(uint32(slot), zero, ebpf.UpdateAny); err != nil {
 		p.freeSlot()
@@ -112,8 +114,16 @@ func (p *Port) Attach(sock Socket) error {
 		l.Close()
 		return fmt.Errorf("offload: attaching the socket filter: %w", err)
 	}
-	p.tc, p.sock = l, sock
+	p.tc, p.sock, p.attached = l, sock, true
 	return nil
+}
+
+// Attached reports whether the programs are on the device: only then
+// are the port's own flows worth installing.
+func (p *Port) Attached() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.attached
 }
 
 // Detach takes the programs off the device: from then on gvsd receives
@@ -125,6 +135,7 @@ func (p *Port) Detach() {
 }
 
 func (p *Port) detach() {
+	p.attached = false
 	// The filter first: a packet it lets through reaches gvsd.
 	if p.sock != nil {
 		_ = p.sock.DetachSocketProgram()
@@ -147,12 +158,17 @@ func (p *Port) Close() {
 		return
 	}
 	p.detach()
-	_ = p.k.ports.Delete(uint32(p.ifindex))
+	// The record is this port's unless a port of the same device took
+	// it over (a device moved between bridges).
+	var rec portRec
+	if p.k.ports.Lookup(uint32(p.ifindex), &rec) == nil && rec.Slot == uint32(p.slot) {
+		_ = p.k.ports.Delete(uint32(p.ifindex))
+	}
 	for id, key := range p.flows {
 		_ = p.k.flows.Delete(key)
 		p.k.freeID(id)
 	}
-	p.flows = nil
+	p.flows, p.ids = nil, nil
 	for m := range MaxMasks {
 		if p.masks[m] {
 			_ = p.k.masks.Update(uint32(p.slot*MaxMasks+m), maskRec{}, ebpf.UpdateAny)
@@ -239,6 +255,13 @@ func (p *Port) AddFlow(m int, vals []uint64, ops []Op, gen uint64, expires int64
 		p.k.freeID(id)
 		return 0, fmt.Errorf("offload: flow counters: %w", err)
 	}
+	if _, dup := p.ids[key]; dup {
+		// The cache removes a flow before it installs another of the
+		// same mask and values, so this cannot happen; refusing keeps
+		// two flows from sharing one entry if it does.
+		p.k.freeID(id)
+		return 0, errors.New("offload: a flow with this match is already installed")
+	}
 	if err := p.k.flows.Update(key, val, ebpf.UpdateAny); err != nil {
 		p.k.freeID(id)
 		if errors.Is(err, ebpf.ErrKeyNotExist) || errors.Is(err, errNoSpace) {
@@ -246,22 +269,14 @@ func (p *Port) AddFlow(m int, vals []uint64, ops []Op, gen uint64, expires int64
 		}
 		return 0, fmt.Errorf("offload: flow: %w", err)
 	}
-	// The same masked key may have been installed before (a flow
-	// translated again after its generation ended): that one is
-	// overwritten, and its counters go with it.
-	for oid, k := range p.flows {
-		if k == key {
-			delete(p.flows, oid)
-			p.k.freeID(oid)
-		}
-	}
 	p.flows[id] = key
+	p.ids[key] = id
 	return Flow(id + 1), nil
 }
 
 // DelFlow deletes f, if it is still there, and returns its counters as
-// FlowStats does, read after it left the map: nothing it forwards is
-// missed.
+// FlowStats does, read after it left the map (a packet whose verdict was
+// taken just before may still count after the read, and is missed).
 func (p *Port) DelFlow(f Flow) (packets, bytes uint64, used int64, ok bool) {
 	if !f.Valid() {
 		return 0, 0, 0, false
@@ -273,6 +288,7 @@ func (p *Port) DelFlow(f Flow) (packets, bytes uint64, used int64, ok bool) {
 		return 0, 0, 0, false
 	}
 	delete(p.flows, f.id())
+	delete(p.ids, key)
 	_ = p.k.flows.Delete(key)
 	packets, bytes, used, ok = p.readFlowStats(f.id())
 	p.k.freeID(f.id())

@@ -3,7 +3,9 @@ package vswitchd
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 
@@ -165,7 +167,7 @@ func (sw *Switch) dpctlDumpFlows(args []string) (string, error) {
 // (other_config:hw-offload) is on, how many cached flows it holds, and
 // what its programs did with the packets they saw.
 func (sw *Switch) offloadStatsShow([]string) (string, error) {
-	on, counters := sw.state.dp.OffloadStatus()
+	on, counters, portErrs := sw.state.dp.OffloadStatus()
 	var b strings.Builder
 	state := "off"
 	if on {
@@ -185,6 +187,9 @@ func (sw *Switch) offloadStatsShow([]string) (string, error) {
 		if i < len(names) {
 			fmt.Fprintf(&b, "  %s: %d\n", names[i], v)
 		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(portErrs)) {
+		fmt.Fprintf(&b, "  port %s: no fast path for what it receives: %s\n", name, portErrs[name])
 	}
 	return b.String(), nil
 }

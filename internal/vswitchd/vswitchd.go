@@ -141,16 +141,42 @@ var configTables = []string{"Open_vSwitch", "Bridge", "Port", "Interface", "Mirr
 	"Datapath", "CT_Zone", "CT_Timeout_Policy"}
 
 // touchesConfig reports whether a commit changed a table the switch reads,
-// so that unrelated writes (Manager, QoS, ...) cost it nothing.
+// so that unrelated writes (Manager, QoS, ...) cost it nothing; nor do
+// its own statistics writes, every stats-update-interval, which change
+// nothing it reads (applying them would make every cached flow stale,
+// and move every flow of the kernel fast path back through gvsd).
 func touchesConfig(c *ovsdb.Commit) bool {
 	for _, ch := range c.Changes {
 		for _, t := range configTables {
-			if ch.Table.Name == t {
+			if ch.Table.Name == t && !statisticsOnly(ch) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// statisticsOnly reports whether ch updated a row's statistics column
+// and nothing else.
+func statisticsOnly(ch ovsdb.Change) bool {
+	if ch.Old == nil || ch.New == nil {
+		return false
+	}
+	stats, ok := ch.Table.ByName["statistics"]
+	if !ok {
+		return false
+	}
+	for _, col := range ch.Table.Columns {
+		if col == stats || col.Name == "_version" {
+			continue
+		}
+		a, _ := ch.Old.Get(ch.Table, col.Name)
+		b, _ := ch.New.Get(ch.Table, col.Name)
+		if !a.Equal(b) {
+			return false
+		}
+	}
+	return true
 }
 
 func (sw *Switch) poke() {
@@ -281,6 +307,14 @@ func (sw *Switch) refreshStats() {
 		if err := checkResults(sw.db.Transact(ops)); err != nil {
 			statusWriteError.Inc()
 			vswitchdLog.WarnRL(statusRL, "cannot write interface statistics: %v", err)
+		}
+	}
+	// The status a reconfiguration writes (link_state and the like)
+	// too: a statistics write no longer brings one about.
+	if ops := sw.state.statusOps(sw.db.Snapshot(configTables...)); len(ops) > 0 {
+		if err := checkResults(sw.db.Transact(ops)); err != nil {
+			statusWriteError.Inc()
+			vswitchdLog.WarnRL(statusRL, "cannot write back interface status: %v", err)
 		}
 	}
 }

@@ -369,8 +369,10 @@ INLINE struct flow_val *lookup(struct scratch *s, struct port_rec *pr)
 		if (!fv)
 			continue;
 		if (fv->gen != *gen || (fv->expires && bpf_ktime_get_ns() >= fv->expires)) {
+			// Stale: gvsd removes it when it sweeps. A flow of another
+			// mask may be this packet's, as gvsd's lookup goes on too.
 			count(CTR_STALE);
-			return 0;
+			continue;
 		}
 		return fv;
 	}
