@@ -138,6 +138,8 @@ type Kernel struct {
 	ingress, sockFilter, classifyProg                        *ebpf.Program
 	// clockOffset is ktime (CLOCK_MONOTONIC) minus the datapath's clock.
 	clockOffset int64
+	// zeroFlowStats resets a flow's per-CPU counters (one per CPU).
+	zeroFlowStats []flowStats
 
 	mu      sync.Mutex
 	slots   [MaxPorts]bool
@@ -179,6 +181,7 @@ func Load(now func() int64) (*Kernel, error) {
 		return nil, err
 	}
 	k.clockOffset = ts.Nano() - now()
+	k.zeroFlowStats = make([]flowStats, ebpf.MustPossibleCPU())
 	return k, nil
 }
 

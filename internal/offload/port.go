@@ -250,8 +250,7 @@ func (p *Port) AddFlow(m int, vals []uint64, ops []Op, gen uint64, expires int64
 		p.k.freeID(id)
 		return 0, errors.New("offload: port closed")
 	}
-	zero := make([]flowStats, ebpf.MustPossibleCPU())
-	if err := p.k.flowStats.Update(id, zero, ebpf.UpdateAny); err != nil {
+	if err := p.k.flowStats.Update(id, p.k.zeroFlowStats, ebpf.UpdateAny); err != nil {
 		p.k.freeID(id)
 		return 0, fmt.Errorf("offload: flow counters: %w", err)
 	}
