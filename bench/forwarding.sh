@@ -746,34 +746,27 @@ for mode in $modes; do
 	done
 done
 
-if [ -n "$gvsd_b" ]; then
-	with_b=()
+# add_variant OF NAME PREFIX: after each plan entry of switch prefix OF,
+# the same measurement of switch NAME (prefix PREFIX).
+add_variant() {
+	local of=$1 name=$2 variant=$3 entry mode sw prefix mirror
+	local -a with=()
 	for entry in "${plan[@]}"; do
-		with_b+=("$entry")
+		with+=("$entry")
 		IFS=';' read -r mode sw prefix mirror <<<"$entry"
-		[ "$prefix" = gvsd ] && with_b+=("$mode;gvsd B;gvsdb;$mirror")
+		[ "$prefix" = "$of" ] && with+=("$mode;$name;$variant;$mirror")
 	done
-	plan=("${with_b[@]}")
+	plan=("${with[@]}")
+}
+if [ -n "$gvsd_b" ]; then
+	add_variant gvsd "gvsd B" gvsdb
 fi
 if [ -n "$busy_poll" ]; then
-	with_bp=()
-	for entry in "${plan[@]}"; do
-		with_bp+=("$entry")
-		IFS=';' read -r mode sw prefix mirror <<<"$entry"
-		[ "$prefix" = gvsd ] && with_bp+=("$mode;gvsd busy-poll $busy_poll µs;gvsdbp;$mirror")
-		[ "$prefix" = gvsdb ] && with_bp+=("$mode;gvsd B busy-poll $busy_poll µs;gvsdbbp;$mirror")
-	done
-	plan=("${with_bp[@]}")
+	add_variant gvsdb "gvsd B busy-poll $busy_poll µs" gvsdbbp
+	add_variant gvsd "gvsd busy-poll $busy_poll µs" gvsdbp
 fi
-
 if [ -n "$hw_offload" ]; then
-	with_hw=()
-	for entry in "${plan[@]}"; do
-		with_hw+=("$entry")
-		IFS=';' read -r mode sw prefix mirror <<<"$entry"
-		[ "$prefix" = gvsd ] && with_hw+=("$mode;gvsd hw-offload;gvsdhw;$mirror")
-	done
-	plan=("${with_hw[@]}")
+	add_variant gvsd "gvsd hw-offload" gvsdhw
 fi
 
 # Rounds: every configuration once per round, so that the load of a
