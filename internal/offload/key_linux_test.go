@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -36,8 +37,21 @@ func loadForTest(t testing.TB) *Kernel {
 
 // classify runs the socket filter's decision on frame, as received on
 // the loopback device, and returns it with the key the program built.
+// The run is pinned to CPU 0, whose scratch then holds that key: another
+// CPU's may hold an older frame with the same first bytes.
 func classify(t testing.TB, k *Kernel, frame []byte) (int, []byte) {
 	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, cpu0 unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		t.Fatalf("sched_getaffinity: %v", err)
+	}
+	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+		t.Fatalf("sched_setaffinity: %v", err)
+	}
+	defer unix.SchedSetaffinity(0, &old)
 	ret, err := k.classifyProg.Run(&ebpf.RunOptions{Data: frame})
 	if errors.Is(err, unix.EINVAL) {
 		// The kernel refuses test runs of some frames (an IPv4 or
@@ -47,28 +61,26 @@ func classify(t testing.TB, k *Kernel, frame []byte) (int, []byte) {
 	if err != nil {
 		t.Fatalf("test run of %d bytes: %v", len(frame), err)
 	}
+	if ret == 2 {
+		return 2, nil // not keyed: the scratch may hold anything
+	}
 	var per [][]byte
 	if err := k.scratch.Lookup(uint32(0), &per); err != nil {
 		t.Fatalf("scratch: %v", err)
 	}
-	n := min(len(frame), 64)
-	for _, s := range per {
-		buf := s[scratchBufOffset : scratchBufOffset+n]
-		if bytes.Equal(buf, frame[:n]) {
-			return int(ret), s[:keySize]
-		}
+	s := per[0]
+	n := min(len(frame), scratchBufLen)
+	if !bytes.Equal(s[scratchBufOffset:scratchBufOffset+n], frame[:n]) {
+		t.Fatalf("CPU 0's scratch does not hold the frame %x", frame)
 	}
-	if ret == 2 {
-		return 2, nil // refused before reading the frame
-	}
-	t.Fatalf("no CPU's scratch holds the frame %x", frame)
-	return 0, nil
+	return int(ret), s[:keySize]
 }
 
 // Sizes of the program's scratch: the key (64 words) comes first.
 const (
 	keySize          = 368
 	scratchBufOffset = 64 * 8
+	scratchBufLen    = 128
 )
 
 // goKey is what the datapath's cache key holds for frame: packet.Parse's
