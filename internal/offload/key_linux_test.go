@@ -107,6 +107,8 @@ func TestKeyLayoutMatchesGo(t *testing.T) {
 		"K_NWPROTO": "NwProto", "K_NWTOS": "NwTOS", "K_NWTTL": "NwTTL", "K_DLSRC": "DlSrc", "K_DLDST": "DlDst",
 		"K_NWSRC": "NwSrc", "K_NWDST": "NwDst", "K_IPV6SRC": "IPv6Src", "K_IPV6DST": "IPv6Dst",
 		"K_ARPSHA": "ArpSha", "K_ARPTHA": "ArpTha", "K_ARPSPA": "ArpSpa", "K_ARPTPA": "ArpTpa",
+		"K_TUNID": "TunID", "K_TUNFLAGS": "TunFlags", "K_TUNTOS": "TunTOS", "K_TUNTTL": "TunTTL",
+		"K_TUNSRC": "TunSrc", "K_TUNDST": "TunDst",
 	}
 	defs := parseDefines(t, string(src))
 	rt := reflect.TypeOf(packet.Key{})

@@ -59,6 +59,7 @@ const (
 	opSaveVLAN = 4
 	opUndoPop  = 5
 	opUndoPush = 6
+	opEncap    = 7
 )
 
 // Op is one action the kernel runs.
@@ -73,6 +74,12 @@ type Op struct {
 // Output sends the packet out of port p's device.
 func Output(p *Port) Op {
 	return Op{kind: opOutput, ifindex: uint32(p.ifindex), port: uint16(p.slot), outputPort: p}
+}
+
+// Encap encapsulates the packet in tunnel port p's headers and sends it
+// by the tunnel's route (SetTunnel); it must be a flow's last action.
+func Encap(p *Port) Op {
+	return Op{kind: opEncap, port: uint16(p.slot), outputPort: p}
 }
 
 // PushVLAN pushes a VLAN header (TPID, TCI as on the wire).
@@ -118,6 +125,16 @@ type flowVal struct {
 
 type flowStats struct{ Packets, Bytes, Used uint64 }
 
+// tunnelHdr is the room for a tunnel's headers, as TUN_HDR.
+const tunnelHdr = 48
+
+type tunnelRec struct {
+	Ifindex, HdrLen, MTU, _ uint32
+	Hdr                     [tunnelHdr]byte
+}
+
+type tunRxKey struct{ Src, Dst, Key, _ uint32 }
+
 type portStats struct{ RxPackets, RxBytes, TxPackets, TxBytes, TxDropped uint64 }
 
 // Counters of the programs, by index in gvs_counters.
@@ -128,14 +145,16 @@ const (
 	CounterStale
 	CounterLostVerdict
 	CounterError
+	CounterTunnelSlow
 	numCounters
 )
 
 // Kernel is the loaded program and its maps, shared by all ports.
 type Kernel struct {
 	ports, masks, flows, flowStats, portStats, gen, counters *ebpf.Map
+	tunnels, tunRx                                           *ebpf.Map
 	scratch                                                  *ebpf.Map // tests read the key the program built
-	ingress, sockFilter, classifyProg                        *ebpf.Program
+	ingress, sockFilter, classifyProg, decap                 *ebpf.Program
 	// clockOffset is ktime (CLOCK_MONOTONIC) minus the datapath's clock.
 	clockOffset int64
 	// zeroFlowStats resets a flow's per-CPU counters (one per CPU).
@@ -143,6 +162,7 @@ type Kernel struct {
 
 	mu      sync.Mutex
 	slots   [MaxPorts]bool
+	decaps  map[int]*decapLink // the decapsulation program, by device
 	freeIDs []uint32
 	nextID  uint32
 }
@@ -168,8 +188,10 @@ func Load(now func() int64) (*Kernel, error) {
 		flowStats: coll.Maps["gvs_flow_stats"], portStats: coll.Maps["gvs_port_stats"],
 		gen: coll.Maps["gvs_gen"], counters: coll.Maps["gvs_counters"],
 		scratch: coll.Maps["gvs_scratch"],
+		tunnels: coll.Maps["gvs_tunnels"], tunRx: coll.Maps["gvs_tun_rx"],
 		ingress: coll.Programs["gvs_ingress"], sockFilter: coll.Programs["gvs_sockfilter"],
-		classifyProg: coll.Programs["gvs_classify"],
+		classifyProg: coll.Programs["gvs_classify"], decap: coll.Programs["gvs_decap"],
+		decaps: map[int]*decapLink{},
 	}
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {

@@ -42,6 +42,14 @@ type Port struct {
 	tc       link.Link
 	sock     Socket
 	final    Stats // the counters at Close
+
+	// A tunnel port (NewTunnel) has no device of its own: its record is
+	// under rx in gvs_tun_rx while SetTunnel has given it a route,
+	// whose device (ul) has the decapsulation program.
+	tunnel bool
+	rx     tunRxKey
+	ul     int
+	nm     int // nmasks as last written
 }
 
 // ErrFull means a map has no room left: the flow stays in gvsd only.
@@ -49,6 +57,10 @@ var ErrFull = errors.New("offload: no room in the kernel's tables")
 
 // NewPort gives the device with ifindex, datapath port inport, a slot.
 func (k *Kernel) NewPort(ifindex int, inport uint32) (*Port, error) {
+	return k.newPort(ifindex, inport, false)
+}
+
+func (k *Kernel) newPort(ifindex int, inport uint32, tunnel bool) (*Port, error) {
 	k.mu.Lock()
 	slot := -1
 	for i, used := range k.slots {
@@ -62,7 +74,7 @@ func (k *Kernel) NewPort(ifindex int, inport uint32) (*Port, error) {
 	if slot < 0 {
 		return nil, fmt.Errorf("%w: %d ports", ErrFull, MaxPorts)
 	}
-	p := &Port{k: k, ifindex: ifindex, slot: slot, inport: inport, flows: map[uint32]flowKey{}, ids: map[flowKey]uint32{}}
+	p := &Port{k: k, ifindex: ifindex, slot: slot, inport: inport, tunnel: tunnel, flows: map[uint32]flowKey{}, ids: map[flowKey]uint32{}}
 	zero := make([]portStats, ebpf.MustPossibleCPU())
 	if err := k.portStats.Update(uint32(slot), zero, ebpf.UpdateAny); err != nil {
 		p.freeSlot()
@@ -72,6 +84,12 @@ func (k *Kernel) NewPort(ifindex int, inport uint32) (*Port, error) {
 		if err := k.masks.Update(uint32(slot*MaxMasks+m), maskRec{}, ebpf.UpdateAny); err != nil {
 			p.freeSlot()
 			return nil, fmt.Errorf("offload: port masks: %w", err)
+		}
+	}
+	if tunnel {
+		if err := k.tunnels.Update(uint32(slot), tunnelRec{}, ebpf.UpdateAny); err != nil {
+			p.freeSlot()
+			return nil, fmt.Errorf("offload: tunnel record: %w", err)
 		}
 	}
 	if err := p.writeRec(0); err != nil {
@@ -89,7 +107,17 @@ func (p *Port) freeSlot() {
 
 // writeRec publishes the port's record with nmasks mask slots.
 func (p *Port) writeRec(nmasks int) error {
+	p.nm = nmasks
 	rec := portRec{Slot: uint32(p.slot), InPort: p.inport, NMasks: uint32(nmasks)}
+	if p.tunnel {
+		if p.ul == 0 {
+			return nil
+		}
+		if err := p.k.tunRx.Update(p.rx, rec, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("offload: tunnel record: %w", err)
+		}
+		return nil
+	}
 	if err := p.k.ports.Update(uint32(p.ifindex), rec, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("offload: port record: %w", err)
 	}
@@ -123,7 +151,7 @@ func (p *Port) Attach(sock Socket) error {
 func (p *Port) Attached() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.attached
+	return p.attached || p.ul != 0
 }
 
 // Detach takes the programs off the device: from then on gvsd receives
@@ -158,11 +186,15 @@ func (p *Port) Close() {
 		return
 	}
 	p.detach()
-	// The record is this port's unless a port of the same device took
-	// it over (a device moved between bridges).
-	var rec portRec
-	if p.k.ports.Lookup(uint32(p.ifindex), &rec) == nil && rec.Slot == uint32(p.slot) {
-		_ = p.k.ports.Delete(uint32(p.ifindex))
+	if p.tunnel {
+		p.clearTunnel()
+	} else {
+		// The record is this port's unless a port of the same device
+		// took it over (a device moved between bridges).
+		var rec portRec
+		if p.k.ports.Lookup(uint32(p.ifindex), &rec) == nil && rec.Slot == uint32(p.slot) {
+			_ = p.k.ports.Delete(uint32(p.ifindex))
+		}
 	}
 	for id, key := range p.flows {
 		_ = p.k.flows.Delete(key)

@@ -31,6 +31,33 @@ static long (*bpf_clone_redirect)(struct __sk_buff *skb, __u32 ifindex, __u64 fl
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
 static long (*bpf_skb_vlan_push)(struct __sk_buff *skb, __be16 proto, __u16 tci) = (void *)BPF_FUNC_skb_vlan_push;
 static long (*bpf_skb_vlan_pop)(struct __sk_buff *skb) = (void *)BPF_FUNC_skb_vlan_pop;
+static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode, __u64 flags) = (void *)BPF_FUNC_skb_adjust_room;
+static long (*bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 off, const void *from, __u32 len, __u64 flags) = (void *)BPF_FUNC_skb_store_bytes;
+
+// The kernel's own sk_buff, for the one field __sk_buff lacks:
+// ip_summed (CO-RE: its place is read from the kernel's BTF at load).
+struct sk_buff___gvs {
+	__u8 ip_summed : 2;
+} __attribute__((preserve_access_index));
+extern void *bpf_cast_to_kern_ctx(void *obj) __attribute__((section(".ksyms")));
+#define CHECKSUM_PARTIAL 3
+// READ_BITFIELD reads a bitfield of a kernel struct where the kernel's
+// BTF says it is (field kinds of __builtin_preserve_field_info: 0 byte
+// offset, 1 byte size, 4 and 5 the shifts that extract it).
+#define READ_BITFIELD(s, field) ({                                               \
+	const void *p = (const void *)(s) + __builtin_preserve_field_info((s)->field, 0); \
+	__u64 val = 0;                                                               \
+	asm volatile("" : "=r"(p) : "0"(p));                                         \
+	switch (__builtin_preserve_field_info((s)->field, 1)) {                      \
+	case 1: val = *(const __u8 *)p; break;                                       \
+	case 2: val = *(const __u16 *)p; break;                                      \
+	case 4: val = *(const __u32 *)p; break;                                      \
+	case 8: val = *(const __u64 *)p; break;                                      \
+	}                                                                            \
+	val <<= __builtin_preserve_field_info((s)->field, 4);                        \
+	val >>= __builtin_preserve_field_info((s)->field, 5);                        \
+	val;                                                                         \
+})
 
 #include "layout.h"
 
@@ -49,6 +76,7 @@ static long (*bpf_skb_vlan_pop)(struct __sk_buff *skb) = (void *)BPF_FUNC_skb_vl
 #define OP_SAVE_VLAN 4 // remember the outer tag, for OP_UNDO_POP
 #define OP_UNDO_POP 5  // push the remembered tag back, if there was one
 #define OP_UNDO_PUSH 6 // pop the tag a clone pushed
+#define OP_ENCAP 7     // GRE-encapsulate and send by the tunnel's route: always the last
 
 struct port_rec {
 	__u32 slot;   // index of the port's masks and counters
@@ -75,7 +103,7 @@ struct op {
 	__u16 kind;
 	__u16 tci;  // OP_PUSH_VLAN, as on the wire
 	__u16 tpid; // OP_PUSH_VLAN
-	__u16 port; // OP_OUTPUT: the output port's slot, for its counters
+	__u16 port; // OP_OUTPUT, OP_ENCAP: the output port's slot
 };
 
 struct flow_val {
@@ -112,6 +140,40 @@ struct {
 	__type(key, __u32); // ifindex
 	__type(value, struct port_rec);
 } gvs_ports SEC(".maps");
+
+// A GRE tunnel port's way out, by its slot: the headers to put in front
+// of a frame, as gvsd's direct sending writes them (the route's device
+// and next hop, netdev/tnl_direct_linux.go), with the outer IPv4 total
+// length and checksum left to fill.
+#define TUN_HDR 48
+struct tunnel_rec {
+	__u32 ifindex; // the route's device; 0: gvsd sends (no route, no neighbour)
+	__u32 hdrlen;  // Ethernet + IPv4 + GRE
+	__u32 mtu;     // the longest outer IPv4 packet the route carries
+	__u32 pad;
+	__u8 hdr[TUN_HDR];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, __u32); // port slot
+	__type(value, struct tunnel_rec);
+} gvs_tunnels SEC(".maps");
+
+// What a GRE packet must carry to be a tunnel port's (outer source,
+// outer destination, key: 0 for none, as gvsd matches them), and that
+// port's record.
+struct tun_rx_key {
+	__u32 src, dst, key, pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PORTS);
+	__type(key, struct tun_rx_key);
+	__type(value, struct port_rec);
+} gvs_tun_rx SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -178,6 +240,7 @@ struct {
 #define CTR_STALE 3       // a flow of an old generation or past its expiry
 #define CTR_LOST_VERDICT 4 // a verdict whose packet tc did not see
 #define CTR_ERROR 5       // an action the kernel refused: packet dropped
+#define CTR_TUNNEL_SLOW 6 // a tunnel flow's packet gvsd sends itself (too long, tagged, no route)
 
 INLINE void count(__u32 which)
 {
@@ -295,9 +358,10 @@ INLINE int parse_arp(__u8 *k, const __u8 *b, __u32 n, __u32 len)
 	return 0;
 }
 
-// parse builds the packet's key in s->key; -1: not a packet the fast
-// path keys exactly as packet.Parse does.
-INLINE int parse(struct __sk_buff *skb, struct scratch *s, __u32 inport)
+// parse builds the key of the frame at base in s->key (base > 0: a
+// tunnel packet's inner frame, whose tags are in the frame); -1: not a
+// frame the fast path keys exactly as packet.Parse does.
+INLINE int parse(struct __sk_buff *skb, struct scratch *s, __u32 inport, __u32 base)
 {
 	__u8 *k = (__u8 *)s->key;
 	__u8 *b = s->buf;
@@ -309,12 +373,15 @@ INLINE int parse(struct __sk_buff *skb, struct scratch *s, __u32 inport)
 #pragma unroll
 	for (int i = 0; i < PREFIX / 8; i++)
 		((__u64 *)b)[i] = 0;
+	if (base > len)
+		return -1;
+	len -= base;
 	if (len < 14 || len > 0xffff)
 		return -1;
-	__u32 n = len;
+	__u64 n = len; // 64 bits: the verifier must see the bounds on what is passed
 	if (n > BUF)
 		n = BUF;
-	if (bpf_skb_load_bytes(skb, 0, b, n) < 0)
+	if (n < 14 || bpf_skb_load_bytes(skb, base, b, n) < 0)
 		return -1;
 	copy_bytes(k + K_DLDST, b, 6);
 	copy_bytes(k + K_DLSRC, b + 6, 6);
@@ -322,7 +389,7 @@ INLINE int parse(struct __sk_buff *skb, struct scratch *s, __u32 inport)
 	__u16 typ = be16(b + 12);
 	if (typ == 0x8100 || typ == 0x88a8 || typ < 0x0600)
 		return -1; // a tag in the frame (QinQ), or 802.3: gvsd's
-	if (skb->vlan_present) {
+	if (base == 0 && skb->vlan_present) {
 		put16(k, K_VLANTCI, (__u16)skb->vlan_tci | 0x1000);
 		put16(k, K_VLANTPID, __builtin_bswap16((__u16)skb->vlan_proto));
 	}
@@ -379,6 +446,42 @@ INLINE struct flow_val *lookup(struct scratch *s, struct port_rec *pr)
 	return 0;
 }
 
+// last_output is the index of fv's last output (or encapsulation), -1
+// for none.
+INLINE int last_output(struct flow_val *fv)
+{
+	int last = -1;
+	for (int i = 0; i < MAX_OPS; i++) {
+		if (i >= fv->nops)
+			break;
+		if (fv->ops[i].kind == OP_OUTPUT || fv->ops[i].kind == OP_ENCAP)
+			last = i;
+	}
+	return last;
+}
+
+// encap_fits reports whether the kernel can send the packet as fv says:
+// a flow that ends in a tunnel can if the tunnel has a route now, the
+// packet has no tag in its metadata (gvsd puts it in the frame), is not
+// a super-frame and fits the route's MTU and its own device's once
+// encapsulated, and its checksum is not left to the hardware (a
+// partial one would reach a receiver that is not our fast path
+// unfinished). gvsd sends the others itself, as without a fast path.
+INLINE int encap_fits(struct __sk_buff *skb, struct flow_val *fv)
+{
+	int last = last_output(fv);
+	if (last < 0 || last >= MAX_OPS || fv->ops[last].kind != OP_ENCAP)
+		return 1;
+	__u32 slot = fv->ops[last].port;
+	struct tunnel_rec *t = bpf_map_lookup_elem(&gvs_tunnels, &slot);
+	if (!t || !t->ifindex || t->hdrlen < 14 + 20 + 4 || t->hdrlen > TUN_HDR || skb->vlan_present)
+		return 0;
+	if (skb->len + t->hdrlen - 14 > t->mtu) // the outer IPv4 packet's length
+		return 0;
+	struct sk_buff___gvs *kskb = bpf_cast_to_kern_ctx(skb);
+	return READ_BITFIELD(kskb, ip_summed) != CHECKSUM_PARTIAL;
+}
+
 #define ACCEPT 0xffffffff
 
 // classify makes the socket filter's decision: 0 for a packet of a
@@ -398,13 +501,17 @@ INLINE int classify(struct __sk_buff *skb)
 	struct scratch *s = bpf_map_lookup_elem(&gvs_scratch, &zero);
 	if (!s)
 		return 2;
-	if (parse(skb, s, pr->inport) < 0) {
+	if (parse(skb, s, pr->inport, 0) < 0) {
 		count(CTR_UNPARSED);
 		return 2;
 	}
 	struct flow_val *fv = lookup(s, pr);
 	if (!fv) {
 		count(CTR_MISS);
+		return 1;
+	}
+	if (!encap_fits(skb, fv)) {
+		count(CTR_TUNNEL_SLOW);
 		return 1;
 	}
 	__builtin_memcpy(&v->fv, fv, sizeof(*fv));
@@ -449,6 +556,118 @@ INLINE void count_tx(__u16 slot, __u32 len, int ok)
 // wire_len is the packet's length with its VLAN tag, as gvsd counts it.
 INLINE __u32 wire_len(struct __sk_buff *skb) { return skb->len + (skb->vlan_present ? 4 : 0); }
 
+// encap puts the GRE tunnel's headers (rec t) in front of the frame
+// and sends it out of the route's device: the headers gvsd's direct
+// sending writes, whose outer IPv4 total length and checksum are the
+// only fields that change per packet.
+INLINE int encap(struct __sk_buff *skb, struct tunnel_rec *t)
+{
+	__u8 eth[14];
+	__u8 h[TUN_HDR];
+	__u32 hl = t->hdrlen;
+	if (hl < 14 + 20 + 4 || hl > TUN_HDR || bpf_skb_load_bytes(skb, 0, eth, 14) < 0)
+		return -1;
+	__builtin_memcpy(h, t->hdr, TUN_HDR);
+	// Room for IPv4, GRE and the inner Ethernet header after the frame's
+	// own, which is then copied there: the frame moves in whole.
+	__u64 flags = BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 | BPF_F_ADJ_ROOM_ENCAP_L4_GRE |
+		      BPF_F_ADJ_ROOM_ENCAP_L2_ETH | BPF_F_ADJ_ROOM_ENCAP_L2(14);
+	if (bpf_skb_adjust_room(skb, hl, BPF_ADJ_ROOM_MAC, flags) < 0)
+		return -1;
+	__u32 tot = skb->len - 14;
+	h[16] = tot >> 8;
+	h[17] = tot;
+	h[24] = h[25] = 0;
+	__u32 sum = 0;
+#pragma unroll
+	for (int i = 14; i < 34; i += 2)
+		sum += (__u32)h[i] << 8 | h[i + 1];
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = ~sum & 0xffff;
+	h[24] = sum >> 8;
+	h[25] = sum;
+	if (bpf_skb_store_bytes(skb, 0, h, hl, 0) < 0 || bpf_skb_store_bytes(skb, hl, eth, 14, 0) < 0)
+		return -1;
+	return bpf_redirect(t->ifindex, 0);
+}
+
+// exec_ops runs fv's actions on the packet and returns the tc verdict.
+INLINE int exec_ops(struct __sk_buff *skb, struct flow_val *fv)
+{
+	__u32 saved_present = 0, saved_tci = 0, saved_proto = 0;
+	int last = last_output(fv);
+	for (int i = 0; i < MAX_OPS; i++) {
+		if (i >= fv->nops || i > last)
+			break;
+		struct op *o = &fv->ops[i];
+		switch (o->kind) {
+		case OP_OUTPUT:
+			if (i == last) {
+				count_tx(o->port, wire_len(skb), 1);
+				return bpf_redirect(o->ifindex, 0);
+			}
+			count_tx(o->port, wire_len(skb), bpf_clone_redirect(skb, o->ifindex, 0) == 0);
+			break;
+		case OP_ENCAP: {
+			// Always the last action (the datapath makes it so).
+			__u32 slot = o->port, len = wire_len(skb);
+			struct tunnel_rec *t = bpf_map_lookup_elem(&gvs_tunnels, &slot);
+			int ret = t && t->ifindex ? encap(skb, t) : -1;
+			count_tx(o->port, len, ret >= 0);
+			if (ret < 0) {
+				count(CTR_ERROR);
+				return TC_ACT_SHOT;
+			}
+			return ret;
+		}
+		case OP_PUSH_VLAN:
+			if (bpf_skb_vlan_push(skb, __builtin_bswap16(o->tpid), o->tci) < 0) {
+				count(CTR_ERROR);
+				return TC_ACT_SHOT;
+			}
+			break;
+		case OP_POP_VLAN:
+		case OP_UNDO_PUSH:
+			if (bpf_skb_vlan_pop(skb) < 0) {
+				count(CTR_ERROR);
+				return TC_ACT_SHOT;
+			}
+			break;
+		case OP_SAVE_VLAN:
+			saved_present = skb->vlan_present;
+			saved_tci = skb->vlan_tci;
+			saved_proto = skb->vlan_proto;
+			break;
+		case OP_UNDO_POP:
+			if (saved_present && bpf_skb_vlan_push(skb, (__be16)saved_proto, (__u16)saved_tci) < 0) {
+				count(CTR_ERROR);
+				return TC_ACT_SHOT;
+			}
+			break;
+		}
+	}
+	return TC_ACT_SHOT; // a flow without output: drop
+}
+
+// count_hit counts a packet of flow fv received on port slot.
+INLINE void count_hit(struct flow_val *fv, __u32 slot, __u32 len)
+{
+	__u32 id = fv->id;
+	struct flow_stats *fs = bpf_map_lookup_elem(&gvs_flow_stats, &id);
+	if (fs) {
+		fs->packets++;
+		fs->bytes += len;
+		fs->used = bpf_ktime_get_ns();
+	}
+	struct port_stats *ps = bpf_map_lookup_elem(&gvs_port_stats, &slot);
+	if (ps) {
+		ps->rx_packets++;
+		ps->rx_bytes += len;
+	}
+	count(CTR_HIT);
+}
+
 SEC("tc")
 int gvs_ingress(struct __sk_buff *skb)
 {
@@ -477,74 +696,10 @@ int gvs_ingress(struct __sk_buff *skb)
 		if (((__u64 *)b)[i] != v->prefix[i])
 			goto other;
 
-	struct flow_val *fv = &v->fv;
-	__u32 id = fv->id;
-	__u32 len = wire_len(skb);
-	struct flow_stats *fs = bpf_map_lookup_elem(&gvs_flow_stats, &id);
-	if (fs) {
-		fs->packets++;
-		fs->bytes += len;
-		fs->used = bpf_ktime_get_ns();
-	}
 	__u32 ifindex = skb->ifindex;
 	struct port_rec *pr = bpf_map_lookup_elem(&gvs_ports, &ifindex);
-	if (pr) {
-		__u32 slot = pr->slot;
-		struct port_stats *ps = bpf_map_lookup_elem(&gvs_port_stats, &slot);
-		if (ps) {
-			ps->rx_packets++;
-			ps->rx_bytes += len;
-		}
-	}
-	count(CTR_HIT);
-
-	__u32 saved_present = 0, saved_tci = 0, saved_proto = 0;
-	int last = -1;
-	for (int i = 0; i < MAX_OPS; i++) {
-		if (i >= fv->nops)
-			break;
-		if (fv->ops[i].kind == OP_OUTPUT)
-			last = i;
-	}
-	for (int i = 0; i < MAX_OPS; i++) {
-		if (i >= fv->nops || i > last)
-			break;
-		struct op *o = &fv->ops[i];
-		switch (o->kind) {
-		case OP_OUTPUT:
-			if (i == last) {
-				count_tx(o->port, wire_len(skb), 1);
-				return bpf_redirect(o->ifindex, 0);
-			}
-			count_tx(o->port, wire_len(skb), bpf_clone_redirect(skb, o->ifindex, 0) == 0);
-			break;
-		case OP_PUSH_VLAN:
-			if (bpf_skb_vlan_push(skb, __builtin_bswap16(o->tpid), o->tci) < 0) {
-				count(CTR_ERROR);
-				return TC_ACT_SHOT;
-			}
-			break;
-		case OP_POP_VLAN:
-		case OP_UNDO_PUSH:
-			if (bpf_skb_vlan_pop(skb) < 0) {
-				count(CTR_ERROR);
-				return TC_ACT_SHOT;
-			}
-			break;
-		case OP_SAVE_VLAN:
-			saved_present = skb->vlan_present;
-			saved_tci = skb->vlan_tci;
-			saved_proto = skb->vlan_proto;
-			break;
-		case OP_UNDO_POP:
-			if (saved_present && bpf_skb_vlan_push(skb, (__be16)saved_proto, (__u16)saved_tci) < 0) {
-				count(CTR_ERROR);
-				return TC_ACT_SHOT;
-			}
-			break;
-		}
-	}
-	return TC_ACT_SHOT; // a flow without output: drop
+	count_hit(&v->fv, pr ? pr->slot : MAX_PORTS, wire_len(skb));
+	return exec_ops(skb, &v->fv);
 other:
 	// The verdict is not this packet's: this packet skipped the packet
 	// taps (and so gvsd's socket, as it would without a fast path), and
@@ -552,6 +707,110 @@ other:
 	// goes on as if there were no fast path.
 	count(CTR_LOST_VERDICT);
 	return TC_ACT_UNSPEC;
+}
+
+// GRE flags and version (RFC 2784, 2890): the key bit alone, or none.
+#define GRE_KEY 0x2000
+#define ETH_P_TEB 0x6558
+#define TUN_FLAG_KEY 8 // packet.TunFlagKey
+
+// decap_hdr reads the outer headers of a GRE packet for one of gvsd's
+// tunnel ports: the port's record and the inner frame's offset, 0 for a
+// packet the kernel leaves to gvsd (its raw socket), as anything but
+// Ethernet over GRE with at most a key, from a known remote to this
+// host, whole and not a super-frame.
+INLINE __u32 decap_hdr(struct __sk_buff *skb, struct scratch *s, struct port_rec **prp)
+{
+	__u8 *b = s->buf;
+	__u32 len = skb->len;
+	if (skb->vlan_present || skb->pkt_type != 0 /* PACKET_HOST */ || skb->gso_segs > 1 || len < 14 + 20 + 4 + 14 || len > 0xffff)
+		return 0;
+	if (bpf_skb_load_bytes(skb, 0, b, 14 + 20 + 8) < 0)
+		return 0;
+	if (be16(b + 12) != 0x0800 || b[14] != 0x45 || b[23] != 47)
+		return 0; // IPv4 without options carrying GRE
+	if (be16(b + 16) != len - 14 || (be16(b + 20) & 0x3fff))
+		return 0; // padded, or a fragment
+	__u16 gflags = be16(b + 34);
+	if ((gflags != 0 && gflags != GRE_KEY) || be16(b + 36) != ETH_P_TEB)
+		return 0;
+	struct tun_rx_key rk = {};
+	copy_bytes((__u8 *)&rk.src, b + 26, 4);
+	copy_bytes((__u8 *)&rk.dst, b + 30, 4);
+	__u32 inner = 14 + 20 + 4;
+	if (gflags == GRE_KEY) {
+		rk.key = (__u32)be16(b + 38) << 16 | be16(b + 40);
+		inner += 4;
+	}
+	struct port_rec *pr = bpf_map_lookup_elem(&gvs_tun_rx, &rk);
+	if (!pr)
+		return 0;
+	*prp = pr;
+	return inner;
+}
+
+// tun_meta fills the key's tunnel metadata as packet.TunnelMeta's
+// SetReceived does for a GRE packet (outer headers still in s->buf's
+// first bytes: decap_hdr's read).
+INLINE void tun_meta(__u8 *k, const __u8 *outer, int has_key)
+{
+	if (has_key) {
+		*(__u64 *)(k + K_TUNID) = (__u64)((__u32)be16(outer + 38) << 16 | be16(outer + 40));
+		put16(k, K_TUNFLAGS, TUN_FLAG_KEY);
+	}
+	copy_bytes(k + K_TUNSRC, outer + 26, 4);
+	copy_bytes(k + K_TUNDST, outer + 30, 4);
+	k[K_TUNTOS] = outer[15];
+	k[K_TUNTTL] = outer[22];
+}
+
+// gvs_decap, on the device a GRE tunnel's route uses, decapsulates the
+// packets of the tunnel ports' cached flows and runs their actions;
+// every other packet goes on to the kernel (and the tunnel's packets to
+// gvsd's raw socket). gvsd has no packet socket on this device, so the
+// decision is made here, not in a socket filter.
+SEC("tc")
+int gvs_decap(struct __sk_buff *skb)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&gvs_scratch, &zero);
+	if (!s)
+		return TC_ACT_UNSPEC;
+	struct port_rec *pr = 0;
+	__u32 inner = decap_hdr(skb, s, &pr);
+	if (!inner || !pr)
+		return TC_ACT_UNSPEC;
+	__u8 outer[14 + 20 + 8];
+	__builtin_memcpy(outer, s->buf, sizeof(outer));
+	if (parse(skb, s, pr->inport, inner) < 0) {
+		count(CTR_UNPARSED);
+		return TC_ACT_UNSPEC;
+	}
+	tun_meta((__u8 *)s->key, outer, inner == 14 + 20 + 8);
+	struct flow_val *fv = lookup(s, pr);
+	if (!fv) {
+		count(CTR_MISS);
+		return TC_ACT_UNSPEC;
+	}
+	if (!encap_fits(skb, fv)) { // a tunnel into a tunnel: conservative, outer length
+		count(CTR_TUNNEL_SLOW);
+		return TC_ACT_UNSPEC;
+	}
+	// Off with the outer headers and the inner Ethernet header after
+	// the outer one, whose place the inner one then takes.
+	__u8 eth[14];
+	if (bpf_skb_load_bytes(skb, inner, eth, 14) < 0)
+		return TC_ACT_UNSPEC;
+	if (bpf_skb_adjust_room(skb, -(__s32)inner, BPF_ADJ_ROOM_MAC, 0) < 0) {
+		count(CTR_UNPARSED);
+		return TC_ACT_UNSPEC;
+	}
+	if (bpf_skb_store_bytes(skb, 0, eth, 14, 0) < 0) {
+		count(CTR_ERROR);
+		return TC_ACT_SHOT;
+	}
+	count_hit(fv, pr->slot, skb->len);
+	return exec_ops(skb, fv);
 }
 
 char _license[] SEC("license") = "GPL";
