@@ -147,9 +147,16 @@ func (dp *Datapath) OffloadStatus() (on bool, counters []uint64, portErrs map[st
 
 // attachFast gives port p a fast path if its device can have one.
 func (dp *Datapath) attachFast(p *Port) {
-	dev, ok := p.Dev.(netdev.FastPathDev)
 	k := kernelPath.Load()
-	if !ok || k == nil || p.fast.Load() != nil {
+	if k == nil || p.fast.Load() != nil {
+		return
+	}
+	if td, ok := p.Dev.(netdev.FastTunnelDev); ok {
+		dp.attachTunnel(k, p, td)
+		return
+	}
+	dev, ok := p.Dev.(netdev.FastPathDev)
+	if !ok {
 		return
 	}
 	kp, err := k.NewPort(dev.IfIndex(), p.No)
@@ -165,12 +172,72 @@ func (dp *Datapath) attachFast(p *Port) {
 		dpLog.WarnRL(offloadRL, "port %s: the kernel fast path forwards nothing it receives: %v", p.Name, err)
 		dp.offloadErrs[p.Name] = err.Error()
 	}
-	dev.SetKernelStats(func() netdev.Stats {
+	dev.SetKernelStats(kernelStats(kp))
+	p.fast.Store(kp)
+}
+
+// kernelStats returns what the kernel counted for kp, as a device's
+// counters.
+func kernelStats(kp *offload.Port) func() netdev.Stats {
+	return func() netdev.Stats {
 		s := kp.Stats()
 		return netdev.Stats{RxPackets: s.RxPackets, RxBytes: s.RxBytes,
 			TxPackets: s.TxPackets, TxBytes: s.TxBytes, TxDropped: s.TxDropped}
-	})
+	}
+}
+
+// attachTunnel gives tunnel port p a fast path: an output of flows at
+// once, which the kernel sends while the tunnel has a route it can
+// use (refreshTunnels), and an input while it has one.
+func (dp *Datapath) attachTunnel(k *offload.Kernel, p *Port, td netdev.FastTunnelDev) {
+	kp, err := k.NewTunnel(p.No)
+	if err != nil {
+		kernelAttachErr.Inc()
+		dpLog.WarnRL(offloadRL, "port %s: no kernel fast path: %v", p.Name, err)
+		return
+	}
+	td.SetKernelStats(kernelStats(kp))
 	p.fast.Store(kp)
+	if err := setTunnelPath(kp, td); err != nil {
+		dp.offloadErrs[p.Name] = err.Error()
+	}
+}
+
+// setTunnelPath gives the kernel the tunnel's route as the kernel's
+// tables say it is now (none if it cannot send by it).
+func setTunnelPath(kp *offload.Port, td netdev.FastTunnelDev) error {
+	var path offload.TunnelPath
+	if kt, ok := td.KernelTunnel(); ok {
+		path = offload.TunnelPath{Header: kt.Header, Ifindex: kt.Ifindex, MTU: kt.MTU,
+			Remote: kt.Remote, Local: kt.Local, Key: kt.Key}
+	}
+	err := kp.SetTunnel(path)
+	if err != nil {
+		kernelAttachErr.Inc()
+		dpLog.WarnRL(offloadRL, "tunnel: the kernel fast path neither sends nor receives its packets: %v", err)
+		_ = kp.SetTunnel(offload.TunnelPath{})
+	}
+	return err
+}
+
+// refreshTunnels follows the routes of the tunnel ports with a fast
+// path.
+func (dp *Datapath) refreshTunnels() {
+	for _, p := range dp.cfg.Load().Ports {
+		td, ok := p.Dev.(netdev.FastTunnelDev)
+		kp := p.fast.Load()
+		if !ok || kp == nil {
+			continue
+		}
+		err := setTunnelPath(kp, td)
+		dp.mu.Lock()
+		if err != nil {
+			dp.offloadErrs[p.Name] = err.Error()
+		} else {
+			delete(dp.offloadErrs, p.Name)
+		}
+		dp.mu.Unlock()
+	}
 }
 
 // detachFast takes port p's fast path away: its flows' counters are
@@ -188,7 +255,7 @@ func (dp *Datapath) detachFast(p *Port) {
 		t.cache.mu.Unlock()
 	}
 	kp.Close()
-	if dev, ok := p.Dev.(netdev.FastPathDev); ok {
+	if dev, ok := p.Dev.(interface{ SetKernelStats(func() netdev.Stats) }); ok {
 		dev.SetKernelStats(nil)
 	}
 }
@@ -214,6 +281,7 @@ func (dp *Datapath) pullKernelLoop(quit, done chan struct{}) {
 		for _, c := range caches {
 			c.pullKernel()
 		}
+		dp.refreshTunnels()
 	}
 }
 
@@ -281,6 +349,9 @@ func (t *portThread) kernelOps(cfg *Config, acts []Action) ([]offload.Op, bool) 
 		}
 	}
 	t.kops = ops
+	if !offload.EncapLast(ops) {
+		return nil, false
+	}
 	return ops, true
 }
 
@@ -295,6 +366,9 @@ func kernelOp(cfg *Config, ops []offload.Op, a *Action) ([]offload.Op, bool) {
 		op := out.fast.Load()
 		if op == nil {
 			return ops, false
+		}
+		if _, tunnel := out.Dev.(netdev.FastTunnelDev); tunnel {
+			return append(ops, offload.Encap(op)), true
 		}
 		return append(ops, offload.Output(op)), true
 	case ActPushVLAN:

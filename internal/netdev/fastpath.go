@@ -1,6 +1,9 @@
 package netdev
 
-import "sync"
+import (
+	"net/netip"
+	"sync"
+)
 
 // FastPathDev is a device whose received packets a kernel fast path (the
 // offload package) may forward itself, without them reaching gvsd: a
@@ -15,6 +18,32 @@ type FastPathDev interface {
 	// in the kernel); nil folds live's last reading into the device's
 	// own counters and stops asking.
 	SetKernelStats(live func() Stats)
+}
+
+// FastTunnelDev is a tunnel port whose packets a kernel fast path may
+// encapsulate and decapsulate itself: GRE over IPv4 by the host's
+// routing, sent straight to the route's device as the port's direct
+// sending does (tnl_direct_linux.go).
+type FastTunnelDev interface {
+	// KernelTunnel asks the kernel for the tunnel's route, device and
+	// next hop now, and returns how to send and receive in the kernel;
+	// false when the kernel cannot (then gvsd sends and receives).
+	KernelTunnel() (KernelTunnel, bool)
+	SetKernelStats(live func() Stats)
+}
+
+// KernelTunnel is how a tunnel port's packets leave and arrive.
+type KernelTunnel struct {
+	// Header is the Ethernet (to the next hop), IPv4 and GRE headers of
+	// every frame, the IPv4 total length and checksum left zero.
+	Header []byte
+	// Ifindex is the route's device, MTU the longest IPv4 packet it
+	// carries.
+	Ifindex, MTU int
+	// What a received packet carries to be the port's: outer source and
+	// destination and the key (0 for none).
+	Remote, Local netip.Addr
+	Key           uint32
 }
 
 // kernelStats holds what a fast path counted for a device.

@@ -74,6 +74,10 @@ type tunnelPort struct {
 	// gro: the port joins the TCP segments it receives (tunnelOptions.gro:
 	// GRE, VXLAN and Geneve unless options:gvs-gro=false).
 	gro bool
+	// ktun and kstats: the kernel fast path's view of the port
+	// (tunnel_fastpath_linux.go) and what it counted.
+	ktun   kernelTunnel
+	kstats kernelStats
 }
 
 var _ CopyQueued = (*tunnelPort)(nil)
@@ -99,7 +103,7 @@ func openTunnel(cfg Config) (Netdev, error) {
 
 func (p *tunnelPort) Name() string { return p.name }
 func (p *tunnelPort) Type() string { return p.typ }
-func (p *tunnelPort) Stats() Stats { return p.stats.snapshot() }
+func (p *tunnelPort) Stats() Stats { return p.kstats.add(p.stats.snapshot()) }
 
 // Info: a tunnel has no kernel device; it is up while open.
 func (p *tunnelPort) Info() Info { return Info{LinkUp: !p.closed.Load(), AdminUp: true} }
@@ -117,6 +121,7 @@ func (p *tunnelPort) Close() error {
 		return nil
 	}
 	close(p.done)
+	p.ktun.close()
 	releaseUnderlay(p)
 	if p.udp != nil {
 		p.udp.close() // gives back the buffers its waiting frames hold

@@ -49,7 +49,8 @@ type Port struct {
 	tunnel bool
 	rx     tunRxKey
 	ul     int
-	nm     int // nmasks as last written
+	path   TunnelPath // what SetTunnel last set
+	nm     int        // nmasks as last written
 }
 
 // ErrFull means a map has no room left: the flow stays in gvsd only.
@@ -164,6 +165,9 @@ func (p *Port) Detach() {
 
 func (p *Port) detach() {
 	p.attached = false
+	if p.tunnel {
+		p.clearTunnel() // the decapsulation stops with the route
+	}
 	// The filter first: a packet it lets through reaches gvsd.
 	if p.sock != nil {
 		_ = p.sock.DetachSocketProgram()

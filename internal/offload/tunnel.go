@@ -1,6 +1,7 @@
 package offload
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -55,11 +56,17 @@ func (k *Kernel) NewTunnel(inport uint32) (*Port, error) {
 func (p *Port) SetTunnel(tp TunnelPath) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.tunnel || p.closed {
-		return errors.New("offload: not an open tunnel port")
+	if !p.tunnel {
+		return errors.New("offload: not a tunnel port")
+	}
+	if p.closed {
+		return nil // the port went meanwhile: nothing to send by
 	}
 	if tp.Ifindex == 0 {
 		p.clearTunnel()
+		return nil
+	}
+	if p.ul != 0 && tp.same(&p.path) {
 		return nil
 	}
 	if len(tp.Header) < 14+20+4 || len(tp.Header) > tunnelHdr || !tp.Remote.Is4() || !tp.Local.Is4() || tp.MTU <= 0 {
@@ -78,6 +85,8 @@ func (p *Port) SetTunnel(tp TunnelPath) error {
 		_ = p.k.tunRx.Delete(p.rx)
 	}
 	p.ul, p.rx = tp.Ifindex, rx
+	p.path = tp
+	p.path.Header = bytes.Clone(tp.Header)
 	rec := tunnelRec{Ifindex: uint32(tp.Ifindex), HdrLen: uint32(len(tp.Header)), MTU: uint32(tp.MTU)}
 	copy(rec.Hdr[:], tp.Header)
 	if err := p.k.tunnels.Update(uint32(p.slot), rec, ebpf.UpdateAny); err != nil {
@@ -99,7 +108,47 @@ func (p *Port) clearTunnel() {
 	_ = p.k.tunnels.Update(uint32(p.slot), tunnelRec{}, ebpf.UpdateAny)
 	_ = p.k.tunRx.Delete(p.rx)
 	p.k.releaseDecap(p.ul)
-	p.ul, p.rx = 0, tunRxKey{}
+	p.ul, p.rx, p.path = 0, tunRxKey{}, TunnelPath{}
+}
+
+// same reports whether tp and o are the same path.
+func (tp *TunnelPath) same(o *TunnelPath) bool {
+	return bytes.Equal(tp.Header, o.Header) && tp.Ifindex == o.Ifindex && tp.MTU == o.MTU &&
+		tp.Remote == o.Remote && tp.Local == o.Local && tp.Key == o.Key
+}
+
+// EncapLast reports whether ops can run in the kernel as far as
+// tunnels go: at most one encapsulation, the last output, with no VLAN
+// action before it (the tag would be left on the outer frame).
+func EncapLast(ops []Op) bool {
+	enc := -1
+	for i, o := range ops {
+		switch o.kind {
+		case opEncap:
+			if enc >= 0 {
+				return false
+			}
+			enc = i
+		case opOutput:
+			if enc >= 0 {
+				return false
+			}
+		case opPushVLAN, opUndoPop:
+			if enc < 0 && hasEncap(ops[i:]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func hasEncap(ops []Op) bool {
+	for _, o := range ops {
+		if o.kind == opEncap {
+			return true
+		}
+	}
+	return false
 }
 
 // holdDecap puts the decapsulation program on device ifindex, or counts

@@ -182,7 +182,8 @@ func (sw *Switch) offloadStatsShow([]string) (string, error) {
 	}
 	fmt.Fprintf(&b, "  flows offloaded: %d\n", n)
 	names := []string{"packets forwarded", "packets looked up, no flow", "packets not keyed (to gvsd)",
-		"packets of stale flows (to gvsd)", "verdicts without their packet", "actions refused by the kernel"}
+		"packets of stale flows (to gvsd)", "verdicts without their packet", "actions refused by the kernel",
+		"tunnel packets gvsd sends (no route, too long, tagged, partial checksum)"}
 	for i, v := range counters {
 		if i < len(names) {
 			fmt.Fprintf(&b, "  %s: %d\n", names[i], v)
