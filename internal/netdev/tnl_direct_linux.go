@@ -155,6 +155,22 @@ func (d *directTx) lookup(remote, src netip.Addr) bool {
 	return d.neighbour(oif, nh)
 }
 
+// routeDev asks the kernel for the route to remote and its device (in
+// d.dev), as lookup does, without the next hop's neighbour entry.
+func (d *directTx) routeDev(remote, src netip.Addr) bool {
+	if d.nl < 0 || !remote.IsValid() || d.policies() {
+		return false
+	}
+	oif, _, mtu, ok := d.route(remote, src)
+	if !ok || !d.link(oif) {
+		return false
+	}
+	if mtu > 0 && mtu < d.dev.mtu {
+		d.dev.mtu = mtu
+	}
+	return true
+}
+
 // request sends one netlink request on fd and returns its answer's
 // payload.
 func (d *directTx) request(fd int, typ, flags uint16, body []byte, attrs ...rtAttr) ([]byte, uint16, error) {

@@ -5,7 +5,6 @@ package netdev
 import (
 	"encoding/binary"
 	"sync"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,10 +35,11 @@ func kernelTunnelable(o *tunnelOptions) bool {
 		!o.localFlow && !e.Csum && !e.Seq && e.DF && o.direct && o.remote.Is4()
 }
 
-// KernelTunnel: see FastTunnelDev. The route, device and neighbour are
-// asked afresh (the datapath asks every second); a route through a
-// native underlay (a gvs internal port), an IPsec policy, or a next hop
-// whose neighbour entry is not confirmed leaves the port to gvsd.
+// KernelTunnel: see FastTunnelDev. The route and its device are asked
+// afresh (the datapath asks every second); a route through a native
+// underlay (a gvs internal port) or an IPsec policy leaves the port to
+// gvsd. The next hop is the kernel's neighbour layer's to resolve, per
+// packet (bpf_redirect_neigh), as for the kernel's own.
 func (p *tunnelPort) KernelTunnel() (KernelTunnel, bool) {
 	o := p.opts
 	if !kernelTunnelable(o) || p.closed.Load() {
@@ -73,7 +73,7 @@ func (p *tunnelPort) KernelTunnel() (KernelTunnel, bool) {
 		}
 		src = s
 	}
-	if !k.d.ready(o.remote, o.local, time.Now()) {
+	if !k.d.routeDev(o.remote, o.local) {
 		return KernelTunnel{}, false
 	}
 	cfg := o.encap
@@ -83,7 +83,9 @@ func (p *tunnelPort) KernelTunnel() (KernelTunnel, bool) {
 		return KernelTunnel{}, false
 	}
 	hdr := make([]byte, packet.EthernetLen+e.Len())
-	copy(hdr, k.d.mac[:])
+	// The kernel's neighbour layer writes the Ethernet addresses; the
+	// header only has to be unicast until then.
+	copy(hdr, k.d.dev.mac[:])
 	copy(hdr[6:], k.d.dev.mac[:])
 	binary.BigEndian.PutUint16(hdr[12:], packet.EtherTypeIPv4)
 	if _, err := e.Build(hdr[packet.EthernetLen:], nil, 0); err != nil {

@@ -32,6 +32,7 @@ static __u64 (*bpf_ktime_get_ns)(void) = (void *)BPF_FUNC_ktime_get_ns;
 static long (*bpf_skb_vlan_push)(struct __sk_buff *skb, __be16 proto, __u16 tci) = (void *)BPF_FUNC_skb_vlan_push;
 static long (*bpf_skb_vlan_pop)(struct __sk_buff *skb) = (void *)BPF_FUNC_skb_vlan_pop;
 static long (*bpf_skb_adjust_room)(struct __sk_buff *skb, __s32 len_diff, __u32 mode, __u64 flags) = (void *)BPF_FUNC_skb_adjust_room;
+static long (*bpf_redirect_neigh)(__u32 ifindex, void *params, int plen, __u64 flags) = (void *)BPF_FUNC_redirect_neigh;
 static long (*bpf_skb_store_bytes)(struct __sk_buff *skb, __u32 off, const void *from, __u32 len, __u64 flags) = (void *)BPF_FUNC_skb_store_bytes;
 
 // The kernel's own sk_buff, for the one field __sk_buff lacks:
@@ -462,7 +463,7 @@ INLINE int last_output(struct flow_val *fv)
 
 // encap_fits reports whether the kernel can send the packet as fv says:
 // a flow that ends in a tunnel can if the tunnel has a route now, the
-// packet has no tag in its metadata (gvsd puts it in the frame), is not
+// packet is IPv4, has no tag in its metadata (gvsd puts it in the frame), is not
 // a super-frame and fits the route's MTU and its own device's once
 // encapsulated, and its checksum is not left to the hardware (a
 // partial one would reach a receiver that is not our fast path
@@ -476,6 +477,8 @@ INLINE int encap_fits(struct __sk_buff *skb, struct flow_val *fv)
 	struct tunnel_rec *t = bpf_map_lookup_elem(&gvs_tunnels, &slot);
 	if (!t || !t->ifindex || t->hdrlen < 14 + 20 + 4 || t->hdrlen > TUN_HDR || skb->vlan_present)
 		return 0;
+	if (skb->protocol != __builtin_bswap16(0x0800))
+		return 0; // inner IPv4 only: what the kernel's encapsulation surely handles
 	if (skb->len + t->hdrlen - 14 > t->mtu) // the outer IPv4 packet's length
 		return 0;
 	struct sk_buff___gvs *kskb = bpf_cast_to_kern_ctx(skb);
@@ -557,9 +560,9 @@ INLINE void count_tx(__u16 slot, __u32 len, int ok)
 INLINE __u32 wire_len(struct __sk_buff *skb) { return skb->len + (skb->vlan_present ? 4 : 0); }
 
 // encap puts the GRE tunnel's headers (rec t) in front of the frame
-// and sends it out of the route's device: the headers gvsd's direct
-// sending writes, whose outer IPv4 total length and checksum are the
-// only fields that change per packet.
+// and sends it out of the route's device: the IPv4 and GRE headers
+// gvsd's direct sending writes, whose outer IPv4 total length and
+// checksum are the only fields that change per packet.
 INLINE int encap(struct __sk_buff *skb, struct tunnel_rec *t)
 {
 	__u8 eth[14];
@@ -589,7 +592,9 @@ INLINE int encap(struct __sk_buff *skb, struct tunnel_rec *t)
 	h[25] = sum;
 	if (bpf_skb_store_bytes(skb, 0, h, hl, 0) < 0 || bpf_skb_store_bytes(skb, hl, eth, 14, 0) < 0)
 		return -1;
-	return bpf_redirect(t->ifindex, 0);
+	// The kernel's neighbour layer writes the outer Ethernet header (the
+	// next hop's address, resolved and confirmed as for its own packets).
+	return bpf_redirect_neigh(t->ifindex, 0, 0, 0);
 }
 
 // exec_ops runs fv's actions on the packet and returns the tc verdict.
