@@ -21,6 +21,14 @@
 #            internal port): gvs decapsulates what that bridge delivers to
 #            gvbt-ul and sends encapsulated frames into that bridge
 #            (internal/netdev/tnl_native_linux.go).
+#   gvsd-hw  gvsd with the host's routing exactly as gvsd, plus
+#            Open_vSwitch other_config:hw-offload=true on both hosts (the
+#            kernel fast path, docs/GUIDE.md section 17): once a flow's
+#            first packet has been through gvsd, a GRE port's traffic may
+#            be encapsulated and decapsulated by gvsd's tc programs; what
+#            they do not take stays in gvsd (the run's log line says how
+#            many packets each host's kernel forwarded). Column "gvsd
+#            hw-offload".
 #   OVS 3.1  OVS's native tunnelling, as test/e2e/tunnel_ovs_test.go:
 #            the underlay address on the internal port of bridge gvbt-ul,
 #            whose port is the underlay veth.
@@ -40,10 +48,11 @@
 # median (min-max). Everything made here is removed on exit, failure or
 # interrupt; traffic stays between the namespaces made here.
 # Environment: RUNS (3), SECS (5), MODES ("off on"), SWITCHES ("gvsd ovs
-# kernel mirror"; also gvsd-native), TYPES ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
+# kernel mirror"; also gvsd-native and gvsd-hw, off by default), TYPES
+# ("gre vxlan geneve"), PROFILE=DIR: CPU profiles
 # of gvsd (go tool pprof via --metrics/--pprof) for one more run per
-# mode and tunnel type (with gvsd or gvsd-native in SWITCHES, each;
-# both hosts) and one more
+# mode and tunnel type (with gvsd, gvsd-native or gvsd-hw in SWITCHES,
+# each; both hosts) and one more
 # select_all mirror run per mode (with mirror in SWITCHES), into DIR; CSUM (true): the csum option of the
 # VXLAN and Geneve ports of gvsd and OVS, true as the kernel's vxlan
 # device (udpcsum) by default; GVSD=PATH: that gvsd binary instead of
@@ -131,8 +140,9 @@ make_topology() {
 
 # ------------------------------------------------------------- switches
 
-# gvsd_pair TYPE [native]: gvsd on each host, a bridge with the VM's port
-# and the tunnel port; with native, the underlay as ovs_pair builds it.
+# gvsd_pair TYPE [native|hw]: gvsd on each host, a bridge with the VM's
+# port and the tunnel port; with native, the underlay as ovs_pair builds
+# it; with hw, the kernel fast path on (other_config:hw-offload=true).
 gvsd_pair() {
 	local typ=$1 h extra=()
 	for h in 1 2; do
@@ -140,6 +150,7 @@ gvsd_pair() {
 		[ -n "${gvsd_metrics:-}" ] && extra=(-metrics "$gvsd_metrics$h" -pprof)
 		gvsd_up "gvbt-h$h" "$work/sw$h" "${extra[@]}"
 		[ "${2:-}" = native ] && native_underlay "$h"
+		[ "${2:-}" = hw ] && vsctl_at "$work/sw$h" set Open_vSwitch . other_config:hw-offload=true
 	done
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 \
 		-- add-port gvbt-br gvbtt -- set interface gvbtt type="$typ" options:remote_ip=$ul2 options:key=16 "$(udp_csum "$typ")" ${GVSD_TUNNEL_OPTIONS:-}
@@ -213,6 +224,7 @@ tunnel_config() {
 	case $sw in
 	gvsd) gvsd_pair "$typ" ;;
 	gvsd-native) gvsd_pair "$typ" native ;;
+	gvsd-hw) gvsd_pair "$typ" hw ;;
 	ovs) ovs_pair "$typ" ;;
 	kernel) kernel_pair ;;
 	esac
@@ -221,7 +233,7 @@ tunnel_config() {
 		log "$key: no ping from v1 to v2"
 	elif diag_snap before && r=$(iperf_tcp gvbt-v1 gvbt-v2 "$vm2" "$secs" "$port"); then
 		record tcp "$key" "$r"
-		log "$key round $round: $r Gbit/s, $(retransmits) TCP retransmits$(tunnel_drops "$sw")$(ring_drops "$sw")"
+		log "$key round $round: $r Gbit/s, $(retransmits) TCP retransmits$(tunnel_drops "$sw")$(ring_drops "$sw")$(kernel_forwarded "$sw")"
 		diag_snap after "$sw-$typ-$mode-$round"
 	else
 		record fail "$key" "$r"
@@ -236,10 +248,25 @@ retransmits() {
 	sed -n 's/.*"retransmits":[[:space:]]*\([0-9]*\).*/\1/p' "$work/iperf.$port.json" | tail -1
 }
 
+# is_gvsd SWITCH: whether SWITCH is one of the gvsd configurations.
+is_gvsd() { case $1 in gvsd | gvsd-native | gvsd-hw) return 0 ;; esac; return 1; }
+
+# kernel_forwarded SWITCH: for gvsd-hw, the packets each host's kernel
+# fast path forwarded (dpctl/offload-stats-show), the run's ping included.
+kernel_forwarded() {
+	[ "$1" = gvsd-hw ] || return 0
+	local h out=""
+	for h in 1 2; do
+		out+="; host$h kernel forwarded $(appctl_at "$work/sw$h" dpctl/offload-stats-show 2>/dev/null |
+			sed -n 's/^ *packets forwarded: //p')"
+	done
+	echo "$out"
+}
+
 # tunnel_drops SWITCH: for gvsd, the tunnel ports' drop counters on both
 # hosts (receive queue overflows show as rx_dropped).
 tunnel_drops() {
-	[ "$1" = gvsd ] || [ "$1" = gvsd-native ] || return 0
+	is_gvsd "$1" || return 0
 	local h out=""
 	for h in 1 2; do
 		out+="; host$h tunnel port $(vsctl_at "$work/sw$h" get interface gvbtt statistics 2>/dev/null |
@@ -253,7 +280,7 @@ tunnel_drops() {
 # native underlay's internal port), on both hosts: a segment TCP had to
 # retransmit was lost in one of them, or in no switch at all.
 ring_drops() {
-	[ "$1" = gvsd ] || [ "$1" = gvsd-native ] || return 0
+	is_gvsd "$1" || return 0
 	local h out="" line
 	for h in 1 2; do
 		while read -r line; do
@@ -382,12 +409,14 @@ mirror_config() {
 	remove_topology
 }
 
-# profile_gvsd MODE TYPE [native]: CPU profiles of both hosts' gvsd (the
-# sender's and the receiver's side of the tunnel) during one iperf3 run
-# through a TYPE tunnel; with native, over gvsd's native underlay.
+# profile_gvsd MODE TYPE [native|hw]: CPU profiles of both hosts' gvsd
+# (the sender's and the receiver's side of the tunnel) during one iperf3
+# run through a TYPE tunnel; with native, over gvsd's native underlay;
+# with hw, with the kernel fast path on.
 profile_gvsd() {
 	local mode=$1 typ=$2 out=$profile_dir/gvsd-tunnel-$2-$1 h ppids=() ul=yes
 	[ "${3:-}" = native ] && out=$profile_dir/gvsd-native-tunnel-$2-$1 ul=no
+	[ "${3:-}" = hw ] && out=$profile_dir/gvsd-hw-tunnel-$2-$1
 	gvsd_metrics=127.0.0.1:947
 	make_topology "$mode" "$ul"
 	gvsd_pair "$typ" "${3:-}"
@@ -443,6 +472,7 @@ for round in $(seq "$runs"); do
 		for typ in $types; do
 			[[ "$switches" == *" gvsd "* ]] && tunnel_config "$mode" gvsd "$typ"
 			[[ "$switches" == *" gvsd-native "* ]] && tunnel_config "$mode" gvsd-native "$typ"
+			[[ "$switches" == *" gvsd-hw "* ]] && tunnel_config "$mode" gvsd-hw "$typ"
 			[[ "$switches" == *" ovs "* ]] && [ "$mode" = off ] && tunnel_config "$mode" ovs "$typ"
 		done
 		[[ "$switches" == *" kernel "* ]] && tunnel_config "$mode" kernel vxlan
@@ -471,21 +501,23 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "-" || b == "-" || b == 0) pr
 
 echo "TCP through a tunnel between two hosts, Gbit/s"
 echo
-echo "gvsd: the host's routing underlay; gvsd native: native tunnelling, OVS's topology"
+echo "gvsd: the host's routing underlay; gvsd native: native tunnelling, OVS's topology;"
+echo "gvsd hw-offload: the host's routing underlay with other_config:hw-offload=true"
 echo
-echo "| offloads | tunnel | gvsd | gvsd native | OVS 3.1 netdev | kernel vxlan device | gvsd / OVS | gvsd native / OVS | gvsd / kernel vxlan | gvsd native / kernel vxlan |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| offloads | tunnel | gvsd | gvsd native | gvsd hw-offload | OVS 3.1 netdev | kernel vxlan device | gvsd / OVS | gvsd native / OVS | gvsd hw-offload / OVS | gvsd / kernel vxlan | gvsd native / kernel vxlan |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for mode in $modes; do
 	k=$(med tcp "$mode|kernel|vxlan")
 	for typ in $types; do
 		g=$(med tcp "$mode|gvsd|$typ")
 		gn=$(med tcp "$mode|gvsd-native|$typ")
+		gh=$(med tcp "$mode|gvsd-hw|$typ")
 		o=$(med tcp "$mode|ovs|$typ")
 		ocell="not run (partial checksums and TSO)"
 		[ "$mode" = off ] && ocell=$(cell tcp "$mode|ovs|$typ")
 		kcell="no $typ device in this kernel"
 		[ "$typ" = vxlan ] && kcell=$(cell tcp "$mode|kernel|vxlan")
-		echo "| $mode | $typ | $(cell tcp "$mode|gvsd|$typ") | $(cell tcp "$mode|gvsd-native|$typ") | $ocell | $kcell | $(ratio "$g" "$o") | $(ratio "$gn" "$o") | $(ratio "$g" "$k") | $(ratio "$gn" "$k") |"
+		echo "| $mode | $typ | $(cell tcp "$mode|gvsd|$typ") | $(cell tcp "$mode|gvsd-native|$typ") | $(cell tcp "$mode|gvsd-hw|$typ") | $ocell | $kcell | $(ratio "$g" "$o") | $(ratio "$gn" "$o") | $(ratio "$gh" "$o") | $(ratio "$g" "$k") | $(ratio "$gn" "$k") |"
 	done
 done
 echo
@@ -511,6 +543,7 @@ if [ -n "$profile_dir" ]; then
 		for typ in $types; do
 			if [[ "$switches" == *" gvsd "* ]]; then profile_gvsd "$mode" "$typ"; fi
 			if [[ "$switches" == *" gvsd-native "* ]]; then profile_gvsd "$mode" "$typ" native; fi
+			if [[ "$switches" == *" gvsd-hw "* ]]; then profile_gvsd "$mode" "$typ" hw; fi
 		done
 	done
 fi
