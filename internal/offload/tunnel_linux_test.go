@@ -260,3 +260,71 @@ func gvsdTunnelKey(t testing.TB, pkt []byte, inport uint32) []byte {
 	copy(out, unsafe.Slice((*byte)(unsafe.Pointer(&key)), unsafe.Sizeof(key)))
 	return out
 }
+
+// FuzzDecapMatchesGvsd: whatever follows a GRE packet's outer IPv4
+// header, a packet the program decapsulates is one gvsd's underlay
+// reader decapsulates too, to the same inner frame and the same key.
+func FuzzDecapMatchesGvsd(f *testing.F) {
+	inner := eth(0x0800, ipv4(6, 0x4000, nil, tcp(0x18, 5)))
+	gre := greEncap(f, tunRemote, tunLocal, inner)[20:]
+	f.Add(append(append([]byte{}, gre...), inner...))
+	f.Add(append([]byte{0, 0, 0x65, 0x58}, eth(0x0806, arp(1))...))
+	f.Add(append(append([]byte{}, gre...), eth(0x86dd, ipv6(17, udp()))...))
+	f.Add(append(append([]byte{}, gre...), eth(0x8100, []byte{0, 10, 8, 0}, ipv4(17, 0, nil, udp()))...))
+	k := loadForTest(f)
+	out, err := k.NewPort(loopbackIfindex, testInPort)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer out.Close()
+	tun, err := k.NewTunnel(9)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer tun.Close()
+	path := tunnelPath(f)
+	path.Key = 0 // packets without a key, or key 0, are the port's too
+	if err := tun.SetTunnel(path); err != nil {
+		f.Fatal(err)
+	}
+	// One flow for every frame of the port: in_port only (key word 3
+	// holds InPort in its low half).
+	const inPortWord = 3
+	if err := tun.SetMask(0, []uint16{inPortWord}, []uint64{0xffffffff}); err != nil {
+		f.Fatal(err)
+	}
+	if err := k.SetGeneration(1); err != nil {
+		f.Fatal(err)
+	}
+	if _, err := tun.AddFlow(0, []uint64{9}, []Op{Output(out)}, 1, 0); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		if len(payload) > 1400 {
+			return
+		}
+		ip := greEncap(t, tunRemote, tunLocal, nil)[:20]
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(payload)))
+		ip[10], ip[11] = 0, 0
+		binary.BigEndian.PutUint16(ip[10:], ^packet.Checksum(ip, 0))
+		pkt := append(append(append(make([]byte, 6), macNH...), 0x08, 0), ip...)
+		pkt = append(pkt, payload...)
+		ret, got := runPinned(t, k.decap, pkt)
+		if ret == tcActUnspec {
+			return // the kernel's, and gvsd's raw socket's
+		}
+		if ret != tcActRedirect {
+			t.Fatalf("decap returned %#x", ret)
+		}
+		var info packet.TunnelInfo
+		if err := packet.ParseGRE(payload, &info); err != nil || info.HasKey && info.Key != 0 {
+			t.Fatalf("decapsulated a packet gvsd refuses (%v, key %d)", err, info.Key)
+		}
+		if !bytes.Equal(got, payload[info.Inner:]) {
+			t.Fatalf("inner frame\n got  %x\n want %x", got, payload[info.Inner:])
+		}
+		if key, want := scratchKey(t, k), gvsdTunnelKey(t, pkt[14:], 9); !bytes.Equal(key, want) {
+			t.Fatalf("key differs from gvsd's\n bpf %x\n go  %x", key, want)
+		}
+	})
+}
