@@ -1,9 +1,10 @@
 // Package offload is the kernel fast path of the datapath's flow cache,
 // what OVS calls hardware offload (Open_vSwitch other_config:hw-offload):
 // a cached flow whose actions the kernel can run itself (outputs to
-// system ports, mirror copies among them, VLAN push and pop, drop) is
-// also installed in eBPF maps, and the packets of system ports that hit
-// it are forwarded by a tc program without being copied to gvsd and back.
+// system ports, mirror copies among them, VLAN push and pop, drop, and
+// a last output into a GRE tunnel: tunnel.go) is also installed in eBPF
+// maps, and the packets of system ports (and of GRE ports) that hit it
+// are forwarded by a tc program without being copied to gvsd and back.
 // Super-frames then cross the switch whole, and a packet costs what it
 // costs the Linux bridge.
 //
