@@ -152,7 +152,9 @@ func (dp *Datapath) attachFast(p *Port) {
 		return
 	}
 	if td, ok := p.Dev.(netdev.FastTunnelDev); ok {
-		dp.attachTunnel(k, p, td)
+		if td.KernelTunnelable() {
+			dp.attachTunnel(k, p, td)
+		}
 		return
 	}
 	dev, ok := p.Dev.(netdev.FastPathDev)
@@ -198,26 +200,29 @@ func (dp *Datapath) attachTunnel(k *offload.Kernel, p *Port, td netdev.FastTunne
 	}
 	td.SetKernelStats(kernelStats(kp))
 	p.fast.Store(kp)
-	if err := setTunnelPath(kp, td); err != nil {
-		dp.offloadErrs[p.Name] = err.Error()
-	}
+	dp.setTunnelPath(p, kp, tunnelPath(td))
 }
 
-// setTunnelPath gives the kernel the tunnel's route as the kernel's
-// tables say it is now (none if it cannot send by it).
-func setTunnelPath(kp *offload.Port, td netdev.FastTunnelDev) error {
-	var path offload.TunnelPath
-	if kt, ok := td.KernelTunnel(); ok {
-		path = offload.TunnelPath{Header: kt.Header, Ifindex: kt.Ifindex, MTU: kt.MTU,
-			Remote: kt.Remote, Local: kt.Local, Key: kt.Key}
+// tunnelPath asks the tunnel's device how the kernel may carry it now
+// (a zero path: not at all). It asks the kernel's tables: no lock held.
+func tunnelPath(td netdev.FastTunnelDev) offload.TunnelPath {
+	kt, ok := td.KernelTunnel()
+	if !ok {
+		return offload.TunnelPath{}
 	}
-	err := kp.SetTunnel(path)
-	if err != nil {
+	return offload.TunnelPath{Header: kt.Header, Ifindex: kt.Ifindex, MTU: kt.MTU,
+		Remote: kt.Remote, Local: kt.Local, Key: kt.Key, Receive: kt.Receive}
+}
+
+// setTunnelPath gives the kernel tunnel port p's path; dp.mu held.
+func (dp *Datapath) setTunnelPath(p *Port, kp *offload.Port, path offload.TunnelPath) {
+	if err := kp.SetTunnel(path); err != nil {
 		kernelAttachErr.Inc()
-		dpLog.WarnRL(offloadRL, "tunnel: the kernel fast path neither sends nor receives its packets: %v", err)
-		_ = kp.SetTunnel(offload.TunnelPath{})
+		dpLog.WarnRL(offloadRL, "port %s: the kernel fast path neither sends nor receives its packets: %v", p.Name, err)
+		dp.offloadErrs[p.Name] = err.Error()
+		return
 	}
-	return err
+	delete(dp.offloadErrs, p.Name)
 }
 
 // refreshTunnels follows the routes of the tunnel ports with a fast
@@ -229,12 +234,12 @@ func (dp *Datapath) refreshTunnels() {
 		if !ok || kp == nil {
 			continue
 		}
-		err := setTunnelPath(kp, td)
+		path := tunnelPath(td)
 		dp.mu.Lock()
-		if err != nil {
-			dp.offloadErrs[p.Name] = err.Error()
-		} else {
-			delete(dp.offloadErrs, p.Name)
+		// Set only if the port still has this fast path: detachFast,
+		// under mu, may have taken it away meanwhile.
+		if p.fast.Load() == kp {
+			dp.setTunnelPath(p, kp, path)
 		}
 		dp.mu.Unlock()
 	}

@@ -29,6 +29,9 @@ type FastTunnelDev interface {
 	// next hop now, and returns how to send and receive in the kernel;
 	// false when the kernel cannot (then gvsd sends and receives).
 	KernelTunnel() (KernelTunnel, bool)
+	// KernelTunnelable reports whether the port's options let the
+	// kernel carry it at all (KernelTunnel may still say no, for now).
+	KernelTunnelable() bool
 	SetKernelStats(live func() Stats)
 }
 
@@ -44,6 +47,9 @@ type KernelTunnel struct {
 	// destination and the key (0 for none).
 	Remote, Local netip.Addr
 	Key           uint32
+	// Receive: gvsd gives such packets to this port (no other port
+	// matches them better), so the kernel may decapsulate them for it.
+	Receive bool
 }
 
 // kernelStats holds what a fast path counted for a device.

@@ -53,6 +53,9 @@ func (p *tunnelPort) KernelTunnel() (KernelTunnel, bool) {
 	k := &p.ktun
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if p.closed.Load() {
+		return KernelTunnel{}, false // Close may have closed the sockets before we locked
+	}
 	if !k.opened {
 		k.opened, k.route = true, -1
 		k.d.init(o)
@@ -93,9 +96,16 @@ func (p *tunnelPort) KernelTunnel() (KernelTunnel, bool) {
 	}
 	ip := hdr[packet.EthernetLen:]
 	ip[2], ip[3], ip[10], ip[11] = 0, 0, 0, 0 // the kernel's, per packet
+	// The kernel decapsulates for this port only what gvsd's reader would
+	// give it: the best match of its underlay's ports (another may have
+	// local_ip set to this source, and win).
+	receive := p.ul != nil && p.ul.match(packet.TunnelGRE, o.remote, src, o.inKey) == p
 	return KernelTunnel{Header: hdr, Ifindex: k.d.dev.ifindex, MTU: k.d.dev.mtu,
-		Remote: o.remote, Local: src, Key: o.inKey}, true
+		Remote: o.remote, Local: src, Key: o.inKey, Receive: receive}, true
 }
+
+// KernelTunnelable: see FastTunnelDev.
+func (p *tunnelPort) KernelTunnelable() bool { return kernelTunnelable(p.opts) }
 
 // close closes the lookup sockets.
 func (k *kernelTunnel) close() {

@@ -161,11 +161,12 @@ type Kernel struct {
 	// zeroFlowStats resets a flow's per-CPU counters (one per CPU).
 	zeroFlowStats []flowStats
 
-	mu      sync.Mutex
-	slots   [MaxPorts]bool
-	decaps  map[int]*decapLink // the decapsulation program, by device
-	freeIDs []uint32
-	nextID  uint32
+	mu       sync.Mutex
+	slots    [MaxPorts]bool
+	decaps   map[int]*decapLink // the decapsulation program, by device
+	rxOwners map[tunRxKey]*Port // the tunnel port whose record each gvs_tun_rx key holds
+	freeIDs  []uint32
+	nextID   uint32
 }
 
 // Load loads the program and creates its maps. now is the datapath's
@@ -192,7 +193,7 @@ func Load(now func() int64) (*Kernel, error) {
 		tunnels: coll.Maps["gvs_tunnels"], tunRx: coll.Maps["gvs_tun_rx"],
 		ingress: coll.Programs["gvs_ingress"], sockFilter: coll.Programs["gvs_sockfilter"],
 		classifyProg: coll.Programs["gvs_classify"], decap: coll.Programs["gvs_decap"],
-		decaps: map[int]*decapLink{},
+		decaps: map[int]*decapLink{}, rxOwners: map[tunRxKey]*Port{},
 	}
 	var ts unix.Timespec
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {

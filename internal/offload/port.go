@@ -46,11 +46,12 @@ type Port struct {
 	// A tunnel port (NewTunnel) has no device of its own: its record is
 	// under rx in gvs_tun_rx while SetTunnel has given it a route,
 	// whose device (ul) has the decapsulation program.
-	tunnel bool
-	rx     tunRxKey
-	ul     int
-	path   TunnelPath // what SetTunnel last set
-	nm     int        // nmasks as last written
+	tunnel  bool
+	sending bool       // the kernel sends by path
+	path    TunnelPath // what SetTunnel last set
+	rx      tunRxKey   // what the port receives, while ul is set
+	ul      int        // the device whose decapsulation program is the port's input
+	nm      int        // nmasks as last written
 }
 
 // ErrFull means a map has no room left: the flow stays in gvsd only.

@@ -35,6 +35,9 @@ type TunnelPath struct {
 	// or 0).
 	Remote, Local netip.Addr
 	Key           uint32
+	// Receive: gvsd gives such packets to this port (no other port
+	// matches them better), so the kernel may decapsulate them for it.
+	Receive bool
 }
 
 // decapLink is the decapsulation program on one device, shared by the
@@ -66,55 +69,100 @@ func (p *Port) SetTunnel(tp TunnelPath) error {
 		p.clearTunnel()
 		return nil
 	}
-	if p.ul != 0 && tp.same(&p.path) {
+	if p.sending && tp.same(&p.path) {
 		return nil
 	}
 	if len(tp.Header) < 14+20+4 || len(tp.Header) > tunnelHdr || !tp.Remote.Is4() || !tp.Local.Is4() || tp.MTU <= 0 {
+		p.clearTunnel()
 		return fmt.Errorf("offload: a tunnel path the kernel cannot send by (%d header bytes, remote %s, local %s)", len(tp.Header), tp.Remote, tp.Local)
 	}
-	rx := tunRxKey{Src: ne32(tp.Remote.As4()), Dst: ne32(tp.Local.As4()), Key: tp.Key}
-	if tp.Ifindex != p.ul {
-		if err := p.k.holdDecap(tp.Ifindex); err != nil {
-			return err
-		}
-		if p.ul != 0 {
-			p.k.releaseDecap(p.ul)
-		}
-	}
-	if p.ul != 0 && rx != p.rx {
-		_ = p.k.tunRx.Delete(p.rx)
-	}
-	p.ul, p.rx = tp.Ifindex, rx
-	p.path = tp
-	p.path.Header = bytes.Clone(tp.Header)
 	rec := tunnelRec{Ifindex: uint32(tp.Ifindex), HdrLen: uint32(len(tp.Header)), MTU: uint32(tp.MTU)}
 	copy(rec.Hdr[:], tp.Header)
 	if err := p.k.tunnels.Update(uint32(p.slot), rec, ebpf.UpdateAny); err != nil {
 		p.clearTunnel()
 		return fmt.Errorf("offload: tunnel record: %w", err)
 	}
-	if err := p.writeRec(p.nm); err != nil {
+	p.sending, p.path = true, tp
+	p.path.Header = bytes.Clone(tp.Header)
+	if err := p.setReceive(tp); err != nil {
 		p.clearTunnel()
 		return err
 	}
 	return nil
 }
 
-// clearTunnel takes p's route out of the kernel (p.mu held).
-func (p *Port) clearTunnel() {
+// setReceive puts the decapsulation of p's packets in the kernel, on
+// the route's device, if tp says p receives them (p.mu held); otherwise
+// takes it out.
+func (p *Port) setReceive(tp TunnelPath) error {
+	rx := tunRxKey{Src: ne32(tp.Remote.As4()), Dst: ne32(tp.Local.As4()), Key: tp.Key}
+	if !tp.Receive {
+		p.stopReceive()
+		return nil
+	}
+	if p.ul == tp.Ifindex && p.rx == rx {
+		return nil
+	}
+	p.stopReceive()
+	if !p.k.ownRx(rx, p) {
+		return nil // another port's packets, as gvsd matches them: gvsd decides
+	}
+	if err := p.k.holdDecap(tp.Ifindex); err != nil {
+		p.k.disownRx(rx, p)
+		return err
+	}
+	p.ul, p.rx = tp.Ifindex, rx
+	return p.writeRec(p.nm)
+}
+
+// stopReceive takes p's decapsulation out of the kernel (p.mu held).
+func (p *Port) stopReceive() {
 	if p.ul == 0 {
 		return
 	}
-	_ = p.k.tunnels.Update(uint32(p.slot), tunnelRec{}, ebpf.UpdateAny)
-	_ = p.k.tunRx.Delete(p.rx)
+	if p.k.disownRx(p.rx, p) {
+		_ = p.k.tunRx.Delete(p.rx)
+	}
 	p.k.releaseDecap(p.ul)
-	p.ul, p.rx, p.path = 0, tunRxKey{}, TunnelPath{}
+	p.ul, p.rx = 0, tunRxKey{}
+}
+
+// clearTunnel takes p's route out of the kernel (p.mu held).
+func (p *Port) clearTunnel() {
+	p.stopReceive()
+	if p.sending {
+		_ = p.k.tunnels.Update(uint32(p.slot), tunnelRec{}, ebpf.UpdateAny)
+	}
+	p.sending, p.path = false, TunnelPath{}
+}
+
+// ownRx makes p the owner of what key rx receives, unless another port
+// is.
+func (k *Kernel) ownRx(rx tunRxKey, p *Port) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if o := k.rxOwners[rx]; o != nil && o != p {
+		return false
+	}
+	k.rxOwners[rx] = p
+	return true
+}
+
+// disownRx gives up p's ownership of rx; false if p did not own it.
+func (k *Kernel) disownRx(rx tunRxKey, p *Port) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.rxOwners[rx] != p {
+		return false
+	}
+	delete(k.rxOwners, rx)
+	return true
 }
 
 // same reports whether tp and o are the same path.
 func (tp *TunnelPath) same(o *TunnelPath) bool {
 	return bytes.Equal(tp.Header, o.Header) && tp.Ifindex == o.Ifindex && tp.MTU == o.MTU &&
-		tp.Remote == o.Remote && tp.Local == o.Local && tp.Key == o.Key
+		tp.Remote == o.Remote && tp.Local == o.Local && tp.Key == o.Key && tp.Receive == o.Receive
 }
 
 // EncapLast reports whether ops can run in the kernel as far as

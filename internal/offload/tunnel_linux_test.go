@@ -45,7 +45,7 @@ func tunnelPath(t testing.TB) TunnelPath {
 	ip := greEncap(t, tunLocal, tunRemote, nil)
 	ip[2], ip[3], ip[10], ip[11] = 0, 0, 0, 0
 	return TunnelPath{Header: append(hdr, ip...), Ifindex: loopbackIfindex, MTU: 1500,
-		Remote: tunRemote, Local: tunLocal, Key: tunKey}
+		Remote: tunRemote, Local: tunLocal, Key: tunKey, Receive: true}
 }
 
 // runPinned runs prog on data on CPU 0 (whose scratch the test then
@@ -215,7 +215,12 @@ func TestTunnelDecap(t *testing.T) {
 			return append([]byte{0xa0, 0, 0x65, 0x58, 0, 0, 0, 0}, g[4:]...)
 		})},
 		{"sequence", received(tunRemote, tunLocal, func(g []byte) []byte { return append(append([]byte{0x30, 0}, g[2:]...), 0, 0, 0, 1) })},
-		{"no flow (ARP)", func() []byte {
+		{"bad outer checksum", func() []byte {
+			b := received(tunRemote, tunLocal, same)
+			b[14+10] ^= 0xff
+			return b
+		}()},
+		{"inner ARP (inner IPv4 only)", func() []byte {
 			b := received(tunRemote, tunLocal, same)
 			return append(b[:14+28], eth(0x0806, arp(1))...)
 		}()},
@@ -223,6 +228,36 @@ func TestTunnelDecap(t *testing.T) {
 		if ret, _ := runPinned(t, k.decap, c.pkt); ret != tcActUnspec {
 			t.Errorf("%s: decap returned %#x, want TC_ACT_UNSPEC (to the kernel)", c.name, ret)
 		}
+	}
+
+	// A second port of the same remote, local address and key takes
+	// nothing from the first (gvsd gives the packets to one port), and
+	// leaves its decapsulation in place when it goes.
+	other, err := k.NewTunnel(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.SetTunnel(tunnelPath(t)); err != nil {
+		t.Fatal(err)
+	}
+	if other.Attached() {
+		t.Error("a second port of the same receive key receives in the kernel")
+	}
+	other.Close()
+	if ret, _ := runPinned(t, k.decap, pkt); ret != tcActRedirect {
+		t.Errorf("after the second port went, decap returned %#x, want TC_ACT_REDIRECT", ret)
+	}
+	if key := scratchKey(t, k); !bytes.Equal(key, gvsdTunnelKey(t, pkt[14:], 9)) {
+		t.Error("after the second port went, the packet is keyed for another port")
+	}
+	// A path the port does not receive by takes its decapsulation out.
+	path := tunnelPath(t)
+	path.Receive = false
+	if err := tun.SetTunnel(path); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := runPinned(t, k.decap, pkt); ret != tcActUnspec {
+		t.Errorf("with Receive false, decap returned %#x, want TC_ACT_UNSPEC", ret)
 	}
 }
 
@@ -261,16 +296,24 @@ func gvsdTunnelKey(t testing.TB, pkt []byte, inport uint32) []byte {
 	return out
 }
 
-// FuzzDecapMatchesGvsd: whatever follows a GRE packet's outer IPv4
-// header, a packet the program decapsulates is one gvsd's underlay
-// reader decapsulates too, to the same inner frame and the same key.
+// FuzzDecapMatchesGvsd: whatever the outer IPv4 packet, one the
+// program decapsulates is one gvsd's underlay reader gives to the same
+// port (remote, local address, key), with the same inner frame and key.
+// The input is the outer IPv4 packet; its header checksum is made right
+// unless the input's last byte is odd.
 func FuzzDecapMatchesGvsd(f *testing.F) {
+	ipPacket := func(payload []byte) []byte {
+		ip := greEncap(f, tunRemote, tunLocal, nil)[:20]
+		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(payload)))
+		return append(append([]byte{}, ip...), payload...)
+	}
 	inner := eth(0x0800, ipv4(6, 0x4000, nil, tcp(0x18, 5)))
 	gre := greEncap(f, tunRemote, tunLocal, inner)[20:]
-	f.Add(append(append([]byte{}, gre...), inner...))
-	f.Add(append([]byte{0, 0, 0x65, 0x58}, eth(0x0806, arp(1))...))
-	f.Add(append(append([]byte{}, gre...), eth(0x86dd, ipv6(17, udp()))...))
-	f.Add(append(append([]byte{}, gre...), eth(0x8100, []byte{0, 10, 8, 0}, ipv4(17, 0, nil, udp()))...))
+	f.Add(ipPacket(append(append([]byte{}, gre...), inner...)))
+	f.Add(ipPacket(append([]byte{0, 0, 0x65, 0x58}, eth(0x0800, ipv4(17, 0, nil, udp()))...)))
+	f.Add(ipPacket(append([]byte{0, 0, 0x65, 0x58}, eth(0x0806, arp(1))...)))
+	f.Add(ipPacket(append(append([]byte{}, gre...), eth(0x86dd, ipv6(17, udp()))...)))
+	f.Add(ipPacket(append(append([]byte{}, gre...), eth(0x8100, []byte{0, 10, 8, 0}, ipv4(17, 0, nil, udp()))...)))
 	k := loadForTest(f)
 	out, err := k.NewPort(loopbackIfindex, testInPort)
 	if err != nil {
@@ -283,7 +326,7 @@ func FuzzDecapMatchesGvsd(f *testing.F) {
 	}
 	defer tun.Close()
 	path := tunnelPath(f)
-	path.Key = 0 // packets without a key, or key 0, are the port's too
+	path.Key = 0 // packets without a key, or key 0, are the port's
 	if err := tun.SetTunnel(path); err != nil {
 		f.Fatal(err)
 	}
@@ -299,16 +342,18 @@ func FuzzDecapMatchesGvsd(f *testing.F) {
 	if _, err := tun.AddFlow(0, []uint64{9}, []Op{Output(out)}, 1, 0); err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, payload []byte) {
-		if len(payload) > 1400 {
+	f.Fuzz(func(t *testing.T, ip []byte) {
+		if len(ip) < 20 || len(ip) > 1500 {
 			return
 		}
-		ip := greEncap(t, tunRemote, tunLocal, nil)[:20]
-		binary.BigEndian.PutUint16(ip[2:], uint16(20+len(payload)))
-		ip[10], ip[11] = 0, 0
-		binary.BigEndian.PutUint16(ip[10:], ^packet.Checksum(ip, 0))
+		if ip[len(ip)-1]&1 == 0 && ip[0]&0xf >= 5 {
+			hl := int(ip[0]&0xf) * 4
+			if hl <= len(ip) {
+				ip[10], ip[11] = 0, 0
+				binary.BigEndian.PutUint16(ip[10:], ^packet.Checksum(ip[:hl], 0))
+			}
+		}
 		pkt := append(append(append(make([]byte, 6), macNH...), 0x08, 0), ip...)
-		pkt = append(pkt, payload...)
 		ret, got := runPinned(t, k.decap, pkt)
 		if ret == tcActUnspec {
 			return // the kernel's, and gvsd's raw socket's
@@ -316,14 +361,24 @@ func FuzzDecapMatchesGvsd(f *testing.F) {
 		if ret != tcActRedirect {
 			t.Fatalf("decap returned %#x", ret)
 		}
+		var o packet.OuterIP
+		if err := packet.ParseOuterIPv4(ip, &o); err != nil || packet.Checksum(ip[:o.Payload], 0) != 0xffff {
+			t.Fatalf("decapsulated a packet whose outer IPv4 header the kernel refuses (%v)", err)
+		}
+		b := ip[o.Payload:o.End]
 		var info packet.TunnelInfo
-		if err := packet.ParseGRE(payload, &info); err != nil || info.HasKey && info.Key != 0 {
-			t.Fatalf("decapsulated a packet gvsd refuses (%v, key %d)", err, info.Key)
+		if err := packet.ParseGRE(b, &info); err != nil || info.Type != packet.TunnelGRE {
+			t.Fatalf("decapsulated a packet gvsd's reader refuses (%v)", err)
 		}
-		if !bytes.Equal(got, payload[info.Inner:]) {
-			t.Fatalf("inner frame\n got  %x\n want %x", got, payload[info.Inner:])
+		// gvsd's tunnelOptions.matches for this port: remote_ip,
+		// local_ip and key 0.
+		if o.Src != tunRemote || o.Dst != tunLocal || info.Key != 0 {
+			t.Fatalf("decapsulated a packet of %s to %s key %d for the port of %s to %s key 0", o.Src, o.Dst, info.Key, tunRemote, tunLocal)
 		}
-		if key, want := scratchKey(t, k), gvsdTunnelKey(t, pkt[14:], 9); !bytes.Equal(key, want) {
+		if !bytes.Equal(got, b[info.Inner:]) {
+			t.Fatalf("inner frame\n got  %x\n want %x", got, b[info.Inner:])
+		}
+		if key, want := scratchKey(t, k), gvsdTunnelKey(t, ip, 9); !bytes.Equal(key, want) {
 			t.Fatalf("key differs from gvsd's\n bpf %x\n go  %x", key, want)
 		}
 	})

@@ -722,13 +722,14 @@ other:
 // decap_hdr reads the outer headers of a GRE packet for one of gvsd's
 // tunnel ports: the port's record and the inner frame's offset, 0 for a
 // packet the kernel leaves to gvsd (its raw socket), as anything but
-// Ethernet over GRE with at most a key, from a known remote to this
+// Ethernet over GRE with at most a key, in an IPv4 packet without
+// options whose header checksum is right, from a known remote to this
 // host, whole and not a super-frame.
 INLINE __u32 decap_hdr(struct __sk_buff *skb, struct scratch *s, struct port_rec **prp)
 {
 	__u8 *b = s->buf;
 	__u32 len = skb->len;
-	if (skb->vlan_present || skb->pkt_type != 0 /* PACKET_HOST */ || skb->gso_segs > 1 || len < 14 + 20 + 4 + 14 || len > 0xffff)
+	if (skb->vlan_present || skb->pkt_type != 0 /* PACKET_HOST */ || skb->gso_size || len < 14 + 20 + 4 + 14 || len > 0xffff)
 		return 0;
 	if (bpf_skb_load_bytes(skb, 0, b, 14 + 20 + 8) < 0)
 		return 0;
@@ -736,6 +737,14 @@ INLINE __u32 decap_hdr(struct __sk_buff *skb, struct scratch *s, struct port_rec
 		return 0; // IPv4 without options carrying GRE
 	if (be16(b + 16) != len - 14 || (be16(b + 20) & 0x3fff))
 		return 0; // padded, or a fragment
+	__u32 sum = 0;
+#pragma unroll
+	for (int i = 14; i < 34; i += 2)
+		sum += be16(b + i);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	if (sum != 0xffff)
+		return 0; // a bad header checksum: the kernel drops it, as before
 	__u16 gflags = be16(b + 34);
 	if ((gflags != 0 && gflags != GRE_KEY) || be16(b + 36) != ETH_P_TEB)
 		return 0;
@@ -790,6 +799,10 @@ int gvs_decap(struct __sk_buff *skb)
 	if (parse(skb, s, pr->inport, inner) < 0) {
 		count(CTR_UNPARSED);
 		return TC_ACT_UNSPEC;
+	}
+	if (*(__u16 *)((__u8 *)s->key + K_DLTYPE) != 0x0800) {
+		count(CTR_UNPARSED);
+		return TC_ACT_UNSPEC; // inner IPv4 only: skb->protocol stays the outer one's
 	}
 	tun_meta((__u8 *)s->key, outer, inner == 14 + 20 + 8);
 	struct flow_val *fv = lookup(s, pr);
