@@ -41,18 +41,9 @@ func loadForTest(t testing.TB) *Kernel {
 // CPU's may hold an older frame with the same first bytes.
 func classify(t testing.TB, k *Kernel, frame []byte) (int, []byte) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old, cpu0 unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		t.Fatalf("sched_getaffinity: %v", err)
-	}
-	cpu0.Set(0)
-	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
-		t.Fatalf("sched_setaffinity: %v", err)
-	}
-	defer unix.SchedSetaffinity(0, &old)
-	ret, err := k.classifyProg.Run(&ebpf.RunOptions{Data: frame})
+	var ret uint32
+	var err error
+	onCPU0(t, func() { ret, err = k.classifyProg.Run(&ebpf.RunOptions{Data: frame}) })
 	if errors.Is(err, unix.EINVAL) {
 		// The kernel refuses test runs of some frames (an IPv4 or
 		// IPv6 ethertype with less than an IP header after it).
@@ -74,6 +65,23 @@ func classify(t testing.TB, k *Kernel, frame []byte) (int, []byte) {
 		t.Fatalf("CPU 0's scratch does not hold the frame %x", frame)
 	}
 	return int(ret), s[:keySize]
+}
+
+// onCPU0 runs f on CPU 0, whose per-CPU scratch the test then reads.
+func onCPU0(t testing.TB, f func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, cpu0 unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		t.Fatalf("sched_getaffinity: %v", err)
+	}
+	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+		t.Fatalf("sched_setaffinity: %v", err)
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	f()
 }
 
 // Sizes of the program's scratch: the key (64 words) comes first.

@@ -4,13 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"runtime"
 	"testing"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
-
 	"gvs/internal/packet"
 )
 
@@ -52,19 +49,10 @@ func tunnelPath(t testing.TB) TunnelPath {
 // reads) and returns its verdict and the packet after it.
 func runPinned(t testing.TB, prog *ebpf.Program, data []byte) (uint32, []byte) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var old, cpu0 unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		t.Fatalf("sched_getaffinity: %v", err)
-	}
-	cpu0.Set(0)
-	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
-		t.Fatalf("sched_setaffinity: %v", err)
-	}
-	defer unix.SchedSetaffinity(0, &old)
 	opts := &ebpf.RunOptions{Data: data, DataOut: make([]byte, len(data)+256)}
-	ret, err := prog.Run(opts)
+	var ret uint32
+	var err error
+	onCPU0(t, func() { ret, err = prog.Run(opts) })
 	if err != nil {
 		t.Fatalf("test run: %v", err)
 	}
