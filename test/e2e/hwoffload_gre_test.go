@@ -32,6 +32,8 @@ import (
 //     flows: into the GRE port (encapsulation) and from it
 //     (decapsulation), on both hosts;
 //   - the GRE ports' Interface statistics count the kernel's packets;
+//   - the kernel keeps forwarding traffic that pauses for a second at a
+//     time;
 //   - on the underlay, the kernel's GRE frames are byte for byte the
 //     outer headers gvsd sends itself (TTL 64, DF, IP ID 0, GRE with the
 //     key bit only, key 16, protocol 0x6558), around the VM's frame as
@@ -40,6 +42,12 @@ import (
 //     checksum offloads on (also with software checksums on the
 //     underlay, where the encapsulated packet's checksum offsets must be
 //     right) and off;
+//   - with the underlay's neighbour entries left to the kernel (the
+//     other checks pin them), the kernel forwards both ways once it has
+//     confirmed both next hops;
+//   - a host's kernel decapsulates what its peer's gvsd sends through the
+//     raw IP socket (gvs-direct=false) too, and the peer's kernel
+//     encapsulates again once the option is removed;
 //   - hw-offload=false takes every flow back, and the tunnel still
 //     works.
 //
@@ -52,10 +60,25 @@ func TestHWOffloadGRE(t *testing.T) {
 	}
 	lab.vethIn(gvhgH1, "gvhgu1", "gvhgu2", gvhgH2, gvhgUnder2+"/24")
 	lab.configure(gvhgH1, "gvhgu1", gvhgUnder1+"/24")
-	h1 := &gvhgHost{name: "host1", ns: gvhgH1, vmNS: gvhgV1, ul: "gvhgu1", port: "gvhgp1", vm: "gvhgv1", tun: "gvhgt1",
-		vmAddr: gvhgVMAddr1, local: gvhgUnder1, remote: gvhgUnder2}
-	h2 := &gvhgHost{name: "host2", ns: gvhgH2, vmNS: gvhgV2, ul: "gvhgu2", port: "gvhgp2", vm: "gvhgv2", tun: "gvhgt2",
-		vmAddr: gvhgVMAddr2, local: gvhgUnder2, remote: gvhgUnder1}
+	// Permanent neighbour entries on the underlay keep the checks
+	// below from depending on where each host is in the neighbour
+	// layer's cycle: an entry learned from the other host's ARP request
+	// is STALE, DELAY once used, and confirmed about 5 s later; a
+	// confirmed one goes stale again 15 to 45 s later (gvsd's direct
+	// sending waits for a confirmed next hop, and so did the first
+	// version of the fast path). "next hop learned by the kernel"
+	// checks the kernel's own entries.
+	pin := func(lab *netLab) {
+		for _, nb := range [][4]string{{gvhgH1, "gvhgu1", gvhgUnder2, lab.mac(gvhgH2, "gvhgu2")},
+			{gvhgH2, "gvhgu2", gvhgUnder1, lab.mac(gvhgH1, "gvhgu1")}} {
+			lab.mustExec(nb[0], "ip", "neigh", "replace", nb[2], "lladdr", nb[3], "dev", nb[1], "nud", "permanent")
+		}
+	}
+	pin(lab)
+	h1 := &gvhgHost{name: "host1", ns: gvhgH1, vmNS: gvhgV1, port: "gvhgp1", vm: "gvhgv1", tun: "gvhgt1",
+		vmAddr: gvhgVMAddr1, remote: gvhgUnder2}
+	h2 := &gvhgHost{name: "host2", ns: gvhgH2, vmNS: gvhgV2, port: "gvhgp2", vm: "gvhgv2", tun: "gvhgt2",
+		vmAddr: gvhgVMAddr2, remote: gvhgUnder1}
 	hosts := []*gvhgHost{h1, h2}
 	for _, h := range hosts {
 		lab.vethIn(h.ns, h.port, h.vm, h.vmNS, h.vmAddr+"/24")
@@ -90,15 +113,14 @@ func TestHWOffloadGRE(t *testing.T) {
 			t.Fatalf("ping: %v\n%s", err, out)
 		}
 		for _, h := range hosts {
-			mark := h.fwdMark // read before forwarded sets it again
-			got := h.forwarded(t) - mark
+			got := h.forwarded(t)
 			t.Logf("%s: the kernel forwarded %d packets during %d pings", h.name, got, n)
 			// Each host encapsulates one direction and decapsulates
 			// the other: up to 2n packets each, less the first few
 			// that make the flows.
 			if got < n*3/4 {
-				t.Errorf("%s: the kernel forwarded %d packets of the %d echo requests and %d replies that crossed its GRE port %s (dpctl/offload-stats-show \"packets forwarded\"); want at least %d",
-					h.name, got, n, n, h.tun, n*3/4)
+				t.Errorf("%s: the kernel forwarded %d packets of the %d echo requests and %d replies that crossed its GRE port %s (dpctl/offload-stats-show \"packets forwarded\"); want at least %d\n%s",
+					h.name, got, n, n, h.tun, n*3/4, appctl(t, h.g, "dpctl/offload-stats-show"))
 			}
 		}
 		ping := func() { _, _ = lab.exec(gvhgV1, "ping", "-c", "3", "-i", "0.01", "-W", "1", gvhgVMAddr2) }
@@ -140,6 +162,38 @@ func TestHWOffloadGRE(t *testing.T) {
 		}
 	})
 
+	t.Run("keeps forwarding", func(t *testing.T) {
+		lab := &netLab{t: t}
+		// Traffic with pauses of a second, for about 13 s: every ping
+		// is answered, and the kernel forwards every burst, both ways,
+		// on both hosts. The VMs' own
+		// ARP exchanges fall in that time: VM 2 learned VM 1 from its
+		// request and confirms it with a unicast probe about 5 s after
+		// first using it, and that exchange crosses the tunnel too.
+		const burst = 20
+		var got1, got2, answered []int
+		short := false
+		for range 10 {
+			time.Sleep(time.Second)
+			h1.forwarded(t)
+			h2.forwarded(t)
+			out, _ := lab.exec(gvhgV1, "ping", "-q", "-c", strconv.Itoa(burst), "-i", "0.01", "-W", "1", gvhgVMAddr2)
+			f1, f2 := h1.forwarded(t), h2.forwarded(t)
+			var sent, got int
+			if _, err := fmt.Sscanf(out[strings.Index(out, "---\n")+4:], "%d packets transmitted, %d received", &sent, &got); err != nil {
+				t.Fatalf("ping's summary: %v\n%s", err, out)
+			}
+			got1, got2, answered = append(got1, f1), append(got2, f2), append(answered, got)
+			short = short || min(f1, f2) < burst*3/2 || got < burst
+		}
+		t.Logf("bursts of %d pings a second apart: answered %v; the kernel forwarded host1 %v, host2 %v", burst, answered, got1, got2)
+		if short {
+			t.Errorf("bursts of %d pings a second apart: answered %v, the kernel forwarded host1 %v, host2 %v packets of them; want every ping answered and at least %d packets each time\nhost1:\n%s%s\nhost2:\n%s%s",
+				burst, answered, got1, got2, burst*3/2, appctl(t, h1.g, "dpctl/offload-stats-show"), appctl(t, h1.g, "dpctl/dump-flows", "--names"),
+				appctl(t, h2.g, "dpctl/offload-stats-show"), appctl(t, h2.g, "dpctl/dump-flows", "--names"))
+		}
+	})
+
 	t.Run("same frames on the wire", func(t *testing.T) {
 		lab := &netLab{t: t}
 		dir := t.TempDir()
@@ -165,10 +219,9 @@ func TestHWOffloadGRE(t *testing.T) {
 			c.stop()
 		}
 		for _, h := range hosts {
-			if mark := h.fwdMark; h.forwarded(t)-mark < count {
-				got := h.fwdMark - mark
-				t.Errorf("%s: the kernel forwarded %d of the %d packets that crossed %s during the capture: the frames below are gvsd's, not the kernel's",
-					h.name, got, 2*count, h.tun)
+			if got := h.forwarded(t); got < count {
+				t.Errorf("%s: the kernel forwarded %d of the %d packets that crossed %s during the capture: the frames below are gvsd's, not the kernel's\n%s",
+					h.name, got, 2*count, h.tun, appctl(t, h.g, "dpctl/offload-stats-show"))
 			}
 		}
 		gvhgCheckWire(t, lab, count, gvhgReadPcap(t, under), gvhgReadPcap(t, vm1), gvhgReadPcap(t, vm2))
@@ -196,15 +249,90 @@ func TestHWOffloadGRE(t *testing.T) {
 				gvsyNetcatTransfer(t, gvhgV1, gvhgV2, gvhgVMAddr2)
 				t.Logf("8 MiB intact in %v", time.Since(start).Round(time.Millisecond))
 				for _, h := range hosts {
-					mark := h.fwdMark
-					got := h.forwarded(t) - mark
+					got := h.forwarded(t)
 					t.Logf("%s: the kernel forwarded %d packets of the transfer", h.name, got)
 					if got < 100 {
-						t.Errorf("%s: the kernel forwarded %d packets of the 8 MiB TCP transfer through %s, want at least 100",
-							h.name, got, h.tun)
+						t.Errorf("%s: the kernel forwarded %d packets of the 8 MiB TCP transfer through %s, want at least 100\n%s",
+							h.name, got, h.tun, appctl(t, h.g, "dpctl/offload-stats-show"))
 					}
 				}
 			})
+		}
+	})
+
+	t.Run("next hop learned by the kernel", func(t *testing.T) {
+		lab := &netLab{t: t}
+		// The underlay's neighbour entries as a real host has them:
+		// host1 resolves host2 (REACHABLE), host2 learns host1 from
+		// that ARP request (STALE, DELAY once used, REACHABLE after
+		// the kernel's probe about 5 s later). The kernel forwards
+		// both ways again within 20 s.
+		defer pin(lab) // for the checks after this one
+		lab.mustExec(gvhgH1, "ip", "neigh", "del", gvhgUnder2, "dev", "gvhgu1")
+		lab.mustExec(gvhgH2, "ip", "neigh", "del", gvhgUnder1, "dev", "gvhgu2")
+		// gvsd asks for the route and next hop again every second.
+		time.Sleep(1500 * time.Millisecond)
+		for _, h := range hosts {
+			h.forwarded(t)
+		}
+		const burst = 20
+		start := time.Now()
+		for {
+			_, _ = lab.exec(gvhgV1, "ping", "-q", "-c", strconv.Itoa(burst), "-i", "0.01", "-W", "1", gvhgVMAddr2)
+			f1, f2 := h1.forwarded(t), h2.forwarded(t)
+			if f1 >= burst*3/2 && f2 >= burst*3/2 {
+				t.Logf("the kernel forwards both ways again %v after gvsd saw the neighbour entries removed (a burst of %d pings: host1 %d, host2 %d packets)",
+					time.Since(start).Round(100*time.Millisecond), burst, f1, f2)
+				break
+			}
+			if time.Since(start) > 20*time.Second {
+				for _, h := range hosts {
+					neigh, _ := lab.exec(h.ns, "ip", "neigh")
+					t.Errorf("%s: the kernel forwarded %d packets of the last %d pings, 20 s after gvsd saw the neighbour entries removed; ip neigh:\n%s\n%s",
+						h.name, map[string]int{"host1": f1, "host2": f2}[h.name], burst, neigh, appctl(t, h.g, "dpctl/offload-stats-show"))
+				}
+				break
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+
+	t.Run("decapsulated whoever encapsulated", func(t *testing.T) {
+		lab := &netLab{t: t}
+		// Host2's GRE port sends through its raw IP socket
+		// (gvs-direct=false keeps it out of the fast path): host1's
+		// kernel still decapsulates what it receives from host2, as it
+		// would from any other GRE sender.
+		h2.g.MustVsctl("set", "interface", h2.tun, "options:gvs-direct=false")
+		lab.pingOK(gvhgV1, gvhgVMAddr2) // the flows, made again after the change
+		h1.forwarded(t)
+		const pings = 100
+		if out, err := lab.exec(gvhgV1, "ping", "-q", "-c", strconv.Itoa(pings), "-i", "0.005", "-W", "2", gvhgVMAddr2); err != nil {
+			t.Fatalf("ping: %v\n%s", err, out)
+		}
+		if got := h1.forwarded(t); got < 2*pings*3/4 {
+			t.Errorf("host1: the kernel forwarded %d packets of the %d echo requests it encapsulates and %d replies it decapsulates, want at least %d\n%s",
+				got, pings, pings, 2*pings*3/4, appctl(t, h1.g, "dpctl/offload-stats-show"))
+		}
+		gvhoOffloaded(t, func(args ...string) string { return appctl(t, h1.g, args...) },
+			`in_port\(`+h1.tun+`\)[^\n]*offloaded:yes, dp:tc, actions:([^\n]*,)?`+h1.port+`\b`,
+			func() { _, _ = lab.exec(gvhgV1, "ping", "-c", "3", "-i", "0.01", "-W", "1", gvhgVMAddr2) })
+
+		// Back to the default: host2's kernel encapsulates again, for
+		// good (checked over 5 s).
+		h2.g.MustVsctl("remove", "interface", h2.tun, "options", "gvs-direct")
+		const burst = 20
+		var got []int
+		for range 10 {
+			time.Sleep(500 * time.Millisecond)
+			h2.forwarded(t)
+			_, _ = lab.exec(gvhgV1, "ping", "-q", "-c", strconv.Itoa(burst), "-i", "0.01", "-W", "1", gvhgVMAddr2)
+			got = append(got, h2.forwarded(t))
+		}
+		t.Logf("host2's kernel forwarded %v packets of bursts of %d pings, every half second after gvs-direct=false was removed", got, burst)
+		if last := got[len(got)-3:]; min(last[0], last[1], last[2]) < burst*3/2 {
+			t.Errorf("host2: after options:gvs-direct=false was removed, the kernel forwarded %v packets of bursts of %d pings (requests decapsulated and replies encapsulated), every half second: want at least %d in each of the last three\n%s\n%s",
+				got, burst, burst*3/2, appctl(t, h2.g, "dpctl/offload-stats-show"), appctl(t, h2.g, "dpctl/dump-flows", "--names"))
 		}
 	})
 
@@ -233,23 +361,25 @@ const (
 )
 
 // gvhgHost is one host of TestHWOffloadGRE: its namespace and gvsd, the
-// underlay veth end (ul), the VM's port on the bridge and the VM's end
-// (in vmNS), the GRE port, and the addresses.
+// VM's port on the bridge and the VM's end (in vmNS), the GRE port, the
+// VM's address and the other host's underlay address.
 type gvhgHost struct {
-	name                        string
-	g                           *Gvsd
-	ns, vmNS, ul, port, vm, tun string
-	vmAddr, local, remote       string
-	fwdMark                     int // "packets forwarded" when forwarded last read it
+	name                    string
+	g                       *Gvsd
+	ns, vmNS, port, vm, tun string
+	vmAddr, remote          string
+	fwdMark                 int // "packets forwarded" at the last call of forwarded
 }
 
-// forwarded reads dpctl/offload-stats-show's "packets forwarded", and
-// keeps it as the mark the next difference is taken from.
+// forwarded returns how many packets the kernel fast path forwarded
+// (dpctl/offload-stats-show's "packets forwarded") since it was last
+// called, and keeps the counter for the next call.
 func (h *gvhgHost) forwarded(t *testing.T) int {
 	t.Helper()
 	n := gvhoCounter(t, appctl(t, h.g, "dpctl/offload-stats-show"), "packets forwarded")
-	defer func() { h.fwdMark = n }()
-	return n
+	since := n - h.fwdMark
+	h.fwdMark = n
+	return since
 }
 
 // gvhgReadPcap reads the frames of a pcap file tcpdump wrote.
