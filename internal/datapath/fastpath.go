@@ -354,10 +354,7 @@ func (t *portThread) kernelOps(cfg *Config, acts []Action) ([]offload.Op, bool) 
 		}
 	}
 	t.kops = ops
-	if !offload.EncapLast(ops) {
-		return nil, false
-	}
-	return ops, true
+	return offload.OrderEncap(ops)
 }
 
 // kernelOp appends the kernel's form of a, an output or a VLAN action.

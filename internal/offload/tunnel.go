@@ -165,6 +165,36 @@ func (tp *TunnelPath) same(o *TunnelPath) bool {
 		tp.Remote == o.Remote && tp.Local == o.Local && tp.Key == o.Key && tp.Receive == o.Receive
 }
 
+// OrderEncap returns ops in an order the kernel can run them in as far
+// as tunnels go (EncapLast), or false. A list of outputs alone (no VLAN
+// action) with one encapsulation anywhere gets it moved last: outputs to
+// different ports happen in no order anyone can see, and the kernel
+// sends the others as clones before it changes the packet itself (a
+// mirror into a GRE port, or a mirror copy beside a tunnel). ops is
+// reordered in place.
+func OrderEncap(ops []Op) ([]Op, bool) {
+	if EncapLast(ops) {
+		return ops, true
+	}
+	enc := -1
+	for i, o := range ops {
+		switch o.kind {
+		case opEncap:
+			if enc >= 0 {
+				return nil, false
+			}
+			enc = i
+		case opOutput:
+		default:
+			return nil, false
+		}
+	}
+	e := ops[enc]
+	copy(ops[enc:], ops[enc+1:])
+	ops[len(ops)-1] = e
+	return ops, true
+}
+
 // EncapLast reports whether ops can run in the kernel as far as
 // tunnels go: at most one encapsulation, the last output, with no VLAN
 // action before it (the tag would be left on the outer frame).

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"reflect"
 	"testing"
 	"unsafe"
 
@@ -370,4 +371,33 @@ func FuzzDecapMatchesGvsd(f *testing.F) {
 			t.Fatalf("key differs from gvsd's\n bpf %x\n go  %x", key, want)
 		}
 	})
+}
+
+// TestOrderEncap: an encapsulation goes last among plain outputs (a
+// mirror into a GRE port), and a list the kernel cannot order is
+// refused.
+func TestOrderEncap(t *testing.T) {
+	out := Op{kind: opOutput, port: 1}
+	out2 := Op{kind: opOutput, port: 2}
+	enc := Op{kind: opEncap, port: 3}
+	push := PushVLAN(0x8100, 10)
+	for _, c := range []struct {
+		name string
+		ops  []Op
+		want []Op // nil: refused
+	}{
+		{"already last", []Op{out, enc}, []Op{out, enc}},
+		{"mirror copy first", []Op{enc, out}, []Op{out, enc}},
+		{"between outputs", []Op{out, enc, out2}, []Op{out, out2, enc}},
+		{"alone", []Op{enc}, []Op{enc}},
+		{"no tunnel", []Op{push, out}, []Op{push, out}},
+		{"two tunnels", []Op{enc, out, enc}, nil},
+		{"VLAN before the tunnel", []Op{push, enc}, nil},
+		{"VLAN around it", []Op{enc, push, out}, nil},
+	} {
+		got, ok := OrderEncap(append([]Op{}, c.ops...))
+		if ok != (c.want != nil) || (ok && !reflect.DeepEqual(got, c.want)) {
+			t.Errorf("%s: OrderEncap = %v, %v; want %v", c.name, got, ok, c.want)
+		}
+	}
 }
