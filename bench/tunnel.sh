@@ -59,6 +59,8 @@
 # one built from this tree (A/B runs); GVSD_TUNNEL_OPTIONS: more
 # settings of gvsd's tunnel ports (e.g. "options:gvs-gro=false"); DIAG=DIR:
 # after each run, every device's and gvsd's counters into DIR (diag_snap).
+# MIRROR_HW_OFFLOAD=1: the mirror runs with other_config:hw-offload=true
+# (the kernel clones to v3 and encapsulates the copy).
 # Run as root: bash bench/tunnel.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -352,6 +354,7 @@ mirror_config() {
 	make_topology "$mode" yes v3
 	gvsd_up gvbt-h1 "$work/sw1" "${extra[@]}"
 	vsctl_at "$work/sw1" set Open_vSwitch . other_config:stats-update-interval=1000
+	[ -z "${MIRROR_HW_OFFLOAD:-}" ] || vsctl_at "$work/sw1" set Open_vSwitch . other_config:hw-offload=true
 	vsctl_at "$work/sw1" add-br gvbt-br -- add-port gvbt-br gvbtp1 -- add-port gvbt-br gvbtp3 \
 		-- add-port gvbt-br gvbtg -- set interface gvbtg type=gre options:remote_ip=$ul2 options:key=16
 	if [ "$mirror" = select_all ]; then
