@@ -459,34 +459,64 @@ func gvhgByEcho(frames [][]byte) map[gvhgEcho][]byte {
 const gvhgOuter = 14 + 20 + 8
 
 // gvhgCheckWire checks the GRE frames captured on host1's underlay during
-// count pings from VM 1 to VM 2: every echo request and reply crossed it
-// once; each carries the outer headers that gvsd's own frames carry (the
-// first request and reply, which gvsd sent: every later one has their
-// outer headers byte for byte), with the fields given above; inside,
-// the frame exactly as one VM sent it and the other received it.
+// count pings from VM 1 to VM 2 (gvhgCheckGRE): requests from host1 to
+// host2, replies back, key 16.
 func gvhgCheckWire(t *testing.T, lab *netLab, count int, under, vm1, vm2 [][]byte) {
 	t.Helper()
-	mac := func(ns, dev string) net.HardwareAddr {
-		m, err := net.ParseMAC(lab.mac(ns, dev))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
+	mac1, mac2 := gvhgMAC(t, lab, gvhgH1, "gvhgu1"), gvhgMAC(t, lab, gvhgH2, "gvhgu2")
+	gvhgCheckGRE(t, gvhgWire{where: "host1's underlay", key: 16,
+		outer: func(reply bool) (net.HardwareAddr, net.HardwareAddr, string, string) {
+			if reply {
+				return mac2, mac1, gvhgUnder2, gvhgUnder1
+			}
+			return mac1, mac2, gvhgUnder1, gvhgUnder2
+		}}, count, under, vm1, vm2)
+}
+
+// gvhgMAC returns the MAC address of dev in ns.
+func gvhgMAC(t *testing.T, lab *netLab, ns, dev string) net.HardwareAddr {
+	t.Helper()
+	m, err := net.ParseMAC(lab.mac(ns, dev))
+	if err != nil {
+		t.Fatal(err)
 	}
-	mac1, mac2 := mac(gvhgH1, "gvhgu1"), mac(gvhgH2, "gvhgu2")
+	return m
+}
+
+// gvhgWire is what gvhgCheckGRE expects of the GRE frames captured
+// somewhere: where (for messages), the GRE key, and the outer Ethernet
+// and IPv4 source and destination of a request's or a reply's frame.
+type gvhgWire struct {
+	where string
+	key   uint32
+	outer func(reply bool) (srcMAC, dstMAC net.HardwareAddr, src, dst string)
+}
+
+// gvhgCheckGRE checks the GRE frames captured at w.where during count
+// pings from VM 1 to VM 2 (vm1 and vm2: what each VM's capture holds):
+// every echo request and reply is in one of them, once; each carries the
+// outer headers that gvsd's own frames carry (the first request and
+// reply, which gvsd sent: every later one has their outer headers byte
+// for byte), with TTL 64, DF, IP ID 0, GRE with the key bit only,
+// protocol 0x6558 and w.key; inside, the frame exactly as one VM sent it
+// and the other received it.
+func gvhgCheckGRE(t *testing.T, w gvhgWire, count int, under, vm1, vm2 [][]byte) {
+	t.Helper()
+	var key [4]byte
+	binary.BigEndian.PutUint32(key[:], w.key)
 	sent1, sent2 := gvhgByEcho(vm1), gvhgByEcho(vm2) // each VM's frames, both ways
 	wire := map[gvhgEcho][]byte{}
 	first := map[bool][]byte{} // the outer headers of the first request and reply
 	other := 0
 	for i, f := range under {
 		if len(f) < gvhgOuter || binary.BigEndian.Uint16(f[12:]) != 0x0800 || f[14] != 0x45 {
-			t.Errorf("underlay frame %d is not IPv4 without options: % x", i, f[:min(len(f), 64)])
+			t.Errorf("%s: frame %d is not IPv4 without options: % x", w.where, i, f[:min(len(f), 64)])
 			continue
 		}
 		ip := f[14:34]
 		total := int(binary.BigEndian.Uint16(ip[2:]))
 		if total < 28 || 14+total > len(f) {
-			t.Errorf("underlay frame %d: IPv4 total length %d in a frame of %d bytes", i, total, len(f))
+			t.Errorf("%s: frame %d: IPv4 total length %d in a frame of %d bytes", w.where, i, total, len(f))
 			continue
 		}
 		inner := f[gvhgOuter : 14+total]
@@ -496,13 +526,10 @@ func gvhgCheckWire(t *testing.T, lab *netLab, count int, under, vm1, vm2 [][]byt
 			continue
 		}
 		if _, dup := wire[e]; dup {
-			t.Errorf("%v crossed the underlay twice", e)
+			t.Errorf("%v is twice in the GRE frames at %s", e, w.where)
 		}
 		wire[e] = f
-		srcMAC, dstMAC, src, dst := mac1, mac2, gvhgUnder1, gvhgUnder2
-		if e.reply {
-			srcMAC, dstMAC, src, dst = mac2, mac1, gvhgUnder2, gvhgUnder1
-		}
+		srcMAC, dstMAC, src, dst := w.outer(e.reply)
 		var bad []string
 		check := func(what string, got, want any) {
 			if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -518,8 +545,8 @@ func gvhgCheckWire(t *testing.T, lab *netLab, count int, under, vm1, vm2 [][]byt
 		check("IP ID", binary.BigEndian.Uint16(ip[4:]), 0)
 		check("protocol", ip[9], 47)
 		check("header checksum (left over)", gvsyChecksum(ip), 0)
-		check("GRE header", fmt.Sprintf("% x", f[34:gvhgOuter]), "20 00 65 58 00 00 00 10") // key bit only, 0x6558, key 16
-		check("frame length", len(f), 14+total)                                             // no trailer
+		check("GRE header", fmt.Sprintf("% x", f[34:gvhgOuter]), fmt.Sprintf("20 00 65 58 % x", key)) // key bit only, 0x6558
+		check("frame length", len(f), 14+total)                                                       // no trailer
 		from, to := sent1[e], sent2[e]
 		if e.reply {
 			from, to = sent2[e], sent1[e]
@@ -537,17 +564,17 @@ func gvhgCheckWire(t *testing.T, lab *netLab, count int, under, vm1, vm2 [][]byt
 				map[bool]string{false: "request", true: "reply"}[e.reply], f[:gvhgOuter], h))
 		}
 		if len(bad) > 0 {
-			t.Errorf("underlay %v:\n  %s", e, strings.Join(bad, "\n  "))
+			t.Errorf("%s, %v:\n  %s", w.where, e, strings.Join(bad, "\n  "))
 		}
 	}
 	for seq := 1; seq <= count; seq++ {
 		for _, reply := range []bool{false, true} {
 			e := gvhgEcho{reply, uint16(seq)}
 			if wire[e] == nil {
-				t.Errorf("%v did not cross host1's underlay", e)
+				t.Errorf("%v is not in the GRE frames at %s", e, w.where)
 			}
 		}
 	}
-	t.Logf("underlay of host1: %d echo frames (%d other frames) in GRE; the first request's outer headers: % x; the first reply's: % x",
-		len(wire), other, first[false], first[true])
+	t.Logf("%s: %d echo frames (%d other frames) in GRE; the first request's outer headers: % x; the first reply's: % x",
+		w.where, len(wire), other, first[false], first[true])
 }
