@@ -166,17 +166,15 @@ func (tp *TunnelPath) same(o *TunnelPath) bool {
 }
 
 // OrderEncap returns ops in an order the kernel can run them in as far
-// as tunnels go (EncapLast), or false. A list of outputs alone (no VLAN
-// action) with one encapsulation anywhere gets it moved last: outputs to
-// different ports happen in no order anyone can see, and the kernel
-// sends the others as clones before it changes the packet itself (a
-// mirror into a GRE port, or a mirror copy beside a tunnel). ops is
-// reordered in place.
+// as tunnels go, or false: at most one encapsulation, the last output,
+// with no VLAN tag pushed before it (the tag would be left on the outer
+// frame). A list of outputs alone with the encapsulation anywhere gets
+// it moved last: outputs to different ports happen in no order anyone
+// can see, and the kernel sends the others as clones before it changes
+// the packet itself. ops is reordered in place.
 func OrderEncap(ops []Op) ([]Op, bool) {
-	if EncapLast(ops) {
-		return ops, true
-	}
 	enc := -1
+	outputsOnly, tagBefore, outputAfter := true, false, false
 	for i, o := range ops {
 		switch o.kind {
 		case opEncap:
@@ -185,48 +183,24 @@ func OrderEncap(ops []Op) ([]Op, bool) {
 			}
 			enc = i
 		case opOutput:
+			outputAfter = outputAfter || enc >= 0
+		case opPushVLAN, opUndoPop:
+			tagBefore = tagBefore || enc < 0
+			outputsOnly = false
 		default:
-			return nil, false
+			outputsOnly = false
 		}
+	}
+	switch {
+	case enc < 0 || !tagBefore && !outputAfter:
+		return ops, true
+	case !outputsOnly:
+		return nil, false
 	}
 	e := ops[enc]
 	copy(ops[enc:], ops[enc+1:])
 	ops[len(ops)-1] = e
 	return ops, true
-}
-
-// EncapLast reports whether ops can run in the kernel as far as
-// tunnels go: at most one encapsulation, the last output, with no VLAN
-// action before it (the tag would be left on the outer frame).
-func EncapLast(ops []Op) bool {
-	enc := -1
-	for i, o := range ops {
-		switch o.kind {
-		case opEncap:
-			if enc >= 0 {
-				return false
-			}
-			enc = i
-		case opOutput:
-			if enc >= 0 {
-				return false
-			}
-		case opPushVLAN, opUndoPop:
-			if enc < 0 && hasEncap(ops[i:]) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func hasEncap(ops []Op) bool {
-	for _, o := range ops {
-		if o.kind == opEncap {
-			return true
-		}
-	}
-	return false
 }
 
 // holdDecap puts the decapsulation program on device ifindex, or counts
