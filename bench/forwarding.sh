@@ -49,7 +49,8 @@
 #
 # Environment: RUNS (default 3), SECS (seconds per measurement, default
 # 5), PROFILE=DIR to also record perf profiles of gvsd into DIR (extra
-# runs, not in the table; PROFILE_EVENT="-e EVENT" records EVENT instead
+# runs, not in the table; PROFILE_SCOPE=system records every CPU, for
+# every switch, the kernel's share included; PROFILE_EVENT="-e EVENT" records EVENT instead
 # of perf's clock at 499 Hz, say "-e sched:sched_switch" for the
 # switch's thread sleeps), MODES (default "off on alloff int-on
 # int-alloff"), SWITCHES (default "lbr ovs gvsd ovsacl gvsdacl": which
@@ -61,7 +62,8 @@
 # after each gvsd row (and "gvsd B busy-poll" rows with GVSD_B);
 # HW_OFFLOAD=1 to measure gvsd with Open_vSwitch other_config:hw-offload=true
 # (the kernel fast path: flows of system ports forwarded by its tc
-# program) as well, as "gvsd hw-offload" rows after each gvsd row.
+# program) as well, as "gvsd hw-offload" rows after each gvsd row (and
+# "gvsd B hw-offload" rows with GVSD_B).
 # Run as root: bash bench/forwarding.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +78,7 @@ busy_poll=${BUSY_POLL:-}
 hw_offload=${HW_OFFLOAD:-}
 traffics=${TRAFFIC:-tcp udp rr}
 profile_dir=${PROFILE:-}
+profile_scope=${PROFILE_SCOPE:-gvsd}
 
 addr_a=10.231.98.1
 addr_b=10.231.98.2
@@ -162,6 +165,7 @@ if [ -n "$busy_poll" ]; then
 fi
 if [ -n "$hw_offload" ]; then
 	switches="$switches gvsdhw "
+	[ -n "$gvsd_b" ] && switches="$switches gvsdbhw "
 fi
 
 # ---------------------------------------------------------------- topology
@@ -342,7 +346,9 @@ one_run() {
 	t0=$(date +%s.%N)
 	if [ -n "$perf_out" ]; then
 		# shellcheck disable=SC2086 # PROFILE_EVENT is words for perf
-		perf record -q ${PROFILE_EVENT:--F 499} -g -p "$swpid" -o "$perf_out" -- sleep "$secs" >/dev/null 2>&1 &
+		local target=(-p "$swpid")
+		[ "$profile_scope" = system ] && target=(-a)
+		perf record -q ${PROFILE_EVENT:--F 499} -g "${target[@]}" -o "$perf_out" -- sleep "$secs" >/dev/null 2>&1 &
 		perf_pid=$!
 		pids+=("$perf_pid")
 		echo "$perf_pid" >"$work/perf.pid"
@@ -442,12 +448,15 @@ measure() {
 	log "$mode | $sw | $mirror | $traffic | round $round: $out"
 }
 
-# maybe_profile MODE MIRROR TRAFFIC: one extra gvsd run under perf.
+# maybe_profile PREFIX MODE MIRROR TRAFFIC: one extra run under perf,
+# of gvsd, or of any switch with PROFILE_SCOPE=system.
 maybe_profile() {
 	[ -n "$profile_dir" ] || return 0
+	[ "$1" = gvsd ] || [ "$profile_scope" = system ] || return 0
 	command -v perf >/dev/null || { log "perf not found: no profile"; return 0; }
 	mkdir -p "$profile_dir"
-	local base=$profile_dir/gvsd-offloads-$1-$2-$3
+	local base=$profile_dir/$1-offloads-$2-$3-$4
+	shift
 	one_run "$3" "$base.data" >/dev/null || true
 	# Where the time goes: kernel or gvsd, then inclusive time per
 	# function (a Go binary keeps frame pointers, so callers are known).
@@ -598,6 +607,9 @@ gvsdbp_mirror() { gvsd_mirror "$@"; }
 gvsdhw_start() { gvsd_start && vsctl set Open_vSwitch . other_config:hw-offload=true; }
 gvsdhw_stop() { gvsd_stop; }
 gvsdhw_mirror() { gvsd_mirror "$@"; }
+gvsdbhw_start() { gvsd_bin=$work/bin/gvsd-b gvsdhw_start; }
+gvsdbhw_stop() { gvsd_stop; }
+gvsdbhw_mirror() { gvsd_mirror "$@"; }
 gvsdacl_start() { gvsd_start && load_acl "unix:$swdir/gvbf-gbr.mgmt"; }
 gvsdacl_stop() { gvsd_stop; }
 gvsdacl_mirror() { gvsd_mirror "$@"; }
@@ -683,8 +695,8 @@ run_config() {
 			log "$mode | $sw | $mirror | $traffic: sender veth: $(offload_state)"
 		fi
 		measure "$mode" "$sw" "$mirror" "$traffic"
-		if [ "$prefix" = gvsd ] && [ "$mirror" != filtered ] && [ "$traffic" != rr ] && [ "$round" = "$runs" ]; then
-			maybe_profile "$mode" "$mirror" "$traffic"
+		if [ "$mirror" != filtered ] && [ "$traffic" != rr ] && [ "$round" = "$runs" ]; then
+			maybe_profile "$prefix" "$mode" "$mirror" "$traffic"
 		fi
 	fi
 	"${prefix}_stop"
@@ -767,6 +779,7 @@ if [ -n "$busy_poll" ]; then
 fi
 if [ -n "$hw_offload" ]; then
 	add_variant gvsd "gvsd hw-offload" gvsdhw
+	[ -n "$gvsd_b" ] && add_variant gvsdhw "gvsd B hw-offload" gvsdbhw
 fi
 
 # Rounds: every configuration once per round, so that the load of a
