@@ -447,7 +447,7 @@ func TestBondRebalance(t *testing.T) {
 		if on == 0 {
 			on = outs[0]
 		}
-		if outs[0] == on && slbHash(src, 0)%bondBuckets != slbHash(srcs0(srcs), 0)%bondBuckets {
+		if outs[0] == on && slbHash(0, src, 0)%bondBuckets != slbHash(0, srcs0(srcs), 0)%bondBuckets {
 			srcs = append(srcs, src)
 		}
 	}
