@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -201,37 +200,11 @@ func TestBondBalanceTCPIPv6AgainstOVS(t *testing.T) {
 		g, o := l.shows()
 		t.Fatalf("no ping across the LACP bonds\ngvsd:\n%s\nOVS:\n%s", g, o)
 	}
-	server := exec.Command("ip", "netns", "exec", "gvlc-b", "python3", "-c", `
-import socket, threading
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("fd00:79::2", 5902)); s.listen(32)
-def drain(c):
-    while c.recv(65536): pass
-    c.close()
-while True:
-    c, _ = s.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
-`)
-	if err := server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	gvblTCPServer(t, "gvlc-b", "fd00:79::2", 5902)
 	spread := func(what string) {
 		t.Helper()
 		before1, before2 := gvblRxPackets(t, "gvlcO1"), gvblRxPackets(t, "gvlcO2")
-		out, err := l.lab.exec("gvlc-a", "python3", "-c", `
-import socket, time
-for attempt in range(50):
-    try:
-        socket.create_connection(("fd00:79::2", 5902), timeout=2).close(); break
-    except OSError: time.sleep(0.1)
-for i in range(16):
-    c = socket.create_connection(("fd00:79::2", 5902), timeout=5)
-    c.sendall(b"x" * 131072); c.close()
-print("sent")
-`)
-		if err != nil || !strings.Contains(out, "sent") {
-			t.Fatalf("%s: IPv6 TCP connections across the bonds: %v\n%s", what, err, out)
-		}
+		gvblTCPSend(t, l.lab, "gvlc-a", "fd00:79::2", 5902, 16, 131072)
 		d1, d2 := gvblRxPackets(t, "gvlcO1")-before1, gvblRxPackets(t, "gvlcO2")-before2
 		t.Logf("%s: packets received by OVS's members: gvlcO1 %d, gvlcO2 %d", what, d1, d2)
 		if d1 < 50 || d2 < 50 {
