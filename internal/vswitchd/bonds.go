@@ -34,8 +34,11 @@ const (
 const maxBondDelay = time.Hour
 
 // readBond reads a bond's columns: bond_mode (the schema allows only
-// OVS's three), bond_updelay, bond_downdelay, lacp and other_config's
-// bond-primary, bond-detect-mode and lacp-fallback-ab.
+// OVS's three), bond_updelay, bond_downdelay, lacp, other_config's
+// bond-primary, bond-detect-mode, lacp-fallback-ab, lacp-time,
+// bond-rebalance-interval, bond-hash-basis, lacp-system-id and
+// lacp-system-priority, and its Interfaces' other_config lacp-port-id,
+// lacp-port-priority and lacp-aggregation-key.
 func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	b := &wantBond{}
 	mode, _ := get(snap, "Port", pu, "bond_mode").Str()
