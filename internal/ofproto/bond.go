@@ -88,6 +88,27 @@ type BondConfig struct {
 	LACP           string
 	LACPFallbackAB bool
 	LACPFast       bool // other_config:lacp-time=fast
+	// LACPSystemID is other_config:lacp-system-id; zero: the bridge's
+	// address (see SetBridgeMAC), as in OVS.
+	LACPSystemID [6]byte
+	// LACPSystemPriority is other_config:lacp-system-priority; 0:
+	// OVS's default for a bond, 65534.
+	LACPSystemPriority uint16
+	// LACPMembers holds each member's Interface other_config
+	// lacp-port-id, lacp-port-priority and lacp-aggregation-key, by
+	// interface name; a member not there, or a zero field, takes OVS's
+	// default.
+	LACPMembers map[string]LACPMemberConfig
+	// HashBasis is other_config:bond-hash-basis, hashed with every
+	// flow by balance-slb and balance-tcp.
+	HashBasis uint32
+}
+
+// LACPMemberConfig is a bond member's LACP settings; 0 is the default
+// (the member's OpenFlow port number as port id, priority 65535, the
+// port id as aggregation key).
+type LACPMemberConfig struct {
+	PortID, PortPriority, Key uint16
 }
 
 // lacpStatus is bond/show's lacp_status, before negotiation.
@@ -129,6 +150,9 @@ type Bond struct {
 	negotiated bool
 	st         atomic.Pointer[bondState]
 	clock      func() time.Time // time.Now; tests set it
+	// bridgeMAC is the address of the bridge's own port, the default
+	// LACP system id (SetBridgeMAC).
+	bridgeMAC [6]byte
 
 	// assign is each hash bucket's member (nil: none), moved the
 	// member rebalancing moved it to; load counts what each bucket
@@ -162,6 +186,7 @@ type bondState struct {
 	// negotiated: the partner speaks LACP, and takes care of loops: a
 	// member that is enabled takes every frame.
 	negotiated bool
+	basis      uint32 // bond-hash-basis
 	lead       uint32 // the datapath port NORMAL learns the bond's addresses on
 	active     *Port  // nil: no member is enabled
 	enabled    map[uint32]bool
@@ -352,6 +377,7 @@ func (b *Bond) publish() {
 	s.mode, live = b.effective()
 	s.dead = !live
 	s.negotiated = b.negotiated
+	s.basis = b.cfg.HashBasis
 	if b.lacpOn() {
 		s.lacp = map[uint32]datapath.Upcall{}
 		for _, m := range b.members {
@@ -444,7 +470,7 @@ func (b *Bond) Show() string {
 	fmt.Fprintf(&s, "---- %s ----\n", b.Name)
 	fmt.Fprintf(&s, "bond_mode: %s\n", b.cfg.Mode)
 	fmt.Fprintf(&s, "bond may use recirculation: no, Recirc-ID : -1\n")
-	fmt.Fprintf(&s, "bond-hash-basis: 0\n")
+	fmt.Fprintf(&s, "bond-hash-basis: %d\n", b.cfg.HashBasis)
 	fmt.Fprintf(&s, "lb_output action: disabled, bond-id: -1\n")
 	if b.cfg.Mode != BondActiveBackup {
 		fmt.Fprintf(&s, "all members active: false\n")
@@ -599,9 +625,9 @@ func bondOutput(x *xlate, out *Port, f *frame, vlan uint16) *Port {
 	case BondBalanceSLB, BondBalanceTCP:
 		var h uint32
 		if s.mode == BondBalanceSLB {
-			h = slbHash(f.src, vlan) % bondBuckets
+			h = slbHash(s.basis, f.src, vlan) % bondBuckets
 		} else {
-			h = l4Hash(x, f, vlan) % bondBuckets
+			h = l4Hash(s.basis, x, f, vlan) % bondBuckets
 		}
 		// The bucket's load, for rebalancing (see rebalance.go).
 		x.out.Effects = append(x.out.Effects, datapath.Effect{Kind: datapath.EffectCount, Counter: &out.Bond.load[h]})
@@ -610,39 +636,72 @@ func bondOutput(x *xlate, out *Port, f *frame, vlan uint16) *Port {
 	return s.active
 }
 
-// slbHash hashes a source address and VLAN (FNV-1a).
-func slbHash(mac [6]byte, vlan uint16) uint32 {
-	h := uint32(2166136261)
-	for _, c := range mac {
-		h = (h ^ uint32(c)) * 16777619
+// The bond hashes are FNV-1a, seeded with the bond-hash-basis so that a
+// new basis moves flows between buckets, as OVS's does.
+const (
+	fnvOffset = 2166136261
+	fnvPrime  = 16777619
+)
+
+// fnvSeed starts a hash with basis.
+func fnvSeed(basis uint32) uint32 {
+	h := uint32(fnvOffset)
+	for i := 0; i < 32; i += 8 {
+		h = (h ^ basis>>i&0xff) * fnvPrime
 	}
-	h = (h ^ uint32(vlan&0xff)) * 16777619
-	h = (h ^ uint32(vlan>>8)) * 16777619
+	return h
+}
+
+// fnvBytes adds b to hash h.
+func fnvBytes(h uint32, b []byte) uint32 {
+	for _, c := range b {
+		h = (h ^ uint32(c)) * fnvPrime
+	}
+	return h
+}
+
+// fnv16 adds v to hash h, high byte first.
+func fnv16(h uint32, v uint16) uint32 {
+	h = (h ^ uint32(v>>8)) * fnvPrime
+	return (h ^ uint32(v&0xff)) * fnvPrime
+}
+
+// slbHash hashes a source address and VLAN with the basis.
+func slbHash(basis uint32, mac [6]byte, vlan uint16) uint32 {
+	h := fnvBytes(fnvSeed(basis), mac[:])
+	h = (h ^ uint32(vlan&0xff)) * fnvPrime
+	h = (h ^ uint32(vlan>>8)) * fnvPrime
 	return h ^ h>>16
 }
 
-// l4Hash hashes an IPv4 frame's addresses, protocol and ports, marking
-// them read; other frames hash as balance-slb's.
-func l4Hash(x *xlate, f *frame, vlan uint16) uint32 {
+// l4Hash hashes an IP frame's addresses (IPv4 or IPv6), protocol (the
+// IPv6 next header after extension headers) and, for TCP, UDP and SCTP,
+// its ports, with the basis, marking them read; other frames hash as
+// balance-slb's.
+func l4Hash(basis uint32, x *xlate, f *frame, vlan uint16) uint32 {
 	k, m := x.key, &x.out.Mask
 	m.DlType = 0xffff
-	if k.DlType != 0x0800 {
-		return slbHash(f.src, vlan)
+	h := fnvSeed(basis)
+	switch k.DlType {
+	case 0x0800:
+		all4 := [4]byte{0xff, 0xff, 0xff, 0xff}
+		m.NwSrc, m.NwDst = all4, all4
+		h = fnvBytes(fnvBytes(h, k.NwSrc[:]), k.NwDst[:])
+	case 0x86dd:
+		var all16 [16]byte
+		for i := range all16 {
+			all16[i] = 0xff
+		}
+		m.IPv6Src, m.IPv6Dst = all16, all16
+		h = fnvBytes(fnvBytes(h, k.IPv6Src[:]), k.IPv6Dst[:])
+	default:
+		return slbHash(basis, f.src, vlan)
 	}
-	all4 := [4]byte{0xff, 0xff, 0xff, 0xff}
-	m.NwSrc, m.NwDst, m.NwProto = all4, all4, 0xff
-	h := uint32(2166136261)
-	for _, c := range k.NwSrc {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	for _, c := range k.NwDst {
-		h = (h ^ uint32(c)) * 16777619
-	}
-	h = (h ^ uint32(k.NwProto)) * 16777619
+	m.NwProto = 0xff
+	h = (h ^ uint32(k.NwProto)) * fnvPrime
 	if k.NwProto == 6 || k.NwProto == 17 || k.NwProto == 132 {
 		m.TpSrc, m.TpDst = 0xffff, 0xffff
-		h = (h ^ uint32(k.TpSrc)) * 16777619
-		h = (h ^ uint32(k.TpDst)) * 16777619
+		h = fnv16(fnv16(h, k.TpSrc), k.TpDst)
 	}
 	return h ^ h>>16
 }

@@ -19,10 +19,18 @@ import (
 // keep coming (3 or 90 s), attached when its partner is the bond's
 // partner, and usable once the partner says it is in sync. The bond is
 // negotiated when a member is current.
+//
+// The bond also answers 802.3ad Marker Protocol requests (slow protocols
+// subtype 2): a member that receives a marker request sends the marker
+// response back out of itself at the bond's next run (bondMonitorInterval
+// in vswitchd), as 802.3ad's Marker Responder. OVS 3.1 only counts
+// marker PDUs.
 
 var (
 	lacpRxPDUs = coverage.New("lacp_rx_pdu")
 	lacpRxBad  = coverage.New("lacp_rx_bad_pdu")
+	// lacpRxMarkers counts the marker requests answered.
+	lacpRxMarkers = coverage.New("lacp_rx_marker_request")
 )
 
 // lacpDst is the Slow Protocols multicast address LACPDUs go to.
@@ -47,8 +55,15 @@ const (
 	lacpFastRx = 3 * time.Second
 	lacpSlowRx = 90 * time.Second
 
-	lacpSysPriority  = 65534 // OVS's default lacp-system-priority
+	lacpSysPriority  = 65534 // OVS's default lacp-system-priority for a bond
 	lacpPortPriority = 65535 // OVS's default lacp-port-priority
+
+	slowLACP   = 1 // slow protocols subtypes
+	slowMarker = 2
+
+	markerRequest  = 1 // Marker Protocol TLV types
+	markerResponse = 2
+	markerInfoLen  = 16
 )
 
 // lacpInfo is one side's information in a LACPDU.
@@ -68,9 +83,15 @@ type lacpMember struct {
 	txAt     time.Time // when the last one went
 	attached bool
 	sentInfo lacpInfo // the actor information last sent
-	// statistics for lacp/show-stats
-	txPDUs, rxPDUs, rxBad, expired, defaulted, carrierChanged uint64
-	wasCurrent                                                bool
+	// marker is the marker response to send at the next lacpTx, when
+	// markerDue: one per member, built without allocating by the
+	// upcall.
+	marker    [14 + lacpPDULen]byte
+	markerDue bool
+	// statistics for lacp/show-stats; rxPDUs counts every slow
+	// protocols frame received, as OVS's.
+	txPDUs, rxPDUs, rxBad, rxMarker, expired, defaulted, carrierChanged uint64
+	wasCurrent                                                          bool
 }
 
 // lacpOn reports whether the bond runs LACP. Under b.mu.
@@ -135,8 +156,8 @@ func (b *Bond) lacpMayEnable(m *bondMember) bool {
 
 // actor is what m says of itself. Under b.mu.
 func (b *Bond) actor(m *bondMember, now time.Time) lacpInfo {
-	a := lacpInfo{sysPriority: lacpSysPriority, sysID: b.sysID(), key: b.lacpKey(), portPriority: lacpPortPriority,
-		portID: uint16(m.port.OFPort), state: lacpAggregate}
+	a := lacpInfo{sysPriority: b.sysPriority(), sysID: b.sysID(), key: b.lacpKey(), portPriority: b.portPriority(m),
+		portID: b.portID(m), state: lacpAggregate}
 	if b.cfg.LACP == "active" {
 		a.state |= lacpActivity
 	}
@@ -155,20 +176,65 @@ func (b *Bond) actor(m *bondMember, now time.Time) lacpInfo {
 	return a
 }
 
-// sysID is the bond's LACP system id: its lead member's address.
+// sysID is the bond's LACP system id: other_config:lacp-system-id, else
+// the bridge's address, as in OVS; before gvsd knows the bridge's
+// address, its first member's. Under b.mu.
 func (b *Bond) sysID() [6]byte {
-	if len(b.members) == 0 {
-		return [6]byte{}
+	switch {
+	case b.cfg.LACPSystemID != [6]byte{}:
+		return b.cfg.LACPSystemID
+	case b.bridgeMAC != [6]byte{}, len(b.members) == 0:
+		return b.bridgeMAC
 	}
 	return b.members[0].mac
 }
 
-// lacpKey is the bond's aggregation key: its lowest member port number.
+// sysPriority is the bond's LACP system priority. Under b.mu.
+func (b *Bond) sysPriority() uint16 {
+	if p := b.cfg.LACPSystemPriority; p != 0 {
+		return p
+	}
+	return lacpSysPriority
+}
+
+// portID is m's LACP port id: its lacp-port-id, else its OpenFlow port
+// number. Under b.mu.
+func (b *Bond) portID(m *bondMember) uint16 {
+	if id := b.cfg.LACPMembers[m.port.Name].PortID; id != 0 {
+		return id
+	}
+	return uint16(m.port.OFPort)
+}
+
+// portPriority is m's LACP port priority. Under b.mu.
+func (b *Bond) portPriority(m *bondMember) uint16 {
+	if p := b.cfg.LACPMembers[m.port.Name].PortPriority; p != 0 {
+		return p
+	}
+	return lacpPortPriority
+}
+
+// lacpKey is the bond's aggregation key, the same on every member, as in
+// OVS: the lacp-aggregation-key of its key member (the one with the
+// lowest OpenFlow port number; OVS's is the first it added), else that
+// member's port id. Under b.mu.
 func (b *Bond) lacpKey() uint16 {
 	if len(b.members) == 0 {
 		return 0
 	}
-	return uint16(b.members[0].port.OFPort)
+	m := b.members[0]
+	if k := b.cfg.LACPMembers[m.port.Name].Key; k != 0 {
+		return k
+	}
+	return b.portID(m)
+}
+
+// SetBridgeMAC tells the bond its bridge's address, the default LACP
+// system id.
+func (b *Bond) SetBridgeMAC(mac [6]byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.bridgeMAC = mac
 }
 
 // BondFrame is a frame a bond sends out of one member (a LACPDU).
@@ -184,6 +250,12 @@ func (b *Bond) lacpTx(now time.Time) []BondFrame {
 	}
 	var out []BondFrame
 	for _, m := range b.members {
+		if m.lacp.markerDue {
+			m.lacp.markerDue = false
+			if m.carrier {
+				out = append(out, BondFrame{DPPort: m.port.DPPort, Frame: append([]byte(nil), m.lacp.marker[:]...)})
+			}
+		}
 		if !m.carrier {
 			continue
 		}
@@ -232,11 +304,11 @@ func lacpPDU(src [6]byte, actor, partner lacpInfo) []byte {
 // parseLACPDU reads the actor and partner of a LACPDU frame (Ethernet
 // header included, untagged).
 func parseLACPDU(f []byte) (actor, partner lacpInfo, ok bool) {
-	if len(f) < 14+62 {
+	if len(f) < 14+62 || binary.BigEndian.Uint16(f[12:]) != etherTypeSlow {
 		return actor, partner, false
 	}
 	p := f[14:]
-	if p[0] != 1 || p[2] != 1 || p[3] != 20 || p[22] != 2 || p[23] != 20 {
+	if p[0] != slowLACP || p[2] != 1 || p[3] != 20 || p[22] != 2 || p[23] != 20 {
 		return actor, partner, false
 	}
 	get := func(b []byte) lacpInfo {
@@ -252,27 +324,81 @@ func parseLACPDU(f []byte) (actor, partner lacpInfo, ok bool) {
 	return get(p[2:]), get(p[22:]), true
 }
 
+// slowSubtype returns the slow protocols subtype of an untagged frame,
+// 0 when it is too short or of another Ethernet type.
+func slowSubtype(f []byte) byte {
+	if len(f) < 15 || binary.BigEndian.Uint16(f[12:]) != etherTypeSlow {
+		return 0
+	}
+	return f[14]
+}
+
+// markerReply, for a Marker Protocol frame f (Ethernet header included,
+// untagged), reports whether it is well formed and whether it is a
+// request; for a request it writes into resp the response member src
+// sends: the requester's port, system and transaction id echoed in a
+// Marker Response Information TLV, everything reserved zero.
+func markerReply(f []byte, src [6]byte, resp *[14 + lacpPDULen]byte) (ok, request bool) {
+	// subtype, version, TLV type and length, 14 bytes of information,
+	// the terminator TLV.
+	if len(f) < 14+20 || slowSubtype(f) != slowMarker {
+		return false, false
+	}
+	p := f[14:]
+	if p[3] != markerInfoLen || p[2] != markerRequest && p[2] != markerResponse {
+		return false, false
+	}
+	if p[2] != markerRequest {
+		return true, false
+	}
+	*resp = [14 + lacpPDULen]byte{}
+	copy(resp[:], lacpDst[:])
+	copy(resp[6:], src[:])
+	binary.BigEndian.PutUint16(resp[12:], etherTypeSlow)
+	r := resp[14:]
+	r[0], r[1], r[2], r[3] = slowMarker, 1, markerResponse, markerInfoLen
+	copy(r[4:16], p[4:16]) // requester port, system, transaction id
+	return true, true
+}
+
 // lacpUpcall takes a member's received LACPDUs off the packet path.
 type lacpUpcall struct {
 	b *Bond
 	m *bondMember
 }
 
-// Upcall records the partner a LACPDU describes. It runs on the port
-// thread, for LACPDUs only, and allocates nothing.
+// Upcall records the partner a LACPDU describes, or prepares the answer
+// to a marker request. It runs on the port thread, for slow protocols
+// frames only, and allocates nothing. Every frame counts in RX PDUs, a
+// marker PDU also in RX Marker Request PDUs and anything unparsable in
+// RX Bad PDUs, as OVS counts them.
 func (u lacpUpcall) Upcall(frame []byte) {
-	actor, _, ok := parseLACPDU(frame)
 	u.b.mu.Lock()
 	defer u.b.mu.Unlock()
+	l := &u.m.lacp
+	l.rxPDUs++
+	if slowSubtype(frame) == slowMarker {
+		l.rxMarker++
+		ok, request := markerReply(frame, u.m.mac, &l.marker)
+		switch {
+		case !ok:
+			l.rxBad++
+			lacpRxBad.Inc()
+		case request:
+			lacpRxMarkers.Inc()
+			l.markerDue = true
+		}
+		return
+	}
+	actor, _, ok := parseLACPDU(frame)
 	if !ok {
-		u.m.lacp.rxBad++
+		l.rxBad++
 		lacpRxBad.Inc()
 		return
 	}
 	lacpRxPDUs.Inc()
-	u.m.lacp.rxPDUs++
-	u.m.lacp.partner = actor
-	u.m.lacp.rxAt = u.b.clock()
+	l.partner = actor
+	l.rxAt = u.b.clock()
 }
 
 // lacpRx, for a frame received on bond member in, hands a LACPDU to the
@@ -330,13 +456,13 @@ func (b *Bond) ShowLACP() string {
 	fmt.Fprintf(&s, "  status: %s\n", status)
 	sys := b.sysID()
 	fmt.Fprintf(&s, "  sys_id: %s\n", net.HardwareAddr(sys[:]))
-	fmt.Fprintf(&s, "  sys_priority: %d\n", lacpSysPriority)
+	fmt.Fprintf(&s, "  sys_priority: %d\n", b.sysPriority())
 	fmt.Fprintf(&s, "  aggregation key: %d\n", b.lacpKey())
 	fmt.Fprintf(&s, "  lacp_time: %s\n", map[bool]string{true: "fast", false: "slow"}[b.cfg.LACPFast])
 	for _, m := range b.sortedMembers() {
 		fmt.Fprintf(&s, "\nmember: %s: %s %s\n", m.port.Name, b.lacpStatusText(m, now), map[bool]string{true: "attached", false: "detached"}[m.lacp.attached])
-		fmt.Fprintf(&s, "  port_id: %d\n", m.port.OFPort)
-		fmt.Fprintf(&s, "  port_priority: %d\n", lacpPortPriority)
+		fmt.Fprintf(&s, "  port_id: %d\n", b.portID(m))
+		fmt.Fprintf(&s, "  port_priority: %d\n", b.portPriority(m))
 		fmt.Fprintf(&s, "  may_enable: %t\n", m.carrier && b.lacpMayEnable(m))
 		a := b.actor(m, now)
 		for _, side := range []struct {
@@ -364,7 +490,7 @@ func (b *Bond) ShowLACPStats() string {
 	for _, m := range b.sortedMembers() {
 		l := &m.lacp
 		fmt.Fprintf(&s, "\nmember: %s:\n", m.port.Name)
-		fmt.Fprintf(&s, "  TX PDUs: %d\n  RX PDUs: %d\n  RX Bad PDUs: %d\n  RX Marker Request PDUs: 0\n", l.txPDUs, l.rxPDUs, l.rxBad)
+		fmt.Fprintf(&s, "  TX PDUs: %d\n  RX PDUs: %d\n  RX Bad PDUs: %d\n  RX Marker Request PDUs: %d\n", l.txPDUs, l.rxPDUs, l.rxBad, l.rxMarker)
 		fmt.Fprintf(&s, "  Link Expired: %d\n  Link Defaulted: %d\n  Carrier Status Changed: %d\n", l.expired, l.defaulted, l.carrierChanged)
 	}
 	return s.String()

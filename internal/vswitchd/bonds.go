@@ -2,6 +2,8 @@ package vswitchd
 
 import (
 	"fmt"
+	"math"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,8 +34,11 @@ const (
 const maxBondDelay = time.Hour
 
 // readBond reads a bond's columns: bond_mode (the schema allows only
-// OVS's three), bond_updelay, bond_downdelay, lacp and other_config's
-// bond-primary, bond-detect-mode and lacp-fallback-ab.
+// OVS's three), bond_updelay, bond_downdelay, lacp, other_config's
+// bond-primary, bond-detect-mode, lacp-fallback-ab, lacp-time,
+// bond-rebalance-interval, bond-hash-basis, lacp-system-id and
+// lacp-system-priority, and its Interfaces' other_config lacp-port-id,
+// lacp-port-priority and lacp-aggregation-key.
 func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	b := &wantBond{}
 	mode, _ := get(snap, "Port", pu, "bond_mode").Str()
@@ -52,6 +57,53 @@ func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	}
 	name, _ := get(snap, "Port", pu, "name").Str()
 	var warn []string
+	// The LACP identities and the hash basis: the row check refuses
+	// a bad value in gvsd's own database; one a remote server accepted
+	// is reported and the default used (OVS, for a bad system id, turns
+	// LACP off).
+	if v, ok := oc[lacpSystemIDKey]; ok {
+		id, err := parseLACPSystemID(v)
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("port %s: %v: using the bridge's address", name, err))
+		}
+		b.cfg.LACPSystemID = id
+	}
+	if v, ok := oc["lacp-system-priority"]; ok {
+		n, err := parseOtherInt("lacp-system-priority", v, 1, 65535)
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("port %s: %v: using 65534", name, err))
+		}
+		b.cfg.LACPSystemPriority = uint16(n)
+	}
+	if v, ok := oc["bond-hash-basis"]; ok {
+		n, err := parseOtherInt("bond-hash-basis", v, 0, math.MaxUint32)
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("port %s: %v: using 0", name, err))
+		}
+		b.cfg.HashBasis = uint32(n)
+	}
+	for _, iu := range get(snap, "Port", pu, "interfaces").UUIDs() {
+		// A bad value is in the Interface's error already (see
+		// checkInterface and remoteChecks): the default is used.
+		ioc := get(snap, "Interface", iu, "other_config").StringMap()
+		var mc ofproto.LACPMemberConfig
+		for _, k := range []struct {
+			key string
+			to  *uint16
+		}{{"lacp-port-id", &mc.PortID}, {"lacp-port-priority", &mc.PortPriority}, {"lacp-aggregation-key", &mc.Key}} {
+			if v, ok := ioc[k.key]; ok {
+				n, _ := parseOtherInt(k.key, v, 1, 65535)
+				*k.to = uint16(n)
+			}
+		}
+		if mc != (ofproto.LACPMemberConfig{}) {
+			if b.cfg.LACPMembers == nil {
+				b.cfg.LACPMembers = map[string]ofproto.LACPMemberConfig{}
+			}
+			iname, _ := get(snap, "Interface", iu, "name").Str()
+			b.cfg.LACPMembers[iname] = mc
+		}
+	}
 	switch d := oc["bond-detect-mode"]; d {
 	case "", "carrier", "miimon":
 	default:
@@ -64,6 +116,34 @@ func readBond(snap *ovsdb.Snapshot, pu ovsdb.UUID) *wantBond {
 	}
 	b.warning = strings.Join(warn, "; ")
 	return b
+}
+
+// lacpSystemIDKey is the Port's other_config key of its LACP system id.
+const lacpSystemIDKey = "lacp-system-id"
+
+// parseLACPSystemID reads an other_config:lacp-system-id: a nonzero
+// Ethernet address, as ovs-vswitchd.conf.db(5) asks.
+func parseLACPSystemID(s string) ([6]byte, error) {
+	var id [6]byte
+	mac, err := net.ParseMAC(s)
+	if err != nil || len(mac) != 6 {
+		return id, fmt.Errorf("other_config:%s=%s: must be an Ethernet address", lacpSystemIDKey, quoteShort(s))
+	}
+	copy(id[:], mac)
+	if id == [6]byte{} {
+		return id, fmt.Errorf("other_config:%s=%s: must not be zero", lacpSystemIDKey, quoteShort(s))
+	}
+	return id, nil
+}
+
+// parseOtherInt reads other_config:key=s, an integer from lo to hi; a
+// bad one is an error and 0.
+func parseOtherInt(key, s string, lo, hi int64) (int64, error) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("other_config:%s=%s: must be an integer from %d to %d", key, quoteShort(s), lo, hi)
+	}
+	return n, nil
 }
 
 // bondDelay is a bond delay column in milliseconds, forced into
@@ -115,8 +195,9 @@ func (st *datapathState) forgetBonds() {
 // active member changed sends learning packets through the new one.
 func (st *datapathState) runBonds(now time.Time) {
 	type bondAt struct {
-		bond *ofproto.Bond
-		br   *ofproto.Bridge
+		bond  *ofproto.Bond
+		br    *ofproto.Bridge
+		local string // the bridge's name, and its own port's
 	}
 	st.mu.Lock()
 	devs := map[string]*iface{}
@@ -127,7 +208,13 @@ func (st *datapathState) runBonds(now time.Time) {
 			if ifc := st.ifaces[n]; ifc != nil && ifc.dev != nil {
 				devs[n] = ifc
 				at.br = st.bridges[ifc.want.bridge]
+				at.local = ifc.want.bridge
 			}
+		}
+		// The bridge's own port, named as the bridge: its address is
+		// the default LACP system id.
+		if ifc := st.ifaces[at.local]; ifc != nil && ifc.dev != nil && ifc.want.bridge == at.local {
+			devs[at.local] = ifc
 		}
 		bonds = append(bonds, at)
 	}
@@ -142,6 +229,7 @@ func (st *datapathState) runBonds(now time.Time) {
 		macs[n] = a
 	}
 	for _, at := range bonds {
+		at.bond.SetBridgeMAC(macs[at.local])
 		_, active := at.bond.Run(now, func(p *ofproto.Port) (bool, [6]byte) { return up[p.Name], macs[p.Name] })
 		for _, f := range at.bond.LACPTx(now) {
 			if err := st.dp.Execute(f.Frame, f.DPPort, outputTo(f.DPPort)); err != nil {

@@ -244,3 +244,105 @@ func TestBondPortStatus(t *testing.T) {
 		t.Errorf("Port statistics %v %v, want bond_rx_dropped=7", stats.Keys, stats.Values)
 	}
 }
+
+// TestBondLACPSettings: the Port's other_config lacp-system-id,
+// lacp-system-priority and bond-hash-basis and the members' lacp-port-id,
+// lacp-port-priority and lacp-aggregation-key reach the bond (lacp/show,
+// bond/show); without them the system id is the bridge's own port's
+// address. A bad value is refused with the key and the range in the
+// transaction's error. On main every one was ignored, and the bad ones
+// were taken.
+func TestBondLACPSettings(t *testing.T) {
+	sw := bondSwitch(t, `,"lacp":"active","bond_mode":"balance-tcp"`)
+	// The bridge's own port (a memory device here, for its address).
+	err := transact(t, sw.db, `[{"op":"insert","table":"Interface","uuid-name":"i","row":{"name":"br0","type":"memory"}},
+		{"op":"insert","table":"Port","uuid-name":"p","row":{"name":"br0","interfaces":["named-uuid","i"]}},
+		{"op":"mutate","table":"Bridge","where":[["name","==","br0"]],"mutations":[["ports","insert",["named-uuid","p"]]]}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw.reconcile()
+	sw.state.runBonds(time.Now())
+	show, err := appctl(sw, "lacp/show", "bond0")
+	local := sw.state.ifaces["br0"].dev.Info().MAC.String()
+	if err != nil || !strings.Contains(show, "  sys_id: "+local+"\n  sys_priority: 65534\n") {
+		t.Fatalf("lacp/show by default (the bridge's address %s): %v\n%s", local, err, show)
+	}
+	for _, op := range []string{
+		`{"op":"update","table":"Port","where":[["name","==","bond0"]],"row":{"other_config":["map",[["lacp-system-id","02:00:5e:10:00:01"],["lacp-system-priority","77"],["bond-hash-basis","4294967295"]]]}}`,
+		`{"op":"update","table":"Interface","where":[["name","==","bm1"]],"row":{"other_config":["map",[["lacp-port-id","11"],["lacp-port-priority","12"],["lacp-aggregation-key","13"]]]}}`,
+		`{"op":"update","table":"Interface","where":[["name","==","bm2"]],"row":{"other_config":["map",[["lacp-port-id","21"]]]}}`,
+	} {
+		if err := transact(t, sw.db, `[`+op+`]`); err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+	}
+	sw.reconcile()
+	sw.state.runBonds(time.Now())
+	show, _ = appctl(sw, "lacp/show", "bond0")
+	for _, w := range []string{"  sys_id: 02:00:5e:10:00:01\n  sys_priority: 77\n  aggregation key: 13\n",
+		"member: bm1: defaulted detached\n  port_id: 11\n  port_priority: 12\n",
+		"member: bm2: defaulted detached\n  port_id: 21\n  port_priority: 65535\n"} {
+		if !strings.Contains(show, w) {
+			t.Errorf("lacp/show lacks %q:\n%s", w, show)
+		}
+	}
+	if bs, _ := appctl(sw, "bond/show", "bond0"); !strings.Contains(bs, "bond-hash-basis: 4294967295\n") {
+		t.Errorf("bond/show:\n%s", bs)
+	}
+	for _, c := range []struct{ table, row, key, val, err string }{
+		{"Port", "bond0", "lacp-system-id", "02:00:5e:10:00", `other_config:lacp-system-id="02:00:5e:10:00": must be an Ethernet address`},
+		{"Port", "bond0", "lacp-system-id", "00:00:00:00:00:00", `other_config:lacp-system-id="00:00:00:00:00:00": must not be zero`},
+		{"Port", "bond0", "lacp-system-priority", "0", `other_config:lacp-system-priority="0": must be an integer from 1 to 65535`},
+		{"Port", "bond0", "lacp-system-priority", "65536", `other_config:lacp-system-priority="65536": must be an integer from 1 to 65535`},
+		{"Port", "bond0", "bond-hash-basis", "-1", `other_config:bond-hash-basis="-1": must be an integer from 0 to 4294967295`},
+		{"Port", "bond0", "bond-hash-basis", "x", `other_config:bond-hash-basis="x": must be an integer from 0 to 4294967295`},
+		{"Interface", "bm1", "lacp-port-id", "0", `other_config:lacp-port-id="0": must be an integer from 1 to 65535`},
+		{"Interface", "bm1", "lacp-port-priority", "70000", `other_config:lacp-port-priority="70000": must be an integer from 1 to 65535`},
+		{"Interface", "bm2", "lacp-aggregation-key", "k", `other_config:lacp-aggregation-key="k": must be an integer from 1 to 65535`},
+	} {
+		err := transact(t, sw.db, `[{"op":"update","table":"`+c.table+`","where":[["name","==","`+c.row+`"]],"row":{"other_config":["map",[["`+c.key+`","`+c.val+`"]]]}}]`)
+		if err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%s %s other_config:%s=%s: %v, want %q", c.table, c.row, c.key, c.val, err, c.err)
+		}
+	}
+}
+
+// TestBondLACPSettingsRemote: bad values already in the database (as a
+// remote server, or a database file, holds them: no row check refused
+// them) are reported, the Port's in the members' Interface.error, and
+// the defaults are used (bm1's bad lacp-port-id: its OpenFlow port
+// number 1 is the key). An Interface's own bad value reaches its error
+// column through remoteChecks, as every row check's does.
+func TestBondLACPSettingsRemote(t *testing.T) {
+	db := newMemDB(t)
+	err := transact(t, db, `[
+		{"op":"insert","table":"Interface","uuid-name":"i1","row":{"name":"bm1","type":"memory","other_config":["map",[["lacp-port-id","0"]]]}},
+		{"op":"insert","table":"Interface","uuid-name":"i2","row":{"name":"bm2","type":"memory"}},
+		{"op":"insert","table":"Port","uuid-name":"bond","row":{"name":"bond0","lacp":"active","interfaces":["set",[["named-uuid","i1"],["named-uuid","i2"]]],
+			"other_config":["map",[["lacp-system-id","nonsense"],["lacp-system-priority","0"],["bond-hash-basis","-5"]]]}},
+		{"op":"insert","table":"Interface","uuid-name":"i","row":{"name":"br0","type":"memory"}},
+		{"op":"insert","table":"Port","uuid-name":"p","row":{"name":"br0","interfaces":["named-uuid","i"]}},
+		{"op":"insert","table":"Bridge","uuid-name":"b","row":{"name":"br0","ports":["set",[["named-uuid","bond"],["named-uuid","p"]]]}},
+		{"op":"insert","table":"Open_vSwitch","row":{"bridges":["named-uuid","b"]}}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := New(db)
+	t.Cleanup(func() { sw.state.close(true) })
+	sw.reconcile()
+	sw.state.runBonds(time.Now())
+	e := sw.state.ifaces["bm2"].errorText()
+	for _, want := range []string{`other_config:lacp-system-id="nonsense": must be an Ethernet address: using the bridge's address`,
+		`other_config:lacp-system-priority="0": must be an integer from 1 to 65535: using 65534`,
+		`other_config:bond-hash-basis="-5": must be an integer from 0 to 4294967295: using 0`} {
+		if !strings.Contains(e, want) {
+			t.Errorf("bm2's Interface.error %q lacks %q", e, want)
+		}
+	}
+	show, _ := appctl(sw, "lacp/show", "bond0")
+	local := sw.state.ifaces["br0"].dev.Info().MAC.String()
+	if !strings.Contains(show, "  sys_id: "+local+"\n  sys_priority: 65534\n  aggregation key: 1\n") {
+		t.Errorf("lacp/show with bad settings (want the defaults, the bridge's address %s):\n%s", local, show)
+	}
+}

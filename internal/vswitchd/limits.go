@@ -2,6 +2,7 @@ package vswitchd
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -172,8 +173,15 @@ const busyPollKey = "gvs-busy-poll-us"
 const maxBusyPollUS = int64(netdev.MaxBusyPoll / time.Microsecond)
 
 // checkInterface refuses a memory Interface whose options:depth is out
-// of range.
+// of range, and an other_config:lacp-port-id, lacp-port-priority or
+// lacp-aggregation-key out of ovs-vswitchd.conf.db(5)'s range (OVS takes
+// its default instead).
 func checkInterface(t *ovsdb.Table, old, new *ovsdb.Row) error {
+	for _, k := range []string{"lacp-port-id", "lacp-port-priority", "lacp-aggregation-key"} {
+		if err := checkIntKey(t, old, new, "other_config", k, 1, 65535); err != nil {
+			return err
+		}
+	}
 	typ, _ := new.Column(t, "type").Str()
 	if typ != "memory" {
 		return nil
@@ -187,13 +195,33 @@ func checkInterface(t *ovsdb.Table, old, new *ovsdb.Row) error {
 }
 
 // checkPort refuses a bond of more than ofproto.MaxBondMembers
-// interfaces, and an other_config:bond-rebalance-interval out of OVS's
-// documented range.
+// interfaces, an other_config:bond-rebalance-interval or
+// lacp-system-priority out of OVS's documented range, a bond-hash-basis
+// that is no 32-bit unsigned integer, and a lacp-system-id that is no
+// nonzero Ethernet address (OVS turns the port's LACP off for that).
 func checkPort(t *ovsdb.Table, old, new *ovsdb.Row) error {
 	if err := checkSetSize(t, old, new, "interfaces", ofproto.MaxBondMembers); err != nil {
 		return err
 	}
-	return checkIntKey(t, old, new, "other_config", "bond-rebalance-interval", 0, maxRebalanceMS)
+	for _, k := range []struct {
+		key    string
+		lo, hi int64
+	}{{"bond-rebalance-interval", 0, maxRebalanceMS}, {"lacp-system-priority", 1, 65535}, {"bond-hash-basis", 0, math.MaxUint32}} {
+		if err := checkIntKey(t, old, new, "other_config", k.key, k.lo, k.hi); err != nil {
+			return err
+		}
+	}
+	s, ok := new.Column(t, "other_config").StringMap()[lacpSystemIDKey]
+	if !ok {
+		return nil
+	}
+	if old != nil {
+		if was, ok := old.Column(t, "other_config").StringMap()[lacpSystemIDKey]; ok && was == s {
+			return nil // unchanged
+		}
+	}
+	_, err := parseLACPSystemID(s)
+	return err
 }
 
 // checkIntKey refuses a new value of column:key that is not an integer

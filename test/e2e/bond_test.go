@@ -195,40 +195,58 @@ func TestBondLACPBalanceTCPAgainstOVS(t *testing.T) {
 	// offloaded super-frames from its veths.
 	lab.mustExec("gvbl-a", "ethtool", "-K", "gvblGHp", "tx", "off", "tso", "off", "gso", "off")
 	lab.mustExec("gvbl-b", "ethtool", "-K", "gvblOHp", "tx", "off", "tso", "off", "gso", "off")
-	server := exec.Command("ip", "netns", "exec", "gvbl-b", "python3", "-c", `
-import socket, threading
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("10.78.1.2", 5901)); s.listen(32)
+	gvblTCPServer(t, "gvbl-b", "10.78.1.2", 5901)
+	before1, before2 := gvblRxPackets(t, "gvblO1"), gvblRxPackets(t, "gvblO2")
+	gvblTCPSend(t, lab, "gvbl-a", "10.78.1.2", 5901, 16, 262144)
+	d1, d2 := gvblRxPackets(t, "gvblO1")-before1, gvblRxPackets(t, "gvblO2")-before2
+	t.Logf("packets received by OVS's members: gvblO1 %d, gvblO2 %d", d1, d2)
+	if d1 < 50 || d2 < 50 {
+		t.Fatalf("16 connections did not spread over both members: gvblO1 got %d packets, gvblO2 %d", d1, d2)
+	}
+}
+
+// gvblTCPServer runs, in namespace ns until the test ends, a TCP server
+// on addr (IPv4 or IPv6) and port that reads each connection to its end.
+func gvblTCPServer(t *testing.T, ns, addr string, port int) {
+	t.Helper()
+	server := exec.Command("ip", "netns", "exec", ns, "python3", "-c", `
+import socket, sys, threading
+addr, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((addr, port)); s.listen(32)
 def drain(c):
     while c.recv(65536): pass
     c.close()
 while True:
     c, _ = s.accept(); threading.Thread(target=drain, args=(c,), daemon=True).start()
-`)
+`, addr, strconv.Itoa(port))
 	if err := server.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
-	before1, before2 := gvblRxPackets(t, "gvblO1"), gvblRxPackets(t, "gvblO2")
-	out, err := lab.exec("gvbl-a", "python3", "-c", `
-import socket, time
+}
+
+// gvblTCPSend makes n TCP connections from namespace ns to addr and
+// port (once the server answers), each sending size bytes, and fails
+// the test if one fails.
+func gvblTCPSend(t *testing.T, lab *netLab, ns, addr string, port, n, size int) {
+	t.Helper()
+	out, err := lab.exec(ns, "python3", "-c", `
+import socket, sys, time
+addr, port, n, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 for attempt in range(50):
     try:
-        socket.create_connection(("10.78.1.2", 5901), timeout=2).close(); break
+        socket.create_connection((addr, port), timeout=2).close(); break
     except OSError: time.sleep(0.1)
-for i in range(16):
-    c = socket.create_connection(("10.78.1.2", 5901), timeout=5)
-    c.sendall(b"x" * 262144); c.close()
+for i in range(n):
+    c = socket.create_connection((addr, port), timeout=5)
+    c.sendall(b"x" * size); c.close()
     print("connection", i, "sent", flush=True)
 print("sent")
-`)
-	if err != nil || !strings.Contains(out, "sent") {
-		t.Fatalf("TCP connections across the bonds: %v\n%s", err, out)
-	}
-	d1, d2 := gvblRxPackets(t, "gvblO1")-before1, gvblRxPackets(t, "gvblO2")-before2
-	t.Logf("packets received by OVS's members: gvblO1 %d, gvblO2 %d", d1, d2)
-	if d1 < 50 || d2 < 50 {
-		t.Fatalf("16 connections did not spread over both members: gvblO1 got %d packets, gvblO2 %d", d1, d2)
+`, addr, strconv.Itoa(port), strconv.Itoa(n), strconv.Itoa(size))
+	if err != nil || !strings.HasSuffix(out, "\nsent\n") {
+		t.Fatalf("TCP connections from %s to %s: %v\n%s", ns, addr, err, out)
 	}
 }
 
