@@ -33,11 +33,28 @@ func gvpmLab(t *testing.T, offload bool) (*netLab, *Gvsd) {
 
 // gvpmBurst pings from a to b fast enough that, with hw-offload, the
 // kernel forwards most of it by the cached flows: what a config change
-// must then stop.
-func gvpmBurst(lab *netLab) {
+// must then stop. With offload it checks that the kernel did forward.
+func gvpmBurst(lab *netLab, g *Gvsd, offload bool) {
 	lab.t.Helper()
+	forwarded := func() int {
+		out, errOut, err := g.Run("ovs-appctl", "dpctl/offload-stats-show")
+		if err != nil {
+			lab.t.Fatalf("dpctl/offload-stats-show: %v\n%s", err, errOut)
+		}
+		return gvhoCounter(lab.t, out, "packets forwarded")
+	}
+	before := 0
+	if offload {
+		before = forwarded()
+	}
 	if out, err := lab.exec("gvpm-a", "ping", "-q", "-c", "30", "-i", "0.01", "-W", "2", "10.47.0.2"); err != nil {
 		lab.t.Fatalf("burst before the change: %v\n%s", err, out)
+	}
+	if !offload {
+		return
+	}
+	if n := forwarded() - before; n < 30 {
+		lab.t.Errorf("the kernel forwarded %d of the burst's 60 packets: the fast path is not what is tested", n)
 	}
 }
 
@@ -85,7 +102,7 @@ func TestPortModTraffic(t *testing.T) {
 				{"gvpma", "no-receive", "receive", [][2]string{{"gvpm-a", "10.47.0.2"}, {"gvpm-b", "10.47.0.1"}}, [][2]string{{"gvpm-b", "10.47.0.3"}}},
 				{"gvpmb", "no-forward", "forward", [][2]string{{"gvpm-a", "10.47.0.2"}}, [][2]string{{"gvpm-a", "10.47.0.3"}}},
 			} {
-				gvpmBurst(lab)
+				gvpmBurst(lab, g, offload)
 				mod(c.port, c.set)
 				for _, p := range c.fails {
 					lab.pingFails(p[0], p[1])
@@ -98,7 +115,7 @@ func TestPortModTraffic(t *testing.T) {
 			}
 
 			// no-flood: a learned unicast still goes, a broadcast does not.
-			gvpmBurst(lab)
+			gvpmBurst(lab, g, offload)
 			mod("gvpmb", "no-flood")
 			lab.pingOK("gvpm-a", "10.47.0.2")
 			gvpmFlushARP(lab)
