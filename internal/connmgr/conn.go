@@ -490,10 +490,7 @@ func (c *conn) portMod(m *openflow.PortMod) error {
 			return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
 		}
 	}
-	if bits := mask &^ portConfigDown; bits != 0 {
-		old := c.s.bridge.PortConfig(p.OFPort)
-		c.s.bridge.SetPortConfig(p.OFPort, old&^bits|m.Config&bits)
-	}
+	c.s.bridge.ModPortConfig(p.OFPort, mask&^portConfigDown, m.Config)
 	if mask&portConfigDown != 0 {
 		if err := netdev.SetAdminUp(p.Dev.Name(), m.Config&portConfigDown == 0); err != nil {
 			return &openflow.Error{Code: openflow.ErrEPerm, Detail: err.Error()}

@@ -42,17 +42,28 @@ func (b *Bridge) PortConfig(ofport uint32) uint32 {
 // datapath's cached flows, and the kernel's, stale: translations read
 // the bits.
 func (b *Bridge) SetPortConfig(ofport, config uint32) bool {
-	config &= PortConfigBits
+	return b.ModPortConfig(ofport, PortConfigBits, config)
+}
+
+// ModPortConfig sets the bits of mask (of PortConfigBits) of OpenFlow
+// port ofport to config's, leaves the others, and reports whether they
+// changed: a port mod, one at a time whatever connection sends it.
+func (b *Bridge) ModPortConfig(ofport, mask, config uint32) bool {
+	mask &= PortConfigBits
 	b.portCfgMu.Lock()
 	defer b.portCfgMu.Unlock()
 	var m map[uint32]uint32
-	if old := b.portCfg.Load(); old != nil {
-		if (*old)[ofport] == config {
-			return false
-		}
-		m = maps.Clone(*old)
-	} else if config == 0 {
+	old := b.portCfg.Load()
+	var cur uint32
+	if old != nil {
+		cur = (*old)[ofport]
+	}
+	config = cur&^mask | config&mask
+	if config == cur {
 		return false
+	}
+	if old != nil {
+		m = maps.Clone(*old)
 	} else {
 		m = map[uint32]uint32{}
 	}

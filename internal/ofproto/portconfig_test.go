@@ -183,3 +183,25 @@ func TestPortConfigTranslateAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per translation", n)
 	}
 }
+
+// TestModPortConfigConcurrent: port mods of different bits from two
+// connections at once both stick (a read and a separate write would
+// lose one).
+func TestModPortConfigConcurrent(t *testing.T) {
+	b := ofBridge(t)
+	done := make(chan struct{})
+	for _, bit := range []uint32{PortNoFwd, PortNoFlood} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				b.ModPortConfig(2, bit, uint32(i%2)*bit)
+			}
+			b.ModPortConfig(2, bit, bit)
+		}()
+	}
+	<-done
+	<-done
+	if got := b.PortConfig(2); got != PortNoFwd|PortNoFlood {
+		t.Errorf("bits %#x, want NO_FWD|NO_FLOOD", got)
+	}
+}
