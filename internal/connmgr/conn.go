@@ -464,10 +464,12 @@ func (s *Service) demoteMasters(master *conn) {
 	}
 }
 
-// portMod serves OFPT_PORT_MOD. gvs changes only OFPPC_PORT_DOWN, as
-// OVS does, by bringing the port's device down or up; then the port's
-// status goes to the other connections. The other config bits change
-// how OVS forwards: gvs refuses them (docs/COMPATIBILITY.md).
+// portMod serves OFPT_PORT_MOD as OVS 3.1 does. OFPPC_PORT_DOWN brings
+// the port's device down or up; the other config bits of the message's
+// version (all of 1.0's; from 1.1 NO_RECV, NO_FWD and NO_PACKET_IN:
+// ovs-ofctl's no-flood changes no bit there) are kept by the bridge,
+// whose translation obeys them. Bits the version lacks are ignored, as
+// by OVS. A change goes to the other connections as a port status.
 func (c *conn) portMod(m *openflow.PortMod) error {
 	p := c.s.info.Load().port(toFlowPort(m.PortNo))
 	if p == nil {
@@ -476,21 +478,33 @@ func (c *conn) portMod(m *openflow.PortMod) error {
 	if m.HWAddr != p.HWAddr {
 		return &openflow.Error{Code: openflow.ErrPortModBadHwAddr, Detail: fmt.Sprintf("port %d has another hardware address", m.PortNo)}
 	}
-	if m.Mask&^portConfigDown != 0 {
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: "gvs changes only a port's PORT_DOWN"}
-	}
-	if m.Mask == 0 {
+	mask := m.Mask & portConfigBits(c.version)
+	if mask == 0 {
 		return nil
 	}
-	if p.Dev == nil {
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
+	if mask&portConfigDown != 0 {
+		if p.Dev == nil {
+			return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
+		}
+		if di := p.Dev.Info(); di.Ifindex == 0 || di.Stale {
+			return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
+		}
 	}
-	if di := p.Dev.Info(); di.Ifindex == 0 || di.Stale {
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: fmt.Sprintf("port %d has no kernel device to bring up or down", m.PortNo)}
-	}
-	if err := netdev.SetAdminUp(p.Dev.Name(), m.Config&portConfigDown == 0); err != nil {
-		return &openflow.Error{Code: openflow.ErrEPerm, Detail: err.Error()}
+	c.s.bridge.ModPortConfig(p.OFPort, mask&^portConfigDown, m.Config)
+	if mask&portConfigDown != 0 {
+		if err := netdev.SetAdminUp(p.Dev.Name(), m.Config&portConfigDown == 0); err != nil {
+			return &openflow.Error{Code: openflow.ErrEPerm, Detail: err.Error()}
+		}
 	}
 	c.s.syncPorts(c, false, true)
 	return nil
+}
+
+// portConfigBits are the port config bits of version v: 1.1 dropped
+// NO_STP, NO_RECV_STP and NO_FLOOD.
+func portConfigBits(v uint8) uint32 {
+	if v == openflow.Version10 {
+		return portConfigDown | ofproto.PortConfigBits
+	}
+	return portConfigDown | ofproto.PortNoRecv | ofproto.PortNoFwd | ofproto.PortNoPacketIn
 }

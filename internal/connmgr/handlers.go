@@ -49,6 +49,7 @@ func (c *conn) portDescs() []openflow.PortDesc {
 	out := make([]openflow.PortDesc, 0, len(info.Ports))
 	for i := range info.Ports {
 		v := viewOf(&info.Ports[i], true, nil, nil)
+		v.config = c.s.bridge.PortConfig(v.no)
 		out = append(out, v.desc(c.version))
 	}
 	// LOCAL last, as OVS lists it after the numbered ports in 1.0's show.

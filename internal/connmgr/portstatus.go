@@ -35,6 +35,7 @@ type portView struct {
 	linkDown  bool
 	mode      netdev.LinkMode
 	modeOK    bool
+	config    uint32 // the bridge's config bits for the port (ofproto.PortConfig)
 }
 
 // viewOf describes p. live reads its device now: from links (one dump
@@ -78,6 +79,7 @@ func viewOf(p *Port, live bool, prev *portView, links map[string]netdev.Info) po
 // desc is the port's description in version ver.
 func (p *portView) desc(ver uint8) openflow.PortDesc {
 	d := openflow.PortDesc{PortNo: toWirePort(p.no), HWAddr: p.hwAddr, Name: p.name}
+	d.Config = p.config & portConfigBits(ver)
 	if !p.hasDev {
 		return d
 	}
@@ -162,6 +164,7 @@ func (s *Service) syncPorts(source *conn, quiet, live bool) {
 			prev = &old
 		}
 		v := viewOf(&info.Ports[i], live, prev, links)
+		v.config = s.bridge.PortConfig(v.no)
 		now[v.no] = v
 		switch old, ok := s.ports[v.no]; {
 		case !ok:

@@ -184,3 +184,64 @@ func TestRoleStatusOnMasterRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestPortModConfigBits: a port mod sets and clears the config bits of
+// its version, as OVS 3.1 does: the bridge keeps them, the port's
+// description shows those of each version (1.1+ has no NO_FLOOD), the
+// other listeners get a port status, and a 1.3 port mod's NO_FLOOD
+// changes nothing. On main every bit but PORT_DOWN got OFPBRC_EPERM.
+func TestPortModConfigBits(t *testing.T) {
+	p1 := netdev.NewMemory("gvpm1", 4)
+	info := &Info{Versions: allVersions, Ports: []Port{{OFPort: 1, Name: "gvpm1", Dev: p1, DevInfo: p1.Info()}}}
+	s, b := newTestService(t, info)
+	l10, l13 := listener(t, s, openflow.Version10), listener(t, s, openflow.Version13)
+	c10, c13 := dialService(t, s, openflow.Version10), dialService(t, s, openflow.Version13)
+	const noRecv, noFlood, noFwd, noPacketIn = 1 << 2, 1 << 4, 1 << 5, 1 << 6
+
+	c10.send(&openflow.PortMod{PortNo: 1, Config: noRecv | noFlood, Mask: noRecv | noFlood})
+	c10.expectNothing() // no error, and no port status of its own change before 1.5
+	if got := b.PortConfig(1); got != noRecv|noFlood {
+		t.Fatalf("bridge keeps %#x, want NO_RECV|NO_FLOOD", got)
+	}
+	if ps := l10.expectPortStatus(portModified, 1); ps.Desc.Config != noRecv|noFlood {
+		t.Errorf("1.0 port status config %#x, want %#x", ps.Desc.Config, noRecv|noFlood)
+	}
+	if ps := l13.expectPortStatus(portModified, 1); ps.Desc.Config != noRecv {
+		t.Errorf("1.3 port status config %#x, want NO_RECV only", ps.Desc.Config)
+	}
+
+	// 1.3: NO_FLOOD is not a bit there; nothing changes, nothing is sent.
+	c13.send(&openflow.PortMod{PortNo: 1, Config: 0, Mask: noFlood})
+	c13.expectNothing()
+	if got := b.PortConfig(1); got != noRecv|noFlood {
+		t.Fatalf("a 1.3 port mod of NO_FLOOD changed the bits to %#x", got)
+	}
+	l10.expectNothing()
+	l13.expectNothing()
+
+	c13.send(&openflow.PortMod{PortNo: 1, Config: noFwd | noPacketIn, Mask: noRecv | noFwd | noPacketIn})
+	c13.expectNothing()
+	if got := b.PortConfig(1); got != noFlood|noFwd|noPacketIn {
+		t.Fatalf("bridge keeps %#x, want NO_FLOOD|NO_FWD|NO_PACKET_IN", got)
+	}
+	if ps := l10.expectPortStatus(portModified, 1); ps.Desc.Config != noFlood|noFwd|noPacketIn {
+		t.Errorf("1.0 port status config %#x", ps.Desc.Config)
+	}
+	if ps := l13.expectPortStatus(portModified, 1); ps.Desc.Config != noFwd|noPacketIn {
+		t.Errorf("1.3 port status config %#x", ps.Desc.Config)
+	}
+	c13.send(&openflow.PortDescRequest{PortNo: openflow.PortAny})
+	if r, ok := c13.next().(*openflow.PortDescReply); !ok || len(r.Ports) != 1 || r.Ports[0].Config != noFwd|noPacketIn {
+		t.Errorf("1.3 port description: %#v", r)
+	}
+
+	// PORT_DOWN of a port without a kernel device is refused, and the
+	// other bits of that message are not applied.
+	c10.send(&openflow.PortMod{PortNo: 1, Config: 1, Mask: 1 | noFwd})
+	if e, ok := c10.next().(*openflow.ErrorMsg); !ok || e.Err.Code != openflow.ErrEPerm {
+		t.Errorf("PORT_DOWN of a memory port: %#v, want OFPBRC_EPERM", e)
+	}
+	if got := b.PortConfig(1); got != noFlood|noFwd|noPacketIn {
+		t.Errorf("a refused port mod changed the bits to %#x", got)
+	}
+}

@@ -13,6 +13,7 @@ package ofproto
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"gvs/internal/coverage"
@@ -102,6 +103,11 @@ type Bridge struct {
 	failOpen atomic.Bool                // see SetFailOpen
 	missIn   atomic.Bool                // see SetMissPacketIn
 	frag     atomic.Uint32              // FragMode; see SetFragMode
+
+	// portCfg holds the ports' OpenFlow config bits (portconfig.go),
+	// by OpenFlow port, copied on write; portCfgMu orders the writes.
+	portCfg   atomic.Pointer[map[uint32]uint32]
+	portCfgMu sync.Mutex
 }
 
 // NewBridge returns a bridge with no ports.
@@ -113,9 +119,11 @@ func NewBridge(name string, macTableSize, macAging int) *Bridge {
 }
 
 // SetConfig installs a new configuration; the datapath's cached flows,
-// made with the old one, are stale from now on.
+// made with the old one, are stale from now on. The ports c lacks lose
+// their OpenFlow config bits.
 func (b *Bridge) SetConfig(c *Config) {
 	b.cfg.Store(c)
+	b.prunePortConfig(c)
 	datapath.Invalidate()
 }
 
@@ -228,6 +236,9 @@ func (b *Bridge) pipelineFrom(x *xlate, cfg *Config, in *Port, f frame, depth in
 	pktOut := x.pktOut != nil && depth == 0
 	// The fragment mode is the receiving bridge's: a frame crossing a
 	// patch was judged by the first one.
+	if !b.mayReceive(x, in, &f) {
+		return // not mirrored either, as in OVS
+	}
 	var noPorts bool
 	if f.key == nil {
 		var drop bool
@@ -439,8 +450,9 @@ func (b *Bridge) lookup(x *xlate, dst [6]byte, vlan uint16) (uint32, bool) {
 
 // chooseOutputs appends to x.outs the ports NORMAL sends the frame to:
 // the learned port of a known unicast destination, or every port of the
-// VLAN but the input; only ports that take the frame's headers (see
-// PortVLAN.Includes). A bond is one port: flooded once, through the
+// VLAN but the input and those with NO_FLOOD; only ports that take the
+// frame's headers (see PortVLAN.Includes) and have no NO_FWD (not
+// mirrored as outputs either, as in OVS). A bond is one port: flooded once, through the
 // member bondOutput picks.
 func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, f *frame, vs VLANs) {
 	vlan := vs.VID()
@@ -451,7 +463,7 @@ func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, f *frame, vs VLA
 				x.trace.Note(fmt.Sprintf("forwarding to learned port %s", portName(cfg, port)), x.tnest)
 			}
 			if out := cfg.Ports[port]; out != nil && !sameSwitchPort(out, in) && !out.MirrorOut && out.VLAN.Includes(vs) {
-				if out = bondOutput(x, out, f, vlan); out != nil {
+				if out = bondOutput(x, out, f, vlan); out != nil && b.mayForward(x, out) {
 					x.outs = append(x.outs, out)
 				}
 			}
@@ -462,8 +474,8 @@ func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, f *frame, vs VLA
 		x.trace.Note("no learned MAC for destination, flooding", x.tnest)
 	}
 	for _, out := range cfg.Flood {
-		if !sameSwitchPort(out, in) && !out.MirrorOut && out.VLAN.Includes(vs) && bondLead(cfg, out) == out {
-			if out = bondOutput(x, out, f, vlan); out != nil {
+		if !sameSwitchPort(out, in) && !out.MirrorOut && out.VLAN.Includes(vs) && bondLead(cfg, out) == out && b.floodable(cfg, out) {
+			if out = bondOutput(x, out, f, vlan); out != nil && b.mayForward(x, out) {
 				x.outs = append(x.outs, out)
 			}
 		}
@@ -473,6 +485,9 @@ func (b *Bridge) chooseOutputs(x *xlate, cfg *Config, in *Port, f *frame, vs VLA
 // output sends the frame, with VLAN headers vs inside the bridge, out of
 // port out, or across it into the peer bridge when out is a patch port.
 func (b *Bridge) output(x *xlate, out *Port, f frame, vs VLANs, depth int) {
+	if !b.mayForward(x, out) {
+		return
+	}
 	ovs := out.VLAN.Output(vs)
 	want, n := ovs.wire()
 	if !out.IsPatch() {

@@ -450,8 +450,9 @@ func (c *ofctx) output(x *xlate, port uint32) {
 			c.mirrored = true
 		}
 	case flow.PortFlood, flow.PortAll:
+		// FLOOD leaves out the ports with NO_FLOOD, ALL does not.
 		for _, p := range c.cfg.Flood {
-			if p.OFPort != c.key.InPort {
+			if p.OFPort != c.key.InPort && (port == flow.PortAll || c.b.PortConfig(p.OFPort)&PortNoFlood == 0) {
 				c.outputTo(x, p)
 			}
 		}
@@ -480,7 +481,7 @@ func (c *ofctx) port(n uint32) *Port {
 // into the peer bridge when p is a patch port. No port VLAN
 // configuration applies: that is NORMAL's.
 func (c *ofctx) outputTo(x *xlate, p *Port) {
-	if p.MirrorOut {
+	if p.MirrorOut || !c.b.mayForward(x, p) {
 		return
 	}
 	want, n := c.vlans.wire()

@@ -100,6 +100,13 @@ var gvsuSame = []gvsuCmd{
 	gvsuOf("dump-ports-desc", "br", "2"),
 	gvsuOf("mod-port", "br", "nosuch", "up"),
 	gvsuOf("mod-port", "br", "1", "bogus"),
+	// Config bits (they got OFPBRC_EPERM before), then cleared.
+	gvsuOf("mod-port", "br", "2", "no-flood"),
+	gvsuOf("mod-port", "br", "2", "no-receive"),
+	gvsuOf("show", "br"),
+	gvsuOf("-O", "OpenFlow13", "dump-ports-desc", "br"),
+	gvsuOf("mod-port", "br", "2", "flood"),
+	gvsuOf("mod-port", "br", "2", "receive"),
 	gvsuOf("packet-out", "br", "in_port=1 packet=0002677675000202677675000188b5676f actions=output:2"),
 	gvsuOf("-O", "OpenFlow13", "packet-out", "br", "in_port=1 packet=0002677675000202677675000188b5676f actions=output:2"),
 	// Bad input: what ovs-ofctl refuses itself and what the switch does.
@@ -200,7 +207,6 @@ var gvsuRefused = []struct {
 	cmd  gvsuCmd
 	want string
 }{
-	{gvsuOf("mod-port", "br", "2", "no-flood"), "OFPBRC_EPERM"},
 	{gvsuOf("add-group", "br", "group_id=1,type=all,bucket=output:1"), "OFPBRC_BAD_SUBTYPE"},
 	{gvsuOf("-O", "OpenFlow13", "add-meter", "br", "meter=1,kbps,band=type=drop,rate=1000"), "OFPBRC_BAD_TYPE"},
 	{gvsuOf("-O", "OpenFlow13", "dump-meters", "br"), "OFPBRC_BAD_STAT"},
