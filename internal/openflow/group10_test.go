@@ -42,7 +42,10 @@ func TestGroupNXWireAsOVS(t *testing.T) {
 			}},
 		{"--may-create mod-group group_id=9,type=indirect,bucket=output:2",
 			"0104003000000006000023200000001f800002000000000900100000ffffffff00100008000000000000000800020000",
-			func(m Message) bool { g, ok := m.(*GroupMod); return ok && g.Command == 0x8000 && g.Type == GroupTypeIndirect }},
+			func(m Message) bool {
+				g, ok := m.(*GroupMod)
+				return ok && g.Command == 0x8000 && g.Type == GroupTypeIndirect
+			}},
 		{"insert-buckets group_id=1,command_bucket_id=first,bucket=bucket_id:7,actions=output:3",
 			"0104003000000006000023200000001f000300000000000100100000fffffffd00100008000000070000000800030000",
 			func(m Message) bool {
@@ -51,9 +54,15 @@ func TestGroupNXWireAsOVS(t *testing.T) {
 			}},
 		{"remove-buckets group_id=1,command_bucket_id=7",
 			"0104002000000006000023200000001f00050000000000010000000000000007",
-			func(m Message) bool { g, ok := m.(*GroupMod); return ok && g.Command == GroupRemoveBucket && g.CommandBucketID == 7 }},
+			func(m Message) bool {
+				g, ok := m.(*GroupMod)
+				return ok && g.Command == GroupRemoveBucket && g.CommandBucketID == 7
+			}},
 		{"del-groups", "0104002000000006000023200000001f00020000fffffffc00000000ffffffff",
-			func(m Message) bool { g, ok := m.(*GroupMod); return ok && g.Command == GroupDelete && g.GroupID == GroupAll }},
+			func(m Message) bool {
+				g, ok := m.(*GroupMod)
+				return ok && g.Command == GroupDelete && g.GroupID == GroupAll
+			}},
 		{"dump-groups", "0110002000000002ffff0000000023200000000800000000fffffffc00000000",
 			func(m Message) bool { g, ok := m.(*GroupDescRequest); return ok && g.GroupID == GroupAll }},
 		{"dump-group-stats", "0110002000000006ffff0000000023200000000700000000fffffffc00000000",
