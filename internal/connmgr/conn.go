@@ -34,7 +34,7 @@ type conn struct {
 	// actions are checked at commit, where an earlier message of the
 	// bundle may have added the group.
 	bundling bool
-	async      atomic.Bool // the peer asked for asynchronous messages
+	async    atomic.Bool // the peer asked for asynchronous messages
 	// asyncCfg is which asynchronous messages the peer gets, by kind,
 	// reason and role (async.go); set once the version is known.
 	asyncCfg atomic.Pointer[asyncConfig]
