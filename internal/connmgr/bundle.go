@@ -53,7 +53,6 @@ type bundle struct {
 	ops    []ofproto.Op
 	msgs   [][]byte // each op's message, for the error of one that fails at commit
 	xids   []uint32
-	groups bool // an op changes groups: the commit takes the group table too
 }
 
 // bundleState is a connection's open bundles and what they hold.
@@ -106,11 +105,9 @@ func (c *conn) bundleControl(xid uint32, m *openflow.BundleControl) error {
 		reply(openflow.BundleDiscardReply)
 	case openflow.BundleCommitRequest:
 		c.dropBundle(m.BundleID)
-		commit := c.s.tables.Commit
-		if b.groups {
-			commit = c.s.bridge.Groups.Commit
-		}
-		removed, failed, err := commit(b.ops)
+		// Through the group table, which also checks the bundled
+		// flows' group actions at their turn.
+		removed, failed, err := c.s.bridge.Groups.Commit(b.ops)
 		if err != nil {
 			bundleFails.Inc()
 			// As OVS: the failing message's own error, then the
@@ -188,7 +185,6 @@ func (c *conn) bundleAdd(h openflow.Header, m *openflow.BundleAdd) error {
 		bs.release(1, cost)
 		return nil // changes nothing (a delete in the hidden table, of a reserved group id)
 	}
-	b.groups = b.groups || op.Group != nil
 	b.ops = append(b.ops, op)
 	b.msgs = append(b.msgs, m.Message)
 	b.xids = append(b.xids, h.Xid)

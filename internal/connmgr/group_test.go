@@ -225,6 +225,11 @@ func TestGroupModsInBundle(t *testing.T) {
 	if b.Groups.Len() != 0 || flows() != 0 {
 		t.Errorf("after the delete: %d groups, %d flows", b.Groups.Len(), flows())
 	}
+	// A bundle of flows alone still checks their groups at commit.
+	run(6, 0, openflow.ErrActBadOutGroup, flowTo(8, openflow.Group{GroupID: 98}))
+	if flows() != 0 {
+		t.Errorf("a bundled flow to group 98 was added")
+	}
 	// A group mod that is wrong in itself fails as it is added.
 	f.send(&openflow.BundleControl{BundleID: 5, Type: openflow.BundleOpenRequest, Flags: flags})
 	wantControl(t, f, openflow.BundleOpenReply)
