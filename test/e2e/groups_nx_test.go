@@ -63,8 +63,9 @@ var gvgrNX = []gvsuCmd{
 // gvgrNXGvsd run on gvsd alone, after gvgrNX: a bundle that deletes a
 // group (and so the flow that sends to it) and then fails must leave
 // both. OVS 3.1 cannot be compared there: on the same bundle its
-// ovs-vswitchd closed the connection and stopped answering (the
-// reference socket refused every later command).
+// ovs-vswitchd fails an assertion putting the flow back ("assertion
+// group != NULL failed in ofproto_rule_insert__()") and stops
+// answering.
 var gvgrNXGvsd = []gvsuCmd{
 	gvsuOf("bundle", "br", "@setup"),
 	gvsuOf("bundle", "br", "@delete"),
