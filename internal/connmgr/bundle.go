@@ -10,9 +10,9 @@ import (
 	"gvs/internal/openflow"
 )
 
-// OpenFlow 1.4 bundles (ovs-ofctl --bundle): a connection opens a
-// bundle, adds flow mods to it, which are checked as they come, and
-// commits them all or none. Every size a peer chooses is bounded: a
+// OpenFlow 1.4 bundles (ovs-ofctl --bundle, ovs-ofctl bundle): a
+// connection opens a bundle, adds flow mods and group mods to it, which
+// are checked as they come, and commits them all or none, in order. Every size a peer chooses is bounded: a
 // connection holds at most maxBundles open bundles and, in all of them
 // together, maxBundleMsgs messages and maxBundleBytes bytes of memory;
 // all connections together hold at most maxAllBundleBytes. Past a
@@ -105,13 +105,19 @@ func (c *conn) bundleControl(xid uint32, m *openflow.BundleControl) error {
 		reply(openflow.BundleDiscardReply)
 	case openflow.BundleCommitRequest:
 		c.dropBundle(m.BundleID)
-		removed, failed, err := c.s.tables.Commit(b.ops)
+		// Through the group table, which also checks the bundled
+		// flows' group actions at their turn.
+		removed, failed, err := c.s.bridge.Groups.Commit(b.ops)
 		if err != nil {
 			bundleFails.Inc()
 			// As OVS: the failing message's own error, then the
 			// commit's.
 			add, _ := openflow.Encode(c.version, b.xids[failed], &openflow.BundleAdd{BundleID: m.BundleID, Flags: b.flags, Message: b.msgs[failed]})
-			c.sendError(tableError(err), add, b.xids[failed])
+			oerr := tableError(err)
+			if b.ops[failed].Group != nil {
+				oerr = groupError(err)
+			}
+			c.sendError(oerr, add, b.xids[failed])
 			return &openflow.Error{Code: openflow.ErrBundleMsgFailed, Detail: fmt.Sprintf("bundle %d: message %d: %v", m.BundleID, failed, err)}
 		}
 		bundleCommits.Inc()
@@ -132,9 +138,10 @@ func (c *conn) bundleAdd(h openflow.Header, m *openflow.BundleAdd) error {
 	if err != nil {
 		return err
 	}
-	fm, ok := inner.(*openflow.FlowMod)
-	if !ok {
-		return &openflow.Error{Code: openflow.ErrBundleMsgUnsup, Detail: fmt.Sprintf("gvs bundles hold flow mods, not %T", inner)}
+	fm, isFlow := inner.(*openflow.FlowMod)
+	gm, isGroup := inner.(*openflow.GroupMod)
+	if !isFlow && !isGroup {
+		return &openflow.Error{Code: openflow.ErrBundleMsgUnsup, Detail: fmt.Sprintf("gvs bundles hold flow mods and group mods, not %T", inner)}
 	}
 	b := bs.open[m.BundleID]
 	switch {
@@ -155,7 +162,14 @@ func (c *conn) bundleAdd(h openflow.Header, m *openflow.BundleAdd) error {
 	}
 	bs.msgs++
 	bs.bytes += cost
-	op, err := c.flowModOp(fm)
+	var op ofproto.Op
+	if isFlow {
+		c.bundling = true
+		op, err = c.flowModOp(fm)
+		c.bundling = false
+	} else {
+		op.Group, err = c.groupModOp(gm)
+	}
 	if err != nil {
 		bs.release(1, cost)
 		return err
@@ -167,9 +181,9 @@ func (c *conn) bundleAdd(h openflow.Header, m *openflow.BundleAdd) error {
 		b = &bundle{flags: m.Flags}
 		bs.open[m.BundleID] = b
 	}
-	if op.Add == nil && op.Modify == nil && op.Delete == nil {
+	if op.Add == nil && op.Modify == nil && op.Delete == nil && op.Group == nil {
 		bs.release(1, cost)
-		return nil // changes nothing (a delete in the hidden table)
+		return nil // changes nothing (a delete in the hidden table, of a reserved group id)
 	}
 	b.ops = append(b.ops, op)
 	b.msgs = append(b.msgs, m.Message)

@@ -30,7 +30,11 @@ type conn struct {
 	tableIDExt bool // NXT_FLOW_MOD_TABLE_ID
 	config     openflow.SetConfig
 	bundles    bundleState // OpenFlow 1.4 bundles, used by serve's goroutine only
-	async      atomic.Bool // the peer asked for asynchronous messages
+	// bundling is set while a flow mod is added to a bundle: its group
+	// actions are checked at commit, where an earlier message of the
+	// bundle may have added the group.
+	bundling bool
+	async    atomic.Bool // the peer asked for asynchronous messages
 	// asyncCfg is which asynchronous messages the peer gets, by kind,
 	// reason and role (async.go); set once the version is known.
 	asyncCfg atomic.Pointer[asyncConfig]
@@ -406,7 +410,7 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 	case *openflow.GroupStatsRequest:
 		c.groupStats(h.Xid, m)
 	case *openflow.GroupFeaturesRequest:
-		c.send(h.Xid, groupFeatures())
+		c.send(h.Xid, groupFeatures(c.version))
 	default:
 		return &openflow.Error{Code: openflow.ErrBadType, Detail: "message not supported by a switch"}
 	}

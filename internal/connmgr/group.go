@@ -22,53 +22,75 @@ const groupAddOrModify = 0x8000
 // groupMod applies a group mod. Deleting a group deletes the flows that
 // name it (and sends their flow-removed messages), as in OVS.
 func (c *conn) groupMod(m *openflow.GroupMod) error {
+	op, err := c.groupModOp(m)
+	if err != nil || op == nil {
+		return err
+	}
 	groups := c.s.bridge.Groups
+	var gerr error
+	switch op.Command {
+	case ofproto.GroupOpDelete:
+		c.s.flowsRemoved(groups.Delete(op.Spec.ID))
+	case ofproto.GroupOpAdd:
+		gerr = groups.Add(&op.Spec)
+	case ofproto.GroupOpModify:
+		gerr = groups.Modify(&op.Spec, op.AddIfNone)
+	case ofproto.GroupOpInsertBuckets:
+		gerr = groups.InsertBuckets(op.Spec.ID, op.BucketID, op.Spec.Buckets)
+	case ofproto.GroupOpRemoveBuckets:
+		gerr = groups.RemoveBuckets(op.Spec.ID, op.BucketID)
+	}
+	return groupError(gerr)
+}
+
+// groupModOp checks a group mod and returns the change it makes (nil:
+// none, a delete of a reserved id that names no group).
+func (c *conn) groupModOp(m *openflow.GroupMod) (*ofproto.GroupOp, error) {
 	switch m.Command {
 	case openflow.GroupDelete:
 		if m.GroupID > openflow.GroupMax && m.GroupID != openflow.GroupAll {
-			return nil // OFPG_ANY and the other reserved ids name no group
+			return nil, nil // OFPG_ANY and the other reserved ids name no group
 		}
-		c.s.flowsRemoved(groups.Delete(m.GroupID))
-		return nil
+		return &ofproto.GroupOp{Command: ofproto.GroupOpDelete, Spec: ofproto.GroupSpec{ID: m.GroupID}}, nil
 	case openflow.GroupAdd, openflow.GroupModify, groupAddOrModify:
 	case openflow.GroupInsertBucket, openflow.GroupRemoveBucket:
-		if c.version < openflow.Version15 {
-			return &openflow.Error{Code: openflow.ErrGroupBadCommand, Detail: fmt.Sprintf("command %d needs OpenFlow 1.5", m.Command)}
+		// 1.5, and 1.0's Nicira group mod, which has 1.5's layout.
+		if c.version != openflow.Version10 && c.version < openflow.Version15 {
+			return nil, &openflow.Error{Code: openflow.ErrGroupBadCommand, Detail: fmt.Sprintf("command %d needs OpenFlow 1.5", m.Command)}
 		}
 	default:
-		return &openflow.Error{Code: openflow.ErrGroupBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
+		return nil, &openflow.Error{Code: openflow.ErrGroupBadCommand, Detail: fmt.Sprintf("command %d", m.Command)}
 	}
 	if m.GroupID > openflow.GroupMax {
-		return &openflow.Error{Code: openflow.ErrGroupInvalid, Detail: fmt.Sprintf("group id 0x%x is reserved", m.GroupID)}
+		return nil, &openflow.Error{Code: openflow.ErrGroupInvalid, Detail: fmt.Sprintf("group id 0x%x is reserved", m.GroupID)}
 	}
 	if m.Type > openflow.GroupTypeFastFailover {
-		return &openflow.Error{Code: openflow.ErrGroupBadType, Detail: fmt.Sprintf("group type %d", m.Type)}
+		return nil, &openflow.Error{Code: openflow.ErrGroupBadType, Detail: fmt.Sprintf("group type %d", m.Type)}
 	}
 	buckets, err := c.bucketsFromWire(m.Buckets)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var gerr error
+	op := &ofproto.GroupOp{Spec: ofproto.GroupSpec{ID: m.GroupID, Type: m.Type, Buckets: buckets}, BucketID: m.CommandBucketID}
 	switch m.Command {
-	case openflow.GroupAdd, openflow.GroupModify, groupAddOrModify:
-		spec := &ofproto.GroupSpec{ID: m.GroupID, Type: m.Type, Buckets: buckets}
-		if err := selectionMethod(spec, m.Props); err != nil {
-			return err
-		}
-		for _, p := range m.Props {
-			spec.Props = append(spec.Props, ofproto.GroupProp{Type: p.Type, Data: p.Data})
-		}
-		if m.Command == openflow.GroupAdd {
-			gerr = groups.Add(spec)
-		} else {
-			gerr = groups.Modify(spec, m.Command == groupAddOrModify)
-		}
 	case openflow.GroupInsertBucket:
-		gerr = groups.InsertBuckets(m.GroupID, m.CommandBucketID, buckets)
+		op.Command = ofproto.GroupOpInsertBuckets
+		return op, nil
 	case openflow.GroupRemoveBucket:
-		gerr = groups.RemoveBuckets(m.GroupID, m.CommandBucketID)
+		op.Command = ofproto.GroupOpRemoveBuckets
+		return op, nil
+	case openflow.GroupAdd:
+		op.Command = ofproto.GroupOpAdd
+	default:
+		op.Command, op.AddIfNone = ofproto.GroupOpModify, m.Command == groupAddOrModify
 	}
-	return groupError(gerr)
+	if err := selectionMethod(&op.Spec, m.Props); err != nil {
+		return nil, err
+	}
+	for _, p := range m.Props {
+		op.Spec.Props = append(op.Spec.Props, ofproto.GroupProp{Type: p.Type, Data: p.Data})
+	}
+	return op, nil
 }
 
 // bucketsFromWire converts buckets, checking their actions as a flow's.
@@ -215,7 +237,7 @@ func (c *conn) groupDescs(xid uint32, m *openflow.GroupDescRequest) {
 	r := &openflow.GroupDescReply{}
 	for _, g := range c.s.bridge.Groups.List(m.GroupID) {
 		d := openflow.GroupDesc{Type: g.Type, GroupID: g.ID, Buckets: c.bucketsToWire(g.Buckets)}
-		if c.version >= openflow.Version15 {
+		if c.version >= openflow.Version15 || c.version == openflow.Version10 {
 			for _, p := range g.Props {
 				d.Props = append(d.Props, openflow.Prop{Type: p.Type, Data: p.Data})
 			}
@@ -247,14 +269,25 @@ func (c *conn) groupStats(xid uint32, m *openflow.GroupStatsRequest) {
 // set_queue, which gvs does not execute.
 const groupActions13 = 1<<0 | 1<<17 | 1<<18 | 1<<22 | 1<<23 | 1<<24 | 1<<25
 
+// groupActions10 are the same in OpenFlow 1.0's numbers (NXST_GROUP_FEATURES):
+// output, and what set_field and strip_vlan do there (set_vlan_vid,
+// set_vlan_pcp, strip_vlan, mod_dl_src/dst, mod_nw_src/dst, mod_nw_tos,
+// mod_tp_src/dst). OVS 3.1 also lists enqueue, as set_queue above.
+const groupActions10 = 1<<11 - 1
+
 // groupFeatures is what OVS 3.1's userspace datapath reports (the four
 // types; weights, liveness and chaining), with gvs's own limit of
-// groups (OVS says OFPG_MAX) and the actions above.
-func groupFeatures() *openflow.GroupFeaturesReply {
+// groups (OVS says OFPG_MAX) and the actions above in version v's
+// numbers.
+func groupFeatures(v uint8) *openflow.GroupFeaturesReply {
 	r := &openflow.GroupFeaturesReply{Types: 0xf, Capabilities: 0x7}
+	acts := uint32(groupActions13)
+	if v == openflow.Version10 {
+		acts = groupActions10
+	}
 	for i := range r.MaxGroups {
 		r.MaxGroups[i] = ofproto.MaxGroups
-		r.Actions[i] = groupActions13
+		r.Actions[i] = acts
 	}
 	return r
 }

@@ -3,6 +3,8 @@ package connmgr
 import (
 	"testing"
 
+	"gvs/internal/flow"
+
 	"gvs/internal/ofproto"
 	"gvs/internal/openflow"
 )
@@ -148,23 +150,147 @@ func TestGroupSelectionMethodProperty(t *testing.T) {
 	}
 }
 
-// TestGroupModInBundleRefused: a bundle holds flow mods only; a group
-// mod in one gets OFPBFC_MSG_UNSUP (OVS's error for a message a bundle
-// cannot hold) and changes nothing. A guard: bundles refused group mods
-// before groups existed, and still do.
-func TestGroupModInBundleRefused(t *testing.T) {
+// TestGroupModsInBundle: a bundle holds group mods with flow mods, as
+// OVS 3.1's do (ovs-ofctl bundle, --bundle add-group): they apply in
+// order at commit, a flow may name a group the bundle adds before it,
+// and a failure anywhere undoes everything, group deletes (and the flows
+// they took) included, with the failing message's own error and then
+// OFPBFC_MSG_FAILED. On the old code the first group mod got
+// OFPBFC_MSG_UNSUP.
+func TestGroupModsInBundle(t *testing.T) {
 	s, b := newTestService(t, &Info{Versions: openflow.VersionBitmap(openflow.Version14)})
 	f := dialService(t, s, openflow.Version14)
 	const flags = openflow.BundleAtomic | openflow.BundleOrdered
-	f.send(&openflow.BundleControl{BundleID: 1, Type: openflow.BundleOpenRequest, Flags: flags})
-	wantControl(t, f, openflow.BundleOpenReply)
-	gm, err := openflow.Encode(openflow.Version14, 1, &openflow.GroupMod{Command: openflow.GroupAdd, GroupID: 1})
-	if err != nil {
-		t.Fatal(err)
+	enc := func(m openflow.Message) []byte {
+		t.Helper()
+		w, err := openflow.Encode(openflow.Version14, 1, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
 	}
-	f.send(&openflow.BundleAdd{BundleID: 1, Flags: flags, Message: gm})
-	wantError(t, f, openflow.ErrBundleMsgUnsup)
+	group := func(cmd uint16, id uint32, port uint32) []byte {
+		return enc(&openflow.GroupMod{Command: cmd, Type: openflow.GroupTypeAll, GroupID: id, Buckets: []openflow.Bucket{
+			{WatchPort: openflow.PortAny, WatchGroup: openflow.GroupAny, Actions: []openflow.Action{openflow.Output{Port: port}}}}})
+	}
+	flowTo := func(prio uint16, act openflow.Action) []byte {
+		return enc(&openflow.FlowMod{Command: openflow.FlowAdd, Priority: prio, BufferID: openflow.NoBuffer, OutPort: openflow.PortAny,
+			OutGroup: openflow.GroupAny, Instructions: []openflow.Instruction{openflow.ApplyActions{Actions: []openflow.Action{act}}}})
+	}
+	// run sends one bundle of msgs and commits it; fails is the index of
+	// the message that must fail at commit (-1: none).
+	run := func(id uint32, fails int, want openflow.ErrCode, msgs ...[]byte) {
+		t.Helper()
+		f.send(&openflow.BundleControl{BundleID: id, Type: openflow.BundleOpenRequest, Flags: flags})
+		wantControl(t, f, openflow.BundleOpenReply)
+		for _, m := range msgs {
+			f.send(&openflow.BundleAdd{BundleID: id, Flags: flags, Message: m})
+		}
+		f.send(&openflow.BundleControl{BundleID: id, Type: openflow.BundleCommitRequest, Flags: flags})
+		if fails < 0 {
+			wantControl(t, f, openflow.BundleCommitReply)
+			return
+		}
+		wantError(t, f, want)
+		wantError(t, f, openflow.ErrBundleMsgFailed)
+	}
+	base := flowsIn(s, ofproto.TableAll) // the bridge's own flows
+	flows := func() int { return flowsIn(s, ofproto.TableAll) - base }
+
+	// A group and a flow that sends to it, in one bundle.
+	run(1, -1, 0, group(openflow.GroupAdd, 60, 1), flowTo(5, openflow.Group{GroupID: 60}),
+		group(openflow.GroupModify, 60, 2))
+	if g := b.Groups.Get(60); g == nil || len(g.Buckets) != 1 || flows() != 1 {
+		t.Fatalf("after the bundle: group %+v, %d flows", g, flows())
+	}
+	// A flow to a group that does not exist fails the bundle, and the
+	// group and flow added before it are undone.
+	run(2, 2, openflow.ErrActBadOutGroup, flowTo(6, openflow.Output{Port: 2}), group(openflow.GroupAdd, 62, 1),
+		flowTo(7, openflow.Group{GroupID: 99}))
+	if b.Groups.Get(62) != nil || flows() != 1 {
+		t.Errorf("after the failed bundle: group 62 %v, %d flows, want none and 1", b.Groups.Get(62), flows())
+	}
+	// A group delete takes the flows that name it; a later add of a
+	// group that exists fails, and both come back.
+	run(3, 3, openflow.ErrGroupExists, group(openflow.GroupDelete, 60, 0), group(openflow.GroupAdd, 60, 3),
+		group(openflow.GroupAdd, 63, 3), group(openflow.GroupAdd, 60, 3))
+	if g := b.Groups.Get(60); g == nil || b.Groups.Get(63) != nil || b.Groups.Len() != 1 || flows() != 1 {
+		t.Errorf("after the failed delete: group 60 %+v, %d groups, %d flows, want group 60 alone and 1 flow", g, b.Groups.Len(), flows())
+	} else if out, ok := g.Buckets[0].Actions[0].(flow.Output); !ok || out.Port != 2 {
+		t.Errorf("group 60 came back as %+v, want its output:2", g.Buckets)
+	}
+	// A committed delete takes the flow (its flow-removed is sent to
+	// who asked for it; none here).
+	run(4, -1, 0, group(openflow.GroupDelete, openflow.GroupAll, 0))
+	if b.Groups.Len() != 0 || flows() != 0 {
+		t.Errorf("after the delete: %d groups, %d flows", b.Groups.Len(), flows())
+	}
+	// A bundle of flows alone still checks their groups at commit.
+	run(6, 0, openflow.ErrActBadOutGroup, flowTo(8, openflow.Group{GroupID: 98}))
+	if flows() != 0 {
+		t.Errorf("a bundled flow to group 98 was added")
+	}
+	// A group mod that is wrong in itself fails as it is added.
+	f.send(&openflow.BundleControl{BundleID: 5, Type: openflow.BundleOpenRequest, Flags: flags})
+	wantControl(t, f, openflow.BundleOpenReply)
+	f.send(&openflow.BundleAdd{BundleID: 5, Flags: flags, Message: enc(&openflow.GroupMod{Command: openflow.GroupAdd, Type: 9, GroupID: 1})})
+	wantError(t, f, openflow.ErrGroupBadType)
+}
+
+// TestGroupModsNX: group mods and the group stats in OpenFlow 1.0, as
+// ovs-ofctl sends them without -O (OVS's Nicira extension, in 1.5's
+// layout: bucket ids, bucket commands), with the errors OVS 3.1 sent for
+// the same requests. On the old code the first group mod got
+// OFPBRC_BAD_SUBTYPE.
+func TestGroupModsNX(t *testing.T) {
+	s, b := newTestService(t, &Info{Versions: openflow.VersionBitmap(openflow.Version10)})
+	f := dialService(t, s, openflow.Version10)
+	bucket := func(id, watch, port uint32) openflow.Bucket {
+		return openflow.Bucket{ID: id, WatchPort: watch, WatchGroup: openflow.GroupAny, Actions: []openflow.Action{openflow.Output{Port: port}}}
+	}
+	mod := func(cmd uint16, typ uint8, id, bucketID uint32, bs ...openflow.Bucket) *openflow.GroupMod {
+		return &openflow.GroupMod{Command: cmd, Type: typ, GroupID: id, CommandBucketID: bucketID, Buckets: bs}
+	}
+	f.send(mod(openflow.GroupAdd, openflow.GroupTypeAll, 1, openflow.BucketAll, bucket(0, openflow.PortAny, 1)))
+	f.send(mod(openflow.GroupInsertBucket, openflow.GroupTypeAll, 1, openflow.BucketFirst, bucket(7, openflow.PortAny, 3)))
+	f.send(mod(openflow.GroupInsertBucket, openflow.GroupTypeAll, 1, openflow.BucketLast, bucket(8, openflow.PortAny, 2)))
+	f.send(mod(openflow.GroupRemoveBucket, openflow.GroupTypeAll, 1, 8))
+	barrier(t, f, "add, insert, remove")
+	if g := b.Groups.Get(1); g == nil || len(g.Buckets) != 2 || g.Buckets[0].ID != 7 || g.Buckets[1].ID != 0 {
+		t.Fatalf("group 1: %+v", g)
+	}
+	for _, c := range []struct {
+		m    *openflow.GroupMod
+		want openflow.ErrCode
+	}{
+		{mod(openflow.GroupAdd, openflow.GroupTypeAll, 1, openflow.BucketAll), openflow.ErrGroupExists},
+		{mod(openflow.GroupModify, openflow.GroupTypeAll, 9, openflow.BucketAll), openflow.ErrGroupUnknown},
+		{mod(openflow.GroupAdd, 7, 0x37, openflow.BucketAll), openflow.ErrGroupBadType},
+		{mod(9, openflow.GroupTypeAll, 0x36, openflow.BucketAll), openflow.ErrGroupBadCommand},
+		{mod(openflow.GroupAdd, openflow.GroupTypeAll, 0xfffffffd, openflow.BucketAll), openflow.ErrGroupInvalid},
+		{mod(openflow.GroupAdd, openflow.GroupTypeAll, 0x3a, openflow.BucketAll, bucket(0, 1, 2)), openflow.ErrGroupWatchUnsupported},
+		{mod(openflow.GroupInsertBucket, openflow.GroupTypeAll, 1, 99, bucket(8, openflow.PortAny, 3)), openflow.ErrGroupUnknownBucket},
+		{mod(openflow.GroupRemoveBucket, openflow.GroupTypeAll, 1, 99), openflow.ErrGroupUnknownBucket},
+		{mod(openflow.GroupRemoveBucket, openflow.GroupTypeAll, 99, openflow.BucketAll), openflow.ErrGroupUnknown},
+	} {
+		f.send(c.m)
+		expectError(t, f, c.want, "group mod")
+	}
+	f.send(&openflow.GroupDescRequest{GroupID: openflow.GroupAll})
+	if d, ok := f.next().(*openflow.GroupDescReply); !ok || len(d.Groups) != 1 || d.Groups[0].Buckets[0].ID != 7 {
+		t.Errorf("group desc %+v", d)
+	}
+	f.send(&openflow.GroupStatsRequest{GroupID: 1})
+	if st, ok := f.next().(*openflow.GroupStatsReply); !ok || len(st.Groups) != 1 || len(st.Groups[0].Buckets) != 2 {
+		t.Errorf("group stats %+v", st)
+	}
+	f.send(&openflow.GroupFeaturesRequest{})
+	if ft, ok := f.next().(*openflow.GroupFeaturesReply); !ok || ft.Types != 0xf || ft.Actions[0] != groupActions10 {
+		t.Errorf("group features %+v", ft)
+	}
+	f.send(mod(openflow.GroupDelete, 0, openflow.GroupAll, openflow.BucketAll))
+	barrier(t, f, "delete all")
 	if b.Groups.Len() != 0 {
-		t.Errorf("the bundled group mod added a group")
+		t.Errorf("%d groups after del-groups", b.Groups.Len())
 	}
 }

@@ -143,7 +143,11 @@ func (c *conn) decodeFlow(m *openflow.FlowMod) (*flow.Flow, error) {
 	if err := c.checkActions(f); err != nil {
 		return f, err
 	}
-	// A flow may not name a group that does not exist (a bucket may).
+	// A flow may not name a group that does not exist (a bucket may);
+	// in a bundle, the commit checks (ofproto.Groups.Commit).
+	if c.bundling {
+		return f, nil
+	}
 	if err := c.s.bridge.Groups.CheckActions(f.Actions); err != nil {
 		return f, &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: err.Error()}
 	}
@@ -275,6 +279,8 @@ func tableError(err error) error {
 		return &openflow.Error{Code: openflow.ErrFlowBadTableID, Detail: err.Error()}
 	case errors.Is(err, ofproto.ErrBadConjunction):
 		return &openflow.Error{Code: openflow.ErrActBadConjunction, Detail: err.Error()}
+	case errors.Is(err, ofproto.ErrBadOutGroup):
+		return &openflow.Error{Code: openflow.ErrActBadOutGroup, Detail: err.Error()}
 	}
 	return &openflow.Error{Code: openflow.ErrFlowUnknown, Detail: err.Error()}
 }

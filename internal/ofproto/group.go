@@ -368,6 +368,10 @@ func (g *Groups) add(s *GroupSpec) error {
 func (g *Groups) Modify(s *GroupSpec, addIfNone bool) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.modify(s, addIfNone)
+}
+
+func (g *Groups) modify(s *GroupSpec, addIfNone bool) error {
 	old := g.Get(s.ID)
 	if old == nil {
 		if addIfNone {
@@ -388,6 +392,10 @@ func (g *Groups) Modify(s *GroupSpec, addIfNone bool) error {
 func (g *Groups) InsertBuckets(id, before uint32, buckets []Bucket) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.insertBuckets(id, before, buckets)
+}
+
+func (g *Groups) insertBuckets(id, before uint32, buckets []Bucket) error {
 	old := g.Get(id)
 	if old == nil {
 		return fmt.Errorf("group %d: %w", id, ErrGroupUnknown)
@@ -436,6 +444,10 @@ const (
 func (g *Groups) RemoveBuckets(id, which uint32) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	return g.removeBuckets(id, which)
+}
+
+func (g *Groups) removeBuckets(id, which uint32) error {
 	old := g.Get(id)
 	if old == nil {
 		return fmt.Errorf("group %d: %w", id, ErrGroupUnknown)
@@ -478,13 +490,7 @@ func (g *Groups) RemoveBuckets(id, which uint32) error {
 // those flows, for their flow-removed messages (reason group delete).
 func (g *Groups) Delete(id uint32) []Removed {
 	g.mu.Lock()
-	var gone []uint32
-	for _, grp := range g.List(id) {
-		g.put(grp.ID, nil)
-		g.n--
-		g.nacts -= grp.nacts
-		gone = append(gone, grp.ID)
-	}
+	gone := g.remove(id)
 	if len(gone) > 0 {
 		g.changed()
 	}
@@ -493,6 +499,33 @@ func (g *Groups) Delete(id uint32) []Removed {
 		return nil
 	}
 	return g.tables.deleteByGroups(gone)
+}
+
+// remove takes the groups List(id) names out of the table and returns
+// their ids.
+func (g *Groups) remove(id uint32) []uint32 {
+	var gone []uint32
+	for _, grp := range g.List(id) {
+		g.put(grp.ID, nil)
+		g.n--
+		g.nacts -= grp.nacts
+		gone = append(gone, grp.ID)
+	}
+	return gone
+}
+
+// restore puts back old (nil: none) as group id, as a bundle's undo.
+func (g *Groups) restore(id uint32, old *Group) {
+	cur := g.Get(id)
+	if cur != nil {
+		g.n--
+		g.nacts -= cur.nacts
+	}
+	if old != nil {
+		g.n++
+		g.nacts += old.nacts
+	}
+	g.put(id, old)
 }
 
 // changed invalidates the datapath's cached translations, which may go

@@ -8,12 +8,21 @@ package ofproto
 func (t *Tables) deleteByGroups(ids []uint32) []Removed {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	out, _ := t.deleteByGroupsUndo(ids)
+	return out
+}
+
+// deleteByGroupsUndo is deleteByGroups with t.mu held, and how to put
+// the flows back (a bundle's undo).
+func (t *Tables) deleteByGroupsUndo(ids []uint32) ([]Removed, func()) {
 	var out []Removed
+	var rules []*Rule
 	for _, r := range t.selected(&Selector{Table: TableAll}, false) {
 		for _, id := range ids {
 			if refersToGroup(r.flow.Actions, id) {
 				t.remove(r)
 				out = append(out, Removed{Rule: r, Reason: RemovedGroupDelete})
+				rules = append(rules, r)
 				break
 			}
 		}
@@ -21,7 +30,7 @@ func (t *Tables) deleteByGroups(ids []uint32) []Removed {
 	if len(out) > 0 {
 		t.changed()
 	}
-	return out
+	return out, func() { t.reinsert(rules) }
 }
 
 // groupRefs counts, for each group, the flows whose actions name it.

@@ -577,14 +577,17 @@ func (t *Tables) deleteUndo(sel Selector) ([]Removed, func()) {
 	if len(rules) > 0 {
 		t.changed()
 	}
-	return out, func() {
-		for _, r := range rules {
-			t.tables[r.flow.Table].insert(r)
-			if r.flow.IdleTimeout != 0 || r.flow.HardTimeout != 0 {
-				t.timed[r] = struct{}{}
-			}
-			t.count(1, countActions(r.flow.Actions))
+	return out, func() { t.reinsert(rules) }
+}
+
+// reinsert puts removed rules back, as an undo.
+func (t *Tables) reinsert(rules []*Rule) {
+	for _, r := range rules {
+		t.tables[r.flow.Table].insert(r)
+		if r.flow.IdleTimeout != 0 || r.flow.HardTimeout != 0 {
+			t.timed[r] = struct{}{}
 		}
+		t.count(1, countActions(r.flow.Actions))
 	}
 }
 

@@ -131,6 +131,7 @@ const (
 	ErrBundleMsgFailed    // OFPBFC_MSG_FAILED: one message failed at commit
 	ErrBundleBadVersion   // OFPBFC_BAD_VERSION: inner and outer versions differ
 
+	ErrPropBadType    // OFPBPC_BAD_TYPE: an unknown property (a 1.5 bucket's)
 	ErrPropBadLen     // OFPBPC_BAD_LEN: a 1.4 property's length
 	ErrPropBadExpType // OFPBPC_BAD_EXP_TYPE: an experimenter's property gvs does not know
 
@@ -275,23 +276,23 @@ var errTable = [numErrCodes]errInfo{
 	ErrQueueBadPort:  {"OFPQOFC_BAD_PORT", of(5, 0), of(9, 0)},
 	ErrQueueBadQueue: {"OFPQOFC_BAD_QUEUE", of(5, 1), of(9, 1)},
 
-	ErrGroupExists:              {"OFPGMFC_GROUP_EXISTS", none, of(6, 0)},
-	ErrGroupInvalid:             {"OFPGMFC_INVALID_GROUP", none, of(6, 1)},
-	ErrGroupWeightUnsupported:   {"OFPGMFC_WEIGHT_UNSUPPORTED", none, of(6, 2)},
-	ErrGroupOutOfGroups:         {"OFPGMFC_OUT_OF_GROUPS", none, of(6, 3)},
-	ErrGroupOutOfBuckets:        {"OFPGMFC_OUT_OF_BUCKETS", none, of(6, 4)},
-	ErrGroupChainingUnsupported: {"OFPGMFC_CHAINING_UNSUPPORTED", none, of(6, 5)},
-	ErrGroupWatchUnsupported:    {"OFPGMFC_WATCH_UNSUPPORTED", none, of(6, 6)},
-	ErrGroupLoop:                {"OFPGMFC_LOOP", none, of(6, 7)},
-	ErrGroupUnknown:             {"OFPGMFC_UNKNOWN_GROUP", none, of(6, 8)},
-	ErrGroupChained:             {"OFPGMFC_CHAINED_GROUP", none, of(6, 9)},
-	ErrGroupBadType:             {"OFPGMFC_BAD_TYPE", none, of(6, 10)},
-	ErrGroupBadCommand:          {"OFPGMFC_BAD_COMMAND", none, of(6, 11)},
-	ErrGroupBadBucket:           {"OFPGMFC_BAD_BUCKET", none, of(6, 12)},
-	ErrGroupBadWatch:            {"OFPGMFC_BAD_WATCH", none, of(6, 13)},
-	ErrGroupEPerm:               {"OFPGMFC_EPERM", none, of(6, 14)},
-	ErrGroupUnknownBucket:       {"OFPGMFC_UNKNOWN_BUCKET", none, of(6, 15)},
-	ErrGroupBucketExists:        {"OFPGMFC_BUCKET_EXISTS", none, of(6, 16)},
+	ErrGroupExists:              {"OFPGMFC_GROUP_EXISTS", nx10(6, 0), of(6, 0)},
+	ErrGroupInvalid:             {"OFPGMFC_INVALID_GROUP", nx10(6, 1), of(6, 1)},
+	ErrGroupWeightUnsupported:   {"OFPGMFC_WEIGHT_UNSUPPORTED", nx10(6, 2), of(6, 2)},
+	ErrGroupOutOfGroups:         {"OFPGMFC_OUT_OF_GROUPS", nx10(6, 3), of(6, 3)},
+	ErrGroupOutOfBuckets:        {"OFPGMFC_OUT_OF_BUCKETS", nx10(6, 4), of(6, 4)},
+	ErrGroupChainingUnsupported: {"OFPGMFC_CHAINING_UNSUPPORTED", nx10(6, 5), of(6, 5)},
+	ErrGroupWatchUnsupported:    {"OFPGMFC_WATCH_UNSUPPORTED", nx10(6, 6), of(6, 6)},
+	ErrGroupLoop:                {"OFPGMFC_LOOP", nx10(6, 7), of(6, 7)},
+	ErrGroupUnknown:             {"OFPGMFC_UNKNOWN_GROUP", nx10(6, 8), of(6, 8)},
+	ErrGroupChained:             {"OFPGMFC_CHAINED_GROUP", nx10(6, 9), of(6, 9)},
+	ErrGroupBadType:             {"OFPGMFC_BAD_TYPE", nx10(6, 10), of(6, 10)},
+	ErrGroupBadCommand:          {"OFPGMFC_BAD_COMMAND", nx10(6, 11), of(6, 11)},
+	ErrGroupBadBucket:           {"OFPGMFC_BAD_BUCKET", nx10(6, 12), of(6, 12)},
+	ErrGroupBadWatch:            {"OFPGMFC_BAD_WATCH", nx10(6, 13), of(6, 13)},
+	ErrGroupEPerm:               {"OFPGMFC_EPERM", nx10(6, 14), of(6, 14)},
+	ErrGroupUnknownBucket:       {"OFPGMFC_UNKNOWN_BUCKET", nx10(6, 15), of(6, 15)},
+	ErrGroupBucketExists:        {"OFPGMFC_BUCKET_EXISTS", nx10(6, 16), of(6, 16)},
 
 	ErrSwitchConfigBadFlags: {"OFPSCFC_BAD_FLAGS", none, of(10, 0)},
 	ErrSwitchConfigBadLen:   {"OFPSCFC_BAD_LEN", none, of(10, 1)},
@@ -322,6 +323,7 @@ var errTable = [numErrCodes]errInfo{
 
 	// Before 1.4 only NXT_SET_ASYNC_CONFIG2 has properties: OVS 3.1
 	// answers its bad ones with these (TestOpenFlowBadInput).
+	ErrPropBadType:    {"OFPBPC_BAD_TYPE", nx10(13, 2), of(13, 2)},
 	ErrPropBadLen:     {"OFPBPC_BAD_LEN", nx10(13, 3), of(13, 3)},
 	ErrPropBadExpType: {"OFPBPC_BAD_EXP_TYPE", nx10(14, 6), onf13(4446)},
 
@@ -370,7 +372,7 @@ var errTable14 = map[ErrCode]errEnc{
 	ErrBundleMsgBadXid: of(17, 9), ErrBundleMsgUnsup: of(17, 10), ErrBundleMsgTooMany: of(17, 12),
 	ErrBundleMsgFailed: of(17, 13), ErrBundleBadVersion: nx13(22),
 
-	ErrPropBadLen: of(14, 1), ErrPropBadExpType: of(14, 6),
+	ErrPropBadType: of(14, 0), ErrPropBadLen: of(14, 1), ErrPropBadExpType: of(14, 6),
 
 	ErrAsyncInvalid: of(15, 0), ErrAsyncUnsupported: of(15, 1),
 }

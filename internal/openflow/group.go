@@ -4,7 +4,11 @@ package openflow
 // (ofp11_group_mod, ofp11_bucket) and 1.5's (bucket ids, command_bucket_id,
 // bucket and group properties), and the group description, statistics
 // and features multipart messages. Learned from the OpenFlow 1.3 and 1.5
-// specifications; OpenFlow 1.0 has no groups (OVS neither).
+// specifications. OpenFlow 1.0 has no groups; OVS's Nicira extension
+// (what ovs-ofctl sends without -O) carries them there in 1.5's layouts
+// with 1.0's actions: NXT_GROUP_MOD, and NXST_GROUP, NXST_GROUP_DESC and
+// NXST_GROUP_FEATURES stats, whose bodies are 1.3's (group stats) and
+// 1.5's (group mod, description request and reply).
 
 // Group mod commands (OFPGC11_*, OFPGC15_*).
 const (
@@ -22,6 +26,21 @@ const (
 	GroupTypeIndirect     = 2
 	GroupTypeFastFailover = 3
 )
+
+// Nicira subtypes of the groups in OpenFlow 1.0 (NXT_*, NXST_*).
+const (
+	nxtGroupMod          = 31
+	nxstGroup            = 7
+	nxstGroupDesc        = 8
+	nxstGroupFeatures    = 9
+	nxGroupStatsReqBody  = 8 // group id and padding, as 1.1's
+	nxGroupDescReqBody   = 8 // group id and padding, as 1.5's
+	nxGroupFeaturesBytes = 40
+)
+
+// groups15 says whether version v writes groups in 1.5's layout: 1.5
+// and later, and 1.0's Nicira extension.
+func groups15(v uint8) bool { return v == Version10 || v >= Version15 }
 
 // Reserved group ids (OFPG_*) and 1.5's reserved bucket ids (OFPG15_BUCKET_*).
 const (
@@ -71,15 +90,16 @@ type GroupMod struct {
 const maxBuckets = MaxMessageLen / 16
 
 func (m *GroupMod) encode(w *writer, v uint8) (uint8, error) {
+	t := uint8(t13GroupMod)
 	if v == Version10 {
-		return 0, errorf(ErrBadType, "group mods are not in OpenFlow 1.0")
+		t, _ = nxHeader(w, nxtGroupMod)
 	}
 	w.u16(m.Command)
 	w.u8(m.Type)
 	w.zeros(1)
 	w.u32(m.GroupID)
-	if v < Version15 {
-		return t13GroupMod, encodeBuckets11(w, v, m.Buckets)
+	if !groups15(v) {
+		return t, encodeBuckets11(w, v, m.Buckets)
 	}
 	lenAt := w.pos()
 	w.u16(0)
@@ -90,7 +110,7 @@ func (m *GroupMod) encode(w *writer, v uint8) (uint8, error) {
 		return 0, err
 	}
 	w.put16(lenAt, uint16(w.pos()-start))
-	return t13GroupMod, encodeProps(w, m.Props)
+	return t, encodeProps(w, m.Props)
 }
 
 func encodeBuckets11(w *writer, v uint8, bs []Bucket) error {
@@ -152,7 +172,7 @@ func decodeGroupMod(r *reader, v uint8) (Message, error) {
 		return nil, r.err
 	}
 	var err error
-	if v < Version15 {
+	if !groups15(v) {
 		m.Buckets, err = decodeBuckets11(r.bytes(r.len()), v)
 		return m, err
 	}
@@ -162,14 +182,38 @@ func decodeGroupMod(r *reader, v uint8) (Message, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
+	// OVS checks the command bucket id first: only the bucket commands
+	// name a bucket (an insert names a place, a remove may name all).
+	id := m.CommandBucketID
+	named := id <= BucketMax || id == BucketFirst || id == BucketLast
+	switch m.Command {
+	case GroupRemoveBucket:
+		named = named || id == BucketAll
+	case GroupInsertBucket:
+	default:
+		named = id == BucketAll
+	}
+	if !named {
+		return nil, errorf(ErrGroupBadBucket, "command %d with command bucket id 0x%x", m.Command, id)
+	}
 	if n > r.len() {
-		return nil, errorf(ErrGroupBadBucket, "bucket array of %d bytes with %d left", n, r.len())
+		return nil, errorf(ErrBadLen, "bucket array of %d bytes with %d left", n, r.len())
 	}
 	if m.Buckets, err = decodeBuckets15(r.bytes(n), v, m.Type); err != nil {
 		return nil, err
 	}
-	m.Props, err = decodeProps(r)
+	m.Props, err = decodeGroupProps(r)
 	return m, err
+}
+
+// decodeGroupProps reads a group's properties; a bad length is a bad
+// property's (OFPBPC_BAD_LEN), as OVS answers.
+func decodeGroupProps(r *reader) ([]Prop, error) {
+	ps, err := decodeProps(r)
+	if e, ok := err.(*Error); ok && e.Code == ErrBadLen {
+		e.Code = ErrPropBadLen
+	}
+	return ps, err
 }
 
 func decodeBuckets11(b []byte, v uint8) ([]Bucket, error) {
@@ -251,7 +295,7 @@ func decodeBuckets15(b []byte, v uint8, typ uint8) ([]Bucket, error) {
 					bk.WatchGroup = pr.u32()
 				}
 			default:
-				return nil, errorf(ErrGroupBadBucket, "unknown bucket property %d", ptyp)
+				return nil, errorf(ErrPropBadType, "unknown bucket property %d", ptyp)
 			}
 			props = props[pad8(pn):]
 		}
@@ -277,12 +321,20 @@ type GroupStatsRequest struct {
 // GroupFeaturesRequest asks for the switch's group features.
 type GroupFeaturesRequest struct{ Flags uint16 }
 
-func (m *GroupDescRequest) encode(w *writer, v uint8) (uint8, error) {
+// groupStatsHead writes the header of a group stats message of type
+// typ: in 1.0 the Nicira stats header, whose subtypes follow the
+// standard types by one (NXST_GROUP is OFPST_GROUP's 6 plus one).
+func groupStatsHead(w *writer, v uint8, typ, flags uint16) {
 	if v == Version10 {
-		return 0, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
+		nxStatsHeader(w, flags, uint32(typ)+1)
+		return
 	}
-	statsHeader(w, v, groupDescType, m.Flags)
-	if v >= Version15 {
+	statsHeader(w, v, typ, flags)
+}
+
+func (m *GroupDescRequest) encode(w *writer, v uint8) (uint8, error) {
+	groupStatsHead(w, v, groupDescType, m.Flags)
+	if groups15(v) {
 		w.u32(m.GroupID)
 		w.zeros(4)
 	}
@@ -290,20 +342,14 @@ func (m *GroupDescRequest) encode(w *writer, v uint8) (uint8, error) {
 }
 
 func (m *GroupStatsRequest) encode(w *writer, v uint8) (uint8, error) {
-	if v == Version10 {
-		return 0, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
-	}
-	statsHeader(w, v, groupStatsType, m.Flags)
+	groupStatsHead(w, v, groupStatsType, m.Flags)
 	w.u32(m.GroupID)
 	w.zeros(4)
 	return reqType(v), nil
 }
 
 func (m *GroupFeaturesRequest) encode(w *writer, v uint8) (uint8, error) {
-	if v == Version10 {
-		return 0, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
-	}
-	statsHeader(w, v, groupFeatureType, m.Flags)
+	groupStatsHead(w, v, groupFeatureType, m.Flags)
 	return reqType(v), nil
 }
 
@@ -312,7 +358,7 @@ func (m *GroupFeaturesRequest) encode(w *writer, v uint8) (uint8, error) {
 func decodeGroupStatsRequest(r *reader, v uint8, typ, flags uint16) (Message, error) {
 	switch typ {
 	case groupDescType:
-		if v < Version15 {
+		if !groups15(v) {
 			if r.len() != 0 {
 				return nil, errorf(ErrBadLen, "group description request with a %d-byte body", r.len())
 			}
@@ -385,7 +431,7 @@ func (m *GroupDescReply) encode(w *writer, v uint8) (uint8, error) {
 }
 func (m *GroupDescReply) typ(v uint8) uint8 { return repType(v) }
 func (m *GroupDescReply) head(w *writer, v uint8, flags uint16) {
-	statsHeader(w, v, groupDescType, flags)
+	groupStatsHead(w, v, groupDescType, flags)
 }
 
 func (m *GroupDescReply) entries(v uint8) ([][]byte, error) {
@@ -395,7 +441,7 @@ func (m *GroupDescReply) entries(v uint8) ([][]byte, error) {
 		w.u8(g.Type)
 		w.zeros(1)
 		w.u32(g.GroupID)
-		if v < Version15 {
+		if !groups15(v) {
 			if err := encodeBuckets11(w, v, g.Buckets); err != nil {
 				return err
 			}
@@ -418,9 +464,6 @@ func (m *GroupDescReply) entries(v uint8) ([][]byte, error) {
 // groupEntries encodes n entries of a group reply with one; an entry
 // longer than a message can carry is left out (nil), as flow stats'.
 func groupEntries(v uint8, n int, one func(w *writer, i int) error) ([][]byte, error) {
-	if v == Version10 {
-		return nil, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
-	}
 	out := make([][]byte, 0, n)
 	for i := range n {
 		w := &writer{}
@@ -441,7 +484,7 @@ func (m *GroupStatsReply) encode(w *writer, v uint8) (uint8, error) {
 }
 func (m *GroupStatsReply) typ(v uint8) uint8 { return repType(v) }
 func (m *GroupStatsReply) head(w *writer, v uint8, flags uint16) {
-	statsHeader(w, v, groupStatsType, flags)
+	groupStatsHead(w, v, groupStatsType, flags)
 }
 
 func (m *GroupStatsReply) entries(v uint8) ([][]byte, error) {
@@ -465,10 +508,7 @@ func (m *GroupStatsReply) entries(v uint8) ([][]byte, error) {
 }
 
 func (m *GroupFeaturesReply) encode(w *writer, v uint8) (uint8, error) {
-	if v == Version10 {
-		return 0, errorf(ErrBadStat, "groups are not in OpenFlow 1.0")
-	}
-	statsHeader(w, v, groupFeatureType, m.Flags)
+	groupStatsHead(w, v, groupFeatureType, m.Flags)
 	w.u32(m.Types)
 	w.u32(m.Capabilities)
 	for _, n := range m.MaxGroups {
@@ -522,7 +562,7 @@ func decodeGroupStatsReply(r *reader, v uint8, typ, flags uint16) (Message, erro
 		body.zeros(1)
 		g.GroupID = body.u32()
 		var err error
-		if v < Version15 {
+		if !groups15(v) {
 			g.Buckets, err = decodeBuckets11(body.bytes(body.len()), v)
 		} else {
 			bn := int(body.u16())

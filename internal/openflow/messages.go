@@ -1017,6 +1017,8 @@ func decodeVendor(r *reader, v uint8) (Message, error) {
 			return decodeFlowModNX(r)
 		case nxtFlowRemoved:
 			return decodeFlowRemovedNX(r)
+		case nxtGroupMod:
+			return decodeGroupMod(r, v)
 		}
 	}
 	return nil, errorf(ErrBadSubtype, "Nicira message subtype %d is not supported in %s", sub, versionName(v))

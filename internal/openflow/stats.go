@@ -395,7 +395,11 @@ func decodeNXStatsRequest(r *reader, flags uint16) (Message, error) {
 	}
 	sub := r.u32()
 	r.zeros(4)
-	if sub != nxstFlow && sub != nxstAggregate {
+	switch sub {
+	case nxstGroup, nxstGroupDesc, nxstGroupFeatures:
+		return decodeGroupStatsRequest(r, Version10, uint16(sub-1), flags)
+	case nxstFlow, nxstAggregate:
+	default:
 		return nil, errorf(ErrBadStat, "Nicira stats subtype %d is not supported", sub)
 	}
 	if r.len() < 8 {
@@ -931,6 +935,8 @@ func decodeStatsReply(r *reader, v uint8) (Message, error) {
 			return &FlowStatsReply{Flags: flags, NXM: true, Flows: fs}, err
 		case nxstAggregate:
 			return decodeAggregateReply(r, flags, true)
+		case nxstGroup, nxstGroupDesc, nxstGroupFeatures:
+			return decodeGroupStatsReply(r, v, uint16(sub-1), flags)
 		}
 		return nil, errorf(ErrBadStat, "Nicira stats subtype %d is not supported", sub)
 	}

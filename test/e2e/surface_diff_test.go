@@ -207,7 +207,6 @@ var gvsuRefused = []struct {
 	cmd  gvsuCmd
 	want string
 }{
-	{gvsuOf("add-group", "br", "group_id=1,type=all,bucket=output:1"), "OFPBRC_BAD_SUBTYPE"},
 	{gvsuOf("-O", "OpenFlow13", "add-meter", "br", "meter=1,kbps,band=type=drop,rate=1000"), "OFPBRC_BAD_TYPE"},
 	{gvsuOf("-O", "OpenFlow13", "dump-meters", "br"), "OFPBRC_BAD_STAT"},
 	{gvsuOf("queue-get-config", "br", "1"), "OFPBRC_BAD_TYPE"},
