@@ -281,6 +281,18 @@ func (c *conn) handle(msg []byte) {
 	}
 }
 
+// refuseSlave is the error for a message that changes the switch when
+// it comes from a controller whose role is slave, as OVS 3.1 refuses
+// them: OFPBRC_IS_SLAVE. (Roles are OpenFlow 1.2+: a 1.0 connection is
+// never a slave.) Service connections (ovs-ofctl on the bridge's mgmt
+// socket) have no role.
+func (c *conn) refuseSlave() error {
+	if !c.primary || c.role.Load() != roleSlave {
+		return nil
+	}
+	return &openflow.Error{Code: openflow.ErrIsSlave, Detail: "the controller's role is slave"}
+}
+
 // morePart reports a 1.3 multipart request that says more parts follow
 // (OFPMPF_REQ_MORE). OVS answers only the last part; gvs too, without
 // keeping the earlier ones, since no request it serves needs their
@@ -298,6 +310,13 @@ func (c *conn) morePart(msg []byte) bool {
 }
 
 func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
+	switch m.(type) {
+	case *openflow.FlowMod, *openflow.GroupMod, *openflow.PortMod, *openflow.PacketOut,
+		*openflow.BundleControl, *openflow.BundleAdd:
+		if err := c.refuseSlave(); err != nil {
+			return err
+		}
+	}
 	switch m := m.(type) {
 	case *openflow.Hello, *openflow.EchoReply, *openflow.ErrorMsg:
 		return nil
@@ -346,8 +365,8 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		if m.Role > roleSlave {
 			return &openflow.Error{Code: openflow.ErrRoleBadRole, Detail: fmt.Sprintf("role %d", m.Role)}
 		}
-		if m.Role == roleMaster || m.Role == roleSlave {
-			c.s.electionID.Store(m.GenerationID)
+		if (m.Role == roleMaster || m.Role == roleSlave) && !c.s.setElectionID(m.GenerationID) {
+			return &openflow.Error{Code: openflow.ErrRoleStale, Detail: fmt.Sprintf("generation id %d is behind %d", m.GenerationID, c.s.electionID.Load())}
 		}
 		if m.Role == roleMaster {
 			c.s.demoteMasters(c)

@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -363,4 +364,85 @@ func TestUnixControllersConfinedToRundir(t *testing.T) {
 	s, _ = newTestService(t, &Info{Controllers: []ControllerConfig{{Target: "punix:" + rundir + "/br.controller"}}})
 	waitStatus(t, s, "listening", func(cs ControllerStatus) bool { return cs.State == "LISTENING" })
 	s.Close()
+}
+
+// TestSlaveControllerRefused: a controller whose role is slave may not
+// change the switch (flow, group and port mods, packet-outs, bundles),
+// as OVS 3.1 refuses it with OFPBRC_IS_SLAVE (roles are 1.2+); reads
+// still work, and the same messages work again once it is master. A
+// service connection (ovs-ofctl) has no role and is never refused. On
+// the old code the slave's flow mod was applied ("a slave's flow mod
+// left 1 flows").
+func TestSlaveControllerRefused(t *testing.T) {
+	for _, v := range []uint8{openflow.Version13, openflow.Version15} {
+		t.Run(fmt.Sprintf("%#x", v), func(t *testing.T) { testSlaveRefused(t, v) })
+	}
+}
+
+func testSlaveRefused(t *testing.T, v uint8) {
+	path, ln := listenUnix(t)
+	_, b := newTestService(t, &Info{Versions: allVersions, FailMode: "secure", Controllers: []ControllerConfig{{Target: "unix:" + path, Probe: DefaultProbe}}})
+	f := acceptController(t, ln, v)
+	f.send(&openflow.RoleRequest{Role: roleSlave})
+	if rr, ok := f.next().(*openflow.RoleReply); !ok || rr.Role != roleSlave {
+		t.Fatalf("role reply %#v, want slave", rr)
+	}
+	changes := []openflow.Message{
+		&openflow.FlowMod{Command: openflow.FlowAdd, Priority: 5, BufferID: openflow.NoBuffer, OutPort: openflow.PortAny, OutGroup: openflow.GroupAny},
+		&openflow.PortMod{PortNo: 1, Mask: 1 << 2},
+		&openflow.PacketOut{BufferID: openflow.NoBuffer, InPort: openflow.PortController, Data: make([]byte, 60)},
+		&openflow.GroupMod{Command: openflow.GroupAdd, Type: openflow.GroupTypeAll, GroupID: 1, CommandBucketID: openflow.BucketAll},
+	}
+	if v == openflow.Version15 {
+		changes = append(changes, &openflow.BundleControl{BundleID: 1, Type: openflow.BundleOpenRequest})
+	}
+	for _, m := range changes {
+		f.send(m)
+		expectError(t, f, openflow.ErrIsSlave, fmt.Sprintf("slave's %T", m))
+	}
+	barrier(t, f, "after the refused changes")
+	if n := b.Tables.NumFlows(); n != 0 {
+		t.Errorf("a slave's flow mod left %d flows", n)
+	}
+	f.send(&openflow.RoleRequest{Role: roleMaster, GenerationID: 1})
+	if rr, ok := f.next().(*openflow.RoleReply); !ok || rr.Role != roleMaster {
+		t.Fatalf("role reply %#v, want master", rr)
+	}
+	f.send(changes[0])
+	barrier(t, f, "the master's flow mod")
+	if n := b.Tables.NumFlows(); n != 1 {
+		t.Errorf("the master's flow mod left %d flows, want 1", n)
+	}
+}
+
+// TestRoleRequestStale: a master or slave request whose generation id is
+// behind the last one (as a signed 64-bit difference, so ids may wrap)
+// gets OFPRRFC_STALE and changes no role, as from OVS 3.1; equal and
+// no-change requests carry no id. On the old code the stale request made
+// the connection master.
+func TestRoleRequestStale(t *testing.T) {
+	s, _ := newTestService(t, &Info{Versions: allVersions})
+	f := dialService(t, s, openflow.Version13)
+	role := func(r uint32, gen uint64) openflow.Message {
+		f.send(&openflow.RoleRequest{Role: r, GenerationID: gen})
+		return f.next()
+	}
+	if rr, ok := role(roleSlave, 1<<63+10).(*openflow.RoleReply); !ok || rr.Role != roleSlave {
+		t.Fatalf("first request: %#v, want a slave reply", rr)
+	}
+	if e, ok := role(roleMaster, 1<<63+9).(*openflow.ErrorMsg); !ok || e.Err.Code != openflow.ErrRoleStale {
+		t.Errorf("an older generation id: got %#v, want OFPRRFC_STALE", e)
+	}
+	if rr, ok := role(roleNoChange, 0).(*openflow.RoleReply); !ok || rr.Role != roleSlave {
+		t.Errorf("after the stale request the role is %#v, want slave", rr)
+	}
+	if rr, ok := role(roleEqual, 0).(*openflow.RoleReply); !ok || rr.Role != roleEqual {
+		t.Errorf("an equal request (no id): %#v", rr)
+	}
+	if rr, ok := role(roleMaster, 5).(*openflow.RoleReply); !ok || rr.Role != roleMaster { // wrapped past 2^64: newer
+		t.Errorf("a generation id that wrapped: %#v, want a master reply", rr)
+	}
+	if rr, ok := role(roleMaster, 5).(*openflow.RoleReply); !ok || rr.Role != roleMaster {
+		t.Errorf("the same generation id again: %#v, want a master reply", rr)
+	}
 }

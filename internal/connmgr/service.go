@@ -112,8 +112,25 @@ type Service struct {
 	ports     map[uint32]portView
 	portsPoke chan struct{}
 	// electionID is the generation id of the last master or slave
-	// role request, which role status messages carry, as in OVS.
-	electionID atomic.Uint64
+	// role request, which role status messages carry, as in OVS;
+	// electionSet says one was recorded (electionMu guards both writes).
+	electionID  atomic.Uint64
+	electionMu  sync.Mutex
+	electionSet bool
+}
+
+// setElectionID records the generation id of a master or slave request,
+// unless it is stale: behind the last one recorded, as a signed
+// difference so that the ids may wrap (OpenFlow 1.2+'s rule, as OVS).
+func (s *Service) setElectionID(id uint64) bool {
+	s.electionMu.Lock()
+	defer s.electionMu.Unlock()
+	if s.electionSet && int64(id-s.electionID.Load()) < 0 {
+		return false
+	}
+	s.electionID.Store(id)
+	s.electionSet = true
+	return true
 }
 
 // Executor runs a packet through a translation and executes it: the

@@ -28,6 +28,7 @@ const (
 	ErrBufferEmpty       // OFPBRC_BUFFER_EMPTY
 	ErrBufferUnknown     // OFPBRC_BUFFER_UNKNOWN: buffer id that does not exist
 	ErrBadTableID        // OFPBRC_BAD_TABLE_ID
+	ErrIsSlave           // OFPBRC_IS_SLAVE: a state change from a slave controller (1.2+)
 	ErrBadPort           // OFPBRC_BAD_PORT: invalid in_port
 	ErrBadPacket         // OFPBRC_BAD_PACKET
 	ErrMultipartOverflow // OFPBRC_MULTIPART_BUFFER_OVERFLOW
@@ -199,6 +200,7 @@ var errTable = [numErrCodes]errInfo{
 	ErrBufferEmpty:       {"OFPBRC_BUFFER_EMPTY", of(1, 7), of(1, 7)},
 	ErrBufferUnknown:     {"OFPBRC_BUFFER_UNKNOWN", of(1, 8), of(1, 8)},
 	ErrBadTableID:        {"OFPBRC_BAD_TABLE_ID", nx10(1, 512), of(1, 9)},
+	ErrIsSlave:           {"OFPBRC_IS_SLAVE", none, of(1, 10)},
 	ErrBadPort:           {"OFPBRC_BAD_PORT", nx10(1, 514), of(1, 11)},
 	ErrBadPacket:         {"OFPBRC_BAD_PACKET", none, of(1, 12)},
 	ErrMultipartOverflow: {"OFPBRC_MULTIPART_BUFFER_OVERFLOW", none, of(1, 13)},
