@@ -365,22 +365,11 @@ func (c *conn) dispatch(h openflow.Header, m openflow.Message) error {
 		if m.Role > roleSlave {
 			return &openflow.Error{Code: openflow.ErrRoleBadRole, Detail: fmt.Sprintf("role %d", m.Role)}
 		}
-		if (m.Role == roleMaster || m.Role == roleSlave) && !c.s.setElectionID(m.GenerationID) {
-			return &openflow.Error{Code: openflow.ErrRoleStale, Detail: fmt.Sprintf("generation id %d is behind %d", m.GenerationID, c.s.electionID.Load())}
+		reply, err := c.s.requestRole(c, m.Role, m.GenerationID)
+		if err != nil {
+			return err
 		}
-		if m.Role == roleMaster {
-			c.s.demoteMasters(c)
-		}
-		if m.Role != roleNoChange {
-			c.role.Store(m.Role)
-			c.s.statusChanged()
-			c.s.connsChanged() // a slave's masks are not a master's
-		}
-		role := c.role.Load()
-		if role == 0 {
-			role = roleEqual
-		}
-		c.send(h.Xid, &openflow.RoleReply{Role: role, GenerationID: m.GenerationID})
+		c.send(h.Xid, reply)
 	case *openflow.GetAsyncRequest:
 		c.send(h.Xid, c.asyncCfg.Load().reply(c.version))
 	case *openflow.SetAsync:
@@ -516,6 +505,7 @@ func (c *conn) portMod(m *openflow.PortMod) error {
 	c.s.bridge.ModPortConfig(p.OFPort, mask&^portConfigDown, m.Config)
 	if mask&portConfigDown != 0 {
 		if err := netdev.SetAdminUp(p.Dev.Name(), m.Config&portConfigDown == 0); err != nil {
+			c.s.syncPorts(c, false, true) // the other bits did change
 			return &openflow.Error{Code: openflow.ErrEPerm, Detail: err.Error()}
 		}
 	}

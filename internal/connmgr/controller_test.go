@@ -2,6 +2,7 @@ package connmgr
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -418,8 +419,10 @@ func testSlaveRefused(t *testing.T, v uint8) {
 // TestRoleRequestStale: a master or slave request whose generation id is
 // behind the last one (as a signed 64-bit difference, so ids may wrap)
 // gets OFPRRFC_STALE and changes no role, as from OVS 3.1; equal and
-// no-change requests carry no id. On the old code the stale request made
-// the connection master.
+// no-change requests carry no id; every reply carries the recorded id,
+// or all ones before there is one, as OVS 3.1's. On the old code the
+// stale request made the connection master, and replies echoed the
+// request's id.
 func TestRoleRequestStale(t *testing.T) {
 	s, _ := newTestService(t, &Info{Versions: allVersions})
 	f := dialService(t, s, openflow.Version13)
@@ -427,8 +430,11 @@ func TestRoleRequestStale(t *testing.T) {
 		f.send(&openflow.RoleRequest{Role: r, GenerationID: gen})
 		return f.next()
 	}
-	if rr, ok := role(roleSlave, 1<<63+10).(*openflow.RoleReply); !ok || rr.Role != roleSlave {
-		t.Fatalf("first request: %#v, want a slave reply", rr)
+	if rr, ok := role(roleNoChange, 7).(*openflow.RoleReply); !ok || rr.GenerationID != math.MaxUint64 {
+		t.Errorf("before any id is recorded the reply is %#v, want generation id all ones", rr)
+	}
+	if rr, ok := role(roleSlave, 1<<63+10).(*openflow.RoleReply); !ok || rr.Role != roleSlave || rr.GenerationID != 1<<63+10 {
+		t.Fatalf("first request: %#v, want a slave reply with its id", rr)
 	}
 	if e, ok := role(roleMaster, 1<<63+9).(*openflow.ErrorMsg); !ok || e.Err.Code != openflow.ErrRoleStale {
 		t.Errorf("an older generation id: got %#v, want OFPRRFC_STALE", e)
@@ -436,7 +442,7 @@ func TestRoleRequestStale(t *testing.T) {
 	if rr, ok := role(roleNoChange, 0).(*openflow.RoleReply); !ok || rr.Role != roleSlave {
 		t.Errorf("after the stale request the role is %#v, want slave", rr)
 	}
-	if rr, ok := role(roleEqual, 0).(*openflow.RoleReply); !ok || rr.Role != roleEqual {
+	if rr, ok := role(roleEqual, 0).(*openflow.RoleReply); !ok || rr.Role != roleEqual || rr.GenerationID != 1<<63+10 {
 		t.Errorf("an equal request (no id): %#v", rr)
 	}
 	if rr, ok := role(roleMaster, 5).(*openflow.RoleReply); !ok || rr.Role != roleMaster { // wrapped past 2^64: newer

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"gvs/internal/netdev"
+	"gvs/internal/ofproto"
 	"gvs/internal/openflow"
 )
 
@@ -194,6 +195,7 @@ func TestPortModConfigBits(t *testing.T) {
 	p1 := netdev.NewMemory("gvpm1", 4)
 	info := &Info{Versions: allVersions, Ports: []Port{{OFPort: 1, Name: "gvpm1", Dev: p1, DevInfo: p1.Info()}}}
 	s, b := newTestService(t, info)
+	b.SetConfig(&ofproto.Config{Ports: map[uint32]*ofproto.Port{1: {Name: "gvpm1", OFPort: 1}}}) // the bridge keeps bits of its own ports only
 	l10, l13 := listener(t, s, openflow.Version10), listener(t, s, openflow.Version13)
 	c10, c13 := dialService(t, s, openflow.Version10), dialService(t, s, openflow.Version13)
 	const noRecv, noFlood, noFwd, noPacketIn = 1 << 2, 1 << 4, 1 << 5, 1 << 6

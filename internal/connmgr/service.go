@@ -3,6 +3,7 @@ package connmgr
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"path/filepath"
 	"sync"
@@ -119,18 +120,42 @@ type Service struct {
 	electionSet bool
 }
 
-// setElectionID records the generation id of a master or slave request,
-// unless it is stale: behind the last one recorded, as a signed
-// difference so that the ids may wrap (OpenFlow 1.2+'s rule, as OVS).
-func (s *Service) setElectionID(id uint64) bool {
+// requestRole applies connection c's role request as one step against
+// every other connection's (two master requests at once cannot leave the
+// older generation id master) and returns the reply. A master or slave
+// request whose generation id is behind the last one recorded, as a
+// signed difference so that ids may wrap, is stale and changes nothing
+// (OpenFlow 1.2+'s rule). The reply carries the recorded id, or all ones
+// when none is, as OVS 3.1's does.
+func (s *Service) requestRole(c *conn, role uint32, gen uint64) (*openflow.RoleReply, error) {
 	s.electionMu.Lock()
-	defer s.electionMu.Unlock()
-	if s.electionSet && int64(id-s.electionID.Load()) < 0 {
-		return false
+	if role == roleMaster || role == roleSlave {
+		if cur := s.electionID.Load(); s.electionSet && int64(gen-cur) < 0 {
+			s.electionMu.Unlock()
+			return nil, &openflow.Error{Code: openflow.ErrRoleStale, Detail: fmt.Sprintf("generation id %d is behind %d", gen, cur)}
+		}
+		s.electionID.Store(gen)
+		s.electionSet = true
 	}
-	s.electionID.Store(id)
-	s.electionSet = true
-	return true
+	if role == roleMaster {
+		s.demoteMasters(c)
+	}
+	if role != roleNoChange {
+		c.role.Store(role)
+	}
+	reply := &openflow.RoleReply{Role: c.role.Load(), GenerationID: math.MaxUint64}
+	if s.electionSet {
+		reply.GenerationID = s.electionID.Load()
+	}
+	s.electionMu.Unlock()
+	if role != roleNoChange {
+		s.statusChanged()
+		s.connsChanged() // a slave's masks are not a master's
+	}
+	if reply.Role == 0 {
+		reply.Role = roleEqual
+	}
+	return reply, nil
 }
 
 // Executor runs a packet through a translation and executes it: the

@@ -106,7 +106,7 @@ type Bridge struct {
 
 	// portCfg holds the ports' OpenFlow config bits (portconfig.go),
 	// by OpenFlow port, copied on write; portCfgMu orders the writes.
-	portCfg   atomic.Pointer[map[uint32]uint32]
+	portCfg   atomic.Pointer[map[uint32]portCfgEntry]
 	portCfgMu sync.Mutex
 }
 
@@ -122,8 +122,7 @@ func NewBridge(name string, macTableSize, macAging int) *Bridge {
 // made with the old one, are stale from now on. The ports c lacks lose
 // their OpenFlow config bits.
 func (b *Bridge) SetConfig(c *Config) {
-	b.cfg.Store(c)
-	b.prunePortConfig(c)
+	b.setConfigPruned(c)
 	datapath.Invalidate()
 }
 

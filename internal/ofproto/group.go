@@ -488,13 +488,16 @@ func (g *Groups) removeBuckets(id, which uint32) error {
 // Delete removes group id (WatchAny or OFPG_ALL: every group) and the
 // flows whose actions name a removed group, as OVS does; it returns
 // those flows, for their flow-removed messages (reason group delete).
+// The group lock is held while the flows go (group then flow lock, as a
+// bundle's commit takes them), so that a bundle adding the group back
+// with a flow that names it cannot lose that flow in between.
 func (g *Groups) Delete(id uint32) []Removed {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	gone := g.remove(id)
 	if len(gone) > 0 {
 		g.changed()
 	}
-	g.mu.Unlock()
 	if len(gone) == 0 || g.tables == nil {
 		return nil
 	}

@@ -370,21 +370,20 @@ type lacpUpcall struct {
 // Upcall records the partner a LACPDU describes, or prepares the answer
 // to a marker request. It runs on the port thread, for slow protocols
 // frames only, and allocates nothing. Every frame counts in RX PDUs, a
-// marker PDU also in RX Marker Request PDUs and anything unparsable in
-// RX Bad PDUs, as OVS counts them.
+// marker PDU of full length (110 bytes) also in RX Marker Request PDUs,
+// and anything else that is not a LACPDU in RX Bad PDUs, as OVS counts
+// them.
 func (u lacpUpcall) Upcall(frame []byte) {
 	u.b.mu.Lock()
 	defer u.b.mu.Unlock()
 	l := &u.m.lacp
 	l.rxPDUs++
-	if slowSubtype(frame) == slowMarker {
+	if slowSubtype(frame) == slowMarker && len(frame) >= 14+lacpPDULen {
+		// A PDU of full length counts as a marker, well formed or not,
+		// and only well-formed requests are answered; a shorter one is
+		// bad (below), as OVS counts them.
 		l.rxMarker++
-		ok, request := markerReply(frame, u.m.mac, &l.marker)
-		switch {
-		case !ok:
-			l.rxBad++
-			lacpRxBad.Inc()
-		case request:
+		if ok, request := markerReply(frame, u.m.mac, &l.marker); ok && request {
 			lacpRxMarkers.Inc()
 			l.markerDue = true
 		}

@@ -21,10 +21,19 @@ const (
 	PortConfigBits = PortNoSTP | PortNoRecv | PortNoRecvSTP | PortNoFlood | PortNoFwd | PortNoPacketIn
 )
 
+// portCfgEntry is one port's config bits, with the name of the port they
+// were set on: an OpenFlow port number may go to another port in the
+// same transaction that deletes the first, which must not inherit them.
+type portCfgEntry struct {
+	name string
+	bits uint32
+}
+
 // PortConfig returns the config bits of OpenFlow port ofport. They live
 // as long as the port: a port deleted loses them (SetConfig), so a port
-// added again starts with none, and nothing persists them across a
-// restart, as in OVS 3.1, which keeps them in ofproto only.
+// added again, or another port given its number, starts with none, and
+// nothing persists them across a restart, as in OVS 3.1, which keeps
+// them in ofproto only.
 //
 // PortNoPacketIn changes nothing: OVS 3.1 obeys it only for a table
 // miss under a table-mod miss config (OFPTC11_TABLE_MISS_CONTROLLER or
@@ -32,7 +41,7 @@ const (
 // action send their packet-ins whatever the bit says, in OVS as in gvs.
 func (b *Bridge) PortConfig(ofport uint32) uint32 {
 	if m := b.portCfg.Load(); m != nil {
-		return (*m)[ofport]
+		return (*m)[ofport].bits
 	}
 	return 0
 }
@@ -47,51 +56,54 @@ func (b *Bridge) SetPortConfig(ofport, config uint32) bool {
 
 // ModPortConfig sets the bits of mask (of PortConfigBits) of OpenFlow
 // port ofport to config's, leaves the others, and reports whether they
-// changed: a port mod, one at a time whatever connection sends it.
+// changed: a port mod, one at a time whatever connection sends it. A
+// port the bridge no longer has (deleted while the port mod was on its
+// way) changes nothing.
 func (b *Bridge) ModPortConfig(ofport, mask, config uint32) bool {
 	mask &= PortConfigBits
 	b.portCfgMu.Lock()
 	defer b.portCfgMu.Unlock()
-	var m map[uint32]uint32
+	port := b.cfg.Load().Ports[ofport]
+	if port == nil {
+		return false
+	}
 	old := b.portCfg.Load()
 	var cur uint32
 	if old != nil {
-		cur = (*old)[ofport]
+		cur = (*old)[ofport].bits
 	}
 	config = cur&^mask | config&mask
 	if config == cur {
 		return false
 	}
+	m := map[uint32]portCfgEntry{}
 	if old != nil {
 		m = maps.Clone(*old)
-	} else {
-		m = map[uint32]uint32{}
 	}
 	if config == 0 {
 		delete(m, ofport)
 	} else {
-		m[ofport] = config
+		m[ofport] = portCfgEntry{name: port.Name, bits: config}
 	}
 	b.portCfg.Store(&m)
 	datapath.Invalidate()
 	return true
 }
 
-// prunePortConfig forgets the bits of the ports c does not have.
-func (b *Bridge) prunePortConfig(c *Config) {
+// setConfigPruned installs c and forgets the bits of the ports c does
+// not have, or whose number c gives to another port; under portCfgMu,
+// so that a port mod sees either the old ports and bits or the new.
+func (b *Bridge) setConfigPruned(c *Config) {
 	b.portCfgMu.Lock()
 	defer b.portCfgMu.Unlock()
+	b.cfg.Store(c)
 	old := b.portCfg.Load()
 	if old == nil || len(*old) == 0 {
 		return
 	}
-	has := make(map[uint32]bool, len(c.Ports))
-	for _, p := range c.Ports {
-		has[p.OFPort] = true
-	}
-	var m map[uint32]uint32
-	for no := range *old {
-		if !has[no] {
+	var m map[uint32]portCfgEntry
+	for no, e := range *old {
+		if p := c.Ports[no]; p == nil || p.Name != e.name {
 			if m == nil {
 				m = maps.Clone(*old)
 			}
@@ -170,10 +182,10 @@ func (b *Bridge) floodable(cfg *Config, p *Port) bool {
 		return true
 	}
 	if p.Bond == nil {
-		return (*m)[p.OFPort]&PortNoFlood == 0
+		return (*m)[p.OFPort].bits&PortNoFlood == 0
 	}
 	for _, q := range cfg.Flood {
-		if q.Bond == p.Bond && (*m)[q.OFPort]&PortNoFlood != 0 {
+		if q.Bond == p.Bond && (*m)[q.OFPort].bits&PortNoFlood != 0 {
 			return false
 		}
 	}

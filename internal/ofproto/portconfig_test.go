@@ -205,3 +205,43 @@ func TestModPortConfigConcurrent(t *testing.T) {
 		t.Errorf("bits %#x, want NO_FWD|NO_FLOOD", got)
 	}
 }
+
+// TestPortConfigNotInherited: a transaction that deletes a port and adds
+// another, which gets the freed OpenFlow number, leaves the new port
+// without the old one's bits; a port mod for a port already gone keeps
+// nothing for a later one. On the old code the new port inherited
+// NO_RECV|NO_FWD (bits 0x24) and blackholed its traffic.
+func TestPortConfigNotInherited(t *testing.T) {
+	b := ofBridge(t)
+	full := b.Config()
+	b.SetPortConfig(2, PortNoRecv|PortNoFwd)
+	replaced := *full
+	replaced.Ports = map[uint32]*Port{}
+	for no, p := range full.Ports {
+		if no == 2 {
+			q := *p
+			q.Name = "vm2"
+			p = &q
+		}
+		replaced.Ports[no] = p
+	}
+	b.SetConfig(&replaced)
+	if got := b.PortConfig(2); got != 0 {
+		t.Errorf("the port given number 2 inherited bits %#x", got)
+	}
+	less := replaced
+	less.Ports = map[uint32]*Port{}
+	for no, p := range replaced.Ports {
+		if no != 2 {
+			less.Ports[no] = p
+		}
+	}
+	b.SetConfig(&less)
+	if b.ModPortConfig(2, PortNoRecv, PortNoRecv) {
+		t.Error("a port mod of a deleted port changed bits")
+	}
+	b.SetConfig(full)
+	if got := b.PortConfig(2); got != 0 {
+		t.Errorf("a port added after a port mod of a deleted one has bits %#x", got)
+	}
+}
