@@ -63,7 +63,7 @@ func (b *Bridge) ModPortConfig(ofport, mask, config uint32) bool {
 	mask &= PortConfigBits
 	b.portCfgMu.Lock()
 	defer b.portCfgMu.Unlock()
-	port := b.cfg.Load().Ports[ofport]
+	port := b.cfg.Load().portByOF(ofport)
 	if port == nil {
 		return false
 	}
@@ -90,6 +90,16 @@ func (b *Bridge) ModPortConfig(ofport, mask, config uint32) bool {
 	return true
 }
 
+// portByOF returns the port of OpenFlow number ofport, or nil.
+func (c *Config) portByOF(ofport uint32) *Port {
+	for _, p := range c.Ports {
+		if p.OFPort == ofport {
+			return p
+		}
+	}
+	return nil
+}
+
 // setConfigPruned installs c and forgets the bits of the ports c does
 // not have, or whose number c gives to another port; under portCfgMu,
 // so that a port mod sees either the old ports and bits or the new.
@@ -101,9 +111,13 @@ func (b *Bridge) setConfigPruned(c *Config) {
 	if old == nil || len(*old) == 0 {
 		return
 	}
+	names := make(map[uint32]string, len(c.Ports))
+	for _, p := range c.Ports {
+		names[p.OFPort] = p.Name
+	}
 	var m map[uint32]portCfgEntry
 	for no, e := range *old {
-		if p := c.Ports[no]; p == nil || p.Name != e.name {
+		if name, ok := names[no]; !ok || name != e.name {
 			if m == nil {
 				m = maps.Clone(*old)
 			}

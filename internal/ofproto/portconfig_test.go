@@ -213,12 +213,23 @@ func TestModPortConfigConcurrent(t *testing.T) {
 // NO_RECV|NO_FWD (bits 0x24) and blackholed its traffic.
 func TestPortConfigNotInherited(t *testing.T) {
 	b := ofBridge(t)
-	full := b.Config()
-	b.SetPortConfig(2, PortNoRecv|PortNoFwd)
-	replaced := *full
+	// Datapath numbers other than the OpenFlow ones, as gvsd's are: the
+	// bits go by OpenFlow port, the configuration's map by datapath port.
+	full := *b.Config()
+	full.Ports = map[uint32]*Port{}
+	for _, p := range b.Config().Ports {
+		q := *p
+		q.DPPort = p.OFPort + 100
+		full.Ports[q.DPPort] = &q
+	}
+	b.SetConfig(&full)
+	if !b.SetPortConfig(2, PortNoRecv|PortNoFwd) || b.PortConfig(2) != PortNoRecv|PortNoFwd {
+		t.Fatalf("port 2's bits not kept: %#x", b.PortConfig(2))
+	}
+	replaced := full
 	replaced.Ports = map[uint32]*Port{}
 	for no, p := range full.Ports {
-		if no == 2 {
+		if p.OFPort == 2 {
 			q := *p
 			q.Name = "vm2"
 			p = &q
@@ -232,7 +243,7 @@ func TestPortConfigNotInherited(t *testing.T) {
 	less := replaced
 	less.Ports = map[uint32]*Port{}
 	for no, p := range replaced.Ports {
-		if no != 2 {
+		if p.OFPort != 2 {
 			less.Ports[no] = p
 		}
 	}
@@ -240,7 +251,7 @@ func TestPortConfigNotInherited(t *testing.T) {
 	if b.ModPortConfig(2, PortNoRecv, PortNoRecv) {
 		t.Error("a port mod of a deleted port changed bits")
 	}
-	b.SetConfig(full)
+	b.SetConfig(&full)
 	if got := b.PortConfig(2); got != 0 {
 		t.Errorf("a port added after a port mod of a deleted one has bits %#x", got)
 	}
